@@ -1,0 +1,172 @@
+"""What to audit: profiles from pyproject.toml's [tool.iqa_audit], overridden by options.
+
+One frozen `AuditConfig` is resolved once (by the pytest plugin or the CLI) and passed
+down; nothing below reads options or files on its own.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from .errors import ConfigError, explain
+
+# The editor audit: every free editor (identity is the positive control, each simulator
+# must trip the check it models) on the task/seed pairs that expose each failure.
+AUDIT_EDITORS = (
+    "identity", "codec-jpeg", "codec-webp", "sim-noise-tint", "sim-scatter", "sim-wrinkles", "sim-texture-loss",
+    "sim-crop", "sim-palette", "sim-apples", "sim-fruits-replace",
+)
+AUDIT_CASES = (
+    "replicate:grid-perspective", "replicate:eye-palette-faces", "mirror:flat-character",
+    "add-apples:empty-table", "add-fruits:empty-table",
+)
+
+# Built in so the suite works from any folder, even without a pyproject.toml.
+BUILTIN_PROFILES: Mapping[str, Mapping[str, Any]] = {
+    "quick": {
+        "seeds": "all-procedural",
+        "editors": ["codec-jpeg", "sim-noise-tint"],
+        "tasks": ["replicate"],
+        "runs": 2,
+        "steps": 20,
+        "long_side": 512,
+        "delta_steps": [5, 10, 20],
+        "metrics": ["pyiqa:piqe", "pyiqa:entropy", "iqa_audit:noise-sigma", "iqa_audit:blur-effect"],
+        "audit_editors": list(AUDIT_EDITORS),
+        "audit_cases": list(AUDIT_CASES),
+        "audit_steps": 10,
+        "audit_runs": 1,
+    },
+    "paper": {
+        "seeds": "all-procedural",
+        "editors": ["codec-jpeg", "sim-noise-tint"],
+        "tasks": ["replicate"],
+        "runs": 5,
+        "steps": 100,
+        "long_side": 2048,
+        "delta_steps": [5, 10, 20],
+        "metrics": ["pyiqa:piqe", "pyiqa:entropy", "iqa_audit:noise-sigma", "iqa_audit:blur-effect"],
+        "audit_editors": list(AUDIT_EDITORS),
+        "audit_cases": list(AUDIT_CASES),
+        "audit_steps": 20,
+        "audit_runs": 5,
+    },
+}
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    profile: str = "quick"
+    seeds: tuple[str, ...] | str = "all-procedural"  # names, or 'all', 'all-procedural', 'all-photos'
+    seed_dirs: tuple[str, ...] = ()
+    editors: tuple[str, ...] = ("codec-jpeg", "sim-noise-tint")
+    tasks: tuple[str, ...] = ("replicate",)
+    runs: int = 2
+    steps: int = 20
+    long_side: int | None = 512
+    delta_steps: tuple[int, ...] = (5, 10, 20)
+    metrics: tuple[str, ...] = ()
+    device: str = "cpu"
+    dataset: str | None = None
+    store: str | None = None
+    baseline: str | None = None
+    update_baseline: bool = False
+    run_name: str | None = None
+    audit_editors: tuple[str, ...] = AUDIT_EDITORS
+    audit_cases: tuple[str, ...] = AUDIT_CASES  # "task:seed"
+    audit_steps: int = 10
+    audit_runs: int = 1
+
+    def __post_init__(self) -> None:
+        if self.runs < 1:
+            raise ConfigError(explain("runs", expected="at least 1", got=str(self.runs), fix="Pass --runs 1 or more."))
+        if not self.delta_steps or any(d < 2 for d in self.delta_steps):
+            raise ConfigError(explain("delta steps", expected="steps >= 2 (step 1 is the reference)", got=str(list(self.delta_steps)),
+                                      fix="Pass e.g. --delta-steps 5,10,20."))
+        if self.dataset is None and max(self.delta_steps) > self.steps:
+            raise ConfigError(explain("delta steps", expected=f"at most --steps ({self.steps})", got=str(list(self.delta_steps)),
+                                      fix="Raise --steps or lower --delta-steps."))
+        if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise ConfigError(explain("--device", expected="cpu, cuda or cuda:N", got=repr(self.device), fix="Pass --device cpu."))
+
+    @property
+    def scored_steps(self) -> tuple[int, ...]:
+        """Every step a metric must score: the seed, the reference and each Δ step."""
+        return tuple(sorted({0, 1, *self.delta_steps}))
+
+
+def find_pyproject(start: Path | None = None) -> Path | None:
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_settings(pyproject: Path | None) -> Mapping[str, Any]:
+    if pyproject is None:
+        return {}
+    try:
+        data = tomllib.loads(pyproject.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(explain(f"{pyproject}", expected="valid TOML", got=str(e), fix="Fix the file's syntax.")) from None
+    return data.get("tool", {}).get("iqa_audit", {})
+
+
+def profile_values(name: str, settings: Mapping[str, Any]) -> dict[str, Any]:
+    user_profiles = settings.get("profiles", {})
+    if name not in BUILTIN_PROFILES and name not in user_profiles:
+        known = sorted({*BUILTIN_PROFILES, *user_profiles})
+        raise ConfigError(explain("--profile", expected="one of " + ", ".join(known), got=repr(name),
+                                  fix="Add [tool.iqa_audit.profiles.NAME] to pyproject.toml or pick an existing profile."))
+    # A pyproject profile of a built-in name refines it key by key rather than replacing it.
+    return {**BUILTIN_PROFILES.get(name, {}), **user_profiles.get(name, {})}
+
+
+def resolve_config(overrides: Mapping[str, Any], *, pyproject: Path | None = None) -> AuditConfig:
+    """Profile (from overrides, else pyproject's `profile`, else 'quick') + explicit overrides.
+
+    `overrides` holds only what the user set (None/empty means "not set").
+    """
+    settings = read_settings(pyproject)
+    given = {k: v for k, v in overrides.items() if v not in (None, (), [])}
+    profile = given.get("profile") or os.environ.get("IQA_AUDIT_PROFILE") or settings.get("profile") or "quick"
+    values = profile_values(profile, settings)
+    values.update({k: v for k, v in settings.items() if k not in ("profile", "profiles")})
+    values.update(given)
+    values["profile"] = profile
+    known = {f.name for f in fields(AuditConfig)}
+    unknown = set(values) - known
+    if unknown:
+        raise ConfigError(explain("[tool.iqa_audit] settings", expected="keys among " + ", ".join(sorted(known)),
+                                  got=", ".join(sorted(unknown)), fix="Remove or rename them."))
+    for key in ("editors", "tasks", "delta_steps", "metrics", "seed_dirs", "audit_editors", "audit_cases"):
+        if key in values and not isinstance(values[key], tuple):
+            values[key] = tuple(_as_list(values[key]))
+    if isinstance(values.get("seeds"), (list, tuple)):
+        values["seeds"] = tuple(values["seeds"])
+    values["delta_steps"] = tuple(int(d) for d in values.get("delta_steps", ()))
+    return AuditConfig(**values)
+
+
+def _as_list(value: Any) -> list:
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return list(value)
+
+
+def with_changes(cfg: AuditConfig, **changes: Any) -> AuditConfig:
+    return replace(cfg, **changes)
+
+
+def split_csv(values: Sequence[str] | None) -> tuple[str, ...]:
+    """Repeatable options that also accept commas: --metric a --metric b,c -> (a, b, c)."""
+    out: list[str] = []
+    for v in values or ():
+        out.extend(p.strip() for p in v.split(",") if p.strip())
+    return tuple(out)

@@ -1,0 +1,45 @@
+"""Expand an AuditConfig into the chains and cells an audit needs (sorted, stable)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .chains import ChainSpec, setting_label
+from .config import AuditConfig
+from .seeds import Seed, builtin_seeds, photo_seeds, procedural_seeds, resolve_seeds, seeds_from_dir
+
+SEED_GROUPS = {"all": builtin_seeds, "all-procedural": procedural_seeds, "all-photos": photo_seeds}
+
+
+def audit_seeds(cfg: AuditConfig) -> list[Seed]:
+    if isinstance(cfg.seeds, str) and cfg.seeds in SEED_GROUPS:
+        seeds = list(SEED_GROUPS[cfg.seeds]())
+        for d in cfg.seed_dirs:
+            seeds.extend(seeds_from_dir(d))
+        return sorted(seeds, key=lambda s: s.name)
+    names = [cfg.seeds] if isinstance(cfg.seeds, str) else list(cfg.seeds)
+    return sorted(resolve_seeds(names, extra_dirs=cfg.seed_dirs), key=lambda s: s.name)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A chain setting: one editor on one task (what the study calls a setting)."""
+
+    label: str
+    editor: str
+    task: str
+
+
+def audit_settings(cfg: AuditConfig) -> list[Setting]:
+    return sorted({Setting(setting_label(e, t), e, t) for e in cfg.editors for t in cfg.tasks}, key=lambda s: s.label)
+
+
+def chain_specs(cfg: AuditConfig, *, setting: Setting | None = None, seed: str | None = None) -> list[ChainSpec]:
+    settings = [setting] if setting else audit_settings(cfg)
+    seeds = [seed] if seed else [s.name for s in audit_seeds(cfg)]
+    return [
+        ChainSpec(seed=sd, editor=st.editor, task=st.task, run=run, steps=cfg.steps, long_side=cfg.long_side)
+        for st in settings
+        for sd in seeds
+        for run in range(cfg.runs)
+    ]

@@ -1,0 +1,35 @@
+"""Shared helpers for the harness's own tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from iqa_audit.images import Image
+from iqa_audit.store import Store
+
+
+def textured_image(width: int = 96, height: int = 64, seed: int = 0) -> Image:
+    """A small image with gradients, edges and texture: enough for codecs and metrics to bite."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    base = np.stack([x * 255.0 / width, y * 255.0 / height, (x + y) * 127.0 / (width + height)], axis=2)
+    base[(x // 12 + y // 12) % 2 == 0] *= 0.6
+    base += rng.normal(0, 6, base.shape)
+    return Image.from_array(np.clip(base, 0, 255).astype(np.uint8))
+
+
+@pytest.fixture
+def store(tmp_path) -> Store:
+    s = Store(tmp_path / "store")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def seed_dir(tmp_path):
+    """A user seed folder with one textured PNG named 'tiny'."""
+    d = tmp_path / "seeds"
+    d.mkdir()
+    (d / "tiny.png").write_bytes(textured_image().data())
+    return d

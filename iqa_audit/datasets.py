@@ -67,7 +67,14 @@ def imported_chain_key(dataset: str, setting: str, seed: str, run: int) -> str:
 
 
 def read_manifest(csv_path: str | Path) -> list[ManifestRow]:
-    path = Path(csv_path)
+    rows, problems = _parse_manifest(Path(csv_path))
+    if problems:
+        raise ConfigError(_listing(Path(csv_path), problems))
+    return rows
+
+
+def _parse_manifest(path: Path) -> tuple[list[ManifestRow], list[str]]:
+    """Rows that parse, and every problem found (the header's problems raise at once)."""
     if not path.is_file():
         raise ConfigError(explain(f"dataset manifest {path}", expected="an existing CSV file", got="no such file",
                                   fix="Pass --dataset PATH/manifest.csv with columns " + ",".join(COLUMNS) + "."))
@@ -104,17 +111,14 @@ def read_manifest(csv_path: str | Path) -> list[ManifestRow]:
         seen[k] = r.line
     if not rows and not problems:
         problems.append("no data rows")
-    if problems:
-        raise ConfigError(_listing(path, problems))
-    return rows
+    return rows, problems
 
 
 def import_manifest(store: Store, csv_path: str | Path, *, name: str | None = None) -> ImportSummary:
     path = Path(csv_path)
     dataset = slug(name) if name else dataset_name(path)
-    rows = read_manifest(path)
+    rows, problems = _parse_manifest(path)
     # Pass 1: every file must exist and decode before anything is written.
-    problems: list[str] = []
     digests: dict[int, tuple[str, int, int]] = {}
     for r in rows:
         try:

@@ -195,6 +195,11 @@ def decode_image(data: bytes, *, source: str = "<bytes>") -> Image:
             ) from None
         except PILImage.DecompressionBombError as e:
             raise _bomb_error(source, str(e)) from None
+        except (OSError, SyntaxError, ValueError) as e:  # a valid header followed by garbage
+            raise BadImageError(
+                explain(f"{source}", expected="a readable image file", got=f"a header that fails to parse ({e})",
+                        fix="The file is probably truncated or corrupt: re-download or re-export it.")
+            ) from None
         w, h = pil.size
         if w == 0 or h == 0:
             raise BadImageError(explain(f"{source}", expected="a non-empty image", got=f"{w}x{h} pixels", fix="Re-export the file."))

@@ -141,5 +141,6 @@ def _load_builtin() -> None:
     global _loaded
     if _loaded:
         return
+    from . import builtin  # noqa: F401  (an import error propagates; the flag stays unset)
+
     _loaded = True
-    from . import builtin  # noqa: F401

@@ -132,5 +132,5 @@ def test_fuzzed_bytes_decode_or_raise_bad_image_error(noise, where):
 
 def test_png_header_followed_by_garbage_names_the_file():
     good = _encode(textured_image(16, 12).to_pil())
-    with pytest.raises(BadImageError, match=r"garbage\.png.*(truncated|corrupt)"):
+    with pytest.raises(BadImageError, match=r"^garbage\.png: expected "):
         decode_image(good[:20] + b"\x00" * 30, source="garbage.png")

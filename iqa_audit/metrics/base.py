@@ -1,0 +1,200 @@
+"""The Metric role, its typical range, and how a user declares a metric of their own.
+
+A metric turns images into one raw score each. Everything the audit needs to know
+about a metric besides its scores is fixed when it is created:
+- `id`, test-id friendly ('piqe', 'noise-sigma', 'plugin_metric_example-sharpness');
+- `name`, exactly what the user typed ('pyiqa:piqe', 'mypkg.mod:sharpness');
+- `version`, which enters every score-cache key, so new weights, a new pyiqa or a new
+  algorithm never reuse old scores;
+- `range`, the typical range and direction used to normalise scores to [0, 100].
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from ..errors import AuditError, BadImageError, ConfigError, explain
+from ..images import Image
+
+# The attribute a user metric carries its declaration in. A plain dict, so a module can
+# declare a metric without importing iqa_audit at all.
+DECLARATION_ATTR = "IQA_AUDIT"
+
+
+@dataclass(frozen=True)
+class TypicalRange:
+    """Where a metric's scores usually lie and which way is better.
+
+    `source` says where the numbers come from ("Banana100 Table 2", "pyiqa score_range",
+    "declared by mypkg.mod:sharpness", ...); the report prints it next to every metric.
+    """
+
+    lo: float
+    hi: float
+    higher_better: bool
+    source: str
+
+    def __post_init__(self) -> None:
+        for label, v in (("lo", self.lo), ("hi", self.hi)):
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
+                raise ConfigError(
+                    explain(f"typical range {label} ({self.source})", expected="a finite number", got=repr(v),
+                            fix="Give both ends of the range as numbers, e.g. range=(0, 1).")
+                )
+        if self.lo == self.hi:
+            raise ConfigError(
+                explain(f"typical range ({self.source})", expected="lo != hi", got=f"lo = hi = {self.lo}",
+                        fix="A zero-width range cannot normalise scores; give the range scores really span.")
+            )
+        if self.lo > self.hi:
+            raise ConfigError(
+                explain(f"typical range ({self.source})", expected="lo < hi", got=f"lo={self.lo}, hi={self.hi}",
+                        fix="Write the range low end first; direction goes in higher_better / lower_better.")
+            )
+
+
+@runtime_checkable
+class Metric(Protocol):
+    id: str
+    name: str
+    version: str
+    range: TypicalRange
+
+    def score(self, images: Sequence[Image]) -> np.ndarray:
+        """float64 array, one raw score per image, in order. Images may differ in size."""
+        ...
+
+
+class MetricUnavailable(AuditError):
+    """A metric cannot be created here (weights or a package missing); tests skip with this message."""
+
+
+class ScoreError(AuditError):
+    """A metric failed on an image or returned something that is not one number per image."""
+
+
+# ----- user declarations ---------------------------------------------------------------
+
+HOW_TO_DECLARE = (
+    "Declare it with the decorator\n"
+    "    import iqa_audit.metrics\n"
+    "    @iqa_audit.metrics.declare(lower_better=False, range=(0, 1), version=\"1\")\n"
+    "    def my_metric(pixels): ...\n"
+    "or, without importing iqa_audit, with a dict attribute on the callable:\n"
+    "    my_metric.IQA_AUDIT = {\"lower_better\": False, \"range\": (0, 1), \"version\": \"1\"}\n"
+    "lower_better says which way is better, range=(lo, hi) is where scores usually lie "
+    "(it maps them to [0, 100]); version is optional (default: a hash of the module file); "
+    "batch=True means the callable takes a list of images and returns a list of floats."
+)
+
+_KNOWN_KEYS = {"lower_better", "range", "version", "batch"}
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """What a user metric declares about itself (validated)."""
+
+    lower_better: bool
+    lo: float
+    hi: float
+    version: str | None = None
+    batch: bool = False
+
+
+def declare(*, lower_better: bool | None = None, range: tuple[float, float] | None = None,  # noqa: A002 - the user-facing word
+            version: str | None = None, batch: bool = False) -> Callable[[Callable], Callable]:
+    """Decorator that marks a callable as an iqa-audit metric.
+
+    The callable takes one (H, W, 3) uint8 array and returns a float, or with batch=True
+    a list of such arrays and returns a list of floats. The declaration is stored as the
+    dict attribute `IQA_AUDIT`, the same form a module may write by hand.
+    """
+    spec = {"lower_better": lower_better, "range": range, "version": version, "batch": batch}
+
+    def mark(fn: Callable) -> Callable:
+        where = f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', repr(fn))}"
+        parse_declaration(spec, where)  # fail at import time, next to the mistake
+        setattr(fn, DECLARATION_ATTR, dict(spec))
+        return fn
+
+    return mark
+
+
+def parse_declaration(spec: Any, where: str) -> Declaration:
+    """Validate a declaration dict; errors name the metric and say how to declare it."""
+    if spec is None:
+        raise ConfigError(explain(f"metric {where}", expected="a declared direction and typical range",
+                                  got="no declaration (direction and range undeclared)", fix=HOW_TO_DECLARE))
+    if not isinstance(spec, Mapping):
+        raise ConfigError(explain(f"metric {where}: {DECLARATION_ATTR}", expected="a dict",
+                                  got=type(spec).__name__, fix=HOW_TO_DECLARE))
+    unknown = set(spec) - _KNOWN_KEYS
+    if unknown:
+        raise ConfigError(explain(f"metric {where}: {DECLARATION_ATTR}", expected="keys among " + ", ".join(sorted(_KNOWN_KEYS)),
+                                  got=", ".join(sorted(unknown)), fix=HOW_TO_DECLARE))
+    lower_better = spec.get("lower_better")
+    if not isinstance(lower_better, bool):
+        raise ConfigError(explain(f"metric {where}", expected="lower_better=True or lower_better=False",
+                                  got="an undeclared direction" if lower_better is None else repr(lower_better),
+                                  fix=HOW_TO_DECLARE))
+    rng = spec.get("range")
+    try:
+        lo, hi = (float(v) for v in rng)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise ConfigError(explain(f"metric {where}", expected="range=(lo, hi), two numbers",
+                                  got="no range" if rng is None else repr(rng), fix=HOW_TO_DECLARE)) from None
+    version = spec.get("version")
+    if version is not None and not (isinstance(version, str) and version.strip()):
+        raise ConfigError(explain(f"metric {where}", expected="version as a non-empty string", got=repr(version),
+                                  fix='Write version="1" and bump it whenever the scores change.'))
+    batch = spec.get("batch", False)
+    if not isinstance(batch, bool):
+        raise ConfigError(explain(f"metric {where}", expected="batch=True or batch=False", got=repr(batch), fix=HOW_TO_DECLARE))
+    # TypicalRange validates the numbers (finite, lo < hi) with the same kind of message.
+    TypicalRange(lo, hi, not lower_better, f"declared by {where}")
+    return Declaration(lower_better=lower_better, lo=lo, hi=hi, version=version, batch=batch)
+
+
+# ----- helpers shared by the metric kinds ------------------------------------------------
+
+def check_images(images: Sequence[Image], metric_name: str) -> list[Image]:
+    """A list of Image, or a clear error (a bare array or path is the usual mistake)."""
+    if isinstance(images, (Image, np.ndarray, str, bytes)):
+        raise BadImageError(explain(f"metric {metric_name}: score(images)", expected="a sequence of iqa_audit Image",
+                                    got=f"a single {type(images).__name__}", fix="Pass a list, e.g. metric.score([image])."))
+    out = list(images)
+    for i, im in enumerate(out):
+        if not isinstance(im, Image):
+            raise BadImageError(explain(f"metric {metric_name}: image {i}", expected="an iqa_audit Image",
+                                        got=type(im).__name__, fix="Wrap arrays with Image.from_array or load files with load_image."))
+    return out
+
+
+def same_size_batches(images: Sequence[Image], batch_size: int) -> Iterator[list[int]]:
+    """Indices of `images`, grouped by size (first-seen order), in chunks of `batch_size`.
+
+    Metrics batch only images of one size; a lone size comes out as a batch of one.
+    """
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, im in enumerate(images):
+        groups.setdefault(im.size, []).append(i)
+    for idx in groups.values():
+        for start in range(0, len(idx), batch_size):
+            yield idx[start:start + batch_size]
+
+
+def as_scores(values: Any, n: int, metric_name: str) -> np.ndarray:
+    """Coerce what a scorer returned into n float64 scores, or raise ScoreError."""
+    try:
+        arr = np.asarray(values, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError) as e:
+        raise ScoreError(explain(f"metric {metric_name}", expected=f"{n} numbers", got=f"{type(values).__name__} ({e})",
+                                 fix="The scoring callable must return a float per image.")) from None
+    if arr.shape != (n,):
+        raise ScoreError(explain(f"metric {metric_name}", expected=f"{n} score(s)", got=f"{arr.size}",
+                                 fix="Return exactly one score per image."))
+    return arr

@@ -1,0 +1,293 @@
+"""pyiqa behind the Metric protocol: `pyiqa:<name>` for every pyiqa no-reference metric.
+
+The adapter's one job is the boundary with pyiqa: find its weights, build the model
+offline, feed it [0, 1] NCHW float tensors, and hand back float64 scores.
+
+Never hang on a network that is not there. pyiqa downloads a missing checkpoint on
+first use, through torch.hub (pyiqa and torchvision files), its bundled CLIP loader, or
+Hugging Face (timm backbones, VLM metrics). So creation
+1. checks the predicted weight files (weights.required_weights) and raises
+   MetricUnavailable, naming each missing file and the fetch command, before building
+   anything; and
+2. builds the model with every one of those download paths blocked, so a file the
+   prediction does not know of fails at once with its URL and path instead of waiting
+   on a connection.
+Fetching happens only through weights.fetch_weights (the `weights` CLI command).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from ..errors import ConfigError, explain
+from ..images import Image
+from .base import MetricUnavailable, ScoreError, TypicalRange, as_scores, check_images, same_size_batches
+from .weights import (
+    WeightFile,
+    fetch_command,
+    import_pyiqa,
+    pyiqa_cache_dir,
+    pyiqa_config,
+    required_weights,
+    unavailable,
+    weights_digest,
+)
+
+# Networks pyiqa files under NR that do not score one image: FID / inception score
+# compare image sets, CLIPScore needs a caption. They are not offered as metrics.
+SET_LEVEL_TYPES = frozenset({"FID", "InceptionScore", "CLIPScore"})
+
+DEFAULT_BATCH_SIZE = {"cpu": 8, "cuda": 8}
+
+# Patching download functions is process-wide; one creation at a time.
+_PATCH_LOCK = threading.RLock()
+
+
+def nr_metric_names() -> list[str]:
+    """pyiqa's per-image no-reference metrics, sorted as pyiqa lists them."""
+    pyiqa = import_pyiqa()
+    from pyiqa.default_model_configs import DEFAULT_CONFIGS
+
+    return [n for n in pyiqa.list_models(metric_mode="NR")
+            if DEFAULT_CONFIGS[n]["metric_opts"]["type"] not in SET_LEVEL_TYPES]
+
+
+# ----- ranges -----------------------------------------------------------------------------------
+
+def _parse_bound(text: str) -> float | None:
+    t = text.strip().lstrip("~").strip()
+    if not t:
+        return None
+    try:
+        return float(t)
+    except ValueError:
+        return None
+
+
+def pyiqa_range(metric: str) -> TypicalRange:
+    """Table 2 for the study's metrics, else pyiqa's own score_range (approximate, '~')."""
+    from ..normalize import TABLE2  # imported here: normalize imports metrics.base, keep the import graph acyclic
+
+    cfg = pyiqa_config(metric)
+    lower_better = bool(cfg.get("lower_better", False))
+    if metric in TABLE2:
+        return TABLE2[metric]
+    raw = str(cfg.get("score_range", ""))
+    parts = raw.split(",")
+    lo, hi = (_parse_bound(parts[0]), _parse_bound(parts[1])) if len(parts) == 2 else (None, None)
+    if lo is None or hi is None or lo >= hi:
+        raise ConfigError(explain(
+            f"metric pyiqa:{metric}", expected="a finite typical range to normalise its scores",
+            got=f"none in Table 2 and pyiqa's score_range {raw!r}",
+            fix="Wrap it as your own metric (module:callable) and declare range=(lo, hi) with iqa_audit.metrics.declare.",
+        ))
+    return TypicalRange(lo, hi, not lower_better, f"pyiqa score_range {raw!r}")
+
+
+# ----- download control -------------------------------------------------------------------------
+
+@contextmanager
+def hf_online() -> Iterator[None]:
+    """Let Hugging Face download for the duration (fetching only)."""
+    from huggingface_hub import constants
+
+    with _PATCH_LOCK:
+        old_const, old_env = constants.HF_HUB_OFFLINE, os.environ.get("HF_HUB_OFFLINE")
+        constants.HF_HUB_OFFLINE = False
+        os.environ["HF_HUB_OFFLINE"] = "0"
+        try:
+            yield
+        finally:
+            constants.HF_HUB_OFFLINE = old_const
+            if old_env is None:
+                os.environ.pop("HF_HUB_OFFLINE", None)
+            else:
+                os.environ["HF_HUB_OFFLINE"] = old_env
+
+
+def _blocked(name: str, url: str, dst: str | os.PathLike) -> MetricUnavailable:
+    return unavailable(name, [WeightFile("download", str(url), Path(dst))])
+
+
+@contextmanager
+def _pyiqa_loading(name: str, *, offline: bool) -> Iterator[None]:
+    """Point pyiqa at the current TORCH_HOME and, offline, turn every download into MetricUnavailable."""
+    import sys
+
+    import pyiqa.utils.download_util as dl
+    import torch.hub
+    from huggingface_hub import constants
+
+    cache = str(pyiqa_cache_dir())
+    patches: list[tuple[Any, str, Any]] = [(dl, "DEFAULT_CACHE_DIR", cache)]
+    # Modules that copied DEFAULT_CACHE_DIR at import (liqe's text-feature cache, topiq's swin).
+    for mod_name in ("pyiqa.archs.liqe_arch", "pyiqa.archs.topiq_arch"):
+        mod = sys.modules.get(mod_name)
+        if mod is not None and hasattr(mod, "DEFAULT_CACHE_DIR"):
+            patches.append((mod, "DEFAULT_CACHE_DIR", cache))
+    if offline:
+        def refuse_download(url, dst, *args, **kwargs):
+            raise _blocked(name, url, dst)
+
+        patches += [(dl, "download_url_to_file", refuse_download), (torch.hub, "download_url_to_file", refuse_download),
+                    (constants, "HF_HUB_OFFLINE", True)]
+        clip = sys.modules.get("pyiqa.archs.clip_model")
+        if clip is None:
+            import pyiqa.archs.clip_model as clip
+        real_clip_download = clip._download
+
+        def clip_download_if_cached(url, root):
+            target = os.path.join(root, os.path.basename(url))
+            if not os.path.isfile(target):
+                raise _blocked(name, url, target)
+            return real_clip_download(url, root)
+
+        patches.append((clip, "_download", clip_download_if_cached))
+    else:
+        patches.append((constants, "HF_HUB_OFFLINE", False))
+
+    with _PATCH_LOCK:
+        saved = [(obj, attr, getattr(obj, attr)) for obj, attr, _ in patches]
+        try:
+            for obj, attr, value in patches:
+                setattr(obj, attr, value)
+            yield
+        finally:
+            for obj, attr, value in reversed(saved):
+                setattr(obj, attr, value)
+
+
+def _hf_missing_errors() -> tuple[type[BaseException], ...]:
+    from huggingface_hub.errors import LocalEntryNotFoundError, OfflineModeIsEnabled
+
+    return (LocalEntryNotFoundError, OfflineModeIsEnabled)
+
+
+def build_pyiqa_model(metric: str, device: str, *, offline: bool = True) -> Any:
+    """pyiqa.create_metric under download control. Offline, a missing file raises MetricUnavailable."""
+    pyiqa = import_pyiqa()
+    name = f"pyiqa:{metric}"
+    try:
+        with (nullcontext() if offline else hf_online()), _pyiqa_loading(name, offline=offline):
+            return pyiqa.create_metric(metric, as_loss=False, device=device)
+    except MetricUnavailable:
+        raise
+    except _hf_missing_errors() as e:
+        # Hugging Face says only "not in the local cache"; name the files from the prediction.
+        missing = [w for w in required_weights(name) if w.loader == "huggingface" and not w.present()]
+        if missing:
+            raise unavailable(name, missing) from None
+        raise MetricUnavailable(explain(f"metric {name}", expected="its Hugging Face files in the local cache",
+                                        got=f"{type(e).__name__}: {str(e).splitlines()[0]}",
+                                        fix=f"Fetch them once with `{fetch_command(name)}` (or set HF_HOME to a cache that has them).")) from None
+    except ImportError as e:
+        raise MetricUnavailable(explain(f"metric {name}", expected="the Python packages it needs",
+                                        got=f"{type(e).__name__}: {e}",
+                                        fix=f"pip install {getattr(e, 'name', None) or 'the missing package'}")) from None
+    except Exception as e:
+        e.add_note(f"while creating pyiqa metric {metric!r} on {device} (weights under {pyiqa_cache_dir()})")
+        raise
+
+
+# ----- the metric ---------------------------------------------------------------------------------
+
+def check_device(device: str) -> str:
+    """'cpu', 'cuda' or 'cuda:N', usable here; ConfigError otherwise."""
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ConfigError(explain("device", expected="'cpu', 'cuda' or 'cuda:N'", got=repr(device), fix="Pass --device cpu or --device cuda.")) from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(explain("device", expected="a CUDA GPU for device 'cuda'",
+                                      got=f"torch {torch.__version__} sees no CUDA device",
+                                      fix="Use --device cpu, or install a CUDA build of torch on a machine with a GPU."))
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(explain("device", expected=f"a GPU index below {torch.cuda.device_count()}", got=repr(device),
+                                      fix="Pick an existing GPU, e.g. cuda:0."))
+    elif dev.type != "cpu":
+        raise ConfigError(explain("device", expected="'cpu', 'cuda' or 'cuda:N'", got=repr(device), fix="Pass --device cpu or --device cuda."))
+    return str(dev)
+
+
+@dataclass(frozen=True, eq=False)
+class PyiqaMetric:
+    id: str
+    name: str
+    version: str
+    range: TypicalRange
+    model: Any
+    device: str
+    batch_size: int
+    weight_files: tuple[Path, ...]
+
+    def score(self, images: Sequence[Image]) -> np.ndarray:
+        import torch
+
+        imgs = check_images(images, self.name)
+        out = np.empty(len(imgs), dtype=np.float64)
+        with torch.inference_mode():
+            for idx in same_size_batches(imgs, self.batch_size):
+                # uint8 over the bus (4x less than float), converted to [0, 1] on the device.
+                x = torch.from_numpy(np.stack([imgs[i].pixels for i in idx]))
+                x = x.to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
+                try:
+                    y = self.model(x)
+                except (RuntimeError, AssertionError, ValueError, IndexError) as e:
+                    im = imgs[idx[0]]
+                    raise ScoreError(explain(
+                        f"metric {self.name}: image(s) {idx} ({im.width}x{im.height})",
+                        expected="an image pyiqa can score", got=f"{type(e).__name__}: {e}",
+                        fix="Very small images (under ~64 px) fail on many pyiqa metrics; audit larger images.",
+                    )) from e
+                if isinstance(y, (tuple, list)):
+                    y = y[0]
+                out[idx] = as_scores(y.detach().float().cpu().numpy(), len(idx), self.name)
+        return out
+
+
+def create_pyiqa_metric(name: str, *, device: str = "cpu", batch_size: int | None = None) -> PyiqaMetric:
+    """Build `pyiqa:<metric>` offline; MetricUnavailable (naming files and the fetch command) if weights are missing."""
+    import difflib
+
+    metric = name.split(":", 1)[1]
+    names = nr_metric_names()
+    if metric not in names:
+        from pyiqa.default_model_configs import DEFAULT_CONFIGS
+
+        why = "a no-reference pyiqa metric"
+        if metric in DEFAULT_CONFIGS:
+            why += f" ({metric} is {DEFAULT_CONFIGS[metric]['metric_mode']}"
+            why += ", scores image sets)" if DEFAULT_CONFIGS[metric]["metric_opts"]["type"] in SET_LEVEL_TYPES else ")"
+        close = difflib.get_close_matches(metric, names, n=5, cutoff=0.5)
+        raise ConfigError(explain(f"metric {name!r}", expected=why, got=repr(metric),
+                                  fix=("Did you mean " + ", ".join(f"pyiqa:{c}" for c in close) + "? " if close else "")
+                                  + "Run `python generate_fixtures.py list` to see every metric."))
+    dev = check_device(device)
+    rng = pyiqa_range(metric)
+    files = required_weights(name)
+    missing = [w for w in files if not w.present()]
+    if missing:
+        raise unavailable(name, missing)
+    model = build_pyiqa_model(metric, dev, offline=True)
+    pyiqa = import_pyiqa()
+    digest = weights_digest(files)
+    return PyiqaMetric(
+        id=metric,
+        name=name,
+        version=f"pyiqa-{pyiqa.__version__}+{digest[:12] or 'noweights'}",
+        range=rng,
+        model=model,
+        device=dev,
+        batch_size=batch_size or DEFAULT_BATCH_SIZE[dev.split(':')[0]],
+        weight_files=tuple(w.resolved() for w in files),
+    )

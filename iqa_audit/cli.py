@@ -29,7 +29,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", action="append", dest="tasks", help="task name (repeatable)")
     p.add_argument("--runs", type=int)
     p.add_argument("--steps", type=int)
-    p.add_argument("--long-side", type=int, dest="long_side", help="render seeds at this long side in pixels")
+    p.add_argument("--long-side", type=int, dest="long_side", help="render seeds at this long side in px (0: native size)")
 
 
 def parser() -> argparse.ArgumentParser:

@@ -21,7 +21,7 @@ AUDIT_EDITORS = (
     "sim-crop", "sim-palette", "sim-apples", "sim-fruits-replace",
 )
 AUDIT_CASES = (
-    "replicate:grid-perspective", "replicate:eye-palette-faces", "mirror:flat-character",
+    "replicate:grid-perspective", "replicate:eye-palette-faces", "mirror:flat-cartoon",
     "add-apples:empty-table", "add-fruits:empty-table",
 )
 
@@ -151,6 +151,8 @@ def resolve_config(overrides: Mapping[str, Any], *, pyproject: Path | None = Non
     if isinstance(values.get("seeds"), (list, tuple)):
         values["seeds"] = tuple(values["seeds"])
     values["delta_steps"] = tuple(int(d) for d in values.get("delta_steps", ()))
+    if values.get("long_side") == 0:
+        values["long_side"] = None  # --long-side 0: seeds at their native size
     return AuditConfig(**values)
 
 

@@ -1,0 +1,143 @@
+"""The audit's cells: what each test case checks, derived from the config alone.
+
+Collection must give every xdist worker the same sorted list, so cells are computed
+from the config (and a dataset manifest's rows) only: no store reads, no model loads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .config import AuditConfig
+from .datasets import read_manifest
+from .plan import Setting, audit_seeds, audit_settings
+
+# Which fidelity checks apply to which task. Add tasks change the picture on purpose,
+# so they are held to their object count, not to similarity with the seed.
+CHECKS_BY_TASK = {
+    "replicate": ("aspect_ratio", "colours", "tint", "replication"),
+    "mirror": ("aspect_ratio", "colours", "tint", "replication"),
+    "rotate90": ("aspect_ratio", "colours", "tint", "replication"),
+    "add-apples": ("aspect_ratio", "object_count", "tint"),
+    "add-fruits": ("aspect_ratio", "object_count", "tint"),
+    "colorize": ("aspect_ratio",),
+}
+DATASET_CHECKS = ("aspect_ratio", "colours", "tint", "replication")
+
+
+def checks_for_task(task: str) -> tuple[str, ...]:
+    if task.startswith("replicate"):
+        return CHECKS_BY_TASK["replicate"]
+    return CHECKS_BY_TASK.get(task, ("aspect_ratio",))
+
+
+def metric_id(name: str) -> str:
+    from .metrics.registry import metric_id as registry_metric_id
+
+    return registry_metric_id(name)
+
+
+@dataclass(frozen=True)
+class GapCell:
+    metric: str  # as the user named it: pyiqa:piqe
+    metric_id: str
+    setting: Setting
+    seed: str
+    delta_step: int
+    dataset: str | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.metric_id}-{self.setting.label}-{self.seed}-d{self.delta_step}"
+
+    @property
+    def group(self) -> str:
+        # One metric's cells share a worker, so each model loads once per worker.
+        return f"metric-{self.metric_id}"
+
+
+@dataclass(frozen=True)
+class SanityCase:
+    metric: str
+    metric_id: str
+    check: str  # 'finite' | 'deterministic' | 'batch-equals-single' | 'clean-seeds-in-range'
+
+    @property
+    def id(self) -> str:
+        return f"{self.metric_id}-{self.check}"
+
+    @property
+    def group(self) -> str:
+        return f"metric-{self.metric_id}"
+
+
+@dataclass(frozen=True)
+class EditorCell:
+    setting: Setting
+    seed: str
+    check: str
+    steps: int
+    runs: int
+    dataset: str | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.setting.label}-{self.seed}"
+
+    @property
+    def cell(self) -> str:
+        return f"{self.check}-{self.id}"
+
+    @property
+    def group(self) -> str:
+        return f"editor-{self.setting.label}"
+
+
+def _dataset_settings(cfg: AuditConfig) -> list[tuple[Setting, str]]:
+    rows = read_manifest(cfg.dataset)
+    pairs = {(r.setting, r.seed) for r in rows}
+    return sorted(((Setting(s, "imported", "imported"), seed) for s, seed in pairs), key=lambda p: (p[0].label, p[1]))
+
+
+def gap_cells(cfg: AuditConfig) -> list[GapCell]:
+    if cfg.dataset:
+        pairs = _dataset_settings(cfg)
+    else:
+        seeds = [s.name for s in audit_seeds(cfg)]
+        pairs = [(st, sd) for st in audit_settings(cfg) for sd in seeds]
+    cells = [
+        GapCell(m, metric_id(m), st, sd, d, cfg.dataset)
+        for m in cfg.metrics
+        for st, sd in pairs
+        for d in cfg.delta_steps
+    ]
+    return sorted(cells, key=lambda c: (c.metric_id, c.setting.label, c.seed, c.delta_step))
+
+
+SANITY_CHECKS = ("finite", "deterministic", "batch-equals-single", "clean-seeds-in-range")
+
+
+def sanity_cases(cfg: AuditConfig) -> list[SanityCase]:
+    return sorted((SanityCase(m, metric_id(m), c) for m in cfg.metrics for c in SANITY_CHECKS), key=lambda c: c.id)
+
+
+def editor_cells(cfg: AuditConfig) -> list[EditorCell]:
+    if cfg.dataset:
+        return sorted(
+            (EditorCell(st, sd, check, -1, 0, cfg.dataset) for st, sd in _dataset_settings(cfg) for check in DATASET_CHECKS),
+            key=lambda c: (c.check, c.id),
+        )
+    cells = []
+    for case in cfg.audit_cases:
+        task, _, seed = case.partition(":")
+        for editor in cfg.audit_editors:
+            st = Setting(_label(editor, task), editor, task)
+            for check in checks_for_task(task):
+                cells.append(EditorCell(st, seed, check, cfg.audit_steps, cfg.audit_runs))
+    return sorted(cells, key=lambda c: (c.check, c.id))
+
+
+def _label(editor: str, task: str) -> str:
+    from .chains import setting_label
+
+    return setting_label(editor, task)

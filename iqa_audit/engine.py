@@ -1,0 +1,217 @@
+"""Per-process audit engine: cells in, findings out, everything through the store.
+
+One Engine lives in each pytest process (controller with -n 0, or each xdist worker).
+It builds or reads chains (file-locked, so shared across workers), loads each metric once
+(the registry caches it), scores a cell's images as one batch through the score cache,
+and memoises a (metric, setting, seed) series so its three Δ cells cost one computation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Mapping
+
+import numpy as np
+
+from .cells import EditorCell, GapCell, SanityCase
+from .chains import Chain, ChainSpec, build_chain, resolve
+from .config import AuditConfig
+from .datasets import imported_chain_key, import_manifest
+from .errors import StoreError, explain
+from .gaps import Series, gap
+from .images import Image
+from .normalize import normalise
+from .scoring import cached_scores
+from .store import Store
+
+
+@dataclass(frozen=True)
+class EditorFinding:
+    """A fidelity finding of one editor cell, over its runs (it passes when every run does)."""
+
+    passed: bool
+    value: float
+    tolerance: float
+    message: str
+    details: Mapping[str, Any]
+    editor_version: str
+
+
+class Engine:
+    def __init__(self, cfg: AuditConfig, store: Store | None = None):
+        self.cfg = cfg
+        self.store = store or Store(cfg.store)
+        self._series: dict[tuple[str, str, str], Series] = {}
+
+    # ----- chains --------------------------------------------------------------------
+    @cached_property
+    def dataset(self) -> str | None:
+        if not self.cfg.dataset:
+            return None
+        lock = self.store.locks / "dataset-import.lock"
+        from filelock import FileLock
+
+        with FileLock(str(lock)):  # one importer across workers; re-import is a no-op
+            return import_manifest(self.store, self.cfg.dataset).dataset
+
+    def chains(self, setting, seed: str, *, steps: int, runs: int) -> list[Chain]:
+        """One chain per run for (setting, seed), built up to `steps` if needed."""
+        if self.dataset is not None:
+            return self._imported_chains(setting.label, seed)
+        out = []
+        for run in range(runs):
+            spec = ChainSpec(seed=seed, editor=setting.editor, task=setting.task, run=run, steps=steps,
+                             long_side=self.cfg.long_side)
+            out.append(build_chain(self.store, resolve(spec, extra_seed_dirs=self.cfg.seed_dirs)))
+        return out
+
+    def _imported_chains(self, setting: str, seed: str) -> list[Chain]:
+        from .chains import Chain as ChainValue
+
+        records = [c for c in self.store.chains(setting=setting) if c.seed == seed and c.editor_id == "imported"
+                   and c.editor_version == self.dataset]
+        if not records:
+            raise StoreError(explain(f"imported chains {setting}/{seed}", expected="rows in the dataset manifest", got="none stored",
+                                     fix="Check --dataset points at the manifest that was imported."))
+        chains = []
+        for rec in sorted(records, key=lambda r: r.run):
+            assert rec.key == imported_chain_key(self.dataset, setting, seed, rec.run)
+            steps = tuple(self.store.steps(rec.key))
+            chains.append(ChainValue(rec, steps, max(s.step for s in steps)))
+        return chains
+
+    def image(self, step_record) -> Image:
+        return self.store.get_image(step_record.image_hash, step_record.ext)
+
+    # ----- metric audit ----------------------------------------------------------------
+    def metric(self, name: str):
+        from .metrics.registry import create_metric
+
+        return create_metric(name, device=self.cfg.device)
+
+    def series(self, cell: GapCell) -> Series:
+        key = (cell.metric, cell.setting.label, cell.seed)
+        if key not in self._series:
+            self._series[key] = self._compute_series(cell)
+        return self._series[key]
+
+    def _compute_series(self, cell: GapCell) -> Series:
+        metric = self.metric(cell.metric)
+        wanted = set(self.cfg.scored_steps)
+        chains = self.chains(cell.setting, cell.seed, steps=self.cfg.steps, runs=self.cfg.runs)
+        per_run = {c.record.run: {s.step: s for s in c.ok_steps if s.step in wanted} for c in chains}
+        objects = [(s.image_hash, s.ext) for steps in per_run.values() for s in steps.values()]
+        scores = cached_scores(self.store, metric, objects)  # one batch for the whole cell
+        raw = {run: {k: scores[s.image_hash] for k, s in steps.items()} for run, steps in per_run.items()}
+        norm = {run: {k: float(normalise(v, metric.range)) for k, v in steps.items()} for run, steps in raw.items()}
+        return Series(metric.id, metric.version, cell.setting.label, cell.seed, tuple(sorted(raw)),
+                      tuple(sorted(wanted)), raw, norm)
+
+    def gap(self, cell: GapCell):
+        return gap(self.series(cell), cell.delta_step)
+
+    # ----- metric sanity ---------------------------------------------------------------
+    def clean_seed_images(self, count: int | None = None) -> list[Image]:
+        from .plan import audit_seeds
+
+        seeds = audit_seeds(self.cfg)[:count] if count else audit_seeds(self.cfg)
+        return [s.render(self.cfg.long_side) for s in seeds]
+
+    def sanity(self, case: SanityCase) -> tuple[bool, str, bool]:
+        """(passed, message, warning_only). Scores here bypass the cache on purpose: the
+        checks are about the metric's own behaviour, not the stored numbers."""
+        metric = self.metric(case.metric)
+        if case.check == "finite":
+            imgs = self.clean_seed_images(3)
+            s = np.asarray(metric.score(imgs), dtype=float)
+            return bool(np.all(np.isfinite(s))), f"scores of 3 clean seeds: {s.tolist()}", False
+        if case.check == "deterministic":
+            img = self.clean_seed_images(1)[0]
+            a, b = float(metric.score([img])[0]), float(metric.score([img])[0])
+            return a == b or abs(a - b) <= 1e-6 * max(1.0, abs(a)), f"same image scored {a!r} then {b!r}", False
+        if case.check == "batch-equals-single":
+            imgs = self.clean_seed_images(3)
+            batch = np.asarray(metric.score(imgs), dtype=float)
+            single = np.asarray([metric.score([i])[0] for i in imgs], dtype=float)
+            ok = bool(np.allclose(batch, single, rtol=1e-4, atol=1e-5))
+            return ok, f"batch {batch.tolist()} vs one by one {single.tolist()}", False
+        if case.check == "clean-seeds-in-range":
+            imgs = self.clean_seed_images()
+            s = np.asarray(metric.score(imgs), dtype=float)
+            r = metric.range
+            lo, hi = min(r.lo, r.hi), max(r.lo, r.hi)
+            outside = [(i, v) for i, v in enumerate(s.tolist()) if not lo <= v <= hi]
+            return not outside, (f"{len(outside)} of {len(s)} clean seeds score outside the typical range {lo}–{hi} "
+                                 f"({r.source}): {outside[:5]}"), True
+        raise ValueError(case.check)
+
+    # ----- editor audit ----------------------------------------------------------------
+    def editor_finding(self, cell: EditorCell) -> EditorFinding:
+        chains = self.chains(cell.setting, cell.seed, steps=cell.steps, runs=max(cell.runs, 1))
+        findings = []
+        for chain in chains:
+            last = chain.ok_steps[-1] if cell.steps < 0 else _step_or_last(chain, cell.steps)
+            findings.append(self._check(cell, chain, last))
+        worst = min(findings, key=lambda f: (f.passed, _badness(cell.check, f.value)))
+        return EditorFinding(
+            passed=all(f.passed for f in findings),
+            value=float(worst.value),
+            tolerance=float(worst.tolerance),
+            message=worst.message + (f" (worst of {len(findings)} runs)" if len(findings) > 1 else ""),
+            details={"runs": [dict(_plain(f.details), passed=f.passed, value=f.value) for f in findings]},
+            editor_version=chains[0].record.editor_version,
+        )
+
+    def _check(self, cell: EditorCell, chain: Chain, last):
+        from . import fidelity
+        from .counting import BlobCounter
+        from .tasks import get_task
+
+        seed_img = self.image(chain.step(0))
+        out = self.image(last)
+        task = None if self.dataset is not None else get_task(cell.setting.task)
+        reference = faithful_output(task, seed_img, last.step) if task else seed_img
+        if cell.check == "aspect_ratio":
+            return fidelity.check_aspect_ratio(reference, out)
+        if cell.check == "colours":
+            return fidelity.check_colours(reference, out)
+        if cell.check == "tint":
+            return fidelity.check_tint(reference, out)
+        if cell.check == "replication":
+            return fidelity.check_replication(reference, out)
+        if cell.check == "object_count":
+            counter = BlobCounter()
+            expected = task.expected_count(counter.count(seed_img), last.step)
+            return fidelity.check_object_count(out, expected, counter=counter)
+        raise ValueError(cell.check)
+
+
+def faithful_output(task, step0: Image, steps: int) -> Image:
+    """What a perfect editor would have produced after `steps` steps: the task's ideal edit
+    applied step by step (mirrored k times, k apples drawn, ...). Every check compares the
+    editor's output with this, so an added apple is not mistaken for a red tint."""
+    image = step0
+    for k in range(1, steps + 1):
+        image = task.ideal_edit(image, k)
+    return image
+
+
+def _step_or_last(chain: Chain, step: int):
+    ok = {s.step: s for s in chain.ok_steps}
+    return ok.get(step) or chain.ok_steps[-1]
+
+
+def _badness(check: str, value: float) -> float:
+    # For similarity (SSIM) lower is worse; for every other check a larger value is worse.
+    return value if check == "replication" else -abs(value)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item"):
+        return value.item()
+    return value

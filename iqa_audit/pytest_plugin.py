@@ -1,0 +1,218 @@
+"""The pytest plugin: options, parametrization, the per-process audit engine, results.
+
+Data flows one way: options -> AuditConfig -> cells (collection) -> the engine builds
+chains and reads scores through the store -> gaps / fidelity findings -> each test
+compares its finding with the baseline -> the controller writes results.json (and the
+baseline, with --update-baseline) once, complete, at the end of the session.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from .config import AuditConfig, find_pyproject, resolve_config, split_csv
+
+# Set before anything imports pyiqa/timm/huggingface_hub: without it, a metric whose
+# weights are missing waits ~50 s in network retries instead of failing at once.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+CONFIG_KEY = pytest.StashKey[AuditConfig]()
+ENGINE_KEY = pytest.StashKey["object"]()
+STARTED_KEY = pytest.StashKey[float]()
+PROPERTY = "iqa_audit_cell"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup("iqa-audit", "iqa-audit: does a quality metric notice iterative editing degradation?")
+    g.addoption("--metric", action="append", default=[], help="metric to audit: pyiqa:NAME, iqa_audit:NAME, module.path:callable, "
+                "or an entry-point name (repeatable, commas allowed)")
+    g.addoption("--editor", action="append", default=[], help="editor spec for the chains, e.g. codec-jpeg:quality=50 (repeatable)")
+    g.addoption("--seed", action="append", default=[], help="seed name (repeatable)")
+    g.addoption("--seed-dir", action="append", default=[], help="folder of your own seed images (repeatable)")
+    g.addoption("--task", action="append", default=[], help="task: replicate, mirror, rotate90, ... (repeatable)")
+    g.addoption("--runs", type=int, default=None, help="runs per chain setting")
+    g.addoption("--steps", type=int, default=None, help="chain length")
+    g.addoption("--long-side", type=int, default=None, help="render seeds at this long side in px (0: native size)")
+    g.addoption("--delta-steps", default=None, help="comma-separated Δ steps (default 5,10,20)")
+    g.addoption("--device", default=None, help="cpu (default), cuda or cuda:N")
+    g.addoption("--profile", default=None, help="named profile: quick, paper, or [tool.iqa_audit.profiles.NAME]")
+    g.addoption("--dataset", default=None, help="audit imported chains from PATH/manifest.csv (seed,setting,run,step,path)")
+    g.addoption("--store", default=None, help="chain and score store folder (default fixtures/cache, or $IQA_AUDIT_STORE)")
+    g.addoption("--baseline", default=None, help="expected outcomes JSON; 'none' audits with raw verdicts")
+    g.addoption("--update-baseline", action="store_true", default=False, help="rewrite the baseline from this run")
+    g.addoption("--run-name", default=None, help="report folder name under reports/ (default: profile + time)")
+    g.addoption("--reports-dir", default=None, help="where run folders go (default: reports/ beside pyproject.toml)")
+
+
+def _overrides(config: pytest.Config) -> dict:
+    opt = config.getoption
+    delta = opt("--delta-steps")
+    over = {
+        "profile": opt("--profile"),
+        "metrics": split_csv(opt("--metric")),
+        "editors": split_csv(opt("--editor")),
+        "seeds": split_csv(opt("--seed")) or None,
+        "seed_dirs": split_csv(opt("--seed-dir")),
+        "tasks": split_csv(opt("--task")),
+        "runs": opt("--runs"),
+        "steps": opt("--steps"),
+        "long_side": opt("--long-side"),
+        "delta_steps": tuple(int(x) for x in split_csv([delta])) if delta else None,
+        "device": opt("--device"),
+        "dataset": opt("--dataset"),
+        "store": opt("--store"),
+        "baseline": opt("--baseline"),
+        "update_baseline": opt("--update-baseline") or None,
+        "run_name": opt("--run-name"),
+    }
+    return over
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    pyproject = find_pyproject(Path(config.rootpath))
+    cfg = resolve_config(_overrides(config), pyproject=pyproject)
+    if cfg.baseline and cfg.baseline.lower() == "none":
+        cfg = _replace(cfg, baseline=None)
+    elif cfg.baseline and pyproject is not None and not Path(cfg.baseline).is_absolute() and config.getoption("--baseline") is None:
+        # A baseline named in pyproject.toml is relative to that file, not to the cwd.
+        cfg = _replace(cfg, baseline=str(pyproject.parent / cfg.baseline))
+    if cfg.run_name is None:
+        name = config.getoption("--run-name") or f"{cfg.profile}-{time.strftime('%Y%m%d-%H%M%S')}"
+        cfg = _replace(cfg, run_name=_worker_shared_name(config, name))
+    config.stash[CONFIG_KEY] = cfg
+    config.stash[STARTED_KEY] = time.time()
+    reports_root = config.getoption("--reports-dir") or str((pyproject.parent if pyproject else Path.cwd()) / "reports")
+    config.stash[ENGINE_KEY] = _LazyEngine(cfg, Path(reports_root))
+    config.pluginmanager.register(ResultCollector(config), "iqa_audit_results")
+
+
+def _replace(cfg: AuditConfig, **kw) -> AuditConfig:
+    from dataclasses import replace
+
+    return replace(cfg, **kw)
+
+
+def _worker_shared_name(config: pytest.Config, name: str) -> str:
+    # xdist workers start later than the controller; they must use the controller's name.
+    wi = getattr(config, "workerinput", None)
+    if wi is not None and "iqa_audit_run_name" in wi:
+        return wi["iqa_audit_run_name"]
+    return name
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """xdist controller: hand every worker the same run name."""
+    node.workerinput["iqa_audit_run_name"] = node.config.stash[CONFIG_KEY].run_name
+
+
+class _LazyEngine:
+    """Creates the Engine on first use, so `pytest --help` and unit tests pay nothing."""
+
+    def __init__(self, cfg: AuditConfig, reports_root: Path):
+        self.cfg = cfg
+        self.reports_root = reports_root
+        self._engine = None
+
+    def get(self):
+        if self._engine is None:
+            from .engine import Engine
+
+            self._engine = Engine(self.cfg)
+        return self._engine
+
+    @property
+    def run_dir(self) -> Path:
+        return self.reports_root / (self.cfg.run_name or "latest")
+
+
+# ----- parametrization ---------------------------------------------------------------
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    cfg = metafunc.config.stash[CONFIG_KEY]
+    if "gap_cell" in metafunc.fixturenames:
+        from .cells import gap_cells
+
+        cells = gap_cells(cfg)
+        metafunc.parametrize(
+            "gap_cell",
+            [pytest.param(c, id=c.id, marks=pytest.mark.xdist_group(c.group)) for c in cells]
+            or [pytest.param(None, marks=pytest.mark.skip(reason="no metric cells in this configuration"))],
+        )
+    if "sanity_case" in metafunc.fixturenames:
+        from .cells import sanity_cases
+
+        cases = sanity_cases(cfg)
+        metafunc.parametrize("sanity_case", [pytest.param(c, id=c.id, marks=pytest.mark.xdist_group(c.group)) for c in cases])
+    if "editor_cell" in metafunc.fixturenames:
+        from .cells import editor_cells
+
+        check = getattr(metafunc.function, "iqa_check", None)
+        cells = [c for c in editor_cells(cfg) if check is None or c.check == check]
+        metafunc.parametrize(
+            "editor_cell",
+            [pytest.param(c, id=c.id, marks=pytest.mark.xdist_group(c.group)) for c in cells]
+            or [pytest.param(None, marks=pytest.mark.skip(reason=f"no {check} cells in this configuration"))],
+        )
+
+
+# ----- fixtures ------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def audit_config(pytestconfig: pytest.Config) -> AuditConfig:
+    return pytestconfig.stash[CONFIG_KEY]
+
+
+@pytest.fixture(scope="session")
+def audit_engine(pytestconfig: pytest.Config):
+    return pytestconfig.stash[ENGINE_KEY].get()
+
+
+@pytest.fixture
+def record_cell(request: pytest.FixtureRequest):
+    """Attach a cell's result to the test report; the controller gathers them."""
+
+    def record(payload: dict) -> None:
+        request.node.user_properties.append((PROPERTY, json.dumps(payload, sort_keys=True, default=float)))
+
+    return record
+
+
+# ----- collecting results on the controller ----------------------------------------------
+class ResultCollector:
+    """Registered on every process; only the controller (or a -n 0 run) writes outputs."""
+
+    def __init__(self, config: pytest.Config):
+        self.config = config
+        self.records: dict[str, dict] = {}
+        self.paths: dict[str, Path] = {}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when not in ("setup", "call"):
+            return
+        for name, value in report.user_properties:
+            if name == PROPERTY:
+                payload = json.loads(value)
+                payload["outcome"] = "xfailed" if hasattr(report, "wasxfail") else report.outcome
+                payload["nodeid"] = report.nodeid
+                self.records[payload["cell"]] = payload  # the call's record replaces the setup's
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if getattr(self.config, "workerinput", None) is not None or not self.records:
+            return  # workers report through the controller
+        from .results import write_run_outputs
+
+        lazy = self.config.stash[ENGINE_KEY]
+        records = [self.records[k] for k in sorted(self.records)]
+        self.paths = write_run_outputs(self.config.stash[CONFIG_KEY], lazy.run_dir, records,
+                                       started=self.config.stash[STARTED_KEY], finished=time.time())
+
+    def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+        if not self.paths:
+            return
+        terminalreporter.section("iqa-audit")
+        for label, path in self.paths.items():
+            terminalreporter.write_line(f"{label}: {path}")

@@ -1,0 +1,106 @@
+"""The run's machine-readable truth: reports/<run-name>/results.json (+ baseline update).
+
+Written once, complete, by the xdist controller (or the single process of `-n 0`) from
+the records every test attached to its report. The HTML report is drawn from this file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from . import __version__
+from . import baseline as baseline_mod
+from .config import AuditConfig
+
+FORMAT = "iqa-audit-results/1"
+
+
+def machine() -> dict[str, Any]:
+    info: dict[str, Any] = {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()}
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        info["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    except Exception:  # torch is optional for reading results; its absence is not an error here
+        pass
+    return info
+
+
+def build_results(cfg: AuditConfig, records: Sequence[Mapping[str, Any]], *, started: float, finished: float) -> dict[str, Any]:
+    counts: dict[str, int] = {}
+    for r in records:
+        counts[r.get("outcome", "?")] = counts.get(r.get("outcome", "?"), 0) + 1
+    metrics = {}
+    editors = {}
+    for r in records:
+        if r.get("kind") == "gap":
+            metrics[r["metric_id"]] = {"name": r["metric"], "version": r["metric_version"], "range": r.get("range")}
+        elif r.get("kind") == "editor":
+            editors[r["setting"]] = {"editor": r.get("editor"), "version": r.get("editor_version"), "task": r.get("task")}
+    return {
+        "format": FORMAT,
+        "run": {
+            "name": cfg.run_name,
+            "profile": cfg.profile,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
+            "duration_s": round(finished - started, 2),
+            "iqa_audit": __version__,
+            "machine": machine(),
+            "config": _config_dict(cfg),
+            "outcomes": counts,
+        },
+        "metrics": metrics,
+        "editors": editors,
+        "cells": list(records),
+    }
+
+
+def _config_dict(cfg: AuditConfig) -> dict[str, Any]:
+    return json.loads(json.dumps(asdict(cfg), default=list))
+
+
+def write_json_atomic(path: Path, data: Any) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=1, sort_keys=True, default=str)
+        f.write("\n")
+    os.replace(tmp, path)
+    return path
+
+
+def write_run_outputs(cfg: AuditConfig, run_dir: Path, records: Sequence[Mapping[str, Any]], *, started: float,
+                      finished: float) -> dict[str, Path]:
+    results = build_results(cfg, records, started=started, finished=finished)
+    paths = {"results": write_json_atomic(run_dir / "results.json", results)}
+    if cfg.update_baseline:
+        paths["baseline"] = update_baseline(cfg, records)
+    try:
+        from .report.html import write_report
+    except ImportError:  # the report package is optional while it is being built
+        return paths
+    paths["report"] = write_report(results, run_dir, cfg=cfg)
+    return paths
+
+
+def baseline_path(cfg: AuditConfig) -> Path:
+    return Path(cfg.baseline) if cfg.baseline else Path("baselines") / f"{cfg.profile}.json"
+
+
+def update_baseline(cfg: AuditConfig, records: Sequence[Mapping[str, Any]]) -> Path:
+    """Merge this run's cells into the baseline; cells not in this run keep their entry."""
+    path = baseline_path(cfg)
+    old = baseline_mod.load(path)
+    entries = {cell: (cell, e.passed, e.value, e.version) for cell, e in old.items()}
+    for r in records:
+        if r.get("kind") in ("gap", "editor") and r.get("outcome") != "skipped":
+            entries[r["cell"]] = (r["cell"], bool(r["passed"]), r.get("value"), r.get("version"))
+    return baseline_mod.write(path, entries.values(), meta={"profile": cfg.profile, "iqa_audit": __version__})

@@ -1,0 +1,92 @@
+"""The plugin end to end, in a child pytest: cells, results.json, baselines, xdist."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from iqa_audit import baseline
+from iqa_audit.cells import editor_cells, gap_cells
+from iqa_audit.config import resolve_config
+from iqa_audit.metrics.registry import create_metric, metric_id
+
+pytest_plugins = ["pytester"]
+ROOT = Path(__file__).resolve().parent.parent
+
+GAP_TEST = "from iqa_audit.verdicts import audit_gap\n\n" \
+           "def test_gap(gap_cell, audit_engine, record_cell, audit_config):\n" \
+           "    audit_gap(gap_cell, audit_engine, record_cell, audit_config)\n"
+
+
+@pytest.fixture
+def audit_dir(pytester, tmp_path, seed_dir):
+    pytester.makepyfile(test_gap=GAP_TEST)
+    store = tmp_path / "store"
+    args = ["-p", "iqa_audit.pytest_plugin", "--seed", "tiny", "--seed-dir", str(seed_dir), "--editor", "sim-noise-tint", "--runs", "2", "--steps", "6",
+            "--delta-steps", "3,6", "--long-side", "0", "--store", str(store), "--reports-dir", str(tmp_path / "reports"),
+            "--metric", "iqa_audit:noise-sigma", "--metric", "tests.plugin_metric_example:sharpness", "-p", "no:cacheprovider"]
+    os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
+    return pytester, args, tmp_path
+
+
+def _results(tmp_path, run):
+    return json.loads((tmp_path / "reports" / run / "results.json").read_text())
+
+
+def test_ids_read_like_the_finding_and_are_sorted(seed_dir):
+    cfg = resolve_config({"seeds": ("tiny",), "seed_dirs": (str(seed_dir),), "editors": ("codec-jpeg",),
+                          "metrics": ("pyiqa:piqe", "iqa_audit:noise-sigma"), "delta_steps": (5, 10)})
+    ids = [c.id for c in gap_cells(cfg)]
+    assert ids == ["noise-sigma-codec-jpeg-replicate-tiny-d5", "noise-sigma-codec-jpeg-replicate-tiny-d10",
+                   "piqe-codec-jpeg-replicate-tiny-d5", "piqe-codec-jpeg-replicate-tiny-d10"]
+    assert gap_cells(cfg) == gap_cells(cfg)  # every xdist worker collects the same list
+    ed = [c for c in editor_cells(resolve_config({})) if c.check == "aspect_ratio"]
+    assert "sim-crop-replicate-grid-perspective" in {c.id for c in ed}
+
+
+@pytest.mark.parametrize("name", ["pyiqa:piqe", "iqa_audit:noise-sigma", "tests.plugin_metric_example:sharpness"])
+def test_collection_time_metric_id_matches_the_loaded_metric(name):
+    assert metric_id(name) == create_metric(name).id
+
+
+@pytest.mark.slow
+def test_results_baseline_regression_and_xfail(audit_dir):
+    pytester, args, tmp = audit_dir
+    first = pytester.runpytest_subprocess(*args, "--run-name", "r1", "--baseline", str(tmp / "b.json"), "--update-baseline")
+    first.assert_outcomes(passed=2, xfailed=2)  # noise-sigma notices the noise; a sharpness measure takes noise for detail
+    res = _results(tmp, "r1")
+    cells = {c["cell"]: c for c in res["cells"]}
+    assert set(cells) == {"gap:noise-sigma-sim-noise-tint-replicate-tiny-d3", "gap:noise-sigma-sim-noise-tint-replicate-tiny-d6",
+                          "gap:plugin_metric_example-sharpness-sim-noise-tint-replicate-tiny-d3", "gap:plugin_metric_example-sharpness-sim-noise-tint-replicate-tiny-d6"}
+    c = cells["gap:noise-sigma-sim-noise-tint-replicate-tiny-d6"]
+    assert c["passed"] and c["gap"] < 0 and c["runs"] == 2 and set(c["mean_normalised"]) == {"0", "1", "3", "6"}
+    assert res["metrics"]["noise-sigma"]["range"]["source"]
+    saved = baseline.load(tmp / "b.json")
+    assert saved["gap:noise-sigma-sim-noise-tint-replicate-tiny-d6"].passed
+
+    # Against that baseline the known failures are xfail and the run is green.
+    again = pytester.runpytest_subprocess(*args, "--run-name", "r2", "--baseline", str(tmp / "b.json"))
+    again.assert_outcomes(passed=2, xfailed=2)
+
+    # A baseline that says a failing cell used to pass turns it into a regression.
+    data = json.loads((tmp / "b.json").read_text())
+    data["cells"]["gap:plugin_metric_example-sharpness-sim-noise-tint-replicate-tiny-d6"]["passed"] = True
+    (tmp / "b.json").write_text(json.dumps(data))
+    third = pytester.runpytest_subprocess(*args, "--run-name", "r3", "--baseline", str(tmp / "b.json"))
+    third.assert_outcomes(passed=2, xfailed=1, failed=1)
+    third.stdout.fnmatch_lines(["*REGRESSION: passed in the baseline*"])
+
+
+@pytest.mark.slow
+def test_xdist_and_single_process_agree(audit_dir):
+    pytester, args, tmp = audit_dir
+    a = pytester.runpytest_subprocess(*args, "--run-name", "serial", "--baseline", "none", "-n", "0")
+    b = pytester.runpytest_subprocess(*args, "--run-name", "parallel", "--baseline", "none", "-n", "2")
+    a.assert_outcomes(passed=2, failed=2)
+    b.assert_outcomes(passed=2, failed=2)
+    ca = {c["cell"]: c["gap"] for c in _results(tmp, "serial")["cells"]}
+    cb = {c["cell"]: c["gap"] for c in _results(tmp, "parallel")["cells"]}
+    assert ca == cb and len(ca) == 4

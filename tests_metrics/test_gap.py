@@ -1,0 +1,12 @@
+"""The metric audit: one case per (metric, chain setting, seed, Δ step).
+
+A case passes when the metric's mean normalised score at step Δ is below step 1's, i.e.
+the metric noticed the degradation. With a baseline, known failures are xfail and a cell
+that passed there and fails now is a regression.
+"""
+
+from iqa_audit.verdicts import audit_gap
+
+
+def test_gap(gap_cell, audit_engine, record_cell, audit_config):
+    audit_gap(gap_cell, audit_engine, record_cell, audit_config)

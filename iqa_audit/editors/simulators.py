@@ -1,0 +1,433 @@
+"""Free, deterministic editors: a perfect replica, and one simulator per failure the study saw.
+
+Every simulator first applies the task's faithful edit (`Task.ideal_edit`) and then its
+one failure, so a simulator run on any task fails in exactly one, known way. They are
+the suite's known answers: `identity` must pass every fidelity check (positive
+control), and each `sim-*` must trip the check named in its docstring and no other.
+
+Rules every simulator keeps, because chains are resumed in fresh processes:
+- the output depends only on (input image, prompt, seed, step): randomness comes from
+  `numpy.random.default_rng([seed, step])`, and there is no memory between calls (state
+  such as "how many apples are on the table" is a function of the step number);
+- strengths are set in image-relative units (grey levels, fractions of the short side),
+  so a failure looks the same on a 256 px test image and a 2K seed;
+- outputs are `Image(pixels)` without `encoded`: the store writes a lossless PNG, so the
+  simulated failure is the only loss.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar, Mapping
+
+import numpy as np
+from scipy import ndimage
+
+from ..errors import ConfigError, explain
+from ..images import Image
+from ..tasks import Task, task_for_prompt
+from .base import EditResult, register_editor
+
+
+def _check_seed(seed: int, editor: str) -> None:
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise ConfigError(explain(f"{editor} seed", expected="an integer >= 0 (the chain's run number)", got=repr(seed),
+                                  fix="Pass seed=run, as the chain builder does."))
+
+
+def _positive(editor: str, name: str, value: Any, *, integer: bool = False, minimum: float = 0.0) -> None:
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) and value >= minimum
+    if integer:
+        ok = ok and float(value).is_integer()
+    if not ok:
+        kind = "an integer" if integer else "a number"
+        raise ConfigError(explain(f"{editor} parameter {name}", expected=f"{kind} >= {minimum:g}", got=repr(value),
+                                  fix=f"Write e.g. {editor}:{name}=<value>, or leave it at its default."))
+
+
+def _luma(pixels: np.ndarray) -> np.ndarray:
+    p = pixels.astype(np.float32)
+    return 0.299 * p[..., 0] + 0.587 * p[..., 1] + 0.114 * p[..., 2]
+
+
+def _to_uint8(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(x), 0, 255).astype(np.uint8)
+
+
+class _Simulator:
+    """Shared plumbing: resolve the task, do the faithful edit, then `fail`."""
+
+    id: ClassVar[str]
+    version: ClassVar[str] = "1"
+    paid: ClassVar[bool] = False
+
+    def params(self) -> Mapping[str, Any]:
+        return {}
+
+    def edit(self, image: Image, prompt: str, *, seed: int, step: int) -> EditResult:
+        task = task_for_prompt(prompt)
+        _check_seed(seed, self.id)
+        task.prompt(step)  # validates the step (an integer >= 1) with the task's own message
+        # One generator per (seed, step): a resumed chain draws the same numbers.
+        rng = np.random.default_rng([int(seed), int(step)])
+        pixels, meta = self.fail(image, task, step, rng, seed=int(seed))
+        return EditResult(Image(np.ascontiguousarray(pixels)), reasoning=None, meta={"task": task.name, **meta})
+
+    def fail(self, image: Image, task: Task, step: int, rng: np.random.Generator, *, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
+        """The failure: pixels after the faithful edit plus the simulated fault, and meta."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Identity(_Simulator):
+    """The perfect editor: the task's faithful edit and nothing else.
+
+    Positive control: every fidelity check must pass on it, and every metric gap on its
+    replicate chains is exactly 0 (the pixels never change).
+    """
+
+    id: ClassVar[str] = "identity"
+
+    def fail(self, image, task, step, rng, *, seed):
+        return task.ideal_edit(image, step).pixels, {}
+
+
+@dataclass(frozen=True)
+class NoiseTint(_Simulator):
+    """Accumulating static noise plus a green tint (the study's most common artifact).
+
+    Observation: replicas grow grainier and greener with every step. Model: luma noise
+    (the same value on R, G and B, so it adds grain without adding saturated colour)
+    whose accumulated standard deviation is `sigma_per_step` x step grey levels, plus
+    G + `tint_per_step` and R, B - half of it per step.
+    Trips: replication fidelity (SSIM to the seed falls) and the green-magenta tint
+    check. Leaves aspect ratio and object counts alone.
+    """
+
+    sigma_per_step: float = 1.5
+    tint_per_step: float = 1.0
+    id: ClassVar[str] = "sim-noise-tint"
+
+    def __post_init__(self) -> None:
+        _positive(self.id, "sigma_per_step", self.sigma_per_step)
+        _positive(self.id, "tint_per_step", self.tint_per_step)
+
+    def params(self):
+        return {"sigma_per_step": self.sigma_per_step, "tint_per_step": self.tint_per_step}
+
+    def fail(self, image, task, step, rng, *, seed):
+        px = task.ideal_edit(image, step).pixels
+        # Independent noise adds in variance: this step's share makes the total after
+        # `step` steps sigma_per_step * step.
+        sigma = self.sigma_per_step * np.sqrt(2 * step - 1)
+        noise = rng.normal(0.0, sigma, size=px.shape[:2] + (1,)).astype(np.float32)
+        tint = np.array([-self.tint_per_step / 2, self.tint_per_step, -self.tint_per_step / 2], np.float32)
+        return _to_uint8(px.astype(np.float32) + noise + tint), {"sigma": round(float(sigma), 4)}
+
+
+@dataclass(frozen=True)
+class Scatter(_Simulator):
+    """Scatter points: small bright and dark specks, more each step, on objects and edges.
+
+    Observation: isolated bright/dark dots appear on objects and along edges and
+    multiply. Model: step k adds `density` x k x (area / speck area) neutral specks
+    (white-ish or black-ish, equal R=G=B so they add no colour blob), placed with
+    probability proportional to the local gradient, so they gather on edges and on
+    previous specks. Speck size is ~1/250 of the short side.
+    Trips: replication fidelity. Leaves aspect ratio, counts, palette and tint alone.
+    """
+
+    density: float = 0.0008
+    id: ClassVar[str] = "sim-scatter"
+
+    def __post_init__(self) -> None:
+        _positive(self.id, "density", self.density)
+
+    def params(self):
+        return {"density": self.density}
+
+    def fail(self, image, task, step, rng, *, seed):
+        px = task.ideal_edit(image, step).pixels.copy()
+        h, w = px.shape[:2]
+        size = max(1, int(round(min(h, w) / 250)))
+        n = int(round(self.density * step * h * w / size**2))
+        if n == 0:
+            return px, {"specks": 0}
+        luma = _luma(px)
+        grad = np.hypot(ndimage.sobel(luma, 0), ndimage.sobel(luma, 1))
+        # A floor of 5 % of the mean keeps a few specks on flat areas too.
+        weight = grad + 0.05 * (grad.mean() + 1.0)
+        flat = rng.choice(h * w, size=n, p=(weight / weight.sum()).ravel())
+        ys, xs = np.divmod(flat, w)
+        bright = rng.random(n) < 0.5
+        values = np.where(bright, rng.integers(225, 256, n), rng.integers(0, 31, n)).astype(np.uint8)
+        for dy in range(size):
+            for dx in range(size):
+                px[np.minimum(ys + dy, h - 1), np.minimum(xs + dx, w - 1)] = values[:, None]
+        return px, {"specks": n}
+
+
+@dataclass(frozen=True)
+class Wrinkles(_Simulator):
+    """Wrinkles along contours: a ripple that displaces pixels near strong edges.
+
+    Observation: contours acquire wavy wrinkles that deepen with each step. Model: a
+    sinusoidal displacement field (wavelength 1/20 of the short side) weighted by a
+    blurred map of the current edges, `amplitude_per_step` of the short side per step,
+    resampled bilinearly. Its phase depends on the chain's seed only, not the step, so
+    successive steps push the same contours the same way and the wrinkles deepen
+    coherently (about step x amplitude after `step` steps) instead of averaging out.
+    Trips: replication fidelity. Objects stay one blob each, so counts, palette, tint
+    and aspect ratio hold.
+    """
+
+    amplitude_per_step: float = 0.0015
+    id: ClassVar[str] = "sim-wrinkles"
+
+    def __post_init__(self) -> None:
+        _positive(self.id, "amplitude_per_step", self.amplitude_per_step)
+
+    def params(self):
+        return {"amplitude_per_step": self.amplitude_per_step}
+
+    def fail(self, image, task, step, rng, *, seed):
+        px = task.ideal_edit(image, step).pixels
+        h, w = px.shape[:2]
+        short = min(h, w)
+        luma = ndimage.gaussian_filter(_luma(px), 1.0)
+        edges = np.hypot(ndimage.sobel(luma, 0), ndimage.sobel(luma, 1))
+        scale = np.percentile(edges, 99) + 1e-6
+        weight = ndimage.gaussian_filter(np.clip(edges / scale, 0, 1), max(1.0, short / 150))
+        weight /= weight.max() + 1e-6
+        amplitude = self.amplitude_per_step * short
+        wavelength = max(4.0, short / 20)
+        phase = np.random.default_rng([seed]).uniform(0, 2 * np.pi, 2)  # per chain, see docstring
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        dx = amplitude * weight * np.sin(2 * np.pi * yy / wavelength + phase[0])
+        dy = amplitude * weight * np.sin(2 * np.pi * xx / wavelength + phase[1])
+        coords = [yy + dy, xx + dx]
+        out = np.stack([ndimage.map_coordinates(px[..., c].astype(np.float32), coords, order=1, mode="nearest")
+                        for c in range(3)], axis=-1)
+        return _to_uint8(out), {"amplitude_px": round(float(amplitude), 4)}
+
+
+@dataclass(frozen=True)
+class TextureLoss(_Simulator):
+    """Texture simplification: edge-preserving smoothing that grows stronger each step.
+
+    Observation: fine textures (grass, fabric, particles, grids) flatten into smooth
+    patches while object outlines survive. Model: a per-channel median filter (keeps
+    edges, removes detail smaller than its window) of width 3 on steps 1-3, 5 on
+    steps 4-7 and 7 from step 8 on a 768 px short side (the default 1024x768 render),
+    scaled with the short side and never below 3, so the failure looks the same at
+    every size.
+    Trips: replication fidelity (fine-texture energy and SSIM fall). Leaves aspect
+    ratio, counts, palette and tint alone.
+    """
+
+    id: ClassVar[str] = "sim-texture-loss"
+
+    def fail(self, image, task, step, rng, *, seed):
+        from skimage.filters.rank import median  # histogram-based: fast for uint8 and wide windows
+
+        px = task.ideal_edit(image, step).pixels
+        base = 3 if step <= 3 else 5 if step <= 7 else 7
+        scaled = base * min(px.shape[:2]) / 768
+        size = max(3, 2 * int(np.floor((scaled - 1) / 2 + 0.5)) + 1)  # nearest odd width, halves up
+        footprint = np.ones((size, size), dtype=bool)
+        out = np.stack([median(np.ascontiguousarray(px[..., c]), footprint) for c in range(3)], axis=-1)
+        return out, {"median_size": size}
+
+
+@dataclass(frozen=True)
+class Crop(_Simulator):
+    """First-step aspect-ratio crop, faithful afterwards.
+
+    Observation: at 2K the editor returned 2816x1504 for a 5632x3072 seed: 0.545 ->
+    0.534, about 2 % of the height cropped, on the first step only. Model: on step 1
+    remove `crop_fraction` of the rows, split evenly top and bottom (the extra row,
+    if any, from the bottom), keeping the width; every later step is faithful.
+    Trips: aspect ratio only (what remains is pixel-exact).
+    """
+
+    crop_fraction: float = 32 / 1536  # 2816x1536 -> 2816x1504
+    id: ClassVar[str] = "sim-crop"
+
+    def __post_init__(self) -> None:
+        _positive(self.id, "crop_fraction", self.crop_fraction)
+        if self.crop_fraction >= 0.5:
+            raise ConfigError(explain(f"{self.id} crop_fraction", expected="a fraction below 0.5", got=repr(self.crop_fraction),
+                                      fix="The study's crop was about 0.02."))
+
+    def params(self):
+        return {"crop_fraction": self.crop_fraction}
+
+    def fail(self, image, task, step, rng, *, seed):
+        px = task.ideal_edit(image, step).pixels
+        if step != 1:
+            return px, {"cropped_rows": 0}
+        rows = crop_rows(px.shape[0], self.crop_fraction)
+        top = rows // 2
+        return px[top:px.shape[0] - (rows - top)], {"cropped_rows": rows}
+
+
+def crop_rows(height: int, fraction: float) -> int:
+    """Rows `sim-crop` removes from an image `height` rows high (at least 1 when fraction > 0)."""
+    return min(height - 1, max(1 if fraction > 0 else 0, int(round(height * fraction))))
+
+
+@dataclass(frozen=True)
+class Palette(_Simulator):
+    """Palette simplification: distinct colours collapse onto the two dominant hues.
+
+    Observation: in the 3x3 face grid, eyes painted in 4 colours ended in 2 colours
+    within 5 steps. Model: find the two dominant hue clusters among saturated pixels
+    (hue histogram peaks at least 40 degrees apart), then move every saturated pixel's
+    hue toward the nearer of the two by the fraction that makes the collapse complete
+    at step `collapse_steps` (1/5, then 1/4 of what is left, ..., then all); saturation
+    and value stay, neutral pixels are untouched.
+    Trips: the colour check ("colours lost"). Leaves aspect ratio, counts and the tint
+    of neutral areas alone.
+    """
+
+    collapse_steps: int = 5
+    id: ClassVar[str] = "sim-palette"
+
+    def __post_init__(self) -> None:
+        _positive(self.id, "collapse_steps", self.collapse_steps, integer=True, minimum=1)
+
+    def params(self):
+        return {"collapse_steps": self.collapse_steps}
+
+    def fail(self, image, task, step, rng, *, seed):
+        from skimage.color import hsv2rgb, rgb2hsv
+
+        px = task.ideal_edit(image, step).pixels
+        hsv = rgb2hsv(px)
+        hue, sat, val = hsv[..., 0], hsv[..., 1], hsv[..., 2]
+        # Colourfulness weight: 0 for greys, browns and near-black, 1 for vivid colour.
+        colourful = np.clip((sat - 0.15) / 0.15, 0, 1) * np.clip((val - 0.1) / 0.1, 0, 1)
+        targets = dominant_hues(hue, colourful, count=2)
+        if not targets:
+            return px, {"targets": []}
+        fraction = 1.0 if step >= self.collapse_steps else 1.0 / (self.collapse_steps - step + 1)
+        tgt = np.asarray(targets)
+        deltas = (tgt[None, None, :] - hue[..., None] + 0.5) % 1.0 - 0.5  # signed circular distance
+        nearest = np.take_along_axis(deltas, np.abs(deltas).argmin(axis=-1)[..., None], axis=-1)[..., 0]
+        moving = colourful > 0
+        new_hsv = hsv.copy()
+        new_hsv[..., 0] = (hue + fraction * colourful * nearest) % 1.0
+        out = px.copy()
+        out[moving] = _to_uint8(hsv2rgb(new_hsv)[moving] * 255.0)
+        return out, {"targets": [round(float(t) * 360, 1) for t in targets]}
+
+
+def dominant_hues(hue: np.ndarray, weight: np.ndarray, *, count: int = 2, bins: int = 36, min_separation_deg: float = 40) -> list[float]:
+    """Up to `count` hue peaks (in [0, 1)) of the weighted hue histogram, at least
+    `min_separation_deg` apart; each refined to the circular mean of its +-1 bin."""
+    total = float(weight.sum())
+    if total <= 0:
+        return []
+    hist = np.bincount((hue.ravel() * bins).astype(int) % bins, weights=weight.ravel(), minlength=bins)
+    sep = int(np.ceil(min_separation_deg / (360 / bins)))
+    peaks: list[int] = []
+    for b in np.argsort(-hist, kind="stable"):
+        if hist[b] <= 0.01 * total or len(peaks) == count:
+            break
+        if all(min((b - p) % bins, (p - b) % bins) >= sep for p in peaks):
+            peaks.append(int(b))
+    result = []
+    for p in peaks:
+        near = np.abs(((hue * bins - (p + 0.5)) + bins / 2) % bins - bins / 2) <= 1.5
+        wts = weight * near
+        angle = np.arctan2((wts * np.sin(2 * np.pi * hue)).sum(), (wts * np.cos(2 * np.pi * hue)).sum())
+        result.append(float((angle / (2 * np.pi)) % 1.0))
+    return result
+
+
+@dataclass(frozen=True)
+class Apples(_Simulator):
+    """Add-apples counting failure: adds one per step, stalls, then adds a whole row.
+
+    Observation: the editor added one apple per step up to about 7, then added nothing
+    for a few steps, then a whole row at once. Model (as a function of the step, so no
+    memory is needed): objects on the table after step k = k up to `stall_at`, then
+    `stall_at` for `stall_steps` steps, then `burst` at once, then one per step again.
+    On tasks that add nothing it is the identity.
+    Trips: object count (behind expected while stalled, ahead after the burst).
+    """
+
+    stall_at: int = 7
+    stall_steps: int = 3
+    burst: int = 5
+    id: ClassVar[str] = "sim-apples"
+
+    def __post_init__(self) -> None:
+        for name in ("stall_at", "stall_steps", "burst"):
+            _positive(self.id, name, getattr(self, name), integer=True, minimum=1)
+
+    def params(self):
+        return {"stall_at": self.stall_at, "stall_steps": self.stall_steps, "burst": self.burst}
+
+    def objects_after(self, step: int) -> int:
+        if step <= self.stall_at:
+            return step
+        if step <= self.stall_at + self.stall_steps:
+            return self.stall_at
+        return self.stall_at + self.burst + (step - self.stall_at - self.stall_steps - 1)
+
+    def fail(self, image, task, step, rng, *, seed):
+        if not task.adds_objects:
+            return task.ideal_edit(image, step).pixels, {"added": 0}
+        out = image
+        before, after = self.objects_after(step - 1), self.objects_after(step)
+        for slot in range(before + 1, after + 1):
+            out = task.place_object(out, slot=slot, step=step)
+        return out.pixels, {"added": after - before, "objects": after}
+
+
+@dataclass(frozen=True)
+class FruitsReplace(_Simulator):
+    """Add-fruits replacement: every `every`-th step repaints an existing fruit instead of adding.
+
+    Observation: asked to add a new fruit, the editor replaced one already on the table
+    with it. Model: on steps divisible by `every`, the step's fruit is drawn over a
+    randomly chosen existing one (same slot, same size, so it covers it); on the other
+    steps it is added at the next free slot. Objects after step k = k - k // every.
+    On tasks that add nothing it is the identity.
+    Trips: object count (falls further behind expected every `every` steps).
+    """
+
+    every: int = 3
+    id: ClassVar[str] = "sim-fruits-replace"
+
+    def __post_init__(self) -> None:
+        _positive(self.id, "every", self.every, integer=True, minimum=2)
+
+    def params(self):
+        return {"every": self.every}
+
+    def objects_after(self, step: int) -> int:
+        return step - step // self.every
+
+    def fail(self, image, task, step, rng, *, seed):
+        if not task.adds_objects:
+            return task.ideal_edit(image, step).pixels, {"replaced": None}
+        existing = self.objects_after(step - 1)
+        if step % self.every == 0:
+            slot = int(rng.integers(1, existing + 1))
+            return task.place_object(image, slot=slot, step=step).pixels, {"replaced": slot, "objects": existing}
+        return task.place_object(image, slot=existing + 1, step=step).pixels, {"replaced": None, "objects": existing + 1}
+
+
+SIMULATORS: tuple[type[_Simulator], ...] = (Identity, NoiseTint, Scatter, Wrinkles, TextureLoss, Crop, Palette, Apples, FruitsReplace)
+
+
+def _register(cls: type[_Simulator]) -> None:
+    defaults = {f.name: f.default for f in fields(cls)}  # type: ignore[arg-type]
+    summary = (cls.__doc__ or cls.id).strip().splitlines()[0]
+    register_editor(cls.id, cls, summary=summary, **defaults)
+
+
+for _cls in SIMULATORS:
+    _register(_cls)

@@ -100,6 +100,8 @@ def _dataset_settings(cfg: AuditConfig) -> list[tuple[Setting, str]]:
 
 
 def gap_cells(cfg: AuditConfig) -> list[GapCell]:
+    if cfg.metrics:
+        cfg.check_delta_steps_built()
     if cfg.dataset:
         pairs = _dataset_settings(cfg)
     else:

@@ -87,11 +87,14 @@ class AuditConfig:
         if not self.delta_steps or any(d < 2 for d in self.delta_steps):
             raise ConfigError(explain("delta steps", expected="steps >= 2 (step 1 is the reference)", got=str(list(self.delta_steps)),
                                       fix="Pass e.g. --delta-steps 5,10,20."))
+        if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise ConfigError(explain("--device", expected="cpu, cuda or cuda:N", got=repr(self.device), fix="Pass --device cpu."))
+
+    def check_delta_steps_built(self) -> None:
+        """The metric audit needs every Δ step inside the chains it builds."""
         if self.dataset is None and max(self.delta_steps) > self.steps:
             raise ConfigError(explain("delta steps", expected=f"at most --steps ({self.steps})", got=str(list(self.delta_steps)),
                                       fix="Raise --steps or lower --delta-steps."))
-        if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
-            raise ConfigError(explain("--device", expected="cpu, cuda or cuda:N", got=repr(self.device), fix="Pass --device cpu."))
 
     @property
     def scored_steps(self) -> tuple[int, ...]:

@@ -111,6 +111,16 @@ class Engine:
     def gap(self, cell: GapCell):
         return gap(self.series(cell), cell.delta_step)
 
+    def chain_images(self, setting, seed: str, *, steps: int, runs: int) -> dict[str, dict[str, str]]:
+        """{run: {step: 'sha256.ext'}} of the stored chains, for the report's image strips."""
+        return {str(c.record.run): {str(s.step): f"{s.image_hash}.{s.ext}" for s in c.ok_steps}
+                for c in self.chains(setting, seed, steps=steps, runs=runs)}
+
+    def reasonings(self, setting, seed: str, *, steps: int, runs: int) -> dict[str, list]:
+        """{run: [[step, reasoning or None], ...]}: the editor's own words per step."""
+        return {str(c.record.run): [[s.step, s.reasoning] for s in c.steps if s.step > 0]
+                for c in self.chains(setting, seed, steps=steps, runs=runs)}
+
     # ----- metric sanity ---------------------------------------------------------------
     def clean_seed_images(self, count: int | None = None) -> list[Image]:
         from .plan import audit_seeds
@@ -137,8 +147,10 @@ class Engine:
             ok = bool(np.allclose(batch, single, rtol=1e-4, atol=1e-5))
             return ok, f"batch {batch.tolist()} vs one by one {single.tolist()}", False
         if case.check == "clean-seeds-in-range":
-            imgs = self.clean_seed_images()
-            s = np.asarray(metric.score(imgs), dtype=float)
+            # Through the score cache: these are the chains' step-0 images, same bytes.
+            objects = [self.store.put_image(img) for img in self.clean_seed_images()]
+            cached = cached_scores(self.store, metric, objects)
+            s = np.asarray([cached[h] for h, _ in objects], dtype=float)
             r = metric.range
             lo, hi = min(r.lo, r.hi), max(r.lo, r.hi)
             outside = [(i, v) for i, v in enumerate(s.tolist()) if not lo <= v <= hi]

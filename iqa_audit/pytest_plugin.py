@@ -46,6 +46,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--baseline", default=None, help="expected outcomes JSON; 'none' audits with raw verdicts")
     g.addoption("--update-baseline", action="store_true", default=False, help="rewrite the baseline from this run")
     g.addoption("--run-name", default=None, help="report folder name under reports/ (default: profile + time)")
+    g.addoption("--compare", default=None, help="another run's results.json: the report adds a 'changed since' section")
     g.addoption("--reports-dir", default=None, help="where run folders go (default: reports/ beside pyproject.toml)")
 
 
@@ -74,8 +75,20 @@ def _overrides(config: pytest.Config) -> dict:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    from .errors import AuditError
+
+    try:
+        _configure(config)
+    except AuditError as e:  # a bad option is a usage error, shown without a traceback
+        raise pytest.UsageError(str(e)) from None
+
+
+def _configure(config: pytest.Config) -> None:
+    from .cells import editor_cells, gap_cells
+
     pyproject = find_pyproject(Path(config.rootpath))
     cfg = resolve_config(_overrides(config), pyproject=pyproject)
+    gap_cells(cfg), editor_cells(cfg)  # validate names and shapes now, not inside every test
     if cfg.baseline and cfg.baseline.lower() == "none":
         cfg = _replace(cfg, baseline=None)
     elif cfg.baseline and pyproject is not None and not Path(cfg.baseline).is_absolute() and config.getoption("--baseline") is None:
@@ -208,7 +221,8 @@ class ResultCollector:
         lazy = self.config.stash[ENGINE_KEY]
         records = [self.records[k] for k in sorted(self.records)]
         self.paths = write_run_outputs(self.config.stash[CONFIG_KEY], lazy.run_dir, records,
-                                       started=self.config.stash[STARTED_KEY], finished=time.time())
+                                       started=self.config.stash[STARTED_KEY], finished=time.time(),
+                                       compare=self.config.getoption("--compare"))
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
         if not self.paths:

@@ -18,6 +18,7 @@ from typing import Any, Mapping, Sequence
 from . import __version__
 from . import baseline as baseline_mod
 from .config import AuditConfig
+from .store import default_store_root
 
 FORMAT = "iqa-audit-results/1"
 
@@ -56,6 +57,7 @@ def build_results(cfg: AuditConfig, records: Sequence[Mapping[str, Any]], *, sta
             "machine": machine(),
             "config": _config_dict(cfg),
             "outcomes": counts,
+            "store": str(Path(cfg.store).resolve()) if cfg.store else str(default_store_root().resolve()),
         },
         "metrics": metrics,
         "editors": editors,
@@ -78,17 +80,33 @@ def write_json_atomic(path: Path, data: Any) -> Path:
 
 
 def write_run_outputs(cfg: AuditConfig, run_dir: Path, records: Sequence[Mapping[str, Any]], *, started: float,
-                      finished: float) -> dict[str, Path]:
+                      finished: float, compare: Path | None = None) -> dict[str, Path]:
+    from .report.html import write_report
+
     results = build_results(cfg, records, started=started, finished=finished)
     paths = {"results": write_json_atomic(run_dir / "results.json", results)}
     if cfg.update_baseline:
         paths["baseline"] = update_baseline(cfg, records)
-    try:
-        from .report.html import write_report
-    except ImportError:  # the report package is optional while it is being built
-        return paths
-    paths["report"] = write_report(results, run_dir, cfg=cfg)
+    paths["report"] = write_report(results, run_dir, compare=load_results(compare) if compare else None)
     return paths
+
+
+def load_results(path: str | Path) -> dict[str, Any]:
+    """Read another run's results.json (for --compare), with a clear error when it is not one."""
+    from .errors import ConfigError, explain
+
+    p = Path(path)
+    if p.is_dir():
+        p = p / "results.json"
+    try:
+        data = json.loads(p.read_text())
+    except (OSError, ValueError) as e:
+        raise ConfigError(explain(f"--compare {p}", expected="a results.json written by iqa-audit", got=str(e),
+                                  fix="Point at reports/<run-name>/results.json of an earlier run.")) from None
+    if data.get("format") != FORMAT:
+        raise ConfigError(explain(f"--compare {p}", expected=f"format {FORMAT}", got=repr(data.get("format")),
+                                  fix="Point at reports/<run-name>/results.json of an earlier run."))
+    return data
 
 
 def baseline_path(cfg: AuditConfig) -> Path:

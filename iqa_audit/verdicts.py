@@ -65,6 +65,7 @@ def audit_gap(cell: GapCell, engine, record: Callable[[dict], None], cfg: AuditC
         "mean_normalised": {str(k): series.mean(k) for k in series.steps if series.at(k)},
         "spread_normalised": {str(k): series.spread(k) for k in series.steps if series.at(k)},
         "raw": {str(r): {str(k): v for k, v in steps.items()} for r, steps in series.raw.items()},
+        "images": engine.chain_images(cell.setting, cell.seed, steps=cfg.steps, runs=cfg.runs),
     })
     settle(cfg, f"gap:{cell.id}", g.noticed, g.gap, g.explain())
 
@@ -86,8 +87,24 @@ def audit_editor(cell: EditorCell, engine, record: Callable[[dict], None], cfg: 
         "tolerance": f.tolerance,
         "message": f.message,
         "details": _jsonable(f.details),
+        "images": engine.chain_images(cell.setting, cell.seed, steps=cell.steps, runs=max(cell.runs, 1)),
+        "self_evaluation": self_evaluation(engine.reasonings(cell.setting, cell.seed, steps=cell.steps, runs=max(cell.runs, 1))),
     })
     settle(cfg, f"editor:{cell.cell}", f.passed, f.value, f"{cell.check} of {cell.setting.label} on {cell.seed}: {f.message}")
+
+
+def self_evaluation(reasonings: Mapping[str, list]) -> dict[str, Any]:
+    """The study's self-evaluation delay: per run, the first step whose reasoning says the
+    input is noisy or has artifacts (keyword judge); mean ± sd over runs."""
+    from .self_eval import first_noticed_step, summarise_delays
+
+    have_text = any(r for steps in reasonings.values() for _, r in steps)
+    if not have_text:
+        return {"available": False, "why": "this editor returns no reasoning"}
+    firsts = [first_noticed_step([(k, r) for k, r in steps]) for _, steps in sorted(reasonings.items())]
+    summary = summarise_delays(firsts)
+    return {"available": True, "per_run": firsts, "mean": summary.mean, "sd": summary.sd,
+            "noticed_runs": summary.noticed_runs, "runs": summary.runs}
 
 
 def _jsonable(value: Any) -> Any:

@@ -1,0 +1,61 @@
+"""generate_fixtures.py as a user runs it: build cold then warm, import, list, errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from iqa_audit.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args, timeout=300):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, str(ROOT / "generate_fixtures.py"), *args], capture_output=True, text=True,
+                          timeout=timeout, env=env, cwd=ROOT)
+
+
+@pytest.mark.slow
+def test_build_cold_then_warm_says_everything_is_cached(tmp_path, seed_dir):
+    args = ["build", "--store", str(tmp_path / "s"), "--seed", "tiny", "--seed-dir", str(seed_dir), "--editor", "codec-jpeg",
+            "--editor", "sim-noise-tint", "--runs", "2", "--steps", "4", "--long-side", "0", "--jobs", "2"]
+    cold = run(*args)
+    assert cold.returncode == 0, cold.stderr
+    assert "building 4 of 4 chains" in cold.stdout
+    store = Store(tmp_path / "s")
+    assert len(store.chains()) == 4 and all(len(store.steps(c.key)) == 5 for c in store.chains())
+    warm = run(*args)
+    assert warm.returncode == 0 and "are cached" in warm.stdout and "nothing to build" in warm.stdout
+    longer = run(*[a if a != "4" else "6" for a in args])
+    assert "building 4 of 4 chains (6 steps" in longer.stdout
+
+
+def test_bad_names_are_clear_errors_not_tracebacks(tmp_path):
+    out = run("build", "--store", str(tmp_path / "s"), "--editor", "no-such-editor", "--seed", "grid-perspective", "--steps", "2")
+    assert out.returncode == 2
+    assert "editor 'no-such-editor'" in out.stderr and "Traceback" not in out.stderr
+    out = run("build", "--store", str(tmp_path / "s"), "--seed", "no-such-seed", "--steps", "2")
+    assert out.returncode == 2 and "no-such-seed" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_import_subcommand(tmp_path):
+    from .test_datasets import _dataset
+
+    csv = _dataset(tmp_path)
+    out = run("import", str(csv), "--store", str(tmp_path / "s"), "--name", "banana100")
+    assert out.returncode == 0, out.stderr
+    assert "imported dataset 'banana100': 2 chains, 6 images added" in out.stdout
+    bad = run("import", str(tmp_path / "missing.csv"), "--store", str(tmp_path / "s"))
+    assert bad.returncode == 2 and "missing.csv" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_list_names_seeds_editors_tasks_metrics():
+    out = run("list")
+    assert out.returncode == 0
+    for word in ("eye-palette-faces", "sim-noise-tint", "nano-banana-pro", "add-apples", "pyiqa:musiq", "iqa_audit:noise-sigma"):
+        assert word in out.stdout

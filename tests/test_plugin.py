@@ -90,3 +90,33 @@ def test_xdist_and_single_process_agree(audit_dir):
     ca = {c["cell"]: c["gap"] for c in _results(tmp, "serial")["cells"]}
     cb = {c["cell"]: c["gap"] for c in _results(tmp, "parallel")["cells"]}
     assert ca == cb and len(ca) == 4
+
+
+EDITOR_TEST = "from iqa_audit.verdicts import audit_editor\n\n" \
+              "def test_replication(editor_cell, audit_engine, record_cell, audit_config):\n" \
+              "    audit_editor(editor_cell, audit_engine, record_cell, audit_config)\n" \
+              "test_replication.iqa_check = 'replication'\n\n" \
+              "def test_aspect_ratio(editor_cell, audit_engine, record_cell, audit_config):\n" \
+              "    audit_editor(editor_cell, audit_engine, record_cell, audit_config)\n" \
+              "test_aspect_ratio.iqa_check = 'aspect_ratio'\n"
+
+
+@pytest.mark.slow
+def test_dataset_chains_get_the_same_cases(pytester, tmp_path):
+    from .test_datasets import _dataset
+
+    csv = _dataset(tmp_path, steps=(0, 1, 5))
+    pytester.makepyfile(test_gap=GAP_TEST, test_editor=EDITOR_TEST)
+    os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
+    out = pytester.runpytest_subprocess(
+        "-p", "iqa_audit.pytest_plugin", "-p", "no:cacheprovider", "--dataset", str(csv), "--metric", "iqa_audit:noise-sigma",
+        "--delta-steps", "5", "--store", str(tmp_path / "store"), "--reports-dir", str(tmp_path / "reports"),
+        "--run-name", "ds", "--baseline", "none", "-v")
+    text = out.stdout.str()
+    for test_id in ("test_gap[noise-sigma-nano-banana-pro-2k-building-d5]", "test_replication[nano-banana-pro-2k-building]",
+                    "test_aspect_ratio[nano-banana-pro-2k-building]"):
+        assert test_id in text
+    res = _results(tmp_path, "ds")
+    gap_cell = next(c for c in res["cells"] if c["kind"] == "gap")
+    assert gap_cell["runs"] == 2 and set(gap_cell["mean_normalised"]) == {"0", "1", "5"}
+    assert {c["check"] for c in res["cells"] if c["kind"] == "editor"} == {"replication", "aspect_ratio"}

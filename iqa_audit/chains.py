@@ -51,10 +51,15 @@ class ChainSpec:
         return setting_label(self.editor, self.task)
 
 
+# How to reach an editor, not what it does: like the chain key, the setting label must not
+# change with a proxy's port or a retry count (and a URL may carry credentials).
+TRANSPORT_PARAMS = frozenset({"base_url", "max_retries", "timeout_s"})
+
+
 def setting_label(editor_spec: str, task: str) -> str:
     """'codec-jpeg:quality=50' + 'replicate' -> 'codec-jpeg-quality50-replicate' (test-id friendly)."""
     name, params = parse_spec(editor_spec)
-    parts = [name] + [f"{k}{v}" for k, v in sorted(params.items())] + [task]
+    parts = [name] + [f"{k}{v}" for k, v in sorted(params.items()) if k not in TRANSPORT_PARAMS] + [task]
     return re.sub(r"[^A-Za-z0-9.]+", "-", "-".join(str(p) for p in parts)).strip("-").lower()
 
 

@@ -117,8 +117,9 @@ def cmd_build(args) -> int:
         return 0
     paid = paid_steps_needed(store, todo, cfg.seed_dirs)
     if paid:
-        from .editors.gemini import estimate_cost
+        from .chains import setting_label
         from .editors.base import create_editor
+        from .editors.gemini import estimate_cost
 
         total = 0.0
         for spec_str, n in paid.items():
@@ -126,7 +127,7 @@ def cmd_build(args) -> int:
             params = ed.params()
             cost = estimate_cost(params.get("model", ed.id), params.get("image_size", "2K"), n)
             total += cost
-            print(f"paid editor {spec_str}: {n} new requests, estimated ${cost:.2f}")
+            print(f"paid editor {ed.id} ({setting_label(spec_str, '')}): {n} new requests, estimated ${cost:.2f}")
         print(f"estimated total ${total:.2f}; --max-paid-steps={args.max_paid_steps} caps this run.")
     print(f"building {len(todo)} of {len(specs)} chains ({cfg.steps} steps, long side {cfg.long_side}) into {store.root}")
     outcomes = build_all(store, todo, jobs=args.jobs, seed_dirs=cfg.seed_dirs,

@@ -153,7 +153,11 @@ def resolve_config(overrides: Mapping[str, Any], *, pyproject: Path | None = Non
             values[key] = tuple(_as_list(values[key]))
     if isinstance(values.get("seeds"), (list, tuple)):
         values["seeds"] = tuple(values["seeds"])
-    values["delta_steps"] = tuple(int(d) for d in values.get("delta_steps", ()))
+    try:
+        values["delta_steps"] = tuple(int(d) for d in values.get("delta_steps", ()))
+    except (TypeError, ValueError):
+        raise ConfigError(explain("delta steps", expected="whole numbers such as 5,10,20", got=repr(values.get("delta_steps")),
+                                  fix="Pass e.g. --delta-steps 5,10,20.")) from None
     if values.get("long_side") == 0:
         values["long_side"] = None  # --long-side 0: seeds at their native size
     return AuditConfig(**values)

@@ -63,7 +63,7 @@ def _overrides(config: pytest.Config) -> dict:
         "runs": opt("--runs"),
         "steps": opt("--steps"),
         "long_side": opt("--long-side"),
-        "delta_steps": tuple(int(x) for x in split_csv([delta])) if delta else None,
+        "delta_steps": split_csv([delta]) if delta else None,
         "device": opt("--device"),
         "dataset": opt("--dataset"),
         "store": opt("--store"),

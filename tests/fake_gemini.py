@@ -230,6 +230,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        if len(raw) < length:  # the client went away mid-body: the model never saw a request
+            self.close_connection = True
+            return
         path = self.path.split("?", 1)[0]
         match = _ROUTE.match(path)
         if not match:

@@ -215,7 +215,7 @@ def test_reply_without_image_is_a_refusal_and_not_retried(image, action, reason_
     assert sleeps == []
 
 
-@pytest.mark.parametrize("kind, phrase", [("malformed", "malformed reply"), ("garbage_image", "fail to decode")])
+@pytest.mark.parametrize("kind, phrase", [("malformed", "malformed reply"), ("garbage_image", "a malformed reply; nothing was stored")])
 def test_malformed_reply_is_a_clear_editor_error(image, kind, phrase):
     with FakeGemini(api_key=KEY, script=[kind]) as fake:
         editor, _ = make_editor(fake)

@@ -172,6 +172,9 @@ def _make_client(api_key: str, base_url: str | None, timeout_s: float) -> Any:
     genai, types, _ = _import_genai()
     http_options = types.HttpOptions(
         base_url=base_url,
+        # Google documents image generation (image_config, thought summaries) on v1beta;
+        # google-genai 3.x defaults to v1.
+        api_version="v1beta",
         timeout=int(timeout_s * 1000),  # milliseconds
         # One attempt per call: retries are ours, so request counts stay deterministic.
         retry_options=types.HttpRetryOptions(attempts=1),

@@ -101,7 +101,13 @@ def _configure(config: pytest.Config) -> None:
     config.stash[STARTED_KEY] = time.time()
     reports_root = config.getoption("--reports-dir") or str((pyproject.parent if pyproject else Path.cwd()) / "reports")
     config.stash[ENGINE_KEY] = _LazyEngine(cfg, Path(reports_root))
-    config.pluginmanager.register(ResultCollector(config), "iqa_audit_results")
+    collector = ResultCollector(config)
+    config.pluginmanager.register(collector, "iqa_audit_results")
+    if config.pluginmanager.hasplugin("html"):
+        # Imported here: that module reads CONFIG_KEY and PROPERTY from this one.
+        from .report.pytest_html_support import HtmlExtras
+
+        config.pluginmanager.register(HtmlExtras(config, lambda: list(collector.records.values())), "iqa_audit_html")
 
 
 def _replace(cfg: AuditConfig, **kw) -> AuditConfig:

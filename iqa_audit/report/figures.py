@@ -1,0 +1,294 @@
+"""The report's pictures as bytes: heatmaps, failure counts, score curves, thumbnails, crops.
+
+matplotlib through `Figure` + `FigureCanvasAgg` only, never pyplot: pyplot keeps global
+figure state and picks a backend for the whole process, which would leak into whoever
+else uses matplotlib in the same pytest session.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import BoundaryNorm, SymLogNorm
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from matplotlib.ticker import FuncFormatter, NullLocator
+from PIL import Image as PILImage
+
+from .model import FailureGrid, GapGrid, MetricCurves, fmt_gap
+
+DPI = 100
+# Negative gap = the score fell = the metric noticed = good: blue. Positive = missed: red.
+GAP_CMAP = "RdBu_r"
+MISSING_COLOUR = "#d9d9d9"
+THUMB_PX = 176  # long side of the downsized full view
+CROP_PX = 128  # side of the centre crop shown at native resolution (1 image px = 1 screen px)
+JPEG_QUALITY = 85
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A clickable rectangle over a figure, in fractions of its width/height (top-left origin),
+    so it stays on its cell however the browser scales the picture."""
+
+    cell: str
+    left: float
+    top: float
+    width: float
+    height: float
+    title: str
+
+
+@dataclass(frozen=True)
+class Plot:
+    png: bytes
+    width: int
+    height: int
+    hits: tuple[Hit, ...] = ()
+
+
+def _finish(fig: Figure, hit_cells: Sequence[tuple] = ()) -> Plot:
+    """Draw once, read the clickable cells' boxes off that drawing, PNG-encode its pixels.
+    (print_png would draw the whole figure a second time; drawing is most of the cost.)"""
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    w, h = canvas.get_width_height()
+    hits = _cell_hits(w, h, hit_cells)
+    pixels = PILImage.frombuffer("RGBA", (w, h), canvas.buffer_rgba(), "raw", "RGBA", 0, 1).convert("RGB")
+    buf = io.BytesIO()
+    pixels.save(buf, "PNG", compress_level=6)
+    return Plot(buf.getvalue(), w, h, hits)
+
+
+def _cell_hits(w: int, h: int, cells: Sequence[tuple]) -> tuple[Hit, ...]:
+    """Pixel boxes of (axes, row, col) data cells, as fractions of the picture (top-left origin)."""
+    hits = []
+    for ax, r, c, cell, title in cells:
+        (x0, y0), (x1, y1) = ax.transData.transform([(c - 0.5, r + 0.5), (c + 0.5, r - 0.5)])
+        left, right = sorted((x0, x1))
+        bottom, top = sorted((y0, y1))
+        hits.append(Hit(cell, left / w, 1 - top / h, (right - left) / w, (top - bottom) / h, title))
+    return tuple(hits)
+
+
+CELL_W, CELL_H = 0.52, 0.34  # inches per heatmap cell: room for "−123" at 7.5 pt
+PANEL_TITLE, PANEL_GAP = 0.3, 0.12
+
+
+def gap_norm(limit: float) -> SymLogNorm:
+    """Diverging and centred at 0, linear within ±1 normalised point and logarithmic beyond.
+    Gaps span three orders of magnitude (a codec's ±0.5 next to a noise estimator's −120):
+    on a linear scale the small ones, whose sign is the whole verdict, would all look white."""
+    return SymLogNorm(linthresh=1.0, linscale=1.0, vmin=-limit, vmax=limit, base=10)
+
+
+def _plain(text: str) -> str:
+    """Show a name as typed: matplotlib reads $...$ as math, and an unbalanced $ in a seed
+    or folder name would stop the drawing with a parse error."""
+    return str(text).replace("$", r"\$")
+
+
+def _text_colour(rgba) -> str:
+    r, g, b = rgba[:3]
+    return "white" if 0.299 * r + 0.587 * g + 0.114 * b < 0.5 else "black"
+
+
+def heatmaps(grids: Sequence[GapGrid], counts: FailureGrid | None, limit: float) -> Plot:
+    """One chain setting's heatmaps, stacked with shared columns: one panel per Δ (the
+    study's Figure 5: metric rows x seed columns, centred at 0, failures hatched, gaps
+    printed) and, last, how many of the Δs failed per cell (Figure 6).
+
+    One figure per setting, not per panel: the seed names are drawn once, under the last
+    panel, and matplotlib's per-figure cost (the report's main cost) is paid once."""
+    if not grids and counts is None:
+        raise ValueError("heatmaps() needs at least one grid")
+    metrics = grids[0].metrics if grids else counts.metrics
+    seeds = grids[0].seeds if grids else counts.seeds
+    rows, cols = len(metrics), len(seeds)
+    left = 0.25 + 0.068 * max((len(x) for x in metrics), default=4)
+    bottom = 0.3 + 0.036 * max((len(x) for x in seeds), default=4)  # names are rotated 40°
+    right, top = 1.3, 0.08
+    setting = grids[0].setting if grids else counts.setting
+    # Panel titles are "Δ20 · <setting>" / "failed Δs · <setting>": with few seeds the
+    # cells widen to hold them, rather than the titles running into the colour bars.
+    title_w = 0.078 * (len(setting) + 12)
+    cells_w, panel_h = max(max(cols, 1) * CELL_W, title_w), max(rows, 1) * CELL_H
+    panels = len(grids) + (counts is not None)
+    width = left + cells_w + right
+    height = top + panels * (PANEL_TITLE + panel_h) + (panels - 1) * PANEL_GAP + bottom
+    fig = Figure(figsize=(width, height), dpi=DPI)
+
+    def panel_box(k: int) -> tuple[float, float, float, float]:
+        y_top = top + k * (PANEL_TITLE + panel_h + PANEL_GAP) + PANEL_TITLE
+        return (left / width, 1 - (y_top + panel_h) / height, cells_w / width, panel_h / height)
+
+    hits: list[tuple] = []
+    gap_image = None
+    for k, grid in enumerate(grids):
+        ax = fig.add_axes(panel_box(k))
+        gap_image = _gap_panel(ax, grid, limit, hits)
+        _grid_axes(ax, metrics, seeds, last=(k == panels - 1))
+        ax.set_title(_plain(f"Δ{grid.delta} · {grid.setting}"), fontsize=9.5, loc="left", fontweight="bold")
+    if gap_image is not None:
+        _, y_low, _, _ = panel_box(len(grids) - 1)
+        _, y0, _, h0 = panel_box(0)
+        bar = fig.colorbar(gap_image, cax=fig.add_axes(((left + cells_w + 0.15) / width, y_low, 0.14 / width, y0 + h0 - y_low)))
+        bar.set_ticks([t for t in (-1000, -100, -10, -1, 0, 1, 10, 100, 1000) if abs(t) <= limit])
+        bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        bar.ax.yaxis.set_minor_locator(NullLocator())
+        bar.set_label("gap, normalised points\n< 0 noticed · > 0 missed", fontsize=7.5)
+        bar.ax.tick_params(labelsize=7)
+    if counts is not None:
+        box = panel_box(panels - 1)
+        ax = fig.add_axes(box)
+        count_image = _count_panel(ax, counts, hits)
+        _grid_axes(ax, metrics, seeds, last=True)
+        ax.set_title(_plain(f"failed Δs · {counts.setting}"), fontsize=9.5, loc="left", fontweight="bold")
+        n = max(len(counts.deltas), 1)
+        bar = fig.colorbar(count_image, cax=fig.add_axes(((left + cells_w + 0.15) / width, box[1], 0.14 / width, box[3])),
+                           ticks=range(n + 1))
+        bar.set_label(f"failed of Δ {', '.join(map(str, counts.deltas))}", fontsize=7.5)
+        bar.ax.tick_params(labelsize=7)
+    return _finish(fig, hits)
+
+
+def _gap_panel(ax, grid: GapGrid, limit: float, hits: list):
+    rows, cols = len(grid.metrics), len(grid.seeds)
+    values = np.full((rows, cols), np.nan)
+    for i, row in enumerate(grid.cells):
+        for j, c in enumerate(row):
+            if c is not None and c.value is not None:
+                values[i, j] = c.value
+    norm, cmap = gap_norm(limit), _cmap(GAP_CMAP)
+    image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, norm=norm, aspect="auto", interpolation="nearest")
+    colours = cmap(norm(np.ma.masked_invalid(np.clip(values, -limit, limit))))  # once, not per cell
+    for i, row in enumerate(grid.cells):
+        for j, c in enumerate(row):
+            if c is None:
+                ax.text(j, i, "n/a", ha="center", va="center", fontsize=7, color="#666")
+                continue
+            rgba = tuple(colours[i, j])
+            ink = _text_colour(rgba)
+            if not c.passed:
+                # Hatched = the test's verdict is "missed" (a failure, known or new); the
+                # hatch takes the text's colour so it shows on dark cells too.
+                hatch = (1, 1, 1, 0.55) if ink == "white" else (0, 0, 0, 0.35)
+                ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", edgecolor=hatch, lw=0))
+            ax.text(j, i, fmt_gap(c.value), ha="center", va="center", fontsize=7.5, color=ink,
+                    fontweight="normal" if c.passed else "bold",
+                    bbox=None if c.passed else {"boxstyle": "square,pad=0.12", "fc": rgba, "ec": "none"})
+            title = (f"{grid.metrics[i]} · {grid.seeds[j]} · Δ{grid.delta}: gap {fmt_gap(c.value)}"
+                     f" ({'noticed' if c.passed else 'missed'}; test {c.outcome or '?'})")
+            hits.append((ax, i, j, c.cell, title))
+    return image
+
+
+def _count_panel(ax, grid: FailureGrid, hits: list):
+    rows, cols, n = len(grid.metrics), len(grid.seeds), max(len(grid.deltas), 1)
+    values = np.full((rows, cols), np.nan)
+    for i, row in enumerate(grid.counts):
+        for j, c in enumerate(row):
+            if c is not None:
+                values[i, j] = c.failed
+    cmap = _cmap("Reds")
+    norm = BoundaryNorm(np.arange(-0.5, n + 1.5), cmap.N)
+    image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, norm=norm, aspect="auto", interpolation="nearest")
+    for i, row in enumerate(grid.counts):
+        for j, c in enumerate(row):
+            if c is None:
+                ax.text(j, i, "n/a", ha="center", va="center", fontsize=7, color="#666")
+                continue
+            ax.text(j, i, f"{c.failed}/{c.total}", ha="center", va="center", fontsize=8,
+                    color=_text_colour(cmap(norm(c.failed))))
+            hits.append((ax, i, j, c.first_cell, f"{grid.metrics[i]} · {grid.seeds[j]}: {c.failed} of {c.total} Δs failed"))
+    return image
+
+
+def _cmap(name: str):
+    return colormaps[name].with_extremes(bad=MISSING_COLOUR)
+
+
+def _grid_axes(ax, metrics: Sequence[str], seeds: Sequence[str], *, last: bool = True) -> None:
+    ax.set_xticks(range(len(seeds)), [_plain(x) for x in seeds] if last else [], rotation=40, ha="right",
+                  rotation_mode="anchor", fontsize=8)
+    ax.set_yticks(range(len(metrics)), [_plain(m) for m in metrics], fontsize=8)
+    # White lines between cells, drawn as two collections (minor ticks would cost a tick
+    # object per line).
+    ax.hlines(np.arange(0.5, len(metrics) - 1), -0.5, len(seeds) - 0.5, color="white", lw=1.2)
+    ax.vlines(np.arange(0.5, len(seeds) - 1), -0.5, len(metrics) - 0.5, color="white", lw=1.2)
+    ax.tick_params(which="both", length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+
+
+def curves(mc: MetricCurves) -> Plot:
+    """Figure 7 of the study: normalised score vs step, one line per seed, mean ± spread."""
+    n = max(len(mc.by_setting), 1)
+    seeds = sorted({c.seed for _, cs in mc.by_setting for c in cs})
+    panel, gap, left, legend = 3.7, 0.3, 0.75, 0.45 + 0.065 * max((len(s) for s in seeds), default=4)
+    width, height, bottom, top = left + n * panel + (n - 1) * gap + legend, 3.0, 0.5, 0.3
+    fig = Figure(figsize=(width, height), dpi=DPI)
+    palette = colormaps["tab20"]
+    colour = {s: palette(i % 20) for i, s in enumerate(seeds)}
+    axes = []
+    for k, (setting, cs) in enumerate(mc.by_setting):
+        ax = fig.add_axes(((left + k * (panel + gap)) / width, bottom / height, panel / width, (height - bottom - top) / height),
+                          sharey=axes[0] if axes else None)
+        axes.append(ax)
+        for d in mc.deltas:
+            ax.axvline(d, color="#bbb", lw=0.8, ls=":", zorder=0)
+        ax.axvline(1, color="#555", lw=0.9, ls="--", zorder=0)
+        for c in cs:
+            x, y, s = np.array(c.steps), np.array(c.mean), np.array(c.spread)
+            ax.plot(x, y, marker="o", ms=3, lw=1.3, color=colour[c.seed], label=_plain(c.seed))
+            if c.runs > 1 and np.any(s > 0):
+                ax.fill_between(x, y - s, y + s, color=colour[c.seed], alpha=0.15, lw=0)
+        ax.set_title(_plain(setting), fontsize=9, loc="left")
+        ax.set_xticks(sorted({k for c in cs for k in c.steps}))
+        ax.set_xlabel("step (dashed: step 1, the reference; dotted: Δ steps)", fontsize=7)
+        ax.tick_params(labelsize=7.5)
+        if k:
+            ax.tick_params(labelleft=False)
+        ax.grid(alpha=0.25)
+        for spine in ("top", "right"):
+            ax.spines[spine].set_visible(False)
+    if axes:
+        axes[0].set_ylabel(f"{_plain(mc.metric_id)}, normalised\n(higher = better)", fontsize=8)
+        handles, labels = axes[0].get_legend_handles_labels()
+        if handles:
+            fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(1 - (legend - 0.1) / width, 1 - 0.1 / height),
+                       fontsize=7, frameon=False, title="seed", title_fontsize=7.5, alignment="left")
+    return _finish(fig)
+
+
+# ----- photographs -----------------------------------------------------------------------
+def _rgb(image: PILImage.Image) -> PILImage.Image:
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def thumbnail_jpeg(image: PILImage.Image, long_side: int = THUMB_PX, quality: int = JPEG_QUALITY) -> tuple[bytes, int, int]:
+    """A downsized full view: the whole picture at a glance (JPEG: small, and the view is
+    downsized anyway, so the codec's artifacts are not what the reader looks at)."""
+    im = _rgb(image).copy()
+    im.thumbnail((long_side, long_side), PILImage.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=quality)
+    return buf.getvalue(), im.width, im.height
+
+
+def centre_crop_png(image: PILImage.Image, size: int = CROP_PX) -> tuple[bytes, int, int]:
+    """The centre at native resolution, losslessly: the noise and artifacts the chain added
+    are exactly what a lossy re-encode would hide or invent."""
+    im = _rgb(image)
+    w, h = im.size
+    cw, ch = min(size, w), min(size, h)
+    left, top = (w - cw) // 2, (h - ch) // 2
+    crop = im.crop((left, top, left + cw, top + ch))
+    buf = io.BytesIO()
+    crop.save(buf, "PNG", compress_level=6)
+    return buf.getvalue(), cw, ch

@@ -1,0 +1,572 @@
+"""reports/<run>/index.html: one self-contained page a researcher can open from disk or mail.
+
+Everything is inline: CSS in a <style>, figures and photographs as base64 data URIs, no
+scripts, no fonts, no links outside the page. Every piece of text that came from outside
+the code (seed and file names, editor messages, reasoning, prompts, versions) goes through
+`html.escape`: a seed folder or a model's reasoning may hold markup, and the page must
+show it as text, never run it.
+
+Order on the page: header (what was audited, outcome counts), what changed since the
+compared run, the gap heatmaps and failure counts (the study's Figures 5 and 6), the score
+curves (Figure 7), the editor audit, the image strips, then one row per test outcome that
+every heatmap cell and table cell links to.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from PIL import Image as PILImage
+
+from . import figures
+from .compare import Changes, compare_results
+from .model import (
+    STRIP_STEPS,
+    StripImage,
+    cell_anchor,
+    chain_anchor,
+    describe_self_evaluation,
+    editor_records,
+    editor_rows,
+    ends_of_chain,
+    explain_gap,
+    failure_grids,
+    fmt,
+    fmt_gap,
+    gap_grids,
+    gap_limit,
+    gap_records,
+    gap_strips,
+    metric_anchor,
+    metric_curves,
+    outcome_counts,
+)
+
+EDITOR_THUMB_PX = 72  # the step-0 / last-step pair in each editor-table row
+
+
+def e(value: Any) -> str:
+    """Escape anything for HTML text or a quoted attribute."""
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def data_uri(mime: str, data: bytes) -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+# ----- the store's pictures ----------------------------------------------------------------
+class ImageSource:
+    """Reads chain images from the store folder named in results.json.
+
+    Read-only on purpose: opening `Store` would create folders and a database where the
+    store is missing, and a report must never change the store it describes. The path
+    layout is the store's own (`Store.object_path`)."""
+
+    def __init__(self, root: str | Path | None):
+        self.root = Path(root) if root else None
+
+    def path(self, image: str) -> Path | None:
+        if self.root is None or "." not in image:
+            return None
+        digest, ext = image.split(".", 1)
+        return self.root / "objects" / digest[:2] / f"{digest}.{ext}"
+
+    def get(self, image: str) -> PILImage.Image | None:
+        """The decoded picture, or None when it is missing or unreadable. Not cached: the
+        callers keep the small encodings they make, never the (up to 4K) pixels."""
+        path = self.path(image)
+        if path is None or not path.is_file():
+            return None
+        try:
+            with PILImage.open(path) as im:
+                im.load()
+                return im.convert("RGB") if im.mode != "RGB" else im.copy()
+        except (OSError, ValueError):  # a damaged file shows as missing, it does not stop the report
+            return None
+
+
+def _missing(image: str, why: str = "not in the store") -> str:
+    return f'<div class="missing" title="{e(image)}">image {e(why)}<br><code>{e(image[:12])}…</code></div>'
+
+
+# ----- the page --------------------------------------------------------------------------
+def write_report(results: Mapping[str, Any], run_dir: Path, *, compare: Mapping[str, Any] | None = None,
+                 cfg: Any = None) -> Path:
+    """Write run_dir/index.html from a results.json dict and return its path.
+
+    `compare`: another run's results.json dict; adds the "changed since" section.
+    `cfg` is accepted for older callers and ignored: everything needed is in `results`."""
+    del cfg
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    page = render_report(results, compare=compare)
+    path = run_dir / "index.html"
+    tmp = run_dir / ".index.html.tmp"
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(path)  # a reader never sees half a page
+    return path
+
+
+def render_report(results: Mapping[str, Any], *, compare: Mapping[str, Any] | None = None) -> str:
+    started = time.perf_counter()
+    run = results.get("run", {}) or {}
+    cells = list(results.get("cells", []) or [])
+    images = ImageSource(run.get("store"))
+    changes = compare_results(compare, results) if compare is not None else None
+
+    sections = [
+        ("changes", "Changed since", changes_section(changes, compare)) if changes is not None else None,
+        ("heatmaps", "Gap heatmaps", _heatmap_section(cells)),
+        ("curves", "Score curves", _curves_section(cells)),
+        ("editors", "Editor audit", _editor_section(cells, images)),
+        ("strips", "Image strips", _strip_section(cells, images)),
+        ("outcomes", "Test outcomes", _outcomes_section(cells)),
+        ("audited", "Run details", _details_section(results)),
+    ]
+    sections = [s for s in sections if s is not None]
+    nav = " ".join(f'<a href="#{sid}">{e(title)}</a>' for sid, title, _ in sections)
+    body = "\n".join(body for _, _, body in sections)
+    took = time.perf_counter() - started
+    title = f"iqa-audit · {run.get('name', 'run')}"
+    return (
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        f"<title>{e(title)}</title><style>{CSS}</style></head>\n<body>\n"
+        f"{_header(results, cells)}\n<nav>{nav}</nav>\n<main>\n{body}\n</main>\n"
+        f"<footer>Written by iqa-audit {e(run.get('iqa_audit', ''))} in {took:.1f} s from results.json "
+        f"(format {e(results.get('format', '?'))}).</footer>\n</body></html>\n"
+    )
+
+
+# ----- header ----------------------------------------------------------------------------
+OUTCOME_ORDER = ("passed", "failed", "xfailed", "xpassed", "skipped", "error")
+
+
+def _badges(counts: Mapping[str, int]) -> str:
+    keys = [k for k in OUTCOME_ORDER if counts.get(k)] + sorted(k for k in counts if k not in OUTCOME_ORDER)
+    return " ".join(f'<span class="badge {e(k)}">{e(counts[k])} {e(k)}</span>' for k in keys) or '<span class="badge">no tests</span>'
+
+
+def _header(results: Mapping[str, Any], cells: Sequence[Mapping[str, Any]]) -> str:
+    run = results.get("run", {}) or {}
+    cfg = run.get("config", {}) or {}
+    counts = run.get("outcomes") or outcome_counts(cells)
+    gaps, eds = gap_records(cells), editor_records(cells)
+    noticed = sum(1 for g in gaps if g.get("passed"))
+    ed_ok = sum(1 for c in eds if c.get("passed"))
+    mach = run.get("machine", {}) or {}
+    machine = ", ".join(f"{k} {v}" for k, v in mach.items() if v not in (None, ""))
+    seeds = sorted({c.get("seed") for c in cells if c.get("seed") is not None})
+    deltas = sorted({int(g["delta_step"]) for g in gaps}) or cfg.get("delta_steps") or []
+    facts = [
+        ("profile", run.get("profile")),
+        ("started", run.get("started")),
+        ("duration", f"{fmt(run.get('duration_s'), 3)} s" if run.get("duration_s") is not None else None),
+        ("runs × steps", f"{cfg.get('runs', '?')} × {cfg.get('steps', '?')} (editor audit {cfg.get('audit_runs', '?')} × "
+                         f"{cfg.get('audit_steps', '?')})" if cfg else None),
+        ("Δ steps", ", ".join(map(str, deltas)) + " (reference: step 1)" if deltas else None),
+        ("image size", f"long side {cfg.get('long_side')} px" if cfg.get("long_side") else "native" if cfg else None),
+        ("baseline", cfg.get("baseline") or ("none: raw verdicts" if cfg else None)),
+        ("machine", machine or None),
+    ]
+    fact_html = "".join(f"<div><dt>{e(k)}</dt><dd>{e(v)}</dd></div>" for k, v in facts if v not in (None, ""))
+
+    metrics = results.get("metrics", {}) or {}
+    mrows = "".join(
+        f"<tr><td class=\"nowrap\"><a href=\"#{metric_anchor(mid)}\">{e(mid)}</a></td><td>{e(m.get('name'))}</td><td><code>{e(m.get('version'))}</code></td>"
+        f"<td>{_range_text(m.get('range'))}</td><td>{e((m.get('range') or {}).get('source'))}</td></tr>"
+        for mid, m in sorted(metrics.items())
+    ) or '<tr><td colspan="5">no metric cells in this run</td></tr>'
+    editors = _editor_versions(results.get("editors", {}) or {})
+    seed_list = " ".join(f'<span class="chip">{e(s)}</span>' for s in seeds) or "none"
+    return f"""<header>
+<h1>iqa-audit report <span class="run">{e(run.get('name', ''))}</span></h1>
+<p class="lede">Does each no-reference quality metric notice that an image editor, fed its own output again and again,
+degrades the picture? A gap is the mean normalised score at step Δ minus at step 1; below 0 means the metric noticed.</p>
+<div class="outcomes">{_badges(counts)}
+<span class="sep">·</span> metric audit: <b>{noticed}</b>/{len(gaps)} gaps noticed
+<span class="sep">·</span> editor audit: <b>{ed_ok}</b>/{len(eds)} checks kept</div>
+<dl class="facts">{fact_html}</dl>
+<div class="audited">
+<div><h3>Metrics</h3><table class="compact"><thead><tr><th>id</th><th>name</th><th>version</th><th>typical range → [0, 100]</th>
+<th>range from</th></tr></thead><tbody>{mrows}</tbody></table></div>
+<div><h3>Editors</h3><p>{editors}</p><h3>Seeds ({len(seeds)})</h3><p>{seed_list}</p></div>
+</div>
+</header>"""
+
+
+def _range_text(rng: Mapping[str, Any] | None) -> str:
+    if not rng:
+        return "—"
+    arrow = "higher is better" if rng.get("higher_better") else "lower is better (flipped)"
+    return f"{e(fmt(rng.get('lo'), 4))} – {e(fmt(rng.get('hi'), 4))}, {e(arrow)}"
+
+
+def _editor_versions(editors: Mapping[str, Mapping[str, Any]]) -> str:
+    """One chip per editor (with version); the tasks it ran in the chip's tooltip."""
+    by_editor: dict[tuple[str, str], list[str]] = {}
+    for setting, info in sorted(editors.items()):
+        key = (str(info.get("editor") or setting), str(info.get("version") or "?"))
+        by_editor.setdefault(key, []).append(str(info.get("task") or ""))
+    if not by_editor:
+        return "none"
+    return " ".join(f'<span class="chip" title="tasks: {e(", ".join(t for t in tasks if t))}">{e(name)} '
+                    f'<small>v{e(ver)}</small></span>' for (name, ver), tasks in sorted(by_editor.items()))
+
+
+# ----- changed since ---------------------------------------------------------------------
+def _verdict(passed: bool) -> str:
+    return '<span class="v pass">pass</span>' if passed else '<span class="v fail">fail</span>'
+
+
+def _versions(ch) -> str:
+    if ch.old.version == ch.new.version:
+        return f"<code>{e(ch.new.version)}</code>"
+    return f'<code>{e(ch.old.version)}</code> → <code>{e(ch.new.version)}</code> <span class="note">version changed</span>'
+
+
+def _value(kind: str, v: float | None) -> str:
+    return fmt_gap(v) if kind == "gap" else fmt(v, 4)
+
+
+def changes_section(changes: Changes, old: Mapping[str, Any]) -> str:
+    """The "changed since" section; `old` is the earlier run's results (for its start time)."""
+    old_run = old.get("run", {}) or {}
+    head = (f"<h2>Changed since {e(changes.old_run)} <small>({e(old_run.get('started', ''))})</small></h2>"
+            f"<p class=\"note\">Verdicts that flipped, and values that moved by more than {fmt(changes.gap_tolerance, 3)} "
+            f"normalised points (gaps) or {fmt(100 * changes.editor_tolerance, 3)} % (editor values). "
+            "Versions are the metric's (gap cells) or the editor's (editor cells) on each side.</p>")
+    if changes.empty:
+        return f'<section id="changes">{head}<p>Nothing changed: same cells, same verdicts, values within tolerance.</p></section>'
+    head += (f"<p>{changes.compared} cells in both runs: <b>{len(changes.flipped)}</b> flipped, <b>{len(changes.moved)}</b> moved; "
+             f"{len(changes.only_new)} new, {len(changes.only_old)} gone.</p>")
+
+    def rows(items) -> str:
+        return "".join(
+            f"<tr><td><a href=\"#{cell_anchor(c.cell)}\">{e(c.label)}</a><br><code class=\"dim\">{e(c.cell)}</code></td>"
+            f"<td>{_verdict(c.old.passed)} {_value(c.kind, c.old.value)}</td><td>{_verdict(c.new.passed)} {_value(c.kind, c.new.value)}</td>"
+            f"<td>{'' if c.moved_by is None else (fmt_gap(c.moved_by) if c.kind == 'gap' else fmt(c.moved_by, 3))}</td>"
+            f"<td>{_versions(c)}</td></tr>"
+            for c in items)
+
+    table_head = ("<thead><tr><th>cell</th><th>before</th><th>now</th><th>moved by</th><th>version (before → now)</th>"
+                  "</tr></thead>")
+    parts = [head]
+    if changes.flipped:
+        parts.append(f"<h3>Verdict flipped ({len(changes.flipped)})</h3><table>{table_head}<tbody>{rows(changes.flipped)}</tbody></table>")
+    if changes.moved:
+        parts.append(f"<h3>Moved beyond tolerance ({len(changes.moved)})</h3><table>{table_head}<tbody>{rows(changes.moved)}</tbody></table>")
+    for label, ids in (("Only in the earlier run", changes.only_old), ("New in this run", changes.only_new)):
+        if ids:
+            parts.append(f"<details><summary>{e(label)} ({len(ids)})</summary><p>"
+                         + " ".join(f"<code>{e(i)}</code>" for i in ids) + "</p></details>")
+    return '<section id="changes">' + "\n".join(parts) + "</section>"
+
+
+# ----- heatmaps --------------------------------------------------------------------------
+def _plot_html(plot: figures.Plot, alt: str, caption: str = "") -> str:
+    hits = "".join(
+        f'<a class="hit" href="#{cell_anchor(h.cell)}" title="{e(h.title)}" aria-label="{e(h.title)}" style="left:{100 * h.left:.3f}%;'
+        f'top:{100 * h.top:.3f}%;width:{100 * h.width:.3f}%;height:{100 * h.height:.3f}%"></a>'
+        for h in plot.hits)
+    cap = f"<figcaption>{caption}</figcaption>" if caption else ""
+    return (f'<figure class="plot" style="max-width:{plot.width}px"><div class="hm">'
+            f'<img src="{data_uri("image/png", plot.png)}" width="{plot.width}" height="{plot.height}" alt="{e(alt)}">'
+            f"{hits}</div>{cap}</figure>")
+
+
+def heatmap_plots(cells: Iterable[Mapping[str, Any]]) -> list[tuple[str, str, figures.Plot]]:
+    """[(setting, alt text, plot)]: per chain setting, its Δ heatmaps and failure counts in
+    one figure. Shared by the page and the pytest-html summary so both show the same."""
+    cells = list(cells)
+    grids, counts = gap_grids(cells), {f.setting: f for f in failure_grids(cells)}
+    limit = gap_limit(grids)  # one colour scale for every setting
+    out = []
+    for setting in dict.fromkeys(g.setting for g in grids):
+        mine = [g for g in grids if g.setting == setting]
+        deltas = ", ".join(f"Δ{g.delta}" for g in mine)
+        out.append((setting, f"gap heatmaps {setting}: {deltas} and failed Δs", figures.heatmaps(mine, counts.get(setting), limit)))
+    return out
+
+
+def _metric_verdicts(cells: Sequence[Mapping[str, Any]]) -> str:
+    """The study's headline number: on how many seeds a metric noticed at every Δ."""
+    grids = failure_grids(cells)
+    if not grids:
+        return ""
+    head = "".join(f"<th>{e(g.setting)}</th>" for g in grids)
+    metrics = sorted({m for g in grids for m in g.metrics})
+    rows = []
+    for m in metrics:
+        tds = []
+        for g in grids:
+            if m not in g.metrics:
+                tds.append("<td>—</td>")
+                continue
+            row = [c for c in g.counts[g.metrics.index(m)] if c is not None]
+            ok = sum(1 for c in row if c.failed == 0)
+            cls = "pass" if ok == len(row) and row else "fail" if ok == 0 else "part"
+            tds.append(f'<td class="{cls}">{ok}/{len(row)}</td>')
+        rows.append(f"<tr><th><a href=\"#{metric_anchor(m)}\">{e(m)}</a></th>{''.join(tds)}</tr>")
+    return (f'<table class="compact verdicts"><thead><tr><th>seeds noticed at every Δ</th>{head}</tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table>")
+
+
+def _heatmap_section(cells: Sequence[Mapping[str, Any]]) -> str:
+    plots = heatmap_plots(cells)
+    if not plots:
+        return '<section id="heatmaps"><h2>Gap heatmaps</h2><p>No metric cells in this run.</p></section>'
+    parts = ['<section id="heatmaps"><h2>Gap heatmaps</h2>',
+             ('<p class="note">One figure per chain setting. Rows: metrics; columns: seeds; one panel per Δ, numbers in '
+              "normalised points. Blue (gap &lt; 0): the score fell, the metric noticed. Red: it did not. Hatched cells with "
+              "bold numbers failed the check. The colour scale is shared by all panels, linear within ±1 point and "
+              "logarithmic beyond. The last panel counts the failed Δs (the study's Figure 6). Click any cell for its "
+              "test.</p>"),
+             _metric_verdicts(cells)]
+    parts.append('<div class="plots">')
+    parts.extend(_plot_html(p, alt) for _, alt, p in plots)
+    parts.append("</div>")
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+# ----- curves ----------------------------------------------------------------------------
+def _curves_section(cells: Sequence[Mapping[str, Any]]) -> str:
+    mcs = metric_curves(cells)
+    if not mcs:
+        return '<section id="curves"><h2>Score curves</h2><p>No metric cells in this run.</p></section>'
+    parts = ['<section id="curves"><h2>Score curves</h2>',
+             ('<p class="note">Normalised score (0–100, higher = better) per step, mean over runs with ± one standard '
+              "deviation shaded. A metric that notices the damage slopes down after step 1.</p>")]
+    for mc in mcs:
+        plot = figures.curves(mc)
+        parts.append(f'<h3 id="{metric_anchor(mc.metric_id)}">{e(mc.metric_id)} <small><code>{e(mc.metric)}</code> '
+                     f"version <code>{e(mc.version)}</code></small></h3>")
+        parts.append(_plot_html(plot, f"normalised {mc.metric_id} vs step"))
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+# ----- editor audit ----------------------------------------------------------------------
+def _status(rec: Mapping[str, Any]) -> str:
+    """CSS class for a verdict: pass, fail, or known (a failure the baseline expects)."""
+    if rec.get("passed"):
+        return "pass"
+    return "known" if rec.get("outcome") == "xfailed" else "fail"
+
+
+def _encode_all(images: ImageSource, wanted: Iterable[str], encode) -> dict[str, Any]:
+    """{image: encode(decoded image) or None}, each image once, on two threads: PIL releases
+    the GIL while it decodes and encodes, and this is a large share of the report's time."""
+    todo = list(dict.fromkeys(wanted))
+
+    def work(image: str):
+        im = images.get(image)
+        return image, None if im is None else encode(im)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(pool.map(work, todo))
+
+
+def _thumb(item: StripImage, thumbs: Mapping[str, Any]) -> str:
+    got = thumbs.get(item.image)
+    if got is None:
+        return _missing(item.image)
+    data, w, h = got
+    return f'<img src="{data_uri("image/jpeg", data)}" width="{w}" height="{h}" alt="step {item.step}" title="step {item.step}">'
+
+
+def _editor_section(cells: Sequence[Mapping[str, Any]], images: ImageSource) -> str:
+    checks, rows = editor_rows(cells)
+    if not rows:
+        return '<section id="editors"><h2>Editor audit</h2><p>No editor cells in this run.</p></section>'
+    thumbs = _encode_all(images, (it.image for row in rows for it in ends_of_chain(row.images)),
+                         lambda im: figures.thumbnail_jpeg(im, EDITOR_THUMB_PX))
+    head = "".join(f"<th>{e(c)}</th>" for c in checks)
+    body = []
+    for row in rows:
+        tds = []
+        for c in checks:
+            rec = row.checks.get(c)
+            if rec is None:
+                tds.append('<td class="na">—</td>')
+                continue
+            tds.append(f'<td class="{_status(rec)}" title="{e(rec.get("message"))}"><a href="#{cell_anchor(rec["cell"])}">'
+                       f'{e(fmt(rec.get("value"), 3))}<small> / {e(fmt(rec.get("tolerance"), 3))}</small></a></td>')
+        ends = ends_of_chain(row.images)
+        pair = "".join(_thumb(it, thumbs) for it in ends)
+        span = f"{ends[0].step}→{ends[-1].step}" if ends else ""
+        se = describe_self_evaluation(row.self_evaluation)
+        why = row.self_evaluation.get("why") if row.self_evaluation and not row.self_evaluation.get("available") else None
+        se_html = e(se) + (f' <small class="dim">({e(why)})</small>' if why and why != "this editor returns no reasoning" else "")
+        body.append(f'<tr id="{chain_anchor(row.setting, row.seed)}"><th>{e(row.editor)} <small>v{e(row.version)}</small></th>'
+                    f"<td>{e(row.task)}</td><td>{e(row.seed)}</td><td class=\"ends\">{pair}<small>{e(span)}</small></td>"
+                    f"{''.join(tds)}<td class=\"se\">{se_html}</td></tr>")
+    return f"""<section id="editors"><h2>Editor audit</h2>
+<p class="note">Each cell: the measured value / its tolerance (green kept, red failed, amber a failure the baseline expects);
+hover for the measurement, click for the test. Last column: when the editor's own reasoning first said its input was
+noisy (the study's self-evaluation delay).</p>
+<table class="editors"><thead><tr><th>editor</th><th>task</th><th>seed</th><th>first → last</th>{head}<th>self-evaluation</th></tr></thead>
+<tbody>{''.join(body)}</tbody></table></section>"""
+
+
+# ----- image strips ----------------------------------------------------------------------
+def _strip_frame(im: PILImage.Image) -> tuple:
+    return figures.thumbnail_jpeg(im), figures.centre_crop_png(im), im.size
+
+
+def _strip_cell(item: StripImage, frames: Mapping[str, Any]) -> str:
+    got = frames.get(item.image)
+    if got is None:
+        return f'<div class="frame"><b>step {item.step}</b>{_missing(item.image)}</div>'
+    (tj, tw, th), (cp, cw, ch), (w, h) = got
+    return (f'<div class="frame"><b>step {item.step}</b> <small>{w}×{h}</small>'
+            f'<img src="{data_uri("image/jpeg", tj)}" width="{tw}" height="{th}" alt="step {item.step}, whole image">'
+            f'<img class="crop" src="{data_uri("image/png", cp)}" width="{cw}" height="{ch}" '
+            f'alt="step {item.step}, centre {cw}×{ch} at 1:1 pixels"></div>')
+
+
+def _strip_section(cells: Sequence[Mapping[str, Any]], images: ImageSource) -> str:
+    strips = gap_strips(cells)
+    if not strips:
+        return '<section id="strips"><h2>Image strips</h2><p>No metric chains in this run.</p></section>'
+    frames = _encode_all(images, (it.image for st in strips for it in st.images), _strip_frame)
+    parts = ['<section id="strips"><h2>Image strips</h2>',
+             (f'<p class="note">Each chain\'s first run at steps {", ".join(map(str, STRIP_STEPS))} and its last step: '
+              f"the whole image downsized, and under it the centre {figures.CROP_PX}×{figures.CROP_PX} pixels at 1:1, where "
+              "noise and artifacts show.</p>")]
+    if images.root is None or not images.root.is_dir():
+        parts.append(f'<p class="warn">The store {e(images.root)} is not here, so no pictures could be shown.</p>')
+    setting = None
+    for s in strips:
+        if s.setting != setting:
+            if setting is not None:
+                parts.append("</div>")
+            setting = s.setting
+            parts.append(f"<h3>{e(setting)}</h3><div class=\"strips\">")
+        cells = "".join(_strip_cell(it, frames) for it in s.images) or '<div class="missing">no images recorded</div>'
+        parts.append(f'<div class="strip" id="{chain_anchor(s.setting, s.seed)}"><div class="seed">{e(s.seed)}'
+                     f'<small>run {e(s.run)}</small></div>{cells}</div>')
+    parts.append("</div></section>")
+    return "\n".join(parts)
+
+
+# ----- outcomes --------------------------------------------------------------------------
+def _outcomes_section(cells: Sequence[Mapping[str, Any]]) -> str:
+    rows = []
+    for rec in sorted(cells, key=lambda c: (c.get("kind") != "gap", str(c.get("cell")))):
+        cell = str(rec.get("cell", "?"))
+        if rec.get("kind") == "gap":
+            what = (f"{e(explain_gap(rec))}<br><small>metric <code>{e(rec.get('metric'))}</code> "
+                    f"version <code>{e(rec.get('metric_version'))}</code></small>")
+            links = (f'<a href="#{metric_anchor(str(rec.get("metric_id")))}">curve</a> · '
+                     f'<a href="#{chain_anchor(str(rec.get("setting")), str(rec.get("seed")))}">images</a>')
+        else:
+            what = (f"{e(rec.get('message'))}<br><small>value {e(fmt(rec.get('value'), 4))}, tolerance "
+                    f"{e(fmt(rec.get('tolerance'), 4))}; editor <code>{e(rec.get('editor'))}</code> version "
+                    f"<code>{e(rec.get('editor_version'))}</code></small>")
+            links = f'<a href="#{chain_anchor(str(rec.get("setting")), str(rec.get("seed")))}">editor row</a>'
+        outcome = str(rec.get("outcome", "?"))
+        rows.append(f'<tr id="{cell_anchor(cell)}" class="{_status(rec)}"><td><code>{e(cell)}</code><br><small>{links}</small></td>'
+                    f'<td><span class="badge {e(outcome)}">{e(outcome)}</span></td><td><code>{e(rec.get("nodeid"))}</code></td>'
+                    f"<td>{what}</td></tr>")
+    if not rows:
+        return '<section id="outcomes"><h2>Test outcomes</h2><p>No tests recorded a cell.</p></section>'
+    return f"""<section id="outcomes"><h2>Test outcomes</h2>
+<p class="note">One row per test. Heatmap cells and table cells link here.</p>
+<table class="outcomes"><thead><tr><th>cell</th><th>outcome</th><th>test</th><th>finding</th></tr></thead>
+<tbody>{''.join(rows)}</tbody></table></section>"""
+
+
+def _details_section(results: Mapping[str, Any]) -> str:
+    run = results.get("run", {}) or {}
+    cfg = json.dumps(run.get("config", {}), indent=1, sort_keys=True, default=str)
+    mach = json.dumps(run.get("machine", {}), indent=1, sort_keys=True, default=str)
+    return f"""<section id="audited"><h2>Run details</h2>
+<p>Store: <code>{e(run.get('store'))}</code></p>
+<details><summary>Configuration</summary><pre>{e(cfg)}</pre></details>
+<details><summary>Machine</summary><pre>{e(mach)}</pre></details></section>"""
+
+
+CSS = """
+:root{--pass:#1a7f37;--pass-bg:#e7f5ea;--fail:#b42318;--fail-bg:#fde8e6;--known:#9a6700;--known-bg:#fff4d6;--line:#d8dde3;--dim:#5f6b7a}
+*{box-sizing:border-box}
+body{font:13px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:#1f2328;margin:0;background:#fafbfc}
+header,main,nav,footer{max-width:1560px;margin:0 auto;padding:0 20px}
+header{padding-top:14px}
+h1{font-size:21px;margin:0 0 4px}
+h1 .run{font-weight:400;color:var(--dim)}
+h2{font-size:17px;margin:26px 0 6px;padding-bottom:3px;border-bottom:2px solid #1f2328}
+h3{font-size:14px;margin:14px 0 6px}
+h3 small,h2 small{font-weight:400;color:var(--dim)}
+.lede{margin:2px 0 8px;color:#333;max-width:980px}
+.note{color:var(--dim);margin:2px 0 8px;max-width:1100px}
+.warn{color:var(--fail);font-weight:600}
+.dim{color:var(--dim)}
+code{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;word-break:break-all}
+nav{position:sticky;top:0;background:#fafbfcee;border-bottom:1px solid var(--line);padding:6px 20px;z-index:5;margin-top:8px}
+nav a{margin-right:14px;text-decoration:none;color:#0b57d0;font-weight:600}
+a{color:#0b57d0}
+.outcomes{margin:6px 0}
+.sep{color:#aaa;margin:0 4px}
+.badge{display:inline-block;border-radius:10px;padding:1px 8px;font-weight:600;background:#eef0f2;color:#333;font-size:12px}
+.badge.passed{background:var(--pass-bg);color:var(--pass)}
+.badge.failed,.badge.error{background:var(--fail-bg);color:var(--fail)}
+.badge.xfailed,.badge.xpassed{background:var(--known-bg);color:var(--known)}
+.facts{display:flex;flex-wrap:wrap;gap:4px 22px;margin:8px 0}
+.facts div{display:flex;gap:6px}
+.facts dt{color:var(--dim)}
+.facts dd{margin:0;font-weight:500}
+.audited{display:grid;grid-template-columns:minmax(0,1.35fr) minmax(0,1fr);gap:20px;align-items:start}
+.audited p{margin:2px 0 8px}
+.chip{display:inline-block;background:#eef2f7;border:1px solid #dde3ea;border-radius:4px;padding:0 6px;margin:1px 2px;font-size:12px}
+table{border-collapse:collapse;background:white;margin:4px 0 10px}
+th,td{border:1px solid var(--line);padding:3px 6px;text-align:left;vertical-align:top}
+thead th{background:#f0f2f5;font-weight:600}
+table.compact td,table.compact th{padding:2px 6px}
+caption{caption-side:top;text-align:left;color:var(--dim);padding:2px 0}
+td.pass{background:var(--pass-bg)} td.fail{background:var(--fail-bg)} td.known{background:var(--known-bg)} td.part{background:#fff4d6}
+td.pass a{color:var(--pass)} td.fail a{color:var(--fail);font-weight:600} td.known a{color:var(--known)}
+td.na{color:#999;text-align:center}
+.nowrap{white-space:nowrap}
+table.verdicts td{text-align:center;min-width:90px}
+td a{text-decoration:none}
+.v{font-weight:700} .v.pass{color:var(--pass)} .v.fail{color:var(--fail)}
+.plots{display:flex;flex-wrap:wrap;gap:10px 14px;align-items:flex-start}
+figure.plot{margin:0;flex:0 1 auto;min-width:0;background:white;border:1px solid var(--line)}
+.hm{position:relative}
+.hm img{display:block;width:100%;height:auto}
+.hit{position:absolute;display:block}
+.hit:hover,.hit:focus{outline:2px solid #111;outline-offset:-1px}
+table.editors td.ends{white-space:nowrap}
+table.editors td.ends img{vertical-align:middle;margin-right:3px;border:1px solid var(--line)}
+table.editors td.se{max-width:340px;color:#333}
+table.editors tbody th{font-weight:600;white-space:nowrap}
+.strips{display:flex;flex-direction:column;gap:8px}
+.strip{display:flex;gap:8px;align-items:flex-start;background:white;border:1px solid var(--line);padding:6px}
+.strip .seed{width:130px;flex:none;font-weight:600;word-break:break-word}
+.strip .seed small{display:block;font-weight:400;color:var(--dim)}
+.frame{display:flex;flex-direction:column;gap:3px;font-size:12px}
+.frame small{color:var(--dim)}
+.frame img{display:block;border:1px solid var(--line)}
+.frame img.crop{image-rendering:pixelated}
+.missing{width:120px;height:90px;background:#f3f3f3;color:#888;font-size:11px;display:flex;flex-direction:column;justify-content:center;align-items:center;border:1px dashed #ccc}
+table.outcomes{width:100%;table-layout:fixed}
+table.outcomes th:nth-child(1){width:24%} table.outcomes th:nth-child(2){width:7%} table.outcomes th:nth-child(3){width:28%}
+table.outcomes tr.fail td:first-child{border-left:4px solid var(--fail)}
+table.outcomes tr.pass td:first-child{border-left:4px solid var(--pass)}
+table.outcomes tr.known td:first-child{border-left:4px solid var(--known)}
+tr:target td,tr:target th{background:#fff1a8 !important}
+.strip:target{outline:3px solid #e0b400}
+details{margin:4px 0}
+pre{background:white;border:1px solid var(--line);padding:8px;overflow:auto;max-height:420px}
+footer{color:var(--dim);padding:20px;font-size:12px}
+@media (max-width:900px){.audited{grid-template-columns:1fr}}
+"""

@@ -1,0 +1,367 @@
+"""Shape results.json's flat list of cell records into what the report draws.
+
+Pure functions over plain dicts (the records exactly as results.json holds them), so the
+HTML page, the pytest-html summary and the tests all see the same grouping. Nothing
+here reads files or recomputes a score: the report shows the verdicts, it does not make them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+Record = Mapping[str, Any]
+
+# The image strip shows these steps (those the chain has) plus its last step.
+STRIP_STEPS = (0, 1, 5, 10, 20)
+
+
+# ----- records ---------------------------------------------------------------------------
+def gap_records(cells: Iterable[Record]) -> list[Record]:
+    return [c for c in cells if c.get("kind") == "gap"]
+
+
+def editor_records(cells: Iterable[Record]) -> list[Record]:
+    return [c for c in cells if c.get("kind") == "editor"]
+
+
+def finite(value: Any) -> float | None:
+    """The value as a float, or None for missing / NaN / non-numeric values."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def cell_anchor(cell: str) -> str:
+    """A stable HTML id for a cell. Readable where the cell id allows it; a short hash keeps
+    two ids apart that only differ in characters an id cannot hold (seed names are free text)."""
+    safe = re.sub(r"[^A-Za-z0-9_-]", "_", cell.replace(":", "-", 1))
+    if safe != cell.replace(":", "-", 1):
+        safe += "-" + hashlib.sha1(cell.encode()).hexdigest()[:6]
+    return "cell-" + safe
+
+
+def chain_anchor(setting: str, seed: str) -> str:
+    return "strip-" + cell_anchor(f"{setting}/{seed}")[len("cell-"):]
+
+
+def metric_anchor(metric_id: str) -> str:
+    return "curves-" + cell_anchor(metric_id)[len("cell-"):]
+
+
+def _ordered(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(values))
+
+
+# ----- gap heatmaps ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class GridCell:
+    cell: str
+    value: float | None  # the gap in normalised points; None when it could not be computed
+    passed: bool
+    outcome: str | None
+    nodeid: str | None
+
+
+@dataclass(frozen=True)
+class GapGrid:
+    """One heatmap: metrics (rows) x seeds (columns) for one chain setting and one Δ."""
+
+    setting: str
+    delta: int
+    metrics: tuple[str, ...]
+    seeds: tuple[str, ...]
+    cells: tuple[tuple[GridCell | None, ...], ...]  # [metric][seed]; None: no such test
+
+
+@dataclass(frozen=True)
+class FailureCount:
+    failed: int
+    total: int
+    first_cell: str  # the cell a click leads to: the first failing Δ, else the first Δ
+
+
+@dataclass(frozen=True)
+class FailureGrid:
+    """How many of the Δs failed, per metric x seed, for one chain setting (Figure 6)."""
+
+    setting: str
+    deltas: tuple[int, ...]
+    metrics: tuple[str, ...]
+    seeds: tuple[str, ...]
+    counts: tuple[tuple[FailureCount | None, ...], ...]
+
+
+def gap_settings(gaps: Sequence[Record]) -> tuple[str, ...]:
+    return tuple(sorted({g["setting"] for g in gaps}))
+
+
+def _axes(gaps: Sequence[Record]) -> tuple[tuple[str, ...], tuple[str, ...], tuple[int, ...]]:
+    metrics = tuple(sorted({g["metric_id"] for g in gaps}))
+    seeds = tuple(sorted({g["seed"] for g in gaps}))
+    deltas = tuple(sorted({int(g["delta_step"]) for g in gaps}))
+    return metrics, seeds, deltas
+
+
+def gap_grids(cells: Iterable[Record]) -> list[GapGrid]:
+    """Every (setting, Δ) heatmap, settings sorted, Δ ascending. All grids of a setting share
+    their rows and columns so they line up side by side."""
+    gaps = gap_records(cells)
+    out = []
+    for setting in gap_settings(gaps):
+        mine = [g for g in gaps if g["setting"] == setting]
+        metrics, seeds, deltas = _axes(mine)
+        index = {(g["metric_id"], g["seed"], int(g["delta_step"])): g for g in mine}
+        for d in deltas:
+            rows = tuple(
+                tuple(_grid_cell(index.get((m, s, d))) for s in seeds)
+                for m in metrics
+            )
+            out.append(GapGrid(setting, d, metrics, seeds, rows))
+    return out
+
+
+def _grid_cell(rec: Record | None) -> GridCell | None:
+    if rec is None:
+        return None
+    return GridCell(rec["cell"], finite(rec.get("gap")), bool(rec.get("passed")), rec.get("outcome"), rec.get("nodeid"))
+
+
+def failure_grids(cells: Iterable[Record]) -> list[FailureGrid]:
+    gaps = gap_records(cells)
+    out = []
+    for setting in gap_settings(gaps):
+        mine = [g for g in gaps if g["setting"] == setting]
+        metrics, seeds, deltas = _axes(mine)
+        rows = []
+        for m in metrics:
+            row = []
+            for s in seeds:
+                recs = sorted((g for g in mine if g["metric_id"] == m and g["seed"] == s), key=lambda g: int(g["delta_step"]))
+                if not recs:
+                    row.append(None)
+                    continue
+                failing = [g for g in recs if not g.get("passed")]
+                row.append(FailureCount(len(failing), len(recs), (failing or recs)[0]["cell"]))
+            rows.append(tuple(row))
+        out.append(FailureGrid(setting, deltas, metrics, seeds, tuple(rows)))
+    return out
+
+
+def gap_limit(grids: Sequence[GapGrid]) -> float:
+    """One symmetric colour range for every heatmap, so equal colours mean equal gaps:
+    the largest |gap|, at least 2 normalised points."""
+    values = [abs(c.value) for g in grids for row in g.cells for c in row if c is not None and c.value is not None]
+    return max([2.0, *values])
+
+
+# ----- score curves ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Curve:
+    seed: str
+    steps: tuple[int, ...]
+    mean: tuple[float, ...]
+    spread: tuple[float, ...]
+    runs: int
+
+
+@dataclass(frozen=True)
+class MetricCurves:
+    metric_id: str
+    metric: str
+    version: str
+    deltas: tuple[int, ...]
+    by_setting: tuple[tuple[str, tuple[Curve, ...]], ...]
+
+
+def metric_curves(cells: Iterable[Record]) -> list[MetricCurves]:
+    """Normalised score vs step per metric, one curve per (setting, seed), mean ± spread over
+    runs. Every Δ record of a chain carries the same series; the first one is used."""
+    gaps = gap_records(cells)
+    out = []
+    for m in sorted({g["metric_id"] for g in gaps}):
+        mine = [g for g in gaps if g["metric_id"] == m]
+        by_setting = []
+        for setting in gap_settings(mine):
+            curves = []
+            for seed in sorted({g["seed"] for g in mine if g["setting"] == setting}):
+                rec = next(g for g in mine if g["setting"] == setting and g["seed"] == seed)
+                curves.append(_curve(rec))
+            by_setting.append((setting, tuple(c for c in curves if c.steps)))
+        first = mine[0]
+        out.append(MetricCurves(m, str(first.get("metric", m)), str(first.get("metric_version", "")),
+                                tuple(sorted({int(g["delta_step"]) for g in mine})), tuple(by_setting)))
+    return out
+
+
+def _curve(rec: Record) -> Curve:
+    means = rec.get("mean_normalised") or {}
+    spreads = rec.get("spread_normalised") or {}
+    points = sorted((int(k), finite(v)) for k, v in means.items())
+    points = [(k, v) for k, v in points if v is not None]
+    steps = tuple(k for k, _ in points)
+    return Curve(rec["seed"], steps, tuple(v for _, v in points),
+                 tuple(finite(spreads.get(str(k))) or 0.0 for k in steps), int(rec.get("runs") or 0))
+
+
+# ----- image strips ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class StripImage:
+    step: int
+    image: str  # 'sha256.ext' in the store
+
+
+@dataclass(frozen=True)
+class Strip:
+    setting: str
+    seed: str
+    run: str
+    images: tuple[StripImage, ...]
+
+
+def first_run(images: Mapping[str, Mapping[str, str]] | None) -> tuple[str, dict[int, str]]:
+    """The lowest-numbered run's {step: image}; ('', {}) when the record has no images."""
+    if not images:
+        return "", {}
+    run = min(images, key=lambda r: (int(r) if str(r).isdigit() else 1 << 30, str(r)))
+    return str(run), {int(k): v for k, v in (images[run] or {}).items()}
+
+
+def strip_steps(available: Iterable[int]) -> tuple[int, ...]:
+    steps = sorted(set(available))
+    if not steps:
+        return ()
+    wanted = [s for s in STRIP_STEPS if s in steps]
+    if steps[-1] not in wanted:
+        wanted.append(steps[-1])
+    return tuple(wanted)
+
+
+def gap_strips(cells: Iterable[Record]) -> list[Strip]:
+    """One strip per (chain setting, seed) of the metric audit."""
+    gaps = gap_records(cells)
+    seen: dict[tuple[str, str], Strip] = {}
+    for g in sorted(gaps, key=lambda g: (g["setting"], g["seed"])):
+        key = (g["setting"], g["seed"])
+        if key in seen:
+            continue
+        run, by_step = first_run(g.get("images"))
+        seen[key] = Strip(g["setting"], g["seed"], run, tuple(StripImage(s, by_step[s]) for s in strip_steps(by_step)))
+    return list(seen.values())
+
+
+def ends_of_chain(images: Mapping[str, Mapping[str, str]] | None) -> tuple[StripImage, ...]:
+    """(first, last) images of the first run: what an editor cell's thumbnails show."""
+    _, by_step = first_run(images)
+    if not by_step:
+        return ()
+    lo, hi = min(by_step), max(by_step)
+    return (StripImage(lo, by_step[lo]),) if lo == hi else (StripImage(lo, by_step[lo]), StripImage(hi, by_step[hi]))
+
+
+def gap_pair(rec: Record) -> tuple[StripImage, ...]:
+    """(step 1, step Δ) of the first run: what a gap cell compares."""
+    _, by_step = first_run(rec.get("images"))
+    steps = [s for s in (1, int(rec.get("delta_step") or 0)) if s in by_step]
+    return tuple(StripImage(s, by_step[s]) for s in dict.fromkeys(steps))
+
+
+# ----- editor audit ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class EditorRow:
+    """One editor chain (setting, seed): its checks and its own reading of the damage."""
+
+    setting: str
+    editor: str
+    version: str
+    task: str
+    seed: str
+    checks: Mapping[str, Record]  # check -> record
+    self_evaluation: Mapping[str, Any]
+    images: Mapping[str, Mapping[str, str]]
+
+
+def editor_rows(cells: Iterable[Record]) -> tuple[tuple[str, ...], list[EditorRow]]:
+    """(check names in a fixed order, rows sorted by editor, task, seed)."""
+    eds = editor_records(cells)
+    preferred = ("aspect_ratio", "object_count", "colours", "tint", "replication")
+    found = {e["check"] for e in eds}
+    checks = tuple(c for c in preferred if c in found) + tuple(sorted(found - set(preferred)))
+    rows: dict[tuple[str, str], dict[str, Record]] = {}
+    for e in eds:
+        rows.setdefault((e["setting"], e["seed"]), {})[e["check"]] = e
+    out = []
+    for (setting, seed), by_check in sorted(rows.items(), key=lambda kv: (_first(kv[1]).get("editor") or "", kv[0])):
+        first = _first(by_check)
+        self_eval = next((r["self_evaluation"] for r in by_check.values() if r.get("self_evaluation")), {})
+        images = next((r["images"] for r in by_check.values() if r.get("images")), {})
+        out.append(EditorRow(setting, str(first.get("editor", "")), str(first.get("editor_version", "")), str(first.get("task", "")),
+                             seed, dict(by_check), self_eval, images))
+    return checks, out
+
+
+def _first(by_check: Mapping[str, Record]) -> Record:
+    return by_check[min(by_check)]
+
+
+# ----- words -----------------------------------------------------------------------------
+def outcome_counts(cells: Iterable[Record]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for c in cells:
+        o = str(c.get("outcome", "?"))
+        counts[o] = counts.get(o, 0) + 1
+    return counts
+
+
+def fmt(value: Any, digits: int = 3) -> str:
+    """`digits` significant digits, no trailing zeros: 0.021, 12.5, 4, 1234."""
+    v = finite(value)
+    if v is None:
+        return "—"
+    if abs(v) >= 10 ** digits:
+        return f"{v:.0f}"
+    return f"{v:.{digits}g}"
+
+
+def fmt_gap(value: Any) -> str:
+    """A gap short enough for a heatmap cell, sign always shown (the sign is the verdict):
+    −123, +12.3, −0.96, +0.00 (a tiny positive gap: still a miss)."""
+    v = finite(value)
+    if v is None:
+        return "—"
+    text = f"{v:+.0f}" if abs(v) >= 99.5 else f"{v:+.1f}" if abs(v) >= 0.995 else f"{v:+.2f}"
+    if v < 0 and text.startswith("+"):
+        text = "-" + text[1:]
+    return text.replace("-", "−")
+
+
+def explain_gap(rec: Record) -> str:
+    """One sentence a reader can check against the curve: the two means and their difference."""
+    d = int(rec.get("delta_step") or 0)
+    means = rec.get("mean_normalised") or {}
+    at_d, at_1, gap = finite(means.get(str(d))), finite(means.get("1")), finite(rec.get("gap"))
+    verdict = "noticed (score fell)" if rec.get("passed") else "missed (score did not fall)"
+    return (f"gap Δ{d} = mean normalised score at step {d} ({fmt(at_d, 4)}) − at step 1 ({fmt(at_1, 4)})"
+            f" = {fmt_gap(gap)} over {rec.get('runs', '?')} run(s): {verdict}")
+
+
+def describe_self_evaluation(se: Mapping[str, Any] | None) -> str:
+    if not se or not se.get("available"):
+        return "no reasoning from this editor"
+    runs = se.get("runs") or len(se.get("per_run") or [])
+    noticed = se.get("noticed_runs")
+    per_run = ", ".join("never" if s is None else str(s) for s in (se.get("per_run") or []))
+    mean = finite(se.get("mean"))
+    if mean is None:
+        return f"never said the image was noisy (runs: {per_run})"
+    sd = finite(se.get("sd"))
+    spread = f" ± {fmt(sd, 2)}" if sd is not None else ""
+    return f"first noticed at step {fmt(mean, 3)}{spread}; {noticed}/{runs} runs noticed (per run: {per_run})"

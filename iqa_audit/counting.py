@@ -64,6 +64,13 @@ class BlobCounter:
        working resolution with discs under ~10 px radius, JPEG colour bleed fills the
        neck between same-hue discs whose centres are closer than ~1.8 radii, and they
        count as one.
+       A shape split must also fit the area: a one-hue part holds at most
+       round(area / typical object area) objects, the typical area being the median
+       part's (objects on a table rarely touch, so the median part is one object;
+       needs 3 parts or more). Two overlapping apples cover 1.6-2 apples' area; an
+       apple whose outline is wrinkled into lobes (the study's "wrinkles along
+       contours") or pinched by two specks on its rim has distance-transform peaks in
+       its lobes too, but the area of one apple, so it stays one.
     5. Pieces smaller than `min_area_fraction` of the image are dropped: an apple of
        radius 3.5 % of the short side covers 0.2-0.4 % of a 16:9 image, so the 0.1 %
        default drops specks but keeps a half-hidden apple.
@@ -128,13 +135,20 @@ class BlobCounter:
             )
         lab = _lab(_downsample(image.pixels, self.working_long_side))
         height, width = lab.shape[:2]
-        mask, hue = self._object_mask(lab)
+        coloured, hue = self._object_mask(lab)
+        mask = coloured
         radius = max(1, round(self.opening_fraction * min(height, width)))
+        # Holes first: a grey speck or a highlight inside an apple is a hole in the mask,
+        # and an opening grows a hole near the rim into a channel to the outside, which
+        # no later hole filling closes: the apple becomes a crescent with two
+        # distance-transform peaks and counts twice.
+        mask = ndi.binary_fill_holes(mask)
         mask = ndi.binary_opening(mask, structure=_disk(radius))
         mask = ndi.binary_fill_holes(mask)
         min_area = max(4, round(self.min_area_fraction * height * width))
 
-        found: list[tuple[float, float, int]] = []
+        # One-hue connected parts, each with the (top, left) of its component's box.
+        parts: list[tuple[np.ndarray, int, int]] = []
         components, _n = ndi.label(mask)
         for index, box in enumerate(ndi.find_objects(components), start=1):
             if box is None:
@@ -143,12 +157,20 @@ class BlobCounter:
             if component.sum() < min_area:
                 continue
             for piece in _split_by_hue(
-                component, hue[box], self.hue_bin_degrees, radius
+                component, hue[box], coloured[box], self.hue_bin_degrees, radius
             ):
-                for y, x, area in _split_touching(piece, min_area):
-                    found.append(
-                        (float(x + box[1].start), float(y + box[0].start), int(area))
-                    )
+                labels, n = ndi.label(piece)
+                for i in range(1, n + 1):
+                    part = labels == i
+                    if part.sum() >= min_area:
+                        parts.append((part, box[0].start, box[1].start))
+
+        areas = [int(part.sum()) for part, _, _ in parts]
+        typical = float(np.median(areas)) if len(areas) >= 3 else None
+        found: list[tuple[float, float, int]] = []
+        for part, top, left in parts:
+            for y, x, area in _split_touching(part, min_area, typical):
+                found.append((float(x + left), float(y + top), int(area)))
         return tuple(sorted(found))
 
     def _object_mask(self, lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -175,22 +197,33 @@ def _background_ab(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
 
 
 def _split_by_hue(
-    component: np.ndarray, hue: np.ndarray, bin_degrees: float, radius: int
+    component: np.ndarray,
+    hue: np.ndarray,
+    coloured: np.ndarray,
+    bin_degrees: float,
+    radius: int,
 ) -> list[np.ndarray]:
     """Split one connected component into pieces of clearly different hue.
 
     The hue histogram is taken over the component's interior only (eroded), because the
     rim mixes the object colour with the table's (JPEG chroma subsampling, antialiasing)
-    and would bridge a red and an orange apple with intermediate hues. Runs of well-
-    populated hue bins separated by (nearly) empty bins are different objects; every
-    pixel, rim included, goes to the run nearest its hue, and each piece is opened again
-    so a rim sliver that went to the wrong run does not become a blob of its own.
+    and would bridge a red and an orange apple with intermediate hues. Only `coloured`
+    pixels (the object mask before its holes were filled) have a hue worth reading: a
+    grey speck or a white highlight inside an apple has a*b* near 0, so its hue angle
+    is arbitrary, and a few such pixels in one bin would pass for a second object.
+    Runs of well-populated hue bins separated by (nearly) empty bins are different
+    objects; every coloured pixel, rim included, goes to the run nearest its hue, every
+    filled-in grey pixel to the piece of the nearest coloured pixel, and each piece is
+    opened again so a rim sliver that went to the wrong run does not become a blob of
+    its own.
     """
-    interior = ndi.binary_erosion(
-        component, structure=_disk(1), iterations=max(1, radius)
+    coloured = coloured & component
+    interior = (
+        ndi.binary_erosion(component, structure=_disk(1), iterations=max(1, radius))
+        & coloured
     )
     if interior.sum() < 16:
-        interior = component
+        interior = coloured if coloured.sum() >= 16 else component
     n_bins = round(360.0 / bin_degrees)
     hist, _ = np.histogram(hue[interior], bins=n_bins, range=(0.0, 360.0))
     populated = hist >= max(3, 0.02 * interior.sum())
@@ -198,15 +231,16 @@ def _split_by_hue(
     if len(runs) <= 1:
         return [component]
     centres = np.array([_run_centre(run, hist, bin_degrees) for run in runs])
-    diff = np.abs((hue[component][:, None] - centres[None, :] + 180.0) % 360.0 - 180.0)
-    nearest = np.argmin(diff, axis=1)
+    diff = np.abs((hue[coloured][:, None] - centres[None, :] + 180.0) % 360.0 - 180.0)
+    run_of = np.zeros(component.shape, dtype=np.int32)  # 0: not coloured
+    run_of[coloured] = np.argmin(diff, axis=1) + 1
+    if (component & ~coloured).any():
+        # Grey pixels inside the component take the run of their nearest coloured pixel.
+        _, (iy, ix) = ndi.distance_transform_edt(run_of == 0, return_indices=True)
+        run_of = np.where(component, run_of[iy, ix], 0)
     pieces = []
-    coords = np.nonzero(component)
-    for k in range(len(runs)):
-        piece = np.zeros_like(component)
-        sel = nearest == k
-        piece[coords[0][sel], coords[1][sel]] = True
-        piece = ndi.binary_opening(piece, structure=_disk(radius))
+    for k in range(1, len(runs) + 1):
+        piece = ndi.binary_opening(run_of == k, structure=_disk(radius))
         if piece.any():
             pieces.append(piece)
     return pieces
@@ -246,38 +280,47 @@ def _run_centre(run: list[int], hist: np.ndarray, bin_degrees: float) -> float:
     )
 
 
-def _split_touching(piece: np.ndarray, min_area: int) -> list[tuple[float, float, int]]:
-    """Pieces of one hue: one blob per distance-transform peak that stands out.
+def _split_touching(
+    part: np.ndarray, min_area: int, typical: float | None
+) -> list[tuple[float, float, int]]:
+    """One connected part of one hue: one blob per distance-transform peak that stands out.
 
     Two discs of radius r overlapping with centres 1.5 r apart leave a saddle 0.34 r
     below the peaks; a single disc or ellipse has one peak. A peak counts when it rises
-    at least a fifth of the piece's largest inscribed radius (and >= 1.5 px) above the
+    at least a fifth of the part's largest inscribed radius (and >= 1.5 px) above the
     saddle to its neighbour, so boundary notches from JPEG blocks do not split a disc.
+    A split is only real if its regions are objects: each covers at least `min_area`
+    (two halves of a thin crescent are one object, not zero), and there are at most
+    round(area / typical) of them when the typical object area is known (a lobe of a
+    wrinkled outline is not an object). The largest regions keep their peaks; the
+    watershed hands the others' pixels to their neighbours.
     """
     from skimage.morphology import h_maxima
     from skimage.segmentation import watershed
 
-    labels, n = ndi.label(piece)
-    out: list[tuple[float, float, int]] = []
-    for index in range(1, n + 1):
-        part = labels == index
-        area = int(part.sum())
-        if area < min_area:
-            continue
-        distance = ndi.distance_transform_edt(np.pad(part, 1))[1:-1, 1:-1]
-        h = max(1.5, 0.2 * float(distance.max()))
-        markers, n_markers = ndi.label(h_maxima(distance, h))
-        regions = [part]
-        if n_markers > 1:
-            basins = watershed(-distance, markers, mask=part)
-            regions = [basins == r for r in range(1, n_markers + 1)]
-        # A split is only real if its regions are objects themselves: two halves of a
-        # thin crescent (an apple half hidden behind a lemon), each under min_area,
-        # are one object, not zero.
-        kept = [region for region in regions if region.sum() >= min_area] or [part]
-        for region in kept:
-            y, x = ndi.center_of_mass(region)
-            out.append((y, x, int(region.sum())))
+    area = int(part.sum())
+    distance = ndi.distance_transform_edt(np.pad(part, 1))[1:-1, 1:-1]
+    h = max(1.5, 0.2 * float(distance.max()))
+    markers, n_markers = ndi.label(h_maxima(distance, h))
+    regions = [part]
+    if n_markers > 1:
+        basins = watershed(-distance, markers, mask=part)
+        sizes = np.bincount(basins[part], minlength=n_markers + 1)
+        candidates = sorted(
+            (r for r in range(1, n_markers + 1) if sizes[r] >= min_area),
+            key=lambda r: -sizes[r],
+        )
+        most = len(candidates) if typical is None else max(1, int(area / typical + 0.5))
+        keep = candidates[:most]
+        if len(keep) >= 2:
+            if len(keep) < n_markers:
+                markers = np.where(np.isin(markers, keep), markers, 0)
+                basins = watershed(-distance, markers, mask=part)
+            regions = [basins == r for r in keep]
+    out = []
+    for region in regions:
+        y, x = ndi.center_of_mass(region)
+        out.append((y, x, int(region.sum())))
     return out
 
 

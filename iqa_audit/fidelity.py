@@ -195,6 +195,11 @@ def check_object_count(
 # colour covering 0.5 % of the image at ~300 samples, and k-means on 65k points takes
 # ~0.1 s. Averaging blurs region rims but not region interiors, which carry the colour.
 PALETTE_LONG_SIDE = 256
+# ...then a median of this width, per channel: a palette is the colours of regions, not
+# of texture. It removes what is 1 px wide at 256 px (noise grains, scatter specks,
+# the brick-to-brick variation of a wall: the replication check's business) and keeps
+# every region 2 px or more across, edges in place: an eye at 256 px is ~8 px across.
+PALETTE_MEDIAN = 3
 # A pixel further than this (CIE76) from every bulk colour is badly represented by the
 # bulk palette; the accent pass clusters exactly those pixels (see dominant_palette).
 ACCENT_RESIDUAL = 12.0
@@ -239,13 +244,15 @@ def dominant_palette(
 
     Every pixel is then assigned to its nearest candidate colour, colours below
     `min_share` are dropped (their pixels reassigned), and near-duplicates
-    (< MERGE_DELTA_E CIEDE2000) are merged.
+    (< MERGE_DELTA_E CIEDE2000) are merged. The pixels are those of the image reduced
+    to PALETTE_LONG_SIDE and median-filtered (PALETTE_MEDIAN): region colours, not
+    texture.
     """
     _check_palette_args(k, min_share)
     pixels = (
         image.pixels if isinstance(image, Image) else _array(image, "palette image")
     )
-    return _palette(_lab_points(pixels), int(k), float(min_share), int(seed))
+    return _palette(_palette_points(pixels), int(k), float(min_share), int(seed))
 
 
 def _check_palette_args(k: Any, min_share: Any) -> None:
@@ -342,6 +349,7 @@ def check_colours(
     delta_e_tolerance: float = 10.0,
     min_share: float = 0.005,
     max_lost: int = 0,
+    remove_cast: bool = True,
 ) -> Finding:
     """How many of the reference's palette colours the output lost.
 
@@ -353,13 +361,36 @@ def check_colours(
     similar area of the output is not lost, whatever the clustering says. The output
     palette uses min_share/4, so a colour that shrank is still found.
     Sizes that differ are aligned first (see align_to_reference).
+
+    This check is about the palette's structure: which colours exist. A global colour
+    cast is the tint check's finding, and counting it here too would make one failure
+    (the study's green tint) fail two checks: a cast of Δa* -8, Δb* +6 moves a grey
+    or dark colour more than ΔE2000 10 although every region keeps its own colour. So
+    with `remove_cast` the output's a*b* are first shifted back by the global cast,
+    measured the way check_tint measures it (the median per-pixel Δa*, Δb* of the
+    aligned pair, here on the palette's pixels), and reported in the details. A median
+    is untouched by a change confined to less than half the pixels, so repainting some
+    colours (the study's 4 eye colours becoming 2) is never mistaken for a cast and
+    still counts as lost. A repaint of more than half the image does read as a cast:
+    the tint check fails, and this one reports the colours the repaint did not touch
+    as lost (the flat-cartoon sky repainted: 12 of 14). Lightness is not shifted back:
+    a global lightening is no tint.
+
+    For the same reason both palettes are of regions, not texture (see
+    dominant_palette): a colour that exists only as 1 px grains at the working
+    resolution (the darker bricks of a brick wall, noise, specks) is texture, and its
+    loss is the replication check's finding (texture simplification), not a lost colour.
     """
     ref, out = _image(reference, "reference"), _image(output, "output")
     _non_negative(delta_e_tolerance, "delta_e_tolerance")
     _non_negative(max_lost, "max_lost")
     ref_px, out_px, alignment = _aligned_or_same(ref, out)
     _check_palette_args(k, min_share)
-    ref_lab, out_lab = _lab_points(ref_px), _lab_points(out_px)
+    ref_lab, out_lab = _palette_points(ref_px), _palette_points(out_px)
+    cast = np.zeros(3)
+    if remove_cast:
+        cast[1:] = np.median(out_lab[:, 1:] - ref_lab[:, 1:], axis=0)
+        out_lab = out_lab - cast
     ref_palette = _palette(ref_lab, int(k), float(min_share), 0)
     out_palette = _palette(out_lab, int(k), float(min_share) / 4, 0)
     out_centres = np.array([c.lab for c in out_palette])
@@ -381,7 +412,8 @@ def check_colours(
             {
                 "reference_rgb": colour.rgb,
                 "reference_share": colour.share,
-                "match_rgb": out_palette[best].rgb,
+                # The output colour as it is, cast included.
+                "match_rgb": _lab_to_rgb(np.asarray(out_palette[best].lab) + cast),
                 "match_share": out_palette[best].share,
                 "delta_e": float(distances[best]),
                 "reference_coverage": ref_cover,
@@ -397,9 +429,15 @@ def check_colours(
         f"{lost} of {len(ref_palette)} reference colours lost (ΔE2000 > {delta_e_tolerance:g}, allowed {max_lost})"
         + (f": {', '.join(lost_hex)}" if lost_hex else "")
         + f"; max ΔE2000 to the nearest output colour {max_delta_e:.1f}"
+        + (
+            f" after removing a global cast of Δa* {cast[1]:+.2f}, Δb* {cast[2]:+.2f} (the tint check's finding)"
+            if math.hypot(cast[1], cast[2]) >= 0.5
+            else ""
+        )
     )
     details = {
         "delta_e_tolerance": delta_e_tolerance,
+        "cast_removed": {"delta_a": float(cast[1]), "delta_b": float(cast[2])},
         "max_delta_e": max_delta_e,
         "reference_colours": len(ref_palette),
         "output_colours": len(out_palette),
@@ -649,18 +687,41 @@ def align_to_reference(
         _resize_grey(ref_grey, _coarse_size(out_px.shape)),
         _resize_grey(out_grey, _coarse_size(out_px.shape)),
     )
+    if coarse is None or coarse.ncc < MIN_ALIGNMENT_NCC:
+        return _stretch_pair(ref_px, out_px, stretch_ncc)
+    big, small = (ref_grey, out_grey) if method == "crop" else (out_grey, ref_grey)
+    placement = _refine(big, small, coarse)
+    # The coarse search moves the box in whole coarse pixels (3 px of a 384 px image),
+    # and on a fine periodic texture (a brick wall with windows) a third of a period
+    # off costs it more NCC than a 2 % stretch does, while the stretch is resampled
+    # exactly. So the stretch is judged against the refined box, resampled the same way.
     if (
-        coarse is None
-        or coarse.ncc < MIN_ALIGNMENT_NCC
-        or stretch_ncc > coarse.ncc + 0.01
+        stretch_ncc > coarse.ncc + 0.01
+        and stretch_ncc > _box_ncc(big, small, placement) + 0.01
     ):
         return _stretch_pair(ref_px, out_px, stretch_ncc)
     if method == "crop":
-        return _crop_pair(ref_px, out_px, _refine(ref_grey, out_grey, coarse), "crop")
-    out_aligned, ref_aligned, info = _crop_pair(
-        out_px, ref_px, _refine(out_grey, ref_grey, coarse), "outpaint"
-    )
+        return _crop_pair(ref_px, out_px, placement, "crop")
+    out_aligned, ref_aligned, info = _crop_pair(out_px, ref_px, placement, "outpaint")
     return ref_aligned, out_aligned, info
+
+
+def _box_ncc(big: np.ndarray, small: np.ndarray, where: _Placement) -> float:
+    """NCC of `small` with the box `where` of `big`, both at small's coarse size (as the stretch is judged)."""
+    size = _coarse_size(small.shape)
+    hb, wb = big.shape
+    box = (
+        max(0.0, where.x0),
+        max(0.0, where.y0),
+        min(float(wb), where.x0 + where.width),
+        min(float(hb), where.y0 + where.height),
+    )
+    if box[2] - box[0] < 1 or box[3] - box[1] < 1:
+        return -1.0
+    region = np.asarray(
+        PILImage.fromarray(big).resize(size, PILImage.Resampling.BOX, box=box)
+    )
+    return _ncc(region, _resize_grey(small, size))
 
 
 @dataclass(frozen=True)
@@ -1049,6 +1110,23 @@ def _lab_points(pixels: np.ndarray, long_side: int = PALETTE_LONG_SIDE) -> np.nd
     from skimage.color import rgb2lab
 
     small = _reduce(pixels, long_side)
+    return rgb2lab(small.astype(np.float32) / 255.0).reshape(-1, 3).astype(np.float64)
+
+
+def _palette_points(pixels: np.ndarray) -> np.ndarray:
+    """CIELAB pixels a palette is taken from: reduced, then median-filtered (see PALETTE_MEDIAN)."""
+    from scipy import ndimage as ndi
+    from skimage.color import rgb2lab
+
+    small = _reduce(pixels, PALETTE_LONG_SIDE)
+    if min(small.shape[:2]) >= PALETTE_MEDIAN:
+        small = np.stack(
+            [
+                ndi.median_filter(small[..., c], size=PALETTE_MEDIAN, mode="nearest")
+                for c in range(3)
+            ],
+            axis=-1,
+        )
     return rgb2lab(small.astype(np.float32) / 255.0).reshape(-1, 3).astype(np.float64)
 
 

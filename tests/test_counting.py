@@ -375,3 +375,43 @@ def test_heavily_overlapping_fruits_of_different_hue_are_split_by_hue(
     colours = [FRUITS["apple"], FRUITS["lemon"], FRUITS["plum"], FRUITS["lime"]]
     table = draw_discs(wood_table(), centres, colours)
     assert BlobCounter().count(VARIANTS[variant](table)) == 4
+
+
+# --------------------------------------------------------------------------------------
+# BlobCounter: what the failure simulators do to apples must not change the count
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("run", [0, 1, 2])
+@pytest.mark.parametrize("editor", ["sim-scatter", "sim-wrinkles"])
+def test_scatter_points_and_wrinkles_do_not_change_the_apple_count(
+    editor: str, run: int
+) -> None:
+    """The failure simulators' artifacts on 10 apples, 10 steps at 384 px: still 10.
+
+    sim-scatter puts grey specks on the apples' rims and insides: an opening grew a
+    speck near the rim into a channel (one apple became a crescent with two peaks), and
+    the arbitrary hue angle of grey pixels passed for a second object's hue (one apple
+    split in two, or two merged). sim-wrinkles ripples the outlines by up to 40 % of an
+    apple's radius, raising distance-transform peaks in the lobes. Before the counter
+    handled them, runs 0 and 1 of sim-scatter and run 0 of sim-wrinkles miscounted.
+    """
+    from iqa_audit.editors.base import create_editor
+    from iqa_audit.seeds import get_seed
+    from iqa_audit.tasks import get_task
+
+    task, simulator = get_task("add-apples"), create_editor(editor)
+    image = task.prepare_seed(get_seed("empty-table").render(384))
+    for step in range(1, 11):
+        image = simulator.edit(image, task.prompt(step), seed=run, step=step).image
+    assert BlobCounter().count(image) == 10
+
+
+@pytest.mark.parametrize("variant", ["png", "jpeg75"])
+def test_overlapping_apples_among_single_apples_are_still_two(variant: str) -> None:
+    # With a typical apple size known, a pair is told from one apple by its area
+    # (1.6-2 apples): the wrinkle and speck rules must not merge real pairs.
+    singles = [(60, 60), (160, 60), (260, 60), (360, 60)]
+    pair = [(150, 170), (150 + 1.5 * RADIUS, 170)]
+    table = draw_discs(wood_table(seed=7), singles + pair, [APPLE] * 6)
+    assert BlobCounter().count(VARIANTS[variant](table)) == 6

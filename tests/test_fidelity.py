@@ -362,6 +362,62 @@ def test_colours_compare_the_same_region_after_a_crop() -> None:
     assert finding.details["alignment"]["method"] == "crop"
 
 
+def green_cast(pixels: np.ndarray, amount: float = 10.0) -> np.ndarray:
+    """sim-noise-tint's cast after 10 steps: G + amount, R and B - amount / 2."""
+    shift = np.array([-amount / 2, amount, -amount / 2], np.float32)
+    return pixels.astype(np.float32) + shift
+
+
+def test_colours_leave_a_global_cast_to_the_tint_check() -> None:
+    # The study's green tint moves every colour; the grey-blue background and the dark
+    # greys move furthest in CIEDE2000. It is one failure: tint's, not colours'.
+    reference = faces(list(EYES.values()))
+    output = image(green_cast(np.asarray(reference.pixels)))
+    tint = check_tint(reference, output)
+    assert not tint.passed and tint.details["direction"] == "green"
+    finding = check_colours(reference, output)
+    assert finding.passed and finding.value == 0.0, finding.message
+    cast = finding.details["cast_removed"]
+    assert cast["delta_a"] == pytest.approx(tint.details["delta_a"], abs=0.5)
+    assert cast["delta_b"] == pytest.approx(tint.details["delta_b"], abs=0.5)
+    assert "global cast" in finding.message
+    # Measured without removing the cast, the same output loses colours.
+    assert check_colours(reference, output, remove_cast=False).value > 0
+
+
+def test_colours_still_lost_under_a_cast() -> None:
+    # A repainted colour is a local change: the median per-pixel shift does not follow it.
+    reference = faces(list(EYES.values()))
+    output = faces([EYES["green"], EYES["green"], EYES["amber"], EYES["amber"]])
+    finding = check_colours(reference, image(green_cast(np.asarray(output.pixels))))
+    assert finding.value == 2.0, finding.message
+    assert not check_colours(reference, output).passed  # and without a cast, of course
+    assert check_colours(reference, reference).details["cast_removed"] == {
+        "delta_a": 0.0,
+        "delta_b": 0.0,
+    }
+
+
+def test_a_colour_that_is_only_texture_is_not_a_palette_colour() -> None:
+    # A brick wall whose bricks vary: every 4th 2x2-px brick dark. Flattening the
+    # texture (what sim-texture-loss does) changes no region's colour: that is the
+    # replication check's finding. Repainting the wall is a lost colour.
+    y, x = np.mgrid[0:192, 0:256]
+    wall = np.empty((192, 256, 3), np.float32)
+    wall[:] = (150, 80, 60)
+    dark = ((x // 2) % 2 == 0) & ((y // 2) % 2 == 0)
+    wall[dark] = (90, 45, 35)
+    wall[:, 192:] = (90, 140, 210)  # sky
+    flat = wall.copy()
+    flat[:, :192] = wall[:, :192].reshape(-1, 3).mean(axis=0)
+    reference = image(wall)
+    assert check_colours(reference, image(flat)).passed
+    assert not check_replication(reference, image(flat)).passed
+    repainted = flat.copy()
+    repainted[:, :192] = (60, 150, 70)
+    assert not check_colours(reference, image(repainted)).passed
+
+
 # --------------------------------------------------------------------------------------
 # Tint
 # --------------------------------------------------------------------------------------
@@ -475,6 +531,19 @@ def test_replication_passes_the_studys_halve_and_crop() -> None:
         (0, 8, 1408, 760), abs=0.5
     )
     assert not check_aspect_ratio(image(reference), image(output)).passed
+
+
+def test_replication_aligns_a_small_crop_of_a_periodic_wall() -> None:
+    # The grid-perspective seed at 384 px, 2 rows cut top and bottom (sim-crop): the
+    # coarse search moves in 3 px steps and lands a third of a window period off,
+    # where a stretch correlates better; the refined crop must still win.
+    from iqa_audit.seeds import get_seed
+
+    seed = get_seed("grid-perspective").render(384)
+    cropped = Image.from_array(np.asarray(seed.pixels)[2:-2])
+    finding = check_replication(seed, cropped)
+    assert finding.details["alignment"]["method"] == "crop"
+    assert finding.passed and finding.value > 0.99, finding.message
 
 
 def test_replication_aligns_a_crop_in_both_dimensions(photo) -> None:

@@ -3,7 +3,10 @@
 Every simulator first applies the task's faithful edit (`Task.ideal_edit`) and then its
 one failure, so a simulator run on any task fails in exactly one, known way. They are
 the suite's known answers: `identity` must pass every fidelity check (positive
-control), and each `sim-*` must trip the check named in its docstring and no other.
+control), and each `sim-*` must trip the checks in its `trips` and no other. Where a
+seed gives a failure nothing to act on (a median filter on flat cartoon colours), the
+simulator says so in `inert_on`, with the reason; tests/test_editor_controls.py holds
+every simulator to this declaration on the editor audit's cases.
 
 Rules every simulator keeps, because chains are resumed in fresh processes:
 - the output depends only on (input image, prompt, seed, step): randomness comes from
@@ -18,6 +21,7 @@ Rules every simulator keeps, because chains are resumed in fresh processes:
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from types import MappingProxyType
 from typing import Any, ClassVar, Mapping
 
 import numpy as np
@@ -60,6 +64,12 @@ class _Simulator:
     id: ClassVar[str]
     version: ClassVar[str] = "1"
     paid: ClassVar[bool] = False
+    # The fidelity checks (iqa_audit.fidelity.CHECKS) this failure trips wherever the
+    # check applies to the task, and the only ones it may trip.
+    trips: ClassVar[frozenset[str]] = frozenset()
+    # {seed name: why}: seeds without the material this failure acts on; there it
+    # trips nothing, the checks in `trips` included.
+    inert_on: ClassVar[Mapping[str, str]] = MappingProxyType({})
 
     def params(self) -> Mapping[str, Any]:
         return {}
@@ -101,12 +111,15 @@ class NoiseTint(_Simulator):
     whose accumulated standard deviation is `sigma_per_step` x step grey levels, plus
     G + `tint_per_step` and R, B - half of it per step.
     Trips: replication fidelity (SSIM to the seed falls) and the green-magenta tint
-    check. Leaves aspect ratio and object counts alone.
+    check. Leaves aspect ratio and object counts alone, and the palette: the colour
+    check discounts the global cast the tint check reports, and noise leaves every
+    region's colour where it was.
     """
 
     sigma_per_step: float = 1.5
     tint_per_step: float = 1.0
     id: ClassVar[str] = "sim-noise-tint"
+    trips: ClassVar[frozenset[str]] = frozenset({"replication", "tint"})
 
     def __post_init__(self) -> None:
         _positive(self.id, "sigma_per_step", self.sigma_per_step)
@@ -134,11 +147,14 @@ class Scatter(_Simulator):
     (white-ish or black-ish, equal R=G=B so they add no colour blob), placed with
     probability proportional to the local gradient, so they gather on edges and on
     previous specks. Speck size is ~1/250 of the short side.
-    Trips: replication fidelity. Leaves aspect ratio, counts, palette and tint alone.
+    Trips: replication fidelity. Leaves aspect ratio, counts, palette and tint alone
+    (the specks are grey: an object counter must read a speck on an apple as a hole in
+    the apple, not as a cut through it).
     """
 
     density: float = 0.0008
     id: ClassVar[str] = "sim-scatter"
+    trips: ClassVar[frozenset[str]] = frozenset({"replication"})
 
     def __post_init__(self) -> None:
         _positive(self.id, "density", self.density)
@@ -173,16 +189,25 @@ class Wrinkles(_Simulator):
 
     Observation: contours acquire wavy wrinkles that deepen with each step. Model: a
     sinusoidal displacement field (wavelength 1/20 of the short side) weighted by a
-    blurred map of the current edges, `amplitude_per_step` of the short side per step,
-    resampled bilinearly. Its phase depends on the chain's seed only, not the step, so
-    successive steps push the same contours the same way and the wrinkles deepen
-    coherently (about step x amplitude after `step` steps) instead of averaging out.
-    Trips: replication fidelity. Objects stay one blob each, so counts, palette, tint
-    and aspect ratio hold.
+    blurred map of the current edges, `amplitude_per_step` of the short side per step.
+    Its phase depends on the chain's seed only, not the step, and it is laid out in the
+    seed's frame (the task's mirror or rotation undone, the ripple applied, the
+    transform redone), so successive steps push the same contours the same way and the
+    wrinkles deepen coherently (about step x amplitude after `step` steps) on every
+    task; laid out in the output's frame, a mirror chain would undo every other step's
+    horizontal ripple.
+    Resampling is cubic, not bilinear: a bilinear warp repeated every step is also a
+    blur (each fractional shift averages two pixels), which after 10 steps at 512 px
+    smeared the 2-3 px black outlines of the flat-cartoon seed into grey, a
+    texture-loss failure the study did not attribute to wrinkles.
+    Trips: replication fidelity. Objects stay one blob each and outlines keep their
+    colour, so counts, palette, tint and aspect ratio hold.
     """
 
     amplitude_per_step: float = 0.0015
     id: ClassVar[str] = "sim-wrinkles"
+    version: ClassVar[str] = "2"  # 2: cubic resampling, ripple in the seed's frame
+    trips: ClassVar[frozenset[str]] = frozenset({"replication"})
 
     def __post_init__(self) -> None:
         _positive(self.id, "amplitude_per_step", self.amplitude_per_step)
@@ -191,7 +216,8 @@ class Wrinkles(_Simulator):
         return {"amplitude_per_step": self.amplitude_per_step}
 
     def fail(self, image, task, step, rng, *, seed):
-        px = task.ideal_edit(image, step).pixels
+        framed = task.ideal_edit(image, step).pixels
+        px = _to_seed_frame(framed, task.transform, step)
         h, w = px.shape[:2]
         short = min(h, w)
         luma = ndimage.gaussian_filter(_luma(px), 1.0)
@@ -206,9 +232,27 @@ class Wrinkles(_Simulator):
         dx = amplitude * weight * np.sin(2 * np.pi * yy / wavelength + phase[0])
         dy = amplitude * weight * np.sin(2 * np.pi * xx / wavelength + phase[1])
         coords = [yy + dy, xx + dx]
-        out = np.stack([ndimage.map_coordinates(px[..., c].astype(np.float32), coords, order=1, mode="nearest")
+        out = np.stack([ndimage.map_coordinates(px[..., c].astype(np.float32), coords, order=3, mode="nearest")
                         for c in range(3)], axis=-1)
-        return _to_uint8(out), {"amplitude_px": round(float(amplitude), 4)}
+        return _from_seed_frame(_to_uint8(out), task.transform, step), {"amplitude_px": round(float(amplitude), 4)}
+
+
+def _to_seed_frame(pixels: np.ndarray, transform: str, step: int) -> np.ndarray:
+    """Undo `step` applications of the task's transform (mirror, rotate90 clockwise)."""
+    if transform == "mirror" and step % 2:
+        return np.ascontiguousarray(pixels[:, ::-1])
+    if transform == "rotate90":
+        return np.ascontiguousarray(np.rot90(pixels, k=step % 4))  # counter-clockwise
+    return pixels
+
+
+def _from_seed_frame(pixels: np.ndarray, transform: str, step: int) -> np.ndarray:
+    """Redo `step` applications of the task's transform: the inverse of _to_seed_frame."""
+    if transform == "mirror" and step % 2:
+        return np.ascontiguousarray(pixels[:, ::-1])
+    if transform == "rotate90":
+        return np.ascontiguousarray(np.rot90(pixels, k=-(step % 4)))
+    return pixels
 
 
 @dataclass(frozen=True)
@@ -226,6 +270,11 @@ class TextureLoss(_Simulator):
     """
 
     id: ClassVar[str] = "sim-texture-loss"
+    trips: ClassVar[frozenset[str]] = frozenset({"replication"})
+    inert_on: ClassVar[Mapping[str, str]] = MappingProxyType({
+        "flat-cartoon": "flat colour regions and clean outlines: no fine texture for a median filter to remove "
+                        "(SSIM stays above 0.99 after 10 steps)",
+    })
 
     def fail(self, image, task, step, rng, *, seed):
         from skimage.filters.rank import median  # histogram-based: fast for uint8 and wide windows
@@ -252,6 +301,7 @@ class Crop(_Simulator):
 
     crop_fraction: float = 32 / 1536  # 2816x1536 -> 2816x1504
     id: ClassVar[str] = "sim-crop"
+    trips: ClassVar[frozenset[str]] = frozenset({"aspect_ratio"})
 
     def __post_init__(self) -> None:
         _positive(self.id, "crop_fraction", self.crop_fraction)
@@ -292,6 +342,11 @@ class Palette(_Simulator):
 
     collapse_steps: int = 5
     id: ClassVar[str] = "sim-palette"
+    trips: ClassVar[frozenset[str]] = frozenset({"colours"})
+    inert_on: ClassVar[Mapping[str, str]] = MappingProxyType({
+        "grid-perspective": "its saturated pixels have two hues only, brick red and sky blue, which are the two "
+                            "dominant hues the collapse converges on: there is nothing to collapse",
+    })
 
     def __post_init__(self) -> None:
         _positive(self.id, "collapse_steps", self.collapse_steps, integer=True, minimum=1)
@@ -361,6 +416,7 @@ class Apples(_Simulator):
     stall_steps: int = 3
     burst: int = 5
     id: ClassVar[str] = "sim-apples"
+    trips: ClassVar[frozenset[str]] = frozenset({"object_count"})
 
     def __post_init__(self) -> None:
         for name in ("stall_at", "stall_steps", "burst"):
@@ -400,6 +456,7 @@ class FruitsReplace(_Simulator):
 
     every: int = 3
     id: ClassVar[str] = "sim-fruits-replace"
+    trips: ClassVar[frozenset[str]] = frozenset({"object_count"})
 
     def __post_init__(self) -> None:
         _positive(self.id, "every", self.every, integer=True, minimum=2)

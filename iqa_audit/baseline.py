@@ -85,5 +85,6 @@ def write(path: str | Path, entries: Iterable[tuple[str, bool, float | None, str
     fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=".baseline-")
     with os.fdopen(fd, "w") as f:
         f.write(text)
+    os.chmod(tmp, 0o644)  # mkstemp's 0600 would surprise a committed file's readers
     os.replace(tmp, p)
     return p

@@ -75,6 +75,7 @@ def write_json_atomic(path: Path, data: Any) -> Path:
     with os.fdopen(fd, "w") as f:
         json.dump(data, f, indent=1, sort_keys=True, default=str)
         f.write("\n")
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
     return path
 

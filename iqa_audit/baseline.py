@@ -63,7 +63,7 @@ def compare(cell: str, passed: bool, value: float | None, baseline: Mapping[str,
     expected = (baseline or {}).get(cell)
     if expected is None:
         if has_baseline:
-            return Comparison("new-pass" if passed else "new-fail", f"{cell} is not in the baseline; raw verdict{value_s}")
+            return Comparison("new-pass" if passed else "new-fail", f"{cell} is not in the baseline; raw verdict{value_s}\n{describe}")
         return Comparison("pass" if passed else "fail", describe)
     was = "" if expected.value is None else f" ({expected.value:+.3f})"
     if passed and expected.passed:

@@ -80,6 +80,8 @@ class AuditConfig:
     audit_cases: tuple[str, ...] = AUDIT_CASES  # "task:seed"
     audit_steps: int = 10
     audit_runs: int = 1
+    counter: str = "blob"  # object counter: 'blob' (offline) or 'vlm:<gemini model>' (paid, cached)
+    judge: str = "keyword"  # self-evaluation judge: 'keyword' (offline) or 'llm:<gemini model>' (paid)
 
     def __post_init__(self) -> None:
         if self.runs < 1:
@@ -89,6 +91,12 @@ class AuditConfig:
                                       fix="Pass e.g. --delta-steps 5,10,20."))
         if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
             raise ConfigError(explain("--device", expected="cpu, cuda or cuda:N", got=repr(self.device), fix="Pass --device cpu."))
+
+    def counter_model(self) -> str | None:
+        return _model_of("--counter", self.counter, "vlm")
+
+    def judge_model(self) -> str | None:
+        return _model_of("--judge", self.judge, "llm")
 
     def check_delta_steps_built(self) -> None:
         """The metric audit needs every Δ step inside the chains it builds."""
@@ -100,6 +108,18 @@ class AuditConfig:
     def scored_steps(self) -> tuple[int, ...]:
         """Every step a metric must score: the seed, the reference and each Δ step."""
         return tuple(sorted({0, 1, *self.delta_steps}))
+
+
+def _model_of(option: str, value: str, paid_kind: str) -> str | None:
+    """'keyword'/'blob' -> None (offline); 'vlm:gemini-2.5-flash' -> the model name."""
+    if value in ("blob", "keyword"):
+        return None
+    kind, _, model = value.partition(":")
+    if kind != paid_kind or not model:
+        offline = "blob" if paid_kind == "vlm" else "keyword"
+        raise ConfigError(explain(option, expected=f"'{offline}' or '{paid_kind}:<gemini model>'", got=repr(value),
+                                  fix=f"Pass e.g. {option} {paid_kind}:gemini-2.5-flash (needs GEMINI_API_KEY)."))
+    return model
 
 
 def find_pyproject(start: Path | None = None) -> Path | None:
@@ -154,7 +174,8 @@ def resolve_config(overrides: Mapping[str, Any], *, pyproject: Path | None = Non
     if isinstance(values.get("seeds"), (list, tuple)):
         values["seeds"] = tuple(values["seeds"])
     try:
-        values["delta_steps"] = tuple(int(d) for d in values.get("delta_steps", ()))
+        if "delta_steps" in values:
+            values["delta_steps"] = tuple(int(d) for d in values["delta_steps"])
     except (TypeError, ValueError):
         raise ConfigError(explain("delta steps", expected="whole numbers such as 5,10,20", got=repr(values.get("delta_steps")),
                                   fix="Pass e.g. --delta-steps 5,10,20.")) from None

@@ -159,6 +159,19 @@ class Engine:
         raise ValueError(case.check)
 
     # ----- editor audit ----------------------------------------------------------------
+    def counter(self, task) -> CachedCounter:
+        from .counting import BlobCounter, VLMCounter
+
+        noun = {"add-apples": "apples", "add-fruits": "pieces of fruit"}.get(task.name, "objects")
+        model = self.cfg.counter_model()
+        return CachedCounter(self.store, VLMCounter(model, noun=noun) if model else BlobCounter(), noun)
+
+    def judge(self):
+        from .self_eval import LLMJudge, keyword_judge
+
+        model = self.cfg.judge_model()
+        return LLMJudge(model=model) if model else keyword_judge
+
     def editor_finding(self, cell: EditorCell) -> EditorFinding:
         chains = self.chains(cell.setting, cell.seed, steps=cell.steps, runs=max(cell.runs, 1))
         findings = []
@@ -177,7 +190,6 @@ class Engine:
 
     def _check(self, cell: EditorCell, chain: Chain, last):
         from . import fidelity
-        from .counting import BlobCounter
         from .tasks import get_task
 
         seed_img = self.image(chain.step(0))
@@ -193,10 +205,28 @@ class Engine:
         if cell.check == "replication":
             return fidelity.check_replication(reference, out)
         if cell.check == "object_count":
-            counter = BlobCounter()
+            counter = self.counter(task)
             expected = task.expected_count(counter.count(seed_img), last.step)
             return fidelity.check_object_count(out, expected, counter=counter)
         raise ValueError(cell.check)
+
+
+class CachedCounter:
+    """Counts through the store's score table, keyed by the counter and the image hash:
+    a paid VLM is asked about each image once, across workers and runs."""
+
+    def __init__(self, store: Store, inner, noun: str):
+        self.store, self.inner = store, inner
+        self.id = f"{inner.id}"
+        self._key = f"count:{inner.id}:{noun}"
+
+    def count(self, image: Image) -> int:
+        digest = image.digest()
+        have = self.store.get_scores(self._key, "1", [digest])
+        if digest not in have:
+            have[digest] = float(self.inner.count(image))
+            self.store.put_scores(self._key, "1", have)
+        return int(have[digest])
 
 
 def faithful_output(task, step0: Image, steps: int) -> Image:

@@ -46,6 +46,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--baseline", default=None, help="expected outcomes JSON; 'none' audits with raw verdicts")
     g.addoption("--update-baseline", action="store_true", default=False, help="rewrite the baseline from this run")
     g.addoption("--run-name", default=None, help="report folder name under reports/ (default: profile + time)")
+    g.addoption("--counter", default=None, help="object counter for add tasks: blob (default, offline) or vlm:<gemini model>")
+    g.addoption("--judge", default=None, help="self-evaluation judge: keyword (default, offline) or llm:<gemini model>")
     g.addoption("--compare", default=None, help="another run's results.json: the report adds a 'changed since' section")
     g.addoption("--reports-dir", default=None, help="where run folders go (default: reports/ beside pyproject.toml)")
 
@@ -70,6 +72,8 @@ def _overrides(config: pytest.Config) -> dict:
         "baseline": opt("--baseline"),
         "update_baseline": opt("--update-baseline") or None,
         "run_name": opt("--run-name"),
+        "counter": opt("--counter"),
+        "judge": opt("--judge"),
     }
     return over
 
@@ -88,7 +92,7 @@ def _configure(config: pytest.Config) -> None:
 
     pyproject = find_pyproject(Path(config.rootpath))
     cfg = resolve_config(_overrides(config), pyproject=pyproject)
-    gap_cells(cfg), editor_cells(cfg)  # validate names and shapes now, not inside every test
+    gap_cells(cfg), editor_cells(cfg), cfg.counter_model(), cfg.judge_model()  # validate now, not in every test
     if cfg.baseline and cfg.baseline.lower() == "none":
         cfg = _replace(cfg, baseline=None)
     elif cfg.baseline and pyproject is not None and not Path(cfg.baseline).is_absolute() and config.getoption("--baseline") is None:
@@ -234,5 +238,12 @@ class ResultCollector:
         if not self.paths:
             return
         terminalreporter.section("iqa-audit")
+        kinds: dict[str, int] = {}
+        for r in self.records.values():
+            kinds[r.get("baseline", "?")] = kinds.get(r.get("baseline", "?"), 0) + 1
+        terminalreporter.write_line("against the baseline: " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())))
+        for r in self.records.values():
+            if r.get("baseline") in ("regression", "improved"):
+                terminalreporter.write_line(f"  {r['baseline']}: {r['cell']}")
         for label, path in self.paths.items():
             terminalreporter.write_line(f"{label}: {path}")

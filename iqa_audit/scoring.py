@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Sequence
+from typing import Container, Sequence
 
 import numpy as np
 
@@ -22,7 +22,7 @@ def cached_scores(store: Store, metric: Metric, objects: Sequence[tuple[str, str
     """{image hash: raw score} for `objects` = [(hash, ext), ...], computing only what is missing."""
     wanted = dict(objects)  # hash -> ext, de-duplicated, order kept
     have = store.get_scores(metric.id, metric.version, wanted)
-    missing = [h for h in wanted if h not in have]
+    missing = [h for h, _ in missing_objects(wanted, have)]
     if missing:
         images = [store.get_image(h, wanted[h]) for h in missing]
         t0 = time.perf_counter()
@@ -37,20 +37,36 @@ def cached_scores(store: Store, metric: Metric, objects: Sequence[tuple[str, str
     return {h: have[h] for h in wanted}
 
 
-def score_chains(cfg, store: Store) -> int:
-    """CLI `score`: fill the cache for every chain of `cfg` with every metric of `cfg`."""
+def missing_objects(objects: Sequence[tuple[str, str]] | dict[str, str], have: Container[str]) -> list[tuple[str, str]]:
+    """The (hash, ext) of `objects` with no score in `have`, de-duplicated, order kept.
+
+    Shared by the local engine (cached_scores) and the Ray engine (distributed.py), so
+    both ask the store the same question and the store stays the one truth."""
+    wanted = dict(objects)
+    return [(h, ext) for h, ext in wanted.items() if h not in have]
+
+
+def scored_objects(cfg, store: Store) -> list[tuple[str, str]]:
+    """(hash, ext) of every step of every chain of `cfg` that a metric must score,
+    building (or resuming) the chains first."""
     from .chains import build_chain
-    from .metrics.base import MetricUnavailable
-    from .metrics.registry import create_metric
     from .plan import chain_specs
 
-    specs = chain_specs(cfg)
     objects: list[tuple[str, str]] = []
-    for spec in specs:
+    for spec in chain_specs(cfg):
         chain = build_chain(store, spec, extra_seed_dirs=cfg.seed_dirs)
         for s in chain.ok_steps:
             if s.step in cfg.scored_steps:
                 objects.append((s.image_hash, s.ext))
+    return objects
+
+
+def score_chains(cfg, store: Store) -> int:
+    """CLI `score`: fill the cache for every chain of `cfg` with every metric of `cfg`."""
+    from .metrics.base import MetricUnavailable
+    from .metrics.registry import create_metric
+
+    objects = scored_objects(cfg, store)
     status = 0
     for name in cfg.metrics:
         try:

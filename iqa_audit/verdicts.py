@@ -21,18 +21,23 @@ def _baseline(path: str | None) -> Mapping[str, baseline_mod.Expected]:
     return baseline_mod.load(path)
 
 
-def settle(cfg: AuditConfig, cell: str, passed: bool, value: float | None, describe: str) -> None:
-    """Pass, fail (regression or raw failure) or xfail (known failure) the running test."""
+def judge_against_baseline(cfg: AuditConfig, cell: str, passed: bool, value: float | None,
+                           describe: str) -> baseline_mod.Comparison:
     if cfg.update_baseline:
-        if not passed:
-            pytest.xfail(f"recorded as failing in the baseline being written: {describe.splitlines()[0]}")
-        return
+        return baseline_mod.Comparison("pass" if passed else "recorded-failure", describe)
     expected = _baseline(cfg.baseline)
-    cmp = baseline_mod.compare(cell, passed, value, expected, has_baseline=bool(cfg.baseline and expected), describe=describe)
+    return baseline_mod.compare(cell, passed, value, expected, has_baseline=bool(cfg.baseline and expected), describe=describe)
+
+
+def settle(payload: dict, cmp: baseline_mod.Comparison, record: Callable[[dict], None]) -> None:
+    """Record the finding with how it compares to the baseline, then pass, fail or xfail."""
+    record({**payload, "baseline": cmp.kind})
+    if cmp.kind == "recorded-failure":
+        pytest.xfail(f"recorded as failing in the baseline being written: {cmp.message.splitlines()[0]}")
     if cmp.kind == "expected-failure":
         pytest.xfail(cmp.message)
     if cmp.fails_test:
-        pytest.fail(cmp.message if cmp.kind != "fail" else describe, pytrace=False)
+        pytest.fail(cmp.message, pytrace=False)
 
 
 def audit_gap(cell: GapCell, engine, record: Callable[[dict], None], cfg: AuditConfig) -> None:
@@ -44,7 +49,7 @@ def audit_gap(cell: GapCell, engine, record: Callable[[dict], None], cfg: AuditC
         pytest.skip(str(e))
     series = engine.series(cell)
     metric = engine.metric(cell.metric)
-    record({
+    payload = {
         "kind": "gap",
         "cell": f"gap:{cell.id}",
         "metric": cell.metric,
@@ -66,13 +71,13 @@ def audit_gap(cell: GapCell, engine, record: Callable[[dict], None], cfg: AuditC
         "spread_normalised": {str(k): series.spread(k) for k in series.steps if series.at(k)},
         "raw": {str(r): {str(k): v for k, v in steps.items()} for r, steps in series.raw.items()},
         "images": engine.chain_images(cell.setting, cell.seed, steps=cfg.steps, runs=cfg.runs),
-    })
-    settle(cfg, f"gap:{cell.id}", g.noticed, g.gap, g.explain())
+    }
+    settle(payload, judge_against_baseline(cfg, payload["cell"], g.noticed, g.gap, g.explain()), record)
 
 
 def audit_editor(cell: EditorCell, engine, record: Callable[[dict], None], cfg: AuditConfig) -> None:
     f = engine.editor_finding(cell)
-    record({
+    payload = {
         "kind": "editor",
         "cell": f"editor:{cell.cell}",
         "check": cell.check,
@@ -88,20 +93,22 @@ def audit_editor(cell: EditorCell, engine, record: Callable[[dict], None], cfg: 
         "message": f.message,
         "details": _jsonable(f.details),
         "images": engine.chain_images(cell.setting, cell.seed, steps=cell.steps, runs=max(cell.runs, 1)),
-        "self_evaluation": self_evaluation(engine.reasonings(cell.setting, cell.seed, steps=cell.steps, runs=max(cell.runs, 1))),
-    })
-    settle(cfg, f"editor:{cell.cell}", f.passed, f.value, f"{cell.check} of {cell.setting.label} on {cell.seed}: {f.message}")
+        "self_evaluation": self_evaluation(engine.reasonings(cell.setting, cell.seed, steps=cell.steps, runs=max(cell.runs, 1)),
+                                           engine.judge()),
+    }
+    describe = f"{cell.check} of {cell.setting.label} on {cell.seed}: {f.message}"
+    settle(payload, judge_against_baseline(cfg, payload["cell"], f.passed, f.value, describe), record)
 
 
-def self_evaluation(reasonings: Mapping[str, list]) -> dict[str, Any]:
+def self_evaluation(reasonings: Mapping[str, list], judge) -> dict[str, Any]:
     """The study's self-evaluation delay: per run, the first step whose reasoning says the
-    input is noisy or has artifacts (keyword judge); mean ± sd over runs."""
+    input is noisy or has artifacts (keyword judge, or an LLM judge with --judge); mean ± sd."""
     from .self_eval import first_noticed_step, summarise_delays
 
     have_text = any(r for steps in reasonings.values() for _, r in steps)
     if not have_text:
         return {"available": False, "why": "this editor returns no reasoning"}
-    firsts = [first_noticed_step([(k, r) for k, r in steps]) for _, steps in sorted(reasonings.items())]
+    firsts = [first_noticed_step([(k, r) for k, r in steps], judge) for _, steps in sorted(reasonings.items())]
     summary = summarise_delays(firsts)
     return {"available": True, "per_run": firsts, "mean": summary.mean, "sd": summary.sd,
             "noticed_runs": summary.noticed_runs, "runs": summary.runs}

@@ -32,6 +32,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--long-side", type=int, dest="long_side", help="render seeds at this long side in px (0: native size)")
 
 
+def _engine_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local (default): this machine; ray: spread the work over a Ray cluster (pip install ray)")
+    p.add_argument("--address", help="with --engine ray: the cluster's HOST:PORT (default: start a local Ray instance)")
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="generate_fixtures.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command")
@@ -49,6 +55,7 @@ def parser() -> argparse.ArgumentParser:
     _common(s)
     s.add_argument("--metric", action="append", dest="metrics")
     s.add_argument("--device", default=None)
+    _engine_options(s)
     w = sub.add_parser("weights", help="download metric weights into $TORCH_HOME (needs network)")
     w.add_argument("--metric", action="append", dest="metrics", required=True)
     sub.add_parser("list", help="list seeds, editors, tasks and metrics")
@@ -153,9 +160,18 @@ def cmd_import(args) -> int:
 
 
 def cmd_score(args) -> int:
+    cfg = _config(args)
+    if args.engine == "ray":
+        from .distributed import score_chains_ray
+
+        return score_chains_ray(cfg, _store(cfg.store), address=args.address)
+    if args.address:
+        from .errors import ConfigError, explain
+
+        raise ConfigError(explain("--address", expected="--engine ray with it", got=f"--address {args.address} with --engine local",
+                                  fix="Add --engine ray, or drop --address."))
     from .scoring import score_chains
 
-    cfg = _config(args)
     return score_chains(cfg, _store(cfg.store))
 
 

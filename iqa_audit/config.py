@@ -80,6 +80,7 @@ class AuditConfig:
     audit_cases: tuple[str, ...] = AUDIT_CASES  # "task:seed"
     audit_steps: int = 10
     audit_runs: int = 1
+    max_paid_steps: int = 0  # new paid editor requests a test process may make (0: paid chains must be prebuilt)
     counter: str = "blob"  # object counter: 'blob' (offline) or 'vlm:<gemini model>' (paid, cached)
     judge: str = "keyword"  # self-evaluation judge: 'keyword' (offline) or 'llm:<gemini model>' (paid)
 

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from .cells import EditorCell, GapCell, SanityCase
-from .chains import Chain, ChainSpec, build_chain, resolve
+from .chains import Chain, ChainSpec, PaidBudget, build_chain, resolve
 from .config import AuditConfig
 from .datasets import imported_chain_key, import_manifest
 from .errors import StoreError, explain
@@ -43,6 +43,9 @@ class Engine:
         self.cfg = cfg
         self.store = store or Store(cfg.store)
         self._series: dict[tuple[str, str, str], Series] = {}
+        # A test run never spends money silently: paid steps beyond this cap stop the cell
+        # with a message naming --max-paid-steps (each xdist worker holds its own cap).
+        self.budget = PaidBudget(cfg.max_paid_steps)
 
     # ----- chains --------------------------------------------------------------------
     @cached_property
@@ -63,7 +66,7 @@ class Engine:
         for run in range(runs):
             spec = ChainSpec(seed=seed, editor=setting.editor, task=setting.task, run=run, steps=steps,
                              long_side=self.cfg.long_side)
-            out.append(build_chain(self.store, resolve(spec, extra_seed_dirs=self.cfg.seed_dirs)))
+            out.append(build_chain(self.store, resolve(spec, extra_seed_dirs=self.cfg.seed_dirs), budget=self.budget))
         return out
 
     def _imported_chains(self, setting: str, seed: str) -> list[Chain]:

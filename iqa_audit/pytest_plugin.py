@@ -46,6 +46,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--baseline", default=None, help="expected outcomes JSON; 'none' audits with raw verdicts")
     g.addoption("--update-baseline", action="store_true", default=False, help="rewrite the baseline from this run")
     g.addoption("--run-name", default=None, help="report folder name under reports/ (default: profile + time)")
+    g.addoption("--max-paid-steps", type=int, default=None,
+                help="new paid editor requests each test process may make (default 0: build paid chains first with "
+                     "generate_fixtures.py, which prints the estimated cost)")
     g.addoption("--counter", default=None, help="object counter for add tasks: blob (default, offline) or vlm:<gemini model>")
     g.addoption("--judge", default=None, help="self-evaluation judge: keyword (default, offline) or llm:<gemini model>")
     g.addoption("--compare", default=None, help="another run's results.json: the report adds a 'changed since' section")
@@ -73,6 +76,7 @@ def _overrides(config: pytest.Config) -> dict:
         "update_baseline": opt("--update-baseline") or None,
         "run_name": opt("--run-name"),
         "counter": opt("--counter"),
+        "max_paid_steps": opt("--max-paid-steps"),
         "judge": opt("--judge"),
     }
     return over

@@ -398,3 +398,38 @@ def test_safety_block_stops_the_chain_is_stored_and_not_requested_again(tmp_path
     assert len(log) == 3
     assert requested_steps(log, steps) == [1, 2, 3]
     assert_key_absent([store_root], [first, again])
+
+
+# ----- 5. an audit and its report over a paid chain: still no key, no new request ---------
+
+
+def test_audit_report_of_a_paid_chain_holds_no_key_and_requests_nothing(tmp_path):
+    store_root, reports = tmp_path / "store", tmp_path / "reports"
+    script = [image_reply(thought=f"The input looks noisy; key {KEY}", text=f"echo {KEY}") for _ in range(6)]
+    with fake_server(tmp_path, script) as server:
+        built = run_cli(build_args(server, store_root, steps=6))
+        assert built.returncode == 0, built.output
+        requests_after_build = len(read_log(server.log))
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", str(REPO / "tests_metrics" / "test_gap.py"), "-p", "no:cacheprovider", "-q",
+             "-n", "0", "--editor", server.editor_spec, "--seed", SEED, "--runs", "1", "--steps", "6", "--delta-steps", "3,6",
+             "--long-side", str(LONG_SIDE), "--metric", "iqa_audit:noise-sigma", "--store", str(store_root),
+             "--reports-dir", str(reports), "--run-name", "paid", "--baseline", "none"],
+            capture_output=True, text=True, timeout=180, env=_cli_env(), cwd=str(REPO), stdin=subprocess.DEVNULL)
+        audit = CliRun(done.returncode, done.stdout, done.stderr, 0.0)
+        assert len(read_log(server.log)) == requests_after_build, "the audit must only read the stored paid chain"
+    assert (reports / "paid" / "index.html").is_file() and (reports / "paid" / "results.json").is_file(), audit.output
+    assert "gap:noise-sigma-gemini-replicate-smooth-gradient-d6" in (reports / "paid" / "results.json").read_text()
+    assert assert_key_absent([store_root, reports], [built, audit]) >= 8
+
+
+def test_a_test_run_never_requests_paid_steps_without_a_budget(tmp_path):
+    with fake_server(tmp_path, [image_reply()]) as server:
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", str(REPO / "tests_metrics" / "test_gap.py"), "-p", "no:cacheprovider", "-q",
+             "-n", "0", "--editor", server.editor_spec, "--seed", SEED, "--runs", "1", "--steps", "6", "--delta-steps", "3,6",
+             "--long-side", str(LONG_SIDE), "--metric", "iqa_audit:noise-sigma", "--store", str(tmp_path / "store"),
+             "--reports-dir", str(tmp_path / "reports"), "--baseline", "none"],
+            capture_output=True, text=True, timeout=180, env=_cli_env(), cwd=str(REPO), stdin=subprocess.DEVNULL)
+        assert read_log(server.log) == []
+    assert done.returncode == 1 and "--max-paid-steps" in done.stdout

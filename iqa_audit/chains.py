@@ -23,7 +23,7 @@ from .editors.base import EditRefused, Editor, create_editor, parse_spec
 from .errors import ConfigError, StoreError, explain
 from .images import Image
 from .seeds import Seed, get_seed
-from .store import ChainRecord, CorruptObject, StepRecord, Store
+from .store import ChainRecord, CorruptObject, StepRecord, Store, jsonable
 from .tasks import Task, get_task
 
 ProgressFn = Callable[[int, int], None]  # (steps done, steps wanted)
@@ -141,7 +141,7 @@ class BudgetExhausted(StoreError):
 def identity_of(spec: ChainSpec, seed: Seed, editor: Editor, task: Task) -> dict[str, Any]:
     return {
         "seed": {"name": seed.name, "version": seed.version, "long_side": spec.long_side},
-        "editor": {"id": editor.id, "version": editor.version, "params": _jsonable(editor.params())},
+        "editor": {"id": editor.id, "version": editor.version, "params": jsonable(editor.params())},
         "task": {"name": task.name, "version": task.version},
         "run": spec.run,
     }
@@ -249,24 +249,10 @@ def _store_step(store: Store, rc: ResolvedChain, k: int, image: Image, *, prompt
                 meta: Mapping[str, Any], editor_seed: int | None, seconds: float) -> StepRecord:
     digest, ext = store.put_image(image)
     rec = StepRecord(rc.key, k, "ok", digest, ext, image.width, image.height, prompt, reasoning,
-                     _jsonable(meta), editor_seed, seconds)
+                     jsonable(meta), editor_seed, seconds)
     store.add_step(rec)
     return rec
 
 
 def _refusal_reason(step: StepRecord) -> str:
     return str(step.meta.get("reason", "the editor returned no image"))
-
-
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, sort_keys=True, default=_json_default))
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, Mapping):
-        return dict(o)
-    if isinstance(o, (tuple, set, frozenset)):
-        return list(o)
-    if hasattr(o, "item"):  # numpy scalars
-        return o.item()
-    return str(o)

@@ -47,6 +47,7 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--max-paid-steps", type=int, default=0,
                    help="cap on new paid editor requests this run (default 0: paid editors need an explicit budget)")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
+    _engine_options(b)
     i = sub.add_parser("import", help="import chains from a manifest.csv (seed,setting,run,step,path)")
     i.add_argument("manifest")
     i.add_argument("--name", help="dataset name (default: the CSV's folder name)")
@@ -122,6 +123,12 @@ def cmd_build(args) -> int:
         print(f"all {len(specs)} chains of profile '{cfg.profile}' are cached in {store.root} "
               f"(checked in {time.perf_counter() - t0:.1f} s); nothing to build.")
         return 0
+    if args.engine == "ray":  # free editors only; one Ray task per chain, stored here step by step
+        from .distributed import build_chains_ray
+
+        outcomes = build_chains_ray(cfg, store, todo, address=args.address)
+        return _report_built(outcomes, t0, store)
+    _check_no_address(args)
     paid = paid_steps_needed(store, todo, cfg.seed_dirs)
     if paid:
         from .chains import setting_label
@@ -139,6 +146,10 @@ def cmd_build(args) -> int:
     print(f"building {len(todo)} of {len(specs)} chains ({cfg.steps} steps, long side {cfg.long_side}) into {store.root}")
     outcomes = build_all(store, todo, jobs=args.jobs, seed_dirs=cfg.seed_dirs,
                          max_paid_steps=args.max_paid_steps if paid else None, show_progress=not args.quiet)
+    return _report_built(outcomes, t0, store)
+
+
+def _report_built(outcomes, t0: float, store) -> int:
     failed = [o for o in outcomes if o.error]
     stopped = [o for o in outcomes if o.stopped_reason]
     for o in stopped:
@@ -147,6 +158,14 @@ def cmd_build(args) -> int:
         print(f"FAILED: {o.label}: {o.error}", file=sys.stderr)
     print(f"built {len(outcomes) - len(failed)} chains in {time.perf_counter() - t0:.1f} s; store: {store.root}")
     return 1 if failed else 0
+
+
+def _check_no_address(args) -> None:
+    if args.address:
+        from .errors import ConfigError, explain
+
+        raise ConfigError(explain("--address", expected="--engine ray with it", got=f"--address {args.address} with --engine local",
+                                  fix="Add --engine ray, or drop --address."))
 
 
 def cmd_import(args) -> int:
@@ -165,11 +184,7 @@ def cmd_score(args) -> int:
         from .distributed import score_chains_ray
 
         return score_chains_ray(cfg, _store(cfg.store), address=args.address)
-    if args.address:
-        from .errors import ConfigError, explain
-
-        raise ConfigError(explain("--address", expected="--engine ray with it", got=f"--address {args.address} with --engine local",
-                                  fix="Add --engine ray, or drop --address."))
+    _check_no_address(args)
     from .scoring import score_chains
 
     return score_chains(cfg, _store(cfg.store))

@@ -39,7 +39,8 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -88,17 +89,6 @@ class MetricRun:
                 f"({self.chunks} chunks on {self.actors - self.replaced} Ray actors{lost})")
 
 
-@dataclass(frozen=True)
-class ChainBuilt:
-    """The outcome of building one free chain on the cluster."""
-
-    label: str
-    steps_added: int
-    steps_stored: int  # ok steps in the store now, step 0 included
-    stopped_reason: str | None
-    error: str | None = None
-
-
 # ----- the Ray session ------------------------------------------------------------------------
 
 def _ray():
@@ -129,6 +119,7 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None,
         yield "the Ray session already open in this process"
         return
     if address:
+        _check_reachable(address)
         # A remote node has no copy of this checkout: ship the package with the job (Ray
         # caches it by content hash). Its dependencies (numpy, torch, pyiqa, ...) must be
         # installed on the nodes; a user's own metric module must be importable there too.
@@ -155,6 +146,23 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None,
         yield where
     finally:
         ray.shutdown()
+
+
+def _check_reachable(address: str) -> None:
+    """Fail in seconds, not minutes, on a wrong HOST:PORT: ray.init keeps retrying the GCS
+    for a long time. Other forms ('auto', 'ray://...') are left to Ray."""
+    import socket
+
+    host, sep, port = address.rpartition(":")
+    if not sep or "://" in address or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=5).close()
+    except OSError as e:
+        raise ConfigError(explain(f"Ray cluster address {address!r}", expected="a head node listening there (ray start --head)",
+                                  got=f"cannot connect: {e}",
+                                  fix="Check HOST:PORT (the head's GCS port, 6379 by default), or leave --address out to "
+                                      "start a local Ray instance.")) from None
 
 
 def _retryable_errors() -> tuple[type[BaseException], ...]:
@@ -311,14 +319,14 @@ def _score_metric(store: Store, name: str, objects: list[tuple[str, str]], *, de
         # The first actor tells us the metric's id and version (the cache key) before we
         # ask the store what is missing; loading the model once here is not wasted, the
         # actor then scores chunks like the others.
-        first, info = None, None
+        info = None
         for attempt in range(max_retries + 1):
-            first = pool.new(exit_on_chunk=crash_on)
+            pool.slots = [pool.new(exit_on_chunk=crash_on)]
             try:
-                info = ray.get(first.describe.remote())
+                info = ray.get(pool.slots[0].describe.remote())
                 break
             except dead as e:
-                pool.kill(first)
+                pool.close()
                 if attempt == max_retries:
                     raise AuditError(explain(f"metric {name} on Ray", expected="a worker that loads the metric",
                                              got=f"{max_retries + 1} workers died while loading it: {e}",
@@ -326,7 +334,6 @@ def _score_metric(store: Store, name: str, objects: list[tuple[str, str]], *, de
         assert info is not None
         if info["problem"] is not None:
             kind, text = info["problem"]
-            pool.kill(first)
             if kind == "unavailable":
                 log(f"skipped {name}: {text}")
                 return MetricRun(name, None, None, 0, 0, 0, pool.started, 0, time.perf_counter() - t0, skipped=text)
@@ -338,10 +345,9 @@ def _score_metric(store: Store, name: str, objects: list[tuple[str, str]], *, de
         missing = missing_objects(wanted, have)
         chunks = [missing[i:i + chunk_size] for i in range(0, len(missing), chunk_size)]
         if not chunks:
-            pool.kill(first)
             return MetricRun(name, metric_id, version, 0, len(have), 0, pool.started, 0, time.perf_counter() - t0)
         n_actors = min(len(chunks), actors or _cluster_slots(device))
-        pool.slots = [first] + [pool.new() for _ in range(n_actors - 1)]
+        pool.slots += [pool.new() for _ in range(n_actors - 1)]
         events, scored, replaced = _run_chunks(store, pool, chunks, metric_id, version, max_retries, dead)
         return MetricRun(name, metric_id, version, scored, len(have), len(chunks), pool.started, replaced,
                          time.perf_counter() - t0, events=tuple(events))
@@ -396,7 +402,7 @@ def _run_chunks(store: Store, pool: _Pool, chunks: list[list[tuple[str, str]]], 
                                      got=f"id {result['id']} version {result['version']}",
                                      fix="Install the same package versions and weights on every node."))
         hashes = [h for h, _ in chunks[c]]
-        store.put_scores(metric_id, version, dict(zip(hashes, result["scores"])), result["seconds"] / len(hashes))
+        store.put_scores(metric_id, version, dict(zip(hashes, result["scores"], strict=True)), result["seconds"] / len(hashes))
         events.append(ChunkEvent("stored", c, time.time()))
         scored += len(hashes)
         idle.append(slot)
@@ -407,6 +413,8 @@ def score_chains_ray(cfg, store: Store, *, address: str | None = None, chunk_siz
                      max_retries: int = DEFAULT_MAX_RETRIES, num_cpus: int | None = None,
                      object_store_mb: int | None = None) -> int:
     """CLI `score --engine ray`: like scoring.score_chains, with the metrics run on Ray."""
+    if address:
+        _check_reachable(address)  # before building anything
     objects = scored_objects(cfg, store)  # builds missing chains here, as the local engine does
     with ray_session(address, num_cpus=num_cpus, object_store_mb=object_store_mb) as where:
         print(f"scoring {len(dict(objects))} images with {len(cfg.metrics)} metrics on {where}")
@@ -416,3 +424,214 @@ def score_chains_ray(cfg, store: Store, *, address: str | None = None, chunk_siz
         if not r.skipped:  # skips were reported on stderr as they happened, like the local engine
             print(r.summary())
     return 0
+
+
+# ----- building free chains --------------------------------------------------------------------
+
+def build_steps(editor_spec: str, task_name: str, run: int, first: int, last: int, previous: bytes,
+                exit_on_step: int | None = None) -> Iterator[dict[str, Any]]:
+    """The worker side of one chain: steps first..last from the encoded image of step first-1.
+
+    A Ray streaming generator: each step is yielded (and so reaches the driver, which
+    stores it) as soon as it is made, so a worker lost at step k loses only step k. Does
+    exactly what chains.build_chain does per step, so the chain ends byte-identical.
+    The first item names the editor (id, version), which the driver checks against the
+    chain key it computed. `exit_on_step` is a test hook: the process exits (as if the
+    node died) just before making that step."""
+    from .store import jsonable
+    from .editors.base import EditRefused, create_editor
+    from .images import decode_image
+    from .tasks import get_task
+
+    editor = create_editor(editor_spec)
+    yield {"editor_id": editor.id, "editor_version": editor.version, "paid": bool(editor.paid)}
+    if editor.paid:
+        return  # refused by the driver; never request a paid edit from a worker
+    task = get_task(task_name)
+    image = decode_image(previous, source=f"step {first - 1} of a {editor_spec} chain")
+    for k in range(first, last + 1):
+        if exit_on_step == k:
+            os._exit(1)
+        prompt = task.prompt(k)
+        t0 = time.perf_counter()
+        try:
+            result = editor.edit(image, prompt, seed=run, step=k)
+        except EditRefused as refusal:
+            yield {"step": k, "refused": refusal.reason, "prompt": prompt,
+                   "meta": jsonable({"reason": refusal.reason, **refusal.meta}), "seconds": time.perf_counter() - t0}
+            return
+        except Exception as e:  # the chain fails, the others go on (as in build.build_all)
+            yield {"step": k, "error": f"{type(e).__name__}: {e}"}
+            return
+        seconds = time.perf_counter() - t0
+        yield {"step": k, "data": result.image.data(), "width": result.image.width, "height": result.image.height,
+               "prompt": prompt, "reasoning": result.reasoning, "meta": jsonable(result.meta), "seconds": seconds}
+        image = result.image
+
+
+def refuse_paid_editors(specs: Sequence[Any]) -> None:
+    """--engine ray builds free editors only: the paid budget and the guarantee that a paid
+    step is never requested twice live in the driver's store and its locks."""
+    from .editors.base import create_editor
+
+    paid = sorted({s.editor for s in specs if create_editor(s.editor).paid})
+    if paid:
+        raise ConfigError(explain("build --engine ray", expected="free editors only",
+                                  got=f"paid editor(s) {', '.join(paid)}",
+                                  fix="Build paid chains with the default --engine local (its --max-paid-steps budget and "
+                                      "never-re-request guarantee need the store on this machine); pass --editor to pick "
+                                      "the free ones for Ray."))
+
+
+@dataclass
+class _ChainJob:
+    """Driver-side state of one chain being built on the cluster (mutable, driver only)."""
+
+    rc: Any  # chains.ResolvedChain
+    lock: Any  # the entered chain-lock context manager, released when the chain is done
+    added: int = 0
+    losses: int = 0
+
+
+def build_chains_distributed(store: Store, specs: Sequence[Any], *, seed_dirs: Sequence[str] = (),
+                             max_retries: int = DEFAULT_MAX_RETRIES, max_inflight: int | None = None,
+                             crash_first_chain_on_step: int | None = None, log=None) -> list[Any]:
+    """Build (or resume) free chains on the open Ray session; one build.BuildOutcome per spec.
+
+    Step 0 (the rendered seed, which may come from a folder only this machine has) is made
+    here; the rest by one Ray task per chain, from the chain's last stored image. Each
+    chain's lock is held from dispatch until its last step is stored, so a local builder
+    of the same chain waits and then finds it built. A chain whose worker dies resumes
+    from its last stored step, at most `max_retries` times."""
+    import dataclasses
+
+    from .build import BuildOutcome
+    from .chains import build_chain, resolve
+
+    ray = _ray()
+    log = log or _stderr
+    refuse_paid_editors(specs)
+    dead = _retryable_errors()
+    remote_build = ray.remote(build_steps).options(num_returns="streaming", max_retries=0, num_cpus=1)
+    limit = max_inflight or 2 * _cluster_slots("cpu")  # a few queued per CPU; bounds locks held and bytes in flight
+    outcomes: dict[int, BuildOutcome] = {}
+    todo = collections.deque(enumerate(specs))
+    inflight: dict[Any, tuple[int, _ChainJob]] = {}
+    crash_on = crash_first_chain_on_step
+
+    def finish(i: int, job: _ChainJob, *, error: str | None = None) -> None:
+        steps = store.steps(job.rc.key)
+        job.lock.__exit__(None, None, None)
+        ok = [s for s in steps if s.ok]
+        stopped = next((str(s.meta.get("reason", "refused")) for s in steps if not s.ok), None)
+        outcomes[i] = BuildOutcome(job.rc.spec, len(ok), stopped is None and len(ok) >= job.rc.spec.steps + 1, stopped, error)
+        log(f"{'FAILED' if error else 'built'} {outcomes[i].label}: {len(ok) - 1} steps stored ({job.added} new)"
+            + (f": {error}" if error else ""))
+
+    def submit(i: int, job: _ChainJob, exit_on_step: int | None = None) -> None:
+        steps = store.steps(job.rc.key)
+        last = steps[-1]
+        if not last.ok or len(steps) > job.rc.spec.steps:
+            finish(i, job)  # stopped by a refusal, or already long enough
+            return
+        previous = store.read_bytes(last.image_hash, last.ext)
+        gen = remote_build.remote(job.rc.spec.editor, job.rc.spec.task, job.rc.spec.run, len(steps), job.rc.spec.steps,
+                                  previous, exit_on_step)
+        inflight[gen] = (i, job)
+
+    try:
+        while todo or inflight:
+            while todo and len(inflight) < limit:
+                i, spec = todo.popleft()
+                try:
+                    rc = resolve(spec, extra_seed_dirs=seed_dirs)
+                    # Verify what is stored (dropping a corrupt tail) and make step 0, here.
+                    build_chain(store, resolve(dataclasses.replace(spec, steps=0), extra_seed_dirs=seed_dirs, editor=rc.editor))
+                except AuditError as e:
+                    outcomes[i] = BuildOutcome(spec, -1, False, None, str(e))
+                    continue
+                lock = store.chain_lock(rc.key)
+                lock.__enter__()
+                submit(i, _ChainJob(rc, lock), crash_on)
+                crash_on = None  # the test hook applies to the first chain's first task only
+            if not inflight:
+                continue
+            ready, _ = ray.wait(list(inflight), num_returns=1)
+            gen = ready[0]
+            i, job = inflight[gen]
+            try:
+                item = ray.get(next(gen))
+            except StopIteration:
+                del inflight[gen]
+                finish(i, job)
+                continue
+            except ray.exceptions.RayTaskError as e:  # raised on the worker before any step: a bad spec there
+                del inflight[gen]
+                cause = getattr(e, "cause", None)
+                finish(i, job, error=f"{type(cause).__name__}: {cause}" if cause is not None else str(e))
+                continue
+            except dead as e:
+                del inflight[gen]
+                job.losses += 1
+                if job.losses > max_retries:
+                    finish(i, job, error=f"its worker died {job.losses} times (last: {type(e).__name__}); finished steps "
+                                         "are stored, run the same command again to resume")
+                else:
+                    log(f"lost the worker of {_label(job.rc.spec)}; resuming from its last stored step")
+                    submit(i, job)
+                continue
+            error = _store_built_step(store, job, item)
+            if error:
+                del inflight[gen]
+                finish(i, job, error=error)
+    finally:
+        for gen, (_, job) in list(inflight.items()):  # interrupted: free the locks; stored steps stay
+            try:
+                ray.cancel(gen, force=True)
+            except Exception:
+                pass
+            job.lock.__exit__(None, None, None)
+    return [outcomes[i] for i in range(len(specs))]
+
+
+def _label(spec: Any) -> str:
+    return f"{spec.setting}/{spec.seed}/run{spec.run}"
+
+
+def _store_built_step(store: Store, job: _ChainJob, item: dict[str, Any]) -> str | None:
+    """Store one item a build task yielded; returns an error text that ends the chain, or None."""
+    from .store import StepRecord
+
+    rc = job.rc
+    if "editor_id" in item:
+        if (item["editor_id"], item["editor_version"]) != (rc.editor.id, rc.editor.version) or item["paid"]:
+            return (f"the worker's editor is {item['editor_id']} {item['editor_version']}, this machine's "
+                    f"{rc.editor.id} {rc.editor.version}: install the same iqa_audit on every node")
+        return None
+    if item.get("error"):
+        return f"step {item['step']}: {item['error']}"
+    k = item["step"]
+    have = len(store.steps(rc.key))
+    if k != have:  # cannot happen while we hold the chain's lock; never store a gap
+        return f"step {k} arrived while the store holds steps 0..{have - 1}"
+    if "refused" in item:
+        store.add_step(StepRecord(rc.key, k, "refused", None, None, None, None, item["prompt"], None, item["meta"],
+                                  rc.spec.run, item["seconds"]))
+    else:
+        digest, ext = store.put_bytes(item["data"])
+        store.add_step(StepRecord(rc.key, k, "ok", digest, ext, item["width"], item["height"], item["prompt"],
+                                  item["reasoning"], item["meta"], rc.spec.run, item["seconds"]))
+    job.added += 1
+    return None
+
+
+def build_chains_ray(cfg, store: Store, todo: Sequence[Any], *, address: str | None = None,
+                     max_retries: int = DEFAULT_MAX_RETRIES, num_cpus: int | None = None,
+                     object_store_mb: int | None = None) -> list[Any]:
+    """CLI `build --engine ray`: the pending free chains `todo` of `cfg`, built on Ray."""
+    refuse_paid_editors(todo)  # before starting anything
+    if address:
+        _check_reachable(address)
+    with ray_session(address, num_cpus=num_cpus, object_store_mb=object_store_mb) as where:
+        print(f"building {len(todo)} chains ({cfg.steps} steps, long side {cfg.long_side}) on {where} into {store.root}")
+        return build_chains_distributed(store, todo, seed_dirs=cfg.seed_dirs, max_retries=max_retries)

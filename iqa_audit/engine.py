@@ -23,7 +23,7 @@ from .gaps import Series, gap
 from .images import Image
 from .normalize import normalise
 from .scoring import cached_scores
-from .store import Store
+from .store import Store, jsonable
 
 
 @dataclass(frozen=True)
@@ -187,7 +187,7 @@ class Engine:
             value=float(worst.value),
             tolerance=float(worst.tolerance),
             message=worst.message + (f" (worst of {len(findings)} runs)" if len(findings) > 1 else ""),
-            details={"runs": [dict(_plain(f.details), passed=f.passed, value=f.value) for f in findings]},
+            details={"runs": [dict(jsonable(f.details), passed=f.passed, value=f.value) for f in findings]},
             editor_version=chains[0].record.editor_version,
         )
 
@@ -250,13 +250,3 @@ def _step_or_last(chain: Chain, step: int):
 def _badness(check: str, value: float) -> float:
     # For similarity (SSIM) lower is worse; for every other check a larger value is worse.
     return value if check == "replication" else -abs(value)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if hasattr(value, "item"):
-        return value.item()
-    return value

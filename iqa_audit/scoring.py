@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Container, Sequence
+from collections.abc import Container, Sequence
 
 import numpy as np
 

@@ -312,6 +312,11 @@ def _file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
+def jsonable(value: Any) -> Any:
+    """Plain JSON values (dicts, lists, numbers, strings) from mappings, tuples, numpy scalars."""
+    return json.loads(json.dumps(value, sort_keys=True, default=_json_default))
+
+
 def _dumps(value: Mapping[str, Any]) -> str:
     return json.dumps(dict(value), sort_keys=True, separators=(",", ":"), default=_json_default)
 

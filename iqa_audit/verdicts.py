@@ -14,6 +14,7 @@ import pytest
 from . import baseline as baseline_mod
 from .cells import EditorCell, GapCell
 from .config import AuditConfig
+from .store import jsonable
 
 
 @lru_cache(maxsize=4)
@@ -91,7 +92,7 @@ def audit_editor(cell: EditorCell, engine, record: Callable[[dict], None], cfg: 
         "value": f.value,
         "tolerance": f.tolerance,
         "message": f.message,
-        "details": _jsonable(f.details),
+        "details": jsonable(f.details),
         "images": engine.chain_images(cell.setting, cell.seed, steps=cell.steps, runs=max(cell.runs, 1)),
         "self_evaluation": self_evaluation(engine.reasonings(cell.setting, cell.seed, steps=cell.steps, runs=max(cell.runs, 1)),
                                            engine.judge()),
@@ -112,9 +113,3 @@ def self_evaluation(reasonings: Mapping[str, list], judge) -> dict[str, Any]:
     summary = summarise_delays(firsts)
     return {"available": True, "per_run": firsts, "mean": summary.mean, "sd": summary.sd,
             "noticed_runs": summary.noticed_runs, "runs": summary.runs}
-
-
-def _jsonable(value: Any) -> Any:
-    import json
-
-    return json.loads(json.dumps(value, default=lambda o: o.item() if hasattr(o, "item") else str(o)))

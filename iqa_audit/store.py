@@ -175,7 +175,7 @@ class Store:
         digest = hashlib.sha256(data).hexdigest()
         ext = sniff_format(data)
         path = self.object_path(digest, ext)
-        if path.exists() and _file_digest(path) == digest:
+        if path.exists() and file_sha256(path) == digest:
             return digest, ext
         path.parent.mkdir(parents=True, exist_ok=True)
         # Write beside the target, then rename: a reader never sees half a file, and a
@@ -194,7 +194,7 @@ class Store:
 
     def verify(self, digest: str, ext: str) -> bool:
         path = self.object_path(digest, ext)
-        return path.is_file() and _file_digest(path) == digest
+        return path.is_file() and file_sha256(path) == digest
 
     def read_bytes(self, digest: str, ext: str) -> bytes:
         path = self.object_path(digest, ext)
@@ -304,7 +304,7 @@ class CorruptObject(StoreError):
         self.path = path
 
 
-def _file_digest(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

@@ -30,6 +30,7 @@ from typing import Any, Callable, Iterable
 from urllib.parse import urlparse
 
 from ..errors import ConfigError, explain
+from ..store import file_sha256
 from .base import MetricUnavailable
 
 PYIQA_PREFIX = "pyiqa:"
@@ -343,15 +344,7 @@ def weights_digest(files: Iterable[WeightFile]) -> str:
         return ""
     h = hashlib.sha256()
     for p in paths:
-        h.update(_file_sha256(p).encode())
-    return h.hexdigest()
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
+        h.update(file_sha256(p).encode())
     return h.hexdigest()
 
 

@@ -58,10 +58,24 @@ class Engine:
         with FileLock(str(lock)):  # one importer across workers; re-import is a no-op
             return import_manifest(self.store, self.cfg.dataset).dataset
 
+    def plan(self, specs: list[ChainSpec], *, worker: int = 0, workers: int = 1) -> None:
+        """The chains this session's cells will need. Each worker builds them starting at its
+        own offset, so parallel workers build different chains instead of queueing on the
+        same chain lock one after another (the lock still guarantees each is built once)."""
+        unique = list(dict.fromkeys(specs))
+        offset = (len(unique) * worker) // max(workers, 1)
+        self._planned = unique[offset:] + unique[:offset]
+
+    def _build_planned(self) -> None:
+        planned, self._planned = getattr(self, "_planned", []), []
+        for spec in planned:
+            build_chain(self.store, resolve(spec, extra_seed_dirs=self.cfg.seed_dirs), budget=self.budget)
+
     def chains(self, setting, seed: str, *, steps: int, runs: int) -> list[Chain]:
         """One chain per run for (setting, seed), built up to `steps` if needed."""
         if self.dataset is not None:
             return self._imported_chains(setting.label, seed)
+        self._build_planned()
         out = []
         for run in range(runs):
             spec = ChainSpec(seed=seed, editor=setting.editor, task=setting.task, run=run, steps=steps,

@@ -94,6 +94,13 @@ def pytest_configure(config: pytest.Config) -> None:
 def _configure(config: pytest.Config) -> None:
     from .cells import editor_cells, gap_cells
 
+    wi = getattr(config, "workerinput", None)
+    if wi is not None and int(wi.get("workercount", 1)) > 1:
+        # N workers each running torch/BLAS with one thread per core oversubscribe the
+        # machine N-fold; one thread per worker lets the workers themselves be the parallelism.
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            os.environ.setdefault(var, "1")
+
     pyproject = find_pyproject(Path(config.rootpath))
     cfg = resolve_config(_overrides(config), pyproject=pyproject)
     gap_cells(cfg), editor_cells(cfg), cfg.counter_model(), cfg.judge_model()  # validate now, not in every test
@@ -185,6 +192,32 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             [pytest.param(c, id=c.id, marks=pytest.mark.xdist_group(c.group)) for c in cells]
             or [pytest.param(None, marks=pytest.mark.skip(reason=f"no {check} cells in this configuration"))],
         )
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Tell this process's engine which chains the selected cells need (after -k/-m)."""
+    cfg = session.config.stash[CONFIG_KEY]
+    if cfg.dataset or getattr(session.config, "workerinput", None) is None and session.config.getoption("numprocesses", None):
+        return  # imported chains are not built; an xdist controller runs no tests
+    from .cells import EditorCell, GapCell
+    from .chains import ChainSpec
+
+    specs = []
+    for item in session.items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        cell = params.get("gap_cell") or params.get("editor_cell")
+        if isinstance(cell, GapCell):
+            steps, runs = cfg.steps, cfg.runs
+        elif isinstance(cell, EditorCell):
+            steps, runs = cell.steps, max(cell.runs, 1)
+        else:
+            continue
+        specs += [ChainSpec(seed=cell.seed, editor=cell.setting.editor, task=cell.setting.task, run=r, steps=steps,
+                            long_side=cfg.long_side) for r in range(runs)]
+    if specs:
+        wi = getattr(session.config, "workerinput", None) or {}
+        worker = int(str(wi.get("workerid", "gw0"))[2:] or 0)
+        session.config.stash[ENGINE_KEY].get().plan(specs, worker=worker, workers=int(wi.get("workercount", 1)))
 
 
 # ----- fixtures ------------------------------------------------------------------------

@@ -136,8 +136,9 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None,
         # address='local': a fresh instance, never an unrelated cluster that RAY_ADDRESS or
         # /tmp/ray happen to point at.
         cpus = num_cpus or local_cpu_count()
+        # A local instance listens on loopback only: nothing outside this machine needs it.
         kwargs: dict[str, Any] = {"address": "local", "num_cpus": cpus, "include_dashboard": False,
-                                  "logging_level": "WARNING", "log_to_driver": True}
+                                  "logging_level": "WARNING", "log_to_driver": True, "_node_ip_address": "127.0.0.1"}
         if object_store_mb:
             kwargs["object_store_memory"] = int(object_store_mb) * 1024 * 1024
         ray.init(**kwargs)

@@ -92,6 +92,10 @@ class MetricRun:
 # ----- the Ray session ------------------------------------------------------------------------
 
 def _ray():
+    # On Linux Ray binds a local instance to the host's network address; with this unset it
+    # uses loopback, so a local run never listens beyond this machine. A real cluster
+    # (--address) is unaffected: its head decides its own address.
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     try:
         import ray
     except ImportError:
@@ -136,9 +140,8 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None,
         # address='local': a fresh instance, never an unrelated cluster that RAY_ADDRESS or
         # /tmp/ray happen to point at.
         cpus = num_cpus or local_cpu_count()
-        # A local instance listens on loopback only: nothing outside this machine needs it.
         kwargs: dict[str, Any] = {"address": "local", "num_cpus": cpus, "include_dashboard": False,
-                                  "logging_level": "WARNING", "log_to_driver": True, "_node_ip_address": "127.0.0.1"}
+                                  "logging_level": "WARNING", "log_to_driver": True}
         if object_store_mb:
             kwargs["object_store_memory"] = int(object_store_mb) * 1024 * 1024
         ray.init(**kwargs)

@@ -29,6 +29,7 @@ from iqa_audit.metrics.registry import create_metric
 from iqa_audit.scoring import cached_scores
 from iqa_audit.store import Store
 
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # local Ray on loopback only (see distributed._ray)
 ray = pytest.importorskip("ray")
 from iqa_audit.distributed import build_chains_distributed, ray_session, score_distributed  # noqa: I001 (after the importorskip)
 
@@ -88,7 +89,7 @@ def cluster(tmp_path_factory):
     log = tmp / "computed.log"
     t0 = time.perf_counter()
     ray.init(address="local", num_cpus=2, object_store_memory=200 * 1024 * 1024, include_dashboard=False,
-             logging_level="WARNING", _node_ip_address="127.0.0.1",  # loopback only
+             logging_level="WARNING",
              runtime_env={"env_vars": {"TORCH_HOME": str(empty_torch_home), "HF_HUB_OFFLINE": "1",
                                        COUNT_LOG_ENV: str(log)}})
     try:

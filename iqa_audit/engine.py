@@ -43,6 +43,9 @@ class Engine:
         self.cfg = cfg
         self.store = store or Store(cfg.store)
         self._series: dict[tuple[str, str, str], Series] = {}
+        # Chains read (and verified) once per process: every Δ cell of a series, its image
+        # strip and its editor checks ask for the same chains.
+        self._chains: dict[tuple, list[Chain]] = {}
         # A test run never spends money silently: paid steps beyond this cap stop the cell
         # with a message naming --max-paid-steps (each xdist worker holds its own cap).
         self.budget = PaidBudget(cfg.max_paid_steps)
@@ -76,6 +79,12 @@ class Engine:
         if self.dataset is not None:
             return self._imported_chains(setting.label, seed)
         self._build_planned()
+        key = (setting.label, setting.editor, setting.task, seed, steps, runs)
+        if key not in self._chains:
+            self._chains[key] = self._build_chains(setting, seed, steps=steps, runs=runs)
+        return self._chains[key]
+
+    def _build_chains(self, setting, seed: str, *, steps: int, runs: int) -> list[Chain]:
         out = []
         for run in range(runs):
             spec = ChainSpec(seed=seed, editor=setting.editor, task=setting.task, run=run, steps=steps,

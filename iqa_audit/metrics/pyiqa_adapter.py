@@ -19,16 +19,25 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..errors import ConfigError, explain
 from ..images import Image
-from .base import MetricUnavailable, ScoreError, TypicalRange, as_scores, check_images, same_size_batches
+from .base import MetricUnavailable, ScoreError, TypicalRange, as_scores, check_images
+from .batching import (
+    BatchLimits,
+    OutOfMemoryAtOne,
+    planned_batch_size,
+    run_with_backoff,
+    size_groups,
+    start_batch,
+)
 from .weights import (
     WeightFile,
     fetch_command,
@@ -43,8 +52,6 @@ from .weights import (
 # Networks pyiqa files under NR that do not score one image: FID / inception score
 # compare image sets, CLIPScore needs a caption. They are not offered as metrics.
 SET_LEVEL_TYPES = frozenset({"FID", "InceptionScore", "CLIPScore"})
-
-DEFAULT_BATCH_SIZE = {"cpu": 8, "cuda": 8}
 
 # Patching download functions is process-wide; one creation at a time.
 _PATCH_LOCK = threading.RLock()
@@ -73,7 +80,8 @@ def _parse_bound(text: str) -> float | None:
 
 def pyiqa_range(metric: str) -> TypicalRange:
     """Table 2 for the study's metrics, else pyiqa's own score_range (approximate, '~')."""
-    from ..normalize import TABLE2  # imported here: normalize imports metrics.base, keep the import graph acyclic
+    # Imported here: normalize imports metrics.base; keep the import graph acyclic.
+    from ..normalize import TABLE2
 
     cfg = pyiqa_config(metric)
     lower_better = bool(cfg.get("lower_better", False))
@@ -221,14 +229,26 @@ def check_device(device: str) -> str:
 
 @dataclass(frozen=True, eq=False)
 class PyiqaMetric:
+    """A pyiqa model behind the Metric protocol.
+
+    Images of one size are scored together, others one by one. `batch_size` None means
+    the batch is chosen per call: CPU_BATCH_SIZE on the CPU, sized to free memory on a
+    GPU (see batching.py); a number fixes the first batch tried. Either way an
+    out-of-memory error halves the batch and retries, and `batch_limits` remembers the
+    batch that worked per image size for the rest of the process.
+    """
+
     id: str
     name: str
     version: str
     range: TypicalRange
     model: Any
     device: str
-    batch_size: int
+    batch_size: int | None
     weight_files: tuple[Path, ...]
+    # Not an init field: dataclasses.replace (and every new instance) starts with no
+    # learned limits, since another model or device may tolerate other batches.
+    batch_limits: BatchLimits = field(default_factory=BatchLimits, init=False, repr=False)
 
     def score(self, images: Sequence[Image]) -> np.ndarray:
         import torch
@@ -236,27 +256,70 @@ class PyiqaMetric:
         imgs = check_images(images, self.name)
         out = np.empty(len(imgs), dtype=np.float64)
         with torch.inference_mode():
-            for idx in same_size_batches(imgs, self.batch_size):
-                # uint8 over the bus (4x less than float), converted to [0, 1] on the device.
-                x = torch.from_numpy(np.stack([imgs[i].pixels for i in idx]))
-                x = x.to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
+            for group in size_groups([im.size for im in imgs]):
+                size = imgs[group[0]].size
+                width, height = size
+                first = start_batch(size, planned_batch_size(self.device, height, width, fixed=self.batch_size),
+                                    self.batch_limits)
                 try:
-                    y = self.model(x)
-                except (RuntimeError, AssertionError, ValueError, IndexError) as e:
-                    im = imgs[idx[0]]
+                    done = run_with_backoff(group, lambda idx: self._forward(imgs, idx), batch_size=first,
+                                            oom=torch.OutOfMemoryError, limits=self.batch_limits, key=size,
+                                            after_oom=self._release_cached_memory)
+                except OutOfMemoryAtOne as e:
                     raise ScoreError(explain(
-                        f"metric {self.name}: image(s) {idx} ({im.width}x{im.height})",
-                        expected="an image pyiqa can score", got=f"{type(e).__name__}: {e}",
-                        fix="Very small images (under ~64 px) fail on many pyiqa metrics; audit larger images.",
-                    )) from e
-                if isinstance(y, (tuple, list)):
-                    y = y[0]
-                out[idx] = as_scores(y.detach().float().cpu().numpy(), len(idx), self.name)
+                        f"metric {self.name}: image(s) [{e.index}] ({width}x{height}) on {self.device}",
+                        expected="one image to fit in the device's free memory",
+                        got=f"out of memory even at batch size 1 ({e.message})",
+                        fix="Score on the CPU with --device cpu, or audit smaller images with a smaller --long-side.",
+                    )) from None
+                for idx, scores in done:
+                    out[idx] = scores
         return out
+
+    def _forward(self, imgs: list[Image], idx: list[int]) -> np.ndarray:
+        """Scores of imgs[idx] (all one size) in one model call; OutOfMemoryError passes through for the back-off."""
+        import torch
+
+        # uint8 over the bus (4x less than float), converted to [0, 1] on the device.
+        x = torch.from_numpy(np.stack([imgs[i].pixels for i in idx]))
+        x = x.to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
+        try:
+            y = self.model(x)
+        except torch.OutOfMemoryError:
+            raise
+        except RuntimeError as e:
+            if "out of memory" in str(e).lower():
+                # cuDNN and some kernels report exhaustion as a plain RuntimeError; back off the same way.
+                raise torch.OutOfMemoryError(str(e)) from None
+            raise self._score_error(imgs, idx, e) from e
+        except (AssertionError, ValueError, IndexError) as e:
+            raise self._score_error(imgs, idx, e) from e
+        if isinstance(y, (tuple, list)):
+            y = y[0]
+        return as_scores(y.detach().float().cpu().numpy(), len(idx), self.name)
+
+    def _score_error(self, imgs: list[Image], idx: list[int], e: BaseException) -> ScoreError:
+        im = imgs[idx[0]]
+        return ScoreError(explain(
+            f"metric {self.name}: image(s) {idx} ({im.width}x{im.height})",
+            expected="an image pyiqa can score", got=f"{type(e).__name__}: {e}",
+            fix="Very small images (under ~64 px) fail on many pyiqa metrics; audit larger images.",
+        ))
+
+    def _release_cached_memory(self) -> None:
+        # Hand the failed batch's blocks back, so the smaller retry is not fragmented out of memory.
+        import torch
+
+        if self.device.startswith("cuda"):
+            torch.cuda.empty_cache()
 
 
 def create_pyiqa_metric(name: str, *, device: str = "cpu", batch_size: int | None = None) -> PyiqaMetric:
-    """Build `pyiqa:<metric>` offline; MetricUnavailable (naming files and the fetch command) if weights are missing."""
+    """Build `pyiqa:<metric>` offline; MetricUnavailable (naming files and the fetch command) if weights are missing.
+
+    `batch_size` None (the default) sizes batches per call: fixed on the CPU, to free
+    memory on a GPU. A number fixes the first batch tried (out-of-memory still halves it).
+    """
     import difflib
 
     metric = name.split(":", 1)[1]
@@ -288,6 +351,15 @@ def create_pyiqa_metric(name: str, *, device: str = "cpu", batch_size: int | Non
         range=rng,
         model=model,
         device=dev,
-        batch_size=batch_size or DEFAULT_BATCH_SIZE[dev.split(':')[0]],
+        batch_size=_check_batch_size(batch_size, name),
         weight_files=tuple(w.resolved() for w in files),
     )
+
+
+def _check_batch_size(batch_size: int | None, name: str) -> int | None:
+    if batch_size is None:
+        return None
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(explain(f"metric {name}: batch_size", expected="a whole number >= 1, or None to size batches automatically",
+                                  got=repr(batch_size), fix="Leave batch_size out unless you need a fixed batch."))
+    return batch_size

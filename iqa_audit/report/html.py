@@ -18,15 +18,16 @@ import base64
 import html
 import json
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from PIL import Image as PILImage
 
 from . import figures
 from .compare import Changes, compare_results
+from .figure_cache import Entry, FigureCache, entry_picture, picture_entry
 from .model import (
     STRIP_STEPS,
     StripImage,
@@ -50,6 +51,7 @@ from .model import (
 )
 
 EDITOR_THUMB_PX = 72  # the step-0 / last-step pair in each editor-table row
+T = TypeVar("T")
 
 
 def e(value: Any) -> str:
@@ -96,17 +98,47 @@ def _missing(image: str, why: str = "not in the store") -> str:
     return f'<div class="missing" title="{e(image)}">image {e(why)}<br><code>{e(image[:12])}…</code></div>'
 
 
+def encode_picture(images: ImageSource, cache: FigureCache, image: str, kind: str, params: Mapping[str, Any],
+                   encode: Callable[[PILImage.Image], T], *, to_entry: Callable[[T], Entry],
+                   from_entry: Callable[[Entry], T]) -> T | None:
+    """encode(the decoded picture), or None when it is missing; read from `cache` when this
+    picture was encoded with these parameters before (no decoding then). The key is the
+    image's name, which is its content's sha256, plus its file size as a guard against a
+    damaged store file; `params` are the sizes the encoding uses."""
+    path = images.path(image)
+    if path is None:
+        return None
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return None  # missing: not cached, the store may get it later
+
+    def make() -> T | None:
+        im = images.get(image)
+        return None if im is None else encode(im)
+
+    return cache.get_or_make(kind, {"image": image, "bytes": size, **params}, make, encode=to_entry, decode=from_entry)
+
+
+def thumbnail(images: ImageSource, cache: FigureCache, image: str, long_side: int) -> tuple[bytes, int, int] | None:
+    """figures.thumbnail_jpeg of a store image, through the cache."""
+    return encode_picture(images, cache, image, "thumbnail", {"long_side": long_side, "quality": figures.JPEG_QUALITY},
+                          lambda im: figures.thumbnail_jpeg(im, long_side), to_entry=picture_entry, from_entry=entry_picture)
+
+
 # ----- the page --------------------------------------------------------------------------
 def write_report(results: Mapping[str, Any], run_dir: Path, *, compare: Mapping[str, Any] | None = None,
-                 cfg: Any = None) -> Path:
+                 cfg: Any = None, figure_cache: FigureCache | None = None) -> Path:
     """Write run_dir/index.html from a results.json dict and return its path.
 
     `compare`: another run's results.json dict; adds the "changed since" section.
+    `figure_cache`: where drawn figures and thumbnails are kept; by default under the
+    run's store (`<store>/figures/`), `FigureCache(None)` for none.
     `cfg` is accepted for older callers and ignored: everything needed is in `results`."""
     del cfg
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    page = render_report(results, compare=compare)
+    page = render_report(results, compare=compare, figure_cache=figure_cache)
     path = run_dir / "index.html"
     tmp = run_dir / ".index.html.tmp"
     tmp.write_text(page, encoding="utf-8")
@@ -114,19 +146,23 @@ def write_report(results: Mapping[str, Any], run_dir: Path, *, compare: Mapping[
     return path
 
 
-def render_report(results: Mapping[str, Any], *, compare: Mapping[str, Any] | None = None) -> str:
+def render_report(results: Mapping[str, Any], *, compare: Mapping[str, Any] | None = None,
+                  figure_cache: FigureCache | None = None) -> str:
+    """The page as a string. Figures and thumbnails come from `figure_cache` (default: the
+    run's store's) when their inputs are unchanged: the same bytes, without drawing them."""
     started = time.perf_counter()
     run = results.get("run", {}) or {}
     cells = list(results.get("cells", []) or [])
     images = ImageSource(run.get("store"))
+    cache = figure_cache if figure_cache is not None else FigureCache(images.root)
     changes = compare_results(compare, results) if compare is not None else None
 
     sections = [
         ("changes", "Changed since", changes_section(changes, compare)) if changes is not None else None,
-        ("heatmaps", "Gap heatmaps", _heatmap_section(cells)),
-        ("curves", "Score curves", _curves_section(cells)),
-        ("editors", "Editor audit", _editor_section(cells, images)),
-        ("strips", "Image strips", _strip_section(cells, images)),
+        ("heatmaps", "Gap heatmaps", _heatmap_section(cells, cache)),
+        ("curves", "Score curves", _curves_section(cells, cache)),
+        ("editors", "Editor audit", _editor_section(cells, images, cache)),
+        ("strips", "Image strips", _strip_section(cells, images, cache)),
         ("outcomes", "Test outcomes", _outcomes_section(cells)),
         ("audited", "Run details", _details_section(results)),
     ]
@@ -282,9 +318,11 @@ def _plot_html(plot: figures.Plot, alt: str, caption: str = "") -> str:
             f"{hits}</div>{cap}</figure>")
 
 
-def heatmap_plots(cells: Iterable[Mapping[str, Any]]) -> list[tuple[str, str, figures.Plot]]:
+def heatmap_plots(cells: Iterable[Mapping[str, Any]], cache: FigureCache | None = None) -> list[tuple[str, str, figures.Plot]]:
     """[(setting, alt text, plot)]: per chain setting, its Δ heatmaps and failure counts in
-    one figure. Shared by the page and the pytest-html summary so both show the same."""
+    one figure. Shared by the page and the pytest-html summary so both show the same.
+    `cache`: where drawn figures are kept (None: draw every time)."""
+    cache = cache if cache is not None else FigureCache(None)
     cells = list(cells)
     grids, counts = gap_grids(cells), {f.setting: f for f in failure_grids(cells)}
     limit = gap_limit(grids)  # one colour scale for every setting
@@ -292,7 +330,10 @@ def heatmap_plots(cells: Iterable[Mapping[str, Any]]) -> list[tuple[str, str, fi
     for setting in dict.fromkeys(g.setting for g in grids):
         mine = [g for g in grids if g.setting == setting]
         deltas = ", ".join(f"Δ{g.delta}" for g in mine)
-        out.append((setting, f"gap heatmaps {setting}: {deltas} and failed Δs", figures.heatmaps(mine, counts.get(setting), limit)))
+        count = counts.get(setting)
+        plot = cache.plot("heatmaps", {"grids": mine, "counts": count, "limit": limit},
+                          lambda mine=mine, count=count: figures.heatmaps(mine, count, limit))
+        out.append((setting, f"gap heatmaps {setting}: {deltas} and failed Δs", plot))
     return out
 
 
@@ -319,8 +360,8 @@ def _metric_verdicts(cells: Sequence[Mapping[str, Any]]) -> str:
             f"<tbody>{''.join(rows)}</tbody></table>")
 
 
-def _heatmap_section(cells: Sequence[Mapping[str, Any]]) -> str:
-    plots = heatmap_plots(cells)
+def _heatmap_section(cells: Sequence[Mapping[str, Any]], cache: FigureCache) -> str:
+    plots = heatmap_plots(cells, cache)
     if not plots:
         return '<section id="heatmaps"><h2>Gap heatmaps</h2><p>No metric cells in this run.</p></section>'
     parts = ['<section id="heatmaps"><h2>Gap heatmaps</h2>',
@@ -338,7 +379,7 @@ def _heatmap_section(cells: Sequence[Mapping[str, Any]]) -> str:
 
 
 # ----- curves ----------------------------------------------------------------------------
-def _curves_section(cells: Sequence[Mapping[str, Any]]) -> str:
+def _curves_section(cells: Sequence[Mapping[str, Any]], cache: FigureCache) -> str:
     mcs = metric_curves(cells)
     if not mcs:
         return '<section id="curves"><h2>Score curves</h2><p>No metric cells in this run.</p></section>'
@@ -346,7 +387,7 @@ def _curves_section(cells: Sequence[Mapping[str, Any]]) -> str:
              ('<p class="note">Normalised score (0–100, higher = better) per step, mean over runs with ± one standard '
               "deviation shaded. A metric that notices the damage slopes down after step 1.</p>")]
     for mc in mcs:
-        plot = figures.curves(mc)
+        plot = cache.plot("curves", mc, lambda mc=mc: figures.curves(mc))
         parts.append(f'<h3 id="{metric_anchor(mc.metric_id)}">{e(mc.metric_id)} <small><code>{e(mc.metric)}</code> '
                      f"version <code>{e(mc.version)}</code></small></h3>")
         parts.append(_plot_html(plot, f"normalised {mc.metric_id} vs step"))
@@ -362,17 +403,13 @@ def _status(rec: Mapping[str, Any]) -> str:
     return "known" if rec.get("outcome") == "xfailed" else "fail"
 
 
-def _encode_all(images: ImageSource, wanted: Iterable[str], encode) -> dict[str, Any]:
-    """{image: encode(decoded image) or None}, each image once, on two threads: PIL releases
-    the GIL while it decodes and encodes, and this is a large share of the report's time."""
+def _encode_all(wanted: Iterable[str], fetch: Callable[[str], T | None]) -> dict[str, T | None]:
+    """{image: fetch(image)}, each image once, on two threads: PIL releases the GIL while it
+    decodes and encodes, and this is a large share of the report's time when the figure
+    cache is cold."""
     todo = list(dict.fromkeys(wanted))
-
-    def work(image: str):
-        im = images.get(image)
-        return image, None if im is None else encode(im)
-
     with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(pool.map(work, todo))
+        return dict(zip(todo, pool.map(fetch, todo)))
 
 
 def _thumb(item: StripImage, thumbs: Mapping[str, Any]) -> str:
@@ -383,12 +420,12 @@ def _thumb(item: StripImage, thumbs: Mapping[str, Any]) -> str:
     return f'<img src="{data_uri("image/jpeg", data)}" width="{w}" height="{h}" alt="step {item.step}" title="step {item.step}">'
 
 
-def _editor_section(cells: Sequence[Mapping[str, Any]], images: ImageSource) -> str:
+def _editor_section(cells: Sequence[Mapping[str, Any]], images: ImageSource, cache: FigureCache) -> str:
     checks, rows = editor_rows(cells)
     if not rows:
         return '<section id="editors"><h2>Editor audit</h2><p>No editor cells in this run.</p></section>'
-    thumbs = _encode_all(images, (it.image for row in rows for it in ends_of_chain(row.images)),
-                         lambda im: figures.thumbnail_jpeg(im, EDITOR_THUMB_PX))
+    thumbs = _encode_all((it.image for row in rows for it in ends_of_chain(row.images)),
+                         lambda image: thumbnail(images, cache, image, EDITOR_THUMB_PX))
     head = "".join(f"<th>{e(c)}</th>" for c in checks)
     body = []
     for row in rows:
@@ -422,6 +459,23 @@ def _strip_frame(im: PILImage.Image) -> tuple:
     return figures.thumbnail_jpeg(im), figures.centre_crop_png(im), im.size
 
 
+def _frame_entry(frame: tuple) -> Entry:
+    (tj, tw, th), (cp, cw, ch), (w, h) = frame
+    return Entry((tj, cp), {"thumb": [tw, th], "crop": [cw, ch], "size": [w, h]})
+
+
+def _entry_frame(entry: Entry) -> tuple:
+    (tw, th), (cw, ch), (w, h) = entry.meta["thumb"], entry.meta["crop"], entry.meta["size"]
+    tj, cp = entry.parts
+    return (tj, int(tw), int(th)), (cp, int(cw), int(ch)), (int(w), int(h))
+
+
+def _cached_frame(images: ImageSource, cache: FigureCache, image: str) -> tuple | None:
+    params = {"long_side": figures.THUMB_PX, "quality": figures.JPEG_QUALITY, "crop": figures.CROP_PX}
+    return encode_picture(images, cache, image, "strip_frame", params, _strip_frame,
+                          to_entry=_frame_entry, from_entry=_entry_frame)
+
+
 def _strip_cell(item: StripImage, frames: Mapping[str, Any]) -> str:
     got = frames.get(item.image)
     if got is None:
@@ -433,11 +487,11 @@ def _strip_cell(item: StripImage, frames: Mapping[str, Any]) -> str:
             f'alt="step {item.step}, centre {cw}×{ch} at 1:1 pixels"></div>')
 
 
-def _strip_section(cells: Sequence[Mapping[str, Any]], images: ImageSource) -> str:
+def _strip_section(cells: Sequence[Mapping[str, Any]], images: ImageSource, cache: FigureCache) -> str:
     strips = gap_strips(cells)
     if not strips:
         return '<section id="strips"><h2>Image strips</h2><p>No metric chains in this run.</p></section>'
-    frames = _encode_all(images, (it.image for st in strips for it in st.images), _strip_frame)
+    frames = _encode_all((it.image for st in strips for it in st.images), lambda image: _cached_frame(images, cache, image))
     parts = ['<section id="strips"><h2>Image strips</h2>',
              (f'<p class="note">Each chain\'s first run at steps {", ".join(map(str, STRIP_STEPS))} and its last step: '
               f"the whole image downsized, and under it the centre {figures.CROP_PX}×{figures.CROP_PX} pixels at 1:1, where "

@@ -26,8 +26,8 @@ import pytest
 
 from ..pytest_plugin import CONFIG_KEY, PROPERTY
 from ..store import default_store_root
-from . import figures
-from .html import ImageSource, data_uri, e, heatmap_plots
+from .figure_cache import FigureCache
+from .html import ImageSource, data_uri, e, heatmap_plots, thumbnail
 from .model import StripImage, ends_of_chain, explain_gap, fmt, gap_pair
 
 THUMB_PX = 160
@@ -44,6 +44,7 @@ class HtmlExtras:
         self._records = records or (list)
         self._store_root = store_root
         self._images: ImageSource | None = None
+        self._cache: FigureCache | None = None  # thumbnails and heatmaps on disk, under the store
         self._thumbs: dict[str, tuple[bytes, int, int] | None] = {}  # a chain's images recur in many cases
 
     # ----- per case ------------------------------------------------------------------------
@@ -80,8 +81,7 @@ class HtmlExtras:
 
     def _thumb(self, image: str) -> tuple[bytes, int, int] | None:
         if image not in self._thumbs:
-            im = self._image_source().get(image)
-            self._thumbs[image] = None if im is None else figures.thumbnail_jpeg(im, THUMB_PX)
+            self._thumbs[image] = thumbnail(self._image_source(), self._figure_cache(), image, THUMB_PX)
         return self._thumbs[image]
 
     def _image_source(self) -> ImageSource:
@@ -89,10 +89,17 @@ class HtmlExtras:
             self._images = ImageSource(self._store_root or run_store(self.config))
         return self._images
 
+    def _figure_cache(self) -> FigureCache:
+        # Made on first use, not in __init__: in a worker the store exists only once the
+        # audit has opened it, and FigureCache never creates a store folder itself.
+        if self._cache is None:
+            self._cache = FigureCache(self._image_source().root)
+        return self._cache
+
     # ----- summary -------------------------------------------------------------------------
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_summary(self, prefix: list, summary: list, postfix: list) -> None:
-        summary.append(summary_html(list(self._records()), report_path(self.config)))
+        summary.append(summary_html(list(self._records()), report_path(self.config), cache=self._figure_cache()))
 
 
 def cell_record(user_properties: Sequence[tuple[str, Any]]) -> dict | None:
@@ -120,8 +127,11 @@ def report_path(config: pytest.Config) -> Path | None:
     return paths.get("report")
 
 
-def summary_html(records: Sequence[Mapping[str, Any]], page: Path | None = None) -> str:
-    plots = heatmap_plots(records)
+def summary_html(records: Sequence[Mapping[str, Any]], page: Path | None = None, *,
+                 cache: FigureCache | None = None) -> str:
+    """`cache`: where drawn heatmaps are kept (None: draw them); the same figures as the
+    page's, so with the store's cache the summary costs no drawing after the page."""
+    plots = heatmap_plots(records, cache)
     link = (f'<p>Full iqa-audit report (curves, image strips, editor audit): <a href="{e(Path(page).resolve().as_uri())}">'
             f"{e(page)}</a></p>" if page else "")
     if not plots:

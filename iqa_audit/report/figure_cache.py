@@ -1,0 +1,205 @@
+"""Rendered figures and thumbnails kept on disk, so a report whose inputs did not change
+costs file reads instead of matplotlib drawing and JPEG/PNG encoding.
+
+Layout: `<store root>/figures/<key[:2]>/<key>.bin` (the encoded bytes of one or more
+pictures, back to back) next to `<key>.json` (their lengths, the bin's sha256, and the
+picture's width, height and clickable cells). JSON, never pickle: the cache sits in a
+folder others can write to, and reading it must not run code.
+
+The key is the sha256 of
+  - a kind tag ("heatmaps", "curves", "thumbnail", ...),
+  - a canonical JSON of everything the picture is drawn from (the report model's frozen
+    dataclasses, or, for photographs, the store's content-addressed image name and the
+    size parameters),
+  - the drawing code's version: the bytes of figures.py plus the matplotlib and Pillow
+    versions, so editing the drawing code or upgrading a library redraws everything.
+Equal keys therefore mean equal bytes, which is what makes sharing the folder between
+xdist workers and the controller safe: every file is written to a temporary name and
+moved into place with os.replace, and whoever wins a race wrote the same content.
+
+Never an error: an unreadable, truncated or mismatching entry is a miss (and is then
+rewritten), a folder we cannot write to just means no caching. A store root that does not
+exist is not created: a report must not conjure a store where there is none.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from . import figures
+
+FORMAT = 1  # bump when the entry layout below changes
+FOLDER = "figures"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What one key holds: one or more encoded pictures and JSON-able facts about them."""
+
+    parts: tuple[bytes, ...]
+    meta: Mapping[str, Any]
+
+
+# ----- keys ------------------------------------------------------------------------------
+def canonical(value: Any) -> Any:
+    """`value` as plain JSON types, dataclasses tagged with their class name so two types
+    with the same fields never share a key. Floats stay floats: json writes their repr,
+    which round-trips exactly, and NaN is written as NaN (fine for hashing)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = {f.name: canonical(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        out["__type__"] = type(value).__name__
+        return out
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, (tuple, list)):
+        return [canonical(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): canonical(v) for k, v in value.items()}
+    raise TypeError(f"figure_cache.canonical: cannot key a {type(value).__name__}; pass dataclasses or JSON types")
+
+
+@functools.cache
+def code_version() -> str:
+    """sha256 of the drawing code and the libraries that turn it into bytes."""
+    import matplotlib
+    import PIL
+
+    h = hashlib.sha256(Path(figures.__file__).read_bytes())
+    h.update(f"\0matplotlib {matplotlib.__version__}\0Pillow {PIL.__version__}\0format {FORMAT}".encode())
+    return h.hexdigest()
+
+
+def cache_key(kind: str, inputs: Any) -> str:
+    text = json.dumps([kind, code_version(), canonical(inputs)], sort_keys=True, allow_nan=True,
+                      separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+# ----- the cache -------------------------------------------------------------------------
+class FigureCache:
+    """A figure cache under `<root>/figures/`. `FigureCache(None)` (or a root that is not an
+    existing folder) caches nothing: `get_or_make` then just calls `make`."""
+
+    def __init__(self, root: str | Path | None):
+        root = Path(root) if root else None
+        self.folder = root / FOLDER if root is not None and root.is_dir() else None
+
+    @property
+    def enabled(self) -> bool:
+        return self.folder is not None
+
+    def _paths(self, key: str) -> tuple[Path, Path]:
+        base = self.folder / key[:2] / key
+        return base.with_suffix(".bin"), base.with_suffix(".json")
+
+    def load(self, key: str) -> Entry | None:
+        """The entry, or None when it is missing or damaged in any way."""
+        if self.folder is None:
+            return None
+        bin_path, meta_path = self._paths(key)
+        try:
+            sidecar = json.loads(meta_path.read_text(encoding="utf-8"))
+            data = bin_path.read_bytes()
+            sizes = [int(n) for n in sidecar["sizes"]]
+            if (sidecar.get("format") != FORMAT or sum(sizes) != len(data) or any(n < 0 for n in sizes)
+                    or hashlib.sha256(data).hexdigest() != sidecar["sha256"]):
+                return None
+            meta = sidecar["meta"]
+            if not isinstance(meta, dict):
+                return None
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        parts, at = [], 0
+        for n in sizes:
+            parts.append(data[at:at + n])
+            at += n
+        return Entry(tuple(parts), meta)
+
+    def save(self, key: str, entry: Entry) -> None:
+        """Store the entry; the bin first, so a sidecar never points at nothing for long
+        (and if it does, `load` sees the mismatch and calls it a miss)."""
+        if self.folder is None:
+            return
+        bin_path, meta_path = self._paths(key)
+        data = b"".join(entry.parts)
+        sidecar = {"format": FORMAT, "sizes": [len(p) for p in entry.parts],
+                   "sha256": hashlib.sha256(data).hexdigest(), "meta": dict(entry.meta)}
+        try:
+            bin_path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(bin_path, data)
+            write_atomic(meta_path, json.dumps(sidecar, sort_keys=True, allow_nan=True).encode("utf-8"))
+        except OSError:
+            pass  # a read-only or full disk: the report is still right, only slower next time
+
+    def get_or_make(self, kind: str, inputs: Any, make: Callable[[], T | None], *,
+                    encode: Callable[[T], Entry], decode: Callable[[Entry], T]) -> T | None:
+        """The value for (kind, inputs) read back from disk, else `make()`'s, stored for next
+        time. `make` may return None (e.g. the image is missing); that is not stored. An
+        entry `decode` cannot read (written by other code, damaged) is a miss."""
+        if self.folder is None:
+            return make()
+        key = cache_key(kind, inputs)
+        got = self.load(key)
+        if got is not None:
+            try:
+                return decode(got)
+            except (KeyError, IndexError, TypeError, ValueError):
+                pass
+        value = make()
+        if value is not None:
+            self.save(key, encode(value))
+        return value
+
+    def plot(self, kind: str, inputs: Any, draw: Callable[[], figures.Plot]) -> figures.Plot:
+        """`draw()`'s Plot, or the same Plot read back from disk."""
+        return self.get_or_make(kind, inputs, draw, encode=plot_entry, decode=entry_plot)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write to a unique temporary file in the same folder, then rename over `path`: a reader
+    sees the old file or the new one, never half of either, whoever else is writing."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o644)  # mkstemp makes it owner-only; the store's other files are readable
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+# ----- conversions -----------------------------------------------------------------------
+def plot_entry(plot: figures.Plot) -> Entry:
+    hits = [[h.cell, h.left, h.top, h.width, h.height, h.title] for h in plot.hits]
+    return Entry((plot.png,), {"width": plot.width, "height": plot.height, "hits": hits})
+
+
+def entry_plot(entry: Entry) -> figures.Plot:
+    m = entry.meta
+    hits = tuple(figures.Hit(str(c), float(l), float(t), float(w), float(h), str(title))
+                 for c, l, t, w, h, title in m["hits"])
+    return figures.Plot(entry.parts[0], int(m["width"]), int(m["height"]), hits)
+
+
+def picture_entry(encoded: tuple[bytes, int, int]) -> Entry:
+    """(bytes, width, height), as thumbnail_jpeg / centre_crop_png return them."""
+    data, w, h = encoded
+    return Entry((data,), {"width": w, "height": h})
+
+
+def entry_picture(entry: Entry) -> tuple[bytes, int, int]:
+    return entry.parts[0], int(entry.meta["width"]), int(entry.meta["height"])

@@ -8,8 +8,11 @@ and memoises a (metric, setting, seed) series so its three Δ cells cost one com
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
+from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
@@ -21,9 +24,16 @@ from .datasets import imported_chain_key, import_manifest
 from .errors import StoreError, explain
 from .gaps import Series, gap
 from .images import Image
+from .metrics.identity import MetricIdentity, fingerprint
 from .normalize import normalise
 from .scoring import cached_scores
 from .store import Store, jsonable
+
+_PACKAGE = Path(__file__).resolve().parent
+# The code behind each memoised finding: editing any of it makes every memo of that kind
+# stale (a different key), so a check's verdict is never read back from older code.
+FIDELITY_SOURCES = ("fidelity.py", "tasks.py", "counting.py", "engine.py")
+SANITY_SOURCES = ("engine.py", "seeds.py")
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,7 @@ class Engine:
         self.cfg = cfg
         self.store = store or Store(cfg.store)
         self._series: dict[tuple[str, str, str], Series] = {}
+        self._identities: dict[str, MetricIdentity] = {}
         # Chains read (and verified) once per process: every Δ cell of a series, its image
         # strip and its editor checks ask for the same chains.
         self._chains: dict[tuple, list[Chain]] = {}
@@ -116,6 +127,35 @@ class Engine:
 
         return create_metric(name, device=self.cfg.device)
 
+    def identity(self, name: str) -> MetricIdentity:
+        """id, version and range of metric `name`, from the store's memo when its
+        fingerprint is unchanged, so a warm run never imports torch or pyiqa."""
+        if name not in self._identities:
+            fp = fingerprint(name)
+            memo = None if fp is None else self.store.get_memo("identity", fp)
+            if memo is not None:
+                self._identities[name] = MetricIdentity.from_json(memo)
+            else:
+                self._remember_identity(name, self.metric(name))
+        return self._identities[name]
+
+    def _remember_identity(self, name: str, metric) -> MetricIdentity:
+        identity = self._identities[name] = MetricIdentity.of(metric)
+        fp = fingerprint(name)
+        if fp is not None:
+            self.store.put_memo("identity", fp, identity.to_json())
+        return identity
+
+    def scores(self, name: str, objects: list[tuple[str, str]]) -> tuple[MetricIdentity, dict[str, float]]:
+        """Raw scores of `objects` by metric `name`, loading the metric only when one is missing."""
+        identity = self.identity(name)
+        have = self.store.get_scores(identity.id, identity.version, [h for h, _ in objects])
+        if len(have) == len(dict(objects)):
+            return identity, have
+        metric = self.metric(name)
+        identity = self._remember_identity(name, metric)  # the loaded metric's word is final
+        return identity, cached_scores(self.store, metric, objects)  # one batch for the whole cell
+
     def series(self, cell: GapCell) -> Series:
         key = (cell.metric, cell.setting.label, cell.seed)
         if key not in self._series:
@@ -123,12 +163,11 @@ class Engine:
         return self._series[key]
 
     def _compute_series(self, cell: GapCell) -> Series:
-        metric = self.metric(cell.metric)
         wanted = set(self.cfg.scored_steps)
         chains = self.chains(cell.setting, cell.seed, steps=self.cfg.steps, runs=self.cfg.runs)
         per_run = {c.record.run: {s.step: s for s in c.ok_steps if s.step in wanted} for c in chains}
         objects = [(s.image_hash, s.ext) for steps in per_run.values() for s in steps.values()]
-        scores = cached_scores(self.store, metric, objects)  # one batch for the whole cell
+        metric, scores = self.scores(cell.metric, objects)
         raw = {run: {k: scores[s.image_hash] for k, s in steps.items()} for run, steps in per_run.items()}
         norm = {run: {k: float(normalise(v, metric.range)) for k, v in steps.items()} for run, steps in raw.items()}
         return Series(metric.id, metric.version, cell.setting.label, cell.seed, tuple(sorted(raw)),
@@ -155,8 +194,24 @@ class Engine:
         return [s.render(self.cfg.long_side) for s in seeds]
 
     def sanity(self, case: SanityCase) -> tuple[bool, str, bool]:
-        """(passed, message, warning_only). Scores here bypass the cache on purpose: the
-        checks are about the metric's own behaviour, not the stored numbers."""
+        """(passed, message, warning_only), memoised per metric version: a metric whose
+        weights and code are unchanged behaves as it did, so a warm run loads nothing."""
+        from .plan import audit_seeds
+
+        identity = self.identity(case.metric)
+        key = memo_key("sanity", identity.id, identity.version, case.check, [s.name for s in audit_seeds(self.cfg)],
+                       self.cfg.long_side, code_digest(SANITY_SOURCES))
+        memo = self.store.get_memo("sanity", key)
+        if memo is not None:
+            passed, message, warning_only = json.loads(memo)
+            return bool(passed), str(message), bool(warning_only)
+        result = self._sanity(case)
+        self.store.put_memo("sanity", key, json.dumps(list(result)))
+        return result
+
+    def _sanity(self, case: SanityCase) -> tuple[bool, str, bool]:
+        # Scores here bypass the score cache on purpose: the checks are about the metric's
+        # own behaviour, not the stored numbers.
         metric = self.metric(case.metric)
         if case.check == "finite":
             imgs = self.clean_seed_images(3)
@@ -215,6 +270,26 @@ class Engine:
         )
 
     def _check(self, cell: EditorCell, chain: Chain, last):
+        """One run's finding, memoised under its inputs' hashes (seed, output, task, step,
+        counter) and the checks' source, so a warm run decodes no image."""
+        from .fidelity import Finding
+
+        task = None if self.dataset is not None else cell.setting.task
+        counter = self.counter_id(task) if cell.check == "object_count" else None
+        key = memo_key("fidelity", cell.check, task, chain.step(0).image_hash, last.image_hash, last.step, counter,
+                       code_digest(FIDELITY_SOURCES))
+        memo = self.store.get_memo("fidelity", key)
+        if memo is not None:
+            return Finding(**json.loads(memo))
+        finding = self._run_check(cell, chain, last)
+        self.store.put_memo("fidelity", key, json.dumps(finding.to_dict(), sort_keys=True))
+        return finding
+
+    def counter_id(self, task_name: str | None) -> str:
+        model = self.cfg.counter_model()
+        return f"vlm:{model}:{task_name}" if model else f"blobs:{task_name}"
+
+    def _run_check(self, cell: EditorCell, chain: Chain, last):
         from . import fidelity
         from .tasks import get_task
 
@@ -253,6 +328,20 @@ class CachedCounter:
             have[digest] = float(self.inner.count(image))
             self.store.put_scores(self._key, "1", have)
         return int(have[digest])
+
+
+def memo_key(*parts: Any) -> str:
+    """sha256 of the parts as canonical JSON: the key of a memoised finding."""
+    return hashlib.sha256(json.dumps(jsonable(list(parts)), sort_keys=True).encode()).hexdigest()
+
+
+@cache
+def code_digest(files: tuple[str, ...]) -> str:
+    """sha256 over the named package modules' source (read once per process)."""
+    h = hashlib.sha256()
+    for name in files:
+        h.update((_PACKAGE / name).read_bytes())
+    return h.hexdigest()
 
 
 def faithful_output(task, step0: Image, steps: int) -> Image:

@@ -6,6 +6,7 @@ the records every test attached to its report. The HTML report is drawn from thi
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import platform
@@ -23,15 +24,23 @@ from .store import default_store_root
 FORMAT = "iqa-audit-results/1"
 
 
-def machine() -> dict[str, Any]:
+def machine(device: str = "cpu") -> dict[str, Any]:
+    """Where the run happened. Importing torch costs seconds, more than a whole warm run,
+    so its version comes from the package metadata and torch is imported only to name the
+    GPU of a --device cuda run."""
     info: dict[str, Any] = {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()}
     try:
-        import torch
-
-        info["torch"] = torch.__version__
-        info["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    except Exception:  # torch is optional for reading results; its absence is not an error here
+        info["torch"] = importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:  # torch is optional for reading results
         pass
+    info["device"] = device
+    if device.startswith("cuda"):
+        try:
+            import torch
+
+            info["cuda"] = torch.cuda.get_device_name(torch.device(device)) if torch.cuda.is_available() else None
+        except Exception as e:  # a description of the machine must not fail the run it describes
+            info["cuda"] = f"unknown ({type(e).__name__}: {e})"
     return info
 
 
@@ -54,7 +63,7 @@ def build_results(cfg: AuditConfig, records: Sequence[Mapping[str, Any]], *, sta
             "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
             "duration_s": round(finished - started, 2),
             "iqa_audit": __version__,
-            "machine": machine(),
+            "machine": machine(cfg.device),
             "config": _config_dict(cfg),
             "outcomes": counts,
             "store": str(Path(cfg.store).resolve()) if cfg.store else str(default_store_root().resolve()),

@@ -72,6 +72,16 @@ CREATE TABLE IF NOT EXISTS scores (
     created REAL NOT NULL,
     PRIMARY KEY (metric_id, metric_version, image_hash)
 );
+-- Results derived from stored content, keyed by a digest of all their inputs (including
+-- the source of the code that computes them), so a warm re-run reads instead of recomputing:
+-- 'identity' (a metric's id/version/range), 'fidelity' (an editor check), 'sanity'.
+CREATE TABLE IF NOT EXISTS memos (
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,           -- JSON
+    created REAL NOT NULL,
+    PRIMARY KEY (kind, key)
+);
 """
 
 
@@ -284,6 +294,21 @@ class Store:
                 " VALUES (?,?,?,?,?,?)",
                 [(metric_id, metric_version, h, float(s), seconds, now) for h, s in scores.items()],
             )
+
+    # ----- memos ------------------------------------------------------------------------
+    def get_memo(self, kind: str, key: str) -> str | None:
+        row = self._db().execute("SELECT value FROM memos WHERE kind=? AND key=?", (kind, key)).fetchone()
+        return None if row is None else row[0]
+
+    def put_memo(self, kind: str, key: str, value: str) -> None:
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO memos (kind, key, value, created) VALUES (?,?,?,?)",
+                       (kind, key, value, time.time()))
+
+    def forget_memos(self, kind: str | None = None) -> int:
+        with self._tx() as db:
+            cur = db.execute("DELETE FROM memos" + (" WHERE kind=?" if kind else ""), (kind,) if kind else ())
+            return cur.rowcount
 
     def score_count(self) -> int:
         return int(self._db().execute("SELECT COUNT(*) FROM scores").fetchone()[0])

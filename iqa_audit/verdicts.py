@@ -49,7 +49,7 @@ def audit_gap(cell: GapCell, engine, record: Callable[[dict], None], cfg: AuditC
     except MetricUnavailable as e:
         pytest.skip(str(e))
     series = engine.series(cell)
-    metric = engine.metric(cell.metric)
+    metric = engine.identity(cell.metric)  # id, version, range: no model load on a warm run
     payload = {
         "kind": "gap",
         "cell": f"gap:{cell.id}",

@@ -52,8 +52,11 @@ class GapCell:
 
     @property
     def group(self) -> str:
-        # One metric's cells share a worker, so each model loads once per worker.
-        return f"metric-{self.metric_id}"
+        # One xdist group per series: its Δ cells share one scoring batch on one worker.
+        # Grouping by metric instead put a slow metric (entropy: ~70 % of all scoring) on a
+        # single worker; per series the work spreads evenly, and each worker still loads a
+        # metric at most once (the registry caches it per process).
+        return f"series-{self.metric_id}-{self.setting.label}-{self.seed}"
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,9 @@ class EditorCell:
 
     @property
     def group(self) -> str:
-        return f"editor-{self.setting.label}"
+        # Per (setting, seed), not per setting: the checks of one seed's chains run together
+        # (read once per process) while the settings' work spreads over the workers.
+        return f"editor-{self.setting.label}-{self.seed}"
 
 
 def _dataset_settings(cfg: AuditConfig) -> list[tuple[Setting, str]]:

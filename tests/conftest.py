@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -33,3 +35,17 @@ def seed_dir(tmp_path):
     d.mkdir()
     (d / "tiny.png").write_bytes(textured_image().data())
     return d
+
+
+BENCHMARKS = Path(__file__).resolve().parent / "benchmarks"
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config):
+    """Benchmarks run apart from xdist, on their own: `pytest tests/benchmarks -n 0`.
+    A plain `pytest` (the test command) leaves them out; naming them runs them."""
+    path = Path(collection_path).resolve()
+    if path != BENCHMARKS and BENCHMARKS not in path.parents:
+        return None
+    asked = [Path(config.invocation_params.dir, arg.split("::")[0]).resolve() for arg in config.args]
+    named = any(a == BENCHMARKS or BENCHMARKS in a.parents for a in asked)
+    return None if named else True

@@ -1,4 +1,4 @@
-"""Benchmarks run apart from xdist: `pytest benchmarks -n 0` (not in the default testpaths).
+"""Benchmarks run apart from xdist: `pytest tests/benchmarks -n 0` (a plain `pytest` skips them).
 
 IQA_AUDIT_BENCH=short (what CI uses) runs every benchmark once so none can rot; the
 ratio targets are asserted only in a full run, where the timings mean something.

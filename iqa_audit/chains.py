@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
+from filelock import Timeout as FileLockTimeout
+
 from .editors.base import EditRefused, Editor, create_editor, parse_spec
 from .errors import ConfigError, StoreError, explain
 from .images import Image
@@ -156,6 +158,10 @@ def resolve(spec: ChainSpec, *, extra_seed_dirs: Sequence[str] = (), editor: Edi
     return ResolvedChain(spec, seed, ed, task, key)
 
 
+class ChainBusy(Exception):
+    """build_chain(wait=False) found another process building this chain right now."""
+
+
 def build_chain(
     store: Store,
     spec: ChainSpec | ResolvedChain,
@@ -163,48 +169,61 @@ def build_chain(
     extra_seed_dirs: Sequence[str] = (),
     budget: PaidBudget | None = None,
     progress: ProgressFn | None = None,
+    wait: bool = True,
 ) -> Chain:
     """Build `spec` up to `spec.steps`, resuming whatever is stored. Returns the stored chain.
 
     Holds the chain's file lock for the whole build, so concurrent builders of the same
-    chain wait and then find it built.
+    chain wait and then find it built. With wait=False a chain another process holds
+    raises ChainBusy at once, so the caller can build something else meanwhile.
     """
     rc = spec if isinstance(spec, ResolvedChain) else resolve(spec, extra_seed_dirs=extra_seed_dirs)
+    lock = store.chain_file_lock(rc.key)
+    try:
+        lock.acquire(timeout=-1 if wait else 0)
+    except FileLockTimeout:
+        raise ChainBusy(rc.key) from None
+    try:
+        return _build_locked(store, rc, budget, progress)
+    finally:
+        lock.release()
+
+
+def _build_locked(store: Store, rc: ResolvedChain, budget: PaidBudget | None, progress: ProgressFn | None) -> Chain:
     wanted = rc.spec.steps
-    with store.chain_lock(rc.key):
-        store.ensure_chain(rc.record())
-        steps = _verified_steps(store, rc)
-        if not steps:
-            seed_image = rc.task.prepare_seed(rc.seed.render(rc.spec.long_side))
-            steps = [_store_step(store, rc, 0, seed_image, prompt=None, reasoning=None, meta={"seed": rc.seed.provenance},
-                                 editor_seed=None, seconds=0.0)]
+    store.ensure_chain(rc.record())
+    steps = _verified_steps(store, rc)
+    if not steps:
+        seed_image = rc.task.prepare_seed(rc.seed.render(rc.spec.long_side))
+        steps = [_store_step(store, rc, 0, seed_image, prompt=None, reasoning=None, meta={"seed": rc.seed.provenance},
+                             editor_seed=None, seconds=0.0)]
+    if progress:
+        progress(min(len(steps) - 1, wanted), wanted)
+    stopped = None if steps[-1].ok else _refusal_reason(steps[-1])
+    previous = None
+    while stopped is None and len(steps) <= wanted:
+        k = len(steps)
+        if previous is None:
+            previous = store.get_image(steps[-1].image_hash, steps[-1].ext)
+        if rc.editor.paid and budget is not None:
+            budget.take(f"{rc.spec.setting}/{rc.seed.name}/run{rc.spec.run}/step{k}")
+        prompt = rc.task.prompt(k)
+        t0 = time.perf_counter()
+        try:
+            result = rc.editor.edit(previous, prompt, seed=rc.spec.run, step=k)
+        except EditRefused as refusal:
+            rec = StepRecord(rc.key, k, "refused", None, None, None, None, prompt, None,
+                             {"reason": refusal.reason, **refusal.meta}, rc.spec.run, time.perf_counter() - t0)
+            store.add_step(rec)
+            steps.append(rec)
+            stopped = refusal.reason
+            break
+        seconds = time.perf_counter() - t0
+        steps.append(_store_step(store, rc, k, result.image, prompt=prompt, reasoning=result.reasoning,
+                                 meta=result.meta, editor_seed=rc.spec.run, seconds=seconds))
+        previous = result.image
         if progress:
-            progress(min(len(steps) - 1, wanted), wanted)
-        stopped = None if steps[-1].ok else _refusal_reason(steps[-1])
-        previous = None
-        while stopped is None and len(steps) <= wanted:
-            k = len(steps)
-            if previous is None:
-                previous = store.get_image(steps[-1].image_hash, steps[-1].ext)
-            if rc.editor.paid and budget is not None:
-                budget.take(f"{rc.spec.setting}/{rc.seed.name}/run{rc.spec.run}/step{k}")
-            prompt = rc.task.prompt(k)
-            t0 = time.perf_counter()
-            try:
-                result = rc.editor.edit(previous, prompt, seed=rc.spec.run, step=k)
-            except EditRefused as refusal:
-                rec = StepRecord(rc.key, k, "refused", None, None, None, None, prompt, None,
-                                 {"reason": refusal.reason, **refusal.meta}, rc.spec.run, time.perf_counter() - t0)
-                store.add_step(rec)
-                steps.append(rec)
-                stopped = refusal.reason
-                break
-            seconds = time.perf_counter() - t0
-            steps.append(_store_step(store, rc, k, result.image, prompt=prompt, reasoning=result.reasoning,
-                                     meta=result.meta, editor_seed=rc.spec.run, seconds=seconds))
-            previous = result.image
-            if progress:
-                progress(k, wanted)
+            progress(k, wanted)
     return Chain(rc.record(), tuple(steps[: wanted + 1]), wanted, stopped)
 
 

@@ -18,7 +18,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from .cells import EditorCell, GapCell, SanityCase
-from .chains import Chain, ChainSpec, PaidBudget, build_chain, resolve
+from .chains import Chain, ChainBusy, ChainSpec, PaidBudget, build_chain, resolve
 from .config import AuditConfig
 from .datasets import imported_chain_key, import_manifest
 from .errors import StoreError, explain
@@ -81,9 +81,21 @@ class Engine:
         self._planned = unique[offset:] + unique[:offset]
 
     def _build_planned(self) -> None:
-        planned, self._planned = getattr(self, "_planned", []), []
-        for spec in planned:
-            build_chain(self.store, resolve(spec, extra_seed_dirs=self.cfg.seed_dirs), budget=self.budget)
+        """Build every planned chain, sharing the work with other workers: a chain another
+        worker is building is skipped and come back to, so no worker queues behind
+        another's lock while unbuilt chains remain (a fixed split left one worker
+        waiting on the other's slow simulator chains: -n 2 ran no faster than -n 0)."""
+        pending, self._planned = [resolve(s, extra_seed_dirs=self.cfg.seed_dirs) for s in getattr(self, "_planned", [])], []
+        while pending:
+            busy = []
+            for rc in pending:
+                try:
+                    build_chain(self.store, rc, budget=self.budget, wait=False)
+                except ChainBusy:
+                    busy.append(rc)
+            if busy:  # all left are being built elsewhere: wait for the first, then retry the rest
+                build_chain(self.store, busy[0], budget=self.budget)
+            pending = busy[1:]
 
     def chains(self, setting, seed: str, *, steps: int, runs: int) -> list[Chain]:
         """One chain per run for (setting, seed), built up to `steps` if needed."""

@@ -268,8 +268,11 @@ class Store:
 
     @contextmanager
     def chain_lock(self, chain_key: str, timeout: float = -1) -> Iterator[None]:
-        with FileLock(str(self.locks / f"{chain_key}.lock"), timeout=timeout):
+        with self.chain_file_lock(chain_key).acquire(timeout=timeout):
             yield
+
+    def chain_file_lock(self, chain_key: str) -> FileLock:
+        return FileLock(str(self.locks / f"{chain_key}.lock"))
 
     # ----- scores ----------------------------------------------------------------------
     def get_scores(self, metric_id: str, metric_version: str, hashes: Iterable[str]) -> dict[str, float]:

@@ -204,3 +204,18 @@ def test_concurrent_builders_build_each_step_once(tmp_path, seed_dir):
     store = Store(root)
     # One row per step (the primary key would reject a duplicate insert), one chain.
     assert len(store.chains()) == 1 and len(store.steps(store.chains()[0].key)) == 9
+
+
+def test_a_chain_held_by_another_builder_is_busy_without_waiting_and_built_once_free(store):
+    from iqa_audit.chains import ChainBusy, resolve
+
+    rc = resolve(ChainSpec(seed="grid-perspective", editor="codec-jpeg", steps=2, long_side=128))
+    other = store.chain_file_lock(rc.key)  # another builder (a second lock file handle)
+    other.acquire()
+    try:
+        with pytest.raises(ChainBusy):
+            build_chain(store, rc, wait=False)
+        assert store.chain(rc.key) is None  # nothing written while another builder holds it
+    finally:
+        other.release()
+    assert [s.step for s in build_chain(store, rc, wait=False).steps] == [0, 1, 2]

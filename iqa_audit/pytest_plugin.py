@@ -145,6 +145,43 @@ def pytest_configure_node(node) -> None:
     node.workerinput["iqa_audit_run_name"] = node.config.stash[CONFIG_KEY].run_name
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """--dist loadgroup that groups the audit's cells whatever pytest's version.
+
+    xdist 3.8 tags a grouped item by rewriting Item._nodeid, which pytest 9 no longer
+    reads: every cell became its own work unit, the three Δ cells of one series landed on
+    different workers, and each worker scored the same images (-n 2 ran no faster than
+    -n 0). The controller knows every cell from the config alone, so it maps test ids to
+    groups itself; tests that are not cells are scheduled one by one as before."""
+    if config.getvalue("dist") != "loadgroup" or CONFIG_KEY not in config.stash:
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    groups = cell_groups(config.stash[CONFIG_KEY])
+
+    class AuditCellScheduling(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)  # 'group' where xdist could tag the id
+            return scope if scope != nodeid else groups.get(param_id(nodeid), nodeid)
+
+    return AuditCellScheduling(config, log)
+
+
+def cell_groups(cfg: AuditConfig) -> dict[str, str]:
+    """{test parameter id: xdist group} of every audit cell (ids are unique per kind, and an
+    editor cell's id is shared by its checks on purpose: they run together)."""
+    from .cells import editor_cells, gap_cells, sanity_cases
+
+    return {c.id: c.group for cells in (gap_cells(cfg), sanity_cases(cfg), editor_cells(cfg)) for c in cells}
+
+
+def param_id(nodeid: str) -> str | None:
+    """'tests_metrics/test_gap.py::test_gap[piqe-x-d5]' -> 'piqe-x-d5' (None if not parametrized)."""
+    name = nodeid.rsplit("::", 1)[-1]
+    return name[name.index("[") + 1:-1] if name.endswith("]") and "[" in name else None
+
+
 class _LazyEngine:
     """Creates the Engine on first use, so `pytest --help` and unit tests pay nothing."""
 

@@ -92,6 +92,31 @@ def test_xdist_and_single_process_agree(audit_dir):
     assert ca == cb and len(ca) == 4
 
 
+def test_each_series_runs_on_one_worker_under_loadgroup(audit_dir):
+    # xdist 3.8 cannot tag grouped ids under pytest 9; the plugin's scheduler groups them.
+    import re
+
+    pytester, args, tmp = audit_dir
+    out = pytester.runpytest_subprocess(*args, "--run-name", "grouped", "--baseline", "none", "-n", "2",
+                                        "--dist", "loadgroup", "-v")
+    workers: dict[str, set[str]] = {}
+    for worker, cell in re.findall(r"\[(gw\d)\].*test_gap\[(.*)-d\d+\]", out.stdout.str()):
+        workers.setdefault(cell, set()).add(worker)
+    assert len(workers) == 2 and all(len(w) == 1 for w in workers.values()), workers
+
+
+def test_param_ids_map_to_cell_groups(seed_dir):
+    from iqa_audit.pytest_plugin import cell_groups, param_id
+
+    cfg = resolve_config({"seeds": ("tiny",), "seed_dirs": (str(seed_dir),), "editors": ("codec-jpeg",),
+                          "metrics": ("iqa_audit:noise-sigma",), "delta_steps": (5, 10)})
+    groups = cell_groups(cfg)
+    assert param_id("tests_metrics/test_gap.py::test_gap[noise-sigma-codec-jpeg-replicate-tiny-d5]") == \
+        "noise-sigma-codec-jpeg-replicate-tiny-d5"
+    assert param_id("tests/test_x.py::test_plain") is None
+    assert groups["noise-sigma-codec-jpeg-replicate-tiny-d5"] == groups["noise-sigma-codec-jpeg-replicate-tiny-d10"]
+
+
 EDITOR_TEST = "from iqa_audit.verdicts import audit_editor\n\n" \
               "def test_replication(editor_cell, audit_engine, record_cell, audit_config):\n" \
               "    audit_editor(editor_cell, audit_engine, record_cell, audit_config)\n" \

@@ -83,7 +83,10 @@ def test_planned_batch_fixed_on_cpu_sized_on_gpu():
         assert device == "cuda:0"
         return 40 * GIB
 
-    assert planned_batch_size("cpu", 2048, 2048, free_bytes=no_gpu) == CPU_BATCH_SIZE
+    # CPU: a pixel budget, so a 2 K image goes alone (pyiqa's entropy needs ~8.6 GB for one).
+    assert planned_batch_size("cpu", 2048, 2048, free_bytes=no_gpu) == 1
+    assert planned_batch_size("cpu", 512, 512, free_bytes=no_gpu) == 4
+    assert planned_batch_size("cpu", 128, 128, free_bytes=no_gpu) == CPU_BATCH_SIZE
     assert planned_batch_size("cuda:0", 2048, 2048, free_bytes=gpu_with_40_gib) == 10
     assert planned_batch_size("cuda:0", 2048, 2048, fixed=3, free_bytes=gpu_with_40_gib) == 3
     assert planned_batch_size("cpu", 64, 64, fixed=5, free_bytes=no_gpu) == 5

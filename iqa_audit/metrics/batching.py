@@ -1,4 +1,4 @@
-"""How many images a model scores at once: fixed on the CPU, sized to free memory on a GPU.
+"""How many images a model scores at once: a pixel budget on the CPU, sized to free memory on a GPU.
 
 The pure parts take plain arguments (free bytes, an image shape, a `run` callable and
 the exception type that means "out of memory"), so they are tested without a GPU:
@@ -23,10 +23,14 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
-# On the CPU memory is not the limit: torch already spreads one image's convolutions
-# over every core, so a bigger batch buys almost no speed and only raises peak RAM.
-# A small fixed batch keeps the per-call overhead down and the footprint predictable.
+# On the CPU torch already spreads one image's work over every core, so a bigger batch
+# buys little speed (8 images of 512 px: ~10 % over one at a time) and raises peak RAM
+# in proportion. That matters: pyiqa's entropy builds a one-hot histogram, 256 int64 per
+# pixel (2 KiB/px), so a batch of 8 at 512 px peaked at 5 GB and one 2048 px image
+# alone takes 8.6 GB. So CPU batches hold at most CPU_BATCH_PIXELS pixels (and at
+# most CPU_BATCH_SIZE images); larger images go one by one.
 CPU_BATCH_SIZE = 8
+CPU_BATCH_PIXELS = 1 << 20
 
 # Past a few dozen images a GPU is saturated; bigger batches only risk an OOM and delay
 # the first results.
@@ -181,5 +185,10 @@ def planned_batch_size(device: str, height: int, width: int, *, fixed: int | Non
         return max(1, fixed)
     free = free_bytes(device)
     if free is None:
-        return CPU_BATCH_SIZE
+        return cpu_batch_size(height, width)
     return batch_size_for(free, height, width)
+
+
+def cpu_batch_size(height: int, width: int) -> int:
+    """Images per CPU batch: up to CPU_BATCH_SIZE, within CPU_BATCH_PIXELS, at least 1."""
+    return max(1, min(CPU_BATCH_SIZE, CPU_BATCH_PIXELS // max(1, height * width)))

@@ -243,8 +243,9 @@ def _verified_steps(store: Store, rc: ResolvedChain) -> list[StepRecord]:
     error, because rebuilding would re-request (and re-pay for) a different output.
     Step 0 is the rendered seed, so its file is restored by rendering it again."""
     steps = store.steps(rc.key)
+    intact = store.verify_many([(s.image_hash, s.ext) for s in steps if s.ok])
     for s in steps:
-        if not s.ok or store.verify(s.image_hash, s.ext):
+        if not s.ok or intact[(s.image_hash, s.ext)]:
             continue
         if s.step == 0 and _restore_seed(store, rc, s):
             continue

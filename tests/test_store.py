@@ -31,6 +31,22 @@ def test_corrupt_object_is_detected_with_a_clear_error(store):
         store.read_bytes(digest, ext)
 
 
+def test_verify_many_rehashes_only_files_that_changed(store, monkeypatch):
+    import iqa_audit.store as store_mod
+
+    a, b = store.put_image(textured_image(seed=1)), store.put_image(textured_image(seed=2))
+    hashed = []
+    real = store_mod.file_sha256
+    monkeypatch.setattr(store_mod, "file_sha256", lambda p: hashed.append(p.name) or real(p))
+    assert store.verify_many([a, b]) == {a: True, b: True} and len(hashed) == 2
+    assert store.verify_many([a, b]) == {a: True, b: True} and len(hashed) == 2  # unchanged: no re-hash
+    path = store.object_path(*b)
+    path.write_bytes(path.read_bytes()[:-4])  # a truncated file: the size differs (mtime ticks may be coarse)
+    assert store.verify_many([a, b]) == {a: True, b: False} and len(hashed) == 3
+    path.unlink()
+    assert store.verify_many([b]) == {b: False}
+
+
 def test_no_temp_files_left_after_writes(store):
     for i in range(3):
         store.put_image(textured_image(seed=i))

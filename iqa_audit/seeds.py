@@ -34,10 +34,22 @@ from typing import Any
 import numpy as np
 from PIL import Image as PILImage
 from PIL import ImageDraw
-from scipy import ndimage as ndi
 
 from .errors import ConfigError, explain
 from .images import Image, load_image
+
+
+class _LazyNdimage:
+    """scipy.ndimage, imported on first use: it takes ~0.6 s, and collection and warm
+    runs (which render no seed) import this module in every pytest process."""
+
+    def __getattr__(self, name: str):
+        from scipy import ndimage
+
+        return getattr(ndimage, name)
+
+
+ndi = _LazyNdimage()
 
 QUICK_LONG_SIDE = 1024
 PAPER_LONG_SIDE = 2048

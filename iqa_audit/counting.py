@@ -22,10 +22,12 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 from PIL import Image as PILImage
-from scipy import ndimage as ndi
 
 from .errors import BadImageError, ConfigError, EditorError, explain
 from .images import Image
+from .lazy import LazyModule
+
+ndi = LazyModule("scipy.ndimage")  # imported when something is counted, not when a finding is read back
 
 
 @runtime_checkable

@@ -37,19 +37,10 @@ from PIL import ImageDraw
 
 from .errors import ConfigError, explain
 from .images import Image, load_image
+from .lazy import LazyModule
 
 
-class _LazyNdimage:
-    """scipy.ndimage, imported on first use: it takes ~0.6 s, and collection and warm
-    runs (which render no seed) import this module in every pytest process."""
-
-    def __getattr__(self, name: str):
-        from scipy import ndimage
-
-        return getattr(ndimage, name)
-
-
-ndi = _LazyNdimage()
+ndi = LazyModule("scipy.ndimage")  # ~0.6 s to import; collection and warm runs render no seed
 
 QUICK_LONG_SIDE = 1024
 PAPER_LONG_SIDE = 2048

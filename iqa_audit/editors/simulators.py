@@ -25,12 +25,14 @@ from types import MappingProxyType
 from typing import Any, ClassVar, Mapping
 
 import numpy as np
-from scipy import ndimage
 
 from ..errors import ConfigError, explain
 from ..images import Image
+from ..lazy import LazyModule
 from ..tasks import Task, task_for_prompt
 from .base import EditResult, register_editor
+
+ndimage = LazyModule("scipy.ndimage")  # imported on the first simulated step, not at registration
 
 
 def _check_seed(seed: int, editor: str) -> None:

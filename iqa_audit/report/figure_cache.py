@@ -70,12 +70,12 @@ def canonical(value: Any) -> Any:
 
 @functools.cache
 def code_version() -> str:
-    """sha256 of the drawing code and the libraries that turn it into bytes."""
-    import matplotlib
-    import PIL
+    """sha256 of the drawing code and the libraries that turn it into bytes (versions from
+    package metadata: importing matplotlib would cost a warm run more than it draws)."""
+    from importlib.metadata import version
 
     h = hashlib.sha256(Path(figures.__file__).read_bytes())
-    h.update(f"\0matplotlib {matplotlib.__version__}\0Pillow {PIL.__version__}\0format {FORMAT}".encode())
+    h.update(f"\0matplotlib {version('matplotlib')}\0Pillow {version('Pillow')}\0format {FORMAT}".encode())
     return h.hexdigest()
 
 

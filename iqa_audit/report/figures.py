@@ -7,20 +7,33 @@ else uses matplotlib in the same pytest session.
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
-from matplotlib import colormaps
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import BoundaryNorm, SymLogNorm
-from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
-from matplotlib.ticker import FuncFormatter, NullLocator
 from PIL import Image as PILImage
 
 from .model import FailureGrid, GapGrid, MetricCurves, fmt_gap
+
+
+@functools.cache
+def _mpl() -> SimpleNamespace:
+    """matplotlib's pieces, imported on the first drawing: the import costs every pytest
+    process ~0.6 s, and a warm run draws nothing (the figure cache answers)."""
+    from matplotlib import colormaps
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.colors import BoundaryNorm, SymLogNorm
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+    from matplotlib.ticker import FuncFormatter, NullLocator
+
+    return SimpleNamespace(colormaps=colormaps, FigureCanvasAgg=FigureCanvasAgg, BoundaryNorm=BoundaryNorm,
+                           SymLogNorm=SymLogNorm, Figure=Figure, Rectangle=Rectangle, FuncFormatter=FuncFormatter,
+                           NullLocator=NullLocator)
+
 
 DPI = 100
 # Negative gap = the score fell = the metric noticed = good: blue. Positive = missed: red.
@@ -55,7 +68,7 @@ class Plot:
 def _finish(fig: Figure, hit_cells: Sequence[tuple] = ()) -> Plot:
     """Draw once, read the clickable cells' boxes off that drawing, PNG-encode its pixels.
     (print_png would draw the whole figure a second time; drawing is most of the cost.)"""
-    canvas = FigureCanvasAgg(fig)
+    canvas = _mpl().FigureCanvasAgg(fig)
     canvas.draw()
     w, h = canvas.get_width_height()
     hits = _cell_hits(w, h, hit_cells)
@@ -84,7 +97,7 @@ def gap_norm(limit: float) -> SymLogNorm:
     """Diverging and centred at 0, linear within ±1 normalised point and logarithmic beyond.
     Gaps span three orders of magnitude (a codec's ±0.5 next to a noise estimator's −120):
     on a linear scale the small ones, whose sign is the whole verdict, would all look white."""
-    return SymLogNorm(linthresh=1.0, linscale=1.0, vmin=-limit, vmax=limit, base=10)
+    return _mpl().SymLogNorm(linthresh=1.0, linscale=1.0, vmin=-limit, vmax=limit, base=10)
 
 
 def _plain(text: str) -> str:
@@ -121,7 +134,7 @@ def heatmaps(grids: Sequence[GapGrid], counts: FailureGrid | None, limit: float)
     panels = len(grids) + (counts is not None)
     width = left + cells_w + right
     height = top + panels * (PANEL_TITLE + panel_h) + (panels - 1) * PANEL_GAP + bottom
-    fig = Figure(figsize=(width, height), dpi=DPI)
+    fig = _mpl().Figure(figsize=(width, height), dpi=DPI)
 
     def panel_box(k: int) -> tuple[float, float, float, float]:
         y_top = top + k * (PANEL_TITLE + panel_h + PANEL_GAP) + PANEL_TITLE
@@ -139,8 +152,8 @@ def heatmaps(grids: Sequence[GapGrid], counts: FailureGrid | None, limit: float)
         _, y0, _, h0 = panel_box(0)
         bar = fig.colorbar(gap_image, cax=fig.add_axes(((left + cells_w + 0.15) / width, y_low, 0.14 / width, y0 + h0 - y_low)))
         bar.set_ticks([t for t in (-1000, -100, -10, -1, 0, 1, 10, 100, 1000) if abs(t) <= limit])
-        bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        bar.ax.yaxis.set_minor_locator(NullLocator())
+        bar.ax.yaxis.set_major_formatter(_mpl().FuncFormatter(lambda v, _: f"{v:g}"))
+        bar.ax.yaxis.set_minor_locator(_mpl().NullLocator())
         bar.set_label("gap, normalised points\n< 0 noticed · > 0 missed", fontsize=7.5)
         bar.ax.tick_params(labelsize=7)
     if counts is not None:
@@ -178,7 +191,7 @@ def _gap_panel(ax, grid: GapGrid, limit: float, hits: list):
                 # Hatched = the test's verdict is "missed" (a failure, known or new); the
                 # hatch takes the text's colour so it shows on dark cells too.
                 hatch = (1, 1, 1, 0.55) if ink == "white" else (0, 0, 0, 0.35)
-                ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", edgecolor=hatch, lw=0))
+                ax.add_patch(_mpl().Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", edgecolor=hatch, lw=0))
             ax.text(j, i, fmt_gap(c.value), ha="center", va="center", fontsize=7.5, color=ink,
                     fontweight="normal" if c.passed else "bold",
                     bbox=None if c.passed else {"boxstyle": "square,pad=0.12", "fc": rgba, "ec": "none"})
@@ -196,7 +209,7 @@ def _count_panel(ax, grid: FailureGrid, hits: list):
             if c is not None:
                 values[i, j] = c.failed
     cmap = _cmap("Reds")
-    norm = BoundaryNorm(np.arange(-0.5, n + 1.5), cmap.N)
+    norm = _mpl().BoundaryNorm(np.arange(-0.5, n + 1.5), cmap.N)
     image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, norm=norm, aspect="auto", interpolation="nearest")
     for i, row in enumerate(grid.counts):
         for j, c in enumerate(row):
@@ -210,7 +223,7 @@ def _count_panel(ax, grid: FailureGrid, hits: list):
 
 
 def _cmap(name: str):
-    return colormaps[name].with_extremes(bad=MISSING_COLOUR)
+    return _mpl().colormaps[name].with_extremes(bad=MISSING_COLOUR)
 
 
 def _grid_axes(ax, metrics: Sequence[str], seeds: Sequence[str], *, last: bool = True) -> None:
@@ -232,8 +245,8 @@ def curves(mc: MetricCurves) -> Plot:
     seeds = sorted({c.seed for _, cs in mc.by_setting for c in cs})
     panel, gap, left, legend = 3.7, 0.3, 0.75, 0.45 + 0.065 * max((len(s) for s in seeds), default=4)
     width, height, bottom, top = left + n * panel + (n - 1) * gap + legend, 3.0, 0.5, 0.3
-    fig = Figure(figsize=(width, height), dpi=DPI)
-    palette = colormaps["tab20"]
+    fig = _mpl().Figure(figsize=(width, height), dpi=DPI)
+    palette = _mpl().colormaps["tab20"]
     colour = {s: palette(i % 20) for i, s in enumerate(seeds)}
     axes = []
     for k, (setting, cs) in enumerate(mc.by_setting):

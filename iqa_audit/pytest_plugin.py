@@ -118,7 +118,9 @@ def _configure(config: pytest.Config) -> None:
     config.stash[ENGINE_KEY] = _LazyEngine(cfg, Path(reports_root))
     collector = ResultCollector(config)
     config.pluginmanager.register(collector, "iqa_audit_results")
-    if config.pluginmanager.hasplugin("html"):
+    if config.pluginmanager.hasplugin("html") and config.getoption("htmlpath", None):
+        # Only when a pytest-html page is asked for (--html): its per-case thumbnails travel
+        # from every xdist worker to the controller, ~0.4 s per worker on a warm run.
         # Imported here: that module reads CONFIG_KEY and PROPERTY from this one.
         from .report.pytest_html_support import HtmlExtras
 

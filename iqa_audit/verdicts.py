@@ -37,11 +37,18 @@ def settle(payload: dict, cmp: baseline_mod.Comparison, record: Callable[[dict],
     __tracebackhide__ = True
     record({**payload, "baseline": cmp.kind})
     if cmp.kind == "recorded-failure":
-        pytest.xfail(f"recorded as failing in the baseline being written: {cmp.message.splitlines()[0]}")
+        _xfail(f"recorded as failing in the baseline being written: {cmp.message.splitlines()[0]}")
     if cmp.kind == "expected-failure":
-        pytest.xfail(cmp.message)
+        _xfail(cmp.message)
     if cmp.fails_test:
         pytest.fail(cmp.message, pytrace=False)
+
+
+def _xfail(reason: str) -> None:
+    """pytest.xfail without a traceback: the reason says it all, and formatting ~200
+    tracebacks nobody reads cost a warm run ~0.4 s per worker."""
+    __tracebackhide__ = True
+    raise pytest.xfail.Exception(reason, pytrace=False)
 
 
 def audit_gap(cell: GapCell, engine, record: Callable[[dict], None], cfg: AuditConfig) -> None:

@@ -99,3 +99,15 @@ def test_chain_generation_steps_per_second(benchmark, tmp_path, editor, long_sid
 
     benchmark.pedantic(one_step, rounds=max(rounds, 2), iterations=1)
     benchmark.extra_info["steps_per_second"] = round(1 / benchmark.stats.stats.mean, 3)
+    # Memory a build worker needs per step: the peak of Python and numpy allocations during
+    # one more step, outside the timed rounds (tracemalloc sees numpy's buffers, not the C
+    # buffers inside PIL or skimage's rank filters, so it is a lower bound).
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        one_step()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    benchmark.extra_info["peak_mib_per_step"] = round(peak / 2**20, 1)

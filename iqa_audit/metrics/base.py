@@ -179,12 +179,10 @@ def same_size_batches(images: Sequence[Image], batch_size: int) -> Iterator[list
 
     Metrics batch only images of one size; a lone size comes out as a batch of one.
     """
-    groups: dict[tuple[int, int], list[int]] = {}
-    for i, im in enumerate(images):
-        groups.setdefault(im.size, []).append(i)
-    for idx in groups.values():
-        for start in range(0, len(idx), batch_size):
-            yield idx[start:start + batch_size]
+    from .batching import chunks, size_groups
+
+    for group in size_groups([im.size for im in images]):
+        yield from chunks(group, batch_size)
 
 
 def as_scores(values: Any, n: int, metric_name: str) -> np.ndarray:

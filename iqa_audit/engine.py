@@ -33,7 +33,8 @@ _PACKAGE = Path(__file__).resolve().parent
 # The code behind each memoised finding: editing any of it makes every memo of that kind
 # stale (a different key), so a check's verdict is never read back from older code.
 FIDELITY_SOURCES = ("fidelity.py", "tasks.py", "counting.py", "engine.py")
-SANITY_SOURCES = ("engine.py", "seeds.py")
+SANITY_SOURCES = ("engine.py", "seeds/__init__.py", "seeds/paint.py", "seeds/scenes_surfaces.py", "seeds/scenes_light.py",
+                  "seeds/scenes_figures.py")
 
 
 @dataclass(frozen=True)

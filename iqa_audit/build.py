@@ -18,7 +18,7 @@ from typing import Sequence
 from tqdm import tqdm
 
 from .chains import Chain, ChainSpec, PaidBudget, build_chain, load_chain, resolve
-from .editors.base import create_editor
+from .editors import create_editor
 from .store import Store
 
 

@@ -21,7 +21,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 from filelock import Timeout as FileLockTimeout
 
-from .editors.base import EditRefused, Editor, create_editor, parse_spec
+from .editors import EditRefused, Editor, create_editor
+from .editors.base import parse_spec
 from .errors import ConfigError, StoreError, explain
 from .images import Image
 from .seeds import Seed, get_seed

@@ -132,14 +132,15 @@ def cmd_build(args) -> int:
     paid = paid_steps_needed(store, todo, cfg.seed_dirs)
     if paid:
         from .chains import setting_label
-        from .editors.base import create_editor
-        from .editors.gemini import estimate_cost
+        from .editors import create_editor, estimate_cost
 
         total = 0.0
         for spec_str, n in paid.items():
             ed = create_editor(spec_str)
-            params = ed.params()
-            cost = estimate_cost(params.get("model", ed.id), params.get("image_size", "2K"), n)
+            cost = estimate_cost(spec_str, n)
+            if cost is None:  # a paid plugin editor that declares no price
+                print(f"paid editor {ed.id} ({setting_label(spec_str, '')}): {n} new requests, no price known")
+                continue
             total += cost
             print(f"paid editor {ed.id} ({setting_label(spec_str, '')}): {n} new requests, estimated ${cost:.2f}")
         print(f"estimated total ${total:.2f}; --max-paid-steps={args.max_paid_steps} caps this run.")
@@ -198,7 +199,7 @@ def cmd_weights(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from .editors.base import editor_entry, editor_names
+    from .editors import editor_entry, editor_names
     from .metrics.registry import list_metric_names
     from .seeds import builtin_seeds
     from .tasks import TASKS

@@ -443,7 +443,7 @@ def build_steps(editor_spec: str, task_name: str, run: int, first: int, last: in
     chain key it computed. `exit_on_step` is a test hook: the process exits (as if the
     node died) just before making that step."""
     from .store import jsonable
-    from .editors.base import EditRefused, create_editor
+    from .editors import EditRefused, create_editor
     from .images import decode_image
     from .tasks import get_task
 
@@ -476,7 +476,7 @@ def build_steps(editor_spec: str, task_name: str, run: int, first: int, last: in
 def refuse_paid_editors(specs: Sequence[Any]) -> None:
     """--engine ray builds free editors only: the paid budget and the guarantee that a paid
     step is never requested twice live in the driver's store and its locks."""
-    from .editors.base import create_editor
+    from .editors import create_editor
 
     paid = sorted({s.editor for s in specs if create_editor(s.editor).paid})
     if paid:

@@ -133,7 +133,7 @@ _BUILDER = textwrap.dedent(
     """
     import sys, time
     from iqa_audit.chains import ChainSpec, build_chain, resolve
-    from iqa_audit.editors.base import create_editor
+    from iqa_audit.editors import create_editor
     from iqa_audit.store import Store
 
     class Slow:

@@ -396,7 +396,7 @@ def test_scatter_points_and_wrinkles_do_not_change_the_apple_count(
     apple's radius, raising distance-transform peaks in the lobes. Before the counter
     handled them, runs 0 and 1 of sim-scatter and run 0 of sim-wrinkles miscounted.
     """
-    from iqa_audit.editors.base import create_editor
+    from iqa_audit.editors import create_editor
     from iqa_audit.seeds import get_seed
     from iqa_audit.tasks import get_task
 

@@ -192,7 +192,7 @@ def test_old_diffusers_without_the_class_is_unavailable(monkeypatch):
 
 
 def test_registered_names_identity_and_params():
-    from iqa_audit.editors.base import create_editor
+    from iqa_audit.editors import create_editor
 
     for name, spec in FAMILIES.items():
         editor = create_editor(name)

@@ -22,7 +22,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 # Importing the modules registers their editors; builtin.py also pulls in the paid
 # editors, which these tests do not need.
 from iqa_audit.editors import codec, simulators  # noqa: F401
-from iqa_audit.editors.base import EditResult, Editor, create_editor
+from iqa_audit.editors import EditResult, Editor, create_editor
 from iqa_audit.editors.codec import CodecEditor, resize_cover_crop, snap_size
 from iqa_audit.editors.simulators import Apples, FruitsReplace, crop_rows
 from iqa_audit.errors import ConfigError

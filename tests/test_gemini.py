@@ -411,7 +411,7 @@ def test_estimate_cost_uses_the_price_table():
 
 
 def test_registry_names_and_stable_identity():
-    from iqa_audit.editors.base import create_editor
+    from iqa_audit.editors import create_editor
 
     pro = create_editor("nano-banana-pro")
     flash = create_editor("nano-banana")

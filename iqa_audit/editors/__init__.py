@@ -1,5 +1,7 @@
-"""Editors: the Editor protocol, its registry, and the built-in editors."""
+"""Editors: the Editor protocol, the table of editor names, and the built-in editors."""
 
-from .base import EditRefused, EditResult, Editor, create_editor, editor_entry, editor_names, register_editor
+from .base import EditorEntry, EditRefused, EditResult, Editor
+from .registry import ENTRY_POINT_GROUP, create_editor, editor_entry, editor_names, estimate_cost
 
-__all__ = ["EditRefused", "EditResult", "Editor", "create_editor", "editor_entry", "editor_names", "register_editor"]
+__all__ = ["ENTRY_POINT_GROUP", "EditRefused", "EditResult", "Editor", "EditorEntry", "create_editor", "editor_entry",
+           "editor_names", "estimate_cost"]

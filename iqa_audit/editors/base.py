@@ -1,12 +1,13 @@
-"""The Editor role, its result, and the registry of editor names.
+"""The Editor role, its result, the row type of the editor table, and editor specs.
 
 An editor is anything that takes an image and a prompt and returns an image: a real
 generative model behind an API, a lossy codec, or a simulator of one failure the study
 observed. `id` and `version` enter every cache key, so changing an editor's behaviour
 means bumping its version, and the store then builds new chains instead of reusing old.
 
-Names resolve like pyiqa's `create_metric`: a registry maps a name to a factory and its
-default parameters; `create_editor("codec-jpeg:quality=50")` overrides a parameter.
+Names resolve like pyiqa's `create_metric`: a table (`editors.registry`) maps a name to a
+factory and its default parameters; `create_editor("codec-jpeg:quality=50")` overrides a
+parameter. This module imports no editor, so every editor module can import it.
 """
 
 from __future__ import annotations
@@ -56,39 +57,29 @@ class Editor(Protocol):
 
 @dataclass(frozen=True)
 class EditorEntry:
+    """One row of the editor table: a name, how to make the editor, and what it costs.
+
+    `factory(**params)` returns an Editor; `defaults` are every parameter a spec may
+    override (`create_editor("codec-jpeg:quality=50")`), read-only. `cost(params, steps)`
+    is an upper bound in USD for `steps` new requests of a paid editor with the editor's
+    `params()`; None for free editors (and for paid ones with no known price).
+    """
+
     name: str
     factory: Callable[..., Editor]
     defaults: Mapping[str, Any]
     summary: str
+    cost: Callable[[Mapping[str, Any], int], float] | None = None
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.defaults, MappingProxyType):
+            object.__setattr__(self, "defaults", MappingProxyType(dict(self.defaults)))
 
-_REGISTRY: dict[str, EditorEntry] = {}
-
-
-def register_editor(name: str, factory: Callable[..., Editor], *, summary: str, **defaults: Any) -> None:
-    if name in _REGISTRY and _REGISTRY[name].factory is not factory:
-        raise ConfigError(f"editor name {name!r} registered twice")
-    _REGISTRY[name] = EditorEntry(name, factory, MappingProxyType(dict(defaults)), summary)
-
-
-def editor_names() -> list[str]:
-    _load_builtin()
-    return sorted(_REGISTRY)
-
-
-def editor_entry(name: str) -> EditorEntry:
-    _load_builtin()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise ConfigError(
-            explain(
-                f"editor {name!r}",
-                expected="one of " + ", ".join(sorted(_REGISTRY)),
-                got=repr(name),
-                fix="Run `python generate_fixtures.py list` to see every editor.",
-            )
-        ) from None
+    @classmethod
+    def of(cls, name: str, factory: Callable[..., Editor], *, summary: str,
+           cost: Callable[[Mapping[str, Any], int], float] | None = None, **defaults: Any) -> "EditorEntry":
+        """An entry with its defaults as keyword arguments (the way the tables read best)."""
+        return cls(name, factory, defaults, summary, cost)
 
 
 def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
@@ -105,22 +96,6 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
     return name.strip(), params
 
 
-def create_editor(spec: str) -> Editor:
-    name, overrides = parse_spec(spec)
-    entry = editor_entry(name)
-    unknown = set(overrides) - set(entry.defaults)
-    if unknown:
-        raise ConfigError(
-            explain(
-                f"editor spec {spec!r}",
-                expected="parameters among " + (", ".join(sorted(entry.defaults)) or "(none)"),
-                got=", ".join(sorted(unknown)),
-                fix="Drop or rename the unknown parameters.",
-            )
-        )
-    return entry.factory(**{**entry.defaults, **overrides})
-
-
 def _coerce(value: str) -> Any:
     for kind in (int, float):
         try:
@@ -130,17 +105,3 @@ def _coerce(value: str) -> Any:
     if value.lower() in ("true", "false"):
         return value.lower() == "true"
     return value
-
-
-_loaded = False
-
-
-def _load_builtin() -> None:
-    # Importing the modules registers their editors; done lazily so that
-    # `iqa_audit.editors.base` stays importable on its own (no cycles).
-    global _loaded
-    if _loaded:
-        return
-    from . import builtin  # noqa: F401  (an import error propagates; the flag stays unset)
-
-    _loaded = True

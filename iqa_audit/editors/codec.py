@@ -22,7 +22,7 @@ from PIL import Image as PILImage
 from ..errors import ConfigError, explain
 from ..images import Image, decode_image
 from ..tasks import task_for_prompt
-from .base import EditResult, register_editor
+from .base import EditorEntry, EditResult
 
 Tier = Literal["1K", "2K", "4K"]
 
@@ -165,7 +165,9 @@ def _webp(quality: int = 75, size_table: str | None = None) -> CodecEditor:
     return CodecEditor("webp", quality=quality, size_table=size_table)
 
 
-register_editor("codec-jpeg", _jpeg, summary="faithful edit, then JPEG encode/decode each step (real generational loss)",
-                quality=75, size_table=None)
-register_editor("codec-webp", _webp, summary="faithful edit, then WebP encode/decode each step (real generational loss)",
-                quality=75, size_table=None)
+EDITORS: tuple[EditorEntry, ...] = (
+    EditorEntry.of("codec-jpeg", _jpeg, summary="faithful edit, then JPEG encode/decode each step (real generational loss)",
+                   quality=75, size_table=None),
+    EditorEntry.of("codec-webp", _webp, summary="faithful edit, then WebP encode/decode each step (real generational loss)",
+                   quality=75, size_table=None),
+)

@@ -38,7 +38,7 @@ import numpy as np
 
 from ..errors import ConfigError, EditorError, explain
 from ..images import Image
-from .base import EditResult, register_editor
+from .base import EditorEntry, EditResult
 from .gemini import SEED_MODES, derive_seed
 
 ADAPTER_VERSION = "diffusers-adapter-1"
@@ -311,18 +311,20 @@ def _make_factory(family: str) -> Callable[..., DiffusersEditor]:
     return factory
 
 
-for _family in FAMILIES.values():
-    register_editor(
-        _family.name,
-        _make_factory(_family.name),
-        summary=f"{_family.pipeline_class} ({_family.model_id}) via diffusers; free, needs a GPU and cached weights.",
-        model_id=_family.model_id,
+EDITORS: tuple[EditorEntry, ...] = tuple(
+    EditorEntry.of(
+        family.name,
+        _make_factory(family.name),
+        summary=f"{family.pipeline_class} ({family.model_id}) via diffusers; free, needs a GPU and cached weights.",
+        model_id=family.model_id,
         device="cuda",
         dtype="bfloat16",
-        num_inference_steps=_family.num_inference_steps,
-        guidance_scale=_family.guidance_scale,
+        num_inference_steps=family.num_inference_steps,
+        guidance_scale=family.guidance_scale,
         size_policy="keep",
         seed_mode="fixed",
         base_seed=0,
         cpu_offload=False,
     )
+    for family in FAMILIES.values()
+)

@@ -42,7 +42,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import BadImageError, ConfigError, EditorError, explain
 from ..images import Image, decode_image, encode_png
-from .base import EditRefused, EditResult, register_editor
+from .base import EditorEntry, EditRefused, EditResult
 
 ADAPTER_VERSION = "gemini-adapter-1"
 
@@ -653,34 +653,44 @@ def _check_bool(name: str, value: Any) -> bool:
     raise ConfigError(explain(name, expected="true or false", got=repr(value), fix=f"Pass {name}=true or {name}=false."))
 
 
-# ----- registry ------------------------------------------------------------------------------
+# ----- table rows (editors.registry lists them) ------------------------------------------
 
 _COMMON: dict[str, Any] = {"temperature": None, "seed_mode": "fixed", "base_seed": 0, "session": "fresh", "base_url": None, "max_retries": 5, "timeout_s": 300.0}
 
-register_editor(
-    "gemini",
-    GeminiEditor,
-    summary="Gemini image model via google-genai (paid; needs GEMINI_API_KEY). Param model= picks the model.",
-    model=DEFAULT_IMAGE_MODEL,
-    image_size="2K",
-    thoughts=True,
-    **_COMMON,
-)
-register_editor(
-    "nano-banana-pro",
-    GeminiEditor,
-    summary="Nano Banana Pro = gemini-3-pro-image-preview (paid; needs GEMINI_API_KEY).",
-    model="gemini-3-pro-image-preview",
-    image_size="2K",
-    thoughts=True,
-    **_COMMON,
-)
-register_editor(
-    "nano-banana",
-    GeminiEditor,
-    summary="Nano Banana = gemini-2.5-flash-image (paid; needs GEMINI_API_KEY; one output size, no thoughts).",
-    model="gemini-2.5-flash-image",
-    image_size="auto",
-    thoughts=False,
-    **_COMMON,
+
+def _cost(params: Mapping[str, Any], steps: int) -> float:
+    return estimate_cost(params["model"], params["image_size"], steps)
+
+
+EDITORS: tuple[EditorEntry, ...] = (
+    EditorEntry.of(
+        "gemini",
+        GeminiEditor,
+        summary="Gemini image model via google-genai (paid; needs GEMINI_API_KEY). Param model= picks the model.",
+        cost=_cost,
+        model=DEFAULT_IMAGE_MODEL,
+        image_size="2K",
+        thoughts=True,
+        **_COMMON,
+    ),
+    EditorEntry.of(
+        "nano-banana-pro",
+        GeminiEditor,
+        summary="Nano Banana Pro = gemini-3-pro-image-preview (paid; needs GEMINI_API_KEY).",
+        cost=_cost,
+        model="gemini-3-pro-image-preview",
+        image_size="2K",
+        thoughts=True,
+        **_COMMON,
+    ),
+    EditorEntry.of(
+        "nano-banana",
+        GeminiEditor,
+        summary="Nano Banana = gemini-2.5-flash-image (paid; needs GEMINI_API_KEY; one output size, no thoughts).",
+        cost=_cost,
+        model="gemini-2.5-flash-image",
+        image_size="auto",
+        thoughts=False,
+        **_COMMON,
+    ),
 )

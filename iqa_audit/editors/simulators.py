@@ -30,7 +30,7 @@ from ..errors import ConfigError, explain
 from ..images import Image
 from ..lazy import LazyModule
 from ..tasks import Task, task_for_prompt
-from .base import EditResult, register_editor
+from .base import EditorEntry, EditResult
 
 ndimage = LazyModule("scipy.ndimage")  # imported on the first simulated step, not at registration
 
@@ -482,11 +482,12 @@ class FruitsReplace(_Simulator):
 SIMULATORS: tuple[type[_Simulator], ...] = (Identity, NoiseTint, Scatter, Wrinkles, TextureLoss, Crop, Palette, Apples, FruitsReplace)
 
 
-def _register(cls: type[_Simulator]) -> None:
+def _entry(cls: type[_Simulator]) -> EditorEntry:
+    """A simulator's table row: its dataclass fields are its parameters, its docstring's
+    first line its summary."""
     defaults = {f.name: f.default for f in fields(cls)}  # type: ignore[arg-type]
     summary = (cls.__doc__ or cls.id).strip().splitlines()[0]
-    register_editor(cls.id, cls, summary=summary, **defaults)
+    return EditorEntry.of(cls.id, cls, summary=summary, **defaults)
 
 
-for _cls in SIMULATORS:
-    _register(_cls)
+EDITORS: tuple[EditorEntry, ...] = tuple(_entry(cls) for cls in SIMULATORS)

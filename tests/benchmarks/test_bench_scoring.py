@@ -84,7 +84,7 @@ def test_warm_rescore_vs_cold(benchmark, chain_images, rounds):
 @pytest.mark.parametrize("editor", ["codec-jpeg", "sim-noise-tint", "sim-texture-loss"])
 @pytest.mark.parametrize("long_side", [1024, 2048])
 def test_chain_generation_steps_per_second(benchmark, tmp_path, editor, long_side, rounds):
-    from iqa_audit.editors.base import create_editor
+    from iqa_audit.editors import create_editor
     from iqa_audit.seeds import get_seed
     from iqa_audit.tasks import get_task
 

@@ -16,15 +16,11 @@ from pathlib import Path
 import pytest
 
 from .config import AuditConfig, find_pyproject, resolve_config, split_csv
+from .plugin_keys import CONFIG_KEY, ENGINE_KEY, PROPERTY, STARTED_KEY
 
 # Set before anything imports pyiqa/timm/huggingface_hub: without it, a metric whose
 # weights are missing waits ~50 s in network retries instead of failing at once.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-CONFIG_KEY = pytest.StashKey[AuditConfig]()
-ENGINE_KEY = pytest.StashKey["object"]()
-STARTED_KEY = pytest.StashKey[float]()
-PROPERTY = "iqa_audit_cell"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -121,7 +117,6 @@ def _configure(config: pytest.Config) -> None:
     if config.pluginmanager.hasplugin("html") and config.getoption("htmlpath", None):
         # Only when a pytest-html page is asked for (--html): its per-case thumbnails travel
         # from every xdist worker to the controller, ~0.4 s per worker on a warm run.
-        # Imported here: that module reads CONFIG_KEY and PROPERTY from this one.
         from .report.pytest_html_support import HtmlExtras
 
         config.pluginmanager.register(HtmlExtras(config, lambda: list(collector.records.values())), "iqa_audit_html")

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from ..pytest_plugin import CONFIG_KEY, PROPERTY
+from ..plugin_keys import CONFIG_KEY, PROPERTY
 from ..store import default_store_root
 from .figure_cache import FigureCache
 from .html import ImageSource, data_uri, e, heatmap_plots, thumbnail

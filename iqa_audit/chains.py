@@ -11,8 +11,6 @@ and ends byte-identical to an uninterrupted build of a deterministic editor.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import threading
 import time
@@ -25,6 +23,7 @@ from .editors import EditRefused, Editor, create_editor
 from .editors.base import parse_spec
 from .errors import ConfigError, StoreError, explain
 from .images import Image
+from .keys import canonical, digest
 from .seeds import Seed, get_seed
 from .store import ChainRecord, CorruptObject, StepRecord, Store, jsonable
 from .tasks import Task, get_task
@@ -144,7 +143,7 @@ class BudgetExhausted(StoreError):
 def identity_of(spec: ChainSpec, seed: Seed, editor: Editor, task: Task) -> dict[str, Any]:
     return {
         "seed": {"name": seed.name, "version": seed.version, "long_side": spec.long_side},
-        "editor": {"id": editor.id, "version": editor.version, "params": jsonable(editor.params())},
+        "editor": {"id": editor.id, "version": editor.version, "params": canonical(editor.params())},
         "task": {"name": task.name, "version": task.version},
         "run": spec.run,
     }
@@ -155,7 +154,7 @@ def resolve(spec: ChainSpec, *, extra_seed_dirs: Sequence[str] = (), editor: Edi
     ed = editor if editor is not None else create_editor(spec.editor)
     task = get_task(spec.task)
     ident = identity_of(spec, seed, ed, task)
-    key = hashlib.sha256(json.dumps(ident, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:24]
+    key = digest(ident)[:24]  # keys.digest: the same compact sorted JSON chain keys always used
     return ResolvedChain(spec, seed, ed, task, key)
 
 

@@ -8,11 +8,11 @@ and memoises a (metric, setting, seed) series so its three Δ cells cost one com
 
 from __future__ import annotations
 
-import hashlib
 import json
+import sys
 from dataclasses import dataclass
-from functools import cache, cached_property
-from pathlib import Path
+from functools import cached_property
+from types import ModuleType
 from typing import Any, Mapping
 
 import numpy as np
@@ -24,17 +24,25 @@ from .datasets import imported_chain_key, import_manifest
 from .errors import StoreError, explain
 from .gaps import Series, gap
 from .images import Image
+from .keys import code_digest, digest
 from .metrics.identity import MetricIdentity, fingerprint
 from .normalize import normalise
 from .scoring import cached_scores
 from .store import Store, jsonable
 
-_PACKAGE = Path(__file__).resolve().parent
 # The code behind each memoised finding: editing any of it makes every memo of that kind
 # stale (a different key), so a check's verdict is never read back from older code.
-FIDELITY_SOURCES = ("fidelity.py", "tasks.py", "counting.py", "engine.py")
-SANITY_SOURCES = ("engine.py", "seeds/__init__.py", "seeds/paint.py", "seeds/scenes_surfaces.py", "seeds/scenes_light.py",
-                  "seeds/scenes_figures.py")
+# Imported when first needed: collection imports no check.
+def fidelity_sources() -> tuple[ModuleType, ...]:
+    from . import counting, fidelity, tasks
+
+    return (fidelity, tasks, counting, sys.modules[__name__])
+
+
+def sanity_sources() -> tuple[ModuleType, ...]:
+    from . import seeds
+
+    return (sys.modules[__name__], seeds)
 
 
 @dataclass(frozen=True)
@@ -213,7 +221,7 @@ class Engine:
 
         identity = self.identity(case.metric)
         key = memo_key("sanity", identity.id, identity.version, case.check, [s.name for s in audit_seeds(self.cfg)],
-                       self.cfg.long_side, code_digest(SANITY_SOURCES))
+                       self.cfg.long_side, code_digest(*sanity_sources()))
         memo = self.store.get_memo("sanity", key)
         if memo is not None:
             passed, message, warning_only = json.loads(memo)
@@ -290,7 +298,7 @@ class Engine:
         task = None if self.dataset is not None else cell.setting.task
         counter = self.counter_id(task) if cell.check == "object_count" else None
         key = memo_key("fidelity", cell.check, task, chain.step(0).image_hash, last.image_hash, last.step, counter,
-                       code_digest(FIDELITY_SOURCES))
+                       code_digest(*fidelity_sources()))
         memo = self.store.get_memo("fidelity", key)
         if memo is not None:
             return Finding(**json.loads(memo))
@@ -344,17 +352,9 @@ class CachedCounter:
 
 
 def memo_key(*parts: Any) -> str:
-    """sha256 of the parts as canonical JSON: the key of a memoised finding."""
-    return hashlib.sha256(json.dumps(jsonable(list(parts)), sort_keys=True).encode()).hexdigest()
-
-
-@cache
-def code_digest(files: tuple[str, ...]) -> str:
-    """sha256 over the named package modules' source (read once per process)."""
-    h = hashlib.sha256()
-    for name in files:
-        h.update((_PACKAGE / name).read_bytes())
-    return h.hexdigest()
+    """sha256 hex of the parts as canonical JSON (keys.digest): the key of a memoised
+    finding. TypeError for a part without one JSON form (keys.canonical)."""
+    return digest(list(parts))
 
 
 def faithful_output(task, step0: Image, steps: int) -> Image:

@@ -387,7 +387,11 @@ def file_sha256(path: Path) -> str:
 
 
 def jsonable(value: Any) -> Any:
-    """Plain JSON values (dicts, lists, numbers, strings) from mappings, tuples, numpy scalars."""
+    """Plain JSON values (dicts, lists, numbers, strings) from mappings, tuples, numpy scalars.
+
+    For stored records only (step metadata, finding details): anything else becomes its
+    str(), so an editor's odd metadata never loses a built step. Never for keys: those go
+    through iqa_audit.keys, which refuses what it cannot key."""
     return json.loads(json.dumps(value, sort_keys=True, default=_json_default))
 
 

@@ -113,7 +113,7 @@ def test_editing_the_checks_code_invalidates_fidelity_memos(tmp_path, seed_dir, 
     cell = EditorCell(SETTING, "tiny", "tint", steps=3, runs=1)
     Engine(cfg).editor_finding(cell)
     calls = []
-    monkeypatch.setattr(engine_mod, "code_digest", lambda files: "edited-" + ",".join(files))
+    monkeypatch.setattr(engine_mod, "code_digest", lambda *modules: "edited-" + ",".join(m.__name__ for m in modules))
     engine = Engine(cfg)
     real = engine._run_check
     monkeypatch.setattr(engine, "_run_check", lambda *a: calls.append(1) or real(*a))

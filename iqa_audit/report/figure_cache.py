@@ -24,7 +24,6 @@ exist is not created: a report must not conjure a store where there is none.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import hashlib
 import json
@@ -35,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..keys import digest
 from . import figures
 
 FORMAT = 1  # bump when the entry layout below changes
@@ -51,23 +51,6 @@ class Entry:
 
 
 # ----- keys ------------------------------------------------------------------------------
-def canonical(value: Any) -> Any:
-    """`value` as plain JSON types, dataclasses tagged with their class name so two types
-    with the same fields never share a key. Floats stay floats: json writes their repr,
-    which round-trips exactly, and NaN is written as NaN (fine for hashing)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        out = {f.name: canonical(getattr(value, f.name)) for f in dataclasses.fields(value)}
-        out["__type__"] = type(value).__name__
-        return out
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    if isinstance(value, (tuple, list)):
-        return [canonical(v) for v in value]
-    if isinstance(value, Mapping):
-        return {str(k): canonical(v) for k, v in value.items()}
-    raise TypeError(f"figure_cache.canonical: cannot key a {type(value).__name__}; pass dataclasses or JSON types")
-
-
 @functools.cache
 def code_version() -> str:
     """sha256 of the drawing code and the libraries that turn it into bytes (versions from
@@ -80,9 +63,10 @@ def code_version() -> str:
 
 
 def cache_key(kind: str, inputs: Any) -> str:
-    text = json.dumps([kind, code_version(), canonical(inputs)], sort_keys=True, allow_nan=True,
-                      separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(text.encode("ascii")).hexdigest()
+    """sha256 hex of (kind, drawing code version, inputs) as canonical JSON (keys.digest:
+    dataclasses tagged with their class name, floats exact, NaN allowed). TypeError for
+    inputs without one JSON form."""
+    return digest([kind, code_version(), inputs])
 
 
 # ----- the cache -------------------------------------------------------------------------

@@ -9,14 +9,13 @@ audit and the editor audit.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Iterable, Mapping
 
 from .errors import ConfigError, explain
+from .files import write_file_atomic
 
 FORMAT = "iqa-audit-baseline/1"
 
@@ -82,9 +81,4 @@ def write(path: str | Path, entries: Iterable[tuple[str, bool, float | None, str
     cells = {cell: {"passed": passed, "value": None if value is None else round(float(value), 6), "version": version}
              for cell, passed, value, version in sorted(entries)}
     text = json.dumps({"format": FORMAT, "meta": dict(meta or {}), "cells": cells}, indent=1, sort_keys=True) + "\n"
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=".baseline-")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, 0o644)  # mkstemp's 0600 would surprise a committed file's readers
-    os.replace(tmp, p)
-    return p
+    return write_file_atomic(p, text.encode("utf-8"))

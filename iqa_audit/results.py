@@ -10,7 +10,6 @@ import importlib.metadata
 import json
 import os
 import platform
-import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any, Mapping, Sequence
 from . import __version__
 from . import baseline as baseline_mod
 from .config import AuditConfig
+from .files import write_file_atomic
 from .store import default_store_root
 
 FORMAT = "iqa-audit-results/1"
@@ -80,13 +80,7 @@ def _config_dict(cfg: AuditConfig) -> dict[str, Any]:
 
 def write_json_atomic(path: Path, data: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=1, sort_keys=True, default=str)
-        f.write("\n")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-    return path
+    return write_file_atomic(path, (json.dumps(data, indent=1, sort_keys=True, default=str) + "\n").encode("utf-8"))
 
 
 def write_run_outputs(cfg: AuditConfig, run_dir: Path, records: Sequence[Mapping[str, Any]], *, started: float,

@@ -17,7 +17,6 @@ import hashlib
 import json
 import os
 import sqlite3
-import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -29,6 +28,7 @@ from typing import Any, Iterable, Iterator, Mapping
 from filelock import FileLock
 
 from .errors import StoreError, explain
+from .files import write_file_atomic
 from .images import Image, decode_image, sniff_format
 
 STORE_ENV = "IQA_AUDIT_STORE"
@@ -199,16 +199,7 @@ class Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         # Write beside the target, then rename: a reader never sees half a file, and a
         # writer killed mid-write leaves only a temp file that nothing points at.
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=f".{ext}")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_file_atomic(path, data, durable=True)
         return digest, ext
 
     def verify(self, digest: str, ext: str) -> bool:

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from PIL import Image as PILImage
 
 from iqa_audit.report import figure_cache, figures
-from iqa_audit.report.figure_cache import Entry, FigureCache, cache_key, write_atomic
+from iqa_audit.report.figure_cache import Entry, FigureCache, cache_key
 from iqa_audit.report.html import ImageSource, render_report, write_report
 from iqa_audit.report.model import GapGrid, GridCell
 
@@ -263,12 +263,4 @@ def test_concurrent_writers_never_show_half_an_entry(tmp_path):
     stop.set()
     reader.join()
     assert reads[0] > 0 and not bad
-    assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]  # no temporary files left
-
-
-def test_write_atomic_replaces_whole_files(tmp_path):
-    path = tmp_path / "f.bin"
-    write_atomic(path, b"old")
-    write_atomic(path, b"new content")
-    assert path.read_bytes() == b"new content"
-    assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
+    assert not [p for p in tmp_path.rglob(".tmp-*")]  # no temporary files left

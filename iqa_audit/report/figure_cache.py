@@ -27,13 +27,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..files import write_file_atomic
 from ..keys import digest
 from . import figures
 
@@ -120,8 +119,8 @@ class FigureCache:
                    "sha256": hashlib.sha256(data).hexdigest(), "meta": dict(entry.meta)}
         try:
             bin_path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(bin_path, data)
-            write_atomic(meta_path, json.dumps(sidecar, sort_keys=True, allow_nan=True).encode("utf-8"))
+            write_file_atomic(bin_path, data)
+            write_file_atomic(meta_path, json.dumps(sidecar, sort_keys=True, allow_nan=True).encode("utf-8"))
         except OSError:
             pass  # a read-only or full disk: the report is still right, only slower next time
 
@@ -147,23 +146,6 @@ class FigureCache:
     def plot(self, kind: str, inputs: Any, draw: Callable[[], figures.Plot]) -> figures.Plot:
         """`draw()`'s Plot, or the same Plot read back from disk."""
         return self.get_or_make(kind, inputs, draw, encode=plot_entry, decode=entry_plot)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a unique temporary file in the same folder, then rename over `path`: a reader
-    sees the old file or the new one, never half of either, whoever else is writing."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp makes it owner-only; the store's other files are readable
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 # ----- conversions -----------------------------------------------------------------------

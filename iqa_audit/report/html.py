@@ -27,6 +27,7 @@ from PIL import Image as PILImage
 
 from . import figures
 from .compare import Changes, compare_results
+from ..files import write_file_atomic
 from .figure_cache import Entry, FigureCache, entry_picture, picture_entry
 from .model import (
     STRIP_STEPS,
@@ -139,11 +140,7 @@ def write_report(results: Mapping[str, Any], run_dir: Path, *, compare: Mapping[
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     page = render_report(results, compare=compare, figure_cache=figure_cache)
-    path = run_dir / "index.html"
-    tmp = run_dir / ".index.html.tmp"
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(path)  # a reader never sees half a page
-    return path
+    return write_file_atomic(run_dir / "index.html", page.encode("utf-8"))  # a reader never sees half a page
 
 
 def render_report(results: Mapping[str, Any], *, compare: Mapping[str, Any] | None = None,

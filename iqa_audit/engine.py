@@ -269,10 +269,12 @@ class Engine:
         return CachedCounter(self.store, VLMCounter(model, noun=noun) if model else BlobCounter(), noun)
 
     def judge(self):
-        from .self_eval import LLMJudge, keyword_judge
+        """keyword_judge, or with --judge llm:MODEL an LLM judge whose answers are kept in
+        the store (each question is asked once across cells, workers and runs)."""
+        from .self_eval import LLMJudge, StoredJudge, keyword_judge
 
         model = self.cfg.judge_model()
-        return LLMJudge(model=model) if model else keyword_judge
+        return StoredJudge(self.store, LLMJudge(model=model)) if model else keyword_judge
 
     def editor_finding(self, cell: EditorCell) -> EditorFinding:
         chains = self.chains(cell.setting, cell.seed, steps=cell.steps, runs=max(cell.runs, 1))

@@ -16,17 +16,26 @@ Two judges decide whether one reasoning text "notices" degradation:
   `iqa_audit.editors.gemini.ask_about_image`), and parses a YES/NO answer robustly.
 
 Both return a `Verdict(noticed, evidence)`; `first_noticed_step` runs a judge over a chain's
-(step, reasoning) pairs in step order.
+(step, reasoning) pairs in step order. `StoredJudge` keeps an LLM judge's verdicts in the
+store, so a question is paid for once across cells, xdist workers and runs.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from filelock import FileLock
 
 from .errors import ConfigError, EditorError, explain
+from .keys import digest
+
+if TYPE_CHECKING:
+    from .store import Store
 
 # ----- values -----------------------------------------------------------------------------------
 
@@ -285,6 +294,7 @@ class LLMJudge:
             return Verdict(False, None)  # nothing to judge: no need to pay for a question
         if reasoning in self._cache:
             return self._cache[reasoning]
+        question = self.question(reasoning)
         if self._client is None:
             # Imported here so self_eval stays importable without google-genai. The client is
             # the one behind ask_about_image, kept for reuse across the chain's steps.
@@ -292,8 +302,53 @@ class LLMJudge:
 
             kwargs = {"sleep": self._sleep} if self._sleep is not None else {}
             self._client = GeminiTextClient(model=self.model, base_url=self.base_url, temperature=0.0, max_retries=self.max_retries, **kwargs)
-        text = reasoning if len(reasoning) <= self.max_chars else reasoning[: self.max_chars] + "\n[truncated]"
-        answer = self._client.ask(None, LLM_JUDGE_PROMPT.format(reasoning=text))
+        answer = self._client.ask(None, question)
         verdict = parse_yes_no(answer)
         self._cache[reasoning] = verdict
         return verdict
+
+    def question(self, reasoning: str) -> str:
+        """The exact text sent for `reasoning` (longer than `max_chars`: truncated, marked)."""
+        text = reasoning if len(reasoning) <= self.max_chars else reasoning[: self.max_chars] + "\n[truncated]"
+        return LLM_JUDGE_PROMPT.format(reasoning=text)
+
+
+class StoredJudge:
+    """An LLMJudge whose verdicts live in the store's memo table (kind "judge"), keyed by the
+    judge's id (prompt version and model) and the exact question text: `--judge llm:...`
+    asks each question once, whichever cell, xdist worker or later run needs it. Workers
+    that need the same answer at once queue on a file lock (one of 256, by key) instead of
+    both paying. Raises what the inner judge raises (EditorError for an unclear answer,
+    which is not stored, so a re-run asks again)."""
+
+    KIND = "judge"
+
+    def __init__(self, store: Store, judge: LLMJudge):
+        self.store = store
+        self.judge = judge
+
+    @property
+    def id(self) -> str:
+        return self.judge.id
+
+    def __call__(self, reasoning: str | None) -> Verdict:
+        if not reasoning or not reasoning.strip():
+            return Verdict(False, None)
+        key = digest([self.judge.id, self.judge.question(reasoning)])
+        stored = self._stored(key)
+        if stored is not None:
+            return stored
+        with FileLock(str(self.store.locks / f"judge-{key[:2]}.lock")):
+            stored = self._stored(key)  # another worker may have asked while we waited
+            if stored is not None:
+                return stored
+            verdict = self.judge(reasoning)
+            self.store.put_memo(self.KIND, key, json.dumps({"noticed": verdict.noticed, "evidence": verdict.evidence}))
+        return verdict
+
+    def _stored(self, key: str) -> Verdict | None:
+        memo = self.store.get_memo(self.KIND, key)
+        if memo is None:
+            return None
+        value = json.loads(memo)
+        return Verdict(bool(value["noticed"]), value["evidence"])

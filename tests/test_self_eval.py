@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
 import statistics
+import subprocess
 import sys
 from pathlib import Path
 
@@ -16,6 +19,7 @@ from iqa_audit.self_eval import (
     DelaySummary,
     Judgement,
     LLMJudge,
+    StoredJudge,
     Verdict,
     first_noticed,
     first_noticed_step,
@@ -229,3 +233,51 @@ def test_llm_judge_unclear_answer_is_an_error(gemini_key):
         judge = LLMJudge(base_url=fake.base_url, sleep=lambda s: None)
         with pytest.raises(EditorError, match="LLM judge answer"):
             judge("The image is a bit noisy.")
+
+
+ROOT = Path(__file__).resolve().parent.parent
+ASK_IN_ANOTHER_PROCESS = """
+import json, sys
+from iqa_audit.self_eval import LLMJudge, StoredJudge
+from iqa_audit.store import Store
+store, base_url, texts = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+judge = StoredJudge(Store(store), LLMJudge(base_url=base_url, sleep=lambda s: None))
+print(json.dumps([[v.noticed, v.evidence] for v in map(judge, texts)]))
+"""
+
+
+@pytest.mark.network
+def test_llm_judge_answers_are_asked_once_across_cells_and_processes(gemini_key, tmp_path):
+    from iqa_audit.store import Store
+
+    quiet, noisy = "The composition is unchanged.", "Reproduce the picture as it is."
+    script = [{"kind": "text", "text": "NO"}, {"kind": "text", "text": 'YES: "grainy sky"'}]
+    with FakeGemini(api_key=KEY, script=script, default={"kind": "text", "text": "NO"}) as fake:
+        first_cell = StoredJudge(Store(tmp_path / "store"), LLMJudge(base_url=fake.base_url, sleep=lambda s: None))
+        assert first_cell(quiet) == Verdict(False, None) and first_cell(noisy) == Verdict(True, "grainy sky")
+        assert len(fake.requests) == 2
+        next_cell = StoredJudge(Store(tmp_path / "store"), LLMJudge(base_url=fake.base_url, sleep=lambda s: None))
+        assert next_cell(noisy) == Verdict(True, "grainy sky") and next_cell(quiet) == Verdict(False, None)
+        assert len(fake.requests) == 2  # a new judge (a new editor cell) asks nothing again
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        other = subprocess.run([sys.executable, "-c", ASK_IN_ANOTHER_PROCESS, str(tmp_path / "store"), fake.base_url,
+                                json.dumps([noisy, quiet, "A third, new text."])], env=env, capture_output=True, text=True, timeout=120)
+        assert other.returncode == 0, other.stderr[-2000:]
+        assert json.loads(other.stdout) == [[True, "grainy sky"], [False, None], [False, None]]
+        assert len(fake.requests) == 3  # another process asked only the new text
+        other_model = StoredJudge(Store(tmp_path / "store"), LLMJudge(model="gemini-2.5-pro", base_url=fake.base_url, sleep=lambda s: None))
+        other_model(quiet)
+        assert len(fake.requests) == 4  # the answer is the model's: another model is asked again
+
+
+@pytest.mark.network
+def test_the_engines_llm_judge_is_the_stored_one(gemini_key, monkeypatch, tmp_path):
+    from iqa_audit.config import resolve_config
+    from iqa_audit.engine import Engine
+
+    cfg = resolve_config({"judge": "llm:gemini-2.5-flash", "store": str(tmp_path / "store")})
+    with FakeGemini(api_key=KEY, default={"kind": "text", "text": "NO"}) as fake:
+        monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", fake.base_url)
+        for _ in range(3):  # one judge per editor cell, as verdicts.audit_editor asks for them
+            assert Engine(cfg).judge()("The input looks clean.") == Verdict(False, None)
+        assert len(fake.requests) == 1

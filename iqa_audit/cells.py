@@ -31,6 +31,32 @@ def checks_for_task(task: str) -> tuple[str, ...]:
     return CHECKS_BY_TASK.get(task, ("aspect_ratio",))
 
 
+def cell_name(kind: str, setting: str, seed: str, *, metric_id: str | None = None, delta_step: int | None = None,
+              check: str | None = None) -> tuple[str, str]:
+    """(test id, key) of one audit cell: the one place both are formed.
+
+    The test id is the pytest parameter id and reads like the finding; the key names the
+    cell in results.json, the baseline, `--compare` and the report. Baselines are keyed
+    by it, so changing a format here means migrating baselines/*.json in the same commit.
+
+    - kind "gap" (metric audit; needs metric_id and delta_step): test id
+      '<metric id>-<setting label>-<seed>-d<Δ step>', e.g.
+      'piqe-codec-jpeg-replicate-grid-perspective-d5'; key 'gap:<test id>'.
+    - kind "editor" (editor audit; needs check): test id '<setting label>-<seed>', e.g.
+      'sim-crop-replicate-grid-perspective' (each check is its own test function, so the
+      check is not in the id); key 'editor:<check>-<test id>'.
+
+    `setting` is a Setting.label ('<editor label>-<task>'). Raises ValueError for another
+    kind or a missing part."""
+    if kind == "gap" and metric_id is not None and delta_step is not None:
+        test_id = f"{metric_id}-{setting}-{seed}-d{delta_step}"
+        return test_id, f"gap:{test_id}"
+    if kind == "editor" and check is not None:
+        test_id = f"{setting}-{seed}"
+        return test_id, f"editor:{check}-{test_id}"
+    raise ValueError(f"cell_name: kind {kind!r} with metric_id={metric_id!r}, delta_step={delta_step!r}, check={check!r}")
+
+
 def metric_id(name: str) -> str:
     from .metrics.registry import metric_id as registry_metric_id
 
@@ -48,7 +74,17 @@ class GapCell:
 
     @property
     def id(self) -> str:
-        return f"{self.metric_id}-{self.setting.label}-{self.seed}-d{self.delta_step}"
+        """The test id (cell_name)."""
+        return self._name[0]
+
+    @property
+    def key(self) -> str:
+        """The key in results.json and the baseline (cell_name)."""
+        return self._name[1]
+
+    @property
+    def _name(self) -> tuple[str, str]:
+        return cell_name("gap", self.setting.label, self.seed, metric_id=self.metric_id, delta_step=self.delta_step)
 
     @property
     def group(self) -> str:
@@ -85,11 +121,22 @@ class EditorCell:
 
     @property
     def id(self) -> str:
-        return f"{self.setting.label}-{self.seed}"
+        """The test id (cell_name), shared by the cell's checks."""
+        return self._name[0]
+
+    @property
+    def key(self) -> str:
+        """The key in results.json and the baseline (cell_name)."""
+        return self._name[1]
 
     @property
     def cell(self) -> str:
-        return f"{self.check}-{self.id}"
+        """The key without its 'editor:' kind prefix: '<check>-<test id>'."""
+        return self.key.removeprefix("editor:")
+
+    @property
+    def _name(self) -> tuple[str, str]:
+        return cell_name("editor", self.setting.label, self.seed, check=self.check)
 
     @property
     def group(self) -> str:

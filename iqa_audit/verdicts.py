@@ -63,7 +63,7 @@ def audit_gap(cell: GapCell, engine, record: Callable[[dict], None], cfg: AuditC
     metric = engine.identity(cell.metric)  # id, version, range: no model load on a warm run
     payload = {
         "kind": "gap",
-        "cell": f"gap:{cell.id}",
+        "cell": cell.key,
         "metric": cell.metric,
         "metric_id": g.metric_id,
         "metric_version": g.metric_version,
@@ -92,7 +92,7 @@ def audit_editor(cell: EditorCell, engine, record: Callable[[dict], None], cfg: 
     f = engine.editor_finding(cell)
     payload = {
         "kind": "editor",
-        "cell": f"editor:{cell.cell}",
+        "cell": cell.key,
         "check": cell.check,
         "setting": cell.setting.label,
         "editor": cell.setting.editor,

@@ -359,7 +359,7 @@ Ask = Callable[..., str]
 class VLMCounter:
     """Asks a vision-language model how many objects there are.
 
-    `ask` defaults to `iqa_audit.editors.gemini.ask_about_image` (imported on first use,
+    `ask` defaults to `iqa_audit.genai_client.ask_about_image` (imported on first use,
     so this module never needs the google-genai SDK); tests inject a fake.
     """
 
@@ -377,7 +377,7 @@ class VLMCounter:
         question = self.question.format(noun=self.noun)
         ask = self.ask
         if ask is None:
-            from .editors.gemini import ask_about_image
+            from .genai_client import ask_about_image
 
             ask = ask_about_image
         answer = ask(image, question, model=self.model, base_url=self.base_url)

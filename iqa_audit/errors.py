@@ -6,6 +6,8 @@ what was wrong (file or value), what was expected, what was found, and what to d
 
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 
 class AuditError(Exception):
     """Base for every error iqa-audit raises deliberately."""
@@ -25,6 +27,19 @@ class StoreError(AuditError):
 
 class EditorError(AuditError):
     """An editor could not produce a step (network, refusal, malformed reply)."""
+
+
+class EditRefused(EditorError):
+    """The editor answered but gave no image (safety block, NO_IMAGE, ...).
+
+    The chain stores the step as failed with `reason` and stops: re-asking a paid model
+    the same thing would cost money for the same refusal.
+    """
+
+    def __init__(self, reason: str, meta: Mapping[str, Any] | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.meta = dict(meta or {})
 
 
 def explain(what: str, *, expected: str, got: str, fix: str) -> str:

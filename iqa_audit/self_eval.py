@@ -13,7 +13,7 @@ Two judges decide whether one reasoning text "notices" degradation:
   speckly") and can be fooled by unusual phrasing. Its evidence phrase makes every positive
   easy to check by eye.
 - `LLMJudge`: asks a Gemini text model the same question (paid, through
-  `iqa_audit.editors.gemini.ask_about_image`), and parses a YES/NO answer robustly.
+  `iqa_audit.genai_client.ask_about_image`), and parses a YES/NO answer robustly.
 
 Both return a `Verdict(noticed, evidence)`; `first_noticed_step` runs a judge over a chain's
 (step, reasoning) pairs in step order. `StoredJudge` keeps an LLM judge's verdicts in the
@@ -298,7 +298,7 @@ class LLMJudge:
         if self._client is None:
             # Imported here so self_eval stays importable without google-genai. The client is
             # the one behind ask_about_image, kept for reuse across the chain's steps.
-            from .editors.gemini import GeminiTextClient
+            from .genai_client import GeminiTextClient
 
             kwargs = {"sleep": self._sleep} if self._sleep is not None else {}
             self._client = GeminiTextClient(model=self.model, base_url=self.base_url, temperature=0.0, max_retries=self.max_retries, **kwargs)

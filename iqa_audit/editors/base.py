@@ -16,8 +16,29 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
-from ..errors import ConfigError, EditorError, explain
+from ..errors import ConfigError, explain
+from ..errors import EditRefused as EditRefused  # re-exported; beside EditorError, as genai_client raises it too
 from ..images import Image
+
+
+# How an editor's request seed follows the run and step (Gemini and diffusers editors).
+SEED_MODES = ("fixed", "per-step")
+
+
+def derive_seed(base_seed: int, seed: int, step: int, mode: str) -> int:
+    """The editor seed sent with a request, in the API's non-negative int32 range.
+
+    'fixed': one seed per run (every step of run `seed` uses the same value), as in the
+    study's fixed-seed setting. 'per-step': a different seed at every step; steps of one run
+    are 10 000 apart from the next run's, so runs of up to 10 000 steps never share a seed.
+    """
+    if mode == "fixed":
+        value = base_seed + seed
+    elif mode == "per-step":
+        value = base_seed + seed * 10_000 + step
+    else:
+        raise ConfigError(explain("seed_mode", expected=" or ".join(SEED_MODES), got=repr(mode), fix="Use seed_mode=fixed or seed_mode=per-step."))
+    return value % 2**31
 
 
 @dataclass(frozen=True, eq=False)
@@ -27,19 +48,6 @@ class EditResult:
     image: Image
     reasoning: str | None = None
     meta: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-
-
-class EditRefused(EditorError):
-    """The editor answered but gave no image (safety block, NO_IMAGE, ...).
-
-    The chain stores the step as failed with `reason` and stops: re-asking a paid model
-    the same thing would cost money for the same refusal.
-    """
-
-    def __init__(self, reason: str, meta: Mapping[str, Any] | None = None):
-        super().__init__(reason)
-        self.reason = reason
-        self.meta = dict(meta or {})
 
 
 @runtime_checkable

@@ -38,8 +38,7 @@ import numpy as np
 
 from ..errors import ConfigError, EditorError, explain
 from ..images import Image
-from .base import EditorEntry, EditResult
-from .gemini import SEED_MODES, derive_seed
+from .base import SEED_MODES, EditorEntry, EditResult, derive_seed
 
 ADAPTER_VERSION = "diffusers-adapter-1"
 SIZE_MULTIPLE = 16

@@ -1,7 +1,8 @@
 """The audit's cells: what each test case checks, derived from the config alone.
 
 Collection must give every xdist worker the same sorted list, so cells are computed
-from the config (and a dataset manifest's rows) only: no store reads, no model loads.
+from the config (and a dataset manifest's rows, or an imported dataset's record in the
+store) only: no chain reads, no model loads.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .config import AuditConfig
-from .datasets import read_manifest
+from .datasets import dataset_pairs
 from .plan import Setting, audit_seeds, audit_settings
 
 # Which fidelity checks apply to which task. Add tasks change the picture on purpose,
@@ -146,8 +147,7 @@ class EditorCell:
 
 
 def _dataset_settings(cfg: AuditConfig) -> list[tuple[Setting, str]]:
-    rows = read_manifest(cfg.dataset)
-    pairs = {(r.setting, r.seed) for r in rows}
+    pairs = dataset_pairs(cfg.dataset, cfg.store)
     return sorted(((Setting(s, "imported", "imported"), seed) for s, seed in pairs), key=lambda p: (p[0].label, p[1]))
 
 

@@ -11,7 +11,6 @@ and ends byte-identical to an uninterrupted build of a deterministic editor.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from .editors.base import parse_spec
 from .errors import ConfigError, StoreError, explain
 from .images import Image
 from .keys import canonical, digest
+from .names import slug
 from .seeds import Seed, get_seed
 from .store import ChainRecord, CorruptObject, StepRecord, Store, jsonable
 from .tasks import Task, get_task
@@ -62,7 +62,7 @@ def setting_label(editor_spec: str, task: str) -> str:
     """'codec-jpeg:quality=50' + 'replicate' -> 'codec-jpeg-quality50-replicate' (test-id friendly)."""
     name, params = parse_spec(editor_spec)
     parts = [name] + [f"{k}{v}" for k, v in sorted(params.items()) if k not in TRANSPORT_PARAMS] + [task]
-    return re.sub(r"[^A-Za-z0-9.]+", "-", "-".join(str(p) for p in parts)).strip("-").lower()
+    return slug("-".join(str(p) for p in parts))
 
 
 @dataclass(frozen=True, eq=False)

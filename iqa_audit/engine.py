@@ -20,7 +20,7 @@ import numpy as np
 from .cells import EditorCell, GapCell, SanityCase
 from .chains import Chain, ChainBusy, ChainSpec, PaidBudget, build_chain, resolve
 from .config import AuditConfig
-from .datasets import imported_chain_key, import_manifest
+from .datasets import chains_of, import_manifest, is_manifest_ref, require_record
 from .errors import StoreError, explain
 from .gaps import Series, gap
 from .images import Image
@@ -72,14 +72,21 @@ class Engine:
 
     # ----- chains --------------------------------------------------------------------
     @cached_property
-    def dataset(self) -> str | None:
+    def dataset_record(self):
+        """The imported dataset --dataset names (a manifest, imported here first, or the
+        name of a completed import), or None when the audit builds its own chains."""
         if not self.cfg.dataset:
             return None
-        lock = self.store.locks / "dataset-import.lock"
+        if not is_manifest_ref(self.cfg.dataset):
+            return require_record(self.store, self.cfg.dataset)
         from filelock import FileLock
 
-        with FileLock(str(lock)):  # one importer across workers; re-import is a no-op
-            return import_manifest(self.store, self.cfg.dataset).dataset
+        with FileLock(str(self.store.locks / "dataset-import.lock")):  # one importer across workers; re-import is a no-op
+            return require_record(self.store, import_manifest(self.store, self.cfg.dataset).dataset)
+
+    @property
+    def dataset(self) -> str | None:
+        return None if self.dataset_record is None else self.dataset_record.id
 
     def plan(self, specs: list[ChainSpec], *, worker: int = 0, workers: int = 1) -> None:
         """The chains this session's cells will need. Each worker builds them starting at its
@@ -125,18 +132,23 @@ class Engine:
         return out
 
     def _imported_chains(self, setting: str, seed: str) -> list[Chain]:
+        """The chains of a completed import, with exactly the steps it registered: steps an
+        unfinished later import added are not seen until that import completes."""
         from .chains import Chain as ChainValue
 
-        records = [c for c in self.store.chains(setting=setting) if c.seed == seed and c.editor_id == "imported"
-                   and c.editor_version == self.dataset]
-        if not records:
-            raise StoreError(explain(f"imported chains {setting}/{seed}", expected="rows in the dataset manifest", got="none stored",
-                                     fix="Check --dataset points at the manifest that was imported."))
+        imported = chains_of(self.dataset_record, setting, seed)
+        if not imported:
+            raise StoreError(explain(f"imported chains {setting}/{seed}", expected=f"chains of dataset {self.dataset}", got="none registered",
+                                     fix="Check --dataset names the dataset that was imported."))
         chains = []
-        for rec in sorted(records, key=lambda r: r.run):
-            assert rec.key == imported_chain_key(self.dataset, setting, seed, rec.run)
-            steps = tuple(self.store.steps(rec.key))
-            chains.append(ChainValue(rec, steps, max(s.step for s in steps)))
+        for c in imported:
+            wanted = set(c.steps)
+            steps = tuple(s for s in self.store.steps(c.key) if s.step in wanted)
+            if {s.step for s in steps} != wanted:
+                raise StoreError(explain(f"imported chain {setting}/{seed} run {c.run} of dataset {self.dataset}",
+                                         expected=f"steps {sorted(wanted)}", got=f"steps {sorted(s.step for s in steps)} in the store",
+                                         fix="Run the import again: it restores missing steps."))
+            chains.append(ChainValue(self.store.chain(c.key), steps, max(wanted)))
         return chains
 
     def image(self, step_record) -> Image:

@@ -189,7 +189,7 @@ def decode_image(data: bytes, *, source: str = "<bytes>") -> Image:
                 explain(
                     f"{source}",
                     expected="a PNG, JPEG, WebP, TIFF, BMP or GIF image",
-                    got=f"{len(data)} bytes that no image decoder recognises (starts {data[:8]!r})",
+                    got=f"{len(data)} bytes that no image decoder recognises",  # never echo content: it may be a secret
                     fix="Check the file is an image and not an HTML error page or a text file.",
                 )
             ) from None

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from .config import AuditConfig, find_pyproject, resolve_config, split_csv
+from .names import slug
 from .plugin_keys import CONFIG_KEY, ENGINE_KEY, PROPERTY, STARTED_KEY
 
 # Set before anything imports pyiqa/timm/huggingface_hub: without it, a metric whose
@@ -108,6 +109,8 @@ def _configure(config: pytest.Config) -> None:
     if cfg.run_name is None:
         name = config.getoption("--run-name") or f"{cfg.profile}-{time.strftime('%Y%m%d-%H%M%S')}"
         cfg = _replace(cfg, run_name=_worker_shared_name(config, name))
+    else:  # a folder under reports/: one id, never a path (names.slug)
+        cfg = _replace(cfg, run_name=slug(cfg.run_name))
     config.stash[CONFIG_KEY] = cfg
     config.stash[STARTED_KEY] = time.time()
     reports_root = config.getoption("--reports-dir") or str((pyproject.parent if pyproject else Path.cwd()) / "reports")

@@ -47,7 +47,7 @@ def test_every_problem_is_listed_and_nothing_is_written(store, tmp_path):
     msg = str(e.value)
     assert "r0_s1.png" in msg and "no image decoder" in msg
     assert "r1_s5.png does not exist" in msg
-    assert "run and step must be integers" in msg
+    assert "line 8: run must be a plain non-negative integer" in msg
     assert "nothing was imported" in msg
     assert store.chains() == []
 

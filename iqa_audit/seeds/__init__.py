@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +36,7 @@ from typing import Any
 import numpy as np
 from PIL import Image as PILImage
 
+from ..names import slug
 from ..errors import ConfigError, explain
 from ..images import Image, load_image
 from . import scenes_figures, scenes_light, scenes_surfaces
@@ -54,7 +54,6 @@ MAX_LONG_SIDE = 8192
 KINDS = ("procedural", "photo", "user")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif")
 
-_NAME_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 
 # ======================================================================================
@@ -79,11 +78,11 @@ class Seed:
     meta: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
-        if not _NAME_RE.match(self.name):
+        if slug(self.name) != self.name:
             raise ConfigError(
                 explain(
                     f"seed name {self.name!r}",
-                    expected="lowercase letters/digits separated by single hyphens (test-id friendly)",
+                    expected=f"an id as names.slug gives ({slug(self.name)!r})",
                     got=repr(self.name),
                     fix="Rename the seed, e.g. 'grid-perspective'.",
                 )
@@ -196,7 +195,7 @@ def seeds_from_dir(path: str | Path) -> list[Seed]:
     """One user seed per image file in `path` (not recursive), sorted by name.
 
     Files with an image suffix must decode (else BadImageError naming the file); other
-    files and hidden files are ignored. Names are slugified file stems.
+    files and hidden files are ignored. Names are the file stems' ids (`names.slug`).
     """
     folder = Path(path).expanduser()
     if not folder.exists():
@@ -221,7 +220,7 @@ def _seeds_from_files(folder: str, signature: tuple[tuple[str, int, int], ...]) 
     for p in (Path(entry[0]) for entry in signature):
         image = load_image(p)  # BadImageError names the file
         version = _sha12(image.data())
-        name = _slugify(p.stem) or f"image-{version[:6]}"
+        name = slug(p.stem)  # names.slug: letters of any script kept; a name with none gets a stable hash
         if name in seeds:
             raise ConfigError(
                 explain(f"seed folder {folder}", expected="file names that give distinct seed names",
@@ -281,10 +280,6 @@ def _catalogue(extra_dirs: Sequence[str | Path]) -> dict[str, Seed]:
                 )
             catalogue[s.name] = s
     return catalogue
-
-
-def _slugify(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
 # ======================================================================================

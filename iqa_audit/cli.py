@@ -4,6 +4,8 @@
     python generate_fixtures.py build --profile paper --jobs 2
     python generate_fixtures.py build --editor codec-jpeg --seed grid-perspective --runs 1 --steps 30
     python generate_fixtures.py import PATH/manifest.csv [--name banana100]
+    python generate_fixtures.py import DIR --layout "{setting}/{seed}/run{run}/step{step}.png" --name mine
+    python generate_fixtures.py import hf://kenantang/Banana100[@REVISION]
     python generate_fixtures.py score [--metric pyiqa:piqe]     # pre-compute the score cache
     python generate_fixtures.py weights --metric pyiqa:musiq    # fetch weights (needs network)
     python generate_fixtures.py list                             # seeds, editors, tasks, metrics
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .errors import AuditError
+from .import_cli import add_import_parser
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -48,10 +51,7 @@ def parser() -> argparse.ArgumentParser:
                    help="cap on new paid editor requests this run (default 0: paid editors need an explicit budget)")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
     _engine_options(b)
-    i = sub.add_parser("import", help="import chains from a manifest.csv (seed,setting,run,step,path)")
-    i.add_argument("manifest")
-    i.add_argument("--name", help="dataset name (default: the CSV's folder name)")
-    i.add_argument("--store")
+    add_import_parser(sub)  # import_cli.py: its options and handler in one place
     s = sub.add_parser("score", help="compute and cache the profile's metric scores")
     _common(s)
     s.add_argument("--metric", action="append", dest="metrics")
@@ -170,13 +170,9 @@ def _check_no_address(args) -> None:
 
 
 def cmd_import(args) -> int:
-    from .datasets import import_manifest
+    from .import_cli import run_import
 
-    store = _store(args.store)
-    summary = import_manifest(store, args.manifest, name=args.name)
-    print(f"imported dataset '{summary.dataset}': {len(summary.chains)} chains, {summary.images_added} images added, "
-          f"{summary.images_already_stored} already stored, into {store.root}")
-    return 0
+    return run_import(args)
 
 
 def cmd_score(args) -> int:

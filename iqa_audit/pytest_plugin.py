@@ -38,7 +38,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--delta-steps", default=None, help="comma-separated Δ steps (default 5,10,20)")
     g.addoption("--device", default=None, help="cpu (default), cuda or cuda:N")
     g.addoption("--profile", default=None, help="named profile: quick, paper, or [tool.iqa_audit.profiles.NAME]")
-    g.addoption("--dataset", default=None, help="audit imported chains from PATH/manifest.csv (seed,setting,run,step,path)")
+    g.addoption("--dataset", default=None,
+                help="audit imported chains: PATH/manifest.csv (seed,setting,run,step,path), or the NAME of an import")
     g.addoption("--store", default=None, help="chain and score store folder (default fixtures/cache, or $IQA_AUDIT_STORE)")
     g.addoption("--baseline", default=None, help="expected outcomes JSON; 'none' audits with raw verdicts")
     g.addoption("--update-baseline", action="store_true", default=False, help="rewrite the baseline from this run")

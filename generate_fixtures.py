@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Build and cache degradation chains (and scores) ahead of a test run. See --help."""
+"""The `iqa-audit` command from a source tree, under its old name. Prefer `iqa-audit`
+(installed by `bin/setup` as .venv/bin/iqa-audit) or `python -m iqa_audit`. See --help."""
 
 import sys
 

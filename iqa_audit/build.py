@@ -1,6 +1,10 @@
-"""Build many chains, in parallel processes, with one progress bar per chain and overall.
+"""Build many chains, in parallel processes, reporting progress as each chain advances.
 
-Used by `generate_fixtures.py build`. Each chain is built by `chains.build_chain`, which
+Progress goes to stderr as tqdm bars (one per chain and one overall) only when stderr is
+a terminal; otherwise (CI, `> log`) bars would write hundreds of lines of cursor codes,
+so each finished chain prints one plain line instead. `show_progress=False`: neither.
+
+Used by `iqa-audit build`. Each chain is built by `chains.build_chain`, which
 takes the chain's file lock, so a CLI build and a pytest run (or two CLI builds) can
 overlap safely: whoever comes second finds the steps already stored.
 """
@@ -78,15 +82,45 @@ def build_all(
     todo = pending(store, specs, seed_dirs)
     if not todo:
         return []
+    bars = show_progress and interactive()
+    lines = ChainLines(len(todo), enabled=show_progress and not bars)
     overall = tqdm(total=sum(s.steps for s in todo), desc="all chains", unit="step", position=0,
-                   disable=not show_progress, file=sys.stderr, dynamic_ncols=True)
+                   disable=not bars, file=sys.stderr, dynamic_ncols=True)
     try:
         if jobs <= 1:
             budget = PaidBudget(max_paid_steps) if max_paid_steps is not None else None
-            return [_build_one_with_bar(store.root, spec, seed_dirs, budget, overall, show_progress) for spec in todo]
-        return _build_parallel(store, todo, jobs, seed_dirs, max_paid_steps, overall, show_progress)
+            return [lines.done(_build_one_with_bar(store.root, spec, seed_dirs, budget, overall, bars)) for spec in todo]
+        return _build_parallel(store, todo, jobs, seed_dirs, max_paid_steps, overall, bars, lines)
     finally:
         overall.close()
+
+
+def interactive(stream=None) -> bool:
+    """True when `stream` (stderr by default) is a terminal a person watches."""
+    stream = sys.stderr if stream is None else stream
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+class ChainLines:
+    """The non-interactive progress report: one line per finished chain, on stdout,
+    flushed at once so a log shows where a long build is."""
+
+    def __init__(self, total: int, *, enabled: bool, stream=None):
+        self.total, self.enabled, self.finished = total, enabled, 0
+        self.stream = stream
+        self.started = time.perf_counter()
+
+    def done(self, outcome: BuildOutcome) -> BuildOutcome:
+        self.finished += 1
+        if self.enabled:
+            state = (f"FAILED ({outcome.error})" if outcome.error else f"stopped at step {outcome.steps_stored} "
+                     f"({outcome.stopped_reason})" if outcome.stopped_reason else f"{outcome.spec.steps} steps")
+            print(f"[{self.finished}/{self.total}] {outcome.label}: {state} "
+                  f"({time.perf_counter() - self.started:.1f} s)", file=self.stream or sys.stdout, flush=True)
+        return outcome
 
 
 def _build_one_with_bar(root, spec, seed_dirs, budget, overall, show_progress) -> BuildOutcome:
@@ -121,7 +155,7 @@ def _worker(root, spec, seed_dirs, budget_share, q) -> BuildOutcome:
     return _build_one(root, spec, seed_dirs, budget, lambda done, wanted: q.put((_label(spec), done, wanted)))
 
 
-def _build_parallel(store, todo, jobs, seed_dirs, max_paid_steps, overall, show_progress) -> list[BuildOutcome]:
+def _build_parallel(store, todo, jobs, seed_dirs, max_paid_steps, overall, show_progress, lines) -> list[BuildOutcome]:
     # Paid budgets are split per chain in the parallel path: each chain may use at most
     # what is left when it starts, and the total is checked as results come back.
     ctx = mp.get_context("spawn")  # no fork: torch/BLAS threads in the parent do not survive a fork
@@ -147,7 +181,7 @@ def _build_parallel(store, todo, jobs, seed_dirs, max_paid_steps, overall, show_
             for fut in done:
                 spec = futures.pop(fut)
                 outcome = fut.result()
-                outcomes.append(outcome)
+                outcomes.append(lines.done(outcome))
                 bar = bars.pop(_label(spec), None)
                 if bar is not None:
                     bar.close()

@@ -18,6 +18,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from filelock import Timeout as FileLockTimeout
 
+from .console import cli_command
 from .editors import EditRefused, Editor, create_editor
 from .editors.base import parse_spec
 from .errors import ConfigError, StoreError, explain
@@ -114,7 +115,7 @@ class Chain:
                 return s
         raise StoreError(
             explain(f"chain {self.record.setting}/{self.record.seed}/run{self.record.run}", expected=f"a stored step {k}",
-                    got=f"steps 0..{len(self.steps) - 1}", fix="Build more steps with generate_fixtures.py --steps.")
+                    got=f"steps 0..{len(self.steps) - 1}", fix=f"Build more steps with `{cli_command('build', '--steps', '<N>')}`.")
         )
 
 

@@ -1,14 +1,10 @@
-"""`generate_fixtures.py`: build and cache chains (and scores) ahead of a test run.
+"""`iqa-audit`: build and cache chains (and scores) ahead of a test run.
 
-    python generate_fixtures.py                      # build the quick profile's chains
-    python generate_fixtures.py build --profile paper --jobs 2
-    python generate_fixtures.py build --editor codec-jpeg --seed grid-perspective --runs 1 --steps 30
-    python generate_fixtures.py import PATH/manifest.csv [--name banana100]
-    python generate_fixtures.py import DIR --layout "{setting}/{seed}/run{run}/step{step}.png" --name mine
-    python generate_fixtures.py import hf://kenantang/Banana100[@REVISION]
-    python generate_fixtures.py score [--metric pyiqa:piqe]     # pre-compute the score cache
-    python generate_fixtures.py weights --metric pyiqa:musiq    # fetch weights (needs network)
-    python generate_fixtures.py list                             # seeds, editors, tasks, metrics
+The console script pip installs ([project.scripts] in pyproject.toml); also
+`python -m iqa_audit` and, from a source tree, `python generate_fixtures.py`. Every option
+comes from the one table in `options.py`, shared with the pytest plugin, and the resolved
+config is checked by `validate.check_config` before any work: a mistake is one
+`error: ...` line and exit code 2.
 """
 
 from __future__ import annotations
@@ -16,54 +12,55 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
+from .console import cli_prefix
 from .errors import AuditError
 from .import_cli import add_import_parser
+from .options import add_options, overrides, switches
+
+# (arguments, comment) of the examples --help prints, after the command as it runs here.
+EXAMPLES = (
+    ("", "build the quick profile's chains"),
+    ("build --profile paper --jobs 2", ""),
+    ("build --editor codec-jpeg --seed grid-perspective --runs 1 --steps 30", ""),
+    ("import PATH/manifest.csv --name banana100", ""),
+    ('import DIR --layout "{setting}/{seed}/run{run}/step{step}.png" --name mine', ""),
+    ("import hf://kenantang/Banana100", "needs network"),
+    ("score --metric pyiqa:piqe", "pre-compute the score cache"),
+    ("weights --metric pyiqa:musiq", "fetch weights (needs network)"),
+    ("list", "seeds, editors, tasks, metrics"),
+)
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--profile", help="named profile (quick, paper, or [tool.iqa_audit.profiles.NAME])")
-    p.add_argument("--store", help="chain/score store folder (default: fixtures/cache or $IQA_AUDIT_STORE)")
-    p.add_argument("--seed", action="append", dest="seeds", help="seed name (repeatable; default: the profile's)")
-    p.add_argument("--seed-dir", action="append", dest="seed_dirs", help="folder of your own seed images (repeatable)")
-    p.add_argument("--editor", action="append", dest="editors", help="editor spec, e.g. codec-jpeg:quality=50 (repeatable)")
-    p.add_argument("--task", action="append", dest="tasks", help="task name (repeatable)")
-    p.add_argument("--runs", type=int)
-    p.add_argument("--steps", type=int)
-    p.add_argument("--long-side", type=int, dest="long_side", help="render seeds at this long side in px (0: native size)")
+def examples(prog: str) -> str:
+    lines = [f"{prog} {a}".rstrip() for a, _ in EXAMPLES]
+    width = max(len(x) for x, (_, c) in zip(lines, EXAMPLES) if c) + 2
+    return "examples:\n" + "\n".join(f"  {x.ljust(width)}# {c}" if c else f"  {x}" for x, (_, c) in zip(lines, EXAMPLES)) + "\n"
 
 
-def _engine_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--engine", choices=("local", "ray"), default="local",
-                   help="local (default): this machine; ray: spread the work over a Ray cluster (pip install ray)")
-    p.add_argument("--address", help="with --engine ray: the cluster's HOST:PORT (default: start a local Ray instance)")
+# (command, help) in the order --help lists them; each takes its options from the table.
+COMMAND_HELP = (
+    ("build", "build (or resume) every chain of a profile"),
+    ("import", "import chains: a manifest.csv, a folder by --layout/--table, or hf://OWNER/NAME"),
+    ("score", "compute and cache the profile's metric scores"),
+    ("weights", "download metric weights into $TORCH_HOME (needs network)"),
+    ("list", "list seeds, editors, tasks and metrics"),
+    ("forget", "delete a chain's steps from a step on (e.g. after a corrupt paid file)"),
+)
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="generate_fixtures.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    prog = cli_prefix()
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0].split(": ", 1)[1],
+                                 epilog=examples(prog), formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command")
-    b = sub.add_parser("build", help="build (or resume) every chain of a profile")
-    _common(b)
-    b.add_argument("--jobs", type=int, default=1, help="parallel build processes")
-    b.add_argument("--max-paid-steps", type=int, default=0,
-                   help="cap on new paid editor requests this run (default 0: paid editors need an explicit budget)")
-    b.add_argument("--quiet", action="store_true", help="no progress bars")
-    _engine_options(b)
-    add_import_parser(sub)  # import_cli.py: its options and handler in one place
-    s = sub.add_parser("score", help="compute and cache the profile's metric scores")
-    _common(s)
-    s.add_argument("--metric", action="append", dest="metrics")
-    s.add_argument("--device", default=None)
-    _engine_options(s)
-    w = sub.add_parser("weights", help="download metric weights into $TORCH_HOME (needs network)")
-    w.add_argument("--metric", action="append", dest="metrics", required=True)
-    sub.add_parser("list", help="list seeds, editors, tasks and metrics")
-    f = sub.add_parser("forget", help="delete a chain's steps from a step on (e.g. after a corrupt paid file)")
-    f.add_argument("--chain", required=True, help="chain key (shown in the error)")
-    f.add_argument("--from-step", type=int, required=True)
-    f.add_argument("--store")
+    for name, help_text in COMMAND_HELP:
+        if name == "import":
+            add_import_parser(sub)  # import_cli.py: the import subcommand's own options and handler
+            continue
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        add_options(p.add_argument, name)
     return ap
 
 
@@ -82,25 +79,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _config(args):
-    from .config import find_pyproject, resolve_config, split_csv
+def _switches(args) -> dict[str, Any]:
+    return switches(lambda dest: getattr(args, dest, None), args.command)
 
-    over = {
-        "profile": args.profile,
-        "seeds": split_csv(args.seeds) or None,
-        "seed_dirs": split_csv(args.seed_dirs),
-        "editors": split_csv(args.editors),
-        "tasks": split_csv(args.tasks),
-        "runs": args.runs,
-        "steps": args.steps,
-        "long_side": args.long_side,
-        "store": args.store,
-    }
-    if getattr(args, "metrics", None):
-        over["metrics"] = split_csv(args.metrics)
-    if getattr(args, "device", None):
-        over["device"] = args.device
+
+def _config(args, *, skip: Sequence[str] = ()):
+    """The AuditConfig of this command's options, checked like the pytest plugin checks it."""
+    from pathlib import Path
+
+    from .config import find_pyproject, resolve_config
+    from .validate import check_config
+
+    over = overrides(lambda dest: getattr(args, dest, None), args.command)
     cfg = resolve_config(over, pyproject=find_pyproject(Path(__file__).resolve().parent.parent))
+    check_config(cfg, args.command, skip=skip)
     return cfg
 
 
@@ -115,6 +107,7 @@ def cmd_build(args) -> int:
     from .plan import chain_specs
 
     cfg = _config(args)
+    sw = _switches(args)
     store = _store(cfg.store)
     specs = chain_specs(cfg)
     t0 = time.perf_counter()
@@ -123,12 +116,12 @@ def cmd_build(args) -> int:
         print(f"all {len(specs)} chains of profile '{cfg.profile}' are cached in {store.root} "
               f"(checked in {time.perf_counter() - t0:.1f} s); nothing to build.")
         return 0
-    if args.engine == "ray":  # free editors only; one Ray task per chain, stored here step by step
+    if sw["engine"] == "ray":  # free editors only; one Ray task per chain, stored here step by step
         from .distributed import build_chains_ray
 
-        outcomes = build_chains_ray(cfg, store, todo, address=args.address)
+        outcomes = build_chains_ray(cfg, store, todo, address=sw["address"])
         return _report_built(outcomes, t0, store)
-    _check_no_address(args)
+    _check_no_address(sw)
     paid = paid_steps_needed(store, todo, cfg.seed_dirs)
     if paid:
         from .chains import setting_label
@@ -143,10 +136,11 @@ def cmd_build(args) -> int:
                 continue
             total += cost
             print(f"paid editor {ed.id} ({setting_label(spec_str, '')}): {n} new requests, estimated ${cost:.2f}")
-        print(f"estimated total ${total:.2f}; --max-paid-steps={args.max_paid_steps} caps this run.")
-    print(f"building {len(todo)} of {len(specs)} chains ({cfg.steps} steps, long side {cfg.long_side}) into {store.root}")
-    outcomes = build_all(store, todo, jobs=args.jobs, seed_dirs=cfg.seed_dirs,
-                         max_paid_steps=args.max_paid_steps if paid else None, show_progress=not args.quiet)
+        print(f"estimated total ${total:.2f}; --max-paid-steps={cfg.max_paid_steps} caps this run.")
+    print(f"building {len(todo)} of {len(specs)} chains ({cfg.steps} steps, long side {cfg.long_side}) into {store.root}",
+          flush=True)
+    outcomes = build_all(store, todo, jobs=sw["jobs"], seed_dirs=cfg.seed_dirs,
+                         max_paid_steps=cfg.max_paid_steps if paid else None, show_progress=not sw["quiet"])
     return _report_built(outcomes, t0, store)
 
 
@@ -161,11 +155,11 @@ def _report_built(outcomes, t0: float, store) -> int:
     return 1 if failed else 0
 
 
-def _check_no_address(args) -> None:
-    if args.address:
+def _check_no_address(sw: dict[str, Any]) -> None:
+    if sw["address"]:
         from .errors import ConfigError, explain
 
-        raise ConfigError(explain("--address", expected="--engine ray with it", got=f"--address {args.address} with --engine local",
+        raise ConfigError(explain("--address", expected="--engine ray with it", got=f"--address {sw['address']} with --engine local",
                                   fix="Add --engine ray, or drop --address."))
 
 
@@ -177,11 +171,12 @@ def cmd_import(args) -> int:
 
 def cmd_score(args) -> int:
     cfg = _config(args)
-    if args.engine == "ray":
+    sw = _switches(args)
+    if sw["engine"] == "ray":
         from .distributed import score_chains_ray
 
-        return score_chains_ray(cfg, _store(cfg.store), address=args.address)
-    _check_no_address(args)
+        return score_chains_ray(cfg, _store(cfg.store), address=sw["address"])
+    _check_no_address(sw)
     from .scoring import score_chains
 
     return score_chains(cfg, _store(cfg.store))
@@ -189,9 +184,14 @@ def cmd_score(args) -> int:
 
 def cmd_weights(args) -> int:
     from .config import split_csv
+    from .errors import ConfigError, explain
     from .metrics.weights import weights_main
 
-    return weights_main(list(split_csv(args.metrics)))
+    metrics = list(split_csv(args.metrics))
+    if not metrics:
+        raise ConfigError(explain("weights", expected="--metric NAME (repeatable)", got="no metric",
+                                  fix="Pass e.g. --metric pyiqa:musiq."))
+    return weights_main(metrics)
 
 
 def cmd_list(args) -> int:
@@ -217,9 +217,15 @@ def cmd_list(args) -> int:
 
 
 def cmd_forget(args) -> int:
+    from .errors import ConfigError, explain
+
+    sw = _switches(args)
+    if not sw["chain"] or sw["from_step"] is None:
+        raise ConfigError(explain("forget", expected="--chain KEY --from-step N", got="a missing option",
+                                  fix="Copy the chain key from the error that named the file."))
     store = _store(args.store)
-    n = store.drop_steps_from(args.chain, args.from_step)
-    print(f"forgot {n} steps of chain {args.chain} from step {args.from_step}")
+    n = store.drop_steps_from(sw["chain"], sw["from_step"])
+    print(f"forgot {n} steps of chain {sw['chain']} from step {sw['from_step']}")
     return 0
 
 

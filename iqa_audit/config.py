@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .errors import ConfigError, explain
+from .options import DEFAULT_KEEP_REPORTS, check_values
+from .options import split_csv as split_csv  # re-exported: front ends split repeatable options with it
 
 # The editor audit: every free editor (identity is the positive control, each simulator
 # must trip the check it models) on the task/seed pairs that expose each failure.
@@ -61,7 +63,8 @@ BUILTIN_PROFILES: Mapping[str, Mapping[str, Any]] = {
 @dataclass(frozen=True)
 class AuditConfig:
     profile: str = "quick"
-    seeds: tuple[str, ...] | str = "all-procedural"  # names, or 'all', 'all-procedural', 'all-photos'
+    # Names and groups ('all', 'all-procedural', 'all-photos'); () with seed_dirs: only the folders' images.
+    seeds: tuple[str, ...] | str = "all-procedural"
     seed_dirs: tuple[str, ...] = ()
     editors: tuple[str, ...] = ("codec-jpeg", "sim-noise-tint")
     tasks: tuple[str, ...] = ("replicate",)
@@ -83,15 +86,19 @@ class AuditConfig:
     max_paid_steps: int = 0  # new paid editor requests a test process may make (0: paid chains must be prebuilt)
     counter: str = "blob"  # object counter: 'blob' (offline) or 'vlm:<gemini model>' (paid, cached)
     judge: str = "keyword"  # self-evaluation judge: 'keyword' (offline) or 'llm:<gemini model>' (paid)
+    compare: str | None = None  # another run's results.json: the report adds "changed since"
+    reports_dir: str | None = None  # where run folders go (None: reports/ beside pyproject.toml)
+    keep_reports: int = DEFAULT_KEEP_REPORTS  # run folders kept in reports_dir (0: all)
 
     def __post_init__(self) -> None:
-        if self.runs < 1:
-            raise ConfigError(explain("runs", expected="at least 1", got=str(self.runs), fix="Pass --runs 1 or more."))
-        if not self.delta_steps or any(d < 2 for d in self.delta_steps):
-            raise ConfigError(explain("delta steps", expected="steps >= 2 (step 1 is the reference)", got=str(list(self.delta_steps)),
-                                      fix="Pass e.g. --delta-steps 5,10,20."))
-        if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
-            raise ConfigError(explain("--device", expected="cpu, cuda or cuda:N", got=repr(self.device), fix="Pass --device cpu."))
+        # Each value on its own, by the options table's checks (names are checked against
+        # the registries by validate.check_config, once per session).
+        check_values({f.name: getattr(self, f.name) for f in fields(self)})
+        for name, low in (("audit_steps", 0), ("audit_runs", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ConfigError(explain(f"{name} in [tool.iqa_audit]", expected=f"a whole number, {low} or more",
+                                          got=repr(value), fix="Fix the value in pyproject.toml."))
 
     def counter_model(self) -> str | None:
         return _model_of("--counter", self.counter, "vlm")
@@ -102,7 +109,7 @@ class AuditConfig:
     def check_delta_steps_built(self) -> None:
         """The metric audit needs every Δ step inside the chains it builds."""
         if self.dataset is None and max(self.delta_steps) > self.steps:
-            raise ConfigError(explain("delta steps", expected=f"at most --steps ({self.steps})", got=str(list(self.delta_steps)),
+            raise ConfigError(explain("--delta-steps", expected=f"at most --steps ({self.steps})", got=str(list(self.delta_steps)),
                                       fix="Raise --steps or lower --delta-steps."))
 
     @property
@@ -145,9 +152,13 @@ def read_settings(pyproject: Path | None) -> Mapping[str, Any]:
 def profile_values(name: str, settings: Mapping[str, Any]) -> dict[str, Any]:
     user_profiles = settings.get("profiles", {})
     if name not in BUILTIN_PROFILES and name not in user_profiles:
+        import difflib
+
         known = sorted({*BUILTIN_PROFILES, *user_profiles})
-        raise ConfigError(explain("--profile", expected="one of " + ", ".join(known), got=repr(name),
-                                  fix="Add [tool.iqa_audit.profiles.NAME] to pyproject.toml or pick an existing profile."))
+        close = difflib.get_close_matches(str(name), known, n=3, cutoff=0.6)
+        hint = ("Did you mean " + ", ".join(close) + "? ") if close else ""
+        raise ConfigError(explain(f"--profile {name}", expected="one of " + ", ".join(known), got="no such profile",
+                                  fix=hint + "Add [tool.iqa_audit.profiles.NAME] to pyproject.toml or pick an existing profile."))
     # A pyproject profile of a built-in name refines it key by key rather than replacing it.
     return {**BUILTIN_PROFILES.get(name, {}), **user_profiles.get(name, {})}
 
@@ -161,24 +172,31 @@ def resolve_config(overrides: Mapping[str, Any], *, pyproject: Path | None = Non
     given = {k: v for k, v in overrides.items() if v not in (None, (), [])}
     profile = given.get("profile") or os.environ.get("IQA_AUDIT_PROFILE") or settings.get("profile") or "quick"
     values = profile_values(profile, settings)
-    values.update({k: v for k, v in settings.items() if k not in ("profile", "profiles")})
-    values.update(given)
+    top = {k: v for k, v in settings.items() if k not in ("profile", "profiles")}
+    for layer in (top, given):
+        values.update(layer)
+        if layer.get("seed_dirs") and "seeds" not in layer:
+            values["seeds"] = ()  # your folders without --seed: audit only your own images
     values["profile"] = profile
     known = {f.name for f in fields(AuditConfig)}
     unknown = set(values) - known
     if unknown:
+        import difflib
+
+        close = difflib.get_close_matches(sorted(unknown)[0], sorted(known), n=3, cutoff=0.6)
+        hint = ("Did you mean " + ", ".join(close) + "? ") if close else ""
         raise ConfigError(explain("[tool.iqa_audit] settings", expected="keys among " + ", ".join(sorted(known)),
-                                  got=", ".join(sorted(unknown)), fix="Remove or rename them."))
+                                  got=", ".join(sorted(unknown)), fix=hint + "Remove or rename them."))
     for key in ("editors", "tasks", "delta_steps", "metrics", "seed_dirs", "audit_editors", "audit_cases"):
         if key in values and not isinstance(values[key], tuple):
             values[key] = tuple(_as_list(values[key]))
-    if isinstance(values.get("seeds"), (list, tuple)):
+    if isinstance(values.get("seeds"), list):
         values["seeds"] = tuple(values["seeds"])
     try:
         if "delta_steps" in values:
             values["delta_steps"] = tuple(int(d) for d in values["delta_steps"])
     except (TypeError, ValueError):
-        raise ConfigError(explain("delta steps", expected="whole numbers such as 5,10,20", got=repr(values.get("delta_steps")),
+        raise ConfigError(explain("--delta-steps", expected="whole numbers such as 5,10,20", got=repr(values.get("delta_steps")),
                                   fix="Pass e.g. --delta-steps 5,10,20.")) from None
     if values.get("long_side") == 0:
         values["long_side"] = None  # --long-side 0: seeds at their native size
@@ -193,11 +211,3 @@ def _as_list(value: Any) -> list:
 
 def with_changes(cfg: AuditConfig, **changes: Any) -> AuditConfig:
     return replace(cfg, **changes)
-
-
-def split_csv(values: Sequence[str] | None) -> tuple[str, ...]:
-    """Repeatable options that also accept commas: --metric a --metric b,c -> (a, b, c)."""
-    out: list[str] = []
-    for v in values or ():
-        out.extend(p.strip() for p in v.split(",") if p.strip())
-    return tuple(out)

@@ -42,6 +42,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from filelock import FileLock
 
+from .console import cli_command
 from .errors import BadImageError, ConfigError, explain
 from .images import decode_image
 from .names import distinct_ids, slug
@@ -459,7 +460,7 @@ def require_record(store: Store, name: str) -> DatasetRecord:
     known = ", ".join(dataset_ids(store)) or "none"
     raise ConfigError(explain(f"--dataset {name}", expected=f"an imported dataset in the store {store.root} (imported: {known})"
                               " or a path to a manifest.csv", got=got,
-                              fix="Run `python generate_fixtures.py import ...` (again, to finish an interrupted import), "
+                              fix=f"Run `{cli_command('import', '...')}` (again, to finish an interrupted import), "
                                   "or pass --store where it was imported."))
 
 

@@ -1,12 +1,14 @@
 """Scoring (and free-chain building) spread over a Ray cluster: `--engine ray`.
 
-    python generate_fixtures.py score --engine ray                     # a local Ray instance
-    python generate_fixtures.py score --engine ray --address HOST:6379 # an existing cluster
-    python generate_fixtures.py build --engine ray --address HOST:6379 # free editors only
+    iqa-audit score --engine ray                     # a local Ray instance
+    iqa-audit score --engine ray --address HOST:6379 # an existing cluster
+    iqa-audit build --engine ray --address HOST:6379 # free editors only
+
+Ray is an extra: `pip install 'iqa-audit[ray]'` (bin/setup installs it).
 
 Who does what, and why:
 
-- The DRIVER (the process running generate_fixtures.py) is the only one that touches the
+- The DRIVER (the process running `iqa-audit`) is the only one that touches the
   store. It works out which (metric, image) scores are missing, reads those images'
   bytes, and writes every finished chunk's scores the moment the chunk comes back. The
   store stays the single truth: a worker lost mid-run loses at most the chunk it was on,
@@ -100,7 +102,7 @@ def _ray():
         import ray
     except ImportError:
         raise ConfigError(explain("--engine ray", expected="the ray package installed", got="no module named 'ray'",
-                                  fix="pip install ray (or use the default --engine local).")) from None
+                                  fix="pip install 'iqa-audit[ray]' (or use the default --engine local).")) from None
     return ray
 
 

@@ -1,4 +1,4 @@
-"""`generate_fixtures.py import SOURCE`: the import subcommand, self-contained (its options
+"""`iqa-audit import SOURCE`: the import subcommand, self-contained (its options
 and its handler), so the CLI only registers it.
 
     import PATH/manifest.csv                     columns seed,setting,run,step,path
@@ -149,5 +149,7 @@ def _report(summary, store) -> int:
     pinned = f" at revision {summary.revision}" if summary.revision else ""
     print(f"imported dataset '{summary.dataset}'{pinned}: {len(summary.chains)} chains, {summary.images_added} images added, "
           f"{summary.images_already_stored} already stored, into {store.root}")
-    print(f"audit it: pytest tests_metrics tests_editors --dataset {summary.dataset} --store {store.root}")
+    from .console import pytest_command
+
+    print(f"audit it: {pytest_command('tests_metrics', 'tests_editors', '--dataset', summary.dataset, '--store', str(store.root))}")
     return 0

@@ -12,13 +12,16 @@ SEED_GROUPS = {"all": builtin_seeds, "all-procedural": procedural_seeds, "all-ph
 
 
 def audit_seeds(cfg: AuditConfig) -> list[Seed]:
-    if isinstance(cfg.seeds, str) and cfg.seeds in SEED_GROUPS:
-        seeds = list(SEED_GROUPS[cfg.seeds]())
-        for d in cfg.seed_dirs:
-            seeds.extend(seeds_from_dir(d))
-        return sorted(seeds, key=lambda s: s.name)
+    """The metric audit's seeds, sorted by name: the named seeds and groups, plus every
+    image of the seed folders when a group is named or no seed is (`--seed-dir` alone)."""
     names = [cfg.seeds] if isinstance(cfg.seeds, str) else list(cfg.seeds)
-    return sorted(resolve_seeds(names, extra_dirs=cfg.seed_dirs), key=lambda s: s.name)
+    groups = [n for n in names if n in SEED_GROUPS]
+    wanted = {s.name for g in groups for s in SEED_GROUPS[g]()}
+    if groups or not names:
+        wanted |= {s.name for d in cfg.seed_dirs for s in seeds_from_dir(d)}
+    wanted |= {n for n in names if n not in SEED_GROUPS}
+    # One catalogue of built-in and folder seeds: a file named like another seed is refused.
+    return sorted(resolve_seeds(sorted(wanted), extra_dirs=cfg.seed_dirs), key=lambda s: s.name)
 
 
 @dataclass(frozen=True)

@@ -15,74 +15,36 @@ from pathlib import Path
 
 import pytest
 
-from .config import AuditConfig, find_pyproject, resolve_config, split_csv
+from .config import AuditConfig, find_pyproject, resolve_config
 from .names import slug
+from .options import add_options, overrides
 from .plugin_keys import CONFIG_KEY, ENGINE_KEY, PROPERTY, STARTED_KEY
 
-# Set before anything imports pyiqa/timm/huggingface_hub: without it, a metric whose
-# weights are missing waits ~50 s in network retries instead of failing at once.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+DEST_PREFIX = "iqa_"  # option destinations in pytest's namespace: iqa_metrics, iqa_runs, ...
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    """Every option from the one table in `options.py` (shared with the `iqa-audit` CLI)."""
     g = parser.getgroup("iqa-audit", "iqa-audit: does a quality metric notice iterative editing degradation?")
-    g.addoption("--metric", action="append", default=[], help="metric to audit: pyiqa:NAME, iqa_audit:NAME, module.path:callable, "
-                "or an entry-point name (repeatable, commas allowed)")
-    g.addoption("--editor", action="append", default=[], help="editor spec for the chains, e.g. codec-jpeg:quality=50 (repeatable)")
-    g.addoption("--seed", action="append", default=[], help="seed name (repeatable)")
-    g.addoption("--seed-dir", action="append", default=[], help="folder of your own seed images (repeatable)")
-    g.addoption("--task", action="append", default=[], help="task: replicate, mirror, rotate90, ... (repeatable)")
-    g.addoption("--runs", type=int, default=None, help="runs per chain setting")
-    g.addoption("--steps", type=int, default=None, help="chain length")
-    g.addoption("--long-side", type=int, default=None, help="render seeds at this long side in px (0: native size)")
-    g.addoption("--delta-steps", default=None, help="comma-separated Δ steps (default 5,10,20)")
-    g.addoption("--device", default=None, help="cpu (default), cuda or cuda:N")
-    g.addoption("--profile", default=None, help="named profile: quick, paper, or [tool.iqa_audit.profiles.NAME]")
-    g.addoption("--dataset", default=None,
-                help="audit imported chains: PATH/manifest.csv (seed,setting,run,step,path), or the NAME of an import")
-    g.addoption("--store", default=None, help="chain and score store folder (default fixtures/cache, or $IQA_AUDIT_STORE)")
-    g.addoption("--baseline", default=None, help="expected outcomes JSON; 'none' audits with raw verdicts")
-    g.addoption("--update-baseline", action="store_true", default=False, help="rewrite the baseline from this run")
-    g.addoption("--run-name", default=None, help="report folder name under reports/ (default: profile + time)")
-    g.addoption("--max-paid-steps", type=int, default=None,
-                help="new paid editor requests each test process may make (default 0: build paid chains first with "
-                     "generate_fixtures.py, which prints the estimated cost)")
-    g.addoption("--counter", default=None, help="object counter for add tasks: blob (default, offline) or vlm:<gemini model>")
-    g.addoption("--judge", default=None, help="self-evaluation judge: keyword (default, offline) or llm:<gemini model>")
-    g.addoption("--compare", default=None, help="another run's results.json: the report adds a 'changed since' section")
-    g.addoption("--reports-dir", default=None, help="where run folders go (default: reports/ beside pyproject.toml)")
+    add_options(g.addoption, "pytest", DEST_PREFIX)
 
 
 def _overrides(config: pytest.Config) -> dict:
-    opt = config.getoption
-    delta = opt("--delta-steps")
-    over = {
-        "profile": opt("--profile"),
-        "metrics": split_csv(opt("--metric")),
-        "editors": split_csv(opt("--editor")),
-        "seeds": split_csv(opt("--seed")) or None,
-        "seed_dirs": split_csv(opt("--seed-dir")),
-        "tasks": split_csv(opt("--task")),
-        "runs": opt("--runs"),
-        "steps": opt("--steps"),
-        "long_side": opt("--long-side"),
-        "delta_steps": split_csv([delta]) if delta else None,
-        "device": opt("--device"),
-        "dataset": opt("--dataset"),
-        "store": opt("--store"),
-        "baseline": opt("--baseline"),
-        "update_baseline": opt("--update-baseline") or None,
-        "run_name": opt("--run-name"),
-        "counter": opt("--counter"),
-        "max_paid_steps": opt("--max-paid-steps"),
-        "judge": opt("--judge"),
-    }
-    return over
+    return overrides(lambda dest: config.getoption(DEST_PREFIX + dest), "pytest")
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    """Resolve the options into one AuditConfig and check every name and file in it, once:
+    a mistake is one `ERROR:` line and exit code 4 (pytest's usage error), not the same
+    failure in every test.
+
+    Environment: sets HF_HUB_OFFLINE=1 unless the user set it (then theirs stands), before
+    any metric imports pyiqa/timm/huggingface_hub: with it, a metric whose weights are
+    missing is skipped at once instead of waiting ~50 s in network retries. Importing the
+    plugin changes nothing; only a configured pytest session does this."""
     from .errors import AuditError
 
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         _configure(config)
     except AuditError as e:  # a bad option is a usage error, shown without a traceback
@@ -100,21 +62,26 @@ def _configure(config: pytest.Config) -> None:
             os.environ.setdefault(var, "1")
 
     pyproject = find_pyproject(Path(config.rootpath))
-    cfg = resolve_config(_overrides(config), pyproject=pyproject)
+    given = _overrides(config)
+    cfg = resolve_config(given, pyproject=pyproject)
+    if wi is None:  # the controller (or -n 0) checks once; workers get the same options
+        from .validate import check_config
+
+        check_config(cfg, "pytest")
     gap_cells(cfg), editor_cells(cfg), cfg.counter_model(), cfg.judge_model()  # validate now, not in every test
     if cfg.baseline and cfg.baseline.lower() == "none":
         cfg = _replace(cfg, baseline=None)
-    elif cfg.baseline and pyproject is not None and not Path(cfg.baseline).is_absolute() and config.getoption("--baseline") is None:
+    elif cfg.baseline and pyproject is not None and not Path(cfg.baseline).is_absolute() and given.get("baseline") is None:
         # A baseline named in pyproject.toml is relative to that file, not to the cwd.
         cfg = _replace(cfg, baseline=str(pyproject.parent / cfg.baseline))
     if cfg.run_name is None:
-        name = config.getoption("--run-name") or f"{cfg.profile}-{time.strftime('%Y%m%d-%H%M%S')}"
+        name = f"{cfg.profile}-{time.strftime('%Y%m%d-%H%M%S')}"
         cfg = _replace(cfg, run_name=_worker_shared_name(config, name))
     else:  # a folder under reports/: one id, never a path (names.slug)
         cfg = _replace(cfg, run_name=slug(cfg.run_name))
     config.stash[CONFIG_KEY] = cfg
     config.stash[STARTED_KEY] = time.time()
-    reports_root = config.getoption("--reports-dir") or str((pyproject.parent if pyproject else Path.cwd()) / "reports")
+    reports_root = cfg.reports_dir or str((pyproject.parent if pyproject else Path.cwd()) / "reports")
     config.stash[ENGINE_KEY] = _LazyEngine(cfg, Path(reports_root))
     collector = ResultCollector(config)
     config.pluginmanager.register(collector, "iqa_audit_results")
@@ -287,8 +254,13 @@ class ResultCollector:
         self.config = config
         self.records: dict[str, dict] = {}
         self.paths: dict[str, Path] = {}
+        self.outcomes: dict[str, int] = {}  # pytest's own counts (its summary line), every test of the session
+        self.pruned: list[Path] = []
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        category = self.config.hook.pytest_report_teststatus(report=report, config=self.config)[0]
+        if category:
+            self.outcomes[category] = self.outcomes.get(category, 0) + 1
         if report.when not in ("setup", "call"):
             return
         for name, value in report.user_properties:
@@ -301,13 +273,15 @@ class ResultCollector:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if getattr(self.config, "workerinput", None) is not None or not self.records:
             return  # workers report through the controller
+        from .report.retention import prune_runs
         from .results import write_run_outputs
 
         lazy = self.config.stash[ENGINE_KEY]
+        cfg = self.config.stash[CONFIG_KEY]
         records = [self.records[k] for k in sorted(self.records)]
-        self.paths = write_run_outputs(self.config.stash[CONFIG_KEY], lazy.run_dir, records,
-                                       started=self.config.stash[STARTED_KEY], finished=time.time(),
-                                       compare=self.config.getoption("--compare"))
+        self.paths = write_run_outputs(cfg, lazy.run_dir, records, started=self.config.stash[STARTED_KEY],
+                                       finished=time.time(), compare=cfg.compare, outcomes=dict(self.outcomes))
+        self.pruned = prune_runs(lazy.reports_root, keep=cfg.keep_reports, current=lazy.run_dir)
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
         if not self.paths:
@@ -315,10 +289,18 @@ class ResultCollector:
         terminalreporter.section("iqa-audit")
         kinds: dict[str, int] = {}
         for r in self.records.values():
-            kinds[r.get("baseline", "?")] = kinds.get(r.get("baseline", "?"), 0) + 1
-        terminalreporter.write_line("against the baseline: " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())))
-        for r in self.records.values():
-            if r.get("baseline") in ("regression", "improved"):
-                terminalreporter.write_line(f"  {r['baseline']}: {r['cell']}")
+            if "baseline" in r:  # gap and editor cells (sanity cases are not gated)
+                kinds[r["baseline"]] = kinds.get(r["baseline"], 0) + 1
+        counts = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+        if config.stash[CONFIG_KEY].baseline:
+            terminalreporter.write_line("against the baseline: " + counts)
+            for r in self.records.values():
+                if r.get("baseline") in ("regression", "improved"):
+                    terminalreporter.write_line(f"  {r['baseline']}: {r['cell']}")
+        else:
+            terminalreporter.write_line("verdicts: " + counts)
         for label, path in self.paths.items():
             terminalreporter.write_line(f"{label}: {path}")
+        if self.pruned:
+            terminalreporter.write_line(f"removed {len(self.pruned)} old run folder(s) from {self.pruned[0].parent} "
+                                        f"(keeping the last {config.stash[CONFIG_KEY].keep_reports}; --keep-reports N, 0 keeps all)")

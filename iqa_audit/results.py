@@ -44,10 +44,15 @@ def machine(device: str = "cpu") -> dict[str, Any]:
     return info
 
 
-def build_results(cfg: AuditConfig, records: Sequence[Mapping[str, Any]], *, started: float, finished: float) -> dict[str, Any]:
+def build_results(cfg: AuditConfig, records: Sequence[Mapping[str, Any]], *, started: float, finished: float,
+                  outcomes: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """`outcomes`: pytest's own counts for the session (what its summary line says); by
+    default the records' outcomes."""
     counts: dict[str, int] = {}
     for r in records:
         counts[r.get("outcome", "?")] = counts.get(r.get("outcome", "?"), 0) + 1
+    if outcomes is not None:
+        counts = dict(outcomes)
     metrics = {}
     editors = {}
     for r in records:
@@ -84,10 +89,10 @@ def write_json_atomic(path: Path, data: Any) -> Path:
 
 
 def write_run_outputs(cfg: AuditConfig, run_dir: Path, records: Sequence[Mapping[str, Any]], *, started: float,
-                      finished: float, compare: Path | None = None) -> dict[str, Path]:
+                      finished: float, compare: Path | None = None, outcomes: Mapping[str, int] | None = None) -> dict[str, Path]:
     from .report.html import write_report
 
-    results = build_results(cfg, records, started=started, finished=finished)
+    results = build_results(cfg, records, started=started, finished=finished, outcomes=outcomes)
     paths = {"results": write_json_atomic(run_dir / "results.json", results)}
     if cfg.update_baseline:
         paths["baseline"] = update_baseline(cfg, records)

@@ -27,6 +27,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from filelock import FileLock
 
+from .console import cli_command
 from .errors import StoreError, explain
 from .files import write_file_atomic
 from .images import Image, decode_image, sniff_format
@@ -362,7 +363,7 @@ class CorruptObject(StoreError):
                 expected=f"content with sha256 {digest[:12]}…",
                 got=why,
                 fix="Free chains are rebuilt automatically on the next build; for paid chains restore the file from a backup"
-                " or delete the chain's steps from that step on with `python generate_fixtures.py forget`.",
+                f" or delete the chain's steps from that step on with `{cli_command('forget', '--chain', '<key>', '--from-step', '<N>')}`.",
             )
         )
         self.digest = digest

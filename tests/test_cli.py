@@ -1,4 +1,4 @@
-"""generate_fixtures.py as a user runs it: build cold then warm, import, list, errors."""
+"""The `iqa-audit` command as a user runs it: build cold then warm, import, list, errors."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run(*args, timeout=300):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, str(ROOT / "generate_fixtures.py"), *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "iqa_audit", *args], capture_output=True, text=True,
                           timeout=timeout, env=env, cwd=ROOT)
 
 
@@ -38,7 +38,7 @@ def test_build_cold_then_warm_says_everything_is_cached(tmp_path, seed_dir):
 def test_bad_names_are_clear_errors_not_tracebacks(tmp_path):
     out = run("build", "--store", str(tmp_path / "s"), "--editor", "no-such-editor", "--seed", "grid-perspective", "--steps", "2")
     assert out.returncode == 2
-    assert "editor 'no-such-editor'" in out.stderr and "Traceback" not in out.stderr
+    assert "--editor no-such-editor" in out.stderr and "Traceback" not in out.stderr
     out = run("build", "--store", str(tmp_path / "s"), "--seed", "no-such-seed", "--steps", "2")
     assert out.returncode == 2 and "no-such-seed" in out.stderr and "Traceback" not in out.stderr
 

@@ -30,7 +30,8 @@ from iqa_audit.scoring import cached_scores
 from iqa_audit.store import Store
 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # local Ray on loopback only (see distributed._ray)
-ray = pytest.importorskip("ray")
+ray = pytest.importorskip("ray", reason="ray is an optional extra and is not installed here: "
+                         "pip install 'iqa-audit[ray]' (bin/setup and CI install it)")
 from iqa_audit.distributed import build_chains_distributed, ray_session, score_distributed  # noqa: I001 (after the importorskip)
 
 pytestmark = pytest.mark.xdist_group("ray")

@@ -5,8 +5,9 @@ browser refuses, CSS that hides a table), so this asks Chromium itself: after th
 has loaded, does every <img> have pixels, and are the table rows there? It also saves a
 screenshot next to the page (run_dir/screenshot.png) for a human look.
 
-Chromium is a required tool here, not optional: without it the test fails and says how
-to install it (Debian/Ubuntu: `apt-get install -y chromium`).
+Chromium is a required tool here, not optional: without it the test fails and prints the
+command that installs it (Debian/Ubuntu: `sudo apt-get install -y chromium`; bin/setup
+runs it when it runs as root).
 """
 
 from __future__ import annotations
@@ -57,8 +58,14 @@ def find_browser() -> str:
         if path:
             return path
     pytest.fail("headless Chromium is needed to check the HTML report and was not found (looked for "
-                f"{', '.join(BROWSERS)} on PATH, and $IQA_AUDIT_CHROMIUM). Install it: `apt-get install -y chromium` "
-                "(Debian/Ubuntu), or point IQA_AUDIT_CHROMIUM at a Chrome/Chromium binary.", pytrace=False)
+                f"{', '.join(BROWSERS)} on PATH, and $IQA_AUDIT_CHROMIUM). Install it: `{install_command()}` "
+                "(Debian/Ubuntu; bin/setup does this when run as root), or point IQA_AUDIT_CHROMIUM at a "
+                "Chrome/Chromium binary.", pytrace=False)
+
+
+def install_command() -> str:
+    """The exact command that installs Chromium here (Debian/Ubuntu)."""
+    return "apt-get install -y chromium" if os.geteuid() == 0 else "sudo apt-get install -y chromium"
 
 
 def run_browser(browser: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
@@ -67,7 +74,7 @@ def run_browser(browser: str, profile: Path, *args: str) -> subprocess.Completed
     try:
         done = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=TIMEOUT_S)
     except FileNotFoundError as e:
-        pytest.fail(f"could not start {browser}: {e}. Install Chromium: `apt-get install -y chromium`.", pytrace=False)
+        pytest.fail(f"could not start {browser}: {e}. Install Chromium: `{install_command()}`.", pytrace=False)
     except subprocess.TimeoutExpired:
         pytest.fail(f"{browser} did not finish within {TIMEOUT_S} s: {' '.join(cmd)}", pytrace=False)
     if done.returncode != 0:

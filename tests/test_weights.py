@@ -14,11 +14,12 @@ import numpy as np
 import pytest
 import scipy.io
 
+from iqa_audit.console import cli_command
 from iqa_audit.images import Image
 from iqa_audit.metrics import MetricUnavailable, create_metric
 from iqa_audit.metrics.weights import fetch_weights, missing_weights, required_weights, weights_main
 
-FETCH = "python generate_fixtures.py weights --metric"
+FETCH = cli_command("weights", "--metric")
 
 
 @pytest.fixture()

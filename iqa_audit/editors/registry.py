@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
+from ..console import cli_command
 from ..errors import ConfigError, explain
 from . import codec, diffusers_editor, gemini, simulators
 from .base import Editor, EditorEntry, parse_spec
@@ -64,7 +65,7 @@ def editor_entry(name: str) -> EditorEntry:
         return _plugin_entry(name, eps[name])
     raise ConfigError(explain(
         f"editor {name!r}", expected="one of " + ", ".join(editor_names()), got=repr(name),
-        fix="Run `python generate_fixtures.py list` to see every editor.",
+        fix=f"Run `{cli_command('list')}` to see every editor.",
     ))
 
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from ..console import cli_command
 from ..errors import ConfigError, explain
 from ..images import Image
 from .base import MetricUnavailable, ScoreError, TypicalRange, as_scores, check_images
@@ -49,9 +50,7 @@ from .weights import (
     weights_digest,
 )
 
-# Networks pyiqa files under NR that do not score one image: FID / inception score
-# compare image sets, CLIPScore needs a caption. They are not offered as metrics.
-SET_LEVEL_TYPES = frozenset({"FID", "InceptionScore", "CLIPScore"})
+from .names import SET_LEVEL_TYPES  # networks under NR that do not score one image
 
 # Patching download functions is process-wide; one creation at a time.
 _PATCH_LOCK = threading.RLock()
@@ -334,7 +333,7 @@ def create_pyiqa_metric(name: str, *, device: str = "cpu", batch_size: int | Non
         close = difflib.get_close_matches(metric, names, n=5, cutoff=0.5)
         raise ConfigError(explain(f"metric {name!r}", expected=why, got=repr(metric),
                                   fix=("Did you mean " + ", ".join(f"pyiqa:{c}" for c in close) + "? " if close else "")
-                                  + "Run `python generate_fixtures.py list` to see every metric."))
+                                  + f"Run `{cli_command('list')}` to see every metric."))
     dev = check_device(device)
     rng = pyiqa_range(metric)
     files = required_weights(name)

@@ -4,7 +4,9 @@ Names:
 - `pyiqa:<name>`         any pyiqa no-reference metric ('pyiqa:musiq', 'pyiqa:piqe');
 - `iqa_audit:<name>`     built-in classic measures ('iqa_audit:noise-sigma', 'iqa_audit:blur-effect');
 - `module.path:callable` a user's own metric, declared with @iqa_audit.metrics.declare
-                         (or an `IQA_AUDIT` dict attribute on the callable);
+                         (or an `IQA_AUDIT` dict attribute on the callable); the module
+                         must be importable (on sys.path or pip-installed);
+- `path/to/file.py:callable` the same, loaded from a file (any folder, nothing to install);
 - `<name>`               a metric an installed package registers under the entry-point
                          group `iqa_audit.metrics` (entry point name = metric name,
                          value = 'module:callable', declared the same way).
@@ -17,7 +19,9 @@ import functools
 import hashlib
 import importlib
 import importlib.metadata
+import importlib.util
 import re
+import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +29,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..console import cli_command
 from ..errors import ConfigError, explain
 from ..images import Image
 from .base import (
@@ -47,6 +52,8 @@ PYIQA_PREFIX = "pyiqa:"
 # Run here with no weights and no network: the default metric set of the quick profile.
 OFFLINE_METRICS = ("pyiqa:piqe", "pyiqa:entropy", "iqa_audit:noise-sigma", "iqa_audit:blur-effect")
 
+BUILTIN_NAMES = tuple(BUILTIN_PREFIX + k for k in CLASSIC_FACTORIES)
+
 _USER_BATCH_SIZE = 8
 
 # How many times each metric name was loaded in this process. A benchmark asserts one
@@ -63,7 +70,7 @@ def create_metric(name: str, *, device: str = "cpu") -> Metric:
     """The metric called `name`, created once per process per (name, device)."""
     if not isinstance(name, str) or not name.strip():
         raise ConfigError(explain("metric name", expected="a name such as pyiqa:piqe or mypkg.mod:sharpness",
-                                  got=repr(name), fix="Run `python generate_fixtures.py list` to see every metric."))
+                                  got=repr(name), fix=f"Run `{cli_command('list')}` to see every metric."))
     name = name.strip()
     if name.startswith(PYIQA_PREFIX):
         # The weight folder is part of the key: pointing TORCH_HOME elsewhere means other weights.
@@ -91,7 +98,7 @@ def _create(name: str, device: str) -> Metric:
             raise _unknown(name, [BUILTIN_PREFIX + k for k in CLASSIC_FACTORIES])
         return CLASSIC_FACTORIES[key](name)
     if ":" in name:
-        module, _, attr = name.partition(":")
+        module, attr = split_user_name(name)
         return _user_metric(name, module, attr, metric_id=_user_id(module, attr))
     eps = _entry_points()
     if name in eps:
@@ -107,9 +114,62 @@ def metric_id(name: str) -> str:
     if name.startswith(PYIQA_PREFIX) or name.startswith(BUILTIN_PREFIX):
         return name.split(":", 1)[1]
     if ":" in name:
-        module, _, attr = name.partition(":")
-        return _user_id(module, attr)
+        return _user_id(*split_user_name(name))
     return _sanitise(name)
+
+
+def split_user_name(name: str) -> tuple[str, str]:
+    """'mypkg.metrics:sharpness' -> ('mypkg.metrics', 'sharpness'); a file path keeps its
+    colons: 'C:/m/sharp.py:fn' -> ('C:/m/sharp.py', 'fn')."""
+    if ".py:" in name:
+        module, _, attr = name.rpartition(":")
+    else:
+        module, _, attr = name.partition(":")
+    return module.strip(), attr.strip()
+
+
+def is_file_module(module: str) -> bool:
+    """A module named by its file: 'path/to/sharp.py' (any name ending in .py)."""
+    return module.endswith(".py")
+
+
+def check_metric(name: str) -> None:
+    """Raise ConfigError, with did-you-mean suggestions, unless `create_metric(name)` can
+    find the metric; loads no model and imports neither torch nor pyiqa (pyiqa's names
+    come from its config file). A user metric's module is imported and its declaration
+    read, which is what finding it means. Missing pyiqa weights are not an error here:
+    those cells are skipped with the file and the fetch command."""
+    from .names import pyiqa_nr_names, unknown_pyiqa
+
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(explain("--metric", expected="a name such as pyiqa:piqe or mypkg.mod:sharpness",
+                                  got=repr(name), fix=f"Run `{cli_command('list')}` to see every metric."))
+    name = name.strip()
+    if name.startswith(PYIQA_PREFIX):
+        names = pyiqa_nr_names()
+        if names is not None and name[len(PYIQA_PREFIX):] not in names:
+            raise unknown_pyiqa(name, names)
+        return
+    if name.startswith(BUILTIN_PREFIX):
+        if name not in BUILTIN_NAMES:
+            raise _unknown(name, known_metric_names())
+        return
+    if ":" in name:
+        module, attr = split_user_name(name)
+        _user_metric(name, module, attr, metric_id=_user_id(module, attr))
+        return
+    eps = _entry_points()
+    if name not in eps:
+        raise _unknown(name, known_metric_names())
+    module, _, attr = eps[name].value.partition(":")
+    _user_metric(name, module.strip(), attr.strip(), metric_id=_sanitise(name), via=f"entry point {name!r} ({eps[name].value})")
+
+
+def known_metric_names() -> list[str]:
+    """Every metric name, without importing pyiqa (its names come from its config file)."""
+    from .names import pyiqa_nr_names
+
+    return [PYIQA_PREFIX + n for n in (pyiqa_nr_names() or [])] + list(BUILTIN_NAMES) + sorted(_entry_points())
 
 
 def list_metric_names() -> list[str]:
@@ -122,14 +182,12 @@ def list_metric_names() -> list[str]:
 
 
 def _unknown(name: str, known: list[str]) -> ConfigError:
-    # Match on the bare part too, so 'musiq' suggests 'pyiqa:musiq'.
-    bare = {k.split(":", 1)[-1]: k for k in known}
-    close = difflib.get_close_matches(name, known, n=5, cutoff=0.6)
-    close += [bare[b] for b in difflib.get_close_matches(name.split(":", 1)[-1], list(bare), n=5, cutoff=0.6) if bare[b] not in close]
-    hint = ("Did you mean " + ", ".join(close[:5]) + "? ") if close else ""
+    from .names import did_you_mean
+
     return ConfigError(explain(
-        f"metric {name!r}", expected="pyiqa:<name>, iqa_audit:<name>, module.path:callable or an installed entry point",
-        got="no such metric", fix=hint + "Run `python generate_fixtures.py list` to see every metric.",
+        f"--metric {name}", expected="pyiqa:<name>, iqa_audit:<name>, module.path:callable, path/to/file.py:callable "
+        "or an installed entry point", got="no such metric",
+        fix=did_you_mean(name, known) + f"Run `{cli_command('list')}` to see every metric.",
     ))
 
 
@@ -144,18 +202,50 @@ def _sanitise(text: str) -> str:
 
 
 def _user_id(module: str, attr: str) -> str:
-    return _sanitise(f"{module.rsplit('.', 1)[-1]}-{attr.rsplit('.', 1)[-1]}")
+    stem = Path(module).stem if is_file_module(module) else module.rsplit(".", 1)[-1]
+    return _sanitise(f"{stem}-{attr.rsplit('.', 1)[-1]}")
+
+
+def _import_user_module(module_name: str, where: str) -> Any:
+    """The user's module by dotted name, or loaded from its file ('path/to/sharp.py');
+    ConfigError naming the module and how to make it importable."""
+    if is_file_module(module_name):
+        path = Path(module_name).expanduser().resolve()
+        if not path.is_file():
+            raise ConfigError(explain(where, expected=f"a Python file at {module_name}", got="no such file",
+                                      fix="Check the path (relative paths start at the folder pytest runs in)."))
+        key = "iqa_audit_user_metric_" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
+        if key in sys.modules:
+            return sys.modules[key]
+        spec = importlib.util.spec_from_file_location(key, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[key] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception as e:
+            del sys.modules[key]
+            raise ConfigError(explain(where, expected=f"{path} to run on import", got=f"{type(e).__name__}: {e}",
+                                      fix="Fix the error in that file (run `python " + str(path) + "` to see its traceback).")) from None
+        return module
+    try:
+        return importlib.import_module(module_name)
+    except ImportError as e:
+        if e.name and module_name != e.name and not module_name.startswith(e.name + "."):
+            # The module exists but something it imports does not.
+            fix = f"Install what {module_name} imports ({e.name}) in this environment."
+        else:
+            fix = (f"Make it importable: run pytest from the folder that holds {module_name.split('.')[0]}, add that folder "
+                   "to PYTHONPATH, or pip install your package; or name the file instead: --metric path/to/file.py:callable.")
+        raise ConfigError(explain(where, expected=f"an importable module {module_name!r}", got=f"{type(e).__name__}: {e}",
+                                  fix=fix)) from None
 
 
 def _user_metric(name: str, module_name: str, attr: str, *, metric_id: str, via: str | None = None) -> "CallableMetric":
-    where = via or f"metric {name!r}"
+    where = via or f"--metric {name}"
     if not module_name or not attr:
-        raise ConfigError(explain(where, expected="module.path:callable", got=repr(name), fix="Write e.g. mypkg.metrics:sharpness."))
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as e:
-        raise ConfigError(explain(where, expected=f"an importable module {module_name!r}", got=f"{type(e).__name__}: {e}",
-                                  fix="Check the spelling and that the module is on sys.path (run from the project root or pip install it).")) from None
+        raise ConfigError(explain(where, expected="module.path:callable or path/to/file.py:callable", got=repr(name),
+                                  fix="Write e.g. mypkg.metrics:sharpness or metrics/sharp.py:sharpness."))
+    module = _import_user_module(module_name, where)
     fn: Any = module
     for part in attr.split("."):
         fn = getattr(fn, part, None)

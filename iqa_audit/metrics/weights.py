@@ -29,6 +29,7 @@ from types import ModuleType
 from typing import Any, Callable, Iterable
 from urllib.parse import urlparse
 
+from ..console import cli_command
 from ..errors import ConfigError, explain
 from ..store import file_sha256
 from .base import MetricUnavailable
@@ -37,7 +38,7 @@ PYIQA_PREFIX = "pyiqa:"
 
 
 def fetch_command(name: str) -> str:
-    return f"python generate_fixtures.py weights --metric {name}"
+    return cli_command("weights", "--metric", name)
 
 
 def import_pyiqa() -> ModuleType:
@@ -125,7 +126,7 @@ def pyiqa_config(metric: str) -> dict[str, Any]:
 
     if metric not in DEFAULT_CONFIGS:
         raise ConfigError(explain(f"metric pyiqa:{metric}", expected="a pyiqa metric name", got=repr(metric),
-                                  fix="Run `python generate_fixtures.py list` to see every metric."))
+                                  fix=f"Run `{cli_command('list')}` to see every metric."))
     return DEFAULT_CONFIGS[metric]
 
 

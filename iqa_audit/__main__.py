@@ -1,0 +1,7 @@
+"""`python -m iqa_audit ...`: the `iqa-audit` command without the console script."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -262,14 +262,17 @@ class Engine:
             return ok, f"batch {batch.tolist()} vs one by one {single.tolist()}", False
         if case.check == "clean-seeds-in-range":
             # Through the score cache: these are the chains' step-0 images, same bytes.
+            from .plan import audit_seeds
+
+            names = [sd.name for sd in audit_seeds(self.cfg)]
             objects = [self.store.put_image(img) for img in self.clean_seed_images()]
             cached = cached_scores(self.store, metric, objects)
             s = np.asarray([cached[h] for h, _ in objects], dtype=float)
             r = metric.range
             lo, hi = min(r.lo, r.hi), max(r.lo, r.hi)
-            outside = [(i, v) for i, v in enumerate(s.tolist()) if not lo <= v <= hi]
+            outside = [f"{name} {v:.4g}" for name, v in zip(names, s.tolist()) if not lo <= v <= hi]
             return not outside, (f"{len(outside)} of {len(s)} clean seeds score outside the typical range {lo}–{hi} "
-                                 f"({r.source}): {outside[:5]}"), True
+                                 f"({r.source}): " + ", ".join(outside[:5]) + (", …" if len(outside) > 5 else "")), True
         raise ValueError(case.check)
 
     # ----- editor audit ----------------------------------------------------------------

@@ -125,3 +125,26 @@ def self_evaluation(reasonings: Mapping[str, list], judge) -> dict[str, Any]:
     summary = summarise_delays(firsts)
     return {"available": True, "per_run": firsts, "mean": summary.mean, "sd": summary.sd,
             "noticed_runs": summary.noticed_runs, "runs": summary.runs}
+
+
+def audit_sanity(case, engine, record: Callable[[dict], None]) -> None:
+    """A metric's sanity check: recorded (so results.json and the report count every test
+    pytest ran), then passed, failed, or passed with a warning for a warning-only check."""
+    __tracebackhide__ = True
+    import warnings
+
+    from .metrics.base import MetricUnavailable
+
+    try:
+        passed, message, warning_only = engine.sanity(case)
+    except MetricUnavailable as e:
+        pytest.skip(str(e))
+    record({"kind": "sanity", "cell": f"sanity:{case.id}", "metric": case.metric, "metric_id": case.metric_id,
+            "check": case.check, "passed": bool(passed or warning_only), "message": message,
+            "warning": message if warning_only and not passed else None})
+    if warning_only:
+        if not passed:
+            warnings.warn(f"{case.id}: {message}", UserWarning, stacklevel=1)
+        return
+    if not passed:
+        pytest.fail(message, pytrace=False)

@@ -212,9 +212,12 @@ def test_every_picture_is_embedded_and_decodes(page):
     assert [h["alt"] for h in heatmaps] == [f"gap heatmaps {s}: Δ3, Δ6 and failed Δs" for s in SETTINGS]
     curves = [img for img in p.images if img["alt"].startswith("normalised")]
     assert len(curves) == len(METRICS)
-    # Strips: steps 0, 1, 5 and the last (6) of each chain, a thumbnail and a 1:1 crop each.
+    # Strips: steps 0, 1, 5 and the last (6) of every run of each chain, a thumbnail each, and
+    # a 1:1 crop each for the first run.
     crops = [img for img in p.images if "1:1 pixels" in img["alt"]]
     assert len(crops) == len(SETTINGS) * len(SEEDS) * 4
+    wholes = [img for img in p.images if img["alt"].endswith("whole image")]
+    assert len(wholes) == len(SETTINGS) * len(SEEDS) * 2 * 4
     assert all(decode_data_uri(c["src"]).format == "PNG" for c in crops)
     # Self-contained: nothing is fetched from elsewhere.
     assert not re.search(r"""(src|href)=["']?(https?:|//|file:)""", page)

@@ -2,20 +2,8 @@
 clean seeds inside the typical range used for normalisation (a warning, not a failure:
 the study's ranges are typical, and scores outside them are kept unclamped)."""
 
-import warnings
-
-import pytest
-
-from iqa_audit.metrics.base import MetricUnavailable
+from iqa_audit.verdicts import audit_sanity
 
 
-def test_metric_sanity(sanity_case, audit_engine):
-    try:
-        passed, message, warning_only = audit_engine.sanity(sanity_case)
-    except MetricUnavailable as e:
-        pytest.skip(str(e))
-    if warning_only:
-        if not passed:
-            warnings.warn(f"{sanity_case.id}: {message}", UserWarning, stacklevel=1)
-        return
-    assert passed, message
+def test_metric_sanity(sanity_case, audit_engine, record_cell):
+    audit_sanity(sanity_case, audit_engine, record_cell)

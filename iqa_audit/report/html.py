@@ -48,7 +48,9 @@ from .model import (
     gap_strips,
     metric_anchor,
     metric_curves,
+    ordered_outcomes,
     outcome_counts,
+    outcome_rank,
 )
 
 EDITOR_THUMB_PX = 72  # the step-0 / last-step pair in each editor-table row
@@ -206,7 +208,7 @@ def _header(results: Mapping[str, Any], cells: Sequence[Mapping[str, Any]]) -> s
                          f"{cfg.get('audit_steps', '?')})" if cfg else None),
         ("Δ steps", ", ".join(map(str, deltas)) + " (reference: step 1)" if deltas else None),
         ("image size", f"long side {cfg.get('long_side')} px" if cfg.get("long_side") else "native" if cfg else None),
-        ("baseline", cfg.get("baseline") or ("none: raw verdicts" if cfg else None)),
+        ("baseline", cfg.get("baseline")),
         ("machine", machine or None),
     ]
     fact_html = "".join(f"<div><dt>{e(k)}</dt><dd>{e(v)}</dd></div>" for k, v in facts if v not in (None, ""))
@@ -223,7 +225,7 @@ def _header(results: Mapping[str, Any], cells: Sequence[Mapping[str, Any]]) -> s
 <h1>iqa-audit report <span class="run">{e(run.get('name', ''))}</span></h1>
 <p class="lede">Does each no-reference quality metric notice that an image editor, fed its own output again and again,
 degrades the picture? A gap is the mean normalised score at step Δ minus at step 1; below 0 means the metric noticed.</p>
-<div class="outcomes">{_badges(counts)}
+<div class="outcomes"><span class="dim">pytest:</span> {_badges(counts)}
 <span class="sep">·</span> metric audit: <b>{noticed}</b>/{len(gaps)} gaps noticed
 <span class="sep">·</span> editor audit: <b>{ed_ok}</b>/{len(eds)} checks kept</div>
 <dl class="facts">{fact_html}</dl>
@@ -363,10 +365,11 @@ def _heatmap_section(cells: Sequence[Mapping[str, Any]], cache: FigureCache) -> 
         return '<section id="heatmaps"><h2>Gap heatmaps</h2><p>No metric cells in this run.</p></section>'
     parts = ['<section id="heatmaps"><h2>Gap heatmaps</h2>',
              ('<p class="note">One figure per chain setting. Rows: metrics; columns: seeds; one panel per Δ, numbers in '
-              "normalised points. Blue (gap &lt; 0): the score fell, the metric noticed. Red: it did not. Hatched cells with "
-              "bold numbers failed the check. The colour scale is shared by all panels, linear within ±1 point and "
-              "logarithmic beyond. The last panel counts the failed Δs (the study's Figure 6). Click any cell for its "
-              "test.</p>"),
+              "normalised points. Blue (gap &lt; 0): the score fell, the metric noticed. Red: it did not (bold). Hatched: "
+              "a miss the baseline expects (xfail). Framed with “!”: a failed test, a regression or a new failure. "
+              "The colour scale is shared by all panels, linear within ±1 point and logarithmic beyond; a gap beyond "
+              "±100 means the scores left the 0–100 normalised range. The last panel counts the failed Δs (the study's "
+              "Figure 6). Click any cell for its test.</p>"),
              _metric_verdicts(cells)]
     parts.append('<div class="plots">')
     parts.extend(_plot_html(p, alt) for _, alt, p in plots)
@@ -396,8 +399,8 @@ def _curves_section(cells: Sequence[Mapping[str, Any]], cache: FigureCache) -> s
 def _status(rec: Mapping[str, Any]) -> str:
     """CSS class for a verdict: pass, fail, or known (a failure the baseline expects)."""
     if rec.get("passed"):
-        return "pass"
-    return "known" if rec.get("outcome") == "xfailed" else "fail"
+        return "known" if rec.get("warning") else "pass"
+    return "known" if rec.get("outcome") in ("xfailed", "skipped") else "fail"
 
 
 def _encode_all(wanted: Iterable[str], fetch: Callable[[str], T | None]) -> dict[str, T | None]:
@@ -473,15 +476,30 @@ def _cached_frame(images: ImageSource, cache: FigureCache, image: str) -> tuple 
                           to_entry=_frame_entry, from_entry=_entry_frame)
 
 
-def _strip_cell(item: StripImage, frames: Mapping[str, Any]) -> str:
+def _score_lines(item: StripImage) -> str:
+    """Under an image: each metric's raw score and its normalised score (0–100, higher =
+    better; marked when it leaves [0, 100], i.e. the metric's typical range)."""
+    rows = []
+    for sc in item.scores:
+        norm = fmt(sc.normalised, 3)
+        outside = sc.normalised is not None and not 0 <= sc.normalised <= 100
+        rows.append(f'<span class="sc{" out" if outside else ""}" title="{e(sc.metric_id)}: raw {e(fmt(sc.raw, 6))}, '
+                    f'normalised {e(norm)}{" (outside 0–100)" if outside else ""}"><b>{e(sc.metric_id)}</b> '
+                    f"{e(fmt(sc.raw, 3))} → {e(norm)}</span>")
+    return f'<div class="scores">{"".join(rows)}</div>' if rows else ""
+
+
+def _strip_cell(item: StripImage, frames: Mapping[str, Any], *, crop: bool = True) -> str:
+    """One step of a strip: the whole image, its 1:1 centre crop (`crop`), the scores."""
     got = frames.get(item.image)
     if got is None:
-        return f'<div class="frame"><b>step {item.step}</b>{_missing(item.image)}</div>'
+        return f'<div class="frame"><b>step {item.step}</b>{_missing(item.image)}{_score_lines(item)}</div>'
     (tj, tw, th), (cp, cw, ch), (w, h) = got
+    crop_html = (f'<img class="crop" src="{data_uri("image/png", cp)}" width="{cw}" height="{ch}" '
+                 f'alt="step {item.step}, centre {cw}×{ch} at 1:1 pixels">') if crop else ""
     return (f'<div class="frame"><b>step {item.step}</b> <small>{w}×{h}</small>'
             f'<img src="{data_uri("image/jpeg", tj)}" width="{tw}" height="{th}" alt="step {item.step}, whole image">'
-            f'<img class="crop" src="{data_uri("image/png", cp)}" width="{cw}" height="{ch}" '
-            f'alt="step {item.step}, centre {cw}×{ch} at 1:1 pixels"></div>')
+            f"{crop_html}{_score_lines(item)}</div>")
 
 
 def _strip_section(cells: Sequence[Mapping[str, Any]], images: ImageSource, cache: FigureCache) -> str:
@@ -490,20 +508,26 @@ def _strip_section(cells: Sequence[Mapping[str, Any]], images: ImageSource, cach
         return '<section id="strips"><h2>Image strips</h2><p>No metric chains in this run.</p></section>'
     frames = _encode_all((it.image for st in strips for it in st.images), lambda image: _cached_frame(images, cache, image))
     parts = ['<section id="strips"><h2>Image strips</h2>',
-             (f'<p class="note">Each chain\'s first run at steps {", ".join(map(str, STRIP_STEPS))} and its last step: '
-              f"the whole image downsized, and under it the centre {figures.CROP_PX}×{figures.CROP_PX} pixels at 1:1, where "
-              "noise and artifacts show.</p>")]
+             (f'<p class="note">Every run of each chain at steps {", ".join(map(str, STRIP_STEPS))} and its last step: '
+              f"the whole image downsized; for the first run also the centre {figures.CROP_PX}×{figures.CROP_PX} pixels "
+              "at 1:1, where noise and artifacts show (lossless PNG: one run's crops are most of the page's weight, so "
+              "later runs show the whole image only); under each image every metric's score: raw → normalised (0–100, "
+              'higher = better; <span class="sc out">red</span> outside 0–100, the metric\'s typical range).</p>')]
     if images.root is None or not images.root.is_dir():
         parts.append(f'<p class="warn">The store {e(images.root)} is not here, so no pictures could be shown.</p>')
     setting = None
+    chain = None
     for s in strips:
         if s.setting != setting:
             if setting is not None:
                 parts.append("</div>")
             setting = s.setting
             parts.append(f"<h3>{e(setting)}</h3><div class=\"strips\">")
-        cells = "".join(_strip_cell(it, frames) for it in s.images) or '<div class="missing">no images recorded</div>'
-        parts.append(f'<div class="strip" id="{chain_anchor(s.setting, s.seed)}"><div class="seed">{e(s.seed)}'
+        first = (s.setting, s.seed) != chain  # strips come run by run; the first run's gets the crops and the anchor
+        chain = (s.setting, s.seed)
+        cells = "".join(_strip_cell(it, frames, crop=first) for it in s.images) or '<div class="missing">no images recorded</div>'
+        anchor = f' id="{chain_anchor(s.setting, s.seed)}"' if first else ""
+        parts.append(f'<div class="strip"{anchor}><div class="seed">{e(s.seed)}'
                      f'<small>run {e(s.run)}</small></div>{cells}</div>')
     parts.append("</div></section>")
     return "\n".join(parts)
@@ -512,26 +536,32 @@ def _strip_section(cells: Sequence[Mapping[str, Any]], images: ImageSource, cach
 # ----- outcomes --------------------------------------------------------------------------
 def _outcomes_section(cells: Sequence[Mapping[str, Any]]) -> str:
     rows = []
-    for rec in sorted(cells, key=lambda c: (c.get("kind") != "gap", str(c.get("cell")))):
+    for rec in ordered_outcomes(cells):
         cell = str(rec.get("cell", "?"))
         if rec.get("kind") == "gap":
             what = (f"{e(explain_gap(rec))}<br><small>metric <code>{e(rec.get('metric'))}</code> "
                     f"version <code>{e(rec.get('metric_version'))}</code></small>")
             links = (f'<a href="#{metric_anchor(str(rec.get("metric_id")))}">curve</a> · '
                      f'<a href="#{chain_anchor(str(rec.get("setting")), str(rec.get("seed")))}">images</a>')
+        elif rec.get("kind") == "sanity":
+            what = (f"{e(rec.get('check'))}: {e(rec.get('message'))}<br><small>metric <code>{e(rec.get('metric'))}</code>"
+                    f"{' · a warning, not a failure' if rec.get('warning') else ''}</small>")
+            links = f'<a href="#{metric_anchor(str(rec.get("metric_id")))}">curve</a>'
         else:
             what = (f"{e(rec.get('message'))}<br><small>value {e(fmt(rec.get('value'), 4))}, tolerance "
                     f"{e(fmt(rec.get('tolerance'), 4))}; editor <code>{e(rec.get('editor'))}</code> version "
                     f"<code>{e(rec.get('editor_version'))}</code></small>")
             links = f'<a href="#{chain_anchor(str(rec.get("setting")), str(rec.get("seed")))}">editor row</a>'
         outcome = str(rec.get("outcome", "?"))
+        label = "regression" if outcome_rank(rec) == 0 else "warning" if rec.get("warning") and outcome == "passed" else outcome
         rows.append(f'<tr id="{cell_anchor(cell)}" class="{_status(rec)}"><td><code>{e(cell)}</code><br><small>{links}</small></td>'
-                    f'<td><span class="badge {e(outcome)}">{e(outcome)}</span></td><td><code>{e(rec.get("nodeid"))}</code></td>'
+                    f'<td><span class="badge {e(label)}">{e(label)}</span></td><td><code>{e(rec.get("nodeid"))}</code></td>'
                     f"<td>{what}</td></tr>")
     if not rows:
         return '<section id="outcomes"><h2>Test outcomes</h2><p>No tests recorded a cell.</p></section>'
     return f"""<section id="outcomes"><h2>Test outcomes</h2>
-<p class="note">One row per test. Heatmap cells and table cells link here.</p>
+<p class="note">One row per test, regressions and failures first, then known failures, skips, warnings and passes.
+Heatmap cells and table cells link here.</p>
 <table class="outcomes"><thead><tr><th>cell</th><th>outcome</th><th>test</th><th>finding</th></tr></thead>
 <tbody>{''.join(rows)}</tbody></table></section>"""
 
@@ -608,6 +638,9 @@ table.editors tbody th{font-weight:600;white-space:nowrap}
 .frame small{color:var(--dim)}
 .frame img{display:block;border:1px solid var(--line)}
 .frame img.crop{image-rendering:pixelated}
+.scores{display:flex;flex-direction:column;font-size:11px;line-height:1.3;max-width:176px}
+.sc b{font-weight:600} .sc.out{color:var(--fail)}
+.badge.regression{background:var(--fail);color:white} .badge.warning{background:var(--known-bg);color:var(--known)}
 .missing{width:120px;height:90px;background:#f3f3f3;color:#888;font-size:11px;display:flex;flex-direction:column;justify-content:center;align-items:center;border:1px dashed #ccc}
 table.outcomes{width:100%;table-layout:fixed}
 table.outcomes th:nth-child(1){width:24%} table.outcomes th:nth-child(2){width:7%} table.outcomes th:nth-child(3){width:28%}

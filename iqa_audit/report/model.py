@@ -214,9 +214,20 @@ def _curve(rec: Record) -> Curve:
 
 # ----- image strips ----------------------------------------------------------------------
 @dataclass(frozen=True)
+class FrameScore:
+    """One metric's score of one image: raw, and on the 0–100 normalised scale (higher =
+    better; outside [0, 100] when the raw score leaves the metric's typical range)."""
+
+    metric_id: str
+    raw: float | None
+    normalised: float | None
+
+
+@dataclass(frozen=True)
 class StripImage:
     step: int
     image: str  # 'sha256.ext' in the store
+    scores: tuple[FrameScore, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -227,11 +238,15 @@ class Strip:
     images: tuple[StripImage, ...]
 
 
+def _run_order(run: Any) -> tuple[int, str]:
+    return (int(run) if str(run).isdigit() else 1 << 30, str(run))
+
+
 def first_run(images: Mapping[str, Mapping[str, str]] | None) -> tuple[str, dict[int, str]]:
     """The lowest-numbered run's {step: image}; ('', {}) when the record has no images."""
     if not images:
         return "", {}
-    run = min(images, key=lambda r: (int(r) if str(r).isdigit() else 1 << 30, str(r)))
+    run = min(images, key=_run_order)
     return str(run), {int(k): v for k, v in (images[run] or {}).items()}
 
 
@@ -245,17 +260,52 @@ def strip_steps(available: Iterable[int]) -> tuple[int, ...]:
     return tuple(wanted)
 
 
+def normalised_score(raw: Any, rng: Mapping[str, Any] | None) -> float | None:
+    """A raw score on the 0–100 scale with the range the record carries, by the same
+    function the audit used (normalize.normalise): not a new score, the same number's
+    other unit. None when the score or the range is missing."""
+    v = finite(raw)
+    if v is None or not rng:
+        return None
+    from ..errors import ConfigError
+    from ..metrics.base import TypicalRange
+    from ..normalize import normalise
+
+    try:
+        r = TypicalRange(float(rng["lo"]), float(rng["hi"]), bool(rng["higher_better"]), str(rng.get("source", "")))
+        return finite(normalise(v, r))
+    except (KeyError, TypeError, ValueError, ConfigError):  # a malformed range: the raw score is still shown
+        return None
+
+
+def frame_scores(recs: Sequence[Record], run: str, step: int) -> tuple[FrameScore, ...]:
+    """Every metric's score of (run, step), from the gap records of one chain (one per metric
+    is enough: every Δ record of a chain carries the same raw series)."""
+    out = []
+    for rec in recs:
+        raw = finite(((rec.get("raw") or {}).get(str(run)) or {}).get(str(step)))
+        if raw is not None:
+            out.append(FrameScore(str(rec.get("metric_id")), raw, normalised_score(raw, rec.get("range"))))
+    return tuple(out)
+
+
 def gap_strips(cells: Iterable[Record]) -> list[Strip]:
-    """One strip per (chain setting, seed) of the metric audit."""
+    """One strip per (chain setting, seed, run) of the metric audit, every run of the
+    chain, each image with every audited metric's raw and normalised score."""
     gaps = gap_records(cells)
-    seen: dict[tuple[str, str], Strip] = {}
-    for g in sorted(gaps, key=lambda g: (g["setting"], g["seed"])):
-        key = (g["setting"], g["seed"])
-        if key in seen:
-            continue
-        run, by_step = first_run(g.get("images"))
-        seen[key] = Strip(g["setting"], g["seed"], run, tuple(StripImage(s, by_step[s]) for s in strip_steps(by_step)))
-    return list(seen.values())
+    chains: dict[tuple[str, str], list[Record]] = {}
+    for g in sorted(gaps, key=lambda g: (g["setting"], g["seed"], str(g.get("metric_id")), int(g.get("delta_step") or 0))):
+        chains.setdefault((g["setting"], g["seed"]), [])
+        if all(r.get("metric_id") != g.get("metric_id") for r in chains[(g["setting"], g["seed"])]):
+            chains[(g["setting"], g["seed"])].append(g)
+    out = []
+    for (setting, seed), recs in chains.items():
+        images = next((r["images"] for r in recs if r.get("images")), {}) or {}
+        for run in sorted(images, key=_run_order):
+            by_step = {int(k): v for k, v in (images[run] or {}).items()}
+            out.append(Strip(setting, seed, str(run), tuple(
+                StripImage(s, by_step[s], frame_scores(recs, str(run), s)) for s in strip_steps(by_step))))
+    return out
 
 
 def ends_of_chain(images: Mapping[str, Mapping[str, str]] | None) -> tuple[StripImage, ...]:
@@ -310,6 +360,27 @@ def editor_rows(cells: Iterable[Record]) -> tuple[tuple[str, ...], list[EditorRo
 
 def _first(by_check: Mapping[str, Record]) -> Record:
     return by_check[min(by_check)]
+
+
+# ----- outcomes --------------------------------------------------------------------------
+# The outcomes table lists what needs a look first: regressions (passed in the baseline,
+# fail now), other failures and errors, then known failures, skips, warnings, passes.
+OUTCOME_RANK = {"regression": 0, "failed": 1, "error": 1, "xpassed": 2, "xfailed": 3, "skipped": 4, "warning": 5, "passed": 6}
+
+
+def outcome_rank(rec: Record) -> int:
+    if rec.get("baseline") == "regression" and rec.get("outcome") == "failed":
+        return OUTCOME_RANK["regression"]
+    if rec.get("outcome") == "passed" and rec.get("warning"):
+        return OUTCOME_RANK["warning"]
+    return OUTCOME_RANK.get(str(rec.get("outcome")), 1)
+
+
+def ordered_outcomes(cells: Iterable[Record]) -> list[Record]:
+    """Records in the order the outcomes table shows them: by `outcome_rank`, then metric
+    cells before sanity and editor cells, then by cell id."""
+    kind_rank = {"gap": 0, "sanity": 1, "editor": 2}
+    return sorted(cells, key=lambda c: (outcome_rank(c), kind_rank.get(str(c.get("kind")), 3), str(c.get("cell"))))
 
 
 # ----- words -----------------------------------------------------------------------------

@@ -1,0 +1,135 @@
+"""A mistake in an option is one `ERROR:` line and pytest's usage-error exit code (4),
+found when pytest configures, before any test runs or any model loads; the `iqa-audit`
+command says the same in one `error:` line (exit 2)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from iqa_audit.options import OPTIONS, PYTEST
+
+pytest_plugins = ["pytester"]
+ROOT = Path(__file__).resolve().parent.parent
+
+GAP_TEST = "def test_gap(gap_cell):\n    pass\n"
+
+# (id, arguments, words the one line must hold, words it must not hold)
+CASES = [
+    ("metric-typo-suggests-the-pyiqa-name", ["--metric", "pyiqa:piqee"], ["--metric pyiqa:piqee", "Did you mean pyiqa:piqe"], []),
+    ("metric-without-prefix-suggests-pyiqa", ["--metric", "piqe"], ["--metric piqe", "Did you mean pyiqa:piqe"], []),
+    ("builtin-metric-typo", ["--metric", "iqa_audit:noise-sigm"], ["Did you mean iqa_audit:noise-sigma"], []),
+    ("unimportable-module-says-how-to-make-it-importable", ["--metric", "nosuchmod_xyz:sharp"],
+     ["importable module 'nosuchmod_xyz'", "PYTHONPATH", "path/to/file.py:callable"], []),
+    ("missing-metric-file", ["--metric", "no/such/file.py:sharp"], ["no/such/file.py", "no such file"], []),
+    ("callable-not-in-module", ["--metric", "tests.plugin_metric_example:nosuch"], ["a callable 'nosuch'"], []),
+    ("editor-typo", ["--editor", "codec-jpgg"], ["--editor codec-jpgg", "Did you mean codec-jpeg"], []),
+    ("editor-parameter-typo", ["--editor", "codec-jpeg:qualty=50"], ["qualty", "Did you mean quality"], []),
+    ("unknown-task", ["--task", "reconstruct"], ["--task reconstruct", "replicate"], []),
+    ("task-typo", ["--task", "mirorr"], ["Did you mean mirror"], []),
+    ("seed-typo", ["--seed", "grid-perspectiv"], ["--seed grid-perspectiv", "Did you mean grid-perspective"], []),
+    ("missing-seed-folder", ["--seed-dir", "no/such/folder"], ["no/such/folder", "no such folder"], []),
+    ("negative-steps-blames-steps", ["--steps", "-3"], ["--steps", "0 or more", "got -3"], ["--delta-steps", "Traceback"]),
+    ("steps-not-a-number", ["--steps", "many"], ["--steps", "a whole number", "'many'"], []),
+    ("zero-runs", ["--runs", "0"], ["--runs", "1 or more"], []),
+    ("negative-long-side", ["--long-side", "-1"], ["--long-side", "0 or more"], []),
+    ("delta-step-1-is-the-reference", ["--delta-steps", "1,5"], ["--delta-steps", "step 1 is the reference"], []),
+    ("delta-steps-not-numbers", ["--delta-steps", "5,ten"], ["--delta-steps", "'ten'"], []),
+    ("delta-steps-beyond-the-chain", ["--steps", "8", "--delta-steps", "5,10"], ["--delta-steps", "at most --steps (8)"], []),
+    ("unknown-device", ["--device", "tpu"], ["--device", "cpu, cuda or cuda:N"], []),
+    ("unknown-profile", ["--profile", "quik"], ["--profile quik", "Did you mean quick"], []),
+    ("missing-dataset", ["--dataset", "no/such/manifest.csv"], ["no/such/manifest.csv"], []),
+    ("missing-baseline", ["--baseline", "no/such/baseline.json"], ["--baseline no/such/baseline.json", "--update-baseline"], []),
+    ("missing-compare", ["--compare", "no/such/results.json"], ["--compare", "results.json"], []),
+    ("negative-paid-steps", ["--max-paid-steps", "-1"], ["--max-paid-steps", "0 or more"], []),
+    ("unknown-counter", ["--counter", "gpt"], ["--counter", "'blob' or 'vlm:<gemini model>'"], []),
+    ("unknown-judge", ["--judge", "gpt"], ["--judge", "'keyword' or 'llm:<gemini model>'"], []),
+    ("negative-keep-reports", ["--keep-reports", "-1"], ["--keep-reports", "0 or more"], []),
+]
+
+
+def _run(pytester, *args, env=None):
+    pytester.makepyfile(test_gap=GAP_TEST)
+    base = ["-p", "iqa_audit.pytest_plugin", "-p", "no:cacheprovider", "--store", str(pytester.path / "store"),
+            "--reports-dir", str(pytester.path / "reports")]
+    if env is None:
+        return pytester.runpytest_inprocess(*base, *args)
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        return pytester.runpytest_subprocess(*base, *args)
+    finally:
+        for k, v in old.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+
+
+def _one_error_line(result) -> str:
+    lines = [ln for ln in (result.stderr.lines + result.stdout.lines) if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith("ERROR:")]
+    assert len(errors) == 1, "\n".join(lines)
+    assert not any("Traceback" in ln or ln.startswith("E ") for ln in lines), "\n".join(lines)
+    return errors[0]
+
+
+@pytest.mark.parametrize("args, must, must_not", [pytest.param(a, m, n, id=i) for i, a, m, n in CASES])
+def test_a_bad_option_is_one_usage_error_line_at_configure(pytester, monkeypatch, args, must, must_not):
+    monkeypatch.syspath_prepend(str(ROOT))  # tests.plugin_metric_example
+    result = _run(pytester, *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    line = _one_error_line(result)
+    for word in must:
+        assert word in line
+    for word in must_not:
+        assert word not in line
+    assert "collected" not in result.stdout.str()  # nothing ran
+
+
+def test_every_checked_option_has_a_usage_error_case():
+    """A new option with a check or a lookup needs a case above."""
+    covered = {a for _, args, _, _ in CASES for a in args if a.startswith("--")}
+    checked = {o.flag for o in OPTIONS if PYTEST in o.commands and (o.check or o.lookup) and o.lookup != "results"} | {"--compare"}
+    assert checked <= covered, sorted(checked - covered)
+
+
+@pytest.mark.slow
+def test_cuda_without_a_gpu_is_refused_even_when_every_score_is_cached(pytester, tmp_path, seed_dir):
+    common = ["--seed", "tiny", "--seed-dir", str(seed_dir), "--editor", "sim-noise-tint", "--runs", "1", "--steps", "2",
+              "--delta-steps", "2", "--long-side", "0", "--metric", "iqa_audit:noise-sigma", "--baseline", "none"]
+    no_gpu = {"CUDA_VISIBLE_DEVICES": "", "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    warm = _run(pytester, *common, env=no_gpu)
+    warm.assert_outcomes(passed=1)  # every score is now in the store
+    result = _run(pytester, *common, "--device", "cuda", env=no_gpu)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    line = _one_error_line(result)
+    assert "--device cuda" in line and "Pass --device cpu" in line
+
+
+def _cli(*args):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": ""}
+    return subprocess.run([sys.executable, "-m", "iqa_audit", *args], capture_output=True, text=True, timeout=120, env=env,
+                          cwd=ROOT)
+
+
+@pytest.mark.parametrize("args, must", [
+    pytest.param(["build", "--editor", "codec-jpgg"], ["--editor codec-jpgg", "Did you mean codec-jpeg"], id="editor-typo"),
+    pytest.param(["build", "--steps", "-3"], ["--steps", "0 or more"], id="negative-steps"),
+    pytest.param(["build", "--task", "reconstruct"], ["--task reconstruct"], id="unknown-task"),
+    pytest.param(["build", "--seed", "grid-perspectiv"], ["Did you mean grid-perspective"], id="seed-typo"),
+    pytest.param(["build", "--jobs", "0"], ["--jobs", "1 or more"], id="zero-jobs"),
+    pytest.param(["build", "--profile", "quik"], ["Did you mean quick"], id="profile-typo"),
+    pytest.param(["score", "--metric", "pyiqa:piqee"], ["Did you mean pyiqa:piqe"], id="metric-typo"),
+    pytest.param(["score", "--metric", "nosuchmod_xyz:f"], ["importable module 'nosuchmod_xyz'"], id="unimportable-metric"),
+    pytest.param(["score", "--device", "cuda"], ["--device cuda", "Pass --device cpu"], id="cuda-without-gpu"),
+])
+def test_the_cli_checks_the_same_way(tmp_path, args, must):
+    out = _cli(*args, "--store", str(tmp_path / "s"))
+    assert out.returncode == 2, out.stderr
+    lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), out.stderr
+    for word in must:
+        assert word in lines[0]
+    assert not (tmp_path / "s").exists()  # refused before anything was built or stored

@@ -64,16 +64,16 @@ def _configure(config: pytest.Config) -> None:
     pyproject = find_pyproject(Path(config.rootpath))
     given = _overrides(config)
     cfg = resolve_config(given, pyproject=pyproject)
-    if wi is None:  # the controller (or -n 0) checks once; workers get the same options
-        from .validate import check_config
-
-        check_config(cfg, "pytest")
-    gap_cells(cfg), editor_cells(cfg), cfg.counter_model(), cfg.judge_model()  # validate now, not in every test
     if cfg.baseline and cfg.baseline.lower() == "none":
         cfg = _replace(cfg, baseline=None)
     elif cfg.baseline and pyproject is not None and not Path(cfg.baseline).is_absolute() and given.get("baseline") is None:
         # A baseline named in pyproject.toml is relative to that file, not to the cwd.
         cfg = _replace(cfg, baseline=str(pyproject.parent / cfg.baseline))
+    if wi is None:  # the controller (or -n 0) checks once; workers get the same options
+        from .validate import check_config
+
+        check_config(cfg, "pytest")
+    gap_cells(cfg), editor_cells(cfg), cfg.counter_model(), cfg.judge_model()  # validate now, not in every test
     if cfg.run_name is None:
         name = f"{cfg.profile}-{time.strftime('%Y%m%d-%H%M%S')}"
         cfg = _replace(cfg, run_name=_worker_shared_name(config, name))

@@ -164,6 +164,13 @@ def test_a_build_into_a_log_prints_one_plain_line_per_chain(tmp_path, seed_dir):
     assert not re.search(r"^\[\d/2\]", quiet.stdout, re.M) and "\r" not in quiet.stderr
 
 
+def test_a_baseline_named_in_pyproject_is_found_from_a_subfolder():
+    """Checked at configure after it is made relative to pyproject.toml, not to the cwd."""
+    out = subprocess.run([sys.executable, "-m", "pytest", "../tests_metrics", "--collect-only", "-q", "-p", "no:cacheprovider"],
+                         capture_output=True, text=True, env=ENV, cwd=ROOT / "tests", timeout=120)
+    assert out.returncode == 0, out.stdout[-1500:] + out.stderr[-1500:]
+
+
 def test_bin_audit_leaves_the_report_path_to_pytest():
     """pytest's summary prints the path once (checked in the run below); the script used to
     echo it a second time."""

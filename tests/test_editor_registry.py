@@ -103,4 +103,6 @@ def test_bad_editor_entry_points_are_refused_by_name(tmp_path, monkeypatch, name
 def test_an_unknown_editor_lists_the_known_ones() -> None:
     with pytest.raises(ConfigError, match="codec-jpeg") as err:
         create_editor("codec-jpg")
-    assert "generate_fixtures.py list" in str(err.value)
+    from iqa_audit.console import cli_command
+
+    assert cli_command("list") in str(err.value)

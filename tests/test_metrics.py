@@ -306,7 +306,9 @@ def test_weight_needing_metric_is_unavailable_fast_with_empty_torch_home(tmp_pat
     assert time.perf_counter() - t0 < 5
     msg = str(e.value)
     assert "musiq_koniq_ckpt-e95806b9.pth" in msg and str(tmp_path) in msg
-    assert "python generate_fixtures.py weights --metric pyiqa:musiq" in msg
+    from iqa_audit.console import cli_command
+
+    assert cli_command("weights", "--metric", "pyiqa:musiq") in msg
 
 
 @pytest.mark.parametrize("metric,wanted", [

@@ -79,7 +79,8 @@ def test_readme_commands_run_as_written():
     parses with today's options, and no command needs an activated venv."""
     readme = (ROOT / "README.md").read_text()
     assert "python generate_fixtures.py" not in readme
-    lines = [ln.split("  #")[0].strip() for block in re.findall(r"```bash\n(.*?)```", readme, re.S) for ln in block.splitlines()]
+    blocks = [b.replace("\\\n", " ") for b in re.findall(r"```bash\n(.*?)```", readme, re.S)]  # join continued lines
+    lines = [ln.split("  #")[0].strip() for block in blocks for ln in block.splitlines()]
     cli = [ln for ln in lines if ln.startswith(".venv/bin/iqa-audit")]
     assert len(cli) >= 5
     from iqa_audit.cli import parser

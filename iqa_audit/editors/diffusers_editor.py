@@ -273,8 +273,8 @@ def _first_image(output: Any, what: str) -> Image:
         first = images[0]
     except (TypeError, IndexError, KeyError):
         raise EditorError(explain(what, expected="an output with .images[0]", got=type(output).__name__, fix="Call the pipeline with output_type='pil'.")) from None
-    if hasattr(first, "convert"):  # a PIL image
-        return Image.from_pil(first.convert("RGB"))
+    if hasattr(first, "convert"):  # a PIL image: the conversion table (alpha over white), as for files
+        return Image.from_pil(first)
     return Image.from_array(np.asarray(first))
 
 

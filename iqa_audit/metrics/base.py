@@ -185,6 +185,23 @@ def same_size_batches(images: Sequence[Image], batch_size: int) -> Iterator[list
         yield from chunks(group, batch_size)
 
 
+# Below this many pixels on the shorter side many metrics cannot work: pyiqa's networks
+# crop or pool to 32-64 px patches (PIQE 16 px blocks, NIQE 96 px patches, CNN backbones
+# downsample 32x), and skimage's measures need a few pixels per filter. The study's
+# images are 1024-5632 px; this threshold only decides which hint an error carries.
+SMALL_IMAGE_PX = 64
+
+
+def failure_hint(width: int, height: int) -> str:
+    """The fix to suggest when a metric fails on a width x height image: the small-image
+    hint only for a small image, else where to look."""
+    if min(width, height) < SMALL_IMAGE_PX:
+        return (f"This image is {width}x{height}: very small images (under ~{SMALL_IMAGE_PX} px a side) fail on many "
+                "metrics; audit larger images (a larger --long-side).")
+    return ("The error above comes from the metric itself; check the image decodes as expected (load_image) and report "
+            "it to the metric's authors with the image if it does.")
+
+
 def as_scores(values: Any, n: int, metric_name: str) -> np.ndarray:
     """Coerce what a scorer returned into n float64 scores, or raise ScoreError."""
     try:

@@ -7,6 +7,8 @@ the exception type that means "out of memory"), so they are tested without a GPU
   batch (a lone size is a batch of one), and callers write results back by index, so
   outputs keep the order of the inputs.
 - `batch_size_for`: a first guess from free memory and the image's pixel count.
+- `is_out_of_memory`: whether an error means memory ran out, on the CPU (torch's
+  DefaultCPUAllocator, MemoryError) as on a GPU; metrics raise `OutOfMemory` for it.
 - `run_with_backoff`: run chunks of one size group; on an out-of-memory error halve the
   batch and retry the same chunk, down to one image, and record the size that worked
   in a `BatchLimits`, so later calls for that image size start there and do not hit
@@ -46,6 +48,36 @@ DEFAULT_BYTES_PER_PIXEL = 512.0
 # Plan batches to fill only this share of the free memory: the caching allocator
 # fragments, cuDNN wants workspace, and another process may share the GPU.
 MEMORY_HEADROOM = 0.5
+
+
+# What allocators say when memory runs out, on any device. torch raises
+# torch.OutOfMemoryError for the CUDA caching allocator, but a plain RuntimeError for
+# cuDNN/cuBLAS workspaces and for the CPU allocator ("[enforce fail at alloc_cpu.cpp]
+# ... DefaultCPUAllocator: can't allocate memory: you tried to allocate N bytes. Error
+# code 12 (Cannot allocate memory)"; older torch: "DefaultCPUAllocator: not enough
+# memory"); numpy and Python raise MemoryError ("Unable to allocate ..."). Each is an
+# out-of-memory: halve the batch, never blame the image. Matched case-insensitively.
+OOM_MESSAGES = (
+    "out of memory",  # CUDA caching allocator, cuDNN/cuBLAS, MPS ("MPS backend out of memory")
+    "can't allocate memory",  # torch DefaultCPUAllocator (c10/core/impl/alloc_cpu.cpp)
+    "not enough memory",  # torch DefaultCPUAllocator before 2.0
+    "cannot allocate memory",  # ENOMEM's strerror (errno 12), e.g. from mmap or posix_memalign
+    "unable to allocate",  # numpy's _ArrayMemoryError text, when re-raised as another type
+)
+
+
+class OutOfMemory(Exception):
+    """Raised by a metric's batch runner for any out-of-memory error (see is_out_of_memory),
+    so run_with_backoff treats CPU and GPU exhaustion alike; the message is the original's."""
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """Whether `error` means memory ran out (MemoryError, torch.OutOfMemoryError, or a
+    RuntimeError whose message is one of OOM_MESSAGES) rather than a bad input."""
+    if isinstance(error, (MemoryError, OutOfMemory)) or type(error).__name__ == "OutOfMemoryError":
+        return True
+    text = str(error).lower()
+    return isinstance(error, RuntimeError) and any(m in text for m in OOM_MESSAGES)
 
 
 def size_groups(sizes: Sequence[Hashable]) -> list[list[int]]:

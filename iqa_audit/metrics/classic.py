@@ -20,7 +20,8 @@ import numpy as np
 
 from ..errors import explain
 from ..images import Image
-from .base import MetricUnavailable, ScoreError, TypicalRange, check_images
+from .base import MetricUnavailable, ScoreError, TypicalRange, check_images, failure_hint
+from .batching import is_out_of_memory
 
 # Bump when the computation below changes (not when skimage does: its version is in
 # `version` separately).
@@ -43,13 +44,18 @@ class ClassicMetric:
     def score(self, images: Sequence[Image]) -> np.ndarray:
         imgs = check_images(images, self.name)
         out = np.empty(len(imgs), dtype=np.float64)
-        for i, im in enumerate(imgs):
+        for i, im in enumerate(imgs):  # one image at a time: there is no batch to shrink
             try:
                 out[i] = self.fn(im.pixels)
-            except (ValueError, RuntimeError) as e:
+            except (ValueError, RuntimeError, MemoryError) as e:
+                if is_out_of_memory(e):
+                    raise ScoreError(explain(f"metric {self.name}: image {i} ({im.width}x{im.height})",
+                                             expected="one image to fit in free RAM", got=f"out of memory ({e})",
+                                             fix="Free memory (fewer pytest-xdist workers, -n 1), or audit smaller images "
+                                                 "with a smaller --long-side.")) from None
                 raise ScoreError(explain(f"metric {self.name}: image {i} ({im.width}x{im.height})",
                                          expected="an image the measure can compute", got=str(e),
-                                         fix="Images must be at least a few pixels on each side.")) from None
+                                         fix=failure_hint(im.width, im.height))) from None
         return out
 
 

@@ -30,10 +30,12 @@ import numpy as np
 from ..console import cli_command
 from ..errors import ConfigError, explain
 from ..images import Image
-from .base import MetricUnavailable, ScoreError, TypicalRange, as_scores, check_images
+from .base import MetricUnavailable, ScoreError, TypicalRange, as_scores, check_images, failure_hint
 from .batching import (
     BatchLimits,
+    OutOfMemory,
     OutOfMemoryAtOne,
+    is_out_of_memory,
     planned_batch_size,
     run_with_backoff,
     size_groups,
@@ -262,34 +264,37 @@ class PyiqaMetric:
                                     self.batch_limits)
                 try:
                     done = run_with_backoff(group, lambda idx: self._forward(imgs, idx), batch_size=first,
-                                            oom=torch.OutOfMemoryError, limits=self.batch_limits, key=size,
+                                            oom=OutOfMemory, limits=self.batch_limits, key=size,
                                             after_oom=self._release_cached_memory)
                 except OutOfMemoryAtOne as e:
+                    on_gpu = self.device.startswith("cuda")
                     raise ScoreError(explain(
                         f"metric {self.name}: image(s) [{e.index}] ({width}x{height}) on {self.device}",
-                        expected="one image to fit in the device's free memory",
+                        expected="one image to fit in the device's free memory" if on_gpu else "one image to fit in free RAM",
                         got=f"out of memory even at batch size 1 ({e.message})",
-                        fix="Score on the CPU with --device cpu, or audit smaller images with a smaller --long-side.",
+                        fix=("Score on the CPU with --device cpu, or audit smaller images with a smaller --long-side."
+                             if on_gpu else "Free memory (fewer pytest-xdist workers, -n 1; a higher `ulimit -v`), or audit "
+                             "smaller images with a smaller --long-side."),
                     )) from None
                 for idx, scores in done:
                     out[idx] = scores
         return out
 
     def _forward(self, imgs: list[Image], idx: list[int]) -> np.ndarray:
-        """Scores of imgs[idx] (all one size) in one model call; OutOfMemoryError passes through for the back-off."""
+        """Scores of imgs[idx] (all one size) in one model call. Running out of memory, on
+        a GPU or the CPU, raises OutOfMemory for the back-off; any other failure a ScoreError."""
         import torch
 
-        # uint8 over the bus (4x less than float), converted to [0, 1] on the device.
-        x = torch.from_numpy(np.stack([imgs[i].pixels for i in idx]))
-        x = x.to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
         try:
+            # uint8 over the bus (4x less than float), converted to [0, 1] on the device.
+            x = torch.from_numpy(np.stack([imgs[i].pixels for i in idx]))
+            x = x.to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
             y = self.model(x)
-        except torch.OutOfMemoryError:
-            raise
-        except RuntimeError as e:
-            if "out of memory" in str(e).lower():
-                # cuDNN and some kernels report exhaustion as a plain RuntimeError; back off the same way.
-                raise torch.OutOfMemoryError(str(e)) from None
+        except (RuntimeError, MemoryError) as e:
+            if is_out_of_memory(e):
+                # torch.OutOfMemoryError (CUDA), a plain RuntimeError from cuDNN or the CPU
+                # allocator, numpy's MemoryError: all back off the same way.
+                raise OutOfMemory(str(e)) from None
             raise self._score_error(imgs, idx, e) from e
         except (AssertionError, ValueError, IndexError) as e:
             raise self._score_error(imgs, idx, e) from e
@@ -302,13 +307,18 @@ class PyiqaMetric:
         return ScoreError(explain(
             f"metric {self.name}: image(s) {idx} ({im.width}x{im.height})",
             expected="an image pyiqa can score", got=f"{type(e).__name__}: {e}",
-            fix="Very small images (under ~64 px) fail on many pyiqa metrics; audit larger images.",
+            fix=failure_hint(im.width, im.height),
         ))
 
     def _release_cached_memory(self) -> None:
-        # Hand the failed batch's blocks back, so the smaller retry is not fragmented out of memory.
+        # Hand the failed batch's memory back before the smaller retry asks for it: cached
+        # GPU blocks (else the retry is fragmented out of memory), and on the CPU anything
+        # only a collection frees.
+        import gc
+
         import torch
 
+        gc.collect()
         if self.device.startswith("cuda"):
             torch.cuda.empty_cache()
 

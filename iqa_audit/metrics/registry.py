@@ -23,7 +23,7 @@ import importlib.util
 import re
 import sys
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -41,8 +41,8 @@ from .base import (
     as_scores,
     check_images,
     parse_declaration,
-    same_size_batches,
 )
+from .batching import BatchLimits, OutOfMemory, OutOfMemoryAtOne, is_out_of_memory, run_with_backoff, size_groups, start_batch
 from .classic import CLASSIC_FACTORIES
 
 ENTRY_POINT_GROUP = "iqa_audit.metrics"
@@ -282,22 +282,46 @@ class CallableMetric:
     range: TypicalRange
     fn: Callable[..., Any]
     declaration: Declaration
+    # Learned from out-of-memory errors, per image size; a fresh instance starts empty.
+    batch_limits: BatchLimits = field(default_factory=BatchLimits, init=False, repr=False)
 
     def score(self, images: Sequence[Image]) -> np.ndarray:
+        """One float64 per image. A batch=True callable gets same-size batches of up to
+        _USER_BATCH_SIZE; one that runs out of memory (MemoryError, torch's CPU or GPU
+        allocator) gets half the batch, remembered per size in `batch_limits`."""
         imgs = check_images(images, self.name)
         out = np.empty(len(imgs), dtype=np.float64)
         if self.declaration.batch:
-            for idx in same_size_batches(imgs, _USER_BATCH_SIZE):
-                out[idx] = as_scores(self._call([imgs[i].pixels for i in idx], idx), len(idx), self.name)
+            for group in size_groups([im.size for im in imgs]):
+                size = imgs[group[0]].size
+                try:
+                    done = run_with_backoff(group, lambda idx: self._call([imgs[i].pixels for i in idx], idx),
+                                            batch_size=start_batch(size, _USER_BATCH_SIZE, self.batch_limits),
+                                            oom=OutOfMemory, limits=self.batch_limits, key=size)
+                except OutOfMemoryAtOne as e:
+                    raise self._oom_error([e.index], imgs[e.index], e.message) from None
+                for idx, got in done:
+                    out[idx] = as_scores(got, len(idx), self.name)
         else:
             for i, im in enumerate(imgs):
-                out[i] = as_scores(self._call(im.pixels, [i]), 1, self.name)[0]
+                try:
+                    out[i] = as_scores(self._call(im.pixels, [i]), 1, self.name)[0]
+                except OutOfMemory as e:
+                    raise self._oom_error([i], im, str(e)) from None
         return out
 
     def _call(self, arg: Any, idx: list[int]) -> Any:
         try:
             return self.fn(arg)
         except Exception as e:  # the user's code: keep their traceback, add which metric and image
+            if is_out_of_memory(e):
+                raise OutOfMemory(str(e)) from None
             raise ScoreError(explain(f"metric {self.name}: image(s) {idx}", expected="a score",
                                      got=f"{type(e).__name__}: {e}", fix="See the chained traceback in your metric.")) from e
+
+    def _oom_error(self, idx: list[int], im: Image, message: str) -> ScoreError:
+        return ScoreError(explain(f"metric {self.name}: image(s) {idx} ({im.width}x{im.height})",
+                                  expected="one image to fit in free memory", got=f"out of memory even alone ({message})",
+                                  fix="Free memory (fewer pytest-xdist workers, -n 1), or audit smaller images with a "
+                                      "smaller --long-side."))
 

@@ -39,15 +39,14 @@ import os
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
-
-import numpy as np
 
 from .errors import AuditError, ConfigError, explain
 from .metrics.base import MetricUnavailable, ScoreError
+from .score_core import known_scores, nonfinite_error, score_batch, store_batch
 from .scoring import missing_objects, scored_objects
 from .store import Store
 
@@ -82,12 +81,15 @@ class MetricRun:
     seconds: float
     skipped: str | None = None  # why the metric could not run here (MetricUnavailable)
     events: tuple[ChunkEvent, ...] = ()
+    # image hash -> the NaN/±inf the metric gave (this run or remembered): not stored as scores
+    nonfinite: Mapping[str, float] = field(default_factory=dict)
 
     def summary(self) -> str:
         if self.skipped:
             return f"skipped {self.name}: {self.skipped}"
         lost = f", {self.replaced} lost and replaced" if self.replaced else ""
-        return (f"{self.name}: {self.scored} scored, {self.cached} cached, {self.seconds:.1f} s "
+        bad = f", {len(self.nonfinite)} not finite" if self.nonfinite else ""
+        return (f"{self.name}: {self.scored} scored, {self.cached} cached{bad}, {self.seconds:.1f} s "
                 f"({self.chunks} chunks on {self.actors - self.replaced} Ray actors{lost})")
 
 
@@ -236,12 +238,10 @@ class MetricWorker:
                     return {"chunk": chunk, "error": f"image {h[:12]}… arrived with different content (sha256 mismatch)"}
                 images.append(decode_image(data, source=f"image {h[:12]}… of chunk {chunk}"))
             t0 = time.perf_counter()
-            raw = np.asarray(self.metric.score(images), dtype=np.float64)
+            raw = score_batch(self.metric, images)  # shape checked here; finiteness by the driver's store_batch
             seconds = time.perf_counter() - t0
         except Exception as e:
             return {"chunk": chunk, "error": f"{type(e).__name__}: {e}"}
-        if raw.shape != (len(hashes),):
-            return {"chunk": chunk, "error": f"score(images) returned shape {raw.shape} for {len(hashes)} images"}
         return {"chunk": chunk, "id": self.metric.id, "version": self.metric.version, "scores": raw.tolist(),
                 "seconds": seconds, "pid": os.getpid(), "error": None}
 
@@ -347,23 +347,25 @@ def _score_metric(store: Store, name: str, objects: list[tuple[str, str]], *, de
                                      got=text, fix="Fix the metric name or its module; the local engine shows the same error."))
         metric_id, version = info["id"], info["version"]
         wanted = dict(objects)
-        have = store.get_scores(metric_id, version, wanted)
-        missing = missing_objects(wanted, have)
+        have = known_scores(store, metric_id, version, wanted)
+        missing = missing_objects(wanted, {**have.finite, **have.nonfinite})
         chunks = [missing[i:i + chunk_size] for i in range(0, len(missing), chunk_size)]
         if not chunks:
-            return MetricRun(name, metric_id, version, 0, len(have), 0, pool.started, 0, time.perf_counter() - t0)
+            return MetricRun(name, metric_id, version, 0, len(have.finite), 0, pool.started, 0, time.perf_counter() - t0,
+                             nonfinite=dict(have.nonfinite))
         n_actors = min(len(chunks), actors or _cluster_slots(device))
         pool.slots += [pool.new() for _ in range(n_actors - 1)]
-        events, scored, replaced = _run_chunks(store, pool, chunks, metric_id, version, max_retries, dead)
-        return MetricRun(name, metric_id, version, scored, len(have), len(chunks), pool.started, replaced,
-                         time.perf_counter() - t0, events=tuple(events))
+        events, scored, replaced, bad = _run_chunks(store, pool, chunks, metric_id, version, max_retries, dead)
+        return MetricRun(name, metric_id, version, scored, len(have.finite), len(chunks), pool.started, replaced,
+                         time.perf_counter() - t0, events=tuple(events), nonfinite={**have.nonfinite, **bad})
     finally:
         pool.close()
 
 
 def _run_chunks(store: Store, pool: _Pool, chunks: list[list[tuple[str, str]]], metric_id: str, version: str,
-                max_retries: int, dead: tuple[type[BaseException], ...]) -> tuple[list[ChunkEvent], int, int]:
-    """Keep every actor busy with one chunk; store each chunk as it returns; replace the dead."""
+                max_retries: int, dead: tuple[type[BaseException], ...]) -> tuple[list[ChunkEvent], int, int, dict[str, float]]:
+    """Keep every actor busy with one chunk; store each chunk as it returns (through the one
+    scoring core: finite scores stored, NaN/±inf returned); replace the dead."""
     ray = _ray()
     todo = collections.deque(range(len(chunks)))
     losses = collections.Counter()
@@ -371,6 +373,7 @@ def _run_chunks(store: Store, pool: _Pool, chunks: list[list[tuple[str, str]]], 
     idle = collections.deque(range(len(pool.slots)))
     events: list[ChunkEvent] = []
     scored = replaced = 0
+    bad: dict[str, float] = {}
     while todo or inflight:
         while todo and idle:
             slot, c = idle.popleft(), todo.popleft()
@@ -408,11 +411,12 @@ def _run_chunks(store: Store, pool: _Pool, chunks: list[list[tuple[str, str]]], 
                                      got=f"id {result['id']} version {result['version']}",
                                      fix="Install the same package versions and weights on every node."))
         hashes = [h for h, _ in chunks[c]]
-        store.put_scores(metric_id, version, dict(zip(hashes, result["scores"], strict=True)), result["seconds"] / len(hashes))
+        got = store_batch(store, metric_id, version, hashes, result["scores"], result["seconds"] / len(hashes))
         events.append(ChunkEvent("stored", c, time.time()))
-        scored += len(hashes)
+        scored += len(got.finite)
+        bad.update(got.nonfinite)
         idle.append(slot)
-    return events, scored, replaced
+    return events, scored, replaced, bad
 
 
 def score_chains_ray(cfg, store: Store, *, address: str | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE,
@@ -426,10 +430,14 @@ def score_chains_ray(cfg, store: Store, *, address: str | None = None, chunk_siz
         print(f"scoring {len(dict(objects))} images with {len(cfg.metrics)} metrics on {where}")
         runs = score_distributed(store, cfg.metrics, objects, device=cfg.device, chunk_size=chunk_size,
                                  max_retries=max_retries)
+    status = 0
     for r in runs:
         if not r.skipped:  # skips were reported on stderr as they happened, like the local engine
             print(r.summary())
-    return 0
+        if r.nonfinite:  # as the local engine: every other score is stored, each bad image named
+            print(f"error: {nonfinite_error(store, r.name, r.nonfinite, exts=dict(objects))}", file=sys.stderr)
+            status = 1
+    return status
 
 
 # ----- building free chains --------------------------------------------------------------------

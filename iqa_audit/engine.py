@@ -27,7 +27,8 @@ from .images import Image
 from .keys import code_digest, digest
 from .metrics.identity import MetricIdentity, fingerprint
 from .normalize import normalise
-from .scoring import cached_scores
+from .score_core import Scores, known_scores, nonfinite_line
+from .scoring import cached_scores, scores_of
 from .store import Store, jsonable
 
 # The code behind each memoised finding: editing any of it makes every memo of that kind
@@ -179,15 +180,16 @@ class Engine:
             self.store.put_memo("identity", fp, identity.to_json())
         return identity
 
-    def scores(self, name: str, objects: list[tuple[str, str]]) -> tuple[MetricIdentity, dict[str, float]]:
-        """Raw scores of `objects` by metric `name`, loading the metric only when one is missing."""
+    def scores(self, name: str, objects: list[tuple[str, str]]) -> tuple[MetricIdentity, Scores]:
+        """What metric `name` says about `objects`, loading the metric only when the store
+        does not know some image yet. NaN/±inf come back in `.nonfinite`, not raised."""
         identity = self.identity(name)
-        have = self.store.get_scores(identity.id, identity.version, [h for h, _ in objects])
-        if len(have) == len(dict(objects)):
+        have = known_scores(self.store, identity.id, identity.version, [h for h, _ in objects])
+        if have.covers(dict(objects)):
             return identity, have
         metric = self.metric(name)
         identity = self._remember_identity(name, metric)  # the loaded metric's word is final
-        return identity, cached_scores(self.store, metric, objects)  # one batch for the whole cell
+        return identity, scores_of(self.store, metric, objects)  # one batch for the whole cell
 
     def series(self, cell: GapCell) -> Series:
         key = (cell.metric, cell.setting.label, cell.seed)
@@ -200,11 +202,17 @@ class Engine:
         chains = self.chains(cell.setting, cell.seed, steps=self.cfg.steps, runs=self.cfg.runs)
         per_run = {c.record.run: {s.step: s for s in c.ok_steps if s.step in wanted} for c in chains}
         objects = [(s.image_hash, s.ext) for steps in per_run.values() for s in steps.values()]
-        metric, scores = self.scores(cell.metric, objects)
-        raw = {run: {k: scores[s.image_hash] for k, s in steps.items()} for run, steps in per_run.items()}
+        metric, got = self.scores(cell.metric, objects)
+        raw = {run: {k: got.finite[s.image_hash] for k, s in steps.items() if s.image_hash in got.finite}
+               for run, steps in per_run.items()}
         norm = {run: {k: float(normalise(v, metric.range)) for k, v in steps.items()} for run, steps in raw.items()}
+        # A step whose score is NaN/±inf is left out of the series and named, so only the
+        # cells that need it error (gaps.gap raises for them); the others still run.
+        unusable = {run: {k: nonfinite_line(self.store, cell.metric, s.image_hash, got.nonfinite[s.image_hash], ext=s.ext)
+                          for k, s in steps.items() if s.image_hash in got.nonfinite}
+                    for run, steps in per_run.items()}
         return Series(metric.id, metric.version, cell.setting.label, cell.seed, tuple(sorted(raw)),
-                      tuple(sorted(wanted)), raw, norm)
+                      tuple(sorted(wanted)), raw, norm, {r: u for r, u in unusable.items() if u})
 
     def gap(self, cell: GapCell):
         return gap(self.series(cell), cell.delta_step)

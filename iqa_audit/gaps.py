@@ -5,12 +5,13 @@ at step i − the same mean at step 1. A metric notices the degradation of a see
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import numpy as np
 
 from .errors import AuditError, explain
+from .metrics.base import NonFiniteScore
 
 REFERENCE_STEP = 1
 
@@ -27,6 +28,14 @@ class Series:
     steps: tuple[int, ...]
     raw: Mapping[int, Mapping[int, float]]  # run -> step -> raw score
     normalised: Mapping[int, Mapping[int, float]]  # run -> step -> normalised score
+    # run -> step -> why that step has no score (the metric returned NaN or ±inf for its
+    # image); such steps are absent from raw and normalised, and gap() refuses to use them.
+    unusable: Mapping[int, Mapping[int, str]] = field(default_factory=dict)
+
+    def unusable_for(self, *steps: int) -> tuple[str, ...]:
+        """Why each (run, step) among `steps` that has no usable score has none, in run order."""
+        return tuple(self.unusable[r][k] for r in sorted(self.unusable) for k in dict.fromkeys(steps)
+                     if k in self.unusable[r])
 
     def at(self, step: int, *, normalised: bool = True) -> tuple[float, ...]:
         """Per-run scores at `step` (runs lacking that step are left out)."""
@@ -81,6 +90,12 @@ class Gap:
 
 
 def gap(series: Series, delta_step: int) -> Gap:
+    """Δ at `delta_step` (normalised points). Raises NonFiniteScore when a run's score at
+    step 1 or `delta_step` is NaN/±inf: a mean over the other runs would hide it."""
+    why = series.unusable_for(REFERENCE_STEP, delta_step)
+    if why:
+        raise NonFiniteScore(f"{series.metric_id} on {series.setting}/{series.seed}: gap Δ{delta_step} needs scores the "
+                             f"metric could not give (steps {REFERENCE_STEP} and {delta_step} of every run):\n" + "\n".join(why))
     ref, cur = series.mean(REFERENCE_STEP), series.mean(delta_step)
     return Gap(
         metric_id=series.metric_id,

@@ -237,6 +237,15 @@ def audit_engine(pytestconfig: pytest.Config):
 
 
 @pytest.fixture
+def gap_inputs(gap_cell, audit_engine, record_cell) -> None:
+    """Scores a gap cell's series during setup: a score the cell needs that the metric
+    could not give (NaN/±inf) makes the cell an ERROR with the reason, not a failure."""
+    from .verdicts import prepare_gap
+
+    prepare_gap(gap_cell, audit_engine, record_cell)
+
+
+@pytest.fixture
 def record_cell(request: pytest.FixtureRequest):
     """Attach a cell's result to the test report; the controller gathers them."""
 
@@ -266,7 +275,8 @@ class ResultCollector:
         for name, value in report.user_properties:
             if name == PROPERTY:
                 payload = json.loads(value)
-                payload["outcome"] = "xfailed" if hasattr(report, "wasxfail") else report.outcome
+                payload["outcome"] = ("xfailed" if hasattr(report, "wasxfail")
+                                      else "error" if payload.get("error") and report.failed else report.outcome)
                 payload["nodeid"] = report.nodeid
                 self.records[payload["cell"]] = payload  # the call's record replaces the setup's
 

@@ -128,6 +128,7 @@ def update_baseline(cfg: AuditConfig, records: Sequence[Mapping[str, Any]]) -> P
     old = baseline_mod.load(path)
     entries = {cell: (cell, e.passed, e.value, e.version) for cell, e in old.items()}
     for r in records:
-        if r.get("kind") in ("gap", "editor") and r.get("outcome") != "skipped":
+        # A skipped or errored cell has no verdict to expect next time: its old entry stays.
+        if r.get("kind") in ("gap", "editor") and r.get("outcome") not in ("skipped", "error"):
             entries[r["cell"]] = (r["cell"], bool(r["passed"]), r.get("value"), r.get("version"))
     return baseline_mod.write(path, entries.values(), meta={"profile": cfg.profile, "iqa_audit": __version__})

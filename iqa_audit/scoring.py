@@ -1,8 +1,9 @@
 """Scores through the cache: each (metric id, metric version, image hash) is computed once.
 
 Missing scores of one request are computed as one batch (the metric batches images of
-one size together), then written to the store's score table, where every later request,
-from any worker or run, finds them.
+one size together), checked and written by the one scoring core (`score_core`), where
+every later request, from any worker or run, finds them. A NaN or ±inf is never a
+score: it is remembered apart, and whoever needs it gets a NonFiniteScore naming the image.
 """
 
 from __future__ import annotations
@@ -11,30 +12,32 @@ import sys
 import time
 from collections.abc import Container, Sequence
 
-import numpy as np
-
-from .errors import AuditError, explain
 from .metrics.base import Metric
+from .score_core import Scores, known_scores, nonfinite_error, score_and_store
 from .store import Store
 
 
-def cached_scores(store: Store, metric: Metric, objects: Sequence[tuple[str, str]]) -> dict[str, float]:
-    """{image hash: raw score} for `objects` = [(hash, ext), ...], computing only what is missing."""
+def scores_of(store: Store, metric: Metric, objects: Sequence[tuple[str, str]]) -> Scores:
+    """What `metric` says about `objects` = [(hash, ext), ...], computing only what the store
+    does not know yet (one batch). Non-finite values come back in `.nonfinite`, never raised."""
     wanted = dict(objects)  # hash -> ext, de-duplicated, order kept
-    have = store.get_scores(metric.id, metric.version, wanted)
-    missing = [h for h, _ in missing_objects(wanted, have)]
+    have = known_scores(store, metric.id, metric.version, wanted)
+    missing = [(h, ext) for h, ext in wanted.items() if h not in have.finite and h not in have.nonfinite]
     if missing:
-        images = [store.get_image(h, wanted[h]) for h in missing]
-        t0 = time.perf_counter()
-        raw = np.asarray(metric.score(images), dtype=np.float64)
-        seconds = (time.perf_counter() - t0) / len(missing)
-        if raw.shape != (len(missing),):
-            raise AuditError(explain(f"metric {metric.name}", expected=f"{len(missing)} scores", got=f"shape {raw.shape}",
-                                     fix="score(images) must return one float per image."))
-        fresh = dict(zip(missing, raw.tolist()))
-        store.put_scores(metric.id, metric.version, fresh, seconds)
-        have.update(fresh)
-    return {h: have[h] for h in wanted}
+        have = have.merged(score_and_store(store, metric, missing))
+    return have
+
+
+def cached_scores(store: Store, metric: Metric, objects: Sequence[tuple[str, str]]) -> dict[str, float]:
+    """{image hash: raw score} for `objects` = [(hash, ext), ...], computing only what is missing.
+
+    Raises NonFiniteScore (naming each image, its chain steps, file and size) when the
+    metric returned NaN or ±inf for any of them; the finite scores are stored first."""
+    got = scores_of(store, metric, objects)
+    wanted = dict(objects)
+    if got.nonfinite:
+        raise nonfinite_error(store, metric.name, got.nonfinite, exts=wanted)
+    return {h: got.finite[h] for h in wanted}
 
 
 def missing_objects(objects: Sequence[tuple[str, str]] | dict[str, str], have: Container[str]) -> list[tuple[str, str]]:
@@ -62,7 +65,10 @@ def scored_objects(cfg, store: Store) -> list[tuple[str, str]]:
 
 
 def score_chains(cfg, store: Store) -> int:
-    """CLI `score`: fill the cache for every chain of `cfg` with every metric of `cfg`."""
+    """CLI `score`: fill the cache for every chain of `cfg` with every metric of `cfg`.
+
+    Returns 1 when a metric gave NaN or ±inf for some image (each printed as an error,
+    every other score stored), else 0."""
     from .metrics.base import MetricUnavailable
     from .metrics.registry import create_metric
 
@@ -74,8 +80,13 @@ def score_chains(cfg, store: Store) -> int:
         except MetricUnavailable as e:
             print(f"skipped {name}: {e}", file=sys.stderr)
             continue
-        before = len(store.get_scores(metric.id, metric.version, dict(objects)))
+        before = known_scores(store, metric.id, metric.version, dict(objects))
         t0 = time.perf_counter()
-        cached_scores(store, metric, objects)
-        print(f"{name}: {len(dict(objects)) - before} scored, {before} cached, {time.perf_counter() - t0:.1f} s")
+        got = scores_of(store, metric, objects)
+        fresh = len(got.finite) - len(before.finite)
+        bad = f", {len(got.nonfinite)} not finite" if got.nonfinite else ""
+        print(f"{name}: {fresh} scored, {len(before.finite)} cached{bad}, {time.perf_counter() - t0:.1f} s")
+        if got.nonfinite:
+            print(f"error: {nonfinite_error(store, name, got.nonfinite, exts=dict(objects))}", file=sys.stderr)
+            status = 1
     return status

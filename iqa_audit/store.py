@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import sqlite3
 import threading
@@ -289,6 +290,17 @@ class Store:
         ).fetchall()
         return [_step_from_row(r) for r in rows]
 
+    def steps_with_image(self, image_hash: str) -> list[tuple[ChainRecord, StepRecord]]:
+        """Every stored chain step whose image is `image_hash`, as (chain, step), sorted."""
+        rows = self._db().execute(
+            "SELECT c.key, c.spec, c.seed, c.setting, c.editor_id, c.editor_version, c.task, c.run, c.paid,"
+            " s.chain_key, s.step, s.status, s.image_hash, s.ext, s.width, s.height, s.prompt, s.reasoning, s.meta,"
+            " s.editor_seed, s.seconds FROM steps s JOIN chains c ON c.key = s.chain_key WHERE s.image_hash=?"
+            " ORDER BY c.setting, c.seed, c.run, s.step",
+            (image_hash,),
+        ).fetchall()
+        return [(_chain_from_row(r[:9]), _step_from_row(r[9:])) for r in rows]
+
     def add_step(self, rec: StepRecord) -> None:
         with self._tx() as db:
             db.execute(
@@ -328,12 +340,20 @@ class Store:
         return out
 
     def put_scores(self, metric_id: str, metric_version: str, scores: Mapping[str, float], seconds: float | None = None) -> None:
+        """Store finite scores, all in one transaction. A NaN or ±inf is refused (StoreError,
+        nothing written): it is not a score (see score_core, which keeps them out)."""
         now = time.time()
+        rows = [(metric_id, metric_version, h, float(s), seconds, now) for h, s in scores.items()]
+        bad = [h for _, _, h, s, _, _ in rows if not math.isfinite(s)]
+        if bad:
+            raise StoreError(explain(f"scores of metric {metric_id} {metric_version}", expected="finite numbers",
+                                     got=f"NaN or ±inf for {len(bad)} image(s), first {bad[0][:12]}…",
+                                     fix="Score through iqa_audit.score_core, which keeps non-finite values out of the table."))
         with self._tx() as db:
             db.executemany(
                 "INSERT OR REPLACE INTO scores (metric_id, metric_version, image_hash, score, seconds, created)"
                 " VALUES (?,?,?,?,?,?)",
-                [(metric_id, metric_version, h, float(s), seconds, now) for h, s in scores.items()],
+                rows,
             )
 
     # ----- memos ------------------------------------------------------------------------

@@ -51,23 +51,41 @@ def _xfail(reason: str) -> None:
     raise pytest.xfail.Exception(reason, pytrace=False)
 
 
-def audit_gap(cell: GapCell, engine, record: Callable[[dict], None], cfg: AuditConfig) -> None:
+def prepare_gap(cell: GapCell, engine, record: Callable[[dict], None]) -> None:
+    """Score the cell's series in the test's SETUP (the `gap_inputs` fixture), so a score
+    the cell needs that the metric could not give (NaN/±inf) makes the cell an ERROR,
+    recorded with the reason for results.json and the report, not a failed verdict. Cells
+    of the same series that do not need that image still run. A metric that cannot run
+    here skips the cell."""
     __tracebackhide__ = True
-    from .metrics.base import MetricUnavailable
+    from .metrics.base import MetricUnavailable, NonFiniteScore
 
     try:
-        g = engine.gap(cell)
+        engine.gap(cell)
     except MetricUnavailable as e:
         pytest.skip(str(e))
+    except NonFiniteScore as e:
+        record(gap_error_payload(cell, engine, str(e)))
+        pytest.fail(str(e), pytrace=False)
+
+
+def gap_error_payload(cell: GapCell, engine, reason: str) -> dict[str, Any]:
+    """The record of a gap cell that has no verdict: the reason instead of a gap."""
+    return {**_gap_fields(cell, engine, engine.cfg), "gap": None, "value": None, "passed": False, "error": reason,
+            "baseline": "error"}
+
+
+def _gap_fields(cell: GapCell, engine, cfg: AuditConfig) -> dict[str, Any]:
+    """What a gap cell's record says besides its verdict: the metric, the cell, the series."""
     series = engine.series(cell)
     metric = engine.identity(cell.metric)  # id, version, range: no model load on a warm run
-    payload = {
+    return {
         "kind": "gap",
         "cell": cell.key,
         "metric": cell.metric,
-        "metric_id": g.metric_id,
-        "metric_version": g.metric_version,
-        "version": g.metric_version,
+        "metric_id": series.metric_id,
+        "metric_version": series.metric_version,
+        "version": series.metric_version,
         "range": {"lo": metric.range.lo, "hi": metric.range.hi, "higher_better": metric.range.higher_better,
                   "source": metric.range.source},
         "setting": cell.setting.label,
@@ -75,15 +93,26 @@ def audit_gap(cell: GapCell, engine, record: Callable[[dict], None], cfg: AuditC
         "task": cell.setting.task,
         "seed": cell.seed,
         "delta_step": cell.delta_step,
-        "gap": g.gap,
-        "value": g.gap,
-        "passed": g.noticed,
         "runs": len(series.runs),
         "mean_normalised": {str(k): series.mean(k) for k in series.steps if series.at(k)},
         "spread_normalised": {str(k): series.spread(k) for k in series.steps if series.at(k)},
         "raw": {str(r): {str(k): v for k, v in steps.items()} for r, steps in series.raw.items()},
         "images": engine.chain_images(cell.setting, cell.seed, steps=cfg.steps, runs=cfg.runs),
     }
+
+
+def audit_gap(cell: GapCell, engine, record: Callable[[dict], None], cfg: AuditConfig) -> None:
+    __tracebackhide__ = True
+    from .metrics.base import MetricUnavailable, NonFiniteScore
+
+    try:
+        g = engine.gap(cell)
+    except MetricUnavailable as e:
+        pytest.skip(str(e))
+    except NonFiniteScore as e:  # without the gap_inputs fixture: still recorded as an error, with the reason
+        record(gap_error_payload(cell, engine, str(e)))
+        pytest.fail(str(e), pytrace=False)
+    payload = {**_gap_fields(cell, engine, cfg), "gap": g.gap, "value": g.gap, "passed": g.noticed}
     settle(payload, judge_against_baseline(cfg, payload["cell"], g.noticed, g.gap, g.explain()), record)
 
 

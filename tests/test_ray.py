@@ -26,7 +26,7 @@ import iqa_audit.metrics
 from iqa_audit.chains import ChainSpec, build_chain
 from iqa_audit.errors import AuditError, ConfigError
 from iqa_audit.metrics.registry import create_metric
-from iqa_audit.scoring import cached_scores
+from iqa_audit.scoring import cached_scores, scores_of
 from iqa_audit.store import Store
 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # local Ray on loopback only (see distributed._ray)
@@ -64,6 +64,12 @@ def counted_mean_a(pixels: np.ndarray) -> float:
 @iqa_audit.metrics.declare(lower_better=False, range=(0, 255), version="1")
 def counted_mean_b(pixels: np.ndarray) -> float:
     return _count("b", pixels)
+
+
+@iqa_audit.metrics.declare(lower_better=False, range=(0, 255), version="1")
+def nan_on_even_sum(pixels: np.ndarray) -> float:
+    """A metric that gives up (NaN) on about half the images, deterministically."""
+    return float("nan") if int(pixels.sum()) % 2 == 0 else float(pixels.mean())
 
 
 def computed(log: Path, tag: str) -> list[str]:
@@ -146,6 +152,24 @@ def test_ray_scores_equal_the_local_engine_and_unavailable_metrics_are_skipped(c
     # Same metric, same CPU, same bytes: bit-identical, although Ray scored chunks of 5 on
     # a single-threaded actor and the local engine one batch with this process's threads.
     assert got == want
+
+
+def test_ray_keeps_nan_out_of_the_store_and_names_it_like_the_local_engine(cluster, chains_template, tmp_path):
+    on_ray, objects = fresh_store(chains_template, tmp_path / "ray")
+    local, _ = fresh_store(chains_template, tmp_path / "local")
+    name = "tests.test_ray:nan_on_even_sum"
+    want = scores_of(local, create_metric(name), objects)
+    assert want.finite and want.nonfinite  # the recipe really has both
+
+    run = score_distributed(on_ray, [name], objects, chunk_size=5, actors=1, log=lambda line: None)[0]
+    assert set(run.nonfinite) == set(want.nonfinite) and run.scored == len(want.finite)
+    assert on_ray.get_scores(run.metric_id, run.version, [h for h, _ in objects]) == dict(want.finite)
+    with sqlite3.connect(on_ray.db_path) as db:
+        assert db.execute("SELECT COUNT(*) FROM scores WHERE score IS NULL").fetchone()[0] == 0
+    assert "not finite" in run.summary()
+    # A rerun sends nothing: the NaN is remembered, as by the local engine.
+    again = score_distributed(on_ray, [name], objects, chunk_size=5, actors=1, log=lambda line: None)[0]
+    assert again.chunks == 0 and set(again.nonfinite) == set(want.nonfinite)
 
 
 def test_a_worker_killed_mid_run_loses_no_finished_score_and_the_run_completes(cluster, chains_template, tmp_path):

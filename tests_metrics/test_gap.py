@@ -2,11 +2,12 @@
 
 A case passes when the metric's mean normalised score at step Δ is below step 1's, i.e.
 the metric noticed the degradation. With a baseline, known failures are xfail and a cell
-that passed there and fails now is a regression.
+that passed there and fails now is a regression. A cell whose scores the metric could not
+give (NaN/±inf) is an error, raised by `gap_inputs` during setup, with the reason.
 """
 
 from iqa_audit.verdicts import audit_gap
 
 
-def test_gap(gap_cell, audit_engine, record_cell, audit_config):
+def test_gap(gap_cell, gap_inputs, audit_engine, record_cell, audit_config):
     audit_gap(gap_cell, audit_engine, record_cell, audit_config)

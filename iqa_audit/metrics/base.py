@@ -77,6 +77,15 @@ class ScoreError(AuditError):
     """A metric failed on an image or returned something that is not one number per image."""
 
 
+class NonFiniteScore(ScoreError):
+    """A metric returned NaN or ±inf for an image a result needs. The message names the
+    metric, the chain steps using each image, its file and size; `image_hashes` lists them."""
+
+    def __init__(self, message: str, image_hashes: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.image_hashes = tuple(image_hashes)
+
+
 # ----- user declarations ---------------------------------------------------------------
 
 HOW_TO_DECLARE = (

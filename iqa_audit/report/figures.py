@@ -247,11 +247,14 @@ def _gap_panel(ax, grid: GapGrid, limit: float, hits: list):
                 # from the expected failures around it.
                 ax.add_patch(_mpl().Rectangle((j - 0.44, i - 0.42), 0.88, 0.84, fill=False, edgecolor=REGRESSION_EDGE,
                                               lw=2.2, zorder=3))
-            ax.text(j, i, fmt_gap(c.value) + ("!" if failed else ""), ha="center", va="center", fontsize=7.5, color=ink,
+            errored = c.outcome == "error"  # no gap: a score it needs could not be computed
+            ax.text(j, i, "error" if errored else fmt_gap(c.value) + ("!" if failed else ""), ha="center", va="center",
+                    fontsize=7.5, color=ink,
                     fontweight="normal" if c.passed else "bold",
                     bbox=None if c.passed else {"boxstyle": "square,pad=0.12", "fc": rgba, "ec": "none"})
-            title = (f"{grid.metrics[i]} · {grid.seeds[j]} · Δ{grid.delta}: gap {fmt_gap(c.value)}"
-                     f" ({'noticed' if c.passed else 'missed'}; test {c.outcome or '?'})")
+            title = (f"{grid.metrics[i]} · {grid.seeds[j]} · Δ{grid.delta}: "
+                     + ("no gap: a score it needs is not finite (test error)" if errored else
+                        f"gap {fmt_gap(c.value)} ({'noticed' if c.passed else 'missed'}; test {c.outcome or '?'})"))
             hits.append((ax, i, j, c.cell, title))
     return image, failed_any
 

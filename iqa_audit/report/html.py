@@ -538,7 +538,11 @@ def _outcomes_section(cells: Sequence[Mapping[str, Any]]) -> str:
     rows = []
     for rec in ordered_outcomes(cells):
         cell = str(rec.get("cell", "?"))
-        if rec.get("kind") == "gap":
+        if rec.get("error"):  # no verdict: the reason the cell could not be judged
+            what = (f'<pre class="error">{e(rec.get("error"))}</pre><small>metric <code>{e(rec.get("metric"))}</code> '
+                    f"version <code>{e(rec.get('metric_version'))}</code></small>")
+            links = f'<a href="#{chain_anchor(str(rec.get("setting")), str(rec.get("seed")))}">images</a>'
+        elif rec.get("kind") == "gap":
             what = (f"{e(explain_gap(rec))}<br><small>metric <code>{e(rec.get('metric'))}</code> "
                     f"version <code>{e(rec.get('metric_version'))}</code></small>")
             links = (f'<a href="#{metric_anchor(str(rec.get("metric_id")))}">curve</a> · '
@@ -645,6 +649,7 @@ table.editors tbody th{font-weight:600;white-space:nowrap}
 table.outcomes{width:100%;table-layout:fixed}
 table.outcomes th:nth-child(1){width:24%} table.outcomes th:nth-child(2){width:7%} table.outcomes th:nth-child(3){width:28%}
 table.outcomes tr.fail td:first-child{border-left:4px solid var(--fail)}
+table.outcomes pre.error{white-space:pre-wrap;margin:0 0 4px;font-size:12px}
 table.outcomes tr.pass td:first-child{border-left:4px solid var(--pass)}
 table.outcomes tr.known td:first-child{border-left:4px solid var(--known)}
 tr:target td,tr:target th{background:#fff1a8 !important}

@@ -20,12 +20,12 @@ from filelock import Timeout as FileLockTimeout
 
 from .console import cli_command
 from .editors import EditRefused, Editor, create_editor
-from .editors.base import parse_spec
+from .editors.base import input_size_error, parse_spec, size_problem
 from .errors import ConfigError, StoreError, explain
 from .images import Image
 from .keys import canonical, digest
 from .names import slug
-from .seeds import Seed, get_seed
+from .seeds import Seed, get_seed, seed_size
 from .store import ChainRecord, CorruptObject, StepRecord, Store, jsonable
 from .tasks import Task, get_task
 
@@ -192,6 +192,12 @@ def build_chain(
 
 def _build_locked(store: Store, rc: ResolvedChain, budget: PaidBudget | None, progress: ProgressFn | None) -> Chain:
     wanted = rc.spec.steps
+    # Before anything is stored (step 0 included, which a Ray build makes here before its
+    # workers make the rest): an editor that cannot take the seed's size.
+    width, height = seed_size(rc.seed, rc.spec.long_side)
+    problem = size_problem(rc.editor, width, height)
+    if problem is not None:
+        raise input_size_error(rc.spec.editor, rc.seed.name, width, height, problem, rc.spec.long_side)
     store.ensure_chain(rc.record())
     steps = _verified_steps(store, rc)
     if not steps:

@@ -182,9 +182,16 @@ LOOKUPS: Mapping[str, Callable[[AuditConfig, str], None] | None] = {
 }
 
 
+# Commands that build chains: an editor's input-size limit (an encoder's) is checked for
+# every (editor, seed) they would build, before anything runs.
+BUILDING_COMMANDS = ("pytest", "build", "score")
+
+
 def check_config(cfg: AuditConfig, command: str, *, skip: Sequence[str] = ()) -> None:
     """Run the lookups of every option `command` offers (see options.options_for), then,
-    for the pytest audit, the editor audit's settings. Raises the first ConfigError.
+    for the pytest audit, the editor audit's settings, and for a command that builds
+    chains, the editors' input-size limits (plan.check_input_sizes: the seed, its size,
+    the limit and the fix). Raises the first ConfigError.
     `skip`: lookup kinds a caller does not need (e.g. 'metric' for a build)."""
     for opt in options_for(command):
         check = LOOKUPS.get(opt.lookup) if opt.lookup and opt.lookup not in skip else None
@@ -192,3 +199,7 @@ def check_config(cfg: AuditConfig, command: str, *, skip: Sequence[str] = ()) ->
             check(cfg, opt.flag)
     if command == "pytest" and not cfg.dataset:
         check_audit_settings(cfg)
+    if command in BUILDING_COMMANDS and not cfg.dataset:
+        from .plan import check_input_sizes  # plan imports chains and seeds: only when a command builds
+
+        check_input_sizes(cfg, editor_audit=command == "pytest")  # the CLI builds the metric audit's chains

@@ -64,6 +64,39 @@ class Editor(Protocol):
 
 
 @dataclass(frozen=True)
+class SizeProblem:
+    """Why an editor cannot take an input of some size (an encoder's limit).
+
+    `limit`: what it accepts, with the limit's source ("at most 16383 px per side (libwebp's
+    WEBP_MAX_DIMENSION)"); `got`: what this input would give; `alternatives`: editors
+    that would take it ("codec-jpeg (up to 65500 px per side)")."""
+
+    limit: str
+    got: str
+    max_side: int  # px: the longest side --long-side may ask for
+    alternatives: tuple[str, ...] = ()
+
+
+def size_problem(editor: Editor, width: int, height: int) -> SizeProblem | None:
+    """Why `editor` cannot take a width x height input, or None. An editor with a limit
+    defines `size_problem(width, height)`; every other editor takes any size."""
+    check = getattr(editor, "size_problem", None)
+    return check(width, height) if callable(check) else None
+
+
+def input_size_error(spec: str, seed: str, width: int, height: int, problem: SizeProblem,
+                     long_side: int | None) -> ConfigError:
+    """The error for a seed an editor cannot take: the seed, its size, the limit and the fix."""
+    at = f"--long-side {long_side}" if long_side else "its native size (--long-side 0)"
+    other = f", or use {' or '.join(problem.alternatives)}" if problem.alternatives else ""
+    return ConfigError(explain(
+        f"seed {seed!r} ({width}x{height} px at {at}) with editor {spec}",
+        expected=f"an input the editor can encode: {problem.limit}", got=problem.got,
+        fix=f"Render the seeds smaller: --long-side {problem.max_side} or less{other}. "
+            "Nothing was built."))
+
+
+@dataclass(frozen=True)
 class EditorEntry:
     """One row of the editor table: a name, how to make the editor, and what it costs.
 

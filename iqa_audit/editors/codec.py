@@ -22,7 +22,7 @@ from PIL import Image as PILImage
 from ..errors import ConfigError, explain
 from ..images import Image, decode_image
 from ..tasks import task_for_prompt
-from .base import EditorEntry, EditResult
+from .base import EditorEntry, EditResult, SizeProblem
 
 Tier = Literal["1K", "2K", "4K"]
 
@@ -97,7 +97,25 @@ def resize_cover_crop(pil: PILImage.Image, width: int, height: int) -> PILImage.
     return scaled.crop((left, top, left + width, top + height))
 
 
-_PIL_FORMAT = {"jpeg": "JPEG", "webp": "WEBP"}
+@dataclass(frozen=True)
+class Codec:
+    """One lossy codec: its Pillow format name and the largest side its encoder accepts."""
+
+    name: str
+    pil_format: str
+    max_side: int  # px, per side
+    limit_source: str
+
+
+# Encoder limits, checked before anything is built (see CodecEditor.size_problem):
+# libwebp stores width and height in 14 bits (WEBP_MAX_DIMENSION 16383); libjpeg caps
+# both at JPEG_MAX_DIMENSION 65500 (the JPEG format itself allows 65535). Measured with
+# Pillow 13 here: WebP 16384 px wide fails "Image size exceeds WebP limit of 16383
+# pixels", JPEG 65501 px fails "broken data stream when writing image file".
+CODECS: Mapping[str, Codec] = {
+    "jpeg": Codec("jpeg", "JPEG", 65500, "libjpeg's JPEG_MAX_DIMENSION"),
+    "webp": Codec("webp", "WEBP", 16383, "libwebp's WEBP_MAX_DIMENSION"),
+}
 
 
 @dataclass(frozen=True)
@@ -115,7 +133,7 @@ class CodecEditor:
     paid: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
-        if self.codec not in _PIL_FORMAT:
+        if self.codec not in CODECS:
             raise ConfigError(explain("codec", expected="jpeg or webp", got=repr(self.codec), fix="Use codec-jpeg or codec-webp."))
         if not isinstance(self.quality, int) or isinstance(self.quality, bool) or not 1 <= self.quality <= 100:
             raise ConfigError(explain(f"codec-{self.codec} quality", expected="an integer from 1 to 100", got=repr(self.quality),
@@ -133,12 +151,36 @@ class CodecEditor:
     def params(self) -> Mapping[str, Any]:
         return {"quality": self.quality, "size_table": self.size_table}
 
+    def output_size(self, width: int, height: int) -> tuple[int, int]:
+        """The (width, height) this editor encodes for a width x height input (up to a
+        task's rotation, which keeps the longer side)."""
+        return snap_size(width, height, self.size_table) if self.size_table is not None else (width, height)
+
+    def size_problem(self, width: int, height: int) -> SizeProblem | None:
+        """Why a width x height input exceeds the codec's limit (CODECS), or None."""
+        return self._encode_problem(*self.output_size(width, height))
+
+    def _encode_problem(self, ow: int, oh: int) -> SizeProblem | None:
+        codec = CODECS[self.codec]
+        if max(ow, oh) <= codec.max_side:
+            return None
+        others = tuple(f"codec-{c.name} (up to {c.max_side} px per side)" for c in CODECS.values()
+                       if c.name != self.codec and c.max_side >= max(ow, oh))
+        return SizeProblem(limit=f"at most {codec.max_side} px per side ({codec.limit_source})",
+                           got=f"an image it would encode at {ow}x{oh} px", max_side=codec.max_side, alternatives=others)
+
     def edit(self, image: Image, prompt: str, *, seed: int, step: int) -> EditResult:
         # `seed` is unused: a codec has no randomness, and that is the point of it.
         ideal = task_for_prompt(prompt).ideal_edit(image, step)
         pil = ideal.to_pil()
         if self.size_table is not None:
             pil = resize_cover_crop(pil, *snap_size(pil.width, pil.height, self.size_table))
+        problem = self._encode_problem(pil.width, pil.height)
+        if problem is not None:  # normally refused at plan time; never hand the encoder a size it rejects
+            raise ConfigError(explain(f"{self.id} step {step} input ({image.width}x{image.height} px)",
+                                      expected=problem.limit, got=problem.got,
+                                      fix=f"Render the seeds smaller: --long-side {problem.max_side} or less"
+                                          + (f", or use {' or '.join(problem.alternatives)}." if problem.alternatives else ".")))
         data = encode(pil, self.codec, self.quality)
         out = decode_image(data, source=f"{self.id} output")
         meta = {"codec": self.codec, "quality": self.quality, "bytes": len(data), "size": [out.width, out.height]}

@@ -104,6 +104,34 @@ class Seed:
         return _render_cached(self.kind, _source_of(self), self.version, size)
 
 
+def seed_size(seed: Seed, long_side: int | None = QUICK_LONG_SIDE) -> tuple[int, int]:
+    """(width, height) of `seed.render(long_side)`, without rendering it: from the aspect
+    ratio (procedural), the catalogued size (user) or the file's header (photo)."""
+    size = _check_long_side(long_side, seed.name)
+    if seed.kind == "procedural":
+        h, w = _dims(size or PAPER_LONG_SIDE, _PROCEDURAL[seed.name].aspect)
+        return w, h
+    native = seed.meta.get("native_size") or _header_size(_source_of(seed))
+    w, h = int(native[0]), int(native[1])
+    if size is None or size == max(w, h):
+        return w, h
+    h2, w2 = _dims(size, h / w)
+    return w2, h2
+
+
+@functools.lru_cache(maxsize=64)
+def _header_size(path: str) -> tuple[int, int]:
+    """(width, height) the decoded file will have, from its header alone (an EXIF rotation
+    swaps the sides, as load_image applies it)."""
+    with PILImage.open(path) as im:
+        w, h = im.size
+        try:
+            orientation = int(im.getexif().get(0x0112, 1))
+        except Exception:  # a broken EXIF block: load_image ignores it too
+            orientation = 1
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+
+
 def _source_of(seed: Seed) -> str:
     """What `_render_cached` needs to find the pixels: a renderer name, a file path."""
     if seed.kind == "procedural":

@@ -28,7 +28,7 @@ from .keys import code_digest, digest
 from .metrics.identity import MetricIdentity, fingerprint
 from .normalize import normalise
 from .score_core import Scores, known_scores, nonfinite_line
-from .scoring import cached_scores, scores_of
+from .scoring import scores_of
 from .store import Store, jsonable
 
 # The code behind each memoised finding: editing any of it makes every memo of that kind
@@ -274,8 +274,8 @@ class Engine:
 
             names = [sd.name for sd in audit_seeds(self.cfg)]
             objects = [self.store.put_image(img) for img in self.clean_seed_images()]
-            cached = cached_scores(self.store, metric, objects)
-            s = np.asarray([cached[h] for h, _ in objects], dtype=float)
+            got = scores_of(self.store, metric, objects)  # NaN/±inf stay out of the store; they land outside below
+            s = np.asarray([got.finite.get(h, got.nonfinite.get(h)) for h, _ in objects], dtype=float)
             r = metric.range
             lo, hi = min(r.lo, r.hi), max(r.lo, r.hi)
             outside = [f"{name} {v:.4g}" for name, v in zip(names, s.tolist()) if not lo <= v <= hi]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from .urls import redact_text
+
 
 class AuditError(Exception):
     """Base for every error iqa-audit raises deliberately."""
@@ -43,5 +45,6 @@ class EditRefused(EditorError):
 
 
 def explain(what: str, *, expected: str, got: str, fix: str) -> str:
-    """Format the four parts every user-facing error carries."""
-    return f"{what}: expected {expected}, got {got}. {fix}"
+    """Format the four parts every user-facing error carries. URLs in it lose their user
+    info and query (urls.redact_text): an error quoting an editor spec shows no password."""
+    return redact_text(f"{what}: expected {expected}, got {got}. {fix}")

@@ -9,6 +9,11 @@ Why SQLite in WAL mode: xdist workers and parallel CLI jobs read and write at on
 lets readers proceed while one writer commits, and every step is its own transaction, so
 a builder killed at any moment leaves the manifest at the last finished step.
 Values are JSON, never pickle: the cache must be safe to share and to read by hand.
+
+A shared cache: object files are created readable by whoever the umask allows (0644 under
+the usual 022), like any file the user writes. A store the user cannot write to (a cache
+shared read-only, a read-only mount) is opened read-only: everything already stored can be
+read and audited; writing anything raises a StoreError that says so.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar
+from urllib.parse import quote
 
 from filelock import FileLock
 
@@ -32,6 +38,7 @@ from .console import cli_command
 from .errors import StoreError, explain
 from .files import write_file_atomic
 from .images import Image, decode_image, sniff_format
+from .urls import redact_urls
 
 STORE_ENV = "IQA_AUDIT_STORE"
 DEFAULT_STORE = Path(__file__).resolve().parent.parent / "fixtures" / "cache"
@@ -74,13 +81,20 @@ CREATE TABLE IF NOT EXISTS scores (
     created REAL NOT NULL,
     PRIMARY KEY (metric_id, metric_version, image_hash)
 );
--- Object files whose content hash was checked, with the size and mtime they had then: a
--- warm run re-hashes only files that changed since (reading an object always re-checks).
-CREATE TABLE IF NOT EXISTS verified (
+-- Object files whose content hash was checked, with the file's stamp then: size, mtime,
+-- ctime and inode. Any write to the file, or `touch -r` afterwards, moves its ctime (which
+-- a user cannot set back), so a warm run re-hashes only files that changed since. What the
+-- stamp cannot see (the disk itself flipping a bit) is caught where it matters: reading an
+-- object always re-checks its hash, and `generate_fixtures.py build` re-hashes every file.
+-- (Stores written before this table existed have a 'verified' table keyed by size and
+-- mtime only, which `touch -r` fools; it is no longer read.)
+CREATE TABLE IF NOT EXISTS object_checks (
     digest TEXT NOT NULL,
     ext TEXT NOT NULL,
     size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL,
+    ctime_ns INTEGER NOT NULL,
+    ino INTEGER NOT NULL,
     PRIMARY KEY (digest, ext)
 );
 -- Results derived from stored content, keyed by a digest of all their inputs (including
@@ -133,50 +147,122 @@ def default_store_root() -> Path:
     return Path(os.environ.get(STORE_ENV) or DEFAULT_STORE)
 
 
+# Opening a new store from several processes at once: switching the journal to WAL takes an
+# exclusive lock that SQLite's busy timeout does not wait for (it fails at once with
+# "database is locked"), so opening retries for up to this long. Measured: 4 processes x
+# 100 opens of fresh stores lost 4-17 opens without it.
+OPEN_RETRY_S = 60.0
+BUSY_TIMEOUT_S = 60.0
+# SQLite's result codes for a damaged file (https://www.sqlite.org/rescode.html).
+CORRUPT_CODES = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB"})
+T = TypeVar("T")
+
+
 class Store:
-    """Opens (creating if needed) the store at `root`. Safe across processes and threads."""
+    """Opens (creating if needed) the store at `root`. Safe across processes and threads.
+
+    Raises StoreError when the folder cannot be created, when its manifest is damaged (naming
+    the file and how to recover), and on a write to a store opened read-only."""
 
     def __init__(self, root: str | Path | None = None):
         self.root = Path(root) if root is not None else default_store_root()
         self.objects = self.root / "objects"
         self.locks = self.root / "locks"
-        try:
-            self.objects.mkdir(parents=True, exist_ok=True)
-            self.locks.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise StoreError(
-                explain(f"store folder {self.root}", expected="a writable folder", got=str(e), fix=f"Pass --store or set {STORE_ENV}.")
-            ) from None
         self.db_path = self.root / "manifest.sqlite"
+        self.read_only = _read_only(self.root, self.db_path)
+        if not self.read_only:
+            try:
+                self.objects.mkdir(parents=True, exist_ok=True)
+                self.locks.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise StoreError(
+                    explain(f"store folder {self.root}", expected="a writable folder", got=str(e), fix=f"Pass --store or set {STORE_ENV}.")
+                ) from None
         self._local = threading.local()
-        # executescript manages its own transaction; CREATE ... IF NOT EXISTS is idempotent.
-        self._db().executescript(SCHEMA)
+        self._db()  # opens now, so a damaged or locked manifest is reported here, once
 
     def __repr__(self) -> str:
-        return f"Store({str(self.root)!r})"
+        return f"Store({str(self.root)!r}{', read-only' if self.read_only else ''})"
 
     # ----- connections -----------------------------------------------------------------
     def _db(self) -> sqlite3.Connection:
         # One connection per (process, thread): sqlite3 connections must not cross a fork.
         conn = getattr(self._local, "conn", None)
         if conn is None or getattr(self._local, "pid", None) != os.getpid():
-            conn = sqlite3.connect(self.db_path, timeout=60, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=60000")
+            conn = self._guard(lambda: _retry_locked(self._open, OPEN_RETRY_S))
             self._local.conn, self._local.pid = conn, os.getpid()
         return conn
 
+    def _open(self) -> sqlite3.Connection:
+        if self.read_only:
+            return _open_read_only(self.db_path)
+        self._refuse_emptied_manifest()
+        conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        try:
+            conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+            # WAL is a property of the file: only its creator (or a store written before it)
+            # has to switch, and that switch is what fails under concurrent opens.
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            # executescript manages its own transaction; CREATE ... IF NOT EXISTS is idempotent.
+            conn.executescript(SCHEMA)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _refuse_emptied_manifest(self) -> None:
+        """A manifest truncated to 0 bytes reads as a new, empty database: the store would
+        forget every chain and buy its paid steps again. Objects beside it give it away."""
+        try:
+            emptied = self.db_path.stat().st_size == 0 and any(self.objects.iterdir())
+        except OSError:
+            return
+        if emptied:
+            raise StoreError(
+                explain(f"store manifest {self.db_path}", expected="the manifest of the images under objects/",
+                        got="an empty file (0 bytes) beside stored images",
+                        fix=f"Restore the file from a backup; or, to start over and rebuild (paid chains are bought "
+                            f"again), delete it: rm {self.db_path}.")
+            )
+
+    def _guard(self, fn: Callable[[], T]) -> T:
+        """fn(), with a damaged manifest reported as a StoreError naming the file and the fix."""
+        try:
+            return fn()
+        except sqlite3.DatabaseError as e:
+            if not _is_corrupt(e):
+                raise
+            raise StoreError(
+                explain(f"store manifest {self.db_path}", expected="an intact SQLite database",
+                        got=f"a damaged file ({e}: truncated, or overwritten)",
+                        fix=f"Move it aside (mv {self.db_path} {self.db_path}.damaged) and build again: the image files "
+                            "under objects/ are kept, free chains are rebuilt byte-identically and rescored, and paid "
+                            "chains must come back from a backup of the file (`sqlite3 FILE .recover` may salvage rows).")
+            ) from None
+
+    def _rows(self, sql: str, args: Iterable[Any] = ()) -> list[tuple]:
+        return self._guard(lambda: self._db().execute(sql, tuple(args)).fetchall())
+
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
+        if self.read_only:
+            raise StoreError(
+                explain(f"store {self.root}", expected="a store this user can write to, to add what is missing",
+                        got="a read-only store (every cached result was read from it)",
+                        fix="Build and score into a writable copy (--store COPY), or ask its owner to fill it.")
+            )
         db = self._db()
-        db.execute("BEGIN IMMEDIATE")
+        self._guard(lambda: db.execute("BEGIN IMMEDIATE"))
         try:
             yield db
-        except BaseException:
+        except BaseException as e:
             db.execute("ROLLBACK")
+            if isinstance(e, sqlite3.DatabaseError) and _is_corrupt(e):
+                self._guard(lambda: _reraise(e))
             raise
-        db.execute("COMMIT")
+        self._guard(lambda: db.execute("COMMIT"))
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -192,12 +278,16 @@ class Store:
         """Store the image's exact bytes; returns (sha256, extension). Idempotent."""
         return self.put_bytes(image.data())
 
-    def put_bytes(self, data: bytes) -> tuple[str, str]:
+    def put_bytes(self, data: bytes, ext: str | None = None) -> tuple[str, str]:
+        """Store `data` as an object; `ext` defaults to the sniffed image format (pass 'bin'
+        for bytes that are not an image, e.g. a paid reply kept as evidence)."""
         digest = hashlib.sha256(data).hexdigest()
-        ext = sniff_format(data)
+        ext = ext or sniff_format(data)
         path = self.object_path(digest, ext)
         if path.exists() and file_sha256(path) == digest:
             return digest, ext
+        if self.read_only:
+            self._tx().__enter__()  # raises the read-only StoreError
         path.parent.mkdir(parents=True, exist_ok=True)
         # Write beside the target, then rename: a reader never sees half a file, and a
         # writer killed mid-write leaves only a temp file that nothing points at.
@@ -208,41 +298,48 @@ class Store:
         path = self.object_path(digest, ext)
         return path.is_file() and file_sha256(path) == digest
 
-    def verify_many(self, objects: Iterable[tuple[str, str]]) -> dict[tuple[str, str], bool]:
-        """verify() for each (digest, ext), re-hashing only files whose size or mtime changed
-        since they last hashed right: re-hashing every step of every chain on each run took
-        a warm audit's workers ~1.5 s each. Reading an object (read_bytes) always re-checks."""
+    def verify_many(self, objects: Iterable[tuple[str, str]], *, rehash: bool = False) -> dict[tuple[str, str], bool]:
+        """verify() for each (digest, ext). By default only files whose stamp (size, mtime,
+        ctime, inode) changed since they last hashed right are re-hashed: re-hashing every
+        step of every chain on each run took a warm audit's workers ~1.5 s each. A byte
+        flip followed by `touch -r` still moves the ctime, so it is re-hashed and found.
+        `rehash=True` hashes every file (what `build` does). A failed check forgets the
+        file's stamp, so the next stamp-only check hashes it again."""
         wanted = list(dict.fromkeys(objects))
-        known = self._verified_stats(wanted)
+        known = {} if rehash else self._stamps(wanted)
         out: dict[tuple[str, str], bool] = {}
-        fresh = []
+        fresh, broken = [], []
         for obj in wanted:
             try:
                 st = self.object_path(*obj).stat()
             except OSError:
                 out[obj] = False
+                broken.append(obj)
                 continue
-            stamp = (st.st_size, st.st_mtime_ns)
+            stamp = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
             if known.get(obj) == stamp:
                 out[obj] = True
+                continue
+            out[obj] = self.verify(*obj)
+            if out[obj]:
+                fresh.append((*obj, *stamp))
             else:
-                out[obj] = self.verify(*obj)
-                if out[obj]:
-                    fresh.append((*obj, *stamp))
-        if fresh:
+                broken.append(obj)
+        if (fresh or broken) and not self.read_only:  # stamps are a cache: a read-only store re-hashes
             with self._tx() as db:
-                db.executemany("INSERT OR REPLACE INTO verified (digest, ext, size, mtime_ns) VALUES (?,?,?,?)", fresh)
+                db.executemany("DELETE FROM object_checks WHERE digest=? AND ext=?", broken)
+                db.executemany("INSERT OR REPLACE INTO object_checks (digest, ext, size, mtime_ns, ctime_ns, ino)"
+                               " VALUES (?,?,?,?,?,?)", fresh)
         return out
 
-    def _verified_stats(self, objects: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, int]]:
+    def _stamps(self, objects: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, int, int, int]]:
         out = {}
-        db = self._db()
         for i in range(0, len(objects), 400):  # SQLite caps bound parameters per statement
             chunk = objects[i : i + 400]
             marks = ",".join("(?,?)" for _ in chunk)
-            rows = db.execute(f"SELECT digest, ext, size, mtime_ns FROM verified WHERE (digest, ext) IN (VALUES {marks})",
-                              [v for obj in chunk for v in obj])
-            out.update({(d, e): (size, mtime) for d, e, size, mtime in rows})
+            rows = self._rows(f"SELECT digest, ext, size, mtime_ns, ctime_ns, ino FROM object_checks"
+                              f" WHERE (digest, ext) IN (VALUES {marks})", [v for obj in chunk for v in obj])
+            out.update({(d, e): (size, mtime, ctime, ino) for d, e, size, mtime, ctime, ino in rows})
         return out
 
     def read_bytes(self, digest: str, ext: str) -> bytes:
@@ -264,30 +361,29 @@ class Store:
             db.execute(
                 "INSERT OR IGNORE INTO chains (key, spec, seed, setting, editor_id, editor_version, task, run, paid, created)"
                 " VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (rec.key, _dumps(rec.spec), rec.seed, rec.setting, rec.editor_id, rec.editor_version, rec.task, rec.run,
+                (rec.key, _dumps(redact_urls(rec.spec)), rec.seed, rec.setting, rec.editor_id, rec.editor_version, rec.task, rec.run,
                  int(rec.paid), time.time()),
             )
 
     def chain(self, key: str) -> ChainRecord | None:
-        row = self._db().execute(
-            "SELECT key, spec, seed, setting, editor_id, editor_version, task, run, paid FROM chains WHERE key=?", (key,)
-        ).fetchone()
-        return None if row is None else _chain_from_row(row)
+        rows = self._rows("SELECT key, spec, seed, setting, editor_id, editor_version, task, run, paid FROM chains WHERE key=?",
+                          (key,))
+        return _chain_from_row(rows[0]) if rows else None
 
     def chains(self, *, setting: str | None = None) -> list[ChainRecord]:
         sql = "SELECT key, spec, seed, setting, editor_id, editor_version, task, run, paid FROM chains"
         args: tuple = ()
         if setting is not None:
             sql, args = sql + " WHERE setting=?", (setting,)
-        rows = self._db().execute(sql + " ORDER BY setting, seed, run", args).fetchall()
+        rows = self._rows(sql + " ORDER BY setting, seed, run", args)
         return [_chain_from_row(r) for r in rows]
 
     def steps(self, chain_key: str) -> list[StepRecord]:
-        rows = self._db().execute(
+        rows = self._rows(
             "SELECT chain_key, step, status, image_hash, ext, width, height, prompt, reasoning, meta, editor_seed, seconds"
             " FROM steps WHERE chain_key=? ORDER BY step",
             (chain_key,),
-        ).fetchall()
+        )
         return [_step_from_row(r) for r in rows]
 
     def steps_with_image(self, image_hash: str) -> list[tuple[ChainRecord, StepRecord]]:
@@ -306,8 +402,9 @@ class Store:
             db.execute(
                 "INSERT INTO steps (chain_key, step, status, image_hash, ext, width, height, prompt, reasoning, meta,"
                 " editor_seed, seconds, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                # Editor metadata and the model's words may quote an endpoint: no credentials stored.
                 (rec.chain_key, rec.step, rec.status, rec.image_hash, rec.ext, rec.width, rec.height, rec.prompt,
-                 rec.reasoning, _dumps(rec.meta), rec.editor_seed, rec.seconds, time.time()),
+                 redact_urls(rec.reasoning), _dumps(redact_urls(rec.meta)), rec.editor_seed, rec.seconds, time.time()),
             )
 
     def drop_steps_from(self, chain_key: str, step: int) -> int:
@@ -328,11 +425,10 @@ class Store:
     def get_scores(self, metric_id: str, metric_version: str, hashes: Iterable[str]) -> dict[str, float]:
         wanted = list(dict.fromkeys(hashes))
         out: dict[str, float] = {}
-        db = self._db()
         for i in range(0, len(wanted), 500):  # SQLite caps bound parameters per statement
             chunk = wanted[i : i + 500]
             marks = ",".join("?" * len(chunk))
-            for h, s in db.execute(
+            for h, s in self._rows(
                 f"SELECT image_hash, score FROM scores WHERE metric_id=? AND metric_version=? AND image_hash IN ({marks})",
                 (metric_id, metric_version, *chunk),
             ):
@@ -358,10 +454,14 @@ class Store:
 
     # ----- memos ------------------------------------------------------------------------
     def get_memo(self, kind: str, key: str) -> str | None:
-        row = self._db().execute("SELECT value FROM memos WHERE kind=? AND key=?", (kind, key)).fetchone()
-        return None if row is None else row[0]
+        rows = self._rows("SELECT value FROM memos WHERE kind=? AND key=?", (kind, key))
+        return rows[0][0] if rows else None
 
     def put_memo(self, kind: str, key: str, value: str) -> None:
+        """Remember a derived result. A memo is a cache: on a read-only store it is not kept
+        (the result is computed again next time), never an error."""
+        if self.read_only:
+            return
         with self._tx() as db:
             db.execute("INSERT OR REPLACE INTO memos (kind, key, value, created) VALUES (?,?,?,?)",
                        (kind, key, value, time.time()))
@@ -372,7 +472,7 @@ class Store:
             return cur.rowcount
 
     def score_count(self) -> int:
-        return int(self._db().execute("SELECT COUNT(*) FROM scores").fetchone()[0])
+        return int(self._rows("SELECT COUNT(*) FROM scores")[0][0])
 
 
 class CorruptObject(StoreError):
@@ -423,10 +523,83 @@ def _json_default(o: Any) -> Any:
 
 def _chain_from_row(row: tuple) -> ChainRecord:
     key, spec, seed, setting, editor_id, editor_version, task, run, paid = row
-    return ChainRecord(key, MappingProxyType(json.loads(spec)), seed, setting, editor_id, editor_version, task, int(run), bool(paid))
+    return ChainRecord(key, _loads_row(spec, f"chain {key}"), seed, setting, editor_id, editor_version, task, int(run), bool(paid))
 
 
 def _step_from_row(row: tuple) -> StepRecord:
     (chain_key, step, status, image_hash, ext, width, height, prompt, reasoning, meta, editor_seed, seconds) = row
     return StepRecord(chain_key, int(step), status, image_hash, ext, width, height, prompt, reasoning,
-                      MappingProxyType(json.loads(meta)), editor_seed, seconds)
+                      _loads_row(meta, f"step {step} of chain {chain_key}"), editor_seed, seconds)
+
+
+UNREADABLE_META = "unreadable_meta"
+
+
+def _loads_row(text: Any, where: str) -> Mapping[str, Any]:
+    """A row's JSON object. One damaged row (hand-edited, written by a broken tool) must not
+    stop every build and audit that reads the chain: its value becomes
+    {UNREADABLE_META: what was wrong}, which the step keeps (its image is checked by hash
+    as always), and whoever shows the metadata shows that."""
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError) as e:
+        return MappingProxyType({UNREADABLE_META: f"{where}: not JSON ({e}); first bytes {str(text)[:40]!r}"})
+    if not isinstance(value, dict):
+        return MappingProxyType({UNREADABLE_META: f"{where}: a JSON {type(value).__name__}, not an object"})
+    return MappingProxyType(value)
+
+
+def _is_corrupt(e: sqlite3.DatabaseError) -> bool:
+    name = getattr(e, "sqlite_errorname", None)  # Python >= 3.11
+    if name is not None:
+        return name in CORRUPT_CODES
+    text = str(e).lower()
+    return type(e) is sqlite3.DatabaseError and ("malformed" in text or "not a database" in text)
+
+
+def _reraise(e: BaseException) -> None:
+    raise e
+
+
+def _retry_locked(fn: Callable[[], T], within_s: float) -> T:
+    """fn(), retried while SQLite says the database is locked or busy, for up to `within_s`."""
+    deadline = time.monotonic() + within_s
+    delay = 0.005
+    while True:
+        try:
+            return fn()
+        except sqlite3.OperationalError as e:
+            text = str(e).lower()
+            if ("locked" not in text and "busy" not in text) or time.monotonic() > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.25)
+
+
+def _read_only(root: Path, db_path: Path) -> bool:
+    """A store this process cannot write: its manifest exists and it or its folder is not writable."""
+    if not db_path.is_file():
+        return False
+    return not (os.access(root, os.W_OK) and os.access(db_path, os.W_OK))
+
+
+def _open_read_only(db_path: Path) -> sqlite3.Connection:
+    """The manifest of a read-only store. SQLite reads a WAL database read-only only where it
+    can use (or create) the -shm file; a store closed cleanly has none, and then the file is
+    read as immutable: nobody can be writing a store nobody may write."""
+    uri = "file:" + quote(str(db_path.resolve()))
+    wal = Path(f"{db_path}-wal")
+    has_log = wal.exists() and wal.stat().st_size > 0
+    last: sqlite3.Error | None = None
+    for query in (["mode=ro"] if has_log else ["mode=ro", "immutable=1"]):
+        try:
+            conn = sqlite3.connect(f"{uri}?{query}", uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.DatabaseError as e:
+            if _is_corrupt(e):
+                raise
+            last = e
+    raise StoreError(explain(f"store manifest {db_path}", expected="a manifest this user can read",
+                             got=f"a read-only store that SQLite cannot open ({last})",
+                             fix="Make the folder readable (and its -wal/-shm files, if any), or copy the store."))

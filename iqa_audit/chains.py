@@ -11,7 +11,6 @@ and ends byte-identical to an uninterrupted build of a deterministic editor.
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
@@ -20,11 +19,12 @@ from filelock import Timeout as FileLockTimeout
 
 from .console import cli_command
 from .editors import EditRefused, Editor, create_editor
-from .editors.base import input_size_error, parse_spec, size_problem
+from .editors.base import OutcomeUnknown, PriorStep, UnusableReply, input_size_error, parse_spec, size_problem
 from .errors import ConfigError, StoreError, explain
 from .images import Image
 from .keys import canonical, digest
 from .names import slug
+from .paid import BudgetExhausted, PaidBudget
 from .seeds import Seed, get_seed, seed_size
 from .store import ChainRecord, CorruptObject, StepRecord, Store, jsonable
 from .tasks import Task, get_task
@@ -119,28 +119,6 @@ class Chain:
         )
 
 
-@dataclass
-class PaidBudget:
-    """Caps how many *new* paid editor requests one build session may make."""
-
-    max_steps: int
-    used: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def take(self, what: str) -> None:
-        with self._lock:
-            if self.used >= self.max_steps:
-                raise BudgetExhausted(
-                    explain(f"paid step for {what}", expected=f"at most {self.max_steps} paid steps this run (--max-paid-steps)",
-                            got=f"{self.used} already requested", fix="Raise --max-paid-steps to continue; finished steps are kept.")
-                )
-            self.used += 1
-
-
-class BudgetExhausted(StoreError):
-    pass
-
-
 def identity_of(spec: ChainSpec, seed: Seed, editor: Editor, task: Task) -> dict[str, Any]:
     return {
         "seed": {"name": seed.name, "version": seed.version, "long_side": spec.long_side},
@@ -163,6 +141,84 @@ class ChainBusy(Exception):
     """build_chain(wait=False) found another process building this chain right now."""
 
 
+# ----- one step: made by make_step, recorded by record_step ---------------------------------
+# Both engines use these two and only transport between them: the local engine calls them
+# in one process, the Ray engine calls make_step on a worker and record_step on the driver.
+
+STEP_STATUSES = ("ok", "refused", "failed", "unknown")  # see StepOutcome
+
+
+@dataclass(frozen=True, eq=False)
+class StepOutcome:
+    """What one editor call produced, as plain data (it crosses processes and Ray).
+
+    status: 'ok' (data: the image's encoded bytes), 'refused' (the editor answered with no
+    image), 'failed' (a paid reply that cannot be used; data: its raw bytes, if any), or
+    'unknown' (a request was sent and no reply came: it may have been billed). Every status
+    but 'ok' ends the chain, with `reason` saying why."""
+
+    step: int
+    status: str
+    prompt: str
+    seconds: float
+    data: bytes | None = None
+    width: int | None = None
+    height: int | None = None
+    reasoning: str | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    reason: str | None = None
+    image: Image | None = field(default=None, repr=False)  # the decoded 'ok' image, in-process only
+
+    def to_wire(self) -> dict[str, Any]:
+        """Plain data (bytes, str, numbers, JSON-able meta) for a Ray worker to send back."""
+        return {f: getattr(self, f) for f in self.__dataclass_fields__ if f != "image"}
+
+    @classmethod
+    def from_wire(cls, item: Mapping[str, Any]) -> StepOutcome:
+        return cls(**{f: item[f] for f in cls.__dataclass_fields__ if f in item and f != "image"})
+
+
+def make_step(editor: Editor, task: Task, previous: Image, k: int, run: int) -> StepOutcome:
+    """Step k: the editor applied to `previous` (the exact stored image of step k-1) with
+    the task's prompt for k and the run as the editor seed. A refusal, an unusable paid
+    reply and an unknown outcome are outcomes, not errors; anything else raises."""
+    prompt = task.prompt(k)
+    t0 = time.perf_counter()
+    try:
+        result = editor.edit(previous, prompt, seed=run, step=k)
+    except EditRefused as e:
+        return StepOutcome(k, "refused", prompt, time.perf_counter() - t0, meta=jsonable({"reason": e.reason, **e.meta}),
+                           reason=e.reason)
+    except UnusableReply as e:
+        return StepOutcome(k, "failed", prompt, time.perf_counter() - t0, data=e.data,
+                           meta=jsonable({"reason": e.reason, **e.meta}), reason=e.reason)
+    except OutcomeUnknown as e:
+        reason = (f"outcome unknown: {e.reason}. The request for step {k} was sent and may have been billed, so it is "
+                  "not sent again; pass --resend-unknown to request it once more, or `generate_fixtures.py forget`")
+        return StepOutcome(k, "unknown", prompt, time.perf_counter() - t0, meta=jsonable({"reason": reason, **e.meta}),
+                           reason=reason)
+    image = result.image
+    return StepOutcome(k, "ok", prompt, time.perf_counter() - t0, data=image.data(), width=image.width,
+                       height=image.height, reasoning=result.reasoning, meta=jsonable(result.meta), image=image)
+
+
+def record_step(store: Store, chain_key: str, run: int, outcome: StepOutcome) -> StepRecord:
+    """Store one step: its bytes as an object (an unusable paid reply's raw bytes as a
+    '.bin' object kept as evidence), then its manifest row. Returns the row as stored."""
+    sha = ext = None
+    if outcome.data is not None:
+        sha, ext = store.put_bytes(outcome.data, None if outcome.status == "ok" else "bin")
+    rec = StepRecord(chain_key, outcome.step, outcome.status, sha if outcome.status == "ok" else None,
+                     ext if outcome.status == "ok" else None, outcome.width, outcome.height, outcome.prompt,
+                     outcome.reasoning, jsonable({**outcome.meta, **({"reply_object": f"{sha}.{ext}"}
+                                                                     if outcome.status == "failed" and sha else {})}),
+                     run if outcome.step > 0 else None, outcome.seconds)  # step 0 is the seed: no editor seed
+    store.add_step(rec)
+    return rec
+
+
+# ----- chains ---------------------------------------------------------------------------------
+
 def build_chain(
     store: Store,
     spec: ChainSpec | ResolvedChain,
@@ -174,11 +230,19 @@ def build_chain(
 ) -> Chain:
     """Build `spec` up to `spec.steps`, resuming whatever is stored. Returns the stored chain.
 
-    Holds the chain's file lock for the whole build, so concurrent builders of the same
-    chain wait and then find it built. With wait=False a chain another process holds
-    raises ChainBusy at once, so the caller can build something else meanwhile.
-    """
+    `budget`: the run's paid-step allowance (None: PaidBudget(), which allows no paid
+    request). A chain already stored complete and intact is returned without taking any
+    lock (a read-only store can be audited). Otherwise the chain's file lock is held for
+    the whole build, so concurrent builders of the same chain wait and then find it built;
+    with wait=False a chain another process holds raises ChainBusy at once.
+    Raises BudgetExhausted, CorruptObject (a paid step's file), and the editor's errors."""
     rc = spec if isinstance(spec, ResolvedChain) else resolve(spec, extra_seed_dirs=extra_seed_dirs)
+    budget = budget if budget is not None else PaidBudget()
+    done = _stored_complete(store, rc, budget)
+    if done is not None:
+        if progress:
+            progress(rc.spec.steps, rc.spec.steps)
+        return done
     lock = store.chain_file_lock(rc.key)
     try:
         lock.acquire(timeout=-1 if wait else 0)
@@ -190,7 +254,23 @@ def build_chain(
         lock.release()
 
 
-def _build_locked(store: Store, rc: ResolvedChain, budget: PaidBudget | None, progress: ProgressFn | None) -> Chain:
+def _stored_complete(store: Store, rc: ResolvedChain, budget: PaidBudget) -> Chain | None:
+    """The chain as stored when nothing needs building (long enough or stopped, every file
+    intact by its stamp), else None. Reads only: no lock, no write but the stamp cache."""
+    if store.chain(rc.key) is None:
+        return None
+    steps = store.steps(rc.key)
+    chain = _chain_of(rc, steps)
+    if chain.stopped_reason is None and len(chain.ok_steps) < rc.spec.steps + 1:
+        return None
+    if _resend_wanted(steps, budget):
+        return None
+    upto = [s for s in steps[: rc.spec.steps + 1] if s.ok]
+    intact = store.verify_many([(s.image_hash, s.ext) for s in upto])
+    return chain if all(intact.values()) else None
+
+
+def _build_locked(store: Store, rc: ResolvedChain, budget: PaidBudget, progress: ProgressFn | None) -> Chain:
     wanted = rc.spec.steps
     # Before anything is stored (step 0 included, which a Ray build makes here before its
     # workers make the rest): an editor that cannot take the seed's size.
@@ -200,38 +280,49 @@ def _build_locked(store: Store, rc: ResolvedChain, budget: PaidBudget | None, pr
         raise input_size_error(rc.spec.editor, rc.seed.name, width, height, problem, rc.spec.long_side)
     store.ensure_chain(rc.record())
     steps = _verified_steps(store, rc)
+    if steps and _resend_wanted(steps, budget):
+        store.drop_steps_from(rc.key, steps[-1].step)  # the user allowed one more try (--resend-unknown)
+        steps = steps[:-1]
     if not steps:
         seed_image = rc.task.prepare_seed(rc.seed.render(rc.spec.long_side))
-        steps = [_store_step(store, rc, 0, seed_image, prompt=None, reasoning=None, meta={"seed": rc.seed.provenance},
-                             editor_seed=None, seconds=0.0)]
+        seed_step = StepOutcome(0, "ok", None, 0.0, data=seed_image.data(), width=seed_image.width,  # type: ignore[arg-type]
+                                height=seed_image.height, meta=jsonable({"seed": rc.seed.provenance}))
+        steps = [record_step(store, rc.key, rc.spec.run, seed_step)]
     if progress:
         progress(min(len(steps) - 1, wanted), wanted)
-    stopped = None if steps[-1].ok else _refusal_reason(steps[-1])
     previous = None
-    while stopped is None and len(steps) <= wanted:
+    resumed = False
+    while steps[-1].ok and len(steps) <= wanted:
         k = len(steps)
         if previous is None:
             previous = store.get_image(steps[-1].image_hash, steps[-1].ext)
-        if rc.editor.paid and budget is not None:
+        if not resumed:
+            _resume_editor(store, rc, steps)
+            resumed = True
+        if rc.editor.paid:
             budget.take(f"{rc.spec.setting}/{rc.seed.name}/run{rc.spec.run}/step{k}")
-        prompt = rc.task.prompt(k)
-        t0 = time.perf_counter()
-        try:
-            result = rc.editor.edit(previous, prompt, seed=rc.spec.run, step=k)
-        except EditRefused as refusal:
-            rec = StepRecord(rc.key, k, "refused", None, None, None, None, prompt, None,
-                             {"reason": refusal.reason, **refusal.meta}, rc.spec.run, time.perf_counter() - t0)
-            store.add_step(rec)
-            steps.append(rec)
-            stopped = refusal.reason
+        outcome = make_step(rc.editor, rc.task, previous, k, rc.spec.run)
+        steps.append(record_step(store, rc.key, rc.spec.run, outcome))
+        if outcome.status != "ok":
             break
-        seconds = time.perf_counter() - t0
-        steps.append(_store_step(store, rc, k, result.image, prompt=prompt, reasoning=result.reasoning,
-                                 meta=result.meta, editor_seed=rc.spec.run, seconds=seconds))
-        previous = result.image
+        previous = outcome.image
         if progress:
             progress(k, wanted)
-    return Chain(rc.record(), tuple(steps[: wanted + 1]), wanted, stopped)
+    return _chain_of(rc, steps)
+
+
+def _resend_wanted(steps: Sequence[StepRecord], budget: PaidBudget) -> bool:
+    return bool(steps) and steps[-1].status == "unknown" and budget.resend_unknown
+
+
+def _resume_editor(store: Store, rc: ResolvedChain, steps: Sequence[StepRecord]) -> None:
+    """Hand an editor that keeps state across steps (a chat session) the stored steps
+    1..k before it makes step k+1 of a resumed chain, read back (hash-checked) from the store."""
+    resume = getattr(rc.editor, "resume", None)
+    if resume is None or len(steps) < 2:
+        return
+    images = [store.get_image(s.image_hash, s.ext) for s in steps]
+    resume([PriorStep(s.step, s.prompt or "", images[i - 1], images[i], s.meta) for i, s in enumerate(steps) if i >= 1])
 
 
 def load_chain(store: Store, spec: ChainSpec | ResolvedChain, *, extra_seed_dirs: Sequence[str] = ()) -> Chain | None:
@@ -239,9 +330,14 @@ def load_chain(store: Store, spec: ChainSpec | ResolvedChain, *, extra_seed_dirs
     rc = spec if isinstance(spec, ResolvedChain) else resolve(spec, extra_seed_dirs=extra_seed_dirs)
     if store.chain(rc.key) is None:
         return None
-    steps = store.steps(rc.key)
-    stopped = next((_refusal_reason(s) for s in steps if not s.ok), None)
-    return Chain(rc.record(), tuple(steps[: rc.spec.steps + 1]), rc.spec.steps, stopped)
+    return _chain_of(rc, store.steps(rc.key))
+
+
+def _chain_of(rc: ResolvedChain, steps: Sequence[StepRecord]) -> Chain:
+    """The chain of the first spec.steps + 1 stored steps; stopped when one of those is not 'ok'."""
+    kept = tuple(steps[: rc.spec.steps + 1])
+    stopped = next((_refusal_reason(s) for s in kept if not s.ok), None)
+    return Chain(rc.record(), kept, rc.spec.steps, stopped)
 
 
 def _verified_steps(store: Store, rc: ResolvedChain) -> list[StepRecord]:
@@ -270,15 +366,6 @@ def _restore_seed(store: Store, rc: ResolvedChain, step0: StepRecord) -> bool:
         return False
     store.put_image(image)
     return True
-
-
-def _store_step(store: Store, rc: ResolvedChain, k: int, image: Image, *, prompt: str | None, reasoning: str | None,
-                meta: Mapping[str, Any], editor_seed: int | None, seconds: float) -> StepRecord:
-    digest, ext = store.put_image(image)
-    rec = StepRecord(rc.key, k, "ok", digest, ext, image.width, image.height, prompt, reasoning,
-                     jsonable(meta), editor_seed, seconds)
-    store.add_step(rec)
-    return rec
 
 
 def _refusal_reason(step: StepRecord) -> str:

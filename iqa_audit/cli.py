@@ -18,6 +18,7 @@ from .console import cli_prefix
 from .errors import AuditError
 from .import_cli import add_import_parser
 from .options import add_options, overrides, switches
+from .urls import redact_text
 
 # (arguments, comment) of the examples --help prints, after the command as it runs here.
 EXAMPLES = (
@@ -72,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except AuditError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {redact_text(str(e))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: every finished step is stored; run the same command again to resume.", file=sys.stderr)
@@ -102,57 +103,61 @@ def _store(path):
     return Store(path)
 
 
+def _budget(cfg):
+    """The run's one paid-step budget (--max-paid-steps, default 0; --resend-unknown)."""
+    from .paid import PaidBudget
+
+    return PaidBudget(cfg.max_paid_steps, resend_unknown=cfg.resend_unknown)
+
+
 def cmd_build(args) -> int:
-    from .build import build_all, paid_steps_needed, pending
+    from .build import announce_paid, build_all, pending, stopped_chains
     from .plan import chain_specs
 
     cfg = _config(args)
     sw = _switches(args)
     store = _store(cfg.store)
     specs = chain_specs(cfg)
+    budget = _budget(cfg)
     t0 = time.perf_counter()
-    todo = pending(store, specs, cfg.seed_dirs)
+    todo = pending(store, specs, cfg.seed_dirs, budget=budget)
     if not todo:
         print(f"all {len(specs)} chains of profile '{cfg.profile}' are cached in {store.root} "
               f"(checked in {time.perf_counter() - t0:.1f} s); nothing to build.")
-        return 0
+        return _report_stopped(stopped_chains(store, specs, cfg.seed_dirs))
     if sw["engine"] == "ray":  # free editors only; one Ray task per chain, stored here step by step
         from .distributed import build_chains_ray
 
-        outcomes = build_chains_ray(cfg, store, todo, address=sw["address"])
-        return _report_built(outcomes, t0, store)
+        outcomes = build_chains_ray(cfg, store, todo, address=sw["address"], budget=budget)
+        return _report_built(outcomes, t0, store, stopped_chains(store, todo, cfg.seed_dirs))
     _check_no_address(sw)
-    paid = paid_steps_needed(store, todo, cfg.seed_dirs)
-    if paid:
-        from .chains import setting_label
-        from .editors import create_editor, estimate_cost
-
-        total = 0.0
-        for spec_str, n in paid.items():
-            ed = create_editor(spec_str)
-            cost = estimate_cost(spec_str, n)
-            if cost is None:  # a paid plugin editor that declares no price
-                print(f"paid editor {ed.id} ({setting_label(spec_str, '')}): {n} new requests, no price known")
-                continue
-            total += cost
-            print(f"paid editor {ed.id} ({setting_label(spec_str, '')}): {n} new requests, estimated ${cost:.2f}")
-        print(f"estimated total ${total:.2f}; --max-paid-steps={cfg.max_paid_steps} caps this run.")
+    announce_paid(store, todo, cfg.seed_dirs, budget, say=_say)
     print(f"building {len(todo)} of {len(specs)} chains ({cfg.steps} steps, long side {cfg.long_side}) into {store.root}",
           flush=True)
-    outcomes = build_all(store, todo, jobs=sw["jobs"], seed_dirs=cfg.seed_dirs,
-                         max_paid_steps=cfg.max_paid_steps if paid else None, show_progress=not sw["quiet"])
-    return _report_built(outcomes, t0, store)
+    outcomes = build_all(store, todo, jobs=sw["jobs"], seed_dirs=cfg.seed_dirs, budget=budget,
+                         show_progress=not sw["quiet"])
+    return _report_built(outcomes, t0, store, stopped_chains(store, todo, cfg.seed_dirs))
 
 
-def _report_built(outcomes, t0: float, store) -> int:
+def _say(line: str) -> None:
+    print(redact_text(line))
+
+
+def _report_built(outcomes, t0: float, store, stopped) -> int:
     failed = [o for o in outcomes if o.error]
-    stopped = [o for o in outcomes if o.stopped_reason]
-    for o in stopped:
-        print(f"stopped: {o.label} at step {o.steps_stored}: {o.stopped_reason}")
+    unknown = _report_stopped(stopped)
     for o in failed:
-        print(f"FAILED: {o.label}: {o.error}", file=sys.stderr)
+        print(redact_text(f"FAILED: {o.label}: {o.error}"), file=sys.stderr)
     print(f"built {len(outcomes) - len(failed)} chains in {time.perf_counter() - t0:.1f} s; store: {store.root}")
-    return 1 if failed else 0
+    return 1 if failed or unknown else 0
+
+
+def _report_stopped(stopped) -> int:
+    """Say which chains a step other than 'ok' ended. Returns 1 when one of them has an
+    unknown outcome (the user must decide: --resend-unknown or forget), else 0."""
+    for label, step, status, reason in stopped:
+        print(redact_text(f"stopped: {label} at step {step}: {reason}"))
+    return 1 if any(status == "unknown" for _, _, status, _ in stopped) else 0
 
 
 def _check_no_address(sw: dict[str, Any]) -> None:
@@ -170,16 +175,24 @@ def cmd_import(args) -> int:
 
 
 def cmd_score(args) -> int:
+    from .build import announce_paid
+    from .plan import chain_specs
+
     cfg = _config(args)
     sw = _switches(args)
+    store = _store(cfg.store)
+    budget = _budget(cfg)
+    if sw["engine"] != "ray":
+        _check_no_address(sw)
+    # score builds the chains it scores: the same budget and cost estimate as build, first.
+    announce_paid(store, chain_specs(cfg), cfg.seed_dirs, budget, say=_say)
     if sw["engine"] == "ray":
         from .distributed import score_chains_ray
 
-        return score_chains_ray(cfg, _store(cfg.store), address=sw["address"])
-    _check_no_address(sw)
+        return score_chains_ray(cfg, store, address=sw["address"], budget=budget)
     from .scoring import score_chains
 
-    return score_chains(cfg, _store(cfg.store))
+    return score_chains(cfg, store, budget=budget)
 
 
 def cmd_weights(args) -> int:

@@ -15,6 +15,9 @@ from typing import Any, Mapping, Sequence
 from .errors import ConfigError, explain
 from .options import DEFAULT_KEEP_REPORTS, check_values
 from .options import split_csv as split_csv  # re-exported: front ends split repeatable options with it
+from .options import split_specs as split_specs  # re-exported, likewise (editor specs)
+
+SPEC_OPTIONS = ("editors", "audit_editors")  # pyproject values that are editor specs (split_specs)
 
 # The editor audit: every free editor (identity is the positive control, each simulator
 # must trip the check it models) on the task/seed pairs that expose each failure.
@@ -83,7 +86,8 @@ class AuditConfig:
     audit_cases: tuple[str, ...] = AUDIT_CASES  # "task:seed"
     audit_steps: int = 10
     audit_runs: int = 1
-    max_paid_steps: int = 0  # new paid editor requests a test process may make (0: paid chains must be prebuilt)
+    max_paid_steps: int = 0  # new paid editor requests the whole run may make (0: paid chains must be prebuilt)
+    resend_unknown: bool = False  # send again a paid step whose request got no reply (paid.PaidBudget)
     counter: str = "blob"  # object counter: 'blob' (offline) or 'vlm:<gemini model>' (paid, cached)
     judge: str = "keyword"  # self-evaluation judge: 'keyword' (offline) or 'llm:<gemini model>' (paid)
     compare: str | None = None  # another run's results.json: the report adds "changed since"
@@ -189,7 +193,8 @@ def resolve_config(overrides: Mapping[str, Any], *, pyproject: Path | None = Non
                                   got=", ".join(sorted(unknown)), fix=hint + "Remove or rename them."))
     for key in ("editors", "tasks", "delta_steps", "metrics", "seed_dirs", "audit_editors", "audit_cases"):
         if key in values and not isinstance(values[key], tuple):
-            values[key] = tuple(_as_list(values[key]))
+            is_spec_text = key in SPEC_OPTIONS and isinstance(values[key], str)
+            values[key] = split_specs(values[key]) if is_spec_text else tuple(_as_list(values[key]))
     if isinstance(values.get("seeds"), list):
         values["seeds"] = tuple(values["seeds"])
     try:

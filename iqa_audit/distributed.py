@@ -421,11 +421,12 @@ def _run_chunks(store: Store, pool: _Pool, chunks: list[list[tuple[str, str]]], 
 
 def score_chains_ray(cfg, store: Store, *, address: str | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE,
                      max_retries: int = DEFAULT_MAX_RETRIES, num_cpus: int | None = None,
-                     object_store_mb: int | None = None) -> int:
-    """CLI `score --engine ray`: like scoring.score_chains, with the metrics run on Ray."""
+                     object_store_mb: int | None = None, budget=None) -> int:
+    """CLI `score --engine ray`: like scoring.score_chains, with the metrics run on Ray.
+    Missing chains are built here first, under `budget` (a paid.PaidBudget; None: none)."""
     if address:
         _check_reachable(address)  # before building anything
-    objects = scored_objects(cfg, store)  # builds missing chains here, as the local engine does
+    objects = scored_objects(cfg, store, budget)  # builds missing chains here, as the local engine does
     with ray_session(address, num_cpus=num_cpus, object_store_mb=object_store_mb) as where:
         print(f"scoring {len(dict(objects))} images with {len(cfg.metrics)} metrics on {where}")
         runs = score_distributed(store, cfg.metrics, objects, device=cfg.device, chunk_size=chunk_size,
@@ -447,13 +448,15 @@ def build_steps(editor_spec: str, task_name: str, run: int, first: int, last: in
     """The worker side of one chain: steps first..last from the encoded image of step first-1.
 
     A Ray streaming generator: each step is yielded (and so reaches the driver, which
-    stores it) as soon as it is made, so a worker lost at step k loses only step k. Does
-    exactly what chains.build_chain does per step, so the chain ends byte-identical.
+    stores it) as soon as it is made, so a worker lost at step k loses only step k. Each
+    step is chains.make_step, the function the local engine calls, sent as its plain-data
+    form (StepOutcome.to_wire); the driver records it with chains.record_step, so both
+    engines make and store steps the same way and chains end byte-identical.
     The first item names the editor (id, version), which the driver checks against the
     chain key it computed. `exit_on_step` is a test hook: the process exits (as if the
     node died) just before making that step."""
-    from .store import jsonable
-    from .editors import EditRefused, create_editor
+    from .chains import make_step
+    from .editors import create_editor
     from .images import decode_image
     from .tasks import get_task
 
@@ -466,21 +469,15 @@ def build_steps(editor_spec: str, task_name: str, run: int, first: int, last: in
     for k in range(first, last + 1):
         if exit_on_step == k:
             os._exit(1)
-        prompt = task.prompt(k)
-        t0 = time.perf_counter()
         try:
-            result = editor.edit(image, prompt, seed=run, step=k)
-        except EditRefused as refusal:
-            yield {"step": k, "refused": refusal.reason, "prompt": prompt,
-                   "meta": jsonable({"reason": refusal.reason, **refusal.meta}), "seconds": time.perf_counter() - t0}
-            return
+            outcome = make_step(editor, task, image, k, run)
         except Exception as e:  # the chain fails, the others go on (as in build.build_all)
             yield {"step": k, "error": f"{type(e).__name__}: {e}"}
             return
-        seconds = time.perf_counter() - t0
-        yield {"step": k, "data": result.image.data(), "width": result.image.width, "height": result.image.height,
-               "prompt": prompt, "reasoning": result.reasoning, "meta": jsonable(result.meta), "seconds": seconds}
-        image = result.image
+        yield outcome.to_wire()
+        if outcome.status != "ok":
+            return
+        image = outcome.image
 
 
 def refuse_paid_editors(specs: Sequence[Any]) -> None:
@@ -509,14 +506,16 @@ class _ChainJob:
 
 def build_chains_distributed(store: Store, specs: Sequence[Any], *, seed_dirs: Sequence[str] = (),
                              max_retries: int = DEFAULT_MAX_RETRIES, max_inflight: int | None = None,
-                             crash_first_chain_on_step: int | None = None, log=None) -> list[Any]:
+                             crash_first_chain_on_step: int | None = None, log=None, budget=None) -> list[Any]:
     """Build (or resume) free chains on the open Ray session; one build.BuildOutcome per spec.
 
     Step 0 (the rendered seed, which may come from a folder only this machine has) is made
     here; the rest by one Ray task per chain, from the chain's last stored image. Each
     chain's lock is held from dispatch until its last step is stored, so a local builder
     of the same chain waits and then finds it built. A chain whose worker dies resumes
-    from its last stored step, at most `max_retries` times."""
+    from its last stored step, at most `max_retries` times. `budget` (a paid.PaidBudget) is
+    the run's, as for every builder; paid editors are refused before anything starts, so
+    it is never drawn on here."""
     import dataclasses
 
     from .build import BuildOutcome
@@ -560,7 +559,8 @@ def build_chains_distributed(store: Store, specs: Sequence[Any], *, seed_dirs: S
                 try:
                     rc = resolve(spec, extra_seed_dirs=seed_dirs)
                     # Verify what is stored (dropping a corrupt tail) and make step 0, here.
-                    build_chain(store, resolve(dataclasses.replace(spec, steps=0), extra_seed_dirs=seed_dirs, editor=rc.editor))
+                    build_chain(store, resolve(dataclasses.replace(spec, steps=0), extra_seed_dirs=seed_dirs, editor=rc.editor),
+                                budget=budget)
                 except AuditError as e:
                     outcomes[i] = BuildOutcome(spec, -1, False, None, str(e))
                     continue
@@ -614,7 +614,7 @@ def _label(spec: Any) -> str:
 
 def _store_built_step(store: Store, job: _ChainJob, item: dict[str, Any]) -> str | None:
     """Store one item a build task yielded; returns an error text that ends the chain, or None."""
-    from .store import StepRecord
+    from .chains import StepOutcome, record_step
 
     rc = job.rc
     if "editor_id" in item:
@@ -628,24 +628,18 @@ def _store_built_step(store: Store, job: _ChainJob, item: dict[str, Any]) -> str
     have = len(store.steps(rc.key))
     if k != have:  # cannot happen while we hold the chain's lock; never store a gap
         return f"step {k} arrived while the store holds steps 0..{have - 1}"
-    if "refused" in item:
-        store.add_step(StepRecord(rc.key, k, "refused", None, None, None, None, item["prompt"], None, item["meta"],
-                                  rc.spec.run, item["seconds"]))
-    else:
-        digest, ext = store.put_bytes(item["data"])
-        store.add_step(StepRecord(rc.key, k, "ok", digest, ext, item["width"], item["height"], item["prompt"],
-                                  item["reasoning"], item["meta"], rc.spec.run, item["seconds"]))
+    record_step(store, rc.key, rc.spec.run, StepOutcome.from_wire(item))
     job.added += 1
     return None
 
 
 def build_chains_ray(cfg, store: Store, todo: Sequence[Any], *, address: str | None = None,
                      max_retries: int = DEFAULT_MAX_RETRIES, num_cpus: int | None = None,
-                     object_store_mb: int | None = None) -> list[Any]:
+                     object_store_mb: int | None = None, budget=None) -> list[Any]:
     """CLI `build --engine ray`: the pending free chains `todo` of `cfg`, built on Ray."""
     refuse_paid_editors(todo)  # before starting anything
     if address:
         _check_reachable(address)
     with ray_session(address, num_cpus=num_cpus, object_store_mb=object_store_mb) as where:
         print(f"building {len(todo)} chains ({cfg.steps} steps, long side {cfg.long_side}) on {where} into {store.root}")
-        return build_chains_distributed(store, todo, seed_dirs=cfg.seed_dirs, max_retries=max_retries)
+        return build_chains_distributed(store, todo, seed_dirs=cfg.seed_dirs, max_retries=max_retries, budget=budget)

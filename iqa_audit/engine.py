@@ -59,7 +59,7 @@ class EditorFinding:
 
 
 class Engine:
-    def __init__(self, cfg: AuditConfig, store: Store | None = None):
+    def __init__(self, cfg: AuditConfig, store: Store | None = None, budget: PaidBudget | None = None):
         self.cfg = cfg
         self.store = store or Store(cfg.store)
         self._series: dict[tuple[str, str, str], Series] = {}
@@ -68,8 +68,9 @@ class Engine:
         # strip and its editor checks ask for the same chains.
         self._chains: dict[tuple, list[Chain]] = {}
         # A test run never spends money silently: paid steps beyond this cap stop the cell
-        # with a message naming --max-paid-steps (each xdist worker holds its own cap).
-        self.budget = PaidBudget(cfg.max_paid_steps)
+        # with a message naming --max-paid-steps. The plugin passes the run's one budget
+        # (its ledger shared by every xdist worker); alone, an Engine gets its own.
+        self.budget = budget if budget is not None else PaidBudget(cfg.max_paid_steps, cfg.resend_unknown)
 
     # ----- chains --------------------------------------------------------------------
     @cached_property

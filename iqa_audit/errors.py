@@ -44,6 +44,31 @@ class EditRefused(EditorError):
         self.meta = dict(meta or {})
 
 
+class OutcomeUnknown(EditorError):
+    """A paid request was sent and no reply came back (read timeout, connection dropped
+    after sending): the provider may have done, and billed, the work. The chain stores the
+    step as 'unknown' and stops; it is sent again only when the user allows it
+    (--resend-unknown), never by a retry loop."""
+
+    def __init__(self, reason: str, meta: Mapping[str, Any] | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.meta = dict(meta or {})
+
+
+class UnusableReply(EditorError):
+    """A paid reply arrived but cannot be used (its image does not decode, is over the pixel
+    limit, or the body is not the API's shape). The chain stores the step as 'failed' with
+    `data` (the raw bytes, when there are any) as evidence and `reason`, and stops: asking
+    again would pay again for what may be the same broken answer."""
+
+    def __init__(self, reason: str, data: bytes | None = None, meta: Mapping[str, Any] | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.data = data
+        self.meta = dict(meta or {})
+
+
 def explain(what: str, *, expected: str, got: str, fix: str) -> str:
     """Format the four parts every user-facing error carries. URLs in it lose their user
     info and query (urls.redact_text): an error quoting an editor spec shows no password."""

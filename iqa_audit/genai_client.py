@@ -9,10 +9,16 @@ Decisions worth knowing:
   SDK's own precedence) and only when a request is about to be sent; every message built
   from a server reply is scrubbed of it.
 - google-genai's own retries are switched off (attempts=1) and so is its automatic
-  "continuation" follow-up; `_call_with_retries` retries 408/429/5xx and dropped
-  connections itself with a deterministic backoff (1, 2, 4, ... s, or the server's
+  "continuation" follow-up; `_call_with_retries` retries 408/429/5xx and connections that
+  never opened itself with a deterministic backoff (1, 2, 4, ... s, or the server's
   RetryInfo delay when longer, capped at 60 s, no jitter), so the number of requests per
   call is known and testable. The sleep function is injectable for tests.
+- A request that was SENT and got no reply (read timeout, connection dropped or reset
+  after sending) is never retried: the model may have done, and billed, the work. It
+  raises `OutcomeUnknown` (the chain stores the step as 'unknown' and stops until the user
+  allows a resend). Which transport errors count as "not sent" is SENT_SAFE_ERRORS.
+- A 200 reply that is not the API's JSON raises `UnusableReply` (the chain keeps it as a
+  failed step and never buys it again).
 """
 
 from __future__ import annotations
@@ -23,10 +29,9 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
-
-from .errors import ConfigError, EditorError, EditRefused, explain
+from .errors import ConfigError, EditorError, EditRefused, OutcomeUnknown, UnusableReply, explain
 from .images import Image, encode_png
+from .urls import safe_url
 
 
 # ----- environment and connection -----------------------------------------------------------
@@ -69,13 +74,7 @@ def _resolve_base_url(value: str | None) -> str | None:
 
 def _safe_base_url(url: str | None) -> str | None:
     """The base URL without userinfo, query or fragment (it enters meta, reprs and messages)."""
-    if not url:
-        return None
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
+    return safe_url(url) or None
 
 
 def _import_genai() -> tuple[Any, Any, Any]:
@@ -103,16 +102,27 @@ def _make_client(api_key: str, base_url: str | None, timeout_s: float) -> Any:
     return genai.Client(api_key=api_key, vertexai=False, http_options=http_options)
 
 
-def _transport_errors() -> tuple[type[BaseException], ...]:
-    # google-genai 3.x talks through httpx2 (a fork of httpx under its own name); older
-    # versions through httpx. A dropped connection or timeout is worth retrying either way.
-    found: list[type[BaseException]] = []
+# httpx transport errors raised before any byte of the request left: the connection never
+# opened (refused, DNS, connect timeout), no pooled connection came free, or the URL or
+# request could not be used. Only these are retried: after any other transport error the
+# server may have received the request (a read timeout, a reset while waiting, a reply cut
+# short), and sending it again could pay twice.
+SENT_SAFE_ERRORS = ("ConnectError", "ConnectTimeout", "PoolTimeout", "UnsupportedProtocol", "LocalProtocolError")
+
+
+def _transport_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+    """(errors where nothing was sent, every transport error). google-genai 3.x talks
+    through httpx2 (a fork of httpx under its own name); older versions through httpx."""
+    safe: list[type[BaseException]] = []
+    every: list[type[BaseException]] = []
     for module in ("httpx2", "httpx"):
         try:
-            found.append(__import__(module).TransportError)
-        except (ImportError, AttributeError):
-            pass
-    return tuple(found)
+            mod = __import__(module)
+        except ImportError:
+            continue
+        every.append(mod.TransportError)
+        safe += [getattr(mod, name) for name in SENT_SAFE_ERRORS if hasattr(mod, name)]
+    return tuple(safe), tuple(every)
 
 
 # ----- retries ------------------------------------------------------------------------------
@@ -125,6 +135,7 @@ class _Failure:
     status: int | None = None
     malformed: bool = False
     server_delay_s: float | None = None  # the server's RetryInfo.retryDelay, if it sent one
+    sent: bool = False  # the request went out and no reply came: its outcome is unknown
 
 
 def _retry_delay(details: Any) -> float | None:
@@ -146,9 +157,12 @@ def _classify(exc: BaseException, errors_module: Any, secret: str | None) -> _Fa
         status = getattr(exc, "status", None) or ""
         retryable = code in RETRYABLE_STATUS or code >= 500
         return _Failure(retryable, f"HTTP {code} {status}: {message}".strip(), code, server_delay_s=_retry_delay(getattr(exc, "details", None)))
-    transport = _transport_errors()
+    not_sent, transport = _transport_errors()
     if transport and isinstance(exc, transport):
-        return _Failure(True, f"connection problem ({type(exc).__name__}: {_scrub(str(exc), secret)[:200]})")
+        what = f"{type(exc).__name__}: {_scrub(str(exc), secret)[:200]}"
+        if not_sent and isinstance(exc, not_sent):
+            return _Failure(True, f"connection problem ({what})")
+        return _Failure(False, f"no reply after the request was sent ({what})", sent=True)
     # The SDK parses the body with json.loads and validates it with pydantic: both raise
     # ValueError subclasses (UnknownApiResponseError is one too) on a malformed reply.
     if isinstance(exc, ValueError):
@@ -180,12 +194,18 @@ def _call_with_retries(
                 delay = max(INITIAL_BACKOFF_S * 2 ** (attempts - 1), failure.server_delay_s or 0.0)
                 sleep(min(delay, MAX_BACKOFF_S))
                 continue
+            if failure.sent:
+                raise OutcomeUnknown(f"{what}: {failure.summary}", {"attempts": attempts}) from None
+            if failure.malformed:
+                raise UnusableReply(_failure_message(what, failure, attempts), None, {"attempts": attempts}) from None
             raise EditorError(_failure_message(what, failure, attempts)) from None
 
 
 def _failure_message(what: str, failure: _Failure, attempts: int) -> str:
     if failure.malformed:
-        return explain(what, expected="a JSON reply in the Gemini REST shape", got=failure.summary, fix="Retry later; if it persists, check base_url points at the Gemini API (or a faithful proxy).")
+        return explain(what, expected="a JSON reply in the Gemini REST shape", got=failure.summary,
+                       fix="The step is kept as failed and not bought again; check base_url points at the Gemini API (or a "
+                           "faithful proxy), then `generate_fixtures.py forget` the step to request it anew.")
     if failure.retryable:
         return explain(
             what,

@@ -17,6 +17,7 @@ Every failure is a `ConfigError` built with `errors.explain`, shown as one line.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -24,6 +25,7 @@ from .errors import ConfigError, explain
 
 # Value kinds: how a command-line string becomes a config value.
 NAMES = "names"  # repeatable, commas allowed: --metric a --metric b,c -> ("a", "b", "c")
+SPECS = "specs"  # repeatable editor specs: a comma before key=value continues a spec (split_specs)
 INT = "int"  # a whole number
 INTS = "ints"  # comma-separated whole numbers: --delta-steps 5,10,20 -> (5, 10, 20)
 TEXT = "text"  # one string
@@ -118,7 +120,7 @@ class Option:
         kw: dict[str, Any] = {"dest": prefix + self.dest, "help": self.help}
         if self.kind == FLAG:
             kw.update(action="store_true", default=bool(self.default))
-        elif self.kind == NAMES:
+        elif self.kind in (NAMES, SPECS):
             kw.update(action="append", default=[], metavar=self.metavar or "NAME")
         else:
             kw.update(default=None, metavar=self.metavar or ("N" if self.kind == INT else "VALUE"))
@@ -130,6 +132,8 @@ class Option:
             return True if raw else None
         if self.kind == NAMES:
             return split_csv(raw) or None
+        if self.kind == SPECS:
+            return split_specs(raw) or None
         if raw is None:
             return None
         if self.kind == INT:
@@ -156,6 +160,44 @@ def _bad_list(flag: str, raw: Any):
                               fix=f"Pass e.g. {flag} 5,10,20."))
 
 
+# A comma-separated piece that is a parameter (`key=value`), not a new editor spec.
+_PARAM_PIECE = re.compile(r"\s*[A-Za-z_][A-Za-z0-9_]*\s*=")
+
+
+def split_specs(values: Sequence[str] | str | None) -> tuple[str, ...]:
+    """Repeatable editor-spec options that also accept commas, where a spec's own
+    parameters are comma-separated too. The rule: a comma followed by `key=value` continues
+    the parameters of the spec before it; any other comma starts a new spec. Editor names
+    never contain '=', so nothing is ambiguous:
+
+        codec-jpeg:quality=50,size_table=gemini          -> one spec, two parameters
+        codec-jpeg:quality=50,size_table=gemini,identity -> two specs
+        identity,codec-jpeg:quality=50                   -> two specs
+
+    Used by the CLI and pytest (the SPECS kind of this table) and pyproject's
+    `editors = "..."` alike. Raises ConfigError for a parameter with no spec to belong to
+    (`quality=50` first, or `codec-jpeg,quality=50`, which means `codec-jpeg:quality=50`)."""
+    out: list[str] = []
+    for value in [values] if isinstance(values, str) else values or ():
+        current: str | None = None
+        for piece in (p.strip() for p in str(value).split(",")):
+            if not piece:
+                continue
+            if _PARAM_PIECE.match(piece):
+                if current is None or ":" not in current:
+                    where = f"after {current!r}" if current else "with no editor before it"
+                    raise ConfigError(explain(f"editor spec {value!r}", expected="name[:key=value,...][,name...]",
+                                              got=f"the parameter {piece!r} {where}",
+                                              fix="Put ':' between an editor and its first parameter, e.g. "
+                                                  "codec-jpeg:quality=50,size_table=gemini."))
+                current = f"{current},{piece}"
+                out[-1] = current
+            else:
+                current = piece
+                out.append(current)
+    return tuple(out)
+
+
 def split_csv(values: Sequence[str] | None) -> tuple[str, ...]:
     """Repeatable options that also accept commas: --metric a --metric b,c -> (a, b, c)."""
     out: list[str] = []
@@ -170,7 +212,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("--metric", "metrics", NAMES, "metric to audit: pyiqa:NAME, iqa_audit:NAME, module.path:callable, "
            "path/to/file.py:callable, or an entry-point name (repeatable, commas allowed)", lookup="metric",
            commands=frozenset({PYTEST, SCORE, "weights"})),
-    Option("--editor", "editors", NAMES, "chain editor spec, e.g. codec-jpeg:quality=50 (repeatable, commas allowed)",
+    Option("--editor", "editors", SPECS, "chain editor spec, e.g. codec-jpeg:quality=50,size_table=gemini (repeatable; "
+           "a comma before key=value continues a spec, any other comma starts a new one)",
            lookup="editor", commands=CHAINS, metavar="SPEC"),
     Option("--seed", "seeds", NAMES, "seed name, or a group: all, all-procedural, all-photos (repeatable)", lookup="seed",
            commands=CHAINS),
@@ -195,9 +238,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("--update-baseline", "update_baseline", FLAG, "rewrite the baseline's entries for the cells of this run"),
     Option("--run-name", "run_name", TEXT, "report folder name under the reports folder (default: profile + time)",
            metavar="NAME"),
-    Option("--max-paid-steps", "max_paid_steps", INT, "new paid editor requests each process may make (default 0: paid "
-           "chains are built first with `iqa-audit build`, which prints the estimated cost)", default=0,
-           check=at_least(0, 100), commands=frozenset({PYTEST, BUILD})),
+    Option("--max-paid-steps", "max_paid_steps", INT, "new paid editor requests this run may make, over all its "
+           "processes (default 0: no paid request; the estimated cost is printed before anything is built)", default=0,
+           check=at_least(0, 100), commands=CHAINS),
+    Option("--resend-unknown", "resend_unknown", FLAG, "send again a paid step whose earlier request got no reply (its "
+           "outcome is unknown: it may be billed twice); without it such a chain stays stopped", commands=CHAINS),
     Option("--counter", "counter", TEXT, "object counter for add tasks: blob (default, offline) or vlm:<gemini model>",
            default="blob", check=paid_model_check("blob", "vlm"), metavar="COUNTER"),
     Option("--judge", "judge", TEXT, "self-evaluation judge: keyword (default, offline) or llm:<gemini model>",

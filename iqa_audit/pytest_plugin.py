@@ -18,7 +18,8 @@ import pytest
 from .config import AuditConfig, find_pyproject, resolve_config
 from .names import slug
 from .options import add_options, overrides
-from .plugin_keys import CONFIG_KEY, ENGINE_KEY, PROPERTY, STARTED_KEY
+from .plugin_keys import BUDGET_KEY, CONFIG_KEY, ENGINE_KEY, PROPERTY, STARTED_KEY
+from .urls import redact_text
 
 DEST_PREFIX = "iqa_"  # option destinations in pytest's namespace: iqa_metrics, iqa_runs, ...
 
@@ -48,7 +49,7 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         _configure(config)
     except AuditError as e:  # a bad option is a usage error, shown without a traceback
-        raise pytest.UsageError(str(e)) from None
+        raise pytest.UsageError(redact_text(str(e))) from None
 
 
 def _configure(config: pytest.Config) -> None:
@@ -74,15 +75,18 @@ def _configure(config: pytest.Config) -> None:
 
         check_config(cfg, "pytest")
     gap_cells(cfg), editor_cells(cfg), cfg.counter_model(), cfg.judge_model()  # validate now, not in every test
-    if cfg.run_name is None:
-        name = f"{cfg.profile}-{time.strftime('%Y%m%d-%H%M%S')}"
-        cfg = _replace(cfg, run_name=_worker_shared_name(config, name))
-    else:  # a folder under reports/: one id, never a path (names.slug)
+    if cfg.run_name is not None:  # a folder under reports/: one id, never a path (names.slug)
         cfg = _replace(cfg, run_name=slug(cfg.run_name))
+    reports_root = Path(cfg.reports_dir or (pyproject.parent if pyproject else Path.cwd()) / "reports")
+    explicit_name = cfg.run_name is not None
+    if explicit_name and wi is None:
+        refuse_taken_run_name(reports_root, cfg.run_name)
+    if cfg.run_name is None:
+        cfg = _replace(cfg, run_name=_worker_shared_name(config, f"{cfg.profile}-{time.strftime('%Y%m%d-%H%M%S')}"))
     config.stash[CONFIG_KEY] = cfg
     config.stash[STARTED_KEY] = time.time()
-    reports_root = cfg.reports_dir or str((pyproject.parent if pyproject else Path.cwd()) / "reports")
-    config.stash[ENGINE_KEY] = _LazyEngine(cfg, Path(reports_root))
+    config.stash[BUDGET_KEY] = budget = _run_budget(config, cfg)
+    config.stash[ENGINE_KEY] = _LazyEngine(cfg, reports_root, budget, explicit_name)
     collector = ResultCollector(config)
     config.pluginmanager.register(collector, "iqa_audit_results")
     if config.pluginmanager.hasplugin("html") and config.getoption("htmlpath", None):
@@ -91,6 +95,105 @@ def _configure(config: pytest.Config) -> None:
         from .report.pytest_html_support import HtmlExtras
 
         config.pluginmanager.register(HtmlExtras(config, lambda: list(collector.records.values())), "iqa_audit_html")
+
+
+def _run_budget(config: pytest.Config, cfg: AuditConfig):
+    """The run's one paid-step budget. The controller (or a -n 0 process) makes it, with a
+    ledger file when it allows any paid step, and hands the ledger to every xdist worker:
+    --max-paid-steps caps the whole run, not each worker."""
+    from .paid import PaidBudget
+
+    wi = getattr(config, "workerinput", None)
+    if wi is not None and wi.get("iqa_audit_paid_ledger"):
+        return PaidBudget(cfg.max_paid_steps, cfg.resend_unknown, Path(wi["iqa_audit_paid_ledger"]))
+    if cfg.max_paid_steps == 0 or wi is not None:
+        return PaidBudget(0 if wi is not None else cfg.max_paid_steps, cfg.resend_unknown)
+    return PaidBudget.shared(cfg.max_paid_steps, resend_unknown=cfg.resend_unknown)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    budget = config.stash.get(BUDGET_KEY, None)
+    if budget is not None and getattr(config, "workerinput", None) is None:
+        budget.close()  # the controller made the ledger; workers only used it
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Before any chain is built: what paid steps this run would buy, what they cost, and
+    the cap (the same lines `generate_fixtures.py build` prints)."""
+    config = session.config
+    if CONFIG_KEY not in config.stash or getattr(config, "workerinput", None) is not None:
+        return
+    cfg = config.stash[CONFIG_KEY]
+    if cfg.dataset:  # imported chains: nothing is built
+        return
+    specs = [s for s in audit_chain_specs(cfg) if _registered_paid(s.editor)]
+    if not specs:
+        return
+    from .build import announce_paid
+    from .store import Store
+
+    tr = config.pluginmanager.get_plugin("terminalreporter")
+    say = (lambda line: tr.write_line(redact_text(line))) if tr is not None else (lambda line: print(redact_text(line)))
+    announce_paid(Store(cfg.store), specs, cfg.seed_dirs, config.stash[BUDGET_KEY], say=say)
+
+
+def _registered_paid(editor_spec: str) -> bool:
+    """Whether the spec names a paid editor, from the registry alone (no editor is made)."""
+    from .editors.base import editor_entry, parse_spec
+
+    return bool(getattr(editor_entry(parse_spec(editor_spec)[0]).factory, "paid", False))
+
+
+def audit_chain_specs(cfg: AuditConfig) -> list:
+    """Every chain the audit's cells may need (metric and editor audit), de-duplicated."""
+    from .cells import editor_cells, gap_cells
+
+    return _cell_specs(cfg, [*gap_cells(cfg), *editor_cells(cfg)])
+
+
+def _cell_specs(cfg: AuditConfig, cells) -> list:
+    from .cells import EditorCell, GapCell
+    from .chains import ChainSpec
+
+    specs = []
+    for cell in cells:
+        if isinstance(cell, GapCell):
+            steps, runs = cfg.steps, cfg.runs
+        elif isinstance(cell, EditorCell):
+            steps, runs = cell.steps, max(cell.runs, 1)
+        else:
+            continue
+        specs += [ChainSpec(seed=cell.seed, editor=cell.setting.editor, task=cell.setting.task, run=r, steps=steps,
+                            long_side=cfg.long_side) for r in range(runs)]
+    return list(dict.fromkeys(specs))
+
+
+def refuse_taken_run_name(reports_root: Path, name: str) -> None:
+    """An explicit --run-name whose folder already exists is refused before any test runs:
+    a report is never written over another run's."""
+    from .errors import ConfigError, explain
+
+    folder = reports_root / name
+    if folder.exists():
+        raise ConfigError(explain(f"--run-name {name}", expected="a name no earlier run used",
+                                  got=f"{folder} already exists",
+                                  fix="Pick another --run-name (or leave it out for a unique one), or delete that folder."))
+
+
+def claim_run_dir(reports_root: Path, name: str, *, explicit: bool) -> Path:
+    """Create and return the run's own report folder. Runs never share one: the default
+    name (profile + second) gets -2, -3, ... when another run of the same second took it;
+    an explicit name was checked when pytest started, and if another run took it since,
+    this run also moves to NAME-2 (and says so in its summary) rather than overwrite."""
+    reports_root.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 10_000):
+        folder = reports_root / (name if n == 1 else f"{name}-{n}")
+        try:
+            folder.mkdir()  # atomic: exactly one run creates it
+            return folder
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{reports_root}/{name}-*: 9999 runs of this name")
 
 
 def _replace(cfg: AuditConfig, **kw) -> AuditConfig:
@@ -109,8 +212,10 @@ def _worker_shared_name(config: pytest.Config, name: str) -> str:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node) -> None:
-    """xdist controller: hand every worker the same run name."""
+    """xdist controller: hand every worker the same run name and the run's paid-step ledger."""
     node.workerinput["iqa_audit_run_name"] = node.config.stash[CONFIG_KEY].run_name
+    ledger = node.config.stash[BUDGET_KEY].ledger
+    node.workerinput["iqa_audit_paid_ledger"] = str(ledger) if ledger else None
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -153,21 +258,23 @@ def param_id(nodeid: str) -> str | None:
 class _LazyEngine:
     """Creates the Engine on first use, so `pytest --help` and unit tests pay nothing."""
 
-    def __init__(self, cfg: AuditConfig, reports_root: Path):
+    def __init__(self, cfg: AuditConfig, reports_root: Path, budget=None, explicit_name: bool = False):
         self.cfg = cfg
         self.reports_root = reports_root
+        self.budget = budget
+        self.explicit_name = explicit_name
         self._engine = None
 
     def get(self):
         if self._engine is None:
             from .engine import Engine
 
-            self._engine = Engine(self.cfg)
+            self._engine = Engine(self.cfg, budget=self.budget)
         return self._engine
 
-    @property
-    def run_dir(self) -> Path:
-        return self.reports_root / (self.cfg.run_name or "latest")
+    def claim_run_dir(self) -> Path:
+        """The run's report folder, created now and never shared (see claim_run_dir)."""
+        return claim_run_dir(self.reports_root, self.cfg.run_name or "latest", explicit=self.explicit_name)
 
 
 # ----- parametrization ---------------------------------------------------------------
@@ -204,25 +311,26 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     cfg = session.config.stash[CONFIG_KEY]
     if cfg.dataset or getattr(session.config, "workerinput", None) is None and session.config.getoption("numprocesses", None):
         return  # imported chains are not built; an xdist controller runs no tests
-    from .cells import EditorCell, GapCell
-    from .chains import ChainSpec
-
-    specs = []
-    for item in session.items:
-        params = getattr(getattr(item, "callspec", None), "params", {})
-        cell = params.get("gap_cell") or params.get("editor_cell")
-        if isinstance(cell, GapCell):
-            steps, runs = cfg.steps, cfg.runs
-        elif isinstance(cell, EditorCell):
-            steps, runs = cell.steps, max(cell.runs, 1)
-        else:
-            continue
-        specs += [ChainSpec(seed=cell.seed, editor=cell.setting.editor, task=cell.setting.task, run=r, steps=steps,
-                            long_side=cfg.long_side) for r in range(runs)]
+    cells = [getattr(getattr(item, "callspec", None), "params", {}) for item in session.items]
+    specs = _cell_specs(cfg, [p.get("gap_cell") or p.get("editor_cell") for p in cells])
     if specs:
         wi = getattr(session.config, "workerinput", None) or {}
         worker = int(str(wi.get("workerid", "gw0"))[2:] or 0)
         session.config.stash[ENGINE_KEY].get().plan(specs, worker=worker, workers=int(wi.get("workercount", 1)))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call):
+    """A failure's text (pytest's terminal, junit, pytest-html) may quote an endpoint with
+    credentials (an SDK error names the URL it called): URLs lose user info and query."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.longrepr is not None:
+        text = str(report.longrepr)
+        if "://" in text:
+            safe = redact_text(text)
+            if safe != text:
+                report.longrepr = safe
 
 
 # ----- fixtures ------------------------------------------------------------------------
@@ -265,6 +373,8 @@ class ResultCollector:
         self.paths: dict[str, Path] = {}
         self.outcomes: dict[str, int] = {}  # pytest's own counts (its summary line), every test of the session
         self.pruned: list[Path] = []
+        self.failure: str | None = None  # why the outputs could not be written
+        self.moved: str | None = None  # the run's folder name was taken meanwhile
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         category = self.config.hook.pytest_report_teststatus(report=report, config=self.config)[0]
@@ -283,20 +393,38 @@ class ResultCollector:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if getattr(self.config, "workerinput", None) is not None or not self.records:
             return  # workers report through the controller
+        from dataclasses import replace
+
+        from .errors import AuditError
         from .report.retention import prune_runs
         from .results import write_run_outputs
 
         lazy = self.config.stash[ENGINE_KEY]
         cfg = self.config.stash[CONFIG_KEY]
         records = [self.records[k] for k in sorted(self.records)]
-        self.paths = write_run_outputs(cfg, lazy.run_dir, records, started=self.config.stash[STARTED_KEY],
-                                       finished=time.time(), compare=cfg.compare, outcomes=dict(self.outcomes))
-        self.pruned = prune_runs(lazy.reports_root, keep=cfg.keep_reports, current=lazy.run_dir)
+        try:
+            run_dir = lazy.claim_run_dir()
+            if run_dir.name != cfg.run_name:
+                self.moved = f"reports/{cfg.run_name} was taken by another run; this run's report is in {run_dir}"
+                cfg = replace(cfg, run_name=run_dir.name)
+            self.paths = write_run_outputs(cfg, run_dir, records, started=self.config.stash[STARTED_KEY],
+                                           finished=time.time(), compare=cfg.compare, outcomes=dict(self.outcomes))
+        except (AuditError, OSError) as e:  # e.g. the disk filled up: one clear line, not a traceback
+            self.failure = redact_text(str(e))
+            if session.exitstatus == 0:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            return
+        self.pruned = prune_runs(lazy.reports_root, keep=cfg.keep_reports, current=run_dir)
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+        if self.failure:
+            terminalreporter.section("iqa-audit")
+            terminalreporter.write_line(f"ERROR: the run's report was not written: {self.failure}", red=True)
         if not self.paths:
             return
         terminalreporter.section("iqa-audit")
+        if self.moved:
+            terminalreporter.write_line(self.moved, yellow=True)
         kinds: dict[str, int] = {}
         for r in self.records.values():
             if "baseline" in r:  # gap and editor cells (sanity cases are not gated)

@@ -18,8 +18,10 @@ from typing import Any, Mapping, Sequence
 from . import __version__
 from . import baseline as baseline_mod
 from .config import AuditConfig
+from .errors import AuditError, explain
 from .files import write_file_atomic
 from .store import default_store_root
+from .urls import redact_urls
 
 FORMAT = "iqa-audit-results/1"
 
@@ -60,7 +62,8 @@ def build_results(cfg: AuditConfig, records: Sequence[Mapping[str, Any]], *, sta
             metrics[r["metric_id"]] = {"name": r["metric"], "version": r["metric_version"], "range": r.get("range")}
         elif r.get("kind") == "editor":
             editors[r["setting"]] = {"editor": r.get("editor"), "version": r.get("editor_version"), "task": r.get("task")}
-    return {
+    # Editor specs (config, cells) may hold an endpoint with credentials: none reach the file.
+    return redact_urls({
         "format": FORMAT,
         "run": {
             "name": cfg.run_name,
@@ -76,7 +79,7 @@ def build_results(cfg: AuditConfig, records: Sequence[Mapping[str, Any]], *, sta
         "metrics": metrics,
         "editors": editors,
         "cells": list(records),
-    }
+    })
 
 
 def _config_dict(cfg: AuditConfig) -> dict[str, Any]:
@@ -84,20 +87,39 @@ def _config_dict(cfg: AuditConfig) -> dict[str, Any]:
 
 
 def write_json_atomic(path: Path, data: Any) -> Path:
+    """Write `data` as JSON through a temporary file and a rename (files.write_file_atomic:
+    no half file, no temporary file left behind on a full disk). Raises OSError."""
     path.parent.mkdir(parents=True, exist_ok=True)
     return write_file_atomic(path, (json.dumps(data, indent=1, sort_keys=True, default=str) + "\n").encode("utf-8"))
 
 
 def write_run_outputs(cfg: AuditConfig, run_dir: Path, records: Sequence[Mapping[str, Any]], *, started: float,
                       finished: float, compare: Path | None = None, outcomes: Mapping[str, int] | None = None) -> dict[str, Path]:
+    """Write results.json, the baseline (with --update-baseline) and index.html into run_dir.
+    Raises ReportError (an AuditError naming the file, the system's reason and the fix) when
+    a file cannot be written, e.g. on a full disk; no temporary file is left behind."""
     from .report.html import write_report
 
     results = build_results(cfg, records, started=started, finished=finished, outcomes=outcomes)
-    paths = {"results": write_json_atomic(run_dir / "results.json", results)}
-    if cfg.update_baseline:
-        paths["baseline"] = update_baseline(cfg, records)
-    paths["report"] = write_report(results, run_dir, compare=load_results(compare) if compare else None)
+    paths: dict[str, Path] = {}
+    target = run_dir / "results.json"
+    try:
+        paths["results"] = write_json_atomic(target, results)
+        if cfg.update_baseline:
+            target = baseline_path(cfg)
+            paths["baseline"] = update_baseline(cfg, records)
+        target = run_dir / "index.html"
+        paths["report"] = write_report(results, run_dir, compare=load_results(compare) if compare else None)
+    except OSError as e:
+        raise ReportError(explain(f"writing {target}", expected="room to write the run's outputs",
+                                  got=f"{e.strerror or e} (errno {e.errno})",
+                                  fix="Free disk space (or pass --reports-dir on another disk) and run again: every score "
+                                      "and chain is in the store, so the re-run only writes the report.")) from None
     return paths
+
+
+class ReportError(AuditError):
+    """The run's outputs (results.json, the report, the baseline) could not be written."""
 
 
 def load_results(path: str | Path) -> dict[str, Any]:

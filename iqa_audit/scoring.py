@@ -49,30 +49,32 @@ def missing_objects(objects: Sequence[tuple[str, str]] | dict[str, str], have: C
     return [(h, ext) for h, ext in wanted.items() if h not in have]
 
 
-def scored_objects(cfg, store: Store) -> list[tuple[str, str]]:
+def scored_objects(cfg, store: Store, budget=None) -> list[tuple[str, str]]:
     """(hash, ext) of every step of every chain of `cfg` that a metric must score,
-    building (or resuming) the chains first."""
+    building (or resuming) the chains first under `budget` (a paid.PaidBudget; None: no
+    paid request). Raises BudgetExhausted when a paid chain needs more than it allows."""
     from .chains import build_chain
     from .plan import chain_specs
 
     objects: list[tuple[str, str]] = []
     for spec in chain_specs(cfg):
-        chain = build_chain(store, spec, extra_seed_dirs=cfg.seed_dirs)
+        chain = build_chain(store, spec, extra_seed_dirs=cfg.seed_dirs, budget=budget)
         for s in chain.ok_steps:
             if s.step in cfg.scored_steps:
                 objects.append((s.image_hash, s.ext))
     return objects
 
 
-def score_chains(cfg, store: Store) -> int:
-    """CLI `score`: fill the cache for every chain of `cfg` with every metric of `cfg`.
+def score_chains(cfg, store: Store, budget=None) -> int:
+    """CLI `score`: fill the cache for every chain of `cfg` with every metric of `cfg`,
+    building missing chains under `budget` (a paid.PaidBudget; None: no paid request).
 
     Returns 1 when a metric gave NaN or ±inf for some image (each printed as an error,
     every other score stored), else 0."""
     from .metrics.base import MetricUnavailable
     from .metrics.registry import create_metric
 
-    objects = scored_objects(cfg, store)
+    objects = scored_objects(cfg, store, budget)
     status = 0
     for name in cfg.metrics:
         try:

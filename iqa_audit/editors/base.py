@@ -18,6 +18,8 @@ from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
 from ..errors import ConfigError, explain
 from ..errors import EditRefused as EditRefused  # re-exported; beside EditorError, as genai_client raises it too
+from ..errors import OutcomeUnknown as OutcomeUnknown  # re-exported, likewise
+from ..errors import UnusableReply as UnusableReply  # re-exported, likewise
 from ..images import Image
 
 
@@ -50,6 +52,19 @@ class EditResult:
     meta: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
 
+@dataclass(frozen=True, eq=False)
+class PriorStep:
+    """A stored step handed back to an editor that keeps state across steps (a chat
+    session) before a resumed chain continues: `input` is the image the step was applied
+    to (step k-1's output), `output` its result, `meta` what the editor recorded then."""
+
+    step: int
+    prompt: str
+    input: Image
+    output: Image
+    meta: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+
 @runtime_checkable
 class Editor(Protocol):
     id: str  # short, test-id friendly: "codec-jpeg", "sim-noise-tint", "gemini-3-pro-image-preview"
@@ -61,6 +76,10 @@ class Editor(Protocol):
         ...
 
     def edit(self, image: Image, prompt: str, *, seed: int, step: int) -> EditResult: ...
+
+    # Optional: `resume(prior: Sequence[PriorStep]) -> None`, called with the stored steps
+    # 1..k (in order) before a chain resumes at step k+1, by editors whose next request
+    # depends on earlier ones (GeminiEditor with session=chat rebuilds its history).
 
 
 @dataclass(frozen=True)

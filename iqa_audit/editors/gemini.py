@@ -12,21 +12,31 @@ Decisions worth knowing:
   meta, reasoning, errors and reprs cannot leak it. An editor can be created without a key,
   so a warm cache can be audited offline.
 - google-genai's own retries are switched off (attempts=1) and so is its automatic
-  "continuation" follow-up; this module retries 408/429/5xx and dropped connections itself
-  with a deterministic backoff (1, 2, 4, ... s, or the server's RetryInfo delay when longer,
-  capped at 60 s, no jitter), so the number of requests per step is known and testable. The sleep function is injectable for tests.
+  "continuation" follow-up; the client (genai_client) retries 408/429/5xx and connections
+  that never opened with a deterministic backoff (1, 2, 4, ... s, or the server's
+  RetryInfo delay when longer, capped at 60 s, no jitter), so the number of requests per
+  step is known and testable. The sleep function is injectable for tests.
+- A request that was SENT and got no reply (read timeout, connection dropped or reset
+  after sending) is never retried: the model may have made the image and billed it. It
+  raises `OutcomeUnknown`; the chain stores the step as 'unknown' and stops, and only the
+  user can have it sent again (--resend-unknown). Which transport errors count as "not
+  sent" is genai_client.SENT_SAFE_ERRORS: failures to connect, nothing else.
 - A reply without an image (safety block, NO_IMAGE, prompt blocked, text only) raises
   `EditRefused`: the chain records the refusal instead of paying for the same refusal again.
-  A reply that is not valid JSON, or whose image bytes do not decode, raises `EditorError`.
+  A 200 reply that is not valid JSON, or whose image does not decode or is over the pixel
+  limit, raises `UnusableReply` (with the image's raw bytes when there are some): the chain
+  stores it as a failed step and never buys it again.
 - The adapter's `version` does not include the SDK version: upgrading google-genai must not
   invalidate chains that cost money to build. Bump ADAPTER_VERSION when this module changes
   what is sent or how the reply becomes an image.
 
 Chat sessions (`session="chat"`): the `Editor.edit` signature only carries the current image,
-so the chat history lives in the editor instance. On a fresh process (a resumed chain) the
-history is empty; `edit` then refuses any step after the first with a ConfigError that says
-to call `restore_history(...)` with the stored steps (each step's meta carries the
-`thought_signature` that Gemini 3 needs to accept its own earlier images in the history).
+so the chat history lives in the editor instance. A resumed chain rebuilds it: the chain
+builder calls `resume(prior_steps)` with the stored steps, which become the same history
+an uninterrupted session holds (each model turn is the stored image plus its
+`thought_signature`, which Gemini 3 needs to accept its own earlier images; thought text is
+not sent back), so a resumed request equals the uninterrupted one. Without that, `edit`
+refuses any step after the first with a ConfigError rather than send a history-less request.
 """
 
 from __future__ import annotations
@@ -37,7 +47,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import BadImageError, ConfigError, EditorError, explain
+from ..errors import BadImageError, ConfigError, explain
 from ..genai_client import (  # moved there (issue 14); public names re-exported
     BASE_URL_ENV_VAR as BASE_URL_ENV_VAR,
     DEFAULT_TEXT_MODEL as DEFAULT_TEXT_MODEL,
@@ -61,7 +71,7 @@ from ..genai_client import (  # moved there (issue 14); public names re-exported
     ask_about_image as ask_about_image,
 )
 from ..images import Image, decode_image
-from .base import SEED_MODES, EditorEntry, EditRefused, EditResult, derive_seed
+from .base import SEED_MODES, EditorEntry, EditRefused, EditResult, PriorStep, UnusableReply, derive_seed
 
 ADAPTER_VERSION = "gemini-adapter-1"
 
@@ -116,16 +126,29 @@ def estimate_cost(model: str, image_size: str, steps: int) -> float:
 # ----- request / reply ---------------------------------------------------------------------
 
 
-def _decode_reply_image(data: bytes, what: str) -> Image:
+def _decode_reply_image(data: bytes, what: str, meta: Mapping[str, Any]) -> Image:
+    """The reply's image, or UnusableReply carrying its raw bytes (a paid answer is evidence:
+    the chain stores it as a failed step and does not buy it again)."""
     source = f"the image in {what}'s reply"
+    kept = "a malformed reply, kept as a failed step with its raw bytes and not requested again"
     try:
         return decode_image(data, source=source)
-    except BadImageError as e:
-        raise EditorError(f"{e} (a malformed reply; nothing was stored)") from None
+    except BadImageError as e:  # undecodable, or over images.MAX_PIXELS
+        raise UnusableReply(f"{e} ({kept})", data, meta) from None
     except (OSError, SyntaxError, ValueError) as e:  # Pillow can fail while reading the header
-        raise EditorError(
-            explain(source, expected="PNG or JPEG bytes", got=f"{len(data)} bytes that fail to decode ({type(e).__name__}: {e})", fix="A malformed reply; nothing was stored. Re-run to retry the step.")
+        raise UnusableReply(
+            explain(source, expected="PNG or JPEG bytes", got=f"{len(data)} bytes that fail to decode ({type(e).__name__}: {e})",
+                    fix=f"This is {kept}; `generate_fixtures.py forget` the step to request it anew."), data, meta
         ) from None
+
+
+def _model_turn(types: Any, output: Image, thought_signature: str | None) -> Any:
+    """A model turn of a chat history: the image it answered with, and its thought signature
+    (base64, as stored in meta). Built the same way live and on resume."""
+    part = _image_part(types, output)
+    if thought_signature:
+        part = types.Part(inline_data=part.inline_data, thought_signature=base64.b64decode(thought_signature))
+    return types.Content(role="model", parts=[part])
 
 
 # ----- the editor --------------------------------------------------------------------------
@@ -226,16 +249,33 @@ class GeminiEditor:
             meta["endpoint"] = self.base_url
         if reply.image_data is None:
             raise EditRefused(_refusal_reason(reply, "image"), meta)
-        out = _decode_reply_image(reply.image_data, what)
         meta["image_mime"] = reply.image_mime
+        out = _decode_reply_image(reply.image_data, what, {**meta, "reasoning": reply.thoughts})
         if self.session == "chat":
-            if reply.thought_signature:
-                meta["thought_signature"] = base64.b64encode(reply.thought_signature).decode()
-            self._history += [user_turn, reply.content]
+            signature = base64.b64encode(reply.thought_signature).decode() if reply.thought_signature else None
+            if signature:
+                meta["thought_signature"] = signature
+            # The model turn as a resumed chain rebuilds it from the store (_model_turn), so
+            # an interrupted session sends exactly what an uninterrupted one does.
+            self._history += [user_turn, _model_turn(types, out, signature)]
             self._last_step, self._last_output = step, out.data()
         return EditResult(image=out, reasoning=reply.thoughts, meta=meta)
 
     # ----- chat history -------------------------------------------------------------------
+    def resume(self, prior: Sequence[PriorStep]) -> None:
+        """Editor hook: rebuild a chat session from a resumed chain's stored steps 1..k (the
+        chain builder calls it before step k+1). A fresh session keeps no state: nothing to do."""
+        if self.session != "chat" or not prior:
+            return
+        turns, previous_output = [], None
+        for p in prior:
+            # A chat turn sends its input image unless the model already holds it as its own
+            # last output (as _user_turn decides when the session runs uninterrupted).
+            sent = None if previous_output is not None and p.input.data() == previous_output else p.input
+            turns.append(ChatTurn(p.prompt, sent, p.output, p.meta.get("thought_signature")))
+            previous_output = p.output.data()
+        self.restore_history(turns, last_step=prior[-1].step)
+
     def restore_history(self, turns: Sequence[ChatTurn], *, last_step: int) -> None:
         """Rebuild a chat session from stored steps (in order), before resuming at last_step + 1."""
         if self.session != "chat":
@@ -245,10 +285,7 @@ class GeminiEditor:
         for turn in turns:
             parts = ([_image_part(types, turn.input)] if turn.input is not None else []) + [types.Part.from_text(text=turn.prompt)]
             history.append(types.Content(role="user", parts=parts))
-            out_part = _image_part(types, turn.output)
-            if turn.thought_signature:
-                out_part = types.Part(inline_data=out_part.inline_data, thought_signature=base64.b64decode(turn.thought_signature))
-            history.append(types.Content(role="model", parts=[out_part]))
+            history.append(_model_turn(types, turn.output, turn.thought_signature))
         self._history = history
         self._last_step = last_step if turns else None
         self._last_output = turns[-1].output.data() if turns else None

@@ -15,7 +15,9 @@ every heatmap cell and table cell links to.
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
+import io
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -28,6 +30,7 @@ from PIL import Image as PILImage
 from . import figures
 from .compare import Changes, compare_results
 from ..files import write_file_atomic
+from ..urls import redact_urls
 from .figure_cache import Entry, FigureCache, entry_picture, picture_entry
 from .model import (
     STRIP_STEPS,
@@ -84,13 +87,18 @@ class ImageSource:
         return self.root / "objects" / digest[:2] / f"{digest}.{ext}"
 
     def get(self, image: str) -> PILImage.Image | None:
-        """The decoded picture, or None when it is missing or unreadable. Not cached: the
-        callers keep the small encodings they make, never the (up to 4K) pixels."""
+        """The decoded picture, or None when it is missing, unreadable or not the bytes its
+        name (their sha256) says: a file the disk altered is shown as missing, never as the
+        chain's image. Not cached: the callers keep the small encodings they make, never
+        the (up to 4K) pixels."""
         path = self.path(image)
         if path is None or not path.is_file():
             return None
         try:
-            with PILImage.open(path) as im:
+            data = path.read_bytes()
+            if hashlib.sha256(data).hexdigest() != image.split(".", 1)[0]:
+                return None
+            with PILImage.open(io.BytesIO(data)) as im:
                 im.load()
                 return im.convert("RGB") if im.mode != "RGB" else im.copy()
         except (OSError, ValueError):  # a damaged file shows as missing, it does not stop the report
@@ -142,7 +150,9 @@ def write_report(results: Mapping[str, Any], run_dir: Path, *, compare: Mapping[
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     page = render_report(results, compare=compare, figure_cache=figure_cache)
-    return write_file_atomic(run_dir / "index.html", page.encode("utf-8"))  # a reader never sees half a page
+    # Through a temporary file and a rename: a reader never sees half a page, and a full
+    # disk leaves no temporary file behind (files.write_file_atomic). Raises OSError.
+    return write_file_atomic(run_dir / "index.html", page.encode("utf-8"))
 
 
 def render_report(results: Mapping[str, Any], *, compare: Mapping[str, Any] | None = None,
@@ -150,6 +160,10 @@ def render_report(results: Mapping[str, Any], *, compare: Mapping[str, Any] | No
     """The page as a string. Figures and thumbnails come from `figure_cache` (default: the
     run's store's) when their inputs are unchanged: the same bytes, without drawing them."""
     started = time.perf_counter()
+    # results.json is redacted when written; one written elsewhere, or an older one to
+    # compare with, may not be: no URL credentials reach the page either way.
+    results = redact_urls(results)
+    compare = redact_urls(compare) if compare is not None else None
     run = results.get("run", {}) or {}
     cells = list(results.get("cells", []) or [])
     images = ImageSource(run.get("store"))

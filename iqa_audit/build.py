@@ -249,7 +249,7 @@ def _build_parallel(store, todo, jobs, seed_dirs, budget, overall, show_progress
     # One budget for the whole build: its count lives in a ledger file every worker shares.
     ctx = mp.get_context("spawn")  # no fork: torch/BLAS threads in the parent do not survive a fork
     q = ctx.Queue()
-    shared = budget if budget.ledger is not None else \
+    shared = budget if budget.ledger is not None or budget.max_steps == 0 else \
         PaidBudget.shared(budget.max_steps - budget.used, resend_unknown=budget.resend_unknown)
     bars: dict[str, tqdm] = {}
     seen: dict[str, int] = {}

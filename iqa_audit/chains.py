@@ -194,7 +194,7 @@ def make_step(editor: Editor, task: Task, previous: Image, k: int, run: int) -> 
                            meta=jsonable({"reason": e.reason, **e.meta}), reason=e.reason)
     except OutcomeUnknown as e:
         reason = (f"outcome unknown: {e.reason}. The request for step {k} was sent and may have been billed, so it is "
-                  "not sent again; pass --resend-unknown to request it once more, or `generate_fixtures.py forget`")
+                  f"not sent again; pass --resend-unknown to request it once more, or `{cli_command('forget', '--chain', 'KEY', '--from-step', str(k))}`")
         return StepOutcome(k, "unknown", prompt, time.perf_counter() - t0, meta=jsonable({"reason": reason, **e.meta}),
                            reason=reason)
     image = result.image

@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from .errors import ConfigError, EditorError, EditRefused, OutcomeUnknown, UnusableReply, explain
+from .console import cli_command
 from .images import Image, encode_png
 from .urls import safe_url
 
@@ -205,7 +206,7 @@ def _failure_message(what: str, failure: _Failure, attempts: int) -> str:
     if failure.malformed:
         return explain(what, expected="a JSON reply in the Gemini REST shape", got=failure.summary,
                        fix="The step is kept as failed and not bought again; check base_url points at the Gemini API (or a "
-                           "faithful proxy), then `generate_fixtures.py forget` the step to request it anew.")
+                           f"faithful proxy), then `{cli_command('forget', '--chain', 'KEY', '--from-step', 'K')}` asks for it anew.")
     if failure.retryable:
         return explain(
             what,

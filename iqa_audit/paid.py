@@ -13,7 +13,8 @@ build chains through `chains.build_chain`, and each passes a `PaidBudget`; the d
 A budget shared by several processes (`build --jobs N`, pytest-xdist workers) keeps its
 count in a ledger file guarded by a file lock, so N processes together stay under the one
 cap the user gave (not N times it). A budget without a ledger refuses to be pickled, for the
-same reason: a copy in another process would spend the allowance a second time.
+same reason: a copy in another process would spend the allowance a second time (a budget
+of 0 has nothing to spend and crosses freely).
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ class PaidBudget:
                 path.unlink(missing_ok=True)
 
     def __getstate__(self) -> dict:
-        if self.ledger is None:
+        if self.ledger is None and self.max_steps > 0:
             raise TypeError("a PaidBudget without a ledger cannot cross processes (each copy would spend the "
                             "whole allowance); make it with PaidBudget.shared(...)")
         return {"max_steps": self.max_steps, "resend_unknown": self.resend_unknown, "ledger": self.ledger}

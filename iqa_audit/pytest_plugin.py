@@ -119,14 +119,19 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Before any chain is built: what paid steps this run would buy, what they cost, and
-    the cap (the same lines `generate_fixtures.py build` prints)."""
+    the cap (the same lines `iqa-audit build` prints)."""
     config = session.config
     if CONFIG_KEY not in config.stash or getattr(config, "workerinput", None) is not None:
         return
+    from .errors import AuditError
+
     cfg = config.stash[CONFIG_KEY]
     if cfg.dataset:  # imported chains: nothing is built
         return
-    specs = [s for s in audit_chain_specs(cfg) if _registered_paid(s.editor)]
+    try:
+        specs = [s for s in audit_chain_specs(cfg) if _registered_paid(s.editor)]
+    except AuditError:  # a bad editor name: reported by the cells that use it, not here
+        return
     if not specs:
         return
     from .build import announce_paid

@@ -85,7 +85,7 @@ CREATE TABLE IF NOT EXISTS scores (
 -- ctime and inode. Any write to the file, or `touch -r` afterwards, moves its ctime (which
 -- a user cannot set back), so a warm run re-hashes only files that changed since. What the
 -- stamp cannot see (the disk itself flipping a bit) is caught where it matters: reading an
--- object always re-checks its hash, and `generate_fixtures.py build` re-hashes every file.
+-- object always re-checks its hash, and `iqa-audit build` re-hashes every file.
 -- (Stores written before this table existed have a 'verified' table keyed by size and
 -- mtime only, which `touch -r` fools; it is no longer read.)
 CREATE TABLE IF NOT EXISTS object_checks (

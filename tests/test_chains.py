@@ -90,26 +90,26 @@ class _PaidEcho:
 def test_paid_chain_never_re_requests_and_reports_corruption(store, seed_dir):
     editor = _PaidEcho()
     rc = resolve(_spec(seed_dir, editor="identity"), extra_seed_dirs=[str(seed_dir)], editor=editor)
-    chain = build_chain(store, rc)
+    chain = build_chain(store, rc, budget=PaidBudget(100))
     assert chain.stopped_reason == "SAFETY" and not chain.complete
     assert editor.requests == 4 and chain.steps[-1].status == "refused"
     assert chain.steps[1].reasoning == "step 1"
-    build_chain(store, rc)  # a refused step ends the chain: nothing is asked again
+    build_chain(store, rc, budget=PaidBudget(100))  # a refused step ends the chain: nothing is asked again
     assert editor.requests == 4
     s = chain.steps[2]
     store.object_path(s.image_hash, s.ext).unlink()
     with pytest.raises(StoreError, match="paid step 2"):
-        build_chain(store, rc)
+        build_chain(store, rc, budget=PaidBudget(100))
     assert editor.requests == 4
 
 
 def test_a_lost_seed_file_is_restored_by_rendering_the_seed_again(store, seed_dir):
     editor = _PaidEcho()
     rc = resolve(_spec(seed_dir, editor="identity", steps=3), extra_seed_dirs=[str(seed_dir)], editor=editor)
-    chain = build_chain(store, rc)
+    chain = build_chain(store, rc, budget=PaidBudget(100))
     s0 = chain.steps[0]
     store.object_path(s0.image_hash, s0.ext).unlink()
-    again = build_chain(store, rc)
+    again = build_chain(store, rc, budget=PaidBudget(100))
     assert editor.requests == 3 and store.verify(s0.image_hash, s0.ext)
     assert [s.image_hash for s in again.steps] == [s.image_hash for s in chain.steps]
 
@@ -219,3 +219,35 @@ def test_a_chain_held_by_another_builder_is_busy_without_waiting_and_built_once_
     finally:
         other.release()
     assert [s.step for s in build_chain(store, rc, wait=False).steps] == [0, 1, 2]
+
+
+def test_without_a_budget_a_paid_editor_is_never_asked(store, seed_dir):
+    editor = _PaidEcho()
+    rc = resolve(_spec(seed_dir, editor="identity", steps=3), extra_seed_dirs=[str(seed_dir)], editor=editor)
+    with pytest.raises(BudgetExhausted, match="at most 0 paid steps"):
+        build_chain(store, rc)
+    assert editor.requests == 0
+
+
+def _take_all(budget):
+    taken = 0
+    try:
+        while True:
+            budget.take("x")
+            taken += 1
+    except BudgetExhausted:
+        return taken
+
+
+def test_a_shared_budget_is_one_allowance_across_processes():
+    budget = PaidBudget.shared(7)
+    try:
+        with ProcessPoolExecutor(3) as pool:
+            taken = list(pool.map(_take_all, [budget] * 3))
+        assert sum(taken) == 7 and budget.used == 7
+    finally:
+        budget.close()
+    import pickle
+
+    with pytest.raises(TypeError, match="cannot cross processes"):
+        pickle.dumps(PaidBudget(3))

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iqa_audit.editors.base import EditRefused
+from iqa_audit.editors.base import EditRefused, UnusableReply
 from iqa_audit.editors.gemini import (
     PRICE_PER_IMAGE_USD,
     ChatTurn,
@@ -215,15 +215,18 @@ def test_reply_without_image_is_a_refusal_and_not_retried(image, action, reason_
     assert sleeps == []
 
 
-@pytest.mark.parametrize("kind, phrase", [("malformed", "malformed reply"), ("garbage_image", "a malformed reply; nothing was stored")])
+@pytest.mark.parametrize("kind, phrase", [("malformed", "malformed reply"),
+                                          ("garbage_image", "a malformed reply, kept as a failed step with its raw bytes")])
 def test_malformed_reply_is_a_clear_editor_error(image, kind, phrase):
     with FakeGemini(api_key=KEY, script=[kind]) as fake:
         editor, _ = make_editor(fake)
-        with pytest.raises(EditorError) as info:
+        with pytest.raises(UnusableReply) as info:
             editor.edit(image, PROMPT, seed=0, step=1)
         assert len(fake.requests) == 1
     assert phrase in str(info.value)
     assert not isinstance(info.value, EditRefused)
+    # The paid answer is evidence the chain keeps: an image's raw bytes travel with the error.
+    assert (info.value.data is not None) == (kind == "garbage_image")
     assert info.value.__suppress_context__  # no chained SDK traceback in front of the user
 
 

@@ -70,6 +70,7 @@ from ..genai_client import (  # moved there (issue 14); public names re-exported
     api_key_from_env,
     ask_about_image as ask_about_image,
 )
+from ..console import cli_command
 from ..images import Image, decode_image
 from .base import SEED_MODES, EditorEntry, EditRefused, EditResult, PriorStep, UnusableReply, derive_seed
 
@@ -138,7 +139,8 @@ def _decode_reply_image(data: bytes, what: str, meta: Mapping[str, Any]) -> Imag
     except (OSError, SyntaxError, ValueError) as e:  # Pillow can fail while reading the header
         raise UnusableReply(
             explain(source, expected="PNG or JPEG bytes", got=f"{len(data)} bytes that fail to decode ({type(e).__name__}: {e})",
-                    fix=f"This is {kept}; `generate_fixtures.py forget` the step to request it anew."), data, meta
+                    fix=f"This is {kept}; `{cli_command('forget', '--chain', 'KEY', '--from-step', 'K')}` asks for it "
+                        "anew."), data, meta
         ) from None
 
 

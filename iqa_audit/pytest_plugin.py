@@ -144,7 +144,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 def _registered_paid(editor_spec: str) -> bool:
     """Whether the spec names a paid editor, from the registry alone (no editor is made)."""
-    from .editors.base import editor_entry, parse_spec
+    from .editors import editor_entry
+    from .editors.base import parse_spec
 
     return bool(getattr(editor_entry(parse_spec(editor_spec)[0]).factory, "paid", False))
 

@@ -36,22 +36,26 @@ def safe_url(url: str | None) -> str | None:
         return url
     try:
         parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = parts.port
-    except ValueError:  # an unparsable netloc (a bad port, brackets): keep only the scheme
+    except ValueError:  # an unparsable netloc (unbalanced brackets): keep only the scheme
         return url.split("://", 1)[0] + "://[unparsable address removed]"
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    if port:
-        host = f"{host}:{port}"
+    host = parts.netloc.rpartition("@")[2]  # host[:port] as written (its case kept)
     return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
 
 
+def _has_secrets(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return True
+    return "@" in parts.netloc or bool(parts.query) or bool(parts.fragment) or url.rstrip().endswith(("?", "#"))
+
+
 def redact_text(text: str) -> str:
-    """`text` with every URL in it passed through safe_url."""
+    """`text` with every URL that carries user info, a query or a fragment passed through
+    safe_url; other URLs are left exactly as written."""
     if "://" not in text:
         return text
-    return URL_PATTERN.sub(lambda m: safe_url(m.group(0)) or "", text)
+    return URL_PATTERN.sub(lambda m: safe_url(m.group(0)) if _has_secrets(m.group(0)) else m.group(0), text)
 
 
 def redact_urls(value: Any) -> Any:

@@ -1,6 +1,12 @@
 """Gaps and verdicts, exactly as the study: Δi = mean over runs of the normalised score
 at step i − the same mean at step 1. A metric notices the degradation of a seed when every
 Δi is < 0. Step 1, not 0, is the reference because editors crop on their first step.
+
+Two guards the study got from a human looking at the images: both means are over the
+same runs (a run without step 1 or step i is left out, and named), and a cell where no
+run changed visibly between step 1 and step i is inconclusive, not a verdict
+(evidence.py). Each gap carries its per-run gaps and their spread, which comparisons
+between two runs of the audit use (band.py); the verdict itself is the sign rule.
 """
 
 from __future__ import annotations
@@ -10,7 +16,9 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from . import band
 from .errors import AuditError, explain
+from .evidence import RunEvidence, describe_none_visible
 from .metrics.base import NonFiniteScore
 
 REFERENCE_STEP = 1
@@ -56,61 +64,155 @@ class Series:
 
 @dataclass(frozen=True)
 class Gap:
+    """Δ = mean normalised score at step `delta_step` − at step 1, over the *paired* runs:
+    those with a score at both steps, so both means are over the same runs. Runs left out
+    are named in `left_out` as (run, why). `gap` is None when no run is paired.
+
+    Per-run tuples (`*_runs`, `raw_*`, `per_run_gaps`) follow the order of `runs`. Units:
+    normalised points on [0, 100] (raw: the metric's own)."""
+
     metric_id: str
     metric_version: str
     setting: str
     seed: str
     delta_step: int
-    gap: float
-    reference_mean: float
-    step_mean: float
+    gap: float | None
+    reference_mean: float | None
+    step_mean: float | None
     reference_runs: tuple[float, ...]
     step_runs: tuple[float, ...]
     raw_reference: tuple[float, ...]
     raw_step: tuple[float, ...]
+    runs: tuple[int, ...] = ()
+    left_out: tuple[tuple[int, str], ...] = ()
 
     @property
     def noticed(self) -> bool:
-        """The metric scored the degraded step worse than step 1."""
-        return self.gap < 0
+        """The metric scored the degraded step worse than step 1 (the study's sign rule)."""
+        return self.gap is not None and self.gap < 0
+
+    @property
+    def per_run_gaps(self) -> tuple[float, ...]:
+        return tuple(b - a for a, b in zip(self.reference_runs, self.step_runs))
+
+    @property
+    def spread(self) -> float:
+        """Standard deviation (ddof=1) of the per-run gaps; 0 for fewer than two runs."""
+        return band.spread(self.per_run_gaps)[0]
+
+    @property
+    def stderr(self) -> float:
+        """Standard error of the gap (the mean of the per-run gaps); 0 for fewer than two runs."""
+        return band.spread(self.per_run_gaps)[1]
 
     @property
     def cell_id(self) -> str:
         return f"{self.metric_id}-{self.setting}-{self.seed}-d{self.delta_step}"
 
+    def describe_left_out(self) -> str:
+        return "; ".join(f"run {r} left out: {why}" for r, why in self.left_out)
+
     def explain(self) -> str:
         fmt = lambda xs: "[" + ", ".join(f"{x:.2f}" for x in xs) + "]"  # noqa: E731
+        left = f"\n  {self.describe_left_out()}" if self.left_out else ""
+        if self.gap is None:
+            return f"{self.metric_id} on {self.setting}/{self.seed}: no gap Δ{self.delta_step}: no run has both steps{left}"
         return (
             f"{self.metric_id} on {self.setting}/{self.seed}: gap Δ{self.delta_step} = {self.gap:+.3f} "
-            f"({'noticed' if self.noticed else 'NOT noticed'}: needs < 0)\n"
+            f"({'noticed' if self.noticed else 'NOT noticed'}: needs < 0) over runs {list(self.runs)}, "
+            f"per-run spread {self.spread:.3f}\n"
             f"  normalised step {REFERENCE_STEP}: mean {self.reference_mean:.3f} per run {fmt(self.reference_runs)}\n"
             f"  normalised step {self.delta_step}: mean {self.step_mean:.3f} per run {fmt(self.step_runs)}\n"
-            f"  raw step {REFERENCE_STEP}: {fmt(self.raw_reference)}   raw step {self.delta_step}: {fmt(self.raw_step)}"
+            f"  raw step {REFERENCE_STEP}: {fmt(self.raw_reference)}   raw step {self.delta_step}: {fmt(self.raw_step)}{left}"
         )
 
 
 def gap(series: Series, delta_step: int) -> Gap:
-    """Δ at `delta_step` (normalised points). Raises NonFiniteScore when a run's score at
-    step 1 or `delta_step` is NaN/±inf: a mean over the other runs would hide it."""
+    """The gap over the runs that have both step 1 and step `delta_step` (see Gap), in
+    normalised points. Raises NonFiniteScore when a run's score at step 1 or `delta_step`
+    is NaN/±inf: leaving that run out would hide it (a run without the step is left out)."""
     why = series.unusable_for(REFERENCE_STEP, delta_step)
     if why:
         raise NonFiniteScore(f"{series.metric_id} on {series.setting}/{series.seed}: gap Δ{delta_step} needs scores the "
                              f"metric could not give (steps {REFERENCE_STEP} and {delta_step} of every run):\n" + "\n".join(why))
-    ref, cur = series.mean(REFERENCE_STEP), series.mean(delta_step)
+    paired, left_out = [], []
+    for r in series.runs:
+        have = series.normalised[r]
+        missing = [k for k in (REFERENCE_STEP, delta_step) if k not in have]
+        if missing:
+            left_out.append((r, "no step " + " and no step ".join(map(str, missing))))
+        else:
+            paired.append(r)
+    ref = tuple(series.normalised[r][REFERENCE_STEP] for r in paired)
+    cur = tuple(series.normalised[r][delta_step] for r in paired)
+    ref_mean = float(np.mean(ref)) if paired else None
+    cur_mean = float(np.mean(cur)) if paired else None
     return Gap(
         metric_id=series.metric_id,
         metric_version=series.metric_version,
         setting=series.setting,
         seed=series.seed,
         delta_step=delta_step,
-        gap=cur - ref,
-        reference_mean=ref,
-        step_mean=cur,
-        reference_runs=series.at(REFERENCE_STEP),
-        step_runs=series.at(delta_step),
-        raw_reference=series.at(REFERENCE_STEP, normalised=False),
-        raw_step=series.at(delta_step, normalised=False),
+        gap=None if not paired else cur_mean - ref_mean,
+        reference_mean=ref_mean,
+        step_mean=cur_mean,
+        reference_runs=ref,
+        step_runs=cur,
+        raw_reference=tuple(series.raw[r][REFERENCE_STEP] for r in paired),
+        raw_step=tuple(series.raw[r][delta_step] for r in paired),
+        runs=tuple(paired),
+        left_out=tuple(left_out),
     )
+
+
+VERDICTS = ("pass", "fail", "inconclusive")
+
+
+@dataclass(frozen=True)
+class GapVerdict:
+    """A gap cell's verdict: 'pass' (noticed: gap < 0), 'fail' (missed) or 'inconclusive'
+    (no paired run, or no paired run changed visibly: nothing to notice), with the
+    per-run evidence it rests on and, for 'inconclusive', why."""
+
+    verdict: str
+    gap: Gap
+    evidence: tuple[RunEvidence, ...]
+    reason: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == "pass"
+
+    @property
+    def conclusive(self) -> bool:
+        return self.verdict != "inconclusive"
+
+    def explain(self) -> str:
+        lines = [self.gap.explain()] if self.gap.gap is not None else []
+        if self.verdict == "inconclusive":
+            lines.insert(0, f"INCONCLUSIVE: {self.reason}")
+        else:
+            lines += ["  evidence: " + "; ".join(ev.describe() for ev in self.evidence)]
+        return "\n".join(lines)
+
+
+def judge(g: Gap, evidence: Sequence[RunEvidence]) -> GapVerdict:
+    """The study's sign rule, applied only where there was something to notice.
+
+    `evidence`: one RunEvidence per paired run of `g` (step Δ against step 1). Inconclusive
+    when no run is paired, or when no paired run changed visibly (evidence.py gives the
+    measure and threshold); otherwise 'pass' when the gap is < 0, else 'fail'."""
+    ev = tuple(e for e in evidence if e.run in g.runs)
+    if not g.runs:
+        why = g.describe_left_out() or "no runs"
+        return GapVerdict("inconclusive", g, (), f"no run has both step {REFERENCE_STEP} and step {g.delta_step} ({why})")
+    missing = sorted(set(g.runs) - {e.run for e in ev})
+    if missing:
+        raise AuditError(explain(f"gap cell {g.cell_id}", expected="evidence for every paired run",
+                                 got=f"none for runs {missing}", fix="This is a bug in the engine: report it."))
+    if not any(e.visible for e in ev):
+        return GapVerdict("inconclusive", g, ev, describe_none_visible(ev))
+    return GapVerdict("pass" if g.noticed else "fail", g, ev)
 
 
 def seed_passes(gaps: Sequence[Gap]) -> bool:

@@ -3,6 +3,10 @@
 Pure functions over two results.json dicts. Each change carries both sides' metric (or
 editor) version, because a moved gap means something different when the metric itself
 was upgraded than when the chains or the code around it changed.
+
+Gaps compare through the noise band (band.py): a flip whose gaps both lie within their
+band is *unstable* (shown apart, not as a flip), a noticed gap that lost more than half
+its size is *weaker*, and a move inside either side's band is not a move.
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .model import finite
+from .. import band
+from .model import finite, verdict_of
 
 # An editor value (an aspect-ratio error, a colour distance, ...) has its own unit, so it
 # is compared relatively; gaps are all in normalised points and compare absolutely.
@@ -24,6 +29,8 @@ class Side:
     value: float | None
     version: str
     outcome: str | None
+    verdict: str = ""  # 'pass' | 'fail' | 'inconclusive'
+    stderr: float | None = None  # a gap's standard error over runs (normalised points)
 
 
 @dataclass(frozen=True)
@@ -36,7 +43,7 @@ class Change:
 
     @property
     def flipped(self) -> bool:
-        return self.old.passed != self.new.passed
+        return (self.old.verdict or self.old.passed) != (self.new.verdict or self.new.passed)
 
     @property
     def moved_by(self) -> float | None:
@@ -60,10 +67,12 @@ class Changes:
     only_old: tuple[str, ...]  # cells the new run no longer has
     only_new: tuple[str, ...]  # cells new in this run
     compared: int = 0  # cells both runs have
+    unstable: tuple[Change, ...] = ()  # gap verdict flipped, both gaps inside their noise band
+    weaker: tuple[Change, ...] = ()  # noticed on both sides, the gap lost more than band.WEAKER_SHARE of its size
 
     @property
     def empty(self) -> bool:
-        return not (self.flipped or self.moved or self.only_old or self.only_new)
+        return not (self.flipped or self.moved or self.only_old or self.only_new or self.unstable or self.weaker)
 
 
 def _cells(results: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
@@ -72,11 +81,11 @@ def _cells(results: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
 
 def _side(rec: Mapping[str, Any]) -> Side:
     if rec.get("kind") == "gap":
-        value, version = rec.get("gap"), rec.get("metric_version")
+        value, version, verdict = rec.get("gap"), rec.get("metric_version"), verdict_of(rec)
     else:
-        value, version = rec.get("value"), rec.get("editor_version")
+        value, version, verdict = rec.get("value"), rec.get("editor_version"), "pass" if rec.get("passed") else "fail"
     return Side(bool(rec.get("passed")), finite(value), str(version if version is not None else rec.get("version", "?")),
-                rec.get("outcome"))
+                rec.get("outcome"), verdict, finite(rec.get("gap_stderr")))
 
 
 def _label(rec: Mapping[str, Any]) -> str:
@@ -101,17 +110,28 @@ def moved_beyond(kind: str, old: float | None, new: float | None, *, gap_toleran
 def compare_results(old: Mapping[str, Any], new: Mapping[str, Any], *, gap_tolerance: float = 1.0,
                     editor_tolerance: float = EDITOR_RELATIVE_TOLERANCE) -> Changes:
     """Cells of `new` whose verdict differs from `old`, or whose value moved beyond tolerance
-    (gaps: absolute normalised points; editor values: relative). A flipped cell is listed
-    only under `flipped`, with its values, so nothing is counted twice."""
+    (gaps: absolute normalised points, at least either side's noise band; editor values:
+    relative). A gap flip inside both noise bands is listed under `unstable`, not
+    `flipped`; a noticed gap that lost most of its size under `weaker`. Each cell is
+    listed once, so nothing is counted twice."""
     a, b = _cells(old), _cells(new)
-    flipped, moved = [], []
+    flipped, moved, unstable, weaker = [], [], [], []
     for cell in sorted(a.keys() & b.keys()):
         ra, rb = a[cell], b[cell]
         change = Change(cell, str(rb.get("kind")), _label(rb), _side(ra), _side(rb))
+        o, n = change.old, change.new
+        banded = change.kind == "gap" and o.value is not None and n.value is not None
         if change.flipped:
-            flipped.append(change)
-        elif moved_beyond(change.kind, change.old.value, change.new.value, gap_tolerance=gap_tolerance,
-                          editor_tolerance=editor_tolerance):
+            conclusive = "inconclusive" not in (o.verdict, n.verdict)
+            if banded and conclusive and band.unstable_flip(o.value, o.stderr, n.value, n.stderr):
+                unstable.append(change)
+            else:
+                flipped.append(change)
+        elif banded and o.verdict == "pass" and band.weaker(o.value, o.stderr, n.value, n.stderr):
+            weaker.append(change)
+        elif moved_beyond(change.kind, o.value, n.value, editor_tolerance=editor_tolerance,
+                          gap_tolerance=max(gap_tolerance, band.tolerance(o.stderr), band.tolerance(n.stderr))
+                          if banded else gap_tolerance):
             moved.append(change)
     return Changes(
         old_run=str(old.get("run", {}).get("name", "?")),
@@ -123,4 +143,6 @@ def compare_results(old: Mapping[str, Any], new: Mapping[str, Any], *, gap_toler
         only_old=tuple(sorted(a.keys() - b.keys())),
         only_new=tuple(sorted(b.keys() - a.keys())),
         compared=len(a.keys() & b.keys()),
+        unstable=tuple(unstable),
+        weaker=tuple(weaker),
     )

@@ -93,6 +93,9 @@ class AuditConfig:
     compare: str | None = None  # another run's results.json: the report adds "changed since"
     reports_dir: str | None = None  # where run folders go (None: reports/ beside pyproject.toml)
     keep_reports: int = DEFAULT_KEEP_REPORTS  # run folders kept in reports_dir (0: all)
+    # A requested metric that cannot run (missing weights, import error) fails the run
+    # unless this is set: then its cells are skipped and the run can pass without it.
+    allow_missing_metrics: bool = False
 
     def __post_init__(self) -> None:
         # Each value on its own, by the options table's checks (names are checked against

@@ -22,7 +22,9 @@ from .chains import Chain, ChainBusy, ChainSpec, PaidBudget, build_chain, resolv
 from .config import AuditConfig
 from .datasets import chains_of, import_manifest, is_manifest_ref, require_record
 from .errors import StoreError, explain
-from .gaps import Series, gap
+from .evidence import SOURCES as EVIDENCE_SOURCES
+from .evidence import Change, RunEvidence, measure_change
+from .gaps import REFERENCE_STEP, GapVerdict, Series, gap, judge
 from .images import Image
 from .keys import code_digest, digest
 from .metrics.identity import MetricIdentity, fingerprint
@@ -64,6 +66,7 @@ class Engine:
         self.store = store or Store(cfg.store)
         self._series: dict[tuple[str, str, str], Series] = {}
         self._identities: dict[str, MetricIdentity] = {}
+        self._unavailable: dict[str, Exception] = {}
         # Chains read (and verified) once per process: every Δ cell of a series, its image
         # strip and its editor checks ask for the same chains.
         self._chains: dict[tuple, list[Chain]] = {}
@@ -158,9 +161,23 @@ class Engine:
 
     # ----- metric audit ----------------------------------------------------------------
     def metric(self, name: str):
+        """The loaded metric. MetricUnavailable when it cannot run here: missing weights or
+        packages, or a name, import or declaration the registry refuses (ConfigError),
+        remembered for this process so every cell of the metric gets the same answer fast."""
+        from .errors import ConfigError
+        from .metrics.base import MetricUnavailable
         from .metrics.registry import create_metric
 
-        return create_metric(name, device=self.cfg.device)
+        if name in self._unavailable:
+            raise self._unavailable[name]
+        try:
+            return create_metric(name, device=self.cfg.device)
+        except MetricUnavailable as e:
+            self._unavailable[name] = e
+            raise
+        except ConfigError as e:
+            self._unavailable[name] = MetricUnavailable(str(e))
+            raise self._unavailable[name] from e
 
     def identity(self, name: str) -> MetricIdentity:
         """id, version and range of metric `name`, from the store's memo when its
@@ -217,6 +234,35 @@ class Engine:
 
     def gap(self, cell: GapCell):
         return gap(self.series(cell), cell.delta_step)
+
+    def verdict(self, cell: GapCell) -> GapVerdict:
+        """The cell's verdict: its gap over paired runs, judged with each paired run's
+        evidence that step Δ visibly differs from step 1 (gaps.judge)."""
+        g = self.gap(cell)
+        return judge(g, self.evidence(cell, g.runs))
+
+    def evidence(self, cell: GapCell, runs) -> tuple[RunEvidence, ...]:
+        """Per run in `runs`: how step Δ differs from step 1 (evidence.measure_change)."""
+        chains = {c.record.run: c for c in self.chains(cell.setting, cell.seed, steps=self.cfg.steps, runs=self.cfg.runs)}
+        out = []
+        for run in runs:
+            ok = {s.step: s for s in chains[run].ok_steps}
+            change = self.step_change(ok[REFERENCE_STEP], ok[cell.delta_step])
+            out.append(RunEvidence(run, REFERENCE_STEP, cell.delta_step, change))
+        return tuple(out)
+
+    def step_change(self, reference, later) -> Change:
+        """evidence.measure_change of two stored steps, memoised under both image hashes
+        and the source of the code that measures it, so a warm run decodes no image."""
+        if reference.image_hash == later.image_hash:
+            return Change(None, 1.0, "identity")  # the same bytes: nothing to decode
+        key = memo_key("evidence", reference.image_hash, later.image_hash, code_digest(EVIDENCE_SOURCES))
+        memo = self.store.get_memo("evidence", key)
+        if memo is not None:
+            return Change.from_dict(json.loads(memo))
+        change = measure_change(self.image(reference), self.image(later))
+        self.store.put_memo("evidence", key, json.dumps(change.to_dict(), sort_keys=True))
+        return change
 
     def chain_images(self, setting, seed: str, *, steps: int, runs: int) -> dict[str, dict[str, str]]:
         """{run: {step: 'sha256.ext'}} of the stored chains, for the report's image strips."""
@@ -360,21 +406,38 @@ class Engine:
 
 
 class CachedCounter:
-    """Counts through the store's score table, keyed by the counter and the image hash:
-    a paid VLM is asked about each image once, across workers and runs."""
+    """Counts through the store's score table, keyed by the counter (its id and
+    parameters), the source of the module that defines it, and the image hash: a paid VLM
+    is asked about each image once across workers and runs, and an edited counter counts
+    again instead of re-reading what the old code counted."""
 
     def __init__(self, store: Store, inner, noun: str):
         self.store, self.inner = store, inner
         self.id = f"{inner.id}"
         self._key = f"count:{inner.id}:{noun}"
+        self._version = counter_version(inner)
 
     def count(self, image: Image) -> int:
         digest = image.digest()
-        have = self.store.get_scores(self._key, "1", [digest])
+        have = self.store.get_scores(self._key, self._version, [digest])
         if digest not in have:
             have[digest] = float(self.inner.count(image))
-            self.store.put_scores(self._key, "1", have)
+            self.store.put_scores(self._key, self._version, have)
         return int(have[digest])
+
+
+def counter_version(counter) -> str:
+    """The score-table version of a counter's counts: a digest of its parameters (repr of
+    the frozen dataclass) and of the source file of the module that defines its class."""
+    import inspect
+
+    try:
+        source = inspect.getsourcefile(type(counter))
+    except (TypeError, OSError):  # a class with no module file: its parameters and name must do
+        source = None
+    h = hashlib.sha256(repr(counter).encode())
+    h.update(Path(source).read_bytes() if source else type(counter).__qualname__.encode())
+    return "code-" + h.hexdigest()[:16]
 
 
 def memo_key(*parts: Any) -> str:

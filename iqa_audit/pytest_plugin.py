@@ -381,6 +381,7 @@ class ResultCollector:
         self.pruned: list[Path] = []
         self.failure: str | None = None  # why the outputs could not be written
         self.moved: str | None = None  # the run's folder name was taken meanwhile
+        self.unavailable: dict[str, str] = {}  # requested metrics that could not run: name -> why
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         category = self.config.hook.pytest_report_teststatus(report=report, config=self.config)[0]
@@ -403,11 +404,15 @@ class ResultCollector:
 
         from .errors import AuditError
         from .report.retention import prune_runs
-        from .results import write_run_outputs
+        from .results import unavailable_metrics, write_run_outputs
 
         lazy = self.config.stash[ENGINE_KEY]
         cfg = self.config.stash[CONFIG_KEY]
         records = [self.records[k] for k in sorted(self.records)]
+        self.unavailable = unavailable_metrics(cfg, records)
+        if self.unavailable and not cfg.allow_missing_metrics and session.exitstatus == pytest.ExitCode.OK:
+            # No silent green: a run that could not audit a metric it was asked for fails.
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
         try:
             run_dir = lazy.claim_run_dir()
             if run_dir.name != cfg.run_name:
@@ -423,6 +428,15 @@ class ResultCollector:
         self.pruned = prune_runs(lazy.reports_root, keep=cfg.keep_reports, current=run_dir)
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+        if self.unavailable:
+            allowed = config.stash[CONFIG_KEY].allow_missing_metrics
+            terminalreporter.section("iqa-audit: requested metrics that could not be audited", sep="=",
+                                     yellow=allowed, red=not allowed)
+            for name, why in sorted(self.unavailable.items()):
+                terminalreporter.write_line(f"{name}: {why}")
+            terminalreporter.write_line("their cases were skipped; " + (
+                "--allow-missing-metrics lets the run pass without them" if allowed else
+                "the run FAILS (exit 1): fix the above, drop the metric, or pass --allow-missing-metrics"))
         if self.failure:
             terminalreporter.section("iqa-audit")
             terminalreporter.write_line(f"ERROR: the run's report was not written: {self.failure}", red=True)
@@ -439,10 +453,16 @@ class ResultCollector:
         if config.stash[CONFIG_KEY].baseline:
             terminalreporter.write_line("against the baseline: " + counts)
             for r in self.records.values():
-                if r.get("baseline") in ("regression", "improved"):
+                if r.get("baseline") in ("regression", "improved", "unstable", "weaker"):
                     terminalreporter.write_line(f"  {r['baseline']}: {r['cell']}")
         else:
             terminalreporter.write_line("verdicts: " + counts)
+        from .results import verdict_counts
+
+        v = verdict_counts(list(self.records.values()))
+        if sum(v.values()):
+            terminalreporter.write_line(f"gap verdicts: {v['pass']} noticed, {v['fail']} missed, "
+                                        f"{v['inconclusive']} inconclusive (nothing visible to notice)")
         for label, path in self.paths.items():
             terminalreporter.write_line(f"{label}: {path}")
         if self.pruned:

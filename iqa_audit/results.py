@@ -22,6 +22,7 @@ from .errors import AuditError, explain
 from .files import write_file_atomic
 from .store import default_store_root
 from .urls import redact_urls
+from .verdicts import METRIC_STATUS  # records of a requested metric that could not run
 
 FORMAT = "iqa-audit-results/1"
 
@@ -46,21 +47,64 @@ def machine(device: str = "cpu") -> dict[str, Any]:
     return info
 
 
+def cell_records(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The audit's cells (gap, editor and sanity records), without the metric-status records."""
+    return [r for r in records if r.get("kind") != METRIC_STATUS]
+
+
+def metric_statuses(cfg: AuditConfig, records: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """{metric id: {name, status, why, version, range}} for every metric the run asked for
+    (and any other that recorded a cell). status: 'audited' (it scored cells),
+    'unavailable' (it could not run here: `why` says why and how to fix it) or 'not run'
+    (no cell of it ran: deselected, or no cells in this configuration)."""
+    from .cells import metric_id
+
+    out: dict[str, dict[str, Any]] = {}
+    for name in cfg.metrics:
+        out.setdefault(metric_id(name), {"name": name, "status": "not run", "why": None, "version": None, "range": None})
+    for r in records:
+        if r.get("kind") == "gap":
+            out[r["metric_id"]] = {"name": r["metric"], "status": "audited", "why": None, "version": r["metric_version"],
+                                   "range": r.get("range")}
+    for r in records:
+        if r.get("kind") == METRIC_STATUS:
+            entry = out.setdefault(metric_id(r["metric"]), {"name": r["metric"], "version": None, "range": None})
+            if entry.get("status") != "audited":
+                entry.update(status="unavailable", why=r.get("why"))
+    return out
+
+
+def unavailable_metrics(cfg: AuditConfig, records: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """{metric name: why} of the requested metrics that could not run."""
+    return {m["name"]: str(m["why"]) for m in metric_statuses(cfg, records).values() if m["status"] == "unavailable"}
+
+
+def verdict_counts(records: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """{'pass': n, 'fail': n, 'inconclusive': n} over the gap cells (noticed / missed / nothing to notice)."""
+    counts = {"pass": 0, "fail": 0, "inconclusive": 0}
+    for r in records:
+        if r.get("kind") == "gap" and "error" not in r:  # an errored cell (non-finite score) has no verdict
+            v = r.get("verdict") or ("pass" if r.get("passed") else "fail")
+            counts[v] = counts.get(v, 0) + 1
+    return counts
+
+
 def build_results(cfg: AuditConfig, records: Sequence[Mapping[str, Any]], *, started: float, finished: float,
                   outcomes: Mapping[str, int] | None = None) -> dict[str, Any]:
     """`outcomes`: pytest's own counts for the session (what its summary line says); by
     default the records' outcomes."""
+    from . import band
+    from .evidence import THRESHOLD_SOURCE
+
+    cells = cell_records(records)
     counts: dict[str, int] = {}
-    for r in records:
+    for r in cells:
         counts[r.get("outcome", "?")] = counts.get(r.get("outcome", "?"), 0) + 1
     if outcomes is not None:
         counts = dict(outcomes)
-    metrics = {}
     editors = {}
-    for r in records:
-        if r.get("kind") == "gap":
-            metrics[r["metric_id"]] = {"name": r["metric"], "version": r["metric_version"], "range": r.get("range")}
-        elif r.get("kind") == "editor":
+    for r in cells:
+        if r.get("kind") == "editor":
             editors[r["setting"]] = {"editor": r.get("editor"), "version": r.get("editor_version"), "task": r.get("task")}
     # Editor specs (config, cells) may hold an endpoint with credentials: none reach the file.
     return redact_urls({
@@ -74,11 +118,14 @@ def build_results(cfg: AuditConfig, records: Sequence[Mapping[str, Any]], *, sta
             "machine": machine(cfg.device),
             "config": _config_dict(cfg),
             "outcomes": counts,
+            "verdicts": verdict_counts(cells),
+            "evidence_threshold": THRESHOLD_SOURCE,
+            "noise_band": band.describe(),
             "store": str(Path(cfg.store).resolve()) if cfg.store else str(default_store_root().resolve()),
         },
-        "metrics": metrics,
+        "metrics": metric_statuses(cfg, records),
         "editors": editors,
-        "cells": list(records),
+        "cells": cells,
     })
 
 
@@ -148,9 +195,14 @@ def update_baseline(cfg: AuditConfig, records: Sequence[Mapping[str, Any]]) -> P
     """Merge this run's cells into the baseline; cells not in this run keep their entry."""
     path = baseline_path(cfg)
     old = baseline_mod.load(path)
-    entries = {cell: (cell, e.passed, e.value, e.version) for cell, e in old.items()}
+    entries = {cell: (cell, e.passed, e.value, e.version, e.verdict, e.stderr) for cell, e in old.items()}
     for r in records:
         # A skipped or errored cell has no verdict to expect next time: its old entry stays.
-        if r.get("kind") in ("gap", "editor") and r.get("outcome") not in ("skipped", "error"):
+        # An inconclusive gap is skipped with a verdict: there was nothing to notice.
+        done = r.get("outcome") not in ("skipped", "error")
+        if r.get("kind") == "gap" and (done or r.get("verdict") == "inconclusive") and "error" not in r:
+            entries[r["cell"]] = (r["cell"], bool(r["passed"]), r.get("value"), r.get("version"), r.get("verdict"),
+                                  r.get("gap_stderr"))
+        elif r.get("kind") == "editor" and done:
             entries[r["cell"]] = (r["cell"], bool(r["passed"]), r.get("value"), r.get("version"))
     return baseline_mod.write(path, entries.values(), meta={"profile": cfg.profile, "iqa_audit": __version__})

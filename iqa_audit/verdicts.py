@@ -1,7 +1,10 @@
 """Turn a finding plus the baseline into a test outcome. Tests call these and nothing else.
 
 The tests never recompute scores: they read the engine's finding, record it for the
-report, compare it with the baseline and pass, fail or xfail accordingly.
+report, compare it with the baseline and pass, fail or xfail accordingly. A gap cell with
+nothing visible to notice (gaps.judge: inconclusive) is recorded and skipped; a metric
+that cannot run records its status (the session then fails unless
+--allow-missing-metrics) and skips.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from typing import Any, Callable, Mapping
 
 import pytest
 
+from . import band
 from . import baseline as baseline_mod
 from .cells import EditorCell, GapCell
 from .config import AuditConfig
@@ -23,22 +27,28 @@ def _baseline(path: str | None) -> Mapping[str, baseline_mod.Expected]:
 
 
 def judge_against_baseline(cfg: AuditConfig, cell: str, passed: bool, value: float | None,
-                           describe: str) -> baseline_mod.Comparison:
+                           describe: str, *, verdict: str | None = None, stderr: float | None = None,
+                           noise_band: bool = False) -> baseline_mod.Comparison:
+    if verdict == "inconclusive":
+        return baseline_mod.Comparison("inconclusive", describe)
     if cfg.update_baseline:
         return baseline_mod.Comparison("pass" if passed else "recorded-failure", describe)
     expected = _baseline(cfg.baseline)
-    return baseline_mod.compare(cell, passed, value, expected, has_baseline=bool(cfg.baseline and expected), describe=describe)
+    return baseline_mod.compare(cell, passed, value, expected, has_baseline=bool(cfg.baseline and expected), describe=describe,
+                                verdict=verdict, stderr=stderr, noise_band=noise_band)
 
 
 def settle(payload: dict, cmp: baseline_mod.Comparison, record: Callable[[dict], None]) -> None:
-    """Record the finding with how it compares to the baseline, then pass, fail or xfail."""
+    """Record the finding with how it compares to the baseline, then pass, fail, xfail or skip."""
     # The verdict is the message, not this frame: hidden frames also make pytest's report
     # of each of the ~200 expected failures cheaper to build (~13 ms each otherwise).
     __tracebackhide__ = True
     record({**payload, "baseline": cmp.kind})
+    if cmp.test == "skip":
+        pytest.skip(cmp.message)
     if cmp.kind == "recorded-failure":
         _xfail(f"recorded as failing in the baseline being written: {cmp.message.splitlines()[0]}")
-    if cmp.kind == "expected-failure":
+    if cmp.test == "xfail":
         _xfail(cmp.message)
     if cmp.fails_test:
         pytest.fail(cmp.message, pytrace=False)
@@ -49,6 +59,19 @@ def _xfail(reason: str) -> None:
     tracebacks nobody reads cost a warm run ~0.4 s per worker."""
     __tracebackhide__ = True
     raise pytest.xfail.Exception(reason, pytrace=False)
+
+
+METRIC_STATUS = "metric-status"
+
+
+def metric_unavailable(name: str, error: Exception, record: Callable[[dict], None]) -> None:
+    """A requested metric cannot run here (missing weights, import error, bad declaration):
+    record that for the session's verdict on the run (pytest_plugin fails the run unless
+    --allow-missing-metrics), then skip this case with the reason."""
+    __tracebackhide__ = True
+    record({"kind": METRIC_STATUS, "cell": f"{METRIC_STATUS}:{name}", "metric": name, "status": "unavailable",
+            "why": str(error)})
+    pytest.skip(str(error))
 
 
 def prepare_gap(cell: GapCell, engine, record: Callable[[dict], None]) -> None:
@@ -63,7 +86,7 @@ def prepare_gap(cell: GapCell, engine, record: Callable[[dict], None]) -> None:
     try:
         engine.gap(cell)
     except MetricUnavailable as e:
-        pytest.skip(str(e))
+        metric_unavailable(cell.metric, e, record)
     except NonFiniteScore as e:
         record(gap_error_payload(cell, engine, str(e)))
         pytest.fail(str(e), pytrace=False)
@@ -106,14 +129,34 @@ def audit_gap(cell: GapCell, engine, record: Callable[[dict], None], cfg: AuditC
     from .metrics.base import MetricUnavailable, NonFiniteScore
 
     try:
-        g = engine.gap(cell)
+        judged = engine.verdict(cell)
     except MetricUnavailable as e:
-        pytest.skip(str(e))
+        metric_unavailable(cell.metric, e, record)
     except NonFiniteScore as e:  # without the gap_inputs fixture: still recorded as an error, with the reason
         record(gap_error_payload(cell, engine, str(e)))
         pytest.fail(str(e), pytrace=False)
-    payload = {**_gap_fields(cell, engine, cfg), "gap": g.gap, "value": g.gap, "passed": g.noticed}
-    settle(payload, judge_against_baseline(cfg, payload["cell"], g.noticed, g.gap, g.explain()), record)
+    g = judged.gap
+    payload = {
+        **_gap_fields(cell, engine, cfg),
+        "gap": g.gap,
+        "value": g.gap,
+        "reference_mean": g.reference_mean,  # over the paired runs
+        "step_mean": g.step_mean,
+        "verdict": judged.verdict,
+        "passed": judged.passed,
+        "reason": judged.reason,
+        "runs": len(g.runs),
+        "paired_runs": list(g.runs),
+        "left_out": [{"run": r, "why": why} for r, why in g.left_out],
+        "per_run_gaps": {str(r): x for r, x in zip(g.runs, g.per_run_gaps)},
+        "gap_spread": g.spread,
+        "gap_stderr": g.stderr,
+        "tolerance": band.tolerance(g.stderr),
+        "evidence": [ev.to_dict() for ev in judged.evidence],
+    }
+    cmp = judge_against_baseline(cfg, payload["cell"], judged.passed, g.gap, judged.explain(), verdict=judged.verdict,
+                                 stderr=g.stderr, noise_band=True)
+    settle(payload, cmp, record)
 
 
 def audit_editor(cell: EditorCell, engine, record: Callable[[dict], None], cfg: AuditConfig) -> None:
@@ -167,7 +210,7 @@ def audit_sanity(case, engine, record: Callable[[dict], None]) -> None:
     try:
         passed, message, warning_only = engine.sanity(case)
     except MetricUnavailable as e:
-        pytest.skip(str(e))
+        metric_unavailable(case.metric, e, record)
     record({"kind": "sanity", "cell": f"sanity:{case.id}", "metric": case.metric, "metric_id": case.metric_id,
             "check": case.check, "passed": bool(passed or warning_only), "message": message,
             "warning": message if warning_only and not passed else None})

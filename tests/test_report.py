@@ -334,7 +334,8 @@ def test_compare_reports_flips_and_moves_with_both_versions(results, tmp_path):
     section = text[text.index('id="changes"'):text.index('id="heatmaps"')]
     assert "Changed since yesterday" in section
     assert "<code>pyiqa-0.1.16</code> → <code>pyiqa-0.1.17</code>" in section  # both sides' versions
-    assert f"{len(new['cells'])} cells in both runs: <b>1</b> flipped, <b>2</b> moved; 0 new, 1 gone." in section
+    assert (f"{len(new['cells'])} cells in both runs: <b>1</b> flipped, <b>2</b> moved, <b>0</b> unstable, <b>0</b> weaker; "
+            "0 new, 1 gone.") in section
     assert "Verdict flipped (1)" in section and "Moved beyond tolerance (2)" in section
     assert f'href="#{cell_anchor(flip)}"' in section and "gap:misser-codec-jpeg-replicate-grid-d6" in section
     assert set(p.links) <= p.ids
@@ -402,7 +403,7 @@ def test_pytest_html_report_carries_heatmaps_and_case_thumbnails(pytester, tmp_p
     out = tmp_path / "html" / "report.html"
     res = pytester.runpytest_subprocess(
         "-p", "iqa_audit.pytest_plugin", "--seed", "tiny", "--seed-dir", str(seed_dir), "--editor", "sim-noise-tint",
-        "--runs", "1", "--steps", "4", "--delta-steps", "2,4", "--long-side", "0", "--store", str(tmp_path / "store"),
+        "--runs", "1", "--steps", "4", "--delta-steps", "3,4", "--long-side", "0", "--store", str(tmp_path / "store"),
         "--reports-dir", str(tmp_path / "reports"), "--metric", "iqa_audit:noise-sigma", "--baseline", "none",
         "--run-name", "html", "-p", "no:cacheprovider", f"--html={out}", "--self-contained-html")
     res.assert_outcomes(passed=2)
@@ -412,7 +413,7 @@ def test_pytest_html_report_carries_heatmaps_and_case_thumbnails(pytester, tmp_p
         "when config.pluginmanager.hasplugin('html')?")
     summary = text[text.index("iqa-audit: gap heatmaps"):]
     heatmaps = re.findall(r'src="(data:image/png;base64,[A-Za-z0-9+/=]+)"', summary)
-    assert len(heatmaps) == 1  # one setting: its Δ2, Δ4 and failure-count panels in one figure
+    assert len(heatmaps) == 1  # one setting: its Δ3, Δ4 and failure-count panels in one figure
     for uri in heatmaps:
         decode_data_uri(uri)
     # Each case's extras (inside pytest-html's JSON blob, HTML-escaped): step 1 vs step Δ.
@@ -429,3 +430,79 @@ def html_unescape(text: str) -> str:
     import html
 
     return html.unescape(text)
+
+
+# ----- verdicts with evidence: inconclusive cells, requested metrics, the noise band ---------
+def _inconclusive_record(i: int, j: int, gap: float) -> dict:
+    return {"kind": "gap", "cell": f"gap:m{i}-s{j}", "metric_id": f"metric-{i}", "setting": "st", "seed": f"seed-{j}",
+            "delta_step": 5, "gap": gap, "passed": False, "verdict": "inconclusive", "outcome": "skipped",
+            "reason": "no run changed visibly between step 1 and step 5 (run 0: identical pixels (no visible change))"}
+
+
+def test_inconclusive_cells_are_drawn_grey_not_in_the_verdict_colours():
+    recs = [{"kind": "gap", "cell": "gap:m0-s0", "metric_id": "metric-0", "setting": "st", "seed": "seed-0",
+             "delta_step": 5, "gap": -30.0, "passed": True, "verdict": "pass", "outcome": "passed"},
+            _inconclusive_record(0, 1, -30.0)]  # the same gap, but nothing to notice
+    grids = gap_grids(recs)
+    assert [c.verdict for c in grids[0].cells[0]] == ["pass", "inconclusive"]
+    plot = figures.heatmaps(grids, None, gap_limit(grids))
+    im = np.asarray(PILImage.open(io.BytesIO(plot.png)).convert("RGB")).astype(int)
+    colour = {}
+    for h in plot.hits:
+        x, y = int((h.left + 0.1 * h.width) * plot.width), int((h.top + 0.15 * h.height) * plot.height)
+        colour[h.cell] = im[y - 2:y + 3, x - 2:x + 3].reshape(-1, 3).mean(axis=0)
+    blue = colour["gap:m0-s0"]
+    assert blue[2] > blue[0] + 40  # noticed: blue
+    grey = colour["gap:m0-s1"]
+    assert np.ptp(grey) < 12 and grey.mean() > 180, grey  # inconclusive: light grey, whatever its gap
+    assert "inconclusive" in next(h.title for h in plot.hits if h.cell == "gap:m0-s1")
+
+
+def test_failure_counts_do_not_count_inconclusive_cells_as_misses():
+    from iqa_audit.report.model import failure_grids
+
+    recs = [_inconclusive_record(0, 0, 1.0), {**_inconclusive_record(0, 0, 2.0), "cell": "gap:x", "delta_step": 10,
+                                              "verdict": "fail", "outcome": "failed"}]
+    count = failure_grids(recs)[0].counts[0][0]
+    assert (count.failed, count.inconclusive, count.total) == (1, 1, 2)
+
+
+def test_header_counts_verdicts_and_lists_every_requested_metric_with_its_status(results):
+    from iqa_audit.report.html import render_report
+
+    res = one_setting(results)
+    res["cells"].append({**_inconclusive_record(0, 0, -0.0), "metric_id": "noticer", "metric": "iqa_audit:noticer",
+                         "setting": SETTINGS[0], "seed": "grid", "delta_step": 99, "cell": "gap:noticer-inc"})
+    res["metrics"]["musiq"] = {"name": "pyiqa:musiq", "status": "unavailable", "version": None, "range": None,
+                               "why": "metric pyiqa:musiq: expected its weight files, got 1 missing. Fetch them once."}
+    res["metrics"]["cnniqa"] = {"name": "pyiqa:cnniqa", "status": "not run", "version": None, "range": None, "why": None}
+    text = render_report(res, figure_cache=None)
+    header = text[: text.index("<nav>")]
+    gaps = [c for c in res["cells"] if c["kind"] == "gap"]
+    noticed = sum(1 for c in gaps if c.get("verdict", "pass" if c["passed"] else "fail") == "pass")
+    assert (f"{len(gaps)} gaps: <b>{noticed}</b> noticed, <b>{len(gaps) - noticed - 1}</b> missed,\n<b>1</b> inconclusive"
+            in header)
+    assert "Metrics requested" in header
+    assert '<td class="fail">unavailable</td>' in header and "Fetch them once." in header
+    assert '<td class="na">not run</td>' in header and "no cell of this metric ran" in header
+    assert '<td class="pass">audited</td>' in header
+    row = text[text.index(f'id="{cell_anchor("gap:noticer-inc")}"'):]
+    assert row.startswith(f'id="{cell_anchor("gap:noticer-inc")}" class="inconclusive"')
+    assert "INCONCLUSIVE: no run changed visibly" in row[:2000]
+
+
+def test_compare_shows_a_thousandth_flip_as_unstable_and_a_collapse_as_weaker(results):
+    old = one_setting(results)
+    new = copy.deepcopy(old)
+    tiny = "gap:noticer-codec-jpeg-replicate-grid-d3"
+    collapse = "gap:noticer-codec-jpeg-replicate-grid-d6"
+    _edit(old, tiny, gap=-0.001, passed=True, verdict="pass", gap_stderr=0.0)
+    _edit(new, tiny, gap=0.001, passed=False, verdict="fail", gap_stderr=0.0)
+    _edit(old, collapse, gap=-55.0, gap_stderr=1.0)
+    _edit(new, collapse, gap=-0.01, gap_stderr=0.0)
+    ch = compare_results(old, new)
+    assert [c.cell for c in ch.unstable] == [tiny] and tiny not in [c.cell for c in ch.flipped]
+    assert [c.cell for c in ch.weaker] == [collapse] and collapse not in [c.cell for c in ch.moved]
+    section = changes_section(ch, old)
+    assert "Unstable: the verdict flipped inside the noise band" in section and "Weaker: still noticed" in section
+    assert "0.5 normalised points" in section  # the stated tolerance

@@ -39,6 +39,7 @@ DPI = 100
 # Negative gap = the score fell = the metric noticed = good: blue. Positive = missed: red.
 GAP_CMAP = "RdBu_r"
 MISSING_COLOUR = "#d9d9d9"
+INCONCLUSIVE_COLOUR = "#ececec"  # drawn over the cell, dotted: nothing visible to notice
 THUMB_PX = 176  # long side of the downsized full view
 CROP_PX = 128  # side of the centre crop shown at native resolution (1 image px = 1 screen px)
 JPEG_QUALITY = 85
@@ -186,7 +187,7 @@ def heatmap_figure(grids: Sequence[GapGrid], counts: FailureGrid | None, limit: 
         if limit > NORMALISED_SPAN:
             for edge in (-NORMALISED_SPAN, NORMALISED_SPAN):
                 bar.ax.axhline(edge, color="black", lw=1.2)
-        bar.set_label("gap, normalised points\n< 0 noticed · > 0 missed"
+        bar.set_label("gap, normalised points\n< 0 noticed · > 0 missed\ngrey dotted: inconclusive"
                       + ("\nbeyond ±100: left the 0–100 scale" if limit > NORMALISED_SPAN else ""), fontsize=7.5)
         bar.ax.tick_params(labelsize=7)
     if counts is not None:
@@ -211,8 +212,10 @@ def _legend(fig, x: float, y: float, show_failed: bool) -> None:
                              label="missed, as the baseline expects (xfail)"),
                mpl.Rectangle((0, 0), 1, 1, facecolor="#f4a582", edgecolor=REGRESSION_EDGE, lw=2.2,
                              label="framed, \"!\": failed: a regression, or a new failure"
-                             + ("" if show_failed else " (none in this figure)"))]
-    fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(x, y), ncol=2, fontsize=7.5, frameon=False,
+                             + ("" if show_failed else " (none in this figure)")),
+               mpl.Rectangle((0, 0), 1, 1, facecolor=INCONCLUSIVE_COLOUR, edgecolor="#a6a6a6", lw=0.6, hatch="....",
+                             label="grey: inconclusive, no visible change to notice (skipped)")]
+    fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(x, y), ncol=3, fontsize=7.5, frameon=False,
                handlelength=1.6, handleheight=1.1, columnspacing=1.5, borderaxespad=0)
 
 
@@ -232,6 +235,15 @@ def _gap_panel(ax, grid: GapGrid, limit: float, hits: list):
         for j, c in enumerate(row):
             if c is None:
                 ax.text(j, i, "n/a", ha="center", va="center", fontsize=7, color="#666")
+                continue
+            if c.verdict == "inconclusive":
+                # Nothing visible to notice: no verdict, so no verdict colour. Grey and
+                # dotted, the gap in grey italics (it is the sign of noise, not a finding).
+                ax.add_patch(_mpl().Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor=INCONCLUSIVE_COLOUR, hatch="....",
+                                              edgecolor="#a6a6a6", lw=0))
+                ax.text(j, i, fmt_gap(c.value), ha="center", va="center", fontsize=7, color="#555", fontstyle="italic")
+                hits.append((ax, i, j, c.cell, f"{grid.metrics[i]} · {grid.seeds[j]} · Δ{grid.delta}: gap {fmt_gap(c.value)}"
+                                               f" (inconclusive: no visible change to notice; test {c.outcome or '?'})"))
                 continue
             rgba = tuple(colours[i, j])
             ink = _text_colour(rgba)

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 from PIL import Image as PILImage
 
+from .. import band
 from . import figures
 from .compare import Changes, compare_results
 from ..files import write_file_atomic
@@ -54,6 +55,7 @@ from .model import (
     ordered_outcomes,
     outcome_counts,
     outcome_rank,
+    verdict_of,
 )
 
 EDITOR_THUMB_PX = 72  # the step-0 / last-step pair in each editor-table row
@@ -172,7 +174,7 @@ def render_report(results: Mapping[str, Any], *, compare: Mapping[str, Any] | No
 
     sections = [
         ("changes", "Changed since", changes_section(changes, compare)) if changes is not None else None,
-        ("heatmaps", "Gap heatmaps", _heatmap_section(cells, cache)),
+        ("heatmaps", "Gap heatmaps", _heatmap_section(cells, cache, run.get("evidence_threshold"))),
         ("curves", "Score curves", _curves_section(cells, cache)),
         ("editors", "Editor audit", _editor_section(cells, images, cache)),
         ("strips", "Image strips", _strip_section(cells, images, cache)),
@@ -208,7 +210,8 @@ def _header(results: Mapping[str, Any], cells: Sequence[Mapping[str, Any]]) -> s
     cfg = run.get("config", {}) or {}
     counts = run.get("outcomes") or outcome_counts(cells)
     gaps, eds = gap_records(cells), editor_records(cells)
-    noticed = sum(1 for g in gaps if g.get("passed"))
+    verdicts = [verdict_of(g) for g in gaps]
+    noticed, missed, unsure = (verdicts.count(v) for v in ("pass", "fail", "inconclusive"))
     ed_ok = sum(1 for c in eds if c.get("passed"))
     mach = run.get("machine", {}) or {}
     machine = ", ".join(f"{k} {v}" for k, v in mach.items() if v not in (None, ""))
@@ -228,11 +231,8 @@ def _header(results: Mapping[str, Any], cells: Sequence[Mapping[str, Any]]) -> s
     fact_html = "".join(f"<div><dt>{e(k)}</dt><dd>{e(v)}</dd></div>" for k, v in facts if v not in (None, ""))
 
     metrics = results.get("metrics", {}) or {}
-    mrows = "".join(
-        f"<tr><td class=\"nowrap\"><a href=\"#{metric_anchor(mid)}\">{e(mid)}</a></td><td>{e(m.get('name'))}</td><td><code>{e(m.get('version'))}</code></td>"
-        f"<td>{_range_text(m.get('range'))}</td><td>{e((m.get('range') or {}).get('source'))}</td></tr>"
-        for mid, m in sorted(metrics.items())
-    ) or '<tr><td colspan="5">no metric cells in this run</td></tr>'
+    mrows = "".join(_metric_row(mid, m) for mid, m in sorted(metrics.items())) \
+        or '<tr><td colspan="6">no metric was requested</td></tr>'
     editors = _editor_versions(results.get("editors", {}) or {})
     seed_list = " ".join(f'<span class="chip">{e(s)}</span>' for s in seeds) or "none"
     return f"""<header>
@@ -240,15 +240,35 @@ def _header(results: Mapping[str, Any], cells: Sequence[Mapping[str, Any]]) -> s
 <p class="lede">Does each no-reference quality metric notice that an image editor, fed its own output again and again,
 degrades the picture? A gap is the mean normalised score at step Δ minus at step 1; below 0 means the metric noticed.</p>
 <div class="outcomes"><span class="dim">pytest:</span> {_badges(counts)}
-<span class="sep">·</span> metric audit: <b>{noticed}</b>/{len(gaps)} gaps noticed
+<span class="sep">·</span> metric audit, {len(gaps)} gaps: <b>{noticed}</b> noticed, <b>{missed}</b> missed,
+<b>{unsure}</b> inconclusive <small class="dim">(no visible change to notice)</small>
 <span class="sep">·</span> editor audit: <b>{ed_ok}</b>/{len(eds)} checks kept</div>
 <dl class="facts">{fact_html}</dl>
 <div class="audited">
-<div><h3>Metrics</h3><table class="compact"><thead><tr><th>id</th><th>name</th><th>version</th><th>typical range → [0, 100]</th>
-<th>range from</th></tr></thead><tbody>{mrows}</tbody></table></div>
+<div><h3>Metrics requested</h3><table class="compact"><thead><tr><th>id</th><th>name</th><th>status</th><th>version</th>
+<th>typical range → [0, 100]</th><th>range from</th></tr></thead><tbody>{mrows}</tbody></table></div>
 <div><h3>Editors</h3><p>{editors}</p><h3>Seeds ({len(seeds)})</h3><p>{seed_list}</p></div>
 </div>
 </header>"""
+
+
+METRIC_STATUS_CLASS = {"audited": "pass", "unavailable": "fail", "not run": "na"}
+
+
+def _metric_row(mid: str, m: Mapping[str, Any]) -> str:
+    """One requested metric: audited (with version and range), unavailable (why, and the
+    fix), or not run (no cell of it ran)."""
+    status = str(m.get("status") or "audited")
+    cls = METRIC_STATUS_CLASS.get(status, "")
+    name = f'<a href="#{metric_anchor(mid)}">{e(mid)}</a>' if status == "audited" else e(mid)
+    if status != "audited":
+        why = m.get("why") or ("no cell of this metric ran (deselected, or none in this configuration)"
+                               if status == "not run" else "")
+        return (f'<tr><td class="nowrap">{name}</td><td>{e(m.get("name"))}</td><td class="{cls}">{e(status)}</td>'
+                f'<td colspan="3">{e(why)}</td></tr>')
+    return (f'<tr><td class="nowrap">{name}</td><td>{e(m.get("name"))}</td><td class="{cls}">{e(status)}</td>'
+            f"<td><code>{e(m.get('version'))}</code></td><td>{_range_text(m.get('range'))}</td>"
+            f"<td>{e((m.get('range') or {}).get('source'))}</td></tr>")
 
 
 def _range_text(rng: Mapping[str, Any] | None) -> str:
@@ -271,8 +291,9 @@ def _editor_versions(editors: Mapping[str, Mapping[str, Any]]) -> str:
 
 
 # ----- changed since ---------------------------------------------------------------------
-def _verdict(passed: bool) -> str:
-    return '<span class="v pass">pass</span>' if passed else '<span class="v fail">fail</span>'
+def _verdict(side) -> str:
+    verdict = side.verdict or ("pass" if side.passed else "fail")
+    return f'<span class="v {e(verdict)}">{e(verdict)}</span>'
 
 
 def _versions(ch) -> str:
@@ -290,17 +311,19 @@ def changes_section(changes: Changes, old: Mapping[str, Any]) -> str:
     old_run = old.get("run", {}) or {}
     head = (f"<h2>Changed since {e(changes.old_run)} <small>({e(old_run.get('started', ''))})</small></h2>"
             f"<p class=\"note\">Verdicts that flipped, and values that moved by more than {fmt(changes.gap_tolerance, 3)} "
-            f"normalised points (gaps) or {fmt(100 * changes.editor_tolerance, 3)} % (editor values). "
+            f"normalised points or the gap's noise band, whichever is larger (gaps), or "
+            f"{fmt(100 * changes.editor_tolerance, 3)} % (editor values). Noise band: {e(band.describe())}. "
             "Versions are the metric's (gap cells) or the editor's (editor cells) on each side.</p>")
     if changes.empty:
         return f'<section id="changes">{head}<p>Nothing changed: same cells, same verdicts, values within tolerance.</p></section>'
-    head += (f"<p>{changes.compared} cells in both runs: <b>{len(changes.flipped)}</b> flipped, <b>{len(changes.moved)}</b> moved; "
+    head += (f"<p>{changes.compared} cells in both runs: <b>{len(changes.flipped)}</b> flipped, <b>{len(changes.moved)}</b> moved, "
+             f"<b>{len(changes.unstable)}</b> unstable, <b>{len(changes.weaker)}</b> weaker; "
              f"{len(changes.only_new)} new, {len(changes.only_old)} gone.</p>")
 
     def rows(items) -> str:
         return "".join(
             f"<tr><td><a href=\"#{cell_anchor(c.cell)}\">{e(c.label)}</a><br><code class=\"dim\">{e(c.cell)}</code></td>"
-            f"<td>{_verdict(c.old.passed)} {_value(c.kind, c.old.value)}</td><td>{_verdict(c.new.passed)} {_value(c.kind, c.new.value)}</td>"
+            f"<td>{_verdict(c.old)} {_value(c.kind, c.old.value)}</td><td>{_verdict(c.new)} {_value(c.kind, c.new.value)}</td>"
             f"<td>{'' if c.moved_by is None else (fmt_gap(c.moved_by) if c.kind == 'gap' else fmt(c.moved_by, 3))}</td>"
             f"<td>{_versions(c)}</td></tr>"
             for c in items)
@@ -312,6 +335,12 @@ def changes_section(changes: Changes, old: Mapping[str, Any]) -> str:
         parts.append(f"<h3>Verdict flipped ({len(changes.flipped)})</h3><table>{table_head}<tbody>{rows(changes.flipped)}</tbody></table>")
     if changes.moved:
         parts.append(f"<h3>Moved beyond tolerance ({len(changes.moved)})</h3><table>{table_head}<tbody>{rows(changes.moved)}</tbody></table>")
+    if changes.weaker:
+        parts.append(f"<h3>Weaker: still noticed, but the gap lost more than half its size ({len(changes.weaker)})</h3>"
+                     f"<table>{table_head}<tbody>{rows(changes.weaker)}</tbody></table>")
+    if changes.unstable:
+        parts.append(f"<h3>Unstable: the verdict flipped inside the noise band, not a real change ({len(changes.unstable)})</h3>"
+                     f"<p class=\"note\">{e(band.describe())}.</p><table>{table_head}<tbody>{rows(changes.unstable)}</tbody></table>")
     for label, ids in (("Only in the earlier run", changes.only_old), ("New in this run", changes.only_new)):
         if ids:
             parts.append(f"<details><summary>{e(label)} ({len(ids)})</summary><p>"
@@ -365,15 +394,19 @@ def _metric_verdicts(cells: Sequence[Mapping[str, Any]]) -> str:
                 tds.append("<td>—</td>")
                 continue
             row = [c for c in g.counts[g.metrics.index(m)] if c is not None]
-            ok = sum(1 for c in row if c.failed == 0)
-            cls = "pass" if ok == len(row) and row else "fail" if ok == 0 else "part"
-            tds.append(f'<td class="{cls}">{ok}/{len(row)}</td>')
+            judged = [c for c in row if c.inconclusive < c.total]  # seeds with a conclusive Δ
+            ok = sum(1 for c in judged if c.failed == 0)
+            cls = "pass" if ok == len(judged) and judged else "fail" if ok == 0 else "part"
+            unsure = len(row) - len(judged)
+            note = f' <small class="dim">+{unsure} inconclusive</small>' if unsure else ""
+            tds.append(f'<td class="{cls}">{ok}/{len(judged)}{note}</td>')
         rows.append(f"<tr><th><a href=\"#{metric_anchor(m)}\">{e(m)}</a></th>{''.join(tds)}</tr>")
-    return (f'<table class="compact verdicts"><thead><tr><th>seeds noticed at every Δ</th>{head}</tr></thead>'
+    return (f'<table class="compact verdicts"><thead><tr><th>seeds noticed at every conclusive Δ</th>{head}</tr></thead>'
             f"<tbody>{''.join(rows)}</tbody></table>")
 
 
-def _heatmap_section(cells: Sequence[Mapping[str, Any]], cache: FigureCache) -> str:
+def _heatmap_section(cells: Sequence[Mapping[str, Any]], cache: FigureCache, threshold: str | None = None) -> str:
+    """`threshold`: the evidence threshold in words (results.json's run.evidence_threshold)."""
     plots = heatmap_plots(cells, cache)
     if not plots:
         return '<section id="heatmaps"><h2>Gap heatmaps</h2><p>No metric cells in this run.</p></section>'
@@ -381,6 +414,8 @@ def _heatmap_section(cells: Sequence[Mapping[str, Any]], cache: FigureCache) -> 
              ('<p class="note">One figure per chain setting. Rows: metrics; columns: seeds; one panel per Δ, numbers in '
               "normalised points. Blue (gap &lt; 0): the score fell, the metric noticed. Red: it did not (bold). Hatched: "
               "a miss the baseline expects (xfail). Framed with “!”: a failed test, a regression or a new failure. "
+              "Grey dotted: inconclusive, no run changed visibly between step 1 and step Δ"
+              + (f" ({e(threshold)})" if threshold else "") + ", so there was nothing to notice and the test was skipped. "
               "The colour scale is shared by all panels, linear within ±1 point and logarithmic beyond; a gap beyond "
               "±100 means the scores left the 0–100 normalised range. The last panel counts the failed Δs (the study's "
               "Figure 6). Click any cell for its test.</p>"),
@@ -411,7 +446,10 @@ def _curves_section(cells: Sequence[Mapping[str, Any]], cache: FigureCache) -> s
 
 # ----- editor audit ----------------------------------------------------------------------
 def _status(rec: Mapping[str, Any]) -> str:
-    """CSS class for a verdict: pass, fail, or known (a failure the baseline expects)."""
+    """CSS class for a verdict: pass, fail, known (a failure the baseline expects) or
+    inconclusive (a gap with nothing visible to notice)."""
+    if rec.get("kind") == "gap" and verdict_of(rec) == "inconclusive":
+        return "inconclusive"
     if rec.get("passed"):
         return "known" if rec.get("warning") else "pass"
     return "known" if rec.get("outcome") in ("xfailed", "skipped") else "fail"
@@ -632,12 +670,13 @@ thead th{background:#f0f2f5;font-weight:600}
 table.compact td,table.compact th{padding:2px 6px}
 caption{caption-side:top;text-align:left;color:var(--dim);padding:2px 0}
 td.pass{background:var(--pass-bg)} td.fail{background:var(--fail-bg)} td.known{background:var(--known-bg)} td.part{background:#fff4d6}
+td.inconclusive{background:repeating-linear-gradient(45deg,#f1f1f1 0 4px,#e4e4e4 4px 8px);color:#555}
 td.pass a{color:var(--pass)} td.fail a{color:var(--fail);font-weight:600} td.known a{color:var(--known)}
 td.na{color:#999;text-align:center}
 .nowrap{white-space:nowrap}
 table.verdicts td{text-align:center;min-width:90px}
 td a{text-decoration:none}
-.v{font-weight:700} .v.pass{color:var(--pass)} .v.fail{color:var(--fail)}
+.v{font-weight:700} .v.pass{color:var(--pass)} .v.fail{color:var(--fail)} .v.inconclusive{color:var(--dim)}
 .plots{display:flex;flex-wrap:wrap;gap:10px 14px;align-items:flex-start}
 figure.plot{margin:0;flex:0 1 auto;min-width:0;background:white;border:1px solid var(--line)}
 .hm{position:relative}
@@ -666,6 +705,7 @@ table.outcomes tr.fail td:first-child{border-left:4px solid var(--fail)}
 table.outcomes pre.error{white-space:pre-wrap;margin:0 0 4px;font-size:12px}
 table.outcomes tr.pass td:first-child{border-left:4px solid var(--pass)}
 table.outcomes tr.known td:first-child{border-left:4px solid var(--known)}
+table.outcomes tr.inconclusive td:first-child{border-left:4px dotted #999}
 tr:target td,tr:target th{background:#fff1a8 !important}
 .strip:target{outline:3px solid #e0b400}
 details{margin:4px 0}

@@ -62,6 +62,16 @@ def _ordered(values: Iterable[str]) -> tuple[str, ...]:
 
 
 # ----- gap heatmaps ----------------------------------------------------------------------
+def verdict_of(rec: Record) -> str:
+    """A gap record's verdict: 'pass', 'fail' or 'inconclusive' (records written before
+    verdicts had a third value: pass/fail from `passed`); 'error' for a cell that could
+    not be judged (a non-finite score: the record carries `error`)."""
+    if rec.get("error"):
+        return "error"
+    v = rec.get("verdict")
+    return str(v) if v in ("pass", "fail", "inconclusive") else ("pass" if rec.get("passed") else "fail")
+
+
 @dataclass(frozen=True)
 class GridCell:
     cell: str
@@ -69,6 +79,7 @@ class GridCell:
     passed: bool
     outcome: str | None
     nodeid: str | None
+    verdict: str = ""  # 'pass' | 'fail' | 'inconclusive' (nothing visible to notice: drawn grey)
 
 
 @dataclass(frozen=True)
@@ -84,9 +95,10 @@ class GapGrid:
 
 @dataclass(frozen=True)
 class FailureCount:
-    failed: int
+    failed: int  # Δs whose verdict is 'fail' (missed); inconclusive ones are not failures
     total: int
     first_cell: str  # the cell a click leads to: the first failing Δ, else the first Δ
+    inconclusive: int = 0
 
 
 @dataclass(frozen=True)
@@ -132,7 +144,8 @@ def gap_grids(cells: Iterable[Record]) -> list[GapGrid]:
 def _grid_cell(rec: Record | None) -> GridCell | None:
     if rec is None:
         return None
-    return GridCell(rec["cell"], finite(rec.get("gap")), bool(rec.get("passed")), rec.get("outcome"), rec.get("nodeid"))
+    return GridCell(rec["cell"], finite(rec.get("gap")), bool(rec.get("passed")), rec.get("outcome"), rec.get("nodeid"),
+                    verdict_of(rec))
 
 
 def failure_grids(cells: Iterable[Record]) -> list[FailureGrid]:
@@ -149,8 +162,9 @@ def failure_grids(cells: Iterable[Record]) -> list[FailureGrid]:
                 if not recs:
                     row.append(None)
                     continue
-                failing = [g for g in recs if not g.get("passed")]
-                row.append(FailureCount(len(failing), len(recs), (failing or recs)[0]["cell"]))
+                failing = [g for g in recs if verdict_of(g) in ("fail", "error")]
+                unsure = sum(1 for g in recs if verdict_of(g) == "inconclusive")
+                row.append(FailureCount(len(failing), len(recs), (failing or recs)[0]["cell"], unsure))
             rows.append(tuple(row))
         out.append(FailureGrid(setting, deltas, metrics, seeds, tuple(rows)))
     return out
@@ -415,13 +429,33 @@ def fmt_gap(value: Any) -> str:
 
 
 def explain_gap(rec: Record) -> str:
-    """One sentence a reader can check against the curve: the two means and their difference."""
+    """One sentence a reader can check against the curve: the two means and their
+    difference over the paired runs, the verdict, and for an inconclusive cell why."""
     d = int(rec.get("delta_step") or 0)
+    gap = finite(rec.get("gap"))
+    per_run = rec.get("per_run_gaps") or {}
+    verdict = verdict_of(rec)
+    words = {"pass": "noticed (score fell)", "fail": "missed (score did not fall)",
+             "inconclusive": f"INCONCLUSIVE: {rec.get('reason') or 'nothing visible to notice'}",
+             "error": f"no verdict: {rec.get('error')}"}[verdict]
+    left = "; ".join(f"run {x.get('run')} left out: {x.get('why')}" for x in rec.get("left_out") or [])
+    if gap is None:
+        return f"no gap Δ{d}: {words}" + (f" ({left})" if left and left not in words else "")
+    means = _paired_means(rec, d)
+    spread = finite(rec.get("gap_spread"))
+    spread_s = f", per-run gaps {', '.join(fmt_gap(v) for v in per_run.values())} (sd {fmt(spread, 3)})" \
+        if len(per_run) > 1 and spread is not None else ""
+    return (f"gap Δ{d} = mean normalised score at step {d} ({fmt(means[1], 4)}) − at step 1 ({fmt(means[0], 4)})"
+            f" = {fmt_gap(gap)} over {rec.get('runs', '?')} run(s){spread_s}: {words}" + (f"; {left}" if left else ""))
+
+
+def _paired_means(rec: Record, d: int) -> tuple[float | None, float | None]:
+    """(step 1, step d) means over the runs the gap used (records of older runs: the
+    all-run means, which were the same runs then)."""
+    if "reference_mean" in rec:
+        return finite(rec.get("reference_mean")), finite(rec.get("step_mean"))
     means = rec.get("mean_normalised") or {}
-    at_d, at_1, gap = finite(means.get(str(d))), finite(means.get("1")), finite(rec.get("gap"))
-    verdict = "noticed (score fell)" if rec.get("passed") else "missed (score did not fall)"
-    return (f"gap Δ{d} = mean normalised score at step {d} ({fmt(at_d, 4)}) − at step 1 ({fmt(at_1, 4)})"
-            f" = {fmt_gap(gap)} over {rec.get('runs', '?')} run(s): {verdict}")
+    return finite(means.get("1")), finite(means.get(str(d)))
 
 
 def describe_self_evaluation(se: Mapping[str, Any] | None) -> str:

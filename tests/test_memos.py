@@ -157,3 +157,55 @@ def test_a_warm_run_imports_neither_torch_nor_pyiqa(tmp_path, seed_dir):
     cold, warm = run(), run()
     assert cold["torch"] and cold["pyiqa"]
     assert warm == {"gaps": cold["gaps"], "torch": False, "pyiqa": False}
+
+
+COUNTER_SOURCE = '''
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FakeCounter:
+    id: str = "fake"
+
+    def count(self, image):
+        return {n}
+'''
+
+
+def _load_counter(path, n: int, monkeypatch):
+    import importlib.util
+    import sys
+
+    path.write_text(COUNTER_SOURCE.replace("{n}", str(n)))
+    spec = importlib.util.spec_from_file_location(f"fake_counter_{n}", path)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)
+    spec.loader.exec_module(module)
+    return module.FakeCounter()
+
+
+def test_object_counts_are_keyed_by_the_counters_code(tmp_path, store, monkeypatch):
+    """Editing the counter's module (counting.py, or a user's) counts again instead of
+    re-reading what the old code counted; the same code reads its counts back."""
+    from iqa_audit.engine import CachedCounter, counter_version
+
+    from .conftest import textured_image
+
+    img, src = textured_image(), tmp_path / "fake_counter.py"
+    old = _load_counter(src, 1, monkeypatch)
+    old_version = counter_version(old)
+    assert CachedCounter(store, old, "apples").count(img) == 1
+    new = _load_counter(src, 2, monkeypatch)  # the file edited: same id, same parameters
+    assert counter_version(new) != old_version
+    assert CachedCounter(store, new, "apples").count(img) == 2  # counted again, not the old code's 1
+    # Unchanged code reads its count back without counting.
+    monkeypatch.setattr(type(new), "count", lambda self, image: (_ for _ in ()).throw(AssertionError("counted")))
+    assert CachedCounter(store, new, "apples").count(img) == 2
+
+
+def test_counter_parameters_enter_the_key():
+    from iqa_audit.counting import BlobCounter
+    from iqa_audit.engine import counter_version
+
+    assert counter_version(BlobCounter()) == counter_version(BlobCounter())
+    assert counter_version(BlobCounter()) != counter_version(BlobCounter(working_long_side=320))

@@ -3,6 +3,7 @@ entry-point metrics, name errors, and the fast skip when weights are missing."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from pathlib import Path
@@ -193,7 +194,8 @@ def test_classic_versions_name_skimage_and_algorithm():
 def test_user_metric_by_module_path(plugin_on_path, images):
     m = create_metric(f"{PLUGIN}:sharpness")
     assert m.id == "plugin_metric_example-sharpness" and m.name == f"{PLUGIN}:sharpness"
-    assert m.version == "1"
+    digest = hashlib.sha256((REPO / "tests" / "plugin_metric_example.py").read_bytes()).hexdigest()[:12]
+    assert m.version == f"1+src-{digest}"  # the declared version, and the source it was scored with
     assert m.range == TypicalRange(0.0, 50.0, True, f"declared by {PLUGIN}:sharpness")
     s = m.score(images)
     assert s.shape == (4,) and np.all(np.isfinite(s))
@@ -201,8 +203,6 @@ def test_user_metric_by_module_path(plugin_on_path, images):
 
 
 def test_user_batch_metric_declared_by_dict_uses_file_hash_version(plugin_on_path, images):
-    import hashlib
-
     m = create_metric(f"{PLUGIN}:mean_brightness")
     digest = hashlib.sha256((REPO / "tests" / "plugin_metric_example.py").read_bytes()).hexdigest()[:12]
     assert m.version == f"file-{digest}"
@@ -259,8 +259,9 @@ def test_entry_point_metric(tmp_path, monkeypatch, plugin_on_path, images):
     monkeypatch.syspath_prepend(str(tmp_path))
     assert name in list_metric_names()
     m = create_metric(name)
-    assert m.id == name and m.name == name and m.version == "1"
     direct = create_metric(f"{PLUGIN}:sharpness")
+    # The entry point's version: the declaration's and the source's, plus the distribution's.
+    assert m.id == name and m.name == name and m.version == f"{direct.version}+iqa-audit-fake-plugin-1.0"
     np.testing.assert_array_equal(m.score(images), direct.score(images))
 
 

@@ -103,7 +103,10 @@ def _create(name: str, device: str) -> Metric:
     eps = _entry_points()
     if name in eps:
         module, _, attr = eps[name].value.partition(":")
-        return _user_metric(name, module.strip(), attr.strip(), metric_id=_sanitise(name), via=f"entry point {name!r} ({eps[name].value})")
+        dist = eps[name].dist
+        dist_version = f"{dist.metadata['Name'] or dist.name}-{dist.version}" if dist is not None else None
+        return _user_metric(name, module.strip(), attr.strip(), metric_id=_sanitise(name),
+                            via=f"entry point {name!r} ({eps[name].value})", dist_version=dist_version)
     raise _unknown(name, list_metric_names())
 
 
@@ -240,7 +243,8 @@ def _import_user_module(module_name: str, where: str) -> Any:
                                   fix=fix)) from None
 
 
-def _user_metric(name: str, module_name: str, attr: str, *, metric_id: str, via: str | None = None) -> "CallableMetric":
+def _user_metric(name: str, module_name: str, attr: str, *, metric_id: str, via: str | None = None,
+                 dist_version: str | None = None) -> "CallableMetric":
     where = via or f"--metric {name}"
     if not module_name or not attr:
         raise ConfigError(explain(where, expected="module.path:callable or path/to/file.py:callable", got=repr(name),
@@ -255,7 +259,7 @@ def _user_metric(name: str, module_name: str, attr: str, *, metric_id: str, via:
     if not callable(fn):
         raise ConfigError(explain(where, expected=f"{attr!r} to be callable", got=type(fn).__name__, fix="Point at a function."))
     decl = parse_declaration(getattr(fn, DECLARATION_ATTR, None), f"{module_name}:{attr}" + (f" ({via})" if via else ""))
-    version = decl.version or _module_hash_version(module, where)
+    version = code_version(decl.version, module, fn, where, dist_version=dist_version)
     return CallableMetric(
         id=metric_id, name=name, version=version,
         range=TypicalRange(decl.lo, decl.hi, not decl.lower_better, f"declared by {module_name}:{attr}"),
@@ -263,13 +267,52 @@ def _user_metric(name: str, module_name: str, attr: str, *, metric_id: str, via:
     )
 
 
-def _module_hash_version(module: Any, where: str) -> str:
-    # Undeclared version: the module file's hash, so editing the metric invalidates its scores.
-    path = getattr(module, "__file__", None)
-    if not path or not Path(path).is_file():
+def code_version(declared: str | None, module: Any, fn: Any, where: str, *, dist_version: str | None = None) -> str:
+    """A user metric's version, which keys its cached scores: the declared version (an
+    explicit bump) plus a digest of its source, so editing the metric re-scores even when
+    nobody bumped `version=`; an entry-point metric also carries its distribution's
+    name-version. Undeclared: 'file-<digest>' alone.
+
+    '1+src-3f2a...' / 'file-3f2a...' / '1+src-3f2a...+mypkg-2.0'. The digest covers the
+    named module's file and the file defining the callable (when another module)."""
+    digest = _source_digest(module, fn)
+    if digest is None and declared is None:
         raise ConfigError(explain(where, expected="version=... in the declaration", got="no version and no module file to hash",
                                   fix='Add version="1" to the declaration and bump it when the scores change.'))
-    return "file-" + hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+    parts = [declared] if declared else [f"file-{digest}"]
+    if declared and digest:
+        parts.append(f"src-{digest}")
+    if dist_version:
+        parts.append(dist_version)
+    return "+".join(parts)
+
+
+def _source_digest(module: Any, fn: Any) -> str | None:
+    """sha256 (12 hex digits) over the source files of `module` and of `fn`'s definition;
+    None when neither has a file (a module built in memory)."""
+    import inspect
+
+    files = []
+    for candidate in (getattr(module, "__file__", None), _defining_file(fn, inspect)):
+        if candidate and Path(candidate).is_file() and Path(candidate).resolve() not in files:
+            files.append(Path(candidate).resolve())
+    if not files:
+        return None
+    if len(files) == 1:
+        return hashlib.sha256(files[0].read_bytes()).hexdigest()[:12]
+    h = hashlib.sha256()
+    for f in files:
+        h.update(hashlib.sha256(f.read_bytes()).digest())
+    return h.hexdigest()[:12]
+
+
+def _defining_file(fn: Any, inspect: Any) -> str | None:
+    try:
+        return inspect.getsourcefile(inspect.unwrap(fn) if callable(fn) else fn)
+    except (TypeError, ValueError):  # a builtin or a callable instance of a C type: no source file
+        target = getattr(type(fn), "__module__", None)
+        mod = sys.modules.get(target) if target else None
+        return getattr(mod, "__file__", None)
 
 
 @dataclass(frozen=True, eq=False)

@@ -34,7 +34,10 @@ AUDIT_CASES = (
 BUILTIN_PROFILES: Mapping[str, Mapping[str, Any]] = {
     "quick": {
         "seeds": "all-procedural",
-        "editors": ["codec-jpeg", "sim-noise-tint"],
+        # codec-reupload, not codec-jpeg: a fixed-quality JPEG round trip converges after
+        # step 1, leaving most codec cells nothing to notice (inconclusive); re-upload
+        # generational loss keeps degrading (see editors/codec.py: ReuploadEditor).
+        "editors": ["codec-reupload", "sim-noise-tint"],
         "tasks": ["replicate"],
         "runs": 2,
         "steps": 20,
@@ -69,7 +72,7 @@ class AuditConfig:
     # Names and groups ('all', 'all-procedural', 'all-photos'); () with seed_dirs: only the folders' images.
     seeds: tuple[str, ...] | str = "all-procedural"
     seed_dirs: tuple[str, ...] = ()
-    editors: tuple[str, ...] = ("codec-jpeg", "sim-noise-tint")
+    editors: tuple[str, ...] = ("codec-reupload", "sim-noise-tint")
     tasks: tuple[str, ...] = ("replicate",)
     runs: int = 2
     steps: int = 20

@@ -31,7 +31,7 @@ from iqa_audit.tasks import get_task
 
 SIMULATORS = ["identity", "sim-noise-tint", "sim-scatter", "sim-wrinkles", "sim-texture-loss", "sim-crop",
               "sim-palette", "sim-apples", "sim-fruits-replace"]
-CODECS = ["codec-jpeg", "codec-webp"]
+CODECS = ["codec-jpeg", "codec-webp", "codec-reupload"]
 FREE_EDITORS = SIMULATORS + CODECS
 STEPS = 10
 
@@ -319,6 +319,39 @@ def test_codec_loss_accumulates_over_steps(name):
     assert psnr[0] < 45  # lossy from the first step
     assert all(b < a for a, b in zip(psnr, psnr[1:])), psnr  # and worse at every step
     assert psnr[-1] < psnr[0] - 0.3, psnr
+
+
+def test_reupload_output_is_jpeg_at_a_quality_that_varies_per_step():
+    ed, prompt = create_editor("codec-reupload"), get_task("replicate").prompt
+    outs = [ed.edit(study_image(), prompt(k), seed=0, step=k) for k in (1, 2, 3, 4)]
+    assert [o.meta["quality"] for o in outs] == [75, 85, 65, 75]
+    for o in outs:
+        data = o.image.data()
+        assert data.startswith(b"\xff\xd8\xff") and o.image.encoded == data and o.image.size == study_image().size
+    assert ed.params() == {"quality": 75, "swing": 10, "scale": 0.75}
+    assert create_editor("codec-reupload:swing=0,scale=1").params() == {"quality": 75, "swing": 0, "scale": 1.0}
+
+
+@pytest.mark.parametrize("spec", ["codec-reupload:quality=95", "codec-reupload:swing=-1", "codec-reupload:scale=0",
+                                  "codec-reupload:scale=2", "codec-reupload:quality=ok"])
+def test_reupload_refuses_settings_outside_its_range(spec):
+    with pytest.raises(ConfigError, match="codec-reupload"):
+        create_editor(spec)
+
+
+def test_reupload_keeps_degrading_where_a_fixed_quality_round_trip_converges():
+    # What the quick profile needs: on the replicate task (no geometry to fight the block
+    # grid), fixed-quality JPEG is nearly idempotent after step 1, so step 10 shows
+    # nothing new to notice; resampling plus a varying quality keeps losing detail.
+    from iqa_audit.evidence import measure_change
+
+    jpeg = run_chain("codec-jpeg", "replicate", study_image(), steps=10)
+    reupload = run_chain("codec-reupload", "replicate", study_image(), steps=10)
+    assert not measure_change(jpeg[1], jpeg[10]).visible
+    changes = [measure_change(reupload[1], reupload[k]) for k in (2, 5, 10)]
+    assert all(c.visible for c in changes[1:]), changes
+    assert changes[0].psnr_db > changes[1].psnr_db > changes[2].psnr_db, changes  # worse and worse
+    assert changes[0].ssim > changes[1].ssim > changes[2].ssim, changes
 
 
 def test_lower_quality_loses_more():

@@ -188,12 +188,14 @@ class GapVerdict:
         return self.verdict != "inconclusive"
 
     def explain(self) -> str:
-        lines = [self.gap.explain()] if self.gap.gap is not None else []
+        """What a test prints: an inconclusive cell in one line (why, with every run's
+        numbers; the gap it did not judge), a judged one with its gap and evidence."""
+        g = self.gap
         if self.verdict == "inconclusive":
-            lines.insert(0, f"INCONCLUSIVE: {self.reason}")
-        else:
-            lines += ["  evidence: " + "; ".join(ev.describe() for ev in self.evidence)]
-        return "\n".join(lines)
+            unjudged = "" if g.gap is None else f"; gap Δ{g.delta_step} = {g.gap:+.3f} over runs {list(g.runs)}, not judged"
+            left = f"; {g.describe_left_out()}" if g.left_out and g.runs else ""
+            return f"INCONCLUSIVE: {self.reason}{unjudged}{left}"
+        return g.explain() + "\n  evidence: " + "; ".join(ev.describe() for ev in self.evidence)
 
 
 def judge(g: Gap, evidence: Sequence[RunEvidence]) -> GapVerdict:

@@ -199,7 +199,7 @@ def heatmap_figure(grids: Sequence[GapGrid], counts: FailureGrid | None, limit: 
         n = max(len(counts.deltas), 1)
         bar = fig.colorbar(count_image, cax=fig.add_axes(((left + cells_w + 0.15) / width, box[1], 0.14 / width, box[3])),
                            ticks=range(n + 1))
-        bar.set_label(f"failed of {n} Δs", fontsize=7.5)
+        bar.set_label(f"failed of the judged Δs\n(of {n}; —: all inconclusive)", fontsize=7.5)
         bar.ax.tick_params(labelsize=7)
     _legend(fig, left / width, 1 - 0.06 / height, failed_any)
     return fig, hits
@@ -286,9 +286,12 @@ def _count_panel(ax, grid: FailureGrid, hits: list):
             if c is None:
                 ax.text(j, i, "n/a", ha="center", va="center", fontsize=7, color="#666")
                 continue
-            ax.text(j, i, f"{c.failed}/{c.total}", ha="center", va="center", fontsize=8,
-                    color=_text_colour(cmap(norm(c.failed))))
-            hits.append((ax, i, j, c.first_cell, f"{grid.metrics[i]} · {grid.seeds[j]}: {c.failed} of {c.total} Δs failed"))
+            judged = c.total - c.inconclusive  # inconclusive Δs had nothing to notice: neither failed nor passed
+            ax.text(j, i, f"{c.failed}/{judged}" if judged else "—", ha="center", va="center", fontsize=8,
+                    color=_text_colour(cmap(norm(c.failed))) if judged else "#666")
+            unsure = f" ({c.inconclusive} inconclusive)" if c.inconclusive else ""
+            hits.append((ax, i, j, c.first_cell,
+                         f"{grid.metrics[i]} · {grid.seeds[j]}: {c.failed} of {judged} judged Δs failed{unsure}"))
     return image
 
 

@@ -22,8 +22,8 @@ from .chains import Chain, ChainBusy, ChainSpec, PaidBudget, build_chain, resolv
 from .config import AuditConfig
 from .datasets import chains_of, import_manifest, is_manifest_ref, require_record
 from .errors import StoreError, explain
-from .evidence import SOURCES as EVIDENCE_SOURCES
 from .evidence import Change, RunEvidence, measure_change
+from .evidence import sources as evidence_sources
 from .gaps import REFERENCE_STEP, GapVerdict, Series, gap, judge
 from .images import Image
 from .keys import code_digest, digest
@@ -256,7 +256,7 @@ class Engine:
         and the source of the code that measures it, so a warm run decodes no image."""
         if reference.image_hash == later.image_hash:
             return Change(None, 1.0, "identity")  # the same bytes: nothing to decode
-        key = memo_key("evidence", reference.image_hash, later.image_hash, code_digest(EVIDENCE_SOURCES))
+        key = memo_key("evidence", reference.image_hash, later.image_hash, code_digest(*evidence_sources()))
         memo = self.store.get_memo("evidence", key)
         if memo is not None:
             return Change.from_dict(json.loads(memo))
@@ -428,16 +428,13 @@ class CachedCounter:
 
 def counter_version(counter) -> str:
     """The score-table version of a counter's counts: a digest of its parameters (repr of
-    the frozen dataclass) and of the source file of the module that defines its class."""
-    import inspect
-
+    the frozen dataclass) and of the source of the module that defines its class
+    (keys.code_digest; a class with no module file: its qualified name)."""
     try:
-        source = inspect.getsourcefile(type(counter))
-    except (TypeError, OSError):  # a class with no module file: its parameters and name must do
-        source = None
-    h = hashlib.sha256(repr(counter).encode())
-    h.update(Path(source).read_bytes() if source else type(counter).__qualname__.encode())
-    return "code-" + h.hexdigest()[:16]
+        code = code_digest(sys.modules.get(type(counter).__module__))
+    except (TypeError, ValueError):
+        code = type(counter).__qualname__
+    return "code-" + digest([repr(counter), code])[:16]
 
 
 def memo_key(*parts: Any) -> str:

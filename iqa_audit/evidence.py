@@ -34,8 +34,9 @@ from __future__ import annotations
 
 import inspect
 import math
+import sys
 from dataclasses import dataclass
-from pathlib import Path
+from types import ModuleType
 from typing import Any, Mapping
 
 import numpy as np
@@ -50,13 +51,11 @@ SSIM_BOUND = 0.95  # Flynn et al. (2013): mean SSIM at the just-noticeable diffe
 THRESHOLD_SOURCE = (f"visible when PSNR < {PSNR_BOUND_DB:.2f} dB (RMS error above the {JND_GREY_LEVELS:g}-grey-level JND, "
                     f"Chou & Li 1995) or SSIM < {SSIM_BOUND:g} (JND point, Flynn et al. 2013)")
 
-_PACKAGE = Path(__file__).resolve().parent
-# The code behind a measured change: this module and the module that aligns the crop.
-# Their source enters every memo key, so editing either recomputes the evidence.
-SOURCES: tuple[str, ...] = tuple(dict.fromkeys((
-    Path(__file__).resolve().relative_to(_PACKAGE).as_posix(),
-    Path(inspect.getsourcefile(align_to_reference) or __file__).resolve().relative_to(_PACKAGE).as_posix(),
-)))
+def sources() -> tuple[ModuleType, ...]:
+    """The code behind a measured change: this module and the module that aligns the crop
+    (wherever fidelity keeps it). Their source enters every memo key (keys.code_digest),
+    so editing either measures the evidence again."""
+    return tuple(dict.fromkeys((sys.modules[__name__], inspect.getmodule(align_to_reference))))
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,10 @@ from iqa_audit.images import Image
 ROOT = Path(__file__).resolve().parent.parent
 PLUGIN = "tests.plugin_editor_example"
 
-# The built-in names before the table replaced the import-side-effect registry (issue 14).
+# The built-in names before the table replaced the import-side-effect registry (issue 14),
+# and codec-reupload, the quick profile's degrading codec chain (issue 10).
 BUILTIN_NAMES = [
-    "codec-jpeg", "codec-webp", "flux2-dev", "gemini", "identity", "nano-banana", "nano-banana-pro", "qwen-image-edit",
+    "codec-jpeg", "codec-reupload", "codec-webp", "flux2-dev", "gemini", "identity", "nano-banana", "nano-banana-pro", "qwen-image-edit",
     "qwen-image-edit-plus", "sim-apples", "sim-crop", "sim-fruits-replace", "sim-noise-tint", "sim-palette", "sim-scatter",
     "sim-texture-loss", "sim-wrinkles",
 ]

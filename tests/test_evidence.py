@@ -91,10 +91,9 @@ def test_a_cropped_step_is_aligned_the_way_the_replication_check_aligns_it():
 
 def test_the_memo_key_covers_the_alignment_code():
     import inspect
-    from pathlib import Path
 
-    files = {Path(f).name for f in evidence.SOURCES}
-    assert "evidence.py" in files and Path(inspect.getsourcefile(fidelity.align_to_reference)).name in files
+    mods = evidence.sources()
+    assert evidence in mods and inspect.getmodule(fidelity.align_to_reference) in mods
 
 
 def test_change_round_trips_through_json():
@@ -194,7 +193,7 @@ def test_editing_the_evidence_code_measures_again(tmp_path, seed_dir, monkeypatc
     calls = []
     real = engine_mod.measure_change
     monkeypatch.setattr(engine_mod, "measure_change", lambda a, b: calls.append(1) or real(a, b))
-    monkeypatch.setattr(engine_mod, "code_digest", lambda files: "edited-" + "-".join(files))
+    monkeypatch.setattr(engine_mod, "code_digest", lambda *modules: "edited-" + "-".join(m.__name__ for m in modules))
     fresh, _ = _engine(tmp_path, seed_dir)
     fresh.verdict(cell)
     assert len(calls) == 2  # both runs measured again under the new code's key

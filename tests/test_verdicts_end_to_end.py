@@ -157,13 +157,13 @@ def test_a_metric_with_missing_weights_fails_the_run_with_how_to_fix_it(pytester
     out.assert_outcomes(passed=1, skipped=1)
     out.stdout.fnmatch_lines(["*requested metrics that could not be audited*",
                               "pyiqa:musiq: metric pyiqa:musiq: expected its weight files*"
-                              "python generate_fixtures.py weights --metric pyiqa:musiq*",
+                              "*iqa-audit weights --metric pyiqa:musiq*",
                               "*the run FAILS (exit 1)*--allow-missing-metrics*"])
     res = json.loads((tmp_path / "reports" / "r" / "results.json").read_text())
     assert res["metrics"]["musiq"]["status"] == "unavailable" and "weight" in res["metrics"]["musiq"]["why"]
     assert res["metrics"]["noise-sigma"]["status"] == "audited"
     page = (tmp_path / "reports" / "r" / "index.html").read_text()
-    assert "unavailable" in page and "generate_fixtures.py weights --metric pyiqa:musiq" in page
+    assert "unavailable" in page and "iqa-audit weights --metric pyiqa:musiq" in page
 
     allowed = _run(pytester, tmp_path, *chain, "--allow-missing-metrics", name="allowed")
     assert allowed.ret == 0

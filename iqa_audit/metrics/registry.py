@@ -141,7 +141,8 @@ def check_metric(name: str) -> None:
     find the metric; loads no model and imports neither torch nor pyiqa (pyiqa's names
     come from its config file). A user metric's module is imported and its declaration
     read, which is what finding it means. Missing pyiqa weights are not an error here:
-    those cells are skipped with the file and the fetch command."""
+    those cells are skipped with the file and the fetch command, and the session then
+    fails with one line per such metric unless --allow-missing-metrics (pytest_plugin)."""
     from .names import pyiqa_nr_names, unknown_pyiqa
 
     if not isinstance(name, str) or not name.strip():

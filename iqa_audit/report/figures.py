@@ -187,7 +187,7 @@ def heatmap_figure(grids: Sequence[GapGrid], counts: FailureGrid | None, limit: 
         if limit > NORMALISED_SPAN:
             for edge in (-NORMALISED_SPAN, NORMALISED_SPAN):
                 bar.ax.axhline(edge, color="black", lw=1.2)
-        bar.set_label("gap, normalised points\n< 0 noticed · > 0 missed\ngrey dotted: inconclusive"
+        bar.set_label("gap, normalised points\n< 0 noticed · > 0 missed"
                       + ("\nbeyond ±100: left the 0–100 scale" if limit > NORMALISED_SPAN else ""), fontsize=7.5)
         bar.ax.tick_params(labelsize=7)
     if counts is not None:
@@ -199,7 +199,7 @@ def heatmap_figure(grids: Sequence[GapGrid], counts: FailureGrid | None, limit: 
         n = max(len(counts.deltas), 1)
         bar = fig.colorbar(count_image, cax=fig.add_axes(((left + cells_w + 0.15) / width, box[1], 0.14 / width, box[3])),
                            ticks=range(n + 1))
-        bar.set_label(f"failed of the judged Δs\n(of {n}; —: all inconclusive)", fontsize=7.5)
+        bar.set_label("failed of judged Δs", fontsize=7.5)
         bar.ax.tick_params(labelsize=7)
     _legend(fig, left / width, 1 - 0.06 / height, failed_any)
     return fig, hits

@@ -417,8 +417,8 @@ def _heatmap_section(cells: Sequence[Mapping[str, Any]], cache: FigureCache, thr
               "Grey dotted: inconclusive, no run changed visibly between step 1 and step Δ"
               + (f" ({e(threshold)})" if threshold else "") + ", so there was nothing to notice and the test was skipped. "
               "The colour scale is shared by all panels, linear within ±1 point and logarithmic beyond; a gap beyond "
-              "±100 means the scores left the 0–100 normalised range. The last panel counts the failed Δs (the study's "
-              "Figure 6). Click any cell for its test.</p>"),
+              "±100 means the scores left the 0–100 normalised range. The last panel counts the failed Δs of the judged "
+              "ones (the study's Figure 6; “—”: every Δ inconclusive). Click any cell for its test.</p>"),
              _metric_verdicts(cells)]
     parts.append('<div class="plots">')
     parts.extend(_plot_html(p, alt) for _, alt, p in plots)

@@ -172,17 +172,19 @@ def test_the_audit_errors_only_the_cells_that_need_the_black_frame(pytester, tmp
             "--baseline", "none"]
     for run_name in ("cold", "warm"):  # the warm run reads the remembered NaN and errors the same way
         out = pytester.runpytest_subprocess(*args, "--run-name", run_name)
-        out.assert_outcomes(failed=1, errors=1)  # Δ2 has a verdict (texture unchanged: not noticed); Δ5 cannot
+        # Δ2 is judged (texture unchanged: nothing to notice, so inconclusive); Δ5 cannot be.
+        out.assert_outcomes(skipped=1, errors=1)
         out.stdout.fnmatch_lines(["ERROR *test_gap[[]piqe-import-tex-d5[]]*"])
         assert "IntegrityError" not in out.stdout.str() and "Traceback" not in out.stdout.str()
         results = json.loads((tmp_path / "reports" / run_name / "results.json").read_text())
-        assert results["run"]["outcomes"] == {"failed": 1, "error": 1}  # the same counts as pytest's
+        assert results["run"]["outcomes"] == {"skipped": 1, "error": 1}  # the same counts as pytest's
         cells = {c["cell"]: c for c in results["cells"]}
         d5 = cells["gap:piqe-import-tex-d5"]
         assert d5["outcome"] == "error" and d5["gap"] is None and not d5["passed"]
         for part in ("pyiqa:piqe", "import/tex/run 0/step 5", "64x64", "r0s5.png", "got NaN"):
             assert part in d5["error"], part
-        assert cells["gap:piqe-import-tex-d2"]["outcome"] == "failed" and cells["gap:piqe-import-tex-d2"]["gap"] == 0
+        d2 = cells["gap:piqe-import-tex-d2"]
+        assert d2["outcome"] == "skipped" and d2["verdict"] == "inconclusive" and d2["gap"] == 0
         html = (tmp_path / "reports" / run_name / "index.html").read_text()
         assert "import/tex/run 0/step 5" in html and ">error<" in html
     rows = score_rows(Store(tmp_path / "store"))

@@ -435,6 +435,8 @@ def score_chains_ray(cfg, store: Store, *, address: str | None = None, chunk_siz
     for r in runs:
         if not r.skipped:  # skips were reported on stderr as they happened, like the local engine
             print(r.summary())
+        elif not cfg.allow_missing_metrics:  # no silent green, as the local engine
+            status = 1
         if r.nonfinite:  # as the local engine: every other score is stored, each bad image named
             print(f"error: {nonfinite_error(store, r.name, r.nonfinite, exts=dict(objects))}", file=sys.stderr)
             status = 1

@@ -248,7 +248,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("--judge", "judge", TEXT, "self-evaluation judge: keyword (default, offline) or llm:<gemini model>",
            default="keyword", check=paid_model_check("keyword", "llm"), metavar="JUDGE"),
     Option("--allow-missing-metrics", "allow_missing_metrics", FLAG, "a requested metric that cannot run here (missing "
-           "weights, import error) skips its cases instead of failing the run"),
+           "weights, import error) skips its cases instead of failing the run", commands=frozenset({PYTEST, SCORE})),
     Option("--compare", "compare", TEXT, "another run's results.json: the report adds a 'changed since' section",
            lookup="results", metavar="FILE"),
     Option("--reports-dir", "reports_dir", TEXT, "where run folders go (default: reports/ beside pyproject.toml)",

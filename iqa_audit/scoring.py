@@ -70,7 +70,9 @@ def score_chains(cfg, store: Store, budget=None) -> int:
     building missing chains under `budget` (a paid.PaidBudget; None: no paid request).
 
     Returns 1 when a metric gave NaN or ±inf for some image (each printed as an error,
-    every other score stored), else 0."""
+    every other score stored), or when a requested metric cannot run here (no silent green:
+    a score job that scored nothing must not look done) unless cfg.allow_missing_metrics;
+    else 0."""
     from .metrics.base import MetricUnavailable
     from .metrics.registry import create_metric
 
@@ -80,7 +82,8 @@ def score_chains(cfg, store: Store, budget=None) -> int:
         try:
             metric = create_metric(name, device=cfg.device)
         except MetricUnavailable as e:
-            print(f"skipped {name}: {e}", file=sys.stderr)
+            print(f"{'skipped' if cfg.allow_missing_metrics else 'error'}: {name}: {e}", file=sys.stderr)
+            status = status if cfg.allow_missing_metrics else 1
             continue
         before = known_scores(store, metric.id, metric.version, dict(objects))
         t0 = time.perf_counter()

@@ -59,3 +59,21 @@ def test_list_names_seeds_editors_tasks_metrics():
     assert out.returncode == 0
     for word in ("eye-palette-faces", "sim-noise-tint", "nano-banana-pro", "add-apples", "pyiqa:musiq", "iqa_audit:noise-sigma"):
         assert word in out.stdout
+
+
+def test_score_with_a_metric_that_cannot_run_fails_unless_allowed(tmp_path, seed_dir):
+    """No silent green in the CLI either: a score job whose metric has no weights here
+    exits 1 naming it, and --allow-missing-metrics turns that into a skip."""
+    args = ["score", "--store", str(tmp_path / "s"), "--seed", "tiny", "--seed-dir", str(seed_dir), "--editor", "codec-jpeg",
+            "--runs", "1", "--steps", "1", "--long-side", "0", "--metric", "pyiqa:musiq", "--metric", "iqa_audit:noise-sigma"]
+    env_home = {"TORCH_HOME": str(tmp_path / "no-weights")}
+    strict = subprocess.run([sys.executable, "-m", "iqa_audit", *args], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", **env_home}, cwd=ROOT)
+    assert strict.returncode == 1, strict.stdout + strict.stderr
+    assert "error: pyiqa:musiq" in strict.stderr and "Traceback" not in strict.stderr
+    assert "iqa_audit:noise-sigma: 2 scored" in strict.stdout  # the metric that can run still scores
+    allowed = subprocess.run([sys.executable, "-m", "iqa_audit", *args, "--allow-missing-metrics"], capture_output=True,
+                             text=True, timeout=300, cwd=ROOT,
+                             env={**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", **env_home})
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+    assert "skipped: pyiqa:musiq" in allowed.stderr

@@ -198,7 +198,7 @@ def cmd_score(args) -> int:
 def cmd_weights(args) -> int:
     from .config import split_csv
     from .errors import ConfigError, explain
-    from .metrics.weights import weights_main
+    from .metrics.fetch import weights_main
 
     metrics = list(split_csv(args.metrics))
     if not metrics:

@@ -12,7 +12,7 @@ Hugging Face (timm backbones, VLM metrics). So creation
 2. builds the model with every one of those download paths blocked, so a file the
    prediction does not know of fails at once with its URL and path instead of waiting
    on a connection.
-Fetching happens only through weights.fetch_weights (the `weights` CLI command).
+Fetching happens only through fetch.fetch_weights (the `weights` CLI command).
 """
 
 from __future__ import annotations

@@ -109,6 +109,13 @@ class AuditConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ConfigError(explain(f"{name} in [tool.iqa_audit]", expected=f"a whole number, {low} or more",
                                           got=repr(value), fix="Fix the value in pyproject.toml."))
+        from .metrics.random_weights import is_random_name
+
+        random = [m for m in self.metrics if is_random_name(m)]
+        if random:  # random scores must never look like findings, in a verdict or a baseline
+            raise ConfigError(explain("--metric", expected="metrics with their real weights (the audit's verdicts and baselines)",
+                                      got=", ".join(random) + " (random weights: for tests and cost measurement only)",
+                                      fix="Drop '@random'; measure costs with tests/benchmarks/random_weights_bench.py instead."))
 
     def counter_model(self) -> str | None:
         return _model_of("--counter", self.counter, "vlm")

@@ -41,8 +41,10 @@ from .batching import (
     size_groups,
     start_batch,
 )
+from . import random_weights
 from .weights import (
     WeightFile,
+    arch_class,
     fetch_command,
     import_pyiqa,
     pyiqa_cache_dir,
@@ -205,6 +207,29 @@ def build_pyiqa_model(metric: str, device: str, *, offline: bool = True) -> Any:
         raise
 
 
+def build_random_pyiqa_model(metric: str, device: str, *, seed: int = random_weights.DEFAULT_SEED) -> Any:
+    """pyiqa.create_metric with every download answered by a local stand-in (random_weights).
+
+    The same seed builds the same weights; the caller's torch random state is left as it
+    was. MetricUnavailable when the network cannot be built here (qalign: too large) or
+    reads a file no stand-in exists for.
+    """
+    import torch
+
+    pyiqa = import_pyiqa()
+    name = f"pyiqa:{metric}{random_weights.VARIANT_SEPARATOR}{random_weights.RANDOM_VARIANT}"
+    refusal = random_weights.not_buildable(name, pyiqa_config(metric)["metric_opts"]["type"])
+    if refusal is not None:
+        raise refusal
+    arch_class(metric)  # import the arch module first, so its loader names are there to patch
+    with _PATCH_LOCK, torch.random.fork_rng(devices=[]), random_weights.random_downloads(name, seed):
+        torch.manual_seed(seed)
+        try:
+            return pyiqa.create_metric(metric, as_loss=False, device=device)
+        except FileNotFoundError as e:
+            raise random_weights.missing_stand_in(name, e) from None
+
+
 # ----- the metric ---------------------------------------------------------------------------------
 
 def check_device(device: str) -> str:
@@ -331,7 +356,11 @@ def create_pyiqa_metric(name: str, *, device: str = "cpu", batch_size: int | Non
     """
     import difflib
 
-    metric = name.split(":", 1)[1]
+    try:
+        metric, random = random_weights.split_variant(name.split(":", 1)[1])
+    except ValueError as e:
+        raise ConfigError(explain(f"metric {name!r}", expected=f"pyiqa:<name> or pyiqa:<name>@{random_weights.RANDOM_VARIANT}",
+                                  got=str(e), fix=f"Drop the '@...' part, or write @{random_weights.RANDOM_VARIANT} for random weights (tests and cost measurement only).")) from None
     names = nr_metric_names()
     if metric not in names:
         from pyiqa.default_model_configs import DEFAULT_CONFIGS
@@ -346,12 +375,23 @@ def create_pyiqa_metric(name: str, *, device: str = "cpu", batch_size: int | Non
                                   + f"Run `{cli_command('list')}` to see every metric."))
     dev = check_device(device)
     rng = pyiqa_range(metric)
+    pyiqa = import_pyiqa()
+    if random:
+        return PyiqaMetric(
+            id=random_weights.variant_id(f"{metric}@{random_weights.RANDOM_VARIANT}"),
+            name=name,
+            version=f"pyiqa-{pyiqa.__version__}+{random_weights.RANDOM_VARIANT}-seed{random_weights.DEFAULT_SEED}-{random_weights.code_digest()}",
+            range=rng,
+            model=build_random_pyiqa_model(metric, dev),
+            device=dev,
+            batch_size=_check_batch_size(batch_size, name),
+            weight_files=(),
+        )
     files = required_weights(name)
     missing = [w for w in files if not w.present()]
     if missing:
         raise unavailable(name, missing)
     model = build_pyiqa_model(metric, dev, offline=True)
-    pyiqa = import_pyiqa()
     digest = weights_digest(files)
     return PyiqaMetric(
         id=metric,

@@ -114,7 +114,14 @@ def metric_id(name: str) -> str:
     """The id `create_metric(name).id` will have, without loading anything: test ids and
     xdist groups are computed at collection, before (and without) any model load."""
     name = name.strip()
-    if name.startswith(PYIQA_PREFIX) or name.startswith(BUILTIN_PREFIX):
+    if name.startswith(PYIQA_PREFIX):
+        from .random_weights import variant_id
+
+        try:
+            return variant_id(name.split(":", 1)[1])  # 'musiq@random' -> 'musiq-random'
+        except ValueError:
+            return name.split(":", 1)[1]  # create_metric says what is wrong with the variant
+    if name.startswith(BUILTIN_PREFIX):
         return name.split(":", 1)[1]
     if ":" in name:
         return _user_id(*split_user_name(name))

@@ -2,7 +2,8 @@
 
 Names:
 - `pyiqa:<name>`         any pyiqa no-reference metric ('pyiqa:musiq', 'pyiqa:piqe');
-- `iqa_audit:<name>`     built-in classic measures ('iqa_audit:noise-sigma', 'iqa_audit:blur-effect');
+- `iqa_audit:<name>`     built-in classic measures ('iqa_audit:noise-sigma', 'iqa_audit:blur-effect') and
+                         VLM metrics ('iqa_audit:visualquality-r1', weights from the Hugging Face cache);
 - `module.path:callable` a user's own metric, declared with @iqa_audit.metrics.declare
                          (or an `IQA_AUDIT` dict attribute on the callable); the module
                          must be importable (on sys.path or pip-installed);
@@ -44,6 +45,7 @@ from .base import (
 )
 from .batching import BatchLimits, OutOfMemory, OutOfMemoryAtOne, is_out_of_memory, run_with_backoff, size_groups, start_batch
 from .classic import CLASSIC_FACTORIES
+from .visualquality_r1 import VLM_FACTORIES
 
 ENTRY_POINT_GROUP = "iqa_audit.metrics"
 BUILTIN_PREFIX = "iqa_audit:"
@@ -94,8 +96,10 @@ def _create(name: str, device: str) -> Metric:
         return create_pyiqa_metric(name, device=device)
     if name.startswith(BUILTIN_PREFIX):
         key = name[len(BUILTIN_PREFIX):]
+        if key in VLM_FACTORIES:
+            return VLM_FACTORIES[key](name, device=device)
         if key not in CLASSIC_FACTORIES:
-            raise _unknown(name, [BUILTIN_PREFIX + k for k in CLASSIC_FACTORIES])
+            raise _unknown(name, [BUILTIN_PREFIX + k for k in (*CLASSIC_FACTORIES, *VLM_FACTORIES)])
         return CLASSIC_FACTORIES[key](name)
     if ":" in name:
         module, attr = split_user_name(name)
@@ -188,7 +192,7 @@ def list_metric_names() -> list[str]:
     from .pyiqa_adapter import nr_metric_names
 
     return ([PYIQA_PREFIX + n for n in nr_metric_names()]
-            + [BUILTIN_PREFIX + k for k in CLASSIC_FACTORIES]
+            + [BUILTIN_PREFIX + k for k in (*CLASSIC_FACTORIES, *VLM_FACTORIES)]
             + sorted(_entry_points()))
 
 

@@ -182,7 +182,7 @@ def test_weights_not_in_cache_is_editor_unavailable_naming_the_model(monkeypatch
     assert "HF_HUB_OFFLINE=1" in message and "huggingface-cli login" in message
     import torch
 
-    assert calls == [("black-forest-labs/FLUX.2-dev", {"torch_dtype": torch.bfloat16})]
+    assert calls == [("black-forest-labs/FLUX.2-dev", {"dtype": torch.bfloat16})]
 
 
 def test_old_diffusers_without_the_class_is_unavailable(monkeypatch):

@@ -161,3 +161,17 @@ def test_pytest_refuses_a_random_metric_at_configure_time(tmp_path):
     assert proc.returncode == 4, proc.stdout + proc.stderr
     assert "random weights: for tests and cost measurement only" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_gpu_bench_covers_the_study_metrics_in_random_mode(tmp_path):
+    from tests.benchmarks import gpu_bench
+
+    assert gpu_bench.parse_args(["--random", "--metrics", "study"]).metrics == list(STUDY_METRICS)
+    out = tmp_path / "figures.json"
+    rc = gpu_bench.main(["--device", "cpu", "--random", "--metrics", "cnniqa", "--sizes", "128", "--seeds", "grid-perspective",
+                         "--steps", "1", "--rounds", "1", "--out", str(out), "--store", str(tmp_path / "store")])
+    assert rc == 0
+    import json
+
+    (row,) = json.loads(out.read_text())["metrics"]
+    assert row["metric"] == "pyiqa:cnniqa@random" and row["scores_ok"] is True

@@ -141,7 +141,7 @@ def load_pipeline(request: PipelineRequest, *, gated: bool = False) -> Any:
             explain(f"device {request.device!r}", expected="a CUDA GPU", got="torch.cuda.is_available() == False", fix="Run on a GPU machine, or pass device=cpu (very slow).")
         )
     try:
-        pipe = cls.from_pretrained(request.model_id, torch_dtype=getattr(torch, request.dtype))
+        pipe = cls.from_pretrained(request.model_id, dtype=getattr(torch, request.dtype))
     except Exception as e:  # noqa: BLE001 - offline misses come as OSError, ValueError, hub errors...
         cache = os.environ.get("HF_HOME") or os.environ.get("HF_HUB_CACHE") or "~/.cache/huggingface"
         offline = " (HF_HUB_OFFLINE=1)" if os.environ.get("HF_HUB_OFFLINE") == "1" else ""

@@ -18,6 +18,12 @@ Exit status: 0 all scores agree, 1 a score check failed, 2 the device is not usa
 
     bin/gpu-bench                         # cuda, 1024 and 2048 px
     bin/gpu-bench --device cpu --sizes 256 --steps 3 --rounds 2
+    bin/gpu-bench --random --metrics study  # every metric of the study's Table 2, random weights
+
+With --random the metrics are built as `pyiqa:<name>@random` (their real networks with
+random weights, no download: see iqa_audit/metrics/random_weights.py), so one run on a
+machine without weight files measures every study metric; the bare loop then calls that
+same pyiqa model per file, and the CPU comparison builds the same seed on the CPU.
 """
 
 from __future__ import annotations
@@ -36,6 +42,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# The study's Table 2 (qalign excluded: 8.2 B parameters, refused by the random mode).
+STUDY_METRICS = ("arniqa", "brisque", "clipiqa", "cnniqa", "dbcnn", "hyperiqa", "ilniqe", "liqe", "maniqa", "musiq", "nima",
+                 "niqe", "nrqm", "paq2piq", "pi", "piqe", "qualiclip", "topiq_nr", "tres", "wadiqam_nr")
 RTOL = 1e-3
 # Entropy is exactly 0 on a flat image; a relative tolerance alone would demand bit equality there.
 ATOL = 1e-6
@@ -64,7 +73,9 @@ class MetricFigures:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="gpu-bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="cuda", help="cuda (default), cuda:N or cpu")
-    p.add_argument("--metrics", nargs="+", default=["piqe", "entropy"], help="pyiqa metric names (weight-free ones run offline)")
+    p.add_argument("--metrics", nargs="+", default=["piqe", "entropy"],
+                   help="pyiqa metric names (weight-free ones run offline); 'study' = the study's Table 2")
+    p.add_argument("--random", action="store_true", help="build each metric with random weights (pyiqa:<name>@random)")
     p.add_argument("--sizes", nargs="+", type=int, default=[1024, 2048], help="long sides in px of the chains")
     p.add_argument("--seeds", nargs="+", default=["grid-perspective", "smooth-gradient"])
     p.add_argument("--editor", default="sim-noise-tint")
@@ -75,6 +86,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.rounds < 1 or args.steps < 0:
         p.error("--rounds must be >= 1 and --steps >= 0")
+    args.metrics = [m for name in args.metrics for m in (STUDY_METRICS if name == "study" else (name,))]
     return args
 
 
@@ -154,7 +166,7 @@ def agree(a: Sequence[float], b: Sequence[float]) -> bool:
     return bool(np.allclose(np.asarray(a, np.float64), np.asarray(b, np.float64), rtol=RTOL, atol=ATOL))
 
 
-def bench_metric(name: str, device: str, store, objects: list[tuple[str, str]], rounds: int) -> MetricFigures:
+def bench_metric(name: str, device: str, store, objects: list[tuple[str, str]], rounds: int, *, random: bool = False) -> MetricFigures:
     import pyiqa
     import torch
 
@@ -170,8 +182,10 @@ def bench_metric(name: str, device: str, store, objects: list[tuple[str, str]], 
     planned = {f"{im.width}x{im.height}": planned_batch_size(device, im.height, im.width) for im in images}
     del images  # the suite decodes from the store itself, as in a real run
 
-    suite_metric = create_pyiqa_metric(f"pyiqa:{name}", device=device)
-    bare_metric = pyiqa.create_metric(name, device=device)  # what a user writes by hand
+    full_name = f"pyiqa:{name}@random" if random else f"pyiqa:{name}"
+    suite_metric = create_pyiqa_metric(full_name, device=device)
+    # What a user writes by hand; with random weights, the very pyiqa model the suite wraps.
+    bare_metric = suite_metric.model if random else pyiqa.create_metric(name, device=device)
     sync = synchronized(device)
     fresh_versions = iter(range(10 ** 6))
     last_suite_metric = [suite_metric]
@@ -208,7 +222,7 @@ def bench_metric(name: str, device: str, store, objects: list[tuple[str, str]], 
     ok = agree(suite_scores, bare_scores)
     vs_cpu = None
     if not device.startswith("cpu"):
-        cpu_scores = create_pyiqa_metric(f"pyiqa:{name}", device="cpu").score([store.get_image(h, e) for h, e in objects])
+        cpu_scores = create_pyiqa_metric(full_name, device="cpu").score([store.get_image(h, e) for h, e in objects])
         vs_cpu = max_rel_diff(suite_scores, cpu_scores)
         ok = ok and agree(suite_scores, cpu_scores)
 
@@ -216,7 +230,7 @@ def bench_metric(name: str, device: str, store, objects: list[tuple[str, str]], 
     bare_med, suite_med = statistics.median(bare_s), statistics.median(suite_s)
     learned = {f"{w}x{h}": b for (w, h), b in last_suite_metric[0].batch_limits.known().items()}
     return MetricFigures(
-        metric=f"pyiqa:{name}", device=device, images=n,
+        metric=full_name, device=device, images=n,
         megapixels=round(sum(int(k.split("x")[0]) * int(k.split("x")[1]) * c for k, c in sizes.items()) / 1e6, 2),
         sizes=sizes, planned_batch=planned, learned_limits=learned,
         bare_seconds=[round(s, 4) for s in bare_s], suite_seconds=[round(s, 4) for s in suite_s],
@@ -259,7 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"x {args.steps + 1} steps, built in {build_s:.1f} s; scoring on {device}", flush=True)
             rows = []
             for name in args.metrics:
-                rows.append(bench_metric(name, device, store, objects, args.rounds))
+                rows.append(bench_metric(name, device, store, objects, args.rounds, random=args.random))
                 print(f"  {name}: done ({time.perf_counter() - started:.0f} s so far)", flush=True)
         finally:
             store.close()

@@ -35,6 +35,10 @@ ROOT = Path(__file__).resolve().parent.parent
 STUDY_METRICS = ("arniqa", "brisque", "clipiqa", "cnniqa", "dbcnn", "hyperiqa", "ilniqe", "liqe", "maniqa", "musiq",
                  "nima", "niqe", "nrqm", "paq2piq", "pi", "piqe", "qualiclip", "topiq_nr", "tres", "wadiqam_nr")
 
+# pyiqa 0.1.16's small VLM metric (transformers >= 5): pyiqa's own QReAlign class on a Qwen3.5
+# of the real architecture at a small stand-in size (iqa_audit.metrics.local_vlm).
+RANDOM_METRICS = STUDY_METRICS + ("qrealign-mini",)
+
 # One forward of these takes 20 s to 4 min on one core here (MANIQA: 20 ViT-B/8 crops, TReS:
 # 50 ResNet-50 crops, NRQM/PI/ILNIQE: per-pixel statistics in Python loops), so their
 # batch-vs-one-by-one check (four forwards) runs with the 2K cases, not in every CI run.
@@ -82,7 +86,7 @@ def build_offline(name: str, home: Path):
     return metric
 
 
-@pytest.fixture(scope="module", params=[pytest.param(m, marks=pytest.mark.xdist_group(f"random-{m}")) for m in STUDY_METRICS])
+@pytest.fixture(scope="module", params=[pytest.param(m, marks=pytest.mark.xdist_group(f"random-{m}")) for m in RANDOM_METRICS])
 def random_metric(request, guarded_home):
     """One metric per module-scoped instance: pytest keeps a metric's cases together and frees it after."""
     return build_offline(f"pyiqa:{request.param}@random", guarded_home)

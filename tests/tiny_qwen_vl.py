@@ -14,50 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
-# Qwen2-VL / Qwen2.5-VL's chat template (the one shipped in their processor configs).
-QWEN2_VL_CHAT_TEMPLATE = (
-    "{% set image_count = namespace(value=0) %}{% set video_count = namespace(value=0) %}"
-    "{% for message in messages %}{% if loop.first and message['role'] != 'system' %}"
-    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
-    "<|im_start|>{{ message['role'] }}\n{% if message['content'] is string %}{{ message['content'] }}<|im_end|>\n"
-    "{% else %}{% for content in message['content'] %}"
-    "{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}"
-    "{% set image_count.value = image_count.value + 1 %}{% if add_vision_id %}Picture {{ image_count.value }}: {% endif %}"
-    "<|vision_start|><|image_pad|><|vision_end|>"
-    "{% elif content['type'] == 'video' or 'video' in content %}"
-    "{% set video_count.value = video_count.value + 1 %}{% if add_vision_id %}Video {{ video_count.value }}: {% endif %}"
-    "<|vision_start|><|video_pad|><|vision_end|>"
-    "{% elif 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}<|im_end|>\n{% endif %}{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
+from iqa_audit.metrics.local_vlm import QWEN_VL_CHAT_TEMPLATE as QWEN2_VL_CHAT_TEMPLATE
+from iqa_audit.metrics.local_vlm import SPECIAL_TOKENS as SPECIAL
+from iqa_audit.metrics.local_vlm import build_tokenizer
 
-SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>",
-           "<|video_pad|>", "<|vision_pad|>"]
-WORDS = ["<think>", "</think>", "<answer>", "</answer>"]  # single tokens, not special: decoding keeps them
-CORPUS = [
-    "You are doing the image quality assessment task. Here is the question: What is your overall rating on the "
-    "quality of this picture? The rating should be a float between 1 and 5, rounded to two decimal places.",
-    "Produce an exact replica of the provided image, with no alterations. Describe the key features of the input image.",
-    "system user assistant Picture 1: You are a helpful assistant. 0123456789 . , ; : ! ?",
-]
-
-
-def build_tokenizer(model_max_length: int = 4096) -> Any:
-    """A byte-level BPE tokenizer with Qwen's special tokens, as a transformers fast tokenizer."""
-    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=SPECIAL, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                  show_progress=False)
-    tok.train_from_iterator(CORPUS, trainer=trainer)
-    tok.add_tokens([AddedToken(w, normalized=False, special=False) for w in WORDS])
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-                                   model_max_length=model_max_length)
-    fast.add_special_tokens({"additional_special_tokens": SPECIAL[1:]})
-    return fast
+__all__ = ["QWEN2_VL_CHAT_TEMPLATE", "SPECIAL", "build_tokenizer", "build_processor", "build_model", "program_reply"]
 
 
 def build_processor(tokenizer: Any, *, max_pixels: int = 28 * 28 * 16) -> Any:

@@ -14,7 +14,10 @@ download is answered locally by a file of the right shape:
   shape (CLIP_SPECS), which pyiqa's `build_model` infers the architecture from;
 - statistical models (BRISQUE's SVM, NIQE/ILNIQE/NRQM parameter files): stand-ins of
   the real files' layout and dimensions, drawn from a seeded generator (STAT_FORGES);
-- ARNIQA's encoder and TorchScript regressor, QualiCLIP's checkpoint: the same idea.
+- ARNIQA's encoder and TorchScript regressor, QualiCLIP's checkpoint: the same idea;
+- Hugging Face VLMs (Q-ReAlign): a processor and a small model of the real architecture
+  built by local_vlm (the checkpoint's own config is on the hub only, so this shows the
+  path works, not its cost).
 
 Nothing touches the network or the user's weight caches: while the model is built,
 torch.hub's folder and pyiqa's cache point at a temporary folder that is deleted after.
@@ -359,6 +362,20 @@ class _Interceptor:
 
         return load_pretrained_network
 
+    def qrealign_processor(self, repo: str) -> Any:
+        from .local_vlm import build_tokenizer, qwen3_vl_processor
+
+        self.vlm_tokenizer = build_tokenizer()
+        self.forged.append(f"processor:{repo}")
+        return qwen3_vl_processor(self.vlm_tokenizer)
+
+    def hf_model(self, repo: str, *args: Any, **kwargs: Any) -> Any:
+        from .local_vlm import build_tokenizer, qwen3_5_model
+
+        tokenizer = getattr(self, "vlm_tokenizer", None) or build_tokenizer()
+        self.forged.append(f"model:{repo}")
+        return qwen3_5_model(tokenizer)
+
     def timm_loader(self, real: Callable[..., Any]) -> Callable[..., Any]:
         def load_pretrained(model, pretrained_cfg=None, *args: Any, **kwargs: Any):
             import timm
@@ -398,6 +415,12 @@ def random_downloads(name: str, seed: int) -> Iterator[_Interceptor]:
             (clip, "_download", hook.clip_download), (constants, "HF_HUB_OFFLINE", True),
             (timm_builder, "load_pretrained", hook.timm_loader(timm_builder.load_pretrained)),
         ]
+        if "pyiqa.archs.qrealign_arch" in sys.modules:  # Q-ReAlign: processor and model from the hub
+            import transformers
+            from pyiqa.archs.qrealign import qrealign_compat
+
+            patches += [(qrealign_compat, "load_processor", hook.qrealign_processor),
+                        (transformers.AutoModelForImageTextToText, "from_pretrained", hook.hf_model)]
         real_loader = arch_util.load_pretrained_network
         forged_loader = hook.network_loader(real_loader)
         for mod_name, mod in list(sys.modules.items()):

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from iqa_audit.chains import ChainSpec, build_chain
-from iqa_audit.editors.base import create_editor
+from iqa_audit.editors import create_editor
 from iqa_audit.editors.diffusers_editor import keep_size
-from iqa_audit.editors.gemini import derive_seed
+from iqa_audit.editors.base import derive_seed
 from iqa_audit.store import Store
 
 from . import tiny_qwen_vl

@@ -76,10 +76,13 @@ def variant_id(metric: str) -> str:
 
 
 def code_digest() -> str:
-    """sha256 (12 hex) of this module's source: a new stand-in recipe is a new metric version."""
+    """sha256 (12 hex) of the stand-in recipes (this module and local_vlm): a new recipe is a new metric version."""
     import hashlib
 
-    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+    h = hashlib.sha256()
+    for name in ("random_weights.py", "local_vlm.py"):
+        h.update((Path(__file__).parent / name).read_bytes())
+    return h.hexdigest()[:12]
 
 
 # ----- stand-ins of the right shape ------------------------------------------------------------

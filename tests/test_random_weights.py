@@ -52,12 +52,12 @@ NOT_2K = "2K forward: minutes per metric here; run with IQA_AUDIT_RANDOM_2K=1 or
 RTOL, ATOL = 1e-3, 1e-6
 
 
-def textured(width: int, height: int, seed: int) -> Image:
-    """A photo-like test image: smooth shading, edges and sensor-like noise, (height, width, 3) uint8."""
+def textured(width: int, height: int, seed: int, noise: float = 6.0) -> Image:
+    """A photo-like test image: smooth shading, edges and sensor-like noise (std `noise`), (height, width, 3) uint8."""
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
     base = 110 + 60 * np.sin(x / (17 + seed)) * np.cos(y / 23.0) + 40 * ((x // 64 + y // 64) % 2)
-    rgb = np.stack([base, base * 0.8 + 30, 200 - base * 0.5], axis=-1) + rng.normal(0, 6, (height, width, 3))
+    rgb = np.stack([base, base * 0.8 + 30, 200 - base * 0.5], axis=-1) + rng.normal(0, noise, (height, width, 3))
     return Image.from_array(np.clip(rgb, 0, 255).astype(np.uint8))
 
 
@@ -112,11 +112,22 @@ def test_random_weights_batch_equals_one_by_one(random_metric):
     metric = random_metric
     if metric.id.removesuffix("-random") in HEAVY and not RUN_2K:
         pytest.skip(f"{metric.id}: four forwards of minutes each; " + NOT_2K)
-    images = [textured(320, 224, 2), textured(320, 224, 3)]
+    # A clean and a very noisy image: far apart for every metric, even NRQM's piecewise-constant forests.
+    images = [textured(320, 224, 2), textured(320, 224, 3, noise=45.0)]
     batch = metric.score(images)
     one_by_one = np.array([metric.score([im])[0] for im in images])
     np.testing.assert_allclose(batch, one_by_one, rtol=RTOL, atol=ATOL)
     assert batch[0] != batch[1]  # two different images: the batch really held both
+
+
+def test_ilniqe_is_scored_one_image_per_forward(guarded_home):
+    # pyiqa's ILNIQE fails on batches of two or more (found by the batch check above); the
+    # adapter's table gives it batch size 1 whatever the caller asked for.
+    from iqa_audit.metrics.pyiqa_adapter import ONE_IMAGE_PER_FORWARD
+
+    assert "ilniqe" in ONE_IMAGE_PER_FORWARD
+    assert create_pyiqa_metric("pyiqa:ilniqe@random", batch_size=4).batch_size == 1
+    assert create_pyiqa_metric("pyiqa:niqe@random", batch_size=4).batch_size == 4
 
 
 def test_the_same_seed_builds_the_same_network(guarded_home):

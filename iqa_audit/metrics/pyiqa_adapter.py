@@ -56,6 +56,14 @@ from .weights import (
 
 from .names import SET_LEVEL_TYPES  # networks under NR that do not score one image
 
+# Metrics whose pyiqa network cannot score a batch of more than one image, and why: the
+# adapter gives them one image per forward (found by the random-weights batch checks,
+# tests/test_random_weights.py::test_random_weights_batch_equals_one_by_one).
+ONE_IMAGE_PER_FORWARD = {
+    "ilniqe": "pyiqa 0.1.16's ILNIQE resizes with matlab_utils.imresize, whose .view fails on a batch of 2+ RGB "
+              "images (RuntimeError: view size is not compatible with input tensor's size and stride)",
+}
+
 # Patching download functions is process-wide; one creation at a time.
 _PATCH_LOCK = threading.RLock()
 
@@ -406,6 +414,9 @@ def create_pyiqa_metric(name: str, *, device: str = "cpu", batch_size: int | Non
 
 
 def _check_batch_size(batch_size: int | None, name: str) -> int | None:
+    bare = name.split(":", 1)[-1].split(random_weights.VARIANT_SEPARATOR)[0]
+    if bare in ONE_IMAGE_PER_FORWARD:
+        return 1  # its network fails on batches; out-of-memory back-off never goes below 1 anyway
     if batch_size is None:
         return None
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:

@@ -197,9 +197,11 @@ def _mvg(rng, dim: int) -> tuple[Any, Any]:
 # BRISQUE: 18 features x 2 scales (brisque_arch.natural_scene_statistics), 774 support
 # vectors as in piq's released SVM; NRQM: three random forests over the DCT, GSM and SVD
 # feature groups (nrqm_arch.nrqm), 4 linear weights; the trees here are complete binary
-# trees of depth 4 splitting on the first features of each group.
+# trees of depth 6 splitting on the first features of each group at thresholds spread
+# log-uniformly over 1e-3..1e3 (the features' scale is unknown here), so that different
+# images reach different leaves.
 NIQE_DIM, ILNIQE_RAW_DIM, ILNIQE_PCA_DIM, BRISQUE_DIM, BRISQUE_SV = 36, 468, 430, 36, 774
-NRQM_TREES, NRQM_DEPTH = 4, 4
+NRQM_TREES, NRQM_DEPTH = 8, 6
 
 
 def _forge_niqe(dst: Path, seed: int) -> None:
@@ -238,7 +240,7 @@ def _tree(rng) -> dict:
     rdau = np.where(inner, 2 * idx + 1, 0)[:, None].repeat(NRQM_TREES, 1)
     shape = (nodes, NRQM_TREES)
     return {"ldau": ldau.astype(np.int32), "rdau": rdau.astype(np.int32), "nodestatus": np.ones(shape),
-            "nodeclass": np.zeros(shape), "xbestsplit": rng.normal(0, 1, shape),
+            "nodeclass": np.zeros(shape), "xbestsplit": 10.0 ** rng.uniform(-3, 3, shape),
             "nodepred": rng.uniform(0, 10, shape), "bestvar": rng.integers(1, 4, shape).astype(np.int32)}
 
 

@@ -31,7 +31,7 @@ STUDY_METRICS = ("piqe", "brisque", "niqe", "cnniqa", "wadiqam_nr", "paq2piq", "
 STUDY_IMAGES = 28_000  # the study's images: 13 seeds x settings x 5 runs x steps (Banana100)
 
 
-def child(metric: str, threads: int, width: int, height: int, batch_check: bool) -> dict:
+def child(metric: str, threads: int, width: int, height: int, batch_check: bool, warmup: bool = True) -> dict:
     import numpy as np
     import torch
 
@@ -50,14 +50,15 @@ def child(metric: str, threads: int, width: int, height: int, batch_check: bool)
     metric = create_pyiqa_metric(f"pyiqa:{metric}@random")
     build_s = time.perf_counter() - t0
     row: dict = {"metric": metric.name, "threads": threads, "size": f"{width}x{height}", "build_s": round(build_s, 2)}
-    big = image(width, height, 1)
+    scores = []
+    if warmup:  # lazy initialisation (kernels, caches) out of the timed forward
+        t0 = time.perf_counter()
+        scores.append(float(metric.score([image(width, height, 1)])[0]))
+        row["first_forward_s"] = round(time.perf_counter() - t0, 3)
     t0 = time.perf_counter()
-    first = metric.score([big])
-    row["first_forward_s"] = round(time.perf_counter() - t0, 3)
-    t0 = time.perf_counter()
-    second = metric.score([image(width, height, 2)])
+    scores.append(float(metric.score([image(width, height, 2)])[0]))
     row["s_per_image"] = round(time.perf_counter() - t0, 3)
-    row["scores"] = [float(first[0]), float(second[0])]
+    row["scores"] = scores
     if batch_check:
         small = [image(320, 224, 3), image(320, 224, 4)]
         batch = metric.score(small)
@@ -91,12 +92,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--min-free-gb", type=float, default=10.0, help="free memory a metric's process needs to start")
     p.add_argument("--timeout", type=int, default=1800, help="seconds per process")
     p.add_argument("--batch-check", action="store_true")
+    p.add_argument("--no-warmup", action="store_true", help="time the first forward (metrics of many minutes per image)")
     p.add_argument("--out", default=None)
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     width, height = (int(v) for v in args.size.lower().split("x"))
     if args.child:
-        print(json.dumps(child(args.child, args.threads[0], width, height, args.batch_check)))
+        print(json.dumps(child(args.child, args.threads[0], width, height, args.batch_check, warmup=not args.no_warmup)))
         return 0
 
     out = Path(args.out) if args.out else Path(os.environ.get("OUT", ".")) / "random-weights-bench.json"
@@ -108,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append({"metric": f"pyiqa:{metric}@random", "threads": threads, "skipped": f"only {free_gib():.1f} GiB free"})
                 continue
             cmd = [sys.executable, "-m", "tests.benchmarks.random_weights_bench", "--child", metric, "--threads", str(threads),
-                   "--size", args.size] + (["--batch-check"] if args.batch_check and threads == 1 else [])
+                   "--size", args.size] + (["--batch-check"] if args.batch_check and threads == 1 else []) \
+                + (["--no-warmup"] if args.no_warmup else [])
             env["OMP_NUM_THREADS"] = str(threads)
             t0 = time.perf_counter()
             try:

@@ -11,25 +11,9 @@ from dataclasses import dataclass
 
 from .config import AuditConfig
 from .datasets import dataset_pairs
+from .fidelity.table import checks_for_task, dataset_checks
 from .plan import Setting, audit_seeds, audit_settings
-
-# Which fidelity checks apply to which task. Add tasks change the picture on purpose,
-# so they are held to their object count, not to similarity with the seed.
-CHECKS_BY_TASK = {
-    "replicate": ("aspect_ratio", "colours", "tint", "replication"),
-    "mirror": ("aspect_ratio", "colours", "tint", "replication"),
-    "rotate90": ("aspect_ratio", "colours", "tint", "replication"),
-    "add-apples": ("aspect_ratio", "object_count", "tint"),
-    "add-fruits": ("aspect_ratio", "object_count", "tint"),
-    "colorize": ("aspect_ratio",),
-}
-DATASET_CHECKS = ("aspect_ratio", "colours", "tint", "replication")
-
-
-def checks_for_task(task: str) -> tuple[str, ...]:
-    if task.startswith("replicate"):
-        return CHECKS_BY_TASK["replicate"]
-    return CHECKS_BY_TASK.get(task, ("aspect_ratio",))
+from .sanity import SANITY_CHECKS
 
 
 def cell_name(kind: str, setting: str, seed: str, *, metric_id: str | None = None, delta_step: int | None = None,
@@ -100,7 +84,7 @@ class GapCell:
 class SanityCase:
     metric: str
     metric_id: str
-    check: str  # 'finite' | 'deterministic' | 'batch-equals-single' | 'clean-seeds-in-range'
+    check: str  # a name in iqa_audit.sanity.SANITY_CHECKS
 
     @property
     def id(self) -> str:
@@ -168,9 +152,6 @@ def gap_cells(cfg: AuditConfig) -> list[GapCell]:
     return sorted(cells, key=lambda c: (c.metric_id, c.setting.label, c.seed, c.delta_step))
 
 
-SANITY_CHECKS = ("finite", "deterministic", "batch-equals-single", "clean-seeds-in-range")
-
-
 def sanity_cases(cfg: AuditConfig) -> list[SanityCase]:
     return sorted((SanityCase(m, metric_id(m), c) for m in cfg.metrics for c in SANITY_CHECKS), key=lambda c: c.id)
 
@@ -178,7 +159,7 @@ def sanity_cases(cfg: AuditConfig) -> list[SanityCase]:
 def editor_cells(cfg: AuditConfig) -> list[EditorCell]:
     if cfg.dataset:
         return sorted(
-            (EditorCell(st, sd, check, -1, 0, cfg.dataset) for st, sd in _dataset_settings(cfg) for check in DATASET_CHECKS),
+            (EditorCell(st, sd, check, -1, 0, cfg.dataset) for st, sd in _dataset_settings(cfg) for check in dataset_checks()),
             key=lambda c: (c.check, c.id),
         )
     cells = []

@@ -24,14 +24,17 @@ from .datasets import chains_of, import_manifest, is_manifest_ref, require_recor
 from .errors import StoreError, explain
 from .evidence import Change, RunEvidence, measure_change
 from .evidence import sources as evidence_sources
+from .fidelity import CheckInput, Finding, get_check
 from .gaps import REFERENCE_STEP, GapVerdict, Series, gap, judge
 from .images import Image
 from .keys import code_digest, digest
 from .metrics.identity import MetricIdentity, fingerprint
 from .normalize import normalise
+from .sanity import SANITY_CHECKS, SanityInput
 from .score_core import Scores, known_scores, nonfinite_line
 from .scoring import scores_of
 from .store import Store, jsonable
+from .tasks import get_task
 
 # The code behind each memoised finding: editing any of it makes every memo of that kind
 # stale (a different key), so a check's verdict is never read back from older code.
@@ -43,9 +46,9 @@ def fidelity_sources() -> tuple[ModuleType, ...]:
 
 
 def sanity_sources() -> tuple[ModuleType, ...]:
-    from . import seeds
+    from . import sanity, seeds
 
-    return (sys.modules[__name__], seeds)
+    return (sys.modules[__name__], sanity, seeds)
 
 
 @dataclass(frozen=True)
@@ -298,43 +301,25 @@ class Engine:
         return result
 
     def _sanity(self, case: SanityCase) -> tuple[bool, str, bool]:
-        # Scores here bypass the score cache on purpose: the checks are about the metric's
-        # own behaviour, not the stored numbers.
+        check = SANITY_CHECKS[case.check]
         metric = self.metric(case.metric)
-        if case.check == "finite":
-            imgs = self.clean_seed_images(3)
-            s = np.asarray(metric.score(imgs), dtype=float)
-            return bool(np.all(np.isfinite(s))), f"scores of 3 clean seeds: {s.tolist()}", False
-        if case.check == "deterministic":
-            img = self.clean_seed_images(1)[0]
-            a, b = float(metric.score([img])[0]), float(metric.score([img])[0])
-            return a == b or abs(a - b) <= 1e-6 * max(1.0, abs(a)), f"same image scored {a!r} then {b!r}", False
-        if case.check == "batch-equals-single":
-            imgs = self.clean_seed_images(3)
-            batch = np.asarray(metric.score(imgs), dtype=float)
-            single = np.asarray([metric.score([i])[0] for i in imgs], dtype=float)
-            ok = bool(np.allclose(batch, single, rtol=1e-4, atol=1e-5))
-            return ok, f"batch {batch.tolist()} vs one by one {single.tolist()}", False
-        if case.check == "clean-seeds-in-range":
-            # Through the score cache: these are the chains' step-0 images, same bytes.
-            from .plan import audit_seeds
 
-            names = [sd.name for sd in audit_seeds(self.cfg)]
-            objects = [self.store.put_image(img) for img in self.clean_seed_images()]
-            got = scores_of(self.store, metric, objects)  # NaN/±inf stay out of the store; they land outside below
-            s = np.asarray([got.finite.get(h, got.nonfinite.get(h)) for h, _ in objects], dtype=float)
-            r = metric.range
-            lo, hi = min(r.lo, r.hi), max(r.lo, r.hi)
-            outside = [f"{name} {v:.4g}" for name, v in zip(names, s.tolist()) if not lo <= v <= hi]
-            return not outside, (f"{len(outside)} of {len(s)} clean seeds score outside the typical range {lo}–{hi} "
-                                 f"({r.source}): " + ", ".join(outside[:5]) + (", …" if len(outside) > 5 else "")), True
-        raise ValueError(case.check)
+        def through_cache(images: list[Image]) -> np.ndarray:
+            objects = [self.store.put_image(img) for img in images]
+            got = scores_of(self.store, metric, objects)  # NaN/±inf stay out of the store; they land outside the range
+            return np.asarray([got.finite.get(h, got.nonfinite.get(h)) for h, _ in objects], dtype=float)
+
+        from .plan import audit_seeds
+
+        names = tuple(sd.name for sd in audit_seeds(self.cfg))
+        passed, message = check.run(SanityInput(metric, self.clean_seed_images, through_cache, names))
+        return bool(passed), message, check.warning_only
 
     # ----- editor audit ----------------------------------------------------------------
     def counter(self, task) -> CachedCounter:
         from .counting import BlobCounter, VLMCounter
 
-        noun = {"add-apples": "apples", "add-fruits": "pieces of fruit"}.get(task.name, "objects")
+        noun = task.count_noun
         model = self.cfg.counter_model()
         return CachedCounter(self.store, VLMCounter(model, noun=noun) if model else BlobCounter(), noun)
 
@@ -352,12 +337,12 @@ class Engine:
         for chain in chains:
             last = chain.ok_steps[-1] if cell.steps < 0 else _step_or_last(chain, cell.steps)
             findings.append(self._check(cell, chain, last))
-        worst = min(findings, key=lambda f: (f.passed, _badness(cell.check, f.value)))
+        cell_finding = get_check(cell.check).combine_runs(findings)
         return EditorFinding(
-            passed=all(f.passed for f in findings),
-            value=float(worst.value),
-            tolerance=float(worst.tolerance),
-            message=worst.message + (f" (worst of {len(findings)} runs)" if len(findings) > 1 else ""),
+            passed=cell_finding.passed,
+            value=float(cell_finding.value),
+            tolerance=float(cell_finding.tolerance),
+            message=cell_finding.message,
             details={"runs": [dict(jsonable(f.details), passed=f.passed, value=f.value) for f in findings]},
             editor_version=chains[0].record.editor_version,
         )
@@ -365,12 +350,13 @@ class Engine:
     def _check(self, cell: EditorCell, chain: Chain, last):
         """One run's finding, memoised under its inputs' hashes (seed, output, task, step,
         counter) and the checks' source, so a warm run decodes no image."""
-        from .fidelity import Finding
-
+        check = get_check(cell.check)
         task = None if self.dataset is not None else cell.setting.task
-        counter = self.counter_id(task) if cell.check == "object_count" else None
-        key = memo_key("fidelity", cell.check, task, chain.step(0).image_hash, last.image_hash, last.step, counter,
-                       code_digest(*fidelity_sources()))
+        counter = self.counter_id(task) if "count" in check.needs else None
+        parts = [cell.check, task, chain.step(0).image_hash, last.image_hash, last.step, counter]
+        if "steps" in check.needs:  # a check over the whole chain depends on every step's image
+            parts.append([s.image_hash for s in _steps_upto(chain, last.step)])
+        key = memo_key("fidelity", *parts, code_digest(*fidelity_sources()))
         memo = self.store.get_memo("fidelity", key)
         if memo is not None:
             return Finding(**json.loads(memo))
@@ -382,27 +368,20 @@ class Engine:
         model = self.cfg.counter_model()
         return f"vlm:{model}:{task_name}" if model else f"blobs:{task_name}"
 
-    def _run_check(self, cell: EditorCell, chain: Chain, last):
-        from . import fidelity
-        from .tasks import get_task
-
-        seed_img = self.image(chain.step(0))
-        out = self.image(last)
+    def _run_check(self, cell: EditorCell, chain: Chain, last) -> Finding:
+        """Prepare what the check's table entry needs, and run it."""
+        check = get_check(cell.check)
         task = None if self.dataset is not None else get_task(cell.setting.task)
-        reference = faithful_output(task, seed_img, last.step) if task else seed_img
-        if cell.check == "aspect_ratio":
-            return fidelity.check_aspect_ratio(reference, out)
-        if cell.check == "colours":
-            return fidelity.check_colours(reference, out)
-        if cell.check == "tint":
-            return fidelity.check_tint(reference, out)
-        if cell.check == "replication":
-            return fidelity.check_replication(reference, out)
-        if cell.check == "object_count":
-            counter = self.counter(task)
-            expected = task.expected_count(counter.count(seed_img), last.step)
-            return fidelity.check_object_count(out, expected, counter=counter)
-        raise ValueError(cell.check)
+        seed_img = self.image(chain.step(0))
+        extra: dict[str, Any] = {}
+        if "reference" in check.needs:
+            extra["reference"] = faithful_output(task, seed_img, last.step) if task else seed_img
+        if "steps" in check.needs:
+            extra["steps"] = tuple((s.step, self.image(s)) for s in _steps_upto(chain, last.step))
+        if "count" in check.needs:
+            counter = extra["counter"] = self.counter(task)
+            extra["expected_count"] = task.expected_count(counter.count(seed_img), last.step)
+        return check.run(CheckInput(task, seed_img, self.image(last), last.step, **extra))
 
 
 class CachedCounter:
@@ -458,6 +437,6 @@ def _step_or_last(chain: Chain, step: int):
     return ok.get(step) or chain.ok_steps[-1]
 
 
-def _badness(check: str, value: float) -> float:
-    # For similarity (SSIM) lower is worse; for every other check a larger value is worse.
-    return value if check == "replication" else -abs(value)
+def _steps_upto(chain: Chain, step: int):
+    """The chain's stored steps 0..`step`, in order."""
+    return [s for s in chain.ok_steps if s.step <= step]

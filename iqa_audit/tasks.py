@@ -98,6 +98,7 @@ class Task:
     transform: Transform = "none"
     adds: Adds = "none"
     monochrome_seed: bool = False
+    count_noun: str = "objects"  # what an object counter is asked to count on this task's images
 
     # ----- the prompt ------------------------------------------------------------------
     def prompt(self, step: int) -> str:
@@ -210,9 +211,9 @@ _TASK_LIST = (
     Task("colorize", "reconstruction: colourise a monochrome version of the seed", "1",
          "Colorize this black-and-white image.", monochrome_seed=True),
     Task("add-apples", "add one apple per step to the empty table", "1",
-         "Add one apple" + _ADD_SUFFIX, adds="apple"),
+         "Add one apple" + _ADD_SUFFIX, adds="apple", count_noun="apples"),
     Task("add-fruits", "add one fruit per step, a different kind each step", "1",
-         "Add one {fruit}" + _ADD_SUFFIX, adds="fruit"),
+         "Add one {fruit}" + _ADD_SUFFIX, adds="fruit", count_noun="pieces of fruit"),
 )
 
 TASKS: Mapping[str, Task] = MappingProxyType({t.name: t for t in _TASK_LIST})

@@ -4,39 +4,24 @@ One case per (editor, task, seed) and check; ids read like the finding, e.g.
 `test_aspect_ratio[sim-crop-replicate-grid-perspective]`. Controls: `identity` passes
 every check; each failure simulator fails the check it models. Known failures come
 from the same baseline mechanism as the metric audit.
+
+The test functions come from the check table (iqa_audit.fidelity.CHECKS): one function
+`test_<check>` per entry, each parametrized by the plugin with that check's cells.
 """
 
+from iqa_audit.fidelity import CHECKS
 from iqa_audit.verdicts import audit_editor
 
 
-def _check(name):
-    def decorate(fn):
-        fn.iqa_check = name  # read by the plugin's parametrization
-        return fn
+def _editor_test(check: str):
+    def test(editor_cell, audit_engine, record_cell, audit_config):
+        audit_editor(editor_cell, audit_engine, record_cell, audit_config)
 
-    return decorate
-
-
-@_check("aspect_ratio")
-def test_aspect_ratio(editor_cell, audit_engine, record_cell, audit_config):
-    audit_editor(editor_cell, audit_engine, record_cell, audit_config)
+    test.__name__ = test.__qualname__ = f"test_{check}"
+    test.__doc__ = f"{check}: {CHECKS[check].summary}"
+    test.iqa_check = check  # read by the plugin's parametrization
+    return test
 
 
-@_check("object_count")
-def test_object_count(editor_cell, audit_engine, record_cell, audit_config):
-    audit_editor(editor_cell, audit_engine, record_cell, audit_config)
-
-
-@_check("colours")
-def test_colours(editor_cell, audit_engine, record_cell, audit_config):
-    audit_editor(editor_cell, audit_engine, record_cell, audit_config)
-
-
-@_check("tint")
-def test_tint(editor_cell, audit_engine, record_cell, audit_config):
-    audit_editor(editor_cell, audit_engine, record_cell, audit_config)
-
-
-@_check("replication")
-def test_replication(editor_cell, audit_engine, record_cell, audit_config):
-    audit_editor(editor_cell, audit_engine, record_cell, audit_config)
+for _name in CHECKS:
+    globals()[f"test_{_name}"] = _editor_test(_name)

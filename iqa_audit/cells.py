@@ -11,9 +11,11 @@ from dataclasses import dataclass
 
 from .config import AuditConfig
 from .datasets import dataset_pairs
+from .errors import ConfigError, explain
 from .fidelity.table import checks_for_task, dataset_checks
 from .plan import Setting, audit_seeds, audit_settings
 from .sanity import SANITY_CHECKS
+from .tasks import get_task
 
 
 def cell_name(kind: str, setting: str, seed: str, *, metric_id: str | None = None, delta_step: int | None = None,
@@ -30,15 +32,22 @@ def cell_name(kind: str, setting: str, seed: str, *, metric_id: str | None = Non
     - kind "editor" (editor audit; needs check): test id '<setting label>-<seed>', e.g.
       'sim-crop-replicate-grid-perspective' (each check is its own test function, so the
       check is not in the id); key 'editor:<check>-<test id>'.
+    - kind "stability" (metric stability; needs metric_id): `setting` is the add task's
+      name (the stability chains' editor is one per run, `stability_editor`), test id
+      '<metric id>-<add task>-<seed>', e.g. 'piqe-add-fruits-empty-table'; key
+      'stability:<test id>'.
 
-    `setting` is a Setting.label ('<editor label>-<task>'). Raises ValueError for another
-    kind or a missing part."""
+    `setting` is a Setting.label ('<editor label>-<task>') but for "stability". Raises
+    ValueError for another kind or a missing part."""
     if kind == "gap" and metric_id is not None and delta_step is not None:
         test_id = f"{metric_id}-{setting}-{seed}-d{delta_step}"
         return test_id, f"gap:{test_id}"
     if kind == "editor" and check is not None:
         test_id = f"{setting}-{seed}"
         return test_id, f"editor:{check}-{test_id}"
+    if kind == "stability" and metric_id is not None:
+        test_id = f"{metric_id}-{setting}-{seed}"
+        return test_id, f"stability:{test_id}"
     raise ValueError(f"cell_name: kind {kind!r} with metric_id={metric_id!r}, delta_step={delta_step!r}, check={check!r}")
 
 
@@ -96,6 +105,41 @@ class SanityCase:
 
 
 @dataclass(frozen=True)
+class StabilityCell:
+    """Metric stability under content change: `metric` on the add chain of (editor, task, seed)
+    against the replicate chain of the same editor and seed (iqa_audit.stability)."""
+
+    metric: str
+    metric_id: str
+    editor: str
+    task: str  # an add task
+    seed: str
+
+    @property
+    def id(self) -> str:
+        """The test id (cell_name)."""
+        return cell_name("stability", self.task, self.seed, metric_id=self.metric_id)[0]
+
+    @property
+    def key(self) -> str:
+        """The key in results.json and the baseline (cell_name)."""
+        return cell_name("stability", self.task, self.seed, metric_id=self.metric_id)[1]
+
+    @property
+    def add_setting(self) -> Setting:
+        return Setting(_label(self.editor, self.task), self.editor, self.task)
+
+    @property
+    def replicate_setting(self) -> Setting:
+        return Setting(_label(self.editor, "replicate"), self.editor, "replicate")
+
+    @property
+    def group(self) -> str:
+        # The add tasks of one (metric, seed) share its replicate series: one worker scores it.
+        return f"stability-{self.metric_id}-{self.seed}"
+
+
+@dataclass(frozen=True)
 class EditorCell:
     setting: Setting
     seed: str
@@ -142,7 +186,8 @@ def gap_cells(cfg: AuditConfig) -> list[GapCell]:
         pairs = _dataset_settings(cfg)
     else:
         seeds = [s.name for s in audit_seeds(cfg)]
-        pairs = [(st, sd) for st in audit_settings(cfg) for sd in seeds]
+        # Reconstruction changes content on purpose: its chains are stored, never judged.
+        pairs = [(st, sd) for st in audit_settings(cfg) if get_task(st.task).metric_verdicts for sd in seeds]
     cells = [
         GapCell(m, metric_id(m), st, sd, d, cfg.dataset)
         for m in cfg.metrics
@@ -154,6 +199,22 @@ def gap_cells(cfg: AuditConfig) -> list[GapCell]:
 
 def sanity_cases(cfg: AuditConfig) -> list[SanityCase]:
     return sorted((SanityCase(m, metric_id(m), c) for m in cfg.metrics for c in SANITY_CHECKS), key=lambda c: c.id)
+
+
+def stability_cells(cfg: AuditConfig) -> list[StabilityCell]:
+    """One case per (metric, "add-task:seed" in cfg.stability_cases); none for an imported
+    dataset (its chains are not built here). ConfigError for a case that is not an add task."""
+    if cfg.dataset:
+        return []
+    cases = []
+    for case in cfg.stability_cases:
+        task, _, seed = case.partition(":")
+        if not get_task(task).adds_objects or not seed:
+            raise ConfigError(explain(f"stability case {case!r}", expected="'add-task:seed', e.g. add-fruits:empty-table",
+                                      got=repr(case), fix="Name an add task (add-apples, add-fruits) and a seed."))
+        cases.append((task, seed))
+    cells = [StabilityCell(m, metric_id(m), cfg.stability_editor, task, seed) for m in cfg.metrics for task, seed in cases]
+    return sorted(cells, key=lambda c: c.id)
 
 
 def editor_cells(cfg: AuditConfig) -> list[EditorCell]:

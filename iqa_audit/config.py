@@ -23,12 +23,14 @@ SPEC_OPTIONS = ("editors", "audit_editors")  # pyproject values that are editor 
 # must trip the check it models) on the task/seed pairs that expose each failure.
 AUDIT_EDITORS = (
     "identity", "codec-jpeg", "codec-webp", "sim-noise-tint", "sim-scatter", "sim-wrinkles", "sim-texture-loss",
-    "sim-crop", "sim-palette", "sim-apples", "sim-fruits-replace",
+    "sim-crop", "sim-palette", "sim-apples", "sim-fruits-replace", "sim-sepia", "sim-no-colour", "sim-no-transform",
 )
 AUDIT_CASES = (
     "replicate:grid-perspective", "replicate:eye-palette-faces", "mirror:flat-cartoon",
-    "add-apples:empty-table", "add-fruits:empty-table",
+    "add-apples:empty-table", "add-fruits:empty-table", "monochrome:flat-cartoon", "colorize:flat-cartoon",
 )
+# Metric stability: the add tasks on the seed they add to (the study's Figure 7).
+STABILITY_CASES = ("add-apples:empty-table", "add-fruits:empty-table")
 
 # Built in so the suite works from any folder, even without a pyproject.toml.
 BUILTIN_PROFILES: Mapping[str, Mapping[str, Any]] = {
@@ -62,6 +64,9 @@ BUILTIN_PROFILES: Mapping[str, Mapping[str, Any]] = {
         "audit_cases": list(AUDIT_CASES),
         "audit_steps": 20,
         "audit_runs": 5,
+        "stability_steps": 20,
+        "stability_runs": 5,
+        "stability_long_side": 2048,
     },
 }
 
@@ -99,6 +104,16 @@ class AuditConfig:
     # A requested metric that cannot run (missing weights, import error) fails the run
     # unless this is set: then its cells are skipped and the run can pass without it.
     allow_missing_metrics: bool = False
+    # Metric stability under content change: one case per (metric, "add-task:seed"), on chains of
+    # `stability_editor` (the add task's and the replicate task's) of their own size and length.
+    stability_cases: tuple[str, ...] = STABILITY_CASES
+    stability_editor: str = "sim-noise-tint"
+    stability_steps: int = 10
+    stability_runs: int = 2
+    stability_long_side: int | None = 256
+    # Score every step of the metric audit's chains, not only 0, 1 and the Δ steps: the metric
+    # detection delay is then exact to the step (it costs about steps/len(Δ steps) times the scoring).
+    every_step: bool = False
 
     def __post_init__(self) -> None:
         # Each value on its own, by the options table's checks (names are checked against
@@ -116,6 +131,10 @@ class AuditConfig:
             raise ConfigError(explain("--metric", expected="metrics with their real weights (the audit's verdicts and baselines)",
                                       got=", ".join(random) + " (random weights: for tests and cost measurement only)",
                                       fix="Drop '@random'; measure costs with tests/benchmarks/random_weights_bench.py instead."))
+        if self.stability_steps < 3 or self.stability_runs < 1:
+            raise ConfigError(explain("stability chains in [tool.iqa_audit]", expected="stability_steps >= 3 and stability_runs >= 1",
+                                      got=f"steps {self.stability_steps}, runs {self.stability_runs}",
+                                      fix="Step-to-step differences from step 1 on need at least 3 steps."))
 
     def counter_model(self) -> str | None:
         return _model_of("--counter", self.counter, "vlm")
@@ -131,7 +150,10 @@ class AuditConfig:
 
     @property
     def scored_steps(self) -> tuple[int, ...]:
-        """Every step a metric must score: the seed, the reference and each Δ step."""
+        """Every step a metric must score: the seed, the reference and each Δ step (every
+        step up to --steps with every_step)."""
+        if self.every_step:
+            return tuple(range(self.steps + 1))
         return tuple(sorted({0, 1, *self.delta_steps}))
 
 
@@ -204,7 +226,8 @@ def resolve_config(overrides: Mapping[str, Any], *, pyproject: Path | None = Non
         hint = ("Did you mean " + ", ".join(close) + "? ") if close else ""
         raise ConfigError(explain("[tool.iqa_audit] settings", expected="keys among " + ", ".join(sorted(known)),
                                   got=", ".join(sorted(unknown)), fix=hint + "Remove or rename them."))
-    for key in ("editors", "tasks", "delta_steps", "metrics", "seed_dirs", "audit_editors", "audit_cases"):
+    for key in ("editors", "tasks", "delta_steps", "metrics", "seed_dirs", "audit_editors", "audit_cases",
+                "stability_cases"):
         if key in values and not isinstance(values[key], tuple):
             is_spec_text = key in SPEC_OPTIONS and isinstance(values[key], str)
             values[key] = split_specs(values[key]) if is_spec_text else tuple(_as_list(values[key]))

@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .cells import EditorCell, GapCell, SanityCase
+from .cells import EditorCell, GapCell, SanityCase, StabilityCell
 from .chains import Chain, ChainBusy, ChainSpec, PaidBudget, build_chain, resolve
 from .config import AuditConfig
 from .datasets import chains_of, import_manifest, is_manifest_ref, require_record
@@ -30,9 +30,11 @@ from .images import Image
 from .keys import code_digest, digest
 from .metrics.identity import MetricIdentity, fingerprint
 from .normalize import normalise
+from .plan import Setting
 from .sanity import SANITY_CHECKS, SanityInput
 from .score_core import Scores, known_scores, nonfinite_line
 from .scoring import scores_of
+from .stability import Stability, stability as stability_of
 from .store import Store, jsonable
 from .tasks import get_task
 
@@ -49,6 +51,7 @@ def sanity_sources() -> tuple[ModuleType, ...]:
     from . import sanity, seeds
 
     return (sys.modules[__name__], sanity, seeds)
+_AUDIT_SIZE = object()  # Engine.chains' default: seeds at the audit's --long-side
 
 
 @dataclass(frozen=True)
@@ -121,21 +124,23 @@ class Engine:
                 build_chain(self.store, busy[0], budget=self.budget)
             pending = busy[1:]
 
-    def chains(self, setting, seed: str, *, steps: int, runs: int) -> list[Chain]:
-        """One chain per run for (setting, seed), built up to `steps` if needed."""
+    def chains(self, setting, seed: str, *, steps: int, runs: int, long_side: Any = _AUDIT_SIZE) -> list[Chain]:
+        """One chain per run for (setting, seed), built up to `steps` if needed, with seeds
+        rendered at `long_side` px (default: the audit's --long-side)."""
         if self.dataset is not None:
             return self._imported_chains(setting.label, seed)
         self._build_planned()
-        key = (setting.label, setting.editor, setting.task, seed, steps, runs)
+        size = self.cfg.long_side if long_side is _AUDIT_SIZE else long_side
+        key = (setting.label, setting.editor, setting.task, seed, steps, runs, size)
         if key not in self._chains:
-            self._chains[key] = self._build_chains(setting, seed, steps=steps, runs=runs)
+            self._chains[key] = self._build_chains(setting, seed, steps=steps, runs=runs, long_side=size)
         return self._chains[key]
 
-    def _build_chains(self, setting, seed: str, *, steps: int, runs: int) -> list[Chain]:
+    def _build_chains(self, setting, seed: str, *, steps: int, runs: int, long_side: int | None) -> list[Chain]:
         out = []
         for run in range(runs):
             spec = ChainSpec(seed=seed, editor=setting.editor, task=setting.task, run=run, steps=steps,
-                             long_side=self.cfg.long_side)
+                             long_side=long_side)
             out.append(build_chain(self.store, resolve(spec, extra_seed_dirs=self.cfg.seed_dirs), budget=self.budget))
         return out
 
@@ -219,20 +224,25 @@ class Engine:
         return self._series[key]
 
     def _compute_series(self, cell: GapCell) -> Series:
-        wanted = set(self.cfg.scored_steps)
         chains = self.chains(cell.setting, cell.seed, steps=self.cfg.steps, runs=self.cfg.runs)
+        return self._score_series(cell.metric, cell.setting.label, cell.seed, chains, self.cfg.scored_steps)
+
+    def _score_series(self, metric_name: str, label: str, seed: str, chains: list[Chain], wanted) -> Series:
+        """`metric_name`'s scores of the `wanted` steps of `chains` (one batch), raw and
+        normalised, per run and step."""
+        wanted = set(wanted)
         per_run = {c.record.run: {s.step: s for s in c.ok_steps if s.step in wanted} for c in chains}
         objects = [(s.image_hash, s.ext) for steps in per_run.values() for s in steps.values()]
-        metric, got = self.scores(cell.metric, objects)
+        metric, got = self.scores(metric_name, objects)
         raw = {run: {k: got.finite[s.image_hash] for k, s in steps.items() if s.image_hash in got.finite}
                for run, steps in per_run.items()}
         norm = {run: {k: float(normalise(v, metric.range)) for k, v in steps.items()} for run, steps in raw.items()}
         # A step whose score is NaN/±inf is left out of the series and named, so only the
         # cells that need it error (gaps.gap raises for them); the others still run.
-        unusable = {run: {k: nonfinite_line(self.store, cell.metric, s.image_hash, got.nonfinite[s.image_hash], ext=s.ext)
+        unusable = {run: {k: nonfinite_line(self.store, metric_name, s.image_hash, got.nonfinite[s.image_hash], ext=s.ext)
                           for k, s in steps.items() if s.image_hash in got.nonfinite}
                     for run, steps in per_run.items()}
-        return Series(metric.id, metric.version, cell.setting.label, cell.seed, tuple(sorted(raw)),
+        return Series(metric.id, metric.version, label, seed, tuple(sorted(raw)),
                       tuple(sorted(wanted)), raw, norm, {r: u for r, u in unusable.items() if u})
 
     def gap(self, cell: GapCell):
@@ -267,10 +277,27 @@ class Engine:
         self.store.put_memo("evidence", key, json.dumps(change.to_dict(), sort_keys=True))
         return change
 
-    def chain_images(self, setting, seed: str, *, steps: int, runs: int) -> dict[str, dict[str, str]]:
+    # ----- stability under content change --------------------------------------------
+    def stability_series(self, metric: str, setting: Setting, seed: str) -> Series:
+        """Every step of the stability chains of (setting, seed), scored by `metric` (one
+        batch), normalised; memoised per process like the audit's series."""
+        key = ("stability", metric, setting.label, seed)
+        if key not in self._series:
+            cfg = self.cfg
+            chains = self.chains(setting, seed, steps=cfg.stability_steps, runs=cfg.stability_runs,
+                                 long_side=cfg.stability_long_side)
+            self._series[key] = self._score_series(metric, setting.label, seed, chains, range(cfg.stability_steps + 1))
+        return self._series[key]
+
+    def stability(self, cell: StabilityCell) -> Stability:
+        """The cell's add chain against the replicate chain of the same editor and seed."""
+        return stability_of(self.stability_series(cell.metric, cell.add_setting, cell.seed),
+                            self.stability_series(cell.metric, cell.replicate_setting, cell.seed))
+
+    def chain_images(self, setting, seed: str, *, steps: int, runs: int, long_side: Any = _AUDIT_SIZE) -> dict[str, dict[str, str]]:
         """{run: {step: 'sha256.ext'}} of the stored chains, for the report's image strips."""
         return {str(c.record.run): {str(s.step): f"{s.image_hash}.{s.ext}" for s in c.ok_steps}
-                for c in self.chains(setting, seed, steps=steps, runs=runs)}
+                for c in self.chains(setting, seed, steps=steps, runs=runs, long_side=long_side)}
 
     def reasonings(self, setting, seed: str, *, steps: int, runs: int) -> dict[str, list]:
         """{run: [[step, reasoning or None], ...]}: the editor's own words per step."""

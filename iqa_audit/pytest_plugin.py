@@ -53,7 +53,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _configure(config: pytest.Config) -> None:
-    from .cells import editor_cells, gap_cells
+    from .cells import editor_cells, gap_cells, stability_cells
 
     wi = getattr(config, "workerinput", None)
     if wi is not None and int(wi.get("workercount", 1)) > 1:
@@ -74,7 +74,7 @@ def _configure(config: pytest.Config) -> None:
         from .validate import check_config
 
         check_config(cfg, "pytest")
-    gap_cells(cfg), editor_cells(cfg), cfg.counter_model(), cfg.judge_model()  # validate now, not in every test
+    gap_cells(cfg), editor_cells(cfg), stability_cells(cfg), cfg.counter_model(), cfg.judge_model()  # validate now
     if cfg.run_name is not None:  # a folder under reports/: one id, never a path (names.slug)
         cfg = _replace(cfg, run_name=slug(cfg.run_name))
     reports_root = Path(cfg.reports_dir or (pyproject.parent if pyproject else Path.cwd()) / "reports")
@@ -151,18 +151,23 @@ def _registered_paid(editor_spec: str) -> bool:
 
 
 def audit_chain_specs(cfg: AuditConfig) -> list:
-    """Every chain the audit's cells may need (metric and editor audit), de-duplicated."""
-    from .cells import editor_cells, gap_cells
+    """Every chain the audit's cells may need (metric audit, stability, editor audit), de-duplicated."""
+    from .cells import editor_cells, gap_cells, stability_cells
 
-    return _cell_specs(cfg, [*gap_cells(cfg), *editor_cells(cfg)])
+    return _cell_specs(cfg, [*gap_cells(cfg), *stability_cells(cfg), *editor_cells(cfg)])
 
 
 def _cell_specs(cfg: AuditConfig, cells) -> list:
-    from .cells import EditorCell, GapCell
+    from .cells import EditorCell, GapCell, StabilityCell
     from .chains import ChainSpec
 
     specs = []
     for cell in cells:
+        if isinstance(cell, StabilityCell):  # its add chain and its replicate chain, at their own size
+            specs += [ChainSpec(seed=cell.seed, editor=st.editor, task=st.task, run=r, steps=cfg.stability_steps,
+                                long_side=cfg.stability_long_side)
+                      for st in (cell.add_setting, cell.replicate_setting) for r in range(cfg.stability_runs)]
+            continue
         if isinstance(cell, GapCell):
             steps, runs = cfg.steps, cfg.runs
         elif isinstance(cell, EditorCell):
@@ -250,9 +255,10 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
 def cell_groups(cfg: AuditConfig) -> dict[str, str]:
     """{test parameter id: xdist group} of every audit cell (ids are unique per kind, and an
     editor cell's id is shared by its checks on purpose: they run together)."""
-    from .cells import editor_cells, gap_cells, sanity_cases
+    from .cells import editor_cells, gap_cells, sanity_cases, stability_cells
 
-    return {c.id: c.group for cells in (gap_cells(cfg), sanity_cases(cfg), editor_cells(cfg)) for c in cells}
+    kinds = (gap_cells(cfg), sanity_cases(cfg), editor_cells(cfg), stability_cells(cfg))
+    return {c.id: c.group for cells in kinds for c in cells}
 
 
 def param_id(nodeid: str) -> str | None:
@@ -300,6 +306,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
         cases = sanity_cases(cfg)
         metafunc.parametrize("sanity_case", [pytest.param(c, id=c.id, marks=pytest.mark.xdist_group(c.group)) for c in cases])
+    if "stability_cell" in metafunc.fixturenames:
+        from .cells import stability_cells
+
+        metafunc.parametrize(
+            "stability_cell",
+            [pytest.param(c, id=c.id, marks=pytest.mark.xdist_group(c.group)) for c in stability_cells(cfg)]
+            or [pytest.param(None, marks=pytest.mark.skip(reason="no stability cells in this configuration"))],
+        )
     if "editor_cell" in metafunc.fixturenames:
         from .cells import editor_cells
 
@@ -318,7 +332,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if cfg.dataset or getattr(session.config, "workerinput", None) is None and session.config.getoption("numprocesses", None):
         return  # imported chains are not built; an xdist controller runs no tests
     cells = [getattr(getattr(item, "callspec", None), "params", {}) for item in session.items]
-    specs = _cell_specs(cfg, [p.get("gap_cell") or p.get("editor_cell") for p in cells])
+    specs = _cell_specs(cfg, [p.get("gap_cell") or p.get("editor_cell") or p.get("stability_cell") for p in cells])
     if specs:
         wi = getattr(session.config, "workerinput", None) or {}
         worker = int(str(wi.get("workerid", "gw0"))[2:] or 0)

@@ -125,8 +125,40 @@ def build_results(cfg: AuditConfig, records: Sequence[Mapping[str, Any]], *, sta
         },
         "metrics": metric_statuses(cfg, records),
         "editors": editors,
+        "detection_delays": detection_delays(cells),
+        "excluded_settings": excluded_settings(cfg),
         "cells": cells,
     })
+
+
+def detection_delays(records: Sequence[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The metrics' detection delays (one per metric, setting and seed, from its gap cells)
+    beside the editors' self-evaluation delays (one per editor setting and seed whose editor
+    returns reasoning, from its editor cells): when each noticed the damage, in steps, mean ±
+    sd over runs."""
+    metrics: dict[tuple, dict[str, Any]] = {}
+    editors: dict[tuple, dict[str, Any]] = {}
+    for r in records:
+        if r.get("kind") == "gap" and r.get("detection_delay"):
+            key = (r["metric_id"], r["setting"], r["seed"])
+            metrics.setdefault(key, {"metric_id": r["metric_id"], "setting": r["setting"], "seed": r["seed"],
+                                     **r["detection_delay"]})
+        elif r.get("kind") == "editor" and (r.get("self_evaluation") or {}).get("available"):
+            key = (r["setting"], r["seed"])
+            editors.setdefault(key, {"setting": r["setting"], "editor": r.get("editor"), "task": r.get("task"),
+                                     "seed": r["seed"], **r["self_evaluation"]})
+    return {"metrics": [metrics[k] for k in sorted(metrics)], "editors": [editors[k] for k in sorted(editors)]}
+
+
+def excluded_settings(cfg: AuditConfig) -> list[dict[str, str]]:
+    """Chain settings of tasks the metric audit does not judge (reconstruction), and why."""
+    from .plan import audit_settings
+    from .tasks import get_task
+
+    if cfg.dataset:
+        return []
+    return [{"setting": s.label, "task": s.task, "why": "reconstruction changes the content on purpose; the study "
+             "left these chains out of the metric verdicts"} for s in audit_settings(cfg) if not get_task(s.task).metric_verdicts]
 
 
 def _config_dict(cfg: AuditConfig) -> dict[str, Any]:
@@ -203,6 +235,6 @@ def update_baseline(cfg: AuditConfig, records: Sequence[Mapping[str, Any]]) -> P
         if r.get("kind") == "gap" and (done or r.get("verdict") == "inconclusive") and "error" not in r:
             entries[r["cell"]] = (r["cell"], bool(r["passed"]), r.get("value"), r.get("version"), r.get("verdict"),
                                   r.get("gap_stderr"))
-        elif r.get("kind") == "editor" and done:
+        elif r.get("kind") in ("editor", "stability") and done:
             entries[r["cell"]] = (r["cell"], bool(r["passed"]), r.get("value"), r.get("version"))
     return baseline_mod.write(path, entries.values(), meta={"profile": cfg.profile, "iqa_audit": __version__})

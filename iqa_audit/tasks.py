@@ -5,7 +5,8 @@ A task answers four questions for the rest of the suite:
   study gives it, ours otherwise, flagged below);
 - `prepare_seed(seed)`: what step 0 of the chain is (the seed itself, or its monochrome
   version for the colourisation task);
-- `ideal_edit(image, step)`: what a perfect editor returns, given the previous step;
+- `ideal_edit(image, step)`: what a perfect editor returns, given the previous step
+  (the transform, the object, the grey or coloured version, the reconstruction phase);
 - `expected_geometry(seed, step)` / `expected_count(seed_count, step)`: what a faithful
   chain holds after `step` steps, for the fidelity checks to compare against.
 
@@ -27,12 +28,14 @@ table with no saturated colour):
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal, Mapping
 
 import numpy as np
+from PIL import Image as PILImage
 from PIL import ImageDraw
 
 from .errors import ConfigError, explain
@@ -85,6 +88,18 @@ _ADD_SUFFIX = " to the table. Keep everything else exactly the same."
 
 Transform = Literal["none", "mirror", "rotate90"]
 Adds = Literal["none", "apple", "fruit"]
+Recolour = Literal["none", "grey", "colourise"]
+Phase = Literal["patches", "edges", "keep"]
+
+# The reconstruction cycle the study's users tried to escape the noise with: colour
+# patches, then edges, then a photorealistic image from them. The study does not give its
+# wording; these prompts are ours. Each phase's ideal edit is below (`_PHASE_EDITS`).
+RECONSTRUCTION_CYCLE: tuple[tuple[str, Phase], ...] = (
+    ("Turn this image into flat colour patches: fill each region with one solid colour, without lines or texture.",
+     "patches"),
+    ("Turn this image into a line drawing: black edges on a white background, nothing else.", "edges"),
+    ("Reconstruct a photorealistic image from this drawing.", "keep"),
+)
 
 
 @dataclass(frozen=True)
@@ -99,6 +114,11 @@ class Task:
     adds: Adds = "none"
     monochrome_seed: bool = False
     count_noun: str = "objects"  # what an object counter is asked to count on this task's images
+    recolour: Recolour = "none"  # 'grey': make the image monochrome; 'colourise': give a grey image colour
+    cycle: tuple[tuple[str, Phase], ...] = ()  # (prompt, phase) repeated in order: step k is cycle[(k-1) % n]
+    # False: the task changes content on purpose (reconstruction); its chains are stored like
+    # any other but the metric audit judges none of them, as the study left them out.
+    metric_verdicts: bool = True
 
     # ----- the prompt ------------------------------------------------------------------
     def prompt(self, step: int) -> str:
@@ -106,7 +126,14 @@ class Task:
         _check_step(step, self.name)
         if self.adds == "fruit":
             return self.prompt_text.format(fruit=self.object_for_step(step).name)
+        if self.cycle:
+            return self.cycle[(step - 1) % len(self.cycle)][0]
         return self.prompt_text
+
+    @property
+    def prompts(self) -> tuple[str, ...]:
+        """Every fixed prompt of the task (add-fruits' prompts are a pattern, not listed)."""
+        return tuple(text for text, _ in self.cycle) if self.cycle else (self.prompt_text,)
 
     # ----- step 0 ----------------------------------------------------------------------
     def prepare_seed(self, seed: Image) -> Image:
@@ -124,15 +151,25 @@ class Task:
         """What a perfect editor returns at `step` given the previous step's image.
 
         replicate*: the same pixels. mirror: left-right flip. rotate90: 90 degrees
-        clockwise. colorize: the input unchanged, because a monochrome image carries no
-        information from which the original colours could be recovered; any colour an
-        editor adds is invented, and the fidelity checks judge it against the seed.
-        add-apples / add-fruits: the step's object drawn at slot `step`.
+        clockwise. monochrome: the BT.601 luma on all three channels (`monochrome`).
+        colorize: a grey input coloured by its lightness (`colourise`: the original colours
+        cannot be recovered from grey, so any colouring that keeps L* is faithful; this one
+        is fixed so a chain is deterministic), a coloured input unchanged.
+        reconstruct: the phase of `step` in the cycle: flat colour patches, an edge
+        drawing, then the input unchanged (a photograph cannot be recovered from edges;
+        whatever an editor paints is invented). add-apples / add-fruits: the step's
+        object drawn at slot `step`.
         """
         _check_image(image, f"task {self.name!r} input")
         _check_step(step, self.name)
         if self.adds != "none":
             return self.place_object(image, slot=step, step=step)
+        if self.cycle:
+            return Image(_PHASE_EDITS[self.cycle[(step - 1) % len(self.cycle)][1]](image.pixels))
+        if self.recolour == "grey":
+            return Image(monochrome(image.pixels))
+        if self.recolour == "colourise":
+            return Image(colourise(image.pixels))
         return Image(_transform(image.pixels, self.transform, 1))
 
     def expected_geometry(self, seed: Image, step: int) -> Image:
@@ -154,16 +191,16 @@ class Task:
         """How many objects a faithful chain shows after `step` steps.
 
         add tasks: one more per step. replicate, mirror, rotate90: the seed's count
-        (geometry moves objects, it never adds or removes them). colorize: None, because
-        colouring a monochrome image creates saturated regions a colour-blob counter
-        would count, so a count says nothing about fidelity there.
+        (geometry moves objects, it never adds or removes them). colorize, monochrome and
+        reconstruct: None, because they create or remove the saturated regions a
+        colour-blob counter counts, so a count says nothing about fidelity there.
         """
         if seed_count < 0 or step < 0:
             raise ConfigError(explain(f"task {self.name!r} expected_count", expected="seed_count >= 0 and step >= 0",
                                       got=f"seed_count={seed_count}, step={step}", fix="Pass counts and steps from 0 up."))
         if self.adds != "none":
             return seed_count + step
-        if self.monochrome_seed:
+        if self.monochrome_seed or self.recolour != "none" or self.cycle:
             return None
         return seed_count
 
@@ -208,8 +245,14 @@ _TASK_LIST = (
          "Mirror this image horizontally.", transform="mirror"),
     Task("rotate90", "rotate 90 degrees clockwise every step (four steps return the original)", "1",
          "Rotate this image 90 degrees clockwise.", transform="rotate90"),
-    Task("colorize", "reconstruction: colourise a monochrome version of the seed", "1",
-         "Colorize this black-and-white image.", monochrome_seed=True),
+    # The study's users asked for monochrome and got images that were not grey.
+    Task("monochrome", "convert to black and white every step (the output must be grey, and stay grey)", "1",
+         "Convert this image to black and white.", recolour="grey"),
+    # 2: the faithful colourisation colours a grey input (it used to return it unchanged).
+    Task("colorize", "reconstruction: colourise a monochrome version of the seed", "2",
+         "Colorize this black-and-white image.", monochrome_seed=True, recolour="colourise"),
+    Task("reconstruct", "reconstruction cycle: colour patches -> edges -> photorealistic, every 3 steps", "1",
+         RECONSTRUCTION_CYCLE[0][0], cycle=RECONSTRUCTION_CYCLE, metric_verdicts=False),
     Task("add-apples", "add one apple per step to the empty table", "1",
          "Add one apple" + _ADD_SUFFIX, adds="apple", count_noun="apples"),
     Task("add-fruits", "add one fruit per step, a different kind each step", "1",
@@ -219,7 +262,7 @@ _TASK_LIST = (
 TASKS: Mapping[str, Task] = MappingProxyType({t.name: t for t in _TASK_LIST})
 
 # Every fixed prompt maps to its task; add-fruits prompts are matched by pattern.
-_PROMPT_TO_TASK = {t.prompt_text: t for t in _TASK_LIST if t.adds != "fruit"}
+_PROMPT_TO_TASK = {text: t for t in _TASK_LIST if t.adds != "fruit" for text in t.prompts}
 _FRUIT_PROMPT = re.compile(r"Add one (?P<fruit>.+?)" + re.escape(_ADD_SUFFIX))
 
 
@@ -260,6 +303,75 @@ def monochrome(pixels: np.ndarray) -> np.ndarray:
     p = pixels.astype(np.int32)
     luma = (299 * p[..., 0] + 587 * p[..., 1] + 114 * p[..., 2] + 500) // 1000
     return np.ascontiguousarray(np.repeat(luma.astype(np.uint8)[..., None], 3, axis=2))
+
+
+# Chroma of the fixed colourisation (CIELAB C*ab at mid lightness, 0 at black and white)
+# and its hues at black and at white: cool shadows, warm highlights (hand-tinting's
+# convention). 30 units is clearly coloured: a just-noticeable difference is 2.3.
+COLOURISE_CHROMA = 30.0
+COLOURISE_HUES = (250.0, 70.0)  # degrees, at L* = 0 and L* = 100
+# An input whose channels differ by at most this many levels anywhere is grey (a codec's
+# rounding of a grey image stays within it).
+GREY_LEVELS = 2
+
+
+def colourise(pixels: np.ndarray) -> np.ndarray:
+    """A grey image coloured by its lightness; a coloured image unchanged. (H, W, 3) uint8.
+
+    Each grey level g maps to the CIELAB colour with the L* of (g, g, g), chroma
+    COLOURISE_CHROMA x sin(pi L*/100) and a hue moving linearly from COLOURISE_HUES[0] at
+    black to [1] at white, clipped into sRGB: deterministic, lightness kept (to rounding
+    and the gamut), and visibly coloured everywhere but near black and white.
+    """
+    p = np.asarray(pixels)
+    if int((p.max(axis=2).astype(np.int16) - p.min(axis=2)).max()) > GREY_LEVELS:
+        return np.ascontiguousarray(p)  # already coloured: nothing to colourise
+    return np.ascontiguousarray(_colourise_lut()[p[..., 1]])
+
+
+@functools.cache
+def _colourise_lut() -> np.ndarray:
+    from skimage.color import lab2rgb, rgb2lab
+
+    grey = np.repeat(np.arange(256, dtype=np.float64)[:, None], 3, axis=1) / 255.0
+    lightness = rgb2lab(grey.reshape(1, 256, 3))[0, :, 0]
+    hue = np.deg2rad(COLOURISE_HUES[0] + (COLOURISE_HUES[1] - COLOURISE_HUES[0]) * lightness / 100.0)
+    chroma = COLOURISE_CHROMA * np.sin(np.pi * np.clip(lightness, 0, 100) / 100.0)
+    lab = np.stack([lightness, chroma * np.cos(hue), chroma * np.sin(hue)], axis=1)
+    rgb = lab2rgb(lab.reshape(1, 256, 3))[0]
+    return np.clip(np.round(rgb * 255.0), 0, 255).astype(np.uint8)
+
+
+# Colour patches: a median filter of this width (fraction of the short side, at least 3 px)
+# removes texture, then an adaptive palette of PATCH_COLOURS colours flattens regions.
+PATCH_MEDIAN_FRACTION = 1 / 100
+PATCH_COLOURS = 8
+# Edges: Pillow's FIND_EDGES (a 3x3 Laplacian) on the grey image, above this many levels.
+EDGE_LEVELS = 32
+
+
+def colour_patches(pixels: np.ndarray) -> np.ndarray:
+    """Flat colour regions: median-filtered, then quantised to PATCH_COLOURS colours
+    (Pillow's median cut, no dithering: deterministic). (H, W, 3) uint8."""
+    from PIL import ImageFilter
+
+    pil = Image(np.ascontiguousarray(pixels)).to_pil()
+    size = max(3, 2 * int(min(pil.size) * PATCH_MEDIAN_FRACTION / 2) + 1)
+    smooth = pil.filter(ImageFilter.MedianFilter(size))
+    flat = smooth.quantize(colors=PATCH_COLOURS, method=PILImage.Quantize.MEDIANCUT, dither=PILImage.Dither.NONE)
+    return np.asarray(flat.convert("RGB"), dtype=np.uint8)
+
+
+def edge_drawing(pixels: np.ndarray) -> np.ndarray:
+    """Black edges on white: where the grey image's Laplacian exceeds EDGE_LEVELS. (H, W, 3) uint8."""
+    from PIL import ImageFilter
+
+    grey = Image(np.ascontiguousarray(pixels)).to_pil().convert("L")
+    edges = np.asarray(grey.filter(ImageFilter.FIND_EDGES)) > EDGE_LEVELS
+    return np.ascontiguousarray(np.repeat(np.where(edges, 0, 255).astype(np.uint8)[..., None], 3, axis=2))
+
+
+_PHASE_EDITS = {"patches": colour_patches, "edges": edge_drawing, "keep": lambda px: np.ascontiguousarray(px)}
 
 
 def _transform(pixels: np.ndarray, transform: Transform, times: int) -> np.ndarray:
@@ -366,6 +478,7 @@ def _check_image(image: Image, what: str) -> None:
 
 
 __all__ = [
-    "APPLE", "FRUITS", "PLACEMENT_BOX", "REPLICATE_PROMPT", "TASKS", "ObjectKind", "SlotGrid", "Task",
-    "draw_object", "get_task", "monochrome", "slot_center", "slot_grid", "task_for_prompt", "task_names",
+    "APPLE", "FRUITS", "PLACEMENT_BOX", "RECONSTRUCTION_CYCLE", "REPLICATE_PROMPT", "TASKS", "ObjectKind", "SlotGrid",
+    "Task", "colour_patches", "colourise", "draw_object", "edge_drawing", "get_task", "monochrome", "slot_center",
+    "slot_grid", "task_for_prompt", "task_names",
 ]

@@ -16,7 +16,7 @@ import pytest
 
 from . import band
 from . import baseline as baseline_mod
-from .cells import EditorCell, GapCell
+from .cells import EditorCell, GapCell, StabilityCell
 from .config import AuditConfig
 from .store import jsonable
 
@@ -121,6 +121,7 @@ def _gap_fields(cell: GapCell, engine, cfg: AuditConfig) -> dict[str, Any]:
         "spread_normalised": {str(k): series.spread(k) for k in series.steps if series.at(k)},
         "raw": {str(r): {str(k): v for k, v in steps.items()} for r, steps in series.raw.items()},
         "images": engine.chain_images(cell.setting, cell.seed, steps=cfg.steps, runs=cfg.runs),
+        "detection_delay": detection_delay_record(series),
     }
 
 
@@ -157,6 +158,57 @@ def audit_gap(cell: GapCell, engine, record: Callable[[dict], None], cfg: AuditC
     cmp = judge_against_baseline(cfg, payload["cell"], judged.passed, g.gap, judged.explain(), verdict=judged.verdict,
                                  stderr=g.stderr, noise_band=True)
     settle(payload, cmp, record)
+
+
+def detection_delay_record(series) -> dict[str, Any]:
+    """The metric detection delay of one series (iqa_audit.stability.detection_delay), with
+    the scored steps it was read at (its resolution)."""
+    from .stability import detection_delay
+
+    d = detection_delay(series)
+    return {"per_run": list(d.steps), "mean": d.mean, "sd": d.sd, "noticed_runs": d.noticed_runs, "runs": d.runs,
+            "resolution": [k for k in series.steps if k > 1]}
+
+
+def audit_stability(cell: StabilityCell, engine, record: Callable[[dict], None], cfg: AuditConfig) -> None:
+    """Metric stability under content change: the add chain's step-to-step spread against the
+    replicate chain's (iqa_audit.stability); fails above the stated bound."""
+    __tracebackhide__ = True
+    from .metrics.base import MetricUnavailable
+
+    try:
+        s = engine.stability(cell)
+    except MetricUnavailable as e:
+        pytest.skip(str(e))
+    add, rep = (engine.stability_series(cell.metric, st, cell.seed) for st in (cell.add_setting, cell.replicate_setting))
+
+    def curve(series) -> dict[str, dict[str, float]]:
+        return {str(r): {str(k): v for k, v in sorted(steps.items())} for r, steps in series.normalised.items()}
+
+    payload = {
+        "kind": "stability",
+        "cell": cell.key,
+        "metric": cell.metric,
+        "metric_id": s.metric_id,
+        "metric_version": s.metric_version,
+        "version": s.metric_version,
+        "editor": cell.editor,
+        "task": cell.task,
+        "setting": s.add_setting,
+        "replicate_setting": s.replicate_setting,
+        "seed": cell.seed,
+        "passed": s.passed,
+        "value": s.ratio,
+        "tolerance": s.bound,
+        "add_spread": s.add_spread,
+        "replicate_spread": s.replicate_spread,
+        "differences": s.differences,
+        "message": s.explain(),
+        "curves": {"add": curve(add), "replicate": curve(rep)},
+        "images": engine.chain_images(cell.add_setting, cell.seed, steps=cfg.stability_steps, runs=cfg.stability_runs,
+                                      long_side=cfg.stability_long_side),
+    }
+    settle(payload, judge_against_baseline(cfg, payload["cell"], s.passed, s.ratio, s.explain()), record)
 
 
 def audit_editor(cell: EditorCell, engine, record: Callable[[dict], None], cfg: AuditConfig) -> None:

@@ -26,6 +26,7 @@ from iqa_audit.report import compare_results, figures, write_report
 from iqa_audit.report.compare import moved_beyond
 from iqa_audit.report.html import changes_section
 from iqa_audit.report.model import cell_anchor, chain_anchor, fmt_gap, gap_grids, gap_limit
+from iqa_audit.results import detection_delays
 from iqa_audit.store import Store
 
 from .conftest import textured_image
@@ -78,7 +79,28 @@ def synthetic_results(root: Path, *, name: str = "synthetic") -> dict:
                         "mean_normalised": means, "spread_normalised": {k: 1.0 for k in means},
                         "raw": {"0": {k: v / 100 for k, v in means.items()}}, "images": images,
                         "outcome": outcome, "nodeid": f"tests_metrics/test_gap.py::test_gap[{cell[4:]}]",
+                        "detection_delay": ({"per_run": [3, 6], "mean": 4.5, "sd": 2.1213, "noticed_runs": 2, "runs": 2,
+                                             "resolution": list(DELTAS)} if passed else
+                                            {"per_run": [None, None], "mean": None, "sd": None, "noticed_runs": 0,
+                                             "runs": 2, "resolution": list(DELTAS)}),
                     })
+    # Stability (the study's Figure 7): the misser jumps with every added fruit, the noticer does not.
+    add_images = _chain(store, 77)
+    for metric_id, (metric, version) in METRICS.items():
+        jumpy = metric_id == "misser"
+        rep = {str(k): 70.0 - 2.0 * k + (0.4 if k % 2 else -0.4) for k in range(STEPS + 1)}
+        add = {str(k): rep[str(k)] + ((6.0 * k + (4 if k % 2 else -4)) if jumpy else 0.3) for k in range(STEPS + 1)}
+        ratio = 4.4 if jumpy else 1.1
+        cell = f"stability:{metric_id}-add-fruits-grid"
+        cells.append({
+            "kind": "stability", "cell": cell, "metric": metric, "metric_id": metric_id, "metric_version": version,
+            "version": version, "editor": "sim-noise-tint", "task": "add-fruits", "setting": "sim-noise-tint-add-fruits",
+            "replicate_setting": "sim-noise-tint-replicate", "seed": "grid", "passed": not jumpy, "value": ratio,
+            "tolerance": 3.0, "add_spread": 3.0 * ratio, "replicate_spread": 3.0, "differences": 5,
+            "message": f"{metric_id}: ratio {ratio}", "curves": {"add": {"0": add}, "replicate": {"0": rep}},
+            "images": add_images, "outcome": "failed" if jumpy else "passed",
+            "nodeid": f"tests_metrics/test_stability.py::test_stability[{cell[10:]}]",
+        })
     for ei, (editor, reasoning) in enumerate((("identity", False), ("sim-crop", True))):
         setting = f"{editor}-replicate"
         images = _chain(store, 90 + ei)
@@ -108,7 +130,9 @@ def synthetic_results(root: Path, *, name: str = "synthetic") -> dict:
                 "machine": {"python": "3.11", "cpus": 2}, "outcomes": counts, "store": str(root),
                 "config": {"runs": 2, "steps": STEPS, "delta_steps": list(DELTAS), "long_side": 512, "audit_runs": 1,
                            "audit_steps": STEPS}},
-        "metrics": metrics, "editors": editors, "cells": cells,
+        "metrics": metrics, "editors": editors, "cells": cells, "detection_delays": detection_delays(cells),
+        "excluded_settings": [{"setting": "sim-noise-tint-reconstruct", "task": "reconstruct",
+                               "why": "reconstruction changes the content on purpose"}],
     }
 
 
@@ -183,7 +207,7 @@ def decode_data_uri(uri: str) -> PILImage.Image:
 # ----- the page --------------------------------------------------------------------------
 def test_every_section_is_there_and_the_header_says_what_was_audited(page, results):
     p = Page(page)
-    for section in ("heatmaps", "curves", "editors", "strips", "outcomes", "audited"):
+    for section in ("heatmaps", "curves", "stability", "editors", "delays", "strips", "outcomes", "audited"):
         assert section in p.ids, section
     assert "changes" not in p.ids  # only with a comparison
     # Heatmaps come before everything else that is drawn.
@@ -243,6 +267,18 @@ def test_cells_and_tables_link_to_their_test_rows(page, results):
     assert "no reasoning from this editor" in page
     # The gap explanation the rows give matches the record.
     assert "= −5.0 over 2 run(s): noticed" in page
+
+
+def test_stability_and_detection_delay_sections(page):
+    stability = page[page.index('id="stability"'):page.index('id="editors"')]
+    figure = [img for img in Page(stability).images if img["alt"].startswith("stability: normalised score vs step")]
+    assert len(figure) == 1 and decode_data_uri(figure[0]["src"]).size[0] > 300  # one figure per (add task, seed)
+    assert "ratio (bound 3)" in stability and '<td class="fail">4.4</td>' in stability
+    delays = page[page.index('id="delays"'):page.index('id="strips"')]
+    assert "noticer · codec-jpeg-replicate" in delays and "4.5 ± 2.1 (2/2 runs)" in delays  # metrics ...
+    assert "never (0/2 runs)" in delays and "sim-crop-replicate" in delays and "4 (1/2 runs)" in delays  # ... beside editors
+    assert "read at steps 3, 6: a delay of 3 means by step 3" in delays
+    assert "Not judged: <code>sim-noise-tint-reconstruct</code>" in page
 
 
 def test_text_from_outside_is_shown_as_text_never_run(page):

@@ -101,7 +101,7 @@ def test_chromium_shows_every_image_and_table_row(rendered, tmp_path):
     attrs = dict(re.findall(r'data-([a-z-]+)="([^"]*)"', body.group(1)))
     assert attrs.get("probed") == "yes", f"the page's load event never ran: {attrs}"
     total, ok = int(attrs["images-total"]), int(attrs["images-ok"])
-    expected_images = (len(SETTINGS) + 2  # one heatmap figure per setting, a curve figure per metric
+    expected_images = (len(SETTINGS) + 2 + 1  # a heatmap figure per setting, a curve figure per metric, a stability figure
                        + len(SETTINGS) * len(SEEDS) * 4 * (2 + 1)  # strips: 4 steps, a thumbnail per run, run 0's crop
                        + 2 * 2)  # editor rows: first and last step
     assert total == expected_images and ok == total, f"broken images: {attrs.get('images-broken')}"

@@ -57,7 +57,8 @@ def hue_degrees(rgb: tuple[int, int, int]) -> float:
 # ----- catalogue and prompts ----------------------------------------------------------
 
 def test_catalogue_names_and_versions():
-    assert task_names() == ["replicate", "replicate-alt1", "replicate-alt2", "mirror", "rotate90", "colorize", "add-apples", "add-fruits"]
+    assert task_names() == ["replicate", "replicate-alt1", "replicate-alt2", "mirror", "rotate90", "monochrome", "colorize",
+                            "reconstruct", "add-apples", "add-fruits"]
     for task in TASKS.values():
         assert task.name and task.summary and task.version
 
@@ -163,13 +164,15 @@ def test_expected_geometry_matches_a_faithful_chain(name):
         assert np.array_equal(task.expected_geometry(img, k).pixels, out.pixels), k
 
 
-def test_colorize_starts_monochrome_and_expects_nothing_recoverable():
+def test_colorize_starts_monochrome_and_colours_it_by_lightness():
     task, img = get_task("colorize"), asymmetric_image()
     start = task.prepare_seed(img)
     px = start.pixels
     assert np.array_equal(px[..., 0], px[..., 1]) and np.array_equal(px[..., 1], px[..., 2])
     assert np.array_equal(task.prepare_seed(start).pixels, px)  # idempotent
-    assert np.array_equal(task.ideal_edit(start, 1).pixels, px)  # no information to recover
+    coloured = task.ideal_edit(start, 1).pixels  # the original colours cannot be recovered: a fixed colouring
+    assert not np.array_equal(coloured[..., 0], coloured[..., 2])
+    assert np.array_equal(task.ideal_edit(start, 1).pixels, coloured)  # deterministic
     assert np.array_equal(task.expected_geometry(img, 5).pixels, px)
     assert task.expected_count(2, 5) is None
     # Pillow's 'L' conversion uses the same weights.

@@ -115,7 +115,8 @@ class NoiseTint(_Simulator):
     Trips: replication fidelity (SSIM to the seed falls) and the green-magenta tint
     check. Leaves aspect ratio and object counts alone, and the palette: the colour
     check discounts the global cast the tint check reports, and noise leaves every
-    region's colour where it was.
+    region's colour where it was. On a monochrome chain each step's faithful edit greys
+    the image again, so only one step's tint (C*ab about 1) shows: still grey.
     """
 
     sigma_per_step: float = 1.5
@@ -479,7 +480,82 @@ class FruitsReplace(_Simulator):
         return task.place_object(image, slot=existing + 1, step=step).pixels, {"replaced": None, "objects": existing + 1}
 
 
-SIMULATORS: tuple[type[_Simulator], ...] = (Identity, NoiseTint, Scatter, Wrinkles, TextureLoss, Crop, Palette, Apples, FruitsReplace)
+@dataclass(frozen=True)
+class Sepia(_Simulator):
+    """Monochrome that is not grey: asked for black and white, the editor returns a sepia tone.
+
+    Observation: the study's monochrome outputs were not grey. Model: on tasks that ask
+    for grey (monochrome), the faithful grey image with R x (1 + `tone`), G unchanged,
+    B x (1 - 1.5 `tone`) (a warm cast, C*ab about 8 at mid-grey for the default); on every
+    other task the faithful edit.
+    Trips: the monochrome check only (the grey levels, the size and the layout stay).
+    """
+
+    tone: float = 0.06
+    id: ClassVar[str] = "sim-sepia"
+    trips: ClassVar[frozenset[str]] = frozenset({"monochrome"})
+
+    def __post_init__(self) -> None:
+        _positive(self.id, "tone", self.tone)
+        if self.tone >= 0.5:
+            raise ConfigError(explain(f"{self.id} tone", expected="a fraction below 0.5", got=repr(self.tone),
+                                      fix="A sepia tone is a few per cent: e.g. tone=0.06."))
+
+    def params(self):
+        return {"tone": self.tone}
+
+    def fail(self, image, task, step, rng, *, seed):
+        px = task.ideal_edit(image, step).pixels
+        if task.recolour != "grey":
+            return px, {"toned": False}
+        gain = np.array([1 + self.tone, 1.0, 1 - 1.5 * self.tone], np.float32)
+        return _to_uint8(px.astype(np.float32) * gain), {"toned": True}
+
+
+@dataclass(frozen=True)
+class NoColour(_Simulator):
+    """Colourisation that does not happen: asked to colourise, the editor returns the grey input.
+
+    Observation: colour is the point of the reconstruction step, and an editor that
+    replicates instead leaves the image grey. Model: on tasks that colourise (colorize)
+    the input unchanged; on every other task the faithful edit.
+    Trips: the colour-returns check only.
+    """
+
+    id: ClassVar[str] = "sim-no-colour"
+    trips: ClassVar[frozenset[str]] = frozenset({"colour_returns"})
+
+    def fail(self, image, task, step, rng, *, seed):
+        if task.recolour == "colourise":
+            return image.pixels, {"coloured": False}
+        return task.ideal_edit(image, step).pixels, {"coloured": None}
+
+
+@dataclass(frozen=True)
+class NoTransform(_Simulator):
+    """Mirroring and rotation that do not happen: the editor returns the previous step unchanged.
+
+    Observation: the study's editors had low success rates for mirroring and 90 degree
+    rotation. Model: on tasks that mirror or rotate, the input unchanged (every step
+    missed); on every other task the faithful edit.
+    Trips: the transform-steps check only, on mirror chains of an even number of steps
+    and rotate90 chains of a multiple of 4 (the editor audit's 10 and 20 mirror steps):
+    there a faithful chain ends where it started, as this one does, so the end-state
+    checks (aspect ratio, colours, tint, replication) pass and only the per-step check
+    can see the failure. Other lengths also fail replication.
+    """
+
+    id: ClassVar[str] = "sim-no-transform"
+    trips: ClassVar[frozenset[str]] = frozenset({"transform_steps"})
+
+    def fail(self, image, task, step, rng, *, seed):
+        if task.transform != "none":
+            return image.pixels, {"transformed": False}
+        return task.ideal_edit(image, step).pixels, {"transformed": None}
+
+
+SIMULATORS: tuple[type[_Simulator], ...] = (Identity, NoiseTint, Scatter, Wrinkles, TextureLoss, Crop, Palette, Apples,
+                                            FruitsReplace, Sepia, NoColour, NoTransform)
 
 
 def _entry(cls: type[_Simulator]) -> EditorEntry:

@@ -28,6 +28,7 @@ from ..images import Image
 from .checks import check_aspect_ratio, check_object_count, check_replication, check_tint
 from .finding import Finding
 from .palette import check_colours
+from .task_checks import check_colour_returns, check_monochrome, check_transform_steps, pooled_rate
 
 if TYPE_CHECKING:  # types only: the table is below the tasks' users, not below tasks
     from ..counting import ObjectCounter
@@ -131,6 +132,13 @@ CHECKS: Mapping[str, Check] = _table([
     Check("replication", lambda i: check_replication(i.reference, i.output), higher_is_better=True,
           needs=frozenset({"reference"}), tasks=REPLICA_TASKS, datasets=True,
           summary="SSIM to the faithful output after aligning crops"),
+    Check("monochrome", lambda i: check_monochrome(i.steps), higher_is_better=False, needs=frozenset({"steps"}),
+          tasks=("monochrome",), datasets=False, summary="every step grey: CIELAB chroma within one JND (2.3)"),
+    Check("colour_returns", lambda i: check_colour_returns(i.steps), higher_is_better=True, needs=frozenset({"steps"}),
+          tasks=("colorize",), datasets=False, summary="colourising a monochrome image brings colour back"),
+    Check("transform_steps", lambda i: check_transform_steps(i.task, i.steps), higher_is_better=True,
+          needs=frozenset({"steps"}), tasks=("mirror", "rotate90"), datasets=False, combine=pooled_rate,
+          summary="share of steps that mirrored or rotated the previous step, over steps and runs"),
 ])
 
 

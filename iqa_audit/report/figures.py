@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import numpy as np
 from PIL import Image as PILImage
 
-from .model import FailureGrid, GapGrid, MetricCurves, fmt_gap
+from .model import FailureGrid, GapGrid, MetricCurves, StabilityFigure, fmt, fmt_gap
 
 
 @functools.cache
@@ -376,6 +376,45 @@ def curves(mc: MetricCurves) -> Plot:
         if handles:
             fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(1 - (legend - 0.1) / width, 1 - 0.1 / height),
                        fontsize=7, frameon=False, title="seed", title_fontsize=7.5, alignment="left")
+    return _finish(fig)
+
+
+def stability(sf: StabilityFigure) -> Plot:
+    """Metric stability under content change, like the study's Figure 7: per metric, the
+    normalised score vs step on the add chain (solid) and on the replicate chain of the same
+    editor and seed (dashed), means over runs; each panel's title gives the spread ratio and
+    the verdict (the page's heading names the task, seed and editor)."""
+    n = max(len(sf.panels), 1)
+    cols = min(n, 4)
+    rows = -(-n // cols)
+    panel_w, panel_h, gap_w, gap_h, left, top, bottom = 3.0, 2.1, 0.55, 0.75, 0.6, 0.3, 0.45
+    width = left + cols * panel_w + (cols - 1) * gap_w + 0.2
+    height = top + rows * panel_h + (rows - 1) * gap_h + bottom
+    fig = _mpl().Figure(figsize=(width, height), dpi=DPI)
+    for i, p in enumerate(sf.panels):
+        r, c = divmod(i, cols)
+        x0 = (left + c * (panel_w + gap_w)) / width
+        y0 = 1 - (top + r * (panel_h + gap_h) + panel_h) / height
+        ax = fig.add_axes((x0, y0, panel_w / width, panel_h / height))
+        for curve, style, label in ((p.replicate, "--", _plain(sf.replicate_setting)), (p.add, "-", _plain(sf.add_setting))):
+            if curve:
+                xs, ys = zip(*curve)
+                ax.plot(xs, ys, ls=style, marker="o", ms=2.5, lw=1.3, color="#1f5fbf" if style == "-" else "#888",
+                        label=label)
+        ax.axvline(1, color="#555", lw=0.8, ls=":", zorder=0)
+        verdict = "stable" if p.passed else "UNSTABLE"
+        ax.set_title(f"{_plain(p.metric_id)}: ratio {fmt(p.ratio, 3)} ({verdict})", fontsize=8.5, loc="left",
+                     color="#1f2328" if p.passed else "#b42318", fontweight="normal" if p.passed else "bold")
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.25)
+        for spine in ("top", "right"):
+            ax.spines[spine].set_visible(False)
+        if c == 0:
+            ax.set_ylabel("normalised score", fontsize=7.5)
+        if r == rows - 1:
+            ax.set_xlabel("step", fontsize=7.5)
+        if i == 0:
+            ax.legend(fontsize=6.5, frameon=False, loc="best")
     return _finish(fig)
 
 

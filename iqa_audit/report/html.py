@@ -38,6 +38,7 @@ from .model import (
     StripImage,
     cell_anchor,
     chain_anchor,
+    describe_delay,
     describe_self_evaluation,
     editor_records,
     editor_rows,
@@ -56,6 +57,7 @@ from .model import (
     outcome_counts,
     outcome_rank,
     verdict_of,
+    stability_figures,
 )
 
 EDITOR_THUMB_PX = 72  # the step-0 / last-step pair in each editor-table row
@@ -174,9 +176,12 @@ def render_report(results: Mapping[str, Any], *, compare: Mapping[str, Any] | No
 
     sections = [
         ("changes", "Changed since", changes_section(changes, compare)) if changes is not None else None,
-        ("heatmaps", "Gap heatmaps", _heatmap_section(cells, cache, run.get("evidence_threshold"))),
+        ("heatmaps", "Gap heatmaps", _heatmap_section(cells, cache, run.get("evidence_threshold"),
+                                                       results.get("excluded_settings") or ())),
         ("curves", "Score curves", _curves_section(cells, cache)),
+        ("stability", "Stability", _stability_section(cells, cache)),
         ("editors", "Editor audit", _editor_section(cells, images, cache)),
+        ("delays", "Detection delay", _delay_section(results)),
         ("strips", "Image strips", _strip_section(cells, images, cache)),
         ("outcomes", "Test outcomes", _outcomes_section(cells)),
         ("audited", "Run details", _details_section(results)),
@@ -405,11 +410,14 @@ def _metric_verdicts(cells: Sequence[Mapping[str, Any]]) -> str:
             f"<tbody>{''.join(rows)}</tbody></table>")
 
 
-def _heatmap_section(cells: Sequence[Mapping[str, Any]], cache: FigureCache, threshold: str | None = None) -> str:
-    """`threshold`: the evidence threshold in words (results.json's run.evidence_threshold)."""
+def _heatmap_section(cells: Sequence[Mapping[str, Any]], cache: FigureCache, threshold: str | None = None,
+                     excluded: Sequence[Mapping[str, Any]] = ()) -> str:
+    """`threshold`: the evidence threshold in words (results.json's run.evidence_threshold);
+    `excluded`: the chain settings left out of the metric verdicts (results.json's excluded_settings)."""
     plots = heatmap_plots(cells, cache)
     if not plots:
-        return '<section id="heatmaps"><h2>Gap heatmaps</h2><p>No metric cells in this run.</p></section>'
+        return ('<section id="heatmaps"><h2>Gap heatmaps</h2><p>No metric cells in this run.</p>'
+                f"{_excluded_note(excluded)}</section>")
     parts = ['<section id="heatmaps"><h2>Gap heatmaps</h2>',
              ('<p class="note">One figure per chain setting. Rows: metrics; columns: seeds; one panel per Δ, numbers in '
               "normalised points. Blue (gap &lt; 0): the score fell, the metric noticed. Red: it did not (bold). Hatched: "
@@ -419,12 +427,20 @@ def _heatmap_section(cells: Sequence[Mapping[str, Any]], cache: FigureCache, thr
               "The colour scale is shared by all panels, linear within ±1 point and logarithmic beyond; a gap beyond "
               "±100 means the scores left the 0–100 normalised range. The last panel counts the failed Δs of the judged "
               "ones (the study's Figure 6; “—”: every Δ inconclusive). Click any cell for its test.</p>"),
-             _metric_verdicts(cells)]
+             _metric_verdicts(cells), _excluded_note(excluded)]
     parts.append('<div class="plots">')
     parts.extend(_plot_html(p, alt) for _, alt, p in plots)
     parts.append("</div>")
     parts.append("</section>")
     return "\n".join(parts)
+
+
+def _excluded_note(excluded: Sequence[Mapping[str, Any]]) -> str:
+    if not excluded:
+        return ""
+    names = ", ".join(f"<code>{e(x.get('setting'))}</code>" for x in excluded)
+    return (f'<p class="note">Not judged: {names}. {e(excluded[0].get("why", ""))}. Their chains are stored like any '
+            "other (generate_fixtures.py build).</p>")
 
 
 # ----- curves ----------------------------------------------------------------------------
@@ -442,6 +458,71 @@ def _curves_section(cells: Sequence[Mapping[str, Any]], cache: FigureCache) -> s
         parts.append(_plot_html(plot, f"normalised {mc.metric_id} vs step"))
     parts.append("</section>")
     return "\n".join(parts)
+
+
+# ----- stability under content change -----------------------------------------------------
+def _stability_section(cells: Sequence[Mapping[str, Any]], cache: FigureCache) -> str:
+    sfs = stability_figures(cells)
+    if not sfs:
+        return '<section id="stability"><h2>Stability under content change</h2><p>No stability cells in this run.</p></section>'
+    parts = ['<section id="stability"><h2>Stability under content change</h2>',
+             ('<p class="note">On an add-objects chain the picture changes on purpose every step. A metric that measures '
+              "quality should move there about as much as on the replicate chain of the same editor and seed. Spread: "
+              "1.4826 × the median |step-to-step difference| of the normalised score from step 1 on, over runs; a case "
+              "fails when the add chain's spread exceeds the bound times the replicate chain's (the study's Figure 7: a "
+              "metric whose score jumps when fruits are added).</p>")]
+    for sf in sfs:
+        plot = cache.plot("stability", sf, lambda sf=sf: figures.stability(sf))
+        parts.append(f"<h3>{e(sf.task)} on {e(sf.seed)} <small>{e(sf.add_setting)} vs {e(sf.replicate_setting)}</small></h3>")
+        parts.append(_plot_html(plot, f"stability: normalised score vs step, {sf.add_setting} and {sf.replicate_setting}"))
+        rows = "".join(
+            f'<tr class="{"pass" if p.passed else "fail"}"><td><a href="#{cell_anchor(p.cell)}">{e(p.metric_id)}</a></td>'
+            f"<td>{e(fmt(p.add_spread, 3))}</td><td>{e(fmt(p.replicate_spread, 3))}</td>"
+            f'<td class="{"pass" if p.passed else "known" if p.outcome == "xfailed" else "fail"}">{e(fmt(p.ratio, 3))}</td></tr>'
+            for p in sf.panels)
+        parts.append('<table class="compact"><thead><tr><th>metric</th><th>add spread</th><th>replicate spread</th>'
+                     f"<th>ratio (bound {e(fmt(sf.bound, 3))})</th></tr></thead><tbody>{rows}</tbody></table>")
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+# ----- detection delay -----------------------------------------------------------------------
+def _delay_section(results: Mapping[str, Any]) -> str:
+    delays = results.get("detection_delays") or {}
+    metrics, editors = delays.get("metrics") or [], delays.get("editors") or []
+    head = ('<section id="delays"><h2>Detection delay</h2><p class="note">When each noticed the damage, in steps, '
+            "mean ± sd over the runs that did. Metrics: the first step from which the normalised score stays below its "
+            "step-1 value at every later scored step (read at the scored steps listed). Editors: the first step whose "
+            "reasoning says the input is noisy (the study's self-evaluation delay: 20 ± 4 to 37 ± 8 steps).</p>")
+    if not metrics and not editors:
+        return head + "<p>No detection delays in this results.json.</p></section>"
+    seeds = sorted({d["seed"] for d in metrics} | {d["seed"] for d in editors})
+
+    def table(title: str, rows: dict[str, dict[str, Mapping[str, Any]]], note: str) -> str:
+        if not rows:
+            return f"<h3>{e(title)}</h3><p>{e(note)}</p>"
+        body = "".join(f"<tr><th>{e(name)}</th>" + "".join(f"<td>{e(describe_delay(by_seed.get(s)))}</td>" for s in seeds)
+                       + "</tr>" for name, by_seed in sorted(rows.items()))
+        cols = "".join(f"<th>{e(s)}</th>" for s in seeds)
+        return f'<h3>{e(title)}</h3><table class="compact delays"><thead><tr><th></th>{cols}</tr></thead><tbody>{body}</tbody></table>'
+
+    by_metric: dict[str, dict[str, Mapping[str, Any]]] = {}
+    for d in metrics:
+        by_metric.setdefault(f"{d['metric_id']} · {d['setting']}", {})[d["seed"]] = d
+    by_editor: dict[str, dict[str, Mapping[str, Any]]] = {}
+    for d in editors:
+        if d.get("available"):
+            by_editor.setdefault(str(d["setting"]), {})[d["seed"]] = d
+    resolution = sorted({int(k) for d in metrics for k in d.get("resolution") or []})
+    res_note = (f'<p class="note">Metric delays read at steps {", ".join(map(str, resolution))}'
+                + (" (every step)." if resolution == list(range(resolution[0], resolution[-1] + 1)) else
+                   f": a delay of {resolution[0]} means by step {resolution[0]}; set every_step = true in "
+                   "[tool.iqa_audit] to score every step.") + "</p>") if resolution else ""
+    return (head + '<div class="delays-pair">'
+            + "<div>" + table("Metrics (detection delay)", by_metric, "No metric cells in this run.") + res_note + "</div>"
+            + "<div>" + table("Editors (self-evaluation delay)", by_editor,
+                              "No editor in this run returns reasoning (the simulators and codecs do not).") + "</div>"
+            + "</div></section>")
 
 
 # ----- editor audit ----------------------------------------------------------------------
@@ -603,6 +684,10 @@ def _outcomes_section(cells: Sequence[Mapping[str, Any]]) -> str:
             what = (f"{e(rec.get('check'))}: {e(rec.get('message'))}<br><small>metric <code>{e(rec.get('metric'))}</code>"
                     f"{' · a warning, not a failure' if rec.get('warning') else ''}</small>")
             links = f'<a href="#{metric_anchor(str(rec.get("metric_id")))}">curve</a>'
+        elif rec.get("kind") == "stability":
+            what = (f"{e(rec.get('message'))}<br><small>metric <code>{e(rec.get('metric'))}</code> version "
+                    f"<code>{e(rec.get('metric_version'))}</code>, chains by <code>{e(rec.get('editor'))}</code></small>")
+            links = '<a href="#stability">figure</a>'
         else:
             what = (f"{e(rec.get('message'))}<br><small>value {e(fmt(rec.get('value'), 4))}, tolerance "
                     f"{e(fmt(rec.get('tolerance'), 4))}; editor <code>{e(rec.get('editor'))}</code> version "
@@ -687,6 +772,8 @@ table.editors td.ends{white-space:nowrap}
 table.editors td.ends img{vertical-align:middle;margin-right:3px;border:1px solid var(--line)}
 table.editors td.se{max-width:340px;color:#333}
 table.editors tbody th{font-weight:600;white-space:nowrap}
+.delays-pair{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:20px;align-items:start}
+table.delays td{white-space:nowrap}
 .strips{display:flex;flex-direction:column;gap:8px}
 .strip{display:flex;gap:8px;align-items:flex-start;background:white;border:1px solid var(--line);padding:6px}
 .strip .seed{width:130px;flex:none;font-weight:600;word-break:break-word}

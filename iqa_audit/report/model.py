@@ -356,7 +356,8 @@ class EditorRow:
 def editor_rows(cells: Iterable[Record]) -> tuple[tuple[str, ...], list[EditorRow]]:
     """(check names in a fixed order, rows sorted by editor, task, seed)."""
     eds = editor_records(cells)
-    preferred = ("aspect_ratio", "object_count", "colours", "tint", "replication")
+    preferred = ("aspect_ratio", "object_count", "colours", "tint", "replication", "monochrome", "colour_returns",
+                 "transform_steps")
     found = {e["check"] for e in eds}
     checks = tuple(c for c in preferred if c in found) + tuple(sorted(found - set(preferred)))
     rows: dict[tuple[str, str], dict[str, Record]] = {}
@@ -395,6 +396,79 @@ def ordered_outcomes(cells: Iterable[Record]) -> list[Record]:
     cells before sanity and editor cells, then by cell id."""
     kind_rank = {"gap": 0, "sanity": 1, "editor": 2}
     return sorted(cells, key=lambda c: (outcome_rank(c), kind_rank.get(str(c.get("kind")), 3), str(c.get("cell"))))
+
+
+# ----- stability under content change ------------------------------------------------------
+def stability_records(cells: Iterable[Record]) -> list[Record]:
+    return [c for c in cells if c.get("kind") == "stability"]
+
+
+@dataclass(frozen=True)
+class StabilityPanel:
+    """One metric on one (add task, seed): its mean normalised score per step over runs on
+    the add chain and on the replicate chain, and the case's verdict."""
+
+    metric_id: str
+    cell: str
+    passed: bool
+    outcome: str | None
+    ratio: float | None
+    add_spread: float | None
+    replicate_spread: float | None
+    add: tuple[tuple[int, float], ...]
+    replicate: tuple[tuple[int, float], ...]
+
+
+@dataclass(frozen=True)
+class StabilityFigure:
+    """The study's Figure 7 for one (add task, seed): one panel per metric."""
+
+    task: str
+    seed: str
+    editor: str
+    add_setting: str
+    replicate_setting: str
+    bound: float | None
+    panels: tuple[StabilityPanel, ...]
+
+
+def _mean_curve(runs: Mapping[str, Mapping[str, Any]] | None) -> tuple[tuple[int, float], ...]:
+    by_step: dict[int, list[float]] = {}
+    for steps in (runs or {}).values():
+        for k, v in (steps or {}).items():
+            if finite(v) is not None:
+                by_step.setdefault(int(k), []).append(float(v))
+    return tuple((k, sum(vs) / len(vs)) for k, vs in sorted(by_step.items()))
+
+
+def stability_figures(cells: Iterable[Record]) -> list[StabilityFigure]:
+    """One figure per (add task, seed), panels by metric id, sorted."""
+    recs = stability_records(cells)
+    out = []
+    for task, seed in sorted({(r["task"], r["seed"]) for r in recs}):
+        mine = sorted((r for r in recs if r["task"] == task and r["seed"] == seed), key=lambda r: r["metric_id"])
+        first = mine[0]
+        panels = tuple(
+            StabilityPanel(r["metric_id"], r["cell"], bool(r.get("passed")), r.get("outcome"), finite(r.get("value")),
+                           finite(r.get("add_spread")), finite(r.get("replicate_spread")),
+                           _mean_curve((r.get("curves") or {}).get("add")), _mean_curve((r.get("curves") or {}).get("replicate")))
+            for r in mine)
+        out.append(StabilityFigure(task, seed, str(first.get("editor", "")), str(first.get("setting", "")),
+                                   str(first.get("replicate_setting", "")), finite(first.get("tolerance")), panels))
+    return out
+
+
+# ----- detection delay -------------------------------------------------------------------
+def describe_delay(d: Mapping[str, Any] | None) -> str:
+    """'5 ± 0 (2/2 runs)', or 'never (0/2 runs)': a detection or self-evaluation delay."""
+    if not d:
+        return "—"
+    runs = d.get("runs") or len(d.get("per_run") or [])
+    mean = finite(d.get("mean"))
+    if mean is None:
+        return f"never (0/{runs} runs)"
+    sd = finite(d.get("sd"))
+    return f"{fmt(mean, 3)}{f' ± {fmt(sd, 2)}' if sd is not None else ''} ({d.get('noticed_runs')}/{runs} runs)"
 
 
 # ----- words -----------------------------------------------------------------------------

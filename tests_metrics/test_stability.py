@@ -1,0 +1,14 @@
+"""Metric stability under content change: one case per (metric, add task, seed).
+
+On an add-objects chain the picture changes on purpose every step; a metric that measures
+quality should move there about as much as on the replicate chain of the same editor and
+seed. `test_stability[piqe-add-fruits-empty-table]` fails when the robust spread of PIQE's
+step-to-step differences on the add-fruits chain exceeds 3 times the replicate chain's
+(iqa_audit.stability): the study's Figure 7, a metric whose score jumps with content.
+"""
+
+from iqa_audit.verdicts import audit_stability
+
+
+def test_stability(stability_cell, audit_engine, record_cell, audit_config):
+    audit_stability(stability_cell, audit_engine, record_cell, audit_config)

@@ -269,6 +269,14 @@ def test_cells_and_tables_link_to_their_test_rows(page, results):
     assert "= −5.0 over 2 run(s): noticed" in page
 
 
+def test_compare_follows_stability_cells(results):
+    old, new = copy.deepcopy(results), copy.deepcopy(results)
+    _edit(new, "stability:noticer-add-fruits-grid", value=3.6, passed=False, outcome="failed")
+    flipped = compare_results(old, new).flipped
+    assert [(c.cell, c.label, c.new.value) for c in flipped] == [
+        ("stability:noticer-add-fruits-grid", "noticer · stability · sim-noise-tint-add-fruits · grid", 3.6)]
+
+
 def test_stability_and_detection_delay_sections(page):
     stability = page[page.index('id="stability"'):page.index('id="editors"')]
     figure = [img for img in Page(stability).images if img["alt"].startswith("stability: normalised score vs step")]

@@ -36,7 +36,7 @@ class Side:
 @dataclass(frozen=True)
 class Change:
     cell: str
-    kind: str  # 'gap' | 'editor'
+    kind: str  # 'gap' | 'editor' | 'stability'
     label: str  # what the cell is about, in words: "piqe · codec-jpeg-replicate · grid · Δ10"
     old: Side
     new: Side
@@ -76,7 +76,7 @@ class Changes:
 
 
 def _cells(results: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    return {c["cell"]: c for c in results.get("cells", []) if c.get("kind") in ("gap", "editor") and "cell" in c}
+    return {c["cell"]: c for c in results.get("cells", []) if c.get("kind") in ("gap", "editor", "stability") and "cell" in c}
 
 
 def _side(rec: Mapping[str, Any]) -> Side:
@@ -91,6 +91,8 @@ def _side(rec: Mapping[str, Any]) -> Side:
 def _label(rec: Mapping[str, Any]) -> str:
     if rec.get("kind") == "gap":
         return f"{rec.get('metric_id')} · {rec.get('setting')} · {rec.get('seed')} · Δ{rec.get('delta_step')}"
+    if rec.get("kind") == "stability":
+        return f"{rec.get('metric_id')} · stability · {rec.get('setting')} · {rec.get('seed')}"
     return f"{rec.get('check')} · {rec.get('setting')} · {rec.get('seed')}"
 
 

@@ -88,5 +88,5 @@ def test_stability_delays_and_exclusions_reach_results_and_report(pytester, seed
     noise = delays[("noise-sigma", "tiny")]
     assert noise["resolution"] == [2, 3, 4] and noise["per_run"] == [2, 2] and noise["mean"] == 2.0  # every step scored
     page = (tmp_path / "reports" / "r" / "index.html").read_text(encoding="utf-8")
-    for marker in ('id="stability"', 'id="delays"', "ratio (bound 3)", "sim-noise-tint-reconstruct", "2 ± 0 (2/2 runs)"):
+    for marker in ('id="stability"', 'id="delays"', "ratio (bound 3)", "sim-noise-tint-reconstruct", "2 ± 0 (2/2)"):
         assert marker in page, marker

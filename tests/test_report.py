@@ -283,8 +283,8 @@ def test_stability_and_detection_delay_sections(page):
     assert len(figure) == 1 and decode_data_uri(figure[0]["src"]).size[0] > 300  # one figure per (add task, seed)
     assert "ratio (bound 3)" in stability and '<td class="fail">4.4</td>' in stability
     delays = page[page.index('id="delays"'):page.index('id="strips"')]
-    assert "noticer · codec-jpeg-replicate" in delays and "4.5 ± 2.1 (2/2 runs)" in delays  # metrics ...
-    assert "never (0/2 runs)" in delays and "sim-crop-replicate" in delays and "4 (1/2 runs)" in delays  # ... beside editors
+    assert "noticer · codec-jpeg-replicate" in delays and "4.5 ± 2.1 (2/2)" in delays  # metrics ...
+    assert "never (0/2)" in delays and "sim-crop-replicate" in delays and "4 (1/2)" in delays  # ... beside editors
     assert "read at steps 3, 6: a delay of 3 means by step 3" in delays
     assert "Not judged: <code>sim-noise-tint-reconstruct</code>" in page
 

@@ -493,7 +493,8 @@ def _delay_section(results: Mapping[str, Any]) -> str:
     head = ('<section id="delays"><h2>Detection delay</h2><p class="note">When each noticed the damage, in steps, '
             "mean ± sd over the runs that did. Metrics: the first step from which the normalised score stays below its "
             "step-1 value at every later scored step (read at the scored steps listed). Editors: the first step whose "
-            "reasoning says the input is noisy (the study's self-evaluation delay: 20 ± 4 to 37 ± 8 steps).</p>")
+            "reasoning says the input is noisy (the study's self-evaluation delay: 20 ± 4 to 37 ± 8 steps). "
+            "In brackets: runs that noticed / runs.</p>")
     if not metrics and not editors:
         return head + "<p>No detection delays in this results.json.</p></section>"
     seeds = sorted({d["seed"] for d in metrics} | {d["seed"] for d in editors})
@@ -501,10 +502,11 @@ def _delay_section(results: Mapping[str, Any]) -> str:
     def table(title: str, rows: dict[str, dict[str, Mapping[str, Any]]], note: str) -> str:
         if not rows:
             return f"<h3>{e(title)}</h3><p>{e(note)}</p>"
-        body = "".join(f"<tr><th>{e(name)}</th>" + "".join(f"<td>{e(describe_delay(by_seed.get(s)))}</td>" for s in seeds)
+        body = "".join(f'<tr><th class="nowrap">{e(name)}</th>' + "".join(f"<td>{e(describe_delay(by_seed.get(s)))}</td>" for s in seeds)
                        + "</tr>" for name, by_seed in sorted(rows.items()))
         cols = "".join(f"<th>{e(s)}</th>" for s in seeds)
-        return f'<h3>{e(title)}</h3><table class="compact delays"><thead><tr><th></th>{cols}</tr></thead><tbody>{body}</tbody></table>'
+        return (f'<h3>{e(title)}</h3><div class="scroll"><table class="compact delays"><thead><tr><th></th>{cols}</tr></thead>'
+                f"<tbody>{body}</tbody></table></div>")
 
     by_metric: dict[str, dict[str, Mapping[str, Any]]] = {}
     for d in metrics:
@@ -518,11 +520,10 @@ def _delay_section(results: Mapping[str, Any]) -> str:
                 + (" (every step)." if resolution == list(range(resolution[0], resolution[-1] + 1)) else
                    f": a delay of {resolution[0]} means by step {resolution[0]}; set every_step = true in "
                    "[tool.iqa_audit] to score every step.") + "</p>") if resolution else ""
-    return (head + '<div class="delays-pair">'
-            + "<div>" + table("Metrics (detection delay)", by_metric, "No metric cells in this run.") + res_note + "</div>"
-            + "<div>" + table("Editors (self-evaluation delay)", by_editor,
-                              "No editor in this run returns reasoning (the simulators and codecs do not).") + "</div>"
-            + "</div></section>")
+    return (head + table("Metrics (detection delay)", by_metric, "No metric cells in this run.") + res_note
+            + table("Editors (self-evaluation delay)", by_editor,
+                    "No editor in this run returns reasoning (the simulators and codecs do not).")
+            + "</section>")
 
 
 # ----- editor audit ----------------------------------------------------------------------
@@ -559,7 +560,7 @@ def _editor_section(cells: Sequence[Mapping[str, Any]], images: ImageSource, cac
         return '<section id="editors"><h2>Editor audit</h2><p>No editor cells in this run.</p></section>'
     thumbs = _encode_all((it.image for row in rows for it in ends_of_chain(row.images)),
                          lambda image: thumbnail(images, cache, image, EDITOR_THUMB_PX))
-    head = "".join(f"<th>{e(c)}</th>" for c in checks)
+    head = "".join(f"<th>{e(c.replace('_', ' '))}</th>" for c in checks)  # spaces: eight check names wrap
     body = []
     for row in rows:
         tds = []
@@ -772,8 +773,8 @@ table.editors td.ends{white-space:nowrap}
 table.editors td.ends img{vertical-align:middle;margin-right:3px;border:1px solid var(--line)}
 table.editors td.se{max-width:340px;color:#333}
 table.editors tbody th{font-weight:600;white-space:nowrap}
-.delays-pair{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:20px;align-items:start}
 table.delays td{white-space:nowrap}
+.scroll{overflow-x:auto;max-width:100%}
 .strips{display:flex;flex-direction:column;gap:8px}
 .strip{display:flex;gap:8px;align-items:flex-start;background:white;border:1px solid var(--line);padding:6px}
 .strip .seed{width:130px;flex:none;font-weight:600;word-break:break-word}

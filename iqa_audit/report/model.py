@@ -460,15 +460,16 @@ def stability_figures(cells: Iterable[Record]) -> list[StabilityFigure]:
 
 # ----- detection delay -------------------------------------------------------------------
 def describe_delay(d: Mapping[str, Any] | None) -> str:
-    """'5 ± 0 (2/2 runs)', or 'never (0/2 runs)': a detection or self-evaluation delay."""
+    """'5 ± 0 (2/2)', or 'never (0/2)': a detection or self-evaluation delay, mean ± sd of the
+    runs that noticed (noticed runs / runs)."""
     if not d:
         return "—"
     runs = d.get("runs") or len(d.get("per_run") or [])
     mean = finite(d.get("mean"))
     if mean is None:
-        return f"never (0/{runs} runs)"
+        return f"never (0/{runs})"
     sd = finite(d.get("sd"))
-    return f"{fmt(mean, 3)}{f' ± {fmt(sd, 2)}' if sd is not None else ''} ({d.get('noticed_runs')}/{runs} runs)"
+    return f"{fmt(mean, 3)}{f' ± {fmt(sd, 2)}' if sd is not None else ''} ({d.get('noticed_runs')}/{runs})"
 
 
 # ----- words -----------------------------------------------------------------------------

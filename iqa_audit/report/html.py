@@ -14,9 +14,7 @@ every heatmap cell and table cell links to.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import html
 import io
 import json
 import time
@@ -30,6 +28,11 @@ from PIL import Image as PILImage
 from .. import band
 from . import figures
 from .compare import Changes, compare_results
+from .findings_html import delay_section as _delay_section
+from .findings_html import excluded_note as _excluded_note
+from .findings_html import stability_section as _stability_section
+from .markup import data_uri, e
+from .markup import plot_html as _plot_html
 from ..files import write_file_atomic
 from ..urls import redact_urls
 from .figure_cache import Entry, FigureCache, entry_picture, picture_entry
@@ -38,7 +41,6 @@ from .model import (
     StripImage,
     cell_anchor,
     chain_anchor,
-    describe_delay,
     describe_self_evaluation,
     editor_records,
     editor_rows,
@@ -57,20 +59,10 @@ from .model import (
     outcome_counts,
     outcome_rank,
     verdict_of,
-    stability_figures,
 )
 
 EDITOR_THUMB_PX = 72  # the step-0 / last-step pair in each editor-table row
 T = TypeVar("T")
-
-
-def e(value: Any) -> str:
-    """Escape anything for HTML text or a quoted attribute."""
-    return html.escape("" if value is None else str(value), quote=True)
-
-
-def data_uri(mime: str, data: bytes) -> str:
-    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
 # ----- the store's pictures ----------------------------------------------------------------
@@ -354,17 +346,6 @@ def changes_section(changes: Changes, old: Mapping[str, Any]) -> str:
 
 
 # ----- heatmaps --------------------------------------------------------------------------
-def _plot_html(plot: figures.Plot, alt: str, caption: str = "") -> str:
-    hits = "".join(
-        f'<a class="hit" href="#{cell_anchor(h.cell)}" title="{e(h.title)}" aria-label="{e(h.title)}" style="left:{100 * h.left:.3f}%;'
-        f'top:{100 * h.top:.3f}%;width:{100 * h.width:.3f}%;height:{100 * h.height:.3f}%"></a>'
-        for h in plot.hits)
-    cap = f"<figcaption>{caption}</figcaption>" if caption else ""
-    return (f'<figure class="plot" style="max-width:{plot.width}px"><div class="hm">'
-            f'<img src="{data_uri("image/png", plot.png)}" width="{plot.width}" height="{plot.height}" alt="{e(alt)}">'
-            f"{hits}</div>{cap}</figure>")
-
-
 def heatmap_plots(cells: Iterable[Mapping[str, Any]], cache: FigureCache | None = None) -> list[tuple[str, str, figures.Plot]]:
     """[(setting, alt text, plot)]: per chain setting, its Δ heatmaps and failure counts in
     one figure. Shared by the page and the pytest-html summary so both show the same.
@@ -435,14 +416,6 @@ def _heatmap_section(cells: Sequence[Mapping[str, Any]], cache: FigureCache, thr
     return "\n".join(parts)
 
 
-def _excluded_note(excluded: Sequence[Mapping[str, Any]]) -> str:
-    if not excluded:
-        return ""
-    names = ", ".join(f"<code>{e(x.get('setting'))}</code>" for x in excluded)
-    return (f'<p class="note">Not judged: {names}. {e(excluded[0].get("why", ""))}. Their chains are stored like any '
-            "other (generate_fixtures.py build).</p>")
-
-
 # ----- curves ----------------------------------------------------------------------------
 def _curves_section(cells: Sequence[Mapping[str, Any]], cache: FigureCache) -> str:
     mcs = metric_curves(cells)
@@ -458,72 +431,6 @@ def _curves_section(cells: Sequence[Mapping[str, Any]], cache: FigureCache) -> s
         parts.append(_plot_html(plot, f"normalised {mc.metric_id} vs step"))
     parts.append("</section>")
     return "\n".join(parts)
-
-
-# ----- stability under content change -----------------------------------------------------
-def _stability_section(cells: Sequence[Mapping[str, Any]], cache: FigureCache) -> str:
-    sfs = stability_figures(cells)
-    if not sfs:
-        return '<section id="stability"><h2>Stability under content change</h2><p>No stability cells in this run.</p></section>'
-    parts = ['<section id="stability"><h2>Stability under content change</h2>',
-             ('<p class="note">On an add-objects chain the picture changes on purpose every step. A metric that measures '
-              "quality should move there about as much as on the replicate chain of the same editor and seed. Spread: "
-              "1.4826 × the median |step-to-step difference| of the normalised score from step 1 on, over runs; a case "
-              "fails when the add chain's spread exceeds the bound times the replicate chain's (the study's Figure 7: a "
-              "metric whose score jumps when fruits are added).</p>")]
-    for sf in sfs:
-        plot = cache.plot("stability", sf, lambda sf=sf: figures.stability(sf))
-        parts.append(f"<h3>{e(sf.task)} on {e(sf.seed)} <small>{e(sf.add_setting)} vs {e(sf.replicate_setting)}</small></h3>")
-        parts.append(_plot_html(plot, f"stability: normalised score vs step, {sf.add_setting} and {sf.replicate_setting}"))
-        rows = "".join(
-            f'<tr class="{"pass" if p.passed else "fail"}"><td><a href="#{cell_anchor(p.cell)}">{e(p.metric_id)}</a></td>'
-            f"<td>{e(fmt(p.add_spread, 3))}</td><td>{e(fmt(p.replicate_spread, 3))}</td>"
-            f'<td class="{"pass" if p.passed else "known" if p.outcome == "xfailed" else "fail"}">{e(fmt(p.ratio, 3))}</td></tr>'
-            for p in sf.panels)
-        parts.append('<table class="compact"><thead><tr><th>metric</th><th>add spread</th><th>replicate spread</th>'
-                     f"<th>ratio (bound {e(fmt(sf.bound, 3))})</th></tr></thead><tbody>{rows}</tbody></table>")
-    parts.append("</section>")
-    return "\n".join(parts)
-
-
-# ----- detection delay -----------------------------------------------------------------------
-def _delay_section(results: Mapping[str, Any]) -> str:
-    delays = results.get("detection_delays") or {}
-    metrics, editors = delays.get("metrics") or [], delays.get("editors") or []
-    head = ('<section id="delays"><h2>Detection delay</h2><p class="note">When each noticed the damage, in steps, '
-            "mean ± sd over the runs that did. Metrics: the first step from which the normalised score stays below its "
-            "step-1 value at every later scored step (read at the scored steps listed). Editors: the first step whose "
-            "reasoning says the input is noisy (the study's self-evaluation delay: 20 ± 4 to 37 ± 8 steps). "
-            "In brackets: runs that noticed / runs.</p>")
-    if not metrics and not editors:
-        return head + "<p>No detection delays in this results.json.</p></section>"
-    seeds = sorted({d["seed"] for d in metrics} | {d["seed"] for d in editors})
-
-    def table(title: str, rows: dict[str, dict[str, Mapping[str, Any]]], note: str) -> str:
-        if not rows:
-            return f"<h3>{e(title)}</h3><p>{e(note)}</p>"
-        body = "".join(f'<tr><th class="nowrap">{e(name)}</th>' + "".join(f"<td>{e(describe_delay(by_seed.get(s)))}</td>" for s in seeds)
-                       + "</tr>" for name, by_seed in sorted(rows.items()))
-        cols = "".join(f"<th>{e(s)}</th>" for s in seeds)
-        return (f'<h3>{e(title)}</h3><div class="scroll"><table class="compact delays"><thead><tr><th></th>{cols}</tr></thead>'
-                f"<tbody>{body}</tbody></table></div>")
-
-    by_metric: dict[str, dict[str, Mapping[str, Any]]] = {}
-    for d in metrics:
-        by_metric.setdefault(f"{d['metric_id']} · {d['setting']}", {})[d["seed"]] = d
-    by_editor: dict[str, dict[str, Mapping[str, Any]]] = {}
-    for d in editors:
-        if d.get("available"):
-            by_editor.setdefault(str(d["setting"]), {})[d["seed"]] = d
-    resolution = sorted({int(k) for d in metrics for k in d.get("resolution") or []})
-    res_note = (f'<p class="note">Metric delays read at steps {", ".join(map(str, resolution))}'
-                + (" (every step)." if resolution == list(range(resolution[0], resolution[-1] + 1)) else
-                   f": a delay of {resolution[0]} means by step {resolution[0]}; set every_step = true in "
-                   "[tool.iqa_audit] to score every step.") + "</p>") if resolution else ""
-    return (head + table("Metrics (detection delay)", by_metric, "No metric cells in this run.") + res_note
-            + table("Editors (self-evaluation delay)", by_editor,
-                    "No editor in this run returns reasoning (the simulators and codecs do not).")
-            + "</section>")
 
 
 # ----- editor audit ----------------------------------------------------------------------

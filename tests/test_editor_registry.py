@@ -21,11 +21,12 @@ ROOT = Path(__file__).resolve().parent.parent
 PLUGIN = "tests.plugin_editor_example"
 
 # The built-in names before the table replaced the import-side-effect registry (issue 14),
-# and codec-reupload, the quick profile's degrading codec chain (issue 10).
+# codec-reupload, the quick profile's degrading codec chain (issue 10), and the task-check
+# simulators of issue 16 (sim-no-colour, sim-no-transform, sim-sepia).
 BUILTIN_NAMES = [
-    "codec-jpeg", "codec-reupload", "codec-webp", "flux2-dev", "gemini", "identity", "nano-banana", "nano-banana-pro", "qwen-image-edit",
-    "qwen-image-edit-plus", "sim-apples", "sim-crop", "sim-fruits-replace", "sim-noise-tint", "sim-palette", "sim-scatter",
-    "sim-texture-loss", "sim-wrinkles",
+    "codec-jpeg", "codec-reupload", "codec-webp", "flux2-dev", "gemini", "identity", "nano-banana", "nano-banana-pro",
+    "qwen-image-edit", "qwen-image-edit-plus", "sim-apples", "sim-crop", "sim-fruits-replace", "sim-no-colour",
+    "sim-no-transform", "sim-noise-tint", "sim-palette", "sim-scatter", "sim-sepia", "sim-texture-loss", "sim-wrinkles",
 ]
 
 

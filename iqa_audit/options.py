@@ -219,8 +219,8 @@ OPTIONS: tuple[Option, ...] = (
            commands=CHAINS),
     Option("--seed-dir", "seed_dirs", NAMES, "folder of your own seed images (repeatable); without --seed, only these "
            "images are audited", lookup="seed-dir", commands=CHAINS, metavar="DIR"),
-    Option("--task", "tasks", NAMES, "task: replicate, replicate-alt1/2, mirror, rotate90, colorize, add-apples, add-fruits "
-           "(repeatable)", lookup="task", commands=CHAINS),
+    Option("--task", "tasks", NAMES, "task: replicate, replicate-alt1/2, mirror, rotate90, monochrome, colorize, reconstruct, "
+           "add-apples, add-fruits (repeatable)", lookup="task", commands=CHAINS),
     Option("--runs", "runs", INT, "runs per chain setting (1 or more)", check=at_least(1, 2), commands=CHAINS),
     Option("--steps", "steps", INT, "chain length (0 or more)", check=at_least(0, 20), commands=CHAINS),
     Option("--long-side", "long_side", INT, "render seeds at this long side in px (0: native size)", check=at_least(0, 512),

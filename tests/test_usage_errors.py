@@ -29,7 +29,7 @@ CASES = [
     ("callable-not-in-module", ["--metric", "tests.plugin_metric_example:nosuch"], ["a callable 'nosuch'"], []),
     ("editor-typo", ["--editor", "codec-jpgg"], ["--editor codec-jpgg", "Did you mean codec-jpeg"], []),
     ("editor-parameter-typo", ["--editor", "codec-jpeg:qualty=50"], ["qualty", "Did you mean quality"], []),
-    ("unknown-task", ["--task", "reconstruct"], ["--task reconstruct", "replicate"], []),
+    ("unknown-task", ["--task", "upscale"], ["--task upscale", "replicate"], []),
     ("task-typo", ["--task", "mirorr"], ["Did you mean mirror"], []),
     ("seed-typo", ["--seed", "grid-perspectiv"], ["--seed grid-perspectiv", "Did you mean grid-perspective"], []),
     ("missing-seed-folder", ["--seed-dir", "no/such/folder"], ["no/such/folder", "no such folder"], []),
@@ -117,7 +117,7 @@ def _cli(*args):
 @pytest.mark.parametrize("args, must", [
     pytest.param(["build", "--editor", "codec-jpgg"], ["--editor codec-jpgg", "Did you mean codec-jpeg"], id="editor-typo"),
     pytest.param(["build", "--steps", "-3"], ["--steps", "0 or more"], id="negative-steps"),
-    pytest.param(["build", "--task", "reconstruct"], ["--task reconstruct"], id="unknown-task"),
+    pytest.param(["build", "--task", "upscale"], ["--task upscale"], id="unknown-task"),
     pytest.param(["build", "--seed", "grid-perspectiv"], ["Did you mean grid-perspective"], id="seed-typo"),
     pytest.param(["build", "--jobs", "0"], ["--jobs", "1 or more"], id="zero-jobs"),
     pytest.param(["build", "--profile", "quik"], ["Did you mean quick"], id="profile-typo"),

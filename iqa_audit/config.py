@@ -10,7 +10,7 @@ import os
 import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 from .errors import ConfigError, explain
 from .options import DEFAULT_KEEP_REPORTS, check_values

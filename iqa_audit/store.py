@@ -260,7 +260,8 @@ class Store:
         except BaseException as e:
             db.execute("ROLLBACK")
             if isinstance(e, sqlite3.DatabaseError) and _is_corrupt(e):
-                self._guard(lambda: _reraise(e))
+                err = e  # bound here: the except variable is unbound once the block ends
+                self._guard(lambda: _reraise(err))
             raise
         self._guard(lambda: db.execute("COMMIT"))
 

@@ -19,7 +19,7 @@ from iqa_audit.store import Store
 
 from .conftest import textured_image
 from .fake_hub import FakeHub
-from .test_layouts import LAYOUT, NOTICED
+from .test_layouts import NOTICED
 
 ROOT = Path(__file__).resolve().parent.parent
 REPO = "kenantang/Banana100"

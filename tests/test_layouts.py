@@ -4,7 +4,6 @@ Parquet), side files, presets, and auditing them by name (issue 17, items 1 and 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest

@@ -22,7 +22,6 @@ from iqa_audit.store import Store
 
 from .fake_gemini import read_log
 from .test_gemini_chains import (
-    KEY,
     LONG_SIDE,
     REPO,
     SEED,

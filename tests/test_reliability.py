@@ -20,7 +20,7 @@ from iqa_audit.pytest_plugin import claim_run_dir
 from iqa_audit.urls import redact_urls, safe_url
 
 from .fake_gemini import read_log
-from .test_gemini_chains import KEY, LONG_SIDE, SEED, _cli_env, assert_key_absent, fake_server
+from .test_gemini_chains import LONG_SIDE, SEED, _cli_env, assert_key_absent, fake_server
 
 pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parent.parent

@@ -343,7 +343,6 @@ class _Interceptor:
     def clip_download(self, url: str, root: str) -> str:
         target = Path(root) / os.path.basename(url)
         if not target.is_file():
-            import torch
 
             target.parent.mkdir(parents=True, exist_ok=True)
             _as_torchscript(clip_model(_clip_backbone_of(url)).state_dict(), target)

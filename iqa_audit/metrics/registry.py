@@ -15,7 +15,6 @@ Names:
 
 from __future__ import annotations
 
-import difflib
 import functools
 import hashlib
 import importlib

@@ -12,9 +12,14 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image as PILImage
+
+if TYPE_CHECKING:  # matplotlib is imported on first use (lazy.py); these are annotations only
+    from matplotlib.colors import SymLogNorm
+    from matplotlib.figure import Figure
 
 from .model import FailureGrid, GapGrid, MetricCurves, StabilityFigure, fmt, fmt_gap
 

@@ -194,7 +194,7 @@ class GapVerdict:
         if self.verdict == "inconclusive":
             unjudged = "" if g.gap is None else f"; gap Δ{g.delta_step} = {g.gap:+.3f} over runs {list(g.runs)}, not judged"
             left = f"; {g.describe_left_out()}" if g.left_out and g.runs else ""
-            return f"INCONCLUSIVE: {self.reason}{unjudged}{left}"
+            return f"INCONCLUSIVE: {g.metric_id} on {g.setting}/{g.seed}: {self.reason}{unjudged}{left}"  # names its cell: -rs lists only the file
         return g.explain() + "\n  evidence: " + "; ".join(ev.describe() for ev in self.evidence)
 
 

@@ -441,6 +441,13 @@ class ResultCollector:
             return
         self.pruned = prune_runs(lazy.reports_root, keep=cfg.keep_reports, current=run_dir)
 
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        """The HTML report's path, last: after pytest's own -rs lines and its counts, so an
+        audit's output ends with the page to open (README's first command)."""
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if self.paths and "report" in self.paths and reporter is not None:
+            reporter.write_line(f"report: {self.paths['report']}")
+
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
         if self.unavailable:
             allowed = config.stash[CONFIG_KEY].allow_missing_metrics
@@ -478,7 +485,8 @@ class ResultCollector:
             terminalreporter.write_line(f"gap verdicts: {v['pass']} noticed, {v['fail']} missed, "
                                         f"{v['inconclusive']} inconclusive (nothing visible to notice)")
         for label, path in self.paths.items():
-            terminalreporter.write_line(f"{label}: {path}")
+            if label != "report":  # the page's path is the run's last line: see pytest_unconfigure
+                terminalreporter.write_line(f"{label}: {path}")
         if self.pruned:
             terminalreporter.write_line(f"removed {len(self.pruned)} old run folder(s) from {self.pruned[0].parent} "
                                         f"(keeping the last {config.stash[CONFIG_KEY].keep_reports}; --keep-reports N, 0 keeps all)")

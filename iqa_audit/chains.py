@@ -24,7 +24,7 @@ from .errors import ConfigError, StoreError, explain
 from .images import Image
 from .keys import canonical, digest
 from .names import slug
-from .paid import PaidBudget
+from .paid import BudgetExhausted, PaidBudget  # noqa: F401  (re-exported: callers catch it from chains)
 from .seeds import Seed, get_seed, seed_size
 from .store import ChainRecord, CorruptObject, StepRecord, Store, jsonable
 from .tasks import Task, get_task

@@ -17,6 +17,8 @@ memo keys and figure keys were always hashed from, so existing keys are unchange
 
 `code_digest(*modules)` hashes the source of the given module objects (every `.py` file
 of a package), so a memoised result is keyed by the code that computed it.
+`installed_code_digest(name)` does the same for an installed package found by name without
+importing it (pyiqa takes ~10 s to import): a score is keyed by the library code behind it too.
 """
 
 from __future__ import annotations
@@ -87,6 +89,33 @@ def code_digest(*modules: ModuleType) -> str:
         h.update(f"\0module {module.__name__}\0".encode())
         for path in _source_files(module):
             h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+@functools.cache
+def installed_code_digest(package: str) -> str:
+    """sha256 hex over every `.py` file of the installed top-level package `package`
+    (sorted by relative path), located with importlib.util.find_spec, so the package is not
+    imported. Read once per process (pyiqa 0.1.16: 131 files, 1.2 MB, 13 ms measured).
+
+    Raises ValueError when the package is not installed or is a single module without a
+    source file."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    if spec is None:
+        raise ValueError(f"keys.installed_code_digest: package {package!r} is not installed")
+    h = hashlib.sha256(f"\0package {package}\0".encode())
+    if spec.submodule_search_locations:
+        root = Path(next(iter(spec.submodule_search_locations))).resolve()
+        files = sorted(root.rglob("*.py"), key=lambda p: p.relative_to(root).as_posix())
+    elif spec.origin and spec.origin.endswith(".py"):
+        root, files = Path(spec.origin).parent, [Path(spec.origin)]
+    else:
+        raise ValueError(f"keys.installed_code_digest: package {package!r} has no Python source ({spec.origin})")
+    for path in files:
+        h.update(f"\0{path.relative_to(root).as_posix()}\0".encode())
+        h.update(path.read_bytes())
     return h.hexdigest()
 
 

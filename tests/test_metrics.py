@@ -66,7 +66,7 @@ def test_offline_pyiqa_metric_scores(name, images):
     m = create_metric(name)
     assert isinstance(m, Metric)
     assert m.id == name.split(":")[1] and m.name == name
-    assert m.version == "pyiqa-0.1.16+noweights"
+    assert m.version.startswith("pyiqa-0.1.16+noweights+code-")
     assert m.range == TABLE2[m.id]
     s = m.score(images)
     assert s.dtype == np.float64 and s.shape == (len(images),)
@@ -181,12 +181,16 @@ def test_blur_effect_rises_with_blur():
     assert m.range.higher_better is False and (m.range.lo, m.range.hi) == (0.0, 1.0)
 
 
-def test_classic_versions_name_skimage_and_algorithm():
+def test_classic_versions_name_skimage_algorithm_and_source():
     import skimage
+
+    from iqa_audit.keys import code_digest
+    from iqa_audit.metrics import classic
 
     for name, mid in (("iqa_audit:noise-sigma", "noise-sigma"), ("iqa_audit:blur-effect", "blur-effect")):
         m = create_metric(name)
-        assert m.id == mid and m.version.startswith(f"skimage-{skimage.__version__}+") and m.version.endswith(f"{mid}-1")
+        assert m.id == mid and m.version.startswith(f"skimage-{skimage.__version__}+")
+        assert m.version.endswith(f"{mid}-1+code-{code_digest(classic)[:12]}")
 
 
 # ----- user metrics ----------------------------------------------------------------------------------

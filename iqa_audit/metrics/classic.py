@@ -24,7 +24,8 @@ from .base import MetricUnavailable, ScoreError, TypicalRange, check_images, fai
 from .batching import is_out_of_memory
 
 # Bump when the computation below changes (not when skimage does: its version is in
-# `version` separately).
+# `version` separately). The module's source digest is in `version` too, so an edit that
+# nobody bumped for still re-scores.
 NOISE_SIGMA_ALGORITHM = "1"
 BLUR_EFFECT_ALGORITHM = "1"
 
@@ -92,12 +93,21 @@ def _require_pywavelets() -> str:
     return pywt.__version__
 
 
+def _code() -> str:
+    """12 hex of this module's source digest (keys.code_digest)."""
+    import sys
+
+    from ..keys import code_digest
+
+    return code_digest(sys.modules[__name__])[:12]
+
+
 def create_noise_sigma(name: str = "iqa_audit:noise-sigma") -> ClassicMetric:
     pywt_version = _require_pywavelets()
     return ClassicMetric(
         id="noise-sigma",
         name=name,
-        version=f"skimage-{_skimage_version()}+pywt-{pywt_version}+noise-sigma-{NOISE_SIGMA_ALGORITHM}",
+        version=f"skimage-{_skimage_version()}+pywt-{pywt_version}+noise-sigma-{NOISE_SIGMA_ALGORITHM}+code-{_code()}",
         # 0-20 grey levels, lower is better. Measured: a clean smooth render reads 0.25,
         # the same as JPEG q=75 0.28; added Gaussian noise of sigma s reads about s
         # (tests check within 15 % for s >= 5); 20 is heavy, plainly visible noise.
@@ -110,7 +120,7 @@ def create_blur_effect(name: str = "iqa_audit:blur-effect") -> ClassicMetric:
     return ClassicMetric(
         id="blur-effect",
         name=name,
-        version=f"skimage-{_skimage_version()}+blur-effect-{BLUR_EFFECT_ALGORITHM}",
+        version=f"skimage-{_skimage_version()}+blur-effect-{BLUR_EFFECT_ALGORITHM}+code-{_code()}",
         range=TypicalRange(0.0, 1.0, False, DECLARED),
         fn=blur_effect,
     )

@@ -5,8 +5,8 @@ Loading `pyiqa:piqe` means importing torch and pyiqa (about 10 s) even when ever
 it would compute is already in the store. A warm re-run should cost nearly nothing, so
 the engine first asks for the metric's *identity*: the store remembers the identity a
 loaded metric had, under a fingerprint of everything its version is derived from
-(pyiqa's installed version, the weight caches' listing, and the source of the code that
-computes id, version and range). Same fingerprint, same identity: no load. Anything
+(pyiqa's installed version and source, the weight caches' listing, and the source of the
+code that computes id, version and range). Same fingerprint, same identity: no load. Anything
 changed (new weights, a pyiqa upgrade, an edited adapter) gives a new fingerprint, so the
 metric is loaded once and its real identity recorded again.
 
@@ -23,13 +23,15 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..keys import installed_code_digest
 from .base import TypicalRange
 
 PYIQA_PREFIX = "pyiqa:"
 _HERE = Path(__file__).resolve().parent
 # The code that turns a pyiqa name into (id, version, range): editing it must not leave a
 # stale identity behind.
-_IDENTITY_SOURCES = (_HERE / "pyiqa_adapter.py", _HERE / "weights.py", _HERE.parent / "normalize.py", Path(__file__))
+_IDENTITY_SOURCES = (_HERE / "pyiqa_adapter.py", _HERE / "batching.py", _HERE / "weights.py", _HERE.parent / "normalize.py",
+                     Path(__file__))
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,9 @@ def fingerprint(name: str) -> str | None:
     h.update(_dist_version("torch").encode())
     for src in _IDENTITY_SOURCES:
         h.update(src.read_bytes())
+    # pyiqa's own source is in the metric's version (pyiqa_adapter.scoring_code_digest):
+    # a patched network file must not be answered with the old identity.
+    h.update(installed_code_digest("pyiqa").encode() if _dist_version("pyiqa") != "absent" else b"no pyiqa")
     hub = torch_hub_dir()
     # Listing (path, size, mtime) instead of hashing contents: weights are hundreds of MB,
     # and replacing a file changes its size or mtime.

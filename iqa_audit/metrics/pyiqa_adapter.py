@@ -189,6 +189,19 @@ def _hf_missing_errors() -> tuple[type[BaseException], ...]:
     return (LocalEntryNotFoundError, OfflineModeIsEnabled)
 
 
+def scoring_code_digest() -> str:
+    """sha256 hex of the code between pixels and a raw pyiqa score: this adapter (tensor
+    conversion, crops, batching; keys.code_digest) and the installed pyiqa package's source
+    (keys.installed_code_digest). It enters every pyiqa metric's version, so editing either,
+    say to try a patched network, re-scores instead of reusing scores of the old code."""
+    import sys
+
+    from ..keys import digest, code_digest, installed_code_digest
+
+    return digest([code_digest(sys.modules[__name__], sys.modules[run_with_backoff.__module__]),
+                   installed_code_digest("pyiqa")])
+
+
 def build_pyiqa_model(metric: str, device: str, *, offline: bool = True) -> Any:
     """pyiqa.create_metric under download control. Offline, a missing file raises MetricUnavailable."""
     pyiqa = import_pyiqa()
@@ -388,7 +401,8 @@ def create_pyiqa_metric(name: str, *, device: str = "cpu", batch_size: int | Non
         return PyiqaMetric(
             id=random_weights.variant_id(f"{metric}@{random_weights.RANDOM_VARIANT}"),
             name=name,
-            version=f"pyiqa-{pyiqa.__version__}+{random_weights.RANDOM_VARIANT}-seed{random_weights.DEFAULT_SEED}-{random_weights.code_digest()}",
+            version=f"pyiqa-{pyiqa.__version__}+{random_weights.RANDOM_VARIANT}-seed{random_weights.DEFAULT_SEED}-"
+                    f"{random_weights.code_digest()}+code-{scoring_code_digest()[:12]}",
             range=rng,
             model=build_random_pyiqa_model(metric, dev),
             device=dev,
@@ -404,7 +418,7 @@ def create_pyiqa_metric(name: str, *, device: str = "cpu", batch_size: int | Non
     return PyiqaMetric(
         id=metric,
         name=name,
-        version=f"pyiqa-{pyiqa.__version__}+{digest[:12] or 'noweights'}",
+        version=f"pyiqa-{pyiqa.__version__}+{digest[:12] or 'noweights'}+code-{scoring_code_digest()[:12]}",
         range=rng,
         model=model,
         device=dev,

@@ -76,13 +76,14 @@ def variant_id(metric: str) -> str:
 
 
 def code_digest() -> str:
-    """sha256 (12 hex) of the stand-in recipes (this module and local_vlm): a new recipe is a new metric version."""
-    import hashlib
+    """sha256 (12 hex) of the stand-in recipes (this module and local_vlm; keys.code_digest):
+    a new recipe is a new metric version."""
+    import sys
 
-    h = hashlib.sha256()
-    for name in ("random_weights.py", "local_vlm.py"):
-        h.update((Path(__file__).parent / name).read_bytes())
-    return h.hexdigest()[:12]
+    from ..keys import code_digest
+    from . import local_vlm
+
+    return code_digest(sys.modules[__name__], local_vlm)[:12]
 
 
 # ----- stand-ins of the right shape ------------------------------------------------------------

@@ -22,11 +22,10 @@ and torch are imported when the metric is created, not when this module is.
 
 from __future__ import annotations
 
-import hashlib
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -128,8 +127,10 @@ class VisualQualityR1:
 
 
 def adapter_digest() -> str:
-    """sha256 (12 hex) of this module: a change of prompt or parsing is a new metric version."""
-    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+    """sha256 (12 hex) of this module (keys.code_digest): a change of prompt or parsing is a new metric version."""
+    from ..keys import code_digest
+
+    return code_digest(sys.modules[__name__])[:12]
 
 
 def from_parts(model: Any, processor: Any, *, device: str = "cpu", name: str = f"iqa_audit:{METRIC_ID}",

@@ -232,7 +232,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("--dataset", "dataset", TEXT, "audit imported chains: PATH/manifest.csv (seed,setting,run,step,path), or the "
            "NAME of an import", lookup="dataset", metavar="CSV|NAME"),
     Option("--store", "store", TEXT, "chain and score store folder (default fixtures/cache, or $IQA_AUDIT_STORE)",
-           commands=CHAINS | {"forget"}, metavar="DIR"),
+           lookup="store", commands=CHAINS | {"forget"}, metavar="DIR"),
     Option("--baseline", "baseline", TEXT, "expected outcomes JSON; 'none' audits with raw verdicts", lookup="baseline",
            metavar="FILE"),
     Option("--update-baseline", "update_baseline", FLAG, "rewrite the baseline's entries for the cells of this run"),

@@ -336,7 +336,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if specs:
         wi = getattr(session.config, "workerinput", None) or {}
         worker = int(str(wi.get("workerid", "gw0"))[2:] or 0)
-        session.config.stash[ENGINE_KEY].get().plan(specs, worker=worker, workers=int(wi.get("workercount", 1)))
+        from .errors import AuditError
+
+        try:
+            session.config.stash[ENGINE_KEY].get().plan(specs, worker=worker, workers=int(wi.get("workercount", 1)))
+        except AuditError as e:  # e.g. the store went away since configure: one line, not INTERNALERROR
+            raise pytest.UsageError(redact_text(str(e))) from None
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -117,6 +117,38 @@ def check_device(cfg: AuditConfig, flag: str = "--device") -> None:
                                   got=index, fix=f"Pass {flag} cuda:0."))
 
 
+def check_store(cfg: AuditConfig, flag: str = "--store") -> None:
+    """The store can be used, without creating anything (a refused command leaves no trace):
+    an existing manifest opens and reads (a read-only store opens read-only); a new store's
+    folder exists or can be created (its nearest existing parent is a writable folder).
+    Otherwise one ConfigError line naming the folder, instead of a traceback from the first
+    test that needs the store."""
+    import os
+    import tempfile
+
+    from .errors import StoreError
+    from .store import Store, default_store_root
+
+    root = Path(cfg.store) if cfg.store else default_store_root()
+    if (root / "manifest.sqlite").is_file():
+        try:
+            Store(root).close()
+        except StoreError as e:
+            raise ConfigError(f"{flag}: {e}") from None
+        return
+    parent = root
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if parent == root and not root.is_dir():
+        raise ConfigError(explain(f"{flag} {root}", expected="a folder", got="a file", fix="Pass another --store folder."))
+    try:  # a real probe: permission bits say nothing for root, or on /proc and read-only mounts
+        os.rmdir(tempfile.mkdtemp(prefix=".iqa-audit-probe-", dir=parent))
+    except OSError as e:
+        raise ConfigError(explain(f"{flag} {root}", expected="a writable folder (or one that can be created)",
+                                  got=f"cannot create folders in {parent} ({e.strerror or e})",
+                                  fix="Pass --store with a folder you can write, or set IQA_AUDIT_STORE.")) from None
+
+
 def check_dataset(cfg: AuditConfig, flag: str = "--dataset") -> None:
     """A manifest that reads, or the name of a finished import in the store."""
     if cfg.dataset:
@@ -176,6 +208,7 @@ LOOKUPS: Mapping[str, Callable[[AuditConfig, str], None] | None] = {
     "seed": check_seeds,
     "task": check_tasks,
     "device": check_device,
+    "store": check_store,
     "dataset": check_dataset,
     "baseline": check_baseline,
     "results": check_compare,

@@ -49,6 +49,8 @@ CASES = [
     ("unknown-counter", ["--counter", "gpt"], ["--counter", "'blob' or 'vlm:<gemini model>'"], []),
     ("unknown-judge", ["--judge", "gpt"], ["--judge", "'keyword' or 'llm:<gemini model>'"], []),
     ("negative-keep-reports", ["--keep-reports", "-1"], ["--keep-reports", "0 or more"], []),
+    ("store-folder-that-cannot-be-created", ["--store", "/proc/iqa-audit-store"],
+     ["--store /proc/iqa-audit-store", "a writable folder"], []),
 ]
 
 
@@ -93,6 +95,35 @@ def test_every_checked_option_has_a_usage_error_case():
     covered = {a for _, args, _, _ in CASES for a in args if a.startswith("--")}
     checked = {o.flag for o in OPTIONS if PYTEST in o.commands and (o.check or o.lookup) and o.lookup != "results"} | {"--compare"}
     assert checked <= covered, sorted(checked - covered)
+
+
+def test_a_damaged_store_manifest_is_one_usage_error_line_naming_it(pytester):
+    store = pytester.path / "damaged-store"
+    store.mkdir()
+    (store / "manifest.sqlite").write_bytes(b"not a database, " * 64)
+    result = _run(pytester, "--store", str(store))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    line = _one_error_line(result)
+    assert "--store" in line and "manifest.sqlite" in line
+
+
+def test_a_store_lost_after_configure_is_one_error_line_not_an_internal_error(pytester, seed_dir):
+    store = pytester.path / "store"
+    # Between configure (which checked the store) and collection, the folder becomes a file.
+    pytester.makeconftest(f"""
+import shutil
+from pathlib import Path
+
+def pytest_collection_modifyitems(session, config, items):
+    shutil.rmtree({str(store)!r}, ignore_errors=True)
+    Path({str(store)!r}).write_text("not a folder")
+""")
+    result = _run(pytester, "--seed", "tiny", "--seed-dir", str(seed_dir), "--editor", "sim-noise-tint", "--runs", "1",
+                  "--steps", "2", "--delta-steps", "2", "--long-side", "0", "--metric", "iqa_audit:noise-sigma",
+                  "--baseline", "none")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    assert str(store) in _one_error_line(result)
 
 
 @pytest.mark.slow

@@ -208,18 +208,6 @@ class Task:
     def adds_objects(self) -> bool:
         return self.adds != "none"
 
-    @property
-    def checks(self) -> tuple[str, ...]:
-        """Names of the editor-fidelity checks that judge this task's chains, in table order
-        (iqa_audit.fidelity.table.CHECKS). Each check's entry lists its tasks, so adding a
-        check stays one entry; this reads the table from the task's side. What such a chain
-        counts is `count_noun`."""
-        # Imported here: the table sits above the tasks (its checks take a Task), and
-        # editors that only need prompts and ideal edits should not load the checks.
-        from .fidelity.table import checks_for_task
-
-        return checks_for_task(self.name)
-
     # ----- objects ---------------------------------------------------------------------
     def object_for_step(self, step: int) -> ObjectKind:
         """The object the prompt at `step` asks for (apple, or fruit number `step`, cycled)."""

@@ -451,6 +451,19 @@ def dataset_pairs(ref: str, store_root: str | Path | None) -> list[tuple[str, st
     return require_record(Store(store_root), ref).pairs()
 
 
+def ensure_imported(store: Store, ref: str) -> DatasetRecord:
+    """The dataset `--dataset REF` audits: a manifest is imported first (under the store's
+    import lock, so one process imports and the others find it done; importing again is a
+    no-op), a name must be a finished import. Raises ConfigError listing every problem of
+    the manifest (nothing is imported then) or naming the unknown import."""
+    if not is_manifest_ref(ref):
+        return require_record(store, ref)
+    from filelock import FileLock
+
+    with FileLock(str(store.locks / "dataset-import.lock")):
+        return require_record(store, import_manifest(store, ref).dataset)
+
+
 def require_record(store: Store, name: str) -> DatasetRecord:
     record = dataset_record(store, slug(name))
     if record is not None:

@@ -20,7 +20,7 @@ import numpy as np
 from .cells import EditorCell, GapCell, SanityCase, StabilityCell
 from .chains import Chain, ChainBusy, ChainSpec, PaidBudget, build_chain, resolve
 from .config import AuditConfig
-from .datasets import chains_of, import_manifest, is_manifest_ref, require_record
+from .datasets import chains_of, ensure_imported
 from .errors import StoreError, explain
 from .evidence import Change, RunEvidence, measure_change
 from .evidence import sources as evidence_sources
@@ -88,12 +88,7 @@ class Engine:
         name of a completed import), or None when the audit builds its own chains."""
         if not self.cfg.dataset:
             return None
-        if not is_manifest_ref(self.cfg.dataset):
-            return require_record(self.store, self.cfg.dataset)
-        from filelock import FileLock
-
-        with FileLock(str(self.store.locks / "dataset-import.lock")):  # one importer across workers; re-import is a no-op
-            return require_record(self.store, import_manifest(self.store, self.cfg.dataset).dataset)
+        return ensure_imported(self.store, self.cfg.dataset)
 
     @property
     def dataset(self) -> str | None:

@@ -150,11 +150,15 @@ def check_store(cfg: AuditConfig, flag: str = "--store") -> None:
 
 
 def check_dataset(cfg: AuditConfig, flag: str = "--dataset") -> None:
-    """A manifest that reads, or the name of a finished import in the store."""
+    """The dataset is there to audit: a manifest is imported now (datasets.ensure_imported:
+    every row's file allowed, readable and an image, or one error listing every problem and
+    nothing imported), a name is a finished import. Found here, once, instead of as the same
+    error at the setup of every test."""
     if cfg.dataset:
-        from .datasets import dataset_pairs
+        from .datasets import ensure_imported
+        from .store import Store
 
-        dataset_pairs(cfg.dataset, cfg.store)
+        ensure_imported(Store(cfg.store), cfg.dataset)
 
 
 def check_baseline(cfg: AuditConfig, flag: str = "--baseline") -> None:

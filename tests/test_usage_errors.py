@@ -107,6 +107,18 @@ def test_a_damaged_store_manifest_is_one_usage_error_line_naming_it(pytester):
     assert "--store" in line and "manifest.sqlite" in line
 
 
+def test_a_manifest_with_a_bad_row_is_refused_at_configure_listing_the_row(pytester):
+    data = pytester.path / "data"
+    data.mkdir()
+    (data / "0.png").write_bytes(b"not an image")
+    (data / "manifest.csv").write_text("seed,setting,run,step,path\ns,ed,1,0,0.png\ns,ed,1,1,missing.png\n")
+    result = _run(pytester, "--dataset", str(data / "manifest.csv"))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    out = result.stdout.str() + result.stderr.str()
+    assert "Traceback" not in out and "collected" not in out and "nothing was imported" in out
+    assert "line 2" in out and "line 3" in out and "missing.png" in out  # every problem, with its row
+
+
 def test_a_store_lost_after_configure_is_one_error_line_not_an_internal_error(pytester, seed_dir):
     store = pytester.path / "store"
     # Between configure (which checked the store) and collection, the folder becomes a file.

@@ -52,6 +52,8 @@ def cell_name(kind: str, setting: str, seed: str, *, metric_id: str | None = Non
 
 
 def metric_id(name: str) -> str:
+    """The id create_metric(name).id will have ('pyiqa:piqe' -> 'piqe'), from the name alone
+    (metrics.registry.metric_id): collection loads no metric."""
     from .metrics.registry import metric_id as registry_metric_id
 
     return registry_metric_id(name)
@@ -59,6 +61,14 @@ def metric_id(name: str) -> str:
 
 @dataclass(frozen=True)
 class GapCell:
+    """One metric-audit case: does `metric` notice the degradation of `seed` under `setting`
+    by step Δ = `delta_step`? Engine.verdict compares the mean normalised score (points on
+    0–100, 100 best) at step Δ with step 1 over the paired runs (gaps.gap, gaps.judge).
+
+    metric: as the user named it; metric_id: its id (metric_id()); setting: the chain
+    setting (one editor on one task); seed: the seed's name; delta_step: counted from
+    step 0 = the seed; dataset: the --dataset reference for imported chains, else None."""
+
     metric: str  # as the user named it: pyiqa:piqe
     metric_id: str
     setting: Setting
@@ -82,6 +92,7 @@ class GapCell:
 
     @property
     def group(self) -> str:
+        """The xdist group, 'series-<metric id>-<setting label>-<seed>'."""
         # One xdist group per series: its Δ cells share one scoring batch on one worker.
         # Grouping by metric instead put a slow metric (entropy: ~70 % of all scoring) on a
         # single worker; per series the work spreads evenly, and each worker still loads a
@@ -91,16 +102,22 @@ class GapCell:
 
 @dataclass(frozen=True)
 class SanityCase:
+    """One metric-sanity case: sanity check `check` on `metric` (as the user named it;
+    metric_id: its id), run on the audit's clean seeds by Engine.sanity."""
+
     metric: str
     metric_id: str
     check: str  # a name in iqa_audit.sanity.SANITY_CHECKS
 
     @property
     def id(self) -> str:
+        """The test id, '<metric id>-<check>'."""
         return f"{self.metric_id}-{self.check}"
 
     @property
     def group(self) -> str:
+        """The xdist group, 'metric-<metric id>': a metric's sanity cases share one worker,
+        which loads the metric once."""
         return f"metric-{self.metric_id}"
 
 
@@ -127,20 +144,28 @@ class StabilityCell:
 
     @property
     def add_setting(self) -> Setting:
+        """The setting of the add chain: `editor` on `task`."""
         return Setting(_label(self.editor, self.task), self.editor, self.task)
 
     @property
     def replicate_setting(self) -> Setting:
+        """The setting it is compared with: `editor` on 'replicate', same seed."""
         return Setting(_label(self.editor, "replicate"), self.editor, "replicate")
 
     @property
     def group(self) -> str:
+        """The xdist group, 'stability-<metric id>-<seed>'."""
         # The add tasks of one (metric, seed) share its replicate series: one worker scores it.
         return f"stability-{self.metric_id}-{self.seed}"
 
 
 @dataclass(frozen=True)
 class EditorCell:
+    """One editor-audit case: fidelity check `check` (a name in fidelity.table.CHECKS) on
+    the chains of `setting` from `seed`, judged at step `steps` (counted from 0 = the seed)
+    over `runs` runs; Engine.editor_finding runs it. Imported chains (`dataset` set): steps
+    -1 (each chain's last step) and runs 0 (every imported run)."""
+
     setting: Setting
     seed: str
     check: str
@@ -169,6 +194,7 @@ class EditorCell:
 
     @property
     def group(self) -> str:
+        """The xdist group, 'editor-<setting label>-<seed>'."""
         # Per (setting, seed), not per setting: the checks of one seed's chains run together
         # (read once per process) while the settings' work spreads over the workers.
         return f"editor-{self.setting.label}-{self.seed}"
@@ -180,6 +206,12 @@ def _dataset_settings(cfg: AuditConfig) -> list[tuple[Setting, str]]:
 
 
 def gap_cells(cfg: AuditConfig) -> list[GapCell]:
+    """Every metric-audit cell of `cfg`, sorted by (metric id, setting label, seed, Δ): one
+    per metric x setting x seed x Δ in cfg.delta_steps. Settings: cfg.editors x cfg.tasks
+    whose task has metric_verdicts (reconstruction is built, never judged); seeds:
+    plan.audit_seeds. With --dataset: the dataset's (setting, seed) pairs. Raises
+    ConfigError for a Δ beyond --steps (own chains), an unknown seed, task or dataset, or
+    a malformed editor spec."""
     if cfg.metrics:
         cfg.check_delta_steps_built()
     if cfg.dataset:
@@ -198,6 +230,7 @@ def gap_cells(cfg: AuditConfig) -> list[GapCell]:
 
 
 def sanity_cases(cfg: AuditConfig) -> list[SanityCase]:
+    """One case per metric x check in sanity.SANITY_CHECKS, sorted by test id."""
     return sorted((SanityCase(m, metric_id(m), c) for m in cfg.metrics for c in SANITY_CHECKS), key=lambda c: c.id)
 
 
@@ -218,6 +251,12 @@ def stability_cells(cfg: AuditConfig) -> list[StabilityCell]:
 
 
 def editor_cells(cfg: AuditConfig) -> list[EditorCell]:
+    """Every editor-audit cell of `cfg`, sorted by (check, test id). Own chains: per
+    "task:seed" in cfg.audit_cases and editor in cfg.audit_editors, one cell per check that
+    judges the task (checks_for_task), at step cfg.audit_steps over cfg.audit_runs runs.
+    With --dataset: per imported (setting, seed), one per check that judges imported
+    chains (dataset_checks). Raises ConfigError for an unknown dataset or a malformed
+    editor spec."""
     if cfg.dataset:
         return sorted(
             (EditorCell(st, sd, check, -1, 0, cfg.dataset) for st, sd in _dataset_settings(cfg) for check in dataset_checks()),

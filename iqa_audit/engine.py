@@ -42,12 +42,15 @@ from .tasks import get_task
 # stale (a different key), so a check's verdict is never read back from older code.
 # Imported when first needed: collection imports no check.
 def fidelity_sources() -> tuple[ModuleType, ...]:
+    """The modules whose source keys every 'fidelity' memo: fidelity, tasks, counting and
+    this one (keys.code_digest over them)."""
     from . import counting, fidelity, tasks
 
     return (fidelity, tasks, counting, sys.modules[__name__])
 
 
 def sanity_sources() -> tuple[ModuleType, ...]:
+    """The modules whose source keys every 'sanity' memo: this one, sanity and seeds."""
     from . import sanity, seeds
 
     return (sys.modules[__name__], sanity, seeds)
@@ -56,7 +59,12 @@ _AUDIT_SIZE = object()  # Engine.chains' default: seeds at the audit's --long-si
 
 @dataclass(frozen=True)
 class EditorFinding:
-    """A fidelity finding of one editor cell, over its runs (it passes when every run does)."""
+    """A fidelity finding of one editor cell, over its runs, combined by the check's table
+    entry (by default the worst run, passing only when every run does; a rate pools runs).
+
+    value and tolerance: in the check's own units (fidelity.finding.Finding). details:
+    {"runs": [each run's details with its passed and value]}. editor_version: of run 0's
+    chain."""
 
     passed: bool
     value: float
@@ -67,6 +75,40 @@ class EditorFinding:
 
 
 class Engine:
+    """The audit's engine in one process: cells (iqa_audit.cells) in, findings out, every
+    image, score and derived result through one Store.
+
+    Engine(cfg, store=None, budget=None): `store` defaults to Store(cfg.store); `budget`, the
+    run's paid-step allowance, to PaidBudget(cfg.max_paid_steps, cfg.resend_unknown) (the
+    pytest plugin passes one budget shared by every xdist worker).
+
+    Public surface:
+    - chains: plan, chains, chain_images, reasonings, image; dataset / dataset_record
+      (--dataset: imported chains instead of built ones).
+    - metric audit: metric, identity, scores, series, gap, verdict, evidence, step_change.
+    - stability: stability_series, stability. Sanity: sanity, clean_seed_images.
+    - editor audit: editor_finding, counter, counter_id, judge.
+
+    Units: `scores` and Series.raw are raw scores in the metric's own units; Series.normalised,
+    gaps and verdicts are normalised points on 0–100, where 100 is the metric's best typical
+    value (iqa_audit.normalize, ranges from the study's Table 2; unclamped). Steps count from
+    0 = the seed; step 1 is the reference; Δ is a cell's delta_step.
+
+    Invariants. One Engine per pytest process (the controller, or each xdist worker); its
+    caches are plain dicts, not shared between threads. Across processes it is safe because
+    the Store and its per-chain file locks are. Cached per process: chains by (setting
+    label, editor, task, seed, steps, runs, long side); series by (metric, setting label,
+    seed), stability series by ('stability', metric, label, seed); metric identities, and
+    metrics that cannot run (every cell gets the same MetricUnavailable), by name. In the
+    store, across processes and runs: scores and object counts in the score table; memos
+    'evidence', 'sanity' and 'fidelity' keyed by a digest of every input and the source of
+    the code that computes them, 'identity' by the metric's fingerprint, and the LLM judge's
+    answers by judge and question. On a read-only store everything already stored is read;
+    building a chain or scoring an image it lacks raises StoreError.
+
+    Building chains may pay for editor steps: within `budget`, else BudgetExhausted.
+    """
+
     def __init__(self, cfg: AuditConfig, store: Store | None = None, budget: PaidBudget | None = None):
         self.cfg = cfg
         self.store = store or Store(cfg.store)
@@ -85,19 +127,26 @@ class Engine:
     @cached_property
     def dataset_record(self):
         """The imported dataset --dataset names (a manifest, imported here first, or the
-        name of a completed import), or None when the audit builds its own chains."""
+        name of a completed import), or None when the audit builds its own chains.
+
+        First access imports a manifest into the store, under a file lock so one worker
+        imports and the others wait (importing again is a no-op). Raises ConfigError for a
+        name that is not an imported dataset, or listing a manifest's problems."""
         if not self.cfg.dataset:
             return None
         return ensure_imported(self.store, self.cfg.dataset)
 
     @property
     def dataset(self) -> str | None:
+        """The id of the --dataset being audited (dataset_record.id), or None. Raises as
+        dataset_record does."""
         return None if self.dataset_record is None else self.dataset_record.id
 
     def plan(self, specs: list[ChainSpec], *, worker: int = 0, workers: int = 1) -> None:
         """The chains this session's cells will need. Each worker builds them starting at its
         own offset, so parallel workers build different chains instead of queueing on the
-        same chain lock one after another (the lock still guarantees each is built once)."""
+        same chain lock one after another (the lock still guarantees each is built once).
+        Nothing is built here: the next `chains` call builds every planned chain first."""
         unique = list(dict.fromkeys(specs))
         offset = (len(unique) * worker) // max(workers, 1)
         self._planned = unique[offset:] + unique[:offset]
@@ -121,7 +170,17 @@ class Engine:
 
     def chains(self, setting, seed: str, *, steps: int, runs: int, long_side: Any = _AUDIT_SIZE) -> list[Chain]:
         """One chain per run for (setting, seed), built up to `steps` if needed, with seeds
-        rendered at `long_side` px (default: the audit's --long-side)."""
+        rendered at `long_side` px (default: the audit's --long-side; None: native size).
+
+        Returns chains.Chain values in run order (runs 0..runs-1), each with its stored steps
+        0..`steps`, fewer when the editor stopped (refused, failed, unknown outcome). With
+        --dataset: the imported chains of (setting.label, seed) with their registered steps;
+        `steps`, `runs` and `long_side` are ignored. Side effects: builds every planned chain
+        first (plan), then builds or extends these (steps and objects written to the store,
+        paid steps charged to the budget); cached per process. Raises BudgetExhausted,
+        CorruptObject (a paid step's file damaged), ConfigError (an unknown seed, editor or
+        task; a seed the editor cannot take at that size), StoreError (a read-only store
+        lacking the steps; imported chains or steps missing), and the editor's errors."""
         if self.dataset is not None:
             return self._imported_chains(setting.label, seed)
         self._build_planned()
@@ -160,13 +219,18 @@ class Engine:
         return chains
 
     def image(self, step_record) -> Image:
+        """The decoded image of a stored step (a StepRecord, or anything with image_hash and
+        ext). Raises CorruptObject (missing or altered file), BadImageError (not decodable)."""
         return self.store.get_image(step_record.image_hash, step_record.ext)
 
     # ----- metric audit ----------------------------------------------------------------
     def metric(self, name: str):
         """The loaded metric. MetricUnavailable when it cannot run here: missing weights or
         packages, or a name, import or declaration the registry refuses (ConfigError),
-        remembered for this process so every cell of the metric gets the same answer fast."""
+        remembered for this process so every cell of the metric gets the same answer fast.
+
+        Returns the registry's metric (metrics.base.Metric: score(list[Image]) -> raw scores,
+        id, version, range), created once per process per (name, device)."""
         from .errors import ConfigError
         from .metrics.base import MetricUnavailable
         from .metrics.registry import create_metric
@@ -184,7 +248,10 @@ class Engine:
 
     def identity(self, name: str) -> MetricIdentity:
         """id, version and range of metric `name`, from the store's memo when its
-        fingerprint is unchanged, so a warm run never imports torch or pyiqa."""
+        fingerprint is unchanged, so a warm run never imports torch or pyiqa.
+
+        Otherwise loads the metric (raising MetricUnavailable as `metric` does) and, for a
+        pyiqa metric, memoises its identity under the fingerprint. Cached per process."""
         if name not in self._identities:
             fp = fingerprint(name)
             memo = None if fp is None else self.store.get_memo("identity", fp)
@@ -203,7 +270,13 @@ class Engine:
 
     def scores(self, name: str, objects: list[tuple[str, str]]) -> tuple[MetricIdentity, Scores]:
         """What metric `name` says about `objects`, loading the metric only when the store
-        does not know some image yet. NaN/±inf come back in `.nonfinite`, not raised."""
+        does not know some image yet. NaN/±inf come back in `.nonfinite`, not raised.
+
+        `objects`: [(image sha256, ext), ...]. Returns (identity, Scores): Scores.finite is
+        {hash: raw score in the metric's own units}, Scores.nonfinite {hash: NaN/±inf}.
+        Images the store lacks are scored as one batch and stored. Raises MetricUnavailable,
+        ScoreError (a batch of the wrong shape), CorruptObject or BadImageError (an image
+        that cannot be read), StoreError (a read-only store lacking scores)."""
         identity = self.identity(name)
         have = known_scores(self.store, identity.id, identity.version, [h for h, _ in objects])
         if have.covers(dict(objects)):
@@ -213,6 +286,12 @@ class Engine:
         return identity, scores_of(self.store, metric, objects)  # one batch for the whole cell
 
     def series(self, cell: GapCell) -> Series:
+        """cell.metric's Series on (cell.setting, cell.seed): cfg.runs chains built to
+        cfg.steps, their cfg.scored_steps (0, 1 and every Δ; every step with every_step)
+        scored as one batch. raw ({run: {step: score}}) in the metric's units, normalised in
+        points on 0–100; a step whose score is NaN/±inf is absent from both and named in
+        `unusable`. Cached per process by (metric, setting label, seed), so the series' Δ
+        cells cost one computation. Raises as `chains` and `scores` do."""
         key = (cell.metric, cell.setting.label, cell.seed)
         if key not in self._series:
             self._series[key] = self._compute_series(cell)
@@ -224,7 +303,7 @@ class Engine:
 
     def _score_series(self, metric_name: str, label: str, seed: str, chains: list[Chain], wanted) -> Series:
         """`metric_name`'s scores of the `wanted` steps of `chains` (one batch), raw and
-        normalised, per run and step."""
+        normalised (points on 0–100), per run and step."""
         wanted = set(wanted)
         per_run = {c.record.run: {s.step: s for s in c.ok_steps if s.step in wanted} for c in chains}
         objects = [(s.image_hash, s.ext) for steps in per_run.values() for s in steps.values()]
@@ -241,16 +320,22 @@ class Engine:
                       tuple(sorted(wanted)), raw, norm, {r: u for r, u in unusable.items() if u})
 
     def gap(self, cell: GapCell):
+        """gaps.gap of the cell's series at Δ = cell.delta_step: mean normalised score at step
+        Δ minus at step 1, over the runs that have both, in points (negative: noticed).
+        Raises NonFiniteScore when a score it needs is NaN/±inf, and as `series` does."""
         return gap(self.series(cell), cell.delta_step)
 
     def verdict(self, cell: GapCell) -> GapVerdict:
         """The cell's verdict: its gap over paired runs, judged with each paired run's
-        evidence that step Δ visibly differs from step 1 (gaps.judge)."""
+        evidence that step Δ visibly differs from step 1 (gaps.judge). Raises as `gap` and
+        `evidence` do."""
         g = self.gap(cell)
         return judge(g, self.evidence(cell, g.runs))
 
     def evidence(self, cell: GapCell, runs) -> tuple[RunEvidence, ...]:
-        """Per run in `runs`: how step Δ differs from step 1 (evidence.measure_change)."""
+        """Per run in `runs`: how step Δ differs from step 1 (evidence.measure_change), in
+        the order of `runs`, each of which must have both steps stored (Gap.runs do).
+        Raises as `chains` and `step_change` do."""
         chains = {c.record.run: c for c in self.chains(cell.setting, cell.seed, steps=self.cfg.steps, runs=self.cfg.runs)}
         out = []
         for run in runs:
@@ -261,7 +346,11 @@ class Engine:
 
     def step_change(self, reference, later) -> Change:
         """evidence.measure_change of two stored steps, memoised under both image hashes
-        and the source of the code that measures it, so a warm run decodes no image."""
+        and the source of the code that measures it, so a warm run decodes no image.
+
+        Change: psnr_db in dB (None for identical pixels), ssim in [-1, 1], the alignment
+        used; identical bytes give Change(None, 1.0, 'identity') without decoding. Raises
+        CorruptObject or BadImageError for an image that cannot be read."""
         if reference.image_hash == later.image_hash:
             return Change(None, 1.0, "identity")  # the same bytes: nothing to decode
         key = memo_key("evidence", reference.image_hash, later.image_hash, code_digest(*evidence_sources()))
@@ -275,7 +364,10 @@ class Engine:
     # ----- stability under content change --------------------------------------------
     def stability_series(self, metric: str, setting: Setting, seed: str) -> Series:
         """Every step of the stability chains of (setting, seed), scored by `metric` (one
-        batch), normalised; memoised per process like the audit's series."""
+        batch), normalised; memoised per process like the audit's series.
+
+        Chains: cfg.stability_runs runs of cfg.stability_steps steps, seeds at
+        cfg.stability_long_side px. Units as in `series`. Raises as `series` does."""
         key = ("stability", metric, setting.label, seed)
         if key not in self._series:
             cfg = self.cfg
@@ -285,22 +377,29 @@ class Engine:
         return self._series[key]
 
     def stability(self, cell: StabilityCell) -> Stability:
-        """The cell's add chain against the replicate chain of the same editor and seed."""
+        """The cell's add chain against the replicate chain of the same editor and seed:
+        robust spreads of step-to-step normalised differences (points) and their ratio
+        (iqa_audit.stability). Raises as `stability_series` does."""
         return stability_of(self.stability_series(cell.metric, cell.add_setting, cell.seed),
                             self.stability_series(cell.metric, cell.replicate_setting, cell.seed))
 
     def chain_images(self, setting, seed: str, *, steps: int, runs: int, long_side: Any = _AUDIT_SIZE) -> dict[str, dict[str, str]]:
-        """{run: {step: 'sha256.ext'}} of the stored chains, for the report's image strips."""
+        """{run: {step: 'sha256.ext'}} of the stored chains, for the report's image strips
+        (run and step as strings, ok steps only). Builds as `chains` does."""
         return {str(c.record.run): {str(s.step): f"{s.image_hash}.{s.ext}" for s in c.ok_steps}
                 for c in self.chains(setting, seed, steps=steps, runs=runs, long_side=long_side)}
 
     def reasonings(self, setting, seed: str, *, steps: int, runs: int) -> dict[str, list]:
-        """{run: [[step, reasoning or None], ...]}: the editor's own words per step."""
+        """{run: [[step, reasoning or None], ...]}: the editor's own words per step 1..,
+        a stopped step included (run as a string). Builds as `chains` does."""
         return {str(c.record.run): [[s.step, s.reasoning] for s in c.steps if s.step > 0]
                 for c in self.chains(setting, seed, steps=steps, runs=runs)}
 
     # ----- metric sanity ---------------------------------------------------------------
     def clean_seed_images(self, count: int | None = None) -> list[Image]:
+        """The audit's clean seeds (plan.audit_seeds, by name) rendered at cfg.long_side px
+        (None: native size): the first `count`, or all for None or 0. Raises ConfigError for
+        an unknown seed."""
         from .plan import audit_seeds
 
         seeds = audit_seeds(self.cfg)[:count] if count else audit_seeds(self.cfg)
@@ -308,7 +407,12 @@ class Engine:
 
     def sanity(self, case: SanityCase) -> tuple[bool, str, bool]:
         """(passed, message, warning_only), memoised per metric version: a metric whose
-        weights and code are unchanged behaves as it did, so a warm run loads nothing."""
+        weights and code are unchanged behaves as it did, so a warm run loads nothing.
+
+        Runs sanity check case.check (sanity.SANITY_CHECKS) on the loaded metric; images it
+        scores are stored with their scores. warning_only: a failure only warns (the check's
+        entry). Memo key: metric id and version, check, audit seed names, cfg.long_side and
+        the source of sanity_sources(). Raises MetricUnavailable, and what scoring raises."""
         from .plan import audit_seeds
 
         identity = self.identity(case.metric)
@@ -339,6 +443,10 @@ class Engine:
 
     # ----- editor audit ----------------------------------------------------------------
     def counter(self, task) -> CachedCounter:
+        """The object counter for `task` (a tasks.Task; it counts task.count_noun): with
+        --counter vlm:MODEL a VLMCounter asking MODEL (one request per image not yet counted), else
+        the offline BlobCounter, behind a CachedCounter keeping counts in the store. Raises
+        ConfigError for a malformed --counter."""
         from .counting import BlobCounter, VLMCounter
 
         noun = task.count_noun
@@ -354,6 +462,12 @@ class Engine:
         return StoredJudge(self.store, LLMJudge(model=model)) if model else keyword_judge
 
     def editor_finding(self, cell: EditorCell) -> EditorFinding:
+        """The cell's fidelity finding: check cell.check (fidelity.table) on each of
+        max(cell.runs, 1) chains built to cell.steps (every imported run with --dataset),
+        judged at step cell.steps, or at the chain's last ok step when it stopped earlier or
+        cell.steps < 0, combined by the check's combine_runs. Each run's finding is memoised
+        in the store ('fidelity'). Raises as `chains` does, CorruptObject or BadImageError
+        for an image that cannot be read, ConfigError for an unknown check or --counter."""
         chains = self.chains(cell.setting, cell.seed, steps=cell.steps, runs=max(cell.runs, 1))
         findings = []
         for chain in chains:
@@ -387,6 +501,8 @@ class Engine:
         return finding
 
     def counter_id(self, task_name: str | None) -> str:
+        """The counter's part of a 'fidelity' memo key: 'vlm:<model>:<task>' with --counter
+        vlm:MODEL, else 'blobs:<task>'. Raises ConfigError for a malformed --counter."""
         model = self.cfg.counter_model()
         return f"vlm:{model}:{task_name}" if model else f"blobs:{task_name}"
 
@@ -419,6 +535,10 @@ class CachedCounter:
         self._version = counter_version(inner)
 
     def count(self, image: Image) -> int:
+        """How many objects `image` shows: read from the score table under
+        ('count:<counter id>:<noun>', counter_version, the image's sha256), else counted by
+        the inner counter (a VLM request for a VLMCounter) and stored. Raises what the inner
+        counter raises, StoreError when a new count cannot be stored (read-only store)."""
         digest = image.digest()
         have = self.store.get_scores(self._key, self._version, [digest])
         if digest not in have:

@@ -21,12 +21,19 @@ from .errors import AuditError, explain
 from .evidence import RunEvidence, describe_none_visible
 from .metrics.base import NonFiniteScore
 
+# The study's reference step: Δi is measured against step 1, not the seed (step 0),
+# because editors crop on their first step.
 REFERENCE_STEP = 1
 
 
 @dataclass(frozen=True)
 class Series:
-    """One metric's scores on one (setting, seed): raw and normalised, per run and step."""
+    """One metric's scores on one (setting, seed): raw and normalised, per run and step.
+
+    raw: {run: {step: score}} in the metric's own units; normalised: the same in points on
+    0–100, 100 the metric's best typical value (iqa_audit.normalize; unclamped). runs: the
+    run numbers (from 0), sorted; steps: the steps scored (0 = the seed), sorted. A run
+    lacks a step its chain did not reach or whose score is NaN/±inf (see `unusable`)."""
 
     metric_id: str
     metric_version: str
@@ -46,11 +53,14 @@ class Series:
                      if k in self.unusable[r])
 
     def at(self, step: int, *, normalised: bool = True) -> tuple[float, ...]:
-        """Per-run scores at `step` (runs lacking that step are left out)."""
+        """Per-run scores at `step`, in run order (runs lacking that step are left out):
+        normalised points, or the metric's raw units with normalised=False."""
         table = self.normalised if normalised else self.raw
         return tuple(table[r][step] for r in self.runs if step in table[r])
 
     def mean(self, step: int) -> float:
+        """Mean over runs of the normalised score at `step`, in points. Raises AuditError
+        when no run has a score at `step`."""
         values = self.at(step)
         if not values:
             raise AuditError(explain(f"{self.setting}/{self.seed}", expected=f"scores at step {step}", got="none in any run",
@@ -58,6 +68,8 @@ class Series:
         return float(np.mean(values))
 
     def spread(self, step: int) -> float:
+        """Standard deviation over runs (ddof=0, unlike Gap.spread) of the normalised score
+        at `step`, in points; 0 for fewer than two runs."""
         values = self.at(step)
         return float(np.std(values)) if len(values) > 1 else 0.0
 
@@ -69,7 +81,8 @@ class Gap:
     are named in `left_out` as (run, why). `gap` is None when no run is paired.
 
     Per-run tuples (`*_runs`, `raw_*`, `per_run_gaps`) follow the order of `runs`. Units:
-    normalised points on [0, 100] (raw: the metric's own)."""
+    normalised points on [0, 100] (raw: the metric's own). delta_step counts from step 0 =
+    the seed; reference_mean and step_mean are None when `gap` is."""
 
     metric_id: str
     metric_version: str
@@ -93,6 +106,7 @@ class Gap:
 
     @property
     def per_run_gaps(self) -> tuple[float, ...]:
+        """Per paired run, normalised score at step Δ minus at step 1, in points."""
         return tuple(b - a for a, b in zip(self.reference_runs, self.step_runs))
 
     @property
@@ -107,12 +121,17 @@ class Gap:
 
     @property
     def cell_id(self) -> str:
+        """'<metric id>-<setting>-<seed>-d<Δ>', the gap cell's test id (cells.cell_name)."""
         return f"{self.metric_id}-{self.setting}-{self.seed}-d{self.delta_step}"
 
     def describe_left_out(self) -> str:
+        """'run R left out: why; ...' for the unpaired runs; '' when none."""
         return "; ".join(f"run {r} left out: {why}" for r, why in self.left_out)
 
     def explain(self) -> str:
+        """What a test prints about the gap, on several lines: Δ with its sign verdict, runs
+        and per-run spread, then the normalised and raw scores at step 1 and step Δ per
+        run, and the runs left out (one line when no run is paired)."""
         fmt = lambda xs: "[" + ", ".join(f"{x:.2f}" for x in xs) + "]"  # noqa: E731
         left = f"\n  {self.describe_left_out()}" if self.left_out else ""
         if self.gap is None:
@@ -165,7 +184,7 @@ def gap(series: Series, delta_step: int) -> Gap:
     )
 
 
-VERDICTS = ("pass", "fail", "inconclusive")
+VERDICTS = ("pass", "fail", "inconclusive")  # every GapVerdict.verdict
 
 
 @dataclass(frozen=True)
@@ -181,10 +200,13 @@ class GapVerdict:
 
     @property
     def passed(self) -> bool:
+        """True for 'pass': the metric noticed (gap < 0) a visible change."""
         return self.verdict == "pass"
 
     @property
     def conclusive(self) -> bool:
+        """True for 'pass' and 'fail'; False for 'inconclusive' (nothing visible to notice,
+        or no paired run)."""
         return self.verdict != "inconclusive"
 
     def explain(self) -> str:

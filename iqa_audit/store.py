@@ -59,8 +59,8 @@ CREATE TABLE IF NOT EXISTS chains (
 CREATE TABLE IF NOT EXISTS steps (
     chain_key TEXT NOT NULL REFERENCES chains(key),
     step INTEGER NOT NULL,
-    status TEXT NOT NULL,          -- 'ok' | 'refused'
-    image_hash TEXT,               -- NULL for a refused step
+    status TEXT NOT NULL,          -- 'ok' | 'refused' | 'failed' | 'unknown' (chains.STEP_STATUSES)
+    image_hash TEXT,               -- NULL for every status but 'ok'
     ext TEXT,
     width INTEGER,
     height INTEGER,
@@ -99,7 +99,9 @@ CREATE TABLE IF NOT EXISTS object_checks (
 );
 -- Results derived from stored content, keyed by a digest of all their inputs (including
 -- the source of the code that computes them), so a warm re-run reads instead of recomputing:
--- 'identity' (a metric's id/version/range), 'fidelity' (an editor check), 'sanity'.
+-- 'identity' (a metric's id/version/range), 'evidence', 'fidelity' (an editor check), 'sanity'.
+-- Also kept here, keyed by what they answer: 'nonfinite' (a NaN/±inf a metric returned for
+-- an image), an LLM judge's answers, and the records of dataset imports.
 CREATE TABLE IF NOT EXISTS memos (
     kind TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -112,6 +114,13 @@ CREATE TABLE IF NOT EXISTS memos (
 
 @dataclass(frozen=True)
 class StepRecord:
+    """One `steps` row: step `step` (0 = the seed; k = the editor on step k-1) of a chain.
+    status: 'ok', or why the chain stopped there ('refused', 'failed', 'unknown';
+    chains.StepOutcome). image_hash (sha256 hex), ext ('png', ...), width, height (px): the
+    image, hash and ext None unless 'ok'. prompt: None for step 0. meta: read-only JSON
+    object ({UNREADABLE_META: why} for a damaged row). editor_seed: the run (None for step
+    0 and imported steps). seconds: wall time of the edit."""
+
     chain_key: str
     step: int
     status: str
@@ -127,11 +136,18 @@ class StepRecord:
 
     @property
     def ok(self) -> bool:
+        """True when the step has an image (status 'ok')."""
         return self.status == "ok"
 
 
 @dataclass(frozen=True)
 class ChainRecord:
+    """One `chains` row: a chain's identity. key: 24 hex digits of keys.digest(spec)
+    (chains.resolve; datasets.imported_chain_key for imported chains). spec: read-only JSON
+    of all that determines the chain (seed, editor, task with versions; run), URLs redacted.
+    setting: '<editor label>-<task>' (chains.setting_label). run: from 0 (also the editor's
+    seed). paid: the editor bills per request (imported chains too: they cannot be rebuilt)."""
+
     key: str
     spec: Mapping[str, Any]
     seed: str
@@ -144,6 +160,8 @@ class ChainRecord:
 
 
 def default_store_root() -> Path:
+    """The store used when none is given: $IQA_AUDIT_STORE (STORE_ENV) when set and not
+    empty, else DEFAULT_STORE (fixtures/cache beside the package, i.e. in the checkout)."""
     return Path(os.environ.get(STORE_ENV) or DEFAULT_STORE)
 
 
@@ -152,6 +170,8 @@ def default_store_root() -> Path:
 # "database is locked"), so opening retries for up to this long. Measured: 4 processes x
 # 100 opens of fresh stores lost 4-17 opens without it.
 OPEN_RETRY_S = 60.0
+# How long a writer waits for another's transaction. Chosen, not measured: a transaction
+# here is one step, score batch or memo, so only a stuck writer holds the lock this long.
 BUSY_TIMEOUT_S = 60.0
 # SQLite's result codes for a damaged file (https://www.sqlite.org/rescode.html).
 CORRUPT_CODES = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB"})
@@ -159,10 +179,27 @@ T = TypeVar("T")
 
 
 class Store:
-    """Opens (creating if needed) the store at `root`. Safe across processes and threads.
+    """The store at `root` (default: default_store_root()), opened, and created if needed.
 
-    Raises StoreError when the folder cannot be created, when its manifest is damaged (naming
-    the file and how to recover), and on a write to a store opened read-only."""
+    Public surface (layout and schema: the module docstring and SCHEMA):
+    - objects, named by the sha256 of their exact bytes: put_image / put_bytes, read_bytes /
+      get_image (re-hashed on every read), verify / verify_many, object_path.
+    - chains and steps: ensure_chain, chain, chains, steps, steps_with_image, add_step,
+      drop_steps_from; chain_lock / chain_file_lock (one builder per chain across processes).
+    - scores by (metric id, metric version, image hash): get_scores / put_scores, score_count;
+      finite raw scores in the metric's own units (points on 0–100 come later, normalize).
+    - memos, JSON text by (kind, key): get_memo / put_memo / forget_memos.
+    Attributes: root, objects, locks, db_path (paths) and read_only.
+
+    Invariants: safe across threads and processes (one sqlite3 connection per process and
+    thread; WAL; every write one `BEGIN IMMEDIATE` transaction). Objects are immutable and
+    written atomically. A read-only store reads everything stored; every write raises
+    StoreError, except the caches (put_memo, verify_many's stamps), which keep nothing.
+
+    Raises StoreError when the folder cannot be created, when the manifest is damaged or
+    emptied beside stored objects (naming the file and the fix; any method may raise this),
+    when a read-only manifest cannot be opened, and on a write to a read-only store;
+    sqlite3.OperationalError when opening stays locked for OPEN_RETRY_S."""
 
     def __init__(self, root: str | Path | None = None):
         self.root = Path(root) if root is not None else default_store_root()
@@ -266,6 +303,8 @@ class Store:
         self._guard(lambda: db.execute("COMMIT"))
 
     def close(self) -> None:
+        """Close this thread's connection (other threads keep theirs); the next call opens a
+        new one. Idempotent."""
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
@@ -273,15 +312,23 @@ class Store:
 
     # ----- objects ---------------------------------------------------------------------
     def object_path(self, digest: str, ext: str) -> Path:
+        """Where object (digest, ext) lives: root/objects/<first 2 hex digits>/<digest>.<ext>.
+        Path arithmetic only: the file need not exist."""
         return self.objects / digest[:2] / f"{digest}.{ext}"
 
     def put_image(self, image: Image) -> tuple[str, str]:
-        """Store the image's exact bytes; returns (sha256, extension). Idempotent."""
+        """Store the image's exact bytes (Image.data(): its original encoding, or a PNG);
+        returns (sha256 hex, extension). Idempotent. Raises as put_bytes does."""
         return self.put_bytes(image.data())
 
     def put_bytes(self, data: bytes, ext: str | None = None) -> tuple[str, str]:
-        """Store `data` as an object; `ext` defaults to the sniffed image format (pass 'bin'
-        for bytes that are not an image, e.g. a paid reply kept as evidence)."""
+        """Store `data` as an object; returns (sha256 hex, ext). `ext` defaults to the sniffed
+        image format ('png', 'jpeg', 'gif', 'bmp', 'tiff', 'webp'; 'bin' when none; pass
+        'bin' for bytes that are not an image, e.g. a paid reply kept as evidence).
+
+        An intact object already stored is not written again (so this works on a read-only
+        store); a damaged one is replaced. Raises StoreError on a read-only store that lacks
+        it, OSError when the file cannot be written."""
         digest = hashlib.sha256(data).hexdigest()
         ext = ext or sniff_format(data)
         path = self.object_path(digest, ext)
@@ -296,6 +343,8 @@ class Store:
         return digest, ext
 
     def verify(self, digest: str, ext: str) -> bool:
+        """True when object (digest, ext) exists and its bytes hash to `digest`; hashes the
+        whole file every time (verify_many skips unchanged files). False for a missing file."""
         path = self.object_path(digest, ext)
         return path.is_file() and file_sha256(path) == digest
 
@@ -305,7 +354,8 @@ class Store:
         step of every chain on each run took a warm audit's workers ~1.5 s each. A byte
         flip followed by `touch -r` still moves the ctime, so it is re-hashed and found.
         `rehash=True` hashes every file (what `build` does). A failed check forgets the
-        file's stamp, so the next stamp-only check hashes it again."""
+        file's stamp, so the next stamp-only check hashes it again. Returns {(digest, ext):
+        intact} per distinct object; stamps are written (one transaction) if writable."""
         wanted = list(dict.fromkeys(objects))
         known = {} if rehash else self._stamps(wanted)
         out: dict[tuple[str, str], bool] = {}
@@ -335,7 +385,7 @@ class Store:
 
     def _stamps(self, objects: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, int, int, int]]:
         out = {}
-        for i in range(0, len(objects), 400):  # SQLite caps bound parameters per statement
+        for i in range(0, len(objects), 400):  # SQLite caps bound parameters per statement (999 before 3.32)
             chunk = objects[i : i + 400]
             marks = ",".join("(?,?)" for _ in chunk)
             rows = self._rows(f"SELECT digest, ext, size, mtime_ns, ctime_ns, ino FROM object_checks"
@@ -344,6 +394,8 @@ class Store:
         return out
 
     def read_bytes(self, digest: str, ext: str) -> bytes:
+        """The object's bytes, hash-checked on every read. Raises CorruptObject (a
+        StoreError) when the file is missing or its sha256 is not `digest`."""
         path = self.object_path(digest, ext)
         try:
             data = path.read_bytes()
@@ -354,10 +406,14 @@ class Store:
         return data
 
     def get_image(self, digest: str, ext: str) -> Image:
+        """The object decoded as an Image (keeping its bytes). Raises CorruptObject as
+        read_bytes does, BadImageError when the bytes do not decode as an image."""
         return decode_image(self.read_bytes(digest, ext), source=str(self.object_path(digest, ext)))
 
     # ----- chains and steps ------------------------------------------------------------
     def ensure_chain(self, rec: ChainRecord) -> None:
+        """Register chain `rec` (its spec as canonical JSON, URLs redacted); a chain already
+        registered under rec.key is left as it was. Raises StoreError on a read-only store."""
         with self._tx() as db:
             db.execute(
                 "INSERT OR IGNORE INTO chains (key, spec, seed, setting, editor_id, editor_version, task, run, paid, created)"
@@ -367,11 +423,13 @@ class Store:
             )
 
     def chain(self, key: str) -> ChainRecord | None:
+        """The chain registered under `key`, or None."""
         rows = self._rows("SELECT key, spec, seed, setting, editor_id, editor_version, task, run, paid FROM chains WHERE key=?",
                           (key,))
         return _chain_from_row(rows[0]) if rows else None
 
     def chains(self, *, setting: str | None = None) -> list[ChainRecord]:
+        """Every registered chain, or those of one setting label, sorted by (setting, seed, run)."""
         sql = "SELECT key, spec, seed, setting, editor_id, editor_version, task, run, paid FROM chains"
         args: tuple = ()
         if setting is not None:
@@ -380,6 +438,8 @@ class Store:
         return [_chain_from_row(r) for r in rows]
 
     def steps(self, chain_key: str) -> list[StepRecord]:
+        """Every stored step of chain `chain_key`, whatever its status, sorted by step number
+        (0 = the seed); [] for an unknown chain. Files are not checked here."""
         rows = self._rows(
             "SELECT chain_key, step, status, image_hash, ext, width, height, prompt, reasoning, meta, editor_seed, seconds"
             " FROM steps WHERE chain_key=? ORDER BY step",
@@ -388,7 +448,8 @@ class Store:
         return [_step_from_row(r) for r in rows]
 
     def steps_with_image(self, image_hash: str) -> list[tuple[ChainRecord, StepRecord]]:
-        """Every stored chain step whose image is `image_hash`, as (chain, step), sorted."""
+        """Every stored chain step whose image is `image_hash`, as (chain, step), sorted by
+        (setting, seed, run, step); [] when no chain uses it."""
         rows = self._db().execute(
             "SELECT c.key, c.spec, c.seed, c.setting, c.editor_id, c.editor_version, c.task, c.run, c.paid,"
             " s.chain_key, s.step, s.status, s.image_hash, s.ext, s.width, s.height, s.prompt, s.reasoning, s.meta,"
@@ -399,6 +460,10 @@ class Store:
         return [(_chain_from_row(r[:9]), _step_from_row(r[9:])) for r in rows]
 
     def add_step(self, rec: StepRecord) -> None:
+        """Record step `rec` in its own transaction (reasoning and meta with URLs redacted;
+        meta as JSON, values JSON cannot hold as their str()). A step is never overwritten:
+        sqlite3.IntegrityError when the chain already has it (drop_steps_from first).
+        Raises StoreError on a read-only store."""
         with self._tx() as db:
             db.execute(
                 "INSERT INTO steps (chain_key, step, status, image_hash, ext, width, height, prompt, reasoning, meta,"
@@ -409,24 +474,34 @@ class Store:
             )
 
     def drop_steps_from(self, chain_key: str, step: int) -> int:
-        """Forget steps >= `step` of a chain (free editors only: they are rebuilt)."""
+        """Forget steps >= `step` of a chain so they are built again (a free chain's damaged
+        steps, a resent 'unknown' paid step, `iqa-audit forget`); returns how many. Objects
+        stay (other chains may share them). Raises StoreError on a read-only store."""
         with self._tx() as db:
             cur = db.execute("DELETE FROM steps WHERE chain_key=? AND step>=?", (chain_key, step))
             return cur.rowcount
 
     @contextmanager
     def chain_lock(self, chain_key: str, timeout: float = -1) -> Iterator[None]:
+        """Hold chain `chain_key`'s file lock (root/locks/<key>.lock) for the `with` block:
+        one builder per chain across processes. `timeout`: seconds to wait, -1 forever;
+        raises filelock.Timeout when it runs out."""
         with self.chain_file_lock(chain_key).acquire(timeout=timeout):
             yield
 
     def chain_file_lock(self, chain_key: str) -> FileLock:
+        """A new, unacquired filelock.FileLock on root/locks/<chain_key>.lock, for a caller
+        that acquires it with its own timeout (build_chain(wait=False) uses 0)."""
         return FileLock(str(self.locks / f"{chain_key}.lock"))
 
     # ----- scores ----------------------------------------------------------------------
     def get_scores(self, metric_id: str, metric_version: str, hashes: Iterable[str]) -> dict[str, float]:
+        """{image hash: stored score} of `hashes` under (metric_id, metric_version): finite raw
+        scores in the metric's own units; an image without one is absent (a NaN/±inf is a
+        score_core 'nonfinite' memo). Object counts live here too (ids 'count:...')."""
         wanted = list(dict.fromkeys(hashes))
         out: dict[str, float] = {}
-        for i in range(0, len(wanted), 500):  # SQLite caps bound parameters per statement
+        for i in range(0, len(wanted), 500):  # SQLite caps bound parameters per statement (999 before 3.32)
             chunk = wanted[i : i + 500]
             marks = ",".join("?" * len(chunk))
             for h, s in self._rows(
@@ -438,7 +513,9 @@ class Store:
 
     def put_scores(self, metric_id: str, metric_version: str, scores: Mapping[str, float], seconds: float | None = None) -> None:
         """Store finite scores, all in one transaction. A NaN or ±inf is refused (StoreError,
-        nothing written): it is not a score (see score_core, which keeps them out)."""
+        nothing written): it is not a score (see score_core, which keeps them out).
+        `scores`: {image hash: raw score, the metric's units}; `seconds`: scoring time per
+        image. Replaces a stored score of the same key. StoreError on a read-only store."""
         now = time.time()
         rows = [(metric_id, metric_version, h, float(s), seconds, now) for h, s in scores.items()]
         bad = [h for _, _, h, s, _, _ in rows if not math.isfinite(s)]
@@ -455,6 +532,7 @@ class Store:
 
     # ----- memos ------------------------------------------------------------------------
     def get_memo(self, kind: str, key: str) -> str | None:
+        """The memo (kind, key) exactly as stored (JSON text by convention), or None."""
         rows = self._rows("SELECT value FROM memos WHERE kind=? AND key=?", (kind, key))
         return rows[0][0] if rows else None
 
@@ -468,15 +546,22 @@ class Store:
                        (kind, key, value, time.time()))
 
     def forget_memos(self, kind: str | None = None) -> int:
+        """Delete every memo of `kind` (every memo when None); returns how many. Raises
+        StoreError on a read-only store."""
         with self._tx() as db:
             cur = db.execute("DELETE FROM memos" + (" WHERE kind=?" if kind else ""), (kind,) if kind else ())
             return cur.rowcount
 
     def score_count(self) -> int:
+        """How many rows the score table holds, over every metric and version (object
+        counts included)."""
         return int(self._rows("SELECT COUNT(*) FROM scores")[0][0])
 
 
 class CorruptObject(StoreError):
+    """A stored object is missing or its bytes do not hash to its name. The message says
+    how to recover; `digest` is the expected sha256, `path` the file."""
+
     def __init__(self, digest: str, path: Path, why: str):
         super().__init__(
             explain(
@@ -492,6 +577,8 @@ class CorruptObject(StoreError):
 
 
 def file_sha256(path: Path) -> str:
+    """sha256 hex digest of the file at `path`, read in 1 MiB blocks. Raises OSError when it
+    cannot be read."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

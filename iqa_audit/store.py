@@ -450,13 +450,13 @@ class Store:
     def steps_with_image(self, image_hash: str) -> list[tuple[ChainRecord, StepRecord]]:
         """Every stored chain step whose image is `image_hash`, as (chain, step), sorted by
         (setting, seed, run, step); [] when no chain uses it."""
-        rows = self._db().execute(
+        rows = self._rows(
             "SELECT c.key, c.spec, c.seed, c.setting, c.editor_id, c.editor_version, c.task, c.run, c.paid,"
             " s.chain_key, s.step, s.status, s.image_hash, s.ext, s.width, s.height, s.prompt, s.reasoning, s.meta,"
             " s.editor_seed, s.seconds FROM steps s JOIN chains c ON c.key = s.chain_key WHERE s.image_hash=?"
             " ORDER BY c.setting, c.seed, c.run, s.step",
             (image_hash,),
-        ).fetchall()
+        )
         return [(_chain_from_row(r[:9]), _step_from_row(r[9:])) for r in rows]
 
     def add_step(self, rec: StepRecord) -> None:

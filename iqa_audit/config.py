@@ -53,7 +53,7 @@ BUILTIN_PROFILES: Mapping[str, Mapping[str, Any]] = {
     },
     "paper": {
         "seeds": "all-procedural",
-        "editors": ["codec-jpeg", "sim-noise-tint"],
+        "editors": ["codec-reupload", "sim-noise-tint"],  # codec-reupload: as in quick
         "tasks": ["replicate"],
         "runs": 5,
         "steps": 100,

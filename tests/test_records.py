@@ -4,15 +4,18 @@ read, and a malformed record refused with the cell, the field and the fix."""
 
 from __future__ import annotations
 
+import copy
 import json
 import re
-from dataclasses import fields
+from dataclasses import fields, replace
 
 import pytest
 
-from iqa_audit import records
-from iqa_audit.errors import AuditError, RecordError
+from iqa_audit import baseline, records
+from iqa_audit.config import resolve_config
+from iqa_audit.errors import AuditError, ConfigError, RecordError
 from iqa_audit.records import EditorRecord, GapRecord, MetricStatusRecord, SanityRecord, StabilityRecord, parse, parse_all
+from iqa_audit.results import FORMAT, build_results, load_results, update_baseline
 
 IMAGES = {"0": {"0": "a" * 64 + ".png", "1": "b" * 64 + ".png", "5": "c" * 64 + ".png"}}
 
@@ -130,6 +133,21 @@ def test_a_previous_release_record_reads_with_one_name_per_value():
     assert again["value"] == -4.25 and "gap" not in again and "metric_version" not in again
 
 
+def test_an_old_results_json_still_compares(tmp_path):
+    old = {"format": FORMAT, "run": {"name": "old"}, "cells": old_records()}
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(old))
+    assert load_results(path) == old
+    new = copy.deepcopy(old)
+    new["cells"] = [r.to_dict() for r in parse_all(old["cells"])]
+    new["cells"][0].update(value=2.0, verdict="fail", passed=False)  # the gap flipped
+    from iqa_audit.report import compare_results
+
+    ch = compare_results(old, new)
+    assert [c.cell for c in ch.flipped] == ["gap:piqe-codec-jpeg-replicate-grid-d5"]
+    assert (ch.flipped[0].old.value, ch.flipped[0].new.value, ch.flipped[0].old.version) == (-4.25, 2.0, "pyiqa-0.1.16")
+
+
 # ----- malformed records -------------------------------------------------------------------
 @pytest.mark.parametrize("change, words", [
     (lambda d: d.update(kind="gapp"), ["'gap:piqe-codec-jpeg-replicate-grid-d5'", "field kind", "one of gap, stability"]),
@@ -159,6 +177,15 @@ def test_a_record_is_checked_where_it_is_made_too():
         parse(["kind", "gap"])
 
 
+def test_a_malformed_compare_file_is_a_usage_error_before_any_test(tmp_path):
+    bad = {"format": FORMAT, "run": {}, "cells": [{**old_gap(), "delta_step": "five"}]}
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(bad))
+    with pytest.raises(ConfigError) as e:
+        load_results(path)
+    assert str(e.value).startswith(f"--compare {path}: record 'gap:") and "field delta_step" in str(e.value)
+
+
 # ----- the schema is documented ------------------------------------------------------------
 def test_the_module_doc_documents_every_field_of_every_kind():
     doc = records.__doc__
@@ -168,3 +195,27 @@ def test_the_module_doc_documents_every_field_of_every_kind():
             assert re.search(rf"(?<![A-Za-z_]){f.name}(?![A-Za-z_])", doc), (cls.kind, f.name)
 
 
+# ----- results.json and the baseline read the typed fields ---------------------------------
+def test_results_json_cells_and_baseline_rows_come_from_the_typed_fields(tmp_path):
+    cfg = resolve_config({"baseline": str(tmp_path / "base.json"), "metrics": ["pyiqa:piqe", "pyiqa:musiq"]})
+    recs = parse_all(old_records())
+    res = build_results(cfg, recs, started=0.0, finished=1.0)
+    assert [c["cell"] for c in res["cells"]] == [r.cell for r in recs if r.kind != "metric-status"]
+    assert res["cells"][0] == recs[0].to_dict() and "gap" not in res["cells"][0]
+    assert res["metrics"]["piqe"]["version"] == "pyiqa-0.1.16" and res["metrics"]["musiq"]["status"] == "unavailable"
+    assert res["editors"]["codec-jpeg-replicate"] == {"editor": "codec-jpeg", "version": "1", "task": "replicate"}
+    assert res["run"]["verdicts"] == {"pass": 1, "fail": 0, "inconclusive": 0}  # the error cell has no verdict
+
+    update_baseline(cfg, recs)
+    rows = json.loads((tmp_path / "base.json").read_text())["cells"]
+    assert rows == {  # the errored gap, the sanity case and the metric status have no row
+        "gap:piqe-codec-jpeg-replicate-grid-d5": {"passed": True, "value": -4.25, "version": "pyiqa-0.1.16",
+                                                  "verdict": "pass", "stderr": 0.25},
+        "stability:piqe-add-fruits-grid": {"passed": True, "value": 0.71, "version": "pyiqa-0.1.16"},
+        "editor:tint-codec-jpeg-replicate-grid": {"passed": False, "value": 3.5, "version": "1"},
+    }
+    expected = baseline.load(tmp_path / "base.json")
+    assert expected["gap:piqe-codec-jpeg-replicate-grid-d5"] == baseline.Expected(True, -4.25, "pyiqa-0.1.16", "pass", 0.25)
+    skipped = [replace(recs[3], outcome="skipped")]  # a skipped cell keeps its old row
+    update_baseline(cfg, skipped)
+    assert json.loads((tmp_path / "base.json").read_text())["cells"] == rows

@@ -1,8 +1,9 @@
 """One record per audit cell: the schema of results.json's `cells` entries.
 
-`verdicts` makes a record for every test it judges; the pytest plugin ships it from the
-xdist worker to the controller as JSON (`to_dict`) and adds what only the test's report
-knows (`outcome`, `nodeid`, and for the gated kinds `baseline`, with dataclasses.replace);
+`verdicts` makes a record for every test it judges (for the gated kinds with `baseline`,
+how the verdict compares with the baseline); the pytest plugin ships it from the xdist
+worker to the controller as JSON (`to_dict`) and adds what only the test's report knows
+(`outcome`, `nodeid`; both with dataclasses.replace);
 `results` writes the records into results.json, `results.update_baseline` turns them into
 baseline rows, and the report draws them. JSON becomes a record in one place, `parse`,
 which dispatches on `kind` and refuses a malformed record with a RecordError naming the
@@ -139,7 +140,8 @@ Json = Mapping[str, Any]  # a nested JSON object whose shape the module doc give
 
 @dataclass(frozen=True, kw_only=True)
 class _Record:
-    """What every record has; see the module doc for each field."""
+    """What every record has; see the module doc for each field. Every field is checked
+    against its type when the record is made (RecordError: the cell, the field, the fix)."""
 
     kind: ClassVar[str]
     cell: str
@@ -160,6 +162,8 @@ class _Record:
 
 @dataclass(frozen=True, kw_only=True)
 class _Gated(_Record):
+    """The kinds the baseline gates: a verdict, its number and the version it was made with."""
+
     passed: bool
     value: float | None
     version: str
@@ -168,6 +172,8 @@ class _Gated(_Record):
 
 @dataclass(frozen=True, kw_only=True)
 class GapRecord(_Gated):
+    """A metric-audit cell: the gap Δ between step 1 and step `delta_step` (module doc, kind "gap")."""
+
     kind: ClassVar[str] = "gap"
     metric: str
     metric_id: str
@@ -199,6 +205,8 @@ class GapRecord(_Gated):
 
 @dataclass(frozen=True, kw_only=True)
 class StabilityRecord(_Gated):
+    """A metric-stability cell: add chain vs replicate chain spread ratio (module doc, kind "stability")."""
+
     kind: ClassVar[str] = "stability"
     value: float
     metric: str
@@ -219,6 +227,8 @@ class StabilityRecord(_Gated):
 
 @dataclass(frozen=True, kw_only=True)
 class EditorRecord(_Gated):
+    """An editor-audit cell: one fidelity check of one chain (module doc, kind "editor")."""
+
     kind: ClassVar[str] = "editor"
     value: float
     check: str
@@ -235,6 +245,8 @@ class EditorRecord(_Gated):
 
 @dataclass(frozen=True, kw_only=True)
 class SanityRecord(_Record):
+    """A metric sanity check; not gated by the baseline (module doc, kind "sanity")."""
+
     kind: ClassVar[str] = "sanity"
     metric: str
     metric_id: str
@@ -246,6 +258,8 @@ class SanityRecord(_Record):
 
 @dataclass(frozen=True, kw_only=True)
 class MetricStatusRecord(_Record):
+    """A requested metric that could not run here (module doc, kind "metric-status")."""
+
     kind: ClassVar[str] = "metric-status"
     metric: str
     status: str

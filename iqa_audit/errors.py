@@ -27,6 +27,11 @@ class StoreError(AuditError):
     """The chain store is inconsistent (corrupt file, paid step missing, ...)."""
 
 
+class RecordError(AuditError):
+    """A cell record (a results.json `cells` entry, or one shipped from an xdist worker)
+    does not match the schema in records.py."""
+
+
 class EditorError(AuditError):
     """An editor could not produce a step (network, refusal, malformed reply)."""
 

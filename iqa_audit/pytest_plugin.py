@@ -19,6 +19,7 @@ from .config import AuditConfig, find_pyproject, resolve_config
 from .names import slug
 from .options import add_options, overrides
 from .plugin_keys import BUDGET_KEY, CONFIG_KEY, ENGINE_KEY, PROPERTY, STARTED_KEY
+from .records import GATED, GapRecord, Record
 from .urls import redact_text
 
 DEST_PREFIX = "iqa_"  # option destinations in pytest's namespace: iqa_metrics, iqa_runs, ...
@@ -380,21 +381,22 @@ def gap_inputs(gap_cell, audit_engine, record_cell) -> None:
 
 @pytest.fixture
 def record_cell(request: pytest.FixtureRequest):
-    """Attach a cell's result to the test report; the controller gathers them."""
+    """Attach a cell's record (records.py) to the test report as JSON; the controller gathers them."""
 
-    def record(payload: dict) -> None:
-        request.node.user_properties.append((PROPERTY, json.dumps(payload, sort_keys=True, default=float)))
+    def record(rec) -> None:
+        request.node.user_properties.append((PROPERTY, json.dumps(rec.to_dict(), sort_keys=True, default=float)))
 
     return record
 
 
 # ----- collecting results on the controller ----------------------------------------------
 class ResultCollector:
-    """Registered on every process; only the controller (or a -n 0 run) writes outputs."""
+    """Registered on every process; only the controller (or a -n 0 run) writes outputs.
+    `records`: {cell: its record (records.py)}, parsed once as each report arrives."""
 
     def __init__(self, config: pytest.Config):
         self.config = config
-        self.records: dict[str, dict] = {}
+        self.records: dict[str, Record] = {}
         self.paths: dict[str, Path] = {}
         self.outcomes: dict[str, int] = {}  # pytest's own counts (its summary line), every test of the session
         self.pruned: list[Path] = []
@@ -408,13 +410,17 @@ class ResultCollector:
             self.outcomes[category] = self.outcomes.get(category, 0) + 1
         if report.when not in ("setup", "call"):
             return
+        from dataclasses import replace
+
+        from .records import parse
+
         for name, value in report.user_properties:
             if name == PROPERTY:
-                payload = json.loads(value)
-                payload["outcome"] = ("xfailed" if hasattr(report, "wasxfail")
-                                      else "error" if payload.get("error") and report.failed else report.outcome)
-                payload["nodeid"] = report.nodeid
-                self.records[payload["cell"]] = payload  # the call's record replaces the setup's
+                rec = parse(json.loads(value))
+                errored = isinstance(rec, GapRecord) and rec.error is not None and report.failed  # no verdict
+                outcome = "xfailed" if hasattr(report, "wasxfail") else "error" if errored else report.outcome
+                rec = replace(rec, outcome=outcome, nodeid=report.nodeid)
+                self.records[rec.cell] = rec  # the call's record replaces the setup's
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if getattr(self.config, "workerinput", None) is not None or not self.records:
@@ -472,15 +478,15 @@ class ResultCollector:
         if self.moved:
             terminalreporter.write_line(self.moved, yellow=True)
         kinds: dict[str, int] = {}
-        for r in self.records.values():
-            if "baseline" in r:  # gap and editor cells (sanity cases are not gated)
-                kinds[r["baseline"]] = kinds.get(r["baseline"], 0) + 1
+        gated = [r for r in self.records.values() if isinstance(r, GATED) and r.baseline is not None]  # not sanity
+        for r in gated:
+            kinds[r.baseline] = kinds.get(r.baseline, 0) + 1
         counts = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
         if config.stash[CONFIG_KEY].baseline:
             terminalreporter.write_line("against the baseline: " + counts)
-            for r in self.records.values():
-                if r.get("baseline") in ("regression", "improved", "unstable", "weaker"):
-                    terminalreporter.write_line(f"  {r['baseline']}: {r['cell']}")
+            for r in gated:
+                if r.baseline in ("regression", "improved", "unstable", "weaker"):
+                    terminalreporter.write_line(f"  {r.baseline}: {r.cell}")
         else:
             terminalreporter.write_line("verdicts: " + counts)
         from .results import verdict_counts

@@ -1,7 +1,9 @@
 """The run's machine-readable truth: reports/<run-name>/results.json (+ baseline update).
 
 Written once, complete, by the xdist controller (or the single process of `-n 0`) from
-the records every test attached to its report. The HTML report is drawn from this file.
+the records every test attached to its report (records.py: typed, one class per audit
+kind; its module doc is the schema of the `cells` entries). The HTML report is drawn from
+this file.
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ from . import baseline as baseline_mod
 from .config import AuditConfig
 from .errors import AuditError, explain
 from .files import write_file_atomic
+from .records import GATED, EditorRecord, GapRecord, MetricStatusRecord, Record, StabilityRecord, parse_all
 from .store import default_store_root
 from .urls import redact_urls
-from .verdicts import METRIC_STATUS  # records of a requested metric that could not run
 
 FORMAT = "iqa-audit-results/1"
 
@@ -47,12 +49,12 @@ def machine(device: str = "cpu") -> dict[str, Any]:
     return info
 
 
-def cell_records(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """The audit's cells (gap, editor and sanity records), without the metric-status records."""
-    return [r for r in records if r.get("kind") != METRIC_STATUS]
+def cell_records(records: Sequence[Record]) -> list[Record]:
+    """The audit's cells (gap, stability, editor and sanity records), without the metric-status records."""
+    return [r for r in records if not isinstance(r, MetricStatusRecord)]
 
 
-def metric_statuses(cfg: AuditConfig, records: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+def metric_statuses(cfg: AuditConfig, records: Sequence[Record]) -> dict[str, dict[str, Any]]:
     """{metric id: {name, status, why, version, range}} for every metric the run asked for
     (and any other that recorded a cell). status: 'audited' (it scored cells),
     'unavailable' (it could not run here: `why` says why and how to fix it) or 'not run'
@@ -63,33 +65,32 @@ def metric_statuses(cfg: AuditConfig, records: Sequence[Mapping[str, Any]]) -> d
     for name in cfg.metrics:
         out.setdefault(metric_id(name), {"name": name, "status": "not run", "why": None, "version": None, "range": None})
     for r in records:
-        if r.get("kind") == "gap":
-            out[r["metric_id"]] = {"name": r["metric"], "status": "audited", "why": None, "version": r["metric_version"],
-                                   "range": r.get("range")}
+        if isinstance(r, GapRecord):
+            out[r.metric_id] = {"name": r.metric, "status": "audited", "why": None, "version": r.version, "range": r.range}
     for r in records:
-        if r.get("kind") == METRIC_STATUS:
-            entry = out.setdefault(metric_id(r["metric"]), {"name": r["metric"], "version": None, "range": None})
+        if isinstance(r, MetricStatusRecord):
+            entry = out.setdefault(metric_id(r.metric), {"name": r.metric, "version": None, "range": None})
             if entry.get("status") != "audited":
-                entry.update(status="unavailable", why=r.get("why"))
+                entry.update(status="unavailable", why=r.why)
     return out
 
 
-def unavailable_metrics(cfg: AuditConfig, records: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+def unavailable_metrics(cfg: AuditConfig, records: Sequence[Record]) -> dict[str, str]:
     """{metric name: why} of the requested metrics that could not run."""
     return {m["name"]: str(m["why"]) for m in metric_statuses(cfg, records).values() if m["status"] == "unavailable"}
 
 
-def verdict_counts(records: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+def verdict_counts(records: Sequence[Record]) -> dict[str, int]:
     """{'pass': n, 'fail': n, 'inconclusive': n} over the gap cells (noticed / missed / nothing to notice)."""
     counts = {"pass": 0, "fail": 0, "inconclusive": 0}
     for r in records:
-        if r.get("kind") == "gap" and "error" not in r:  # an errored cell (non-finite score) has no verdict
-            v = r.get("verdict") or ("pass" if r.get("passed") else "fail")
+        if isinstance(r, GapRecord) and r.error is None:  # an errored cell (non-finite score) has no verdict
+            v = r.verdict or ("pass" if r.passed else "fail")
             counts[v] = counts.get(v, 0) + 1
     return counts
 
 
-def build_results(cfg: AuditConfig, records: Sequence[Mapping[str, Any]], *, started: float, finished: float,
+def build_results(cfg: AuditConfig, records: Sequence[Record], *, started: float, finished: float,
                   outcomes: Mapping[str, int] | None = None) -> dict[str, Any]:
     """`outcomes`: pytest's own counts for the session (what its summary line says); by
     default the records' outcomes."""
@@ -99,13 +100,13 @@ def build_results(cfg: AuditConfig, records: Sequence[Mapping[str, Any]], *, sta
     cells = cell_records(records)
     counts: dict[str, int] = {}
     for r in cells:
-        counts[r.get("outcome", "?")] = counts.get(r.get("outcome", "?"), 0) + 1
+        counts[r.outcome or "?"] = counts.get(r.outcome or "?", 0) + 1
     if outcomes is not None:
         counts = dict(outcomes)
     editors = {}
     for r in cells:
-        if r.get("kind") == "editor":
-            editors[r["setting"]] = {"editor": r.get("editor"), "version": r.get("editor_version"), "task": r.get("task")}
+        if isinstance(r, EditorRecord):
+            editors[r.setting] = {"editor": r.editor, "version": r.version, "task": r.task}
     # Editor specs (config, cells) may hold an endpoint with credentials: none reach the file.
     return redact_urls({
         "format": FORMAT,
@@ -127,11 +128,11 @@ def build_results(cfg: AuditConfig, records: Sequence[Mapping[str, Any]], *, sta
         "editors": editors,
         "detection_delays": detection_delays(cells),
         "excluded_settings": excluded_settings(cfg),
-        "cells": cells,
+        "cells": [r.to_dict() for r in cells],
     })
 
 
-def detection_delays(records: Sequence[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+def detection_delays(records: Sequence[Record]) -> dict[str, list[dict[str, Any]]]:
     """The metrics' detection delays (one per metric, setting and seed, from its gap cells)
     beside the editors' self-evaluation delays (one per editor setting and seed whose editor
     returns reasoning, from its editor cells): when each noticed the damage, in steps, mean ±
@@ -139,14 +140,13 @@ def detection_delays(records: Sequence[Mapping[str, Any]]) -> dict[str, list[dic
     metrics: dict[tuple, dict[str, Any]] = {}
     editors: dict[tuple, dict[str, Any]] = {}
     for r in records:
-        if r.get("kind") == "gap" and r.get("detection_delay"):
-            key = (r["metric_id"], r["setting"], r["seed"])
-            metrics.setdefault(key, {"metric_id": r["metric_id"], "setting": r["setting"], "seed": r["seed"],
-                                     **r["detection_delay"]})
-        elif r.get("kind") == "editor" and (r.get("self_evaluation") or {}).get("available"):
-            key = (r["setting"], r["seed"])
-            editors.setdefault(key, {"setting": r["setting"], "editor": r.get("editor"), "task": r.get("task"),
-                                     "seed": r["seed"], **r["self_evaluation"]})
+        if isinstance(r, GapRecord) and r.detection_delay:
+            key = (r.metric_id, r.setting, r.seed)
+            metrics.setdefault(key, {"metric_id": r.metric_id, "setting": r.setting, "seed": r.seed, **r.detection_delay})
+        elif isinstance(r, EditorRecord) and r.self_evaluation.get("available"):
+            key = (r.setting, r.seed)
+            editors.setdefault(key, {"setting": r.setting, "editor": r.editor, "task": r.task, "seed": r.seed,
+                                     **r.self_evaluation})
     return {"metrics": [metrics[k] for k in sorted(metrics)], "editors": [editors[k] for k in sorted(editors)]}
 
 
@@ -172,7 +172,7 @@ def write_json_atomic(path: Path, data: Any) -> Path:
     return write_file_atomic(path, (json.dumps(data, indent=1, sort_keys=True, default=str) + "\n").encode("utf-8"))
 
 
-def write_run_outputs(cfg: AuditConfig, run_dir: Path, records: Sequence[Mapping[str, Any]], *, started: float,
+def write_run_outputs(cfg: AuditConfig, run_dir: Path, records: Sequence[Record], *, started: float,
                       finished: float, compare: Path | None = None, outcomes: Mapping[str, int] | None = None) -> dict[str, Path]:
     """Write results.json, the baseline (with --update-baseline) and index.html into run_dir.
     Raises ReportError (an AuditError naming the file, the system's reason and the fix) when
@@ -202,8 +202,10 @@ class ReportError(AuditError):
 
 
 def load_results(path: str | Path) -> dict[str, Any]:
-    """Read another run's results.json (for --compare), with a clear error when it is not one."""
-    from .errors import ConfigError, explain
+    """Read another run's results.json (for --compare), with a clear error (ConfigError)
+    when it is not one: not JSON, another format, or a cell record records.parse refuses
+    (one written by the previous release, with its alias keys, is read)."""
+    from .errors import ConfigError, RecordError, explain
 
     p = Path(path)
     if p.is_dir():
@@ -213,9 +215,14 @@ def load_results(path: str | Path) -> dict[str, Any]:
     except (OSError, ValueError) as e:
         raise ConfigError(explain(f"--compare {p}", expected="a results.json written by iqa-audit", got=str(e),
                                   fix="Point at reports/<run-name>/results.json of an earlier run.")) from None
-    if data.get("format") != FORMAT:
-        raise ConfigError(explain(f"--compare {p}", expected=f"format {FORMAT}", got=repr(data.get("format")),
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        got = repr(data.get("format")) if isinstance(data, dict) else type(data).__name__
+        raise ConfigError(explain(f"--compare {p}", expected=f"format {FORMAT}", got=got,
                                   fix="Point at reports/<run-name>/results.json of an earlier run."))
+    try:
+        parse_all(data.get("cells", []))  # the report parses them again; refused here, before any test runs
+    except RecordError as e:
+        raise ConfigError(f"--compare {p}: {e}") from None
     return data
 
 
@@ -223,18 +230,21 @@ def baseline_path(cfg: AuditConfig) -> Path:
     return Path(cfg.baseline) if cfg.baseline else Path("baselines") / f"{cfg.profile}.json"
 
 
-def update_baseline(cfg: AuditConfig, records: Sequence[Mapping[str, Any]]) -> Path:
-    """Merge this run's cells into the baseline; cells not in this run keep their entry."""
+def update_baseline(cfg: AuditConfig, records: Sequence[Record]) -> Path:
+    """Merge this run's cells into the baseline; cells not in this run keep their entry.
+    A row is (cell, passed, value, version[, verdict, stderr]): the record's fields of those names."""
     path = baseline_path(cfg)
     old = baseline_mod.load(path)
     entries = {cell: (cell, e.passed, e.value, e.version, e.verdict, e.stderr) for cell, e in old.items()}
     for r in records:
+        if not isinstance(r, GATED):
+            continue
         # A skipped or errored cell has no verdict to expect next time: its old entry stays.
         # An inconclusive gap is skipped with a verdict: there was nothing to notice.
-        done = r.get("outcome") not in ("skipped", "error")
-        if r.get("kind") == "gap" and (done or r.get("verdict") == "inconclusive") and "error" not in r:
-            entries[r["cell"]] = (r["cell"], bool(r["passed"]), r.get("value"), r.get("version"), r.get("verdict"),
-                                  r.get("gap_stderr"))
-        elif r.get("kind") in ("editor", "stability") and done:
-            entries[r["cell"]] = (r["cell"], bool(r["passed"]), r.get("value"), r.get("version"))
+        done = r.outcome not in ("skipped", "error")
+        if isinstance(r, GapRecord):
+            if (done or r.verdict == "inconclusive") and r.error is None:
+                entries[r.cell] = (r.cell, r.passed, r.value, r.version, r.verdict, r.gap_stderr)
+        elif isinstance(r, (EditorRecord, StabilityRecord)) and done:
+            entries[r.cell] = (r.cell, r.passed, r.value, r.version)
     return baseline_mod.write(path, entries.values(), meta={"profile": cfg.profile, "iqa_audit": __version__})

@@ -9,6 +9,7 @@ that cannot run records its status (the session then fails unless
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any, Callable, Mapping
 
@@ -18,7 +19,10 @@ from . import band
 from . import baseline as baseline_mod
 from .cells import EditorCell, GapCell, StabilityCell
 from .config import AuditConfig
+from .records import EditorRecord, GapRecord, GatedRecord, MetricStatusRecord, Record, SanityRecord, StabilityRecord
 from .store import jsonable
+
+Recorder = Callable[[Record], None]  # the record_cell fixture: attaches a record to the test's report
 
 
 @lru_cache(maxsize=4)
@@ -38,12 +42,12 @@ def judge_against_baseline(cfg: AuditConfig, cell: str, passed: bool, value: flo
                                 verdict=verdict, stderr=stderr, noise_band=noise_band)
 
 
-def settle(payload: dict, cmp: baseline_mod.Comparison, record: Callable[[dict], None]) -> None:
+def settle(rec: GatedRecord, cmp: baseline_mod.Comparison, record: Recorder) -> None:
     """Record the finding with how it compares to the baseline, then pass, fail, xfail or skip."""
     # The verdict is the message, not this frame: hidden frames also make pytest's report
     # of each of the ~200 expected failures cheaper to build (~13 ms each otherwise).
     __tracebackhide__ = True
-    record({**payload, "baseline": cmp.kind})
+    record(replace(rec, baseline=cmp.kind))
     if cmp.test == "skip":
         pytest.skip(cmp.message)
     if cmp.kind == "recorded-failure":
@@ -61,20 +65,17 @@ def _xfail(reason: str) -> None:
     raise pytest.xfail.Exception(reason, pytrace=False)
 
 
-METRIC_STATUS = "metric-status"
-
-
-def metric_unavailable(name: str, error: Exception, record: Callable[[dict], None]) -> None:
+def metric_unavailable(name: str, error: Exception, record: Recorder) -> None:
     """A requested metric cannot run here (missing weights, import error, bad declaration):
     record that for the session's verdict on the run (pytest_plugin fails the run unless
     --allow-missing-metrics), then skip this case with the reason."""
     __tracebackhide__ = True
-    record({"kind": METRIC_STATUS, "cell": f"{METRIC_STATUS}:{name}", "metric": name, "status": "unavailable",
-            "why": str(error)})
+    kind = MetricStatusRecord.kind
+    record(MetricStatusRecord(cell=f"{kind}:{name}", metric=name, status="unavailable", why=str(error)))
     pytest.skip(str(error))
 
 
-def prepare_gap(cell: GapCell, engine, record: Callable[[dict], None]) -> None:
+def prepare_gap(cell: GapCell, engine, record: Recorder) -> None:
     """Score the cell's series in the test's SETUP (the `gap_inputs` fixture), so a score
     the cell needs that the metric could not give (NaN/±inf) makes the cell an ERROR,
     recorded with the reason for results.json and the report, not a failed verdict. Cells
@@ -88,26 +89,24 @@ def prepare_gap(cell: GapCell, engine, record: Callable[[dict], None]) -> None:
     except MetricUnavailable as e:
         metric_unavailable(cell.metric, e, record)
     except NonFiniteScore as e:
-        record(gap_error_payload(cell, engine, str(e)))
+        record(gap_error_record(cell, engine, str(e)))
         pytest.fail(str(e), pytrace=False)
 
 
-def gap_error_payload(cell: GapCell, engine, reason: str) -> dict[str, Any]:
+def gap_error_record(cell: GapCell, engine, reason: str) -> GapRecord:
     """The record of a gap cell that has no verdict: the reason instead of a gap."""
-    return {**_gap_fields(cell, engine, engine.cfg), "gap": None, "value": None, "passed": False, "error": reason,
-            "baseline": "error"}
+    return GapRecord(**_gap_fields(cell, engine, engine.cfg), value=None, passed=False, error=reason, baseline="error")
 
 
 def _gap_fields(cell: GapCell, engine, cfg: AuditConfig) -> dict[str, Any]:
-    """What a gap cell's record says besides its verdict: the metric, the cell, the series."""
+    """What a gap cell's record says besides its verdict: the metric, the cell, the series
+    (GapRecord's fields, by name)."""
     series = engine.series(cell)
     metric = engine.identity(cell.metric)  # id, version, range: no model load on a warm run
     return {
-        "kind": "gap",
         "cell": cell.key,
         "metric": cell.metric,
         "metric_id": series.metric_id,
-        "metric_version": series.metric_version,
         "version": series.metric_version,
         "range": {"lo": metric.range.lo, "hi": metric.range.hi, "higher_better": metric.range.higher_better,
                   "source": metric.range.source},
@@ -125,7 +124,7 @@ def _gap_fields(cell: GapCell, engine, cfg: AuditConfig) -> dict[str, Any]:
     }
 
 
-def audit_gap(cell: GapCell, engine, record: Callable[[dict], None], cfg: AuditConfig) -> None:
+def audit_gap(cell: GapCell, engine, record: Recorder, cfg: AuditConfig) -> None:
     __tracebackhide__ = True
     from .metrics.base import MetricUnavailable, NonFiniteScore
 
@@ -134,30 +133,28 @@ def audit_gap(cell: GapCell, engine, record: Callable[[dict], None], cfg: AuditC
     except MetricUnavailable as e:
         metric_unavailable(cell.metric, e, record)
     except NonFiniteScore as e:  # without the gap_inputs fixture: still recorded as an error, with the reason
-        record(gap_error_payload(cell, engine, str(e)))
+        record(gap_error_record(cell, engine, str(e)))
         pytest.fail(str(e), pytrace=False)
     g = judged.gap
-    payload = {
-        **_gap_fields(cell, engine, cfg),
-        "gap": g.gap,
-        "value": g.gap,
-        "reference_mean": g.reference_mean,  # over the paired runs
-        "step_mean": g.step_mean,
-        "verdict": judged.verdict,
-        "passed": judged.passed,
-        "reason": judged.reason,
-        "runs": len(g.runs),
-        "paired_runs": list(g.runs),
-        "left_out": [{"run": r, "why": why} for r, why in g.left_out],
-        "per_run_gaps": {str(r): x for r, x in zip(g.runs, g.per_run_gaps)},
-        "gap_spread": g.spread,
-        "gap_stderr": g.stderr,
-        "tolerance": band.tolerance(g.stderr),
-        "evidence": [ev.to_dict() for ev in judged.evidence],
-    }
-    cmp = judge_against_baseline(cfg, payload["cell"], judged.passed, g.gap, judged.explain(), verdict=judged.verdict,
+    rec = GapRecord(
+        **{**_gap_fields(cell, engine, cfg), "runs": len(g.runs)},
+        value=g.gap,
+        reference_mean=g.reference_mean,  # over the paired runs
+        step_mean=g.step_mean,
+        verdict=judged.verdict,
+        passed=judged.passed,
+        reason=judged.reason,
+        paired_runs=tuple(g.runs),
+        left_out=tuple({"run": r, "why": why} for r, why in g.left_out),
+        per_run_gaps={str(r): x for r, x in zip(g.runs, g.per_run_gaps)},
+        gap_spread=g.spread,
+        gap_stderr=g.stderr,
+        tolerance=band.tolerance(g.stderr),
+        evidence=tuple(ev.to_dict() for ev in judged.evidence),
+    )
+    cmp = judge_against_baseline(cfg, rec.cell, judged.passed, g.gap, judged.explain(), verdict=judged.verdict,
                                  stderr=g.stderr, noise_band=True)
-    settle(payload, cmp, record)
+    settle(rec, cmp, record)
 
 
 def detection_delay_record(series) -> dict[str, Any]:
@@ -170,7 +167,7 @@ def detection_delay_record(series) -> dict[str, Any]:
             "resolution": [k for k in series.steps if k > 1]}
 
 
-def audit_stability(cell: StabilityCell, engine, record: Callable[[dict], None], cfg: AuditConfig) -> None:
+def audit_stability(cell: StabilityCell, engine, record: Recorder, cfg: AuditConfig) -> None:
     """Metric stability under content change: the add chain's step-to-step spread against the
     replicate chain's (iqa_audit.stability); fails above the stated bound."""
     __tracebackhide__ = True
@@ -185,56 +182,52 @@ def audit_stability(cell: StabilityCell, engine, record: Callable[[dict], None],
     def curve(series) -> dict[str, dict[str, float]]:
         return {str(r): {str(k): v for k, v in sorted(steps.items())} for r, steps in series.normalised.items()}
 
-    payload = {
-        "kind": "stability",
-        "cell": cell.key,
-        "metric": cell.metric,
-        "metric_id": s.metric_id,
-        "metric_version": s.metric_version,
-        "version": s.metric_version,
-        "editor": cell.editor,
-        "task": cell.task,
-        "setting": s.add_setting,
-        "replicate_setting": s.replicate_setting,
-        "seed": cell.seed,
-        "passed": s.passed,
-        "value": s.ratio,
-        "tolerance": s.bound,
-        "add_spread": s.add_spread,
-        "replicate_spread": s.replicate_spread,
-        "differences": s.differences,
-        "message": s.explain(),
-        "curves": {"add": curve(add), "replicate": curve(rep)},
-        "images": engine.chain_images(cell.add_setting, cell.seed, steps=cfg.stability_steps, runs=cfg.stability_runs,
-                                      long_side=cfg.stability_long_side),
-    }
-    settle(payload, judge_against_baseline(cfg, payload["cell"], s.passed, s.ratio, s.explain()), record)
+    rec = StabilityRecord(
+        cell=cell.key,
+        metric=cell.metric,
+        metric_id=s.metric_id,
+        version=s.metric_version,
+        editor=cell.editor,
+        task=cell.task,
+        setting=s.add_setting,
+        replicate_setting=s.replicate_setting,
+        seed=cell.seed,
+        passed=s.passed,
+        value=s.ratio,
+        tolerance=s.bound,
+        add_spread=s.add_spread,
+        replicate_spread=s.replicate_spread,
+        differences=s.differences,
+        message=s.explain(),
+        curves={"add": curve(add), "replicate": curve(rep)},
+        images=engine.chain_images(cell.add_setting, cell.seed, steps=cfg.stability_steps, runs=cfg.stability_runs,
+                                   long_side=cfg.stability_long_side),
+    )
+    settle(rec, judge_against_baseline(cfg, rec.cell, s.passed, s.ratio, s.explain()), record)
 
 
-def audit_editor(cell: EditorCell, engine, record: Callable[[dict], None], cfg: AuditConfig) -> None:
+def audit_editor(cell: EditorCell, engine, record: Recorder, cfg: AuditConfig) -> None:
     __tracebackhide__ = True
     f = engine.editor_finding(cell)
-    payload = {
-        "kind": "editor",
-        "cell": cell.key,
-        "check": cell.check,
-        "setting": cell.setting.label,
-        "editor": cell.setting.editor,
-        "editor_version": f.editor_version,
-        "version": f.editor_version,
-        "task": cell.setting.task,
-        "seed": cell.seed,
-        "passed": f.passed,
-        "value": f.value,
-        "tolerance": f.tolerance,
-        "message": f.message,
-        "details": jsonable(f.details),
-        "images": engine.chain_images(cell.setting, cell.seed, steps=cell.steps, runs=max(cell.runs, 1)),
-        "self_evaluation": self_evaluation(engine.reasonings(cell.setting, cell.seed, steps=cell.steps, runs=max(cell.runs, 1)),
-                                           engine.judge()),
-    }
+    rec = EditorRecord(
+        cell=cell.key,
+        check=cell.check,
+        setting=cell.setting.label,
+        editor=cell.setting.editor,
+        version=f.editor_version,
+        task=cell.setting.task,
+        seed=cell.seed,
+        passed=f.passed,
+        value=f.value,
+        tolerance=f.tolerance,
+        message=f.message,
+        details=jsonable(f.details),
+        images=engine.chain_images(cell.setting, cell.seed, steps=cell.steps, runs=max(cell.runs, 1)),
+        self_evaluation=self_evaluation(engine.reasonings(cell.setting, cell.seed, steps=cell.steps, runs=max(cell.runs, 1)),
+                                        engine.judge()),
+    )
     describe = f"{cell.check} of {cell.setting.label} on {cell.seed}: {f.message}"
-    settle(payload, judge_against_baseline(cfg, payload["cell"], f.passed, f.value, describe), record)
+    settle(rec, judge_against_baseline(cfg, rec.cell, f.passed, f.value, describe), record)
 
 
 def self_evaluation(reasonings: Mapping[str, list], judge) -> dict[str, Any]:
@@ -251,7 +244,7 @@ def self_evaluation(reasonings: Mapping[str, list], judge) -> dict[str, Any]:
             "noticed_runs": summary.noticed_runs, "runs": summary.runs}
 
 
-def audit_sanity(case, engine, record: Callable[[dict], None]) -> None:
+def audit_sanity(case, engine, record: Recorder) -> None:
     """A metric's sanity check: recorded (so results.json and the report count every test
     pytest ran), then passed, failed, or passed with a warning for a warning-only check."""
     __tracebackhide__ = True
@@ -263,9 +256,9 @@ def audit_sanity(case, engine, record: Callable[[dict], None]) -> None:
         passed, message, warning_only = engine.sanity(case)
     except MetricUnavailable as e:
         metric_unavailable(case.metric, e, record)
-    record({"kind": "sanity", "cell": f"sanity:{case.id}", "metric": case.metric, "metric_id": case.metric_id,
-            "check": case.check, "passed": bool(passed or warning_only), "message": message,
-            "warning": message if warning_only and not passed else None})
+    record(SanityRecord(cell=f"sanity:{case.id}", metric=case.metric, metric_id=case.metric_id, check=case.check,
+                        passed=bool(passed or warning_only), message=message,
+                        warning=message if warning_only and not passed else None))
     if warning_only:
         if not passed:
             warnings.warn(f"{case.id}: {message}", UserWarning, stacklevel=1)

@@ -20,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image as PILImage
 
+from iqa_audit.records import parse, parse_all
 from iqa_audit.report import figure_cache, figures
 from iqa_audit.report.figure_cache import Entry, FigureCache, cache_key
 from iqa_audit.report.html import ImageSource, render_report, write_report
@@ -57,13 +58,13 @@ def tiny_results(root: Path) -> dict:
             gap = means[str(DELTA)] - means["1"]
             cells.append({
                 "kind": "gap", "cell": f"gap:{metric}-codec-{seed}-d{DELTA}", "metric": metric, "metric_id": metric,
-                "metric_version": "1", "setting": "codec-replicate", "seed": seed, "delta_step": DELTA, "gap": gap,
+                "version": "1", "setting": "codec-replicate", "seed": seed, "delta_step": DELTA, "value": gap,
                 "passed": gap < 0, "runs": 1, "mean_normalised": means, "spread_normalised": {k: 0.0 for k in means},
                 "images": images, "outcome": "passed" if gap < 0 else "failed", "nodeid": f"t.py::test[{metric}-{seed}]",
             })
     cells.append({
         "kind": "editor", "cell": "editor:tint-identity-grid", "check": "tint", "setting": "identity-replicate",
-        "editor": "identity", "editor_version": "1", "task": "replicate", "seed": "grid", "passed": True, "value": 0.1,
+        "editor": "identity", "version": "1", "task": "replicate", "seed": "grid", "passed": True, "value": 0.1,
         "tolerance": 3.0, "message": "tint 0.1", "images": {"0": {str(k): _put(root, 90 + k) for k in range(STEPS + 1)}},
         "self_evaluation": {}, "outcome": "passed", "nodeid": "t.py::test_tint",
     })
@@ -136,7 +137,7 @@ def test_changed_inputs_redraw_only_what_they_feed(tmp_path, counts):
 
     changed = copy.deepcopy(results)
     gap = next(c for c in changed["cells"] if c["kind"] == "gap")
-    gap["gap"] += 0.25  # the heatmap shows gaps; the curves show the means, unchanged here
+    gap["value"] += 0.25  # the heatmap shows gaps; the curves show the means, unchanged here
     new = same_page(render_report(changed))
     assert (counts.draws, counts.encodes) == (1, 0)
     assert new == same_page(render_report(changed, figure_cache=FigureCache(None)))
@@ -198,7 +199,7 @@ def test_pytest_html_thumbnails_and_summary_use_the_cache(tmp_path, counts):
     from iqa_audit.report.pytest_html_support import HtmlExtras, summary_html
 
     results = tiny_results(tmp_path / "store")
-    record = results["cells"][0]
+    record = parse(results["cells"][0])
     cold = HtmlExtras(config=None, store_root=tmp_path / "store").case_html(record)
     assert counts.encodes == 2  # step 1 and step Δ
     counts.reset()
@@ -206,9 +207,10 @@ def test_pytest_html_thumbnails_and_summary_use_the_cache(tmp_path, counts):
     assert warm == cold and (counts.encodes, counts.decodes) == (0, 0)
 
     cache = FigureCache(tmp_path / "store")
-    assert summary_html(results["cells"], cache=cache) == summary_html(results["cells"])
+    cells = parse_all(results["cells"])
+    assert summary_html(cells, cache=cache) == summary_html(cells)
     counts.reset()
-    summary_html(results["cells"], cache=cache)
+    summary_html(cells, cache=cache)
     assert counts.draws == 0
 
 

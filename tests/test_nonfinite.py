@@ -180,11 +180,11 @@ def test_the_audit_errors_only_the_cells_that_need_the_black_frame(pytester, tmp
         assert results["run"]["outcomes"] == {"skipped": 1, "error": 1}  # the same counts as pytest's
         cells = {c["cell"]: c for c in results["cells"]}
         d5 = cells["gap:piqe-import-tex-d5"]
-        assert d5["outcome"] == "error" and d5["gap"] is None and not d5["passed"]
+        assert d5["outcome"] == "error" and d5["value"] is None and not d5["passed"]
         for part in ("pyiqa:piqe", "import/tex/run 0/step 5", "64x64", "r0s5.png", "got NaN"):
             assert part in d5["error"], part
         d2 = cells["gap:piqe-import-tex-d2"]
-        assert d2["outcome"] == "skipped" and d2["verdict"] == "inconclusive" and d2["gap"] == 0
+        assert d2["outcome"] == "skipped" and d2["verdict"] == "inconclusive" and d2["value"] == 0
         html = (tmp_path / "reports" / run_name / "index.html").read_text()
         assert "import/tex/run 0/step 5" in html and ">error<" in html
     rows = score_rows(Store(tmp_path / "store"))

@@ -62,7 +62,7 @@ def test_results_baseline_regression_and_xfail(audit_dir):
     assert set(cells) == {"gap:noise-sigma-sim-noise-tint-replicate-tiny-d3", "gap:noise-sigma-sim-noise-tint-replicate-tiny-d6",
                           "gap:plugin_metric_example-sharpness-sim-noise-tint-replicate-tiny-d3", "gap:plugin_metric_example-sharpness-sim-noise-tint-replicate-tiny-d6"}
     c = cells["gap:noise-sigma-sim-noise-tint-replicate-tiny-d6"]
-    assert c["passed"] and c["gap"] < 0 and c["runs"] == 2 and set(c["mean_normalised"]) == {"0", "1", "3", "6"}
+    assert c["passed"] and c["value"] < 0 and c["runs"] == 2 and set(c["mean_normalised"]) == {"0", "1", "3", "6"}
     assert res["metrics"]["noise-sigma"]["range"]["source"]
     saved = baseline.load(tmp / "b.json")
     assert saved["gap:noise-sigma-sim-noise-tint-replicate-tiny-d6"].passed
@@ -87,8 +87,8 @@ def test_xdist_and_single_process_agree(audit_dir):
     b = pytester.runpytest_subprocess(*args, "--run-name", "parallel", "--baseline", "none", "-n", "2")
     a.assert_outcomes(passed=2, failed=2)
     b.assert_outcomes(passed=2, failed=2)
-    ca = {c["cell"]: c["gap"] for c in _results(tmp, "serial")["cells"]}
-    cb = {c["cell"]: c["gap"] for c in _results(tmp, "parallel")["cells"]}
+    ca = {c["cell"]: c["value"] for c in _results(tmp, "serial")["cells"]}
+    cb = {c["cell"]: c["value"] for c in _results(tmp, "parallel")["cells"]}
     assert ca == cb and len(ca) == 4
 
 

@@ -26,6 +26,7 @@ from iqa_audit.report import compare_results, figures, write_report
 from iqa_audit.report.compare import moved_beyond
 from iqa_audit.report.html import changes_section
 from iqa_audit.report.model import cell_anchor, chain_anchor, fmt_gap, gap_grids, gap_limit
+from iqa_audit.records import parse, parse_all
 from iqa_audit.results import detection_delays
 from iqa_audit.store import Store
 
@@ -72,10 +73,10 @@ def synthetic_results(root: Path, *, name: str = "synthetic") -> dict:
                     cell = f"gap:{metric_id}-{setting}-{seed}-d{d}"
                     outcome = "passed" if passed else ("xfailed" if si == 0 else "failed")
                     cells.append({
-                        "kind": "gap", "cell": cell, "metric": metric, "metric_id": metric_id, "metric_version": version,
+                        "kind": "gap", "cell": cell, "metric": metric, "metric_id": metric_id,
                         "version": version, "range": {"lo": 0.0, "hi": 1.0, "higher_better": True, "source": "Banana100 Table 2"},
                         "setting": setting, "editor": setting.rsplit("-", 1)[0], "task": "replicate", "seed": seed,
-                        "delta_step": d, "gap": gap, "value": gap, "passed": passed, "runs": 2,
+                        "delta_step": d, "value": gap, "passed": passed, "runs": 2,
                         "mean_normalised": means, "spread_normalised": {k: 1.0 for k in means},
                         "raw": {"0": {k: v / 100 for k, v in means.items()}}, "images": images,
                         "outcome": outcome, "nodeid": f"tests_metrics/test_gap.py::test_gap[{cell[4:]}]",
@@ -93,7 +94,7 @@ def synthetic_results(root: Path, *, name: str = "synthetic") -> dict:
         ratio = 4.4 if jumpy else 1.1
         cell = f"stability:{metric_id}-add-fruits-grid"
         cells.append({
-            "kind": "stability", "cell": cell, "metric": metric, "metric_id": metric_id, "metric_version": version,
+            "kind": "stability", "cell": cell, "metric": metric, "metric_id": metric_id,
             "version": version, "editor": "sim-noise-tint", "task": "add-fruits", "setting": "sim-noise-tint-add-fruits",
             "replicate_setting": "sim-noise-tint-replicate", "seed": "grid", "passed": not jumpy, "value": ratio,
             "tolerance": 3.0, "add_spread": 3.0 * ratio, "replicate_spread": 3.0, "differences": 5,
@@ -110,7 +111,7 @@ def synthetic_results(root: Path, *, name: str = "synthetic") -> dict:
             passed = value <= tol
             cell = f"editor:{check}-{setting}-grid"
             cells.append({
-                "kind": "editor", "cell": cell, "check": check, "setting": setting, "editor": editor, "editor_version": "1",
+                "kind": "editor", "cell": cell, "check": check, "setting": setting, "editor": editor,
                 "version": "1", "task": "replicate", "seed": "grid", "passed": passed, "value": value, "tolerance": tol,
                 "message": f"{check} measured {value} (tolerance {tol}) {EVIL}", "details": {"runs": []}, "images": images,
                 "self_evaluation": se, "outcome": "passed" if passed else "failed",
@@ -119,7 +120,7 @@ def synthetic_results(root: Path, *, name: str = "synthetic") -> dict:
     store.close()
     metrics = {mid: {"name": m, "version": v, "range": {"lo": 0.0, "hi": 1.0, "higher_better": True, "source": "Banana100 Table 2"}}
                for mid, (m, v) in METRICS.items()}
-    editors = {c["setting"]: {"editor": c["editor"], "version": c.get("editor_version", "1"), "task": "replicate"}
+    editors = {c["setting"]: {"editor": c["editor"], "version": c["version"], "task": "replicate"}
                for c in cells if c["kind"] == "editor"}
     counts: dict[str, int] = {}
     for c in cells:
@@ -130,7 +131,7 @@ def synthetic_results(root: Path, *, name: str = "synthetic") -> dict:
                 "machine": {"python": "3.11", "cpus": 2}, "outcomes": counts, "store": str(root),
                 "config": {"runs": 2, "steps": STEPS, "delta_steps": list(DELTAS), "long_side": 512, "audit_runs": 1,
                            "audit_steps": STEPS}},
-        "metrics": metrics, "editors": editors, "cells": cells, "detection_delays": detection_delays(cells),
+        "metrics": metrics, "editors": editors, "cells": cells, "detection_delays": detection_delays(parse_all(cells)),
         "excluded_settings": [{"setting": "sim-noise-tint-reconstruct", "task": "reconstruct",
                                "why": "reconstruction changes the content on purpose"}],
     }
@@ -305,11 +306,11 @@ def test_heatmap_links_sit_on_their_cells():
     """A click on a heatmap cell must open that cell's test: the link rectangles are read off
     the drawing, so check them against the drawn colours."""
     values = [[-40.0, 5.0, -3.0], [2.0, -0.5, 60.0]]
-    grids = gap_grids([
-        {"kind": "gap", "cell": f"gap:m{i}-s{j}", "metric_id": f"metric-{i}", "setting": "st", "seed": f"seed-{j}",
-         "delta_step": 5, "gap": v, "passed": v < 0, "outcome": "passed"}
+    grids = gap_grids(parse_all([
+        {"kind": "gap", "cell": f"gap:m{i}-s{j}", "metric": f"m:{i}", "metric_id": f"metric-{i}", "version": "1",
+         "setting": "st", "seed": f"seed-{j}", "delta_step": 5, "value": v, "passed": v < 0, "outcome": "passed"}
         for i, row in enumerate(values) for j, v in enumerate(row)
-    ])
+    ]))
     limit = gap_limit(grids)
     plot = figures.heatmaps(grids, None, limit)
     im = np.asarray(PILImage.open(io.BytesIO(plot.png)).convert("RGB")).astype(int)
@@ -355,10 +356,10 @@ def test_compare_reports_flips_and_moves_with_both_versions(results, tmp_path):
     old["run"]["name"] = "yesterday"
     new = copy.deepcopy(old)
     flip = "gap:misser-codec-jpeg-replicate-grid-d3"  # +3 in both: a miss
-    _edit(new, flip, gap=-0.4, passed=True, outcome="passed", metric_version="pyiqa-0.1.17")
+    _edit(new, flip, value=-0.4, passed=True, outcome="passed", version="pyiqa-0.1.17")
     moved = "gap:noticer-codec-jpeg-replicate-grid-d6"  # -12.5 in both
-    _edit(new, moved, gap=-14.0)
-    _edit(new, "gap:noticer-codec-jpeg-replicate-grid-d3", gap=-5.0 - 0.9)  # within 1.0: not reported
+    _edit(new, moved, value=-14.0)
+    _edit(new, "gap:noticer-codec-jpeg-replicate-grid-d3", value=-5.0 - 0.9)  # within 1.0: not reported
     _edit(new, "editor:tint-sim-crop-replicate-grid", value=1.4 * 1.2)  # +20 %: beyond 10 %
     _edit(new, "editor:tint-identity-replicate-grid", value=0.4 * 1.05)  # +5 %: within
     new["cells"] = [c for c in new["cells"] if c["cell"] != "gap:misser-codec-jpeg-replicate-grid-d6"]
@@ -423,14 +424,14 @@ def test_html_extras_case_html_shows_the_compared_steps(results):
 
     extras = HtmlExtras(config=None, store_root=results["run"]["store"])
     gap = next(c for c in results["cells"] if c["kind"] == "gap" and c["delta_step"] == 6)
-    html = extras.case_html(gap)
+    html = extras.case_html(parse(gap))
     assert ">step 1<" in html and ">step 6<" in html and "over 2 run(s)" in html
     editor = next(c for c in results["cells"] if c["kind"] == "editor")
-    html = extras.case_html(editor)
+    html = extras.case_html(parse(editor))
     assert ">step 0<" in html and f">step {STEPS}<" in html and html_escaped(EVIL) in html and "<script" not in html
     for uri in re.findall(r'src="(data:[^"]+)"', html):
         decode_data_uri(uri)
-    summary = summary_html(one_setting(results)["cells"])
+    summary = summary_html(parse_all(one_setting(results)["cells"]))
     assert len(re.findall(r'src="data:image/png;base64,', summary)) == 1  # one figure per setting
 
 
@@ -478,16 +479,17 @@ def html_unescape(text: str) -> str:
 
 # ----- verdicts with evidence: inconclusive cells, requested metrics, the noise band ---------
 def _inconclusive_record(i: int, j: int, gap: float) -> dict:
-    return {"kind": "gap", "cell": f"gap:m{i}-s{j}", "metric_id": f"metric-{i}", "setting": "st", "seed": f"seed-{j}",
-            "delta_step": 5, "gap": gap, "passed": False, "verdict": "inconclusive", "outcome": "skipped",
+    return {"kind": "gap", "cell": f"gap:m{i}-s{j}", "metric": f"m:{i}", "metric_id": f"metric-{i}", "version": "1",
+            "setting": "st", "seed": f"seed-{j}", "delta_step": 5, "value": gap, "passed": False, "verdict": "inconclusive",
+            "outcome": "skipped",
             "reason": "no run changed visibly between step 1 and step 5 (run 0: identical pixels (no visible change))"}
 
 
 def test_inconclusive_cells_are_drawn_grey_not_in_the_verdict_colours():
-    recs = [{"kind": "gap", "cell": "gap:m0-s0", "metric_id": "metric-0", "setting": "st", "seed": "seed-0",
-             "delta_step": 5, "gap": -30.0, "passed": True, "verdict": "pass", "outcome": "passed"},
+    recs = [{"kind": "gap", "cell": "gap:m0-s0", "metric": "m:0", "metric_id": "metric-0", "version": "1", "setting": "st",
+             "seed": "seed-0", "delta_step": 5, "value": -30.0, "passed": True, "verdict": "pass", "outcome": "passed"},
             _inconclusive_record(0, 1, -30.0)]  # the same gap, but nothing to notice
-    grids = gap_grids(recs)
+    grids = gap_grids(parse_all(recs))
     assert [c.verdict for c in grids[0].cells[0]] == ["pass", "inconclusive"]
     plot = figures.heatmaps(grids, None, gap_limit(grids))
     im = np.asarray(PILImage.open(io.BytesIO(plot.png)).convert("RGB")).astype(int)
@@ -507,7 +509,7 @@ def test_failure_counts_do_not_count_inconclusive_cells_as_misses():
 
     recs = [_inconclusive_record(0, 0, 1.0), {**_inconclusive_record(0, 0, 2.0), "cell": "gap:x", "delta_step": 10,
                                               "verdict": "fail", "outcome": "failed"}]
-    count = failure_grids(recs)[0].counts[0][0]
+    count = failure_grids(parse_all(recs))[0].counts[0][0]
     assert (count.failed, count.inconclusive, count.total) == (1, 1, 2)
 
 
@@ -540,10 +542,10 @@ def test_compare_shows_a_thousandth_flip_as_unstable_and_a_collapse_as_weaker(re
     new = copy.deepcopy(old)
     tiny = "gap:noticer-codec-jpeg-replicate-grid-d3"
     collapse = "gap:noticer-codec-jpeg-replicate-grid-d6"
-    _edit(old, tiny, gap=-0.001, passed=True, verdict="pass", gap_stderr=0.0)
-    _edit(new, tiny, gap=0.001, passed=False, verdict="fail", gap_stderr=0.0)
-    _edit(old, collapse, gap=-55.0, gap_stderr=1.0)
-    _edit(new, collapse, gap=-0.01, gap_stderr=0.0)
+    _edit(old, tiny, value=-0.001, passed=True, verdict="pass", gap_stderr=0.0)
+    _edit(new, tiny, value=0.001, passed=False, verdict="fail", gap_stderr=0.0)
+    _edit(old, collapse, value=-55.0, gap_stderr=1.0)
+    _edit(new, collapse, value=-0.01, gap_stderr=0.0)
     ch = compare_results(old, new)
     assert [c.cell for c in ch.unstable] == [tiny] and tiny not in [c.cell for c in ch.flipped]
     assert [c.cell for c in ch.weaker] == [collapse] and collapse not in [c.cell for c in ch.moved]

@@ -15,6 +15,7 @@ import re
 import numpy as np
 import pytest
 
+from iqa_audit.records import parse_all
 from iqa_audit.report import figures, write_report
 from iqa_audit.report.model import (
     MetricCurves,
@@ -33,9 +34,11 @@ SEED_NAMES = [f"seed-{i:02d}-long-name" for i in range(13)]
 
 def _records(values, outcomes, seeds=SEED_NAMES[:3], deltas=(5, 10)):
     """Gap records of one setting: values[metric][seed] at every Δ, with the given outcomes."""
-    return [{"kind": "gap", "cell": f"gap:m{i}-{s}-d{d}", "metric_id": f"metric-{i}", "setting": "sim-noise-tint-replicate",
-             "seed": s, "delta_step": d, "gap": v, "passed": v < 0, "outcome": outcomes[i][j]}
-            for i, row in enumerate(values) for j, (s, v) in enumerate(zip(seeds, row)) for d in deltas]
+    return parse_all([
+        {"kind": "gap", "cell": f"gap:m{i}-{s}-d{d}", "metric": f"m:{i}", "metric_id": f"metric-{i}", "version": "1",
+         "setting": "sim-noise-tint-replicate", "seed": s, "delta_step": d, "value": v, "passed": v < 0,
+         "outcome": outcomes[i][j]}
+        for i, row in enumerate(values) for j, (s, v) in enumerate(zip(seeds, row)) for d in deltas])
 
 
 def _figure(records):
@@ -150,7 +153,7 @@ def test_strips_show_every_run_with_each_metrics_raw_and_normalised_score(result
     for c in one["cells"]:  # run 1's scores differ from run 0's
         if c["kind"] == "gap":
             c["raw"]["1"] = {k: v + 0.5 for k, v in c["raw"]["0"].items()}
-    strips = gap_strips(one["cells"])
+    strips = gap_strips(parse_all(one["cells"]))
     assert [(s.seed, s.run) for s in strips] == [(seed, run) for seed in sorted(SEEDS) for run in ("0", "1")]
     frame = strips[1].images[1]  # run 1, step 1
     assert frame.step == 1 and {s.metric_id for s in frame.scores} == {"noticer", "misser"}
@@ -168,9 +171,9 @@ def test_failures_and_regressions_come_first_in_the_outcomes_table(results, tmp_
     cells = copy.deepcopy(results["cells"])
     regression = next(c for c in cells if c["outcome"] == "failed" and c["kind"] == "gap")
     regression["baseline"] = "regression"
-    ordered = ordered_outcomes(cells)
-    order = [o["outcome"] for o in ordered]
-    assert ordered[0] is regression
+    ordered = ordered_outcomes(parse_all(cells))
+    order = [o.outcome for o in ordered]
+    assert ordered[0].cell == regression["cell"]
     first_pass = order.index("passed")
     assert "failed" not in order[first_pass:] and "xfailed" not in order[first_pass:]
     assert order.index("xfailed") > max(i for i, o in enumerate(order) if o == "failed")

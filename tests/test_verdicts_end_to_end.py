@@ -115,9 +115,9 @@ def test_nothing_to_notice_is_inconclusive_and_real_damage_keeps_its_sign(pytest
             norm = {k: [float(normalise(metric.score([Image.from_array(chains[(kind, r)][k])])[0], metric.range))
                         for r in (0, 1)] for k in (1, STEPS)}
             expected = np.mean(norm[STEPS]) - np.mean(norm[1])
-            assert c["gap"] == pytest.approx(expected, abs=1e-9)
+            assert c["value"] == pytest.approx(expected, abs=1e-9)
             assert all(e["visible"] for e in c["evidence"])
-            assert c["verdict"] == ("pass" if c["gap"] < 0 else "fail")  # the study's sign rule, unchanged
+            assert c["verdict"] == ("pass" if c["value"] < 0 else "fail")  # the study's sign rule, unchanged
     # The positive controls: each measure notices the damage it measures.
     assert cells[f"gap:noise-sigma-noise-tex-d{STEPS}"]["verdict"] == "pass"
     assert cells[f"gap:blur-effect-blur-tex-d{STEPS}"]["verdict"] == "pass"
@@ -141,7 +141,7 @@ def test_the_unpaired_recipe_is_not_noticed(pytester, tmp_path):
     out = _run(pytester, tmp_path, "--dataset", str(csv), "--metric", "iqa_audit:noise-sigma", "--delta-steps", "5")
     out.assert_outcomes(skipped=1)
     c = _cells(tmp_path)["gap:noise-sigma-recipe-tex-d5"]
-    assert c["verdict"] == "inconclusive" and c["gap"] == 0.0 and c["paired_runs"] == [0]
+    assert c["verdict"] == "inconclusive" and c["value"] == 0.0 and c["paired_runs"] == [0]
     assert c["left_out"] == [{"run": 1, "why": "no step 5"}]
     out.stdout.fnmatch_lines(["*INCONCLUSIVE: * on *: no run changed visibly*"])
 
@@ -194,9 +194,9 @@ def test_editing_a_metric_file_rescores_without_a_version_bump(pytester, tmp_pat
     pytester.makepyfile(my_metric=METRIC_V1.replace("return float(", "return 50 - float("))
     _run(pytester, tmp_path, *chain, name="after")
     after = next(iter(_cells(tmp_path, "after").values()))
-    assert before["metric_version"].startswith("1+src-") and after["metric_version"].startswith("1+src-")
-    assert before["metric_version"] != after["metric_version"]
-    assert after["gap"] == pytest.approx(-before["gap"], abs=1e-6) and before["gap"] != 0  # re-scored, not read back
+    assert before["version"].startswith("1+src-") and after["version"].startswith("1+src-")
+    assert before["version"] != after["version"]
+    assert after["value"] == pytest.approx(-before["value"], abs=1e-6) and before["value"] != 0  # re-scored, not read back
 
 
 def test_a_metric_that_cannot_be_created_is_unavailable_not_an_error_per_cell(tmp_path, seed_dir):

@@ -1,7 +1,7 @@
 """What changed between two runs: verdicts that flipped and numbers that moved.
 
-Pure functions over two results.json dicts. Each change carries both sides' metric (or
-editor) version, because a moved gap means something different when the metric itself
+Pure functions over two runs' cell records (records.py; `compare_results` parses them
+from two results.json dicts). Each change carries both sides' metric (or editor) version, because a moved gap means something different when the metric itself
 was upgraded than when the chains or the code around it changed.
 
 Gaps compare through the noise band (band.py): a flip whose gaps both lie within their
@@ -11,11 +11,12 @@ its size is *weaker*, and a move inside either side's band is not a move.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .. import band
+from ..records import GATED, GapRecord, GatedRecord, Record, StabilityRecord, parse_all
 from .model import finite, verdict_of
 
 # An editor value (an aspect-ratio error, a colour distance, ...) has its own unit, so it
@@ -75,25 +76,22 @@ class Changes:
         return not (self.flipped or self.moved or self.only_old or self.only_new or self.unstable or self.weaker)
 
 
-def _cells(results: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    return {c["cell"]: c for c in results.get("cells", []) if c.get("kind") in ("gap", "editor", "stability") and "cell" in c}
+def _cells(records: Iterable[Record]) -> dict[str, GatedRecord]:
+    return {c.cell: c for c in records if isinstance(c, GATED)}
 
 
-def _side(rec: Mapping[str, Any]) -> Side:
-    if rec.get("kind") == "gap":
-        value, version, verdict = rec.get("gap"), rec.get("metric_version"), verdict_of(rec)
-    else:
-        value, version, verdict = rec.get("value"), rec.get("editor_version"), "pass" if rec.get("passed") else "fail"
-    return Side(bool(rec.get("passed")), finite(value), str(version if version is not None else rec.get("version", "?")),
-                rec.get("outcome"), verdict, finite(rec.get("gap_stderr")))
+def _side(rec: GatedRecord) -> Side:
+    if isinstance(rec, GapRecord):
+        return Side(rec.passed, finite(rec.value), rec.version, rec.outcome, verdict_of(rec), finite(rec.gap_stderr))
+    return Side(rec.passed, finite(rec.value), rec.version, rec.outcome, "pass" if rec.passed else "fail")
 
 
-def _label(rec: Mapping[str, Any]) -> str:
-    if rec.get("kind") == "gap":
-        return f"{rec.get('metric_id')} · {rec.get('setting')} · {rec.get('seed')} · Δ{rec.get('delta_step')}"
-    if rec.get("kind") == "stability":
-        return f"{rec.get('metric_id')} · stability · {rec.get('setting')} · {rec.get('seed')}"
-    return f"{rec.get('check')} · {rec.get('setting')} · {rec.get('seed')}"
+def _label(rec: GatedRecord) -> str:
+    if isinstance(rec, GapRecord):
+        return f"{rec.metric_id} · {rec.setting} · {rec.seed} · Δ{rec.delta_step}"
+    if isinstance(rec, StabilityRecord):
+        return f"{rec.metric_id} · stability · {rec.setting} · {rec.seed}"
+    return f"{rec.check} · {rec.setting} · {rec.seed}"
 
 
 def moved_beyond(kind: str, old: float | None, new: float | None, *, gap_tolerance: float,
@@ -111,16 +109,25 @@ def moved_beyond(kind: str, old: float | None, new: float | None, *, gap_toleran
 
 def compare_results(old: Mapping[str, Any], new: Mapping[str, Any], *, gap_tolerance: float = 1.0,
                     editor_tolerance: float = EDITOR_RELATIVE_TOLERANCE) -> Changes:
+    """`compare_records` of two results.json dicts (their `cells` parsed by records.parse_all,
+    which raises RecordError on a malformed record; the previous release's are read)."""
+    return compare_records(parse_all(old.get("cells", [])), parse_all(new.get("cells", [])),
+                           old_run=str(old.get("run", {}).get("name", "?")), new_run=str(new.get("run", {}).get("name", "?")),
+                           gap_tolerance=gap_tolerance, editor_tolerance=editor_tolerance)
+
+
+def compare_records(old: Iterable[Record], new: Iterable[Record], *, old_run: str = "?", new_run: str = "?",
+                    gap_tolerance: float = 1.0, editor_tolerance: float = EDITOR_RELATIVE_TOLERANCE) -> Changes:
     """Cells of `new` whose verdict differs from `old`, or whose value moved beyond tolerance
     (gaps: absolute normalised points, at least either side's noise band; editor values:
     relative). A gap flip inside both noise bands is listed under `unstable`, not
     `flipped`; a noticed gap that lost most of its size under `weaker`. Each cell is
-    listed once, so nothing is counted twice."""
+    listed once, so nothing is counted twice. Sanity cells are not compared."""
     a, b = _cells(old), _cells(new)
     flipped, moved, unstable, weaker = [], [], [], []
     for cell in sorted(a.keys() & b.keys()):
         ra, rb = a[cell], b[cell]
-        change = Change(cell, str(rb.get("kind")), _label(rb), _side(ra), _side(rb))
+        change = Change(cell, rb.kind, _label(rb), _side(ra), _side(rb))
         o, n = change.old, change.new
         banded = change.kind == "gap" and o.value is not None and n.value is not None
         if change.flipped:
@@ -136,8 +143,8 @@ def compare_results(old: Mapping[str, Any], new: Mapping[str, Any], *, gap_toler
                           if banded else gap_tolerance):
             moved.append(change)
     return Changes(
-        old_run=str(old.get("run", {}).get("name", "?")),
-        new_run=str(new.get("run", {}).get("name", "?")),
+        old_run=old_run,
+        new_run=new_run,
         gap_tolerance=gap_tolerance,
         editor_tolerance=editor_tolerance,
         flipped=tuple(flipped),

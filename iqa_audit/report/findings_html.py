@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..records import Record
 from . import figures
 from .figure_cache import FigureCache
 from .markup import e, plot_html
@@ -16,7 +17,7 @@ from .model import cell_anchor, describe_delay, fmt, stability_figures
 
 
 # ----- stability under content change -----------------------------------------------------
-def stability_section(cells: Sequence[Mapping[str, Any]], cache: FigureCache) -> str:
+def stability_section(cells: Sequence[Record], cache: FigureCache) -> str:
     sfs = stability_figures(cells)
     if not sfs:
         return '<section id="stability"><h2>Stability under content change</h2><p>No stability cells in this run.</p></section>'

@@ -25,9 +25,10 @@ from typing import Any, TypeVar
 
 from PIL import Image as PILImage
 
-from .. import band
+from ..records import GATED, EditorRecord, GapRecord, MetricStatusRecord, Record, SanityRecord, StabilityRecord, parse_all
 from . import figures
-from .compare import Changes, compare_results
+from .changes_html import changes_section
+from .compare import compare_records
 from .findings_html import delay_section as _delay_section
 from .findings_html import excluded_note as _excluded_note
 from .findings_html import stability_section as _stability_section
@@ -48,7 +49,6 @@ from .model import (
     explain_gap,
     failure_grids,
     fmt,
-    fmt_gap,
     gap_grids,
     gap_limit,
     gap_records,
@@ -154,17 +154,22 @@ def write_report(results: Mapping[str, Any], run_dir: Path, *, compare: Mapping[
 def render_report(results: Mapping[str, Any], *, compare: Mapping[str, Any] | None = None,
                   figure_cache: FigureCache | None = None) -> str:
     """The page as a string. Figures and thumbnails come from `figure_cache` (default: the
-    run's store's) when their inputs are unchanged: the same bytes, without drawing them."""
+    run's store's) when their inputs are unchanged: the same bytes, without drawing them.
+    The `cells` of both results are parsed here (records.parse_all: RecordError on a
+    malformed record; the previous release's are read)."""
     started = time.perf_counter()
     # results.json is redacted when written; one written elsewhere, or an older one to
     # compare with, may not be: no URL credentials reach the page either way.
     results = redact_urls(results)
     compare = redact_urls(compare) if compare is not None else None
     run = results.get("run", {}) or {}
-    cells = list(results.get("cells", []) or [])
+    cells = parse_all(results.get("cells", []) or [])
     images = ImageSource(run.get("store"))
     cache = figure_cache if figure_cache is not None else FigureCache(images.root)
-    changes = compare_results(compare, results) if compare is not None else None
+    changes = None
+    if compare is not None:
+        changes = compare_records(parse_all(compare.get("cells", []) or []), cells,
+                                  old_run=str(compare.get("run", {}).get("name", "?")), new_run=str(run.get("name", "?")))
 
     sections = [
         ("changes", "Changed since", changes_section(changes, compare)) if changes is not None else None,
@@ -202,18 +207,18 @@ def _badges(counts: Mapping[str, int]) -> str:
     return " ".join(f'<span class="badge {e(k)}">{e(counts[k])} {e(k)}</span>' for k in keys) or '<span class="badge">no tests</span>'
 
 
-def _header(results: Mapping[str, Any], cells: Sequence[Mapping[str, Any]]) -> str:
+def _header(results: Mapping[str, Any], cells: Sequence[Record]) -> str:
     run = results.get("run", {}) or {}
     cfg = run.get("config", {}) or {}
     counts = run.get("outcomes") or outcome_counts(cells)
     gaps, eds = gap_records(cells), editor_records(cells)
     verdicts = [verdict_of(g) for g in gaps]
     noticed, missed, unsure = (verdicts.count(v) for v in ("pass", "fail", "inconclusive"))
-    ed_ok = sum(1 for c in eds if c.get("passed"))
+    ed_ok = sum(1 for c in eds if c.passed)
     mach = run.get("machine", {}) or {}
     machine = ", ".join(f"{k} {v}" for k, v in mach.items() if v not in (None, ""))
-    seeds = sorted({c.get("seed") for c in cells if c.get("seed") is not None})
-    deltas = sorted({int(g["delta_step"]) for g in gaps}) or cfg.get("delta_steps") or []
+    seeds = sorted({c.seed for c in cells if isinstance(c, GATED)})
+    deltas = sorted({g.delta_step for g in gaps}) or cfg.get("delta_steps") or []
     facts = [
         ("profile", run.get("profile")),
         ("started", run.get("started")),
@@ -287,66 +292,8 @@ def _editor_versions(editors: Mapping[str, Mapping[str, Any]]) -> str:
                     f'<small>v{e(ver)}</small></span>' for (name, ver), tasks in sorted(by_editor.items()))
 
 
-# ----- changed since ---------------------------------------------------------------------
-def _verdict(side) -> str:
-    verdict = side.verdict or ("pass" if side.passed else "fail")
-    return f'<span class="v {e(verdict)}">{e(verdict)}</span>'
-
-
-def _versions(ch) -> str:
-    if ch.old.version == ch.new.version:
-        return f"<code>{e(ch.new.version)}</code>"
-    return f'<code>{e(ch.old.version)}</code> → <code>{e(ch.new.version)}</code> <span class="note">version changed</span>'
-
-
-def _value(kind: str, v: float | None) -> str:
-    return fmt_gap(v) if kind == "gap" else fmt(v, 4)
-
-
-def changes_section(changes: Changes, old: Mapping[str, Any]) -> str:
-    """The "changed since" section; `old` is the earlier run's results (for its start time)."""
-    old_run = old.get("run", {}) or {}
-    head = (f"<h2>Changed since {e(changes.old_run)} <small>({e(old_run.get('started', ''))})</small></h2>"
-            f"<p class=\"note\">Verdicts that flipped, and values that moved by more than {fmt(changes.gap_tolerance, 3)} "
-            f"normalised points or the gap's noise band, whichever is larger (gaps), or "
-            f"{fmt(100 * changes.editor_tolerance, 3)} % (editor values). Noise band: {e(band.describe())}. "
-            "Versions are the metric's (gap cells) or the editor's (editor cells) on each side.</p>")
-    if changes.empty:
-        return f'<section id="changes">{head}<p>Nothing changed: same cells, same verdicts, values within tolerance.</p></section>'
-    head += (f"<p>{changes.compared} cells in both runs: <b>{len(changes.flipped)}</b> flipped, <b>{len(changes.moved)}</b> moved, "
-             f"<b>{len(changes.unstable)}</b> unstable, <b>{len(changes.weaker)}</b> weaker; "
-             f"{len(changes.only_new)} new, {len(changes.only_old)} gone.</p>")
-
-    def rows(items) -> str:
-        return "".join(
-            f"<tr><td><a href=\"#{cell_anchor(c.cell)}\">{e(c.label)}</a><br><code class=\"dim\">{e(c.cell)}</code></td>"
-            f"<td>{_verdict(c.old)} {_value(c.kind, c.old.value)}</td><td>{_verdict(c.new)} {_value(c.kind, c.new.value)}</td>"
-            f"<td>{'' if c.moved_by is None else (fmt_gap(c.moved_by) if c.kind == 'gap' else fmt(c.moved_by, 3))}</td>"
-            f"<td>{_versions(c)}</td></tr>"
-            for c in items)
-
-    table_head = ("<thead><tr><th>cell</th><th>before</th><th>now</th><th>moved by</th><th>version (before → now)</th>"
-                  "</tr></thead>")
-    parts = [head]
-    if changes.flipped:
-        parts.append(f"<h3>Verdict flipped ({len(changes.flipped)})</h3><table>{table_head}<tbody>{rows(changes.flipped)}</tbody></table>")
-    if changes.moved:
-        parts.append(f"<h3>Moved beyond tolerance ({len(changes.moved)})</h3><table>{table_head}<tbody>{rows(changes.moved)}</tbody></table>")
-    if changes.weaker:
-        parts.append(f"<h3>Weaker: still noticed, but the gap lost more than half its size ({len(changes.weaker)})</h3>"
-                     f"<table>{table_head}<tbody>{rows(changes.weaker)}</tbody></table>")
-    if changes.unstable:
-        parts.append(f"<h3>Unstable: the verdict flipped inside the noise band, not a real change ({len(changes.unstable)})</h3>"
-                     f"<p class=\"note\">{e(band.describe())}.</p><table>{table_head}<tbody>{rows(changes.unstable)}</tbody></table>")
-    for label, ids in (("Only in the earlier run", changes.only_old), ("New in this run", changes.only_new)):
-        if ids:
-            parts.append(f"<details><summary>{e(label)} ({len(ids)})</summary><p>"
-                         + " ".join(f"<code>{e(i)}</code>" for i in ids) + "</p></details>")
-    return '<section id="changes">' + "\n".join(parts) + "</section>"
-
-
 # ----- heatmaps --------------------------------------------------------------------------
-def heatmap_plots(cells: Iterable[Mapping[str, Any]], cache: FigureCache | None = None) -> list[tuple[str, str, figures.Plot]]:
+def heatmap_plots(cells: Iterable[Record], cache: FigureCache | None = None) -> list[tuple[str, str, figures.Plot]]:
     """[(setting, alt text, plot)]: per chain setting, its Δ heatmaps and failure counts in
     one figure. Shared by the page and the pytest-html summary so both show the same.
     `cache`: where drawn figures are kept (None: draw every time)."""
@@ -365,7 +312,7 @@ def heatmap_plots(cells: Iterable[Mapping[str, Any]], cache: FigureCache | None 
     return out
 
 
-def _metric_verdicts(cells: Sequence[Mapping[str, Any]]) -> str:
+def _metric_verdicts(cells: Sequence[Record]) -> str:
     """The study's headline number: on how many seeds a metric noticed at every Δ."""
     grids = failure_grids(cells)
     if not grids:
@@ -391,7 +338,7 @@ def _metric_verdicts(cells: Sequence[Mapping[str, Any]]) -> str:
             f"<tbody>{''.join(rows)}</tbody></table>")
 
 
-def _heatmap_section(cells: Sequence[Mapping[str, Any]], cache: FigureCache, threshold: str | None = None,
+def _heatmap_section(cells: Sequence[Record], cache: FigureCache, threshold: str | None = None,
                      excluded: Sequence[Mapping[str, Any]] = ()) -> str:
     """`threshold`: the evidence threshold in words (results.json's run.evidence_threshold);
     `excluded`: the chain settings left out of the metric verdicts (results.json's excluded_settings)."""
@@ -417,7 +364,7 @@ def _heatmap_section(cells: Sequence[Mapping[str, Any]], cache: FigureCache, thr
 
 
 # ----- curves ----------------------------------------------------------------------------
-def _curves_section(cells: Sequence[Mapping[str, Any]], cache: FigureCache) -> str:
+def _curves_section(cells: Sequence[Record], cache: FigureCache) -> str:
     mcs = metric_curves(cells)
     if not mcs:
         return '<section id="curves"><h2>Score curves</h2><p>No metric cells in this run.</p></section>'
@@ -434,14 +381,14 @@ def _curves_section(cells: Sequence[Mapping[str, Any]], cache: FigureCache) -> s
 
 
 # ----- editor audit ----------------------------------------------------------------------
-def _status(rec: Mapping[str, Any]) -> str:
+def _status(rec: Record) -> str:
     """CSS class for a verdict: pass, fail, known (a failure the baseline expects) or
     inconclusive (a gap with nothing visible to notice)."""
-    if rec.get("kind") == "gap" and verdict_of(rec) == "inconclusive":
+    if isinstance(rec, GapRecord) and verdict_of(rec) == "inconclusive":
         return "inconclusive"
-    if rec.get("passed"):
-        return "known" if rec.get("warning") else "pass"
-    return "known" if rec.get("outcome") in ("xfailed", "skipped") else "fail"
+    if not isinstance(rec, MetricStatusRecord) and rec.passed:
+        return "known" if isinstance(rec, SanityRecord) and rec.warning else "pass"
+    return "known" if rec.outcome in ("xfailed", "skipped") else "fail"
 
 
 def _encode_all(wanted: Iterable[str], fetch: Callable[[str], T | None]) -> dict[str, T | None]:
@@ -461,7 +408,7 @@ def _thumb(item: StripImage, thumbs: Mapping[str, Any]) -> str:
     return f'<img src="{data_uri("image/jpeg", data)}" width="{w}" height="{h}" alt="step {item.step}" title="step {item.step}">'
 
 
-def _editor_section(cells: Sequence[Mapping[str, Any]], images: ImageSource, cache: FigureCache) -> str:
+def _editor_section(cells: Sequence[Record], images: ImageSource, cache: FigureCache) -> str:
     checks, rows = editor_rows(cells)
     if not rows:
         return '<section id="editors"><h2>Editor audit</h2><p>No editor cells in this run.</p></section>'
@@ -476,8 +423,8 @@ def _editor_section(cells: Sequence[Mapping[str, Any]], images: ImageSource, cac
             if rec is None:
                 tds.append('<td class="na">—</td>')
                 continue
-            tds.append(f'<td class="{_status(rec)}" title="{e(rec.get("message"))}"><a href="#{cell_anchor(rec["cell"])}">'
-                       f'{e(fmt(rec.get("value"), 3))}<small> / {e(fmt(rec.get("tolerance"), 3))}</small></a></td>')
+            tds.append(f'<td class="{_status(rec)}" title="{e(rec.message)}"><a href="#{cell_anchor(rec.cell)}">'
+                       f'{e(fmt(rec.value, 3))}<small> / {e(fmt(rec.tolerance, 3))}</small></a></td>')
         ends = ends_of_chain(row.images)
         pair = "".join(_thumb(it, thumbs) for it in ends)
         span = f"{ends[0].step}→{ends[-1].step}" if ends else ""
@@ -543,7 +490,7 @@ def _strip_cell(item: StripImage, frames: Mapping[str, Any], *, crop: bool = Tru
             f"{crop_html}{_score_lines(item)}</div>")
 
 
-def _strip_section(cells: Sequence[Mapping[str, Any]], images: ImageSource, cache: FigureCache) -> str:
+def _strip_section(cells: Sequence[Record], images: ImageSource, cache: FigureCache) -> str:
     strips = gap_strips(cells)
     if not strips:
         return '<section id="strips"><h2>Image strips</h2><p>No metric chains in this run.</p></section>'
@@ -575,36 +522,39 @@ def _strip_section(cells: Sequence[Mapping[str, Any]], images: ImageSource, cach
 
 
 # ----- outcomes --------------------------------------------------------------------------
-def _outcomes_section(cells: Sequence[Mapping[str, Any]]) -> str:
+def _outcomes_section(cells: Sequence[Record]) -> str:
     rows = []
     for rec in ordered_outcomes(cells):
-        cell = str(rec.get("cell", "?"))
-        if rec.get("error"):  # no verdict: the reason the cell could not be judged
-            what = (f'<pre class="error">{e(rec.get("error"))}</pre><small>metric <code>{e(rec.get("metric"))}</code> '
-                    f"version <code>{e(rec.get('metric_version'))}</code></small>")
-            links = f'<a href="#{chain_anchor(str(rec.get("setting")), str(rec.get("seed")))}">images</a>'
-        elif rec.get("kind") == "gap":
-            what = (f"{e(explain_gap(rec))}<br><small>metric <code>{e(rec.get('metric'))}</code> "
-                    f"version <code>{e(rec.get('metric_version'))}</code></small>")
-            links = (f'<a href="#{metric_anchor(str(rec.get("metric_id")))}">curve</a> · '
-                     f'<a href="#{chain_anchor(str(rec.get("setting")), str(rec.get("seed")))}">images</a>')
-        elif rec.get("kind") == "sanity":
-            what = (f"{e(rec.get('check'))}: {e(rec.get('message'))}<br><small>metric <code>{e(rec.get('metric'))}</code>"
-                    f"{' · a warning, not a failure' if rec.get('warning') else ''}</small>")
-            links = f'<a href="#{metric_anchor(str(rec.get("metric_id")))}">curve</a>'
-        elif rec.get("kind") == "stability":
-            what = (f"{e(rec.get('message'))}<br><small>metric <code>{e(rec.get('metric'))}</code> version "
-                    f"<code>{e(rec.get('metric_version'))}</code>, chains by <code>{e(rec.get('editor'))}</code></small>")
+        cell = rec.cell
+        if isinstance(rec, GapRecord) and rec.error:  # no verdict: the reason the cell could not be judged
+            what = (f'<pre class="error">{e(rec.error)}</pre><small>metric <code>{e(rec.metric)}</code> '
+                    f"version <code>{e(rec.version)}</code></small>")
+            links = f'<a href="#{chain_anchor(rec.setting, rec.seed)}">images</a>'
+        elif isinstance(rec, GapRecord):
+            what = (f"{e(explain_gap(rec))}<br><small>metric <code>{e(rec.metric)}</code> "
+                    f"version <code>{e(rec.version)}</code></small>")
+            links = (f'<a href="#{metric_anchor(rec.metric_id)}">curve</a> · '
+                     f'<a href="#{chain_anchor(rec.setting, rec.seed)}">images</a>')
+        elif isinstance(rec, SanityRecord):
+            what = (f"{e(rec.check)}: {e(rec.message)}<br><small>metric <code>{e(rec.metric)}</code>"
+                    f"{' · a warning, not a failure' if rec.warning else ''}</small>")
+            links = f'<a href="#{metric_anchor(rec.metric_id)}">curve</a>'
+        elif isinstance(rec, StabilityRecord):
+            what = (f"{e(rec.message)}<br><small>metric <code>{e(rec.metric)}</code> version "
+                    f"<code>{e(rec.version)}</code>, chains by <code>{e(rec.editor)}</code></small>")
             links = '<a href="#stability">figure</a>'
-        else:
-            what = (f"{e(rec.get('message'))}<br><small>value {e(fmt(rec.get('value'), 4))}, tolerance "
-                    f"{e(fmt(rec.get('tolerance'), 4))}; editor <code>{e(rec.get('editor'))}</code> version "
-                    f"<code>{e(rec.get('editor_version'))}</code></small>")
-            links = f'<a href="#{chain_anchor(str(rec.get("setting")), str(rec.get("seed")))}">editor row</a>'
-        outcome = str(rec.get("outcome", "?"))
-        label = "regression" if outcome_rank(rec) == 0 else "warning" if rec.get("warning") and outcome == "passed" else outcome
+        elif isinstance(rec, EditorRecord):
+            what = (f"{e(rec.message)}<br><small>value {e(fmt(rec.value, 4))}, tolerance "
+                    f"{e(fmt(rec.tolerance, 4))}; editor <code>{e(rec.editor)}</code> version "
+                    f"<code>{e(rec.version)}</code></small>")
+            links = f'<a href="#{chain_anchor(rec.setting, rec.seed)}">editor row</a>'
+        else:  # a metric-status record (results.json keeps these in `metrics`, not `cells`)
+            what, links = f"metric <code>{e(rec.metric)}</code> {e(rec.status)}: {e(rec.why)}", ""
+        outcome = rec.outcome or "?"
+        warned = isinstance(rec, SanityRecord) and rec.warning and outcome == "passed"
+        label = "regression" if outcome_rank(rec) == 0 else "warning" if warned else outcome
         rows.append(f'<tr id="{cell_anchor(cell)}" class="{_status(rec)}"><td><code>{e(cell)}</code><br><small>{links}</small></td>'
-                    f'<td><span class="badge {e(label)}">{e(label)}</span></td><td><code>{e(rec.get("nodeid"))}</code></td>'
+                    f'<td><span class="badge {e(label)}">{e(label)}</span></td><td><code>{e(rec.nodeid)}</code></td>'
                     f"<td>{what}</td></tr>")
     if not rows:
         return '<section id="outcomes"><h2>Test outcomes</h2><p>No tests recorded a cell.</p></section>'

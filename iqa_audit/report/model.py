@@ -1,8 +1,10 @@
 """Shape results.json's flat list of cell records into what the report draws.
 
-Pure functions over plain dicts (the records exactly as results.json holds them), so the
-HTML page, the pytest-html summary and the tests all see the same grouping. Nothing
-here reads files or recomputes a score: the report shows the verdicts, it does not make them.
+Pure functions over typed records (records.py: results.json's `cells` entries, parsed
+once where the JSON is read: html.render_report, compare.compare_results, the pytest-html
+hooks), so the HTML page, the pytest-html summary and the tests all see the same
+grouping. Nothing here reads files or recomputes a score: the report shows the verdicts,
+it does not make them.
 """
 
 from __future__ import annotations
@@ -14,19 +16,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-Record = Mapping[str, Any]
+from ..records import GATED, EditorRecord, GapRecord, Record, SanityRecord, StabilityRecord
 
 # The image strip shows these steps (those the chain has) plus its last step.
 STRIP_STEPS = (0, 1, 5, 10, 20)
 
 
 # ----- records ---------------------------------------------------------------------------
-def gap_records(cells: Iterable[Record]) -> list[Record]:
-    return [c for c in cells if c.get("kind") == "gap"]
+def gap_records(cells: Iterable[Record]) -> list[GapRecord]:
+    return [c for c in cells if isinstance(c, GapRecord)]
 
 
-def editor_records(cells: Iterable[Record]) -> list[Record]:
-    return [c for c in cells if c.get("kind") == "editor"]
+def editor_records(cells: Iterable[Record]) -> list[EditorRecord]:
+    return [c for c in cells if isinstance(c, EditorRecord)]
 
 
 def finite(value: Any) -> float | None:
@@ -62,14 +64,14 @@ def _ordered(values: Iterable[str]) -> tuple[str, ...]:
 
 
 # ----- gap heatmaps ----------------------------------------------------------------------
-def verdict_of(rec: Record) -> str:
+def verdict_of(rec: GapRecord) -> str:
     """A gap record's verdict: 'pass', 'fail' or 'inconclusive' (records written before
     verdicts had a third value: pass/fail from `passed`); 'error' for a cell that could
     not be judged (a non-finite score: the record carries `error`)."""
-    if rec.get("error"):
+    if rec.error:
         return "error"
-    v = rec.get("verdict")
-    return str(v) if v in ("pass", "fail", "inconclusive") else ("pass" if rec.get("passed") else "fail")
+    v = rec.verdict
+    return str(v) if v in ("pass", "fail", "inconclusive") else ("pass" if rec.passed else "fail")
 
 
 @dataclass(frozen=True)
@@ -112,14 +114,14 @@ class FailureGrid:
     counts: tuple[tuple[FailureCount | None, ...], ...]
 
 
-def gap_settings(gaps: Sequence[Record]) -> tuple[str, ...]:
-    return tuple(sorted({g["setting"] for g in gaps}))
+def gap_settings(gaps: Sequence[GapRecord]) -> tuple[str, ...]:
+    return tuple(sorted({g.setting for g in gaps}))
 
 
-def _axes(gaps: Sequence[Record]) -> tuple[tuple[str, ...], tuple[str, ...], tuple[int, ...]]:
-    metrics = tuple(sorted({g["metric_id"] for g in gaps}))
-    seeds = tuple(sorted({g["seed"] for g in gaps}))
-    deltas = tuple(sorted({int(g["delta_step"]) for g in gaps}))
+def _axes(gaps: Sequence[GapRecord]) -> tuple[tuple[str, ...], tuple[str, ...], tuple[int, ...]]:
+    metrics = tuple(sorted({g.metric_id for g in gaps}))
+    seeds = tuple(sorted({g.seed for g in gaps}))
+    deltas = tuple(sorted({g.delta_step for g in gaps}))
     return metrics, seeds, deltas
 
 
@@ -129,9 +131,9 @@ def gap_grids(cells: Iterable[Record]) -> list[GapGrid]:
     gaps = gap_records(cells)
     out = []
     for setting in gap_settings(gaps):
-        mine = [g for g in gaps if g["setting"] == setting]
+        mine = [g for g in gaps if g.setting == setting]
         metrics, seeds, deltas = _axes(mine)
-        index = {(g["metric_id"], g["seed"], int(g["delta_step"])): g for g in mine}
+        index = {(g.metric_id, g.seed, g.delta_step): g for g in mine}
         for d in deltas:
             rows = tuple(
                 tuple(_grid_cell(index.get((m, s, d))) for s in seeds)
@@ -141,30 +143,29 @@ def gap_grids(cells: Iterable[Record]) -> list[GapGrid]:
     return out
 
 
-def _grid_cell(rec: Record | None) -> GridCell | None:
+def _grid_cell(rec: GapRecord | None) -> GridCell | None:
     if rec is None:
         return None
-    return GridCell(rec["cell"], finite(rec.get("gap")), bool(rec.get("passed")), rec.get("outcome"), rec.get("nodeid"),
-                    verdict_of(rec))
+    return GridCell(rec.cell, finite(rec.value), rec.passed, rec.outcome, rec.nodeid, verdict_of(rec))
 
 
 def failure_grids(cells: Iterable[Record]) -> list[FailureGrid]:
     gaps = gap_records(cells)
     out = []
     for setting in gap_settings(gaps):
-        mine = [g for g in gaps if g["setting"] == setting]
+        mine = [g for g in gaps if g.setting == setting]
         metrics, seeds, deltas = _axes(mine)
         rows = []
         for m in metrics:
             row = []
             for s in seeds:
-                recs = sorted((g for g in mine if g["metric_id"] == m and g["seed"] == s), key=lambda g: int(g["delta_step"]))
+                recs = sorted((g for g in mine if g.metric_id == m and g.seed == s), key=lambda g: g.delta_step)
                 if not recs:
                     row.append(None)
                     continue
                 failing = [g for g in recs if verdict_of(g) in ("fail", "error")]
                 unsure = sum(1 for g in recs if verdict_of(g) == "inconclusive")
-                row.append(FailureCount(len(failing), len(recs), (failing or recs)[0]["cell"], unsure))
+                row.append(FailureCount(len(failing), len(recs), (failing or recs)[0].cell, unsure))
             rows.append(tuple(row))
         out.append(FailureGrid(setting, deltas, metrics, seeds, tuple(rows)))
     return out
@@ -201,29 +202,28 @@ def metric_curves(cells: Iterable[Record]) -> list[MetricCurves]:
     runs. Every Δ record of a chain carries the same series; the first one is used."""
     gaps = gap_records(cells)
     out = []
-    for m in sorted({g["metric_id"] for g in gaps}):
-        mine = [g for g in gaps if g["metric_id"] == m]
+    for m in sorted({g.metric_id for g in gaps}):
+        mine = [g for g in gaps if g.metric_id == m]
         by_setting = []
         for setting in gap_settings(mine):
             curves = []
-            for seed in sorted({g["seed"] for g in mine if g["setting"] == setting}):
-                rec = next(g for g in mine if g["setting"] == setting and g["seed"] == seed)
+            for seed in sorted({g.seed for g in mine if g.setting == setting}):
+                rec = next(g for g in mine if g.setting == setting and g.seed == seed)
                 curves.append(_curve(rec))
             by_setting.append((setting, tuple(c for c in curves if c.steps)))
         first = mine[0]
-        out.append(MetricCurves(m, str(first.get("metric", m)), str(first.get("metric_version", "")),
-                                tuple(sorted({int(g["delta_step"]) for g in mine})), tuple(by_setting)))
+        out.append(MetricCurves(m, first.metric, first.version, tuple(sorted({g.delta_step for g in mine})),
+                                tuple(by_setting)))
     return out
 
 
-def _curve(rec: Record) -> Curve:
-    means = rec.get("mean_normalised") or {}
-    spreads = rec.get("spread_normalised") or {}
+def _curve(rec: GapRecord) -> Curve:
+    means, spreads = rec.mean_normalised, rec.spread_normalised
     points = sorted((int(k), finite(v)) for k, v in means.items())
     points = [(k, v) for k, v in points if v is not None]
     steps = tuple(k for k, _ in points)
-    return Curve(rec["seed"], steps, tuple(v for _, v in points),
-                 tuple(finite(spreads.get(str(k))) or 0.0 for k in steps), int(rec.get("runs") or 0))
+    return Curve(rec.seed, steps, tuple(v for _, v in points),
+                 tuple(finite(spreads.get(str(k))) or 0.0 for k in steps), rec.runs or 0)
 
 
 # ----- image strips ----------------------------------------------------------------------
@@ -292,14 +292,14 @@ def normalised_score(raw: Any, rng: Mapping[str, Any] | None) -> float | None:
         return None
 
 
-def frame_scores(recs: Sequence[Record], run: str, step: int) -> tuple[FrameScore, ...]:
+def frame_scores(recs: Sequence[GapRecord], run: str, step: int) -> tuple[FrameScore, ...]:
     """Every metric's score of (run, step), from the gap records of one chain (one per metric
     is enough: every Δ record of a chain carries the same raw series)."""
     out = []
     for rec in recs:
-        raw = finite(((rec.get("raw") or {}).get(str(run)) or {}).get(str(step)))
+        raw = finite((rec.raw.get(str(run)) or {}).get(str(step)))
         if raw is not None:
-            out.append(FrameScore(str(rec.get("metric_id")), raw, normalised_score(raw, rec.get("range"))))
+            out.append(FrameScore(rec.metric_id, raw, normalised_score(raw, rec.range)))
     return tuple(out)
 
 
@@ -307,14 +307,14 @@ def gap_strips(cells: Iterable[Record]) -> list[Strip]:
     """One strip per (chain setting, seed, run) of the metric audit, every run of the
     chain, each image with every audited metric's raw and normalised score."""
     gaps = gap_records(cells)
-    chains: dict[tuple[str, str], list[Record]] = {}
-    for g in sorted(gaps, key=lambda g: (g["setting"], g["seed"], str(g.get("metric_id")), int(g.get("delta_step") or 0))):
-        chains.setdefault((g["setting"], g["seed"]), [])
-        if all(r.get("metric_id") != g.get("metric_id") for r in chains[(g["setting"], g["seed"])]):
-            chains[(g["setting"], g["seed"])].append(g)
+    chains: dict[tuple[str, str], list[GapRecord]] = {}
+    for g in sorted(gaps, key=lambda g: (g.setting, g.seed, g.metric_id, g.delta_step)):
+        chains.setdefault((g.setting, g.seed), [])
+        if all(r.metric_id != g.metric_id for r in chains[(g.setting, g.seed)]):
+            chains[(g.setting, g.seed)].append(g)
     out = []
     for (setting, seed), recs in chains.items():
-        images = next((r["images"] for r in recs if r.get("images")), {}) or {}
+        images = next((r.images for r in recs if r.images), {})
         for run in sorted(images, key=_run_order):
             by_step = {int(k): v for k, v in (images[run] or {}).items()}
             out.append(Strip(setting, seed, str(run), tuple(
@@ -331,10 +331,10 @@ def ends_of_chain(images: Mapping[str, Mapping[str, str]] | None) -> tuple[Strip
     return (StripImage(lo, by_step[lo]),) if lo == hi else (StripImage(lo, by_step[lo]), StripImage(hi, by_step[hi]))
 
 
-def gap_pair(rec: Record) -> tuple[StripImage, ...]:
+def gap_pair(rec: GapRecord) -> tuple[StripImage, ...]:
     """(step 1, step Δ) of the first run: what a gap cell compares."""
-    _, by_step = first_run(rec.get("images"))
-    steps = [s for s in (1, int(rec.get("delta_step") or 0)) if s in by_step]
+    _, by_step = first_run(rec.images)
+    steps = [s for s in (1, rec.delta_step) if s in by_step]
     return tuple(StripImage(s, by_step[s]) for s in dict.fromkeys(steps))
 
 
@@ -348,7 +348,7 @@ class EditorRow:
     version: str
     task: str
     seed: str
-    checks: Mapping[str, Record]  # check -> record
+    checks: Mapping[str, EditorRecord]  # check -> record
     self_evaluation: Mapping[str, Any]
     images: Mapping[str, Mapping[str, str]]
 
@@ -358,22 +358,22 @@ def editor_rows(cells: Iterable[Record]) -> tuple[tuple[str, ...], list[EditorRo
     eds = editor_records(cells)
     preferred = ("aspect_ratio", "object_count", "colours", "tint", "replication", "monochrome", "colour_returns",
                  "transform_steps")
-    found = {e["check"] for e in eds}
+    found = {e.check for e in eds}
     checks = tuple(c for c in preferred if c in found) + tuple(sorted(found - set(preferred)))
-    rows: dict[tuple[str, str], dict[str, Record]] = {}
+    rows: dict[tuple[str, str], dict[str, EditorRecord]] = {}
     for e in eds:
-        rows.setdefault((e["setting"], e["seed"]), {})[e["check"]] = e
+        rows.setdefault((e.setting, e.seed), {})[e.check] = e
     out = []
-    for (setting, seed), by_check in sorted(rows.items(), key=lambda kv: (_first(kv[1]).get("editor") or "", kv[0])):
+    for (setting, seed), by_check in sorted(rows.items(), key=lambda kv: (_first(kv[1]).editor or "", kv[0])):
         first = _first(by_check)
-        self_eval = next((r["self_evaluation"] for r in by_check.values() if r.get("self_evaluation")), {})
-        images = next((r["images"] for r in by_check.values() if r.get("images")), {})
-        out.append(EditorRow(setting, str(first.get("editor", "")), str(first.get("editor_version", "")), str(first.get("task", "")),
-                             seed, dict(by_check), self_eval, images))
+        self_eval = next((r.self_evaluation for r in by_check.values() if r.self_evaluation), {})
+        images = next((r.images for r in by_check.values() if r.images), {})
+        out.append(EditorRow(setting, first.editor or "", first.version, first.task or "", seed, dict(by_check), self_eval,
+                             images))
     return checks, out
 
 
-def _first(by_check: Mapping[str, Record]) -> Record:
+def _first(by_check: Mapping[str, EditorRecord]) -> EditorRecord:
     return by_check[min(by_check)]
 
 
@@ -384,23 +384,23 @@ OUTCOME_RANK = {"regression": 0, "failed": 1, "error": 1, "xpassed": 2, "xfailed
 
 
 def outcome_rank(rec: Record) -> int:
-    if rec.get("baseline") == "regression" and rec.get("outcome") == "failed":
+    if isinstance(rec, GATED) and rec.baseline == "regression" and rec.outcome == "failed":
         return OUTCOME_RANK["regression"]
-    if rec.get("outcome") == "passed" and rec.get("warning"):
+    if rec.outcome == "passed" and isinstance(rec, SanityRecord) and rec.warning:
         return OUTCOME_RANK["warning"]
-    return OUTCOME_RANK.get(str(rec.get("outcome")), 1)
+    return OUTCOME_RANK.get(str(rec.outcome), 1)
 
 
 def ordered_outcomes(cells: Iterable[Record]) -> list[Record]:
     """Records in the order the outcomes table shows them: by `outcome_rank`, then metric
     cells before sanity and editor cells, then by cell id."""
     kind_rank = {"gap": 0, "sanity": 1, "editor": 2}
-    return sorted(cells, key=lambda c: (outcome_rank(c), kind_rank.get(str(c.get("kind")), 3), str(c.get("cell"))))
+    return sorted(cells, key=lambda c: (outcome_rank(c), kind_rank.get(c.kind, 3), c.cell))
 
 
 # ----- stability under content change ------------------------------------------------------
-def stability_records(cells: Iterable[Record]) -> list[Record]:
-    return [c for c in cells if c.get("kind") == "stability"]
+def stability_records(cells: Iterable[Record]) -> list[StabilityRecord]:
+    return [c for c in cells if isinstance(c, StabilityRecord)]
 
 
 @dataclass(frozen=True)
@@ -445,16 +445,15 @@ def stability_figures(cells: Iterable[Record]) -> list[StabilityFigure]:
     """One figure per (add task, seed), panels by metric id, sorted."""
     recs = stability_records(cells)
     out = []
-    for task, seed in sorted({(r["task"], r["seed"]) for r in recs}):
-        mine = sorted((r for r in recs if r["task"] == task and r["seed"] == seed), key=lambda r: r["metric_id"])
+    for task, seed in sorted({(r.task, r.seed) for r in recs}):
+        mine = sorted((r for r in recs if r.task == task and r.seed == seed), key=lambda r: r.metric_id)
         first = mine[0]
         panels = tuple(
-            StabilityPanel(r["metric_id"], r["cell"], bool(r.get("passed")), r.get("outcome"), finite(r.get("value")),
-                           finite(r.get("add_spread")), finite(r.get("replicate_spread")),
-                           _mean_curve((r.get("curves") or {}).get("add")), _mean_curve((r.get("curves") or {}).get("replicate")))
+            StabilityPanel(r.metric_id, r.cell, r.passed, r.outcome, finite(r.value), finite(r.add_spread),
+                           finite(r.replicate_spread), _mean_curve(r.curves.get("add")), _mean_curve(r.curves.get("replicate")))
             for r in mine)
-        out.append(StabilityFigure(task, seed, str(first.get("editor", "")), str(first.get("setting", "")),
-                                   str(first.get("replicate_setting", "")), finite(first.get("tolerance")), panels))
+        out.append(StabilityFigure(task, seed, first.editor, first.setting, first.replicate_setting, finite(first.tolerance),
+                                   panels))
     return out
 
 
@@ -476,7 +475,7 @@ def describe_delay(d: Mapping[str, Any] | None) -> str:
 def outcome_counts(cells: Iterable[Record]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for c in cells:
-        o = str(c.get("outcome", "?"))
+        o = c.outcome or "?"
         counts[o] = counts.get(o, 0) + 1
     return counts
 
@@ -503,33 +502,34 @@ def fmt_gap(value: Any) -> str:
     return text.replace("-", "−")
 
 
-def explain_gap(rec: Record) -> str:
+def explain_gap(rec: GapRecord) -> str:
     """One sentence a reader can check against the curve: the two means and their
     difference over the paired runs, the verdict, and for an inconclusive cell why."""
-    d = int(rec.get("delta_step") or 0)
-    gap = finite(rec.get("gap"))
-    per_run = rec.get("per_run_gaps") or {}
+    d = rec.delta_step
+    gap = finite(rec.value)
+    per_run = rec.per_run_gaps
     verdict = verdict_of(rec)
     words = {"pass": "noticed (score fell)", "fail": "missed (score did not fall)",
-             "inconclusive": f"INCONCLUSIVE: {rec.get('reason') or 'nothing visible to notice'}",
-             "error": f"no verdict: {rec.get('error')}"}[verdict]
-    left = "; ".join(f"run {x.get('run')} left out: {x.get('why')}" for x in rec.get("left_out") or [])
+             "inconclusive": f"INCONCLUSIVE: {rec.reason or 'nothing visible to notice'}",
+             "error": f"no verdict: {rec.error}"}[verdict]
+    left = "; ".join(f"run {x.get('run')} left out: {x.get('why')}" for x in rec.left_out)
     if gap is None:
         return f"no gap Δ{d}: {words}" + (f" ({left})" if left and left not in words else "")
     means = _paired_means(rec, d)
-    spread = finite(rec.get("gap_spread"))
+    spread = finite(rec.gap_spread)
     spread_s = f", per-run gaps {', '.join(fmt_gap(v) for v in per_run.values())} (sd {fmt(spread, 3)})" \
         if len(per_run) > 1 and spread is not None else ""
+    runs = "?" if rec.runs is None else rec.runs
     return (f"gap Δ{d} = mean normalised score at step {d} ({fmt(means[1], 4)}) − at step 1 ({fmt(means[0], 4)})"
-            f" = {fmt_gap(gap)} over {rec.get('runs', '?')} run(s){spread_s}: {words}" + (f"; {left}" if left else ""))
+            f" = {fmt_gap(gap)} over {runs} run(s){spread_s}: {words}" + (f"; {left}" if left else ""))
 
 
-def _paired_means(rec: Record, d: int) -> tuple[float | None, float | None]:
-    """(step 1, step d) means over the runs the gap used (records of older runs: the
-    all-run means, which were the same runs then)."""
-    if "reference_mean" in rec:
-        return finite(rec.get("reference_mean")), finite(rec.get("step_mean"))
-    means = rec.get("mean_normalised") or {}
+def _paired_means(rec: GapRecord, d: int) -> tuple[float | None, float | None]:
+    """(step 1, step d) means over the runs the gap used (records of older runs, which
+    have no reference_mean: the all-run means, which were the same runs then)."""
+    if rec.reference_mean is not None:
+        return finite(rec.reference_mean), finite(rec.step_mean)
+    means = rec.mean_normalised
     return finite(means.get("1")), finite(means.get(str(d)))
 
 

@@ -18,13 +18,14 @@ its page at session finish, after the iqa-audit collector has every record.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ..plugin_keys import CONFIG_KEY, PROPERTY
+from ..records import EditorRecord, GapRecord, Record, SanityRecord, StabilityRecord, parse
 from ..store import default_store_root
 from .figure_cache import FigureCache
 from .html import ImageSource, data_uri, e, heatmap_plots, thumbnail
@@ -32,7 +33,7 @@ from .model import StripImage, ends_of_chain, explain_gap, fmt, gap_pair
 
 THUMB_PX = 160
 
-Records = Callable[[], Sequence[Mapping[str, Any]]]
+Records = Callable[[], Sequence[Record]]
 
 
 class HtmlExtras:
@@ -61,16 +62,20 @@ class HtmlExtras:
 
         report.extras = [*getattr(report, "extras", []), extras.html(self.case_html(record))]
 
-    def case_html(self, record: Mapping[str, Any]) -> str:
-        """Step 1 vs step Δ (gap cells) or first vs last step (editor cells), with the finding."""
-        pictures = gap_pair(record) if record.get("kind") == "gap" else ends_of_chain(record.get("images"))
+    def case_html(self, record: Record) -> str:
+        """Step 1 vs step Δ (gap cells) or first vs last step (editor and stability cells),
+        with the finding; a sanity cell: its message."""
+        if isinstance(record, GapRecord):
+            pictures, finding = gap_pair(record), explain_gap(record)
+        elif isinstance(record, (EditorRecord, StabilityRecord)):
+            pictures = ends_of_chain(record.images)
+            finding = f"{record.message or ''} (value {fmt(record.value, 4)}, tolerance {fmt(record.tolerance, 4)})"
+        else:  # sanity, metric-status: no chain, no value
+            message = record.message if isinstance(record, SanityRecord) else ""
+            pictures, finding = (), f"{message or ''} (value {fmt(None, 4)}, tolerance {fmt(None, 4)})"
         figs = "".join(self._figure(p) for p in pictures) or "<em>no images recorded for this cell</em>"
-        if record.get("kind") == "gap":
-            finding = explain_gap(record)
-        else:
-            finding = f"{record.get('message', '')} (value {fmt(record.get('value'), 4)}, tolerance {fmt(record.get('tolerance'), 4)})"
         return (f'<div class="iqa-audit-case" style="margin:4px 0"><div>{figs}</div>'
-                f'<p style="margin:4px 0"><code>{e(record.get("cell"))}</code>: {e(finding)}</p></div>')
+                f'<p style="margin:4px 0"><code>{e(record.cell)}</code>: {e(finding)}</p></div>')
 
     def _figure(self, item: StripImage) -> str:
         got = self._thumb(item.image)
@@ -102,15 +107,16 @@ class HtmlExtras:
         summary.append(summary_html(list(self._records()), report_path(self.config), cache=self._figure_cache()))
 
 
-def cell_record(user_properties: Sequence[tuple[str, Any]]) -> dict | None:
-    """The last cell record a test attached (the call's replaces the setup's)."""
+def cell_record(user_properties: Sequence[tuple[str, Any]]) -> Record | None:
+    """The last cell record a test attached (the call's replaces the setup's), parsed
+    (records.parse: RecordError when it is malformed)."""
     found = None
     for name, value in user_properties:
         if name == PROPERTY:
             found = value
     if found is None:
         return None
-    return json.loads(found) if isinstance(found, str) else dict(found)
+    return parse(json.loads(found) if isinstance(found, str) else found)
 
 
 def run_store(config: pytest.Config) -> Path:
@@ -127,7 +133,7 @@ def report_path(config: pytest.Config) -> Path | None:
     return paths.get("report")
 
 
-def summary_html(records: Sequence[Mapping[str, Any]], page: Path | None = None, *,
+def summary_html(records: Sequence[Record], page: Path | None = None, *,
                  cache: FigureCache | None = None) -> str:
     """`cache`: where drawn heatmaps are kept (None: draw them); the same figures as the
     page's, so with the store's cache the summary costs no drawing after the page."""

@@ -138,7 +138,9 @@ def test_fetch_lands_in_torch_home_and_the_metric_then_loads_offline(torch_home,
 
     m = create_metric("pyiqa:niqe")  # offline: every download path blocked, so this read the file
     digest = hashlib.sha256(hashlib.sha256(data).hexdigest().encode()).hexdigest()[:12]
-    assert m.version == f"pyiqa-0.1.16+{digest}"
+    from iqa_audit.metrics.pyiqa_adapter import scoring_code_digest
+
+    assert m.version == f"pyiqa-0.1.16+{digest}+code-{scoring_code_digest()[:12]}"
     s = m.score([smooth_image(1), smooth_image(2)])
     assert np.all(np.isfinite(s))
 

@@ -65,6 +65,8 @@ def weaker(old_gap: float, old_stderr: float | None, new_gap: float, new_stderr:
 
 
 def describe() -> str:
-    return (f"tolerance = max({NOISE_FLOOR_POINTS:g} normalised points, {STDERR_MULTIPLIER:g} standard errors of the "
-            f"per-run gaps); a flip with both gaps inside it is unstable; a noticed gap that lost more than "
-            f"{100 * WEAKER_SHARE:g} % of its size is weaker")
+    return (
+        f"tolerance = max({NOISE_FLOOR_POINTS:g} normalised points, {STDERR_MULTIPLIER:g} standard errors of the "
+        f"per-run gaps); a flip with both gaps inside it is unstable; a noticed gap that lost more than "
+        f"{100 * WEAKER_SHARE:g} % of its size is weaker"
+    )

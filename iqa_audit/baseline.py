@@ -57,8 +57,15 @@ class Comparison:
         return self.test == "fail"
 
 
-_DEFAULT_TEST = {"fail": "fail", "regression": "fail", "new-fail": "fail", "expected-failure": "xfail",
-                 "recorded-failure": "xfail", "was-inconclusive": "xfail", "inconclusive": "skip"}
+_DEFAULT_TEST = {
+    "fail": "fail",
+    "regression": "fail",
+    "new-fail": "fail",
+    "expected-failure": "xfail",
+    "recorded-failure": "xfail",
+    "was-inconclusive": "xfail",
+    "inconclusive": "skip",
+}
 
 
 def load(path: str | Path | None) -> Mapping[str, Expected]:
@@ -71,17 +78,34 @@ def load(path: str | Path | None) -> Mapping[str, Expected]:
         data = json.loads(p.read_text())
         if data.get("format") != FORMAT:
             raise ValueError(f"format {data.get('format')!r}")
-        cells = {k: Expected(bool(v["passed"]), v.get("value"), v.get("version"), v.get("verdict"), v.get("stderr"))
-                 for k, v in data["cells"].items()}
+        cells = {
+            k: Expected(bool(v["passed"]), v.get("value"), v.get("version"), v.get("verdict"), v.get("stderr"))
+            for k, v in data["cells"].items()
+        }
     except (ValueError, KeyError, TypeError, AttributeError) as e:
-        raise ConfigError(explain(f"baseline {p}", expected=f"a JSON file in format {FORMAT}", got=str(e),
-                                  fix="Regenerate it with --update-baseline.")) from None
+        raise ConfigError(
+            explain(
+                f"baseline {p}",
+                expected=f"a JSON file in format {FORMAT}",
+                got=str(e),
+                fix="Regenerate it with --update-baseline.",
+            )
+        ) from None
     return MappingProxyType(cells)
 
 
-def compare(cell: str, passed: bool, value: float | None, baseline: Mapping[str, Expected] | None, *,
-            has_baseline: bool, describe: str = "", verdict: str | None = None, stderr: float | None = None,
-            noise_band: bool = False) -> Comparison:
+def compare(
+    cell: str,
+    passed: bool,
+    value: float | None,
+    baseline: Mapping[str, Expected] | None,
+    *,
+    has_baseline: bool,
+    describe: str = "",
+    verdict: str | None = None,
+    stderr: float | None = None,
+    noise_band: bool = False,
+) -> Comparison:
     """How (verdict, value) now relates to the baseline's entry for `cell`.
 
     `verdict` defaults to pass/fail from `passed`; an inconclusive cell is skipped whatever
@@ -96,23 +120,32 @@ def compare(cell: str, passed: bool, value: float | None, baseline: Mapping[str,
     expected = (baseline or {}).get(cell)
     if expected is None:
         if has_baseline:
-            return Comparison("new-pass" if passed else "new-fail", f"{cell} is not in the baseline; raw verdict{value_s}\n{describe}")
+            return Comparison(
+                "new-pass" if passed else "new-fail", f"{cell} is not in the baseline; raw verdict{value_s}\n{describe}"
+            )
         return Comparison("pass" if passed else "fail", describe)
     was = "" if expected.value is None else f" ({expected.value:+.3f})"
     if expected.outcome == "inconclusive":
         if passed:
             return Comparison("pass", describe)
-        return Comparison("was-inconclusive", f"inconclusive in the baseline (nothing to notice then), fails now{value_s}\n{describe}")
+        return Comparison(
+            "was-inconclusive", f"inconclusive in the baseline (nothing to notice then), fails now{value_s}\n{describe}"
+        )
     banded = noise_band and value is not None and expected.value is not None
     if banded and expected.passed != passed and band.unstable_flip(expected.value, expected.stderr, value, stderr):
         tol = max(band.tolerance(expected.stderr), band.tolerance(stderr))
-        message = (f"UNSTABLE, not a regression: {'passed' if expected.passed else 'failed'} in the baseline{was}, "
-                   f"{'passes' if passed else 'fails'} now{value_s}; both gaps lie within the noise band ±{tol:.3f}\n{describe}")
+        message = (
+            f"UNSTABLE, not a regression: {'passed' if expected.passed else 'failed'} in the baseline{was}, "
+            f"{'passes' if passed else 'fails'} now{value_s}; both gaps lie within the noise band ±{tol:.3f}\n{describe}"
+        )
         return Comparison("unstable", message, "pass" if passed else "xfail")
     if passed and expected.passed:
         if banded and band.weaker(expected.value, expected.stderr, value, stderr):
-            return Comparison("weaker", f"WEAKER: noticed in the baseline{was} and now{value_s}, but the gap lost more than "
-                                        f"{100 * band.WEAKER_SHARE:g} % of its size\n{describe}")
+            return Comparison(
+                "weaker",
+                f"WEAKER: noticed in the baseline{was} and now{value_s}, but the gap lost more than "
+                f"{100 * band.WEAKER_SHARE:g} % of its size\n{describe}",
+            )
         return Comparison("pass", describe)
     if passed and not expected.passed:
         return Comparison("improved", f"improved: failed in the baseline{was}, passes now{value_s}")

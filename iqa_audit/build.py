@@ -46,8 +46,9 @@ class BuildOutcome:
         return f"{self.spec.setting}/{self.spec.seed}/run{self.spec.run}"
 
 
-def pending(store: Store, specs: Sequence[ChainSpec], seed_dirs: Sequence[str] = (), *,
-            budget: PaidBudget | None = None) -> list[ChainSpec]:
+def pending(
+    store: Store, specs: Sequence[ChainSpec], seed_dirs: Sequence[str] = (), *, budget: PaidBudget | None = None
+) -> list[ChainSpec]:
     """Chains that still need work: never started, short, or with a file that fails its hash.
     Every stored file of these chains is re-hashed (not trusted by its stamp): this is the
     check `build` runs, on a schedule the user controls. A chain stopped by an 'unknown'
@@ -95,8 +96,9 @@ def paid_steps_needed(store: Store, specs: Sequence[ChainSpec], seed_dirs: Seque
     return need
 
 
-def announce_paid(store: Store, specs: Sequence[ChainSpec], seed_dirs: Sequence[str], budget: PaidBudget,
-                  say: Callable[[str], None] = print) -> int:
+def announce_paid(
+    store: Store, specs: Sequence[ChainSpec], seed_dirs: Sequence[str], budget: PaidBudget, say: Callable[[str], None] = print
+) -> int:
     """Say, before anything is built, how many new paid requests `specs` need, their
     estimated cost (the editor table's cost function, editors.estimate_cost) and the cap
     `budget` puts on them. Returns the number of paid requests needed (0: nothing is said)."""
@@ -115,8 +117,10 @@ def announce_paid(store: Store, specs: Sequence[ChainSpec], seed_dirs: Sequence[
         total += cost
         say(f"paid editor {ed.id} ({setting_label(spec_str, '')}): {n} new requests, estimated ${cost:.2f}")
     if paid:
-        say(f"estimated total ${total:.2f}; --max-paid-steps={budget.max_steps} caps this run"
-            + (" (no paid request will be sent: pass --max-paid-steps N to allow N)." if budget.max_steps == 0 else "."))
+        say(
+            f"estimated total ${total:.2f}; --max-paid-steps={budget.max_steps} caps this run"
+            + (" (no paid request will be sent: pass --max-paid-steps N to allow N)." if budget.max_steps == 0 else ".")
+        )
     return count
 
 
@@ -137,8 +141,15 @@ def build_all(
         return []
     bars = show_progress and interactive()
     lines = ChainLines(len(todo), enabled=show_progress and not bars)
-    overall = tqdm(total=sum(s.steps for s in todo), desc="all chains", unit="step", position=0,
-                   disable=not bars, file=sys.stderr, dynamic_ncols=True)
+    overall = tqdm(
+        total=sum(s.steps for s in todo),
+        desc="all chains",
+        unit="step",
+        position=0,
+        disable=not bars,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
     try:
         if jobs <= 1:
             return [lines.done(_build_one_with_bar(store.root, spec, seed_dirs, budget, overall, bars)) for spec in todo]
@@ -168,16 +179,32 @@ class ChainLines:
     def done(self, outcome: BuildOutcome) -> BuildOutcome:
         self.finished += 1
         if self.enabled:
-            state = (f"FAILED ({outcome.error})" if outcome.error else f"stopped at step {outcome.steps_stored} "
-                     f"({outcome.stopped_reason})" if outcome.stopped_reason else f"{outcome.spec.steps} steps")
-            print(f"[{self.finished}/{self.total}] {outcome.label}: {state} "
-                  f"({time.perf_counter() - self.started:.1f} s)", file=self.stream or sys.stdout, flush=True)
+            state = (
+                f"FAILED ({outcome.error})"
+                if outcome.error
+                else f"stopped at step {outcome.steps_stored} ({outcome.stopped_reason})"
+                if outcome.stopped_reason
+                else f"{outcome.spec.steps} steps"
+            )
+            print(
+                f"[{self.finished}/{self.total}] {outcome.label}: {state} ({time.perf_counter() - self.started:.1f} s)",
+                file=self.stream or sys.stdout,
+                flush=True,
+            )
         return outcome
 
 
 def _build_one_with_bar(root, spec, seed_dirs, budget, overall, show_progress) -> BuildOutcome:
-    bar = tqdm(total=spec.steps, desc=_label(spec), unit="step", position=1, leave=False,
-               disable=not show_progress, file=sys.stderr, dynamic_ncols=True)
+    bar = tqdm(
+        total=spec.steps,
+        desc=_label(spec),
+        unit="step",
+        position=1,
+        leave=False,
+        disable=not show_progress,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
     last = [0]
 
     def progress(done: int, wanted: int) -> None:
@@ -249,14 +276,16 @@ def _build_parallel(store, todo, jobs, seed_dirs, budget, overall, show_progress
     # One budget for the whole build: its count lives in a ledger file every worker shares.
     ctx = mp.get_context("spawn")  # no fork: torch/BLAS threads in the parent do not survive a fork
     q = ctx.Queue()
-    shared = budget if budget.ledger is not None or budget.max_steps == 0 else \
-        PaidBudget.shared(budget.max_steps - budget.used, resend_unknown=budget.resend_unknown)
+    shared = (
+        budget
+        if budget.ledger is not None or budget.max_steps == 0
+        else PaidBudget.shared(budget.max_steps - budget.used, resend_unknown=budget.resend_unknown)
+    )
     bars: dict[str, tqdm] = {}
     seen: dict[str, int] = {}
     outcomes: list[BuildOutcome] = []
     try:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(q, os.getpid())) as pool:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker, initargs=(q, os.getpid())) as pool:
             futures: dict[Future, ChainSpec] = {}
             queue_ = list(todo)
             while queue_ or futures:
@@ -286,8 +315,16 @@ def _drain(q, bars, seen, overall, show_progress) -> None:
         except queue.Empty:
             return
         if label not in bars:
-            bars[label] = tqdm(total=wanted, desc=label, unit="step", position=len(bars) + 1, leave=False,
-                               disable=not show_progress, file=sys.stderr, dynamic_ncols=True)
+            bars[label] = tqdm(
+                total=wanted,
+                desc=label,
+                unit="step",
+                position=len(bars) + 1,
+                leave=False,
+                disable=not show_progress,
+                file=sys.stderr,
+                dynamic_ncols=True,
+            )
         delta = done - seen.get(label, 0)
         bars[label].update(delta)
         overall.update(delta)

@@ -18,8 +18,9 @@ from .sanity import SANITY_CHECKS
 from .tasks import get_task
 
 
-def cell_name(kind: str, setting: str, seed: str, *, metric_id: str | None = None, delta_step: int | None = None,
-              check: str | None = None) -> tuple[str, str]:
+def cell_name(
+    kind: str, setting: str, seed: str, *, metric_id: str | None = None, delta_step: int | None = None, check: str | None = None
+) -> tuple[str, str]:
     """(test id, key) of one audit cell: the one place both are formed.
 
     The test id is the pytest parameter id and reads like the finding; the key names the
@@ -220,12 +221,7 @@ def gap_cells(cfg: AuditConfig) -> list[GapCell]:
         seeds = [s.name for s in audit_seeds(cfg)]
         # Reconstruction changes content on purpose: its chains are stored, never judged.
         pairs = [(st, sd) for st in audit_settings(cfg) if get_task(st.task).metric_verdicts for sd in seeds]
-    cells = [
-        GapCell(m, metric_id(m), st, sd, d, cfg.dataset)
-        for m in cfg.metrics
-        for st, sd in pairs
-        for d in cfg.delta_steps
-    ]
+    cells = [GapCell(m, metric_id(m), st, sd, d, cfg.dataset) for m in cfg.metrics for st, sd in pairs for d in cfg.delta_steps]
     return sorted(cells, key=lambda c: (c.metric_id, c.setting.label, c.seed, c.delta_step))
 
 
@@ -243,8 +239,14 @@ def stability_cells(cfg: AuditConfig) -> list[StabilityCell]:
     for case in cfg.stability_cases:
         task, _, seed = case.partition(":")
         if not get_task(task).adds_objects or not seed:
-            raise ConfigError(explain(f"stability case {case!r}", expected="'add-task:seed', e.g. add-fruits:empty-table",
-                                      got=repr(case), fix="Name an add task (add-apples, add-fruits) and a seed."))
+            raise ConfigError(
+                explain(
+                    f"stability case {case!r}",
+                    expected="'add-task:seed', e.g. add-fruits:empty-table",
+                    got=repr(case),
+                    fix="Name an add task (add-apples, add-fruits) and a seed.",
+                )
+            )
         cases.append((task, seed))
     cells = [StabilityCell(m, metric_id(m), cfg.stability_editor, task, seed) for m in cfg.metrics for task, seed in cases]
     return sorted(cells, key=lambda c: c.id)

@@ -45,7 +45,9 @@ class ChainSpec:
 
     def __post_init__(self) -> None:
         if self.steps < 0:
-            raise ConfigError(explain("chain steps", expected="0 or more", got=str(self.steps), fix="Pass --steps N with N >= 0."))
+            raise ConfigError(
+                explain("chain steps", expected="0 or more", got=str(self.steps), fix="Pass --steps N with N >= 0.")
+            )
         if self.run < 0:
             raise ConfigError(explain("chain run", expected="0 or more", got=str(self.run), fix="Runs are numbered from 0."))
 
@@ -114,8 +116,12 @@ class Chain:
             if s.step == k:
                 return s
         raise StoreError(
-            explain(f"chain {self.record.setting}/{self.record.seed}/run{self.record.run}", expected=f"a stored step {k}",
-                    got=f"steps 0..{len(self.steps) - 1}", fix=f"Build more steps with `{cli_command('build', '--steps', '<N>')}`.")
+            explain(
+                f"chain {self.record.setting}/{self.record.seed}/run{self.record.run}",
+                expected=f"a stored step {k}",
+                got=f"steps 0..{len(self.steps) - 1}",
+                fix=f"Build more steps with `{cli_command('build', '--steps', '<N>')}`.",
+            )
         )
 
 
@@ -187,19 +193,40 @@ def make_step(editor: Editor, task: Task, previous: Image, k: int, run: int) -> 
     try:
         result = editor.edit(previous, prompt, seed=run, step=k)
     except EditRefused as e:
-        return StepOutcome(k, "refused", prompt, time.perf_counter() - t0, meta=jsonable({"reason": e.reason, **e.meta}),
-                           reason=e.reason)
+        return StepOutcome(
+            k, "refused", prompt, time.perf_counter() - t0, meta=jsonable({"reason": e.reason, **e.meta}), reason=e.reason
+        )
     except UnusableReply as e:
-        return StepOutcome(k, "failed", prompt, time.perf_counter() - t0, data=e.data,
-                           meta=jsonable({"reason": e.reason, **e.meta}), reason=e.reason)
+        return StepOutcome(
+            k,
+            "failed",
+            prompt,
+            time.perf_counter() - t0,
+            data=e.data,
+            meta=jsonable({"reason": e.reason, **e.meta}),
+            reason=e.reason,
+        )
     except OutcomeUnknown as e:
-        reason = (f"outcome unknown: {e.reason}. The request for step {k} was sent and may have been billed, so it is "
-                  f"not sent again; pass --resend-unknown to request it once more, or `{cli_command('forget', '--chain', 'KEY', '--from-step', str(k))}`")
-        return StepOutcome(k, "unknown", prompt, time.perf_counter() - t0, meta=jsonable({"reason": reason, **e.meta}),
-                           reason=reason)
+        reason = (
+            f"outcome unknown: {e.reason}. The request for step {k} was sent and may have been billed, so it is "
+            f"not sent again; pass --resend-unknown to request it once more, or `{cli_command('forget', '--chain', 'KEY', '--from-step', str(k))}`"
+        )
+        return StepOutcome(
+            k, "unknown", prompt, time.perf_counter() - t0, meta=jsonable({"reason": reason, **e.meta}), reason=reason
+        )
     image = result.image
-    return StepOutcome(k, "ok", prompt, time.perf_counter() - t0, data=image.data(), width=image.width,
-                       height=image.height, reasoning=result.reasoning, meta=jsonable(result.meta), image=image)
+    return StepOutcome(
+        k,
+        "ok",
+        prompt,
+        time.perf_counter() - t0,
+        data=image.data(),
+        width=image.width,
+        height=image.height,
+        reasoning=result.reasoning,
+        meta=jsonable(result.meta),
+        image=image,
+    )
 
 
 def record_step(store: Store, chain_key: str, run: int, outcome: StepOutcome) -> StepRecord:
@@ -208,16 +235,26 @@ def record_step(store: Store, chain_key: str, run: int, outcome: StepOutcome) ->
     sha = ext = None
     if outcome.data is not None:
         sha, ext = store.put_bytes(outcome.data, None if outcome.status == "ok" else "bin")
-    rec = StepRecord(chain_key, outcome.step, outcome.status, sha if outcome.status == "ok" else None,
-                     ext if outcome.status == "ok" else None, outcome.width, outcome.height, outcome.prompt,
-                     outcome.reasoning, jsonable({**outcome.meta, **({"reply_object": f"{sha}.{ext}"}
-                                                                     if outcome.status == "failed" and sha else {})}),
-                     run if outcome.step > 0 else None, outcome.seconds)  # step 0 is the seed: no editor seed
+    rec = StepRecord(
+        chain_key,
+        outcome.step,
+        outcome.status,
+        sha if outcome.status == "ok" else None,
+        ext if outcome.status == "ok" else None,
+        outcome.width,
+        outcome.height,
+        outcome.prompt,
+        outcome.reasoning,
+        jsonable({**outcome.meta, **({"reply_object": f"{sha}.{ext}"} if outcome.status == "failed" and sha else {})}),
+        run if outcome.step > 0 else None,
+        outcome.seconds,
+    )  # step 0 is the seed: no editor seed
     store.add_step(rec)
     return rec
 
 
 # ----- chains ---------------------------------------------------------------------------------
+
 
 def build_chain(
     store: Store,
@@ -285,8 +322,16 @@ def _build_locked(store: Store, rc: ResolvedChain, budget: PaidBudget, progress:
         steps = steps[:-1]
     if not steps:
         seed_image = rc.task.prepare_seed(rc.seed.render(rc.spec.long_side))
-        seed_step = StepOutcome(0, "ok", None, 0.0, data=seed_image.data(), width=seed_image.width,  # type: ignore[arg-type]
-                                height=seed_image.height, meta=jsonable({"seed": rc.seed.provenance}))
+        seed_step = StepOutcome(
+            0,
+            "ok",
+            None,
+            0.0,
+            data=seed_image.data(),
+            width=seed_image.width,  # type: ignore[arg-type]
+            height=seed_image.height,
+            meta=jsonable({"seed": rc.seed.provenance}),
+        )
         steps = [record_step(store, rc.key, rc.spec.run, seed_step)]
     if progress:
         progress(min(len(steps) - 1, wanted), wanted)
@@ -353,8 +398,11 @@ def _verified_steps(store: Store, rc: ResolvedChain) -> list[StepRecord]:
         if s.step == 0 and _restore_seed(store, rc, s):
             continue
         if rc.editor.paid:
-            raise CorruptObject(s.image_hash, store.object_path(s.image_hash, s.ext),
-                                f"the file of paid step {s.step} of chain {rc.key} is missing or altered (not re-requested)")
+            raise CorruptObject(
+                s.image_hash,
+                store.object_path(s.image_hash, s.ext),
+                f"the file of paid step {s.step} of chain {rc.key} is missing or altered (not re-requested)",
+            )
         store.drop_steps_from(rc.key, s.step)
         return [t for t in steps if t.step < s.step]
     return steps

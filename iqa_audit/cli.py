@@ -53,8 +53,12 @@ COMMAND_HELP = (
 
 def parser() -> argparse.ArgumentParser:
     prog = cli_prefix()
-    ap = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0].split(": ", 1)[1],
-                                 epilog=examples(prog), formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog=prog,
+        description=__doc__.split("\n\n")[0].split(": ", 1)[1],
+        epilog=examples(prog),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = ap.add_subparsers(dest="command")
     for name, help_text in COMMAND_HELP:
         if name == "import":
@@ -122,8 +126,10 @@ def cmd_build(args) -> int:
     t0 = time.perf_counter()
     todo = pending(store, specs, cfg.seed_dirs, budget=budget)
     if not todo:
-        print(f"all {len(specs)} chains of profile '{cfg.profile}' are cached in {store.root} "
-              f"(checked in {time.perf_counter() - t0:.1f} s); nothing to build.")
+        print(
+            f"all {len(specs)} chains of profile '{cfg.profile}' are cached in {store.root} "
+            f"(checked in {time.perf_counter() - t0:.1f} s); nothing to build."
+        )
         return _report_stopped(stopped_chains(store, specs, cfg.seed_dirs))
     if sw["engine"] == "ray":  # free editors only; one Ray task per chain, stored here step by step
         from .distributed import build_chains_ray
@@ -132,10 +138,11 @@ def cmd_build(args) -> int:
         return _report_built(outcomes, t0, store, stopped_chains(store, todo, cfg.seed_dirs))
     _check_no_address(sw)
     announce_paid(store, todo, cfg.seed_dirs, budget, say=_say)
-    print(f"building {len(todo)} of {len(specs)} chains ({cfg.steps} steps, long side {cfg.long_side}) into {store.root}",
-          flush=True)
-    outcomes = build_all(store, todo, jobs=sw["jobs"], seed_dirs=cfg.seed_dirs, budget=budget,
-                         show_progress=not sw["quiet"])
+    print(
+        f"building {len(todo)} of {len(specs)} chains ({cfg.steps} steps, long side {cfg.long_side}) into {store.root}",
+        flush=True,
+    )
+    outcomes = build_all(store, todo, jobs=sw["jobs"], seed_dirs=cfg.seed_dirs, budget=budget, show_progress=not sw["quiet"])
     return _report_built(outcomes, t0, store, stopped_chains(store, todo, cfg.seed_dirs))
 
 
@@ -164,8 +171,14 @@ def _check_no_address(sw: dict[str, Any]) -> None:
     if sw["address"]:
         from .errors import ConfigError, explain
 
-        raise ConfigError(explain("--address", expected="--engine ray with it", got=f"--address {sw['address']} with --engine local",
-                                  fix="Add --engine ray, or drop --address."))
+        raise ConfigError(
+            explain(
+                "--address",
+                expected="--engine ray with it",
+                got=f"--address {sw['address']} with --engine local",
+                fix="Add --engine ray, or drop --address.",
+            )
+        )
 
 
 def cmd_import(args) -> int:
@@ -202,8 +215,9 @@ def cmd_weights(args) -> int:
 
     metrics = list(split_csv(args.metrics))
     if not metrics:
-        raise ConfigError(explain("weights", expected="--metric NAME (repeatable)", got="no metric",
-                                  fix="Pass e.g. --metric pyiqa:musiq."))
+        raise ConfigError(
+            explain("weights", expected="--metric NAME (repeatable)", got="no metric", fix="Pass e.g. --metric pyiqa:musiq.")
+        )
     return weights_main(metrics)
 
 
@@ -234,13 +248,25 @@ def cmd_forget(args) -> int:
 
     sw = _switches(args)
     if not sw["chain"] or sw["from_step"] is None:
-        raise ConfigError(explain("forget", expected="--chain KEY --from-step N", got="a missing option",
-                                  fix="Copy the chain key from the error that named the file."))
+        raise ConfigError(
+            explain(
+                "forget",
+                expected="--chain KEY --from-step N",
+                got="a missing option",
+                fix="Copy the chain key from the error that named the file.",
+            )
+        )
     store = _store(args.store)
     n = store.drop_steps_from(sw["chain"], sw["from_step"])
     print(f"forgot {n} steps of chain {sw['chain']} from step {sw['from_step']}")
     return 0
 
 
-COMMANDS = {"build": cmd_build, "import": cmd_import, "score": cmd_score, "weights": cmd_weights, "list": cmd_list,
-            "forget": cmd_forget}
+COMMANDS = {
+    "build": cmd_build,
+    "import": cmd_import,
+    "score": cmd_score,
+    "weights": cmd_weights,
+    "list": cmd_list,
+    "forget": cmd_forget,
+}

@@ -22,12 +22,29 @@ SPEC_OPTIONS = ("editors", "audit_editors")  # pyproject values that are editor 
 # The editor audit: every free editor (identity is the positive control, each simulator
 # must trip the check it models) on the task/seed pairs that expose each failure.
 AUDIT_EDITORS = (
-    "identity", "codec-jpeg", "codec-webp", "sim-noise-tint", "sim-scatter", "sim-wrinkles", "sim-texture-loss",
-    "sim-crop", "sim-palette", "sim-apples", "sim-fruits-replace", "sim-sepia", "sim-no-colour", "sim-no-transform",
+    "identity",
+    "codec-jpeg",
+    "codec-webp",
+    "sim-noise-tint",
+    "sim-scatter",
+    "sim-wrinkles",
+    "sim-texture-loss",
+    "sim-crop",
+    "sim-palette",
+    "sim-apples",
+    "sim-fruits-replace",
+    "sim-sepia",
+    "sim-no-colour",
+    "sim-no-transform",
 )
 AUDIT_CASES = (
-    "replicate:grid-perspective", "replicate:eye-palette-faces", "mirror:flat-cartoon",
-    "add-apples:empty-table", "add-fruits:empty-table", "monochrome:flat-cartoon", "colorize:flat-cartoon",
+    "replicate:grid-perspective",
+    "replicate:eye-palette-faces",
+    "mirror:flat-cartoon",
+    "add-apples:empty-table",
+    "add-fruits:empty-table",
+    "monochrome:flat-cartoon",
+    "colorize:flat-cartoon",
 )
 # Metric stability: the add tasks on the seed they add to (the study's Figure 7).
 STABILITY_CASES = ("add-apples:empty-table", "add-fruits:empty-table")
@@ -122,19 +139,35 @@ class AuditConfig:
         for name, low in (("audit_steps", 0), ("audit_runs", 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ConfigError(explain(f"{name} in [tool.iqa_audit]", expected=f"a whole number, {low} or more",
-                                          got=repr(value), fix="Fix the value in pyproject.toml."))
+                raise ConfigError(
+                    explain(
+                        f"{name} in [tool.iqa_audit]",
+                        expected=f"a whole number, {low} or more",
+                        got=repr(value),
+                        fix="Fix the value in pyproject.toml.",
+                    )
+                )
         from .metrics.random_weights import is_random_name
 
         random = [m for m in self.metrics if is_random_name(m)]
         if random:  # random scores must never look like findings, in a verdict or a baseline
-            raise ConfigError(explain("--metric", expected="metrics with their real weights (the audit's verdicts and baselines)",
-                                      got=", ".join(random) + " (random weights: for tests and cost measurement only)",
-                                      fix="Drop '@random'; measure costs with tests/benchmarks/random_weights_bench.py instead."))
+            raise ConfigError(
+                explain(
+                    "--metric",
+                    expected="metrics with their real weights (the audit's verdicts and baselines)",
+                    got=", ".join(random) + " (random weights: for tests and cost measurement only)",
+                    fix="Drop '@random'; measure costs with tests/benchmarks/random_weights_bench.py instead.",
+                )
+            )
         if self.stability_steps < 3 or self.stability_runs < 1:
-            raise ConfigError(explain("stability chains in [tool.iqa_audit]", expected="stability_steps >= 3 and stability_runs >= 1",
-                                      got=f"steps {self.stability_steps}, runs {self.stability_runs}",
-                                      fix="Step-to-step differences from step 1 on need at least 3 steps."))
+            raise ConfigError(
+                explain(
+                    "stability chains in [tool.iqa_audit]",
+                    expected="stability_steps >= 3 and stability_runs >= 1",
+                    got=f"steps {self.stability_steps}, runs {self.stability_runs}",
+                    fix="Step-to-step differences from step 1 on need at least 3 steps.",
+                )
+            )
 
     def counter_model(self) -> str | None:
         return _model_of("--counter", self.counter, "vlm")
@@ -145,8 +178,14 @@ class AuditConfig:
     def check_delta_steps_built(self) -> None:
         """The metric audit needs every Δ step inside the chains it builds."""
         if self.dataset is None and max(self.delta_steps) > self.steps:
-            raise ConfigError(explain("--delta-steps", expected=f"at most --steps ({self.steps})", got=str(list(self.delta_steps)),
-                                      fix="Raise --steps or lower --delta-steps."))
+            raise ConfigError(
+                explain(
+                    "--delta-steps",
+                    expected=f"at most --steps ({self.steps})",
+                    got=str(list(self.delta_steps)),
+                    fix="Raise --steps or lower --delta-steps.",
+                )
+            )
 
     @property
     def scored_steps(self) -> tuple[int, ...]:
@@ -164,8 +203,14 @@ def _model_of(option: str, value: str, paid_kind: str) -> str | None:
     kind, _, model = value.partition(":")
     if kind != paid_kind or not model:
         offline = "blob" if paid_kind == "vlm" else "keyword"
-        raise ConfigError(explain(option, expected=f"'{offline}' or '{paid_kind}:<gemini model>'", got=repr(value),
-                                  fix=f"Pass e.g. {option} {paid_kind}:gemini-2.5-flash (needs GEMINI_API_KEY)."))
+        raise ConfigError(
+            explain(
+                option,
+                expected=f"'{offline}' or '{paid_kind}:<gemini model>'",
+                got=repr(value),
+                fix=f"Pass e.g. {option} {paid_kind}:gemini-2.5-flash (needs GEMINI_API_KEY).",
+            )
+        )
     return model
 
 
@@ -196,8 +241,14 @@ def profile_values(name: str, settings: Mapping[str, Any]) -> dict[str, Any]:
         known = sorted({*BUILTIN_PROFILES, *user_profiles})
         close = difflib.get_close_matches(str(name), known, n=3, cutoff=0.6)
         hint = ("Did you mean " + ", ".join(close) + "? ") if close else ""
-        raise ConfigError(explain(f"--profile {name}", expected="one of " + ", ".join(known), got="no such profile",
-                                  fix=hint + "Add [tool.iqa_audit.profiles.NAME] to pyproject.toml or pick an existing profile."))
+        raise ConfigError(
+            explain(
+                f"--profile {name}",
+                expected="one of " + ", ".join(known),
+                got="no such profile",
+                fix=hint + "Add [tool.iqa_audit.profiles.NAME] to pyproject.toml or pick an existing profile.",
+            )
+        )
     # A pyproject profile of a built-in name refines it key by key rather than replacing it.
     return {**BUILTIN_PROFILES.get(name, {}), **user_profiles.get(name, {})}
 
@@ -224,10 +275,15 @@ def resolve_config(overrides: Mapping[str, Any], *, pyproject: Path | None = Non
 
         close = difflib.get_close_matches(sorted(unknown)[0], sorted(known), n=3, cutoff=0.6)
         hint = ("Did you mean " + ", ".join(close) + "? ") if close else ""
-        raise ConfigError(explain("[tool.iqa_audit] settings", expected="keys among " + ", ".join(sorted(known)),
-                                  got=", ".join(sorted(unknown)), fix=hint + "Remove or rename them."))
-    for key in ("editors", "tasks", "delta_steps", "metrics", "seed_dirs", "audit_editors", "audit_cases",
-                "stability_cases"):
+        raise ConfigError(
+            explain(
+                "[tool.iqa_audit] settings",
+                expected="keys among " + ", ".join(sorted(known)),
+                got=", ".join(sorted(unknown)),
+                fix=hint + "Remove or rename them.",
+            )
+        )
+    for key in ("editors", "tasks", "delta_steps", "metrics", "seed_dirs", "audit_editors", "audit_cases", "stability_cases"):
         if key in values and not isinstance(values[key], tuple):
             is_spec_text = key in SPEC_OPTIONS and isinstance(values[key], str)
             values[key] = split_specs(values[key]) if is_spec_text else tuple(_as_list(values[key]))
@@ -237,8 +293,14 @@ def resolve_config(overrides: Mapping[str, Any], *, pyproject: Path | None = Non
         if "delta_steps" in values:
             values["delta_steps"] = tuple(int(d) for d in values["delta_steps"])
     except (TypeError, ValueError):
-        raise ConfigError(explain("--delta-steps", expected="whole numbers such as 5,10,20", got=repr(values.get("delta_steps")),
-                                  fix="Pass e.g. --delta-steps 5,10,20.")) from None
+        raise ConfigError(
+            explain(
+                "--delta-steps",
+                expected="whole numbers such as 5,10,20",
+                got=repr(values.get("delta_steps")),
+                fix="Pass e.g. --delta-steps 5,10,20.",
+            )
+        ) from None
     if values.get("long_side") == 0:
         values["long_side"] = None  # --long-side 0: seeds at their native size
     return AuditConfig(**values)

@@ -88,34 +88,17 @@ class BlobCounter:
 
     def __post_init__(self) -> None:
         checks = (
-            (
-                "min_area_fraction",
-                0.0 < self.min_area_fraction < 1.0,
-                "a fraction in (0, 1), e.g. 0.001",
-            ),
+            ("min_area_fraction", 0.0 < self.min_area_fraction < 1.0, "a fraction in (0, 1), e.g. 0.001"),
             ("min_chroma", self.min_chroma >= 0, "a CIELAB chroma >= 0, e.g. 15"),
-            (
-                "colour_distance",
-                self.colour_distance > 0,
-                "an a*b* distance > 0, e.g. 22",
-            ),
-            (
-                "opening_fraction",
-                0 <= self.opening_fraction < 0.1,
-                "a fraction of the short side in [0, 0.1)",
-            ),
+            ("colour_distance", self.colour_distance > 0, "an a*b* distance > 0, e.g. 22"),
+            ("opening_fraction", 0 <= self.opening_fraction < 0.1, "a fraction of the short side in [0, 0.1)"),
             ("hue_bin_degrees", 1 <= self.hue_bin_degrees <= 60, "degrees in [1, 60]"),
             ("working_long_side", self.working_long_side >= 32, "at least 32 px"),
         )
         for name, ok, expected in checks:
             if not ok:
                 raise ConfigError(
-                    explain(
-                        f"BlobCounter.{name}",
-                        expected=expected,
-                        got=repr(getattr(self, name)),
-                        fix="Pass a value in range.",
-                    )
+                    explain(f"BlobCounter.{name}", expected=expected, got=repr(getattr(self, name)), fix="Pass a value in range.")
                 )
 
     def count(self, image: Image) -> int:
@@ -158,9 +141,7 @@ class BlobCounter:
             component = components[box] == index
             if component.sum() < min_area:
                 continue
-            for piece in _split_by_hue(
-                component, hue[box], coloured[box], self.hue_bin_degrees, radius
-            ):
+            for piece in _split_by_hue(component, hue[box], coloured[box], self.hue_bin_degrees, radius):
                 labels, n = ndi.label(piece)
                 for i in range(1, n + 1):
                     part = labels == i
@@ -199,11 +180,7 @@ def _background_ab(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
 
 
 def _split_by_hue(
-    component: np.ndarray,
-    hue: np.ndarray,
-    coloured: np.ndarray,
-    bin_degrees: float,
-    radius: int,
+    component: np.ndarray, hue: np.ndarray, coloured: np.ndarray, bin_degrees: float, radius: int
 ) -> list[np.ndarray]:
     """Split one connected component into pieces of clearly different hue.
 
@@ -220,10 +197,7 @@ def _split_by_hue(
     its own.
     """
     coloured = coloured & component
-    interior = (
-        ndi.binary_erosion(component, structure=_disk(1), iterations=max(1, radius))
-        & coloured
-    )
+    interior = ndi.binary_erosion(component, structure=_disk(1), iterations=max(1, radius)) & coloured
     if interior.sum() < 16:
         interior = coloured if coloured.sum() >= 16 else component
     n_bins = round(360.0 / bin_degrees)
@@ -272,19 +246,10 @@ def _run_centre(run: list[int], hist: np.ndarray, bin_degrees: float) -> float:
     """Count-weighted circular mean hue of a run of bins."""
     angles = np.radians((np.array(run) + 0.5) * bin_degrees)
     weights = hist[run].astype(float)
-    return float(
-        np.degrees(
-            np.arctan2(
-                (weights * np.sin(angles)).sum(), (weights * np.cos(angles)).sum()
-            )
-        )
-        % 360.0
-    )
+    return float(np.degrees(np.arctan2((weights * np.sin(angles)).sum(), (weights * np.cos(angles)).sum())) % 360.0)
 
 
-def _split_touching(
-    part: np.ndarray, min_area: int, typical: float | None
-) -> list[tuple[float, float, int]]:
+def _split_touching(part: np.ndarray, min_area: int, typical: float | None) -> list[tuple[float, float, int]]:
     """One connected part of one hue: one blob per distance-transform peak that stands out.
 
     Two discs of radius r overlapping with centres 1.5 r apart leave a saddle 0.34 r
@@ -308,10 +273,7 @@ def _split_touching(
     if n_markers > 1:
         basins = watershed(-distance, markers, mask=part)
         sizes = np.bincount(basins[part], minlength=n_markers + 1)
-        candidates = sorted(
-            (r for r in range(1, n_markers + 1) if sizes[r] >= min_area),
-            key=lambda r: -sizes[r],
-        )
+        candidates = sorted((r for r in range(1, n_markers + 1) if sizes[r] >= min_area), key=lambda r: -sizes[r])
         most = len(candidates) if typical is None else max(1, int(area / typical + 0.5))
         keep = candidates[:most]
         if len(keep) >= 2:
@@ -337,9 +299,7 @@ def _downsample(pixels: np.ndarray, long_side: int) -> np.ndarray:
     if scale >= 1.0:
         return np.asarray(pixels)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return np.asarray(
-        PILImage.fromarray(np.asarray(pixels)).resize(size, PILImage.Resampling.BOX)
-    )
+    return np.asarray(PILImage.fromarray(np.asarray(pixels)).resize(size, PILImage.Resampling.BOX))
 
 
 def _lab(pixels: np.ndarray) -> np.ndarray:
@@ -381,9 +341,7 @@ class VLMCounter:
 
             ask = ask_about_image
         answer = ask(image, question, model=self.model, base_url=self.base_url)
-        return parse_count(
-            answer, source=f"{self.id}'s answer to {question!r}", noun=self.noun
-        )
+        return parse_count(answer, source=f"{self.id}'s answer to {question!r}", noun=self.noun)
 
 
 _UNITS = {
@@ -392,16 +350,7 @@ _UNITS = {
     "twelve": 12, "a dozen": 12, "dozen": 12, "thirteen": 13, "fourteen": 14,
     "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19,
 }  # fmt: skip
-_TENS = {
-    "twenty": 20,
-    "thirty": 30,
-    "forty": 40,
-    "fifty": 50,
-    "sixty": 60,
-    "seventy": 70,
-    "eighty": 80,
-    "ninety": 90,
-}
+_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
 _UNIT_RE = "|".join(sorted((re.escape(w) for w in _UNITS), key=len, reverse=True))
 _TENS_RE = "|".join(_TENS)
 # "one hundred and twelve", "a hundred", "twenty-one", "seven": longest match first.
@@ -414,9 +363,7 @@ _WORD_NUMBER = re.compile(
 _DIGITS = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?![\d,])|(?<![\d.])\d+")
 
 
-def parse_count(
-    answer: object, *, source: str = "the model's answer", noun: str | None = None
-) -> int:
+def parse_count(answer: object, *, source: str = "the model's answer", noun: str | None = None) -> int:
     """The first whole number in a model's answer: digits or English number words.
 
     "There are 7 apples." -> 7, "seven" -> 7, "**12**" -> 12, "one hundred" -> 100,

@@ -129,8 +129,16 @@ class DatasetRecord:
         return sorted({(c.setting, c.seed) for c in self.chains})
 
     def to_json(self) -> str:
-        return json.dumps({"id": self.id, "name": self.name, "source": self.source, "revision": self.revision,
-                           "chains": [[c.setting, c.seed, c.run, c.key, list(c.steps)] for c in self.chains]}, sort_keys=True)
+        return json.dumps(
+            {
+                "id": self.id,
+                "name": self.name,
+                "source": self.source,
+                "revision": self.revision,
+                "chains": [[c.setting, c.seed, c.run, c.key, list(c.steps)] for c in self.chains],
+            },
+            sort_keys=True,
+        )
 
     @classmethod
     def from_json(cls, text: str) -> "DatasetRecord":
@@ -140,6 +148,7 @@ class DatasetRecord:
 
 
 # ----- names and numbers -------------------------------------------------------------------
+
 
 def parse_count(text: Any) -> int | None:
     """A run or step number: '0', '17' -> int; '+4', '1_0', '٣', '4.0', ' 4', True -> None."""
@@ -163,11 +172,14 @@ def imported_chain_key(dataset: str, setting: str, seed: str, run: int) -> str:
 
 def row_ids(rows: Sequence[ImportRow], where: str) -> tuple[dict[str, str], dict[str, str]]:
     """({seed name: id}, {setting name: id}); ConfigError naming both originals of a clash."""
-    return (distinct_ids((r.seed for r in rows), what="seed", where=where),
-            distinct_ids((r.setting for r in rows), what="setting", where=where))
+    return (
+        distinct_ids((r.seed for r in rows), what="seed", where=where),
+        distinct_ids((r.setting for r in rows), what="setting", where=where),
+    )
 
 
 # ----- manifest.csv ------------------------------------------------------------------------
+
 
 def read_manifest(csv_path: str | Path) -> list[ImportRow]:
     """The rows of a manifest (no file read but the CSV); ConfigError listing every problem."""
@@ -187,13 +199,21 @@ def manifest_pairs(csv_path: str | Path) -> list[tuple[str, str]]:
 
 def _parse_manifest(path: Path) -> tuple[list[ImportRow], list[str]]:
     """Rows that parse, and every problem found (the header's problems raise at once)."""
-    text = read_text_file(path, what="dataset manifest", fix="Pass --dataset PATH/manifest.csv with columns " + ",".join(COLUMNS) + ".")
+    text = read_text_file(
+        path, what="dataset manifest", fix="Pass --dataset PATH/manifest.csv with columns " + ",".join(COLUMNS) + "."
+    )
     reader = csv.DictReader(io.StringIO(text))
     header = tuple(h.strip() for h in (reader.fieldnames or ()))
     missing = [c for c in COLUMNS if c not in header]
     if missing:
-        raise ConfigError(explain(f"dataset manifest {path}", expected="columns " + ",".join(COLUMNS),
-                                  got="columns " + (",".join(header) or "(none)"), fix="Add the missing columns: " + ",".join(missing) + "."))
+        raise ConfigError(
+            explain(
+                f"dataset manifest {path}",
+                expected="columns " + ",".join(COLUMNS),
+                got="columns " + (",".join(header) or "(none)"),
+                fix="Add the missing columns: " + ",".join(missing) + ".",
+            )
+        )
     rows: list[ImportRow] = []
     problems: list[str] = []
     for raw in reader:
@@ -209,8 +229,18 @@ def _parse_manifest(path: Path) -> tuple[list[ImportRow], list[str]]:
             continue
         if run is None or step is None:
             continue
-        rows.append(ImportRow(origin, raw["seed"], raw["setting"], run, step, path.parent / raw["path"],
-                              raw.get("reasoning") or None, raw.get("prompt") or None))
+        rows.append(
+            ImportRow(
+                origin,
+                raw["seed"],
+                raw["setting"],
+                run,
+                step,
+                path.parent / raw["path"],
+                raw.get("reasoning") or None,
+                raw.get("prompt") or None,
+            )
+        )
     if not rows and not problems:
         problems.append("no data rows")
     return rows, problems
@@ -226,14 +256,17 @@ def read_text_file(path: Path, *, what: str, fix: str, max_bytes: int = 256 * 10
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise ConfigError(explain(f"{what} {path}", expected="UTF-8 text", got=f"invalid UTF-8 at byte {e.start}",
-                                  fix="Re-save it as UTF-8.")) from None
+        raise ConfigError(
+            explain(f"{what} {path}", expected="UTF-8 text", got=f"invalid UTF-8 at byte {e.start}", fix="Re-save it as UTF-8.")
+        ) from None
 
 
 # ----- side files --------------------------------------------------------------------------
 
-def attach_side_files(rows: Sequence[ImportRow], policy: ReadPolicy,
-                      side_files: Sequence[tuple[str, str]] = SIDE_FILES) -> tuple[list[ImportRow], list[str]]:
+
+def attach_side_files(
+    rows: Sequence[ImportRow], policy: ReadPolicy, side_files: Sequence[tuple[str, str]] = SIDE_FILES
+) -> tuple[list[ImportRow], list[str]]:
     """Each row with the reasoning / prompt / metadata of the files beside its image
     (`side_files`); fields the row already has win. Returns (rows, problems)."""
     out, problems = [], []
@@ -266,8 +299,14 @@ def attach_side_files(rows: Sequence[ImportRow], policy: ReadPolicy,
             for key in ("reasoning", "prompt"):
                 if isinstance(meta.get(key), str) and key not in got:
                     got[key] = meta[key]
-        out.append(replace(r, reasoning=r.reasoning or got.get("reasoning"), prompt=r.prompt or got.get("prompt"),
-                           meta=MappingProxyType({**got.get("meta", {}), **r.meta})))
+        out.append(
+            replace(
+                r,
+                reasoning=r.reasoning or got.get("reasoning"),
+                prompt=r.prompt or got.get("prompt"),
+                meta=MappingProxyType({**got.get("meta", {}), **r.meta}),
+            )
+        )
     return out, problems
 
 
@@ -278,22 +317,48 @@ def side_file_paths(image: Path, side_files: Sequence[tuple[str, str]] = SIDE_FI
 
 # ----- import ------------------------------------------------------------------------------
 
-def import_manifest(store: Store, csv_path: str | Path, *, name: str | None = None, allow_outside: bool = False,
-                    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES, read_root: Path | None = None, source: str | None = None,
-                    revision: str | None = None) -> ImportSummary:
+
+def import_manifest(
+    store: Store,
+    csv_path: str | Path,
+    *,
+    name: str | None = None,
+    allow_outside: bool = False,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    read_root: Path | None = None,
+    source: str | None = None,
+    revision: str | None = None,
+) -> ImportSummary:
     """Import a manifest.csv's chains (see the module doc). Files must resolve inside
     `read_root` (default: the CSV's folder). Raises ConfigError listing every problem."""
     path = Path(csv_path)
     policy = ReadPolicy.inside(read_root or path.parent, allow_outside=allow_outside, max_bytes=max_file_bytes)
     rows, problems = _parse_manifest(path)
     rows, side_problems = attach_side_files(rows, policy)
-    return import_rows(store, rows, name=name or Path(path).resolve().parent.name, source=source or str(path.resolve()),
-                       policy=policy, where=f"dataset manifest {path}", problems=[*problems, *side_problems], revision=revision)
+    return import_rows(
+        store,
+        rows,
+        name=name or Path(path).resolve().parent.name,
+        source=source or str(path.resolve()),
+        policy=policy,
+        where=f"dataset manifest {path}",
+        problems=[*problems, *side_problems],
+        revision=revision,
+    )
 
 
-def import_rows(store: Store, rows: Sequence[ImportRow], *, name: str, source: str, policy: ReadPolicy, where: str,
-                revision: str | None = None, progress: Callable[[int], None] | None = None,
-                problems: Sequence[str] = ()) -> ImportSummary:
+def import_rows(
+    store: Store,
+    rows: Sequence[ImportRow],
+    *,
+    name: str,
+    source: str,
+    policy: ReadPolicy,
+    where: str,
+    revision: str | None = None,
+    progress: Callable[[int], None] | None = None,
+    problems: Sequence[str] = (),
+) -> ImportSummary:
     """Check every row, write the new steps, then register the dataset (see the module doc).
 
     name: the dataset's name as given (its id is `slug(name)`); source: where the rows came
@@ -310,8 +375,10 @@ def import_rows(store: Store, rows: Sequence[ImportRow], *, name: str, source: s
         raise ConfigError(_listing(where, [str(e)])) from None
     registered = dataset_record(store, dataset)
     if registered is not None and registered.name != name:
-        problems.append(f"dataset name {name!r} gives id {dataset!r}, already used by the dataset {registered.name!r} "
-                        f"imported from {registered.source}; pass another --name")
+        problems.append(
+            f"dataset name {name!r} gives id {dataset!r}, already used by the dataset {registered.name!r} "
+            f"imported from {registered.source}; pass another --name"
+        )
     by_chain: dict[tuple[str, str, int], list[ImportRow]] = defaultdict(list)
     seen: dict[tuple, str] = {}
     for r in rows:
@@ -347,7 +414,9 @@ def _check_all(pool, by_chain, stored, policy, checked, problems, progress) -> N
             progress(1)
     for (setting, seed, run), rs in sorted(by_chain.items()):
         if 0 not in {r.step for r in rs}:
-            problems.append(f"chain setting={setting} seed={seed} run={run}: no step 0 (the seed image), which every check compares against")
+            problems.append(
+                f"chain setting={setting} seed={seed} run={run}: no step 0 (the seed image), which every check compares against"
+            )
 
 
 def _write_all(pool, store, by_chain, checked, policy, dataset, name, source, revision, progress) -> ImportSummary:
@@ -355,15 +424,33 @@ def _write_all(pool, store, by_chain, checked, policy, dataset, name, source, re
     revision) so a resumed import of a hub dataset fetches the same revision. Objects are
     written by the pool (each is fsynced: overlapping the waits is most of the speed),
     steps by this thread in step order, each its own transaction: a kill keeps them."""
-    store.put_memo(IN_PROGRESS_KIND, dataset, json.dumps({"name": name, "source": source, "revision": revision,
-                                                          "started": time.time()}))
+    store.put_memo(
+        IN_PROGRESS_KIND, dataset, json.dumps({"name": name, "source": source, "revision": revision, "started": time.time()})
+    )
     added = already = 0
     chains: list[ImportedChain] = []
     for (setting, seed, run), rs in sorted(by_chain.items()):
         key = imported_chain_key(dataset, setting, seed, run)
-        store.ensure_chain(ChainRecord(key, {"dataset": dataset, "setting": setting, "seed": seed, "run": run, "source": source,
-                                             "names": {"setting": rs[0].setting, "seed": rs[0].seed}},
-                                       seed, setting, IMPORTED_EDITOR, dataset, "imported", run, True))
+        store.ensure_chain(
+            ChainRecord(
+                key,
+                {
+                    "dataset": dataset,
+                    "setting": setting,
+                    "seed": seed,
+                    "run": run,
+                    "source": source,
+                    "names": {"setting": rs[0].setting, "seed": rs[0].seed},
+                },
+                seed,
+                setting,
+                IMPORTED_EDITOR,
+                dataset,
+                "imported",
+                run,
+                True,
+            )
+        )
         have = {s.step for s in store.steps(key)}
         new = [r for r in sorted(rs, key=lambda r: r.step) if r.step not in have]
         already += len(rs) - len(new)
@@ -392,8 +479,10 @@ def _check_image(r: ImportRow, policy: ReadPolicy, stored_step: StepRecord | Non
     digest = hashlib.sha256(data).hexdigest()
     if stored_step is not None:
         if stored_step.image_hash != digest:
-            return (f"{r.origin}: step {r.step} is already stored with a different image; refusing to replace it"
-                    f" (import under another --name to keep both)")
+            return (
+                f"{r.origin}: step {r.step} is already stored with a different image; refusing to replace it"
+                f" (import under another --name to keep both)"
+            )
         return digest, int(stored_step.width or 0), int(stored_step.height or 0)
     try:
         img = decode_image(data, source=str(r.path))
@@ -406,13 +495,19 @@ def _put_object(store: Store, r: ImportRow, digest: str, policy: ReadPolicy) -> 
     """Store the row's file as an object; ConfigError when it changed since it was checked."""
     data = read_allowed(r.path, policy)
     if hashlib.sha256(data).hexdigest() != digest:
-        raise ConfigError(explain(f"{r.origin}: {r.path}", expected="the file checked a moment ago",
-                                  got="different bytes (it changed during the import)",
-                                  fix="Let whatever writes the dataset finish, then run the import again (finished steps are kept)."))
+        raise ConfigError(
+            explain(
+                f"{r.origin}: {r.path}",
+                expected="the file checked a moment ago",
+                got="different bytes (it changed during the import)",
+                fix="Let whatever writes the dataset finish, then run the import again (finished steps are kept).",
+            )
+        )
     return store.put_bytes(data)
 
 
 # ----- registry ----------------------------------------------------------------------------
+
 
 def dataset_record(store: Store, dataset: str) -> DatasetRecord | None:
     """The completed import registered under id `dataset`, or None."""
@@ -469,12 +564,17 @@ def require_record(store: Store, name: str) -> DatasetRecord:
     if record is not None:
         return record
     pending = import_in_progress(store, slug(name))
-    got = (f"an import of it from {pending['source']} that has not finished" if pending else "no dataset of that name")
+    got = f"an import of it from {pending['source']} that has not finished" if pending else "no dataset of that name"
     known = ", ".join(dataset_ids(store)) or "none"
-    raise ConfigError(explain(f"--dataset {name}", expected=f"an imported dataset in the store {store.root} (imported: {known})"
-                              " or a path to a manifest.csv", got=got,
-                              fix=f"Run `{cli_command('import', '...')}` (again, to finish an interrupted import), "
-                                  "or pass --store where it was imported."))
+    raise ConfigError(
+        explain(
+            f"--dataset {name}",
+            expected=f"an imported dataset in the store {store.root} (imported: {known}) or a path to a manifest.csv",
+            got=got,
+            fix=f"Run `{cli_command('import', '...')}` (again, to finish an interrupted import), "
+            "or pass --store where it was imported.",
+        )
+    )
 
 
 def chains_of(record: DatasetRecord, setting: str, seed: str) -> list[ImportedChain]:
@@ -485,5 +585,9 @@ def _listing(where: str, problems: Iterable[str]) -> str:
     problems = list(problems)
     shown = problems[:20]
     more = f"\n  … and {len(problems) - 20} more" if len(problems) > 20 else ""
-    return (f"{where}: {len(problems)} problem(s), nothing was imported:\n  " + "\n  ".join(shown) + more
-            + "\nFix them (paths are relative to the manifest or the imported folder) and run the import again.")
+    return (
+        f"{where}: {len(problems)} problem(s), nothing was imported:\n  "
+        + "\n  ".join(shown)
+        + more
+        + "\nFix them (paths are relative to the manifest or the imported folder) and run the import again."
+    )

@@ -57,6 +57,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 
 # ----- values -----------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class ChunkEvent:
     """What happened to one chunk, in the order the driver saw it (kept for reports and tests)."""
@@ -89,11 +90,14 @@ class MetricRun:
             return f"skipped {self.name}: {self.skipped}"
         lost = f", {self.replaced} lost and replaced" if self.replaced else ""
         bad = f", {len(self.nonfinite)} not finite" if self.nonfinite else ""
-        return (f"{self.name}: {self.scored} scored, {self.cached} cached{bad}, {self.seconds:.1f} s "
-                f"({self.chunks} chunks on {self.actors - self.replaced} Ray actors{lost})")
+        return (
+            f"{self.name}: {self.scored} scored, {self.cached} cached{bad}, {self.seconds:.1f} s "
+            f"({self.chunks} chunks on {self.actors - self.replaced} Ray actors{lost})"
+        )
 
 
 # ----- the Ray session ------------------------------------------------------------------------
+
 
 def _ray():
     # On Linux Ray binds a local instance to the host's network address; with this unset it
@@ -103,8 +107,14 @@ def _ray():
     try:
         import ray
     except ImportError:
-        raise ConfigError(explain("--engine ray", expected="the ray package installed", got="no module named 'ray'",
-                                  fix="pip install 'iqa-audit[ray]' (or use the default --engine local).")) from None
+        raise ConfigError(
+            explain(
+                "--engine ray",
+                expected="the ray package installed",
+                got="no module named 'ray'",
+                fix="pip install 'iqa-audit[ray]' (or use the default --engine local).",
+            )
+        ) from None
     return ray
 
 
@@ -116,8 +126,7 @@ def local_cpu_count() -> int:
 
 
 @contextmanager
-def ray_session(address: str | None = None, *, num_cpus: int | None = None,
-                object_store_mb: int | None = None) -> Iterator[str]:
+def ray_session(address: str | None = None, *, num_cpus: int | None = None, object_store_mb: int | None = None) -> Iterator[str]:
     """Connect to the cluster at `address`, or start a local instance; yields a description.
 
     If Ray is already initialised in this process (a test fixture, a notebook) that
@@ -135,17 +144,27 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None,
         try:
             ray.init(address=address, runtime_env=runtime_env, logging_level="WARNING", log_to_driver=True)
         except (ConnectionError, ValueError, RuntimeError) as e:
-            raise ConfigError(explain(f"Ray cluster address {address!r}", expected="a running cluster (ray start --head)",
-                                      got=f"{type(e).__name__}: {e}",
-                                      fix="Check the address (HOST:PORT of the head node, or 'auto'), or leave --address out "
-                                          "to start a local instance.")) from None
+            raise ConfigError(
+                explain(
+                    f"Ray cluster address {address!r}",
+                    expected="a running cluster (ray start --head)",
+                    got=f"{type(e).__name__}: {e}",
+                    fix="Check the address (HOST:PORT of the head node, or 'auto'), or leave --address out "
+                    "to start a local instance.",
+                )
+            ) from None
         where = f"Ray cluster at {address}"
     else:
         # address='local': a fresh instance, never an unrelated cluster that RAY_ADDRESS or
         # /tmp/ray happen to point at.
         cpus = num_cpus or local_cpu_count()
-        kwargs: dict[str, Any] = {"address": "local", "num_cpus": cpus, "include_dashboard": False,
-                                  "logging_level": "WARNING", "log_to_driver": True}
+        kwargs: dict[str, Any] = {
+            "address": "local",
+            "num_cpus": cpus,
+            "include_dashboard": False,
+            "logging_level": "WARNING",
+            "log_to_driver": True,
+        }
         if object_store_mb:
             kwargs["object_store_memory"] = int(object_store_mb) * 1024 * 1024
         ray.init(**kwargs)
@@ -167,17 +186,32 @@ def _check_reachable(address: str) -> None:
     try:
         socket.create_connection((host or "127.0.0.1", int(port)), timeout=5).close()
     except OSError as e:
-        raise ConfigError(explain(f"Ray cluster address {address!r}", expected="a head node listening there (ray start --head)",
-                                  got=f"cannot connect: {e}",
-                                  fix="Check HOST:PORT (the head's GCS port, 6379 by default), or leave --address out to "
-                                      "start a local Ray instance.")) from None
+        raise ConfigError(
+            explain(
+                f"Ray cluster address {address!r}",
+                expected="a head node listening there (ray start --head)",
+                got=f"cannot connect: {e}",
+                fix="Check HOST:PORT (the head's GCS port, 6379 by default), or leave --address out to "
+                "start a local Ray instance.",
+            )
+        ) from None
 
 
 def _retryable_errors() -> tuple[type[BaseException], ...]:
     """Errors that mean 'the worker is gone', not 'the metric failed': retry elsewhere."""
     ex = _ray().exceptions
-    return tuple(getattr(ex, n) for n in ("RayActorError", "ActorDiedError", "ActorUnavailableError",
-                                          "WorkerCrashedError", "ObjectLostError", "NodeDiedError") if hasattr(ex, n))
+    return tuple(
+        getattr(ex, n)
+        for n in (
+            "RayActorError",
+            "ActorDiedError",
+            "ActorUnavailableError",
+            "WorkerCrashedError",
+            "ObjectLostError",
+            "NodeDiedError",
+        )
+        if hasattr(ex, n)
+    )
 
 
 def _cluster_slots(device: str) -> int:
@@ -186,13 +220,20 @@ def _cluster_slots(device: str) -> int:
     if device.startswith("cuda"):
         gpus = int(res.get("GPU", 0))
         if gpus < 1:
-            raise ConfigError(explain("--device cuda with --engine ray", expected="a cluster with at least one GPU",
-                                      got=f"cluster resources {dict(res)}", fix="Add GPU nodes or score with --device cpu."))
+            raise ConfigError(
+                explain(
+                    "--device cuda with --engine ray",
+                    expected="a cluster with at least one GPU",
+                    got=f"cluster resources {dict(res)}",
+                    fix="Add GPU nodes or score with --device cpu.",
+                )
+            )
         return gpus
     return max(1, int(res.get("CPU", 1)))
 
 
 # ----- the worker side -----------------------------------------------------------------------------
+
 
 class MetricWorker:
     """A Ray actor holding ONE loaded metric. Scores chunks of encoded images.
@@ -242,11 +283,19 @@ class MetricWorker:
             seconds = time.perf_counter() - t0
         except Exception as e:
             return {"chunk": chunk, "error": f"{type(e).__name__}: {e}"}
-        return {"chunk": chunk, "id": self.metric.id, "version": self.metric.version, "scores": raw.tolist(),
-                "seconds": seconds, "pid": os.getpid(), "error": None}
+        return {
+            "chunk": chunk,
+            "id": self.metric.id,
+            "version": self.metric.version,
+            "scores": raw.tolist(),
+            "seconds": seconds,
+            "pid": os.getpid(),
+            "error": None,
+        }
 
 
 # ----- the driver side -----------------------------------------------------------------------------
+
 
 def score_distributed(
     store: Store,
@@ -268,17 +317,38 @@ def score_distributed(
     progress lines (default: stderr)."""
     ray = _ray()
     if not ray.is_initialized():
-        raise AuditError(explain("score_distributed", expected="an open Ray session", got="ray is not initialised",
-                                 fix="Call it inside `with ray_session(...):`."))
+        raise AuditError(
+            explain(
+                "score_distributed",
+                expected="an open Ray session",
+                got="ray is not initialised",
+                fix="Call it inside `with ray_session(...):`.",
+            )
+        )
     if chunk_size < 1 or max_retries < 0 or (actors is not None and actors < 1):
-        raise ConfigError(explain("Ray scoring options", expected="chunk_size >= 1, max_retries >= 0, actors >= 1",
-                                  got=f"chunk_size={chunk_size}, max_retries={max_retries}, actors={actors}",
-                                  fix="Pass positive values."))
+        raise ConfigError(
+            explain(
+                "Ray scoring options",
+                expected="chunk_size >= 1, max_retries >= 0, actors >= 1",
+                got=f"chunk_size={chunk_size}, max_retries={max_retries}, actors={actors}",
+                fix="Pass positive values.",
+            )
+        )
     runs = []
     for name in metric_names:
-        runs.append(_score_metric(store, name, list(objects), device=device, chunk_size=chunk_size,
-                                  max_retries=max_retries, actors=actors, crash_on=crash_first_actor_on_chunk,
-                                  log=log or _stderr))
+        runs.append(
+            _score_metric(
+                store,
+                name,
+                list(objects),
+                device=device,
+                chunk_size=chunk_size,
+                max_retries=max_retries,
+                actors=actors,
+                crash_on=crash_first_actor_on_chunk,
+                log=log or _stderr,
+            )
+        )
     return runs
 
 
@@ -315,8 +385,18 @@ class _Pool:
         self.slots = []
 
 
-def _score_metric(store: Store, name: str, objects: list[tuple[str, str]], *, device: str, chunk_size: int,
-                  max_retries: int, actors: int | None, crash_on: int | None, log) -> MetricRun:
+def _score_metric(
+    store: Store,
+    name: str,
+    objects: list[tuple[str, str]],
+    *,
+    device: str,
+    chunk_size: int,
+    max_retries: int,
+    actors: int | None,
+    crash_on: int | None,
+    log,
+) -> MetricRun:
     ray = _ray()
     dead = _retryable_errors()
     t0 = time.perf_counter()
@@ -334,36 +414,75 @@ def _score_metric(store: Store, name: str, objects: list[tuple[str, str]], *, de
             except dead as e:
                 pool.close()
                 if attempt == max_retries:
-                    raise AuditError(explain(f"metric {name} on Ray", expected="a worker that loads the metric",
-                                             got=f"{max_retries + 1} workers died while loading it: {e}",
-                                             fix="Check the worker logs above (memory? a missing package on the nodes?).")) from None
+                    raise AuditError(
+                        explain(
+                            f"metric {name} on Ray",
+                            expected="a worker that loads the metric",
+                            got=f"{max_retries + 1} workers died while loading it: {e}",
+                            fix="Check the worker logs above (memory? a missing package on the nodes?).",
+                        )
+                    ) from None
         assert info is not None
         if info["problem"] is not None:
             kind, text = info["problem"]
             if kind == "unavailable":
                 log(f"skipped {name}: {text}")
                 return MetricRun(name, None, None, 0, 0, 0, pool.started, 0, time.perf_counter() - t0, skipped=text)
-            raise AuditError(explain(f"metric {name} on Ray worker (pid {info['pid']})", expected="the metric loads",
-                                     got=text, fix="Fix the metric name or its module; the local engine shows the same error."))
+            raise AuditError(
+                explain(
+                    f"metric {name} on Ray worker (pid {info['pid']})",
+                    expected="the metric loads",
+                    got=text,
+                    fix="Fix the metric name or its module; the local engine shows the same error.",
+                )
+            )
         metric_id, version = info["id"], info["version"]
         wanted = dict(objects)
         have = known_scores(store, metric_id, version, wanted)
         missing = missing_objects(wanted, {**have.finite, **have.nonfinite})
-        chunks = [missing[i:i + chunk_size] for i in range(0, len(missing), chunk_size)]
+        chunks = [missing[i : i + chunk_size] for i in range(0, len(missing), chunk_size)]
         if not chunks:
-            return MetricRun(name, metric_id, version, 0, len(have.finite), 0, pool.started, 0, time.perf_counter() - t0,
-                             nonfinite=dict(have.nonfinite))
+            return MetricRun(
+                name,
+                metric_id,
+                version,
+                0,
+                len(have.finite),
+                0,
+                pool.started,
+                0,
+                time.perf_counter() - t0,
+                nonfinite=dict(have.nonfinite),
+            )
         n_actors = min(len(chunks), actors or _cluster_slots(device))
         pool.slots += [pool.new() for _ in range(n_actors - 1)]
         events, scored, replaced, bad = _run_chunks(store, pool, chunks, metric_id, version, max_retries, dead)
-        return MetricRun(name, metric_id, version, scored, len(have.finite), len(chunks), pool.started, replaced,
-                         time.perf_counter() - t0, events=tuple(events), nonfinite={**have.nonfinite, **bad})
+        return MetricRun(
+            name,
+            metric_id,
+            version,
+            scored,
+            len(have.finite),
+            len(chunks),
+            pool.started,
+            replaced,
+            time.perf_counter() - t0,
+            events=tuple(events),
+            nonfinite={**have.nonfinite, **bad},
+        )
     finally:
         pool.close()
 
 
-def _run_chunks(store: Store, pool: _Pool, chunks: list[list[tuple[str, str]]], metric_id: str, version: str,
-                max_retries: int, dead: tuple[type[BaseException], ...]) -> tuple[list[ChunkEvent], int, int, dict[str, float]]:
+def _run_chunks(
+    store: Store,
+    pool: _Pool,
+    chunks: list[list[tuple[str, str]]],
+    metric_id: str,
+    version: str,
+    max_retries: int,
+    dead: tuple[type[BaseException], ...],
+) -> tuple[list[ChunkEvent], int, int, dict[str, float]]:
     """Keep every actor busy with one chunk; store each chunk as it returns (through the one
     scoring core: finite scores stored, NaN/±inf returned); replace the dead."""
     ray = _ray()
@@ -389,11 +508,15 @@ def _run_chunks(store: Store, pool: _Pool, chunks: list[list[tuple[str, str]]], 
             events.append(ChunkEvent("lost", c, time.time()))
             losses[c] += 1
             if losses[c] > max_retries:
-                raise AuditError(explain(
-                    f"chunk {c} ({len(chunks[c])} images, first {chunks[c][0][0][:12]}…) of metric {pool.name} on Ray",
-                    expected=f"scored within {max_retries + 1} tries", got=f"its worker died {losses[c]} times; last: {type(e).__name__}",
-                    fix="Every other finished chunk is stored; check the worker logs (out of memory? a bad image?) and run "
-                        "the same command again to score only what is missing.")) from None
+                raise AuditError(
+                    explain(
+                        f"chunk {c} ({len(chunks[c])} images, first {chunks[c][0][0][:12]}…) of metric {pool.name} on Ray",
+                        expected=f"scored within {max_retries + 1} tries",
+                        got=f"its worker died {losses[c]} times; last: {type(e).__name__}",
+                        fix="Every other finished chunk is stored; check the worker logs (out of memory? a bad image?) and run "
+                        "the same command again to score only what is missing.",
+                    )
+                ) from None
             pool.kill(pool.slots[slot])
             pool.slots[slot] = pool.new()
             replaced += 1
@@ -401,15 +524,23 @@ def _run_chunks(store: Store, pool: _Pool, chunks: list[list[tuple[str, str]]], 
             idle.append(slot)
             continue
         if result.get("error"):
-            raise ScoreError(explain(f"metric {pool.name}, chunk {c} (first image {chunks[c][0][0][:12]}…) on Ray",
-                                     expected="one score per image", got=result["error"],
-                                     fix="Scores of the chunks that finished are stored; fix the metric or the image and "
-                                         "run again."))
+            raise ScoreError(
+                explain(
+                    f"metric {pool.name}, chunk {c} (first image {chunks[c][0][0][:12]}…) on Ray",
+                    expected="one score per image",
+                    got=result["error"],
+                    fix="Scores of the chunks that finished are stored; fix the metric or the image and run again.",
+                )
+            )
         if (result["id"], result["version"]) != (metric_id, version):
-            raise AuditError(explain(f"metric {pool.name} on Ray worker pid {result['pid']}",
-                                     expected=f"id {metric_id} version {version} (as on the first worker)",
-                                     got=f"id {result['id']} version {result['version']}",
-                                     fix="Install the same package versions and weights on every node."))
+            raise AuditError(
+                explain(
+                    f"metric {pool.name} on Ray worker pid {result['pid']}",
+                    expected=f"id {metric_id} version {version} (as on the first worker)",
+                    got=f"id {result['id']} version {result['version']}",
+                    fix="Install the same package versions and weights on every node.",
+                )
+            )
         hashes = [h for h, _ in chunks[c]]
         got = store_batch(store, metric_id, version, hashes, result["scores"], result["seconds"] / len(hashes))
         events.append(ChunkEvent("stored", c, time.time()))
@@ -419,9 +550,17 @@ def _run_chunks(store: Store, pool: _Pool, chunks: list[list[tuple[str, str]]], 
     return events, scored, replaced, bad
 
 
-def score_chains_ray(cfg, store: Store, *, address: str | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE,
-                     max_retries: int = DEFAULT_MAX_RETRIES, num_cpus: int | None = None,
-                     object_store_mb: int | None = None, budget=None) -> int:
+def score_chains_ray(
+    cfg,
+    store: Store,
+    *,
+    address: str | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    max_retries: int = DEFAULT_MAX_RETRIES,
+    num_cpus: int | None = None,
+    object_store_mb: int | None = None,
+    budget=None,
+) -> int:
     """CLI `score --engine ray`: like scoring.score_chains, with the metrics run on Ray.
     Missing chains are built here first, under `budget` (a paid.PaidBudget; None: none)."""
     if address:
@@ -429,8 +568,7 @@ def score_chains_ray(cfg, store: Store, *, address: str | None = None, chunk_siz
     objects = scored_objects(cfg, store, budget)  # builds missing chains here, as the local engine does
     with ray_session(address, num_cpus=num_cpus, object_store_mb=object_store_mb) as where:
         print(f"scoring {len(dict(objects))} images with {len(cfg.metrics)} metrics on {where}")
-        runs = score_distributed(store, cfg.metrics, objects, device=cfg.device, chunk_size=chunk_size,
-                                 max_retries=max_retries)
+        runs = score_distributed(store, cfg.metrics, objects, device=cfg.device, chunk_size=chunk_size, max_retries=max_retries)
     status = 0
     for r in runs:
         if not r.skipped:  # skips were reported on stderr as they happened, like the local engine
@@ -445,8 +583,10 @@ def score_chains_ray(cfg, store: Store, *, address: str | None = None, chunk_siz
 
 # ----- building free chains --------------------------------------------------------------------
 
-def build_steps(editor_spec: str, task_name: str, run: int, first: int, last: int, previous: bytes,
-                exit_on_step: int | None = None) -> Iterator[dict[str, Any]]:
+
+def build_steps(
+    editor_spec: str, task_name: str, run: int, first: int, last: int, previous: bytes, exit_on_step: int | None = None
+) -> Iterator[dict[str, Any]]:
     """The worker side of one chain: steps first..last from the encoded image of step first-1.
 
     A Ray streaming generator: each step is yielded (and so reaches the driver, which
@@ -489,11 +629,16 @@ def refuse_paid_editors(specs: Sequence[Any]) -> None:
 
     paid = sorted({s.editor for s in specs if create_editor(s.editor).paid})
     if paid:
-        raise ConfigError(explain("build --engine ray", expected="free editors only",
-                                  got=f"paid editor(s) {', '.join(paid)}",
-                                  fix="Build paid chains with the default --engine local (its --max-paid-steps budget and "
-                                      "never-re-request guarantee need the store on this machine); pass --editor to pick "
-                                      "the free ones for Ray."))
+        raise ConfigError(
+            explain(
+                "build --engine ray",
+                expected="free editors only",
+                got=f"paid editor(s) {', '.join(paid)}",
+                fix="Build paid chains with the default --engine local (its --max-paid-steps budget and "
+                "never-re-request guarantee need the store on this machine); pass --editor to pick "
+                "the free ones for Ray.",
+            )
+        )
 
 
 @dataclass
@@ -506,9 +651,17 @@ class _ChainJob:
     losses: int = 0
 
 
-def build_chains_distributed(store: Store, specs: Sequence[Any], *, seed_dirs: Sequence[str] = (),
-                             max_retries: int = DEFAULT_MAX_RETRIES, max_inflight: int | None = None,
-                             crash_first_chain_on_step: int | None = None, log=None, budget=None) -> list[Any]:
+def build_chains_distributed(
+    store: Store,
+    specs: Sequence[Any],
+    *,
+    seed_dirs: Sequence[str] = (),
+    max_retries: int = DEFAULT_MAX_RETRIES,
+    max_inflight: int | None = None,
+    crash_first_chain_on_step: int | None = None,
+    log=None,
+    budget=None,
+) -> list[Any]:
     """Build (or resume) free chains on the open Ray session; one build.BuildOutcome per spec.
 
     Step 0 (the rendered seed, which may come from a folder only this machine has) is made
@@ -540,8 +693,10 @@ def build_chains_distributed(store: Store, specs: Sequence[Any], *, seed_dirs: S
         ok = [s for s in steps if s.ok]
         stopped = next((str(s.meta.get("reason", "refused")) for s in steps if not s.ok), None)
         outcomes[i] = BuildOutcome(job.rc.spec, len(ok), stopped is None and len(ok) >= job.rc.spec.steps + 1, stopped, error)
-        log(f"{'FAILED' if error else 'built'} {outcomes[i].label}: {len(ok) - 1} steps stored ({job.added} new)"
-            + (f": {error}" if error else ""))
+        log(
+            f"{'FAILED' if error else 'built'} {outcomes[i].label}: {len(ok) - 1} steps stored ({job.added} new)"
+            + (f": {error}" if error else "")
+        )
 
     def submit(i: int, job: _ChainJob, exit_on_step: int | None = None) -> None:
         steps = store.steps(job.rc.key)
@@ -550,8 +705,9 @@ def build_chains_distributed(store: Store, specs: Sequence[Any], *, seed_dirs: S
             finish(i, job)  # stopped by a refusal, or already long enough
             return
         previous = store.read_bytes(last.image_hash, last.ext)
-        gen = remote_build.remote(job.rc.spec.editor, job.rc.spec.task, job.rc.spec.run, len(steps), job.rc.spec.steps,
-                                  previous, exit_on_step)
+        gen = remote_build.remote(
+            job.rc.spec.editor, job.rc.spec.task, job.rc.spec.run, len(steps), job.rc.spec.steps, previous, exit_on_step
+        )
         inflight[gen] = (i, job)
 
     try:
@@ -561,8 +717,11 @@ def build_chains_distributed(store: Store, specs: Sequence[Any], *, seed_dirs: S
                 try:
                     rc = resolve(spec, extra_seed_dirs=seed_dirs)
                     # Verify what is stored (dropping a corrupt tail) and make step 0, here.
-                    build_chain(store, resolve(dataclasses.replace(spec, steps=0), extra_seed_dirs=seed_dirs, editor=rc.editor),
-                                budget=budget)
+                    build_chain(
+                        store,
+                        resolve(dataclasses.replace(spec, steps=0), extra_seed_dirs=seed_dirs, editor=rc.editor),
+                        budget=budget,
+                    )
                 except AuditError as e:
                     outcomes[i] = BuildOutcome(spec, -1, False, None, str(e))
                     continue
@@ -590,8 +749,12 @@ def build_chains_distributed(store: Store, specs: Sequence[Any], *, seed_dirs: S
                 del inflight[gen]
                 job.losses += 1
                 if job.losses > max_retries:
-                    finish(i, job, error=f"its worker died {job.losses} times (last: {type(e).__name__}); finished steps "
-                                         "are stored, run the same command again to resume")
+                    finish(
+                        i,
+                        job,
+                        error=f"its worker died {job.losses} times (last: {type(e).__name__}); finished steps "
+                        "are stored, run the same command again to resume",
+                    )
                 else:
                     log(f"lost the worker of {_label(job.rc.spec)}; resuming from its last stored step")
                     submit(i, job)
@@ -621,8 +784,10 @@ def _store_built_step(store: Store, job: _ChainJob, item: dict[str, Any]) -> str
     rc = job.rc
     if "editor_id" in item:
         if (item["editor_id"], item["editor_version"]) != (rc.editor.id, rc.editor.version) or item["paid"]:
-            return (f"the worker's editor is {item['editor_id']} {item['editor_version']}, this machine's "
-                    f"{rc.editor.id} {rc.editor.version}: install the same iqa_audit on every node")
+            return (
+                f"the worker's editor is {item['editor_id']} {item['editor_version']}, this machine's "
+                f"{rc.editor.id} {rc.editor.version}: install the same iqa_audit on every node"
+            )
         return None
     if item.get("error"):
         return f"step {item['step']}: {item['error']}"
@@ -635,9 +800,17 @@ def _store_built_step(store: Store, job: _ChainJob, item: dict[str, Any]) -> str
     return None
 
 
-def build_chains_ray(cfg, store: Store, todo: Sequence[Any], *, address: str | None = None,
-                     max_retries: int = DEFAULT_MAX_RETRIES, num_cpus: int | None = None,
-                     object_store_mb: int | None = None, budget=None) -> list[Any]:
+def build_chains_ray(
+    cfg,
+    store: Store,
+    todo: Sequence[Any],
+    *,
+    address: str | None = None,
+    max_retries: int = DEFAULT_MAX_RETRIES,
+    num_cpus: int | None = None,
+    object_store_mb: int | None = None,
+    budget=None,
+) -> list[Any]:
     """CLI `build --engine ray`: the pending free chains `todo` of `cfg`, built on Ray."""
     refuse_paid_editors(todo)  # before starting anything
     if address:

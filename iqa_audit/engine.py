@@ -38,6 +38,7 @@ from .stability import Stability, stability as stability_of
 from .store import Store, jsonable
 from .tasks import get_task
 
+
 # The code behind each memoised finding: editing any of it makes every memo of that kind
 # stale (a different key), so a check's verdict is never read back from older code.
 # Imported when first needed: collection imports no check.
@@ -54,6 +55,8 @@ def sanity_sources() -> tuple[ModuleType, ...]:
     from . import sanity, seeds
 
     return (sys.modules[__name__], sanity, seeds)
+
+
 _AUDIT_SIZE = object()  # Engine.chains' default: seeds at the audit's --long-side
 
 
@@ -193,8 +196,7 @@ class Engine:
     def _build_chains(self, setting, seed: str, *, steps: int, runs: int, long_side: int | None) -> list[Chain]:
         out = []
         for run in range(runs):
-            spec = ChainSpec(seed=seed, editor=setting.editor, task=setting.task, run=run, steps=steps,
-                             long_side=long_side)
+            spec = ChainSpec(seed=seed, editor=setting.editor, task=setting.task, run=run, steps=steps, long_side=long_side)
             out.append(build_chain(self.store, resolve(spec, extra_seed_dirs=self.cfg.seed_dirs), budget=self.budget))
         return out
 
@@ -205,16 +207,27 @@ class Engine:
 
         imported = chains_of(self.dataset_record, setting, seed)
         if not imported:
-            raise StoreError(explain(f"imported chains {setting}/{seed}", expected=f"chains of dataset {self.dataset}", got="none registered",
-                                     fix="Check --dataset names the dataset that was imported."))
+            raise StoreError(
+                explain(
+                    f"imported chains {setting}/{seed}",
+                    expected=f"chains of dataset {self.dataset}",
+                    got="none registered",
+                    fix="Check --dataset names the dataset that was imported.",
+                )
+            )
         chains = []
         for c in imported:
             wanted = set(c.steps)
             steps = tuple(s for s in self.store.steps(c.key) if s.step in wanted)
             if {s.step for s in steps} != wanted:
-                raise StoreError(explain(f"imported chain {setting}/{seed} run {c.run} of dataset {self.dataset}",
-                                         expected=f"steps {sorted(wanted)}", got=f"steps {sorted(s.step for s in steps)} in the store",
-                                         fix="Run the import again: it restores missing steps."))
+                raise StoreError(
+                    explain(
+                        f"imported chain {setting}/{seed} run {c.run} of dataset {self.dataset}",
+                        expected=f"steps {sorted(wanted)}",
+                        got=f"steps {sorted(s.step for s in steps)} in the store",
+                        fix="Run the import again: it restores missing steps.",
+                    )
+                )
             chains.append(ChainValue(self.store.chain(c.key), steps, max(wanted)))
         return chains
 
@@ -308,16 +321,32 @@ class Engine:
         per_run = {c.record.run: {s.step: s for s in c.ok_steps if s.step in wanted} for c in chains}
         objects = [(s.image_hash, s.ext) for steps in per_run.values() for s in steps.values()]
         metric, got = self.scores(metric_name, objects)
-        raw = {run: {k: got.finite[s.image_hash] for k, s in steps.items() if s.image_hash in got.finite}
-               for run, steps in per_run.items()}
+        raw = {
+            run: {k: got.finite[s.image_hash] for k, s in steps.items() if s.image_hash in got.finite}
+            for run, steps in per_run.items()
+        }
         norm = {run: {k: float(normalise(v, metric.range)) for k, v in steps.items()} for run, steps in raw.items()}
         # A step whose score is NaN/±inf is left out of the series and named, so only the
         # cells that need it error (gaps.gap raises for them); the others still run.
-        unusable = {run: {k: nonfinite_line(self.store, metric_name, s.image_hash, got.nonfinite[s.image_hash], ext=s.ext)
-                          for k, s in steps.items() if s.image_hash in got.nonfinite}
-                    for run, steps in per_run.items()}
-        return Series(metric.id, metric.version, label, seed, tuple(sorted(raw)),
-                      tuple(sorted(wanted)), raw, norm, {r: u for r, u in unusable.items() if u})
+        unusable = {
+            run: {
+                k: nonfinite_line(self.store, metric_name, s.image_hash, got.nonfinite[s.image_hash], ext=s.ext)
+                for k, s in steps.items()
+                if s.image_hash in got.nonfinite
+            }
+            for run, steps in per_run.items()
+        }
+        return Series(
+            metric.id,
+            metric.version,
+            label,
+            seed,
+            tuple(sorted(raw)),
+            tuple(sorted(wanted)),
+            raw,
+            norm,
+            {r: u for r, u in unusable.items() if u},
+        )
 
     def gap(self, cell: GapCell):
         """gaps.gap of the cell's series at Δ = cell.delta_step: mean normalised score at step
@@ -371,8 +400,9 @@ class Engine:
         key = ("stability", metric, setting.label, seed)
         if key not in self._series:
             cfg = self.cfg
-            chains = self.chains(setting, seed, steps=cfg.stability_steps, runs=cfg.stability_runs,
-                                 long_side=cfg.stability_long_side)
+            chains = self.chains(
+                setting, seed, steps=cfg.stability_steps, runs=cfg.stability_runs, long_side=cfg.stability_long_side
+            )
             self._series[key] = self._score_series(metric, setting.label, seed, chains, range(cfg.stability_steps + 1))
         return self._series[key]
 
@@ -380,20 +410,28 @@ class Engine:
         """The cell's add chain against the replicate chain of the same editor and seed:
         robust spreads of step-to-step normalised differences (points) and their ratio
         (iqa_audit.stability). Raises as `stability_series` does."""
-        return stability_of(self.stability_series(cell.metric, cell.add_setting, cell.seed),
-                            self.stability_series(cell.metric, cell.replicate_setting, cell.seed))
+        return stability_of(
+            self.stability_series(cell.metric, cell.add_setting, cell.seed),
+            self.stability_series(cell.metric, cell.replicate_setting, cell.seed),
+        )
 
-    def chain_images(self, setting, seed: str, *, steps: int, runs: int, long_side: Any = _AUDIT_SIZE) -> dict[str, dict[str, str]]:
+    def chain_images(
+        self, setting, seed: str, *, steps: int, runs: int, long_side: Any = _AUDIT_SIZE
+    ) -> dict[str, dict[str, str]]:
         """{run: {step: 'sha256.ext'}} of the stored chains, for the report's image strips
         (run and step as strings, ok steps only). Builds as `chains` does."""
-        return {str(c.record.run): {str(s.step): f"{s.image_hash}.{s.ext}" for s in c.ok_steps}
-                for c in self.chains(setting, seed, steps=steps, runs=runs, long_side=long_side)}
+        return {
+            str(c.record.run): {str(s.step): f"{s.image_hash}.{s.ext}" for s in c.ok_steps}
+            for c in self.chains(setting, seed, steps=steps, runs=runs, long_side=long_side)
+        }
 
     def reasonings(self, setting, seed: str, *, steps: int, runs: int) -> dict[str, list]:
         """{run: [[step, reasoning or None], ...]}: the editor's own words per step 1..,
         a stopped step included (run as a string). Builds as `chains` does."""
-        return {str(c.record.run): [[s.step, s.reasoning] for s in c.steps if s.step > 0]
-                for c in self.chains(setting, seed, steps=steps, runs=runs)}
+        return {
+            str(c.record.run): [[s.step, s.reasoning] for s in c.steps if s.step > 0]
+            for c in self.chains(setting, seed, steps=steps, runs=runs)
+        }
 
     # ----- metric sanity ---------------------------------------------------------------
     def clean_seed_images(self, count: int | None = None) -> list[Image]:
@@ -416,8 +454,15 @@ class Engine:
         from .plan import audit_seeds
 
         identity = self.identity(case.metric)
-        key = memo_key("sanity", identity.id, identity.version, case.check, [s.name for s in audit_seeds(self.cfg)],
-                       self.cfg.long_side, code_digest(*sanity_sources()))
+        key = memo_key(
+            "sanity",
+            identity.id,
+            identity.version,
+            case.check,
+            [s.name for s in audit_seeds(self.cfg)],
+            self.cfg.long_side,
+            code_digest(*sanity_sources()),
+        )
         memo = self.store.get_memo("sanity", key)
         if memo is not None:
             passed, message, warning_only = json.loads(memo)

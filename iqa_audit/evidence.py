@@ -48,8 +48,11 @@ from .images import Image
 JND_GREY_LEVELS = 3.0  # Chou & Li (1995): smallest luminance visibility threshold, 8-bit grey levels
 PSNR_BOUND_DB = 20.0 * math.log10(255.0 / JND_GREY_LEVELS)  # 38.59 dB
 SSIM_BOUND = 0.95  # Flynn et al. (2013): mean SSIM at the just-noticeable difference
-THRESHOLD_SOURCE = (f"visible when PSNR < {PSNR_BOUND_DB:.2f} dB (RMS error above the {JND_GREY_LEVELS:g}-grey-level JND, "
-                    f"Chou & Li 1995) or SSIM < {SSIM_BOUND:g} (JND point, Flynn et al. 2013)")
+THRESHOLD_SOURCE = (
+    f"visible when PSNR < {PSNR_BOUND_DB:.2f} dB (RMS error above the {JND_GREY_LEVELS:g}-grey-level JND, "
+    f"Chou & Li 1995) or SSIM < {SSIM_BOUND:g} (JND point, Flynn et al. 2013)"
+)
+
 
 def sources() -> tuple[ModuleType, ...]:
     """The code behind a measured change: this module and the module that aligns the crop
@@ -105,8 +108,13 @@ class RunEvidence:
         return f"run {self.run}: {psnr}{align} ({'visible change' if c.visible else 'no visible change'})"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"run": self.run, "reference_step": self.reference_step, "step": self.step, **self.change.to_dict(),
-                "visible": self.visible}
+        return {
+            "run": self.run,
+            "reference_step": self.reference_step,
+            "step": self.step,
+            **self.change.to_dict(),
+            "visible": self.visible,
+        }
 
 
 def measure_change(reference: Image, later: Image) -> Change:
@@ -120,14 +128,20 @@ def measure_change(reference: Image, later: Image) -> Change:
     ref_px, out_px, info = align_to_reference(reference, later)
     a, b = np.asarray(ref_px, dtype=np.float64), np.asarray(out_px, dtype=np.float64)
     mse = float(np.mean((a - b) ** 2))
-    psnr = None if mse == 0.0 else 10.0 * math.log10(255.0 ** 2 / mse)
+    psnr = None if mse == 0.0 else 10.0 * math.log10(255.0**2 / mse)
     side = min(a.shape[0], a.shape[1])
     win = min(7, side if side % 2 else side - 1)
     if mse == 0.0:
         ssim = 1.0
     elif win < 3:
-        raise BadImageError(explain("evidence of change", expected="aligned images at least 3x3 px",
-                                    got=f"{a.shape[1]}x{a.shape[0]}", fix="Audit chains of images larger than 3x3 px."))
+        raise BadImageError(
+            explain(
+                "evidence of change",
+                expected="aligned images at least 3x3 px",
+                got=f"{a.shape[1]}x{a.shape[0]}",
+                fix="Audit chains of images larger than 3x3 px.",
+            )
+        )
     else:
         ssim = float(structural_similarity(ref_px, out_px, channel_axis=2, data_range=255, win_size=win))
     return Change(psnr, ssim, str(info["method"]))
@@ -136,5 +150,7 @@ def measure_change(reference: Image, later: Image) -> Change:
 def describe_none_visible(evidence: tuple[RunEvidence, ...]) -> str:
     """Why a cell is inconclusive, with every run's numbers and the threshold."""
     runs = "; ".join(ev.describe() for ev in evidence)
-    return f"no run changed visibly between step {evidence[0].reference_step} and step {evidence[0].step} ({runs}); " \
-           f"{THRESHOLD_SOURCE}"
+    return (
+        f"no run changed visibly between step {evidence[0].reference_step} and step {evidence[0].step} ({runs}); "
+        f"{THRESHOLD_SOURCE}"
+    )

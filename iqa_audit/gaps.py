@@ -49,8 +49,7 @@ class Series:
 
     def unusable_for(self, *steps: int) -> tuple[str, ...]:
         """Why each (run, step) among `steps` that has no usable score has none, in run order."""
-        return tuple(self.unusable[r][k] for r in sorted(self.unusable) for k in dict.fromkeys(steps)
-                     if k in self.unusable[r])
+        return tuple(self.unusable[r][k] for r in sorted(self.unusable) for k in dict.fromkeys(steps) if k in self.unusable[r])
 
     def at(self, step: int, *, normalised: bool = True) -> tuple[float, ...]:
         """Per-run scores at `step`, in run order (runs lacking that step are left out):
@@ -63,8 +62,14 @@ class Series:
         when no run has a score at `step`."""
         values = self.at(step)
         if not values:
-            raise AuditError(explain(f"{self.setting}/{self.seed}", expected=f"scores at step {step}", got="none in any run",
-                                     fix="Build the chains to at least that step."))
+            raise AuditError(
+                explain(
+                    f"{self.setting}/{self.seed}",
+                    expected=f"scores at step {step}",
+                    got="none in any run",
+                    fix="Build the chains to at least that step.",
+                )
+            )
         return float(np.mean(values))
 
     def spread(self, step: int) -> float:
@@ -152,8 +157,10 @@ def gap(series: Series, delta_step: int) -> Gap:
     is NaN/±inf: leaving that run out would hide it (a run without the step is left out)."""
     why = series.unusable_for(REFERENCE_STEP, delta_step)
     if why:
-        raise NonFiniteScore(f"{series.metric_id} on {series.setting}/{series.seed}: gap Δ{delta_step} needs scores the "
-                             f"metric could not give (steps {REFERENCE_STEP} and {delta_step} of every run):\n" + "\n".join(why))
+        raise NonFiniteScore(
+            f"{series.metric_id} on {series.setting}/{series.seed}: gap Δ{delta_step} needs scores the "
+            f"metric could not give (steps {REFERENCE_STEP} and {delta_step} of every run):\n" + "\n".join(why)
+        )
     paired, left_out = [], []
     for r in series.runs:
         have = series.normalised[r]
@@ -232,8 +239,14 @@ def judge(g: Gap, evidence: Sequence[RunEvidence]) -> GapVerdict:
         return GapVerdict("inconclusive", g, (), f"no run has both step {REFERENCE_STEP} and step {g.delta_step} ({why})")
     missing = sorted(set(g.runs) - {e.run for e in ev})
     if missing:
-        raise AuditError(explain(f"gap cell {g.cell_id}", expected="evidence for every paired run",
-                                 got=f"none for runs {missing}", fix="This is a bug in the engine: report it."))
+        raise AuditError(
+            explain(
+                f"gap cell {g.cell_id}",
+                expected="evidence for every paired run",
+                got=f"none for runs {missing}",
+                fix="This is a bug in the engine: report it.",
+            )
+        )
     if not any(e.visible for e in ev):
         return GapVerdict("inconclusive", g, ev, describe_none_visible(ev))
     return GapVerdict("pass" if g.noticed else "fail", g, ev)

@@ -84,7 +84,9 @@ def _import_genai() -> tuple[Any, Any, Any]:
         from google.genai import errors, types
     except ImportError:
         raise ConfigError(
-            explain("google-genai", expected="the package to be installed", got="ImportError", fix="Run `pip install google-genai`.")
+            explain(
+                "google-genai", expected="the package to be installed", got="ImportError", fix="Run `pip install google-genai`."
+            )
         ) from None
     return genai, types, errors
 
@@ -157,7 +159,12 @@ def _classify(exc: BaseException, errors_module: Any, secret: str | None) -> _Fa
         message = _scrub(str(getattr(exc, "message", "") or ""), secret)[:300]
         status = getattr(exc, "status", None) or ""
         retryable = code in RETRYABLE_STATUS or code >= 500
-        return _Failure(retryable, f"HTTP {code} {status}: {message}".strip(), code, server_delay_s=_retry_delay(getattr(exc, "details", None)))
+        return _Failure(
+            retryable,
+            f"HTTP {code} {status}: {message}".strip(),
+            code,
+            server_delay_s=_retry_delay(getattr(exc, "details", None)),
+        )
     not_sent, transport = _transport_errors()
     if transport and isinstance(exc, transport):
         what = f"{type(exc).__name__}: {_scrub(str(exc), secret)[:200]}"
@@ -172,12 +179,7 @@ def _classify(exc: BaseException, errors_module: Any, secret: str | None) -> _Fa
 
 
 def _call_with_retries(
-    call: Callable[[], Any],
-    *,
-    what: str,
-    max_retries: int,
-    sleep: Callable[[float], None],
-    secret: str | None,
+    call: Callable[[], Any], *, what: str, max_retries: int, sleep: Callable[[float], None], secret: str | None
 ) -> tuple[Any, int]:
     """Run `call`, retrying transient failures; returns (result, attempts)."""
     _, _, errors_module = _import_genai()
@@ -204,9 +206,13 @@ def _call_with_retries(
 
 def _failure_message(what: str, failure: _Failure, attempts: int) -> str:
     if failure.malformed:
-        return explain(what, expected="a JSON reply in the Gemini REST shape", got=failure.summary,
-                       fix="The step is kept as failed and not bought again; check base_url points at the Gemini API (or a "
-                           f"faithful proxy), then `{cli_command('forget', '--chain', 'KEY', '--from-step', 'K')}` asks for it anew.")
+        return explain(
+            what,
+            expected="a JSON reply in the Gemini REST shape",
+            got=failure.summary,
+            fix="The step is kept as failed and not bought again; check base_url points at the Gemini API (or a "
+            f"faithful proxy), then `{cli_command('forget', '--chain', 'KEY', '--from-step', 'K')}` asks for it anew.",
+        )
     if failure.retryable:
         return explain(
             what,
@@ -387,7 +393,14 @@ def ask_about_image(
 def _check_model(model: Any) -> str:
     name = model.strip().removeprefix("models/") if isinstance(model, str) else ""
     if not name or any(c in name for c in " /:?#"):
-        raise ConfigError(explain("model", expected="a Gemini model name such as gemini-3-pro-image-preview", got=repr(model), fix="Pass model=<name>."))
+        raise ConfigError(
+            explain(
+                "model",
+                expected="a Gemini model name such as gemini-3-pro-image-preview",
+                got=repr(model),
+                fix="Pass model=<name>.",
+            )
+        )
     return name
 
 
@@ -399,7 +412,14 @@ def _check_temperature(value: Any) -> float | None:
     except (TypeError, ValueError):
         t = -1.0
     if not 0.0 <= t <= 2.0:
-        raise ConfigError(explain("temperature", expected="a number in [0, 2] or none (server default)", got=repr(value), fix="The study used 0 and 0.4."))
+        raise ConfigError(
+            explain(
+                "temperature",
+                expected="a number in [0, 2] or none (server default)",
+                got=repr(value),
+                fix="The study used 0 and 0.4.",
+            )
+        )
     return t
 
 

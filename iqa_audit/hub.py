@@ -54,16 +54,23 @@ def is_hub_ref(text: str) -> bool:
 
 def parse_hub_ref(text: str) -> HubRef:
     """'hf://kenantang/Banana100@main' -> HubRef. ConfigError on anything else."""
-    body = text[len(SCHEME):] if is_hub_ref(text) else text
+    body = text[len(SCHEME) :] if is_hub_ref(text) else text
     repo, at, revision = body.partition("@")
     if not _REPO.fullmatch(repo) or (at and not re.fullmatch(r"[A-Za-z0-9._/-]{1,200}", revision)) or ".." in body:
-        raise ConfigError(explain(f"dataset {text!r}", expected="hf://OWNER/NAME or hf://OWNER/NAME@REVISION", got=repr(text),
-                                  fix="e.g. hf://kenantang/Banana100 or hf://kenantang/Banana100@<commit>."))
+        raise ConfigError(
+            explain(
+                f"dataset {text!r}",
+                expected="hf://OWNER/NAME or hf://OWNER/NAME@REVISION",
+                got=repr(text),
+                fix="e.g. hf://kenantang/Banana100 or hf://kenantang/Banana100@<commit>.",
+            )
+        )
     return HubRef(repo, revision or None)
 
 
-def fetch_snapshot(ref: HubRef, *, cache_dir: str | Path | None = None, include: Sequence[str] | None = None,
-                   max_workers: int = 8) -> Snapshot:
+def fetch_snapshot(
+    ref: HubRef, *, cache_dir: str | Path | None = None, include: Sequence[str] | None = None, max_workers: int = 8
+) -> Snapshot:
     """Download (or find in the cache) the dataset snapshot `ref` names.
 
     include: globs of repository files to fetch (None: all). Raises ConfigError naming the
@@ -72,36 +79,82 @@ def fetch_snapshot(ref: HubRef, *, cache_dir: str | Path | None = None, include:
     """
     from huggingface_hub import snapshot_download
     from huggingface_hub import constants as hub_constants
-    from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError,
-                                        RevisionNotFoundError)
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     what = f"Hugging Face dataset {ref}"
     try:
-        folder = snapshot_download(ref.repo, repo_type="dataset", revision=ref.revision, cache_dir=cache_dir,
-                                   allow_patterns=list(include) if include else None, max_workers=max_workers)
+        folder = snapshot_download(
+            ref.repo,
+            repo_type="dataset",
+            revision=ref.revision,
+            cache_dir=cache_dir,
+            allow_patterns=list(include) if include else None,
+            max_workers=max_workers,
+        )
     except RevisionNotFoundError:
-        raise ConfigError(explain(what, expected="a revision the repository has", got=f"no revision {ref.revision!r}",
-                                  fix="Pass a branch, tag or commit of the repository after '@'.")) from None
+        raise ConfigError(
+            explain(
+                what,
+                expected="a revision the repository has",
+                got=f"no revision {ref.revision!r}",
+                fix="Pass a branch, tag or commit of the repository after '@'.",
+            )
+        ) from None
     except GatedRepoError:
-        raise ConfigError(explain(what, expected="access to the repository", got="a gated repository",
-                                  fix="Accept its terms on the Hub and log in (`hf auth login`), then import again.")) from None
+        raise ConfigError(
+            explain(
+                what,
+                expected="access to the repository",
+                got="a gated repository",
+                fix="Accept its terms on the Hub and log in (`hf auth login`), then import again.",
+            )
+        ) from None
     except RepositoryNotFoundError:
-        raise ConfigError(explain(what, expected="an existing dataset repository", got="no such repository (or it is private)",
-                                  fix="Check OWNER/NAME; for a private one log in first (`hf auth login`).")) from None
+        raise ConfigError(
+            explain(
+                what,
+                expected="an existing dataset repository",
+                got="no such repository (or it is private)",
+                fix="Check OWNER/NAME; for a private one log in first (`hf auth login`).",
+            )
+        ) from None
     except LocalEntryNotFoundError as e:
         offline = hub_constants.HF_HUB_OFFLINE
-        raise ConfigError(explain(what, expected="the snapshot in the hub cache" + (" (HF_HUB_OFFLINE=1 forbids downloading)" if offline else ""),
-                                  got="none there" + ("" if offline else f" and the Hub unreachable ({_first_line(e)})"),
-                                  fix="Run the import where the Hub can be reached (HF_HUB_OFFLINE unset), or copy the hub cache "
-                                      "(HF_HOME) from a machine that has it.")) from None
+        raise ConfigError(
+            explain(
+                what,
+                expected="the snapshot in the hub cache" + (" (HF_HUB_OFFLINE=1 forbids downloading)" if offline else ""),
+                got="none there" + ("" if offline else f" and the Hub unreachable ({_first_line(e)})"),
+                fix="Run the import where the Hub can be reached (HF_HUB_OFFLINE unset), or copy the hub cache "
+                "(HF_HOME) from a machine that has it.",
+            )
+        ) from None
     except (HfHubHTTPError, OSError) as e:
-        raise ConfigError(explain(what, expected="a complete download", got=_first_line(e),
-                                  fix="Run the import again: files already downloaded are kept.")) from None
+        raise ConfigError(
+            explain(
+                what,
+                expected="a complete download",
+                got=_first_line(e),
+                fix="Run the import again: files already downloaded are kept.",
+            )
+        ) from None
     folder = Path(folder)
     commit = folder.name  # the hub cache keeps each snapshot under snapshots/<commit hash>
     if not _COMMIT.fullmatch(commit):
-        raise ConfigError(explain(what, expected="a snapshot folder named by its commit hash", got=str(folder),
-                                  fix="Import the folder itself with --layout or --preset instead."))
+        raise ConfigError(
+            explain(
+                what,
+                expected="a snapshot folder named by its commit hash",
+                got=str(folder),
+                fix="Import the folder itself with --layout or --preset instead.",
+            )
+        )
     return Snapshot(ref, folder, commit)
 
 

@@ -214,13 +214,19 @@ def decode_image(data: bytes, *, source: str = "<bytes>") -> Image:
             raise _bomb_error(source, str(e)) from None
         except (OSError, SyntaxError, ValueError) as e:  # a valid header followed by garbage
             raise BadImageError(
-                explain(f"{source}", expected="a readable image file", got=f"a header that fails to parse ({e})",
-                        fix="The file is probably truncated or corrupt: re-download or re-export it.")
+                explain(
+                    f"{source}",
+                    expected="a readable image file",
+                    got=f"a header that fails to parse ({e})",
+                    fix="The file is probably truncated or corrupt: re-download or re-export it.",
+                )
             ) from None
         w, h = pil.size
         rawmode = _rawmode(pil)  # how the file stores its samples; gone once the image is loaded
         if w == 0 or h == 0:
-            raise BadImageError(explain(f"{source}", expected="a non-empty image", got=f"{w}x{h} pixels", fix="Re-export the file."))
+            raise BadImageError(
+                explain(f"{source}", expected="a non-empty image", got=f"{w}x{h} pixels", fix="Re-export the file.")
+            )
         if w * h > MAX_PIXELS:
             raise _bomb_error(source, f"{w}x{h} = {w * h} pixels")
         try:
@@ -237,8 +243,9 @@ def decode_image(data: bytes, *, source: str = "<bytes>") -> Image:
                 )
             ) from None
     if rawmode in _WIDE_COLOUR_RAWMODES:
-        return Image(to_rgb8(_wide_colour_samples(data, pil, source), source=source, key=pil.info.get("transparency")),
-                     encoded=data)
+        return Image(
+            to_rgb8(_wide_colour_samples(data, pil, source), source=source, key=pil.info.get("transparency")), encoded=data
+        )
     return Image(_pil_to_rgb_array(pil, source, rawmode=rawmode), encoded=data)
 
 
@@ -299,32 +306,50 @@ def _uint16_levels(a: np.ndarray, source: str) -> np.ndarray:
 def _wide_int_levels(a: np.ndarray, source: str) -> np.ndarray:
     lo, hi = int(a.min()), int(a.max())
     if lo < 0 or hi > 65535:
-        raise BadImageError(explain(
-            f"{source}", expected="integer samples within 0..65535 (16-bit levels; 32-bit images are read as 16-bit data)",
-            got=f"{a.dtype} samples from {lo} to {hi}",
-            fix="Scale them to 0..65535 and cast with .astype(np.uint16), or to 0..255 with .astype(np.uint8); "
-                "for a file, save it as an 8-bit or 16-bit PNG."))
+        raise BadImageError(
+            explain(
+                f"{source}",
+                expected="integer samples within 0..65535 (16-bit levels; 32-bit images are read as 16-bit data)",
+                got=f"{a.dtype} samples from {lo} to {hi}",
+                fix="Scale them to 0..65535 and cast with .astype(np.uint16), or to 0..255 with .astype(np.uint8); "
+                "for a file, save it as an 8-bit or 16-bit PNG.",
+            )
+        )
     if 0 < hi <= 255:
-        raise BadImageError(explain(
-            f"{source}", expected="integer samples whose bit depth is clear",
-            got=f"{a.dtype} samples from {lo} to {hi}: 8-bit levels, or a 16-bit image darker than 0.4 %",
-            fix="Say which: cast with .astype(np.uint8) for 8-bit levels or .astype(np.uint16) for 16-bit levels; "
-                "for a file, save it as an 8-bit or 16-bit PNG."))
+        raise BadImageError(
+            explain(
+                f"{source}",
+                expected="integer samples whose bit depth is clear",
+                got=f"{a.dtype} samples from {lo} to {hi}: 8-bit levels, or a 16-bit image darker than 0.4 %",
+                fix="Say which: cast with .astype(np.uint8) for 8-bit levels or .astype(np.uint16) for 16-bit levels; "
+                "for a file, save it as an 8-bit or 16-bit PNG.",
+            )
+        )
     return _uint16_levels(a, source)
 
 
 def _float_levels(a: np.ndarray, source: str) -> np.ndarray:
     finite = np.isfinite(a)
     if not finite.all():
-        raise BadImageError(explain(f"{source}", expected="finite float samples in [0, 1]",
-                                    got=f"{int((~finite).sum())} NaN or infinite sample(s)",
-                                    fix="Replace them (np.nan_to_num) before making an image."))
+        raise BadImageError(
+            explain(
+                f"{source}",
+                expected="finite float samples in [0, 1]",
+                got=f"{int((~finite).sum())} NaN or infinite sample(s)",
+                fix="Replace them (np.nan_to_num) before making an image.",
+            )
+        )
     lo, hi = float(a.min()), float(a.max())
     if lo < 0.0 or hi > 1.0:
-        raise BadImageError(explain(
-            f"{source}", expected="float samples in [0, 1]", got=f"{a.dtype} samples from {lo:g} to {hi:g}",
-            fix="Floats are read as levels in [0, 1]: if they are 0..255 levels divide by 255 (or save the file as 8-bit); "
-                "if they overshoot [0, 1], clip them with np.clip(x, 0, 1)."))
+        raise BadImageError(
+            explain(
+                f"{source}",
+                expected="float samples in [0, 1]",
+                got=f"{a.dtype} samples from {lo:g} to {hi:g}",
+                fix="Floats are read as levels in [0, 1]: if they are 0..255 levels divide by 255 (or save the file as 8-bit); "
+                "if they overshoot [0, 1], clip them with np.clip(x, 0, 1).",
+            )
+        )
     return np.round(a.astype(np.float64) * 255.0).astype(np.uint8)
 
 
@@ -333,11 +358,18 @@ CONVERSIONS: tuple[Conversion, ...] = (
     Conversion("bool", "bool arrays, mode 1", "False -> 0, True -> 255", _bool_levels),
     Conversion("uint8", "uint8 arrays, modes L, LA, P, RGB, RGBA, ...", "unchanged", _uint8_levels),
     Conversion("uint16", "uint16 arrays, mode I;16, 16-bit PNG/TIFF (grey or colour)", "round(v / 257)", _uint16_levels),
-    Conversion("int", "other integer arrays, mode I (32-bit)",
-               "round(v / 257) for 16-bit levels 0..65535; refused when negative, above 65535 or all within 1..255",
-               _wide_int_levels),
-    Conversion("float", "float arrays, mode F", "round(v * 255) for v in [0, 1]; refused when NaN, infinite or outside [0, 1]",
-               _float_levels),
+    Conversion(
+        "int",
+        "other integer arrays, mode I (32-bit)",
+        "round(v / 257) for 16-bit levels 0..65535; refused when negative, above 65535 or all within 1..255",
+        _wide_int_levels,
+    ),
+    Conversion(
+        "float",
+        "float arrays, mode F",
+        "round(v * 255) for v in [0, 1]; refused when NaN, infinite or outside [0, 1]",
+        _float_levels,
+    ),
 )
 _BY_KIND = {c.kind: c for c in CONVERSIONS}
 
@@ -372,10 +404,14 @@ def to_rgb8(samples: np.ndarray, *, source: str, key: int | float | tuple | None
         a = a[:, :, 0]
     kind = sample_kind(a.dtype)
     if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (2, 3, 4)) or kind is None:
-        raise BadImageError(explain(
-            f"{source}", expected="an (H, W), (H, W, 1), (H, W, 2), (H, W, 3) or (H, W, 4) array of bool, integers or floats",
-            got=f"{type(samples).__name__} of shape {getattr(a, 'shape', None)} and dtype {getattr(a, 'dtype', None)}",
-            fix="Pass grey, grey + alpha, RGB or RGBA pixels, e.g. np.asarray(pil_image)."))
+        raise BadImageError(
+            explain(
+                f"{source}",
+                expected="an (H, W), (H, W, 1), (H, W, 2), (H, W, 3) or (H, W, 4) array of bool, integers or floats",
+                got=f"{type(samples).__name__} of shape {getattr(a, 'shape', None)} and dtype {getattr(a, 'dtype', None)}",
+                fix="Pass grey, grey + alpha, RGB or RGBA pixels, e.g. np.asarray(pil_image).",
+            )
+        )
     if a.shape[0] == 0 or a.shape[1] == 0:
         raise BadImageError(explain(f"{source}", expected="a non-empty image", got=f"shape {a.shape}", fix="Check the image."))
     colour = a if a.ndim == 2 or a.shape[2] == 3 else a[:, :, :-1]
@@ -412,9 +448,19 @@ def _over_white(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 # ----- files and PIL images -> samples -------------------------------------------------------
 
 # Modes whose samples numpy reads directly (np.asarray gives the table's dtype and channels).
-_DIRECT_MODES = {"1": np.bool_, "L": np.uint8, "LA": np.uint8, "RGB": np.uint8, "RGBA": np.uint8,
-                 "I;16": np.uint16, "I;16B": np.uint16, "I;16L": np.uint16, "I;16N": np.uint16,
-                 "I": np.int32, "F": np.float32}
+_DIRECT_MODES = {
+    "1": np.bool_,
+    "L": np.uint8,
+    "LA": np.uint8,
+    "RGB": np.uint8,
+    "RGBA": np.uint8,
+    "I;16": np.uint16,
+    "I;16B": np.uint16,
+    "I;16L": np.uint16,
+    "I;16N": np.uint16,
+    "I": np.int32,
+    "F": np.float32,
+}
 # Modes Pillow converts first: alpha kept (RGBA), or plain colour (RGB).
 _TO_RGBA = ("PA", "RGBa", "La")
 # Modes whose PNG tRNS chunk is a colour key (palette transparency is alpha; Pillow expands it).
@@ -426,9 +472,15 @@ _LOW_BIT_GREY = {"L;2": 85, "L;4": 17}
 # full depth with OpenCV instead, so a 16-bit file and its uint16 array agree.
 _WIDE_COLOUR_RAWMODES = frozenset({"RGB;16B", "RGB;16L", "RGB;16N", "RGBA;16B", "RGBA;16L", "RGBA;16N", "LA;16B"})
 # EXIF orientation -> the numpy equivalent of ImageOps.exif_transpose.
-_ORIENT = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
-           5: lambda a: a.swapaxes(0, 1), 6: lambda a: np.rot90(a, -1), 7: lambda a: np.rot90(a, 2).swapaxes(0, 1),
-           8: lambda a: np.rot90(a, 1)}
+_ORIENT = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.swapaxes(0, 1),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: np.rot90(a, 2).swapaxes(0, 1),
+    8: lambda a: np.rot90(a, 1),
+}
 
 
 def _rawmode(pil: PILImage.Image) -> str | None:
@@ -468,7 +520,9 @@ def _pil_samples(pil: PILImage.Image, source: str, rawmode: str | None) -> tuple
         return np.asarray(pil.convert(target)), None
     except (ValueError, OSError) as e:
         raise BadImageError(
-            explain(f"{source}", expected="an image convertible to RGB", got=f"mode {mode} ({e})", fix="Convert it to 8-bit RGB PNG.")
+            explain(
+                f"{source}", expected="an image convertible to RGB", got=f"mode {mode} ({e})", fix="Convert it to 8-bit RGB PNG."
+            )
         ) from None
 
 
@@ -478,9 +532,14 @@ def _wide_colour_samples(data: bytes, pil: PILImage.Image, source: str) -> np.nd
 
     a = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if a is None or a.ndim != 3 or a.dtype != np.uint16 or a.shape[2] not in (3, 4):
-        raise BadImageError(explain(f"{source}", expected="a 16-bit colour image OpenCV can read at full depth",
-                                    got="no readable samples" if a is None else f"{a.dtype} samples of shape {a.shape}",
-                                    fix="Re-save it as an 8-bit or 16-bit PNG."))
+        raise BadImageError(
+            explain(
+                f"{source}",
+                expected="a 16-bit colour image OpenCV can read at full depth",
+                got="no readable samples" if a is None else f"{a.dtype} samples of shape {a.shape}",
+                fix="Re-save it as an 8-bit or 16-bit PNG.",
+            )
+        )
     a = a[:, :, [2, 1, 0, 3][: a.shape[2]]]  # OpenCV's BGR(A) -> RGB(A)
     try:
         orientation = int(pil.getexif().get(0x0112, 1))

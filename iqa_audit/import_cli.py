@@ -17,23 +17,47 @@ MB = 1024 * 1024
 
 
 def add_import_parser(sub) -> argparse.ArgumentParser:
-    i = sub.add_parser("import", help="import chains: a manifest.csv, a folder by --layout/--table, or hf://OWNER/NAME",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    i = sub.add_parser(
+        "import",
+        help="import chains: a manifest.csv, a folder by --layout/--table, or hf://OWNER/NAME",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     i.add_argument("manifest", metavar="SOURCE", help="PATH/manifest.csv, a folder, or hf://OWNER/NAME[@REVISION]")
     i.add_argument("--name", help="dataset name, used as --dataset NAME (default: the folder's or repository's name)")
     i.add_argument("--store")
-    i.add_argument("--layout", help="path pattern of each image under the folder, e.g. '{setting}/{seed}/run{run}/step{step}.png'")
+    i.add_argument(
+        "--layout", help="path pattern of each image under the folder, e.g. '{setting}/{seed}/run{run}/step{step}.png'"
+    )
     i.add_argument("--table", help="side table (.csv, .jsonl, .parquet) giving fields per image, relative to the folder")
-    i.add_argument("--columns", action="append", default=[], metavar="FIELD=COLUMN",
-                   help="which table column holds a field: path, seed, setting, run, step, reasoning, prompt, meta (repeatable)")
-    i.add_argument("--set", action="append", default=[], dest="values", metavar="FIELD=VALUE",
-                   help="a field for every image, e.g. setting=my-editor or run=0 (repeatable)")
-    i.add_argument("--ignore", action="append", default=[], metavar="GLOB", help="files under the folder that are not images of the dataset")
+    i.add_argument(
+        "--columns",
+        action="append",
+        default=[],
+        metavar="FIELD=COLUMN",
+        help="which table column holds a field: path, seed, setting, run, step, reasoning, prompt, meta (repeatable)",
+    )
+    i.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        dest="values",
+        metavar="FIELD=VALUE",
+        help="a field for every image, e.g. setting=my-editor or run=0 (repeatable)",
+    )
+    i.add_argument(
+        "--ignore", action="append", default=[], metavar="GLOB", help="files under the folder that are not images of the dataset"
+    )
     i.add_argument("--preset", help="an import recipe: a built-in name (banana100) or a .toml file of the same shape")
-    i.add_argument("--include", action="append", default=None, metavar="GLOB", help="hf:// only: download just these repository files")
+    i.add_argument(
+        "--include", action="append", default=None, metavar="GLOB", help="hf:// only: download just these repository files"
+    )
     i.add_argument("--hf-cache", help="hf:// only: the hub cache folder (default: huggingface_hub's, HF_HUB_CACHE)")
-    i.add_argument("--allow-outside", action="store_true",
-                   help="read image files outside the dataset's folder too (regular files only; default: refuse them)")
+    i.add_argument(
+        "--allow-outside",
+        action="store_true",
+        help="read image files outside the dataset's folder too (regular files only; default: refuse them)",
+    )
     i.add_argument("--max-file-mb", type=int, default=512, help="refuse image files larger than this (default 512)")
     i.add_argument("--quiet", action="store_true", help="no progress bar")
     return i
@@ -62,23 +86,46 @@ def run_import(args) -> int:
             summary = import_manifest(store, path, name=args.name, allow_outside=args.allow_outside, max_file_bytes=max_bytes)
             return _report(summary, store)
         if not path.is_dir():
-            raise ConfigError(explain(f"import source {source}", expected="a manifest.csv, a folder or hf://OWNER/NAME",
-                                      got="no such file or folder", fix="Check the path."))
+            raise ConfigError(
+                explain(
+                    f"import source {source}",
+                    expected="a manifest.csv, a folder or hf://OWNER/NAME",
+                    got="no such file or folder",
+                    fix="Check the path.",
+                )
+            )
         spec, manifest = _local_spec(args, path), None
         name = args.name or path.resolve().name
         source = str(path.resolve())
         read_root = spec.root
     if manifest is not None:
-        summary = import_manifest(store, manifest, name=name, allow_outside=args.allow_outside, max_file_bytes=max_bytes,
-                                  read_root=read_root, source=source, revision=revision)
+        summary = import_manifest(
+            store,
+            manifest,
+            name=name,
+            allow_outside=args.allow_outside,
+            max_file_bytes=max_bytes,
+            read_root=read_root,
+            source=source,
+            revision=revision,
+        )
         return _report(summary, store)
     from .layouts import rows_from_folder
 
     policy = ReadPolicy.inside(read_root, allow_outside=args.allow_outside, max_bytes=max_bytes)
     rows, problems = rows_from_folder(spec, policy)
     with _progress(2 * len(rows), args.quiet) as bar:
-        summary = import_rows(store, rows, name=name, source=source, policy=policy, where=spec.describe(), revision=revision,
-                              progress=bar.update, problems=problems)
+        summary = import_rows(
+            store,
+            rows,
+            name=name,
+            source=source,
+            policy=policy,
+            where=spec.describe(),
+            revision=revision,
+            progress=bar.update,
+            problems=problems,
+        )
     return _report(summary, store)
 
 
@@ -95,8 +142,14 @@ def _with_options(base, args, root: Path):
     table = None
     if args.table:
         table = Path(args.table) if Path(args.table).is_absolute() else root / args.table
-    return override(base, layout=args.layout, table=table, columns=parse_pairs(args.columns, "--columns"),
-                    values=parse_pairs(args.values, "--set"), ignore=args.ignore)
+    return override(
+        base,
+        layout=args.layout,
+        table=table,
+        columns=parse_pairs(args.columns, "--columns"),
+        values=parse_pairs(args.values, "--set"),
+        ignore=args.ignore,
+    )
 
 
 def _hub_spec(args, store):
@@ -131,12 +184,26 @@ def _hub_spec(args, store):
 def _refuse_folder_options(args, path: Path) -> None:
     from .errors import ConfigError, explain
 
-    given = [o for o, v in (("--layout", args.layout), ("--table", args.table), ("--preset", args.preset), ("--columns", args.columns),
-                            ("--set", args.values)) if v]
+    given = [
+        o
+        for o, v in (
+            ("--layout", args.layout),
+            ("--table", args.table),
+            ("--preset", args.preset),
+            ("--columns", args.columns),
+            ("--set", args.values),
+        )
+        if v
+    ]
     if given:
-        raise ConfigError(explain(f"import {path}", expected="a folder (or hf://...) with " + ", ".join(given),
-                                  got="a manifest file, which names its own columns",
-                                  fix="Pass the folder holding the images instead of the CSV, or drop " + ", ".join(given) + "."))
+        raise ConfigError(
+            explain(
+                f"import {path}",
+                expected="a folder (or hf://...) with " + ", ".join(given),
+                got="a manifest file, which names its own columns",
+                fix="Pass the folder holding the images instead of the CSV, or drop " + ", ".join(given) + ".",
+            )
+        )
 
 
 def _progress(total: int, quiet: bool):
@@ -147,9 +214,13 @@ def _progress(total: int, quiet: bool):
 
 def _report(summary, store) -> int:
     pinned = f" at revision {summary.revision}" if summary.revision else ""
-    print(f"imported dataset '{summary.dataset}'{pinned}: {len(summary.chains)} chains, {summary.images_added} images added, "
-          f"{summary.images_already_stored} already stored, into {store.root}")
+    print(
+        f"imported dataset '{summary.dataset}'{pinned}: {len(summary.chains)} chains, {summary.images_added} images added, "
+        f"{summary.images_already_stored} already stored, into {store.root}"
+    )
     from .console import pytest_command
 
-    print(f"audit it: {pytest_command('tests_metrics', 'tests_editors', '--dataset', summary.dataset, '--store', str(store.root))}")
+    print(
+        f"audit it: {pytest_command('tests_metrics', 'tests_editors', '--dataset', summary.dataset, '--store', str(store.root))}"
+    )
     return 0

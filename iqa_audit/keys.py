@@ -61,8 +61,10 @@ def _canonical(value: Any, where: str) -> Any:
                 raise TypeError(f"keys.canonical: {where} has a {type(k).__name__} key {k!r}; keys must be str or int")
             out[str(k)] = _canonical(v, f"{where}[{k!r}]")
         return out
-    raise TypeError(f"keys.canonical: cannot key {where}, a {type(value).__name__}; "
-                    "pass JSON types, tuples, mappings, numpy scalars or dataclasses (a set as a sorted tuple)")
+    raise TypeError(
+        f"keys.canonical: cannot key {where}, a {type(value).__name__}; "
+        "pass JSON types, tuples, mappings, numpy scalars or dataclasses (a set as a sorted tuple)"
+    )
 
 
 def dumps(value: Any) -> str:

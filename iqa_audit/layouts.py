@@ -35,8 +35,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping, Sequence
 
-from .datasets import (SIDE_FILES, ImportRow, attach_side_files, count_problem, parse_count, read_text_file,
-                       side_file_paths)
+from .datasets import SIDE_FILES, ImportRow, attach_side_files, count_problem, parse_count, read_text_file, side_file_paths
 from .errors import ConfigError, explain
 from .safe_files import FileRefused, ReadPolicy, read_allowed
 
@@ -102,18 +101,33 @@ class Preset:
 
     def spec(self, root: Path) -> ImportSpec:
         table = None if not self.table else root / self.table
-        return ImportSpec(root, self.layout, table, MappingProxyType(dict(self.columns)), MappingProxyType(dict(self.values)),
-                          self.ignore, self.side_files)
+        return ImportSpec(
+            root,
+            self.layout,
+            table,
+            MappingProxyType(dict(self.columns)),
+            MappingProxyType(dict(self.values)),
+            self.ignore,
+            self.side_files,
+        )
 
 
 # ----- layouts -------------------------------------------------------------------------------
 
+
 def compile_layout(pattern: str) -> Layout:
     """'{setting}/{seed}/run{run}/step{step}.png' -> Layout. ConfigError on a malformed pattern."""
+
     def bad(got: str) -> ConfigError:
-        return ConfigError(explain(f"--layout {pattern!r}", expected="path parts with {field} placeholders, e.g. "
-                                   "'{setting}/{seed}/run{run}/step{step}.png'", got=got,
-                                   fix="Use {setting}, {seed}, {run}, {step}, any other {name} (kept as metadata) or {_} (ignored)."))
+        return ConfigError(
+            explain(
+                f"--layout {pattern!r}",
+                expected="path parts with {field} placeholders, e.g. '{setting}/{seed}/run{run}/step{step}.png'",
+                got=got,
+                fix="Use {setting}, {seed}, {run}, {step}, any other {name} (kept as metadata) or {_} (ignored).",
+            )
+        )
+
     if not pattern or pattern.startswith("/") or "\\" in pattern:
         raise bad("an empty or absolute pattern")
     parts = tuple(pattern.split("/"))
@@ -123,7 +137,7 @@ def compile_layout(pattern: str) -> Layout:
             raise bad(f"the path part {part!r}")
         out, pos, last_was_field = [], 0, False
         for m in _FIELD.finditer(part):
-            literal = part[pos:m.start()]
+            literal = part[pos : m.start()]
             if "{" in literal or "}" in literal:
                 raise bad(f"an unmatched brace in {part!r}")
             if not literal and last_was_field:
@@ -171,12 +185,19 @@ def match_layout(layout: Layout, rel: str) -> dict[str, str] | str:
 
 # ----- side tables ---------------------------------------------------------------------------
 
+
 def read_table(path: Path) -> list[dict[str, Any]]:
     """Rows of a CSV / JSON lines / Parquet file as dicts. ConfigError naming the file."""
     kind = TABLE_SUFFIXES.get(path.suffix.lower())
     if kind is None:
-        raise ConfigError(explain(f"side table {path}", expected="a .csv, .jsonl/.ndjson or .parquet file",
-                                  got=f"the suffix {path.suffix!r}", fix="Convert it, or rename it if the content is one of those."))
+        raise ConfigError(
+            explain(
+                f"side table {path}",
+                expected="a .csv, .jsonl/.ndjson or .parquet file",
+                got=f"the suffix {path.suffix!r}",
+                fix="Convert it, or rename it if the content is one of those.",
+            )
+        )
     fix = "Pass --table with an existing CSV, JSON lines or Parquet file."
     if kind == "parquet":
         return _read_parquet(path, fix)
@@ -190,11 +211,23 @@ def read_table(path: Path) -> list[dict[str, Any]]:
         try:
             row = json.loads(line)
         except json.JSONDecodeError as e:
-            raise ConfigError(explain(f"side table {path} line {n}", expected="one JSON object per line",
-                                      got=f"invalid JSON (column {e.colno}: {e.msg})", fix="Fix that line.")) from None
+            raise ConfigError(
+                explain(
+                    f"side table {path} line {n}",
+                    expected="one JSON object per line",
+                    got=f"invalid JSON (column {e.colno}: {e.msg})",
+                    fix="Fix that line.",
+                )
+            ) from None
         if not isinstance(row, dict):
-            raise ConfigError(explain(f"side table {path} line {n}", expected="a JSON object", got=type(row).__name__,
-                                      fix="Write one object per line."))
+            raise ConfigError(
+                explain(
+                    f"side table {path} line {n}",
+                    expected="a JSON object",
+                    got=type(row).__name__,
+                    fix="Write one object per line.",
+                )
+            )
         rows.append(row)
     return rows
 
@@ -210,8 +243,9 @@ def _read_parquet(path: Path, fix: str) -> list[dict[str, Any]]:
     try:
         table = pq.read_table(pa.BufferReader(data))
     except (pa.ArrowException, OSError) as e:
-        raise ConfigError(explain(f"side table {path}", expected="a Parquet file", got=f"one pyarrow cannot read ({e})",
-                                  fix="Re-export it.")) from None
+        raise ConfigError(
+            explain(f"side table {path}", expected="a Parquet file", got=f"one pyarrow cannot read ({e})", fix="Re-export it.")
+        ) from None
     return table.to_pylist()
 
 
@@ -226,19 +260,34 @@ def _table_value(value: Any) -> str | None:
 
 # ----- folder -> rows ------------------------------------------------------------------------
 
+
 def rows_from_folder(spec: ImportSpec, policy: ReadPolicy) -> tuple[list[ImportRow], list[str]]:
     """The chains' rows of a folder read by `spec`, and every problem (files that match
     nothing, each with its reason; missing or malformed fields; table rows without a file).
     Side files are attached. Raises ConfigError for a malformed spec."""
     if spec.layout is None and spec.table is None:
-        raise ConfigError(explain(f"import of {spec.root}", expected="--layout PATTERN, --table FILE, or a --preset with them",
-                                  got="neither", fix="Pass e.g. --layout '{setting}/{seed}/run{run}/step{step}.png'."))
+        raise ConfigError(
+            explain(
+                f"import of {spec.root}",
+                expected="--layout PATTERN, --table FILE, or a --preset with them",
+                got="neither",
+                fix="Pass e.g. --layout '{setting}/{seed}/run{run}/step{step}.png'.",
+            )
+        )
     if not spec.root.is_dir():
-        raise ConfigError(explain(f"dataset folder {spec.root}", expected="an existing folder", got="no such folder", fix="Check the path."))
+        raise ConfigError(
+            explain(f"dataset folder {spec.root}", expected="an existing folder", got="no such folder", fix="Check the path.")
+        )
     unknown = sorted(set(spec.columns) - set(TABLE_FIELDS)) + sorted(set(spec.values) - set(CHAIN_FIELDS))
     if unknown:
-        raise ConfigError(explain("--columns/--set", expected="fields " + ", ".join(TABLE_FIELDS) + " (--set: " + ", ".join(CHAIN_FIELDS) + ")",
-                                  got=", ".join(unknown), fix="Name one of those fields on the left of '='."))
+        raise ConfigError(
+            explain(
+                "--columns/--set",
+                expected="fields " + ", ".join(TABLE_FIELDS) + " (--set: " + ", ".join(CHAIN_FIELDS) + ")",
+                got=", ".join(unknown),
+                fix="Name one of those fields on the left of '='.",
+            )
+        )
     layout = compile_layout(spec.layout) if spec.layout else None
     problems: list[str] = []
     table = _table_by_path(spec, problems) if spec.table else {}
@@ -248,8 +297,11 @@ def rows_from_folder(spec: ImportSpec, policy: ReadPolicy) -> tuple[list[ImportR
             found.append((fields.pop("__origin__"), spec.root / rel, fields))
     else:
         found = _walk(spec, layout, table, problems)
-        problems += [f"{fields['__origin__']}: names {rel}, which is not a file the layout matched"
-                     for rel, fields in table.items() if not fields.get("__used__")]
+        problems += [
+            f"{fields['__origin__']}: names {rel}, which is not a file the layout matched"
+            for rel, fields in table.items()
+            if not fields.get("__used__")
+        ]
     rows = []
     for origin, path, fields in found:
         row = _row(origin, path, {**spec.values, **fields}, problems)
@@ -271,9 +323,14 @@ def _table_by_path(spec: ImportSpec, problems: list[str]) -> dict[str, dict[str,
     if "path" not in spec.columns and "path" not in present:
         missing.append("path (the column naming each image)")
     if missing:
-        raise ConfigError(explain(f"side table {spec.table}", expected="the columns " + ", ".join(missing),
-                                  got="columns " + (", ".join(sorted(map(str, present))) or "(none)"),
-                                  fix="Name the table's columns with --columns field=column,... (e.g. path=file_name)."))
+        raise ConfigError(
+            explain(
+                f"side table {spec.table}",
+                expected="the columns " + ", ".join(missing),
+                got="columns " + (", ".join(sorted(map(str, present))) or "(none)"),
+                fix="Name the table's columns with --columns field=column,... (e.g. path=file_name).",
+            )
+        )
     out: dict[str, dict[str, str]] = {}
     base = spec.table.parent
     for n, raw in enumerate(rows, start=1):
@@ -328,8 +385,11 @@ def _walk(spec: ImportSpec, layout: Layout, table: dict[str, dict[str, str]], pr
             continue
         got = match_layout(layout, rel)
         (matched if isinstance(got, dict) else unmatched).append((rel, got))
-    sides = {os.path.relpath(p, spec.root).replace(os.sep, "/")
-             for rel, _ in matched for p in side_file_paths(spec.root / rel, spec.side_files)}
+    sides = {
+        os.path.relpath(p, spec.root).replace(os.sep, "/")
+        for rel, _ in matched
+        for p in side_file_paths(spec.root / rel, spec.side_files)
+    }
     problems += [f"{rel}: does not match the layout: {why}" for rel, why in unmatched if rel not in sides]
     out = []
     for rel, fields in matched:
@@ -360,11 +420,21 @@ def _row(origin: str, path: Path, fields: Mapping[str, Any], problems: list[str]
         return None
     extra = {k: v for k, v in fields.items() if k not in (*TABLE_FIELDS, "__origin__", "__used__")}
     meta = {**(fields.get("meta") or {}), **({"fields": extra} if extra else {})}
-    return ImportRow(origin, str(fields["seed"]), str(fields["setting"]), run, step, path, fields.get("reasoning") or None,
-                     fields.get("prompt") or None, MappingProxyType(meta))
+    return ImportRow(
+        origin,
+        str(fields["seed"]),
+        str(fields["setting"]),
+        run,
+        step,
+        path,
+        fields.get("reasoning") or None,
+        fields.get("prompt") or None,
+        MappingProxyType(meta),
+    )
 
 
 # ----- presets -------------------------------------------------------------------------------
+
 
 def preset_names() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
@@ -374,20 +444,44 @@ def load_preset(ref: str | Path) -> Preset:
     """A preset by name (presets/NAME.toml) or by path to a .toml of the same shape."""
     path = Path(ref) if str(ref).endswith(".toml") else PRESET_DIR / f"{ref}.toml"
     if not path.is_file():
-        raise ConfigError(explain(f"preset {str(ref)!r}", expected="one of: " + ", ".join(preset_names()) + ", or a path to a .toml",
-                                  got="no such preset", fix="Pick a listed preset, or copy one and pass its path."))
+        raise ConfigError(
+            explain(
+                f"preset {str(ref)!r}",
+                expected="one of: " + ", ".join(preset_names()) + ", or a path to a .toml",
+                got="no such preset",
+                fix="Pick a listed preset, or copy one and pass its path.",
+            )
+        )
     try:
         d = tomllib.loads(read_text_file(path, what="preset", fix="Check the path.", max_bytes=1 << 20))
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(explain(f"preset {path}", expected="valid TOML", got=str(e), fix="Fix the file.")) from None
     allowed = {"repo", "license", "checked", "note", "layout", "table", "columns", "set", "ignore", "include", "side_files"}
     if set(d) - allowed:
-        raise ConfigError(explain(f"preset {path}", expected="keys " + ", ".join(sorted(allowed)), got=", ".join(sorted(set(d) - allowed)),
-                                  fix="Remove or rename them."))
+        raise ConfigError(
+            explain(
+                f"preset {path}",
+                expected="keys " + ", ".join(sorted(allowed)),
+                got=", ".join(sorted(set(d) - allowed)),
+                fix="Remove or rename them.",
+            )
+        )
     sides = tuple((str(p), str(f)) for p, f in d["side_files"]) if "side_files" in d else SIDE_FILES
-    return Preset(path.stem, path, d.get("repo"), d.get("license"), bool(d.get("checked", False)), str(d.get("note", "")).strip(),
-                  d.get("layout"), d.get("table"), MappingProxyType(dict(d.get("columns", {}))), MappingProxyType(dict(d.get("set", {}))),
-                  tuple(d.get("ignore", ())), tuple(d["include"]) if "include" in d else None, sides)
+    return Preset(
+        path.stem,
+        path,
+        d.get("repo"),
+        d.get("license"),
+        bool(d.get("checked", False)),
+        str(d.get("note", "")).strip(),
+        d.get("layout"),
+        d.get("table"),
+        MappingProxyType(dict(d.get("columns", {}))),
+        MappingProxyType(dict(d.get("set", {}))),
+        tuple(d.get("ignore", ())),
+        tuple(d["include"]) if "include" in d else None,
+        sides,
+    )
 
 
 def preset_for_repo(repo: str) -> Preset | None:
@@ -399,13 +493,25 @@ def preset_for_repo(repo: str) -> Preset | None:
     return None
 
 
-def override(spec: ImportSpec, *, layout: str | None = None, table: Path | None = None, columns: Mapping[str, str] | None = None,
-             values: Mapping[str, str] | None = None, ignore: Sequence[str] = ()) -> ImportSpec:
+def override(
+    spec: ImportSpec,
+    *,
+    layout: str | None = None,
+    table: Path | None = None,
+    columns: Mapping[str, str] | None = None,
+    values: Mapping[str, str] | None = None,
+    ignore: Sequence[str] = (),
+) -> ImportSpec:
     """`spec` with the user's options on top: a given option replaces the preset's entry;
     columns and values are merged key by key; ignore globs add up."""
-    return replace(spec, layout=layout or spec.layout, table=table or spec.table,
-                   columns=MappingProxyType({**spec.columns, **(columns or {})}),
-                   values=MappingProxyType({**spec.values, **(values or {})}), ignore=(*spec.ignore, *ignore))
+    return replace(
+        spec,
+        layout=layout or spec.layout,
+        table=table or spec.table,
+        columns=MappingProxyType({**spec.columns, **(columns or {})}),
+        values=MappingProxyType({**spec.values, **(values or {})}),
+        ignore=(*spec.ignore, *ignore),
+    )
 
 
 def parse_pairs(items: Sequence[str], option: str) -> dict[str, str]:
@@ -415,7 +521,13 @@ def parse_pairs(items: Sequence[str], option: str) -> dict[str, str]:
         for pair in item.split(","):
             key, eq, value = pair.partition("=")
             if not eq or not key.strip() or not value.strip():
-                raise ConfigError(explain(option, expected="FIELD=VALUE pairs, e.g. seed=image_id", got=repr(pair),
-                                          fix=f"Write {option} field=value (commas or repeats for more)."))
+                raise ConfigError(
+                    explain(
+                        option,
+                        expected="FIELD=VALUE pairs, e.g. seed=image_id",
+                        got=repr(pair),
+                        fix=f"Write {option} field=value (commas or repeats for more).",
+                    )
+                )
             out[key.strip()] = value.strip()
     return out

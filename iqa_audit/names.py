@@ -61,7 +61,12 @@ def distinct_ids(names: Iterable[str], *, what: str, where: str) -> dict[str, st
             clashes.append(f"{owner[ident]!r} and {name!r} both become {what} id {ident!r}")
         owner.setdefault(ident, name)
     if clashes:
-        raise ConfigError(explain(f"{what} names in {where}", expected="names that stay distinct as ids",
-                                  got="; ".join(clashes),
-                                  fix=f"Rename one {what} of each pair (ids ignore case, and spaces, '_' and '-' are alike)."))
+        raise ConfigError(
+            explain(
+                f"{what} names in {where}",
+                expected="names that stay distinct as ids",
+                got="; ".join(clashes),
+                fix=f"Rename one {what} of each pair (ids ignore case, and spaces, '_' and '-' are alike).",
+            )
+        )
     return ids

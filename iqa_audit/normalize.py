@@ -28,32 +28,35 @@ def _row(lo: float, hi: float, higher_better: bool, source: str = _STUDY) -> Typ
 
 # Keyed by pyiqa name. VisualQuality-R1 and RALI are not in pyiqa 0.1.16; they are keyed
 # here so a user adapter for them (or a later pyiqa) normalises them like the study did.
-TABLE2: Mapping[str, TypicalRange] = MappingProxyType({
-    "arniqa": _row(0, 1, True),
-    "brisque": _row(0, 150, False),
-    "clipiqa": _row(0, 1, True),
-    "cnniqa": _row(0, 1, True),
-    "dbcnn": _row(0, 1, True),
-    "hyperiqa": _row(0, 1, True),
-    "ilniqe": _row(0, 100, False),
-    "liqe": _row(1, 5, True),
-    "maniqa": _row(0, 1, True),
-    "musiq": _row(0, 100, True),
-    "nima": _row(0, 10, True),
-    "niqe": _row(0, 100, False),
-    "nrqm": _row(0, 10, True),
-    "paq2piq": _row(0, 100, True),
-    "pi": _row(0, 20, False, f"{_STUDY} gives 0–? (PI >= 0, no upper bound); iqa-audit assumes 0–20, the study states none"),
-    "piqe": _row(0, 100, False),
-    "qalign": _row(1, 5, True),
-    "qualiclip": _row(0, 1, True),
-    "topiq_nr": _row(0, 1, True),
-    "tres": _row(0, 100, True),
-    "wadiqam_nr": _row(-1, 0.1, True),
-    "visualquality-r1": _row(1, 5, True),
-    "rali": _row(1, 5, True),
-    "entropy": _row(0, 8, True, "pyiqa score_range 0–8 (bits per pixel of an 8-bit histogram); entropy is not in the study"),
-})
+TABLE2: Mapping[str, TypicalRange] = MappingProxyType(
+    {
+        "arniqa": _row(0, 1, True),
+        "brisque": _row(0, 150, False),
+        "clipiqa": _row(0, 1, True),
+        "cnniqa": _row(0, 1, True),
+        "dbcnn": _row(0, 1, True),
+        "hyperiqa": _row(0, 1, True),
+        "ilniqe": _row(0, 100, False),
+        "liqe": _row(1, 5, True),
+        "maniqa": _row(0, 1, True),
+        "musiq": _row(0, 100, True),
+        "nima": _row(0, 10, True),
+        "niqe": _row(0, 100, False),
+        "nrqm": _row(0, 10, True),
+        "paq2piq": _row(0, 100, True),
+        "pi": _row(0, 20, False, f"{_STUDY} gives 0–? (PI >= 0, no upper bound); iqa-audit assumes 0–20, the study states none"),
+        "piqe": _row(0, 100, False),
+        "qalign": _row(1, 5, True),
+        "qualiclip": _row(0, 1, True),
+        "topiq_nr": _row(0, 1, True),
+        "tres": _row(0, 100, True),
+        "wadiqam_nr": _row(-1, 0.1, True),
+        "visualquality-r1": _row(1, 5, True),
+        "rali": _row(1, 5, True),
+        "entropy": _row(0, 8, True, "pyiqa score_range 0–8 (bits per pixel of an 8-bit histogram); entropy is not in the study"),
+    }
+)
+
 
 @overload
 def normalise(raw: float, r: TypicalRange) -> float: ...
@@ -65,8 +68,14 @@ def normalise(raw, r):
     """Map raw score(s) to the 0–100, higher-is-better scale of `r`. No clamping."""
     width = r.hi - r.lo
     if width == 0:  # TypicalRange refuses this already; kept because a division by 0 must never pass silently
-        raise ConfigError(explain(f"typical range ({r.source})", expected="lo != hi", got=f"lo = hi = {r.lo}",
-                                  fix="Give the range scores really span."))
+        raise ConfigError(
+            explain(
+                f"typical range ({r.source})",
+                expected="lo != hi",
+                got=f"lo = hi = {r.lo}",
+                fix="Give the range scores really span.",
+            )
+        )
     if isinstance(raw, np.ndarray):
         s = raw.astype(np.float64, copy=False)
         return 100.0 * ((s - r.lo) if r.higher_better else (r.hi - s)) / width

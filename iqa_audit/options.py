@@ -51,8 +51,9 @@ def at_least(low: int, example: int) -> Callable[[str, Any], None]:
 
     def check(flag: str, value: Any) -> None:
         if not _is_int(value) or value < low:
-            raise ConfigError(explain(flag, expected=f"a whole number, {low} or more", got=repr(value),
-                                      fix=f"Pass e.g. {flag} {example}."))
+            raise ConfigError(
+                explain(flag, expected=f"a whole number, {low} or more", got=repr(value), fix=f"Pass e.g. {flag} {example}.")
+            )
 
     return check
 
@@ -60,11 +61,20 @@ def at_least(low: int, example: int) -> Callable[[str, Any], None]:
 def delta_steps_check(flag: str, value: Any) -> None:
     """Δ steps: at least one, each a whole number >= 2 (step 1 is the reference)."""
     if not value or not all(_is_int(d) for d in value):
-        raise ConfigError(explain(flag, expected="comma-separated whole numbers such as 5,10,20", got=repr(value),
-                                  fix=f"Pass e.g. {flag} 5,10,20."))
+        raise ConfigError(
+            explain(
+                flag, expected="comma-separated whole numbers such as 5,10,20", got=repr(value), fix=f"Pass e.g. {flag} 5,10,20."
+            )
+        )
     if any(d < 2 for d in value):
-        raise ConfigError(explain(flag, expected="steps of 2 or more (step 1 is the reference)", got=str(list(value)),
-                                  fix=f"Pass e.g. {flag} 5,10,20."))
+        raise ConfigError(
+            explain(
+                flag,
+                expected="steps of 2 or more (step 1 is the reference)",
+                got=str(list(value)),
+                fix=f"Pass e.g. {flag} 5,10,20.",
+            )
+        )
 
 
 def device_check(flag: str, value: Any) -> None:
@@ -80,8 +90,14 @@ def paid_model_check(offline: str, paid_kind: str) -> Callable[[str, Any], None]
             return
         kind, _, model = str(value).partition(":")
         if kind != paid_kind or not model:
-            raise ConfigError(explain(flag, expected=f"'{offline}' or '{paid_kind}:<gemini model>'", got=repr(value),
-                                      fix=f"Pass e.g. {flag} {paid_kind}:gemini-2.5-flash (needs GEMINI_API_KEY)."))
+            raise ConfigError(
+                explain(
+                    flag,
+                    expected=f"'{offline}' or '{paid_kind}:<gemini model>'",
+                    got=repr(value),
+                    fix=f"Pass e.g. {flag} {paid_kind}:gemini-2.5-flash (needs GEMINI_API_KEY).",
+                )
+            )
 
     return check
 
@@ -89,8 +105,9 @@ def paid_model_check(offline: str, paid_kind: str) -> Callable[[str, Any], None]
 def choice_check(*choices: str) -> Callable[[str, Any], None]:
     def check(flag: str, value: Any) -> None:
         if value not in choices:
-            raise ConfigError(explain(flag, expected="one of " + ", ".join(choices), got=repr(value),
-                                      fix=f"Pass {flag} {choices[0]}."))
+            raise ConfigError(
+                explain(flag, expected="one of " + ", ".join(choices), got=repr(value), fix=f"Pass {flag} {choices[0]}.")
+            )
 
     return check
 
@@ -156,8 +173,9 @@ def _whole(flag: str, raw: Any, example: str = "2") -> int:
 
 
 def _bad_list(flag: str, raw: Any):
-    raise ConfigError(explain(flag, expected="comma-separated whole numbers such as 5,10,20", got=repr(raw),
-                              fix=f"Pass e.g. {flag} 5,10,20."))
+    raise ConfigError(
+        explain(flag, expected="comma-separated whole numbers such as 5,10,20", got=repr(raw), fix=f"Pass e.g. {flag} 5,10,20.")
+    )
 
 
 # A comma-separated piece that is a parameter (`key=value`), not a new editor spec.
@@ -186,10 +204,15 @@ def split_specs(values: Sequence[str] | str | None) -> tuple[str, ...]:
             if _PARAM_PIECE.match(piece):
                 if current is None or ":" not in current:
                     where = f"after {current!r}" if current else "with no editor before it"
-                    raise ConfigError(explain(f"editor spec {value!r}", expected="name[:key=value,...][,name...]",
-                                              got=f"the parameter {piece!r} {where}",
-                                              fix="Put ':' between an editor and its first parameter, e.g. "
-                                                  "codec-jpeg:quality=50,size_table=gemini."))
+                    raise ConfigError(
+                        explain(
+                            f"editor spec {value!r}",
+                            expected="name[:key=value,...][,name...]",
+                            got=f"the parameter {piece!r} {where}",
+                            fix="Put ':' between an editor and its first parameter, e.g. "
+                            "codec-jpeg:quality=50,size_table=gemini.",
+                        )
+                    )
                 current = f"{current},{piece}"
                 out[-1] = current
             else:
@@ -207,67 +230,229 @@ def split_csv(values: Sequence[str] | None) -> tuple[str, ...]:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("--profile", "profile", TEXT, "named profile: quick (default), paper, smoke, or [tool.iqa_audit.profiles.NAME] "
-           "from pyproject.toml", lookup="profile", commands=CHAINS, metavar="NAME"),
-    Option("--metric", "metrics", NAMES, "metric to audit: pyiqa:NAME, iqa_audit:NAME, module.path:callable, "
-           "path/to/file.py:callable, or an entry-point name (repeatable, commas allowed)", lookup="metric",
-           commands=frozenset({PYTEST, SCORE, "weights"})),
-    Option("--editor", "editors", SPECS, "chain editor spec, e.g. codec-jpeg:quality=50,size_table=gemini (repeatable; "
-           "a comma before key=value continues a spec, any other comma starts a new one)",
-           lookup="editor", commands=CHAINS, metavar="SPEC"),
-    Option("--seed", "seeds", NAMES, "seed name, or a group: all, all-procedural, all-photos (repeatable)", lookup="seed",
-           commands=CHAINS),
-    Option("--seed-dir", "seed_dirs", NAMES, "folder of your own seed images (repeatable); without --seed, only these "
-           "images are audited", lookup="seed-dir", commands=CHAINS, metavar="DIR"),
-    Option("--task", "tasks", NAMES, "task: replicate, replicate-alt1/2, mirror, rotate90, monochrome, colorize, reconstruct, "
-           "add-apples, add-fruits (repeatable)", lookup="task", commands=CHAINS),
+    Option(
+        "--profile",
+        "profile",
+        TEXT,
+        "named profile: quick (default), paper, smoke, or [tool.iqa_audit.profiles.NAME] from pyproject.toml",
+        lookup="profile",
+        commands=CHAINS,
+        metavar="NAME",
+    ),
+    Option(
+        "--metric",
+        "metrics",
+        NAMES,
+        "metric to audit: pyiqa:NAME, iqa_audit:NAME, module.path:callable, "
+        "path/to/file.py:callable, or an entry-point name (repeatable, commas allowed)",
+        lookup="metric",
+        commands=frozenset({PYTEST, SCORE, "weights"}),
+    ),
+    Option(
+        "--editor",
+        "editors",
+        SPECS,
+        "chain editor spec, e.g. codec-jpeg:quality=50,size_table=gemini (repeatable; "
+        "a comma before key=value continues a spec, any other comma starts a new one)",
+        lookup="editor",
+        commands=CHAINS,
+        metavar="SPEC",
+    ),
+    Option(
+        "--seed",
+        "seeds",
+        NAMES,
+        "seed name, or a group: all, all-procedural, all-photos (repeatable)",
+        lookup="seed",
+        commands=CHAINS,
+    ),
+    Option(
+        "--seed-dir",
+        "seed_dirs",
+        NAMES,
+        "folder of your own seed images (repeatable); without --seed, only these images are audited",
+        lookup="seed-dir",
+        commands=CHAINS,
+        metavar="DIR",
+    ),
+    Option(
+        "--task",
+        "tasks",
+        NAMES,
+        "task: replicate, replicate-alt1/2, mirror, rotate90, monochrome, colorize, reconstruct, "
+        "add-apples, add-fruits (repeatable)",
+        lookup="task",
+        commands=CHAINS,
+    ),
     Option("--runs", "runs", INT, "runs per chain setting (1 or more)", check=at_least(1, 2), commands=CHAINS),
     Option("--steps", "steps", INT, "chain length (0 or more)", check=at_least(0, 20), commands=CHAINS),
-    Option("--long-side", "long_side", INT, "render seeds at this long side in px (0: native size)", check=at_least(0, 512),
-           commands=CHAINS, metavar="PX"),
-    Option("--delta-steps", "delta_steps", INTS, "comma-separated Δ steps, each 2 or more (default 5,10,20)",
-           check=delta_steps_check, metavar="5,10,20"),
-    Option("--device", "device", TEXT, "where metrics run: cpu (default), cuda or cuda:N", default="cpu", check=device_check,
-           lookup="device", commands=frozenset({PYTEST, SCORE}), metavar="DEVICE"),
-    Option("--dataset", "dataset", TEXT, "audit imported chains: PATH/manifest.csv (seed,setting,run,step,path), or the "
-           "NAME of an import", lookup="dataset", metavar="CSV|NAME"),
-    Option("--store", "store", TEXT, "chain and score store folder (default fixtures/cache, or $IQA_AUDIT_STORE)",
-           lookup="store", commands=CHAINS | {"forget"}, metavar="DIR"),
-    Option("--baseline", "baseline", TEXT, "expected outcomes JSON; 'none' audits with raw verdicts", lookup="baseline",
-           metavar="FILE"),
+    Option(
+        "--long-side",
+        "long_side",
+        INT,
+        "render seeds at this long side in px (0: native size)",
+        check=at_least(0, 512),
+        commands=CHAINS,
+        metavar="PX",
+    ),
+    Option(
+        "--delta-steps",
+        "delta_steps",
+        INTS,
+        "comma-separated Δ steps, each 2 or more (default 5,10,20)",
+        check=delta_steps_check,
+        metavar="5,10,20",
+    ),
+    Option(
+        "--device",
+        "device",
+        TEXT,
+        "where metrics run: cpu (default), cuda or cuda:N",
+        default="cpu",
+        check=device_check,
+        lookup="device",
+        commands=frozenset({PYTEST, SCORE}),
+        metavar="DEVICE",
+    ),
+    Option(
+        "--dataset",
+        "dataset",
+        TEXT,
+        "audit imported chains: PATH/manifest.csv (seed,setting,run,step,path), or the NAME of an import",
+        lookup="dataset",
+        metavar="CSV|NAME",
+    ),
+    Option(
+        "--store",
+        "store",
+        TEXT,
+        "chain and score store folder (default fixtures/cache, or $IQA_AUDIT_STORE)",
+        lookup="store",
+        commands=CHAINS | {"forget"},
+        metavar="DIR",
+    ),
+    Option(
+        "--baseline",
+        "baseline",
+        TEXT,
+        "expected outcomes JSON; 'none' audits with raw verdicts",
+        lookup="baseline",
+        metavar="FILE",
+    ),
     Option("--update-baseline", "update_baseline", FLAG, "rewrite the baseline's entries for the cells of this run"),
-    Option("--run-name", "run_name", TEXT, "report folder name under the reports folder (default: profile + time)",
-           metavar="NAME"),
-    Option("--max-paid-steps", "max_paid_steps", INT, "new paid editor requests this run may make, over all its "
-           "processes (default 0: no paid request; the estimated cost is printed before anything is built)", default=0,
-           check=at_least(0, 100), commands=CHAINS),
-    Option("--resend-unknown", "resend_unknown", FLAG, "send again a paid step whose earlier request got no reply (its "
-           "outcome is unknown: it may be billed twice); without it such a chain stays stopped", commands=CHAINS),
-    Option("--counter", "counter", TEXT, "object counter for add tasks: blob (default, offline) or vlm:<gemini model>",
-           default="blob", check=paid_model_check("blob", "vlm"), metavar="COUNTER"),
-    Option("--judge", "judge", TEXT, "self-evaluation judge: keyword (default, offline) or llm:<gemini model>",
-           default="keyword", check=paid_model_check("keyword", "llm"), metavar="JUDGE"),
-    Option("--allow-missing-metrics", "allow_missing_metrics", FLAG, "a requested metric that cannot run here (missing "
-           "weights, import error) skips its cases instead of failing the run", commands=frozenset({PYTEST, SCORE})),
-    Option("--compare", "compare", TEXT, "another run's results.json: the report adds a 'changed since' section",
-           lookup="results", metavar="FILE"),
-    Option("--reports-dir", "reports_dir", TEXT, "where run folders go (default: reports/ beside pyproject.toml)",
-           metavar="DIR"),
-    Option("--keep-reports", "keep_reports", INT, f"run folders to keep in the reports folder, oldest removed first "
-           f"(default {DEFAULT_KEEP_REPORTS}; 0 keeps all)", default=DEFAULT_KEEP_REPORTS, check=at_least(0, 10)),
+    Option(
+        "--run-name", "run_name", TEXT, "report folder name under the reports folder (default: profile + time)", metavar="NAME"
+    ),
+    Option(
+        "--max-paid-steps",
+        "max_paid_steps",
+        INT,
+        "new paid editor requests this run may make, over all its "
+        "processes (default 0: no paid request; the estimated cost is printed before anything is built)",
+        default=0,
+        check=at_least(0, 100),
+        commands=CHAINS,
+    ),
+    Option(
+        "--resend-unknown",
+        "resend_unknown",
+        FLAG,
+        "send again a paid step whose earlier request got no reply (its "
+        "outcome is unknown: it may be billed twice); without it such a chain stays stopped",
+        commands=CHAINS,
+    ),
+    Option(
+        "--counter",
+        "counter",
+        TEXT,
+        "object counter for add tasks: blob (default, offline) or vlm:<gemini model>",
+        default="blob",
+        check=paid_model_check("blob", "vlm"),
+        metavar="COUNTER",
+    ),
+    Option(
+        "--judge",
+        "judge",
+        TEXT,
+        "self-evaluation judge: keyword (default, offline) or llm:<gemini model>",
+        default="keyword",
+        check=paid_model_check("keyword", "llm"),
+        metavar="JUDGE",
+    ),
+    Option(
+        "--allow-missing-metrics",
+        "allow_missing_metrics",
+        FLAG,
+        "a requested metric that cannot run here (missing weights, import error) skips its cases instead of failing the run",
+        commands=frozenset({PYTEST, SCORE}),
+    ),
+    Option(
+        "--compare",
+        "compare",
+        TEXT,
+        "another run's results.json: the report adds a 'changed since' section",
+        lookup="results",
+        metavar="FILE",
+    ),
+    Option("--reports-dir", "reports_dir", TEXT, "where run folders go (default: reports/ beside pyproject.toml)", metavar="DIR"),
+    Option(
+        "--keep-reports",
+        "keep_reports",
+        INT,
+        f"run folders to keep in the reports folder, oldest removed first (default {DEFAULT_KEEP_REPORTS}; 0 keeps all)",
+        default=DEFAULT_KEEP_REPORTS,
+        check=at_least(0, 10),
+    ),
     # Front-end switches of `iqa-audit` subcommands: not part of what is audited.
-    Option("--jobs", "jobs", INT, "parallel build processes (1 or more)", default=1, check=at_least(1, 2),
-           commands=frozenset({BUILD}), config=False),
+    Option(
+        "--jobs",
+        "jobs",
+        INT,
+        "parallel build processes (1 or more)",
+        default=1,
+        check=at_least(1, 2),
+        commands=frozenset({BUILD}),
+        config=False,
+    ),
     Option("--quiet", "quiet", FLAG, "no progress output", commands=frozenset({BUILD}), config=False),
-    Option("--engine", "engine", TEXT, "local (default): this machine; ray: spread the work over a Ray cluster "
-           "(pip install 'iqa-audit[ray]')", default="local", check=choice_check("local", "ray"),
-           commands=frozenset({BUILD, SCORE}), config=False, metavar="ENGINE"),
-    Option("--address", "address", TEXT, "with --engine ray: the cluster's HOST:PORT (default: start a local Ray instance)",
-           commands=frozenset({BUILD, SCORE}), config=False, metavar="HOST:PORT"),
-    Option("--chain", "chain", TEXT, "chain key (shown in the error that names the corrupt file)",
-           commands=frozenset({"forget"}), config=False, metavar="KEY"),
-    Option("--from-step", "from_step", INT, "first step to delete (0 or more)", check=at_least(0, 1),
-           commands=frozenset({"forget"}), config=False),
+    Option(
+        "--engine",
+        "engine",
+        TEXT,
+        "local (default): this machine; ray: spread the work over a Ray cluster (pip install 'iqa-audit[ray]')",
+        default="local",
+        check=choice_check("local", "ray"),
+        commands=frozenset({BUILD, SCORE}),
+        config=False,
+        metavar="ENGINE",
+    ),
+    Option(
+        "--address",
+        "address",
+        TEXT,
+        "with --engine ray: the cluster's HOST:PORT (default: start a local Ray instance)",
+        commands=frozenset({BUILD, SCORE}),
+        config=False,
+        metavar="HOST:PORT",
+    ),
+    Option(
+        "--chain",
+        "chain",
+        TEXT,
+        "chain key (shown in the error that names the corrupt file)",
+        commands=frozenset({"forget"}),
+        config=False,
+        metavar="KEY",
+    ),
+    Option(
+        "--from-step",
+        "from_step",
+        INT,
+        "first step to delete (0 or more)",
+        check=at_least(0, 1),
+        commands=frozenset({"forget"}),
+        config=False,
+    ),
 )
 
 BY_DEST: Mapping[str, Option] = {o.dest: o for o in OPTIONS}

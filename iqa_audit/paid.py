@@ -52,8 +52,14 @@ class PaidBudget:
         if isinstance(self.max_steps, bool) or not isinstance(self.max_steps, int) or self.max_steps < 0:
             from .errors import ConfigError
 
-            raise ConfigError(explain("--max-paid-steps", expected="a whole number >= 0", got=repr(self.max_steps),
-                                      fix="Pass --max-paid-steps N (0: no paid requests)."))
+            raise ConfigError(
+                explain(
+                    "--max-paid-steps",
+                    expected="a whole number >= 0",
+                    got=repr(self.max_steps),
+                    fix="Pass --max-paid-steps N (0: no paid requests).",
+                )
+            )
 
     @classmethod
     def shared(cls, max_steps: int, *, resend_unknown: bool = False, folder: str | Path | None = None) -> PaidBudget:
@@ -88,8 +94,12 @@ class PaidBudget:
     def _check(self, what: str, used: int) -> None:
         if used >= self.max_steps:
             raise BudgetExhausted(
-                explain(f"paid step for {what}", expected=f"at most {self.max_steps} paid steps this run (--max-paid-steps)",
-                        got=f"{used} already requested", fix="Raise --max-paid-steps to continue; finished steps are kept.")
+                explain(
+                    f"paid step for {what}",
+                    expected=f"at most {self.max_steps} paid steps this run (--max-paid-steps)",
+                    got=f"{used} already requested",
+                    fix="Raise --max-paid-steps to continue; finished steps are kept.",
+                )
             )
 
     def close(self) -> None:
@@ -100,8 +110,10 @@ class PaidBudget:
 
     def __getstate__(self) -> dict:
         if self.ledger is None and self.max_steps > 0:
-            raise TypeError("a PaidBudget without a ledger cannot cross processes (each copy would spend the "
-                            "whole allowance); make it with PaidBudget.shared(...)")
+            raise TypeError(
+                "a PaidBudget without a ledger cannot cross processes (each copy would spend the "
+                "whole allowance); make it with PaidBudget.shared(...)"
+            )
         return {"max_steps": self.max_steps, "resend_unknown": self.resend_unknown, "ledger": self.ledger}
 
     def __setstate__(self, state: dict) -> None:

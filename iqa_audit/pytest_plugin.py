@@ -165,9 +165,18 @@ def _cell_specs(cfg: AuditConfig, cells) -> list:
     specs = []
     for cell in cells:
         if isinstance(cell, StabilityCell):  # its add chain and its replicate chain, at their own size
-            specs += [ChainSpec(seed=cell.seed, editor=st.editor, task=st.task, run=r, steps=cfg.stability_steps,
-                                long_side=cfg.stability_long_side)
-                      for st in (cell.add_setting, cell.replicate_setting) for r in range(cfg.stability_runs)]
+            specs += [
+                ChainSpec(
+                    seed=cell.seed,
+                    editor=st.editor,
+                    task=st.task,
+                    run=r,
+                    steps=cfg.stability_steps,
+                    long_side=cfg.stability_long_side,
+                )
+                for st in (cell.add_setting, cell.replicate_setting)
+                for r in range(cfg.stability_runs)
+            ]
             continue
         if isinstance(cell, GapCell):
             steps, runs = cfg.steps, cfg.runs
@@ -175,8 +184,12 @@ def _cell_specs(cfg: AuditConfig, cells) -> list:
             steps, runs = cell.steps, max(cell.runs, 1)
         else:
             continue
-        specs += [ChainSpec(seed=cell.seed, editor=cell.setting.editor, task=cell.setting.task, run=r, steps=steps,
-                            long_side=cfg.long_side) for r in range(runs)]
+        specs += [
+            ChainSpec(
+                seed=cell.seed, editor=cell.setting.editor, task=cell.setting.task, run=r, steps=steps, long_side=cfg.long_side
+            )
+            for r in range(runs)
+        ]
     return list(dict.fromkeys(specs))
 
 
@@ -187,9 +200,14 @@ def refuse_taken_run_name(reports_root: Path, name: str) -> None:
 
     folder = reports_root / name
     if folder.exists():
-        raise ConfigError(explain(f"--run-name {name}", expected="a name no earlier run used",
-                                  got=f"{folder} already exists",
-                                  fix="Pick another --run-name (or leave it out for a unique one), or delete that folder."))
+        raise ConfigError(
+            explain(
+                f"--run-name {name}",
+                expected="a name no earlier run used",
+                got=f"{folder} already exists",
+                fix="Pick another --run-name (or leave it out for a unique one), or delete that folder.",
+            )
+        )
 
 
 def claim_run_dir(reports_root: Path, name: str, *, explicit: bool) -> Path:
@@ -265,7 +283,7 @@ def cell_groups(cfg: AuditConfig) -> dict[str, str]:
 def param_id(nodeid: str) -> str | None:
     """'tests_metrics/test_gap.py::test_gap[piqe-x-d5]' -> 'piqe-x-d5' (None if not parametrized)."""
     name = nodeid.rsplit("::", 1)[-1]
-    return name[name.index("[") + 1:-1] if name.endswith("]") and "[" in name else None
+    return name[name.index("[") + 1 : -1] if name.endswith("]") and "[" in name else None
 
 
 class _LazyEngine:
@@ -443,8 +461,15 @@ class ResultCollector:
             if run_dir.name != cfg.run_name:
                 self.moved = f"reports/{cfg.run_name} was taken by another run; this run's report is in {run_dir}"
                 cfg = replace(cfg, run_name=run_dir.name)
-            self.paths = write_run_outputs(cfg, run_dir, records, started=self.config.stash[STARTED_KEY],
-                                           finished=time.time(), compare=cfg.compare, outcomes=dict(self.outcomes))
+            self.paths = write_run_outputs(
+                cfg,
+                run_dir,
+                records,
+                started=self.config.stash[STARTED_KEY],
+                finished=time.time(),
+                compare=cfg.compare,
+                outcomes=dict(self.outcomes),
+            )
         except (AuditError, OSError) as e:  # e.g. the disk filled up: one clear line, not a traceback
             self.failure = redact_text(str(e))
             if session.exitstatus == 0:
@@ -462,13 +487,19 @@ class ResultCollector:
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
         if self.unavailable:
             allowed = config.stash[CONFIG_KEY].allow_missing_metrics
-            terminalreporter.section("iqa-audit: requested metrics that could not be audited", sep="=",
-                                     yellow=allowed, red=not allowed)
+            terminalreporter.section(
+                "iqa-audit: requested metrics that could not be audited", sep="=", yellow=allowed, red=not allowed
+            )
             for name, why in sorted(self.unavailable.items()):
                 terminalreporter.write_line(f"{name}: {why}")
-            terminalreporter.write_line("their cases were skipped; " + (
-                "--allow-missing-metrics lets the run pass without them" if allowed else
-                "the run FAILS (exit 1): fix the above, drop the metric, or pass --allow-missing-metrics"))
+            terminalreporter.write_line(
+                "their cases were skipped; "
+                + (
+                    "--allow-missing-metrics lets the run pass without them"
+                    if allowed
+                    else "the run FAILS (exit 1): fix the above, drop the metric, or pass --allow-missing-metrics"
+                )
+            )
         if self.failure:
             terminalreporter.section("iqa-audit")
             terminalreporter.write_line(f"ERROR: the run's report was not written: {self.failure}", red=True)
@@ -493,11 +524,15 @@ class ResultCollector:
 
         v = verdict_counts(list(self.records.values()))
         if sum(v.values()):
-            terminalreporter.write_line(f"gap verdicts: {v['pass']} noticed, {v['fail']} missed, "
-                                        f"{v['inconclusive']} inconclusive (nothing visible to notice)")
+            terminalreporter.write_line(
+                f"gap verdicts: {v['pass']} noticed, {v['fail']} missed, "
+                f"{v['inconclusive']} inconclusive (nothing visible to notice)"
+            )
         for label, path in self.paths.items():
             if label != "report":  # the page's path is the run's last line: see pytest_unconfigure
                 terminalreporter.write_line(f"{label}: {path}")
         if self.pruned:
-            terminalreporter.write_line(f"removed {len(self.pruned)} old run folder(s) from {self.pruned[0].parent} "
-                                        f"(keeping the last {config.stash[CONFIG_KEY].keep_reports}; --keep-reports N, 0 keeps all)")
+            terminalreporter.write_line(
+                f"removed {len(self.pruned)} old run folder(s) from {self.pruned[0].parent} "
+                f"(keeping the last {config.stash[CONFIG_KEY].keep_reports}; --keep-reports N, 0 keeps all)"
+            )

@@ -132,8 +132,10 @@ from typing import Any, ClassVar, Union, get_args, get_origin, get_type_hints
 
 from .errors import RecordError, explain
 
-_FIX = ("Use a results.json written by iqa-audit (reports/<run-name>/results.json), unedited, or re-run the "
-        "audit to write a fresh one.")
+_FIX = (
+    "Use a results.json written by iqa-audit (reports/<run-name>/results.json), unedited, or re-run the "
+    "audit to write a fresh one."
+)
 
 Json = Mapping[str, Any]  # a nested JSON object whose shape the module doc gives
 
@@ -152,8 +154,14 @@ class _Record:
         for f, hint in _hints(type(self)).items():
             value = getattr(self, f)
             if not _conforms(value, hint):
-                raise RecordError(explain(f"record {self.cell!r} (kind {self.kind}): field {f}", expected=_name(hint),
-                                          got=f"{type(value).__name__} {_short(value)}", fix=_FIX))
+                raise RecordError(
+                    explain(
+                        f"record {self.cell!r} (kind {self.kind}): field {f}",
+                        expected=_name(hint),
+                        got=f"{type(value).__name__} {_short(value)}",
+                        fix=_FIX,
+                    )
+                )
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object results.json holds: `kind` and every field (tuples as lists)."""
@@ -270,14 +278,17 @@ Record = Union[GapRecord, StabilityRecord, EditorRecord, SanityRecord, MetricSta
 GatedRecord = Union[GapRecord, StabilityRecord, EditorRecord]
 GATED = (GapRecord, StabilityRecord, EditorRecord)  # the kinds the baseline gates (isinstance)
 KINDS: Mapping[str, type] = types.MappingProxyType(
-    {cls.kind: cls for cls in (GapRecord, StabilityRecord, EditorRecord, SanityRecord, MetricStatusRecord)})
+    {cls.kind: cls for cls in (GapRecord, StabilityRecord, EditorRecord, SanityRecord, MetricStatusRecord)}
+)
 
 # Previous release: {kind: {alias key: the one key now}}. Read by `parse`, never written.
-LEGACY_ALIASES: Mapping[str, Mapping[str, str]] = types.MappingProxyType({
-    "gap": {"gap": "value", "metric_version": "version"},
-    "stability": {"metric_version": "version"},
-    "editor": {"editor_version": "version"},
-})
+LEGACY_ALIASES: Mapping[str, Mapping[str, str]] = types.MappingProxyType(
+    {
+        "gap": {"gap": "value", "metric_version": "version"},
+        "stability": {"metric_version": "version"},
+        "editor": {"editor_version": "version"},
+    }
+)
 
 
 def parse(d: Any) -> Record:
@@ -288,26 +299,35 @@ def parse(d: Any) -> Record:
     not an object, its kind is unknown, a required field is missing, a field is unknown,
     or a value has the wrong type."""
     if not isinstance(d, Mapping):
-        raise RecordError(explain("a cell record", expected="a JSON object", got=f"{type(d).__name__} {_short(d)}",
-                                  fix=_FIX))
+        raise RecordError(explain("a cell record", expected="a JSON object", got=f"{type(d).__name__} {_short(d)}", fix=_FIX))
     name = repr(d.get("cell", "<no cell>"))
     kind = d.get("kind")
     cls = KINDS.get(kind) if isinstance(kind, str) else None
     if cls is None:
-        raise RecordError(explain(f"record {name}: field kind", expected="one of " + ", ".join(KINDS), got=repr(kind),
-                                  fix=_FIX))
+        raise RecordError(explain(f"record {name}: field kind", expected="one of " + ", ".join(KINDS), got=repr(kind), fix=_FIX))
     values = _unalias(dict(d), name, kind)
     del values["kind"]
     known = {f.name: f for f in fields(cls)}
     unknown = sorted(set(values) - set(known))
     if unknown:
-        raise RecordError(explain(f"record {name} (kind {kind})", expected="only the fields of records.py's schema",
-                                  got="unknown field(s) " + ", ".join(unknown),
-                                  fix=f"{_FIX} A file written by a newer iqa-audit needs that version to read it."))
+        raise RecordError(
+            explain(
+                f"record {name} (kind {kind})",
+                expected="only the fields of records.py's schema",
+                got="unknown field(s) " + ", ".join(unknown),
+                fix=f"{_FIX} A file written by a newer iqa-audit needs that version to read it.",
+            )
+        )
     missing = [n for n, f in known.items() if n not in values and f.default is MISSING and f.default_factory is MISSING]
     if missing:
-        raise RecordError(explain(f"record {name} (kind {kind})", expected="required field(s) " + ", ".join(missing),
-                                  got="a record without them", fix=_FIX))
+        raise RecordError(
+            explain(
+                f"record {name} (kind {kind})",
+                expected="required field(s) " + ", ".join(missing),
+                got="a record without them",
+                fix=_FIX,
+            )
+        )
     hints = _hints(cls)
     return cls(**{k: _tuples(v, hints[k]) for k, v in values.items()})
 
@@ -316,8 +336,9 @@ def parse_all(ds: Any) -> list[Record]:
     """`parse` of each entry of a results.json `cells` list, in order. Raises RecordError
     (also when `ds` is not a list)."""
     if not isinstance(ds, (list, tuple)):
-        raise RecordError(explain("results.json's cells", expected="a list of records",
-                                  got=f"{type(ds).__name__} {_short(ds)}", fix=_FIX))
+        raise RecordError(
+            explain("results.json's cells", expected="a list of records", got=f"{type(ds).__name__} {_short(ds)}", fix=_FIX)
+        )
     return [parse(d) for d in ds]
 
 
@@ -327,9 +348,14 @@ def _unalias(d: dict[str, Any], name: str, kind: str) -> dict[str, Any]:
             continue
         value = d.pop(alias)
         if key in d and not _same(d[key], value):
-            raise RecordError(explain(f"record {name} (kind {kind})", expected=f"{alias!r} (an older name of {key!r}) "
-                                      f"equal to {key!r}", got=f"{alias}={_short(value)}, {key}={_short(d[key])}",
-                                      fix=_FIX))
+            raise RecordError(
+                explain(
+                    f"record {name} (kind {kind})",
+                    expected=f"{alias!r} (an older name of {key!r}) equal to {key!r}",
+                    got=f"{alias}={_short(value)}, {key}={_short(d[key])}",
+                    fix=_FIX,
+                )
+            )
         d.setdefault(key, value)
     return d
 

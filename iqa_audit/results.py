@@ -90,8 +90,9 @@ def verdict_counts(records: Sequence[Record]) -> dict[str, int]:
     return counts
 
 
-def build_results(cfg: AuditConfig, records: Sequence[Record], *, started: float, finished: float,
-                  outcomes: Mapping[str, int] | None = None) -> dict[str, Any]:
+def build_results(
+    cfg: AuditConfig, records: Sequence[Record], *, started: float, finished: float, outcomes: Mapping[str, int] | None = None
+) -> dict[str, Any]:
     """`outcomes`: pytest's own counts for the session (what its summary line says); by
     default the records' outcomes."""
     from . import band
@@ -108,28 +109,30 @@ def build_results(cfg: AuditConfig, records: Sequence[Record], *, started: float
         if isinstance(r, EditorRecord):
             editors[r.setting] = {"editor": r.editor, "version": r.version, "task": r.task}
     # Editor specs (config, cells) may hold an endpoint with credentials: none reach the file.
-    return redact_urls({
-        "format": FORMAT,
-        "run": {
-            "name": cfg.run_name,
-            "profile": cfg.profile,
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
-            "duration_s": round(finished - started, 2),
-            "iqa_audit": __version__,
-            "machine": machine(cfg.device),
-            "config": _config_dict(cfg),
-            "outcomes": counts,
-            "verdicts": verdict_counts(cells),
-            "evidence_threshold": THRESHOLD_SOURCE,
-            "noise_band": band.describe(),
-            "store": str(Path(cfg.store).resolve()) if cfg.store else str(default_store_root().resolve()),
-        },
-        "metrics": metric_statuses(cfg, records),
-        "editors": editors,
-        "detection_delays": detection_delays(cells),
-        "excluded_settings": excluded_settings(cfg),
-        "cells": [r.to_dict() for r in cells],
-    })
+    return redact_urls(
+        {
+            "format": FORMAT,
+            "run": {
+                "name": cfg.run_name,
+                "profile": cfg.profile,
+                "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
+                "duration_s": round(finished - started, 2),
+                "iqa_audit": __version__,
+                "machine": machine(cfg.device),
+                "config": _config_dict(cfg),
+                "outcomes": counts,
+                "verdicts": verdict_counts(cells),
+                "evidence_threshold": THRESHOLD_SOURCE,
+                "noise_band": band.describe(),
+                "store": str(Path(cfg.store).resolve()) if cfg.store else str(default_store_root().resolve()),
+            },
+            "metrics": metric_statuses(cfg, records),
+            "editors": editors,
+            "detection_delays": detection_delays(cells),
+            "excluded_settings": excluded_settings(cfg),
+            "cells": [r.to_dict() for r in cells],
+        }
+    )
 
 
 def detection_delays(records: Sequence[Record]) -> dict[str, list[dict[str, Any]]]:
@@ -145,8 +148,9 @@ def detection_delays(records: Sequence[Record]) -> dict[str, list[dict[str, Any]
             metrics.setdefault(key, {"metric_id": r.metric_id, "setting": r.setting, "seed": r.seed, **r.detection_delay})
         elif isinstance(r, EditorRecord) and r.self_evaluation.get("available"):
             key = (r.setting, r.seed)
-            editors.setdefault(key, {"setting": r.setting, "editor": r.editor, "task": r.task, "seed": r.seed,
-                                     **r.self_evaluation})
+            editors.setdefault(
+                key, {"setting": r.setting, "editor": r.editor, "task": r.task, "seed": r.seed, **r.self_evaluation}
+            )
     return {"metrics": [metrics[k] for k in sorted(metrics)], "editors": [editors[k] for k in sorted(editors)]}
 
 
@@ -157,8 +161,15 @@ def excluded_settings(cfg: AuditConfig) -> list[dict[str, str]]:
 
     if cfg.dataset:
         return []
-    return [{"setting": s.label, "task": s.task, "why": "reconstruction changes the content on purpose; the study "
-             "left these chains out of the metric verdicts"} for s in audit_settings(cfg) if not get_task(s.task).metric_verdicts]
+    return [
+        {
+            "setting": s.label,
+            "task": s.task,
+            "why": "reconstruction changes the content on purpose; the study left these chains out of the metric verdicts",
+        }
+        for s in audit_settings(cfg)
+        if not get_task(s.task).metric_verdicts
+    ]
 
 
 def _config_dict(cfg: AuditConfig) -> dict[str, Any]:
@@ -172,8 +183,16 @@ def write_json_atomic(path: Path, data: Any) -> Path:
     return write_file_atomic(path, (json.dumps(data, indent=1, sort_keys=True, default=str) + "\n").encode("utf-8"))
 
 
-def write_run_outputs(cfg: AuditConfig, run_dir: Path, records: Sequence[Record], *, started: float,
-                      finished: float, compare: Path | None = None, outcomes: Mapping[str, int] | None = None) -> dict[str, Path]:
+def write_run_outputs(
+    cfg: AuditConfig,
+    run_dir: Path,
+    records: Sequence[Record],
+    *,
+    started: float,
+    finished: float,
+    compare: Path | None = None,
+    outcomes: Mapping[str, int] | None = None,
+) -> dict[str, Path]:
     """Write results.json, the baseline (with --update-baseline) and index.html into run_dir.
     Raises ReportError (an AuditError naming the file, the system's reason and the fix) when
     a file cannot be written, e.g. on a full disk; no temporary file is left behind."""
@@ -190,10 +209,15 @@ def write_run_outputs(cfg: AuditConfig, run_dir: Path, records: Sequence[Record]
         target = run_dir / "index.html"
         paths["report"] = write_report(results, run_dir, compare=load_results(compare) if compare else None)
     except OSError as e:
-        raise ReportError(explain(f"writing {target}", expected="room to write the run's outputs",
-                                  got=f"{e.strerror or e} (errno {e.errno})",
-                                  fix="Free disk space (or pass --reports-dir on another disk) and run again: every score "
-                                      "and chain is in the store, so the re-run only writes the report.")) from None
+        raise ReportError(
+            explain(
+                f"writing {target}",
+                expected="room to write the run's outputs",
+                got=f"{e.strerror or e} (errno {e.errno})",
+                fix="Free disk space (or pass --reports-dir on another disk) and run again: every score "
+                "and chain is in the store, so the re-run only writes the report.",
+            )
+        ) from None
     return paths
 
 
@@ -213,12 +237,24 @@ def load_results(path: str | Path) -> dict[str, Any]:
     try:
         data = json.loads(p.read_text())
     except (OSError, ValueError) as e:
-        raise ConfigError(explain(f"--compare {p}", expected="a results.json written by iqa-audit", got=str(e),
-                                  fix="Point at reports/<run-name>/results.json of an earlier run.")) from None
+        raise ConfigError(
+            explain(
+                f"--compare {p}",
+                expected="a results.json written by iqa-audit",
+                got=str(e),
+                fix="Point at reports/<run-name>/results.json of an earlier run.",
+            )
+        ) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         got = repr(data.get("format")) if isinstance(data, dict) else type(data).__name__
-        raise ConfigError(explain(f"--compare {p}", expected=f"format {FORMAT}", got=got,
-                                  fix="Point at reports/<run-name>/results.json of an earlier run."))
+        raise ConfigError(
+            explain(
+                f"--compare {p}",
+                expected=f"format {FORMAT}",
+                got=got,
+                fix="Point at reports/<run-name>/results.json of an earlier run.",
+            )
+        )
     try:
         parse_all(data.get("cells", []))  # the report parses them again; refused here, before any test runs
     except RecordError as e:

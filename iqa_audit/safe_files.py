@@ -51,8 +51,10 @@ def resolve_allowed(path: str | Path, policy: ReadPolicy) -> Path:
     real = Path(os.path.realpath(path))
     if not policy.allow_outside and not real.is_relative_to(policy.root):
         via = "" if real == Path(os.path.abspath(path)) else f" (a symlink to {real})"
-        raise FileRefused(f"{path}{via} is outside the dataset folder {policy.root}; only files inside it are read"
-                          " (pass --allow-outside to read files elsewhere)")
+        raise FileRefused(
+            f"{path}{via} is outside the dataset folder {policy.root}; only files inside it are read"
+            " (pass --allow-outside to read files elsewhere)"
+        )
     return real
 
 
@@ -65,8 +67,10 @@ def read_allowed(path: str | Path, policy: ReadPolicy, *, max_bytes: int | None 
     cap = policy.max_bytes if max_bytes is None else max_bytes
     real = resolve_allowed(path, policy)
     try:
-        fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
-                     | getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(
+            real,
+            os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0),
+        )
     except FileNotFoundError:
         raise FileRefused(f"{path} does not exist") from None
     except OSError as e:
@@ -94,8 +98,13 @@ def read_allowed(path: str | Path, policy: ReadPolicy, *, max_bytes: int | None 
 
 
 def _kind(mode: int) -> str:
-    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+    for test, name in (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
         if test(mode):
             return name
     return "not a regular file"

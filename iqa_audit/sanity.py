@@ -75,8 +75,10 @@ def clean_seeds_in_range(i: SanityInput) -> tuple[bool, str]:
     lo, hi = min(r.lo, r.hi), max(r.lo, r.hi)
     names = i.seed_names or tuple(str(k) for k in range(len(s)))
     outside = [f"{name} {v:.4g}" for name, v in zip(names, s.tolist()) if not lo <= v <= hi]
-    return not outside, (f"{len(outside)} of {len(s)} clean seeds score outside the typical range {lo}–{hi} "
-                         f"({r.source}): " + ", ".join(outside[:5]) + (", …" if len(outside) > 5 else ""))
+    return not outside, (
+        f"{len(outside)} of {len(s)} clean seeds score outside the typical range {lo}–{hi} "
+        f"({r.source}): " + ", ".join(outside[:5]) + (", …" if len(outside) > 5 else "")
+    )
 
 
 def _table(entries: Iterable[SanityCheck]) -> Mapping[str, SanityCheck]:
@@ -86,11 +88,13 @@ def _table(entries: Iterable[SanityCheck]) -> Mapping[str, SanityCheck]:
     return MappingProxyType({c.name: c for c in rows})
 
 
-SANITY_CHECKS: Mapping[str, SanityCheck] = _table([
-    SanityCheck("finite", finite, False, "scores of 3 clean seeds are finite"),
-    SanityCheck("deterministic", deterministic, False, "one image scored twice gives one score"),
-    SanityCheck("batch-equals-single", batch_equals_single, False, "batching does not change scores"),
-    # A warning, not a failure: the study's ranges are typical, and scores outside them
-    # are kept unclamped.
-    SanityCheck("clean-seeds-in-range", clean_seeds_in_range, True, "clean seeds score inside the typical range"),
-])
+SANITY_CHECKS: Mapping[str, SanityCheck] = _table(
+    [
+        SanityCheck("finite", finite, False, "scores of 3 clean seeds are finite"),
+        SanityCheck("deterministic", deterministic, False, "one image scored twice gives one score"),
+        SanityCheck("batch-equals-single", batch_equals_single, False, "batching does not change scores"),
+        # A warning, not a failure: the study's ranges are typical, and scores outside them
+        # are kept unclamped.
+        SanityCheck("clean-seeds-in-range", clean_seeds_in_range, True, "clean seeds score inside the typical range"),
+    ]
+)

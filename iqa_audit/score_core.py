@@ -60,11 +60,23 @@ def score_batch(metric: Metric, images: Sequence) -> np.ndarray:
     try:
         arr = np.asarray(raw, dtype=np.float64)
     except (TypeError, ValueError) as e:
-        raise ScoreError(explain(f"metric {metric.name}", expected=f"{len(images)} numbers",
-                                 got=f"{type(raw).__name__} ({e})", fix="score(images) must return one float per image.")) from None
+        raise ScoreError(
+            explain(
+                f"metric {metric.name}",
+                expected=f"{len(images)} numbers",
+                got=f"{type(raw).__name__} ({e})",
+                fix="score(images) must return one float per image.",
+            )
+        ) from None
     if arr.shape != (len(images),):
-        raise ScoreError(explain(f"metric {metric.name}", expected=f"{len(images)} scores", got=f"shape {arr.shape}",
-                                 fix="score(images) must return one float per image."))
+        raise ScoreError(
+            explain(
+                f"metric {metric.name}",
+                expected=f"{len(images)} scores",
+                got=f"shape {arr.shape}",
+                fix="score(images) must return one float per image.",
+            )
+        )
     return arr
 
 
@@ -74,8 +86,14 @@ def split_finite(hashes: Sequence[str], raw: Sequence[float] | np.ndarray) -> tu
     Raises ScoreError when the two lengths differ (a batch must give one value per image)."""
     values = np.asarray(raw, dtype=np.float64).reshape(-1)
     if values.shape != (len(hashes),):
-        raise ScoreError(explain("a scored batch", expected=f"{len(hashes)} scores", got=f"{values.size}",
-                                 fix="score(images) must return one float per image."))
+        raise ScoreError(
+            explain(
+                "a scored batch",
+                expected=f"{len(hashes)} scores",
+                got=f"{values.size}",
+                fix="score(images) must return one float per image.",
+            )
+        )
     good: dict[str, float] = {}
     bad: dict[str, float] = {}
     for h, v in zip(hashes, values.tolist()):
@@ -83,8 +101,14 @@ def split_finite(hashes: Sequence[str], raw: Sequence[float] | np.ndarray) -> tu
     return good, bad
 
 
-def store_batch(store: Store, metric_id: str, version: str, hashes: Sequence[str], raw: Sequence[float] | np.ndarray,
-                seconds_per_image: float | None = None) -> Scores:
+def store_batch(
+    store: Store,
+    metric_id: str,
+    version: str,
+    hashes: Sequence[str],
+    raw: Sequence[float] | np.ndarray,
+    seconds_per_image: float | None = None,
+) -> Scores:
     """Check one scored batch and store it: the finite scores in one transaction of the
     score table, the non-finite ones as `nonfinite` memos. Returns both."""
     good, bad = split_finite(hashes, raw)
@@ -119,7 +143,9 @@ def score_and_store(store: Store, metric: Metric, objects: Sequence[tuple[str, s
     return store_batch(store, metric.id, metric.version, hashes, raw, (time.perf_counter() - t0) / max(len(hashes), 1))
 
 
-def nonfinite_error(store: Store, metric_name: str, bad: Mapping[str, float], *, exts: Mapping[str, str] | None = None) -> NonFiniteScore:
+def nonfinite_error(
+    store: Store, metric_name: str, bad: Mapping[str, float], *, exts: Mapping[str, str] | None = None
+) -> NonFiniteScore:
     """A NonFiniteScore naming the metric and, per image, its value, the chain steps that
     use it (setting/seed/run/step), its file(s) and its size."""
     parts = [nonfinite_line(store, metric_name, h, v, ext=(exts or {}).get(h)) for h, v in bad.items()]
@@ -139,11 +165,14 @@ def nonfinite_line(store: Store, metric_name: str, image_hash: str, value: float
     return explain(
         f"metric {metric_name} on image {image_hash[:12]}… ({size}; "
         + (f"used at {', '.join(where)}" if where else "not part of a stored chain")
-        + (f"; file {', '.join(files)}" if files else "") + ")",
-        expected="a finite score", got=_words(value),
+        + (f"; file {', '.join(files)}" if files else "")
+        + ")",
+        expected="a finite score",
+        got=_words(value),
         fix="The metric cannot judge this image (a flat or black frame, or one too small for it); the cells that need "
-            "it error and every other score is stored. Leave the image out of the chain, or make the metric return "
-            "a finite number for it (and bump its version).")
+        "it error and every other score is stored. Leave the image out of the chain, or make the metric return "
+        "a finite number for it (and bump its version).",
+    )
 
 
 def _words(value: float) -> str:

@@ -104,7 +104,9 @@ _DEGRADATION = re.compile(
 )
 
 # Contexts where "artifacts" means objects, not image damage.
-_NOT_DAMAGE = re.compile(r"\b(ancient|historical|archaeological|museum|cultural|religious)\s+(artifacts?|artefacts?)\b", re.IGNORECASE)
+_NOT_DAMAGE = re.compile(
+    r"\b(ancient|historical|archaeological|museum|cultural|religious)\s+(artifacts?|artefacts?)\b", re.IGNORECASE
+)
 
 # Said before the term, in the same clause: the term is denied, avoided or only considered.
 _NEGATION_BEFORE = re.compile(
@@ -122,7 +124,8 @@ _NEGATION_BEFORE = re.compile(
 
 # Said right after the term: "noise-free", "artifacts are absent".
 _NEGATION_AFTER = re.compile(
-    r"^(?:-?\s*free\b|-less\b|\s+(?:is|are|was|were)\s+(?:absent|not\b|nowhere)|\s+(?:isn't|aren't|wasn't|weren't)\b)", re.IGNORECASE
+    r"^(?:-?\s*free\b|-less\b|\s+(?:is|are|was|were)\s+(?:absent|not\b|nowhere)|\s+(?:isn't|aren't|wasn't|weren't)\b)",
+    re.IGNORECASE,
 )
 
 # Verbs that presuppose the damage is there: after a negation they cancel it
@@ -133,7 +136,10 @@ _PRESUPPOSES_PRESENCE = re.compile(
 )
 
 # Clause boundaries: sentence punctuation, and conjunctions that start a new assertion.
-_CLAUSE_BREAK = re.compile(r"[.;:!?\n]|,\s*(?:and|but|so|yet|although|though|while|whereas|which)\b|\b(?:but|however|although|though|whereas|yet)\b", re.IGNORECASE)
+_CLAUSE_BREAK = re.compile(
+    r"[.;:!?\n]|,\s*(?:and|but|so|yet|although|though|while|whereas|which)\b|\b(?:but|however|although|though|whereas|yet)\b",
+    re.IGNORECASE,
+)
 
 NEGATION_WINDOW_WORDS = 6  # how far back a negation reaches ("without adding any new compression artifacts")
 
@@ -184,7 +190,9 @@ def judge_steps(reasonings: Iterable[tuple[int, str | None]], judge: Judge = key
     pairs = sorted(reasonings, key=lambda pair: pair[0])
     steps = [s for s, _ in pairs]
     if len(set(steps)) != len(steps):
-        raise ConfigError(explain("reasonings", expected="one entry per step", got=f"steps {steps}", fix="Pass each step's reasoning once."))
+        raise ConfigError(
+            explain("reasonings", expected="one entry per step", got=f"steps {steps}", fix="Pass each step's reasoning once.")
+        )
     out = []
     for step, text in pairs:
         verdict = judge(text) if text else Verdict(False, None)
@@ -217,7 +225,14 @@ def summarise_delays(per_run_first_steps: Iterable[int | None]) -> DelaySummary:
     steps = tuple(per_run_first_steps)
     for s in steps:
         if s is not None and (isinstance(s, bool) or not isinstance(s, int) or s < 0):
-            raise ConfigError(explain("first-noticed steps", expected="non-negative integers or None", got=repr(s), fix="Pass first_noticed_step(...) results."))
+            raise ConfigError(
+                explain(
+                    "first-noticed steps",
+                    expected="non-negative integers or None",
+                    got=repr(s),
+                    fix="Pass first_noticed_step(...) results.",
+                )
+            )
     noticed = [s for s in steps if s is not None]
     mean = statistics.fmean(noticed) if noticed else None
     sd = statistics.stdev(noticed) if len(noticed) >= 2 else None
@@ -257,10 +272,15 @@ def parse_yes_no(answer: str) -> Verdict:
         match = _ANSWER.match(last.strip())
     if not match:
         raise EditorError(
-            explain("LLM judge answer", expected='"YES: <quote>" or "NO"', got=repr(answer[:200]), fix="Re-run; if it persists, use the keyword judge or another model.")
+            explain(
+                "LLM judge answer",
+                expected='"YES: <quote>" or "NO"',
+                got=repr(answer[:200]),
+                fix="Re-run; if it persists, use the keyword judge or another model.",
+            )
         )
     noticed = match.group(1).lower() == "yes"
-    quote = match.group(2).strip().strip('"“”\'*').strip() if noticed else ""
+    quote = match.group(2).strip().strip("\"“”'*").strip() if noticed else ""
     return Verdict(noticed, quote or None)
 
 
@@ -301,7 +321,9 @@ class LLMJudge:
             from .genai_client import GeminiTextClient
 
             kwargs = {"sleep": self._sleep} if self._sleep is not None else {}
-            self._client = GeminiTextClient(model=self.model, base_url=self.base_url, temperature=0.0, max_retries=self.max_retries, **kwargs)
+            self._client = GeminiTextClient(
+                model=self.model, base_url=self.base_url, temperature=0.0, max_retries=self.max_retries, **kwargs
+            )
         answer = self._client.ask(None, question)
         verdict = parse_yes_no(answer)
         self._cache[reasoning] = verdict

@@ -62,10 +62,12 @@ class Stability:
 
     def explain(self) -> str:
         verdict = "stable" if self.passed else "UNSTABLE"
-        return (f"{self.metric_id} on {self.add_setting}/{self.seed}: robust spread of step-to-step differences "
-                f"{self.add_spread:.3f} vs {self.replicate_spread:.3f} on {self.replicate_setting} "
-                f"(normalised points): ratio {self.ratio:.2f}, bound {self.bound:g} ({verdict}; spreads up to "
-                f"{MIN_SPREAD:g} always pass)")
+        return (
+            f"{self.metric_id} on {self.add_setting}/{self.seed}: robust spread of step-to-step differences "
+            f"{self.add_spread:.3f} vs {self.replicate_spread:.3f} on {self.replicate_setting} "
+            f"(normalised points): ratio {self.ratio:.2f}, bound {self.bound:g} ({verdict}; spreads up to "
+            f"{MIN_SPREAD:g} always pass)"
+        )
 
 
 def step_differences(series: Series, *, start: int = REFERENCE_STEP) -> np.ndarray:
@@ -90,12 +92,24 @@ def robust_spread(differences: Sequence[float] | np.ndarray) -> float:
 def stability(add: Series, replicate: Series, *, bound: float = STABILITY_BOUND) -> Stability:
     """Compare the add chain's and the replicate chain's step-to-step spread (same metric and seed)."""
     if add.metric_id != replicate.metric_id or add.seed != replicate.seed:
-        raise ValueError(f"stability compares one metric on one seed: got {add.metric_id}/{add.seed} "
-                         f"and {replicate.metric_id}/{replicate.seed}")
+        raise ValueError(
+            f"stability compares one metric on one seed: got {add.metric_id}/{add.seed} "
+            f"and {replicate.metric_id}/{replicate.seed}"
+        )
     da, dr = step_differences(add), step_differences(replicate)
     sa, sr = robust_spread(da), robust_spread(dr)
-    return Stability(add.metric_id, add.metric_version, add.setting, replicate.setting, add.seed, sa, sr,
-                     sa / max(sr, MIN_SPREAD), bound, int(min(da.size, dr.size)))
+    return Stability(
+        add.metric_id,
+        add.metric_version,
+        add.setting,
+        replicate.setting,
+        add.seed,
+        sa,
+        sr,
+        sa / max(sr, MIN_SPREAD),
+        bound,
+        int(min(da.size, dr.size)),
+    )
 
 
 def first_lasting_drop(scores: Mapping[int, float], *, reference: int = REFERENCE_STEP) -> int | None:

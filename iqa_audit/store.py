@@ -213,7 +213,12 @@ class Store:
                 self.locks.mkdir(parents=True, exist_ok=True)
             except OSError as e:
                 raise StoreError(
-                    explain(f"store folder {self.root}", expected="a writable folder", got=str(e), fix=f"Pass --store or set {STORE_ENV}.")
+                    explain(
+                        f"store folder {self.root}",
+                        expected="a writable folder",
+                        got=str(e),
+                        fix=f"Pass --store or set {STORE_ENV}.",
+                    )
                 ) from None
         self._local = threading.local()
         self._db()  # opens now, so a damaged or locked manifest is reported here, once
@@ -258,10 +263,13 @@ class Store:
             return
         if emptied:
             raise StoreError(
-                explain(f"store manifest {self.db_path}", expected="the manifest of the images under objects/",
-                        got="an empty file (0 bytes) beside stored images",
-                        fix=f"Restore the file from a backup; or, to start over and rebuild (paid chains are bought "
-                            f"again), delete it: rm {self.db_path}.")
+                explain(
+                    f"store manifest {self.db_path}",
+                    expected="the manifest of the images under objects/",
+                    got="an empty file (0 bytes) beside stored images",
+                    fix=f"Restore the file from a backup; or, to start over and rebuild (paid chains are bought "
+                    f"again), delete it: rm {self.db_path}.",
+                )
             )
 
     def _guard(self, fn: Callable[[], T]) -> T:
@@ -272,11 +280,14 @@ class Store:
             if not _is_corrupt(e):
                 raise
             raise StoreError(
-                explain(f"store manifest {self.db_path}", expected="an intact SQLite database",
-                        got=f"a damaged file ({e}: truncated, or overwritten)",
-                        fix=f"Move it aside (mv {self.db_path} {self.db_path}.damaged) and build again: the image files "
-                            "under objects/ are kept, free chains are rebuilt byte-identically and rescored, and paid "
-                            "chains must come back from a backup of the file (`sqlite3 FILE .recover` may salvage rows).")
+                explain(
+                    f"store manifest {self.db_path}",
+                    expected="an intact SQLite database",
+                    got=f"a damaged file ({e}: truncated, or overwritten)",
+                    fix=f"Move it aside (mv {self.db_path} {self.db_path}.damaged) and build again: the image files "
+                    "under objects/ are kept, free chains are rebuilt byte-identically and rescored, and paid "
+                    "chains must come back from a backup of the file (`sqlite3 FILE .recover` may salvage rows).",
+                )
             ) from None
 
     def _rows(self, sql: str, args: Iterable[Any] = ()) -> list[tuple]:
@@ -286,9 +297,12 @@ class Store:
     def _tx(self) -> Iterator[sqlite3.Connection]:
         if self.read_only:
             raise StoreError(
-                explain(f"store {self.root}", expected="a store this user can write to, to add what is missing",
-                        got="a read-only store (every cached result was read from it)",
-                        fix="Build and score into a writable copy (--store COPY), or ask its owner to fill it.")
+                explain(
+                    f"store {self.root}",
+                    expected="a store this user can write to, to add what is missing",
+                    got="a read-only store (every cached result was read from it)",
+                    fix="Build and score into a writable copy (--store COPY), or ask its owner to fill it.",
+                )
             )
         db = self._db()
         self._guard(lambda: db.execute("BEGIN IMMEDIATE"))
@@ -379,8 +393,10 @@ class Store:
         if (fresh or broken) and not self.read_only:  # stamps are a cache: a read-only store re-hashes
             with self._tx() as db:
                 db.executemany("DELETE FROM object_checks WHERE digest=? AND ext=?", broken)
-                db.executemany("INSERT OR REPLACE INTO object_checks (digest, ext, size, mtime_ns, ctime_ns, ino)"
-                               " VALUES (?,?,?,?,?,?)", fresh)
+                db.executemany(
+                    "INSERT OR REPLACE INTO object_checks (digest, ext, size, mtime_ns, ctime_ns, ino) VALUES (?,?,?,?,?,?)",
+                    fresh,
+                )
         return out
 
     def _stamps(self, objects: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, int, int, int]]:
@@ -388,8 +404,10 @@ class Store:
         for i in range(0, len(objects), 400):  # SQLite caps bound parameters per statement (999 before 3.32)
             chunk = objects[i : i + 400]
             marks = ",".join("(?,?)" for _ in chunk)
-            rows = self._rows(f"SELECT digest, ext, size, mtime_ns, ctime_ns, ino FROM object_checks"
-                              f" WHERE (digest, ext) IN (VALUES {marks})", [v for obj in chunk for v in obj])
+            rows = self._rows(
+                f"SELECT digest, ext, size, mtime_ns, ctime_ns, ino FROM object_checks WHERE (digest, ext) IN (VALUES {marks})",
+                [v for obj in chunk for v in obj],
+            )
             out.update({(d, e): (size, mtime, ctime, ino) for d, e, size, mtime, ctime, ino in rows})
         return out
 
@@ -418,14 +436,25 @@ class Store:
             db.execute(
                 "INSERT OR IGNORE INTO chains (key, spec, seed, setting, editor_id, editor_version, task, run, paid, created)"
                 " VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (rec.key, _dumps(redact_urls(rec.spec)), rec.seed, rec.setting, rec.editor_id, rec.editor_version, rec.task, rec.run,
-                 int(rec.paid), time.time()),
+                (
+                    rec.key,
+                    _dumps(redact_urls(rec.spec)),
+                    rec.seed,
+                    rec.setting,
+                    rec.editor_id,
+                    rec.editor_version,
+                    rec.task,
+                    rec.run,
+                    int(rec.paid),
+                    time.time(),
+                ),
             )
 
     def chain(self, key: str) -> ChainRecord | None:
         """The chain registered under `key`, or None."""
-        rows = self._rows("SELECT key, spec, seed, setting, editor_id, editor_version, task, run, paid FROM chains WHERE key=?",
-                          (key,))
+        rows = self._rows(
+            "SELECT key, spec, seed, setting, editor_id, editor_version, task, run, paid FROM chains WHERE key=?", (key,)
+        )
         return _chain_from_row(rows[0]) if rows else None
 
     def chains(self, *, setting: str | None = None) -> list[ChainRecord]:
@@ -469,8 +498,21 @@ class Store:
                 "INSERT INTO steps (chain_key, step, status, image_hash, ext, width, height, prompt, reasoning, meta,"
                 " editor_seed, seconds, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 # Editor metadata and the model's words may quote an endpoint: no credentials stored.
-                (rec.chain_key, rec.step, rec.status, rec.image_hash, rec.ext, rec.width, rec.height, rec.prompt,
-                 redact_urls(rec.reasoning), _dumps(redact_urls(rec.meta)), rec.editor_seed, rec.seconds, time.time()),
+                (
+                    rec.chain_key,
+                    rec.step,
+                    rec.status,
+                    rec.image_hash,
+                    rec.ext,
+                    rec.width,
+                    rec.height,
+                    rec.prompt,
+                    redact_urls(rec.reasoning),
+                    _dumps(redact_urls(rec.meta)),
+                    rec.editor_seed,
+                    rec.seconds,
+                    time.time(),
+                ),
             )
 
     def drop_steps_from(self, chain_key: str, step: int) -> int:
@@ -520,9 +562,14 @@ class Store:
         rows = [(metric_id, metric_version, h, float(s), seconds, now) for h, s in scores.items()]
         bad = [h for _, _, h, s, _, _ in rows if not math.isfinite(s)]
         if bad:
-            raise StoreError(explain(f"scores of metric {metric_id} {metric_version}", expected="finite numbers",
-                                     got=f"NaN or ±inf for {len(bad)} image(s), first {bad[0][:12]}…",
-                                     fix="Score through iqa_audit.score_core, which keeps non-finite values out of the table."))
+            raise StoreError(
+                explain(
+                    f"scores of metric {metric_id} {metric_version}",
+                    expected="finite numbers",
+                    got=f"NaN or ±inf for {len(bad)} image(s), first {bad[0][:12]}…",
+                    fix="Score through iqa_audit.score_core, which keeps non-finite values out of the table.",
+                )
+            )
         with self._tx() as db:
             db.executemany(
                 "INSERT OR REPLACE INTO scores (metric_id, metric_version, image_hash, score, seconds, created)"
@@ -542,8 +589,9 @@ class Store:
         if self.read_only:
             return
         with self._tx() as db:
-            db.execute("INSERT OR REPLACE INTO memos (kind, key, value, created) VALUES (?,?,?,?)",
-                       (kind, key, value, time.time()))
+            db.execute(
+                "INSERT OR REPLACE INTO memos (kind, key, value, created) VALUES (?,?,?,?)", (kind, key, value, time.time())
+            )
 
     def forget_memos(self, kind: str | None = None) -> int:
         """Delete every memo of `kind` (every memo when None); returns how many. Raises
@@ -611,13 +659,27 @@ def _json_default(o: Any) -> Any:
 
 def _chain_from_row(row: tuple) -> ChainRecord:
     key, spec, seed, setting, editor_id, editor_version, task, run, paid = row
-    return ChainRecord(key, _loads_row(spec, f"chain {key}"), seed, setting, editor_id, editor_version, task, int(run), bool(paid))
+    return ChainRecord(
+        key, _loads_row(spec, f"chain {key}"), seed, setting, editor_id, editor_version, task, int(run), bool(paid)
+    )
 
 
 def _step_from_row(row: tuple) -> StepRecord:
     (chain_key, step, status, image_hash, ext, width, height, prompt, reasoning, meta, editor_seed, seconds) = row
-    return StepRecord(chain_key, int(step), status, image_hash, ext, width, height, prompt, reasoning,
-                      _loads_row(meta, f"step {step} of chain {chain_key}"), editor_seed, seconds)
+    return StepRecord(
+        chain_key,
+        int(step),
+        status,
+        image_hash,
+        ext,
+        width,
+        height,
+        prompt,
+        reasoning,
+        _loads_row(meta, f"step {step} of chain {chain_key}"),
+        editor_seed,
+        seconds,
+    )
 
 
 UNREADABLE_META = "unreadable_meta"
@@ -679,7 +741,7 @@ def _open_read_only(db_path: Path) -> sqlite3.Connection:
     wal = Path(f"{db_path}-wal")
     has_log = wal.exists() and wal.stat().st_size > 0
     last: sqlite3.Error | None = None
-    for query in (["mode=ro"] if has_log else ["mode=ro", "immutable=1"]):
+    for query in ["mode=ro"] if has_log else ["mode=ro", "immutable=1"]:
         try:
             conn = sqlite3.connect(f"{uri}?{query}", uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
             conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
@@ -688,6 +750,11 @@ def _open_read_only(db_path: Path) -> sqlite3.Connection:
             if _is_corrupt(e):
                 raise
             last = e
-    raise StoreError(explain(f"store manifest {db_path}", expected="a manifest this user can read",
-                             got=f"a read-only store that SQLite cannot open ({last})",
-                             fix="Make the folder readable (and its -wal/-shm files, if any), or copy the store."))
+    raise StoreError(
+        explain(
+            f"store manifest {db_path}",
+            expected="a manifest this user can read",
+            got=f"a read-only store that SQLite cannot open ({last})",
+            fix="Make the folder readable (and its -wal/-shm files, if any), or copy the store.",
+        )
+    )

@@ -95,8 +95,7 @@ Phase = Literal["patches", "edges", "keep"]
 # patches, then edges, then a photorealistic image from them. The study does not give its
 # wording; these prompts are ours. Each phase's ideal edit is below (`_PHASE_EDITS`).
 RECONSTRUCTION_CYCLE: tuple[tuple[str, Phase], ...] = (
-    ("Turn this image into flat colour patches: fill each region with one solid colour, without lines or texture.",
-     "patches"),
+    ("Turn this image into flat colour patches: fill each region with one solid colour, without lines or texture.", "patches"),
     ("Turn this image into a line drawing: black edges on a white background, nothing else.", "edges"),
     ("Reconstruct a photorealistic image from this drawing.", "keep"),
 )
@@ -181,7 +180,11 @@ class Task:
         monochrome step 0 (a faithful colourisation keeps its luminance).
         """
         if not isinstance(step, (int, np.integer)) or isinstance(step, bool) or step < 0:
-            raise ConfigError(explain(f"task {self.name!r} step", expected="an integer >= 0", got=repr(step), fix="Steps count from 0 (the seed)."))
+            raise ConfigError(
+                explain(
+                    f"task {self.name!r} step", expected="an integer >= 0", got=repr(step), fix="Steps count from 0 (the seed)."
+                )
+            )
         start = self.prepare_seed(seed)
         if self.transform == "none" or step == 0:
             return start
@@ -196,8 +199,14 @@ class Task:
         colour-blob counter counts, so a count says nothing about fidelity there.
         """
         if seed_count < 0 or step < 0:
-            raise ConfigError(explain(f"task {self.name!r} expected_count", expected="seed_count >= 0 and step >= 0",
-                                      got=f"seed_count={seed_count}, step={step}", fix="Pass counts and steps from 0 up."))
+            raise ConfigError(
+                explain(
+                    f"task {self.name!r} expected_count",
+                    expected="seed_count >= 0 and step >= 0",
+                    got=f"seed_count={seed_count}, step={step}",
+                    fix="Pass counts and steps from 0 up.",
+                )
+            )
         if self.adds != "none":
             return seed_count + step
         if self.monochrome_seed or self.recolour != "none" or self.cycle:
@@ -216,8 +225,14 @@ class Task:
             return APPLE
         if self.adds == "fruit":
             return FRUITS[(step - 1) % len(FRUITS)]
-        raise ConfigError(explain(f"task {self.name!r}", expected="an add task (add-apples, add-fruits)",
-                                  got="a task that adds no objects", fix="Ask object_for_step only of add tasks."))
+        raise ConfigError(
+            explain(
+                f"task {self.name!r}",
+                expected="an add task (add-apples, add-fruits)",
+                got="a task that adds no objects",
+                fix="Ask object_for_step only of add tasks.",
+            )
+        )
 
     def place_object(self, image: Image, *, slot: int, step: int) -> Image:
         """Draw the object that `step` asks for at grid slot `slot` (1-based).
@@ -237,26 +252,73 @@ _TASK_LIST = (
     Task("replicate", "the study's replication prompt, every step", "1", REPLICATE_PROMPT),
     # The study varied the phrasing of the replication prompt; its exact alternatives
     # are not in our notes, so these two are ours, written to mean the same thing.
-    Task("replicate-alt1", "replication, alternative phrasing 1", "1",
-         "Reproduce this image exactly, pixel for pixel, without changing anything."),
-    Task("replicate-alt2", "replication, alternative phrasing 2", "1",
-         "Return an identical copy of this image. Do not modify any detail."),
-    Task("mirror", "horizontal mirror every step (two steps return the original)", "1",
-         "Mirror this image horizontally.", transform="mirror"),
-    Task("rotate90", "rotate 90 degrees clockwise every step (four steps return the original)", "1",
-         "Rotate this image 90 degrees clockwise.", transform="rotate90"),
+    Task(
+        "replicate-alt1",
+        "replication, alternative phrasing 1",
+        "1",
+        "Reproduce this image exactly, pixel for pixel, without changing anything.",
+    ),
+    Task(
+        "replicate-alt2",
+        "replication, alternative phrasing 2",
+        "1",
+        "Return an identical copy of this image. Do not modify any detail.",
+    ),
+    Task(
+        "mirror",
+        "horizontal mirror every step (two steps return the original)",
+        "1",
+        "Mirror this image horizontally.",
+        transform="mirror",
+    ),
+    Task(
+        "rotate90",
+        "rotate 90 degrees clockwise every step (four steps return the original)",
+        "1",
+        "Rotate this image 90 degrees clockwise.",
+        transform="rotate90",
+    ),
     # The study's users asked for monochrome and got images that were not grey.
-    Task("monochrome", "convert to black and white every step (the output must be grey, and stay grey)", "1",
-         "Convert this image to black and white.", recolour="grey"),
+    Task(
+        "monochrome",
+        "convert to black and white every step (the output must be grey, and stay grey)",
+        "1",
+        "Convert this image to black and white.",
+        recolour="grey",
+    ),
     # 2: the faithful colourisation colours a grey input (it used to return it unchanged).
-    Task("colorize", "reconstruction: colourise a monochrome version of the seed", "2",
-         "Colorize this black-and-white image.", monochrome_seed=True, recolour="colourise"),
-    Task("reconstruct", "reconstruction cycle: colour patches -> edges -> photorealistic, every 3 steps", "1",
-         RECONSTRUCTION_CYCLE[0][0], cycle=RECONSTRUCTION_CYCLE, metric_verdicts=False),
-    Task("add-apples", "add one apple per step to the empty table", "1",
-         "Add one apple" + _ADD_SUFFIX, adds="apple", count_noun="apples"),
-    Task("add-fruits", "add one fruit per step, a different kind each step", "1",
-         "Add one {fruit}" + _ADD_SUFFIX, adds="fruit", count_noun="pieces of fruit"),
+    Task(
+        "colorize",
+        "reconstruction: colourise a monochrome version of the seed",
+        "2",
+        "Colorize this black-and-white image.",
+        monochrome_seed=True,
+        recolour="colourise",
+    ),
+    Task(
+        "reconstruct",
+        "reconstruction cycle: colour patches -> edges -> photorealistic, every 3 steps",
+        "1",
+        RECONSTRUCTION_CYCLE[0][0],
+        cycle=RECONSTRUCTION_CYCLE,
+        metric_verdicts=False,
+    ),
+    Task(
+        "add-apples",
+        "add one apple per step to the empty table",
+        "1",
+        "Add one apple" + _ADD_SUFFIX,
+        adds="apple",
+        count_noun="apples",
+    ),
+    Task(
+        "add-fruits",
+        "add one fruit per step, a different kind each step",
+        "1",
+        "Add one {fruit}" + _ADD_SUFFIX,
+        adds="fruit",
+        count_noun="pieces of fruit",
+    ),
 )
 
 TASKS: Mapping[str, Task] = MappingProxyType({t.name: t for t in _TASK_LIST})
@@ -274,8 +336,11 @@ def get_task(name: str) -> Task:
     try:
         return TASKS[name]
     except (KeyError, TypeError):
-        raise ConfigError(explain(f"task {name!r}", expected="one of " + ", ".join(TASKS), got=repr(name),
-                                  fix="Use one of the listed task names.")) from None
+        raise ConfigError(
+            explain(
+                f"task {name!r}", expected="one of " + ", ".join(TASKS), got=repr(name), fix="Use one of the listed task names."
+            )
+        ) from None
 
 
 def task_for_prompt(prompt: str) -> Task:
@@ -288,11 +353,18 @@ def task_for_prompt(prompt: str) -> Task:
     m = _FRUIT_PROMPT.fullmatch(text)
     if m and m.group("fruit") in _FRUITS_BY_NAME:
         return TASKS["add-fruits"]
-    raise ConfigError(explain(f"prompt {prompt[:80]!r}", expected="the prompt of one of the tasks " + ", ".join(TASKS),
-                              got="a prompt no task uses", fix="Take prompts from Task.prompt(step)."))
+    raise ConfigError(
+        explain(
+            f"prompt {prompt[:80]!r}",
+            expected="the prompt of one of the tasks " + ", ".join(TASKS),
+            got="a prompt no task uses",
+            fix="Take prompts from Task.prompt(step).",
+        )
+    )
 
 
 # ----- geometry -----------------------------------------------------------------------
+
 
 def monochrome(pixels: np.ndarray) -> np.ndarray:
     """ITU-R BT.601 luma replicated to three channels (Pillow's 'L' weights).
@@ -386,6 +458,7 @@ def _transform(pixels: np.ndarray, transform: Transform, times: int) -> np.ndarr
 
 # ----- slots and drawing --------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class SlotGrid:
     """Object positions inside the placement box for one image size and object size."""
@@ -423,12 +496,14 @@ def slot_center(width: int, height: int, slot: int, kind: ObjectKind = APPLE) ->
     """(x, y) of slot `slot` (1-based) for objects of `kind` on a width x height image."""
     grid = slot_grid(width, height, kind)
     if not isinstance(slot, (int, np.integer)) or isinstance(slot, bool) or slot < 1 or slot > grid.capacity:
-        raise ConfigError(explain(
-            f"object slot {slot!r} for {kind.name}s on a {width}x{height} image",
-            expected=f"a slot from 1 to {grid.capacity} (the grid holds {grid.cols}x{grid.rows} non-touching objects)",
-            got=repr(slot),
-            fix="Run fewer add steps, or use a larger seed image (the grid scales with the short side's share of the box).",
-        ))
+        raise ConfigError(
+            explain(
+                f"object slot {slot!r} for {kind.name}s on a {width}x{height} image",
+                expected=f"a slot from 1 to {grid.capacity} (the grid holds {grid.cols}x{grid.rows} non-touching objects)",
+                got=repr(slot),
+                fix="Run fewer add steps, or use a larger seed image (the grid scales with the short side's share of the box).",
+            )
+        )
     return grid.center(int(slot))
 
 
@@ -465,20 +540,49 @@ def draw_object(pixels: np.ndarray, kind: ObjectKind, cx: float, cy: float) -> n
 
 # ----- validation ---------------------------------------------------------------------
 
+
 def _check_step(step: int, task: str) -> None:
     if not isinstance(step, (int, np.integer)) or isinstance(step, bool) or step < 1:
-        raise ConfigError(explain(f"task {task!r} step", expected="an integer >= 1 (step 0 is the seed)", got=repr(step),
-                                  fix="Number edit steps from 1."))
+        raise ConfigError(
+            explain(
+                f"task {task!r} step",
+                expected="an integer >= 1 (step 0 is the seed)",
+                got=repr(step),
+                fix="Number edit steps from 1.",
+            )
+        )
 
 
 def _check_image(image: Image, what: str) -> None:
     if not isinstance(image, Image):
-        raise ConfigError(explain(what, expected="an iqa_audit.images.Image", got=type(image).__name__,
-                                  fix="Wrap arrays with Image.from_array or load files with load_image."))
+        raise ConfigError(
+            explain(
+                what,
+                expected="an iqa_audit.images.Image",
+                got=type(image).__name__,
+                fix="Wrap arrays with Image.from_array or load files with load_image.",
+            )
+        )
 
 
 __all__ = [
-    "APPLE", "FRUITS", "PLACEMENT_BOX", "RECONSTRUCTION_CYCLE", "REPLICATE_PROMPT", "TASKS", "ObjectKind", "SlotGrid",
-    "Task", "colour_patches", "colourise", "draw_object", "edge_drawing", "get_task", "monochrome", "slot_center",
-    "slot_grid", "task_for_prompt", "task_names",
+    "APPLE",
+    "FRUITS",
+    "PLACEMENT_BOX",
+    "RECONSTRUCTION_CYCLE",
+    "REPLICATE_PROMPT",
+    "TASKS",
+    "ObjectKind",
+    "SlotGrid",
+    "Task",
+    "colour_patches",
+    "colourise",
+    "draw_object",
+    "edge_drawing",
+    "get_task",
+    "monochrome",
+    "slot_center",
+    "slot_grid",
+    "task_for_prompt",
+    "task_names",
 ]

@@ -46,13 +46,25 @@ def check_editor(spec: str, flag: str = "--editor") -> None:
     name, params = parse_spec(spec)
     names = editor_names()
     if name not in names:
-        raise ConfigError(explain(f"{flag} {spec}", expected="an editor name", got="no such editor",
-                                  fix=_suggest(name, names) + f"Run `{cli_command('list')}` to see every editor."))
+        raise ConfigError(
+            explain(
+                f"{flag} {spec}",
+                expected="an editor name",
+                got="no such editor",
+                fix=_suggest(name, names) + f"Run `{cli_command('list')}` to see every editor.",
+            )
+        )
     entry = editor_entry(name)
     unknown = sorted(set(params) - set(entry.defaults))
     if unknown:
-        raise ConfigError(explain(f"{flag} {spec}", expected="parameters among " + (", ".join(sorted(entry.defaults)) or "(none)"),
-                                  got=", ".join(unknown), fix=_suggest(unknown[0], entry.defaults) + "Drop or rename them."))
+        raise ConfigError(
+            explain(
+                f"{flag} {spec}",
+                expected="parameters among " + (", ".join(sorted(entry.defaults)) or "(none)"),
+                got=", ".join(unknown),
+                fix=_suggest(unknown[0], entry.defaults) + "Drop or rename them.",
+            )
+        )
 
 
 def check_editors(cfg: AuditConfig, flag: str = "--editor") -> None:
@@ -65,8 +77,14 @@ def check_task(name: str, flag: str = "--task") -> None:
 
     names = task_names()
     if name not in names:
-        raise ConfigError(explain(f"{flag} {name}", expected="one of " + ", ".join(names), got="no such task",
-                                  fix=_suggest(name, names) + "Use one of the listed task names."))
+        raise ConfigError(
+            explain(
+                f"{flag} {name}",
+                expected="one of " + ", ".join(names),
+                got="no such task",
+                fix=_suggest(name, names) + "Use one of the listed task names.",
+            )
+        )
 
 
 def check_tasks(cfg: AuditConfig, flag: str = "--task") -> None:
@@ -89,14 +107,26 @@ def check_seeds(cfg: AuditConfig, flag: str = "--seed") -> None:
 
     names = [cfg.seeds] if isinstance(cfg.seeds, str) else list(cfg.seeds)
     if not names and not cfg.seed_dirs and not cfg.dataset:
-        raise ConfigError(explain(flag, expected="a seed name, a group (all, all-procedural, all-photos) or --seed-dir",
-                                  got="no seeds", fix="Pass --seed grid-perspective or --seed-dir DIR."))
+        raise ConfigError(
+            explain(
+                flag,
+                expected="a seed name, a group (all, all-procedural, all-photos) or --seed-dir",
+                got="no seeds",
+                fix="Pass --seed grid-perspective or --seed-dir DIR.",
+            )
+        )
     known = [*SEED_GROUPS, *(s.name for s in builtin_seeds()), *(s.name for d in cfg.seed_dirs for s in seeds_from_dir(d))]
     for name in names:
         if name not in known:
-            raise ConfigError(explain(f"{flag} {name}", expected="a seed name or a group (all, all-procedural, all-photos)",
-                                      got="no such seed", fix=_suggest(name, known) + f"Run `{cli_command('list')}` to see "
-                                      "every seed, or add the folder holding your image with --seed-dir."))
+            raise ConfigError(
+                explain(
+                    f"{flag} {name}",
+                    expected="a seed name or a group (all, all-procedural, all-photos)",
+                    got="no such seed",
+                    fix=_suggest(name, known) + f"Run `{cli_command('list')}` to see "
+                    "every seed, or add the folder holding your image with --seed-dir.",
+                )
+            )
 
 
 def check_device(cfg: AuditConfig, flag: str = "--device") -> None:
@@ -108,13 +138,24 @@ def check_device(cfg: AuditConfig, flag: str = "--device") -> None:
 
     if not torch.cuda.is_available():
         build = f"CUDA {torch.version.cuda} build" if torch.version.cuda else "CPU-only build"
-        raise ConfigError(explain(f"{flag} {cfg.device}", expected="a CUDA GPU that torch can use",
-                                  got=f"none (torch {torch.__version__}, {build})",
-                                  fix=f"Pass {flag} cpu, or run on a machine with an NVIDIA GPU and a CUDA build of torch."))
+        raise ConfigError(
+            explain(
+                f"{flag} {cfg.device}",
+                expected="a CUDA GPU that torch can use",
+                got=f"none (torch {torch.__version__}, {build})",
+                fix=f"Pass {flag} cpu, or run on a machine with an NVIDIA GPU and a CUDA build of torch.",
+            )
+        )
     index = cfg.device.partition(":")[2]
     if index and int(index) >= torch.cuda.device_count():
-        raise ConfigError(explain(f"{flag} {cfg.device}", expected=f"a GPU index below {torch.cuda.device_count()}",
-                                  got=index, fix=f"Pass {flag} cuda:0."))
+        raise ConfigError(
+            explain(
+                f"{flag} {cfg.device}",
+                expected=f"a GPU index below {torch.cuda.device_count()}",
+                got=index,
+                fix=f"Pass {flag} cuda:0.",
+            )
+        )
 
 
 def check_store(cfg: AuditConfig, flag: str = "--store") -> None:
@@ -144,9 +185,14 @@ def check_store(cfg: AuditConfig, flag: str = "--store") -> None:
     try:  # a real probe: permission bits say nothing for root, or on /proc and read-only mounts
         os.rmdir(tempfile.mkdtemp(prefix=".iqa-audit-probe-", dir=parent))
     except OSError as e:
-        raise ConfigError(explain(f"{flag} {root}", expected="a writable folder (or one that can be created)",
-                                  got=f"cannot create folders in {parent} ({e.strerror or e})",
-                                  fix="Pass --store with a folder you can write, or set IQA_AUDIT_STORE.")) from None
+        raise ConfigError(
+            explain(
+                f"{flag} {root}",
+                expected="a writable folder (or one that can be created)",
+                got=f"cannot create folders in {parent} ({e.strerror or e})",
+                fix="Pass --store with a folder you can write, or set IQA_AUDIT_STORE.",
+            )
+        ) from None
 
 
 def check_dataset(cfg: AuditConfig, flag: str = "--dataset") -> None:
@@ -170,9 +216,14 @@ def check_baseline(cfg: AuditConfig, flag: str = "--baseline") -> None:
     if not Path(cfg.baseline).is_file():
         if cfg.update_baseline:
             return
-        raise ConfigError(explain(f"{flag} {cfg.baseline}", expected="an existing baseline file", got="no such file",
-                                  fix=f"Write it with {flag} {cfg.baseline} --update-baseline, or pass {flag} none "
-                                  "for raw verdicts."))
+        raise ConfigError(
+            explain(
+                f"{flag} {cfg.baseline}",
+                expected="an existing baseline file",
+                got="no such file",
+                fix=f"Write it with {flag} {cfg.baseline} --update-baseline, or pass {flag} none for raw verdicts.",
+            )
+        )
     baseline.load(cfg.baseline)
 
 
@@ -195,12 +246,24 @@ def check_audit_settings(cfg: AuditConfig) -> None:
     for case in cfg.audit_cases:
         task, sep, seed = case.partition(":")
         if not sep:
-            raise ConfigError(explain(f"audit_cases in [tool.iqa_audit]: {case!r}", expected="task:seed",
-                                      got=repr(case), fix='Write e.g. "replicate:grid-perspective".'))
+            raise ConfigError(
+                explain(
+                    f"audit_cases in [tool.iqa_audit]: {case!r}",
+                    expected="task:seed",
+                    got=repr(case),
+                    fix='Write e.g. "replicate:grid-perspective".',
+                )
+            )
         check_task(task, "audit_cases in [tool.iqa_audit]")
         if seed not in seeds:
-            raise ConfigError(explain(f"audit_cases in [tool.iqa_audit]: {case!r}", expected="a built-in seed",
-                                      got=repr(seed), fix=_suggest(seed, seeds) + "Fix the seed name."))
+            raise ConfigError(
+                explain(
+                    f"audit_cases in [tool.iqa_audit]: {case!r}",
+                    expected="a built-in seed",
+                    got=repr(seed),
+                    fix=_suggest(seed, seeds) + "Fix the seed name.",
+                )
+            )
 
 
 # The options table's `lookup` column names one of these.

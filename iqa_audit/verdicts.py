@@ -30,16 +30,33 @@ def _baseline(path: str | None) -> Mapping[str, baseline_mod.Expected]:
     return baseline_mod.load(path)
 
 
-def judge_against_baseline(cfg: AuditConfig, cell: str, passed: bool, value: float | None,
-                           describe: str, *, verdict: str | None = None, stderr: float | None = None,
-                           noise_band: bool = False) -> baseline_mod.Comparison:
+def judge_against_baseline(
+    cfg: AuditConfig,
+    cell: str,
+    passed: bool,
+    value: float | None,
+    describe: str,
+    *,
+    verdict: str | None = None,
+    stderr: float | None = None,
+    noise_band: bool = False,
+) -> baseline_mod.Comparison:
     if verdict == "inconclusive":
         return baseline_mod.Comparison("inconclusive", describe)
     if cfg.update_baseline:
         return baseline_mod.Comparison("pass" if passed else "recorded-failure", describe)
     expected = _baseline(cfg.baseline)
-    return baseline_mod.compare(cell, passed, value, expected, has_baseline=bool(cfg.baseline and expected), describe=describe,
-                                verdict=verdict, stderr=stderr, noise_band=noise_band)
+    return baseline_mod.compare(
+        cell,
+        passed,
+        value,
+        expected,
+        has_baseline=bool(cfg.baseline and expected),
+        describe=describe,
+        verdict=verdict,
+        stderr=stderr,
+        noise_band=noise_band,
+    )
 
 
 def settle(rec: GatedRecord, cmp: baseline_mod.Comparison, record: Recorder) -> None:
@@ -108,8 +125,12 @@ def _gap_fields(cell: GapCell, engine, cfg: AuditConfig) -> dict[str, Any]:
         "metric": cell.metric,
         "metric_id": series.metric_id,
         "version": series.metric_version,
-        "range": {"lo": metric.range.lo, "hi": metric.range.hi, "higher_better": metric.range.higher_better,
-                  "source": metric.range.source},
+        "range": {
+            "lo": metric.range.lo,
+            "hi": metric.range.hi,
+            "higher_better": metric.range.higher_better,
+            "source": metric.range.source,
+        },
         "setting": cell.setting.label,
         "editor": cell.setting.editor,
         "task": cell.setting.task,
@@ -152,8 +173,9 @@ def audit_gap(cell: GapCell, engine, record: Recorder, cfg: AuditConfig) -> None
         tolerance=band.tolerance(g.stderr),
         evidence=tuple(ev.to_dict() for ev in judged.evidence),
     )
-    cmp = judge_against_baseline(cfg, rec.cell, judged.passed, g.gap, judged.explain(), verdict=judged.verdict,
-                                 stderr=g.stderr, noise_band=True)
+    cmp = judge_against_baseline(
+        cfg, rec.cell, judged.passed, g.gap, judged.explain(), verdict=judged.verdict, stderr=g.stderr, noise_band=True
+    )
     settle(rec, cmp, record)
 
 
@@ -163,8 +185,14 @@ def detection_delay_record(series) -> dict[str, Any]:
     from .stability import detection_delay
 
     d = detection_delay(series)
-    return {"per_run": list(d.steps), "mean": d.mean, "sd": d.sd, "noticed_runs": d.noticed_runs, "runs": d.runs,
-            "resolution": [k for k in series.steps if k > 1]}
+    return {
+        "per_run": list(d.steps),
+        "mean": d.mean,
+        "sd": d.sd,
+        "noticed_runs": d.noticed_runs,
+        "runs": d.runs,
+        "resolution": [k for k in series.steps if k > 1],
+    }
 
 
 def audit_stability(cell: StabilityCell, engine, record: Recorder, cfg: AuditConfig) -> None:
@@ -200,8 +228,9 @@ def audit_stability(cell: StabilityCell, engine, record: Recorder, cfg: AuditCon
         differences=s.differences,
         message=s.explain(),
         curves={"add": curve(add), "replicate": curve(rep)},
-        images=engine.chain_images(cell.add_setting, cell.seed, steps=cfg.stability_steps, runs=cfg.stability_runs,
-                                   long_side=cfg.stability_long_side),
+        images=engine.chain_images(
+            cell.add_setting, cell.seed, steps=cfg.stability_steps, runs=cfg.stability_runs, long_side=cfg.stability_long_side
+        ),
     )
     settle(rec, judge_against_baseline(cfg, rec.cell, s.passed, s.ratio, s.explain()), record)
 
@@ -223,8 +252,9 @@ def audit_editor(cell: EditorCell, engine, record: Recorder, cfg: AuditConfig) -
         message=f.message,
         details=jsonable(f.details),
         images=engine.chain_images(cell.setting, cell.seed, steps=cell.steps, runs=max(cell.runs, 1)),
-        self_evaluation=self_evaluation(engine.reasonings(cell.setting, cell.seed, steps=cell.steps, runs=max(cell.runs, 1)),
-                                        engine.judge()),
+        self_evaluation=self_evaluation(
+            engine.reasonings(cell.setting, cell.seed, steps=cell.steps, runs=max(cell.runs, 1)), engine.judge()
+        ),
     )
     describe = f"{cell.check} of {cell.setting.label} on {cell.seed}: {f.message}"
     settle(rec, judge_against_baseline(cfg, rec.cell, f.passed, f.value, describe), record)
@@ -240,8 +270,14 @@ def self_evaluation(reasonings: Mapping[str, list], judge) -> dict[str, Any]:
         return {"available": False, "why": "this editor returns no reasoning"}
     firsts = [first_noticed_step([(k, r) for k, r in steps], judge) for _, steps in sorted(reasonings.items())]
     summary = summarise_delays(firsts)
-    return {"available": True, "per_run": firsts, "mean": summary.mean, "sd": summary.sd,
-            "noticed_runs": summary.noticed_runs, "runs": summary.runs}
+    return {
+        "available": True,
+        "per_run": firsts,
+        "mean": summary.mean,
+        "sd": summary.sd,
+        "noticed_runs": summary.noticed_runs,
+        "runs": summary.runs,
+    }
 
 
 def audit_sanity(case, engine, record: Recorder) -> None:
@@ -256,9 +292,17 @@ def audit_sanity(case, engine, record: Recorder) -> None:
         passed, message, warning_only = engine.sanity(case)
     except MetricUnavailable as e:
         metric_unavailable(case.metric, e, record)
-    record(SanityRecord(cell=f"sanity:{case.id}", metric=case.metric, metric_id=case.metric_id, check=case.check,
-                        passed=bool(passed or warning_only), message=message,
-                        warning=message if warning_only and not passed else None))
+    record(
+        SanityRecord(
+            cell=f"sanity:{case.id}",
+            metric=case.metric,
+            metric_id=case.metric_id,
+            check=case.check,
+            passed=bool(passed or warning_only),
+            message=message,
+            warning=message if warning_only and not passed else None,
+        )
+    )
     if warning_only:
         if not passed:
             warnings.warn(f"{case.id}: {message}", UserWarning, stacklevel=1)

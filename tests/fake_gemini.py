@@ -111,7 +111,12 @@ class RecordedRequest:
 
     @property
     def images(self) -> list[bytes]:
-        return [b64decode_any(p["inlineData"]["data"]) for c in (self.body or {}).get("contents", []) for p in c.get("parts", []) if "inlineData" in p]
+        return [
+            b64decode_any(p["inlineData"]["data"])
+            for c in (self.body or {}).get("contents", [])
+            for p in c.get("parts", [])
+            if "inlineData" in p
+        ]
 
     def summary(self) -> dict:
         """A small JSON-able record (images as sha256) for the on-disk log."""
@@ -246,7 +251,11 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {k.lower(): ("<redacted>" if k.lower() == "x-goog-api-key" else v) for k, v in self.headers.items()}
 
         with self.state.lock:
-            action = {"kind": "error", "status": 400, "message": "API key not valid. Please pass a valid API key."} if not key_ok else self.state.next_action()
+            action = (
+                {"kind": "error", "status": 400, "message": "API key not valid. Please pass a valid API key."}
+                if not key_ok
+                else self.state.next_action()
+            )
             served = action["kind"] + (f":{action.get('status')}" if action["kind"] == "error" else "")
             record = RecordedRequest(path, match.group("model"), body, headers, key_ok, served)
             self.state.requests.append(record)
@@ -287,7 +296,12 @@ def _error_body(status: int, message: str) -> dict:
 
 
 def _usage(thoughts: int = 0) -> dict:
-    return {"promptTokenCount": 1290, "candidatesTokenCount": 1120, "thoughtsTokenCount": thoughts, "totalTokenCount": 2410 + thoughts}
+    return {
+        "promptTokenCount": 1290,
+        "candidatesTokenCount": 1120,
+        "thoughtsTokenCount": thoughts,
+        "totalTokenCount": 2410 + thoughts,
+    }
 
 
 def _respond(action: dict, body: Any, model: str, index: int) -> tuple[int, Any]:
@@ -297,7 +311,9 @@ def _respond(action: dict, body: Any, model: str, index: int) -> tuple[int, Any]
         status = int(action.get("status", 503))
         body = _error_body(status, action.get("message", f"fake error {status}"))
         if action.get("retry_delay"):  # Google's RetryInfo, as rate-limit replies carry it
-            body["error"]["details"] = [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": action["retry_delay"]}]
+            body["error"]["details"] = [
+                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": action["retry_delay"]}
+            ]
         return status, body
     if kind == "malformed":
         return 200, b'{"candidates": [ this is not json'
@@ -310,10 +326,14 @@ def _respond(action: dict, body: Any, model: str, index: int) -> tuple[int, Any]
         parts = [{"text": action.get("text", "I can't edit this image.")}]
         return 200, _candidate(parts, "STOP", common)
     if kind == "text":
-        parts = ([{"text": action["thought"], "thought": True}] if action.get("thought") else []) + [{"text": action.get("text", "NO")}]
+        parts = ([{"text": action["thought"], "thought": True}] if action.get("thought") else []) + [
+            {"text": action.get("text", "NO")}
+        ]
         return 200, _candidate(parts, "STOP", common)
     if kind == "garbage_image":
-        parts = [{"inlineData": {"mimeType": "image/png", "data": base64.b64encode(b"\x89PNG\r\n\x1a\nnot really a png").decode()}}]
+        parts = [
+            {"inlineData": {"mimeType": "image/png", "data": base64.b64encode(b"\x89PNG\r\n\x1a\nnot really a png").decode()}}
+        ]
         return 200, _candidate(parts, "STOP", common)
     if kind == "image":
         png = noisy_copy(_last_input_image(body), amplitude=int(action.get("noise", 2)))
@@ -323,13 +343,22 @@ def _respond(action: dict, body: Any, model: str, index: int) -> tuple[int, Any]
             parts.append({"text": thought, "thought": True})
         if action.get("text"):
             parts.append({"text": action["text"]})
-        parts.append({"inlineData": {"mimeType": "image/png", "data": base64.b64encode(png).decode()}, "thoughtSignature": base64.b64encode(b"sig-%d" % index).decode()})
+        parts.append(
+            {
+                "inlineData": {"mimeType": "image/png", "data": base64.b64encode(png).decode()},
+                "thoughtSignature": base64.b64encode(b"sig-%d" % index).decode(),
+            }
+        )
         return 200, _candidate(parts, action.get("finish", "STOP"), common, thoughts=120 if thought else 0)
     return 500, _error_body(500, f"fake server: unknown scripted action {kind!r}")
 
 
 def _candidate(parts: list[dict], finish: str, common: dict, thoughts: int = 0) -> dict:
-    return {"candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": finish, "index": 0}], "usageMetadata": _usage(thoughts), **common}
+    return {
+        "candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": finish, "index": 0}],
+        "usageMetadata": _usage(thoughts),
+        **common,
+    }
 
 
 def _last_input_image(body: Any) -> bytes | None:

@@ -93,17 +93,22 @@ class FakeHub:
                 hub.log.append((self.command, path, self.headers.get("Range")))
                 prefix = f"/api/datasets/{hub.repo}/"
                 if path.startswith(prefix):
-                    kind, _, rest = path[len(prefix):].partition("/")
+                    kind, _, rest = path[len(prefix) :].partition("/")
                     sha = hub._resolve(rest.split("/", 1)[0])
                     if sha is None:
                         return self._error(404, "RevisionNotFound")
                     files = hub.commits[sha]
                     if kind == "revision":
-                        return self._json({"id": hub.repo, "sha": sha, "private": False,
-                                           "siblings": [{"rfilename": p} for p in sorted(files)]})
+                        return self._json(
+                            {"id": hub.repo, "sha": sha, "private": False, "siblings": [{"rfilename": p} for p in sorted(files)]}
+                        )
                     if kind == "tree":
-                        return self._json([{"type": "file", "path": p, "size": len(b), "oid": hashlib.sha1(b).hexdigest()}
-                                           for p, b in sorted(files.items())])
+                        return self._json(
+                            [
+                                {"type": "file", "path": p, "size": len(b), "oid": hashlib.sha1(b).hexdigest()}
+                                for p, b in sorted(files.items())
+                            ]
+                        )
                     return self._error(404, "EntryNotFound")
                 m = re.fullmatch(rf"/datasets/{re.escape(hub.repo)}/resolve/([^/]+)/(.+)", path)
                 if m is None:

@@ -47,5 +47,7 @@ def make_needs_argument(amount) -> Shift:  # no default: refused as an editor fa
     return Shift(amount)
 
 
-DARKEN = EditorEntry.of("plugin-darken", make_darken, summary="darkens each step", cost=lambda params, steps: 0.01 * steps, amount=10)
+DARKEN = EditorEntry.of(
+    "plugin-darken", make_darken, summary="darkens each step", cost=lambda params, steps: 0.01 * steps, amount=10
+)
 NOT_AN_EDITOR = 42

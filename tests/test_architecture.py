@@ -12,7 +12,12 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "iqa_audit"
-EDITORS = {"iqa_audit.editors.codec", "iqa_audit.editors.simulators", "iqa_audit.editors.gemini", "iqa_audit.editors.diffusers_editor"}
+EDITORS = {
+    "iqa_audit.editors.codec",
+    "iqa_audit.editors.simulators",
+    "iqa_audit.editors.gemini",
+    "iqa_audit.editors.diffusers_editor",
+}
 # metrics.pyiqa_adapter <-> metrics.weights is issue 15's to break; drop it from here then.
 KNOWN_CYCLES = [{"iqa_audit.metrics.pyiqa_adapter", "iqa_audit.metrics.weights"}]
 
@@ -83,8 +88,18 @@ def test_no_import_cycles() -> None:
     assert not unexpected, unexpected
 
 
-@pytest.mark.parametrize("module", ["iqa_audit.counting", "iqa_audit.self_eval", "iqa_audit.genai_client", "iqa_audit.editors.diffusers_editor",
-                                    "iqa_audit.editors.base", "iqa_audit.cli", "iqa_audit.chains"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "iqa_audit.counting",
+        "iqa_audit.self_eval",
+        "iqa_audit.genai_client",
+        "iqa_audit.editors.diffusers_editor",
+        "iqa_audit.editors.base",
+        "iqa_audit.cli",
+        "iqa_audit.chains",
+    ],
+)
 def test_nothing_below_the_editor_table_imports_an_editor(module) -> None:
     """Counting, the LLM judge and the diffusers editor use the GenAI client (or the seed
     policy), not the Gemini editor; the rest goes through the table (editors.registry)."""

@@ -20,14 +20,17 @@ def test_round_trip_is_plain_sorted_json(tmp_path):
     assert data["format"] == baseline.FORMAT and list(data["cells"]) == ["gap:a", "gap:b"]
 
 
-@pytest.mark.parametrize("cell, passed, kind, fails", [
-    ("gap:a", True, "pass", False),
-    ("gap:a", False, "regression", True),
-    ("gap:b", False, "expected-failure", False),
-    ("gap:b", True, "improved", False),
-    ("gap:new", False, "new-fail", True),
-    ("gap:new", True, "new-pass", False),
-])
+@pytest.mark.parametrize(
+    "cell, passed, kind, fails",
+    [
+        ("gap:a", True, "pass", False),
+        ("gap:a", False, "regression", True),
+        ("gap:b", False, "expected-failure", False),
+        ("gap:b", True, "improved", False),
+        ("gap:new", False, "new-fail", True),
+        ("gap:new", True, "new-pass", False),
+    ],
+)
 def test_comparison_kinds(tmp_path, cell, passed, kind, fails):
     cmp = baseline.compare(cell, passed, 0.5, _base(tmp_path), has_baseline=True, describe="why")
     assert cmp.kind == kind and cmp.fails_test is fails
@@ -62,8 +65,9 @@ def test_a_flip_by_a_thousandth_is_unstable_not_a_regression(tmp_path):
 
 
 def test_a_flip_beyond_the_band_is_a_regression(tmp_path):
-    cmp = baseline.compare("gap:c", False, 0.6, _one(tmp_path, True, -1.5, stderr=0.1), has_baseline=True, stderr=0.1,
-                           noise_band=True)
+    cmp = baseline.compare(
+        "gap:c", False, 0.6, _one(tmp_path, True, -1.5, stderr=0.1), has_baseline=True, stderr=0.1, noise_band=True
+    )
     assert cmp.kind == "regression" and cmp.fails_test
 
 
@@ -98,7 +102,8 @@ def test_inconclusive_cells_are_skipped_and_remembered(tmp_path):
 
 def test_entries_written_before_verdicts_had_three_values_still_load(tmp_path):
     p = tmp_path / "old.json"
-    p.write_text(json.dumps({"format": baseline.FORMAT, "meta": {}, "cells": {"gap:a": {"passed": False, "value": 1.0,
-                                                                                        "version": "v"}}}))
+    p.write_text(
+        json.dumps({"format": baseline.FORMAT, "meta": {}, "cells": {"gap:a": {"passed": False, "value": 1.0, "version": "v"}}})
+    )
     e = baseline.load(p)["gap:a"]
     assert e.outcome == "fail" and e.stderr is None

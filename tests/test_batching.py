@@ -33,7 +33,7 @@ from iqa_audit.metrics.pyiqa_adapter import create_pyiqa_metric
 
 from .conftest import textured_image
 
-GIB = 1024 ** 3
+GIB = 1024**3
 
 
 class FakeOOM(Exception):
@@ -42,15 +42,18 @@ class FakeOOM(Exception):
 
 def oom_above(limit: int, calls: list[list[int]]):
     """A `run` that records every chunk and fails like a GPU for chunks above `limit` images."""
+
     def run(idx: list[int]) -> list[int]:
         calls.append(list(idx))
         if len(idx) > limit:
             raise FakeOOM(f"tried {len(idx)} images\nsecond line")
         return [10 * i for i in idx]
+
     return run
 
 
 # ----- (1) sizing math -------------------------------------------------------------------------
+
 
 def test_batch_size_from_free_memory_and_pixels():
     per_image = 2048 * 2048 * DEFAULT_BYTES_PER_PIXEL  # 2 GiB
@@ -64,8 +67,7 @@ def test_batch_size_from_free_memory_and_pixels():
 
 
 @settings(max_examples=40, deadline=None)
-@given(free=st.integers(0, 200 * GIB), extra=st.integers(0, 50 * GIB),
-       h=st.integers(1, 4096), w=st.integers(1, 4096))
+@given(free=st.integers(0, 200 * GIB), extra=st.integers(0, 50 * GIB), h=st.integers(1, 4096), w=st.integers(1, 4096))
 def test_batch_size_is_bounded_and_grows_with_free_memory(free, extra, h, w):
     b = batch_size_for(free, h, w)
     assert 1 <= b <= MAX_GPU_BATCH
@@ -99,12 +101,20 @@ def test_cpu_sizing_does_not_touch_cuda():
 
 # ----- (2) back-off halves and remembers ---------------------------------------------------------
 
+
 def test_backoff_halves_retries_the_chunk_and_remembers():
     calls: list[list[int]] = []
     limits = BatchLimits()
     freed = []
-    done = run_with_backoff(list(range(10)), oom_above(2, calls), batch_size=8, oom=FakeOOM,
-                            limits=limits, key=(64, 64), after_oom=lambda: freed.append(1))
+    done = run_with_backoff(
+        list(range(10)),
+        oom_above(2, calls),
+        batch_size=8,
+        oom=FakeOOM,
+        limits=limits,
+        key=(64, 64),
+        after_oom=lambda: freed.append(1),
+    )
     assert [len(c) for c in calls] == [8, 4, 2, 2, 2, 2, 2]  # 8 fails, 4 fails, then 2s to the end
     assert [c for c, _ in done] == [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]]
     assert [r for _, r in done] == [[0, 10], [20, 30], [40, 50], [60, 70], [80, 90]]
@@ -161,6 +171,7 @@ def test_backoff_covers_every_index_in_order_within_the_limit(n, start, limit):
 
 # ----- (3) order across mixed sizes --------------------------------------------------------------
 
+
 def test_size_groups_first_seen_order():
     sizes = [(3, 2), (5, 5), (3, 2), (1, 1), (5, 5), (3, 2)]
     assert size_groups(sizes) == [[0, 2, 5], [1, 4], [3]]
@@ -169,8 +180,9 @@ def test_size_groups_first_seen_order():
 
 
 @settings(max_examples=30, deadline=None)
-@given(sizes=st.lists(st.sampled_from([(64, 48), (48, 64), (32, 32)]), max_size=25),
-       start=st.integers(1, 9), limit=st.integers(1, 9))
+@given(
+    sizes=st.lists(st.sampled_from([(64, 48), (48, 64), (32, 32)]), max_size=25), start=st.integers(1, 9), limit=st.integers(1, 9)
+)
 def test_scores_written_back_by_index_keep_input_order(sizes, start, limit):
     # What the adapter does: per size group, back-off batches; results land at their indices.
     values = np.arange(len(sizes), dtype=np.float64) * 1.5
@@ -178,18 +190,21 @@ def test_scores_written_back_by_index_keep_input_order(sizes, start, limit):
     limits = BatchLimits()
     for group in size_groups(sizes):
         assert len({sizes[i] for i in group}) == 1  # a batch never mixes sizes
+
         def run(idx: list[int]) -> np.ndarray:
             if len(idx) > limit:
                 raise FakeOOM()
             return values[idx]
 
-        for idx, got in run_with_backoff(group, run, batch_size=start_batch(sizes[group[0]], start, limits),
-                                         oom=FakeOOM, limits=limits, key=sizes[group[0]]):
+        for idx, got in run_with_backoff(
+            group, run, batch_size=start_batch(sizes[group[0]], start, limits), oom=FakeOOM, limits=limits, key=sizes[group[0]]
+        ):
             out[idx] = got
     np.testing.assert_array_equal(out, values)
 
 
 # ----- (4) the real pyiqa metrics, CPU ------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def mixed_images() -> list[Image]:
@@ -218,6 +233,7 @@ def test_bad_batch_size_is_a_config_error():
 
 
 # ----- (5) a simulated GPU OOM through PyiqaMetric.score -------------------------------------------
+
 
 def test_torch_oom_class_exists_without_a_gpu():
     # The adapter catches it on every build; it is a RuntimeError, so it must be caught first.
@@ -262,8 +278,16 @@ def test_oom_at_one_image_is_a_score_error_with_the_fix(mixed_images):
     with pytest.raises(ScoreError) as info:
         hopeless.score(mixed_images[:3])
     text = str(info.value)
-    for part in ("pyiqa:entropy", "image(s) [0]", "256x192", "on cpu", "batch size 1",
-                 "Tried to allocate 2.00 GiB", "-n 1", "--long-side"):  # on the CPU: free RAM, not --device cpu
+    for part in (
+        "pyiqa:entropy",
+        "image(s) [0]",
+        "256x192",
+        "on cpu",
+        "batch size 1",
+        "Tried to allocate 2.00 GiB",
+        "-n 1",
+        "--long-side",
+    ):  # on the CPU: free RAM, not --device cpu
         assert part in text, part
     # The chain stops at OutOfMemoryAtOne: the torch error (and the failed batch's tensors) is not kept alive.
     assert isinstance(info.value.__context__, OutOfMemoryAtOne) and info.value.__context__.__context__ is None
@@ -271,12 +295,31 @@ def test_oom_at_one_image_is_a_score_error_with_the_fix(mixed_images):
 
 # ----- the prepared GPU benchmark stays runnable (on the CPU here) --------------------------------
 
+
 def test_gpu_bench_runs_on_cpu_and_writes_its_figures(tmp_path, capsys):
     from tests.benchmarks import gpu_bench
 
     out = tmp_path / "figures.json"
-    rc = gpu_bench.main(["--device", "cpu", "--metrics", "piqe", "--sizes", "128", "--seeds", "grid-perspective",
-                         "--steps", "2", "--rounds", "1", "--out", str(out), "--store", str(tmp_path / "store")])
+    rc = gpu_bench.main(
+        [
+            "--device",
+            "cpu",
+            "--metrics",
+            "piqe",
+            "--sizes",
+            "128",
+            "--seeds",
+            "grid-perspective",
+            "--steps",
+            "2",
+            "--rounds",
+            "1",
+            "--out",
+            str(out),
+            "--store",
+            str(tmp_path / "store"),
+        ]
+    )
     assert rc == 0
     report = json.loads(out.read_text())
     (row,) = report["metrics"]

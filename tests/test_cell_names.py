@@ -17,15 +17,23 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_the_formats() -> None:
     assert cell_name("gap", "codec-jpeg-replicate", "grid-perspective", metric_id="piqe", delta_step=5) == (
-        "piqe-codec-jpeg-replicate-grid-perspective-d5", "gap:piqe-codec-jpeg-replicate-grid-perspective-d5")
+        "piqe-codec-jpeg-replicate-grid-perspective-d5",
+        "gap:piqe-codec-jpeg-replicate-grid-perspective-d5",
+    )
     assert cell_name("editor", "sim-crop-replicate", "grid-perspective", check="aspect_ratio") == (
-        "sim-crop-replicate-grid-perspective", "editor:aspect_ratio-sim-crop-replicate-grid-perspective")
+        "sim-crop-replicate-grid-perspective",
+        "editor:aspect_ratio-sim-crop-replicate-grid-perspective",
+    )
     assert cell_name("stability", "add-fruits", "empty-table", metric_id="piqe") == (
-        "piqe-add-fruits-empty-table", "stability:piqe-add-fruits-empty-table")
+        "piqe-add-fruits-empty-table",
+        "stability:piqe-add-fruits-empty-table",
+    )
 
 
-@pytest.mark.parametrize("kind,kw", [("gap", {"metric_id": "piqe"}), ("gap", {"delta_step": 5}), ("editor", {}), ("sanity", {"check": "x"}),
-                                     ("stability", {})])
+@pytest.mark.parametrize(
+    "kind,kw",
+    [("gap", {"metric_id": "piqe"}), ("gap", {"delta_step": 5}), ("editor", {}), ("sanity", {"check": "x"}), ("stability", {})],
+)
 def test_a_missing_part_or_unknown_kind_is_refused(kind, kw) -> None:
     with pytest.raises(ValueError, match="cell_name"):
         cell_name(kind, "s", "seed", **kw)

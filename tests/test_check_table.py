@@ -88,6 +88,7 @@ def test_worst_of_runs_follows_the_direction(higher, values, worst):
 
 # ----- one entry is enough ----------------------------------------------------------------------
 
+
 def _entropy_check(i) -> Finding:
     """A check written for this test: grey-level spread of the last step over all steps."""
     spreads = [float(img.pixels.std()) for _, img in i.steps]
@@ -102,9 +103,18 @@ def one_more_check(monkeypatch):
 
 
 def test_one_table_entry_makes_cells_and_runs_through_the_engine(one_more_check, tmp_path, seed_dir):
-    cfg = resolve_config({"seeds": ("tiny",), "seed_dirs": (str(seed_dir),), "store": str(tmp_path / "store"),
-                          "audit_editors": ("identity",), "audit_cases": ("replicate:tiny", "mirror:tiny"),
-                          "audit_steps": 3, "audit_runs": 2, "long_side": None})
+    cfg = resolve_config(
+        {
+            "seeds": ("tiny",),
+            "seed_dirs": (str(seed_dir),),
+            "store": str(tmp_path / "store"),
+            "audit_editors": ("identity",),
+            "audit_cases": ("replicate:tiny", "mirror:tiny"),
+            "audit_steps": 3,
+            "audit_runs": 2,
+            "long_side": None,
+        }
+    )
     cells = [c for c in editor_cells(cfg) if c.check == "spread"]
     assert [c.cell for c in cells] == ["spread-identity-replicate-tiny"]  # the table's tasks, nothing else
     engine = Engine(cfg)
@@ -117,6 +127,7 @@ def test_one_table_entry_makes_cells_and_runs_through_the_engine(one_more_check,
 
 
 # ----- sanity checks ------------------------------------------------------------------------------
+
 
 def test_sanity_cases_come_from_the_sanity_table(monkeypatch):
     cfg = resolve_config({"metrics": ("iqa_audit:noise-sigma",)})
@@ -134,13 +145,21 @@ def test_engine_runs_a_sanity_check_from_its_entry(monkeypatch, tmp_path, seed_d
         seen.append((len(imgs), float(i.cached_scores(imgs)[0]), float(i.metric.score(imgs)[0])))
         return False, "probe says no"
 
-    monkeypatch.setattr("iqa_audit.engine.SANITY_CHECKS",
-                        {**sanity.SANITY_CHECKS, "probe": sanity.SanityCheck("probe", probe, True, "x")})
-    cfg = resolve_config({"seeds": ("tiny",), "seed_dirs": (str(seed_dir),), "store": str(tmp_path / "store"),
-                          "metrics": ("iqa_audit:noise-sigma",), "long_side": None})
+    monkeypatch.setattr(
+        "iqa_audit.engine.SANITY_CHECKS", {**sanity.SANITY_CHECKS, "probe": sanity.SanityCheck("probe", probe, True, "x")}
+    )
+    cfg = resolve_config(
+        {
+            "seeds": ("tiny",),
+            "seed_dirs": (str(seed_dir),),
+            "store": str(tmp_path / "store"),
+            "metrics": ("iqa_audit:noise-sigma",),
+            "long_side": None,
+        }
+    )
     result = Engine(cfg)._sanity(SanityCase("iqa_audit:noise-sigma", "noise-sigma", "probe"))
     assert result == (False, "probe says no", True)  # warning_only comes from the entry
-    (n, cached, direct), = seen
+    ((n, cached, direct),) = seen
     assert n == 1 and np.isclose(cached, direct)
 
 

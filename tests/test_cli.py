@@ -16,14 +16,34 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run(*args, timeout=300):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "iqa_audit", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "iqa_audit", *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT
+    )
 
 
 @pytest.mark.slow
 def test_build_cold_then_warm_says_everything_is_cached(tmp_path, seed_dir):
-    args = ["build", "--store", str(tmp_path / "s"), "--seed", "tiny", "--seed-dir", str(seed_dir), "--editor", "codec-jpeg",
-            "--editor", "sim-noise-tint", "--runs", "2", "--steps", "4", "--long-side", "0", "--jobs", "2"]
+    args = [
+        "build",
+        "--store",
+        str(tmp_path / "s"),
+        "--seed",
+        "tiny",
+        "--seed-dir",
+        str(seed_dir),
+        "--editor",
+        "codec-jpeg",
+        "--editor",
+        "sim-noise-tint",
+        "--runs",
+        "2",
+        "--steps",
+        "4",
+        "--long-side",
+        "0",
+        "--jobs",
+        "2",
+    ]
     cold = run(*args)
     assert cold.returncode == 0, cold.stderr
     assert "building 4 of 4 chains" in cold.stdout
@@ -64,16 +84,46 @@ def test_list_names_seeds_editors_tasks_metrics():
 def test_score_with_a_metric_that_cannot_run_fails_unless_allowed(tmp_path, seed_dir):
     """No silent green in the CLI either: a score job whose metric has no weights here
     exits 1 naming it, and --allow-missing-metrics turns that into a skip."""
-    args = ["score", "--store", str(tmp_path / "s"), "--seed", "tiny", "--seed-dir", str(seed_dir), "--editor", "codec-jpeg",
-            "--runs", "1", "--steps", "1", "--long-side", "0", "--metric", "pyiqa:musiq", "--metric", "iqa_audit:noise-sigma"]
+    args = [
+        "score",
+        "--store",
+        str(tmp_path / "s"),
+        "--seed",
+        "tiny",
+        "--seed-dir",
+        str(seed_dir),
+        "--editor",
+        "codec-jpeg",
+        "--runs",
+        "1",
+        "--steps",
+        "1",
+        "--long-side",
+        "0",
+        "--metric",
+        "pyiqa:musiq",
+        "--metric",
+        "iqa_audit:noise-sigma",
+    ]
     env_home = {"TORCH_HOME": str(tmp_path / "no-weights")}
-    strict = subprocess.run([sys.executable, "-m", "iqa_audit", *args], capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", **env_home}, cwd=ROOT)
+    strict = subprocess.run(
+        [sys.executable, "-m", "iqa_audit", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", **env_home},
+        cwd=ROOT,
+    )
     assert strict.returncode == 1, strict.stdout + strict.stderr
     assert "error: pyiqa:musiq" in strict.stderr and "Traceback" not in strict.stderr
     assert "iqa_audit:noise-sigma: 2 scored" in strict.stdout  # the metric that can run still scores
-    allowed = subprocess.run([sys.executable, "-m", "iqa_audit", *args, "--allow-missing-metrics"], capture_output=True,
-                             text=True, timeout=300, cwd=ROOT,
-                             env={**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", **env_home})
+    allowed = subprocess.run(
+        [sys.executable, "-m", "iqa_audit", *args, "--allow-missing-metrics"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", **env_home},
+    )
     assert allowed.returncode == 0, allowed.stdout + allowed.stderr
     assert "skipped: pyiqa:musiq" in allowed.stderr

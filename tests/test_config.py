@@ -20,21 +20,27 @@ def test_builtin_profiles_and_overrides():
 
 
 def test_pyproject_profile_refines_a_builtin_one_key_by_key(tmp_path):
-    p = _pyproject(tmp_path, '[tool.iqa_audit]\nprofile = "quick"\ndevice = "cuda"\n'
-                             '[tool.iqa_audit.profiles.quick]\nruns = 3\n[tool.iqa_audit.profiles.mine]\nmetrics = ["pyiqa:piqe"]\n')
+    p = _pyproject(
+        tmp_path,
+        '[tool.iqa_audit]\nprofile = "quick"\ndevice = "cuda"\n'
+        '[tool.iqa_audit.profiles.quick]\nruns = 3\n[tool.iqa_audit.profiles.mine]\nmetrics = ["pyiqa:piqe"]\n',
+    )
     cfg = resolve_config({}, pyproject=p)
     assert cfg.runs == 3 and cfg.steps == 20 and cfg.device == "cuda"
     assert resolve_config({"profile": "mine"}, pyproject=p).metrics == ("pyiqa:piqe",)
 
 
-@pytest.mark.parametrize("over, message", [
-    ({"profile": "nope"}, "--profile"),
-    ({"runs": 0}, "runs"),
-    ({"delta_steps": ("1",)}, "step 1 is the reference"),
-    ({"delta_steps": ("x",)}, "whole numbers"),
-    ({"device": "tpu"}, "--device"),
-    ({"bogus": 1}, "bogus"),
-])
+@pytest.mark.parametrize(
+    "over, message",
+    [
+        ({"profile": "nope"}, "--profile"),
+        ({"runs": 0}, "runs"),
+        ({"delta_steps": ("1",)}, "step 1 is the reference"),
+        ({"delta_steps": ("x",)}, "whole numbers"),
+        ({"device": "tpu"}, "--device"),
+        ({"bogus": 1}, "bogus"),
+    ],
+)
 def test_bad_values_are_clear_errors(over, message):
     with pytest.raises(ConfigError, match=message):
         resolve_config(over)

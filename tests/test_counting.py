@@ -40,48 +40,32 @@ def wood_table(height: int = HEIGHT, width: int = WIDTH, seed: int = 0) -> np.nd
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
     warp = 6 * np.sin(x / 37.0 + rng.uniform(0, 6)) + 3 * np.sin(x / 11.0)
     grain = 0.5 + 0.5 * np.sin((y + warp) / 3.1) * np.sin((y + warp) / 17.0)
-    light, dark = (
-        np.array([176, 132, 92], np.float32),
-        np.array([120, 84, 55], np.float32),
-    )
-    return (
-        light + (dark - light) * grain[..., None] + rng.normal(0, 3, (height, width, 1))
-    )
+    light, dark = (np.array([176, 132, 92], np.float32), np.array([120, 84, 55], np.float32))
+    return light + (dark - light) * grain[..., None] + rng.normal(0, 3, (height, width, 1))
 
 
-def draw_discs(
-    table: np.ndarray, centres, colours, radius: float = RADIUS, stems: bool = False
-) -> np.ndarray:
+def draw_discs(table: np.ndarray, centres, colours, radius: float = RADIUS, stems: bool = False) -> np.ndarray:
     img = table.copy()
     y, x = np.mgrid[0 : img.shape[0], 0 : img.shape[1]]
     for (cx, cy), colour in zip(centres, colours):
         inside = (x - cx) ** 2 + (y - cy) ** 2 <= radius * radius
         # Mild shading, like a lit fruit: lighter towards the top-left.
         shade = 1.0 + 0.12 * ((cx - x) + (cy - y)) / radius
-        img[inside] = np.clip(
-            np.array(colour, np.float32)[None, :] * shade[inside][:, None], 0, 255
-        )
+        img[inside] = np.clip(np.array(colour, np.float32)[None, :] * shade[inside][:, None], 0, 255)
         if stems:
-            stem = (
-                (np.abs(x - cx) <= 1) & (y >= cy - radius - 3) & (y <= cy - radius + 2)
-            )
+            stem = (np.abs(x - cx) <= 1) & (y >= cy - radius - 3) & (y <= cy - radius + 2)
             img[stem] = (90, 60, 30)
     return img
 
 
-def random_centres(
-    n: int, seed: int, radius: float = RADIUS, height: int = HEIGHT, width: int = WIDTH
-):
+def random_centres(n: int, seed: int, radius: float = RADIUS, height: int = HEIGHT, width: int = WIDTH):
     """n disc centres, fully inside the image and at least 3 px apart from each other."""
     rng = np.random.default_rng(seed)
     centres: list[tuple[float, float]] = []
     for _ in range(10_000):
         if len(centres) == n:
             break
-        c = (
-            rng.uniform(radius + 2, width - radius - 2),
-            rng.uniform(radius + 2, height - radius - 2),
-        )
+        c = (rng.uniform(radius + 2, width - radius - 2), rng.uniform(radius + 2, height - radius - 2))
         if all(np.hypot(c[0] - d[0], c[1] - d[1]) > 2 * radius + 3 for d in centres):
             centres.append(c)
     assert len(centres) == n, "test setup: could not place the discs"
@@ -94,9 +78,7 @@ def as_png(array: np.ndarray) -> Image:
 
 def as_jpeg(array: np.ndarray, quality: int = 75) -> Image:
     buf = io.BytesIO()
-    PILImage.fromarray(np.clip(np.round(array), 0, 255).astype(np.uint8)).save(
-        buf, format="JPEG", quality=quality
-    )
+    PILImage.fromarray(np.clip(np.round(array), 0, 255).astype(np.uint8)).save(buf, format="JPEG", quality=quality)
     return decode_image(buf.getvalue())
 
 
@@ -115,9 +97,7 @@ VARIANTS = {"png": as_png, "jpeg75": as_jpeg, "noise5": with_noise}
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 @pytest.mark.parametrize("n", [0, 1, 7, 12])
 def test_blob_counter_counts_apples_on_wood(n: int, variant: str) -> None:
-    table = draw_discs(
-        wood_table(seed=n), random_centres(n, seed=n), [APPLE] * n, stems=True
-    )
+    table = draw_discs(wood_table(seed=n), random_centres(n, seed=n), [APPLE] * n, stems=True)
     assert BlobCounter().count(VARIANTS[variant](table)) == n
 
 
@@ -149,9 +129,7 @@ def test_touching_fruits_of_different_hue_are_two_objects(variant: str) -> None:
 @pytest.mark.parametrize("variant", ["png", "jpeg75"])
 def test_overlapping_apples_of_one_hue_are_two_objects(variant: str) -> None:
     # Centres 1.8 radii apart: the discs overlap, one connected red region, two peaks.
-    table = draw_discs(
-        wood_table(), [(150, 120), (150 + 1.8 * RADIUS, 120)], [APPLE, APPLE]
-    )
+    table = draw_discs(wood_table(), [(150, 120), (150 + 1.8 * RADIUS, 120)], [APPLE, APPLE])
     assert BlobCounter().count(VARIANTS[variant](table)) == 2
 
 
@@ -168,24 +146,16 @@ def test_wood_grain_and_noise_alone_are_no_objects() -> None:
 
 def test_specks_below_min_area_are_not_counted() -> None:
     # Radius 1 % of the short side: 0.03 % of the image, under the 0.1 % minimum.
-    specks = draw_discs(
-        wood_table(), random_centres(5, seed=2, radius=2.6), [APPLE] * 5, radius=2.6
-    )
+    specks = draw_discs(wood_table(), random_centres(5, seed=2, radius=2.6), [APPLE] * 5, radius=2.6)
     assert BlobCounter().count(as_png(specks)) == 0
     # Radius 7.4 px: 0.15 % of the image, just above the minimum.
-    small = draw_discs(
-        wood_table(), random_centres(5, seed=2, radius=7.4), [APPLE] * 5, radius=7.4
-    )
+    small = draw_discs(wood_table(), random_centres(5, seed=2, radius=7.4), [APPLE] * 5, radius=7.4)
     assert BlobCounter().count(as_png(small)) == 5
 
 
 def test_counter_works_at_2k_by_downsampling() -> None:
     # Same scene at 1024x1792: counted at the working resolution, same answer.
-    big = np.asarray(
-        as_png(draw_discs(wood_table(), random_centres(7, seed=5), [APPLE] * 7))
-        .to_pil()
-        .resize((1792, 1024))
-    )
+    big = np.asarray(as_png(draw_discs(wood_table(), random_centres(7, seed=5), [APPLE] * 7)).to_pil().resize((1792, 1024)))
     assert BlobCounter().count(Image.from_array(big)) == 7
 
 
@@ -263,17 +233,12 @@ def test_parse_count_reads_no_noun_as_zero_only_for_the_noun() -> None:
         parse_count("No, I cannot tell.", noun="apples")
 
 
-@pytest.mark.parametrize(
-    "answer", ["", "I cannot count them.", "many", "Someone ate them"]
-)
+@pytest.mark.parametrize("answer", ["", "I cannot count them.", "many", "Someone ate them"])
 def test_parse_count_without_a_number_is_a_clear_error(answer: str) -> None:
     with pytest.raises(EditorError) as info:
         parse_count(answer, source="vlm-test's answer")
     message = str(info.value)
-    assert (
-        "vlm-test's answer" in message
-        and "expected an answer containing a number" in message
-    )
+    assert "vlm-test's answer" in message and "expected an answer containing a number" in message
     assert repr(answer[:200]) in message
 
 
@@ -290,26 +255,15 @@ def test_vlm_counter_asks_with_the_noun_and_parses() -> None:
         return "There are 9 apples on the table."
 
     image = as_png(wood_table(64, 64))
-    counter = VLMCounter(
-        model="gemini-test", noun="apples", base_url="http://127.0.0.1:1", ask=fake_ask
-    )
+    counter = VLMCounter(model="gemini-test", noun="apples", base_url="http://127.0.0.1:1", ask=fake_ask)
     assert counter.count(image) == 9
-    assert calls == [
-        (
-            image,
-            "How many apples are on the table? Answer with a number.",
-            "gemini-test",
-            "http://127.0.0.1:1",
-        )
-    ]
+    assert calls == [(image, "How many apples are on the table? Answer with a number.", "gemini-test", "http://127.0.0.1:1")]
     assert counter.id == "vlm-gemini-test"
     assert isinstance(counter, ObjectCounter)
 
 
 def test_vlm_counter_unreadable_answer_names_the_counter() -> None:
-    counter = VLMCounter(
-        model="gemini-test", noun="apples", ask=lambda *a, **k: "I'd rather not say."
-    )
+    counter = VLMCounter(model="gemini-test", noun="apples", ask=lambda *a, **k: "I'd rather not say.")
     with pytest.raises(EditorError) as info:
         counter.count(as_png(wood_table(32, 32)))
     assert "vlm-gemini-test" in str(info.value) and "How many apples" in str(info.value)
@@ -327,9 +281,7 @@ def test_vlm_counter_end_to_end_against_the_fake_gemini_server(monkeypatch) -> N
     pytest.importorskip("google.genai")
     try:
         from tests.fake_gemini import FakeGemini
-    except (
-        ImportError
-    ):  # tests/ may or may not be a package, depending on the import mode
+    except ImportError:  # tests/ may or may not be a package, depending on the import mode
         import sys
         from pathlib import Path
 
@@ -337,38 +289,24 @@ def test_vlm_counter_end_to_end_against_the_fake_gemini_server(monkeypatch) -> N
         fake_gemini = pytest.importorskip("fake_gemini")
         FakeGemini = fake_gemini.FakeGemini
     key = "fake-key-for-counting-tests"
-    for name in (
-        "GOOGLE_API_KEY",
-        "GOOGLE_GEMINI_BASE_URL",
-        "GOOGLE_GENAI_USE_VERTEXAI",
-        "GOOGLE_GENAI_API_VERSION",
-    ):
+    for name in ("GOOGLE_API_KEY", "GOOGLE_GEMINI_BASE_URL", "GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_GENAI_API_VERSION"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("GEMINI_API_KEY", key)
     image = as_png(draw_discs(wood_table(64, 96), [(30, 30)], [APPLE], radius=6))
-    script = [
-        {"kind": "text", "text": "There are seven apples on the table."},
-        {"kind": "text", "text": "I can't tell."},
-    ]
+    script = [{"kind": "text", "text": "There are seven apples on the table."}, {"kind": "text", "text": "I can't tell."}]
     with FakeGemini(api_key=key, script=script) as fake:
-        counter = VLMCounter(
-            model="gemini-2.5-flash", noun="apples", base_url=fake.base_url
-        )
+        counter = VLMCounter(model="gemini-2.5-flash", noun="apples", base_url=fake.base_url)
         assert counter.count(image) == 7
         (request,) = fake.requests
         assert request.model == "gemini-2.5-flash"
-        assert request.texts == [
-            "How many apples are on the table? Answer with a number."
-        ]
+        assert request.texts == ["How many apples are on the table? Answer with a number."]
         assert request.images == [image.data()]
         with pytest.raises(EditorError, match="I can't tell"):
             counter.count(image)
 
 
 @pytest.mark.parametrize("variant", ["png", "jpeg75"])
-def test_heavily_overlapping_fruits_of_different_hue_are_split_by_hue(
-    variant: str,
-) -> None:
+def test_heavily_overlapping_fruits_of_different_hue_are_split_by_hue(variant: str) -> None:
     # Centres one radius apart: one round-ish region, too little waist for the shape
     # split; only the hue tells the apple from the lemon (and the plum from the lime).
     centres = [(120, 100), (120 + RADIUS, 100), (300, 160), (300 + RADIUS, 160)]
@@ -384,9 +322,7 @@ def test_heavily_overlapping_fruits_of_different_hue_are_split_by_hue(
 
 @pytest.mark.parametrize("run", [0, 1, 2])
 @pytest.mark.parametrize("editor", ["sim-scatter", "sim-wrinkles"])
-def test_scatter_points_and_wrinkles_do_not_change_the_apple_count(
-    editor: str, run: int
-) -> None:
+def test_scatter_points_and_wrinkles_do_not_change_the_apple_count(editor: str, run: int) -> None:
     """The failure simulators' artifacts on 10 apples, 10 steps at 384 px: still 10.
 
     sim-scatter puts grey specks on the apples' rims and insides: an opening grew a

@@ -34,9 +34,11 @@ ROOT = Path(__file__).resolve().parent.parent
 CPU_ERRORS = {
     "torch-cpu-allocator": lambda: RuntimeError(
         "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: you tried to allocate "
-        "2147483648 bytes. Error code 12 (Cannot allocate memory)"),
+        "2147483648 bytes. Error code 12 (Cannot allocate memory)"
+    ),
     "torch-cpu-allocator-before-2.0": lambda: RuntimeError(
-        "[enforce fail at CPUAllocator.cpp:71] . DefaultCPUAllocator: not enough memory: you tried to allocate 2147483648 bytes."),
+        "[enforce fail at CPUAllocator.cpp:71] . DefaultCPUAllocator: not enough memory: you tried to allocate 2147483648 bytes."
+    ),
     "numpy-memory-error": lambda: MemoryError("Unable to allocate 2.00 GiB for an array with shape (4, 512, 512, 256)"),
 }
 

@@ -12,8 +12,7 @@ import pytest
 from iqa_audit import datasets
 from iqa_audit.chains import setting_label
 from iqa_audit.config import resolve_config
-from iqa_audit.datasets import (DatasetRecord, dataset_pairs, dataset_record, import_manifest, imported_chain_key,
-                                parse_count)
+from iqa_audit.datasets import DatasetRecord, dataset_pairs, dataset_record, import_manifest, imported_chain_key, parse_count
 from iqa_audit.engine import Engine
 from iqa_audit.errors import ConfigError
 from iqa_audit.names import distinct_ids, slug
@@ -52,6 +51,7 @@ def _import_error(store, csv, **kw) -> str:
 
 
 # ----- issue 11.5: only regular files inside the dataset's folder, capped, never echoed -----
+
 
 def test_a_row_naming_a_file_outside_the_folder_is_refused_without_echoing_it(store, tmp_path):
     secret = tmp_path / "secret.txt"
@@ -109,16 +109,35 @@ def test_the_size_cap_is_checked_before_reading(store, tmp_path):
 
 # ----- issue 11.9: counts are plain ASCII integers; interrupted imports stay invisible ------
 
-@pytest.mark.parametrize("text,value", [("0", 0), ("17", 17), ("007", 7), ("+4", None), ("1_0", None), ("٣", None),
-                                        ("４", None), ("-1", None), ("4.0", None), ("1e3", None), ("", None),
-                                        ("1234567890", None), (True, None), (5, 5)])
+
+@pytest.mark.parametrize(
+    "text,value",
+    [
+        ("0", 0),
+        ("17", 17),
+        ("007", 7),
+        ("+4", None),
+        ("1_0", None),
+        ("٣", None),
+        ("４", None),
+        ("-1", None),
+        ("4.0", None),
+        ("1e3", None),
+        ("", None),
+        ("1234567890", None),
+        (True, None),
+        (5, 5),
+    ],
+)
 def test_run_and_step_are_plain_non_negative_ascii_integers(text, value):
     assert parse_count(text) == value
 
 
 def test_a_manifest_with_odd_step_numbers_names_each_row_and_the_file(store, tmp_path):
-    csv = _folder(tmp_path, [("s", "edit", 0, 0, None), ("s", "edit", 0, "+4", None), ("s", "edit", 0, "1_0", None),
-                             ("s", "edit", "٣", 2, None)])
+    csv = _folder(
+        tmp_path,
+        [("s", "edit", 0, 0, None), ("s", "edit", 0, "+4", None), ("s", "edit", 0, "1_0", None), ("s", "edit", "٣", 2, None)],
+    )
     msg = _import_error(store, csv)
     assert str(csv) in msg
     assert "line 3: step must be a plain non-negative integer (ASCII digits 0-9, at most 9), got '+4'" in msg
@@ -176,6 +195,7 @@ def test_steps_an_unfinished_reimport_added_stay_unseen(store, tmp_path, monkeyp
 
 # ----- issue 12.3: different names stay different ids ---------------------------------------
 
+
 def test_names_of_any_script_stay_distinct_ids():
     assert slug("café") == "café" != slug("caf") == "caf"
     assert slug("猫") == "猫" != slug("犬") == "犬"
@@ -195,8 +215,17 @@ def test_a_real_collision_is_refused_naming_both_originals():
 
 
 def test_seeds_that_used_to_collapse_are_imported_as_different_seeds(store, tmp_path):
-    csv = _folder(tmp_path, [("猫", "edit", 0, 0, None), ("猫", "edit", 0, 1, None), ("犬", "edit", 1, 0, None),
-                             ("犬", "edit", 1, 1, None), ("café", "edit", 0, 0, None), ("caf", "edit", 0, 0, None)])
+    csv = _folder(
+        tmp_path,
+        [
+            ("猫", "edit", 0, 0, None),
+            ("猫", "edit", 0, 1, None),
+            ("犬", "edit", 1, 0, None),
+            ("犬", "edit", 1, 1, None),
+            ("café", "edit", 0, 0, None),
+            ("caf", "edit", 0, 0, None),
+        ],
+    )
     summary = import_manifest(store, csv)
     assert sorted((c.seed, c.run) for c in summary.chains) == [("caf", 0), ("café", 0), ("犬", 1), ("猫", 0)]
     assert dataset_pairs(str(csv), None) == [("edit", "caf"), ("edit", "café"), ("edit", "犬"), ("edit", "猫")]

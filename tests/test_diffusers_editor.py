@@ -90,7 +90,15 @@ def image() -> Image:
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_plumbing_sends_prompt_image_seed_size_steps_and_guidance(family, image):
     factory = Factory()
-    editor = DiffusersEditor(family, device="cpu", num_inference_steps=4, guidance_scale=2.5, base_seed=10, seed_mode="per-step", pipeline_factory=factory)
+    editor = DiffusersEditor(
+        family,
+        device="cpu",
+        num_inference_steps=4,
+        guidance_scale=2.5,
+        base_seed=10,
+        seed_mode="per-step",
+        pipeline_factory=factory,
+    )
     assert factory.requests == []  # nothing loads before the first edit
 
     result = editor.edit(image, "replicate", seed=1, step=2)
@@ -204,7 +212,9 @@ def test_registered_names_identity_and_params():
     assert tuned.params()["num_inference_steps"] == 8 and tuned.params()["guidance_scale"] == 1.0
 
 
-@pytest.mark.parametrize("kw", [{"dtype": "int8"}, {"size_policy": "stretch"}, {"num_inference_steps": 0}, {"guidance_scale": -1}, {"seed_mode": "x"}])
+@pytest.mark.parametrize(
+    "kw", [{"dtype": "int8"}, {"size_policy": "stretch"}, {"num_inference_steps": 0}, {"guidance_scale": -1}, {"seed_mode": "x"}]
+)
 def test_bad_parameters_are_config_errors(kw):
     with pytest.raises(ConfigError):
         DiffusersEditor("flux2-dev", **kw)

@@ -38,30 +38,82 @@ def flux2_components():
     tokenizer.chat_template = (  # Mistral's [SYSTEM_PROMPT]/[INST] layout, text parts only
         "{% for m in messages %}{% for c in m['content'] %}{% if c['type'] == 'text' %}"
         "{% if m['role'] == 'system' %}[SYSTEM_PROMPT]{{ c['text'] }}[/SYSTEM_PROMPT]{% else %}[INST]{{ c['text'] }}[/INST]{% endif %}"
-        "{% endif %}{% endfor %}{% endfor %}")
-    processor = PixtralProcessor(image_processor=PixtralImageProcessor(patch_size=6), tokenizer=tokenizer, patch_size=6,
-                                 chat_template=tokenizer.chat_template)
+        "{% endif %}{% endfor %}{% endfor %}"
+    )
+    processor = PixtralProcessor(
+        image_processor=PixtralImageProcessor(patch_size=6),
+        tokenizer=tokenizer,
+        patch_size=6,
+        chat_template=tokenizer.chat_template,
+    )
     torch.manual_seed(0)
     transformer = diffusers.Flux2Transformer2DModel(
-        patch_size=1, in_channels=4, num_layers=1, num_single_layers=1, attention_head_dim=16, num_attention_heads=2,
-        joint_attention_dim=48, timestep_guidance_channels=256, axes_dims_rope=[4, 4, 4, 4])
-    text = {"model_type": "mistral", "vocab_size": len(tokenizer), "hidden_size": 16, "intermediate_size": 37,
-            "max_position_embeddings": 4096, "num_attention_heads": 4, "num_hidden_layers": 30, "num_key_value_heads": 2,
-            "rms_norm_eps": 1e-5, "rope_theta": 1e9, "sliding_window": None, "pad_token_id": tokenizer.pad_token_id}
-    vision = {"model_type": "pixtral", "hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 4,
-              "intermediate_size": 37, "image_size": 30, "patch_size": 6, "num_channels": 3}
+        patch_size=1,
+        in_channels=4,
+        num_layers=1,
+        num_single_layers=1,
+        attention_head_dim=16,
+        num_attention_heads=2,
+        joint_attention_dim=48,
+        timestep_guidance_channels=256,
+        axes_dims_rope=[4, 4, 4, 4],
+    )
+    text = {
+        "model_type": "mistral",
+        "vocab_size": len(tokenizer),
+        "hidden_size": 16,
+        "intermediate_size": 37,
+        "max_position_embeddings": 4096,
+        "num_attention_heads": 4,
+        "num_hidden_layers": 30,
+        "num_key_value_heads": 2,
+        "rms_norm_eps": 1e-5,
+        "rope_theta": 1e9,
+        "sliding_window": None,
+        "pad_token_id": tokenizer.pad_token_id,
+    }
+    vision = {
+        "model_type": "pixtral",
+        "hidden_size": 16,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 4,
+        "intermediate_size": 37,
+        "image_size": 30,
+        "patch_size": 6,
+        "num_channels": 3,
+    }
     torch.manual_seed(0)
     # 30 layers: the pipeline stacks hidden states 10, 20 and 30 (FLUX.2's text_encoder_out_layers).
-    text_encoder = Mistral3ForConditionalGeneration(Mistral3Config(
-        text_config=text, vision_config=vision, image_token_index=tokenizer.convert_tokens_to_ids("[IMG]"),
-        vision_feature_layer=-1, pad_token_id=tokenizer.pad_token_id))
+    text_encoder = Mistral3ForConditionalGeneration(
+        Mistral3Config(
+            text_config=text,
+            vision_config=vision,
+            image_token_index=tokenizer.convert_tokens_to_ids("[IMG]"),
+            vision_feature_layer=-1,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
     torch.manual_seed(0)
     vae = diffusers.AutoencoderKLFlux2(
-        sample_size=32, in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4, block_out_channels=(4, 4, 4, 4), layers_per_block=1, latent_channels=1,
-        norm_num_groups=1, use_quant_conv=False, use_post_quant_conv=False)
-    return {"scheduler": diffusers.FlowMatchEulerDiscreteScheduler(), "text_encoder": text_encoder, "tokenizer": processor,
-            "transformer": transformer, "vae": vae}
+        sample_size=32,
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        block_out_channels=(4, 4, 4, 4),
+        layers_per_block=1,
+        latent_channels=1,
+        norm_num_groups=1,
+        use_quant_conv=False,
+        use_post_quant_conv=False,
+    )
+    return {
+        "scheduler": diffusers.FlowMatchEulerDiscreteScheduler(),
+        "text_encoder": text_encoder,
+        "tokenizer": processor,
+        "transformer": transformer,
+        "vae": vae,
+    }
 
 
 def qwen_edit_components():
@@ -70,18 +122,43 @@ def qwen_edit_components():
 
     tokenizer = tiny_qwen_vl.build_tokenizer()
     vl = tiny_qwen_vl.build_processor(tokenizer)
-    processor = Qwen2VLProcessor(image_processor=vl.image_processor, tokenizer=tokenizer, video_processor=vl.video_processor,
-                                 chat_template=tiny_qwen_vl.QWEN2_VL_CHAT_TEMPLATE)
+    processor = Qwen2VLProcessor(
+        image_processor=vl.image_processor,
+        tokenizer=tokenizer,
+        video_processor=vl.video_processor,
+        chat_template=tiny_qwen_vl.QWEN2_VL_CHAT_TEMPLATE,
+    )
     torch.manual_seed(0)
     transformer = diffusers.QwenImageTransformer2DModel(
-        patch_size=2, in_channels=16, out_channels=4, num_layers=2, attention_head_dim=16, num_attention_heads=3,
-        joint_attention_dim=16, guidance_embeds=False, axes_dims_rope=(8, 4, 4))
+        patch_size=2,
+        in_channels=16,
+        out_channels=4,
+        num_layers=2,
+        attention_head_dim=16,
+        num_attention_heads=3,
+        joint_attention_dim=16,
+        guidance_embeds=False,
+        axes_dims_rope=(8, 4, 4),
+    )
     torch.manual_seed(0)
-    vae = diffusers.AutoencoderKLQwenImage(base_dim=4, z_dim=4, dim_mult=[1, 2, 4, 4], num_res_blocks=1,
-                                           temperal_downsample=[False, True, True], latents_mean=[0.0] * 4, latents_std=[1.0] * 4)
+    vae = diffusers.AutoencoderKLQwenImage(
+        base_dim=4,
+        z_dim=4,
+        dim_mult=[1, 2, 4, 4],
+        num_res_blocks=1,
+        temperal_downsample=[False, True, True],
+        latents_mean=[0.0] * 4,
+        latents_std=[1.0] * 4,
+    )
     text_encoder = tiny_qwen_vl.build_model(tokenizer, hidden=16)
-    return {"transformer": transformer, "vae": vae, "scheduler": diffusers.FlowMatchEulerDiscreteScheduler(),
-            "text_encoder": text_encoder, "tokenizer": tokenizer, "processor": processor}
+    return {
+        "transformer": transformer,
+        "vae": vae,
+        "scheduler": diffusers.FlowMatchEulerDiscreteScheduler(),
+        "text_encoder": text_encoder,
+        "tokenizer": tokenizer,
+        "processor": processor,
+    }
 
 
 BUILDERS = {"flux2-dev": ("Flux2Pipeline", flux2_components), "qwen-image-edit": ("QwenImageEditPipeline", qwen_edit_components)}
@@ -135,7 +212,9 @@ def test_one_real_chain_step_through_the_editor_lands_in_the_store(saved_pipelin
     (spy,) = spies
     text = spy_decoded(spy, folder)
     assert "Produce an exact replica of the provided image" in text  # the study's replicate prompt reached the text encoder
-    assert spy.vae_inputs and all(s[-1] % 16 == 0 and s[-2] % 16 == 0 for s in spy.vae_inputs)  # image and latents at its multiples
+    assert spy.vae_inputs and all(
+        s[-1] % 16 == 0 and s[-2] % 16 == 0 for s in spy.vae_inputs
+    )  # image and latents at its multiples
     assert not np.array_equal(out.pixels[:4, :4], np.zeros((4, 4, 3)))  # a decoded image, not an empty frame
 
     # The step's seed decides the image: the same (seed, step) again gives the stored image, another step another one.

@@ -72,24 +72,15 @@ def engine(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "editor,case", MATRIX, ids=[f"{e}-{c.replace(':', '-')}" for e, c in MATRIX]
-)
+@pytest.mark.parametrize("editor,case", MATRIX, ids=[f"{e}-{c.replace(':', '-')}" for e, c in MATRIX])
 def test_control_fails_exactly_its_declared_checks(engine, editor, case):
     task, seed = _task(case), _seed(case)
-    cells = [
-        c
-        for c in editor_cells(engine.cfg)
-        if c.setting.editor == editor and c.setting.task == task and c.seed == seed
-    ]
+    cells = [c for c in editor_cells(engine.cfg) if c.setting.editor == editor and c.setting.task == task and c.seed == seed]
     assert {c.check for c in cells} == set(checks_for_task(task))
     findings = {c.check: engine.editor_finding(c) for c in cells}
     failed = {check for check, f in findings.items() if not f.passed}
     expected = expected_failures(editor, case)
-    report = "\n".join(
-        f"  {'FAIL' if not f.passed else 'pass'} {check}: {f.message}"
-        for check, f in sorted(findings.items())
-    )
+    report = "\n".join(f"  {'FAIL' if not f.passed else 'pass'} {check}: {f.message}" for check, f in sorted(findings.items()))
     assert failed == expected, (
         f"{editor} on {case} after {STEPS} steps at {LONG_SIDE} px: failed {sorted(failed) or 'nothing'}, "
         f"declared {sorted(expected) or 'nothing'}\n{report}"
@@ -111,22 +102,14 @@ def test_inert_seeds_are_real_seeds_with_a_reason():
     for editor, cls in CONTROLS.items():
         for seed, why in cls.inert_on.items():
             assert get_seed(seed).name == seed, editor
-            assert isinstance(why, str) and len(why) > 20, (
-                f"{editor} on {seed}: say why the failure has nothing to act on"
-            )
+            assert isinstance(why, str) and len(why) > 20, f"{editor} on {seed}: say why the failure has nothing to act on"
 
 
 def test_every_declared_trip_is_exercised_by_the_matrix():
     """Each simulator fails each of its checks on at least one audit case, and identity
     meets every check: otherwise the controls would prove nothing about that check."""
     for editor, cls in CONTROLS.items():
-        exercised = set().union(
-            *(expected_failures(editor, case) for case in AUDIT_CASES)
-        )
-        assert exercised == set(cls.trips), (
-            f"{editor}: no audit case exercises {sorted(set(cls.trips) - exercised)}"
-        )
-    met_by_identity = set().union(
-        *(checks_for_task(_task(case)) for case in AUDIT_CASES)
-    )
+        exercised = set().union(*(expected_failures(editor, case) for case in AUDIT_CASES))
+        assert exercised == set(cls.trips), f"{editor}: no audit case exercises {sorted(set(cls.trips) - exercised)}"
+    met_by_identity = set().union(*(checks_for_task(_task(case)) for case in AUDIT_CASES))
     assert met_by_identity == set(CHECKS)

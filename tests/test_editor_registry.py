@@ -24,9 +24,27 @@ PLUGIN = "tests.plugin_editor_example"
 # codec-reupload, the quick profile's degrading codec chain (issue 10), and the task-check
 # simulators of issue 16 (sim-no-colour, sim-no-transform, sim-sepia).
 BUILTIN_NAMES = [
-    "codec-jpeg", "codec-reupload", "codec-webp", "flux2-dev", "gemini", "identity", "nano-banana", "nano-banana-pro",
-    "qwen-image-edit", "qwen-image-edit-plus", "sim-apples", "sim-crop", "sim-fruits-replace", "sim-no-colour",
-    "sim-no-transform", "sim-noise-tint", "sim-palette", "sim-scatter", "sim-sepia", "sim-texture-loss", "sim-wrinkles",
+    "codec-jpeg",
+    "codec-reupload",
+    "codec-webp",
+    "flux2-dev",
+    "gemini",
+    "identity",
+    "nano-banana",
+    "nano-banana-pro",
+    "qwen-image-edit",
+    "qwen-image-edit-plus",
+    "sim-apples",
+    "sim-crop",
+    "sim-fruits-replace",
+    "sim-no-colour",
+    "sim-no-transform",
+    "sim-noise-tint",
+    "sim-palette",
+    "sim-scatter",
+    "sim-sepia",
+    "sim-texture-loss",
+    "sim-wrinkles",
 ]
 
 
@@ -87,14 +105,17 @@ def test_an_installed_package_adds_editors_by_entry_point(tmp_path, monkeypatch)
         create_editor("plugin-brighten:colour=red")
 
 
-@pytest.mark.parametrize("name,target,match", [
-    ("codec-jpeg", f"{PLUGIN}:DARKEN", "one editor per name"),
-    ("plugin-renamed", f"{PLUGIN}:DARKEN", "an EditorEntry named 'plugin-renamed'"),
-    ("plugin-number", f"{PLUGIN}:NOT_AN_EDITOR", "an EditorEntry or a callable"),
-    ("plugin-strict", f"{PLUGIN}:make_needs_argument", "no default for amount"),
-    ("plugin-missing", f"{PLUGIN}:no_such_factory", "importable object"),
-    ("plugin-gone", "no_such_module_xyz:f", "importable object"),
-])
+@pytest.mark.parametrize(
+    "name,target,match",
+    [
+        ("codec-jpeg", f"{PLUGIN}:DARKEN", "one editor per name"),
+        ("plugin-renamed", f"{PLUGIN}:DARKEN", "an EditorEntry named 'plugin-renamed'"),
+        ("plugin-number", f"{PLUGIN}:NOT_AN_EDITOR", "an EditorEntry or a callable"),
+        ("plugin-strict", f"{PLUGIN}:make_needs_argument", "no default for amount"),
+        ("plugin-missing", f"{PLUGIN}:no_such_factory", "importable object"),
+        ("plugin-gone", "no_such_module_xyz:f", "importable object"),
+    ],
+)
 def test_bad_editor_entry_points_are_refused_by_name(tmp_path, monkeypatch, name, target, match) -> None:
     _install(tmp_path, {name: target}, monkeypatch)
     with pytest.raises(ConfigError, match=match) as err:

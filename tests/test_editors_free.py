@@ -29,14 +29,24 @@ from iqa_audit.errors import ConfigError
 from iqa_audit.images import Image, decode_image
 from iqa_audit.tasks import get_task
 
-SIMULATORS = ["identity", "sim-noise-tint", "sim-scatter", "sim-wrinkles", "sim-texture-loss", "sim-crop",
-              "sim-palette", "sim-apples", "sim-fruits-replace"]
+SIMULATORS = [
+    "identity",
+    "sim-noise-tint",
+    "sim-scatter",
+    "sim-wrinkles",
+    "sim-texture-loss",
+    "sim-crop",
+    "sim-palette",
+    "sim-apples",
+    "sim-fruits-replace",
+]
 CODECS = ["codec-jpeg", "codec-webp", "codec-reupload"]
 FREE_EDITORS = SIMULATORS + CODECS
 STEPS = 10
 
 
 # ----- synthetic seeds ------------------------------------------------------------------
+
 
 @functools.lru_cache(maxsize=None)
 def study_image(width: int = 256, height: int = 192) -> Image:
@@ -52,10 +62,14 @@ def study_image(width: int = 256, height: int = 192) -> Image:
     grey[tex] = 128 + rng.normal(0, 30, grey[tex].shape)
     grid = (slice(int(110 * sy), int(175 * sy)), slice(int(20 * sx), int(110 * sx)))
     grey[grid] = np.where((xx[grid] // 2) % 2 == 0, 60, 200)
-    grey[int(30 * sy):int(160 * sy), int(140 * sx):int(145 * sx)] = 30
+    grey[int(30 * sy) : int(160 * sy), int(140 * sx) : int(145 * sx)] = 30
     px = np.repeat(np.clip(grey, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
-    for (cx, cy), r, rgb in (((170, 55), 18, (210, 30, 30)), ((220, 60), 16, (40, 70, 210)),
-                             ((175, 130), 11, (40, 180, 80)), ((220, 135), 9, (230, 200, 40))):
+    for (cx, cy), r, rgb in (
+        ((170, 55), 18, (210, 30, 30)),
+        ((220, 60), 16, (40, 70, 210)),
+        ((175, 130), 11, (40, 180, 80)),
+        ((220, 135), 9, (230, 200, 40)),
+    ):
         px[(xx - cx * sx) ** 2 + (yy - cy * sy) ** 2 <= (r * min(sx, sy)) ** 2] = rgb
     return Image(px)
 
@@ -69,6 +83,7 @@ def table_image(width: int = 256, height: int = 192) -> Image:
 
 
 # ----- coarse checks (what each simulator must trip) ----------------------------------------
+
 
 def _colourful(px: np.ndarray) -> np.ndarray:
     p = px.astype(int)
@@ -97,7 +112,7 @@ def centre_align(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     def crop(x):
         top, left = (x.shape[0] - h) // 2, (x.shape[1] - w) // 2
-        return x[top:top + h, left:left + w]
+        return x[top : top + h, left : left + w]
 
     return crop(a), crop(b)
 
@@ -172,8 +187,7 @@ TRIP_TABLE = [
 ]
 
 
-@pytest.mark.parametrize("name,task_name,seed_kind,expected", TRIP_TABLE,
-                         ids=[f"{n}-{t}" for n, t, _, _ in TRIP_TABLE])
+@pytest.mark.parametrize("name,task_name,seed_kind,expected", TRIP_TABLE, ids=[f"{n}-{t}" for n, t, _, _ in TRIP_TABLE])
 def test_each_simulator_trips_its_own_check_only(name, task_name, seed_kind, expected):
     seed = study_image() if seed_kind == "study" else table_image()
     reference = chain_end("identity", task_name, seed_kind)
@@ -186,6 +200,7 @@ def test_identity_replica_is_the_seed():
 
 
 # ----- simulator specifics ---------------------------------------------------------------
+
 
 def test_noise_and_tint_grow_with_steps():
     chain = run_chain("sim-noise-tint", "replicate", study_image(), steps=10)
@@ -238,9 +253,18 @@ def test_simulators_keep_faithful_geometry_on_mirror(name):
     assert ssim(out.pixels, seed.pixels[:, ::-1]) > ssim(out.pixels, seed.pixels)
 
 
-@pytest.mark.parametrize("spec", ["sim-noise-tint:sigma_per_step=-1", "sim-palette:collapse_steps=0",
-                                  "sim-fruits-replace:every=1", "sim-crop:crop_fraction=0.6",
-                                  "sim-apples:burst=2.5", "codec-jpeg:quality=0", "codec-webp:size_table=imagen"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "sim-noise-tint:sigma_per_step=-1",
+        "sim-palette:collapse_steps=0",
+        "sim-fruits-replace:every=1",
+        "sim-crop:crop_fraction=0.6",
+        "sim-apples:burst=2.5",
+        "codec-jpeg:quality=0",
+        "codec-webp:size_table=imagen",
+    ],
+)
 def test_bad_parameters_are_refused(spec):
     with pytest.raises(ConfigError, match=spec.split(":")[0]):
         create_editor(spec)
@@ -257,6 +281,7 @@ def test_bad_seed_and_unknown_prompt_are_refused():
 
 
 # ----- determinism -----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", FREE_EDITORS)
 def test_every_editor_is_deterministic_and_stateless(name):
@@ -278,8 +303,12 @@ def test_every_editor_is_deterministic_and_stateless(name):
 
 
 @settings(max_examples=30, deadline=None)
-@given(name=st.sampled_from(FREE_EDITORS), run=st.integers(0, 2**31 - 1), step=st.integers(1, 40),
-       task_name=st.sampled_from(["replicate", "mirror", "rotate90", "add-apples", "add-fruits"]))
+@given(
+    name=st.sampled_from(FREE_EDITORS),
+    run=st.integers(0, 2**31 - 1),
+    step=st.integers(1, 40),
+    task_name=st.sampled_from(["replicate", "mirror", "rotate90", "add-apples", "add-fruits"]),
+)
 def test_same_seed_and_step_give_the_same_bytes(name, run, step, task_name):
     image, task = table_image(64, 48), get_task(task_name)
     if task.adds_objects:  # a chain at `step` has step-1 objects already; draw a few
@@ -299,6 +328,7 @@ def test_simulator_randomness_depends_on_the_seed():
 
 # ----- codecs ----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name,magic", [("codec-jpeg", b"\xff\xd8\xff"), ("codec-webp", b"RIFF")])
 def test_codec_output_is_the_real_codec_bytes(name, magic):
     out = create_editor(name).edit(study_image(), get_task("replicate").prompt(1), seed=0, step=1)
@@ -314,8 +344,9 @@ def test_codec_loss_accumulates_over_steps(name):
     # Mirroring moves content against the 8x8 block grid, so re-encoding keeps losing.
     chain = run_chain(name, "mirror", study_image(), steps=10)
     # Compare each step with the faithful geometry (mirror flips every step).
-    psnr = [peak_signal_noise_ratio(get_task("mirror").expected_geometry(chain[0], k).pixels, chain[k].pixels)
-            for k in range(1, 11)]
+    psnr = [
+        peak_signal_noise_ratio(get_task("mirror").expected_geometry(chain[0], k).pixels, chain[k].pixels) for k in range(1, 11)
+    ]
     assert psnr[0] < 45  # lossy from the first step
     assert all(b < a for a, b in zip(psnr, psnr[1:])), psnr  # and worse at every step
     assert psnr[-1] < psnr[0] - 0.3, psnr
@@ -332,8 +363,16 @@ def test_reupload_output_is_jpeg_at_a_quality_that_varies_per_step():
     assert create_editor("codec-reupload:swing=0,scale=1").params() == {"quality": 75, "swing": 0, "scale": 1.0}
 
 
-@pytest.mark.parametrize("spec", ["codec-reupload:quality=95", "codec-reupload:swing=-1", "codec-reupload:scale=0",
-                                  "codec-reupload:scale=2", "codec-reupload:quality=ok"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "codec-reupload:quality=95",
+        "codec-reupload:swing=-1",
+        "codec-reupload:scale=0",
+        "codec-reupload:scale=2",
+        "codec-reupload:quality=ok",
+    ],
+)
 def test_reupload_refuses_settings_outside_its_range(spec):
     with pytest.raises(ConfigError, match="codec-reupload"):
         create_editor(spec)

@@ -48,8 +48,17 @@ def test_the_table_is_the_encoder_s_real_limit(codec):
 @pytest.mark.parametrize("codec, width", [("webp", 17000), ("jpeg", 65501)])
 def test_a_seed_beyond_the_codec_s_limit_is_refused_at_plan_time_with_the_fix(codec, width, tmp_path):
     seeds = strip_dir(tmp_path, width, height=8)
-    cfg = resolve_config({"seeds": ("wide",), "seed_dirs": (str(seeds),), "editors": (f"codec-{codec}",), "long_side": 0,
-                          "runs": 1, "steps": 2, "audit_cases": ()})
+    cfg = resolve_config(
+        {
+            "seeds": ("wide",),
+            "seed_dirs": (str(seeds),),
+            "editors": (f"codec-{codec}",),
+            "long_side": 0,
+            "runs": 1,
+            "steps": 2,
+            "audit_cases": (),
+        }
+    )
     with pytest.raises(ConfigError) as info:
         chain_specs(cfg)
     text = str(info.value)
@@ -92,15 +101,36 @@ def test_editors_without_a_limit_take_any_size():
 
 def run_cli(*args):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, str(ROOT / "generate_fixtures.py"), *args], capture_output=True, text=True,
-                          timeout=300, env=env, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "generate_fixtures.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=ROOT,
+    )
 
 
 def test_cli_build_and_score_refuse_before_building(tmp_path):
     seeds = strip_dir(tmp_path, 17000)
     for command in ("build", "score"):
-        out = run_cli(command, "--store", str(tmp_path / "s"), "--seed", "wide", "--seed-dir", str(seeds), "--editor",
-                      "codec-webp", "--runs", "1", "--steps", "2", "--long-side", "0")
+        out = run_cli(
+            command,
+            "--store",
+            str(tmp_path / "s"),
+            "--seed",
+            "wide",
+            "--seed-dir",
+            str(seeds),
+            "--editor",
+            "codec-webp",
+            "--runs",
+            "1",
+            "--steps",
+            "2",
+            "--long-side",
+            "0",
+        )
         assert out.returncode == 2, out.stderr
         assert "Traceback" not in out.stderr and "encoding error" not in out.stderr
         assert "seed 'wide' (17000x48 px" in out.stderr and "16383" in out.stderr and "--long-side" in out.stderr
@@ -112,9 +142,29 @@ def test_pytest_refuses_at_configure_time_as_a_usage_error(pytester, tmp_path):
     pytester.makepyfile(test_gap="def test_gap(gap_cell):\n    pass\n")
     os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
     out = pytester.runpytest_subprocess(
-        "-p", "iqa_audit.pytest_plugin", "-p", "no:cacheprovider", "--seed", "wide", "--seed-dir", str(seeds),
-        "--editor", "codec-webp", "--long-side", "0", "--runs", "1", "--steps", "2", "--delta-steps", "2",
-        "--metric", "iqa_audit:noise-sigma", "--store", str(tmp_path / "store"))
+        "-p",
+        "iqa_audit.pytest_plugin",
+        "-p",
+        "no:cacheprovider",
+        "--seed",
+        "wide",
+        "--seed-dir",
+        str(seeds),
+        "--editor",
+        "codec-webp",
+        "--long-side",
+        "0",
+        "--runs",
+        "1",
+        "--steps",
+        "2",
+        "--delta-steps",
+        "2",
+        "--metric",
+        "iqa_audit:noise-sigma",
+        "--store",
+        str(tmp_path / "store"),
+    )
     assert out.ret == 4  # pytest.UsageError: one line, no traceback, before collection
     err = out.stderr.str()
     assert "seed 'wide' (17000x48 px" in err and "16383" in err and "Traceback" not in err

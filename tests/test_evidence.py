@@ -162,9 +162,19 @@ def test_evidence_for_a_paired_run_is_required():
 
 # ----- through the engine: memoised, so a warm run decodes no image ------------------------
 def _engine(tmp_path, seed_dir, editor="sim-noise-tint"):
-    cfg = resolve_config({"seeds": ("tiny",), "seed_dirs": (str(seed_dir),), "editors": (editor,), "runs": 2, "steps": 5,
-                          "delta_steps": (5,), "long_side": None, "metrics": ("iqa_audit:noise-sigma",),
-                          "store": str(tmp_path / "store")})
+    cfg = resolve_config(
+        {
+            "seeds": ("tiny",),
+            "seed_dirs": (str(seed_dir),),
+            "editors": (editor,),
+            "runs": 2,
+            "steps": 5,
+            "delta_steps": (5,),
+            "long_side": None,
+            "metrics": ("iqa_audit:noise-sigma",),
+            "store": str(tmp_path / "store"),
+        }
+    )
     cell = GapCell("iqa_audit:noise-sigma", "noise-sigma", Setting(f"{editor}-replicate", editor, "replicate"), "tiny", 5)
     return Engine(cfg), cell
 

@@ -53,15 +53,9 @@ def scene(height: int, width: int, seed: int = 0) -> np.ndarray:
         axis=-1,
     )
     for _ in range(25):
-        cx, cy, r = (
-            rng.uniform(0, width),
-            rng.uniform(0, height),
-            rng.uniform(0.02, 0.1) * min(height, width),
-        )
+        cx, cy, r = (rng.uniform(0, width), rng.uniform(0, height), rng.uniform(0.02, 0.1) * min(height, width))
         img[(x - cx) ** 2 + (y - cy) ** 2 < r * r] = rng.uniform(20, 235, 3)
-    img += (
-        12 * np.sin(y / 3.1 + 2 * np.sin(x / 37.0))[..., None]
-    )  # grain a crop would misalign
+    img += 12 * np.sin(y / 3.1 + 2 * np.sin(x / 37.0))[..., None]  # grain a crop would misalign
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
@@ -70,9 +64,7 @@ def image(array: np.ndarray) -> Image:
 
 
 def resized(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    return np.asarray(
-        PILImage.fromarray(array).resize(size, PILImage.Resampling.LANCZOS)
-    )
+    return np.asarray(PILImage.fromarray(array).resize(size, PILImage.Resampling.LANCZOS))
 
 
 def jpeg(array: np.ndarray, quality: int) -> Image:
@@ -81,12 +73,7 @@ def jpeg(array: np.ndarray, quality: int) -> Image:
     return decode_image(buf.getvalue())
 
 
-EYES = {
-    "blue": (40, 90, 200),
-    "green": (40, 160, 60),
-    "amber": (200, 130, 20),
-    "violet": (150, 50, 170),
-}
+EYES = {"blue": (40, 90, 200), "green": (40, 160, 60), "amber": (200, 130, 20), "violet": (150, 50, 170)}
 
 
 def faces(eye_colours, size: int = 192, seed: int = 0) -> Image:
@@ -101,24 +88,12 @@ def faces(eye_colours, size: int = 192, seed: int = 0) -> Image:
     for i in range(3):
         for j in range(3):
             cx, cy = (j + 0.5) * cell, (i + 0.5) * cell
-            img[
-                ((x - cx) / (cell * 0.36)) ** 2 + ((y - cy) / (cell * 0.44)) ** 2 <= 1
-            ] = (225, 180, 150)
-            img[
-                ((x - cx) / (cell * 0.12)) ** 2
-                + ((y - cy - cell * 0.2) / (cell * 0.04)) ** 2
-                <= 1
-            ] = (190, 80, 90)
+            img[((x - cx) / (cell * 0.36)) ** 2 + ((y - cy) / (cell * 0.44)) ** 2 <= 1] = (225, 180, 150)
+            img[((x - cx) / (cell * 0.12)) ** 2 + ((y - cy - cell * 0.2) / (cell * 0.04)) ** 2 <= 1] = (190, 80, 90)
             for side in (-1, 1):
                 ex, ey = cx + side * cell * 0.15, cy - cell * 0.08
-                img[(x - ex) ** 2 + (y - ey) ** 2 <= (cell * 0.09) ** 2] = (
-                    245,
-                    245,
-                    245,
-                )
-                img[(x - ex) ** 2 + (y - ey) ** 2 <= (cell * 0.07) ** 2] = eye_colours[
-                    k % len(eye_colours)
-                ]
+                img[(x - ex) ** 2 + (y - ey) ** 2 <= (cell * 0.09) ** 2] = (245, 245, 245)
+                img[(x - ex) ** 2 + (y - ey) ** 2 <= (cell * 0.07) ** 2] = eye_colours[k % len(eye_colours)]
                 k += 1
     img += rng.normal(0, 2, img.shape)
     return image(img)
@@ -165,10 +140,7 @@ def test_aspect_ratio_flags_the_studys_crop() -> None:
     assert finding.value == pytest.approx(expected, abs=1e-12)
     assert finding.value == pytest.approx(-0.020833, abs=1e-6)
     assert not finding.passed
-    assert (
-        finding.message
-        == "aspect ratio 0.5455 -> 0.5341 (-2.08 %), tolerance 0.5 %; output 2816x1504 from 5632x3072"
-    )
+    assert finding.message == "aspect ratio 0.5455 -> 0.5341 (-2.08 %), tolerance 0.5 %; output 2816x1504 from 5632x3072"
     assert finding.details["output_size"] == (2816, 1504)
 
 
@@ -179,23 +151,15 @@ def test_aspect_ratio_passes_rescales_and_rounding(size) -> None:
 
 
 def test_aspect_ratio_tolerance_is_a_parameter() -> None:
-    assert check_aspect_ratio(
-        blank(5632, 3072), blank(2816, 1504), tolerance=0.025
-    ).passed
+    assert check_aspect_ratio(blank(5632, 3072), blank(2816, 1504), tolerance=0.025).passed
 
 
 @settings(max_examples=40, deadline=None)
-@given(
-    a=st.tuples(st.integers(1, 64), st.integers(1, 64)),
-    b=st.tuples(st.integers(1, 64), st.integers(1, 64)),
-)
+@given(a=st.tuples(st.integers(1, 64), st.integers(1, 64)), b=st.tuples(st.integers(1, 64), st.integers(1, 64)))
 def test_aspect_ratio_is_zero_for_same_size_and_nearly_symmetric(a, b) -> None:
     ia, ib = blank(*a), blank(*b)
     assert check_aspect_ratio(ia, ia).value == 0.0
-    forward, backward = (
-        check_aspect_ratio(ia, ib).value,
-        check_aspect_ratio(ib, ia).value,
-    )
+    forward, backward = (check_aspect_ratio(ia, ib).value, check_aspect_ratio(ib, ia).value)
     # r' = 1/(1+r) - 1 exactly, so r + r' = r^2 / (1 + r): opposite signs, same size to first order.
     assert forward + backward == pytest.approx(forward**2 / (1 + forward), abs=1e-9)
     assert (forward > 0) == (backward < 0) or forward == backward == 0.0
@@ -221,9 +185,7 @@ def test_object_count_compares_with_expected() -> None:
     assert ok.passed and ok.value == 0.0
     short = check_object_count(img, 8, counter=FixedCounter(7))
     assert not short.passed and short.value == -1.0
-    assert (
-        short.message == "counted 7 objects with fixed, expected 8 (-1), tolerance ±0"
-    )
+    assert short.message == "counted 7 objects with fixed, expected 8 (-1), tolerance ±0"
     assert check_object_count(img, 8, counter=FixedCounter(7), tolerance=1).passed
     # The study's failure: at step 12 the editor had added a whole row (12 -> 17).
     assert check_object_count(img, 12, counter=FixedCounter(17)).value == 5.0
@@ -232,24 +194,11 @@ def test_object_count_compares_with_expected() -> None:
 def test_object_count_with_the_blob_counter_on_wood() -> None:
     rng = np.random.default_rng(4)
     y, x = np.mgrid[0:256, 0:448].astype(np.float32)
-    wood = (
-        np.array([170, 128, 90], np.float32)
-        * (0.85 + 0.15 * np.sin(y / 3 + np.sin(x / 40)))[..., None]
-    )
-    for cx, cy in [
-        (60, 60),
-        (160, 60),
-        (260, 60),
-        (360, 60),
-        (60, 190),
-        (160, 190),
-        (260, 190),
-    ]:
+    wood = np.array([170, 128, 90], np.float32) * (0.85 + 0.15 * np.sin(y / 3 + np.sin(x / 40)))[..., None]
+    for cx, cy in [(60, 60), (160, 60), (260, 60), (360, 60), (60, 190), (160, 190), (260, 190)]:
         wood[(x - cx) ** 2 + (y - cy) ** 2 <= 9**2] = (200, 25, 30)
     finding = check_object_count(
-        jpeg(np.clip(wood + rng.normal(0, 3, wood.shape), 0, 255).astype(np.uint8), 75),
-        7,
-        counter=BlobCounter(),
+        jpeg(np.clip(wood + rng.normal(0, 3, wood.shape), 0, 255).astype(np.uint8), 75), 7, counter=BlobCounter()
     )
     assert finding.passed, finding.message
     assert finding.details["counter"] == "blob"
@@ -292,9 +241,7 @@ def nearest_delta_e(palette, rgb) -> float:
 def test_palette_keeps_small_eye_colours() -> None:
     palette = dominant_palette(faces(list(EYES.values())), min_share=0.005)
     for name, rgb in EYES.items():
-        assert nearest_delta_e(palette, rgb) < 3.0, (
-            f"{name} eye colour missing from {[c.hex for c in palette]}"
-        )
+        assert nearest_delta_e(palette, rgb) < 3.0, f"{name} eye colour missing from {[c.hex for c in palette]}"
     shares = [c.share for c in palette]
     assert shares == sorted(shares, reverse=True)
     assert sum(shares) == pytest.approx(1.0)
@@ -302,9 +249,7 @@ def test_palette_keeps_small_eye_colours() -> None:
 
 
 def test_palette_is_deterministic_and_fast_enough() -> None:
-    big = Image.from_array(
-        resized(np.asarray(faces(list(EYES.values())).pixels), (1024, 1024))
-    )
+    big = Image.from_array(resized(np.asarray(faces(list(EYES.values())).pixels), (1024, 1024)))
     first = dominant_palette(big, seed=1)  # also warms the imports
     started = time.perf_counter()
     second = dominant_palette(big, seed=1)
@@ -324,13 +269,8 @@ def test_colours_lost_when_four_eye_colours_become_two() -> None:
     lost = [m["reference_rgb"] for m in finding.details["matches"] if m["lost"]]
     assert len(lost) == 2
     # The lost palette colours are the blue and the violet eyes, nothing else.
-    assert sorted(
-        min(EYES, key=lambda name: colour_distance(EYES[name], rgb)) for rgb in lost
-    ) == ["blue", "violet"]
-    assert all(
-        min(colour_distance(EYES[n], rgb) for n in ("blue", "violet")) < 3.0
-        for rgb in lost
-    )
+    assert sorted(min(EYES, key=lambda name: colour_distance(EYES[name], rgb)) for rgb in lost) == ["blue", "violet"]
+    assert all(min(colour_distance(EYES[n], rgb) for n in ("blue", "violet")) < 3.0 for rgb in lost)
     assert "2 of" in finding.message and "lost" in finding.message
     assert finding.details["max_delta_e"] > 10
 
@@ -392,10 +332,7 @@ def test_colours_still_lost_under_a_cast() -> None:
     finding = check_colours(reference, image(green_cast(np.asarray(output.pixels))))
     assert finding.value == 2.0, finding.message
     assert not check_colours(reference, output).passed  # and without a cast, of course
-    assert check_colours(reference, reference).details["cast_removed"] == {
-        "delta_a": 0.0,
-        "delta_b": 0.0,
-    }
+    assert check_colours(reference, reference).details["cast_removed"] == {"delta_a": 0.0, "delta_b": 0.0}
 
 
 def test_a_colour_that_is_only_texture_is_not_a_palette_colour() -> None:
@@ -424,13 +361,7 @@ def test_a_colour_that_is_only_texture_is_not_a_palette_colour() -> None:
 
 
 @pytest.mark.parametrize(
-    "shift, direction",
-    [
-        ((0, 6, 0), "green"),
-        ((6, 0, 6), "magenta"),
-        ((0, 0, 8), "blue"),
-        ((6, 6, -6), "yellow"),
-    ],
+    "shift, direction", [((0, 6, 0), "green"), ((6, 0, 6), "magenta"), ((0, 0, 8), "blue"), ((6, 6, -6), "yellow")]
 )
 def test_tint_detects_a_colour_cast_and_names_it(photo, shift, direction) -> None:
     output = image(photo.astype(np.float32) + np.array(shift, np.float32))
@@ -450,38 +381,27 @@ def test_tint_identity_passes_with_zero(photo) -> None:
 
 
 def test_tint_ignores_zero_mean_noise(photo) -> None:
-    noisy = photo.astype(np.float32) + np.random.default_rng(0).normal(
-        0, 5, photo.shape
-    )
+    noisy = photo.astype(np.float32) + np.random.default_rng(0).normal(0, 5, photo.shape)
     assert check_tint(image(photo), image(noisy)).passed
 
 
 def test_tint_ignores_added_objects() -> None:
     # The add-apples task: 12 red discs (~4 % of the image) on a wood table, no cast.
     y, x = np.mgrid[0:192, 0:336].astype(np.float32)
-    table = (
-        np.array([170, 128, 90], np.float32)
-        * (0.85 + 0.15 * np.sin(y / 3 + np.sin(x / 40)))[..., None]
-    )
+    table = np.array([170, 128, 90], np.float32) * (0.85 + 0.15 * np.sin(y / 3 + np.sin(x / 40)))[..., None]
     apples = table.copy()
     for i in range(12):
         cx, cy = 30 + (i % 6) * 55, 50 + (i // 6) * 90
         apples[(x - cx) ** 2 + (y - cy) ** 2 <= 7**2] = (200, 25, 30)
     finding = check_tint(image(table), image(apples))
     assert finding.passed and finding.value < 0.5, finding.message
-    assert (
-        finding.details["mean_delta_a"] > 1.0
-    )  # what a mean-based check would have seen
+    assert finding.details["mean_delta_a"] > 1.0  # what a mean-based check would have seen
     # ... while the same table with a cast is still caught.
-    assert not check_tint(
-        image(table), image(apples + np.array([0, 6, 0], np.float32))
-    ).passed
+    assert not check_tint(image(table), image(apples + np.array([0, 6, 0], np.float32))).passed
 
 
 def test_tint_after_a_crop_and_rescale(photo) -> None:
-    green = np.clip(
-        photo.astype(np.int16) + np.array([0, 6, 0], np.int16), 0, 255
-    ).astype(np.uint8)
+    green = np.clip(photo.astype(np.int16) + np.array([0, 6, 0], np.int16), 0, 255).astype(np.uint8)
     output = Image.from_array(resized(green[4:250], (128, 123)))
     finding = check_tint(image(photo), output)
     assert finding.details["direction"] == "green" and not finding.passed
@@ -501,9 +421,7 @@ def test_replication_identity_is_ssim_one(photo) -> None:
 
 def test_replication_fails_on_noise_sigma_10_at_1024_px() -> None:
     clean = scene(1024, 1024, seed=1)
-    noisy = clean.astype(np.float32) + np.random.default_rng(0).normal(
-        0, 10, clean.shape
-    )
+    noisy = clean.astype(np.float32) + np.random.default_rng(0).normal(0, 10, clean.shape)
     finding = check_replication(image(clean), image(noisy))
     assert not finding.passed, finding.message
     assert finding.value < 0.9
@@ -527,9 +445,7 @@ def test_replication_passes_the_studys_halve_and_crop() -> None:
     output = resized(reference, (704, 384))[4:380]
     finding = check_replication(image(reference), image(output))
     assert finding.passed and finding.value > 0.97, finding.message
-    assert finding.details["alignment"]["box"] == pytest.approx(
-        (0, 8, 1408, 760), abs=0.5
-    )
+    assert finding.details["alignment"]["box"] == pytest.approx((0, 8, 1408, 760), abs=0.5)
     assert not check_aspect_ratio(image(reference), image(output)).passed
 
 
@@ -551,9 +467,7 @@ def test_replication_aligns_a_crop_in_both_dimensions(photo) -> None:
     zoomed = resized(photo[10:240, 12:242], (256, 256))
     finding = check_replication(image(photo), image(zoomed))
     assert finding.passed, finding.message
-    assert finding.details["alignment"]["box"] == pytest.approx(
-        (12, 10, 242, 240), abs=0.5
-    )
+    assert finding.details["alignment"]["box"] == pytest.approx((12, 10, 242, 240), abs=0.5)
 
 
 def test_replication_aligns_outpainting(photo) -> None:
@@ -577,9 +491,7 @@ def test_replication_compares_unrelated_images_as_they_are(photo) -> None:
     assert finding.details["alignment"]["method"] == "identity"
 
 
-def test_align_to_reference_returns_matching_arrays_at_the_lower_resolution(
-    photo,
-) -> None:
+def test_align_to_reference_returns_matching_arrays_at_the_lower_resolution(photo) -> None:
     big = resized(photo, (512, 512))
     ref_aligned, out_aligned, info = align_to_reference(image(big), image(photo[8:248]))
     assert ref_aligned.shape == out_aligned.shape == (240, 256, 3)
@@ -588,14 +500,10 @@ def test_align_to_reference_returns_matching_arrays_at_the_lower_resolution(
 
 
 def test_align_to_reference_keeps_noise_at_identity(photo) -> None:
-    noisy = image(
-        photo.astype(np.float32) + np.random.default_rng(1).normal(0, 10, photo.shape)
-    )
+    noisy = image(photo.astype(np.float32) + np.random.default_rng(1).normal(0, 10, photo.shape))
     ref_aligned, out_aligned, info = align_to_reference(image(photo), noisy)
     assert info["method"] == "identity"
-    assert np.array_equal(out_aligned, noisy.pixels) and np.array_equal(
-        ref_aligned, photo
-    )
+    assert np.array_equal(out_aligned, noisy.pixels) and np.array_equal(ref_aligned, photo)
 
 
 def test_align_flat_images_falls_back_to_a_stretch() -> None:
@@ -608,22 +516,11 @@ def test_align_flat_images_falls_back_to_a_stretch() -> None:
 # --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "check",
-    [
-        check_aspect_ratio,
-        check_colours,
-        check_tint,
-        check_replication,
-        align_to_reference,
-    ],
-)
+@pytest.mark.parametrize("check", [check_aspect_ratio, check_colours, check_tint, check_replication, align_to_reference])
 def test_checks_reject_arrays_with_a_fix(check) -> None:
     with pytest.raises(BadImageError) as info:
         check(np.zeros((8, 8, 3), np.uint8), blank(8, 8))
-    assert "reference image" in str(info.value) and "Image.from_array" in str(
-        info.value
-    )
+    assert "reference image" in str(info.value) and "Image.from_array" in str(info.value)
 
 
 @pytest.mark.parametrize(

@@ -56,18 +56,46 @@ def tiny_results(root: Path) -> dict:
             slope = -2.5 if metric == "noticer" else 1.5
             means = {str(k): 60.0 + slope * k + si for k in range(STEPS + 1)}
             gap = means[str(DELTA)] - means["1"]
-            cells.append({
-                "kind": "gap", "cell": f"gap:{metric}-codec-{seed}-d{DELTA}", "metric": metric, "metric_id": metric,
-                "version": "1", "setting": "codec-replicate", "seed": seed, "delta_step": DELTA, "value": gap,
-                "passed": gap < 0, "runs": 1, "mean_normalised": means, "spread_normalised": {k: 0.0 for k in means},
-                "images": images, "outcome": "passed" if gap < 0 else "failed", "nodeid": f"t.py::test[{metric}-{seed}]",
-            })
-    cells.append({
-        "kind": "editor", "cell": "editor:tint-identity-grid", "check": "tint", "setting": "identity-replicate",
-        "editor": "identity", "version": "1", "task": "replicate", "seed": "grid", "passed": True, "value": 0.1,
-        "tolerance": 3.0, "message": "tint 0.1", "images": {"0": {str(k): _put(root, 90 + k) for k in range(STEPS + 1)}},
-        "self_evaluation": {}, "outcome": "passed", "nodeid": "t.py::test_tint",
-    })
+            cells.append(
+                {
+                    "kind": "gap",
+                    "cell": f"gap:{metric}-codec-{seed}-d{DELTA}",
+                    "metric": metric,
+                    "metric_id": metric,
+                    "version": "1",
+                    "setting": "codec-replicate",
+                    "seed": seed,
+                    "delta_step": DELTA,
+                    "value": gap,
+                    "passed": gap < 0,
+                    "runs": 1,
+                    "mean_normalised": means,
+                    "spread_normalised": {k: 0.0 for k in means},
+                    "images": images,
+                    "outcome": "passed" if gap < 0 else "failed",
+                    "nodeid": f"t.py::test[{metric}-{seed}]",
+                }
+            )
+    cells.append(
+        {
+            "kind": "editor",
+            "cell": "editor:tint-identity-grid",
+            "check": "tint",
+            "setting": "identity-replicate",
+            "editor": "identity",
+            "version": "1",
+            "task": "replicate",
+            "seed": "grid",
+            "passed": True,
+            "value": 0.1,
+            "tolerance": 3.0,
+            "message": "tint 0.1",
+            "images": {"0": {str(k): _put(root, 90 + k) for k in range(STEPS + 1)}},
+            "self_evaluation": {},
+            "outcome": "passed",
+            "nodeid": "t.py::test_tint",
+        }
+    )
     return {"format": "iqa-audit-results/1", "run": {"name": "tiny", "store": str(root)}, "cells": cells}
 
 
@@ -91,6 +119,7 @@ class Counts:
             def wrapper(*a, **k):
                 self.encodes += 1
                 return fn(*a, **k)
+
             return wrapper
 
         def counted_get(source, image):
@@ -181,8 +210,13 @@ def test_an_entry_of_the_wrong_shape_is_a_miss(tmp_path):
     cache = FigureCache(tmp_path)
     cache.save(cache_key("thumbnail", {"image": "x"}), Entry((b"abc",), {"no": "width"}))
     made = []
-    got = cache.get_or_make("thumbnail", {"image": "x"}, lambda: made.append(1) or (b"new", 1, 2),
-                            encode=figure_cache.picture_entry, decode=figure_cache.entry_picture)
+    got = cache.get_or_make(
+        "thumbnail",
+        {"image": "x"},
+        lambda: made.append(1) or (b"new", 1, 2),
+        encode=figure_cache.picture_entry,
+        decode=figure_cache.entry_picture,
+    )
     assert (got, made) == ((b"new", 1, 2), [1])
     assert cache.load(cache_key("thumbnail", {"image": "x"})) == Entry((b"new",), {"width": 1, "height": 2})
 

@@ -25,11 +25,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 TESTS = {
     "test_gap": "from iqa_audit.verdicts import audit_gap\n\n"
-                "def test_gap(gap_cell, audit_engine, record_cell, audit_config):\n"
-                "    audit_gap(gap_cell, audit_engine, record_cell, audit_config)\n",
+    "def test_gap(gap_cell, audit_engine, record_cell, audit_config):\n"
+    "    audit_gap(gap_cell, audit_engine, record_cell, audit_config)\n",
     "test_stability": "from iqa_audit.verdicts import audit_stability\n\n"
-                      "def test_stability(stability_cell, audit_engine, record_cell, audit_config):\n"
-                      "    audit_stability(stability_cell, audit_engine, record_cell, audit_config)\n",
+    "def test_stability(stability_cell, audit_engine, record_cell, audit_config):\n"
+    "    audit_stability(stability_cell, audit_engine, record_cell, audit_config)\n",
 }
 SETTINGS = """
 [tool.iqa_audit]
@@ -42,9 +42,20 @@ stability_long_side = 128
 
 
 def _cfg(seed_dir, tmp_path, **kw):
-    return resolve_config({"seeds": ("tiny",), "seed_dirs": (str(seed_dir),), "editors": ("sim-noise-tint",),
-                           "tasks": ("replicate", "reconstruct"), "runs": 2, "steps": 4, "delta_steps": (2, 4),
-                           "long_side": None, "store": str(tmp_path / "store"), **kw})
+    return resolve_config(
+        {
+            "seeds": ("tiny",),
+            "seed_dirs": (str(seed_dir),),
+            "editors": ("sim-noise-tint",),
+            "tasks": ("replicate", "reconstruct"),
+            "runs": 2,
+            "steps": 4,
+            "delta_steps": (2, 4),
+            "long_side": None,
+            "store": str(tmp_path / "store"),
+            **kw,
+        }
+    )
 
 
 def test_reconstruction_chains_are_stored_like_any_chain_and_never_judged(seed_dir, tmp_path):
@@ -67,11 +78,41 @@ def test_reconstruction_chains_are_stored_like_any_chain_and_never_judged(seed_d
 def test_stability_delays_and_exclusions_reach_results_and_report(pytester, seed_dir, tmp_path):
     pytester.makepyfile(**TESTS)
     pytester.makefile(".toml", pyproject=SETTINGS)
-    args = ["-p", "iqa_audit.pytest_plugin", "--seed", "tiny", "--seed-dir", str(seed_dir), "--editor", "sim-noise-tint",
-            "--task", "replicate,reconstruct", "--runs", "2", "--steps", "4", "--delta-steps", "2,4", "--long-side", "0",
-            "--store", str(tmp_path / "store"), "--reports-dir", str(tmp_path / "reports"), "--baseline", "none",
-            "--metric", "iqa_audit:noise-sigma", "--metric", "tests.content_metric_example:colourful_share",
-            "--run-name", "r", "-p", "no:cacheprovider", f"--rootdir={pytester.path}"]  # where the pyproject.toml is
+    args = [
+        "-p",
+        "iqa_audit.pytest_plugin",
+        "--seed",
+        "tiny",
+        "--seed-dir",
+        str(seed_dir),
+        "--editor",
+        "sim-noise-tint",
+        "--task",
+        "replicate,reconstruct",
+        "--runs",
+        "2",
+        "--steps",
+        "4",
+        "--delta-steps",
+        "2,4",
+        "--long-side",
+        "0",
+        "--store",
+        str(tmp_path / "store"),
+        "--reports-dir",
+        str(tmp_path / "reports"),
+        "--baseline",
+        "none",
+        "--metric",
+        "iqa_audit:noise-sigma",
+        "--metric",
+        "tests.content_metric_example:colourful_share",
+        "--run-name",
+        "r",
+        "-p",
+        "no:cacheprovider",
+        f"--rootdir={pytester.path}",
+    ]  # where the pyproject.toml is
     os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
     run = pytester.runpytest_subprocess(*args)
     run.stdout.fnmatch_lines(["*test_stability*content_metric_example-colourful_share-add-fruits-empty-table*"])
@@ -82,8 +123,9 @@ def test_stability_delays_and_exclusions_reach_results_and_report(pytester, seed
     assert not content["passed"] and content["value"] > content["tolerance"] == 3.0 and content["outcome"] == "failed"
     assert quality["passed"] and set(quality["curves"]) == {"add", "replicate"}
     assert not any("reconstruct" in c for c in cells)  # excluded from the metric verdicts ...
-    assert res["excluded_settings"] == [{"setting": "sim-noise-tint-reconstruct", "task": "reconstruct",
-                                         "why": res["excluded_settings"][0]["why"]}]  # ... and said so
+    assert res["excluded_settings"] == [
+        {"setting": "sim-noise-tint-reconstruct", "task": "reconstruct", "why": res["excluded_settings"][0]["why"]}
+    ]  # ... and said so
     delays = {(d["metric_id"], d["seed"]): d for d in res["detection_delays"]["metrics"]}
     noise = delays[("noise-sigma", "tiny")]
     assert noise["resolution"] == [2, 3, 4] and noise["per_run"] == [2, 2] and noise["mean"] == 2.0  # every step scored

@@ -26,8 +26,9 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
 
 
 def _iqa(*args, cwd=ROOT, **kw):
-    return subprocess.run([sys.executable, "-m", "iqa_audit", *args], capture_output=True, text=True, timeout=300,
-                          env=ENV, cwd=cwd, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "iqa_audit", *args], capture_output=True, text=True, timeout=300, env=ENV, cwd=cwd, **kw
+    )
 
 
 # ----- commands that run as written ---------------------------------------------------------
@@ -70,7 +71,7 @@ def test_help_prints_commands_that_run():
     from iqa_audit.cli import parser
 
     for ex in examples:
-        args = shlex.split(ex)[len(shlex.split(cli_prefix())):]
+        args = shlex.split(ex)[len(shlex.split(cli_prefix())) :]
         parser().parse_args(args or ["build"])  # argparse exits on a command it does not know
 
 
@@ -131,8 +132,10 @@ def test_every_config_option_is_a_config_field():
 
 
 def test_importing_the_plugin_changes_no_environment():
-    code = ("import os; before = dict(os.environ); import iqa_audit.pytest_plugin, iqa_audit.cli; "
-            "print(sorted(set(os.environ.items()) ^ set(before.items())))")
+    code = (
+        "import os; before = dict(os.environ); import iqa_audit.pytest_plugin, iqa_audit.cli; "
+        "print(sorted(set(os.environ.items()) ^ set(before.items())))"
+    )
     env = {k: v for k, v in ENV.items() if k != "HF_HUB_OFFLINE"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert out.returncode == 0, out.stderr
@@ -141,8 +144,17 @@ def test_importing_the_plugin_changes_no_environment():
 
 def test_a_configured_session_runs_hugging_face_offline_unless_the_user_says_otherwise(pytester, monkeypatch):
     pytester.makepyfile(test_env="import os\n\ndef test_env():\n    print('HF=' + os.environ.get('HF_HUB_OFFLINE', 'unset'))\n")
-    args = ["-p", "iqa_audit.pytest_plugin", "-p", "no:cacheprovider", "-s", "--store", str(pytester.path / "s"),
-            "--reports-dir", str(pytester.path / "r")]
+    args = [
+        "-p",
+        "iqa_audit.pytest_plugin",
+        "-p",
+        "no:cacheprovider",
+        "-s",
+        "--store",
+        str(pytester.path / "s"),
+        "--reports-dir",
+        str(pytester.path / "r"),
+    ]
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     pytester.runpytest_subprocess(*args).stdout.fnmatch_lines(["*HF=1*"])
@@ -153,8 +165,23 @@ def test_a_configured_session_runs_hugging_face_offline_unless_the_user_says_oth
 # ----- logs ---------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_a_build_into_a_log_prints_one_plain_line_per_chain(tmp_path, seed_dir):
-    args = ["build", "--store", str(tmp_path / "s"), "--seed", "tiny", "--seed-dir", str(seed_dir), "--editor", "codec-jpeg",
-            "--runs", "2", "--steps", "3", "--long-side", "0"]
+    args = [
+        "build",
+        "--store",
+        str(tmp_path / "s"),
+        "--seed",
+        "tiny",
+        "--seed-dir",
+        str(seed_dir),
+        "--editor",
+        "codec-jpeg",
+        "--runs",
+        "2",
+        "--steps",
+        "3",
+        "--long-side",
+        "0",
+    ]
     out = _iqa(*args)  # stdout and stderr are pipes, as in CI or `> log`
     assert out.returncode == 0, out.stderr
     text = out.stdout + out.stderr
@@ -167,8 +194,14 @@ def test_a_build_into_a_log_prints_one_plain_line_per_chain(tmp_path, seed_dir):
 
 def test_a_baseline_named_in_pyproject_is_found_from_a_subfolder():
     """Checked at configure after it is made relative to pyproject.toml, not to the cwd."""
-    out = subprocess.run([sys.executable, "-m", "pytest", "../tests_metrics", "--collect-only", "-q", "-p", "no:cacheprovider"],
-                         capture_output=True, text=True, env=ENV, cwd=ROOT / "tests", timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "../tests_metrics", "--collect-only", "-q", "-p", "no:cacheprovider"],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        cwd=ROOT / "tests",
+        timeout=120,
+    )
     assert out.returncode == 0, out.stdout[-1500:] + out.stderr[-1500:]
 
 
@@ -200,15 +233,40 @@ def own_metric_run(pytester, tmp_path, seed_dir):
     metric = tmp_path / "elsewhere" / "my_metrics.py"  # not importable: not on sys.path
     metric.parent.mkdir()
     metric.write_text(MY_METRIC)
-    pytester.makepyfile(test_gap="from iqa_audit.verdicts import audit_gap\n\n"
-                                 "def test_gap(gap_cell, audit_engine, record_cell, audit_config):\n"
-                                 "    audit_gap(gap_cell, audit_engine, record_cell, audit_config)\n",
-                        test_sanity="from iqa_audit.verdicts import audit_sanity\n\n"
-                                    "def test_metric_sanity(sanity_case, audit_engine, record_cell):\n"
-                                    "    audit_sanity(sanity_case, audit_engine, record_cell)\n")
-    args = ["-p", "iqa_audit.pytest_plugin", "-p", "no:cacheprovider", "--seed-dir", str(seed_dir), "--editor", "sim-noise-tint",
-            "--runs", "1", "--steps", "4", "--delta-steps", "3,4", "--long-side", "0", "--store", str(tmp_path / "store"),
-            "--reports-dir", str(tmp_path / "reports"), "--metric", f"{metric}:speckle", "-W", "always::UserWarning"]
+    pytester.makepyfile(
+        test_gap="from iqa_audit.verdicts import audit_gap\n\n"
+        "def test_gap(gap_cell, audit_engine, record_cell, audit_config):\n"
+        "    audit_gap(gap_cell, audit_engine, record_cell, audit_config)\n",
+        test_sanity="from iqa_audit.verdicts import audit_sanity\n\n"
+        "def test_metric_sanity(sanity_case, audit_engine, record_cell):\n"
+        "    audit_sanity(sanity_case, audit_engine, record_cell)\n",
+    )
+    args = [
+        "-p",
+        "iqa_audit.pytest_plugin",
+        "-p",
+        "no:cacheprovider",
+        "--seed-dir",
+        str(seed_dir),
+        "--editor",
+        "sim-noise-tint",
+        "--runs",
+        "1",
+        "--steps",
+        "4",
+        "--delta-steps",
+        "3,4",
+        "--long-side",
+        "0",
+        "--store",
+        str(tmp_path / "store"),
+        "--reports-dir",
+        str(tmp_path / "reports"),
+        "--metric",
+        f"{metric}:speckle",
+        "-W",
+        "always::UserWarning",
+    ]
     os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
     return pytester, args, tmp_path
 
@@ -286,6 +344,12 @@ def test_ray_tests_skip_with_the_install_command_when_ray_is_absent(tmp_path):
     blocker.mkdir()
     (blocker / "ray.py").write_text("raise ModuleNotFoundError(\"No module named 'ray'\", name='ray')\n")
     env = {**ENV, "PYTHONPATH": f"{blocker}{os.pathsep}{ROOT}"}
-    out = subprocess.run([sys.executable, "-m", "pytest", str(ROOT / "tests" / "test_ray.py"), "-n", "0", "-rs", "-q",
-                          "-p", "no:cacheprovider"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", str(ROOT / "tests" / "test_ray.py"), "-n", "0", "-rs", "-q", "-p", "no:cacheprovider"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=300,
+    )
     assert "skipped" in out.stdout and "pip install 'iqa-audit[ray]'" in out.stdout, out.stdout[-2000:]

@@ -16,8 +16,9 @@ from iqa_audit.plan import Setting
 
 def _series(norm_by_run):
     raw = {r: {k: -v for k, v in steps.items()} for r, steps in norm_by_run.items()}
-    return Series("m", "v1", "set", "seed", tuple(sorted(norm_by_run)), tuple(sorted(next(iter(norm_by_run.values())))),
-                  raw, norm_by_run)
+    return Series(
+        "m", "v1", "set", "seed", tuple(sorted(norm_by_run)), tuple(sorted(next(iter(norm_by_run.values())))), raw, norm_by_run
+    )
 
 
 def test_gap_is_mean_over_runs_at_step_i_minus_at_step_1():
@@ -51,12 +52,23 @@ def test_gap_sign_matches_the_mean_difference(pairs):
 
 
 def test_engine_gap_equals_a_hand_computation_from_stored_raw_scores(tmp_path, seed_dir):
-    cfg = resolve_config({"seeds": ("tiny",), "seed_dirs": (str(seed_dir),), "editors": ("sim-noise-tint",), "runs": 2,
-                          "steps": 5, "delta_steps": (5,), "long_side": None, "metrics": ("iqa_audit:noise-sigma",),
-                          "store": str(tmp_path / "store")})
+    cfg = resolve_config(
+        {
+            "seeds": ("tiny",),
+            "seed_dirs": (str(seed_dir),),
+            "editors": ("sim-noise-tint",),
+            "runs": 2,
+            "steps": 5,
+            "delta_steps": (5,),
+            "long_side": None,
+            "metrics": ("iqa_audit:noise-sigma",),
+            "store": str(tmp_path / "store"),
+        }
+    )
     engine = Engine(cfg)
-    cell = GapCell("iqa_audit:noise-sigma", "noise-sigma", Setting("sim-noise-tint-replicate", "sim-noise-tint", "replicate"),
-                   "tiny", 5)
+    cell = GapCell(
+        "iqa_audit:noise-sigma", "noise-sigma", Setting("sim-noise-tint-replicate", "sim-noise-tint", "replicate"), "tiny", 5
+    )
     g = engine.gap(cell)
     # By hand: read each run's stored step-1 and step-5 raw scores, normalise with the
     # declared range (0-20 grey levels, lower is better), average, subtract.

@@ -150,7 +150,11 @@ def test_429_then_success_retries_once_with_backoff(image):
 
 
 def test_server_retry_delay_is_honoured_up_to_the_cap(image):
-    script = [{"kind": "error", "status": 429, "retry_delay": "7s"}, {"kind": "error", "status": 429, "retry_delay": "900s"}, "image"]
+    script = [
+        {"kind": "error", "status": 429, "retry_delay": "7s"},
+        {"kind": "error", "status": 429, "retry_delay": "900s"},
+        "image",
+    ]
     with FakeGemini(api_key=KEY, script=script) as fake:
         editor, sleeps = make_editor(fake)
         assert editor.edit(image, PROMPT, seed=0, step=1).meta["attempts"] == 3
@@ -215,8 +219,10 @@ def test_reply_without_image_is_a_refusal_and_not_retried(image, action, reason_
     assert sleeps == []
 
 
-@pytest.mark.parametrize("kind, phrase", [("malformed", "malformed reply"),
-                                          ("garbage_image", "a malformed reply, kept as a failed step with its raw bytes")])
+@pytest.mark.parametrize(
+    "kind, phrase",
+    [("malformed", "malformed reply"), ("garbage_image", "a malformed reply, kept as a failed step with its raw bytes")],
+)
 def test_malformed_reply_is_a_clear_editor_error(image, kind, phrase):
     with FakeGemini(api_key=KEY, script=[kind]) as fake:
         editor, _ = make_editor(fake)
@@ -309,7 +315,9 @@ def test_interleaved_sizes_cycle_1k_2k_4k_by_step(image):
 
 def test_auto_size_sends_no_image_config(image):
     with FakeGemini(api_key=KEY) as fake:
-        make_editor(fake, model="gemini-2.5-flash-image", image_size="auto", thoughts=False)[0].edit(image, PROMPT, seed=0, step=1)
+        make_editor(fake, model="gemini-2.5-flash-image", image_size="auto", thoughts=False)[0].edit(
+            image, PROMPT, seed=0, step=1
+        )
         assert "imageConfig" not in fake.requests[0].generation_config
         assert fake.requests[0].model == "gemini-2.5-flash-image"
 
@@ -430,7 +438,16 @@ def test_registry_names_and_stable_identity():
 
 @pytest.mark.parametrize(
     "kw",
-    [{"image_size": "3K"}, {"seed_mode": "random"}, {"session": "thread"}, {"temperature": 3}, {"temperature": "hot"}, {"max_retries": -1}, {"model": ""}, {"thoughts": "yes"}],
+    [
+        {"image_size": "3K"},
+        {"seed_mode": "random"},
+        {"session": "thread"},
+        {"temperature": 3},
+        {"temperature": "hot"},
+        {"max_retries": -1},
+        {"model": ""},
+        {"thoughts": "yes"},
+    ],
 )
 def test_bad_parameters_are_config_errors(kw):
     with pytest.raises(ConfigError):

@@ -88,9 +88,23 @@ def fake_server(folder: Path, script: Sequence[dict] = (), name: str = "server")
     script_file.write_text(json.dumps(list(script)))
     with open(folder / f"{name}.stderr", "wb") as errors:
         proc = subprocess.Popen(
-            [sys.executable, str(FAKE_SERVER), "--port-file", str(port_file), "--log", str(log),
-             "--script", str(script_file), "--api-key", KEY],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors, env=_server_env(), cwd=str(folder),
+            [
+                sys.executable,
+                str(FAKE_SERVER),
+                "--port-file",
+                str(port_file),
+                "--log",
+                str(log),
+                "--script",
+                str(script_file),
+                "--api-key",
+                KEY,
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+            env=_server_env(),
+            cwd=str(folder),
         )
     try:
         deadline = time.monotonic() + SERVER_START_TIMEOUT_S
@@ -123,18 +137,44 @@ def _server_env() -> dict[str, str]:
 
 def _cli_env() -> dict[str, str]:
     """The parent's environment with only our fake key: no real key can reach the fake server."""
-    drop = ("GOOGLE_API_KEY", "GEMINI_API_KEY", "GOOGLE_GEMINI_BASE_URL", "GOOGLE_GENAI_USE_VERTEXAI",
-            "GOOGLE_GENAI_API_VERSION", "IQA_AUDIT_STORE", "IQA_AUDIT_PROFILE")
+    drop = (
+        "GOOGLE_API_KEY",
+        "GEMINI_API_KEY",
+        "GOOGLE_GEMINI_BASE_URL",
+        "GOOGLE_GENAI_USE_VERTEXAI",
+        "GOOGLE_GENAI_API_VERSION",
+        "IQA_AUDIT_STORE",
+        "IQA_AUDIT_PROFILE",
+    )
     env = {k: v for k, v in os.environ.items() if k not in drop}
     env.update(GEMINI_API_KEY=KEY, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     return env
 
 
-def build_args(server: FakeServer, store: Path, *, steps: int = STEPS, runs: int = 1,
-               max_paid_steps: int | None = 100) -> list[str]:
-    args = [sys.executable, str(CLI), "build", "--editor", server.editor_spec, "--seed", SEED, "--task", "replicate",
-            "--runs", str(runs), "--steps", str(steps), "--long-side", str(LONG_SIDE), "--store", str(store), "--quiet"]
+def build_args(
+    server: FakeServer, store: Path, *, steps: int = STEPS, runs: int = 1, max_paid_steps: int | None = 100
+) -> list[str]:
+    args = [
+        sys.executable,
+        str(CLI),
+        "build",
+        "--editor",
+        server.editor_spec,
+        "--seed",
+        SEED,
+        "--task",
+        "replicate",
+        "--runs",
+        str(runs),
+        "--steps",
+        str(steps),
+        "--long-side",
+        str(LONG_SIDE),
+        "--store",
+        str(store),
+        "--quiet",
+    ]
     if max_paid_steps is not None:
         args += ["--max-paid-steps", str(max_paid_steps)]
     return args
@@ -142,8 +182,16 @@ def build_args(server: FakeServer, store: Path, *, steps: int = STEPS, runs: int
 
 def run_cli(args: list[str]) -> CliRun:
     t0 = time.perf_counter()
-    done = subprocess.run(args, check=False, capture_output=True, text=True, timeout=CLI_TIMEOUT_S, env=_cli_env(), cwd=str(REPO),
-                          stdin=subprocess.DEVNULL)
+    done = subprocess.run(
+        args,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT_S,
+        env=_cli_env(),
+        cwd=str(REPO),
+        stdin=subprocess.DEVNULL,
+    )
     return CliRun(done.returncode, done.stdout, done.stderr, time.perf_counter() - t0)
 
 
@@ -231,8 +279,14 @@ def test_killed_build_resumes_without_requesting_a_stored_step_again(tmp_path):
     slow = [image_reply(delay_s=0.3, repeat=3), image_reply(delay_s=1.5, repeat=STEPS)]
     with fake_server(tmp_path, slow, name="first") as first:
         key = chain_key(first)
-        proc = subprocess.Popen(build_args(first, store_root), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, env=_cli_env(), cwd=str(REPO))
+        proc = subprocess.Popen(
+            build_args(first, store_root),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=_cli_env(),
+            cwd=str(REPO),
+        )
         try:
             deadline = time.monotonic() + CLI_TIMEOUT_S
             stored: list[StepRecord] = []
@@ -411,11 +465,46 @@ def test_audit_report_of_a_paid_chain_holds_no_key_and_requests_nothing(tmp_path
         assert built.returncode == 0, built.output
         requests_after_build = len(read_log(server.log))
         done = subprocess.run(
-            [sys.executable, "-m", "pytest", str(REPO / "tests_metrics" / "test_gap.py"), "-p", "no:cacheprovider", "-q",
-             "-n", "0", "--editor", server.editor_spec, "--seed", SEED, "--runs", "1", "--steps", "6", "--delta-steps", "3,6",
-             "--long-side", str(LONG_SIDE), "--metric", "iqa_audit:noise-sigma", "--store", str(store_root),
-             "--reports-dir", str(reports), "--run-name", "paid", "--baseline", "none"],
-            capture_output=True, text=True, timeout=180, env=_cli_env(), cwd=str(REPO), stdin=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                str(REPO / "tests_metrics" / "test_gap.py"),
+                "-p",
+                "no:cacheprovider",
+                "-q",
+                "-n",
+                "0",
+                "--editor",
+                server.editor_spec,
+                "--seed",
+                SEED,
+                "--runs",
+                "1",
+                "--steps",
+                "6",
+                "--delta-steps",
+                "3,6",
+                "--long-side",
+                str(LONG_SIDE),
+                "--metric",
+                "iqa_audit:noise-sigma",
+                "--store",
+                str(store_root),
+                "--reports-dir",
+                str(reports),
+                "--run-name",
+                "paid",
+                "--baseline",
+                "none",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            env=_cli_env(),
+            cwd=str(REPO),
+            stdin=subprocess.DEVNULL,
+        )
         audit = CliRun(done.returncode, done.stdout, done.stderr, 0.0)
         assert len(read_log(server.log)) == requests_after_build, "the audit must only read the stored paid chain"
     assert (reports / "paid" / "index.html").is_file() and (reports / "paid" / "results.json").is_file(), audit.output
@@ -426,10 +515,43 @@ def test_audit_report_of_a_paid_chain_holds_no_key_and_requests_nothing(tmp_path
 def test_a_test_run_never_requests_paid_steps_without_a_budget(tmp_path):
     with fake_server(tmp_path, [image_reply()]) as server:
         done = subprocess.run(
-            [sys.executable, "-m", "pytest", str(REPO / "tests_metrics" / "test_gap.py"), "-p", "no:cacheprovider", "-q",
-             "-n", "0", "--editor", server.editor_spec, "--seed", SEED, "--runs", "1", "--steps", "6", "--delta-steps", "3,6",
-             "--long-side", str(LONG_SIDE), "--metric", "iqa_audit:noise-sigma", "--store", str(tmp_path / "store"),
-             "--reports-dir", str(tmp_path / "reports"), "--baseline", "none"],
-            capture_output=True, text=True, timeout=180, env=_cli_env(), cwd=str(REPO), stdin=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                str(REPO / "tests_metrics" / "test_gap.py"),
+                "-p",
+                "no:cacheprovider",
+                "-q",
+                "-n",
+                "0",
+                "--editor",
+                server.editor_spec,
+                "--seed",
+                SEED,
+                "--runs",
+                "1",
+                "--steps",
+                "6",
+                "--delta-steps",
+                "3,6",
+                "--long-side",
+                str(LONG_SIDE),
+                "--metric",
+                "iqa_audit:noise-sigma",
+                "--store",
+                str(tmp_path / "store"),
+                "--reports-dir",
+                str(tmp_path / "reports"),
+                "--baseline",
+                "none",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            env=_cli_env(),
+            cwd=str(REPO),
+            stdin=subprocess.DEVNULL,
+        )
         assert read_log(server.log) == []
     assert done.returncode == 1 and "--max-paid-steps" in done.stdout

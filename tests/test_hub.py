@@ -40,8 +40,14 @@ def _files(steps=(0, 1, 5), seeds=("grid", "haze")) -> dict[str, bytes]:
 
 def _import(*args, env=None, timeout=240):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", **(env or {})}
-    return subprocess.run([sys.executable, str(ROOT / "generate_fixtures.py"), "import", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "generate_fixtures.py"), "import", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=ROOT,
+    )
 
 
 def test_hub_references_parse_or_say_what_is_expected():
@@ -77,8 +83,15 @@ def test_offline_a_cached_snapshot_imports_with_the_preset_and_its_commit_is_pin
     last = Store(tmp_path / "s").steps(record.chains[0].key)[-1]
     assert last.reasoning.startswith(NOTICED)
     # A user correcting the preset's layout on the command line: files no longer match.
-    wrong = _import(f"hf://{REPO}", "--hf-cache", str(tmp_path / "hf"), "--store", str(tmp_path / "s2"),
-                    "--layout", "{setting}/{seed}/step{step}.png")
+    wrong = _import(
+        f"hf://{REPO}",
+        "--hf-cache",
+        str(tmp_path / "hf"),
+        "--store",
+        str(tmp_path / "s2"),
+        "--layout",
+        "{setting}/{seed}/step{step}.png",
+    )
     assert wrong.returncode == 2 and "does not match the layout" in wrong.stderr and "nothing was imported" in wrong.stderr
 
 
@@ -104,7 +117,10 @@ def test_download_from_a_local_hub_is_cached_and_pinned(tmp_path):
         hub.commit({**files, "replicate/grid/run0/step9.png": textured_image(40, 30, seed=99).data()})
         again = _import(f"hf://{REPO}", *args, env=env)
         assert again.returncode == 0, again.stderr
-        assert f"using the revision pinned in the store, {first}" in again.stdout and "0 images added, 12 already stored" in again.stdout
+        assert (
+            f"using the revision pinned in the store, {first}" in again.stdout
+            and "0 images added, 12 already stored" in again.stdout
+        )
         assert hub.gets("replicate/grid/run0/step5.png") == 1 and hub.gets("step9.png") == 0
         moved = _import(f"hf://{REPO}@main", *args, env=env)
         assert moved.returncode == 0, moved.stderr
@@ -119,11 +135,21 @@ def test_a_killed_download_resumes_fetching_only_what_it_lacks(tmp_path):
     with FakeHub(REPO) as hub:
         hub.commit(files)
         hub.hang_once.add(images[-1])
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "0", "HF_ENDPOINT": hub.endpoint,
-               "HF_HUB_DISABLE_TELEMETRY": "1"}
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "HF_HUB_OFFLINE": "0",
+            "HF_ENDPOINT": hub.endpoint,
+            "HF_HUB_DISABLE_TELEMETRY": "1",
+        }
         args = ["import", f"hf://{REPO}", "--hf-cache", str(tmp_path / "hf"), "--store", str(tmp_path / "s")]
-        proc = subprocess.Popen([sys.executable, str(ROOT / "generate_fixtures.py"), *args], env=env, cwd=ROOT,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "generate_fixtures.py"), *args],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         blobs = tmp_path / "hf" / ("datasets--" + REPO.replace("/", "--")) / "blobs"
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:

@@ -120,7 +120,7 @@ def test_fuzzed_bytes_decode_or_raise_bad_image_error(noise, where):
     """Any byte string, or a real PNG with random bytes spliced in, either decodes to a
     valid RGB image or raises BadImageError: never a raw exception from deep inside."""
     good = _encode(textured_image(16, 12).to_pil())
-    candidates = [noise, good[: len(noise) % len(good)], good[:40] + noise + good[40 + len(noise):], noise + good]
+    candidates = [noise, good[: len(noise) % len(good)], good[:40] + noise + good[40 + len(noise) :], noise + good]
     data = candidates[where]
     try:
         img = decode_image(data, source="fuzz.png")

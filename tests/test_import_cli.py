@@ -26,8 +26,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run(*args, timeout=300, env=None):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", **(env or {})}
-    return subprocess.run([sys.executable, str(ROOT / "generate_fixtures.py"), *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "generate_fixtures.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=ROOT,
+    )
 
 
 @pytest.mark.slow
@@ -42,9 +48,26 @@ def test_import_a_tree_then_audit_it_by_name_with_its_reasoning(pytester, tmp_pa
     pytester.makepyfile(test_gap=GAP_TEST, test_editor=EDITOR_TEST)
     os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
     res = pytester.runpytest_subprocess(
-        "-p", "iqa_audit.pytest_plugin", "-p", "no:cacheprovider", "--dataset", "my-tree", "--metric", "iqa_audit:noise-sigma",
-        "--delta-steps", "5,10", "--store", str(store), "--reports-dir", str(tmp_path / "reports"), "--run-name", "by name",
-        "--baseline", "none", "-v")
+        "-p",
+        "iqa_audit.pytest_plugin",
+        "-p",
+        "no:cacheprovider",
+        "--dataset",
+        "my-tree",
+        "--metric",
+        "iqa_audit:noise-sigma",
+        "--delta-steps",
+        "5,10",
+        "--store",
+        str(store),
+        "--reports-dir",
+        str(tmp_path / "reports"),
+        "--run-name",
+        "by name",
+        "--baseline",
+        "none",
+        "-v",
+    )
     text = res.stdout.str()
     assert "test_gap[noise-sigma-nano-banana-grid-d10]" in text and "test_aspect_ratio[nano-banana-grid]" in text
     cells = json.loads((tmp_path / "reports" / "by-name" / "results.json").read_text())["cells"]
@@ -57,8 +80,18 @@ def test_import_a_tree_then_audit_it_by_name_with_its_reasoning(pytester, tmp_pa
 def test_an_unknown_dataset_name_is_one_clear_line(pytester, tmp_path):
     os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
     pytester.makepyfile(test_gap=GAP_TEST)
-    res = pytester.runpytest_subprocess("-p", "iqa_audit.pytest_plugin", "-p", "no:cacheprovider", "--dataset", "nope",
-                                        "--metric", "iqa_audit:noise-sigma", "--store", str(tmp_path / "s"))
+    res = pytester.runpytest_subprocess(
+        "-p",
+        "iqa_audit.pytest_plugin",
+        "-p",
+        "no:cacheprovider",
+        "--dataset",
+        "nope",
+        "--metric",
+        "iqa_audit:noise-sigma",
+        "--store",
+        str(tmp_path / "s"),
+    )
     assert res.ret == 4
     err = res.stderr.str()
     assert "--dataset nope: expected an imported dataset in the store" in err and "Traceback" not in err
@@ -82,8 +115,19 @@ def test_a_killed_import_resumes_and_only_then_is_visible(tmp_path):
         for k in range(150):  # 600 images; identical bytes: the store keeps one object
             (root / f"r{run_}_s{k}.png").write_bytes(png)
     store_dir = tmp_path / "store"
-    args = [sys.executable, str(ROOT / "generate_fixtures.py"), "import", str(root), "--layout", "r{run}_s{step}.png",
-            "--set", "setting=ed,seed=s", "--store", str(store_dir), "--quiet"]
+    args = [
+        sys.executable,
+        str(ROOT / "generate_fixtures.py"),
+        "import",
+        str(root),
+        "--layout",
+        "r{run}_s{step}.png",
+        "--set",
+        "setting=ed,seed=s",
+        "--store",
+        str(store_dir),
+        "--quiet",
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     store = Store(store_dir)

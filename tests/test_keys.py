@@ -19,15 +19,18 @@ from iqa_audit.chains import ChainSpec, resolve
 from iqa_audit.engine import memo_key
 
 
-@pytest.mark.parametrize("value,where", [
-    (object(), "value"),
-    ({"a": [1, {2, 3}]}, "value['a'][1]"),  # a set has no order
-    ({"p": Path("/tmp/x")}, "value['p']"),
-    ((b"bytes",), "value[0]"),
-    ({"a": np.zeros(3)}, "value['a']"),
-    ({(1, 2): "tuple key"}, "tuple key"),
-    ({True: "bool key"}, "bool key"),
-])
+@pytest.mark.parametrize(
+    "value,where",
+    [
+        (object(), "value"),
+        ({"a": [1, {2, 3}]}, "value['a'][1]"),  # a set has no order
+        ({"p": Path("/tmp/x")}, "value['p']"),
+        ((b"bytes",), "value[0]"),
+        ({"a": np.zeros(3)}, "value['a']"),
+        ({(1, 2): "tuple key"}, "tuple key"),
+        ({True: "bool key"}, "bool key"),
+    ],
+)
 def test_canonical_refuses_what_has_no_single_json_form(value, where) -> None:
     with pytest.raises(TypeError, match="keys.canonical") as err:
         keys.canonical(value)
@@ -74,8 +77,20 @@ CHAIN_KEYS = {
     ("sim-noise-tint", "replicate", "grid-perspective", 0, 1024): "129c7c809ed832851ec222ce",
     ("sim-crop", "add-apples", "empty-table", 3, 2048): "92ab49119e9b52f4f4364d05",
     ("nano-banana-pro", "replicate", "grid-perspective", 0, 1024): "6604f8611a8b65487f89afb5",
-    ("gemini:temperature=0.4,image_size=interleaved,seed_mode=per-step", "add-apples", "empty-table", 3, 2048): "75596932dda1fc083e7f5c53",
-    ("qwen-image-edit:num_inference_steps=8,guidance_scale=1.5", "replicate", "grid-perspective", 0, 1024): "975e4c622dc8f34e517e8024",
+    (
+        "gemini:temperature=0.4,image_size=interleaved,seed_mode=per-step",
+        "add-apples",
+        "empty-table",
+        3,
+        2048,
+    ): "75596932dda1fc083e7f5c53",
+    (
+        "qwen-image-edit:num_inference_steps=8,guidance_scale=1.5",
+        "replicate",
+        "grid-perspective",
+        0,
+        1024,
+    ): "975e4c622dc8f34e517e8024",
 }
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from iqa_audit.datasets import dataset_pairs, dataset_record, import_rows, imported_chain_key
 from iqa_audit.errors import ConfigError
-from iqa_audit.layouts import (ImportSpec, compile_layout, load_preset, match_layout, preset_for_repo, rows_from_folder)
+from iqa_audit.layouts import ImportSpec, compile_layout, load_preset, match_layout, preset_for_repo, rows_from_folder
 from iqa_audit.safe_files import ReadPolicy
 
 from .conftest import textured_image
@@ -20,8 +20,9 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTICED = "The input image has visible noise and grain artifacts."
 
 
-def make_tree(root: Path, *, settings=("nano banana",), seeds=("grid", "猫"), runs=(0, 1), steps=(0, 1, 5),
-              side_files=True) -> Path:
+def make_tree(
+    root: Path, *, settings=("nano banana",), seeds=("grid", "猫"), runs=(0, 1), steps=(0, 1, 5), side_files=True
+) -> Path:
     """A folder of chains laid out as LAYOUT, with a reasoning .txt and a metadata .json
     beside the later steps."""
     for st in settings:
@@ -40,7 +41,9 @@ def make_tree(root: Path, *, settings=("nano banana",), seeds=("grid", "猫"), r
 def _import(store, spec: ImportSpec, name="tree", **kw):
     policy = ReadPolicy.inside(spec.root)
     rows, problems = rows_from_folder(spec, policy)
-    return import_rows(store, rows, name=name, source=str(spec.root), policy=policy, where=spec.describe(), problems=problems, **kw)
+    return import_rows(
+        store, rows, name=name, source=str(spec.root), policy=policy, where=spec.describe(), problems=problems, **kw
+    )
 
 
 def _problems(spec: ImportSpec) -> list[str]:
@@ -51,7 +54,10 @@ def test_layout_patterns_match_and_say_why_not():
     layout = compile_layout("{setting}/{seed}/run{run}_{_}/{seed}-step{step}.{_ext}")
     assert layout.fields == ("setting", "seed", "run", "step")
     assert match_layout(layout, "a/b/run3_x/b-step07.png") == {"setting": "a", "seed": "b", "run": "3", "step": "07"}
-    assert match_layout(layout, "a/b/run3_x") == "has 3 path part(s), the layout '{setting}/{seed}/run{run}_{_}/{seed}-step{step}.{_ext}' has 4"
+    assert (
+        match_layout(layout, "a/b/run3_x")
+        == "has 3 path part(s), the layout '{setting}/{seed}/run{run}_{_}/{seed}-step{step}.{_ext}' has 4"
+    )
     assert match_layout(layout, "a/b/trial3/b-step1.png") == "'trial3' does not match 'run{run}_{_}'"
     assert match_layout(layout, "a/b/run3_x/c-step1.png") == "{seed} is 'b' in one part and 'c' in another"
     for bad in ("", "/abs/{seed}", "{seed}{step}.png", "a/../{seed}", "{se ed}", "{seed"):
@@ -96,8 +102,16 @@ def _table_rows(root: Path) -> list[dict]:
     rows = []
     for p in sorted(root.rglob("*.png")):
         st, sd, run, step = p.relative_to(root).with_suffix("").parts
-        rows.append({"file_name": p.relative_to(root).as_posix(), "model": st, "image": sd, "trial": int(run[3:]),
-                     "turn": int(step[4:]), "thoughts": NOTICED if step == "step5" else None})
+        rows.append(
+            {
+                "file_name": p.relative_to(root).as_posix(),
+                "model": st,
+                "image": sd,
+                "trial": int(run[3:]),
+                "turn": int(step[4:]),
+                "thoughts": NOTICED if step == "step5" else None,
+            }
+        )
     return rows
 
 
@@ -136,7 +150,9 @@ def test_a_table_joins_a_layout_by_path_and_disagreements_are_listed(store, tmp_
     root = make_tree(tmp_path / "tree", side_files=False)
     rows = [{"file_name": r["file_name"], "trial": r["trial"], "thoughts": r["thoughts"]} for r in _table_rows(root)]
     table = _write_table(root / "runs.jsonl", rows, "jsonl")
-    spec = ImportSpec(root, "{setting}/{seed}/{_}/step{step}.png", table, {"path": "file_name", "run": "trial", "reasoning": "thoughts"})
+    spec = ImportSpec(
+        root, "{setting}/{seed}/{_}/step{step}.png", table, {"path": "file_name", "run": "trial", "reasoning": "thoughts"}
+    )
     assert _import(store, spec).images_added == 12
     rows[0]["file_name"] = "nano banana/grid/run0/missing.png"
     rows[1]["step"] = 9

@@ -23,8 +23,17 @@ SETTING = Setting("sim-noise-tint-replicate", "sim-noise-tint", "replicate")
 
 
 def _cfg(tmp_path, seed_dir, **kw):
-    base = {"seeds": ("tiny",), "seed_dirs": (str(seed_dir),), "editors": ("sim-noise-tint",), "runs": 1, "steps": 3,
-            "delta_steps": (3,), "long_side": None, "metrics": ("pyiqa:piqe",), "store": str(tmp_path / "store")}
+    base = {
+        "seeds": ("tiny",),
+        "seed_dirs": (str(seed_dir),),
+        "editors": ("sim-noise-tint",),
+        "runs": 1,
+        "steps": 3,
+        "delta_steps": (3,),
+        "long_side": None,
+        "metrics": ("pyiqa:piqe",),
+        "store": str(tmp_path / "store"),
+    }
     return resolve_config({**base, **kw})
 
 
@@ -35,8 +44,9 @@ def _refuse_loads(engine: Engine, monkeypatch) -> None:
     monkeypatch.setattr(engine, "metric", refuse)
 
 
-@pytest.mark.parametrize("env", [{}, {"TORCH_HOME": "/tmp/th"}, {"XDG_CACHE_HOME": "/tmp/xdg"},
-                                 {"TORCH_HOME": "~/th", "XDG_CACHE_HOME": "/tmp/xdg"}])
+@pytest.mark.parametrize(
+    "env", [{}, {"TORCH_HOME": "/tmp/th"}, {"XDG_CACHE_HOME": "/tmp/xdg"}, {"TORCH_HOME": "~/th", "XDG_CACHE_HOME": "/tmp/xdg"}]
+)
 def test_torch_hub_dir_without_torch_agrees_with_torch(monkeypatch, env):
     import torch.hub
 
@@ -101,7 +111,7 @@ def test_warm_fidelity_finding_is_read_not_recomputed(tmp_path, seed_dir, monkey
 
 def test_fidelity_memo_key_depends_on_every_input():
     base = ("fidelity", "colours", "replicate", "seedhash", "outhash", 3, None, "code")
-    variants = [base[:i] + ("other",) + base[i + 1:] for i in range(1, len(base))]
+    variants = [base[:i] + ("other",) + base[i + 1 :] for i in range(1, len(base))]
     keys = {memo_key(*base), *(memo_key(*v) for v in variants)}
     assert len(keys) == len(base)
 
@@ -143,14 +153,23 @@ print(json.dumps({"gaps": gaps, "torch": "torch" in sys.modules, "pyiqa": "pyiqa
 
 
 def test_a_warm_run_imports_neither_torch_nor_pyiqa(tmp_path, seed_dir):
-    cfg = {"seeds": ["tiny"], "seed_dirs": [str(seed_dir)], "editors": ["sim-noise-tint"], "runs": 1, "steps": 3,
-           "delta_steps": [2, 3], "long_side": None, "metrics": ["pyiqa:piqe", "iqa_audit:noise-sigma"],
-           "store": str(tmp_path / "store")}
+    cfg = {
+        "seeds": ["tiny"],
+        "seed_dirs": [str(seed_dir)],
+        "editors": ["sim-noise-tint"],
+        "runs": 1,
+        "steps": 3,
+        "delta_steps": [2, 3],
+        "long_side": None,
+        "metrics": ["pyiqa:piqe", "iqa_audit:noise-sigma"],
+        "store": str(tmp_path / "store"),
+    }
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
 
     def run():
-        out = subprocess.run([sys.executable, "-c", WARM_RUN, json.dumps(cfg)], capture_output=True, text=True,
-                             timeout=300, env=env, cwd=ROOT)
+        out = subprocess.run(
+            [sys.executable, "-c", WARM_RUN, json.dumps(cfg)], capture_output=True, text=True, timeout=300, env=env, cwd=ROOT
+        )
         assert out.returncode == 0, out.stderr
         return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -159,7 +178,7 @@ def test_a_warm_run_imports_neither_torch_nor_pyiqa(tmp_path, seed_dir):
     assert warm == {"gaps": cold["gaps"], "torch": False, "pyiqa": False}
 
 
-COUNTER_SOURCE = '''
+COUNTER_SOURCE = """
 from dataclasses import dataclass
 
 
@@ -169,7 +188,7 @@ class FakeCounter:
 
     def count(self, image):
         return {n}
-'''
+"""
 
 
 def _load_counter(path, n: int, monkeypatch):

@@ -50,8 +50,12 @@ def with_noise(pixels: np.ndarray, sigma: float, seed: int) -> np.ndarray:
 @pytest.fixture(scope="module")
 def images() -> list[Image]:
     # Two sizes, so batching by size and one-by-one scoring are both exercised.
-    return [Image.from_array(scene(160, 192, 1)), Image.from_array(scene(160, 192, 2)),
-            Image.from_array(scene(128, 128, 3)), Image.from_array(with_noise(scene(160, 192, 4), 8, 5))]
+    return [
+        Image.from_array(scene(160, 192, 1)),
+        Image.from_array(scene(160, 192, 2)),
+        Image.from_array(scene(128, 128, 3)),
+        Image.from_array(with_noise(scene(160, 192, 4), 8, 5)),
+    ]
 
 
 @pytest.fixture()
@@ -60,6 +64,7 @@ def plugin_on_path(monkeypatch):
 
 
 # ----- offline pyiqa metrics --------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", ["pyiqa:piqe", "pyiqa:entropy"])
 def test_offline_pyiqa_metric_scores(name, images):
@@ -125,6 +130,7 @@ def test_cuda_request_without_gpu_is_a_clear_error():
 
 # ----- Table 2 vs pyiqa ------------------------------------------------------------------------
 
+
 def test_table2_direction_agrees_with_pyiqa_lower_better():
     from pyiqa.default_model_configs import DEFAULT_CONFIGS
 
@@ -146,6 +152,7 @@ def test_range_outside_table2_comes_from_pyiqa():
 
 # ----- classic measures --------------------------------------------------------------------------
 
+
 def test_noise_sigma_rises_with_added_noise():
     """The positive control: more static noise must read as more noise."""
     m = create_metric("iqa_audit:noise-sigma")
@@ -163,7 +170,9 @@ def test_noise_sigma_rises_with_added_noise():
 def test_noise_sigma_is_monotone_in_noise(sigma, extra, seed):
     m = create_metric("iqa_audit:noise-sigma")
     clean = scene(96, 96, seed)
-    a, b = m.score([Image.from_array(with_noise(clean, sigma, seed)), Image.from_array(with_noise(clean, sigma + extra, seed + 1))])
+    a, b = m.score(
+        [Image.from_array(with_noise(clean, sigma, seed)), Image.from_array(with_noise(clean, sigma + extra, seed + 1))]
+    )
     assert b > a
 
 
@@ -174,8 +183,12 @@ def test_blur_effect_rises_with_blur():
     y, x = np.mgrid[0:128, 0:128]
     checker = np.where(((x // 8) + (y // 8)) % 2 == 0, 60.0, 190.0)  # hard edges: blur_effect near 0
     sharp = np.repeat(checker[:, :, None], 3, axis=2)
-    imgs = [Image.from_array(np.clip(gaussian_filter(sharp, sigma=(s, s, 0)), 0, 255).astype(np.uint8)) if s else Image.from_array(sharp.astype(np.uint8))
-            for s in (0, 1, 2, 4)]
+    imgs = [
+        Image.from_array(np.clip(gaussian_filter(sharp, sigma=(s, s, 0)), 0, 255).astype(np.uint8))
+        if s
+        else Image.from_array(sharp.astype(np.uint8))
+        for s in (0, 1, 2, 4)
+    ]
     est = m.score(imgs)
     assert np.all(np.diff(est) > 0) and np.all((est >= 0) & (est <= 1)), est
     assert m.range.higher_better is False and (m.range.lo, m.range.hi) == (0.0, 1.0)
@@ -194,6 +207,7 @@ def test_classic_versions_name_skimage_algorithm_and_source():
 
 
 # ----- user metrics ----------------------------------------------------------------------------------
+
 
 def test_user_metric_by_module_path(plugin_on_path, images):
     m = create_metric(f"{PLUGIN}:sharpness")
@@ -223,10 +237,13 @@ def test_undeclared_direction_says_how_to_declare(plugin_on_path):
 
 def test_declare_refuses_a_missing_direction_at_import_time():
     with pytest.raises(ConfigError, match="lower_better"):
+
         @declare(range=(0, 1))
         def f(pixels):
             return 0.0
+
     with pytest.raises(ConfigError, match="range"):
+
         @declare(lower_better=True)
         def g(pixels):
             return 0.0
@@ -240,11 +257,14 @@ def test_user_metric_errors_name_the_metric_and_image(plugin_on_path, images):
         create_metric(f"{PLUGIN}:wrong_count").score(images[:2])
 
 
-@pytest.mark.parametrize("name,match", [
-    (f"{PLUGIN}:missing_fn", "no such attribute"),
-    (f"{PLUGIN}:not_callable", "callable"),
-    ("no_such_module_xyz.sub:fn", "importable module"),
-])
+@pytest.mark.parametrize(
+    "name,match",
+    [
+        (f"{PLUGIN}:missing_fn", "no such attribute"),
+        (f"{PLUGIN}:not_callable", "callable"),
+        ("no_such_module_xyz.sub:fn", "importable module"),
+    ],
+)
 def test_bad_user_metric_names(plugin_on_path, name, match):
     with pytest.raises(ConfigError, match=match):
         create_metric(name)
@@ -279,6 +299,7 @@ def test_entry_point_metric_must_be_declared(tmp_path, monkeypatch, plugin_on_pa
 
 # ----- names ------------------------------------------------------------------------------------
 
+
 def test_list_metric_names():
     names = list_metric_names()
     assert set(OFFLINE_METRICS) <= set(names)
@@ -286,20 +307,24 @@ def test_list_metric_names():
     assert "pyiqa:fid" not in names and "pyiqa:lpips" not in names  # image-set and full-reference metrics
 
 
-@pytest.mark.parametrize("name,match", [
-    ("pyiqa:musiqq", "pyiqa:musiq"),
-    ("pyiqa:lpips", "FR"),
-    ("pyiqa:fid", "image sets"),
-    ("iqa_audit:noise", "iqa_audit:noise-sigma"),
-    ("brisque", "pyiqa:brisque"),
-    ("", "metric name"),
-])
+@pytest.mark.parametrize(
+    "name,match",
+    [
+        ("pyiqa:musiqq", "pyiqa:musiq"),
+        ("pyiqa:lpips", "FR"),
+        ("pyiqa:fid", "image sets"),
+        ("iqa_audit:noise", "iqa_audit:noise-sigma"),
+        ("brisque", "pyiqa:brisque"),
+        ("", "metric name"),
+    ],
+)
 def test_unknown_names_suggest_close_matches(name, match):
     with pytest.raises(ConfigError, match=match):
         create_metric(name)
 
 
 # ----- missing weights: a fast, clear skip ---------------------------------------------------------
+
 
 def test_weight_needing_metric_is_unavailable_fast_with_empty_torch_home(tmp_path, monkeypatch):
     import pyiqa  # noqa: F401  the import itself is slow (seconds); the check must not be
@@ -316,13 +341,16 @@ def test_weight_needing_metric_is_unavailable_fast_with_empty_torch_home(tmp_pat
     assert cli_command("weights", "--metric", "pyiqa:musiq") in msg
 
 
-@pytest.mark.parametrize("metric,wanted", [
-    ("niqe", "niqe_modelparameters.mat"),  # pyiqa's own checkpoint, via load_file_from_url
-    ("clipiqa", "RN50.pt"),                # CLIP backbone, via pyiqa's CLIP loader
-    ("tres", "resnet50-0676ba61.pth"),     # torchvision backbone, via torch.hub
-    # timm backbone via Hugging Face (offline); on a machine whose HF cache has it, the pyiqa file next
-    ("hyperiqa", "models--timm--resnet50|HyperIQA-resnet50-koniq10k"),
-])
+@pytest.mark.parametrize(
+    "metric,wanted",
+    [
+        ("niqe", "niqe_modelparameters.mat"),  # pyiqa's own checkpoint, via load_file_from_url
+        ("clipiqa", "RN50.pt"),  # CLIP backbone, via pyiqa's CLIP loader
+        ("tres", "resnet50-0676ba61.pth"),  # torchvision backbone, via torch.hub
+        # timm backbone via Hugging Face (offline); on a machine whose HF cache has it, the pyiqa file next
+        ("hyperiqa", "models--timm--resnet50|HyperIQA-resnet50-koniq10k"),
+    ],
+)
 def test_creation_blocks_every_download_path(tmp_path, monkeypatch, metric, wanted):
     """Even past the file check (a file the prediction missed), creation never downloads or waits."""
     from huggingface_hub import constants

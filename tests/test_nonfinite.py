@@ -38,6 +38,7 @@ DARK = 1.0  # mean grey level below which the user metrics here give up
 
 # ----- user metrics that give up on a black frame, the three ways a float can ---------------------
 
+
 @iqa_audit.metrics.declare(lower_better=False, range=(0, 255), version="1")
 def dark_is_nan(pixels: np.ndarray) -> float:
     return float("nan") if pixels.mean() < DARK else float(pixels.mean())
@@ -60,12 +61,18 @@ def dark_is_nan_batched(batch: list[np.ndarray]) -> list[float]:
 
 # NaN on a black frame: pyiqa's PIQE and the wavelet noise estimate (0/0); blur-effect's
 # NaN (a 2-pixel strip) is the CLI test's.
-METRICS = ["pyiqa:piqe", "iqa_audit:noise-sigma", "tests.test_nonfinite:dark_is_nan",
-           "tests.test_nonfinite:dark_is_inf", "tests.test_nonfinite:dark_is_minus_inf",
-           "tests.test_nonfinite:dark_is_nan_batched"]
+METRICS = [
+    "pyiqa:piqe",
+    "iqa_audit:noise-sigma",
+    "tests.test_nonfinite:dark_is_nan",
+    "tests.test_nonfinite:dark_is_inf",
+    "tests.test_nonfinite:dark_is_minus_inf",
+    "tests.test_nonfinite:dark_is_nan_batched",
+]
 
 
 # ----- the recipe -------------------------------------------------------------------------------
+
 
 def black_frame_dataset(root: Path, runs: tuple[int, ...] = (0,)) -> Path:
     """manifest.csv: seed 'tex', setting 'import'; texture at steps 0-2, black at step 5 of run 0."""
@@ -96,6 +103,7 @@ def score_rows(store: Store) -> list[tuple[str, float | None]]:
 
 # ----- the scoring core, through every kind of metric ------------------------------------------------
 
+
 @pytest.mark.parametrize("name", METRICS)
 def test_a_non_finite_score_is_an_error_naming_the_image_and_the_others_are_stored(name, imported):
     store, by_step, black_file = imported
@@ -113,8 +121,14 @@ def test_a_non_finite_score_is_an_error_naming_the_image_and_the_others_are_stor
     with pytest.raises(NonFiniteScore) as info:
         cached_scores(store, metric, objects)
     text = str(info.value)
-    for part in (name, "import/tex/run 0/step 5", "64x64", str(black_file), str(store.object_path(*by_step[5])),
-                 "expected a finite score"):
+    for part in (
+        name,
+        "import/tex/run 0/step 5",
+        "64x64",
+        str(black_file),
+        str(store.object_path(*by_step[5])),
+        "expected a finite score",
+    ):
         assert part in text, part
     assert info.value.image_hashes == (black,)
 
@@ -125,8 +139,9 @@ def test_a_warm_run_knows_the_bad_score_without_scoring_again(imported):
     objects = [by_step[k] for k in (1, 5)]
     scores_of(store, metric, objects)
     calls = []
-    counting = type(metric)(metric.id, metric.name, metric.version, metric.range,
-                            lambda p: calls.append(1) or dark_is_nan(p), metric.declaration)
+    counting = type(metric)(
+        metric.id, metric.name, metric.version, metric.range, lambda p: calls.append(1) or dark_is_nan(p), metric.declaration
+    )
     again = scores_of(store, counting, objects)
     assert calls == [] and set(again.nonfinite) == {by_step[5][0]}
 
@@ -147,6 +162,7 @@ def test_split_finite_keeps_order_and_refuses_a_wrong_length():
 
 # ----- only the gaps that need the bad step --------------------------------------------------------
 
+
 def test_only_the_gaps_that_need_an_unusable_step_raise():
     raw = {0: {1: 50.0, 2: 50.0}, 1: {1: 50.0, 2: 40.0, 5: 30.0}}
     series = Series("m", "1", "set", "seed", (0, 1), (1, 2, 5), raw, raw, {0: {5: "run 0 step 5 is NaN"}})
@@ -157,9 +173,11 @@ def test_only_the_gaps_that_need_an_unusable_step_raise():
 
 # ----- the audit end to end: errors, not failures, in pytest, results.json and the report -----------
 
-GAP_TEST = ("from iqa_audit.verdicts import audit_gap\n\n"
-            "def test_gap(gap_cell, gap_inputs, audit_engine, record_cell, audit_config):\n"
-            "    audit_gap(gap_cell, audit_engine, record_cell, audit_config)\n")
+GAP_TEST = (
+    "from iqa_audit.verdicts import audit_gap\n\n"
+    "def test_gap(gap_cell, gap_inputs, audit_engine, record_cell, audit_config):\n"
+    "    audit_gap(gap_cell, audit_engine, record_cell, audit_config)\n"
+)
 
 
 @pytest.mark.slow
@@ -167,9 +185,24 @@ def test_the_audit_errors_only_the_cells_that_need_the_black_frame(pytester, tmp
     csv = black_frame_dataset(tmp_path / "data", runs=(0, 1))
     pytester.makepyfile(test_gap=GAP_TEST)
     os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
-    args = ["-p", "iqa_audit.pytest_plugin", "-p", "no:cacheprovider", "--dataset", str(csv), "--metric", "pyiqa:piqe",
-            "--delta-steps", "2,5", "--store", str(tmp_path / "store"), "--reports-dir", str(tmp_path / "reports"),
-            "--baseline", "none"]
+    args = [
+        "-p",
+        "iqa_audit.pytest_plugin",
+        "-p",
+        "no:cacheprovider",
+        "--dataset",
+        str(csv),
+        "--metric",
+        "pyiqa:piqe",
+        "--delta-steps",
+        "2,5",
+        "--store",
+        str(tmp_path / "store"),
+        "--reports-dir",
+        str(tmp_path / "reports"),
+        "--baseline",
+        "none",
+    ]
     for run_name in ("cold", "warm"):  # the warm run reads the remembered NaN and errors the same way
         out = pytester.runpytest_subprocess(*args, "--run-name", run_name)
         # Δ2 is judged (texture unchanged: nothing to notice, so inconclusive); Δ5 cannot be.
@@ -193,6 +226,7 @@ def test_the_audit_errors_only_the_cells_that_need_the_black_frame(pytester, tmp
 
 # ----- the CLI -------------------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_cli_score_prints_the_bad_image_not_a_traceback_and_stores_the_rest(tmp_path):
     seeds = tmp_path / "seeds"
@@ -200,9 +234,29 @@ def test_cli_score_prints_the_bad_image_not_a_traceback_and_stores_the_rest(tmp_
     # skimage's blur effect is NaN on a 2-pixel-high strip (0/0 in its vertical pass).
     strip = np.random.default_rng(1).integers(0, 256, (2, 96, 3), dtype=np.uint8)
     PILImage.fromarray(strip).save(seeds / "strip.png")
-    args = [sys.executable, str(ROOT / "generate_fixtures.py"), "score", "--store", str(tmp_path / "s"), "--seed", "strip",
-            "--seed-dir", str(seeds), "--editor", "codec-jpeg", "--runs", "1", "--steps", "1", "--long-side", "0",
-            "--metric", "iqa_audit:blur-effect", "--metric", "iqa_audit:noise-sigma"]
+    args = [
+        sys.executable,
+        str(ROOT / "generate_fixtures.py"),
+        "score",
+        "--store",
+        str(tmp_path / "s"),
+        "--seed",
+        "strip",
+        "--seed-dir",
+        str(seeds),
+        "--editor",
+        "codec-jpeg",
+        "--runs",
+        "1",
+        "--steps",
+        "1",
+        "--long-side",
+        "0",
+        "--metric",
+        "iqa_audit:blur-effect",
+        "--metric",
+        "iqa_audit:noise-sigma",
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
     out = subprocess.run(args, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
     assert out.returncode == 1, out.stderr

@@ -42,9 +42,27 @@ pytestmark = [pytest.mark.network, pytest.mark.slow]
 
 
 def score_args(server, store, *, max_paid_steps=None, editor=None):
-    args = [sys.executable, str(CLI), "score", "--editor", editor or server.editor_spec, "--seed", SEED, "--task",
-            "replicate", "--runs", "1", "--steps", str(STEPS), "--long-side", str(LONG_SIDE), "--store", str(store),
-            "--metric", "iqa_audit:noise-sigma"]
+    args = [
+        sys.executable,
+        str(CLI),
+        "score",
+        "--editor",
+        editor or server.editor_spec,
+        "--seed",
+        SEED,
+        "--task",
+        "replicate",
+        "--runs",
+        "1",
+        "--steps",
+        str(STEPS),
+        "--long-side",
+        str(LONG_SIDE),
+        "--store",
+        str(store),
+        "--metric",
+        "iqa_audit:noise-sigma",
+    ]
     return args + (["--max-paid-steps", str(max_paid_steps)] if max_paid_steps is not None else [])
 
 
@@ -74,11 +92,45 @@ def test_a_parallel_test_run_shares_one_budget_across_its_workers(tmp_path):
     seeds = ["--seed", SEED, "--seed", "grid-perspective"]
     with fake_server(tmp_path) as server:
         done = subprocess.run(
-            [sys.executable, "-m", "pytest", str(REPO / "tests_metrics" / "test_gap.py"), "-p", "no:cacheprovider", "-q",
-             "-n", "2", "--editor", server.editor_spec, *seeds, "--runs", "1", "--steps", "6", "--delta-steps", "3,6",
-             "--long-side", str(LONG_SIDE), "--metric", "iqa_audit:noise-sigma", "--store", str(tmp_path / "store"),
-             "--reports-dir", str(tmp_path / "reports"), "--baseline", "none", "--max-paid-steps", "4"],
-            capture_output=True, text=True, timeout=240, env=_cli_env(), cwd=str(REPO), stdin=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                str(REPO / "tests_metrics" / "test_gap.py"),
+                "-p",
+                "no:cacheprovider",
+                "-q",
+                "-n",
+                "2",
+                "--editor",
+                server.editor_spec,
+                *seeds,
+                "--runs",
+                "1",
+                "--steps",
+                "6",
+                "--delta-steps",
+                "3,6",
+                "--long-side",
+                str(LONG_SIDE),
+                "--metric",
+                "iqa_audit:noise-sigma",
+                "--store",
+                str(tmp_path / "store"),
+                "--reports-dir",
+                str(tmp_path / "reports"),
+                "--baseline",
+                "none",
+                "--max-paid-steps",
+                "4",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=240,
+            env=_cli_env(),
+            cwd=str(REPO),
+            stdin=subprocess.DEVNULL,
+        )
         log = read_log(server.log)
     assert len(log) == 4, (len(log), done.stdout[-3000:])
     # The estimate came before any test ran: 12 steps needed, the cap named.

@@ -40,8 +40,13 @@ def png16(samples: np.ndarray, trns: tuple[int, ...] | None = None) -> bytes:
         return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
 
     extra = chunk(b"tRNS", b"".join(struct.pack(">H", v) for v in trns)) if trns is not None else b""
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, colour_type, 0, 0, 0)) + extra
-            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, colour_type, 0, 0, 0))
+        + extra
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
 
 
 def grey(levels: np.ndarray) -> np.ndarray:
@@ -59,6 +64,7 @@ def rng_pixels(shape, seed=0) -> np.ndarray:
 
 
 # ----- 16-bit: scaled by 1/257, like a 16-bit PNG ------------------------------------------------
+
 
 def test_a_uint16_array_is_scaled_like_the_same_data_in_a_16_bit_png(tmp_path):
     expected = np.round(RAMP16 / 257.0).astype(np.uint8)
@@ -83,13 +89,15 @@ def test_16_bit_colour_pngs_are_read_at_full_depth_and_agree_with_their_arrays(c
 
 # ----- alpha over white, everywhere ----------------------------------------------------------------
 
+
 @pytest.mark.parametrize("mode", ["RGBA", "LA", "PA", "RGBa", "La"])
 def test_alpha_is_composited_over_white_from_files_pil_images_and_arrays(mode):
     rgba = rng_pixels((H, W, 4))
     rgba[0, 0, 3], rgba[0, 1, 3] = 0, 255
     rgba_pil = PILImage.fromarray(rgba, "RGBA")
     pil = {"PA": lambda: rgba_pil.convert("P").convert("PA"), "La": lambda: rgba_pil.convert("LA").convert("La")}.get(
-        mode, lambda: rgba_pil.convert(mode))()
+        mode, lambda: rgba_pil.convert(mode)
+    )()
     straight = pil.convert("LA").convert("RGBA") if mode == "La" else pil.convert("RGBA")  # Pillow: La -> LA only
     want = Image.from_array(np.asarray(straight)).pixels
     assert np.array_equal(Image.from_pil(pil).pixels, want)
@@ -111,6 +119,7 @@ def test_an_rgba_array_of_any_sample_type_is_composited_like_its_8_bit_file(dtyp
 
 
 # ----- tRNS colour keys -----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("mode", ["RGB", "L", "P", "1"])
 def test_a_trns_colour_key_makes_exactly_those_pixels_white(mode):
@@ -141,6 +150,7 @@ def test_a_16_bit_trns_key_is_compared_at_16_bits():
 
 # ----- floats: [0, 1], anything else refused with the fix ----------------------------------------------
 
+
 def test_a_float_tiff_holding_0_to_255_is_refused_with_the_fix_not_saturated(tmp_path):
     levels = (RAMP16 / 257.0).astype(np.float32)  # 0..255 in an "F" TIFF
     (tmp_path / "f.tif").write_bytes(encode(PILImage.fromarray(levels), "TIFF"))
@@ -169,6 +179,7 @@ def test_nan_infinite_or_overshooting_floats_are_refused(bad):
 
 # ----- 32-bit integers: as the docstring says ----------------------------------------------------------
 
+
 def test_32_bit_integer_images_are_16_bit_levels_from_files_and_arrays(tmp_path):
     i32 = RAMP16.astype(np.int32)
     (tmp_path / "i.tif").write_bytes(encode(PILImage.fromarray(i32), "TIFF"))  # mode I
@@ -179,8 +190,11 @@ def test_32_bit_integer_images_are_16_bit_levels_from_files_and_arrays(tmp_path)
     assert np.array_equal(Image.from_array(np.zeros((3, 3), np.int64)).pixels, np.zeros((3, 3, 3), np.uint8))
 
 
-@pytest.mark.parametrize("values, fix", [((0, 70000), "65535"), ((-5, 300), "65535"), ((0, 255), "astype(np.uint8)")],
-                         ids=["wider-than-16-bit", "negative", "8-bit-or-16-bit"])
+@pytest.mark.parametrize(
+    "values, fix",
+    [((0, 70000), "65535"), ((-5, 300), "65535"), ((0, 255), "astype(np.uint8)")],
+    ids=["wider-than-16-bit", "negative", "8-bit-or-16-bit"],
+)
 def test_integer_samples_of_unclear_depth_are_refused_with_the_fix(values, fix, tmp_path):
     a = np.linspace(*values, H * W).round().astype(np.int32).reshape(H, W)
     (tmp_path / "i.tif").write_bytes(encode(PILImage.fromarray(a), "TIFF"))
@@ -194,8 +208,16 @@ def test_the_docstring_states_every_rule_the_code_applies():
     for rule in ("round(v / 257)", "round(v * 255)", "[0, 1]", "0..65535", "1..255", "over white", "tRNS"):
         assert rule in doc, rule
     assert [c.kind for c in CONVERSIONS] == ["bool", "uint8", "uint16", "int", "float"]
-    for dtype, kind in ((bool, "bool"), (np.uint8, "uint8"), (np.uint16, "uint16"), (np.int32, "int"), (np.int64, "int"),
-                        (np.uint32, "int"), (np.float16, "float"), (np.float32, "float")):
+    for dtype, kind in (
+        (bool, "bool"),
+        (np.uint8, "uint8"),
+        (np.uint16, "uint16"),
+        (np.int32, "int"),
+        (np.int64, "int"),
+        (np.uint32, "int"),
+        (np.float16, "float"),
+        (np.float32, "float"),
+    ):
         assert images.sample_kind(np.dtype(dtype)) == kind
 
 
@@ -203,12 +225,17 @@ def test_the_docstring_states_every_rule_the_code_applies():
 
 # (mode, how to make it from an 8-bit RGB texture, file format)
 MODES = {
-    "1": (lambda p: p.convert("1"), "PNG"), "L": (lambda p: p.convert("L"), "PNG"), "LA": (lambda p: p.convert("LA"), "PNG"),
-    "P": (lambda p: p.convert("P"), "PNG"), "RGB": (lambda p: p, "PNG"), "RGBA": (lambda p: p.convert("RGBA"), "PNG"),
+    "1": (lambda p: p.convert("1"), "PNG"),
+    "L": (lambda p: p.convert("L"), "PNG"),
+    "LA": (lambda p: p.convert("LA"), "PNG"),
+    "P": (lambda p: p.convert("P"), "PNG"),
+    "RGB": (lambda p: p, "PNG"),
+    "RGBA": (lambda p: p.convert("RGBA"), "PNG"),
     "I;16": (lambda p: PILImage.fromarray(np.asarray(p.convert("L")).astype(np.uint16) * 257), "PNG"),
     "I": (lambda p: PILImage.fromarray(np.asarray(p.convert("L")).astype(np.int32) * 257), "TIFF"),
     "F": (lambda p: PILImage.fromarray(np.asarray(p.convert("L")).astype(np.float32) / 255), "TIFF"),
-    "CMYK": (lambda p: p.convert("CMYK"), "TIFF"), "YCbCr": (lambda p: p.convert("YCbCr"), "TIFF"),
+    "CMYK": (lambda p: p.convert("CMYK"), "TIFF"),
+    "YCbCr": (lambda p: p.convert("YCbCr"), "TIFF"),
 }
 ARRAY_MODES = {"1", "L", "LA", "RGB", "RGBA", "I;16", "I", "F"}  # np.asarray(pil) holds the samples themselves
 
@@ -229,19 +256,28 @@ def test_every_mode_gives_the_same_pixels_from_a_file_a_pil_image_and_an_array(m
 
 
 def test_arrays_of_other_shapes_and_types_get_a_clear_error():
-    for bad in (np.zeros((4, 4, 5), np.uint8), np.zeros((4,), np.uint8), np.zeros((4, 4, 3), np.complex64),
-                np.zeros((0, 4, 3), np.uint8)):
+    for bad in (
+        np.zeros((4, 4, 5), np.uint8),
+        np.zeros((4,), np.uint8),
+        np.zeros((4, 4, 3), np.complex64),
+        np.zeros((0, 4, 3), np.uint8),
+    ):
         with pytest.raises(BadImageError, match=r"Image\.from_array"):
             Image.from_array(bad)
 
 
 # ----- imported chains use the same table ------------------------------------------------------------
 
+
 def test_imported_chains_decode_by_the_same_table(store, tmp_path):
     d = tmp_path / "deep"
     d.mkdir()
     rgba = rng_pixels((H, W, 4), seed=9)
-    files = {0: encode(PILImage.fromarray(RAMP16)), 1: encode(PILImage.fromarray(rgba, "RGBA")), 2: png16(np.stack([RAMP16] * 3, 2))}
+    files = {
+        0: encode(PILImage.fromarray(RAMP16)),
+        1: encode(PILImage.fromarray(rgba, "RGBA")),
+        2: png16(np.stack([RAMP16] * 3, 2)),
+    }
     rows = ["seed,setting,run,step,path"]
     for k, data in files.items():
         (d / f"s{k}.png").write_bytes(data)

@@ -16,18 +16,45 @@ from iqa_audit.metrics.registry import create_metric, metric_id
 pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parent.parent
 
-GAP_TEST = "from iqa_audit.verdicts import audit_gap\n\n" \
-           "def test_gap(gap_cell, audit_engine, record_cell, audit_config):\n" \
-           "    audit_gap(gap_cell, audit_engine, record_cell, audit_config)\n"
+GAP_TEST = (
+    "from iqa_audit.verdicts import audit_gap\n\n"
+    "def test_gap(gap_cell, audit_engine, record_cell, audit_config):\n"
+    "    audit_gap(gap_cell, audit_engine, record_cell, audit_config)\n"
+)
 
 
 @pytest.fixture
 def audit_dir(pytester, tmp_path, seed_dir):
     pytester.makepyfile(test_gap=GAP_TEST)
     store = tmp_path / "store"
-    args = ["-p", "iqa_audit.pytest_plugin", "--seed", "tiny", "--seed-dir", str(seed_dir), "--editor", "sim-noise-tint", "--runs", "2", "--steps", "6",
-            "--delta-steps", "3,6", "--long-side", "0", "--store", str(store), "--reports-dir", str(tmp_path / "reports"),
-            "--metric", "iqa_audit:noise-sigma", "--metric", "tests.plugin_metric_example:sharpness", "-p", "no:cacheprovider"]
+    args = [
+        "-p",
+        "iqa_audit.pytest_plugin",
+        "--seed",
+        "tiny",
+        "--seed-dir",
+        str(seed_dir),
+        "--editor",
+        "sim-noise-tint",
+        "--runs",
+        "2",
+        "--steps",
+        "6",
+        "--delta-steps",
+        "3,6",
+        "--long-side",
+        "0",
+        "--store",
+        str(store),
+        "--reports-dir",
+        str(tmp_path / "reports"),
+        "--metric",
+        "iqa_audit:noise-sigma",
+        "--metric",
+        "tests.plugin_metric_example:sharpness",
+        "-p",
+        "no:cacheprovider",
+    ]
     os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
     return pytester, args, tmp_path
 
@@ -37,11 +64,22 @@ def _results(tmp_path, run):
 
 
 def test_ids_read_like_the_finding_and_are_sorted(seed_dir):
-    cfg = resolve_config({"seeds": ("tiny",), "seed_dirs": (str(seed_dir),), "editors": ("codec-jpeg",),
-                          "metrics": ("pyiqa:piqe", "iqa_audit:noise-sigma"), "delta_steps": (5, 10)})
+    cfg = resolve_config(
+        {
+            "seeds": ("tiny",),
+            "seed_dirs": (str(seed_dir),),
+            "editors": ("codec-jpeg",),
+            "metrics": ("pyiqa:piqe", "iqa_audit:noise-sigma"),
+            "delta_steps": (5, 10),
+        }
+    )
     ids = [c.id for c in gap_cells(cfg)]
-    assert ids == ["noise-sigma-codec-jpeg-replicate-tiny-d5", "noise-sigma-codec-jpeg-replicate-tiny-d10",
-                   "piqe-codec-jpeg-replicate-tiny-d5", "piqe-codec-jpeg-replicate-tiny-d10"]
+    assert ids == [
+        "noise-sigma-codec-jpeg-replicate-tiny-d5",
+        "noise-sigma-codec-jpeg-replicate-tiny-d10",
+        "piqe-codec-jpeg-replicate-tiny-d5",
+        "piqe-codec-jpeg-replicate-tiny-d10",
+    ]
     assert gap_cells(cfg) == gap_cells(cfg)  # every xdist worker collects the same list
     ed = [c for c in editor_cells(resolve_config({})) if c.check == "aspect_ratio"]
     assert "sim-crop-replicate-grid-perspective" in {c.id for c in ed}
@@ -59,8 +97,12 @@ def test_results_baseline_regression_and_xfail(audit_dir):
     first.assert_outcomes(passed=2, xfailed=2)  # noise-sigma notices the noise; a sharpness measure takes noise for detail
     res = _results(tmp, "r1")
     cells = {c["cell"]: c for c in res["cells"]}
-    assert set(cells) == {"gap:noise-sigma-sim-noise-tint-replicate-tiny-d3", "gap:noise-sigma-sim-noise-tint-replicate-tiny-d6",
-                          "gap:plugin_metric_example-sharpness-sim-noise-tint-replicate-tiny-d3", "gap:plugin_metric_example-sharpness-sim-noise-tint-replicate-tiny-d6"}
+    assert set(cells) == {
+        "gap:noise-sigma-sim-noise-tint-replicate-tiny-d3",
+        "gap:noise-sigma-sim-noise-tint-replicate-tiny-d6",
+        "gap:plugin_metric_example-sharpness-sim-noise-tint-replicate-tiny-d3",
+        "gap:plugin_metric_example-sharpness-sim-noise-tint-replicate-tiny-d6",
+    }
     c = cells["gap:noise-sigma-sim-noise-tint-replicate-tiny-d6"]
     assert c["passed"] and c["value"] < 0 and c["runs"] == 2 and set(c["mean_normalised"]) == {"0", "1", "3", "6"}
     assert res["metrics"]["noise-sigma"]["range"]["source"]
@@ -97,8 +139,9 @@ def test_each_series_runs_on_one_worker_under_loadgroup(audit_dir):
     import re
 
     pytester, args, tmp = audit_dir
-    out = pytester.runpytest_subprocess(*args, "--run-name", "grouped", "--baseline", "none", "-n", "2",
-                                        "--dist", "loadgroup", "-v")
+    out = pytester.runpytest_subprocess(
+        *args, "--run-name", "grouped", "--baseline", "none", "-n", "2", "--dist", "loadgroup", "-v"
+    )
     workers: dict[str, set[str]] = {}
     for worker, cell in re.findall(r"\[(gw\d)\].*test_gap\[(.*)-d\d+\]", out.stdout.str()):
         workers.setdefault(cell, set()).add(worker)
@@ -108,22 +151,33 @@ def test_each_series_runs_on_one_worker_under_loadgroup(audit_dir):
 def test_param_ids_map_to_cell_groups(seed_dir):
     from iqa_audit.pytest_plugin import cell_groups, param_id
 
-    cfg = resolve_config({"seeds": ("tiny",), "seed_dirs": (str(seed_dir),), "editors": ("codec-jpeg",),
-                          "metrics": ("iqa_audit:noise-sigma",), "delta_steps": (5, 10)})
+    cfg = resolve_config(
+        {
+            "seeds": ("tiny",),
+            "seed_dirs": (str(seed_dir),),
+            "editors": ("codec-jpeg",),
+            "metrics": ("iqa_audit:noise-sigma",),
+            "delta_steps": (5, 10),
+        }
+    )
     groups = cell_groups(cfg)
-    assert param_id("tests_metrics/test_gap.py::test_gap[noise-sigma-codec-jpeg-replicate-tiny-d5]") == \
-        "noise-sigma-codec-jpeg-replicate-tiny-d5"
+    assert (
+        param_id("tests_metrics/test_gap.py::test_gap[noise-sigma-codec-jpeg-replicate-tiny-d5]")
+        == "noise-sigma-codec-jpeg-replicate-tiny-d5"
+    )
     assert param_id("tests/test_x.py::test_plain") is None
     assert groups["noise-sigma-codec-jpeg-replicate-tiny-d5"] == groups["noise-sigma-codec-jpeg-replicate-tiny-d10"]
 
 
-EDITOR_TEST = "from iqa_audit.verdicts import audit_editor\n\n" \
-              "def test_replication(editor_cell, audit_engine, record_cell, audit_config):\n" \
-              "    audit_editor(editor_cell, audit_engine, record_cell, audit_config)\n" \
-              "test_replication.iqa_check = 'replication'\n\n" \
-              "def test_aspect_ratio(editor_cell, audit_engine, record_cell, audit_config):\n" \
-              "    audit_editor(editor_cell, audit_engine, record_cell, audit_config)\n" \
-              "test_aspect_ratio.iqa_check = 'aspect_ratio'\n"
+EDITOR_TEST = (
+    "from iqa_audit.verdicts import audit_editor\n\n"
+    "def test_replication(editor_cell, audit_engine, record_cell, audit_config):\n"
+    "    audit_editor(editor_cell, audit_engine, record_cell, audit_config)\n"
+    "test_replication.iqa_check = 'replication'\n\n"
+    "def test_aspect_ratio(editor_cell, audit_engine, record_cell, audit_config):\n"
+    "    audit_editor(editor_cell, audit_engine, record_cell, audit_config)\n"
+    "test_aspect_ratio.iqa_check = 'aspect_ratio'\n"
+)
 
 
 @pytest.mark.slow
@@ -134,12 +188,32 @@ def test_dataset_chains_get_the_same_cases(pytester, tmp_path):
     pytester.makepyfile(test_gap=GAP_TEST, test_editor=EDITOR_TEST)
     os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
     out = pytester.runpytest_subprocess(
-        "-p", "iqa_audit.pytest_plugin", "-p", "no:cacheprovider", "--dataset", str(csv), "--metric", "iqa_audit:noise-sigma",
-        "--delta-steps", "5", "--store", str(tmp_path / "store"), "--reports-dir", str(tmp_path / "reports"),
-        "--run-name", "ds", "--baseline", "none", "-v")
+        "-p",
+        "iqa_audit.pytest_plugin",
+        "-p",
+        "no:cacheprovider",
+        "--dataset",
+        str(csv),
+        "--metric",
+        "iqa_audit:noise-sigma",
+        "--delta-steps",
+        "5",
+        "--store",
+        str(tmp_path / "store"),
+        "--reports-dir",
+        str(tmp_path / "reports"),
+        "--run-name",
+        "ds",
+        "--baseline",
+        "none",
+        "-v",
+    )
     text = out.stdout.str()
-    for test_id in ("test_gap[noise-sigma-nano-banana-pro-2k-building-d5]", "test_replication[nano-banana-pro-2k-building]",
-                    "test_aspect_ratio[nano-banana-pro-2k-building]"):
+    for test_id in (
+        "test_gap[noise-sigma-nano-banana-pro-2k-building-d5]",
+        "test_replication[nano-banana-pro-2k-building]",
+        "test_aspect_ratio[nano-banana-pro-2k-building]",
+    ):
         assert test_id in text
     res = _results(tmp_path, "ds")
     gap_cell = next(c for c in res["cells"] if c["kind"] == "gap")

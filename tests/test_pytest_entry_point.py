@@ -21,9 +21,11 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PLUGIN = "iqa_audit.pytest_plugin"
 
-GAP_TEST = ("from iqa_audit.verdicts import audit_gap\n\n"
-            "def test_gap(gap_cell, audit_engine, record_cell, audit_config):\n"
-            "    audit_gap(gap_cell, audit_engine, record_cell, audit_config)\n")
+GAP_TEST = (
+    "from iqa_audit.verdicts import audit_gap\n\n"
+    "def test_gap(gap_cell, audit_engine, record_cell, audit_config):\n"
+    "    audit_gap(gap_cell, audit_engine, record_cell, audit_config)\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +59,26 @@ def _run_pytest(project: Path, site: Path, *args: str) -> subprocess.CompletedPr
     return subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True, timeout=300)
 
 
-AUDIT_ARGS = ("--metric", "iqa_audit:noise-sigma", "--seed", "grid-perspective", "--editor", "sim-noise-tint", "--task", "replicate",
-              "--runs", "1", "--steps", "6", "--delta-steps", "3,6", "--long-side", "96", "--baseline", "none")
+AUDIT_ARGS = (
+    "--metric",
+    "iqa_audit:noise-sigma",
+    "--seed",
+    "grid-perspective",
+    "--editor",
+    "sim-noise-tint",
+    "--task",
+    "replicate",
+    "--runs",
+    "1",
+    "--steps",
+    "6",
+    "--delta-steps",
+    "3,6",
+    "--long-side",
+    "96",
+    "--baseline",
+    "none",
+)
 
 
 @pytest.mark.slow
@@ -69,8 +89,9 @@ def test_an_installed_iqa_audit_audits_metrics_in_any_project(installed_metadata
     (project / "test_my_metric.py").write_text(GAP_TEST)
     if conftest:
         (project / "conftest.py").write_text(conftest)
-    done = _run_pytest(project, installed_metadata, *AUDIT_ARGS, "--store", str(tmp_path / "store"),
-                       "--reports-dir", str(tmp_path / "reports"))
+    done = _run_pytest(
+        project, installed_metadata, *AUDIT_ARGS, "--store", str(tmp_path / "store"), "--reports-dir", str(tmp_path / "reports")
+    )
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-3000:]
     assert "2 passed" in out  # noise-sigma notices sim-noise-tint's noise at Δ3 and Δ6

@@ -35,8 +35,28 @@ from iqa_audit.metrics.registry import metric_id
 ROOT = Path(__file__).resolve().parent.parent
 
 # The study's Table 2 (its 21st metric, qalign, cannot be built here: see test below).
-STUDY_METRICS = ("arniqa", "brisque", "clipiqa", "cnniqa", "dbcnn", "hyperiqa", "ilniqe", "liqe", "maniqa", "musiq",
-                 "nima", "niqe", "nrqm", "paq2piq", "pi", "piqe", "qualiclip", "topiq_nr", "tres", "wadiqam_nr")
+STUDY_METRICS = (
+    "arniqa",
+    "brisque",
+    "clipiqa",
+    "cnniqa",
+    "dbcnn",
+    "hyperiqa",
+    "ilniqe",
+    "liqe",
+    "maniqa",
+    "musiq",
+    "nima",
+    "niqe",
+    "nrqm",
+    "paq2piq",
+    "pi",
+    "piqe",
+    "qualiclip",
+    "topiq_nr",
+    "tres",
+    "wadiqam_nr",
+)
 
 # pyiqa 0.1.16's small VLM metric (transformers >= 5): pyiqa's own QReAlign class on a Qwen3.5
 # of the real architecture at a small stand-in size (iqa_audit.metrics.local_vlm).
@@ -85,6 +105,7 @@ def skip_2k_reason(metric: str) -> str | None:
     if cost >= DEFAULT_2K_UNDER_S:
         return f"2K forward of {metric}: {cost:.0f} s per image recorded here (1 thread); " + NOT_2K
     return None
+
 
 # Batch vs one by one: the tolerance bin/gpu-bench uses for scores of one metric on two paths.
 RTOL, ATOL = 1e-3, 1e-6
@@ -206,9 +227,25 @@ def test_the_audit_refuses_random_metrics():
 
 def test_pytest_refuses_a_random_metric_at_configure_time(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "tests_metrics", "--metric", "pyiqa:cnniqa@random", "--store", str(tmp_path / "s"),
-         "-p", "no:cacheprovider", "-n", "0", "-q"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "tests_metrics",
+            "--metric",
+            "pyiqa:cnniqa@random",
+            "--store",
+            str(tmp_path / "s"),
+            "-p",
+            "no:cacheprovider",
+            "-n",
+            "0",
+            "-q",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")},
     )
     assert proc.returncode == 4, proc.stdout + proc.stderr
@@ -221,8 +258,27 @@ def test_gpu_bench_covers_the_study_metrics_in_random_mode(tmp_path):
 
     assert gpu_bench.parse_args(["--random", "--metrics", "study"]).metrics == list(STUDY_METRICS)
     out = tmp_path / "figures.json"
-    rc = gpu_bench.main(["--device", "cpu", "--random", "--metrics", "cnniqa", "--sizes", "128", "--seeds", "grid-perspective",
-                         "--steps", "1", "--rounds", "1", "--out", str(out), "--store", str(tmp_path / "store")])
+    rc = gpu_bench.main(
+        [
+            "--device",
+            "cpu",
+            "--random",
+            "--metrics",
+            "cnniqa",
+            "--sizes",
+            "128",
+            "--seeds",
+            "grid-perspective",
+            "--steps",
+            "1",
+            "--rounds",
+            "1",
+            "--out",
+            str(out),
+            "--store",
+            str(tmp_path / "store"),
+        ]
+    )
     assert rc == 0
     import json
 

@@ -30,8 +30,9 @@ from iqa_audit.scoring import cached_scores, scores_of
 from iqa_audit.store import Store
 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # local Ray on loopback only (see distributed._ray)
-ray = pytest.importorskip("ray", reason="ray is an optional extra and is not installed here: "
-                         "pip install 'iqa-audit[ray]' (bin/setup and CI install it)")
+ray = pytest.importorskip(
+    "ray", reason="ray is an optional extra and is not installed here: pip install 'iqa-audit[ray]' (bin/setup and CI install it)"
+)
 from iqa_audit.distributed import build_chains_distributed, ray_session, score_distributed  # noqa: I001 (after the importorskip)
 
 pytestmark = pytest.mark.xdist_group("ray")
@@ -43,6 +44,7 @@ STEPS = 5  # 2 seeds x 1 editor x 1 run x (5 steps + the seed) = 12 images
 
 
 # ----- counting metrics: every computation leaves a line on disk, even in a process that dies later --------
+
 
 def _count(tag: str, pixels: np.ndarray) -> float:
     path = os.environ.get(COUNT_LOG_ENV)
@@ -81,6 +83,7 @@ def computed(log: Path, tag: str) -> list[str]:
 
 # ----- fixtures ---------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Cluster:
     address: str
@@ -95,10 +98,14 @@ def cluster(tmp_path_factory):
     empty_torch_home.mkdir()
     log = tmp / "computed.log"
     t0 = time.perf_counter()
-    ray.init(address="local", num_cpus=2, object_store_memory=200 * 1024 * 1024, include_dashboard=False,
-             logging_level="WARNING",
-             runtime_env={"env_vars": {"TORCH_HOME": str(empty_torch_home), "HF_HUB_OFFLINE": "1",
-                                       COUNT_LOG_ENV: str(log)}})
+    ray.init(
+        address="local",
+        num_cpus=2,
+        object_store_memory=200 * 1024 * 1024,
+        include_dashboard=False,
+        logging_level="WARNING",
+        runtime_env={"env_vars": {"TORCH_HOME": str(empty_torch_home), "HF_HUB_OFFLINE": "1", COUNT_LOG_ENV: str(log)}},
+    )
     try:
         yield Cluster(ray.get_runtime_context().gcs_address, log, time.perf_counter() - t0)
     finally:
@@ -131,14 +138,14 @@ def created_times(store: Store) -> dict[str, float]:
 
 # ----- tests ------------------------------------------------------------------------------------
 
+
 def test_ray_scores_equal_the_local_engine_and_unavailable_metrics_are_skipped(cluster, chains_template, tmp_path):
     on_ray, objects = fresh_store(chains_template, tmp_path / "ray")
     local, _ = fresh_store(chains_template, tmp_path / "local")
     lines: list[str] = []
     # Each pyiqa metric costs a worker ~6 s of imports on 2 cores, so: one actor, 3 chunks.
     # (Several actors on one metric are covered by the kill tests below.)
-    musiq, piqe = score_distributed(on_ray, ["pyiqa:musiq", "pyiqa:piqe"], objects, chunk_size=5, actors=1,
-                                    log=lines.append)
+    musiq, piqe = score_distributed(on_ray, ["pyiqa:musiq", "pyiqa:piqe"], objects, chunk_size=5, actors=1, log=lines.append)
 
     assert musiq.skipped and "musiq" in musiq.skipped and "weight" in musiq.skipped
     assert any(line.startswith(("skipped pyiqa:musiq", "skipped: pyiqa:musiq")) for line in lines)
@@ -176,8 +183,9 @@ def test_a_worker_killed_mid_run_loses_no_finished_score_and_the_run_completes(c
     store, objects = fresh_store(chains_template, tmp_path / "s")
     name = "tests.test_ray:counted_mean_a"
     # The first actor's process exits (os._exit) when its 2nd chunk arrives, after its 1st was stored.
-    run = score_distributed(store, [name], objects, chunk_size=2, actors=2, max_retries=3, crash_first_actor_on_chunk=2,
-                            log=lambda line: None)[0]
+    run = score_distributed(
+        store, [name], objects, chunk_size=2, actors=2, max_retries=3, crash_first_actor_on_chunk=2, log=lambda line: None
+    )[0]
 
     assert (run.scored, run.chunks, run.replaced, run.actors) == (12, 6, 1, 3)
     assert len(store.get_scores(run.metric_id, run.version, [h for h, _ in objects])) == 12
@@ -192,7 +200,7 @@ def test_a_worker_killed_mid_run_loses_no_finished_score_and_the_run_completes(c
     # Scores stored before the kill were not rewritten afterwards ...
     times = created_times(store)
     for c in before:
-        for h, _ in objects[c * 2:(c + 1) * 2]:
+        for h, _ in objects[c * 2 : (c + 1) * 2]:
             assert times[h] <= lost.at
     # ... and no image was computed twice: the lost chunk died before scoring, nothing finished was re-sent.
     done = computed(cluster.count_log, "a")
@@ -203,8 +211,9 @@ def test_retries_exhausted_is_a_clear_error_and_a_rerun_scores_only_what_is_miss
     store, objects = fresh_store(chains_template, tmp_path / "s")
     name = "tests.test_ray:counted_mean_b"
     with pytest.raises(AuditError) as err:
-        score_distributed(store, [name], objects, chunk_size=2, actors=2, max_retries=0, crash_first_actor_on_chunk=2,
-                          log=lambda line: None)
+        score_distributed(
+            store, [name], objects, chunk_size=2, actors=2, max_retries=0, crash_first_actor_on_chunk=2, log=lambda line: None
+        )
     text = str(err.value)
     assert "chunk" in text and name in text and "died 1 times" in text and "run the same command again" in text
     kept = created_times(store)
@@ -220,18 +229,49 @@ def test_retries_exhausted_is_a_clear_error_and_a_rerun_scores_only_what_is_miss
 
 
 def test_cli_score_engine_ray_against_a_running_cluster(cluster, tmp_path):
-    args = ["score", "--engine", "ray", "--address", cluster.address, "--store", str(tmp_path / "s"),
-            "--seed", "grid-perspective", "--editor", "sim-noise-tint", "--runs", "1", "--steps", "2", "--long-side", "128",
-            "--metric", "iqa_audit:noise-sigma"]
+    args = [
+        "score",
+        "--engine",
+        "ray",
+        "--address",
+        cluster.address,
+        "--store",
+        str(tmp_path / "s"),
+        "--seed",
+        "grid-perspective",
+        "--editor",
+        "sim-noise-tint",
+        "--runs",
+        "1",
+        "--steps",
+        "2",
+        "--long-side",
+        "128",
+        "--metric",
+        "iqa_audit:noise-sigma",
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
     env.pop("RAY_ADDRESS", None)
-    out = subprocess.run([sys.executable, str(ROOT / "generate_fixtures.py"), *args], capture_output=True, text=True,
-                         check=False, timeout=240, env=env, cwd=tmp_path)  # not the checkout: workers get the package shipped
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "generate_fixtures.py"), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=240,
+        env=env,
+        cwd=tmp_path,
+    )  # not the checkout: workers get the package shipped
     assert out.returncode == 0, out.stdout + out.stderr
     assert f"on Ray cluster at {cluster.address}" in out.stdout
     assert "iqa_audit:noise-sigma: 2 scored, 0 cached" in out.stdout  # steps 0 and 1 (the reference)
-    assert len(Store(tmp_path / "s").get_scores("noise-sigma", create_metric("iqa_audit:noise-sigma").version,
-                                                  [s for s in _hashes(tmp_path / "s")])) == 2
+    assert (
+        len(
+            Store(tmp_path / "s").get_scores(
+                "noise-sigma", create_metric("iqa_audit:noise-sigma").version, [s for s in _hashes(tmp_path / "s")]
+            )
+        )
+        == 2
+    )
     # The CLI disconnected; the cluster it joined (ours) is still up.
     assert ray.get(ray.remote(lambda: 7).remote(), timeout=60) == 7
 
@@ -241,8 +281,9 @@ def test_build_on_ray_equals_the_local_build_and_resumes_a_chain_whose_worker_di
     on_ray = Store(tmp_path / "ray")
     lines: list[tuple[float, str]] = []
     # The first chain's worker exits just before step 3, after steps 1 and 2 were stored.
-    outcomes = build_chains_distributed(on_ray, specs, crash_first_chain_on_step=3,
-                                        log=lambda line: lines.append((time.time(), line)))
+    outcomes = build_chains_distributed(
+        on_ray, specs, crash_first_chain_on_step=3, log=lambda line: lines.append((time.time(), line))
+    )
 
     assert [(o.error, o.complete, o.steps_stored) for o in outcomes] == [(None, True, STEPS + 1)] * 2
     lost_at = [t for t, line in lines if line.startswith("lost the worker of")]
@@ -251,8 +292,9 @@ def test_build_on_ray_equals_the_local_build_and_resumes_a_chain_whose_worker_di
     for spec in specs:
         want = build_chain(local, spec)  # the local engine, from scratch
         got = on_ray.steps(want.key)
-        assert [(s.step, s.image_hash, s.prompt, dict(s.meta)) for s in got] == \
-               [(s.step, s.image_hash, s.prompt, dict(s.meta)) for s in want.steps]  # byte-identical chain
+        assert [(s.step, s.image_hash, s.prompt, dict(s.meta)) for s in got] == [
+            (s.step, s.image_hash, s.prompt, dict(s.meta)) for s in want.steps
+        ]  # byte-identical chain
     # The chain whose worker died is complete with one row per step (the primary key would
     # have refused a step stored twice). Wall-clock order of "lost" vs the last stored step
     # is not asserted: it depends on when the driver drains the stream (flaky under load).

@@ -25,18 +25,51 @@ from .test_gemini_chains import LONG_SIDE, SEED, _cli_env, assert_key_absent, fa
 pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parent.parent
 GAP_TEST = ROOT / "tests_metrics" / "test_gap.py"
-SMALL = ["--seed", SEED, "--runs", "1", "--steps", "6", "--delta-steps", "3,6", "--long-side", str(LONG_SIDE),
-         "--metric", "iqa_audit:noise-sigma", "--baseline", "none", "-p", "no:cacheprovider", "-q", "-n", "0"]
+SMALL = [
+    "--seed",
+    SEED,
+    "--runs",
+    "1",
+    "--steps",
+    "6",
+    "--delta-steps",
+    "3,6",
+    "--long-side",
+    str(LONG_SIDE),
+    "--metric",
+    "iqa_audit:noise-sigma",
+    "--baseline",
+    "none",
+    "-p",
+    "no:cacheprovider",
+    "-q",
+    "-n",
+    "0",
+]
 
 
 def _pytest(*args: str, env: dict | None = None, timeout: int = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pytest", str(GAP_TEST), *args], capture_output=True, text=True,
-                          timeout=timeout, env=env or _cli_env(), cwd=ROOT, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", str(GAP_TEST), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env or _cli_env(),
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "generate_fixtures.py"), *args], capture_output=True, text=True,
-                          timeout=180, env=env or _cli_env(), cwd=ROOT, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "generate_fixtures.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env or _cli_env(),
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 # ----- item 9: an editor spec's commas ----------------------------------------------------------
@@ -45,7 +78,10 @@ def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 def test_commas_continue_an_editor_spec_when_a_parameter_follows():
     assert split_specs(["codec-jpeg:quality=50,size_table=gemini"]) == ("codec-jpeg:quality=50,size_table=gemini",)
     assert split_specs(["codec-jpeg:quality=50,size_table=gemini,identity", "sim-noise-tint"]) == (
-        "codec-jpeg:quality=50,size_table=gemini", "identity", "sim-noise-tint")
+        "codec-jpeg:quality=50,size_table=gemini",
+        "identity",
+        "sim-noise-tint",
+    )
     assert split_specs("identity, codec-webp:quality=30") == ("identity", "codec-webp:quality=30")
     with pytest.raises(ConfigError, match="codec-jpeg:quality=50"):
         split_specs(["codec-jpeg,quality=50"])
@@ -57,8 +93,22 @@ def test_an_editor_spec_with_two_parameters_is_one_editor_in_pytest_and_the_cli(
     assert collected.returncode == 0, collected.stdout + collected.stderr
     ids = [line for line in collected.stdout.splitlines() if "test_gap[" in line]
     assert len(ids) == 2 and all("codec-jpeg-quality50-size-tablegemini-replicate" in i for i in ids), collected.stdout
-    built = _cli("build", "--editor", spec, "--seed", SEED, "--runs", "1", "--steps", "20", "--long-side", "64",
-                 "--store", str(tmp_path / "s"), "--quiet")
+    built = _cli(
+        "build",
+        "--editor",
+        spec,
+        "--seed",
+        SEED,
+        "--runs",
+        "1",
+        "--steps",
+        "20",
+        "--long-side",
+        "64",
+        "--store",
+        str(tmp_path / "s"),
+        "--quiet",
+    )
     assert built.returncode == 0 and "building 1 of 1 chains" in built.stdout, built.stdout + built.stderr
 
 
@@ -79,15 +129,36 @@ def test_endpoint_credentials_reach_neither_results_nor_report_nor_store_nor_out
     store, reports = tmp_path / "store", tmp_path / "reports"
     with fake_server(tmp_path) as server:
         # Build the paid chain through a plain URL (the endpoint is not part of the chain key).
-        built = _pytest("--editor", server.editor_spec, *SMALL, "--store", str(store), "--reports-dir", str(reports),
-                        "--max-paid-steps", "6", "--run-name", "built")
+        built = _pytest(
+            "--editor",
+            server.editor_spec,
+            *SMALL,
+            "--store",
+            str(store),
+            "--reports-dir",
+            str(reports),
+            "--max-paid-steps",
+            "6",
+            "--run-name",
+            "built",
+        )
         assert len(read_log(server.log)) == 6, built.stdout[-2000:]
         host = server.base_url.removeprefix("http://")
         secret_url = f"http://user:PASSWORD-canary-91@{host}/?key=QUERY-canary-37"
-        audited = _pytest("--editor", f"gemini:base_url={secret_url}", *SMALL, "--store", str(store),
-                          "--reports-dir", str(reports), "--run-name", "secret")
-        bad_param = _cli("build", "--editor", f"gemini:base_url={secret_url},nosuch=1", "--seed", SEED, "--steps", "20",
-                         "--store", str(store))
+        audited = _pytest(
+            "--editor",
+            f"gemini:base_url={secret_url}",
+            *SMALL,
+            "--store",
+            str(store),
+            "--reports-dir",
+            str(reports),
+            "--run-name",
+            "secret",
+        )
+        bad_param = _cli(
+            "build", "--editor", f"gemini:base_url={secret_url},nosuch=1", "--seed", SEED, "--steps", "20", "--store", str(store)
+        )
         bad_option = _pytest("--editor", f"gemini:base_url={secret_url},nosuch=1", *SMALL, "--store", str(store))
         assert len(read_log(server.log)) == 6, "the audit of a stored chain must not request anything"
     results = reports / "secret" / "results.json"
@@ -105,10 +176,13 @@ def test_endpoint_credentials_reach_neither_results_nor_report_nor_store_nor_out
 
 
 def test_a_failing_test_that_quotes_a_credentialed_url_shows_it_without_the_secrets(pytester):
-    pytester.makepyfile(test_leak="def test_sdk_error():\n"
-                                  "    raise RuntimeError('POST http://me:PASSWORD-canary@api.example/v1?key=QUERY-canary failed')\n")
-    result = pytester.runpytest_subprocess("-p", "iqa_audit.pytest_plugin", "-p", "no:cacheprovider",
-                                           "--reports-dir", str(pytester.path / "reports"))
+    pytester.makepyfile(
+        test_leak="def test_sdk_error():\n"
+        "    raise RuntimeError('POST http://me:PASSWORD-canary@api.example/v1?key=QUERY-canary failed')\n"
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "iqa_audit.pytest_plugin", "-p", "no:cacheprovider", "--reports-dir", str(pytester.path / "reports")
+    )
     out = result.stdout.str() + result.stderr.str()
     assert result.ret == 1 and "POST http://api.example/v1 failed" in out, out
     assert "PASSWORD-canary" not in out and "QUERY-canary" not in out
@@ -133,21 +207,21 @@ def test_two_runs_in_the_same_second_write_two_reports(tmp_path):
     for folder in taken:
         folder.mkdir(parents=True)
         (folder / "results.json").write_text('{"other": "run"}')
-    done = _pytest("--editor", "codec-jpeg", *SMALL, "--store", str(store), "--reports-dir", str(reports),
-                   "--keep-reports", "0")
+    done = _pytest("--editor", "codec-jpeg", *SMALL, "--store", str(store), "--reports-dir", str(reports), "--keep-reports", "0")
     assert all((f / "results.json").read_text() == '{"other": "run"}' for f in taken), "a run overwrote another's report"
     new = [p for p in reports.iterdir() if p not in taken]
     assert len(new) == 1 and new[0].name.endswith("-2") and (new[0] / "results.json").is_file(), done.stdout[-2000:]
     assert json.loads((new[0] / "results.json").read_text())["run"]["name"] == new[0].name
     # An explicit name that is taken is refused before any test runs (pytest's usage error).
-    again = _pytest("--editor", "codec-jpeg", *SMALL, "--store", str(store), "--reports-dir", str(reports),
-                    "--run-name", taken[0].name)
+    again = _pytest(
+        "--editor", "codec-jpeg", *SMALL, "--store", str(store), "--reports-dir", str(reports), "--run-name", taken[0].name
+    )
     assert again.returncode == 4 and "already exists" in again.stderr, again.stdout + again.stderr
 
 
 # ----- item 9: the disk fills up while the report is written ----------------------------------
 
-FULL_DISK_PLUGIN = '''
+FULL_DISK_PLUGIN = """
 import resource, signal
 import pytest
 
@@ -157,7 +231,7 @@ def pytest_sessionfinish(session):
     # where a full disk gives ENOSPC: the same OSError from the same write call).
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_FSIZE, (1000, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
-'''
+"""
 
 
 @pytest.mark.slow
@@ -167,8 +241,20 @@ def test_a_disk_that_fills_while_the_report_is_written_gives_one_clear_error_and
     (tmp_path / "plugins" / "full_disk.py").write_text(FULL_DISK_PLUGIN)
     env = {**_cli_env(), "PYTHONPATH": os.pathsep.join([str(tmp_path / "plugins"), _cli_env()["PYTHONPATH"]])}
     reports = tmp_path / "reports"
-    done = _pytest("-p", "full_disk", "--editor", "codec-jpeg", *SMALL, "--store", str(tmp_path / "store"),
-                   "--reports-dir", str(reports), "--run-name", "full", env=env)
+    done = _pytest(
+        "-p",
+        "full_disk",
+        "--editor",
+        "codec-jpeg",
+        *SMALL,
+        "--store",
+        str(tmp_path / "store"),
+        "--reports-dir",
+        str(reports),
+        "--run-name",
+        "full",
+        env=env,
+    )
     out = done.stdout + done.stderr
     assert done.returncode == 1, out
     assert "ERROR: the run's report was not written" in out and "results.json" in out and "Free disk space" in out, out
@@ -205,11 +291,31 @@ def _alive(pid: int) -> bool:
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
 def test_kill_9_of_a_parallel_build_leaves_no_worker_running(tmp_path):
-    args = [sys.executable, str(ROOT / "generate_fixtures.py"), "build", "--editor", "sim-texture-loss", "--seed",
-            "grid-perspective", "--seed", "smooth-gradient", "--runs", "2", "--steps", "20", "--long-side", "1024",
-            "--store", str(tmp_path / "store"), "--jobs", "2", "--quiet"]
-    proc = subprocess.Popen(args, env=_cli_env(), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            stdin=subprocess.DEVNULL)
+    args = [
+        sys.executable,
+        str(ROOT / "generate_fixtures.py"),
+        "build",
+        "--editor",
+        "sim-texture-loss",
+        "--seed",
+        "grid-perspective",
+        "--seed",
+        "smooth-gradient",
+        "--runs",
+        "2",
+        "--steps",
+        "20",
+        "--long-side",
+        "1024",
+        "--store",
+        str(tmp_path / "store"),
+        "--jobs",
+        "2",
+        "--quiet",
+    ]
+    proc = subprocess.Popen(
+        args, env=_cli_env(), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL
+    )
     workers: list[int] = []
     try:
         deadline = time.monotonic() + 90

@@ -72,19 +72,49 @@ def synthetic_results(root: Path, *, name: str = "synthetic") -> dict:
                     passed = gap < 0
                     cell = f"gap:{metric_id}-{setting}-{seed}-d{d}"
                     outcome = "passed" if passed else ("xfailed" if si == 0 else "failed")
-                    cells.append({
-                        "kind": "gap", "cell": cell, "metric": metric, "metric_id": metric_id,
-                        "version": version, "range": {"lo": 0.0, "hi": 1.0, "higher_better": True, "source": "Banana100 Table 2"},
-                        "setting": setting, "editor": setting.rsplit("-", 1)[0], "task": "replicate", "seed": seed,
-                        "delta_step": d, "value": gap, "passed": passed, "runs": 2,
-                        "mean_normalised": means, "spread_normalised": {k: 1.0 for k in means},
-                        "raw": {"0": {k: v / 100 for k, v in means.items()}}, "images": images,
-                        "outcome": outcome, "nodeid": f"tests_metrics/test_gap.py::test_gap[{cell[4:]}]",
-                        "detection_delay": ({"per_run": [3, 6], "mean": 4.5, "sd": 2.1213, "noticed_runs": 2, "runs": 2,
-                                             "resolution": list(DELTAS)} if passed else
-                                            {"per_run": [None, None], "mean": None, "sd": None, "noticed_runs": 0,
-                                             "runs": 2, "resolution": list(DELTAS)}),
-                    })
+                    cells.append(
+                        {
+                            "kind": "gap",
+                            "cell": cell,
+                            "metric": metric,
+                            "metric_id": metric_id,
+                            "version": version,
+                            "range": {"lo": 0.0, "hi": 1.0, "higher_better": True, "source": "Banana100 Table 2"},
+                            "setting": setting,
+                            "editor": setting.rsplit("-", 1)[0],
+                            "task": "replicate",
+                            "seed": seed,
+                            "delta_step": d,
+                            "value": gap,
+                            "passed": passed,
+                            "runs": 2,
+                            "mean_normalised": means,
+                            "spread_normalised": {k: 1.0 for k in means},
+                            "raw": {"0": {k: v / 100 for k, v in means.items()}},
+                            "images": images,
+                            "outcome": outcome,
+                            "nodeid": f"tests_metrics/test_gap.py::test_gap[{cell[4:]}]",
+                            "detection_delay": (
+                                {
+                                    "per_run": [3, 6],
+                                    "mean": 4.5,
+                                    "sd": 2.1213,
+                                    "noticed_runs": 2,
+                                    "runs": 2,
+                                    "resolution": list(DELTAS),
+                                }
+                                if passed
+                                else {
+                                    "per_run": [None, None],
+                                    "mean": None,
+                                    "sd": None,
+                                    "noticed_runs": 0,
+                                    "runs": 2,
+                                    "resolution": list(DELTAS),
+                                }
+                            ),
+                        }
+                    )
     # Stability (the study's Figure 7): the misser jumps with every added fruit, the noticer does not.
     add_images = _chain(store, 77)
     for metric_id, (metric, version) in METRICS.items():
@@ -93,47 +123,107 @@ def synthetic_results(root: Path, *, name: str = "synthetic") -> dict:
         add = {str(k): rep[str(k)] + ((6.0 * k + (4 if k % 2 else -4)) if jumpy else 0.3) for k in range(STEPS + 1)}
         ratio = 4.4 if jumpy else 1.1
         cell = f"stability:{metric_id}-add-fruits-grid"
-        cells.append({
-            "kind": "stability", "cell": cell, "metric": metric, "metric_id": metric_id,
-            "version": version, "editor": "sim-noise-tint", "task": "add-fruits", "setting": "sim-noise-tint-add-fruits",
-            "replicate_setting": "sim-noise-tint-replicate", "seed": "grid", "passed": not jumpy, "value": ratio,
-            "tolerance": 3.0, "add_spread": 3.0 * ratio, "replicate_spread": 3.0, "differences": 5,
-            "message": f"{metric_id}: ratio {ratio}", "curves": {"add": {"0": add}, "replicate": {"0": rep}},
-            "images": add_images, "outcome": "failed" if jumpy else "passed",
-            "nodeid": f"tests_metrics/test_stability.py::test_stability[{cell[10:]}]",
-        })
+        cells.append(
+            {
+                "kind": "stability",
+                "cell": cell,
+                "metric": metric,
+                "metric_id": metric_id,
+                "version": version,
+                "editor": "sim-noise-tint",
+                "task": "add-fruits",
+                "setting": "sim-noise-tint-add-fruits",
+                "replicate_setting": "sim-noise-tint-replicate",
+                "seed": "grid",
+                "passed": not jumpy,
+                "value": ratio,
+                "tolerance": 3.0,
+                "add_spread": 3.0 * ratio,
+                "replicate_spread": 3.0,
+                "differences": 5,
+                "message": f"{metric_id}: ratio {ratio}",
+                "curves": {"add": {"0": add}, "replicate": {"0": rep}},
+                "images": add_images,
+                "outcome": "failed" if jumpy else "passed",
+                "nodeid": f"tests_metrics/test_stability.py::test_stability[{cell[10:]}]",
+            }
+        )
     for ei, (editor, reasoning) in enumerate((("identity", False), ("sim-crop", True))):
         setting = f"{editor}-replicate"
         images = _chain(store, 90 + ei)
-        se = ({"available": True, "per_run": [4, None], "mean": 4.0, "sd": None, "noticed_runs": 1, "runs": 2}
-              if reasoning else {"available": False, "why": "this editor returns no reasoning"})
+        se = (
+            {"available": True, "per_run": [4, None], "mean": 4.0, "sd": None, "noticed_runs": 1, "runs": 2}
+            if reasoning
+            else {"available": False, "why": "this editor returns no reasoning"}
+        )
         for check, value, tol in (("aspect_ratio", 0.0 if editor == "identity" else 0.021, 0.005), ("tint", 0.4 + ei, 3.0)):
             passed = value <= tol
             cell = f"editor:{check}-{setting}-grid"
-            cells.append({
-                "kind": "editor", "cell": cell, "check": check, "setting": setting, "editor": editor,
-                "version": "1", "task": "replicate", "seed": "grid", "passed": passed, "value": value, "tolerance": tol,
-                "message": f"{check} measured {value} (tolerance {tol}) {EVIL}", "details": {"runs": []}, "images": images,
-                "self_evaluation": se, "outcome": "passed" if passed else "failed",
-                "nodeid": f"tests_editors/test_fidelity.py::test_{check}[{setting}-grid]",
-            })
+            cells.append(
+                {
+                    "kind": "editor",
+                    "cell": cell,
+                    "check": check,
+                    "setting": setting,
+                    "editor": editor,
+                    "version": "1",
+                    "task": "replicate",
+                    "seed": "grid",
+                    "passed": passed,
+                    "value": value,
+                    "tolerance": tol,
+                    "message": f"{check} measured {value} (tolerance {tol}) {EVIL}",
+                    "details": {"runs": []},
+                    "images": images,
+                    "self_evaluation": se,
+                    "outcome": "passed" if passed else "failed",
+                    "nodeid": f"tests_editors/test_fidelity.py::test_{check}[{setting}-grid]",
+                }
+            )
     store.close()
-    metrics = {mid: {"name": m, "version": v, "range": {"lo": 0.0, "hi": 1.0, "higher_better": True, "source": "Banana100 Table 2"}}
-               for mid, (m, v) in METRICS.items()}
-    editors = {c["setting"]: {"editor": c["editor"], "version": c["version"], "task": "replicate"}
-               for c in cells if c["kind"] == "editor"}
+    metrics = {
+        mid: {"name": m, "version": v, "range": {"lo": 0.0, "hi": 1.0, "higher_better": True, "source": "Banana100 Table 2"}}
+        for mid, (m, v) in METRICS.items()
+    }
+    editors = {
+        c["setting"]: {"editor": c["editor"], "version": c["version"], "task": "replicate"}
+        for c in cells
+        if c["kind"] == "editor"
+    }
     counts: dict[str, int] = {}
     for c in cells:
         counts[c["outcome"]] = counts.get(c["outcome"], 0) + 1
     return {
         "format": "iqa-audit-results/1",
-        "run": {"name": name, "profile": "quick", "started": "2026-01-01T00:00:00", "duration_s": 12.5, "iqa_audit": "0.1.0",
-                "machine": {"python": "3.11", "cpus": 2}, "outcomes": counts, "store": str(root),
-                "config": {"runs": 2, "steps": STEPS, "delta_steps": list(DELTAS), "long_side": 512, "audit_runs": 1,
-                           "audit_steps": STEPS}},
-        "metrics": metrics, "editors": editors, "cells": cells, "detection_delays": detection_delays(parse_all(cells)),
-        "excluded_settings": [{"setting": "sim-noise-tint-reconstruct", "task": "reconstruct",
-                               "why": "reconstruction changes the content on purpose"}],
+        "run": {
+            "name": name,
+            "profile": "quick",
+            "started": "2026-01-01T00:00:00",
+            "duration_s": 12.5,
+            "iqa_audit": "0.1.0",
+            "machine": {"python": "3.11", "cpus": 2},
+            "outcomes": counts,
+            "store": str(root),
+            "config": {
+                "runs": 2,
+                "steps": STEPS,
+                "delta_steps": list(DELTAS),
+                "long_side": 512,
+                "audit_runs": 1,
+                "audit_steps": STEPS,
+            },
+        },
+        "metrics": metrics,
+        "editors": editors,
+        "cells": cells,
+        "detection_delays": detection_delays(parse_all(cells)),
+        "excluded_settings": [
+            {
+                "setting": "sim-noise-tint-reconstruct",
+                "task": "reconstruct",
+                "why": "reconstruction changes the content on purpose",
+            }
+        ],
     }
 
 
@@ -255,9 +345,9 @@ def test_cells_and_tables_link_to_their_test_rows(page, results):
     outcome_rows = p.rows["outcomes"]
     assert sorted(outcome_rows) == sorted(cell_anchor(c["cell"]) for c in cells)  # one row per test
     for c in cells:
-        row = page[page.index(f'id="{cell_anchor(c["cell"])}"'):]
+        row = page[page.index(f'id="{cell_anchor(c["cell"])}"') :]
         row = row[: row.index("</tr>")]
-        assert c["nodeid"].split("[")[0] in row and f'badge {c["outcome"]}' in row
+        assert c["nodeid"].split("[")[0] in row and f"badge {c['outcome']}" in row
     # Every in-page link lands somewhere, and every cell is reachable from a heatmap or table.
     assert set(p.links) <= p.ids, set(p.links) - p.ids
     assert {cell_anchor(c["cell"]) for c in cells} <= set(p.links)
@@ -275,15 +365,16 @@ def test_compare_follows_stability_cells(results):
     _edit(new, "stability:noticer-add-fruits-grid", value=3.6, passed=False, outcome="failed")
     flipped = compare_results(old, new).flipped
     assert [(c.cell, c.label, c.new.value) for c in flipped] == [
-        ("stability:noticer-add-fruits-grid", "noticer · stability · sim-noise-tint-add-fruits · grid", 3.6)]
+        ("stability:noticer-add-fruits-grid", "noticer · stability · sim-noise-tint-add-fruits · grid", 3.6)
+    ]
 
 
 def test_stability_and_detection_delay_sections(page):
-    stability = page[page.index('id="stability"'):page.index('id="editors"')]
+    stability = page[page.index('id="stability"') : page.index('id="editors"')]
     figure = [img for img in Page(stability).images if img["alt"].startswith("stability: normalised score vs step")]
     assert len(figure) == 1 and decode_data_uri(figure[0]["src"]).size[0] > 300  # one figure per (add task, seed)
     assert "ratio (bound 3)" in stability and '<td class="fail">4.4</td>' in stability
-    delays = page[page.index('id="delays"'):page.index('id="strips"')]
+    delays = page[page.index('id="delays"') : page.index('id="strips"')]
     assert "noticer · codec-jpeg-replicate" in delays and "4.5 ± 2.1 (2/2)" in delays  # metrics ...
     assert "never (0/2)" in delays and "sim-crop-replicate" in delays and "4 (1/2)" in delays  # ... beside editors
     assert "read at steps 3, 6: a delay of 3 means by step 3" in delays
@@ -306,11 +397,27 @@ def test_heatmap_links_sit_on_their_cells():
     """A click on a heatmap cell must open that cell's test: the link rectangles are read off
     the drawing, so check them against the drawn colours."""
     values = [[-40.0, 5.0, -3.0], [2.0, -0.5, 60.0]]
-    grids = gap_grids(parse_all([
-        {"kind": "gap", "cell": f"gap:m{i}-s{j}", "metric": f"m:{i}", "metric_id": f"metric-{i}", "version": "1",
-         "setting": "st", "seed": f"seed-{j}", "delta_step": 5, "value": v, "passed": v < 0, "outcome": "passed"}
-        for i, row in enumerate(values) for j, v in enumerate(row)
-    ]))
+    grids = gap_grids(
+        parse_all(
+            [
+                {
+                    "kind": "gap",
+                    "cell": f"gap:m{i}-s{j}",
+                    "metric": f"m:{i}",
+                    "metric_id": f"metric-{i}",
+                    "version": "1",
+                    "setting": "st",
+                    "seed": f"seed-{j}",
+                    "delta_step": 5,
+                    "value": v,
+                    "passed": v < 0,
+                    "outcome": "passed",
+                }
+                for i, row in enumerate(values)
+                for j, v in enumerate(row)
+            ]
+        )
+    )
     limit = gap_limit(grids)
     plot = figures.heatmaps(grids, None, limit)
     im = np.asarray(PILImage.open(io.BytesIO(plot.png)).convert("RGB")).astype(int)
@@ -376,11 +483,13 @@ def test_compare_reports_flips_and_moves_with_both_versions(results, tmp_path):
     text = write_report(new, tmp_path / "cmp", compare=old).read_text()
     p = Page(text)
     assert "changes" in p.ids and text.index('id="changes"') < text.index('id="heatmaps"')
-    section = text[text.index('id="changes"'):text.index('id="heatmaps"')]
+    section = text[text.index('id="changes"') : text.index('id="heatmaps"')]
     assert "Changed since yesterday" in section
     assert "<code>pyiqa-0.1.16</code> → <code>pyiqa-0.1.17</code>" in section  # both sides' versions
-    assert (f"{len(new['cells'])} cells in both runs: <b>1</b> flipped, <b>2</b> moved, <b>0</b> unstable, <b>0</b> weaker; "
-            "0 new, 1 gone.") in section
+    assert (
+        f"{len(new['cells'])} cells in both runs: <b>1</b> flipped, <b>2</b> moved, <b>0</b> unstable, <b>0</b> weaker; "
+        "0 new, 1 gone."
+    ) in section
     assert "Verdict flipped (1)" in section and "Moved beyond tolerance (2)" in section
     assert f'href="#{cell_anchor(flip)}"' in section and "gap:misser-codec-jpeg-replicate-grid-d6" in section
     assert set(p.links) <= p.ids
@@ -435,9 +544,11 @@ def test_html_extras_case_html_shows_the_compared_steps(results):
     assert len(re.findall(r'src="data:image/png;base64,', summary)) == 1  # one figure per setting
 
 
-GAP_TEST = ("from iqa_audit.verdicts import audit_gap\n\n"
-            "def test_gap(gap_cell, audit_engine, record_cell, audit_config):\n"
-            "    audit_gap(gap_cell, audit_engine, record_cell, audit_config)\n")
+GAP_TEST = (
+    "from iqa_audit.verdicts import audit_gap\n\n"
+    "def test_gap(gap_cell, audit_engine, record_cell, audit_config):\n"
+    "    audit_gap(gap_cell, audit_engine, record_cell, audit_config)\n"
+)
 
 
 @pytest.mark.slow
@@ -447,16 +558,44 @@ def test_pytest_html_report_carries_heatmaps_and_case_thumbnails(pytester, tmp_p
     os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
     out = tmp_path / "html" / "report.html"
     res = pytester.runpytest_subprocess(
-        "-p", "iqa_audit.pytest_plugin", "--seed", "tiny", "--seed-dir", str(seed_dir), "--editor", "sim-noise-tint",
-        "--runs", "1", "--steps", "4", "--delta-steps", "3,4", "--long-side", "0", "--store", str(tmp_path / "store"),
-        "--reports-dir", str(tmp_path / "reports"), "--metric", "iqa_audit:noise-sigma", "--baseline", "none",
-        "--run-name", "html", "-p", "no:cacheprovider", f"--html={out}", "--self-contained-html")
+        "-p",
+        "iqa_audit.pytest_plugin",
+        "--seed",
+        "tiny",
+        "--seed-dir",
+        str(seed_dir),
+        "--editor",
+        "sim-noise-tint",
+        "--runs",
+        "1",
+        "--steps",
+        "4",
+        "--delta-steps",
+        "3,4",
+        "--long-side",
+        "0",
+        "--store",
+        str(tmp_path / "store"),
+        "--reports-dir",
+        str(tmp_path / "reports"),
+        "--metric",
+        "iqa_audit:noise-sigma",
+        "--baseline",
+        "none",
+        "--run-name",
+        "html",
+        "-p",
+        "no:cacheprovider",
+        f"--html={out}",
+        "--self-contained-html",
+    )
     res.assert_outcomes(passed=2)
     text = out.read_text()
     assert "iqa-audit: gap heatmaps" in text, (
         "the pytest-html summary has no iqa-audit heatmaps: is HtmlExtras registered by iqa_audit.pytest_plugin "
-        "when config.pluginmanager.hasplugin('html')?")
-    summary = text[text.index("iqa-audit: gap heatmaps"):]
+        "when config.pluginmanager.hasplugin('html')?"
+    )
+    summary = text[text.index("iqa-audit: gap heatmaps") :]
     heatmaps = re.findall(r'src="(data:image/png;base64,[A-Za-z0-9+/=]+)"', summary)
     assert len(heatmaps) == 1  # one setting: its Δ3, Δ4 and failure-count panels in one figure
     for uri in heatmaps:
@@ -479,16 +618,41 @@ def html_unescape(text: str) -> str:
 
 # ----- verdicts with evidence: inconclusive cells, requested metrics, the noise band ---------
 def _inconclusive_record(i: int, j: int, gap: float) -> dict:
-    return {"kind": "gap", "cell": f"gap:m{i}-s{j}", "metric": f"m:{i}", "metric_id": f"metric-{i}", "version": "1",
-            "setting": "st", "seed": f"seed-{j}", "delta_step": 5, "value": gap, "passed": False, "verdict": "inconclusive",
-            "outcome": "skipped",
-            "reason": "no run changed visibly between step 1 and step 5 (run 0: identical pixels (no visible change))"}
+    return {
+        "kind": "gap",
+        "cell": f"gap:m{i}-s{j}",
+        "metric": f"m:{i}",
+        "metric_id": f"metric-{i}",
+        "version": "1",
+        "setting": "st",
+        "seed": f"seed-{j}",
+        "delta_step": 5,
+        "value": gap,
+        "passed": False,
+        "verdict": "inconclusive",
+        "outcome": "skipped",
+        "reason": "no run changed visibly between step 1 and step 5 (run 0: identical pixels (no visible change))",
+    }
 
 
 def test_inconclusive_cells_are_drawn_grey_not_in_the_verdict_colours():
-    recs = [{"kind": "gap", "cell": "gap:m0-s0", "metric": "m:0", "metric_id": "metric-0", "version": "1", "setting": "st",
-             "seed": "seed-0", "delta_step": 5, "value": -30.0, "passed": True, "verdict": "pass", "outcome": "passed"},
-            _inconclusive_record(0, 1, -30.0)]  # the same gap, but nothing to notice
+    recs = [
+        {
+            "kind": "gap",
+            "cell": "gap:m0-s0",
+            "metric": "m:0",
+            "metric_id": "metric-0",
+            "version": "1",
+            "setting": "st",
+            "seed": "seed-0",
+            "delta_step": 5,
+            "value": -30.0,
+            "passed": True,
+            "verdict": "pass",
+            "outcome": "passed",
+        },
+        _inconclusive_record(0, 1, -30.0),
+    ]  # the same gap, but nothing to notice
     grids = gap_grids(parse_all(recs))
     assert [c.verdict for c in grids[0].cells[0]] == ["pass", "inconclusive"]
     plot = figures.heatmaps(grids, None, gap_limit(grids))
@@ -496,7 +660,7 @@ def test_inconclusive_cells_are_drawn_grey_not_in_the_verdict_colours():
     colour = {}
     for h in plot.hits:
         x, y = int((h.left + 0.1 * h.width) * plot.width), int((h.top + 0.15 * h.height) * plot.height)
-        colour[h.cell] = im[y - 2:y + 3, x - 2:x + 3].reshape(-1, 3).mean(axis=0)
+        colour[h.cell] = im[y - 2 : y + 3, x - 2 : x + 3].reshape(-1, 3).mean(axis=0)
     blue = colour["gap:m0-s0"]
     assert blue[2] > blue[0] + 40  # noticed: blue
     grey = colour["gap:m0-s1"]
@@ -507,8 +671,10 @@ def test_inconclusive_cells_are_drawn_grey_not_in_the_verdict_colours():
 def test_failure_counts_do_not_count_inconclusive_cells_as_misses():
     from iqa_audit.report.model import failure_grids
 
-    recs = [_inconclusive_record(0, 0, 1.0), {**_inconclusive_record(0, 0, 2.0), "cell": "gap:x", "delta_step": 10,
-                                              "verdict": "fail", "outcome": "failed"}]
+    recs = [
+        _inconclusive_record(0, 0, 1.0),
+        {**_inconclusive_record(0, 0, 2.0), "cell": "gap:x", "delta_step": 10, "verdict": "fail", "outcome": "failed"},
+    ]
     count = failure_grids(parse_all(recs))[0].counts[0][0]
     assert (count.failed, count.inconclusive, count.total) == (1, 1, 2)
 
@@ -517,22 +683,37 @@ def test_header_counts_verdicts_and_lists_every_requested_metric_with_its_status
     from iqa_audit.report.html import render_report
 
     res = one_setting(results)
-    res["cells"].append({**_inconclusive_record(0, 0, -0.0), "metric_id": "noticer", "metric": "iqa_audit:noticer",
-                         "setting": SETTINGS[0], "seed": "grid", "delta_step": 99, "cell": "gap:noticer-inc"})
-    res["metrics"]["musiq"] = {"name": "pyiqa:musiq", "status": "unavailable", "version": None, "range": None,
-                               "why": "metric pyiqa:musiq: expected its weight files, got 1 missing. Fetch them once."}
+    res["cells"].append(
+        {
+            **_inconclusive_record(0, 0, -0.0),
+            "metric_id": "noticer",
+            "metric": "iqa_audit:noticer",
+            "setting": SETTINGS[0],
+            "seed": "grid",
+            "delta_step": 99,
+            "cell": "gap:noticer-inc",
+        }
+    )
+    res["metrics"]["musiq"] = {
+        "name": "pyiqa:musiq",
+        "status": "unavailable",
+        "version": None,
+        "range": None,
+        "why": "metric pyiqa:musiq: expected its weight files, got 1 missing. Fetch them once.",
+    }
     res["metrics"]["cnniqa"] = {"name": "pyiqa:cnniqa", "status": "not run", "version": None, "range": None, "why": None}
     text = render_report(res, figure_cache=None)
     header = text[: text.index("<nav>")]
     gaps = [c for c in res["cells"] if c["kind"] == "gap"]
     noticed = sum(1 for c in gaps if c.get("verdict", "pass" if c["passed"] else "fail") == "pass")
-    assert (f"{len(gaps)} gaps: <b>{noticed}</b> noticed, <b>{len(gaps) - noticed - 1}</b> missed,\n<b>1</b> inconclusive"
-            in header)
+    assert (
+        f"{len(gaps)} gaps: <b>{noticed}</b> noticed, <b>{len(gaps) - noticed - 1}</b> missed,\n<b>1</b> inconclusive" in header
+    )
     assert "Metrics requested" in header
     assert '<td class="fail">unavailable</td>' in header and "Fetch them once." in header
     assert '<td class="na">not run</td>' in header and "no cell of this metric ran" in header
     assert '<td class="pass">audited</td>' in header
-    row = text[text.index(f'id="{cell_anchor("gap:noticer-inc")}"'):]
+    row = text[text.index(f'id="{cell_anchor("gap:noticer-inc")}"') :]
     assert row.startswith(f'id="{cell_anchor("gap:noticer-inc")}" class="inconclusive"')
     assert "INCONCLUSIVE: " in row[:2000] and ": no run changed visibly" in row[:2000]
 

@@ -57,10 +57,13 @@ def find_browser() -> str:
         path = shutil.which(name)
         if path:
             return path
-    pytest.fail("headless Chromium is needed to check the HTML report and was not found (looked for "
-                f"{', '.join(BROWSERS)} on PATH, and $IQA_AUDIT_CHROMIUM). Install it: `{install_command()}` "
-                "(Debian/Ubuntu; bin/setup does this when run as root), or point IQA_AUDIT_CHROMIUM at a "
-                "Chrome/Chromium binary.", pytrace=False)
+    pytest.fail(
+        "headless Chromium is needed to check the HTML report and was not found (looked for "
+        f"{', '.join(BROWSERS)} on PATH, and $IQA_AUDIT_CHROMIUM). Install it: `{install_command()}` "
+        "(Debian/Ubuntu; bin/setup does this when run as root), or point IQA_AUDIT_CHROMIUM at a "
+        "Chrome/Chromium binary.",
+        pytrace=False,
+    )
 
 
 def install_command() -> str:
@@ -69,8 +72,17 @@ def install_command() -> str:
 
 
 def run_browser(browser: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
-    cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
-           "--disable-extensions", f"--user-data-dir={profile}", *args]
+    cmd = [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--no-first-run",
+        "--disable-extensions",
+        f"--user-data-dir={profile}",
+        *args,
+    ]
     try:
         done = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=TIMEOUT_S)
     except FileNotFoundError as e:
@@ -101,9 +113,13 @@ def test_chromium_shows_every_image_and_table_row(rendered, tmp_path):
     attrs = dict(re.findall(r'data-([a-z-]+)="([^"]*)"', body.group(1)))
     assert attrs.get("probed") == "yes", f"the page's load event never ran: {attrs}"
     total, ok = int(attrs["images-total"]), int(attrs["images-ok"])
-    expected_images = (len(SETTINGS) + 2 + 1  # a heatmap figure per setting, a curve figure per metric, a stability figure
-                       + len(SETTINGS) * len(SEEDS) * 4 * (2 + 1)  # strips: 4 steps, a thumbnail per run, run 0's crop
-                       + 2 * 2)  # editor rows: first and last step
+    expected_images = (
+        len(SETTINGS)
+        + 2
+        + 1  # a heatmap figure per setting, a curve figure per metric, a stability figure
+        + len(SETTINGS) * len(SEEDS) * 4 * (2 + 1)  # strips: 4 steps, a thumbnail per run, run 0's crop
+        + 2 * 2
+    )  # editor rows: first and last step
     assert total == expected_images and ok == total, f"broken images: {attrs.get('images-broken')}"
     cells = results["cells"]
     assert int(attrs["outcome-rows"]) == len(cells)

@@ -17,15 +17,7 @@ import pytest
 
 from iqa_audit.records import parse_all
 from iqa_audit.report import figures, write_report
-from iqa_audit.report.model import (
-    MetricCurves,
-    Curve,
-    failure_grids,
-    gap_grids,
-    gap_limit,
-    gap_strips,
-    ordered_outcomes,
-)
+from iqa_audit.report.model import MetricCurves, Curve, failure_grids, gap_grids, gap_limit, gap_strips, ordered_outcomes
 
 from .test_report import SEEDS, SETTINGS, synthetic_results
 
@@ -34,11 +26,26 @@ SEED_NAMES = [f"seed-{i:02d}-long-name" for i in range(13)]
 
 def _records(values, outcomes, seeds=SEED_NAMES[:3], deltas=(5, 10)):
     """Gap records of one setting: values[metric][seed] at every Δ, with the given outcomes."""
-    return parse_all([
-        {"kind": "gap", "cell": f"gap:m{i}-{s}-d{d}", "metric": f"m:{i}", "metric_id": f"metric-{i}", "version": "1",
-         "setting": "sim-noise-tint-replicate", "seed": s, "delta_step": d, "value": v, "passed": v < 0,
-         "outcome": outcomes[i][j]}
-        for i, row in enumerate(values) for j, (s, v) in enumerate(zip(seeds, row)) for d in deltas])
+    return parse_all(
+        [
+            {
+                "kind": "gap",
+                "cell": f"gap:m{i}-{s}-d{d}",
+                "metric": f"m:{i}",
+                "metric_id": f"metric-{i}",
+                "version": "1",
+                "setting": "sim-noise-tint-replicate",
+                "seed": s,
+                "delta_step": d,
+                "value": v,
+                "passed": v < 0,
+                "outcome": outcomes[i][j],
+            }
+            for i, row in enumerate(values)
+            for j, (s, v) in enumerate(zip(seeds, row))
+            for d in deltas
+        ]
+    )
 
 
 def _figure(records):
@@ -87,8 +94,9 @@ def test_the_colour_bar_ends_at_the_largest_gap_and_marks_the_normalised_range()
 
 def test_the_curves_say_when_normalised_scores_leave_0_to_100():
     def plot(means):
-        mc = MetricCurves("noise-sigma", "iqa_audit:noise-sigma", "1", (5,),
-                          (("s", (Curve("a", (0, 1, 5), means, (0.0, 0.0, 0.0), 1),)),))
+        mc = MetricCurves(
+            "noise-sigma", "iqa_audit:noise-sigma", "1", (5,), (("s", (Curve("a", (0, 1, 5), means, (0.0, 0.0, 0.0), 1),)),)
+        )
         return figures.curves(mc)
 
     # Read the drawn text back from the figure curves() builds, just before it is encoded.
@@ -160,7 +168,7 @@ def test_strips_show_every_run_with_each_metrics_raw_and_normalised_score(result
     noticer = next(s for s in frame.scores if s.metric_id == "noticer")
     assert noticer.raw == pytest.approx(0.575 + 0.5) and noticer.normalised == pytest.approx(107.5)  # range 0–1
     page = write_report(one, tmp_path / "run").read_text()
-    strips_html = page[page.index('id="strips"'):page.index('id="outcomes"')]
+    strips_html = page[page.index('id="strips"') : page.index('id="outcomes"')]
     assert strips_html.count('<div class="strip"') == 4
     assert "run 1" in strips_html
     assert '<span class="sc out"' in strips_html and "noticer</b> 1.07 → 108" in strips_html  # outside 0–100: marked

@@ -260,12 +260,26 @@ def test_llm_judge_answers_are_asked_once_across_cells_and_processes(gemini_key,
         assert next_cell(noisy) == Verdict(True, "grainy sky") and next_cell(quiet) == Verdict(False, None)
         assert len(fake.requests) == 2  # a new judge (a new editor cell) asks nothing again
         env = dict(os.environ, PYTHONPATH=str(ROOT))
-        other = subprocess.run([sys.executable, "-c", ASK_IN_ANOTHER_PROCESS, str(tmp_path / "store"), fake.base_url,
-                                json.dumps([noisy, quiet, "A third, new text."])], env=env, capture_output=True, text=True, timeout=120)
+        other = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                ASK_IN_ANOTHER_PROCESS,
+                str(tmp_path / "store"),
+                fake.base_url,
+                json.dumps([noisy, quiet, "A third, new text."]),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert other.returncode == 0, other.stderr[-2000:]
         assert json.loads(other.stdout) == [[True, "grainy sky"], [False, None], [False, None]]
         assert len(fake.requests) == 3  # another process asked only the new text
-        other_model = StoredJudge(Store(tmp_path / "store"), LLMJudge(model="gemini-2.5-pro", base_url=fake.base_url, sleep=lambda s: None))
+        other_model = StoredJudge(
+            Store(tmp_path / "store"), LLMJudge(model="gemini-2.5-pro", base_url=fake.base_url, sleep=lambda s: None)
+        )
         other_model(quiet)
         assert len(fake.requests) == 4  # the answer is the model's: another model is asked again
 

@@ -37,6 +37,7 @@ def series(setting: str, runs: dict[int, list[float]], *, metric: str = "m", see
 
 # ----- pure functions ------------------------------------------------------------------------------
 
+
 def test_differences_start_at_the_reference_step_and_never_bridge_a_gap():
     s = series("x", {0: [90, 50, 48, 47, 40], 1: [90, 60, 61, 59, 58]})
     assert step_differences(s).tolist() == [-2, -1, -7, 1, -2, -1]  # 0 -> 1 (the crop step) left out
@@ -81,13 +82,16 @@ def test_the_bound_is_beyond_chance_for_the_default_chains():
     assert (cfg.stability_steps - 1) * cfg.stability_runs == 18
 
 
-@pytest.mark.parametrize("scores,first", [
-    ([70, 60, 61, 58, 57, 55], 3),  # above step 1 at step 2, below from step 3 on
-    ([70, 60, 59, 58, 57, 55], 2),
-    ([70, 60, 59, 61, 57, 55], 4),
-    ([70, 60, 62, 63, 64, 65], None),
-    ([70, 60, 59, 58, 57, 61], None),  # the last step is back above step 1: not noticed for good
-])
+@pytest.mark.parametrize(
+    "scores,first",
+    [
+        ([70, 60, 61, 58, 57, 55], 3),  # above step 1 at step 2, below from step 3 on
+        ([70, 60, 59, 58, 57, 55], 2),
+        ([70, 60, 59, 61, 57, 55], 4),
+        ([70, 60, 62, 63, 64, 65], None),
+        ([70, 60, 59, 58, 57, 61], None),  # the last step is back above step 1: not noticed for good
+    ],
+)
 def test_first_lasting_drop_below_step_one(scores, first):
     assert first_lasting_drop(dict(enumerate(scores))) == first
 
@@ -100,11 +104,16 @@ def test_detection_delay_summarises_runs_like_the_self_evaluation_delay():
 
 # ----- cells and the engine --------------------------------------------------------------------------
 
+
 def test_one_stability_case_per_metric_and_add_case():
     cfg = resolve_config({"metrics": ("iqa_audit:noise-sigma", "pyiqa:piqe")})
     ids = [c.id for c in stability_cells(cfg)]
-    assert ids == ["noise-sigma-add-apples-empty-table", "noise-sigma-add-fruits-empty-table",
-                   "piqe-add-apples-empty-table", "piqe-add-fruits-empty-table"]
+    assert ids == [
+        "noise-sigma-add-apples-empty-table",
+        "noise-sigma-add-fruits-empty-table",
+        "piqe-add-apples-empty-table",
+        "piqe-add-fruits-empty-table",
+    ]
     cell = stability_cells(cfg)[0]
     assert cell.add_setting.label == "sim-noise-tint-add-apples" and cell.replicate_setting.task == "replicate"
     with pytest.raises(ConfigError, match="add task"):
@@ -113,14 +122,24 @@ def test_one_stability_case_per_metric_and_add_case():
 
 @pytest.mark.slow
 def test_a_content_metric_fails_and_a_quality_measure_passes(tmp_path):
-    cfg = resolve_config({"store": str(tmp_path / "store"), "metrics": ("iqa_audit:noise-sigma", CONTENT_METRIC),
-                          "stability_cases": ("add-fruits:empty-table",), "stability_steps": 6, "stability_runs": 1,
-                          "stability_long_side": 128})
+    cfg = resolve_config(
+        {
+            "store": str(tmp_path / "store"),
+            "metrics": ("iqa_audit:noise-sigma", CONTENT_METRIC),
+            "stability_cases": ("add-fruits:empty-table",),
+            "stability_steps": 6,
+            "stability_runs": 1,
+            "stability_long_side": 128,
+        }
+    )
     engine = Engine(cfg)
     found = {c.metric: engine.stability(c) for c in stability_cells(cfg)}
     content, quality = found[CONTENT_METRIC], found["iqa_audit:noise-sigma"]
     assert not content.passed and content.ratio > STABILITY_BOUND, content.explain()
     assert quality.passed, quality.explain()
-    add = engine.stability_series(CONTENT_METRIC, StabilityCell(CONTENT_METRIC, "x", "sim-noise-tint", "add-fruits",
-                                                                "empty-table").add_setting, "empty-table")
+    add = engine.stability_series(
+        CONTENT_METRIC,
+        StabilityCell(CONTENT_METRIC, "x", "sim-noise-tint", "add-fruits", "empty-table").add_setting,
+        "empty-table",
+    )
     assert add.steps == tuple(range(7)) and len(add.runs) == 1  # every step scored

@@ -33,8 +33,15 @@ def _env() -> dict[str, str]:
 
 
 def _cli(*args: str, preexec=None, timeout: int = 180) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "generate_fixtures.py"), *args], capture_output=True, text=True,
-                          timeout=timeout, env=_env(), cwd=ROOT, preexec_fn=preexec)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "generate_fixtures.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=_env(),
+        cwd=ROOT,
+        preexec_fn=preexec,
+    )
 
 
 def _flip_keeping_mtime(path: Path, at: int = 200) -> None:
@@ -94,8 +101,21 @@ def test_a_truncated_manifest_is_an_error_naming_the_file_and_the_fix(tmp_path):
         Store(root).chains()
     text = str(info.value)
     assert str(db) in text and "mv " in text and "objects/ are kept" in text
-    out = _cli("build", "--store", str(root), "--seed", "grid-perspective", "--editor", "codec-jpeg", "--runs", "1",
-               "--steps", "20", "--long-side", "64")
+    out = _cli(
+        "build",
+        "--store",
+        str(root),
+        "--seed",
+        "grid-perspective",
+        "--editor",
+        "codec-jpeg",
+        "--runs",
+        "1",
+        "--steps",
+        "20",
+        "--long-side",
+        "64",
+    )
     assert out.returncode == 2 and str(db) in out.stderr and "Traceback" not in out.stderr, out.stderr
 
 
@@ -122,8 +142,22 @@ def test_a_step_whose_meta_is_not_json_does_not_stop_a_build(tmp_path):
     longer = build_chain(Store(root), ChainSpec(**{**SPEC.__dict__, "steps": 6}))
     assert [s.step for s in longer.steps] == list(range(7)) and longer.complete
     assert "not JSON" in longer.steps[2].meta["unreadable_meta"]
-    out = _cli("build", "--store", str(root), "--seed", "grid-perspective", "--editor", "codec-jpeg", "--runs", "1",
-               "--steps", "20", "--long-side", "64", "--quiet")
+    out = _cli(
+        "build",
+        "--store",
+        str(root),
+        "--seed",
+        "grid-perspective",
+        "--editor",
+        "codec-jpeg",
+        "--runs",
+        "1",
+        "--steps",
+        "20",
+        "--long-side",
+        "64",
+        "--quiet",
+    )
     assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
 
 
@@ -164,8 +198,22 @@ def test_build_rehashes_every_file_so_a_flip_no_stamp_can_see_is_repaired(tmp_pa
     # A disk flipping a bit changes neither size, mtime nor ctime: only a hash finds it.
     # Audits trust the stamp (fast warm runs); `build` re-hashes everything and repairs.
     root = tmp_path / "store"
-    args = ["build", "--store", str(root), "--seed", "grid-perspective", "--editor", "codec-jpeg", "--runs", "1",
-            "--steps", "20", "--long-side", "64", "--quiet"]
+    args = [
+        "build",
+        "--store",
+        str(root),
+        "--seed",
+        "grid-perspective",
+        "--editor",
+        "codec-jpeg",
+        "--runs",
+        "1",
+        "--steps",
+        "20",
+        "--long-side",
+        "64",
+        "--quiet",
+    ]
     assert _cli(*args).returncode == 0
     store = Store(root)
     spec = ChainSpec(**{**SPEC.__dict__, "steps": 20})
@@ -175,8 +223,10 @@ def test_build_rehashes_every_file_so_a_flip_no_stamp_can_see_is_repaired(tmp_pa
     _flip_keeping_mtime(path)
     st = path.stat()
     db = sqlite3.connect(root / "manifest.sqlite")  # the stamp as if the file had never been touched
-    db.execute("UPDATE object_checks SET size=?, mtime_ns=?, ctime_ns=?, ino=? WHERE digest=?",
-               (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, victim.image_hash))
+    db.execute(
+        "UPDATE object_checks SET size=?, mtime_ns=?, ctime_ns=?, ino=? WHERE digest=?",
+        (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, victim.image_hash),
+    )
     db.commit()
     db.close()
     again = _cli(*args)
@@ -197,8 +247,9 @@ def test_object_files_get_the_mode_the_umask_allows(tmp_path, umask, mode):
         d, e = s.put_bytes(b"\\x89PNG\\r\\n\\x1a\\n" + b"x" * 100)
         print(oct(os.stat(s.object_path(d, e)).st_mode & 0o777))
     """)
-    out = subprocess.run([sys.executable, "-c", script, str(tmp_path / "s")], capture_output=True, text=True, env=_env(),
-                         timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "s")], capture_output=True, text=True, env=_env(), timeout=60
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == oct(mode)
 
@@ -219,27 +270,67 @@ def _drop_root_file_powers() -> None:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="read-only-as-root needs Linux capabilities")
 def test_a_read_only_store_with_every_score_cached_can_be_audited(tmp_path):
     store, reports = tmp_path / "store", tmp_path / "reports"
-    args = [sys.executable, "-m", "pytest", str(ROOT / "tests_metrics" / "test_gap.py"), "-p", "no:cacheprovider", "-q",
-            "-n", "0", "--editor", "codec-jpeg", "--seed", "grid-perspective", "--runs", "1", "--steps", "4",
-            "--delta-steps", "2,4", "--long-side", "64", "--metric", "iqa_audit:noise-sigma", "--store", str(store),
-            "--reports-dir", str(reports), "--baseline", "none"]
+    args = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(ROOT / "tests_metrics" / "test_gap.py"),
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "-n",
+        "0",
+        "--editor",
+        "codec-jpeg",
+        "--seed",
+        "grid-perspective",
+        "--runs",
+        "1",
+        "--steps",
+        "4",
+        "--delta-steps",
+        "2,4",
+        "--long-side",
+        "64",
+        "--metric",
+        "iqa_audit:noise-sigma",
+        "--store",
+        str(store),
+        "--reports-dir",
+        str(reports),
+        "--baseline",
+        "none",
+    ]
     warm = subprocess.run([*args, "--run-name", "warm"], capture_output=True, text=True, timeout=300, env=_env(), cwd=ROOT)
     assert (reports / "warm" / "results.json").is_file(), warm.stdout[-2000:]
     for path in [store, *store.rglob("*")]:
         path.chmod(path.stat().st_mode & ~0o222)
     try:
-        probe = subprocess.run([sys.executable, "-c", f"open({str(store / 'probe')!r}, 'w')"], env=_env(),
-                               preexec_fn=_drop_root_file_powers, capture_output=True)
+        probe = subprocess.run(
+            [sys.executable, "-c", f"open({str(store / 'probe')!r}, 'w')"],
+            env=_env(),
+            preexec_fn=_drop_root_file_powers,
+            capture_output=True,
+        )
         if probe.returncode == 97:
             pytest.skip("cannot drop root's file capabilities here")
         assert probe.returncode != 0, "the store is not read-only to the child"
-        ro = subprocess.run([*args, "--run-name", "read-only"], capture_output=True, text=True, timeout=300, env=_env(),
-                            cwd=ROOT, preexec_fn=_drop_root_file_powers)
+        ro = subprocess.run(
+            [*args, "--run-name", "read-only"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=_env(),
+            cwd=ROOT,
+            preexec_fn=_drop_root_file_powers,
+        )
     finally:
         for path in [store, *store.rglob("*")]:
             path.chmod(path.stat().st_mode | stat.S_IWUSR)
     # The same verdicts as the writable run: every cell judged from the cache, none errored.
     assert ro.returncode == warm.returncode, ro.stdout[-3000:]
-    outcomes = [{c["cell"]: c["outcome"] for c in json.loads((reports / name / "results.json").read_text())["cells"]}
-                for name in ("warm", "read-only")]
+    outcomes = [
+        {c["cell"]: c["outcome"] for c in json.loads((reports / name / "results.json").read_text())["cells"]}
+        for name in ("warm", "read-only")
+    ]
     assert outcomes[0] == outcomes[1] and len(outcomes[0]) == 2 and "error" not in outcomes[0].values()

@@ -57,6 +57,7 @@ def chain(task_name: str, seed: Image, steps: int, edit=None) -> list[tuple[int,
 
 # ----- grey: one just-noticeable difference ---------------------------------------------------
 
+
 @pytest.mark.parametrize("chroma,coloured", [(0.0, False), (1.2, False), (3.5, True), (8.0, True)])
 def test_a_pixel_is_coloured_beyond_one_jnd_of_chroma(chroma, coloured):
     fraction, p99, _, _ = coloured_fraction(lab_patch(55, chroma))
@@ -86,6 +87,7 @@ def test_colour_returns_on_a_colourised_chain_and_not_on_a_grey_one():
 
 
 # ----- mirror and rotation, step by step ------------------------------------------------------
+
 
 def test_a_faithful_mirror_chain_succeeds_at_every_step():
     f = check_transform_steps(get_task("mirror"), chain("mirror", textured_image(), 6))
@@ -118,8 +120,9 @@ def test_a_symmetric_picture_decides_nothing_and_says_so():
 
 def test_the_rate_pools_steps_over_runs():
     task = get_task("mirror")
-    eight = check_transform_steps(task, chain("mirror", textured_image(), 10,
-                                              edit=lambda img, k: img if k in (3, 7) else task.ideal_edit(img, k)))
+    eight = check_transform_steps(
+        task, chain("mirror", textured_image(), 10, edit=lambda img, k: img if k in (3, 7) else task.ideal_edit(img, k))
+    )
     ten = check_transform_steps(task, chain("mirror", textured_image(), 10))
     assert not eight.passed and ten.passed
     pooled = CHECKS["transform_steps"].combine_runs([eight, ten])
@@ -133,6 +136,7 @@ def test_transform_check_refuses_tasks_without_a_transform():
 
 
 # ----- the tasks --------------------------------------------------------------------------------
+
 
 def test_monochrome_task_greys_every_step():
     task = get_task("monochrome")
@@ -169,11 +173,21 @@ def test_reconstruct_cycles_patches_edges_reconstruction():
 
 # ----- the rotate90 control through the engine --------------------------------------------------
 
+
 @pytest.mark.slow
 def test_rotate90_control_identity_passes_and_sim_no_transform_fails_only_the_step_check(tmp_path, seed_dir):
-    cfg = resolve_config({"seeds": ("tiny",), "seed_dirs": (str(seed_dir),), "store": str(tmp_path / "store"),
-                          "long_side": None, "audit_editors": ("identity", "sim-no-transform"),
-                          "audit_cases": ("rotate90:tiny",), "audit_steps": 4, "audit_runs": 1})
+    cfg = resolve_config(
+        {
+            "seeds": ("tiny",),
+            "seed_dirs": (str(seed_dir),),
+            "store": str(tmp_path / "store"),
+            "long_side": None,
+            "audit_editors": ("identity", "sim-no-transform"),
+            "audit_cases": ("rotate90:tiny",),
+            "audit_steps": 4,
+            "audit_runs": 1,
+        }
+    )
     engine = Engine(cfg)
     failed = {(c.setting.editor, c.check) for c in editor_cells(cfg) if not engine.editor_finding(c).passed}
     # After 4 steps a rotation chain is back where it started, so only the per-step check sees

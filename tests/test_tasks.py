@@ -56,9 +56,20 @@ def hue_degrees(rgb: tuple[int, int, int]) -> float:
 
 # ----- catalogue and prompts ----------------------------------------------------------
 
+
 def test_catalogue_names_and_versions():
-    assert task_names() == ["replicate", "replicate-alt1", "replicate-alt2", "mirror", "rotate90", "monochrome", "colorize",
-                            "reconstruct", "add-apples", "add-fruits"]
+    assert task_names() == [
+        "replicate",
+        "replicate-alt1",
+        "replicate-alt2",
+        "mirror",
+        "rotate90",
+        "monochrome",
+        "colorize",
+        "reconstruct",
+        "add-apples",
+        "add-fruits",
+    ]
     for task in TASKS.values():
         assert task.name and task.summary and task.version
 
@@ -87,7 +98,7 @@ def test_add_fruits_names_a_different_fruit_each_step():
 def test_fruit_hues_are_clearly_distinct():
     hues = [hue_degrees(f.rgb) for f in FRUITS]
     for i, a in enumerate(hues):
-        for b in hues[i + 1:]:
+        for b in hues[i + 1 :]:
             assert min(abs(a - b), 360 - abs(a - b)) >= 15
     assert "apple" not in {f.name for f in FRUITS}  # the apple prompt belongs to add-apples
 
@@ -124,6 +135,7 @@ def test_ideal_edit_refuses_arrays():
 
 
 # ----- faithful edits and expected geometry ----------------------------------------------
+
 
 @pytest.mark.parametrize("name", ["replicate", "replicate-alt1", "replicate-alt2"])
 def test_replicate_keeps_pixels_and_count(name):
@@ -193,6 +205,7 @@ def test_other_tasks_keep_the_seed_at_step_zero():
 
 
 # ----- add tasks: objects, slots, counts --------------------------------------------------
+
 
 def test_add_tasks_expect_one_more_object_per_step():
     for name in ("add-apples", "add-fruits"):

@@ -23,8 +23,12 @@ CASES = [
     ("metric-typo-suggests-the-pyiqa-name", ["--metric", "pyiqa:piqee"], ["--metric pyiqa:piqee", "Did you mean pyiqa:piqe"], []),
     ("metric-without-prefix-suggests-pyiqa", ["--metric", "piqe"], ["--metric piqe", "Did you mean pyiqa:piqe"], []),
     ("builtin-metric-typo", ["--metric", "iqa_audit:noise-sigm"], ["Did you mean iqa_audit:noise-sigma"], []),
-    ("unimportable-module-says-how-to-make-it-importable", ["--metric", "nosuchmod_xyz:sharp"],
-     ["importable module 'nosuchmod_xyz'", "PYTHONPATH", "path/to/file.py:callable"], []),
+    (
+        "unimportable-module-says-how-to-make-it-importable",
+        ["--metric", "nosuchmod_xyz:sharp"],
+        ["importable module 'nosuchmod_xyz'", "PYTHONPATH", "path/to/file.py:callable"],
+        [],
+    ),
     ("missing-metric-file", ["--metric", "no/such/file.py:sharp"], ["no/such/file.py", "no such file"], []),
     ("callable-not-in-module", ["--metric", "tests.plugin_metric_example:nosuch"], ["a callable 'nosuch'"], []),
     ("editor-typo", ["--editor", "codec-jpgg"], ["--editor codec-jpgg", "Did you mean codec-jpeg"], []),
@@ -49,15 +53,27 @@ CASES = [
     ("unknown-counter", ["--counter", "gpt"], ["--counter", "'blob' or 'vlm:<gemini model>'"], []),
     ("unknown-judge", ["--judge", "gpt"], ["--judge", "'keyword' or 'llm:<gemini model>'"], []),
     ("negative-keep-reports", ["--keep-reports", "-1"], ["--keep-reports", "0 or more"], []),
-    ("store-folder-that-cannot-be-created", ["--store", "/proc/iqa-audit-store"],
-     ["--store /proc/iqa-audit-store", "a writable folder"], []),
+    (
+        "store-folder-that-cannot-be-created",
+        ["--store", "/proc/iqa-audit-store"],
+        ["--store /proc/iqa-audit-store", "a writable folder"],
+        [],
+    ),
 ]
 
 
 def _run(pytester, *args, env=None):
     pytester.makepyfile(test_gap=GAP_TEST)
-    base = ["-p", "iqa_audit.pytest_plugin", "-p", "no:cacheprovider", "--store", str(pytester.path / "store"),
-            "--reports-dir", str(pytester.path / "reports")]
+    base = [
+        "-p",
+        "iqa_audit.pytest_plugin",
+        "-p",
+        "no:cacheprovider",
+        "--store",
+        str(pytester.path / "store"),
+        "--reports-dir",
+        str(pytester.path / "reports"),
+    ]
     if env is None:
         return pytester.runpytest_inprocess(*base, *args)
     old = {k: os.environ.get(k) for k in env}
@@ -93,7 +109,9 @@ def test_a_bad_option_is_one_usage_error_line_at_configure(pytester, monkeypatch
 def test_every_checked_option_has_a_usage_error_case():
     """A new option with a check or a lookup needs a case above."""
     covered = {a for _, args, _, _ in CASES for a in args if a.startswith("--")}
-    checked = {o.flag for o in OPTIONS if PYTEST in o.commands and (o.check or o.lookup) and o.lookup != "results"} | {"--compare"}
+    checked = {o.flag for o in OPTIONS if PYTEST in o.commands and (o.check or o.lookup) and o.lookup != "results"} | {
+        "--compare"
+    }
     assert checked <= covered, sorted(checked - covered)
 
 
@@ -130,9 +148,27 @@ def pytest_collection_modifyitems(session, config, items):
     shutil.rmtree({str(store)!r}, ignore_errors=True)
     Path({str(store)!r}).write_text("not a folder")
 """)
-    result = _run(pytester, "--seed", "tiny", "--seed-dir", str(seed_dir), "--editor", "sim-noise-tint", "--runs", "1",
-                  "--steps", "2", "--delta-steps", "2", "--long-side", "0", "--metric", "iqa_audit:noise-sigma",
-                  "--baseline", "none")
+    result = _run(
+        pytester,
+        "--seed",
+        "tiny",
+        "--seed-dir",
+        str(seed_dir),
+        "--editor",
+        "sim-noise-tint",
+        "--runs",
+        "1",
+        "--steps",
+        "2",
+        "--delta-steps",
+        "2",
+        "--long-side",
+        "0",
+        "--metric",
+        "iqa_audit:noise-sigma",
+        "--baseline",
+        "none",
+    )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
     assert str(store) in _one_error_line(result)
@@ -140,8 +176,26 @@ def pytest_collection_modifyitems(session, config, items):
 
 @pytest.mark.slow
 def test_cuda_without_a_gpu_is_refused_even_when_every_score_is_cached(pytester, tmp_path, seed_dir):
-    common = ["--seed", "tiny", "--seed-dir", str(seed_dir), "--editor", "sim-noise-tint", "--runs", "1", "--steps", "2",
-              "--delta-steps", "2", "--long-side", "0", "--metric", "iqa_audit:noise-sigma", "--baseline", "none"]
+    common = [
+        "--seed",
+        "tiny",
+        "--seed-dir",
+        str(seed_dir),
+        "--editor",
+        "sim-noise-tint",
+        "--runs",
+        "1",
+        "--steps",
+        "2",
+        "--delta-steps",
+        "2",
+        "--long-side",
+        "0",
+        "--metric",
+        "iqa_audit:noise-sigma",
+        "--baseline",
+        "none",
+    ]
     no_gpu = {"CUDA_VISIBLE_DEVICES": "", "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     warm = _run(pytester, *common, env=no_gpu)
     warm.assert_outcomes(passed=1)  # every score is now in the store
@@ -153,21 +207,25 @@ def test_cuda_without_a_gpu_is_refused_even_when_every_score_is_cached(pytester,
 
 def _cli(*args):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": ""}
-    return subprocess.run([sys.executable, "-m", "iqa_audit", *args], capture_output=True, text=True, timeout=120, env=env,
-                          cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "iqa_audit", *args], capture_output=True, text=True, timeout=120, env=env, cwd=ROOT
+    )
 
 
-@pytest.mark.parametrize("args, must", [
-    pytest.param(["build", "--editor", "codec-jpgg"], ["--editor codec-jpgg", "Did you mean codec-jpeg"], id="editor-typo"),
-    pytest.param(["build", "--steps", "-3"], ["--steps", "0 or more"], id="negative-steps"),
-    pytest.param(["build", "--task", "upscale"], ["--task upscale"], id="unknown-task"),
-    pytest.param(["build", "--seed", "grid-perspectiv"], ["Did you mean grid-perspective"], id="seed-typo"),
-    pytest.param(["build", "--jobs", "0"], ["--jobs", "1 or more"], id="zero-jobs"),
-    pytest.param(["build", "--profile", "quik"], ["Did you mean quick"], id="profile-typo"),
-    pytest.param(["score", "--metric", "pyiqa:piqee"], ["Did you mean pyiqa:piqe"], id="metric-typo"),
-    pytest.param(["score", "--metric", "nosuchmod_xyz:f"], ["importable module 'nosuchmod_xyz'"], id="unimportable-metric"),
-    pytest.param(["score", "--device", "cuda"], ["--device cuda", "Pass --device cpu"], id="cuda-without-gpu"),
-])
+@pytest.mark.parametrize(
+    "args, must",
+    [
+        pytest.param(["build", "--editor", "codec-jpgg"], ["--editor codec-jpgg", "Did you mean codec-jpeg"], id="editor-typo"),
+        pytest.param(["build", "--steps", "-3"], ["--steps", "0 or more"], id="negative-steps"),
+        pytest.param(["build", "--task", "upscale"], ["--task upscale"], id="unknown-task"),
+        pytest.param(["build", "--seed", "grid-perspectiv"], ["Did you mean grid-perspective"], id="seed-typo"),
+        pytest.param(["build", "--jobs", "0"], ["--jobs", "1 or more"], id="zero-jobs"),
+        pytest.param(["build", "--profile", "quik"], ["Did you mean quick"], id="profile-typo"),
+        pytest.param(["score", "--metric", "pyiqa:piqee"], ["Did you mean pyiqa:piqe"], id="metric-typo"),
+        pytest.param(["score", "--metric", "nosuchmod_xyz:f"], ["importable module 'nosuchmod_xyz'"], id="unimportable-metric"),
+        pytest.param(["score", "--device", "cuda"], ["--device cuda", "Pass --device cpu"], id="cuda-without-gpu"),
+    ],
+)
 def test_the_cli_checks_the_same_way(tmp_path, args, must):
     out = _cli(*args, "--store", str(tmp_path / "s"))
     assert out.returncode == 2, out.stderr

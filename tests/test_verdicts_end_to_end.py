@@ -29,9 +29,11 @@ from .conftest import textured_image
 
 pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parent.parent
-GAP_TEST = ("from iqa_audit.verdicts import audit_gap\n\n"
-            "def test_gap(gap_cell, audit_engine, record_cell, audit_config):\n"
-            "    audit_gap(gap_cell, audit_engine, record_cell, audit_config)\n")
+GAP_TEST = (
+    "from iqa_audit.verdicts import audit_gap\n\n"
+    "def test_gap(gap_cell, audit_engine, record_cell, audit_config):\n"
+    "    audit_gap(gap_cell, audit_engine, record_cell, audit_config)\n"
+)
 STEPS = 5
 
 
@@ -81,8 +83,21 @@ def _manifest(folder: Path, rows: dict[tuple[str, int], dict[int, np.ndarray]]) 
 def _run(pytester, tmp_path, *args, name="r"):
     os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
     return pytester.runpytest_subprocess(
-        "-p", "iqa_audit.pytest_plugin", "-p", "no:cacheprovider", "--store", str(tmp_path / "store"),
-        "--reports-dir", str(tmp_path / "reports"), "--run-name", name, "--baseline", "none", "-rs", *args)
+        "-p",
+        "iqa_audit.pytest_plugin",
+        "-p",
+        "no:cacheprovider",
+        "--store",
+        str(tmp_path / "store"),
+        "--reports-dir",
+        str(tmp_path / "reports"),
+        "--run-name",
+        name,
+        "--baseline",
+        "none",
+        "-rs",
+        *args,
+    )
 
 
 def _cells(tmp_path, name="r") -> dict[str, dict]:
@@ -112,8 +127,10 @@ def test_nothing_to_notice_is_inconclusive_and_real_damage_keeps_its_sign(pytest
         for kind in ("blur", "noise"):
             c = cells[f"gap:{mid}-{kind}-tex-d{STEPS}"]
             # The gap equals an independent computation from the files: score, normalise, average, subtract.
-            norm = {k: [float(normalise(metric.score([Image.from_array(chains[(kind, r)][k])])[0], metric.range))
-                        for r in (0, 1)] for k in (1, STEPS)}
+            norm = {
+                k: [float(normalise(metric.score([Image.from_array(chains[(kind, r)][k])])[0], metric.range)) for r in (0, 1)]
+                for k in (1, STEPS)
+            }
             expected = np.mean(norm[STEPS]) - np.mean(norm[1])
             assert c["value"] == pytest.approx(expected, abs=1e-9)
             assert all(e["visible"] for e in c["evidence"])
@@ -121,8 +138,11 @@ def test_nothing_to_notice_is_inconclusive_and_real_damage_keeps_its_sign(pytest
     # The positive controls: each measure notices the damage it measures.
     assert cells[f"gap:noise-sigma-noise-tex-d{STEPS}"]["verdict"] == "pass"
     assert cells[f"gap:blur-effect-blur-tex-d{STEPS}"]["verdict"] == "pass"
-    out.assert_outcomes(skipped=4, passed=sum(c["verdict"] == "pass" for c in cells.values()),
-                        failed=sum(c["verdict"] == "fail" for c in cells.values()))
+    out.assert_outcomes(
+        skipped=4,
+        passed=sum(c["verdict"] == "pass" for c in cells.values()),
+        failed=sum(c["verdict"] == "fail" for c in cells.values()),
+    )
     out.stdout.fnmatch_lines(["*gap verdicts: * noticed, * missed, 4 inconclusive*"])
     res = json.loads((tmp_path / "reports" / "r" / "results.json").read_text())
     assert res["run"]["verdicts"]["inconclusive"] == 4 and "Flynn" in res["run"]["evidence_threshold"]
@@ -150,15 +170,34 @@ def test_the_unpaired_recipe_is_not_noticed(pytester, tmp_path):
 def test_a_metric_with_missing_weights_fails_the_run_with_how_to_fix_it(pytester, tmp_path, seed_dir, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))  # musiq's weights are not here
     pytester.makepyfile(test_gap=GAP_TEST)
-    chain = ("--seed", "tiny", "--seed-dir", str(seed_dir), "--editor", "sim-noise-tint", "--runs", "1", "--steps", "4",
-             "--delta-steps", "4", "--long-side", "0", "--metric", "pyiqa:musiq,iqa_audit:noise-sigma")
+    chain = (
+        "--seed",
+        "tiny",
+        "--seed-dir",
+        str(seed_dir),
+        "--editor",
+        "sim-noise-tint",
+        "--runs",
+        "1",
+        "--steps",
+        "4",
+        "--delta-steps",
+        "4",
+        "--long-side",
+        "0",
+        "--metric",
+        "pyiqa:musiq,iqa_audit:noise-sigma",
+    )
     out = _run(pytester, tmp_path, *chain)
     assert out.ret == 1, out.stdout.str()  # one audited metric passed, but musiq audited nothing: not green
     out.assert_outcomes(passed=1, skipped=1)
-    out.stdout.fnmatch_lines(["*requested metrics that could not be audited*",
-                              "pyiqa:musiq: metric pyiqa:musiq: expected its weight files*"
-                              "*iqa-audit weights --metric pyiqa:musiq*",
-                              "*the run FAILS (exit 1)*--allow-missing-metrics*"])
+    out.stdout.fnmatch_lines(
+        [
+            "*requested metrics that could not be audited*",
+            "pyiqa:musiq: metric pyiqa:musiq: expected its weight files**iqa-audit weights --metric pyiqa:musiq*",
+            "*the run FAILS (exit 1)*--allow-missing-metrics*",
+        ]
+    )
     res = json.loads((tmp_path / "reports" / "r" / "results.json").read_text())
     assert res["metrics"]["musiq"]["status"] == "unavailable" and "weight" in res["metrics"]["musiq"]["why"]
     assert res["metrics"]["noise-sigma"]["status"] == "audited"
@@ -170,7 +209,7 @@ def test_a_metric_with_missing_weights_fails_the_run_with_how_to_fix_it(pytester
     allowed.stdout.fnmatch_lines(["*--allow-missing-metrics lets the run pass without them*"])
 
 
-METRIC_V1 = '''
+METRIC_V1 = """
 import numpy as np
 import iqa_audit.metrics
 
@@ -179,15 +218,31 @@ import iqa_audit.metrics
 def sharp(pixels):
     g = pixels.astype(np.float64).mean(axis=2)
     return float(np.abs(np.diff(g, axis=1)).mean())
-'''
+"""
 
 
 @pytest.mark.slow
 def test_editing_a_metric_file_rescores_without_a_version_bump(pytester, tmp_path, seed_dir, monkeypatch):
     monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
     pytester.makepyfile(test_gap=GAP_TEST, my_metric=METRIC_V1)
-    chain = ("--seed", "tiny", "--seed-dir", str(seed_dir), "--editor", "sim-noise-tint", "--runs", "1", "--steps", "4",
-             "--delta-steps", "4", "--long-side", "0", "--metric", "my_metric:sharp")
+    chain = (
+        "--seed",
+        "tiny",
+        "--seed-dir",
+        str(seed_dir),
+        "--editor",
+        "sim-noise-tint",
+        "--runs",
+        "1",
+        "--steps",
+        "4",
+        "--delta-steps",
+        "4",
+        "--long-side",
+        "0",
+        "--metric",
+        "my_metric:sharp",
+    )
     _run(pytester, tmp_path, *chain, name="before")
     before = next(iter(_cells(tmp_path, "before").values()))
     # The author flips the score (higher is now blurrier) and forgets to bump version="1".

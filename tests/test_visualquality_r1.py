@@ -36,8 +36,12 @@ def photo(seed: int, width: int = 150, height: int = 100) -> Image:
 
 
 def prompt_ids(processor, image: Image):
-    text = processor.apply_chat_template([{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": QUESTION}]}],
-                                         tokenize=False, add_generation_prompt=True, add_vision_id=True)
+    text = processor.apply_chat_template(
+        [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": QUESTION}]}],
+        tokenize=False,
+        add_generation_prompt=True,
+        add_vision_id=True,
+    )
     return text, processor(text=[text], images=[image.to_pil()], return_tensors="pt")
 
 
@@ -90,23 +94,29 @@ def test_random_weights_give_an_error_not_a_made_up_score(tokenizer, processor):
         metric.score([photo(5)])
 
 
-@pytest.mark.parametrize(("answer", "score"), [
-    ("<think>a</think><answer>4.5</answer>", 4.5),
-    ("<answer>2</answer> then <answer>3.75 out of 5</answer>", 3.75),  # the last tag, its first number
-    ("<answer>\n 1.00 \n</answer>", 1.0),
-    ("<answer>5</answer>", 5.0),
-])
+@pytest.mark.parametrize(
+    ("answer", "score"),
+    [
+        ("<think>a</think><answer>4.5</answer>", 4.5),
+        ("<answer>2</answer> then <answer>3.75 out of 5</answer>", 3.75),  # the last tag, its first number
+        ("<answer>\n 1.00 \n</answer>", 1.0),
+        ("<answer>5</answer>", 5.0),
+    ],
+)
 def test_parse_score_takes_the_first_number_of_the_last_answer(answer, score):
     assert parse_score(answer) == score
 
 
-@pytest.mark.parametrize(("answer", "why"), [
-    ("The rating is 4.2", "no <answer>"),  # the authors would read 4.2 off the whole text; a tag is required here
-    ("<answer>good</answer>", "no number"),
-    ("<answer>7.5</answer>", "outside"),
-    ("<answer>0.5</answer>", "outside"),
-    ("", "no <answer>"),
-])
+@pytest.mark.parametrize(
+    ("answer", "why"),
+    [
+        ("The rating is 4.2", "no <answer>"),  # the authors would read 4.2 off the whole text; a tag is required here
+        ("<answer>good</answer>", "no number"),
+        ("<answer>7.5</answer>", "outside"),
+        ("<answer>0.5</answer>", "outside"),
+        ("", "no <answer>"),
+    ],
+)
 def test_parse_score_refuses_answers_without_a_score_in_range(answer, why):
     with pytest.raises(AnswerError, match=why):
         parse_score(answer)

@@ -78,6 +78,7 @@ def smooth_image(seed: int) -> Image:
 
 # ----- prediction ------------------------------------------------------------------------------------
 
+
 def test_predicted_files_follow_torch_home(torch_home):
     musiq = required_weights("pyiqa:musiq")
     assert [(w.loader, w.path) for w in musiq] == [("pyiqa", torch_home / "hub" / "pyiqa" / "musiq_koniq_ckpt-e95806b9.pth")]
@@ -96,9 +97,30 @@ def test_weight_free_and_non_pyiqa_metrics_need_nothing(torch_home):
         assert required_weights(name) == [] and missing_weights(name) == []
 
 
-@pytest.mark.parametrize("metric", ["arniqa", "brisque", "clipiqa", "cnniqa", "dbcnn", "hyperiqa", "ilniqe", "liqe",
-                                    "maniqa", "musiq", "nima", "niqe", "nrqm", "paq2piq", "pi", "qualiclip",
-                                    "topiq_nr", "tres", "wadiqam_nr"])
+@pytest.mark.parametrize(
+    "metric",
+    [
+        "arniqa",
+        "brisque",
+        "clipiqa",
+        "cnniqa",
+        "dbcnn",
+        "hyperiqa",
+        "ilniqe",
+        "liqe",
+        "maniqa",
+        "musiq",
+        "nima",
+        "niqe",
+        "nrqm",
+        "paq2piq",
+        "pi",
+        "qualiclip",
+        "topiq_nr",
+        "tres",
+        "wadiqam_nr",
+    ],
+)
 def test_every_study_metric_has_a_prediction(torch_home, metric):
     files = required_weights(f"pyiqa:{metric}")
     assert files, metric
@@ -108,6 +130,7 @@ def test_every_study_metric_has_a_prediction(torch_home, metric):
 
 
 # ----- the skip path ----------------------------------------------------------------------------------
+
 
 def test_empty_torch_home_means_missing_and_unavailable(torch_home):
     missing = missing_weights("pyiqa:musiq")
@@ -119,6 +142,7 @@ def test_empty_torch_home_means_missing_and_unavailable(torch_home):
 
 
 # ----- fetching from a local server -------------------------------------------------------------------
+
 
 def test_fetch_lands_in_torch_home_and_the_metric_then_loads_offline(torch_home, weight_server, monkeypatch):
     import pyiqa.archs.niqe_arch as niqe_arch
@@ -154,7 +178,9 @@ def test_weights_main_reports_fetched_and_present(torch_home, weight_server, mon
     base, served, log = weight_server
     (served / "NRQM_model.mat").write_bytes(b"not a real model")
     monkeypatch.setitem(nrqm_arch.default_model_urls, "url", f"{base}/NRQM_model.mat")
-    monkeypatch.setattr("iqa_audit.metrics.pyiqa_adapter.build_pyiqa_model", lambda *a, **k: None)  # fake file: skip the load check
+    monkeypatch.setattr(
+        "iqa_audit.metrics.pyiqa_adapter.build_pyiqa_model", lambda *a, **k: None
+    )  # fake file: skip the load check
 
     assert weights_main(["pyiqa:nrqm", "iqa_audit:noise-sigma"]) == 0
     out = capsys.readouterr().out

@@ -3,5 +3,14 @@
 from .base import EditorEntry, EditRefused, EditResult, Editor
 from .registry import ENTRY_POINT_GROUP, create_editor, editor_entry, editor_names, estimate_cost
 
-__all__ = ["ENTRY_POINT_GROUP", "EditRefused", "EditResult", "Editor", "EditorEntry", "create_editor", "editor_entry",
-           "editor_names", "estimate_cost"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "EditRefused",
+    "EditResult",
+    "Editor",
+    "EditorEntry",
+    "create_editor",
+    "editor_entry",
+    "editor_names",
+    "estimate_cost",
+]

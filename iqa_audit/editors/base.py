@@ -39,7 +39,11 @@ def derive_seed(base_seed: int, seed: int, step: int, mode: str) -> int:
     elif mode == "per-step":
         value = base_seed + seed * 10_000 + step
     else:
-        raise ConfigError(explain("seed_mode", expected=" or ".join(SEED_MODES), got=repr(mode), fix="Use seed_mode=fixed or seed_mode=per-step."))
+        raise ConfigError(
+            explain(
+                "seed_mode", expected=" or ".join(SEED_MODES), got=repr(mode), fix="Use seed_mode=fixed or seed_mode=per-step."
+            )
+        )
     return value % 2**31
 
 
@@ -103,16 +107,18 @@ def size_problem(editor: Editor, width: int, height: int) -> SizeProblem | None:
     return check(width, height) if callable(check) else None
 
 
-def input_size_error(spec: str, seed: str, width: int, height: int, problem: SizeProblem,
-                     long_side: int | None) -> ConfigError:
+def input_size_error(spec: str, seed: str, width: int, height: int, problem: SizeProblem, long_side: int | None) -> ConfigError:
     """The error for a seed an editor cannot take: the seed, its size, the limit and the fix."""
     at = f"--long-side {long_side}" if long_side else "its native size (--long-side 0)"
     other = f", or use {' or '.join(problem.alternatives)}" if problem.alternatives else ""
-    return ConfigError(explain(
-        f"seed {seed!r} ({width}x{height} px at {at}) with editor {spec}",
-        expected=f"an input the editor can encode: {problem.limit}", got=problem.got,
-        fix=f"Render the seeds smaller: --long-side {problem.max_side} or less{other}. "
-            "Nothing was built."))
+    return ConfigError(
+        explain(
+            f"seed {seed!r} ({width}x{height} px at {at}) with editor {spec}",
+            expected=f"an input the editor can encode: {problem.limit}",
+            got=problem.got,
+            fix=f"Render the seeds smaller: --long-side {problem.max_side} or less{other}. Nothing was built.",
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -136,8 +142,15 @@ class EditorEntry:
             object.__setattr__(self, "defaults", MappingProxyType(dict(self.defaults)))
 
     @classmethod
-    def of(cls, name: str, factory: Callable[..., Editor], *, summary: str,
-           cost: Callable[[Mapping[str, Any], int], float] | None = None, **defaults: Any) -> "EditorEntry":
+    def of(
+        cls,
+        name: str,
+        factory: Callable[..., Editor],
+        *,
+        summary: str,
+        cost: Callable[[Mapping[str, Any], int], float] | None = None,
+        **defaults: Any,
+    ) -> "EditorEntry":
         """An entry with its defaults as keyword arguments (the way the tables read best)."""
         return cls(name, factory, defaults, summary, cost)
 
@@ -150,7 +163,12 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
         key, eq, value = part.partition("=")
         if not eq:
             raise ConfigError(
-                explain(f"editor spec {spec!r}", expected="name[:key=value,...]", got=repr(part), fix="Write e.g. codec-jpeg:quality=50.")
+                explain(
+                    f"editor spec {spec!r}",
+                    expected="name[:key=value,...]",
+                    got=repr(part),
+                    fix="Write e.g. codec-jpeg:quality=50.",
+                )
             )
         params[key.strip()] = _coerce(value.strip())
     return name.strip(), params

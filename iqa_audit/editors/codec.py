@@ -75,8 +75,14 @@ SIZE_TABLES: Mapping[str, Tier | None] = {"gemini": None, "gemini-1k": "1K", "ge
 def snap_size(width: int, height: int, table: str) -> tuple[int, int]:
     """The (width, height) a generative editor using `table` returns for this input."""
     if table not in SIZE_TABLES:
-        raise ConfigError(explain(f"size_table {table!r}", expected="one of " + ", ".join(SIZE_TABLES) + " (or none)",
-                                  got=repr(table), fix="Write e.g. codec-jpeg:size_table=gemini-2k."))
+        raise ConfigError(
+            explain(
+                f"size_table {table!r}",
+                expected="one of " + ", ".join(SIZE_TABLES) + " (or none)",
+                got=repr(table),
+                fix="Write e.g. codec-jpeg:size_table=gemini-2k.",
+            )
+        )
     tier = SIZE_TABLES[table]
     ar = height / width
     label = min(GEMINI_SIZES, key=lambda s: (abs(math.log(s.aspect_ratio / ar)), s.label)).label
@@ -134,15 +140,29 @@ class CodecEditor:
 
     def __post_init__(self) -> None:
         if self.codec not in CODECS:
-            raise ConfigError(explain("codec", expected="jpeg or webp", got=repr(self.codec), fix="Use codec-jpeg or codec-webp."))
+            raise ConfigError(
+                explain("codec", expected="jpeg or webp", got=repr(self.codec), fix="Use codec-jpeg or codec-webp.")
+            )
         if not isinstance(self.quality, int) or isinstance(self.quality, bool) or not 1 <= self.quality <= 100:
-            raise ConfigError(explain(f"codec-{self.codec} quality", expected="an integer from 1 to 100", got=repr(self.quality),
-                                      fix=f"Write e.g. codec-{self.codec}:quality=75."))
+            raise ConfigError(
+                explain(
+                    f"codec-{self.codec} quality",
+                    expected="an integer from 1 to 100",
+                    got=repr(self.quality),
+                    fix=f"Write e.g. codec-{self.codec}:quality=75.",
+                )
+            )
         if self.size_table in ("", "none", "None"):
             object.__setattr__(self, "size_table", None)
         if self.size_table is not None and self.size_table not in SIZE_TABLES:
-            raise ConfigError(explain(f"codec-{self.codec} size_table", expected="one of " + ", ".join(SIZE_TABLES) + " or none",
-                                      got=repr(self.size_table), fix=f"Write e.g. codec-{self.codec}:size_table=gemini."))
+            raise ConfigError(
+                explain(
+                    f"codec-{self.codec} size_table",
+                    expected="one of " + ", ".join(SIZE_TABLES) + " or none",
+                    got=repr(self.size_table),
+                    fix=f"Write e.g. codec-{self.codec}:size_table=gemini.",
+                )
+            )
 
     @property
     def id(self) -> str:
@@ -164,10 +184,17 @@ class CodecEditor:
         codec = CODECS[self.codec]
         if max(ow, oh) <= codec.max_side:
             return None
-        others = tuple(f"codec-{c.name} (up to {c.max_side} px per side)" for c in CODECS.values()
-                       if c.name != self.codec and c.max_side >= max(ow, oh))
-        return SizeProblem(limit=f"at most {codec.max_side} px per side ({codec.limit_source})",
-                           got=f"an image it would encode at {ow}x{oh} px", max_side=codec.max_side, alternatives=others)
+        others = tuple(
+            f"codec-{c.name} (up to {c.max_side} px per side)"
+            for c in CODECS.values()
+            if c.name != self.codec and c.max_side >= max(ow, oh)
+        )
+        return SizeProblem(
+            limit=f"at most {codec.max_side} px per side ({codec.limit_source})",
+            got=f"an image it would encode at {ow}x{oh} px",
+            max_side=codec.max_side,
+            alternatives=others,
+        )
 
     def edit(self, image: Image, prompt: str, *, seed: int, step: int) -> EditResult:
         # `seed` is unused: a codec has no randomness, and that is the point of it.
@@ -177,10 +204,15 @@ class CodecEditor:
             pil = resize_cover_crop(pil, *snap_size(pil.width, pil.height, self.size_table))
         problem = self._encode_problem(pil.width, pil.height)
         if problem is not None:  # normally refused at plan time; never hand the encoder a size it rejects
-            raise ConfigError(explain(f"{self.id} step {step} input ({image.width}x{image.height} px)",
-                                      expected=problem.limit, got=problem.got,
-                                      fix=f"Render the seeds smaller: --long-side {problem.max_side} or less"
-                                          + (f", or use {' or '.join(problem.alternatives)}." if problem.alternatives else ".")))
+            raise ConfigError(
+                explain(
+                    f"{self.id} step {step} input ({image.width}x{image.height} px)",
+                    expected=problem.limit,
+                    got=problem.got,
+                    fix=f"Render the seeds smaller: --long-side {problem.max_side} or less"
+                    + (f", or use {' or '.join(problem.alternatives)}." if problem.alternatives else "."),
+                )
+            )
         data = encode(pil, self.codec, self.quality)
         out = decode_image(data, source=f"{self.id} output")
         meta = {"codec": self.codec, "quality": self.quality, "bytes": len(data), "size": [out.width, out.height]}
@@ -228,14 +260,32 @@ class ReuploadEditor:
     def __post_init__(self) -> None:
         for name, value in (("quality", self.quality), ("swing", self.swing)):
             if not isinstance(value, int) or isinstance(value, bool):
-                raise ConfigError(explain(f"codec-reupload {name}", expected="an integer", got=repr(value),
-                                          fix="Write e.g. codec-reupload:quality=75,swing=10."))
+                raise ConfigError(
+                    explain(
+                        f"codec-reupload {name}",
+                        expected="an integer",
+                        got=repr(value),
+                        fix="Write e.g. codec-reupload:quality=75,swing=10.",
+                    )
+                )
         if self.swing < 0 or not (1 <= self.quality - self.swing and self.quality + self.swing <= 100):
-            raise ConfigError(explain("codec-reupload quality and swing", expected="0 <= swing and 1 <= quality ± swing <= 100",
-                                      got=f"quality={self.quality}, swing={self.swing}", fix="Write e.g. codec-reupload:quality=75,swing=10."))
+            raise ConfigError(
+                explain(
+                    "codec-reupload quality and swing",
+                    expected="0 <= swing and 1 <= quality ± swing <= 100",
+                    got=f"quality={self.quality}, swing={self.swing}",
+                    fix="Write e.g. codec-reupload:quality=75,swing=10.",
+                )
+            )
         if isinstance(self.scale, bool) or not isinstance(self.scale, (int, float)) or not 0.1 <= self.scale <= 1.0:
-            raise ConfigError(explain("codec-reupload scale", expected="a number from 0.1 to 1 (1: no resampling)",
-                                      got=repr(self.scale), fix="Write e.g. codec-reupload:scale=0.75."))
+            raise ConfigError(
+                explain(
+                    "codec-reupload scale",
+                    expected="a number from 0.1 to 1 (1: no resampling)",
+                    got=repr(self.scale),
+                    fix="Write e.g. codec-reupload:scale=0.75.",
+                )
+            )
 
     def params(self) -> Mapping[str, Any]:
         return {"quality": self.quality, "swing": self.swing, "scale": float(self.scale)}
@@ -254,7 +304,13 @@ class ReuploadEditor:
         quality = self.quality_at(step)
         data = encode(pil, "jpeg", quality)
         out = decode_image(data, source=f"{self.id} output")
-        meta = {"codec": "jpeg", "quality": quality, "scale": float(self.scale), "bytes": len(data), "size": [out.width, out.height]}
+        meta = {
+            "codec": "jpeg",
+            "quality": quality,
+            "scale": float(self.scale),
+            "bytes": len(data),
+            "size": [out.width, out.height],
+        }
         return EditResult(out, reasoning=None, meta=meta)
 
 
@@ -267,11 +323,27 @@ def _webp(quality: int = 75, size_table: str | None = None) -> CodecEditor:
 
 
 EDITORS: tuple[EditorEntry, ...] = (
-    EditorEntry.of("codec-jpeg", _jpeg, summary="faithful edit, then JPEG encode/decode each step (real generational loss)",
-                   quality=75, size_table=None),
-    EditorEntry.of("codec-reupload", ReuploadEditor,
-                   summary="faithful edit, then resample down and back up and JPEG at a quality varying per step "
-                           "(re-upload generational loss that keeps degrading)", quality=75, swing=10, scale=0.75),
-    EditorEntry.of("codec-webp", _webp, summary="faithful edit, then WebP encode/decode each step (real generational loss)",
-                   quality=75, size_table=None),
+    EditorEntry.of(
+        "codec-jpeg",
+        _jpeg,
+        summary="faithful edit, then JPEG encode/decode each step (real generational loss)",
+        quality=75,
+        size_table=None,
+    ),
+    EditorEntry.of(
+        "codec-reupload",
+        ReuploadEditor,
+        summary="faithful edit, then resample down and back up and JPEG at a quality varying per step "
+        "(re-upload generational loss that keeps degrading)",
+        quality=75,
+        swing=10,
+        scale=0.75,
+    ),
+    EditorEntry.of(
+        "codec-webp",
+        _webp,
+        summary="faithful edit, then WebP encode/decode each step (real generational loss)",
+        quality=75,
+        size_table=None,
+    ),
 )

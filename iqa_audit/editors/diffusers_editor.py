@@ -72,9 +72,13 @@ FAMILIES: Mapping[str, PipelineFamily] = MappingProxyType(
     {
         f.name: f
         for f in (
-            PipelineFamily("flux2-dev", "Flux2Pipeline", "black-forest-labs/FLUX.2-dev", "guidance_scale", 4.0, 50, None, gated=True),
+            PipelineFamily(
+                "flux2-dev", "Flux2Pipeline", "black-forest-labs/FLUX.2-dev", "guidance_scale", 4.0, 50, None, gated=True
+            ),
             PipelineFamily("qwen-image-edit", "QwenImageEditPipeline", "Qwen/Qwen-Image-Edit", "true_cfg_scale", 4.0, 50, " "),
-            PipelineFamily("qwen-image-edit-plus", "QwenImageEditPlusPipeline", "Qwen/Qwen-Image-Edit-2509", "true_cfg_scale", 4.0, 40, " "),
+            PipelineFamily(
+                "qwen-image-edit-plus", "QwenImageEditPlusPipeline", "Qwen/Qwen-Image-Edit-2509", "true_cfg_scale", 4.0, 40, " "
+            ),
         )
     }
 )
@@ -113,7 +117,12 @@ def load_pipeline(request: PipelineRequest, *, gated: bool = False) -> Any:
         import torch
     except ImportError:
         raise EditorUnavailable(
-            explain("torch", expected="the package to be installed", got="ImportError", fix="Run `pip install torch` (see pytorch.org for the CUDA build).")
+            explain(
+                "torch",
+                expected="the package to be installed",
+                got="ImportError",
+                fix="Run `pip install torch` (see pytorch.org for the CUDA build).",
+            )
         ) from None
     try:
         import diffusers
@@ -138,7 +147,12 @@ def load_pipeline(request: PipelineRequest, *, gated: bool = False) -> Any:
         )
     if request.device.startswith("cuda") and not torch.cuda.is_available():
         raise EditorUnavailable(
-            explain(f"device {request.device!r}", expected="a CUDA GPU", got="torch.cuda.is_available() == False", fix="Run on a GPU machine, or pass device=cpu (very slow).")
+            explain(
+                f"device {request.device!r}",
+                expected="a CUDA GPU",
+                got="torch.cuda.is_available() == False",
+                fix="Run on a GPU machine, or pass device=cpu (very slow).",
+            )
         )
     try:
         pipe = cls.from_pretrained(request.model_id, dtype=getattr(torch, request.dtype))
@@ -181,13 +195,21 @@ class DiffusersEditor:
         pipeline_factory: PipelineFactory | None = None,
     ):
         if family not in FAMILIES:
-            raise ConfigError(explain("diffusers family", expected="one of " + ", ".join(FAMILIES), got=repr(family), fix="Use a registered name."))
+            raise ConfigError(
+                explain(
+                    "diffusers family", expected="one of " + ", ".join(FAMILIES), got=repr(family), fix="Use a registered name."
+                )
+            )
         self.family = FAMILIES[family]
         self.model_id = _check_text("model_id", model_id or self.family.model_id)
         self.device = _check_text("device", device)
         self.dtype = _check_choice("dtype", dtype, DTYPES)
-        self.num_inference_steps = _check_int("num_inference_steps", self.family.num_inference_steps if num_inference_steps is None else num_inference_steps, low=1)
-        self.guidance_scale = _check_float("guidance_scale", self.family.guidance_scale if guidance_scale is None else guidance_scale)
+        self.num_inference_steps = _check_int(
+            "num_inference_steps", self.family.num_inference_steps if num_inference_steps is None else num_inference_steps, low=1
+        )
+        self.guidance_scale = _check_float(
+            "guidance_scale", self.family.guidance_scale if guidance_scale is None else guidance_scale
+        )
         self.size_policy = _check_choice("size_policy", size_policy, SIZE_POLICIES)
         self.seed_mode = _check_choice("seed_mode", str(seed_mode).replace("_", "-"), SEED_MODES)
         self.base_seed = _check_int("base_seed", base_seed, low=0)
@@ -231,8 +253,14 @@ class DiffusersEditor:
             output = pipe(**kwargs)
         except Exception as e:  # noqa: BLE001 - OOM, shape errors... reported, not a deep traceback
             oom = "out of memory" in str(e).lower()
-            fix = "Use a smaller image, size_policy=pipeline, or cpu_offload=true." if oom else "Check the pipeline's requirements (diffusers/transformers versions, input size)."
-            raise EditorError(explain(what, expected="an edited image", got=f"{type(e).__name__}: {str(e)[:300]}", fix=fix)) from None
+            fix = (
+                "Use a smaller image, size_policy=pipeline, or cpu_offload=true."
+                if oom
+                else "Check the pipeline's requirements (diffusers/transformers versions, input size)."
+            )
+            raise EditorError(
+                explain(what, expected="an edited image", got=f"{type(e).__name__}: {str(e)[:300]}", fix=fix)
+            ) from None
         out = _first_image(output, what)
         meta = {
             "seed": step_seed,
@@ -260,7 +288,9 @@ def _import_torch() -> Any:
     try:
         import torch
     except ImportError:
-        raise EditorUnavailable(explain("torch", expected="the package to be installed", got="ImportError", fix="Run `pip install torch`.")) from None
+        raise EditorUnavailable(
+            explain("torch", expected="the package to be installed", got="ImportError", fix="Run `pip install torch`.")
+        ) from None
     return torch
 
 
@@ -272,7 +302,14 @@ def _first_image(output: Any, what: str) -> Image:
     try:
         first = images[0]
     except (TypeError, IndexError, KeyError):
-        raise EditorError(explain(what, expected="an output with .images[0]", got=type(output).__name__, fix="Call the pipeline with output_type='pil'.")) from None
+        raise EditorError(
+            explain(
+                what,
+                expected="an output with .images[0]",
+                got=type(output).__name__,
+                fix="Call the pipeline with output_type='pil'.",
+            )
+        ) from None
     if hasattr(first, "convert"):  # a PIL image: the conversion table (alpha over white), as for files
         return Image.from_pil(first)
     return Image.from_array(np.asarray(first))
@@ -286,7 +323,9 @@ def _check_text(name: str, value: Any) -> str:
 
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
     if value not in choices:
-        raise ConfigError(explain(name, expected="one of " + ", ".join(choices), got=repr(value), fix=f"Pass {name}=<one of them>."))
+        raise ConfigError(
+            explain(name, expected="one of " + ", ".join(choices), got=repr(value), fix=f"Pass {name}=<one of them>.")
+        )
     return value
 
 

@@ -113,9 +113,15 @@ def size_for_step(image_size: str, step: int) -> str | None:
 def estimate_cost(model: str, image_size: str, steps: int) -> float:
     """Upper-bound USD cost of `steps` edits (output images only; see PRICE_PER_IMAGE_USD)."""
     if steps < 0:
-        raise ConfigError(explain("steps", expected="a non-negative number of steps", got=str(steps), fix="Pass the number of paid steps to build."))
+        raise ConfigError(
+            explain(
+                "steps", expected="a non-negative number of steps", got=str(steps), fix="Pass the number of paid steps to build."
+            )
+        )
     if image_size not in SIZE_CHOICES:
-        raise ConfigError(explain("image_size", expected=", ".join(SIZE_CHOICES), got=repr(image_size), fix="Use one of the listed sizes."))
+        raise ConfigError(
+            explain("image_size", expected=", ".join(SIZE_CHOICES), got=repr(image_size), fix="Use one of the listed sizes.")
+        )
     table = PRICE_PER_IMAGE_USD.get(model)
     total = 0.0
     for step in range(1, steps + 1):
@@ -138,9 +144,14 @@ def _decode_reply_image(data: bytes, what: str, meta: Mapping[str, Any]) -> Imag
         raise UnusableReply(f"{e} ({kept})", data, meta) from None
     except (OSError, SyntaxError, ValueError) as e:  # Pillow can fail while reading the header
         raise UnusableReply(
-            explain(source, expected="PNG or JPEG bytes", got=f"{len(data)} bytes that fail to decode ({type(e).__name__}: {e})",
-                    fix=f"This is {kept}; `{cli_command('forget', '--chain', 'KEY', '--from-step', 'K')}` asks for it "
-                        "anew."), data, meta
+            explain(
+                source,
+                expected="PNG or JPEG bytes",
+                got=f"{len(data)} bytes that fail to decode ({type(e).__name__}: {e})",
+                fix=f"This is {kept}; `{cli_command('forget', '--chain', 'KEY', '--from-step', 'K')}` asks for it anew.",
+            ),
+            data,
+            meta,
         ) from None
 
 
@@ -281,11 +292,20 @@ class GeminiEditor:
     def restore_history(self, turns: Sequence[ChatTurn], *, last_step: int) -> None:
         """Rebuild a chat session from stored steps (in order), before resuming at last_step + 1."""
         if self.session != "chat":
-            raise ConfigError(explain("restore_history", expected="session=chat", got=f"session={self.session}", fix="Only chat sessions keep a history."))
+            raise ConfigError(
+                explain(
+                    "restore_history",
+                    expected="session=chat",
+                    got=f"session={self.session}",
+                    fix="Only chat sessions keep a history.",
+                )
+            )
         _, types, _ = _import_genai()
         history: list[Any] = []
         for turn in turns:
-            parts = ([_image_part(types, turn.input)] if turn.input is not None else []) + [types.Part.from_text(text=turn.prompt)]
+            parts = ([_image_part(types, turn.input)] if turn.input is not None else []) + [
+                types.Part.from_text(text=turn.prompt)
+            ]
             history.append(types.Content(role="user", parts=parts))
             history.append(_model_turn(types, turn.output, turn.thought_signature))
         self._history = history
@@ -334,7 +354,9 @@ class GeminiEditor:
 
 def _check_choice(name: str, value: str, choices: Sequence[str]) -> str:
     if value not in choices:
-        raise ConfigError(explain(name, expected="one of " + ", ".join(choices), got=repr(value), fix=f"Pass {name}=<one of them>."))
+        raise ConfigError(
+            explain(name, expected="one of " + ", ".join(choices), got=repr(value), fix=f"Pass {name}=<one of them>.")
+        )
     return value
 
 
@@ -346,7 +368,15 @@ def _check_bool(name: str, value: Any) -> bool:
 
 # ----- table rows (editors.registry lists them) ------------------------------------------
 
-_COMMON: dict[str, Any] = {"temperature": None, "seed_mode": "fixed", "base_seed": 0, "session": "fresh", "base_url": None, "max_retries": 5, "timeout_s": 300.0}
+_COMMON: dict[str, Any] = {
+    "temperature": None,
+    "seed_mode": "fixed",
+    "base_seed": 0,
+    "session": "fresh",
+    "base_url": None,
+    "max_retries": 5,
+    "timeout_s": 300.0,
+}
 
 
 def _cost(params: Mapping[str, Any], steps: int) -> float:

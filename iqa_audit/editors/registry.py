@@ -54,19 +54,26 @@ def editor_entry(name: str) -> EditorEntry:
     entry point does not load to an EditorEntry or a factory."""
     eps = _entry_points()
     if name in BUILTIN and name in eps:
-        raise ConfigError(explain(
-            f"editor {name!r}", expected="one editor per name",
-            got=f"the built-in editor and the entry point {eps[name].value!r} of an installed package",
-            fix=f"Rename the entry point in that package's [project.entry-points.\"{ENTRY_POINT_GROUP}\"].",
-        ))
+        raise ConfigError(
+            explain(
+                f"editor {name!r}",
+                expected="one editor per name",
+                got=f"the built-in editor and the entry point {eps[name].value!r} of an installed package",
+                fix=f'Rename the entry point in that package\'s [project.entry-points."{ENTRY_POINT_GROUP}"].',
+            )
+        )
     if name in BUILTIN:
         return BUILTIN[name]
     if name in eps:
         return _plugin_entry(name, eps[name])
-    raise ConfigError(explain(
-        f"editor {name!r}", expected="one of " + ", ".join(editor_names()), got=repr(name),
-        fix=f"Run `{cli_command('list')}` to see every editor.",
-    ))
+    raise ConfigError(
+        explain(
+            f"editor {name!r}",
+            expected="one of " + ", ".join(editor_names()),
+            got=repr(name),
+            fix=f"Run `{cli_command('list')}` to see every editor.",
+        )
+    )
 
 
 def create_editor(spec: str) -> Editor:
@@ -109,27 +116,55 @@ def _plugin_entry(name: str, ep: importlib.metadata.EntryPoint) -> EditorEntry:
     try:
         target = ep.load()
     except (ImportError, AttributeError) as e:
-        raise ConfigError(explain(where, expected="'module:attribute' naming an importable object", got=f"{type(e).__name__}: {e}",
-                                  fix="Fix the entry point or install the package that provides it.")) from None
+        raise ConfigError(
+            explain(
+                where,
+                expected="'module:attribute' naming an importable object",
+                got=f"{type(e).__name__}: {e}",
+                fix="Fix the entry point or install the package that provides it.",
+            )
+        ) from None
     if isinstance(target, EditorEntry):
         if target.name != name:
-            raise ConfigError(explain(where, expected=f"an EditorEntry named {name!r}", got=f"one named {target.name!r}",
-                                      fix="Use the same name for the entry point and the EditorEntry."))
+            raise ConfigError(
+                explain(
+                    where,
+                    expected=f"an EditorEntry named {name!r}",
+                    got=f"one named {target.name!r}",
+                    fix="Use the same name for the entry point and the EditorEntry.",
+                )
+            )
         return target
     if callable(target):
         return EditorEntry(name, target, _keyword_defaults(target, where), _first_line(target) or name)
-    raise ConfigError(explain(where, expected="an EditorEntry or a callable returning an Editor", got=type(target).__name__,
-                              fix="Point the entry point at an EditorEntry or at the editor's factory."))
+    raise ConfigError(
+        explain(
+            where,
+            expected="an EditorEntry or a callable returning an Editor",
+            got=type(target).__name__,
+            fix="Point the entry point at an EditorEntry or at the editor's factory.",
+        )
+    )
 
 
 def _keyword_defaults(factory: Any, where: str) -> dict[str, Any]:
     """The factory's parameters as spec defaults: every parameter needs a default."""
     params = inspect.signature(factory).parameters.values()
-    missing = [p.name for p in params if p.default is inspect.Parameter.empty
-               and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)]
+    missing = [
+        p.name
+        for p in params
+        if p.default is inspect.Parameter.empty
+        and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    ]
     if missing:
-        raise ConfigError(explain(where, expected="a factory whose every parameter has a default", got="no default for " + ", ".join(missing),
-                                  fix="Give each parameter a default (a spec overrides it), or register an EditorEntry."))
+        raise ConfigError(
+            explain(
+                where,
+                expected="a factory whose every parameter has a default",
+                got="no default for " + ", ".join(missing),
+                fix="Give each parameter a default (a spec overrides it), or register an EditorEntry.",
+            )
+        )
     return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
 
 

@@ -37,8 +37,14 @@ ndimage = LazyModule("scipy.ndimage")  # imported on the first simulated step, n
 
 def _check_seed(seed: int, editor: str) -> None:
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise ConfigError(explain(f"{editor} seed", expected="an integer >= 0 (the chain's run number)", got=repr(seed),
-                                  fix="Pass seed=run, as the chain builder does."))
+        raise ConfigError(
+            explain(
+                f"{editor} seed",
+                expected="an integer >= 0 (the chain's run number)",
+                got=repr(seed),
+                fix="Pass seed=run, as the chain builder does.",
+            )
+        )
 
 
 def _positive(editor: str, name: str, value: Any, *, integer: bool = False, minimum: float = 0.0) -> None:
@@ -47,8 +53,14 @@ def _positive(editor: str, name: str, value: Any, *, integer: bool = False, mini
         ok = ok and float(value).is_integer()
     if not ok:
         kind = "an integer" if integer else "a number"
-        raise ConfigError(explain(f"{editor} parameter {name}", expected=f"{kind} >= {minimum:g}", got=repr(value),
-                                  fix=f"Write e.g. {editor}:{name}=<value>, or leave it at its default."))
+        raise ConfigError(
+            explain(
+                f"{editor} parameter {name}",
+                expected=f"{kind} >= {minimum:g}",
+                got=repr(value),
+                fix=f"Write e.g. {editor}:{name}=<value>, or leave it at its default.",
+            )
+        )
 
 
 def _luma(pixels: np.ndarray) -> np.ndarray:
@@ -85,7 +97,9 @@ class _Simulator:
         pixels, meta = self.fail(image, task, step, rng, seed=int(seed))
         return EditResult(Image(np.ascontiguousarray(pixels)), reasoning=None, meta={"task": task.name, **meta})
 
-    def fail(self, image: Image, task: Task, step: int, rng: np.random.Generator, *, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
+    def fail(
+        self, image: Image, task: Task, step: int, rng: np.random.Generator, *, seed: int
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         """The failure: pixels after the faithful edit plus the simulated fault, and meta."""
         raise NotImplementedError
 
@@ -235,8 +249,9 @@ class Wrinkles(_Simulator):
         dx = amplitude * weight * np.sin(2 * np.pi * yy / wavelength + phase[0])
         dy = amplitude * weight * np.sin(2 * np.pi * xx / wavelength + phase[1])
         coords = [yy + dy, xx + dx]
-        out = np.stack([ndimage.map_coordinates(px[..., c].astype(np.float32), coords, order=3, mode="nearest")
-                        for c in range(3)], axis=-1)
+        out = np.stack(
+            [ndimage.map_coordinates(px[..., c].astype(np.float32), coords, order=3, mode="nearest") for c in range(3)], axis=-1
+        )
         return _from_seed_frame(_to_uint8(out), task.transform, step), {"amplitude_px": round(float(amplitude), 4)}
 
 
@@ -274,10 +289,12 @@ class TextureLoss(_Simulator):
 
     id: ClassVar[str] = "sim-texture-loss"
     trips: ClassVar[frozenset[str]] = frozenset({"replication"})
-    inert_on: ClassVar[Mapping[str, str]] = MappingProxyType({
-        "flat-cartoon": "flat colour regions and clean outlines: no fine texture for a median filter to remove "
-                        "(SSIM stays above 0.99 after 10 steps)",
-    })
+    inert_on: ClassVar[Mapping[str, str]] = MappingProxyType(
+        {
+            "flat-cartoon": "flat colour regions and clean outlines: no fine texture for a median filter to remove "
+            "(SSIM stays above 0.99 after 10 steps)"
+        }
+    )
 
     def fail(self, image, task, step, rng, *, seed):
         from skimage.filters.rank import median  # histogram-based: fast for uint8 and wide windows
@@ -309,8 +326,14 @@ class Crop(_Simulator):
     def __post_init__(self) -> None:
         _positive(self.id, "crop_fraction", self.crop_fraction)
         if self.crop_fraction >= 0.5:
-            raise ConfigError(explain(f"{self.id} crop_fraction", expected="a fraction below 0.5", got=repr(self.crop_fraction),
-                                      fix="The study's crop was about 0.02."))
+            raise ConfigError(
+                explain(
+                    f"{self.id} crop_fraction",
+                    expected="a fraction below 0.5",
+                    got=repr(self.crop_fraction),
+                    fix="The study's crop was about 0.02.",
+                )
+            )
 
     def params(self):
         return {"crop_fraction": self.crop_fraction}
@@ -321,7 +344,7 @@ class Crop(_Simulator):
             return px, {"cropped_rows": 0}
         rows = crop_rows(px.shape[0], self.crop_fraction)
         top = rows // 2
-        return px[top:px.shape[0] - (rows - top)], {"cropped_rows": rows}
+        return px[top : px.shape[0] - (rows - top)], {"cropped_rows": rows}
 
 
 def crop_rows(height: int, fraction: float) -> int:
@@ -346,10 +369,12 @@ class Palette(_Simulator):
     collapse_steps: int = 5
     id: ClassVar[str] = "sim-palette"
     trips: ClassVar[frozenset[str]] = frozenset({"colours"})
-    inert_on: ClassVar[Mapping[str, str]] = MappingProxyType({
-        "grid-perspective": "its saturated pixels have two hues only, brick red and sky blue, which are the two "
-                            "dominant hues the collapse converges on: there is nothing to collapse",
-    })
+    inert_on: ClassVar[Mapping[str, str]] = MappingProxyType(
+        {
+            "grid-perspective": "its saturated pixels have two hues only, brick red and sky blue, which are the two "
+            "dominant hues the collapse converges on: there is nothing to collapse"
+        }
+    )
 
     def __post_init__(self) -> None:
         _positive(self.id, "collapse_steps", self.collapse_steps, integer=True, minimum=1)
@@ -380,7 +405,9 @@ class Palette(_Simulator):
         return out, {"targets": [round(float(t) * 360, 1) for t in targets]}
 
 
-def dominant_hues(hue: np.ndarray, weight: np.ndarray, *, count: int = 2, bins: int = 36, min_separation_deg: float = 40) -> list[float]:
+def dominant_hues(
+    hue: np.ndarray, weight: np.ndarray, *, count: int = 2, bins: int = 36, min_separation_deg: float = 40
+) -> list[float]:
     """Up to `count` hue peaks (in [0, 1)) of the weighted hue histogram, at least
     `min_separation_deg` apart; each refined to the circular mean of its +-1 bin."""
     total = float(weight.sum())
@@ -498,8 +525,14 @@ class Sepia(_Simulator):
     def __post_init__(self) -> None:
         _positive(self.id, "tone", self.tone)
         if self.tone >= 0.5:
-            raise ConfigError(explain(f"{self.id} tone", expected="a fraction below 0.5", got=repr(self.tone),
-                                      fix="A sepia tone is a few per cent: e.g. tone=0.06."))
+            raise ConfigError(
+                explain(
+                    f"{self.id} tone",
+                    expected="a fraction below 0.5",
+                    got=repr(self.tone),
+                    fix="A sepia tone is a few per cent: e.g. tone=0.06.",
+                )
+            )
 
     def params(self):
         return {"tone": self.tone}
@@ -554,8 +587,20 @@ class NoTransform(_Simulator):
         return task.ideal_edit(image, step).pixels, {"transformed": None}
 
 
-SIMULATORS: tuple[type[_Simulator], ...] = (Identity, NoiseTint, Scatter, Wrinkles, TextureLoss, Crop, Palette, Apples,
-                                            FruitsReplace, Sepia, NoColour, NoTransform)
+SIMULATORS: tuple[type[_Simulator], ...] = (
+    Identity,
+    NoiseTint,
+    Scatter,
+    Wrinkles,
+    TextureLoss,
+    Crop,
+    Palette,
+    Apples,
+    FruitsReplace,
+    Sepia,
+    NoColour,
+    NoTransform,
+)
 
 
 def _entry(cls: type[_Simulator]) -> EditorEntry:

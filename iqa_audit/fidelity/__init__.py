@@ -25,7 +25,19 @@ from .palette import PaletteColour, check_colours, dominant_palette
 from .table import CHECKS, Check, CheckInput, checks_for_task, dataset_checks, get_check
 
 __all__ = [
-    "CHECKS", "Check", "CheckInput", "Finding", "PaletteColour", "align_to_reference", "check_aspect_ratio",
-    "check_colours", "check_object_count", "check_replication", "check_tint", "checks_for_task", "dataset_checks",
-    "dominant_palette", "get_check",
+    "CHECKS",
+    "Check",
+    "CheckInput",
+    "Finding",
+    "PaletteColour",
+    "align_to_reference",
+    "check_aspect_ratio",
+    "check_colours",
+    "check_object_count",
+    "check_replication",
+    "check_tint",
+    "checks_for_task",
+    "dataset_checks",
+    "dominant_palette",
+    "get_check",
 ]

@@ -32,13 +32,7 @@ COARSE_LONG_SIDE = 128
 PATCH_SIDE = 128  # refinement patches, in output pixels
 # Where the refinement registers patches, as fractions of the output's width and height:
 # the centre (what the native-resolution SSIM looks at) and four corners (zoom).
-PATCH_CENTRES = (
-    (0.5, 0.5),
-    (1 / 6, 1 / 6),
-    (5 / 6, 1 / 6),
-    (1 / 6, 5 / 6),
-    (5 / 6, 5 / 6),
-)
+PATCH_CENTRES = ((0.5, 0.5), (1 / 6, 1 / 6), (5 / 6, 1 / 6), (1 / 6, 5 / 6), (5 / 6, 5 / 6))
 # Same size: a zoomed alignment must beat pixel-for-pixel by this much NCC to be used.
 IDENTITY_MARGIN = 0.02
 # A crop that correlates worse than this is chance, not an alignment (unrelated images
@@ -47,9 +41,7 @@ IDENTITY_MARGIN = 0.02
 MIN_ALIGNMENT_NCC = 0.5
 
 
-def align_to_reference(
-    reference: Image, output: Image
-) -> tuple[np.ndarray, np.ndarray, Mapping[str, Any]]:
+def align_to_reference(reference: Image, output: Image) -> tuple[np.ndarray, np.ndarray, Mapping[str, Any]]:
     """Two same-shape uint8 arrays showing the same scene content, and how they were found.
 
     The result is at the lower of the two native resolutions of the shared region (never
@@ -68,38 +60,22 @@ def align_to_reference(
     ref_grey, out_grey = _grey(ref_px), _grey(out_px)
     if ref_px.shape == out_px.shape:
         identity_ncc = _ncc(
-            _resize_grey(ref_grey, _coarse_size(ref_px.shape)),
-            _resize_grey(out_grey, _coarse_size(out_px.shape)),
+            _resize_grey(ref_grey, _coarse_size(ref_px.shape)), _resize_grey(out_grey, _coarse_size(out_px.shape))
         )
         # A zoom can only win by IDENTITY_MARGIN if identity leaves that much room.
         zoomed = None
         if identity_ncc < 1.0 - IDENTITY_MARGIN:
-            zoomed = _coarse_search(
-                ref_grey, out_grey, np.linspace(1.0, MAX_ZOOM, ZOOM_STEPS)[1:]
-            )
-        if zoomed is None or zoomed.ncc <= max(
-            identity_ncc + IDENTITY_MARGIN, MIN_ALIGNMENT_NCC
-        ):
+            zoomed = _coarse_search(ref_grey, out_grey, np.linspace(1.0, MAX_ZOOM, ZOOM_STEPS)[1:])
+        if zoomed is None or zoomed.ncc <= max(identity_ncc + IDENTITY_MARGIN, MIN_ALIGNMENT_NCC):
             box = (0.0, 0.0, float(ref.width), float(ref.height))
-            return (
-                ref_px,
-                out_px,
-                _info("identity", box, 1.0, identity_ncc, ref_px.shape),
-            )
+            return (ref_px, out_px, _info("identity", box, 1.0, identity_ncc, ref_px.shape))
         return _crop_pair(ref_px, out_px, _refine(ref_grey, out_grey, zoomed), "crop")
 
     candidates = [("crop", _coarse_search(ref_grey, out_grey))]
-    if (
-        candidates[0][1] is None or candidates[0][1].ncc < 0.9
-    ):  # outpainting is rare: look only when a crop fits badly
+    if candidates[0][1] is None or candidates[0][1].ncc < 0.9:  # outpainting is rare: look only when a crop fits badly
         candidates.append(("outpaint", _coarse_search(out_grey, ref_grey)))
-    method, coarse = max(
-        candidates, key=lambda item: -2.0 if item[1] is None else item[1].ncc
-    )
-    stretch_ncc = _ncc(
-        _resize_grey(ref_grey, _coarse_size(out_px.shape)),
-        _resize_grey(out_grey, _coarse_size(out_px.shape)),
-    )
+    method, coarse = max(candidates, key=lambda item: -2.0 if item[1] is None else item[1].ncc)
+    stretch_ncc = _ncc(_resize_grey(ref_grey, _coarse_size(out_px.shape)), _resize_grey(out_grey, _coarse_size(out_px.shape)))
     if coarse is None or coarse.ncc < MIN_ALIGNMENT_NCC:
         return _stretch_pair(ref_px, out_px, stretch_ncc)
     big, small = (ref_grey, out_grey) if method == "crop" else (out_grey, ref_grey)
@@ -108,10 +84,7 @@ def align_to_reference(
     # and on a fine periodic texture (a brick wall with windows) a third of a period
     # off costs it more NCC than a 2 % stretch does, while the stretch is resampled
     # exactly. So the stretch is judged against the refined box, resampled the same way.
-    if (
-        stretch_ncc > coarse.ncc + 0.01
-        and stretch_ncc > _box_ncc(big, small, placement) + 0.01
-    ):
+    if stretch_ncc > coarse.ncc + 0.01 and stretch_ncc > _box_ncc(big, small, placement) + 0.01:
         return _stretch_pair(ref_px, out_px, stretch_ncc)
     if method == "crop":
         return _crop_pair(ref_px, out_px, placement, "crop")
@@ -131,9 +104,7 @@ def _box_ncc(big: np.ndarray, small: np.ndarray, where: _Placement) -> float:
     )
     if box[2] - box[0] < 1 or box[3] - box[1] < 1:
         return -1.0
-    region = np.asarray(
-        PILImage.fromarray(big).resize(size, PILImage.Resampling.BOX, box=box)
-    )
+    region = np.asarray(PILImage.fromarray(big).resize(size, PILImage.Resampling.BOX, box=box))
     return _ncc(region, _resize_grey(small, size))
 
 
@@ -157,9 +128,7 @@ def _box_size(big_shape, small_shape, zoom: float) -> tuple[float, float]:
     return ws / (base * zoom), hs / (base * zoom)
 
 
-def _search(
-    big: np.ndarray, small: np.ndarray, level_big: np.ndarray, scale: float, zooms
-) -> _Placement | None:
+def _search(big: np.ndarray, small: np.ndarray, level_big: np.ndarray, scale: float, zooms) -> _Placement | None:
     """Best NCC over `zooms` and all translations of `small` inside `level_big` (= big x scale)."""
     from skimage.feature import match_template
 
@@ -191,9 +160,7 @@ def _coarse_search(big: np.ndarray, small: np.ndarray, zooms=None) -> _Placement
         return None
     zooms = np.linspace(1.0, MAX_ZOOM, ZOOM_STEPS) if zooms is None else zooms
     scale = min(1.0, COARSE_LONG_SIDE / max(big.shape))
-    return _search(
-        big, small, _resize_grey(big, _scaled(big.shape, scale)), scale, zooms
-    )
+    return _search(big, small, _resize_grey(big, _scaled(big.shape, scale)), scale, zooms)
 
 
 def _refine(big: np.ndarray, small: np.ndarray, coarse: _Placement) -> _Placement:
@@ -224,39 +191,23 @@ def _refine(big: np.ndarray, small: np.ndarray, coarse: _Placement) -> _Placemen
         for fx, fy in PATCH_CENTRES:
             py = min(max(round(fy * hs - patch / 2), 0), hs - patch)
             px = min(max(round(fx * ws - patch / 2), 0), ws - patch)
-            found = _match_patch(
-                big,
-                small[py : py + patch, px : px + patch],
-                x0 + px / sx,
-                y0 + py / sy,
-                sx,
-                sy,
-                margin,
-            )
+            found = _match_patch(big, small[py : py + patch, px : px + patch], x0 + px / sx, y0 + py / sy, sx, sy, margin)
             if found is not None:
                 pairs.append((px, py, found[0], found[1], found[2]))
-        good = (
-            [p for p in pairs if p[4] >= max(0.5, max(q[4] for q in pairs) - 0.2)]
-            if pairs
-            else []
-        )
+        good = [p for p in pairs if p[4] >= max(0.5, max(q[4] for q in pairs) - 0.2)] if pairs else []
         if not good:
             break
         x0, sx = _fit_axis([p[0] for p in good], [p[2] for p in good], x0, sx)
         y0, sy = _fit_axis([p[1] for p in good], [p[3] for p in good], y0, sy)
         ncc = float(np.median([p[4] for p in good]))
-    return _Placement(
-        x0, y0, ws / sx, hs / sy, coarse.zoom * (coarse.width / (ws / sx)), ncc
-    )
+    return _Placement(x0, y0, ws / sx, hs / sy, coarse.zoom * (coarse.width / (ws / sx)), ncc)
 
 
 def _match_patch(big, patch, bx, by, sx, sy, margin):
     """Where `patch` (predicted at big (bx, by)) really is: (big x, big y, ncc) or None."""
     from skimage.feature import match_template
 
-    if (
-        patch.std() < 2.0
-    ):  # flat: any position matches; 2 grey levels of texture at least
+    if patch.std() < 2.0:  # flat: any position matches; 2 grey levels of texture at least
         return None
     size = patch.shape[1] + 2 * margin, patch.shape[0] + 2 * margin
     left, top = bx - margin / sx, by - margin / sy
@@ -270,15 +221,9 @@ def _match_patch(big, patch, bx, by, sx, sy, margin):
     if x_lo >= wb or y_lo >= hb or x_hi <= 0 or y_hi <= 0:
         return None  # the prediction is off the image
     window = big[max(0, y_lo) : min(hb, y_hi), max(0, x_lo) : min(wb, x_hi)]
-    padded = np.pad(
-        window,
-        ((max(0, -y_lo), max(0, y_hi - hb)), (max(0, -x_lo), max(0, x_hi - wb))),
-        mode="edge",
-    )
+    padded = np.pad(window, ((max(0, -y_lo), max(0, y_hi - hb)), (max(0, -x_lo), max(0, x_hi - wb))), mode="edge")
     box = (left - x_lo, top - y_lo, right - x_lo, bottom - y_lo)
-    region = np.asarray(
-        PILImage.fromarray(padded).resize(size, PILImage.Resampling.BILINEAR, box=box)
-    )
+    region = np.asarray(PILImage.fromarray(padded).resize(size, PILImage.Resampling.BILINEAR, box=box))
     scores = match_template(region, patch)
     iy, ix = np.unravel_index(int(np.argmax(scores)), scores.shape)
     dx = ix + _parabolic_offset(scores[iy, :], ix)
@@ -298,10 +243,7 @@ def _fit_axis(small_pos, big_pos, origin: float, scale: float) -> tuple[float, f
     """
     small_pos, big_pos = np.asarray(small_pos, float), np.asarray(big_pos, float)
     tolerance = 1.0 / scale  # one small pixel, in big pixels
-    best_inliers = (
-        np.abs(big_pos - small_pos / scale - np.median(big_pos - small_pos / scale))
-        <= tolerance
-    )
+    best_inliers = np.abs(big_pos - small_pos / scale - np.median(big_pos - small_pos / scale)) <= tolerance
     for i in range(len(small_pos)):
         for j in range(i + 1, len(small_pos)):
             if small_pos[i] == small_pos[j]:
@@ -309,10 +251,7 @@ def _fit_axis(small_pos, big_pos, origin: float, scale: float) -> tuple[float, f
             slope = (big_pos[j] - big_pos[i]) / (small_pos[j] - small_pos[i])
             if not (slope > 0 and abs(1.0 / slope / scale - 1.0) < 0.03):
                 continue
-            inliers = (
-                np.abs(big_pos[i] + (small_pos - small_pos[i]) * slope - big_pos)
-                <= tolerance
-            )
+            inliers = np.abs(big_pos[i] + (small_pos - small_pos[i]) * slope - big_pos) <= tolerance
             if inliers.sum() > best_inliers.sum():
                 best_inliers = inliers
     if not best_inliers.any():
@@ -328,11 +267,7 @@ def _fit_axis(small_pos, big_pos, origin: float, scale: float) -> tuple[float, f
 def _parabolic_offset(profile: np.ndarray, i: int) -> float:
     if i <= 0 or i >= len(profile) - 1:
         return 0.0
-    left, centre, right = (
-        float(profile[i - 1]),
-        float(profile[i]),
-        float(profile[i + 1]),
-    )
+    left, centre, right = (float(profile[i - 1]), float(profile[i]), float(profile[i + 1]))
     curvature = left - 2 * centre + right
     if curvature >= 0:
         return 0.0
@@ -340,16 +275,11 @@ def _parabolic_offset(profile: np.ndarray, i: int) -> float:
     return float(np.clip(offset, -0.5, 0.5))
 
 
-def _crop_pair(
-    big_px: np.ndarray, small_px: np.ndarray, where: _Placement, method: str
-):
+def _crop_pair(big_px: np.ndarray, small_px: np.ndarray, where: _Placement, method: str):
     """Cut `where` out of big and bring both to the lower resolution of the two."""
     hb, wb = big_px.shape[:2]
     width, height = min(where.width, wb), min(where.height, hb)
-    x0, y0 = (
-        float(np.clip(where.x0, 0.0, wb - width)),
-        float(np.clip(where.y0, 0.0, hb - height)),
-    )
+    x0, y0 = (float(np.clip(where.x0, 0.0, wb - width)), float(np.clip(where.y0, 0.0, hb - height)))
     box = (x0, y0, x0 + width, y0 + height)
     # Snap to whole pixels when within 0.1 px: a plain crop then copies pixels exactly.
     box = tuple(round(v) if abs(v - round(v)) < 0.1 else v for v in box)
@@ -358,28 +288,15 @@ def _crop_pair(
         big_aligned, small_aligned = _resize(big_px, (ws, hs), box=box), small_px
     else:
         size = (max(1, round(width)), max(1, round(height)))
-        big_aligned, small_aligned = (
-            _resize(big_px, size, box=box),
-            _resize(small_px, size),
-        )
-    return (
-        big_aligned,
-        small_aligned,
-        _info(method, box, where.zoom, where.ncc, big_aligned.shape),
-    )
+        big_aligned, small_aligned = (_resize(big_px, size, box=box), _resize(small_px, size))
+    return (big_aligned, small_aligned, _info(method, box, where.zoom, where.ncc, big_aligned.shape))
 
 
 def _stretch_pair(ref_px: np.ndarray, out_px: np.ndarray, ncc: float):
     if ref_px.shape[0] * ref_px.shape[1] >= out_px.shape[0] * out_px.shape[1]:
-        ref_aligned, out_aligned = (
-            _resize(ref_px, (out_px.shape[1], out_px.shape[0])),
-            out_px,
-        )
+        ref_aligned, out_aligned = (_resize(ref_px, (out_px.shape[1], out_px.shape[0])), out_px)
     else:
-        ref_aligned, out_aligned = (
-            ref_px,
-            _resize(out_px, (ref_px.shape[1], ref_px.shape[0])),
-        )
+        ref_aligned, out_aligned = (ref_px, _resize(out_px, (ref_px.shape[1], ref_px.shape[0])))
     box = (0.0, 0.0, float(ref_px.shape[1]), float(ref_px.shape[0]))
     return ref_aligned, out_aligned, _info("stretch", box, 1.0, ncc, ref_aligned.shape)
 
@@ -396,9 +313,7 @@ def _info(method: str, box, zoom: float, ncc: float, shape) -> Mapping[str, Any]
     )
 
 
-def _aligned_or_same(
-    ref: Image, out: Image
-) -> tuple[np.ndarray, np.ndarray, Mapping[str, Any]]:
+def _aligned_or_same(ref: Image, out: Image) -> tuple[np.ndarray, np.ndarray, Mapping[str, Any]]:
     """The checks' entry to alignment (same-size images stay pixel for pixel unless zoomed)."""
     return align_to_reference(ref, out)
 

@@ -25,9 +25,7 @@ from .pixels import _reduce
 # --------------------------------------------------------------------------------------
 
 
-def check_aspect_ratio(
-    reference: Image, output: Image, *, tolerance: float = 0.005
-) -> Finding:
+def check_aspect_ratio(reference: Image, output: Image, *, tolerance: float = 0.005) -> Finding:
     """Relative change of height/width. 5632x3072 -> 2816x1504 is -2.08 %.
 
     The 0.5 % default sits far above rounding (a 5632x3072 image resized to 1024 px
@@ -57,16 +55,10 @@ def check_aspect_ratio(
 # --------------------------------------------------------------------------------------
 
 
-def check_object_count(
-    output: Image, expected: int, *, counter: ObjectCounter, tolerance: int = 0
-) -> Finding:
+def check_object_count(output: Image, expected: int, *, counter: ObjectCounter, tolerance: int = 0) -> Finding:
     """Counted minus expected objects (add-apples: step k should show k apples)."""
     out = _image(output, "output")
-    if (
-        isinstance(expected, bool)
-        or not isinstance(expected, (int, np.integer))
-        or expected < 0
-    ):
+    if isinstance(expected, bool) or not isinstance(expected, (int, np.integer)) or expected < 0:
         raise ConfigError(
             explain(
                 "expected object count",
@@ -90,12 +82,7 @@ def check_object_count(
     passed = abs(difference) <= tolerance
     counter_id = str(getattr(counter, "id", type(counter).__name__))
     message = f"counted {counted} objects with {counter_id}, expected {expected} ({difference:+d}), tolerance ±{tolerance:g}"
-    details = {
-        "counted": counted,
-        "expected": int(expected),
-        "counter": counter_id,
-        "output_size": (out.width, out.height),
-    }
+    details = {"counted": counted, "expected": int(expected), "counter": counter_id, "output_size": (out.width, out.height)}
     return Finding("object_count", passed, difference, tolerance, details, message)
 
 
@@ -103,9 +90,7 @@ def check_object_count(
 # Tint
 # --------------------------------------------------------------------------------------
 
-TINT_LONG_SIDE = (
-    512  # a mean needs no more pixels; both images are reduced the same way
-)
+TINT_LONG_SIDE = 512  # a mean needs no more pixels; both images are reduced the same way
 
 
 def check_tint(reference: Image, output: Image, *, tolerance: float = 2.0) -> Finding:
@@ -123,9 +108,7 @@ def check_tint(reference: Image, output: Image, *, tolerance: float = 2.0) -> Fi
     ref, out = _image(reference, "reference"), _image(output, "output")
     _non_negative(tolerance, "tolerance")
     ref_px, out_px, alignment = _aligned_or_same(ref, out)
-    difference = _lab_points(out_px, TINT_LONG_SIDE) - _lab_points(
-        ref_px, TINT_LONG_SIDE
-    )
+    difference = _lab_points(out_px, TINT_LONG_SIDE) - _lab_points(ref_px, TINT_LONG_SIDE)
     delta_l, delta_a, delta_b = np.median(difference, axis=0).tolist()
     mean_l, mean_a, mean_b = difference.mean(axis=0).tolist()
     magnitude = math.hypot(delta_a, delta_b)
@@ -164,36 +147,19 @@ GLOBAL_LONG_SIDE = 512
 DETAIL_SIDE = 512
 
 
-def check_replication(
-    reference: Image, output: Image, *, min_ssim: float = 0.90
-) -> Finding:
+def check_replication(reference: Image, output: Image, *, min_ssim: float = 0.90) -> Finding:
     """SSIM between the reference and the output after aligning crops and scale."""
     ref, out = _image(reference, "reference"), _image(output, "output")
     if not 0.0 <= min_ssim <= 1.0:
-        raise ConfigError(
-            explain(
-                "min_ssim",
-                expected="a value in [0, 1]",
-                got=repr(min_ssim),
-                fix="Use e.g. 0.90.",
-            )
-        )
+        raise ConfigError(explain("min_ssim", expected="a value in [0, 1]", got=repr(min_ssim), fix="Use e.g. 0.90."))
     ref_px, out_px, alignment = _aligned_or_same(ref, out)
-    global_ref, global_out = (
-        _reduce(ref_px, GLOBAL_LONG_SIDE),
-        _reduce(out_px, GLOBAL_LONG_SIDE),
-    )
+    global_ref, global_out = (_reduce(ref_px, GLOBAL_LONG_SIDE), _reduce(out_px, GLOBAL_LONG_SIDE))
     ssim_global = _ssim(global_ref, global_out)
     if global_ref.shape == ref_px.shape:
-        ssim_detail = (
-            ssim_global  # the image is small enough that the global view is native
-        )
+        ssim_detail = ssim_global  # the image is small enough that the global view is native
         detail_shape = ref_px.shape
     else:
-        detail_ref, detail_out = (
-            _centre_crop(ref_px, DETAIL_SIDE),
-            _centre_crop(out_px, DETAIL_SIDE),
-        )
+        detail_ref, detail_out = (_centre_crop(ref_px, DETAIL_SIDE), _centre_crop(out_px, DETAIL_SIDE))
         ssim_detail = _ssim(detail_ref, detail_out)
         detail_shape = detail_ref.shape
     value = min(ssim_global, ssim_detail)
@@ -227,9 +193,7 @@ def _ssim(a: np.ndarray, b: np.ndarray) -> float:
                 fix="SSIM needs a 3x3 window: check the images are not tiny and that the output shows the reference's scene.",
             )
         )
-    return float(
-        structural_similarity(a, b, channel_axis=2, data_range=255, win_size=win)
-    )
+    return float(structural_similarity(a, b, channel_axis=2, data_range=255, win_size=win))
 
 
 def _centre_crop(pixels: np.ndarray, side: int) -> np.ndarray:

@@ -33,9 +33,7 @@ class Finding:
     passed: bool
     value: float
     tolerance: float
-    details: Mapping[str, Any] = field(
-        default_factory=lambda: MappingProxyType({}), hash=False
-    )
+    details: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), hash=False)
     message: str = ""
 
     def __post_init__(self) -> None:
@@ -96,14 +94,7 @@ def _image(value: Any, name: str) -> Image:
         if isinstance(value, np.ndarray)
         else "Load it with load_image(path) or decode_image(bytes)."
     )
-    raise BadImageError(
-        explain(
-            f"{name} image",
-            expected="an iqa_audit.images.Image",
-            got=type(value).__name__,
-            fix=fix,
-        )
-    )
+    raise BadImageError(explain(f"{name} image", expected="an iqa_audit.images.Image", got=type(value).__name__, fix=fix))
 
 
 def _array(value: Any, name: str) -> np.ndarray:
@@ -121,16 +112,5 @@ def _array(value: Any, name: str) -> np.ndarray:
 
 
 def _non_negative(value: Any, name: str) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float, np.integer, np.floating))
-        or not value >= 0
-    ):
-        raise ConfigError(
-            explain(
-                name,
-                expected="a number >= 0",
-                got=repr(value),
-                fix="Pass a non-negative tolerance.",
-            )
-        )
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not value >= 0:
+        raise ConfigError(explain(name, expected="a number >= 0", got=repr(value), fix="Pass a non-negative tolerance."))

@@ -79,48 +79,28 @@ def dominant_palette(
     texture.
     """
     _check_palette_args(k, min_share)
-    pixels = (
-        image.pixels if isinstance(image, Image) else _array(image, "palette image")
-    )
+    pixels = image.pixels if isinstance(image, Image) else _array(image, "palette image")
     return _palette(_palette_points(pixels), int(k), float(min_share), int(seed))
 
 
 def _check_palette_args(k: Any, min_share: Any) -> None:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ConfigError(
-            explain(
-                "palette k",
-                expected="an integer >= 1",
-                got=repr(k),
-                fix="Use e.g. k=8.",
-            )
-        )
+        raise ConfigError(explain("palette k", expected="an integer >= 1", got=repr(k), fix="Use e.g. k=8."))
     if (
         isinstance(min_share, bool)
         or not isinstance(min_share, (int, float, np.integer, np.floating))
         or not 0.0 <= min_share < 1.0
     ):
         raise ConfigError(
-            explain(
-                "palette min_share",
-                expected="a fraction in [0, 1)",
-                got=repr(min_share),
-                fix="Use e.g. 0.01.",
-            )
+            explain("palette min_share", expected="a fraction in [0, 1)", got=repr(min_share), fix="Use e.g. 0.01.")
         )
 
 
-def _palette(
-    lab: np.ndarray, k: int, min_share: float, seed: int
-) -> tuple[PaletteColour, ...]:
+def _palette(lab: np.ndarray, k: int, min_share: float, seed: int) -> tuple[PaletteColour, ...]:
     rng = np.random.default_rng(seed)
     # Fit the bulk on a sample (k-means cost is linear in points; 16k points place 8
     # centres as well as 65k do), then judge every pixel against it.
-    sample = (
-        lab
-        if len(lab) <= KMEANS_SAMPLE
-        else lab[rng.choice(len(lab), KMEANS_SAMPLE, replace=False)]
-    )
+    sample = lab if len(lab) <= KMEANS_SAMPLE else lab[rng.choice(len(lab), KMEANS_SAMPLE, replace=False)]
     bulk = _kmeans(sample, k, rng)
     residual = np.sqrt(_sq_distances(lab, bulk).min(axis=1))
     outliers = lab[residual > ACCENT_RESIDUAL]
@@ -138,9 +118,7 @@ def _palette(
     counts = counts[present]
     # Pairwise CIEDE2000 between the candidates, in one call.
     n = len(means)
-    pairwise = _delta_e(np.repeat(means, n, axis=0), np.tile(means, (n, 1))).reshape(
-        n, n
-    )
+    pairwise = _delta_e(np.repeat(means, n, axis=0), np.tile(means, (n, 1))).reshape(n, n)
     groups: list[list[int]] = []  # each group: candidate indices, the largest first
     for i in np.argsort(-counts, kind="stable"):
         for group in groups:
@@ -149,25 +127,13 @@ def _palette(
                 break
         else:
             groups.append([int(i)])
-    groups_centres = [
-        (np.average(means[g], axis=0, weights=counts[g]), int(counts[g].sum()))
-        for g in groups
-    ]
-    kept = [c for c, n in groups_centres if n >= min_share * len(lab)] or [
-        groups_centres[0][0]
-    ]
+    groups_centres = [(np.average(means[g], axis=0, weights=counts[g]), int(counts[g].sum())) for g in groups]
+    kept = [c for c, n in groups_centres if n >= min_share * len(lab)] or [groups_centres[0][0]]
     centres = np.array(kept)
-    shares = np.bincount(
-        np.argmin(_sq_distances(lab, centres), axis=1), minlength=len(centres)
-    ) / len(lab)
+    shares = np.bincount(np.argmin(_sq_distances(lab, centres), axis=1), minlength=len(centres)) / len(lab)
     order = np.argsort(-shares, kind="stable")
     return tuple(
-        PaletteColour(
-            lab=tuple(float(v) for v in centres[i]),
-            rgb=_lab_to_rgb(centres[i]),
-            share=float(shares[i]),
-        )
-        for i in order
+        PaletteColour(lab=tuple(float(v) for v in centres[i]), rgb=_lab_to_rgb(centres[i]), share=float(shares[i])) for i in order
     )
 
 
@@ -233,10 +199,7 @@ def check_colours(
         best = int(np.argmin(distances))
         ref_cover = _coverage(ref_lab, centre, delta_e_tolerance)
         out_cover = _coverage(out_lab, centre, delta_e_tolerance)
-        is_lost = bool(
-            distances[best] > delta_e_tolerance
-            and out_cover < KEPT_FRACTION * ref_cover
-        )
+        is_lost = bool(distances[best] > delta_e_tolerance and out_cover < KEPT_FRACTION * ref_cover)
         lost += is_lost
         matches.append(
             {
@@ -252,9 +215,7 @@ def check_colours(
             }
         )
     max_delta_e = max((m["delta_e"] for m in matches), default=0.0)
-    lost_hex = [
-        "#{:02x}{:02x}{:02x}".format(*m["reference_rgb"]) for m in matches if m["lost"]
-    ]
+    lost_hex = ["#{:02x}{:02x}{:02x}".format(*m["reference_rgb"]) for m in matches if m["lost"]]
     message = (
         f"{lost} of {len(ref_palette)} reference colours lost (ΔE2000 > {delta_e_tolerance:g}, allowed {max_lost})"
         + (f": {', '.join(lost_hex)}" if lost_hex else "")
@@ -286,9 +247,7 @@ def _coverage(lab: np.ndarray, centre: np.ndarray, radius: float) -> float:
     CIE76 <= radius x max(1.75, 1 + 0.045 C) (x 1.2 for the blue-region rotation term)
     keeps every pixel that can be inside.
     """
-    chroma_mean = 0.5 * (
-        np.hypot(lab[:, 1], lab[:, 2]) + math.hypot(centre[1], centre[2])
-    )
+    chroma_mean = 0.5 * (np.hypot(lab[:, 1], lab[:, 2]) + math.hypot(centre[1], centre[2]))
     bound = radius * 1.2 * np.maximum(1.75, 1.0 + 0.045 * chroma_mean)
     near = np.sum((lab - centre) ** 2, axis=1) <= bound**2
     if not near.any():
@@ -310,13 +269,7 @@ def _palette_points(pixels: np.ndarray) -> np.ndarray:
 
     small = _reduce(pixels, PALETTE_LONG_SIDE)
     if min(small.shape[:2]) >= PALETTE_MEDIAN:
-        small = np.stack(
-            [
-                ndi.median_filter(small[..., c], size=PALETTE_MEDIAN, mode="nearest")
-                for c in range(3)
-            ],
-            axis=-1,
-        )
+        small = np.stack([ndi.median_filter(small[..., c], size=PALETTE_MEDIAN, mode="nearest") for c in range(3)], axis=-1)
     return rgb2lab(small.astype(np.float32) / 255.0).reshape(-1, 3).astype(np.float64)
 
 
@@ -332,24 +285,16 @@ def _delta_e(lab: np.ndarray, other: np.ndarray) -> np.ndarray:
     from skimage.color import deltaE_ciede2000
 
     lab = np.atleast_2d(lab)
-    return deltaE_ciede2000(
-        lab, np.broadcast_to(np.asarray(other, dtype=np.float64), lab.shape)
-    )
+    return deltaE_ciede2000(lab, np.broadcast_to(np.asarray(other, dtype=np.float64), lab.shape))
 
 
 def _sq_distances(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
     """(n, k) squared Euclidean distances, as |p|^2 - 2 p.c + |c|^2 (no (n, k, 3) temporary)."""
-    d = (
-        (points * points).sum(axis=1)[:, None]
-        - 2.0 * points @ centres.T
-        + (centres * centres).sum(axis=1)[None, :]
-    )
+    d = (points * points).sum(axis=1)[:, None] - 2.0 * points @ centres.T + (centres * centres).sum(axis=1)[None, :]
     return np.maximum(d, 0.0)
 
 
-def _kmeans(
-    points: np.ndarray, k: int, rng: np.random.Generator, iterations: int = 20
-) -> np.ndarray:
+def _kmeans(points: np.ndarray, k: int, rng: np.random.Generator, iterations: int = 20) -> np.ndarray:
     """Plain Lloyd k-means with k-means++ seeding (CIE76 distance in CIELAB)."""
     n = len(points)
     first = points[int(rng.integers(n))]
@@ -366,17 +311,9 @@ def _kmeans(
     for _ in range(iterations):
         labels = np.argmin(_sq_distances(points, centres_arr), axis=1)
         counts = np.bincount(labels, minlength=len(centres_arr))
-        sums = np.stack(
-            [
-                np.bincount(labels, weights=points[:, c], minlength=len(centres_arr))
-                for c in range(3)
-            ],
-            axis=1,
-        )
+        sums = np.stack([np.bincount(labels, weights=points[:, c], minlength=len(centres_arr)) for c in range(3)], axis=1)
         # An emptied cluster keeps its centre rather than vanishing.
-        updated = np.where(
-            counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], centres_arr
-        )
+        updated = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], centres_arr)
         if np.allclose(updated, centres_arr, atol=1e-3):
             break
         centres_arr = updated

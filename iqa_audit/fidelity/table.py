@@ -114,32 +114,85 @@ def _table(entries: Iterable[Check]) -> Mapping[str, Check]:
     return MappingProxyType({c.name: c for c in rows})
 
 
-CHECKS: Mapping[str, Check] = _table([
-    Check("aspect_ratio", lambda i: check_aspect_ratio(i.reference, i.output), higher_is_better=False,
-          needs=frozenset({"reference"}), tasks=ALL_TASKS, datasets=True,
-          summary="relative change of height/width against the faithful output"),
-    # Add tasks change the picture on purpose, so they are held to their object count, not
-    # to similarity with the seed.
-    Check("object_count", lambda i: check_object_count(i.output, i.expected_count, counter=i.counter),
-          higher_is_better=False, needs=frozenset({"count"}), tasks=ADD_TASKS, datasets=False,
-          summary="counted minus expected objects"),
-    Check("colours", lambda i: check_colours(i.reference, i.output), higher_is_better=False,
-          needs=frozenset({"reference"}), tasks=REPLICA_TASKS, datasets=True,
-          summary="reference palette colours the output lost (CIEDE2000)"),
-    Check("tint", lambda i: check_tint(i.reference, i.output), higher_is_better=False,
-          needs=frozenset({"reference"}), tasks=REPLICA_TASKS + ADD_TASKS, datasets=True,
-          summary="global colour cast in CIELAB a*, b*"),
-    Check("replication", lambda i: check_replication(i.reference, i.output), higher_is_better=True,
-          needs=frozenset({"reference"}), tasks=REPLICA_TASKS, datasets=True,
-          summary="SSIM to the faithful output after aligning crops"),
-    Check("monochrome", lambda i: check_monochrome(i.steps), higher_is_better=False, needs=frozenset({"steps"}),
-          tasks=("monochrome",), datasets=False, summary="every step grey: CIELAB chroma within one JND (2.3)"),
-    Check("colour_returns", lambda i: check_colour_returns(i.steps), higher_is_better=True, needs=frozenset({"steps"}),
-          tasks=("colorize",), datasets=False, summary="colourising a monochrome image brings colour back"),
-    Check("transform_steps", lambda i: check_transform_steps(i.task, i.steps), higher_is_better=True,
-          needs=frozenset({"steps"}), tasks=("mirror", "rotate90"), datasets=False, combine=pooled_rate,
-          summary="share of steps that mirrored or rotated the previous step, over steps and runs"),
-])
+CHECKS: Mapping[str, Check] = _table(
+    [
+        Check(
+            "aspect_ratio",
+            lambda i: check_aspect_ratio(i.reference, i.output),
+            higher_is_better=False,
+            needs=frozenset({"reference"}),
+            tasks=ALL_TASKS,
+            datasets=True,
+            summary="relative change of height/width against the faithful output",
+        ),
+        # Add tasks change the picture on purpose, so they are held to their object count, not
+        # to similarity with the seed.
+        Check(
+            "object_count",
+            lambda i: check_object_count(i.output, i.expected_count, counter=i.counter),
+            higher_is_better=False,
+            needs=frozenset({"count"}),
+            tasks=ADD_TASKS,
+            datasets=False,
+            summary="counted minus expected objects",
+        ),
+        Check(
+            "colours",
+            lambda i: check_colours(i.reference, i.output),
+            higher_is_better=False,
+            needs=frozenset({"reference"}),
+            tasks=REPLICA_TASKS,
+            datasets=True,
+            summary="reference palette colours the output lost (CIEDE2000)",
+        ),
+        Check(
+            "tint",
+            lambda i: check_tint(i.reference, i.output),
+            higher_is_better=False,
+            needs=frozenset({"reference"}),
+            tasks=REPLICA_TASKS + ADD_TASKS,
+            datasets=True,
+            summary="global colour cast in CIELAB a*, b*",
+        ),
+        Check(
+            "replication",
+            lambda i: check_replication(i.reference, i.output),
+            higher_is_better=True,
+            needs=frozenset({"reference"}),
+            tasks=REPLICA_TASKS,
+            datasets=True,
+            summary="SSIM to the faithful output after aligning crops",
+        ),
+        Check(
+            "monochrome",
+            lambda i: check_monochrome(i.steps),
+            higher_is_better=False,
+            needs=frozenset({"steps"}),
+            tasks=("monochrome",),
+            datasets=False,
+            summary="every step grey: CIELAB chroma within one JND (2.3)",
+        ),
+        Check(
+            "colour_returns",
+            lambda i: check_colour_returns(i.steps),
+            higher_is_better=True,
+            needs=frozenset({"steps"}),
+            tasks=("colorize",),
+            datasets=False,
+            summary="colourising a monochrome image brings colour back",
+        ),
+        Check(
+            "transform_steps",
+            lambda i: check_transform_steps(i.task, i.steps),
+            higher_is_better=True,
+            needs=frozenset({"steps"}),
+            tasks=("mirror", "rotate90"),
+            datasets=False,
+            combine=pooled_rate,
+            summary="share of steps that mirrored or rotated the previous step, over steps and runs",
+        ),
+    ]
+)
 
 
 def checks_for_task(task: str) -> tuple[str, ...]:
@@ -157,5 +210,11 @@ def get_check(name: str) -> Check:
     try:
         return CHECKS[name]
     except KeyError:
-        raise ConfigError(explain(f"fidelity check {name!r}", expected="one of " + ", ".join(CHECKS), got=repr(name),
-                                  fix="Use a check name from iqa_audit.fidelity.CHECKS.")) from None
+        raise ConfigError(
+            explain(
+                f"fidelity check {name!r}",
+                expected="one of " + ", ".join(CHECKS),
+                got=repr(name),
+                fix="Use a check name from iqa_audit.fidelity.CHECKS.",
+            )
+        ) from None

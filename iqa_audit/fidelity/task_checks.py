@@ -60,15 +60,20 @@ def coloured_fraction(image: Image, *, chroma: float = GREY_CHROMA) -> tuple[flo
     on the image area-averaged to CHROMA_LONG_SIDE."""
     lab = _lab_points(_image(image, "image").pixels, CHROMA_LONG_SIDE)
     c = np.hypot(lab[:, 1], lab[:, 2])
-    return (float(np.mean(c > chroma)), float(np.percentile(c, 99)), float(np.median(lab[:, 1])),
-            float(np.median(lab[:, 2])))
+    return (float(np.mean(c > chroma)), float(np.percentile(c, 99)), float(np.median(lab[:, 1])), float(np.median(lab[:, 2])))
 
 
 def _later_steps(steps: Sequence[tuple[int, Image]], check: str) -> list[tuple[int, Image]]:
     later = [(int(k), img) for k, img in steps if k >= 1]
     if not later:
-        raise ConfigError(explain(f"{check} check", expected="a chain with at least step 1", got=f"steps {[k for k, _ in steps]}",
-                                  fix="Build the chain one step or more."))
+        raise ConfigError(
+            explain(
+                f"{check} check",
+                expected="a chain with at least step 1",
+                got=f"steps {[k for k, _ in steps]}",
+                fix="Build the chain one step or more.",
+            )
+        )
     return later
 
 
@@ -90,17 +95,26 @@ def check_monochrome(steps: Sequence[tuple[int, Image]], *, max_fraction: float 
     failing = [s for s in per if s["coloured_fraction"] > max_fraction]
     passed = not failing
     if passed:
-        message = (f"grey at every step 1-{per[-1]['step']}: at most {100 * worst['coloured_fraction']:.2f} % of pixels "
-                   f"visibly coloured (C*ab > {GREY_CHROMA}), allowed {100 * max_fraction:g} %")
+        message = (
+            f"grey at every step 1-{per[-1]['step']}: at most {100 * worst['coloured_fraction']:.2f} % of pixels "
+            f"visibly coloured (C*ab > {GREY_CHROMA}), allowed {100 * max_fraction:g} %"
+        )
     else:
         first = failing[0]
-        message = (f"not grey from step {first['step']} on ({len(failing)} of {len(per)} steps): "
-                   f"{100 * first['coloured_fraction']:.1f} % of pixels visibly coloured (C*ab > {GREY_CHROMA}), allowed "
-                   f"{100 * max_fraction:g} %; cast a* {first['median_a']:+.1f}, b* {first['median_b']:+.1f}; worst step "
-                   f"{worst['step']}: {100 * worst['coloured_fraction']:.1f} %")
-    return Finding("monochrome", passed, worst["coloured_fraction"], max_fraction,
-                   {"grey_chroma": GREY_CHROMA, "steps": per, "first_coloured_step": failing[0]["step"] if failing else None},
-                   message)
+        message = (
+            f"not grey from step {first['step']} on ({len(failing)} of {len(per)} steps): "
+            f"{100 * first['coloured_fraction']:.1f} % of pixels visibly coloured (C*ab > {GREY_CHROMA}), allowed "
+            f"{100 * max_fraction:g} %; cast a* {first['median_a']:+.1f}, b* {first['median_b']:+.1f}; worst step "
+            f"{worst['step']}: {100 * worst['coloured_fraction']:.1f} %"
+        )
+    return Finding(
+        "monochrome",
+        passed,
+        worst["coloured_fraction"],
+        max_fraction,
+        {"grey_chroma": GREY_CHROMA, "steps": per, "first_coloured_step": failing[0]["step"] if failing else None},
+        message,
+    )
 
 
 def check_colour_returns(steps: Sequence[tuple[int, Image]], *, min_fraction: float = MIN_COLOURED_FRACTION) -> Finding:
@@ -110,11 +124,14 @@ def check_colour_returns(steps: Sequence[tuple[int, Image]], *, min_fraction: fl
     per = _per_step(steps, "colour_returns")
     worst = min(per, key=lambda s: s["coloured_fraction"])
     passed = worst["coloured_fraction"] >= min_fraction
-    message = (f"{'colour returned' if passed else 'colour did not return'}: the least coloured step "
-               f"({worst['step']}) has {100 * worst['coloured_fraction']:.1f} % of pixels visibly coloured "
-               f"(C*ab > {GREY_CHROMA}), needed {100 * min_fraction:g} %")
-    return Finding("colour_returns", passed, worst["coloured_fraction"], min_fraction,
-                   {"grey_chroma": GREY_CHROMA, "steps": per}, message)
+    message = (
+        f"{'colour returned' if passed else 'colour did not return'}: the least coloured step "
+        f"({worst['step']}) has {100 * worst['coloured_fraction']:.1f} % of pixels visibly coloured "
+        f"(C*ab > {GREY_CHROMA}), needed {100 * min_fraction:g} %"
+    )
+    return Finding(
+        "colour_returns", passed, worst["coloured_fraction"], min_fraction, {"grey_chroma": GREY_CHROMA, "steps": per}, message
+    )
 
 
 def _small_grey(image: Image, size: tuple[int, int]) -> np.ndarray:
@@ -130,8 +147,14 @@ def check_transform_steps(task: Task, steps: Sequence[tuple[int, Image]], *, min
     normalised cross-correlation. value = successes / decided steps, tolerance `min_rate`
     (higher is better). Only consecutive stored steps are compared."""
     if task is None or task.transform == "none":
-        raise ConfigError(explain("transform_steps check", expected="a task that mirrors or rotates",
-                                  got=getattr(task, "name", "no task"), fix="Apply it to the mirror and rotate90 tasks only."))
+        raise ConfigError(
+            explain(
+                "transform_steps check",
+                expected="a task that mirrors or rotates",
+                got=getattr(task, "name", "no task"),
+                fix="Apply it to the mirror and rotate90 tasks only.",
+            )
+        )
     per = []
     for (k0, prev), (k, out) in zip(steps, steps[1:]):
         if k != k0 + 1:
@@ -142,8 +165,14 @@ def check_transform_steps(task: Task, steps: Sequence[tuple[int, Image]], *, min
         transformed = _ncc(target, _small_grey(task.ideal_edit(prev, k), size))
         untouched = _ncc(target, _small_grey(prev, size))
         decided = abs(transformed - untouched) > TRANSFORM_MARGIN
-        per.append({"step": k, "ncc_transformed": transformed, "ncc_untouched": untouched,
-                    "outcome": ("done" if transformed > untouched else "missed") if decided else "tie"})
+        per.append(
+            {
+                "step": k,
+                "ncc_transformed": transformed,
+                "ncc_untouched": untouched,
+                "outcome": ("done" if transformed > untouched else "missed") if decided else "tie",
+            }
+        )
     return _rate_finding(task.transform, per, min_rate)
 
 
@@ -156,11 +185,20 @@ def _rate_finding(transform: str, per: list[dict[str, Any]], min_rate: float) ->
     if decided == 0:
         message = f"no {transform} step could be judged: the content looks the same transformed (choose another seed)"
     else:
-        message = (f"{transform} done on {successes} of {decided} steps ({100 * rate:.0f} %), needed "
-                   f"{100 * min_rate:g} %" + (f"; missed at steps {missed[:10]}" if missed else "")
-                   + (f"; {len(per) - decided} ties" if len(per) > decided else ""))
-    return Finding("transform_steps", passed, rate, min_rate,
-                   {"transform": transform, "successes": successes, "decided": decided, "steps": per}, message)
+        message = (
+            f"{transform} done on {successes} of {decided} steps ({100 * rate:.0f} %), needed "
+            f"{100 * min_rate:g} %"
+            + (f"; missed at steps {missed[:10]}" if missed else "")
+            + (f"; {len(per) - decided} ties" if len(per) > decided else "")
+        )
+    return Finding(
+        "transform_steps",
+        passed,
+        rate,
+        min_rate,
+        {"transform": transform, "successes": successes, "decided": decided, "steps": per},
+        message,
+    )
 
 
 def pooled_rate(check: Any, findings: Sequence[Finding]) -> Finding:
@@ -170,4 +208,3 @@ def pooled_rate(check: Any, findings: Sequence[Finding]) -> Finding:
     pooled = _rate_finding(str(findings[0].details["transform"]), per, float(findings[0].tolerance))
     runs = f" over {len(findings)} runs" if len(findings) > 1 else ""
     return replace(pooled, message=pooled.message + runs)
-

@@ -42,18 +42,30 @@ class TypicalRange:
         for label, v in (("lo", self.lo), ("hi", self.hi)):
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
                 raise ConfigError(
-                    explain(f"typical range {label} ({self.source})", expected="a finite number", got=repr(v),
-                            fix="Give both ends of the range as numbers, e.g. range=(0, 1).")
+                    explain(
+                        f"typical range {label} ({self.source})",
+                        expected="a finite number",
+                        got=repr(v),
+                        fix="Give both ends of the range as numbers, e.g. range=(0, 1).",
+                    )
                 )
         if self.lo == self.hi:
             raise ConfigError(
-                explain(f"typical range ({self.source})", expected="lo != hi", got=f"lo = hi = {self.lo}",
-                        fix="A zero-width range cannot normalise scores; give the range scores really span.")
+                explain(
+                    f"typical range ({self.source})",
+                    expected="lo != hi",
+                    got=f"lo = hi = {self.lo}",
+                    fix="A zero-width range cannot normalise scores; give the range scores really span.",
+                )
             )
         if self.lo > self.hi:
             raise ConfigError(
-                explain(f"typical range ({self.source})", expected="lo < hi", got=f"lo={self.lo}, hi={self.hi}",
-                        fix="Write the range low end first; direction goes in higher_better / lower_better.")
+                explain(
+                    f"typical range ({self.source})",
+                    expected="lo < hi",
+                    got=f"lo={self.lo}, hi={self.hi}",
+                    fix="Write the range low end first; direction goes in higher_better / lower_better.",
+                )
             )
 
 
@@ -91,10 +103,10 @@ class NonFiniteScore(ScoreError):
 HOW_TO_DECLARE = (
     "Declare it with the decorator\n"
     "    import iqa_audit.metrics\n"
-    "    @iqa_audit.metrics.declare(lower_better=False, range=(0, 1), version=\"1\")\n"
+    '    @iqa_audit.metrics.declare(lower_better=False, range=(0, 1), version="1")\n'
     "    def my_metric(pixels): ...\n"
     "or, without importing iqa_audit, with a dict attribute on the callable:\n"
-    "    my_metric.IQA_AUDIT = {\"lower_better\": False, \"range\": (0, 1), \"version\": \"1\"}\n"
+    '    my_metric.IQA_AUDIT = {"lower_better": False, "range": (0, 1), "version": "1"}\n'
     "lower_better says which way is better, range=(lo, hi) is where scores usually lie "
     "(it maps them to [0, 100]); version is optional (default: a hash of the module file); "
     "batch=True means the callable takes a list of images and returns a list of floats."
@@ -114,8 +126,13 @@ class Declaration:
     batch: bool = False
 
 
-def declare(*, lower_better: bool | None = None, range: tuple[float, float] | None = None,  # noqa: A002 - the user-facing word
-            version: str | None = None, batch: bool = False) -> Callable[[Callable], Callable]:
+def declare(
+    *,
+    lower_better: bool | None = None,
+    range: tuple[float, float] | None = None,  # noqa: A002 - the user-facing word
+    version: str | None = None,
+    batch: bool = False,
+) -> Callable[[Callable], Callable]:
     """Decorator that marks a callable as an iqa-audit metric.
 
     The callable takes one (H, W, 3) uint8 array and returns a float, or with batch=True
@@ -136,30 +153,60 @@ def declare(*, lower_better: bool | None = None, range: tuple[float, float] | No
 def parse_declaration(spec: Any, where: str) -> Declaration:
     """Validate a declaration dict; errors name the metric and say how to declare it."""
     if spec is None:
-        raise ConfigError(explain(f"metric {where}", expected="a declared direction and typical range",
-                                  got="no declaration (direction and range undeclared)", fix=HOW_TO_DECLARE))
+        raise ConfigError(
+            explain(
+                f"metric {where}",
+                expected="a declared direction and typical range",
+                got="no declaration (direction and range undeclared)",
+                fix=HOW_TO_DECLARE,
+            )
+        )
     if not isinstance(spec, Mapping):
-        raise ConfigError(explain(f"metric {where}: {DECLARATION_ATTR}", expected="a dict",
-                                  got=type(spec).__name__, fix=HOW_TO_DECLARE))
+        raise ConfigError(
+            explain(f"metric {where}: {DECLARATION_ATTR}", expected="a dict", got=type(spec).__name__, fix=HOW_TO_DECLARE)
+        )
     unknown = set(spec) - _KNOWN_KEYS
     if unknown:
-        raise ConfigError(explain(f"metric {where}: {DECLARATION_ATTR}", expected="keys among " + ", ".join(sorted(_KNOWN_KEYS)),
-                                  got=", ".join(sorted(unknown)), fix=HOW_TO_DECLARE))
+        raise ConfigError(
+            explain(
+                f"metric {where}: {DECLARATION_ATTR}",
+                expected="keys among " + ", ".join(sorted(_KNOWN_KEYS)),
+                got=", ".join(sorted(unknown)),
+                fix=HOW_TO_DECLARE,
+            )
+        )
     lower_better = spec.get("lower_better")
     if not isinstance(lower_better, bool):
-        raise ConfigError(explain(f"metric {where}", expected="lower_better=True or lower_better=False",
-                                  got="an undeclared direction" if lower_better is None else repr(lower_better),
-                                  fix=HOW_TO_DECLARE))
+        raise ConfigError(
+            explain(
+                f"metric {where}",
+                expected="lower_better=True or lower_better=False",
+                got="an undeclared direction" if lower_better is None else repr(lower_better),
+                fix=HOW_TO_DECLARE,
+            )
+        )
     rng = spec.get("range")
     try:
         lo, hi = (float(v) for v in rng)  # type: ignore[union-attr]
     except (TypeError, ValueError):
-        raise ConfigError(explain(f"metric {where}", expected="range=(lo, hi), two numbers",
-                                  got="no range" if rng is None else repr(rng), fix=HOW_TO_DECLARE)) from None
+        raise ConfigError(
+            explain(
+                f"metric {where}",
+                expected="range=(lo, hi), two numbers",
+                got="no range" if rng is None else repr(rng),
+                fix=HOW_TO_DECLARE,
+            )
+        ) from None
     version = spec.get("version")
     if version is not None and not (isinstance(version, str) and version.strip()):
-        raise ConfigError(explain(f"metric {where}", expected="version as a non-empty string", got=repr(version),
-                                  fix='Write version="1" and bump it whenever the scores change.'))
+        raise ConfigError(
+            explain(
+                f"metric {where}",
+                expected="version as a non-empty string",
+                got=repr(version),
+                fix='Write version="1" and bump it whenever the scores change.',
+            )
+        )
     batch = spec.get("batch", False)
     if not isinstance(batch, bool):
         raise ConfigError(explain(f"metric {where}", expected="batch=True or batch=False", got=repr(batch), fix=HOW_TO_DECLARE))
@@ -170,16 +217,29 @@ def parse_declaration(spec: Any, where: str) -> Declaration:
 
 # ----- helpers shared by the metric kinds ------------------------------------------------
 
+
 def check_images(images: Sequence[Image], metric_name: str) -> list[Image]:
     """A list of Image, or a clear error (a bare array or path is the usual mistake)."""
     if isinstance(images, (Image, np.ndarray, str, bytes)):
-        raise BadImageError(explain(f"metric {metric_name}: score(images)", expected="a sequence of iqa_audit Image",
-                                    got=f"a single {type(images).__name__}", fix="Pass a list, e.g. metric.score([image])."))
+        raise BadImageError(
+            explain(
+                f"metric {metric_name}: score(images)",
+                expected="a sequence of iqa_audit Image",
+                got=f"a single {type(images).__name__}",
+                fix="Pass a list, e.g. metric.score([image]).",
+            )
+        )
     out = list(images)
     for i, im in enumerate(out):
         if not isinstance(im, Image):
-            raise BadImageError(explain(f"metric {metric_name}: image {i}", expected="an iqa_audit Image",
-                                        got=type(im).__name__, fix="Wrap arrays with Image.from_array or load files with load_image."))
+            raise BadImageError(
+                explain(
+                    f"metric {metric_name}: image {i}",
+                    expected="an iqa_audit Image",
+                    got=type(im).__name__,
+                    fix="Wrap arrays with Image.from_array or load files with load_image.",
+                )
+            )
     return out
 
 
@@ -205,10 +265,14 @@ def failure_hint(width: int, height: int) -> str:
     """The fix to suggest when a metric fails on a width x height image: the small-image
     hint only for a small image, else where to look."""
     if min(width, height) < SMALL_IMAGE_PX:
-        return (f"This image is {width}x{height}: very small images (under ~{SMALL_IMAGE_PX} px a side) fail on many "
-                "metrics; audit larger images (a larger --long-side).")
-    return ("The error above comes from the metric itself; check the image decodes as expected (load_image) and report "
-            "it to the metric's authors with the image if it does.")
+        return (
+            f"This image is {width}x{height}: very small images (under ~{SMALL_IMAGE_PX} px a side) fail on many "
+            "metrics; audit larger images (a larger --long-side)."
+        )
+    return (
+        "The error above comes from the metric itself; check the image decodes as expected (load_image) and report "
+        "it to the metric's authors with the image if it does."
+    )
 
 
 def as_scores(values: Any, n: int, metric_name: str) -> np.ndarray:
@@ -216,9 +280,18 @@ def as_scores(values: Any, n: int, metric_name: str) -> np.ndarray:
     try:
         arr = np.asarray(values, dtype=np.float64).reshape(-1)
     except (TypeError, ValueError) as e:
-        raise ScoreError(explain(f"metric {metric_name}", expected=f"{n} numbers", got=f"{type(values).__name__} ({e})",
-                                 fix="The scoring callable must return a float per image.")) from None
+        raise ScoreError(
+            explain(
+                f"metric {metric_name}",
+                expected=f"{n} numbers",
+                got=f"{type(values).__name__} ({e})",
+                fix="The scoring callable must return a float per image.",
+            )
+        ) from None
     if arr.shape != (n,):
-        raise ScoreError(explain(f"metric {metric_name}", expected=f"{n} score(s)", got=f"{arr.size}",
-                                 fix="Return exactly one score per image."))
+        raise ScoreError(
+            explain(
+                f"metric {metric_name}", expected=f"{n} score(s)", got=f"{arr.size}", fix="Return exactly one score per image."
+            )
+        )
     return arr

@@ -95,12 +95,18 @@ def chunks(indices: Sequence[int], batch_size: int) -> list[list[int]]:
     """`indices` cut into consecutive chunks of at most `batch_size`."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    return [list(indices[i:i + batch_size]) for i in range(0, len(indices), batch_size)]
+    return [list(indices[i : i + batch_size]) for i in range(0, len(indices), batch_size)]
 
 
-def batch_size_for(free_bytes: int, height: int, width: int, *,
-                   bytes_per_pixel: float = DEFAULT_BYTES_PER_PIXEL,
-                   headroom: float = MEMORY_HEADROOM, cap: int = MAX_GPU_BATCH) -> int:
+def batch_size_for(
+    free_bytes: int,
+    height: int,
+    width: int,
+    *,
+    bytes_per_pixel: float = DEFAULT_BYTES_PER_PIXEL,
+    headroom: float = MEMORY_HEADROOM,
+    cap: int = MAX_GPU_BATCH,
+) -> int:
     """How many height x width images fit in `headroom` of `free_bytes`, between 1 and `cap`.
 
     Never 0: one image is always tried, and if even that does not fit the back-off turns
@@ -153,10 +159,16 @@ class OutOfMemoryAtOne(Exception):
         self.message = message
 
 
-def run_with_backoff(indices: Sequence[int], run: Callable[[list[int]], T], *, batch_size: int,
-                     oom: type[BaseException] | tuple[type[BaseException], ...],
-                     limits: BatchLimits | None = None, key: Hashable = None,
-                     after_oom: Callable[[], None] | None = None) -> list[tuple[list[int], T]]:
+def run_with_backoff(
+    indices: Sequence[int],
+    run: Callable[[list[int]], T],
+    *,
+    batch_size: int,
+    oom: type[BaseException] | tuple[type[BaseException], ...],
+    limits: BatchLimits | None = None,
+    key: Hashable = None,
+    after_oom: Callable[[], None] | None = None,
+) -> list[tuple[list[int], T]]:
     """Call `run(chunk)` over `indices` in chunks of `batch_size`, halving on `oom`.
 
     A chunk that raises `oom` is retried at half the batch (its first half, then the
@@ -169,7 +181,7 @@ def run_with_backoff(indices: Sequence[int], run: Callable[[list[int]], T], *, b
     done: list[tuple[list[int], T]] = []
     pos = 0
     while pos < len(indices):
-        chunk = list(indices[pos:pos + size])
+        chunk = list(indices[pos : pos + size])
         failure: str | None = None
         try:
             result = run(chunk)
@@ -206,8 +218,9 @@ def device_free_bytes(device: str) -> int | None:
     return int(free + max(0, cached_unused))
 
 
-def planned_batch_size(device: str, height: int, width: int, *, fixed: int | None = None,
-                       free_bytes: Callable[[str], int | None] = device_free_bytes) -> int:
+def planned_batch_size(
+    device: str, height: int, width: int, *, fixed: int | None = None, free_bytes: Callable[[str], int | None] = device_free_bytes
+) -> int:
     """The first batch to try for height x width images on `device`.
 
     `fixed` (a user's batch_size) wins. Otherwise the CPU gets CPU_BATCH_SIZE and a GPU

@@ -50,13 +50,23 @@ class ClassicMetric:
                 out[i] = self.fn(im.pixels)
             except (ValueError, RuntimeError, MemoryError) as e:
                 if is_out_of_memory(e):
-                    raise ScoreError(explain(f"metric {self.name}: image {i} ({im.width}x{im.height})",
-                                             expected="one image to fit in free RAM", got=f"out of memory ({e})",
-                                             fix="Free memory (fewer pytest-xdist workers, -n 1), or audit smaller images "
-                                                 "with a smaller --long-side.")) from None
-                raise ScoreError(explain(f"metric {self.name}: image {i} ({im.width}x{im.height})",
-                                         expected="an image the measure can compute", got=str(e),
-                                         fix=failure_hint(im.width, im.height))) from None
+                    raise ScoreError(
+                        explain(
+                            f"metric {self.name}: image {i} ({im.width}x{im.height})",
+                            expected="one image to fit in free RAM",
+                            got=f"out of memory ({e})",
+                            fix="Free memory (fewer pytest-xdist workers, -n 1), or audit smaller images "
+                            "with a smaller --long-side.",
+                        )
+                    ) from None
+                raise ScoreError(
+                    explain(
+                        f"metric {self.name}: image {i} ({im.width}x{im.height})",
+                        expected="an image the measure can compute",
+                        got=str(e),
+                        fix=failure_hint(im.width, im.height),
+                    )
+                ) from None
         return out
 
 
@@ -88,8 +98,14 @@ def _require_pywavelets() -> str:
     try:
         import pywt
     except ImportError:
-        raise MetricUnavailable(explain("metric iqa_audit:noise-sigma", expected="the PyWavelets package",
-                                        got="it is not installed", fix="pip install PyWavelets")) from None
+        raise MetricUnavailable(
+            explain(
+                "metric iqa_audit:noise-sigma",
+                expected="the PyWavelets package",
+                got="it is not installed",
+                fix="pip install PyWavelets",
+            )
+        ) from None
     return pywt.__version__
 
 

@@ -30,8 +30,13 @@ PYIQA_PREFIX = "pyiqa:"
 _HERE = Path(__file__).resolve().parent
 # The code that turns a pyiqa name into (id, version, range): editing it must not leave a
 # stale identity behind.
-_IDENTITY_SOURCES = (_HERE / "pyiqa_adapter.py", _HERE / "batching.py", _HERE / "weights.py", _HERE.parent / "normalize.py",
-                     Path(__file__))
+_IDENTITY_SOURCES = (
+    _HERE / "pyiqa_adapter.py",
+    _HERE / "batching.py",
+    _HERE / "weights.py",
+    _HERE.parent / "normalize.py",
+    Path(__file__),
+)
 
 
 @dataclass(frozen=True)
@@ -47,9 +52,15 @@ class MetricIdentity:
 
     def to_json(self) -> str:
         r = self.range
-        return json.dumps({"id": self.id, "name": self.name, "version": self.version,
-                           "range": {"lo": r.lo, "hi": r.hi, "higher_better": r.higher_better, "source": r.source}},
-                          sort_keys=True)
+        return json.dumps(
+            {
+                "id": self.id,
+                "name": self.name,
+                "version": self.version,
+                "range": {"lo": r.lo, "hi": r.hi, "higher_better": r.higher_better, "source": r.source},
+            },
+            sort_keys=True,
+        )
 
     @classmethod
     def from_json(cls, text: str) -> "MetricIdentity":

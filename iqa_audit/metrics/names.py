@@ -44,8 +44,11 @@ def pyiqa_nr_names() -> list[str] | None:
     configs = pyiqa_configs()
     if configs is None:
         return None
-    return [n for n, c in configs.items() if c.get("metric_mode") == "NR"
-            and c.get("metric_opts", {}).get("type") not in SET_LEVEL_TYPES]
+    return [
+        n
+        for n, c in configs.items()
+        if c.get("metric_mode") == "NR" and c.get("metric_opts", {}).get("type") not in SET_LEVEL_TYPES
+    ]
 
 
 def did_you_mean(name: str, known: Sequence[str]) -> str:
@@ -68,6 +71,11 @@ def unknown_pyiqa(name: str, names: Sequence[str]) -> ConfigError:
     if metric in configs:
         why += f" ({metric} is {configs[metric]['metric_mode']}"
         why += ", scores image sets)" if configs[metric]["metric_opts"]["type"] in SET_LEVEL_TYPES else ")"
-    return ConfigError(explain(f"--metric {name}", expected=why, got="no such metric",
-                               fix=did_you_mean(name, ["pyiqa:" + n for n in names])
-                               + f"Run `{cli_command('list')}` to see every metric."))
+    return ConfigError(
+        explain(
+            f"--metric {name}",
+            expected=why,
+            got="no such metric",
+            fix=did_you_mean(name, ["pyiqa:" + n for n in names]) + f"Run `{cli_command('list')}` to see every metric.",
+        )
+    )

@@ -61,7 +61,7 @@ from .names import SET_LEVEL_TYPES  # networks under NR that do not score one im
 # tests/test_random_weights.py::test_random_weights_batch_equals_one_by_one).
 ONE_IMAGE_PER_FORWARD = {
     "ilniqe": "pyiqa 0.1.16's ILNIQE resizes with matlab_utils.imresize, whose .view fails on a batch of 2+ RGB "
-              "images (RuntimeError: view size is not compatible with input tensor's size and stride)",
+    "images (RuntimeError: view size is not compatible with input tensor's size and stride)"
 }
 
 # Patching download functions is process-wide; one creation at a time.
@@ -73,11 +73,11 @@ def nr_metric_names() -> list[str]:
     pyiqa = import_pyiqa()
     from pyiqa.default_model_configs import DEFAULT_CONFIGS
 
-    return [n for n in pyiqa.list_models(metric_mode="NR")
-            if DEFAULT_CONFIGS[n]["metric_opts"]["type"] not in SET_LEVEL_TYPES]
+    return [n for n in pyiqa.list_models(metric_mode="NR") if DEFAULT_CONFIGS[n]["metric_opts"]["type"] not in SET_LEVEL_TYPES]
 
 
 # ----- ranges -----------------------------------------------------------------------------------
+
 
 def _parse_bound(text: str) -> float | None:
     t = text.strip().lstrip("~").strip()
@@ -102,15 +102,19 @@ def pyiqa_range(metric: str) -> TypicalRange:
     parts = raw.split(",")
     lo, hi = (_parse_bound(parts[0]), _parse_bound(parts[1])) if len(parts) == 2 else (None, None)
     if lo is None or hi is None or lo >= hi:
-        raise ConfigError(explain(
-            f"metric pyiqa:{metric}", expected="a finite typical range to normalise its scores",
-            got=f"none in Table 2 and pyiqa's score_range {raw!r}",
-            fix="Wrap it as your own metric (module:callable) and declare range=(lo, hi) with iqa_audit.metrics.declare.",
-        ))
+        raise ConfigError(
+            explain(
+                f"metric pyiqa:{metric}",
+                expected="a finite typical range to normalise its scores",
+                got=f"none in Table 2 and pyiqa's score_range {raw!r}",
+                fix="Wrap it as your own metric (module:callable) and declare range=(lo, hi) with iqa_audit.metrics.declare.",
+            )
+        )
     return TypicalRange(lo, hi, not lower_better, f"pyiqa score_range {raw!r}")
 
 
 # ----- download control -------------------------------------------------------------------------
+
 
 @contextmanager
 def hf_online() -> Iterator[None]:
@@ -152,11 +156,15 @@ def _pyiqa_loading(name: str, *, offline: bool) -> Iterator[None]:
         if mod is not None and hasattr(mod, "DEFAULT_CACHE_DIR"):
             patches.append((mod, "DEFAULT_CACHE_DIR", cache))
     if offline:
+
         def refuse_download(url, dst, *args, **kwargs):
             raise _blocked(name, url, dst)
 
-        patches += [(dl, "download_url_to_file", refuse_download), (torch.hub, "download_url_to_file", refuse_download),
-                    (constants, "HF_HUB_OFFLINE", True)]
+        patches += [
+            (dl, "download_url_to_file", refuse_download),
+            (torch.hub, "download_url_to_file", refuse_download),
+            (constants, "HF_HUB_OFFLINE", True),
+        ]
         clip = sys.modules.get("pyiqa.archs.clip_model")
         if clip is None:
             import pyiqa.archs.clip_model as clip
@@ -198,8 +206,7 @@ def scoring_code_digest() -> str:
 
     from ..keys import digest, code_digest, installed_code_digest
 
-    return digest([code_digest(sys.modules[__name__], sys.modules[run_with_backoff.__module__]),
-                   installed_code_digest("pyiqa")])
+    return digest([code_digest(sys.modules[__name__], sys.modules[run_with_backoff.__module__]), installed_code_digest("pyiqa")])
 
 
 def build_pyiqa_model(metric: str, device: str, *, offline: bool = True) -> Any:
@@ -207,7 +214,7 @@ def build_pyiqa_model(metric: str, device: str, *, offline: bool = True) -> Any:
     pyiqa = import_pyiqa()
     name = f"pyiqa:{metric}"
     try:
-        with (nullcontext() if offline else hf_online()), _pyiqa_loading(name, offline=offline):
+        with nullcontext() if offline else hf_online(), _pyiqa_loading(name, offline=offline):
             return pyiqa.create_metric(metric, as_loss=False, device=device)
     except MetricUnavailable:
         raise
@@ -216,13 +223,23 @@ def build_pyiqa_model(metric: str, device: str, *, offline: bool = True) -> Any:
         missing = [w for w in required_weights(name) if w.loader == "huggingface" and not w.present()]
         if missing:
             raise unavailable(name, missing) from None
-        raise MetricUnavailable(explain(f"metric {name}", expected="its Hugging Face files in the local cache",
-                                        got=f"{type(e).__name__}: {str(e).splitlines()[0]}",
-                                        fix=f"Fetch them once with `{fetch_command(name)}` (or set HF_HOME to a cache that has them).")) from None
+        raise MetricUnavailable(
+            explain(
+                f"metric {name}",
+                expected="its Hugging Face files in the local cache",
+                got=f"{type(e).__name__}: {str(e).splitlines()[0]}",
+                fix=f"Fetch them once with `{fetch_command(name)}` (or set HF_HOME to a cache that has them).",
+            )
+        ) from None
     except ImportError as e:
-        raise MetricUnavailable(explain(f"metric {name}", expected="the Python packages it needs",
-                                        got=f"{type(e).__name__}: {e}",
-                                        fix=f"pip install {getattr(e, 'name', None) or 'the missing package'}")) from None
+        raise MetricUnavailable(
+            explain(
+                f"metric {name}",
+                expected="the Python packages it needs",
+                got=f"{type(e).__name__}: {e}",
+                fix=f"pip install {getattr(e, 'name', None) or 'the missing package'}",
+            )
+        ) from None
     except Exception as e:
         e.add_note(f"while creating pyiqa metric {metric!r} on {device} (weights under {pyiqa_cache_dir()})")
         raise
@@ -253,6 +270,7 @@ def build_random_pyiqa_model(metric: str, device: str, *, seed: int = random_wei
 
 # ----- the metric ---------------------------------------------------------------------------------
 
+
 def check_device(device: str) -> str:
     """'cpu', 'cuda' or 'cuda:N', usable here; ConfigError otherwise."""
     import torch
@@ -260,17 +278,32 @@ def check_device(device: str) -> str:
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError):
-        raise ConfigError(explain("device", expected="'cpu', 'cuda' or 'cuda:N'", got=repr(device), fix="Pass --device cpu or --device cuda.")) from None
+        raise ConfigError(
+            explain("device", expected="'cpu', 'cuda' or 'cuda:N'", got=repr(device), fix="Pass --device cpu or --device cuda.")
+        ) from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise ConfigError(explain("device", expected="a CUDA GPU for device 'cuda'",
-                                      got=f"torch {torch.__version__} sees no CUDA device",
-                                      fix="Use --device cpu, or install a CUDA build of torch on a machine with a GPU."))
+            raise ConfigError(
+                explain(
+                    "device",
+                    expected="a CUDA GPU for device 'cuda'",
+                    got=f"torch {torch.__version__} sees no CUDA device",
+                    fix="Use --device cpu, or install a CUDA build of torch on a machine with a GPU.",
+                )
+            )
         if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ConfigError(explain("device", expected=f"a GPU index below {torch.cuda.device_count()}", got=repr(device),
-                                      fix="Pick an existing GPU, e.g. cuda:0."))
+            raise ConfigError(
+                explain(
+                    "device",
+                    expected=f"a GPU index below {torch.cuda.device_count()}",
+                    got=repr(device),
+                    fix="Pick an existing GPU, e.g. cuda:0.",
+                )
+            )
     elif dev.type != "cpu":
-        raise ConfigError(explain("device", expected="'cpu', 'cuda' or 'cuda:N'", got=repr(device), fix="Pass --device cpu or --device cuda."))
+        raise ConfigError(
+            explain("device", expected="'cpu', 'cuda' or 'cuda:N'", got=repr(device), fix="Pass --device cpu or --device cuda.")
+        )
     return str(dev)
 
 
@@ -306,22 +339,34 @@ class PyiqaMetric:
             for group in size_groups([im.size for im in imgs]):
                 size = imgs[group[0]].size
                 width, height = size
-                first = start_batch(size, planned_batch_size(self.device, height, width, fixed=self.batch_size),
-                                    self.batch_limits)
+                first = start_batch(
+                    size, planned_batch_size(self.device, height, width, fixed=self.batch_size), self.batch_limits
+                )
                 try:
-                    done = run_with_backoff(group, lambda idx: self._forward(imgs, idx), batch_size=first,
-                                            oom=OutOfMemory, limits=self.batch_limits, key=size,
-                                            after_oom=self._release_cached_memory)
+                    done = run_with_backoff(
+                        group,
+                        lambda idx: self._forward(imgs, idx),
+                        batch_size=first,
+                        oom=OutOfMemory,
+                        limits=self.batch_limits,
+                        key=size,
+                        after_oom=self._release_cached_memory,
+                    )
                 except OutOfMemoryAtOne as e:
                     on_gpu = self.device.startswith("cuda")
-                    raise ScoreError(explain(
-                        f"metric {self.name}: image(s) [{e.index}] ({width}x{height}) on {self.device}",
-                        expected="one image to fit in the device's free memory" if on_gpu else "one image to fit in free RAM",
-                        got=f"out of memory even at batch size 1 ({e.message})",
-                        fix=("Score on the CPU with --device cpu, or audit smaller images with a smaller --long-side."
-                             if on_gpu else "Free memory (fewer pytest-xdist workers, -n 1; a higher `ulimit -v`), or audit "
-                             "smaller images with a smaller --long-side."),
-                    )) from None
+                    raise ScoreError(
+                        explain(
+                            f"metric {self.name}: image(s) [{e.index}] ({width}x{height}) on {self.device}",
+                            expected="one image to fit in the device's free memory" if on_gpu else "one image to fit in free RAM",
+                            got=f"out of memory even at batch size 1 ({e.message})",
+                            fix=(
+                                "Score on the CPU with --device cpu, or audit smaller images with a smaller --long-side."
+                                if on_gpu
+                                else "Free memory (fewer pytest-xdist workers, -n 1; a higher `ulimit -v`), or audit "
+                                "smaller images with a smaller --long-side."
+                            ),
+                        )
+                    ) from None
                 for idx, scores in done:
                     out[idx] = scores
         return out
@@ -350,11 +395,14 @@ class PyiqaMetric:
 
     def _score_error(self, imgs: list[Image], idx: list[int], e: BaseException) -> ScoreError:
         im = imgs[idx[0]]
-        return ScoreError(explain(
-            f"metric {self.name}: image(s) {idx} ({im.width}x{im.height})",
-            expected="an image pyiqa can score", got=f"{type(e).__name__}: {e}",
-            fix=failure_hint(im.width, im.height),
-        ))
+        return ScoreError(
+            explain(
+                f"metric {self.name}: image(s) {idx} ({im.width}x{im.height})",
+                expected="an image pyiqa can score",
+                got=f"{type(e).__name__}: {e}",
+                fix=failure_hint(im.width, im.height),
+            )
+        )
 
     def _release_cached_memory(self) -> None:
         # Hand the failed batch's memory back before the smaller retry asks for it: cached
@@ -380,8 +428,14 @@ def create_pyiqa_metric(name: str, *, device: str = "cpu", batch_size: int | Non
     try:
         metric, random = random_weights.split_variant(name.split(":", 1)[1])
     except ValueError as e:
-        raise ConfigError(explain(f"metric {name!r}", expected=f"pyiqa:<name> or pyiqa:<name>@{random_weights.RANDOM_VARIANT}",
-                                  got=str(e), fix=f"Drop the '@...' part, or write @{random_weights.RANDOM_VARIANT} for random weights (tests and cost measurement only).")) from None
+        raise ConfigError(
+            explain(
+                f"metric {name!r}",
+                expected=f"pyiqa:<name> or pyiqa:<name>@{random_weights.RANDOM_VARIANT}",
+                got=str(e),
+                fix=f"Drop the '@...' part, or write @{random_weights.RANDOM_VARIANT} for random weights (tests and cost measurement only).",
+            )
+        ) from None
     names = nr_metric_names()
     if metric not in names:
         from pyiqa.default_model_configs import DEFAULT_CONFIGS
@@ -391,9 +445,15 @@ def create_pyiqa_metric(name: str, *, device: str = "cpu", batch_size: int | Non
             why += f" ({metric} is {DEFAULT_CONFIGS[metric]['metric_mode']}"
             why += ", scores image sets)" if DEFAULT_CONFIGS[metric]["metric_opts"]["type"] in SET_LEVEL_TYPES else ")"
         close = difflib.get_close_matches(metric, names, n=5, cutoff=0.5)
-        raise ConfigError(explain(f"metric {name!r}", expected=why, got=repr(metric),
-                                  fix=("Did you mean " + ", ".join(f"pyiqa:{c}" for c in close) + "? " if close else "")
-                                  + f"Run `{cli_command('list')}` to see every metric."))
+        raise ConfigError(
+            explain(
+                f"metric {name!r}",
+                expected=why,
+                got=repr(metric),
+                fix=("Did you mean " + ", ".join(f"pyiqa:{c}" for c in close) + "? " if close else "")
+                + f"Run `{cli_command('list')}` to see every metric.",
+            )
+        )
     dev = check_device(device)
     rng = pyiqa_range(metric)
     pyiqa = import_pyiqa()
@@ -402,7 +462,7 @@ def create_pyiqa_metric(name: str, *, device: str = "cpu", batch_size: int | Non
             id=random_weights.variant_id(f"{metric}@{random_weights.RANDOM_VARIANT}"),
             name=name,
             version=f"pyiqa-{pyiqa.__version__}+{random_weights.RANDOM_VARIANT}-seed{random_weights.DEFAULT_SEED}-"
-                    f"{random_weights.code_digest()}+code-{scoring_code_digest()[:12]}",
+            f"{random_weights.code_digest()}+code-{scoring_code_digest()[:12]}",
             range=rng,
             model=build_random_pyiqa_model(metric, dev),
             device=dev,
@@ -434,6 +494,12 @@ def _check_batch_size(batch_size: int | None, name: str) -> int | None:
     if batch_size is None:
         return None
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ConfigError(explain(f"metric {name}: batch_size", expected="a whole number >= 1, or None to size batches automatically",
-                                  got=repr(batch_size), fix="Leave batch_size out unless you need a fixed batch."))
+        raise ConfigError(
+            explain(
+                f"metric {name}: batch_size",
+                expected="a whole number >= 1, or None to size batches automatically",
+                got=repr(batch_size),
+                fix="Leave batch_size out unless you need a fixed batch.",
+            )
+        )
     return batch_size

@@ -48,9 +48,11 @@ DEFAULT_SEED = 0
 
 # Metrics whose random build is not possible here, and why (shown as MetricUnavailable).
 NOT_BUILDABLE = {
-    "QAlign": ("q-future/one-align is an 8.2-billion-parameter mPLUG-Owl2 (LLaMA-2 7B + ViT-L): 33 GB of float32 "
-               "weights before its first forward pass, more than this 24 GB machine has; its tokenizer and "
-               "image processor also come only from the Hugging Face repository"),
+    "QAlign": (
+        "q-future/one-align is an 8.2-billion-parameter mPLUG-Owl2 (LLaMA-2 7B + ViT-L): 33 GB of float32 "
+        "weights before its first forward pass, more than this 24 GB machine has; its tokenizer and "
+        "image processor also come only from the Hugging Face repository"
+    )
 }
 
 
@@ -88,6 +90,7 @@ def code_digest() -> str:
 
 # ----- stand-ins of the right shape ------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class ClipSpec:
     """Constructor arguments of pyiqa's CLIP class for one OpenAI backbone.
@@ -123,8 +126,18 @@ def clip_model(backbone: str) -> Any:
     from pyiqa.archs.clip_model import CLIP
 
     s = CLIP_SPECS[backbone]
-    return CLIP(s.embed_dim, s.image_resolution, s.vision_layers, s.vision_width, s.vision_patch_size,
-                s.context_length, s.vocab_size, s.transformer_width, s.transformer_heads, s.transformer_layers)
+    return CLIP(
+        s.embed_dim,
+        s.image_resolution,
+        s.vision_layers,
+        s.vision_width,
+        s.vision_patch_size,
+        s.context_length,
+        s.vocab_size,
+        s.transformer_width,
+        s.transformer_heads,
+        s.transformer_layers,
+    )
 
 
 def _as_torchscript(state: dict, dst: Path) -> None:
@@ -236,13 +249,19 @@ def _tree(rng) -> dict:
 
     nodes = 2 ** (NRQM_DEPTH + 1) - 1
     idx = np.arange(1, nodes + 1)  # 1-based, as the MATLAB random forest stores them
-    inner = idx < 2 ** NRQM_DEPTH
+    inner = idx < 2**NRQM_DEPTH
     ldau = np.where(inner, 2 * idx, 0)[:, None].repeat(NRQM_TREES, 1)
     rdau = np.where(inner, 2 * idx + 1, 0)[:, None].repeat(NRQM_TREES, 1)
     shape = (nodes, NRQM_TREES)
-    return {"ldau": ldau.astype(np.int32), "rdau": rdau.astype(np.int32), "nodestatus": np.ones(shape),
-            "nodeclass": np.zeros(shape), "xbestsplit": 10.0 ** rng.uniform(-3, 3, shape),
-            "nodepred": rng.uniform(0, 10, shape), "bestvar": rng.integers(1, 4, shape).astype(np.int32)}
+    return {
+        "ldau": ldau.astype(np.int32),
+        "rdau": rdau.astype(np.int32),
+        "nodestatus": np.ones(shape),
+        "nodeclass": np.zeros(shape),
+        "xbestsplit": 10.0 ** rng.uniform(-3, 3, shape),
+        "nodepred": rng.uniform(0, 10, shape),
+        "bestvar": rng.integers(1, 4, shape).astype(np.int32),
+    }
 
 
 def _forge_nrqm(dst: Path, seed: int) -> None:
@@ -301,6 +320,7 @@ def _forge_for(url: str) -> Callable[[Path, int], None] | None:
     if name.startswith("regressor_"):  # ARNIQA's per-dataset TorchScript regressors
         return _forge_arniqa_regressor
     if "download.pytorch.org/models/" in url:
+
         def torchvision_file(dst: Path, seed: int) -> None:
             import torch
 
@@ -323,6 +343,7 @@ def _sane(t: Any, gen: Any) -> Any:
 
 # ----- interception ---------------------------------------------------------------------------
 
+
 class _Interceptor:
     """Answers each download of one random build; records which file came from where."""
 
@@ -344,7 +365,6 @@ class _Interceptor:
     def clip_download(self, url: str, root: str) -> str:
         target = Path(root) / os.path.basename(url)
         if not target.is_file():
-
             target.parent.mkdir(parents=True, exist_ok=True)
             _as_torchscript(clip_model(_clip_backbone_of(url)).state_dict(), target)
             self.forged.append(target.name)
@@ -415,17 +435,22 @@ def random_downloads(name: str, seed: int) -> Iterator[_Interceptor]:
         hub_dir = str(Path(tmp) / "hub")
         cache = os.path.join(hub_dir, "pyiqa")
         patches: list[tuple[Any, str, Any]] = [
-            (dl, "DEFAULT_CACHE_DIR", cache), (dl, "download_url_to_file", hook.download),
-            (torch.hub, "download_url_to_file", hook.download), (torch.hub, "_hub_dir", hub_dir),
-            (clip, "_download", hook.clip_download), (constants, "HF_HUB_OFFLINE", True),
+            (dl, "DEFAULT_CACHE_DIR", cache),
+            (dl, "download_url_to_file", hook.download),
+            (torch.hub, "download_url_to_file", hook.download),
+            (torch.hub, "_hub_dir", hub_dir),
+            (clip, "_download", hook.clip_download),
+            (constants, "HF_HUB_OFFLINE", True),
             (timm_builder, "load_pretrained", hook.timm_loader(timm_builder.load_pretrained)),
         ]
         if "pyiqa.archs.qrealign_arch" in sys.modules:  # Q-ReAlign: processor and model from the hub
             import transformers
             from pyiqa.archs.qrealign import qrealign_compat
 
-            patches += [(qrealign_compat, "load_processor", hook.qrealign_processor),
-                        (transformers.AutoModelForImageTextToText, "from_pretrained", hook.hf_model)]
+            patches += [
+                (qrealign_compat, "load_processor", hook.qrealign_processor),
+                (transformers.AutoModelForImageTextToText, "from_pretrained", hook.hf_model),
+            ]
         real_loader = arch_util.load_pretrained_network
         forged_loader = hook.network_loader(real_loader)
         for mod_name, mod in list(sys.modules.items()):
@@ -450,12 +475,23 @@ def not_buildable(name: str, arch_type: str) -> MetricUnavailable | None:
     why = NOT_BUILDABLE.get(arch_type)
     if why is None:
         return None
-    return MetricUnavailable(explain(f"metric {name}", expected="a network that can be built with random weights here",
-                                     got=why, fix="Measure it on a machine with its weights (or a large GPU)."))
+    return MetricUnavailable(
+        explain(
+            f"metric {name}",
+            expected="a network that can be built with random weights here",
+            got=why,
+            fix="Measure it on a machine with its weights (or a large GPU).",
+        )
+    )
 
 
 def missing_stand_in(name: str, error: BaseException) -> MetricUnavailable:
     """The build read a file no stand-in was made for: say which."""
-    return MetricUnavailable(explain(f"metric {name}", expected="a stand-in for every file the network reads",
-                                     got=f"{type(error).__name__}: {error}",
-                                     fix="Add a writer for this file to random_weights.STAT_FORGES."))
+    return MetricUnavailable(
+        explain(
+            f"metric {name}",
+            expected="a stand-in for every file the network reads",
+            got=f"{type(error).__name__}: {error}",
+            fix="Add a writer for this file to random_weights.STAT_FORGES.",
+        )
+    )

@@ -32,16 +32,7 @@ import numpy as np
 from ..console import cli_command
 from ..errors import ConfigError, explain
 from ..images import Image
-from .base import (
-    DECLARATION_ATTR,
-    Declaration,
-    Metric,
-    ScoreError,
-    TypicalRange,
-    as_scores,
-    check_images,
-    parse_declaration,
-)
+from .base import DECLARATION_ATTR, Declaration, Metric, ScoreError, TypicalRange, as_scores, check_images, parse_declaration
 from .batching import BatchLimits, OutOfMemory, OutOfMemoryAtOne, is_out_of_memory, run_with_backoff, size_groups, start_batch
 from .classic import CLASSIC_FACTORIES
 from .visualquality_r1 import VLM_FACTORIES
@@ -70,8 +61,14 @@ def load_count(name: str | None = None) -> int:
 def create_metric(name: str, *, device: str = "cpu") -> Metric:
     """The metric called `name`, created once per process per (name, device)."""
     if not isinstance(name, str) or not name.strip():
-        raise ConfigError(explain("metric name", expected="a name such as pyiqa:piqe or mypkg.mod:sharpness",
-                                  got=repr(name), fix=f"Run `{cli_command('list')}` to see every metric."))
+        raise ConfigError(
+            explain(
+                "metric name",
+                expected="a name such as pyiqa:piqe or mypkg.mod:sharpness",
+                got=repr(name),
+                fix=f"Run `{cli_command('list')}` to see every metric.",
+            )
+        )
     name = name.strip()
     if name.startswith(PYIQA_PREFIX):
         # The weight folder is part of the key: pointing TORCH_HOME elsewhere means other weights.
@@ -94,7 +91,7 @@ def _create(name: str, device: str) -> Metric:
 
         return create_pyiqa_metric(name, device=device)
     if name.startswith(BUILTIN_PREFIX):
-        key = name[len(BUILTIN_PREFIX):]
+        key = name[len(BUILTIN_PREFIX) :]
         if key in VLM_FACTORIES:
             return VLM_FACTORIES[key](name, device=device)
         if key not in CLASSIC_FACTORIES:
@@ -108,8 +105,14 @@ def _create(name: str, device: str) -> Metric:
         module, _, attr = eps[name].value.partition(":")
         dist = eps[name].dist
         dist_version = f"{dist.metadata['Name'] or dist.name}-{dist.version}" if dist is not None else None
-        return _user_metric(name, module.strip(), attr.strip(), metric_id=_sanitise(name),
-                            via=f"entry point {name!r} ({eps[name].value})", dist_version=dist_version)
+        return _user_metric(
+            name,
+            module.strip(),
+            attr.strip(),
+            metric_id=_sanitise(name),
+            via=f"entry point {name!r} ({eps[name].value})",
+            dist_version=dist_version,
+        )
     raise _unknown(name, list_metric_names())
 
 
@@ -156,12 +159,18 @@ def check_metric(name: str) -> None:
     from .names import pyiqa_nr_names, unknown_pyiqa
 
     if not isinstance(name, str) or not name.strip():
-        raise ConfigError(explain("--metric", expected="a name such as pyiqa:piqe or mypkg.mod:sharpness",
-                                  got=repr(name), fix=f"Run `{cli_command('list')}` to see every metric."))
+        raise ConfigError(
+            explain(
+                "--metric",
+                expected="a name such as pyiqa:piqe or mypkg.mod:sharpness",
+                got=repr(name),
+                fix=f"Run `{cli_command('list')}` to see every metric.",
+            )
+        )
     name = name.strip()
     if name.startswith(PYIQA_PREFIX):
         names = pyiqa_nr_names()
-        if names is not None and name[len(PYIQA_PREFIX):] not in names:
+        if names is not None and name[len(PYIQA_PREFIX) :] not in names:
             raise unknown_pyiqa(name, names)
         return
     if name.startswith(BUILTIN_PREFIX):
@@ -190,19 +199,24 @@ def list_metric_names() -> list[str]:
     """Every name create_metric resolves here: pyiqa NR metrics, built-ins, entry points."""
     from .pyiqa_adapter import nr_metric_names
 
-    return ([PYIQA_PREFIX + n for n in nr_metric_names()]
-            + [BUILTIN_PREFIX + k for k in (*CLASSIC_FACTORIES, *VLM_FACTORIES)]
-            + sorted(_entry_points()))
+    return (
+        [PYIQA_PREFIX + n for n in nr_metric_names()]
+        + [BUILTIN_PREFIX + k for k in (*CLASSIC_FACTORIES, *VLM_FACTORIES)]
+        + sorted(_entry_points())
+    )
 
 
 def _unknown(name: str, known: list[str]) -> ConfigError:
     from .names import did_you_mean
 
-    return ConfigError(explain(
-        f"--metric {name}", expected="pyiqa:<name>, iqa_audit:<name>, module.path:callable, path/to/file.py:callable "
-        "or an installed entry point", got="no such metric",
-        fix=did_you_mean(name, known) + f"Run `{cli_command('list')}` to see every metric.",
-    ))
+    return ConfigError(
+        explain(
+            f"--metric {name}",
+            expected="pyiqa:<name>, iqa_audit:<name>, module.path:callable, path/to/file.py:callable or an installed entry point",
+            got="no such metric",
+            fix=did_you_mean(name, known) + f"Run `{cli_command('list')}` to see every metric.",
+        )
+    )
 
 
 def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
@@ -210,6 +224,7 @@ def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
 
 
 # ----- user metrics -----------------------------------------------------------------------------
+
 
 def _sanitise(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.+-]+", "-", text).strip("-") or "metric"
@@ -226,8 +241,14 @@ def _import_user_module(module_name: str, where: str) -> Any:
     if is_file_module(module_name):
         path = Path(module_name).expanduser().resolve()
         if not path.is_file():
-            raise ConfigError(explain(where, expected=f"a Python file at {module_name}", got="no such file",
-                                      fix="Check the path (relative paths start at the folder pytest runs in)."))
+            raise ConfigError(
+                explain(
+                    where,
+                    expected=f"a Python file at {module_name}",
+                    got="no such file",
+                    fix="Check the path (relative paths start at the folder pytest runs in).",
+                )
+            )
         key = "iqa_audit_user_metric_" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
         if key in sys.modules:
             return sys.modules[key]
@@ -238,8 +259,14 @@ def _import_user_module(module_name: str, where: str) -> Any:
             spec.loader.exec_module(module)
         except Exception as e:
             del sys.modules[key]
-            raise ConfigError(explain(where, expected=f"{path} to run on import", got=f"{type(e).__name__}: {e}",
-                                      fix="Fix the error in that file (run `python " + str(path) + "` to see its traceback).")) from None
+            raise ConfigError(
+                explain(
+                    where,
+                    expected=f"{path} to run on import",
+                    got=f"{type(e).__name__}: {e}",
+                    fix="Fix the error in that file (run `python " + str(path) + "` to see its traceback).",
+                )
+            ) from None
         return module
     try:
         return importlib.import_module(module_name)
@@ -248,33 +275,52 @@ def _import_user_module(module_name: str, where: str) -> Any:
             # The module exists but something it imports does not.
             fix = f"Install what {module_name} imports ({e.name}) in this environment."
         else:
-            fix = (f"Make it importable: run pytest from the folder that holds {module_name.split('.')[0]}, add that folder "
-                   "to PYTHONPATH, or pip install your package; or name the file instead: --metric path/to/file.py:callable.")
-        raise ConfigError(explain(where, expected=f"an importable module {module_name!r}", got=f"{type(e).__name__}: {e}",
-                                  fix=fix)) from None
+            fix = (
+                f"Make it importable: run pytest from the folder that holds {module_name.split('.')[0]}, add that folder "
+                "to PYTHONPATH, or pip install your package; or name the file instead: --metric path/to/file.py:callable."
+            )
+        raise ConfigError(
+            explain(where, expected=f"an importable module {module_name!r}", got=f"{type(e).__name__}: {e}", fix=fix)
+        ) from None
 
 
-def _user_metric(name: str, module_name: str, attr: str, *, metric_id: str, via: str | None = None,
-                 dist_version: str | None = None) -> "CallableMetric":
+def _user_metric(
+    name: str, module_name: str, attr: str, *, metric_id: str, via: str | None = None, dist_version: str | None = None
+) -> "CallableMetric":
     where = via or f"--metric {name}"
     if not module_name or not attr:
-        raise ConfigError(explain(where, expected="module.path:callable or path/to/file.py:callable", got=repr(name),
-                                  fix="Write e.g. mypkg.metrics:sharpness or metrics/sharp.py:sharpness."))
+        raise ConfigError(
+            explain(
+                where,
+                expected="module.path:callable or path/to/file.py:callable",
+                got=repr(name),
+                fix="Write e.g. mypkg.metrics:sharpness or metrics/sharp.py:sharpness.",
+            )
+        )
     module = _import_user_module(module_name, where)
     fn: Any = module
     for part in attr.split("."):
         fn = getattr(fn, part, None)
         if fn is None:
-            raise ConfigError(explain(where, expected=f"a callable {attr!r} in {module_name}", got="no such attribute",
-                                      fix=f"Define it in {getattr(module, '__file__', module_name)} or fix the name."))
+            raise ConfigError(
+                explain(
+                    where,
+                    expected=f"a callable {attr!r} in {module_name}",
+                    got="no such attribute",
+                    fix=f"Define it in {getattr(module, '__file__', module_name)} or fix the name.",
+                )
+            )
     if not callable(fn):
         raise ConfigError(explain(where, expected=f"{attr!r} to be callable", got=type(fn).__name__, fix="Point at a function."))
     decl = parse_declaration(getattr(fn, DECLARATION_ATTR, None), f"{module_name}:{attr}" + (f" ({via})" if via else ""))
     version = code_version(decl.version, module, fn, where, dist_version=dist_version)
     return CallableMetric(
-        id=metric_id, name=name, version=version,
+        id=metric_id,
+        name=name,
+        version=version,
         range=TypicalRange(decl.lo, decl.hi, not decl.lower_better, f"declared by {module_name}:{attr}"),
-        fn=fn, declaration=decl,
+        fn=fn,
+        declaration=decl,
     )
 
 
@@ -288,8 +334,14 @@ def code_version(declared: str | None, module: Any, fn: Any, where: str, *, dist
     named module's file and the file defining the callable (when another module)."""
     digest = _source_digest(module, fn)
     if digest is None and declared is None:
-        raise ConfigError(explain(where, expected="version=... in the declaration", got="no version and no module file to hash",
-                                  fix='Add version="1" to the declaration and bump it when the scores change.'))
+        raise ConfigError(
+            explain(
+                where,
+                expected="version=... in the declaration",
+                got="no version and no module file to hash",
+                fix='Add version="1" to the declaration and bump it when the scores change.',
+            )
+        )
     parts = [declared] if declared else [f"file-{digest}"]
     if declared and digest:
         parts.append(f"src-{digest}")
@@ -349,9 +401,14 @@ class CallableMetric:
             for group in size_groups([im.size for im in imgs]):
                 size = imgs[group[0]].size
                 try:
-                    done = run_with_backoff(group, lambda idx: self._call([imgs[i].pixels for i in idx], idx),
-                                            batch_size=start_batch(size, _USER_BATCH_SIZE, self.batch_limits),
-                                            oom=OutOfMemory, limits=self.batch_limits, key=size)
+                    done = run_with_backoff(
+                        group,
+                        lambda idx: self._call([imgs[i].pixels for i in idx], idx),
+                        batch_size=start_batch(size, _USER_BATCH_SIZE, self.batch_limits),
+                        oom=OutOfMemory,
+                        limits=self.batch_limits,
+                        key=size,
+                    )
                 except OutOfMemoryAtOne as e:
                     raise self._oom_error([e.index], imgs[e.index], e.message) from None
                 for idx, got in done:
@@ -370,12 +427,21 @@ class CallableMetric:
         except Exception as e:  # the user's code: keep their traceback, add which metric and image
             if is_out_of_memory(e):
                 raise OutOfMemory(str(e)) from None
-            raise ScoreError(explain(f"metric {self.name}: image(s) {idx}", expected="a score",
-                                     got=f"{type(e).__name__}: {e}", fix="See the chained traceback in your metric.")) from e
+            raise ScoreError(
+                explain(
+                    f"metric {self.name}: image(s) {idx}",
+                    expected="a score",
+                    got=f"{type(e).__name__}: {e}",
+                    fix="See the chained traceback in your metric.",
+                )
+            ) from e
 
     def _oom_error(self, idx: list[int], im: Image, message: str) -> ScoreError:
-        return ScoreError(explain(f"metric {self.name}: image(s) {idx} ({im.width}x{im.height})",
-                                  expected="one image to fit in free memory", got=f"out of memory even alone ({message})",
-                                  fix="Free memory (fewer pytest-xdist workers, -n 1), or audit smaller images with a "
-                                      "smaller --long-side."))
-
+        return ScoreError(
+            explain(
+                f"metric {self.name}: image(s) {idx} ({im.width}x{im.height})",
+                expected="one image to fit in free memory",
+                got=f"out of memory even alone ({message})",
+                fix="Free memory (fewer pytest-xdist workers, -n 1), or audit smaller images with a smaller --long-side.",
+            )
+        )

@@ -43,8 +43,10 @@ PROMPT = (
     "What is your overall rating on the quality of this picture? The rating should be a float between 1 and 5, "
     "rounded to two decimal places, with 1 representing very poor quality and 5 representing excellent quality."
 )
-QUESTION_TEMPLATE = ("{Question} First output the thinking process in <think> </think> tags and then output the final "
-                     "answer with only one score in <answer> </answer> tags.")
+QUESTION_TEMPLATE = (
+    "{Question} First output the thinking process in <think> </think> tags and then output the final "
+    "answer with only one score in <answer> </answer> tags."
+)
 QUESTION = QUESTION_TEMPLATE.format(Question=PROMPT)
 # The authors' single-image example allows 2048 new tokens for the reasoning and the answer.
 MAX_NEW_TOKENS = 2048
@@ -106,12 +108,14 @@ class VisualQualityR1:
             try:
                 out[i] = parse_score(answer)
             except AnswerError as e:
-                raise ScoreError(explain(
-                    f"metric {self.name}: image [{i}] ({im.width}x{im.height}, sha256 {im.digest()[:12]})",
-                    expected=f"a final answer '<answer>N</answer>' with N in {SCORE_RANGE[0]:g}-{SCORE_RANGE[1]:g}",
-                    got=f"{e}; the raw answer was {answer!r}",
-                    fix="No score is made up for it: check the model files (a truncated answer may need a larger max_new_tokens).",
-                )) from None
+                raise ScoreError(
+                    explain(
+                        f"metric {self.name}: image [{i}] ({im.width}x{im.height}, sha256 {im.digest()[:12]})",
+                        expected=f"a final answer '<answer>N</answer>' with N in {SCORE_RANGE[0]:g}-{SCORE_RANGE[1]:g}",
+                        got=f"{e}; the raw answer was {answer!r}",
+                        fix="No score is made up for it: check the model files (a truncated answer may need a larger max_new_tokens).",
+                    )
+                ) from None
         return out
 
     def answer(self, image: Image) -> str:
@@ -122,7 +126,7 @@ class VisualQualityR1:
         inputs = self.processor(text=[text], images=[image.to_pil()], padding=True, return_tensors="pt").to(self.device)
         with torch.inference_mode():
             generated = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False, use_cache=True)
-        new_tokens = generated[:, inputs["input_ids"].shape[1]:]
+        new_tokens = generated[:, inputs["input_ids"].shape[1] :]
         return self.processor.batch_decode(new_tokens, skip_special_tokens=True, clean_up_tokenization_spaces=False)[0]
 
 
@@ -133,15 +137,29 @@ def adapter_digest() -> str:
     return code_digest(sys.modules[__name__])[:12]
 
 
-def from_parts(model: Any, processor: Any, *, device: str = "cpu", name: str = f"iqa_audit:{METRIC_ID}",
-               weights_tag: str, max_new_tokens: int = MAX_NEW_TOKENS) -> VisualQualityR1:
+def from_parts(
+    model: Any,
+    processor: Any,
+    *,
+    device: str = "cpu",
+    name: str = f"iqa_audit:{METRIC_ID}",
+    weights_tag: str,
+    max_new_tokens: int = MAX_NEW_TOKENS,
+) -> VisualQualityR1:
     """The metric around an already built model and processor; `weights_tag` names the weights in the version."""
     from ..normalize import TABLE2
 
     processor.tokenizer.padding_side = "left"  # as the authors set it (generation appends on the right)
-    return VisualQualityR1(id=METRIC_ID, name=name, version=f"vqr1-{weights_tag}+{adapter_digest()}",
-                           range=TABLE2[METRIC_ID], model=model.eval(), processor=processor, device=device,
-                           max_new_tokens=max_new_tokens)
+    return VisualQualityR1(
+        id=METRIC_ID,
+        name=name,
+        version=f"vqr1-{weights_tag}+{adapter_digest()}",
+        range=TABLE2[METRIC_ID],
+        model=model.eval(),
+        processor=processor,
+        device=device,
+        max_new_tokens=max_new_tokens,
+    )
 
 
 def create_visualquality_r1(name: str, *, device: str = "cpu") -> VisualQualityR1:
@@ -153,19 +171,23 @@ def create_visualquality_r1(name: str, *, device: str = "cpu") -> VisualQualityR
         import torch
         from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
     except ImportError as e:
-        raise MetricUnavailable(explain(f"metric {name}", expected="torch and transformers", got=str(e),
-                                        fix="pip install 'transformers>=4.49' torch")) from None
+        raise MetricUnavailable(
+            explain(f"metric {name}", expected="torch and transformers", got=str(e), fix="pip install 'transformers>=4.49' torch")
+        ) from None
     try:
         processor = AutoProcessor.from_pretrained(MODEL_ID, local_files_only=True)
         model = Qwen2_5_VLForConditionalGeneration.from_pretrained(
-            MODEL_ID, dtype=torch.bfloat16 if device.startswith("cuda") else torch.float32, local_files_only=True,
+            MODEL_ID, dtype=torch.bfloat16 if device.startswith("cuda") else torch.float32, local_files_only=True
         ).to(device)
     except OSError as e:
-        raise MetricUnavailable(explain(
-            f"metric {name}", expected=f"the files of {MODEL_ID} in the Hugging Face cache",
-            got=f"{type(e).__name__}: {str(e).splitlines()[0][:200]}",
-            fix=f"On a machine with network run `hf download {MODEL_ID}` (about 16 GB) and point HF_HOME at that cache.",
-        )) from None
+        raise MetricUnavailable(
+            explain(
+                f"metric {name}",
+                expected=f"the files of {MODEL_ID} in the Hugging Face cache",
+                got=f"{type(e).__name__}: {str(e).splitlines()[0][:200]}",
+                fix=f"On a machine with network run `hf download {MODEL_ID}` (about 16 GB) and point HF_HOME at that cache.",
+            )
+        ) from None
     commit = getattr(model.config, "_commit_hash", None) or "local"
     return from_parts(model, processor, device=device, name=name, weights_tag=str(commit)[:12])
 

@@ -115,9 +115,10 @@ class WeightFile:
 
 # ----- prediction -------------------------------------------------------------------------
 
+
 def pyiqa_name(name: str) -> str | None:
     """'pyiqa:musiq' -> 'musiq'; None for every other kind of name."""
-    return name[len(PYIQA_PREFIX):] if name.startswith(PYIQA_PREFIX) else None
+    return name[len(PYIQA_PREFIX) :] if name.startswith(PYIQA_PREFIX) else None
 
 
 def pyiqa_config(metric: str) -> dict[str, Any]:
@@ -125,8 +126,14 @@ def pyiqa_config(metric: str) -> dict[str, Any]:
     from pyiqa.default_model_configs import DEFAULT_CONFIGS
 
     if metric not in DEFAULT_CONFIGS:
-        raise ConfigError(explain(f"metric pyiqa:{metric}", expected="a pyiqa metric name", got=repr(metric),
-                                  fix=f"Run `{cli_command('list')}` to see every metric."))
+        raise ConfigError(
+            explain(
+                f"metric pyiqa:{metric}",
+                expected="a pyiqa metric name",
+                got=repr(metric),
+                fix=f"Run `{cli_command('list')}` to see every metric.",
+            )
+        )
     return DEFAULT_CONFIGS[metric]
 
 
@@ -166,21 +173,30 @@ def arch_class(metric: str) -> type:
                 _lazy_import_arch(arch_type)
         return ARCH_REGISTRY.get(arch_type)
     except ImportError as e:
-        raise MetricUnavailable(explain(f"metric pyiqa:{metric}", expected="the Python packages its network needs",
-                                        got=f"{type(e).__name__}: {e}",
-                                        fix=f"pip install {getattr(e, 'name', None) or 'the missing package'}")) from None
+        raise MetricUnavailable(
+            explain(
+                f"metric pyiqa:{metric}",
+                expected="the Python packages its network needs",
+                got=f"{type(e).__name__}: {e}",
+                fix=f"pip install {getattr(e, 'name', None) or 'the missing package'}",
+            )
+        ) from None
     except KeyError as e:
-        raise MetricUnavailable(explain(f"metric pyiqa:{metric}", expected=f"pyiqa network {arch_type}", got=str(e),
-                                        fix="Check the pyiqa installation (pip install pyiqa==0.1.16).")) from None
+        raise MetricUnavailable(
+            explain(
+                f"metric pyiqa:{metric}",
+                expected=f"pyiqa network {arch_type}",
+                got=str(e),
+                fix="Check the pyiqa installation (pip install pyiqa==0.1.16).",
+            )
+        ) from None
 
 
 def metric_options(metric: str) -> dict[str, Any]:
     """The network's constructor arguments: its defaults overlaid with pyiqa's config."""
     cls = arch_class(metric)
     opts = {
-        p.name: p.default
-        for p in inspect.signature(cls.__init__).parameters.values()
-        if p.default is not inspect.Parameter.empty
+        p.name: p.default for p in inspect.signature(cls.__init__).parameters.values() if p.default is not inspect.Parameter.empty
     }
     opts.update({k: v for k, v in pyiqa_config(metric)["metric_opts"].items() if k != "type"})
     return opts
@@ -227,8 +243,13 @@ def _timm_file(model: str) -> WeightFile:
     cfg = get_pretrained_cfg(model)
     repo = cfg.hf_hub_id
     folder = Path(constants.HF_HUB_CACHE) / ("models--" + repo.replace("/", "--"))
-    return WeightFile("huggingface", f"https://huggingface.co/{repo}", folder, hf_repo=repo,
-                      hf_filenames=("model.safetensors", "pytorch_model.bin"))
+    return WeightFile(
+        "huggingface",
+        f"https://huggingface.co/{repo}",
+        folder,
+        hf_repo=repo,
+        hf_filenames=("model.safetensors", "pytorch_model.bin"),
+    )
 
 
 def _hf_repo(repo: str) -> WeightFile:
@@ -244,8 +265,11 @@ def _key(pretrained: Any, default: str) -> str | None:
     return default if pretrained is True else str(pretrained)
 
 
-_TORCHVISION_RESNET = {"resnet18": "ResNet18_Weights.IMAGENET1K_V1", "resnet34": "ResNet34_Weights.IMAGENET1K_V1",
-                       "resnet50": "ResNet50_Weights.IMAGENET1K_V1"}
+_TORCHVISION_RESNET = {
+    "resnet18": "ResNet18_Weights.IMAGENET1K_V1",
+    "resnet34": "ResNet34_Weights.IMAGENET1K_V1",
+    "resnet50": "ResNet50_Weights.IMAGENET1K_V1",
+}
 
 
 def _plan(arch_type: str, module: str, o: dict[str, Any]) -> list[WeightFile]:
@@ -266,7 +290,10 @@ def _plan(arch_type: str, module: str, o: dict[str, Any]) -> list[WeightFile]:
         k = _key(o.get("pretrained"), "koniq")
         files = [_clip_file(o["backbone"]), p(k) if k else None]
     elif arch_type == "NIMA":
-        files = [_timm_file(o["base_model_name"]), p(f"{o['base_model_name']}-{o['train_dataset']}") if o.get("pretrained") else None]
+        files = [
+            _timm_file(o["base_model_name"]),
+            p(f"{o['base_model_name']}-{o['train_dataset']}") if o.get("pretrained") else None,
+        ]
     elif arch_type == "HyperNet":
         files = [_timm_file(o["base_model_name"]), p("resnet50-koniq") if o.get("pretrained") else None]
     elif arch_type == "CFANet":
@@ -351,8 +378,11 @@ def weights_digest(files: Iterable[WeightFile]) -> str:
 
 def unavailable(name: str, missing: list[WeightFile]) -> MetricUnavailable:
     listing = "; ".join(f"{w.path} (from {w.url})" for w in missing)
-    return MetricUnavailable(explain(
-        f"metric {name}", expected="its weight files in the local cache",
-        got=f"{len(missing)} missing: {listing}",
-        fix=f"Fetch them once with `{fetch_command(name)}` (or point TORCH_HOME / HF_HOME at a cache that has them).",
-    ))
+    return MetricUnavailable(
+        explain(
+            f"metric {name}",
+            expected="its weight files in the local cache",
+            got=f"{len(missing)} missing: {listing}",
+            fix=f"Fetch them once with `{fetch_command(name)}` (or point TORCH_HOME / HF_HOME at a cache that has them).",
+        )
+    )

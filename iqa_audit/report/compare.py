@@ -94,8 +94,9 @@ def _label(rec: GatedRecord) -> str:
     return f"{rec.check} · {rec.setting} · {rec.seed}"
 
 
-def moved_beyond(kind: str, old: float | None, new: float | None, *, gap_tolerance: float,
-                 editor_tolerance: float = EDITOR_RELATIVE_TOLERANCE) -> bool:
+def moved_beyond(
+    kind: str, old: float | None, new: float | None, *, gap_tolerance: float, editor_tolerance: float = EDITOR_RELATIVE_TOLERANCE
+) -> bool:
     """Did the number move by more than its tolerance? A value appearing or disappearing
     (None on one side only) counts as moved; None on both sides does not."""
     if old is None or new is None:
@@ -107,17 +108,34 @@ def moved_beyond(kind: str, old: float | None, new: float | None, *, gap_toleran
     return scale > 1e-12 and abs(new - old) > editor_tolerance * scale
 
 
-def compare_results(old: Mapping[str, Any], new: Mapping[str, Any], *, gap_tolerance: float = 1.0,
-                    editor_tolerance: float = EDITOR_RELATIVE_TOLERANCE) -> Changes:
+def compare_results(
+    old: Mapping[str, Any],
+    new: Mapping[str, Any],
+    *,
+    gap_tolerance: float = 1.0,
+    editor_tolerance: float = EDITOR_RELATIVE_TOLERANCE,
+) -> Changes:
     """`compare_records` of two results.json dicts (their `cells` parsed by records.parse_all,
     which raises RecordError on a malformed record; the previous release's are read)."""
-    return compare_records(parse_all(old.get("cells", [])), parse_all(new.get("cells", [])),
-                           old_run=str(old.get("run", {}).get("name", "?")), new_run=str(new.get("run", {}).get("name", "?")),
-                           gap_tolerance=gap_tolerance, editor_tolerance=editor_tolerance)
+    return compare_records(
+        parse_all(old.get("cells", [])),
+        parse_all(new.get("cells", [])),
+        old_run=str(old.get("run", {}).get("name", "?")),
+        new_run=str(new.get("run", {}).get("name", "?")),
+        gap_tolerance=gap_tolerance,
+        editor_tolerance=editor_tolerance,
+    )
 
 
-def compare_records(old: Iterable[Record], new: Iterable[Record], *, old_run: str = "?", new_run: str = "?",
-                    gap_tolerance: float = 1.0, editor_tolerance: float = EDITOR_RELATIVE_TOLERANCE) -> Changes:
+def compare_records(
+    old: Iterable[Record],
+    new: Iterable[Record],
+    *,
+    old_run: str = "?",
+    new_run: str = "?",
+    gap_tolerance: float = 1.0,
+    editor_tolerance: float = EDITOR_RELATIVE_TOLERANCE,
+) -> Changes:
     """Cells of `new` whose verdict differs from `old`, or whose value moved beyond tolerance
     (gaps: absolute normalised points, at least either side's noise band; editor values:
     relative). A gap flip inside both noise bands is listed under `unstable`, not
@@ -138,9 +156,13 @@ def compare_records(old: Iterable[Record], new: Iterable[Record], *, old_run: st
                 flipped.append(change)
         elif banded and o.verdict == "pass" and band.weaker(o.value, o.stderr, n.value, n.stderr):
             weaker.append(change)
-        elif moved_beyond(change.kind, o.value, n.value, editor_tolerance=editor_tolerance,
-                          gap_tolerance=max(gap_tolerance, band.tolerance(o.stderr), band.tolerance(n.stderr))
-                          if banded else gap_tolerance):
+        elif moved_beyond(
+            change.kind,
+            o.value,
+            n.value,
+            editor_tolerance=editor_tolerance,
+            gap_tolerance=max(gap_tolerance, band.tolerance(o.stderr), band.tolerance(n.stderr)) if banded else gap_tolerance,
+        ):
             moved.append(change)
     return Changes(
         old_run=old_run,

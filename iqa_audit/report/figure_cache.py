@@ -94,8 +94,12 @@ class FigureCache:
             sidecar = json.loads(meta_path.read_text(encoding="utf-8"))
             data = bin_path.read_bytes()
             sizes = [int(n) for n in sidecar["sizes"]]
-            if (sidecar.get("format") != FORMAT or sum(sizes) != len(data) or any(n < 0 for n in sizes)
-                    or hashlib.sha256(data).hexdigest() != sidecar["sha256"]):
+            if (
+                sidecar.get("format") != FORMAT
+                or sum(sizes) != len(data)
+                or any(n < 0 for n in sizes)
+                or hashlib.sha256(data).hexdigest() != sidecar["sha256"]
+            ):
                 return None
             meta = sidecar["meta"]
             if not isinstance(meta, dict):
@@ -104,7 +108,7 @@ class FigureCache:
             return None
         parts, at = [], 0
         for n in sizes:
-            parts.append(data[at:at + n])
+            parts.append(data[at : at + n])
             at += n
         return Entry(tuple(parts), meta)
 
@@ -115,8 +119,12 @@ class FigureCache:
             return
         bin_path, meta_path = self._paths(key)
         data = b"".join(entry.parts)
-        sidecar = {"format": FORMAT, "sizes": [len(p) for p in entry.parts],
-                   "sha256": hashlib.sha256(data).hexdigest(), "meta": dict(entry.meta)}
+        sidecar = {
+            "format": FORMAT,
+            "sizes": [len(p) for p in entry.parts],
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "meta": dict(entry.meta),
+        }
         try:
             bin_path.parent.mkdir(parents=True, exist_ok=True)
             write_file_atomic(bin_path, data)
@@ -124,8 +132,9 @@ class FigureCache:
         except OSError:
             pass  # a read-only or full disk: the report is still right, only slower next time
 
-    def get_or_make(self, kind: str, inputs: Any, make: Callable[[], T | None], *,
-                    encode: Callable[[T], Entry], decode: Callable[[Entry], T]) -> T | None:
+    def get_or_make(
+        self, kind: str, inputs: Any, make: Callable[[], T | None], *, encode: Callable[[T], Entry], decode: Callable[[Entry], T]
+    ) -> T | None:
         """The value for (kind, inputs) read back from disk, else `make()`'s, stored for next
         time. `make` may return None (e.g. the image is missing); that is not stored. An
         entry `decode` cannot read (written by other code, damaged) is a miss."""
@@ -156,8 +165,7 @@ def plot_entry(plot: figures.Plot) -> Entry:
 
 def entry_plot(entry: Entry) -> figures.Plot:
     m = entry.meta
-    hits = tuple(figures.Hit(str(c), float(l), float(t), float(w), float(h), str(title))
-                 for c, l, t, w, h, title in m["hits"])
+    hits = tuple(figures.Hit(str(c), float(l), float(t), float(w), float(h), str(title)) for c, l, t, w, h, title in m["hits"])
     return figures.Plot(entry.parts[0], int(m["width"]), int(m["height"]), hits)
 
 

@@ -35,9 +35,16 @@ def _mpl() -> SimpleNamespace:
     from matplotlib.patches import Rectangle
     from matplotlib.ticker import FuncFormatter, NullLocator
 
-    return SimpleNamespace(colormaps=colormaps, FigureCanvasAgg=FigureCanvasAgg, BoundaryNorm=BoundaryNorm,
-                           SymLogNorm=SymLogNorm, Figure=Figure, Rectangle=Rectangle, FuncFormatter=FuncFormatter,
-                           NullLocator=NullLocator)
+    return SimpleNamespace(
+        colormaps=colormaps,
+        FigureCanvasAgg=FigureCanvasAgg,
+        BoundaryNorm=BoundaryNorm,
+        SymLogNorm=SymLogNorm,
+        Figure=Figure,
+        Rectangle=Rectangle,
+        FuncFormatter=FuncFormatter,
+        NullLocator=NullLocator,
+    )
 
 
 DPI = 100
@@ -187,13 +194,18 @@ def heatmap_figure(grids: Sequence[GapGrid], counts: FailureGrid | None, limit: 
         _, y0, _, h0 = panel_box(0)
         bar = fig.colorbar(gap_image, cax=fig.add_axes(((left + cells_w + 0.15) / width, y_low, 0.14 / width, y0 + h0 - y_low)))
         bar.set_ticks(gap_ticks(limit))
-        bar.ax.yaxis.set_major_formatter(_mpl().FuncFormatter(lambda v, _: fmt_gap(v) if abs(abs(v) - limit) < 1e-9 else f"{v:g}"))
+        bar.ax.yaxis.set_major_formatter(
+            _mpl().FuncFormatter(lambda v, _: fmt_gap(v) if abs(abs(v) - limit) < 1e-9 else f"{v:g}")
+        )
         bar.ax.yaxis.set_minor_locator(_mpl().NullLocator())
         if limit > NORMALISED_SPAN:
             for edge in (-NORMALISED_SPAN, NORMALISED_SPAN):
                 bar.ax.axhline(edge, color="black", lw=1.2)
-        bar.set_label("gap, normalised points\n< 0 noticed · > 0 missed"
-                      + ("\nbeyond ±100: left the 0–100 scale" if limit > NORMALISED_SPAN else ""), fontsize=7.5)
+        bar.set_label(
+            "gap, normalised points\n< 0 noticed · > 0 missed"
+            + ("\nbeyond ±100: left the 0–100 scale" if limit > NORMALISED_SPAN else ""),
+            fontsize=7.5,
+        )
         bar.ax.tick_params(labelsize=7)
     if counts is not None:
         box = panel_box(panels - 1)
@@ -202,8 +214,9 @@ def heatmap_figure(grids: Sequence[GapGrid], counts: FailureGrid | None, limit: 
         _grid_axes(ax, metrics, seeds)
         ax.set_title(_plain(f"failed Δs · {counts.setting}"), fontsize=9.5, loc="left", fontweight="bold")
         n = max(len(counts.deltas), 1)
-        bar = fig.colorbar(count_image, cax=fig.add_axes(((left + cells_w + 0.15) / width, box[1], 0.14 / width, box[3])),
-                           ticks=range(n + 1))
+        bar = fig.colorbar(
+            count_image, cax=fig.add_axes(((left + cells_w + 0.15) / width, box[1], 0.14 / width, box[3])), ticks=range(n + 1)
+        )
         bar.set_label("failed of judged Δs", fontsize=7.5)
         bar.ax.tick_params(labelsize=7)
     _legend(fig, left / width, 1 - 0.06 / height, failed_any)
@@ -213,15 +226,49 @@ def heatmap_figure(grids: Sequence[GapGrid], counts: FailureGrid | None, limit: 
 def _legend(fig, x: float, y: float, show_failed: bool) -> None:
     """The marks' meanings, in one row above the first panel."""
     mpl = _mpl()
-    handles = [mpl.Rectangle((0, 0), 1, 1, facecolor="#f4a582", edgecolor="#666", lw=0.6, hatch="///",
-                             label="missed, as the baseline expects (xfail)"),
-               mpl.Rectangle((0, 0), 1, 1, facecolor="#f4a582", edgecolor=REGRESSION_EDGE, lw=2.2,
-                             label="framed, \"!\": failed: a regression, or a new failure"
-                             + ("" if show_failed else " (none in this figure)")),
-               mpl.Rectangle((0, 0), 1, 1, facecolor=INCONCLUSIVE_COLOUR, edgecolor="#a6a6a6", lw=0.6, hatch="....",
-                             label="grey: inconclusive, no visible change to notice (skipped)")]
-    fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(x, y), ncol=3, fontsize=7.5, frameon=False,
-               handlelength=1.6, handleheight=1.1, columnspacing=1.5, borderaxespad=0)
+    handles = [
+        mpl.Rectangle(
+            (0, 0),
+            1,
+            1,
+            facecolor="#f4a582",
+            edgecolor="#666",
+            lw=0.6,
+            hatch="///",
+            label="missed, as the baseline expects (xfail)",
+        ),
+        mpl.Rectangle(
+            (0, 0),
+            1,
+            1,
+            facecolor="#f4a582",
+            edgecolor=REGRESSION_EDGE,
+            lw=2.2,
+            label='framed, "!": failed: a regression, or a new failure' + ("" if show_failed else " (none in this figure)"),
+        ),
+        mpl.Rectangle(
+            (0, 0),
+            1,
+            1,
+            facecolor=INCONCLUSIVE_COLOUR,
+            edgecolor="#a6a6a6",
+            lw=0.6,
+            hatch="....",
+            label="grey: inconclusive, no visible change to notice (skipped)",
+        ),
+    ]
+    fig.legend(
+        handles=handles,
+        loc="upper left",
+        bbox_to_anchor=(x, y),
+        ncol=3,
+        fontsize=7.5,
+        frameon=False,
+        handlelength=1.6,
+        handleheight=1.1,
+        columnspacing=1.5,
+        borderaxespad=0,
+    )
 
 
 def _gap_panel(ax, grid: GapGrid, limit: float, hits: list):
@@ -244,11 +291,22 @@ def _gap_panel(ax, grid: GapGrid, limit: float, hits: list):
             if c.verdict == "inconclusive":
                 # Nothing visible to notice: no verdict, so no verdict colour. Grey and
                 # dotted, the gap in grey italics (it is the sign of noise, not a finding).
-                ax.add_patch(_mpl().Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor=INCONCLUSIVE_COLOUR, hatch="....",
-                                              edgecolor="#a6a6a6", lw=0))
+                ax.add_patch(
+                    _mpl().Rectangle(
+                        (j - 0.5, i - 0.5), 1, 1, facecolor=INCONCLUSIVE_COLOUR, hatch="....", edgecolor="#a6a6a6", lw=0
+                    )
+                )
                 ax.text(j, i, fmt_gap(c.value), ha="center", va="center", fontsize=7, color="#555", fontstyle="italic")
-                hits.append((ax, i, j, c.cell, f"{grid.metrics[i]} · {grid.seeds[j]} · Δ{grid.delta}: gap {fmt_gap(c.value)}"
-                                               f" (inconclusive: no visible change to notice; test {c.outcome or '?'})"))
+                hits.append(
+                    (
+                        ax,
+                        i,
+                        j,
+                        c.cell,
+                        f"{grid.metrics[i]} · {grid.seeds[j]} · Δ{grid.delta}: gap {fmt_gap(c.value)}"
+                        f" (inconclusive: no visible change to notice; test {c.outcome or '?'})",
+                    )
+                )
                 continue
             rgba = tuple(colours[i, j])
             ink = _text_colour(rgba)
@@ -262,16 +320,26 @@ def _gap_panel(ax, grid: GapGrid, limit: float, hits: list):
             if failed:
                 # A failed test (regression or new failure): framed, so it stands apart
                 # from the expected failures around it.
-                ax.add_patch(_mpl().Rectangle((j - 0.44, i - 0.42), 0.88, 0.84, fill=False, edgecolor=REGRESSION_EDGE,
-                                              lw=2.2, zorder=3))
+                ax.add_patch(
+                    _mpl().Rectangle((j - 0.44, i - 0.42), 0.88, 0.84, fill=False, edgecolor=REGRESSION_EDGE, lw=2.2, zorder=3)
+                )
             errored = c.outcome == "error"  # no gap: a score it needs could not be computed
-            ax.text(j, i, "error" if errored else fmt_gap(c.value) + ("!" if failed else ""), ha="center", va="center",
-                    fontsize=7.5, color=ink,
-                    fontweight="normal" if c.passed else "bold",
-                    bbox=None if c.passed else {"boxstyle": "square,pad=0.12", "fc": rgba, "ec": "none"})
-            title = (f"{grid.metrics[i]} · {grid.seeds[j]} · Δ{grid.delta}: "
-                     + ("no gap: a score it needs is not finite (test error)" if errored else
-                        f"gap {fmt_gap(c.value)} ({'noticed' if c.passed else 'missed'}; test {c.outcome or '?'})"))
+            ax.text(
+                j,
+                i,
+                "error" if errored else fmt_gap(c.value) + ("!" if failed else ""),
+                ha="center",
+                va="center",
+                fontsize=7.5,
+                color=ink,
+                fontweight="normal" if c.passed else "bold",
+                bbox=None if c.passed else {"boxstyle": "square,pad=0.12", "fc": rgba, "ec": "none"},
+            )
+            title = f"{grid.metrics[i]} · {grid.seeds[j]} · Δ{grid.delta}: " + (
+                "no gap: a score it needs is not finite (test error)"
+                if errored
+                else f"gap {fmt_gap(c.value)} ({'noticed' if c.passed else 'missed'}; test {c.outcome or '?'})"
+            )
             hits.append((ax, i, j, c.cell, title))
     return image, failed_any
 
@@ -292,11 +360,19 @@ def _count_panel(ax, grid: FailureGrid, hits: list):
                 ax.text(j, i, "n/a", ha="center", va="center", fontsize=7, color="#666")
                 continue
             judged = c.total - c.inconclusive  # inconclusive Δs had nothing to notice: neither failed nor passed
-            ax.text(j, i, f"{c.failed}/{judged}" if judged else "—", ha="center", va="center", fontsize=8,
-                    color=_text_colour(cmap(norm(c.failed))) if judged else "#666")
+            ax.text(
+                j,
+                i,
+                f"{c.failed}/{judged}" if judged else "—",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color=_text_colour(cmap(norm(c.failed))) if judged else "#666",
+            )
             unsure = f" ({c.inconclusive} inconclusive)" if c.inconclusive else ""
-            hits.append((ax, i, j, c.first_cell,
-                         f"{grid.metrics[i]} · {grid.seeds[j]}: {c.failed} of {judged} judged Δs failed{unsure}"))
+            hits.append(
+                (ax, i, j, c.first_cell, f"{grid.metrics[i]} · {grid.seeds[j]}: {c.failed} of {judged} judged Δs failed{unsure}")
+            )
     return image
 
 
@@ -320,8 +396,21 @@ def _grid_axes(ax, metrics: Sequence[str], seeds: Sequence[str]) -> None:
 # least 20 CIEDE2000 units, farthest-point selection at lightness 28–78 so every line shows
 # on white): tab20, used before, pairs each hue with a light copy of itself, so seeds 1/2,
 # 3/4, ... looked alike. Markers differ as well, for print and colour-blind readers.
-SEED_COLOURS = ("#1774b9", "#ff5d00", "#008b46", "#8b172e", "#5d00b9", "#a2d100", "#ff00d1", "#00d1d1",
-                "#464600", "#a27400", "#005d5d", "#b9b9e8", "#d1b9a2")
+SEED_COLOURS = (
+    "#1774b9",
+    "#ff5d00",
+    "#008b46",
+    "#8b172e",
+    "#5d00b9",
+    "#a2d100",
+    "#ff00d1",
+    "#00d1d1",
+    "#464600",
+    "#a27400",
+    "#005d5d",
+    "#b9b9e8",
+    "#d1b9a2",
+)
 SEED_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "h", "<", ">", "p", "d")
 
 
@@ -346,8 +435,10 @@ def curves(mc: MetricCurves) -> Plot:
     outside = [v for v in values if not 0 <= v <= 100]
     axes = []
     for k, (setting, cs) in enumerate(mc.by_setting):
-        ax = fig.add_axes(((left + k * (panel + gap)) / width, bottom / height, panel / width, (height - bottom - top) / height),
-                          sharey=axes[0] if axes else None)
+        ax = fig.add_axes(
+            ((left + k * (panel + gap)) / width, bottom / height, panel / width, (height - bottom - top) / height),
+            sharey=axes[0] if axes else None,
+        )
         axes.append(ax)
         ax.axhspan(0, 100, color="#f2f4f7", zorder=-1, lw=0)
         for edge in (0, 100):
@@ -375,12 +466,22 @@ def curves(mc: MetricCurves) -> Plot:
         if outside:
             # Said on the figure itself: a reader of the axis alone would take 0–100 for granted.
             lo, hi = min(values), max(values)
-            axes[-1].set_title(f"values {lo:.0f} to {hi:.0f} leave the 0–100 scale".replace("-", "−"), loc="right",
-                               fontsize=7.5, color="#b42318")
+            axes[-1].set_title(
+                f"values {lo:.0f} to {hi:.0f} leave the 0–100 scale".replace("-", "−"), loc="right", fontsize=7.5, color="#b42318"
+            )
         handles, labels = axes[0].get_legend_handles_labels()
         if handles:
-            fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(1 - (legend - 0.1) / width, 1 - 0.1 / height),
-                       fontsize=7, frameon=False, title="seed", title_fontsize=7.5, alignment="left")
+            fig.legend(
+                handles,
+                labels,
+                loc="upper left",
+                bbox_to_anchor=(1 - (legend - 0.1) / width, 1 - 0.1 / height),
+                fontsize=7,
+                frameon=False,
+                title="seed",
+                title_fontsize=7.5,
+                alignment="left",
+            )
     return _finish(fig)
 
 
@@ -404,12 +505,16 @@ def stability(sf: StabilityFigure) -> Plot:
         for curve, style, label in ((p.replicate, "--", _plain(sf.replicate_setting)), (p.add, "-", _plain(sf.add_setting))):
             if curve:
                 xs, ys = zip(*curve)
-                ax.plot(xs, ys, ls=style, marker="o", ms=2.5, lw=1.3, color="#1f5fbf" if style == "-" else "#888",
-                        label=label)
+                ax.plot(xs, ys, ls=style, marker="o", ms=2.5, lw=1.3, color="#1f5fbf" if style == "-" else "#888", label=label)
         ax.axvline(1, color="#555", lw=0.8, ls=":", zorder=0)
         verdict = "stable" if p.passed else "UNSTABLE"
-        ax.set_title(f"{_plain(p.metric_id)}: ratio {fmt(p.ratio, 3)} ({verdict})", fontsize=8.5, loc="left",
-                     color="#1f2328" if p.passed else "#b42318", fontweight="normal" if p.passed else "bold")
+        ax.set_title(
+            f"{_plain(p.metric_id)}: ratio {fmt(p.ratio, 3)} ({verdict})",
+            fontsize=8.5,
+            loc="left",
+            color="#1f2328" if p.passed else "#b42318",
+            fontweight="normal" if p.passed else "bold",
+        )
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.25)
         for spine in ("top", "right"):

@@ -105,9 +105,17 @@ def _missing(image: str, why: str = "not in the store") -> str:
     return f'<div class="missing" title="{e(image)}">image {e(why)}<br><code>{e(image[:12])}…</code></div>'
 
 
-def encode_picture(images: ImageSource, cache: FigureCache, image: str, kind: str, params: Mapping[str, Any],
-                   encode: Callable[[PILImage.Image], T], *, to_entry: Callable[[T], Entry],
-                   from_entry: Callable[[Entry], T]) -> T | None:
+def encode_picture(
+    images: ImageSource,
+    cache: FigureCache,
+    image: str,
+    kind: str,
+    params: Mapping[str, Any],
+    encode: Callable[[PILImage.Image], T],
+    *,
+    to_entry: Callable[[T], Entry],
+    from_entry: Callable[[Entry], T],
+) -> T | None:
     """encode(the decoded picture), or None when it is missing; read from `cache` when this
     picture was encoded with these parameters before (no decoding then). The key is the
     image's name, which is its content's sha256, plus its file size as a guard against a
@@ -129,13 +137,27 @@ def encode_picture(images: ImageSource, cache: FigureCache, image: str, kind: st
 
 def thumbnail(images: ImageSource, cache: FigureCache, image: str, long_side: int) -> tuple[bytes, int, int] | None:
     """figures.thumbnail_jpeg of a store image, through the cache."""
-    return encode_picture(images, cache, image, "thumbnail", {"long_side": long_side, "quality": figures.JPEG_QUALITY},
-                          lambda im: figures.thumbnail_jpeg(im, long_side), to_entry=picture_entry, from_entry=entry_picture)
+    return encode_picture(
+        images,
+        cache,
+        image,
+        "thumbnail",
+        {"long_side": long_side, "quality": figures.JPEG_QUALITY},
+        lambda im: figures.thumbnail_jpeg(im, long_side),
+        to_entry=picture_entry,
+        from_entry=entry_picture,
+    )
 
 
 # ----- the page --------------------------------------------------------------------------
-def write_report(results: Mapping[str, Any], run_dir: Path, *, compare: Mapping[str, Any] | None = None,
-                 cfg: Any = None, figure_cache: FigureCache | None = None) -> Path:
+def write_report(
+    results: Mapping[str, Any],
+    run_dir: Path,
+    *,
+    compare: Mapping[str, Any] | None = None,
+    cfg: Any = None,
+    figure_cache: FigureCache | None = None,
+) -> Path:
     """Write run_dir/index.html from a results.json dict and return its path.
 
     `compare`: another run's results.json dict; adds the "changed since" section.
@@ -151,8 +173,9 @@ def write_report(results: Mapping[str, Any], run_dir: Path, *, compare: Mapping[
     return write_file_atomic(run_dir / "index.html", page.encode("utf-8"))
 
 
-def render_report(results: Mapping[str, Any], *, compare: Mapping[str, Any] | None = None,
-                  figure_cache: FigureCache | None = None) -> str:
+def render_report(
+    results: Mapping[str, Any], *, compare: Mapping[str, Any] | None = None, figure_cache: FigureCache | None = None
+) -> str:
     """The page as a string. Figures and thumbnails come from `figure_cache` (default: the
     run's store's) when their inputs are unchanged: the same bytes, without drawing them.
     The `cells` of both results are parsed here (records.parse_all: RecordError on a
@@ -168,13 +191,20 @@ def render_report(results: Mapping[str, Any], *, compare: Mapping[str, Any] | No
     cache = figure_cache if figure_cache is not None else FigureCache(images.root)
     changes = None
     if compare is not None:
-        changes = compare_records(parse_all(compare.get("cells", []) or []), cells,
-                                  old_run=str(compare.get("run", {}).get("name", "?")), new_run=str(run.get("name", "?")))
+        changes = compare_records(
+            parse_all(compare.get("cells", []) or []),
+            cells,
+            old_run=str(compare.get("run", {}).get("name", "?")),
+            new_run=str(run.get("name", "?")),
+        )
 
     sections = [
         ("changes", "Changed since", changes_section(changes, compare)) if changes is not None else None,
-        ("heatmaps", "Gap heatmaps", _heatmap_section(cells, cache, run.get("evidence_threshold"),
-                                                       results.get("excluded_settings") or ())),
+        (
+            "heatmaps",
+            "Gap heatmaps",
+            _heatmap_section(cells, cache, run.get("evidence_threshold"), results.get("excluded_settings") or ()),
+        ),
         ("curves", "Score curves", _curves_section(cells, cache)),
         ("stability", "Stability", _stability_section(cells, cache)),
         ("editors", "Editor audit", _editor_section(cells, images, cache)),
@@ -189,8 +219,8 @@ def render_report(results: Mapping[str, Any], *, compare: Mapping[str, Any] | No
     took = time.perf_counter() - started
     title = f"iqa-audit · {run.get('name', 'run')}"
     return (
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{e(title)}</title><style>{CSS}</style></head>\n<body>\n"
         f"{_header(results, cells)}\n<nav>{nav}</nav>\n<main>\n{body}\n</main>\n"
         f"<footer>Written by iqa-audit {e(run.get('iqa_audit', ''))} in {took:.1f} s from results.json "
@@ -204,7 +234,10 @@ OUTCOME_ORDER = ("passed", "failed", "xfailed", "xpassed", "skipped", "error")
 
 def _badges(counts: Mapping[str, int]) -> str:
     keys = [k for k in OUTCOME_ORDER if counts.get(k)] + sorted(k for k in counts if k not in OUTCOME_ORDER)
-    return " ".join(f'<span class="badge {e(k)}">{e(counts[k])} {e(k)}</span>' for k in keys) or '<span class="badge">no tests</span>'
+    return (
+        " ".join(f'<span class="badge {e(k)}">{e(counts[k])} {e(k)}</span>' for k in keys)
+        or '<span class="badge">no tests</span>'
+    )
 
 
 def _header(results: Mapping[str, Any], cells: Sequence[Record]) -> str:
@@ -223,8 +256,13 @@ def _header(results: Mapping[str, Any], cells: Sequence[Record]) -> str:
         ("profile", run.get("profile")),
         ("started", run.get("started")),
         ("duration", f"{fmt(run.get('duration_s'), 3)} s" if run.get("duration_s") is not None else None),
-        ("runs × steps", f"{cfg.get('runs', '?')} × {cfg.get('steps', '?')} (editor audit {cfg.get('audit_runs', '?')} × "
-                         f"{cfg.get('audit_steps', '?')})" if cfg else None),
+        (
+            "runs × steps",
+            f"{cfg.get('runs', '?')} × {cfg.get('steps', '?')} (editor audit {cfg.get('audit_runs', '?')} × "
+            f"{cfg.get('audit_steps', '?')})"
+            if cfg
+            else None,
+        ),
         ("Δ steps", ", ".join(map(str, deltas)) + " (reference: step 1)" if deltas else None),
         ("image size", f"long side {cfg.get('long_side')} px" if cfg.get("long_side") else "native" if cfg else None),
         ("baseline", cfg.get("baseline")),
@@ -233,12 +271,14 @@ def _header(results: Mapping[str, Any], cells: Sequence[Record]) -> str:
     fact_html = "".join(f"<div><dt>{e(k)}</dt><dd>{e(v)}</dd></div>" for k, v in facts if v not in (None, ""))
 
     metrics = results.get("metrics", {}) or {}
-    mrows = "".join(_metric_row(mid, m) for mid, m in sorted(metrics.items())) \
+    mrows = (
+        "".join(_metric_row(mid, m) for mid, m in sorted(metrics.items()))
         or '<tr><td colspan="6">no metric was requested</td></tr>'
+    )
     editors = _editor_versions(results.get("editors", {}) or {})
     seed_list = " ".join(f'<span class="chip">{e(s)}</span>' for s in seeds) or "none"
     return f"""<header>
-<h1>iqa-audit report <span class="run">{e(run.get('name', ''))}</span></h1>
+<h1>iqa-audit report <span class="run">{e(run.get("name", ""))}</span></h1>
 <p class="lede">Does each no-reference quality metric notice that an image editor, fed its own output again and again,
 degrades the picture? A gap is the mean normalised score at step Δ minus at step 1; below 0 means the metric noticed.</p>
 <div class="outcomes"><span class="dim">pytest:</span> {_badges(counts)}
@@ -264,13 +304,18 @@ def _metric_row(mid: str, m: Mapping[str, Any]) -> str:
     cls = METRIC_STATUS_CLASS.get(status, "")
     name = f'<a href="#{metric_anchor(mid)}">{e(mid)}</a>' if status == "audited" else e(mid)
     if status != "audited":
-        why = m.get("why") or ("no cell of this metric ran (deselected, or none in this configuration)"
-                               if status == "not run" else "")
-        return (f'<tr><td class="nowrap">{name}</td><td>{e(m.get("name"))}</td><td class="{cls}">{e(status)}</td>'
-                f'<td colspan="3">{e(why)}</td></tr>')
-    return (f'<tr><td class="nowrap">{name}</td><td>{e(m.get("name"))}</td><td class="{cls}">{e(status)}</td>'
-            f"<td><code>{e(m.get('version'))}</code></td><td>{_range_text(m.get('range'))}</td>"
-            f"<td>{e((m.get('range') or {}).get('source'))}</td></tr>")
+        why = m.get("why") or (
+            "no cell of this metric ran (deselected, or none in this configuration)" if status == "not run" else ""
+        )
+        return (
+            f'<tr><td class="nowrap">{name}</td><td>{e(m.get("name"))}</td><td class="{cls}">{e(status)}</td>'
+            f'<td colspan="3">{e(why)}</td></tr>'
+        )
+    return (
+        f'<tr><td class="nowrap">{name}</td><td>{e(m.get("name"))}</td><td class="{cls}">{e(status)}</td>'
+        f"<td><code>{e(m.get('version'))}</code></td><td>{_range_text(m.get('range'))}</td>"
+        f"<td>{e((m.get('range') or {}).get('source'))}</td></tr>"
+    )
 
 
 def _range_text(rng: Mapping[str, Any] | None) -> str:
@@ -288,8 +333,10 @@ def _editor_versions(editors: Mapping[str, Mapping[str, Any]]) -> str:
         by_editor.setdefault(key, []).append(str(info.get("task") or ""))
     if not by_editor:
         return "none"
-    return " ".join(f'<span class="chip" title="tasks: {e(", ".join(t for t in tasks if t))}">{e(name)} '
-                    f'<small>v{e(ver)}</small></span>' for (name, ver), tasks in sorted(by_editor.items()))
+    return " ".join(
+        f'<span class="chip" title="tasks: {e(", ".join(t for t in tasks if t))}">{e(name)} <small>v{e(ver)}</small></span>'
+        for (name, ver), tasks in sorted(by_editor.items())
+    )
 
 
 # ----- heatmaps --------------------------------------------------------------------------
@@ -306,8 +353,11 @@ def heatmap_plots(cells: Iterable[Record], cache: FigureCache | None = None) -> 
         mine = [g for g in grids if g.setting == setting]
         deltas = ", ".join(f"Δ{g.delta}" for g in mine)
         count = counts.get(setting)
-        plot = cache.plot("heatmaps", {"grids": mine, "counts": count, "limit": limit},
-                          lambda mine=mine, count=count: figures.heatmaps(mine, count, limit))
+        plot = cache.plot(
+            "heatmaps",
+            {"grids": mine, "counts": count, "limit": limit},
+            lambda mine=mine, count=count: figures.heatmaps(mine, count, limit),
+        )
         out.append((setting, f"gap heatmaps {setting}: {deltas} and failed Δs", plot))
     return out
 
@@ -333,29 +383,39 @@ def _metric_verdicts(cells: Sequence[Record]) -> str:
             unsure = len(row) - len(judged)
             note = f' <small class="dim">+{unsure} inconclusive</small>' if unsure else ""
             tds.append(f'<td class="{cls}">{ok}/{len(judged)}{note}</td>')
-        rows.append(f"<tr><th><a href=\"#{metric_anchor(m)}\">{e(m)}</a></th>{''.join(tds)}</tr>")
-    return (f'<table class="compact verdicts"><thead><tr><th>seeds noticed at every conclusive Δ</th>{head}</tr></thead>'
-            f"<tbody>{''.join(rows)}</tbody></table>")
+        rows.append(f'<tr><th><a href="#{metric_anchor(m)}">{e(m)}</a></th>{"".join(tds)}</tr>')
+    return (
+        f'<table class="compact verdicts"><thead><tr><th>seeds noticed at every conclusive Δ</th>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
 
 
-def _heatmap_section(cells: Sequence[Record], cache: FigureCache, threshold: str | None = None,
-                     excluded: Sequence[Mapping[str, Any]] = ()) -> str:
+def _heatmap_section(
+    cells: Sequence[Record], cache: FigureCache, threshold: str | None = None, excluded: Sequence[Mapping[str, Any]] = ()
+) -> str:
     """`threshold`: the evidence threshold in words (results.json's run.evidence_threshold);
     `excluded`: the chain settings left out of the metric verdicts (results.json's excluded_settings)."""
     plots = heatmap_plots(cells, cache)
     if not plots:
-        return ('<section id="heatmaps"><h2>Gap heatmaps</h2><p>No metric cells in this run.</p>'
-                f"{_excluded_note(excluded)}</section>")
-    parts = ['<section id="heatmaps"><h2>Gap heatmaps</h2>',
-             ('<p class="note">One figure per chain setting. Rows: metrics; columns: seeds; one panel per Δ, numbers in '
-              "normalised points. Blue (gap &lt; 0): the score fell, the metric noticed. Red: it did not (bold). Hatched: "
-              "a miss the baseline expects (xfail). Framed with “!”: a failed test, a regression or a new failure. "
-              "Grey dotted: inconclusive, no run changed visibly between step 1 and step Δ"
-              + (f" ({e(threshold)})" if threshold else "") + ", so there was nothing to notice and the test was skipped. "
-              "The colour scale is shared by all panels, linear within ±1 point and logarithmic beyond; a gap beyond "
-              "±100 means the scores left the 0–100 normalised range. The last panel counts the failed Δs of the judged "
-              "ones (the study's Figure 6; “—”: every Δ inconclusive). Click any cell for its test.</p>"),
-             _metric_verdicts(cells), _excluded_note(excluded)]
+        return (
+            f'<section id="heatmaps"><h2>Gap heatmaps</h2><p>No metric cells in this run.</p>{_excluded_note(excluded)}</section>'
+        )
+    parts = [
+        '<section id="heatmaps"><h2>Gap heatmaps</h2>',
+        (
+            '<p class="note">One figure per chain setting. Rows: metrics; columns: seeds; one panel per Δ, numbers in '
+            "normalised points. Blue (gap &lt; 0): the score fell, the metric noticed. Red: it did not (bold). Hatched: "
+            "a miss the baseline expects (xfail). Framed with “!”: a failed test, a regression or a new failure. "
+            "Grey dotted: inconclusive, no run changed visibly between step 1 and step Δ"
+            + (f" ({e(threshold)})" if threshold else "")
+            + ", so there was nothing to notice and the test was skipped. "
+            "The colour scale is shared by all panels, linear within ±1 point and logarithmic beyond; a gap beyond "
+            "±100 means the scores left the 0–100 normalised range. The last panel counts the failed Δs of the judged "
+            "ones (the study's Figure 6; “—”: every Δ inconclusive). Click any cell for its test.</p>"
+        ),
+        _metric_verdicts(cells),
+        _excluded_note(excluded),
+    ]
     parts.append('<div class="plots">')
     parts.extend(_plot_html(p, alt) for _, alt, p in plots)
     parts.append("</div>")
@@ -368,13 +428,19 @@ def _curves_section(cells: Sequence[Record], cache: FigureCache) -> str:
     mcs = metric_curves(cells)
     if not mcs:
         return '<section id="curves"><h2>Score curves</h2><p>No metric cells in this run.</p></section>'
-    parts = ['<section id="curves"><h2>Score curves</h2>',
-             ('<p class="note">Normalised score (0–100, higher = better) per step, mean over runs with ± one standard '
-              "deviation shaded. A metric that notices the damage slopes down after step 1.</p>")]
+    parts = [
+        '<section id="curves"><h2>Score curves</h2>',
+        (
+            '<p class="note">Normalised score (0–100, higher = better) per step, mean over runs with ± one standard '
+            "deviation shaded. A metric that notices the damage slopes down after step 1.</p>"
+        ),
+    ]
     for mc in mcs:
         plot = cache.plot("curves", mc, lambda mc=mc: figures.curves(mc))
-        parts.append(f'<h3 id="{metric_anchor(mc.metric_id)}">{e(mc.metric_id)} <small><code>{e(mc.metric)}</code> '
-                     f"version <code>{e(mc.version)}</code></small></h3>")
+        parts.append(
+            f'<h3 id="{metric_anchor(mc.metric_id)}">{e(mc.metric_id)} <small><code>{e(mc.metric)}</code> '
+            f"version <code>{e(mc.version)}</code></small></h3>"
+        )
         parts.append(_plot_html(plot, f"normalised {mc.metric_id} vs step"))
     parts.append("</section>")
     return "\n".join(parts)
@@ -412,8 +478,10 @@ def _editor_section(cells: Sequence[Record], images: ImageSource, cache: FigureC
     checks, rows = editor_rows(cells)
     if not rows:
         return '<section id="editors"><h2>Editor audit</h2><p>No editor cells in this run.</p></section>'
-    thumbs = _encode_all((it.image for row in rows for it in ends_of_chain(row.images)),
-                         lambda image: thumbnail(images, cache, image, EDITOR_THUMB_PX))
+    thumbs = _encode_all(
+        (it.image for row in rows for it in ends_of_chain(row.images)),
+        lambda image: thumbnail(images, cache, image, EDITOR_THUMB_PX),
+    )
     head = "".join(f"<th>{e(c.replace('_', ' '))}</th>" for c in checks)  # spaces: eight check names wrap
     body = []
     for row in rows:
@@ -423,23 +491,27 @@ def _editor_section(cells: Sequence[Record], images: ImageSource, cache: FigureC
             if rec is None:
                 tds.append('<td class="na">—</td>')
                 continue
-            tds.append(f'<td class="{_status(rec)}" title="{e(rec.message)}"><a href="#{cell_anchor(rec.cell)}">'
-                       f'{e(fmt(rec.value, 3))}<small> / {e(fmt(rec.tolerance, 3))}</small></a></td>')
+            tds.append(
+                f'<td class="{_status(rec)}" title="{e(rec.message)}"><a href="#{cell_anchor(rec.cell)}">'
+                f"{e(fmt(rec.value, 3))}<small> / {e(fmt(rec.tolerance, 3))}</small></a></td>"
+            )
         ends = ends_of_chain(row.images)
         pair = "".join(_thumb(it, thumbs) for it in ends)
         span = f"{ends[0].step}→{ends[-1].step}" if ends else ""
         se = describe_self_evaluation(row.self_evaluation)
         why = row.self_evaluation.get("why") if row.self_evaluation and not row.self_evaluation.get("available") else None
         se_html = e(se) + (f' <small class="dim">({e(why)})</small>' if why and why != "this editor returns no reasoning" else "")
-        body.append(f'<tr id="{chain_anchor(row.setting, row.seed)}"><th>{e(row.editor)} <small>v{e(row.version)}</small></th>'
-                    f"<td>{e(row.task)}</td><td>{e(row.seed)}</td><td class=\"ends\">{pair}<small>{e(span)}</small></td>"
-                    f"{''.join(tds)}<td class=\"se\">{se_html}</td></tr>")
+        body.append(
+            f'<tr id="{chain_anchor(row.setting, row.seed)}"><th>{e(row.editor)} <small>v{e(row.version)}</small></th>'
+            f'<td>{e(row.task)}</td><td>{e(row.seed)}</td><td class="ends">{pair}<small>{e(span)}</small></td>'
+            f'{"".join(tds)}<td class="se">{se_html}</td></tr>'
+        )
     return f"""<section id="editors"><h2>Editor audit</h2>
 <p class="note">Each cell: the measured value / its tolerance (green kept, red failed, amber a failure the baseline expects);
 hover for the measurement, click for the test. Last column: when the editor's own reasoning first said its input was
 noisy (the study's self-evaluation delay).</p>
 <table class="editors"><thead><tr><th>editor</th><th>task</th><th>seed</th><th>first → last</th>{head}<th>self-evaluation</th></tr></thead>
-<tbody>{''.join(body)}</tbody></table></section>"""
+<tbody>{"".join(body)}</tbody></table></section>"""
 
 
 # ----- image strips ----------------------------------------------------------------------
@@ -460,8 +532,9 @@ def _entry_frame(entry: Entry) -> tuple:
 
 def _cached_frame(images: ImageSource, cache: FigureCache, image: str) -> tuple | None:
     params = {"long_side": figures.THUMB_PX, "quality": figures.JPEG_QUALITY, "crop": figures.CROP_PX}
-    return encode_picture(images, cache, image, "strip_frame", params, _strip_frame,
-                          to_entry=_frame_entry, from_entry=_entry_frame)
+    return encode_picture(
+        images, cache, image, "strip_frame", params, _strip_frame, to_entry=_frame_entry, from_entry=_entry_frame
+    )
 
 
 def _score_lines(item: StripImage) -> str:
@@ -471,9 +544,11 @@ def _score_lines(item: StripImage) -> str:
     for sc in item.scores:
         norm = fmt(sc.normalised, 3)
         outside = sc.normalised is not None and not 0 <= sc.normalised <= 100
-        rows.append(f'<span class="sc{" out" if outside else ""}" title="{e(sc.metric_id)}: raw {e(fmt(sc.raw, 6))}, '
-                    f'normalised {e(norm)}{" (outside 0–100)" if outside else ""}"><b>{e(sc.metric_id)}</b> '
-                    f"{e(fmt(sc.raw, 3))} → {e(norm)}</span>")
+        rows.append(
+            f'<span class="sc{" out" if outside else ""}" title="{e(sc.metric_id)}: raw {e(fmt(sc.raw, 6))}, '
+            f'normalised {e(norm)}{" (outside 0–100)" if outside else ""}"><b>{e(sc.metric_id)}</b> '
+            f"{e(fmt(sc.raw, 3))} → {e(norm)}</span>"
+        )
     return f'<div class="scores">{"".join(rows)}</div>' if rows else ""
 
 
@@ -483,11 +558,19 @@ def _strip_cell(item: StripImage, frames: Mapping[str, Any], *, crop: bool = Tru
     if got is None:
         return f'<div class="frame"><b>step {item.step}</b>{_missing(item.image)}{_score_lines(item)}</div>'
     (tj, tw, th), (cp, cw, ch), (w, h) = got
-    crop_html = (f'<img class="crop" src="{data_uri("image/png", cp)}" width="{cw}" height="{ch}" '
-                 f'alt="step {item.step}, centre {cw}×{ch} at 1:1 pixels">') if crop else ""
-    return (f'<div class="frame"><b>step {item.step}</b> <small>{w}×{h}</small>'
-            f'<img src="{data_uri("image/jpeg", tj)}" width="{tw}" height="{th}" alt="step {item.step}, whole image">'
-            f"{crop_html}{_score_lines(item)}</div>")
+    crop_html = (
+        (
+            f'<img class="crop" src="{data_uri("image/png", cp)}" width="{cw}" height="{ch}" '
+            f'alt="step {item.step}, centre {cw}×{ch} at 1:1 pixels">'
+        )
+        if crop
+        else ""
+    )
+    return (
+        f'<div class="frame"><b>step {item.step}</b> <small>{w}×{h}</small>'
+        f'<img src="{data_uri("image/jpeg", tj)}" width="{tw}" height="{th}" alt="step {item.step}, whole image">'
+        f"{crop_html}{_score_lines(item)}</div>"
+    )
 
 
 def _strip_section(cells: Sequence[Record], images: ImageSource, cache: FigureCache) -> str:
@@ -495,12 +578,16 @@ def _strip_section(cells: Sequence[Record], images: ImageSource, cache: FigureCa
     if not strips:
         return '<section id="strips"><h2>Image strips</h2><p>No metric chains in this run.</p></section>'
     frames = _encode_all((it.image for st in strips for it in st.images), lambda image: _cached_frame(images, cache, image))
-    parts = ['<section id="strips"><h2>Image strips</h2>',
-             (f'<p class="note">Every run of each chain at steps {", ".join(map(str, STRIP_STEPS))} and its last step: '
-              f"the whole image downsized; for the first run also the centre {figures.CROP_PX}×{figures.CROP_PX} pixels "
-              "at 1:1, where noise and artifacts show (lossless PNG: one run's crops are most of the page's weight, so "
-              "later runs show the whole image only); under each image every metric's score: raw → normalised (0–100, "
-              'higher = better; <span class="sc out">red</span> outside 0–100, the metric\'s typical range).</p>')]
+    parts = [
+        '<section id="strips"><h2>Image strips</h2>',
+        (
+            f'<p class="note">Every run of each chain at steps {", ".join(map(str, STRIP_STEPS))} and its last step: '
+            f"the whole image downsized; for the first run also the centre {figures.CROP_PX}×{figures.CROP_PX} pixels "
+            "at 1:1, where noise and artifacts show (lossless PNG: one run's crops are most of the page's weight, so "
+            "later runs show the whole image only); under each image every metric's score: raw → normalised (0–100, "
+            'higher = better; <span class="sc out">red</span> outside 0–100, the metric\'s typical range).</p>'
+        ),
+    ]
     if images.root is None or not images.root.is_dir():
         parts.append(f'<p class="warn">The store {e(images.root)} is not here, so no pictures could be shown.</p>')
     setting = None
@@ -510,13 +597,12 @@ def _strip_section(cells: Sequence[Record], images: ImageSource, cache: FigureCa
             if setting is not None:
                 parts.append("</div>")
             setting = s.setting
-            parts.append(f"<h3>{e(setting)}</h3><div class=\"strips\">")
+            parts.append(f'<h3>{e(setting)}</h3><div class="strips">')
         first = (s.setting, s.seed) != chain  # strips come run by run; the first run's gets the crops and the anchor
         chain = (s.setting, s.seed)
         cells = "".join(_strip_cell(it, frames, crop=first) for it in s.images) or '<div class="missing">no images recorded</div>'
         anchor = f' id="{chain_anchor(s.setting, s.seed)}"' if first else ""
-        parts.append(f'<div class="strip"{anchor}><div class="seed">{e(s.seed)}'
-                     f'<small>run {e(s.run)}</small></div>{cells}</div>')
+        parts.append(f'<div class="strip"{anchor}><div class="seed">{e(s.seed)}<small>run {e(s.run)}</small></div>{cells}</div>')
     parts.append("</div></section>")
     return "\n".join(parts)
 
@@ -527,42 +613,56 @@ def _outcomes_section(cells: Sequence[Record]) -> str:
     for rec in ordered_outcomes(cells):
         cell = rec.cell
         if isinstance(rec, GapRecord) and rec.error:  # no verdict: the reason the cell could not be judged
-            what = (f'<pre class="error">{e(rec.error)}</pre><small>metric <code>{e(rec.metric)}</code> '
-                    f"version <code>{e(rec.version)}</code></small>")
+            what = (
+                f'<pre class="error">{e(rec.error)}</pre><small>metric <code>{e(rec.metric)}</code> '
+                f"version <code>{e(rec.version)}</code></small>"
+            )
             links = f'<a href="#{chain_anchor(rec.setting, rec.seed)}">images</a>'
         elif isinstance(rec, GapRecord):
-            what = (f"{e(explain_gap(rec))}<br><small>metric <code>{e(rec.metric)}</code> "
-                    f"version <code>{e(rec.version)}</code></small>")
-            links = (f'<a href="#{metric_anchor(rec.metric_id)}">curve</a> · '
-                     f'<a href="#{chain_anchor(rec.setting, rec.seed)}">images</a>')
+            what = (
+                f"{e(explain_gap(rec))}<br><small>metric <code>{e(rec.metric)}</code> "
+                f"version <code>{e(rec.version)}</code></small>"
+            )
+            links = (
+                f'<a href="#{metric_anchor(rec.metric_id)}">curve</a> · '
+                f'<a href="#{chain_anchor(rec.setting, rec.seed)}">images</a>'
+            )
         elif isinstance(rec, SanityRecord):
-            what = (f"{e(rec.check)}: {e(rec.message)}<br><small>metric <code>{e(rec.metric)}</code>"
-                    f"{' · a warning, not a failure' if rec.warning else ''}</small>")
+            what = (
+                f"{e(rec.check)}: {e(rec.message)}<br><small>metric <code>{e(rec.metric)}</code>"
+                f"{' · a warning, not a failure' if rec.warning else ''}</small>"
+            )
             links = f'<a href="#{metric_anchor(rec.metric_id)}">curve</a>'
         elif isinstance(rec, StabilityRecord):
-            what = (f"{e(rec.message)}<br><small>metric <code>{e(rec.metric)}</code> version "
-                    f"<code>{e(rec.version)}</code>, chains by <code>{e(rec.editor)}</code></small>")
+            what = (
+                f"{e(rec.message)}<br><small>metric <code>{e(rec.metric)}</code> version "
+                f"<code>{e(rec.version)}</code>, chains by <code>{e(rec.editor)}</code></small>"
+            )
             links = '<a href="#stability">figure</a>'
         elif isinstance(rec, EditorRecord):
-            what = (f"{e(rec.message)}<br><small>value {e(fmt(rec.value, 4))}, tolerance "
-                    f"{e(fmt(rec.tolerance, 4))}; editor <code>{e(rec.editor)}</code> version "
-                    f"<code>{e(rec.version)}</code></small>")
+            what = (
+                f"{e(rec.message)}<br><small>value {e(fmt(rec.value, 4))}, tolerance "
+                f"{e(fmt(rec.tolerance, 4))}; editor <code>{e(rec.editor)}</code> version "
+                f"<code>{e(rec.version)}</code></small>"
+            )
             links = f'<a href="#{chain_anchor(rec.setting, rec.seed)}">editor row</a>'
         else:  # a metric-status record (results.json keeps these in `metrics`, not `cells`)
             what, links = f"metric <code>{e(rec.metric)}</code> {e(rec.status)}: {e(rec.why)}", ""
         outcome = rec.outcome or "?"
         warned = isinstance(rec, SanityRecord) and rec.warning and outcome == "passed"
         label = "regression" if outcome_rank(rec) == 0 else "warning" if warned else outcome
-        rows.append(f'<tr id="{cell_anchor(cell)}" class="{_status(rec)}"><td><code>{e(cell)}</code><br><small>{links}</small></td>'
-                    f'<td><span class="badge {e(label)}">{e(label)}</span></td><td><code>{e(rec.nodeid)}</code></td>'
-                    f"<td>{what}</td></tr>")
+        rows.append(
+            f'<tr id="{cell_anchor(cell)}" class="{_status(rec)}"><td><code>{e(cell)}</code><br><small>{links}</small></td>'
+            f'<td><span class="badge {e(label)}">{e(label)}</span></td><td><code>{e(rec.nodeid)}</code></td>'
+            f"<td>{what}</td></tr>"
+        )
     if not rows:
         return '<section id="outcomes"><h2>Test outcomes</h2><p>No tests recorded a cell.</p></section>'
     return f"""<section id="outcomes"><h2>Test outcomes</h2>
 <p class="note">One row per test, regressions and failures first, then known failures, skips, warnings and passes.
 Heatmap cells and table cells link here.</p>
 <table class="outcomes"><thead><tr><th>cell</th><th>outcome</th><th>test</th><th>finding</th></tr></thead>
-<tbody>{''.join(rows)}</tbody></table></section>"""
+<tbody>{"".join(rows)}</tbody></table></section>"""
 
 
 def _details_section(results: Mapping[str, Any]) -> str:
@@ -570,7 +670,7 @@ def _details_section(results: Mapping[str, Any]) -> str:
     cfg = json.dumps(run.get("config", {}), indent=1, sort_keys=True, default=str)
     mach = json.dumps(run.get("machine", {}), indent=1, sort_keys=True, default=str)
     return f"""<section id="audited"><h2>Run details</h2>
-<p>Store: <code>{e(run.get('store'))}</code></p>
+<p>Store: <code>{e(run.get("store"))}</code></p>
 <details><summary>Configuration</summary><pre>{e(cfg)}</pre></details>
 <details><summary>Machine</summary><pre>{e(mach)}</pre></details></section>"""
 

@@ -29,8 +29,11 @@ def plot_html(plot: figures.Plot, alt: str, caption: str = "") -> str:
     hits = "".join(
         f'<a class="hit" href="#{cell_anchor(h.cell)}" title="{e(h.title)}" aria-label="{e(h.title)}" style="left:{100 * h.left:.3f}%;'
         f'top:{100 * h.top:.3f}%;width:{100 * h.width:.3f}%;height:{100 * h.height:.3f}%"></a>'
-        for h in plot.hits)
+        for h in plot.hits
+    )
     cap = f"<figcaption>{caption}</figcaption>" if caption else ""
-    return (f'<figure class="plot" style="max-width:{plot.width}px"><div class="hm">'
-            f'<img src="{data_uri("image/png", plot.png)}" width="{plot.width}" height="{plot.height}" alt="{e(alt)}">'
-            f"{hits}</div>{cap}</figure>")
+    return (
+        f'<figure class="plot" style="max-width:{plot.width}px"><div class="hm">'
+        f'<img src="{data_uri("image/png", plot.png)}" width="{plot.width}" height="{plot.height}" alt="{e(alt)}">'
+        f"{hits}</div>{cap}</figure>"
+    )

@@ -52,11 +52,11 @@ def cell_anchor(cell: str) -> str:
 
 
 def chain_anchor(setting: str, seed: str) -> str:
-    return "strip-" + cell_anchor(f"{setting}/{seed}")[len("cell-"):]
+    return "strip-" + cell_anchor(f"{setting}/{seed}")[len("cell-") :]
 
 
 def metric_anchor(metric_id: str) -> str:
-    return "curves-" + cell_anchor(metric_id)[len("cell-"):]
+    return "curves-" + cell_anchor(metric_id)[len("cell-") :]
 
 
 def _ordered(values: Iterable[str]) -> tuple[str, ...]:
@@ -135,10 +135,7 @@ def gap_grids(cells: Iterable[Record]) -> list[GapGrid]:
         metrics, seeds, deltas = _axes(mine)
         index = {(g.metric_id, g.seed, g.delta_step): g for g in mine}
         for d in deltas:
-            rows = tuple(
-                tuple(_grid_cell(index.get((m, s, d))) for s in seeds)
-                for m in metrics
-            )
+            rows = tuple(tuple(_grid_cell(index.get((m, s, d))) for s in seeds) for m in metrics)
             out.append(GapGrid(setting, d, metrics, seeds, rows))
     return out
 
@@ -212,8 +209,7 @@ def metric_curves(cells: Iterable[Record]) -> list[MetricCurves]:
                 curves.append(_curve(rec))
             by_setting.append((setting, tuple(c for c in curves if c.steps)))
         first = mine[0]
-        out.append(MetricCurves(m, first.metric, first.version, tuple(sorted({g.delta_step for g in mine})),
-                                tuple(by_setting)))
+        out.append(MetricCurves(m, first.metric, first.version, tuple(sorted({g.delta_step for g in mine})), tuple(by_setting)))
     return out
 
 
@@ -222,8 +218,9 @@ def _curve(rec: GapRecord) -> Curve:
     points = sorted((int(k), finite(v)) for k, v in means.items())
     points = [(k, v) for k, v in points if v is not None]
     steps = tuple(k for k, _ in points)
-    return Curve(rec.seed, steps, tuple(v for _, v in points),
-                 tuple(finite(spreads.get(str(k))) or 0.0 for k in steps), rec.runs or 0)
+    return Curve(
+        rec.seed, steps, tuple(v for _, v in points), tuple(finite(spreads.get(str(k))) or 0.0 for k in steps), rec.runs or 0
+    )
 
 
 # ----- image strips ----------------------------------------------------------------------
@@ -317,8 +314,14 @@ def gap_strips(cells: Iterable[Record]) -> list[Strip]:
         images = next((r.images for r in recs if r.images), {})
         for run in sorted(images, key=_run_order):
             by_step = {int(k): v for k, v in (images[run] or {}).items()}
-            out.append(Strip(setting, seed, str(run), tuple(
-                StripImage(s, by_step[s], frame_scores(recs, str(run), s)) for s in strip_steps(by_step))))
+            out.append(
+                Strip(
+                    setting,
+                    seed,
+                    str(run),
+                    tuple(StripImage(s, by_step[s], frame_scores(recs, str(run), s)) for s in strip_steps(by_step)),
+                )
+            )
     return out
 
 
@@ -356,8 +359,16 @@ class EditorRow:
 def editor_rows(cells: Iterable[Record]) -> tuple[tuple[str, ...], list[EditorRow]]:
     """(check names in a fixed order, rows sorted by editor, task, seed)."""
     eds = editor_records(cells)
-    preferred = ("aspect_ratio", "object_count", "colours", "tint", "replication", "monochrome", "colour_returns",
-                 "transform_steps")
+    preferred = (
+        "aspect_ratio",
+        "object_count",
+        "colours",
+        "tint",
+        "replication",
+        "monochrome",
+        "colour_returns",
+        "transform_steps",
+    )
     found = {e.check for e in eds}
     checks = tuple(c for c in preferred if c in found) + tuple(sorted(found - set(preferred)))
     rows: dict[tuple[str, str], dict[str, EditorRecord]] = {}
@@ -368,8 +379,9 @@ def editor_rows(cells: Iterable[Record]) -> tuple[tuple[str, ...], list[EditorRo
         first = _first(by_check)
         self_eval = next((r.self_evaluation for r in by_check.values() if r.self_evaluation), {})
         images = next((r.images for r in by_check.values() if r.images), {})
-        out.append(EditorRow(setting, first.editor or "", first.version, first.task or "", seed, dict(by_check), self_eval,
-                             images))
+        out.append(
+            EditorRow(setting, first.editor or "", first.version, first.task or "", seed, dict(by_check), self_eval, images)
+        )
     return checks, out
 
 
@@ -449,11 +461,22 @@ def stability_figures(cells: Iterable[Record]) -> list[StabilityFigure]:
         mine = sorted((r for r in recs if r.task == task and r.seed == seed), key=lambda r: r.metric_id)
         first = mine[0]
         panels = tuple(
-            StabilityPanel(r.metric_id, r.cell, r.passed, r.outcome, finite(r.value), finite(r.add_spread),
-                           finite(r.replicate_spread), _mean_curve(r.curves.get("add")), _mean_curve(r.curves.get("replicate")))
-            for r in mine)
-        out.append(StabilityFigure(task, seed, first.editor, first.setting, first.replicate_setting, finite(first.tolerance),
-                                   panels))
+            StabilityPanel(
+                r.metric_id,
+                r.cell,
+                r.passed,
+                r.outcome,
+                finite(r.value),
+                finite(r.add_spread),
+                finite(r.replicate_spread),
+                _mean_curve(r.curves.get("add")),
+                _mean_curve(r.curves.get("replicate")),
+            )
+            for r in mine
+        )
+        out.append(
+            StabilityFigure(task, seed, first.editor, first.setting, first.replicate_setting, finite(first.tolerance), panels)
+        )
     return out
 
 
@@ -485,7 +508,7 @@ def fmt(value: Any, digits: int = 3) -> str:
     v = finite(value)
     if v is None:
         return "—"
-    if abs(v) >= 10 ** digits:
+    if abs(v) >= 10**digits:
         return f"{v:.0f}"
     return f"{v:.{digits}g}"
 
@@ -509,19 +532,27 @@ def explain_gap(rec: GapRecord) -> str:
     gap = finite(rec.value)
     per_run = rec.per_run_gaps
     verdict = verdict_of(rec)
-    words = {"pass": "noticed (score fell)", "fail": "missed (score did not fall)",
-             "inconclusive": f"INCONCLUSIVE: {rec.reason or 'nothing visible to notice'}",
-             "error": f"no verdict: {rec.error}"}[verdict]
+    words = {
+        "pass": "noticed (score fell)",
+        "fail": "missed (score did not fall)",
+        "inconclusive": f"INCONCLUSIVE: {rec.reason or 'nothing visible to notice'}",
+        "error": f"no verdict: {rec.error}",
+    }[verdict]
     left = "; ".join(f"run {x.get('run')} left out: {x.get('why')}" for x in rec.left_out)
     if gap is None:
         return f"no gap Δ{d}: {words}" + (f" ({left})" if left and left not in words else "")
     means = _paired_means(rec, d)
     spread = finite(rec.gap_spread)
-    spread_s = f", per-run gaps {', '.join(fmt_gap(v) for v in per_run.values())} (sd {fmt(spread, 3)})" \
-        if len(per_run) > 1 and spread is not None else ""
+    spread_s = (
+        f", per-run gaps {', '.join(fmt_gap(v) for v in per_run.values())} (sd {fmt(spread, 3)})"
+        if len(per_run) > 1 and spread is not None
+        else ""
+    )
     runs = "?" if rec.runs is None else rec.runs
-    return (f"gap Δ{d} = mean normalised score at step {d} ({fmt(means[1], 4)}) − at step 1 ({fmt(means[0], 4)})"
-            f" = {fmt_gap(gap)} over {runs} run(s){spread_s}: {words}" + (f"; {left}" if left else ""))
+    return (
+        f"gap Δ{d} = mean normalised score at step {d} ({fmt(means[1], 4)}) − at step 1 ({fmt(means[0], 4)})"
+        f" = {fmt_gap(gap)} over {runs} run(s){spread_s}: {words}" + (f"; {left}" if left else "")
+    )
 
 
 def _paired_means(rec: GapRecord, d: int) -> tuple[float | None, float | None]:

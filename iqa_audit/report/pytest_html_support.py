@@ -74,15 +74,22 @@ class HtmlExtras:
             message = record.message if isinstance(record, SanityRecord) else ""
             pictures, finding = (), f"{message or ''} (value {fmt(None, 4)}, tolerance {fmt(None, 4)})"
         figs = "".join(self._figure(p) for p in pictures) or "<em>no images recorded for this cell</em>"
-        return (f'<div class="iqa-audit-case" style="margin:4px 0"><div>{figs}</div>'
-                f'<p style="margin:4px 0"><code>{e(record.cell)}</code>: {e(finding)}</p></div>')
+        return (
+            f'<div class="iqa-audit-case" style="margin:4px 0"><div>{figs}</div>'
+            f'<p style="margin:4px 0"><code>{e(record.cell)}</code>: {e(finding)}</p></div>'
+        )
 
     def _figure(self, item: StripImage) -> str:
         got = self._thumb(item.image)
-        body = _missing(item.image) if got is None else (
-            f'<img src="{data_uri("image/jpeg", got[0])}" width="{got[1]}" height="{got[2]}" alt="step {item.step}">')
-        return (f'<figure style="display:inline-block;margin:0 10px 0 0;vertical-align:top">{body}'
-                f'<figcaption style="text-align:center">step {item.step}</figcaption></figure>')
+        body = (
+            _missing(item.image)
+            if got is None
+            else (f'<img src="{data_uri("image/jpeg", got[0])}" width="{got[1]}" height="{got[2]}" alt="step {item.step}">')
+        )
+        return (
+            f'<figure style="display:inline-block;margin:0 10px 0 0;vertical-align:top">{body}'
+            f'<figcaption style="text-align:center">step {item.step}</figcaption></figure>'
+        )
 
     def _thumb(self, image: str) -> tuple[bytes, int, int] | None:
         if image not in self._thumbs:
@@ -133,26 +140,39 @@ def report_path(config: pytest.Config) -> Path | None:
     return paths.get("report")
 
 
-def summary_html(records: Sequence[Record], page: Path | None = None, *,
-                 cache: FigureCache | None = None) -> str:
+def summary_html(records: Sequence[Record], page: Path | None = None, *, cache: FigureCache | None = None) -> str:
     """`cache`: where drawn heatmaps are kept (None: draw them); the same figures as the
     page's, so with the store's cache the summary costs no drawing after the page."""
     plots = heatmap_plots(records, cache)
-    link = (f'<p>Full iqa-audit report (curves, image strips, editor audit): <a href="{e(Path(page).resolve().as_uri())}">'
-            f"{e(page)}</a></p>" if page else "")
+    link = (
+        f'<p>Full iqa-audit report (curves, image strips, editor audit): <a href="{e(Path(page).resolve().as_uri())}">'
+        f"{e(page)}</a></p>"
+        if page
+        else ""
+    )
     if not plots:
         return f'<div class="iqa-audit-summary"><h3>iqa-audit</h3><p>No metric gaps in this run.</p>{link}</div>'
-    parts = ['<div class="iqa-audit-summary"><h3>iqa-audit: gap heatmaps</h3>',
-             ("<p>Gap = mean normalised score at step Δ − at step 1; blue (&lt; 0): the metric noticed the damage; "
-              "red: it did not; hatched cells failed.</p>"), link]
+    parts = [
+        '<div class="iqa-audit-summary"><h3>iqa-audit: gap heatmaps</h3>',
+        (
+            "<p>Gap = mean normalised score at step Δ − at step 1; blue (&lt; 0): the metric noticed the damage; "
+            "red: it did not; hatched cells failed.</p>"
+        ),
+        link,
+    ]
     parts.append("<div>")
-    parts.extend(f'<img src="{data_uri("image/png", p.png)}" width="{p.width}" height="{p.height}" alt="{e(alt)}" '
-                 'style="max-width:100%;height:auto;margin:0 12px 8px 0;vertical-align:top">' for _, alt, p in plots)
+    parts.extend(
+        f'<img src="{data_uri("image/png", p.png)}" width="{p.width}" height="{p.height}" alt="{e(alt)}" '
+        'style="max-width:100%;height:auto;margin:0 12px 8px 0;vertical-align:top">'
+        for _, alt, p in plots
+    )
     parts.append("</div>")
     parts.append("</div>")
     return "".join(parts)
 
 
 def _missing(image: str) -> str:
-    return (f'<div style="width:{THUMB_PX}px;height:90px;background:#eee;color:#777;font-size:11px;display:flex;'
-            f'align-items:center;justify-content:center" title="{e(image)}">image not in the store</div>')
+    return (
+        f'<div style="width:{THUMB_PX}px;height:90px;background:#eee;color:#777;font-size:11px;display:flex;'
+        f'align-items:center;justify-content:center" title="{e(image)}">image not in the store</div>'
+    )

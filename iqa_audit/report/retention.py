@@ -36,7 +36,7 @@ def prune_runs(root: Path, *, keep: int, current: Path | None = None) -> list[Pa
         runs = [p for p in runs if p.resolve() != current]
         keep -= 1  # the current run is one of the kept ones
     removed = []
-    for old in runs[max(keep, 0):]:
+    for old in runs[max(keep, 0) :]:
         shutil.rmtree(old, ignore_errors=True)
         if not old.exists():
             removed.append(old)

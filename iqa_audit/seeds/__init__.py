@@ -55,7 +55,6 @@ KINDS = ("procedural", "photo", "user")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif")
 
 
-
 # ======================================================================================
 # The Seed value
 # ======================================================================================
@@ -88,7 +87,9 @@ class Seed:
                 )
             )
         if self.kind not in KINDS:
-            raise ConfigError(explain(f"seed {self.name!r} kind", expected=" | ".join(KINDS), got=repr(self.kind), fix="Use one of those."))
+            raise ConfigError(
+                explain(f"seed {self.name!r} kind", expected=" | ".join(KINDS), got=repr(self.kind), fix="Use one of those.")
+            )
         if not isinstance(self.meta, MappingProxyType):
             object.__setattr__(self, "meta", MappingProxyType(dict(self.meta)))
 
@@ -146,13 +147,21 @@ def _check_long_side(long_side: int | None, name: str) -> int | None:
         return None
     if isinstance(long_side, bool) or not isinstance(long_side, (int, np.integer)):
         raise ConfigError(
-            explain(f"long_side for seed {name!r}", expected="an int number of pixels or None", got=repr(long_side),
-                    fix=f"Pass e.g. {QUICK_LONG_SIDE} (quick) or {PAPER_LONG_SIDE} (paper profile).")
+            explain(
+                f"long_side for seed {name!r}",
+                expected="an int number of pixels or None",
+                got=repr(long_side),
+                fix=f"Pass e.g. {QUICK_LONG_SIDE} (quick) or {PAPER_LONG_SIDE} (paper profile).",
+            )
         )
     if not MIN_LONG_SIDE <= int(long_side) <= MAX_LONG_SIDE:
         raise ConfigError(
-            explain(f"long_side for seed {name!r}", expected=f"{MIN_LONG_SIDE} to {MAX_LONG_SIDE} px", got=str(long_side),
-                    fix=f"Pass e.g. {QUICK_LONG_SIDE} (quick) or {PAPER_LONG_SIDE} (paper profile).")
+            explain(
+                f"long_side for seed {name!r}",
+                expected=f"{MIN_LONG_SIDE} to {MAX_LONG_SIDE} px",
+                got=str(long_side),
+                fix=f"Pass e.g. {QUICK_LONG_SIDE} (quick) or {PAPER_LONG_SIDE} (paper profile).",
+            )
         )
     return int(long_side)
 
@@ -166,8 +175,12 @@ def _render_cached(kind: str, source: str, version: str, long_side: int | None) 
         spec = _PROCEDURAL.get(source)
         if spec is None:
             raise ConfigError(
-                explain(f"procedural seed {source!r}", expected=f"one of: {', '.join(sorted(_PROCEDURAL))}", got=repr(source),
-                        fix="Get procedural seeds from procedural_seeds() or get_seed(), not by constructing Seed.")
+                explain(
+                    f"procedural seed {source!r}",
+                    expected=f"one of: {', '.join(sorted(_PROCEDURAL))}",
+                    got=repr(source),
+                    fix="Get procedural seeds from procedural_seeds() or get_seed(), not by constructing Seed.",
+                )
             )
         h, w = _dims(long_side or PAPER_LONG_SIDE, spec.aspect)
         return Image.from_array(to_uint8(spec.draw(h, w, spec.rng_seed), spec.rng_seed))
@@ -177,8 +190,12 @@ def _render_cached(kind: str, source: str, version: str, long_side: int | None) 
     got = _sha12(image.data())
     if not version.endswith(got):
         raise ConfigError(
-            explain(f"seed file {source}", expected=f"the content catalogued as version {version}", got=f"a file that now hashes to {got}",
-                    fix="The file changed after the seed list was read; list the seeds again (restart the run).")
+            explain(
+                f"seed file {source}",
+                expected=f"the content catalogued as version {version}",
+                got=f"a file that now hashes to {got}",
+                fix="The file changed after the seed list was read; list the seeds again (restart the run).",
+            )
         )
     return _resize_long_side(image, long_side)
 
@@ -227,14 +244,26 @@ def seeds_from_dir(path: str | Path) -> list[Seed]:
     """
     folder = Path(path).expanduser()
     if not folder.exists():
-        raise ConfigError(explain(f"seed folder {folder}", expected="an existing folder of images", got="no such folder", fix="Check the path."))
+        raise ConfigError(
+            explain(f"seed folder {folder}", expected="an existing folder of images", got="no such folder", fix="Check the path.")
+        )
     if not folder.is_dir():
-        raise ConfigError(explain(f"seed folder {folder}", expected="a folder of images", got="a file", fix="Point at the folder containing it."))
-    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES)
+        raise ConfigError(
+            explain(
+                f"seed folder {folder}", expected="a folder of images", got="a file", fix="Point at the folder containing it."
+            )
+        )
+    files = sorted(
+        p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
+    )
     if not files:
         raise ConfigError(
-            explain(f"seed folder {folder}", expected=f"at least one image file ({', '.join(IMAGE_SUFFIXES)})", got="none",
-                    fix="Put PNG/JPEG images in it, or drop the folder from the seed directories.")
+            explain(
+                f"seed folder {folder}",
+                expected=f"at least one image file ({', '.join(IMAGE_SUFFIXES)})",
+                got="none",
+                fix="Put PNG/JPEG images in it, or drop the folder from the seed directories.",
+            )
         )
     # get_seed is called once per chain; re-decoding a folder of 4K images each time would
     # dominate, so the listing is cached while no file's size or mtime changes.
@@ -251,16 +280,15 @@ def _seeds_from_files(folder: str, signature: tuple[tuple[str, int, int], ...]) 
         name = slug(p.stem)  # names.slug: letters of any script kept; a name with none gets a stable hash
         if name in seeds:
             raise ConfigError(
-                explain(f"seed folder {folder}", expected="file names that give distinct seed names",
-                        got=f"{seeds[name].provenance} and {p} both named {name!r}", fix="Rename one of the files.")
+                explain(
+                    f"seed folder {folder}",
+                    expected="file names that give distinct seed names",
+                    got=f"{seeds[name].provenance} and {p} both named {name!r}",
+                    fix="Rename one of the files.",
+                )
             )
         seeds[name] = Seed(
-            name=name,
-            challenge="user image",
-            provenance=str(p),
-            kind="user",
-            version=version,
-            meta={"native_size": image.size},
+            name=name, challenge="user image", provenance=str(p), kind="user", version=version, meta={"native_size": image.size}
         )
     return tuple(seeds[n] for n in sorted(seeds))
 
@@ -270,8 +298,12 @@ def get_seed(name: str, extra_dirs: Sequence[str | Path] = ()) -> Seed:
     catalogue = _catalogue(extra_dirs)
     if name not in catalogue:
         raise ConfigError(
-            explain(f"seed {name!r}", expected=f"one of: {', '.join(sorted(catalogue))}", got=repr(name),
-                    fix="Pick a listed name, or add the folder holding your image to the seed directories.")
+            explain(
+                f"seed {name!r}",
+                expected=f"one of: {', '.join(sorted(catalogue))}",
+                got=repr(name),
+                fix="Pick a listed name, or add the folder holding your image to the seed directories.",
+            )
         )
     return catalogue[name]
 
@@ -289,8 +321,12 @@ def resolve_seeds(names: Sequence[str] | None, extra_dirs: Sequence[str | Path] 
     unknown = [n for n in names if n not in catalogue]
     if unknown:
         raise ConfigError(
-            explain(f"seed name(s) {', '.join(map(repr, unknown))}", expected=f"names from: {', '.join(sorted(catalogue))}",
-                    got=repr(list(names)), fix="Fix the spelling, or add the folder holding your image to the seed directories.")
+            explain(
+                f"seed name(s) {', '.join(map(repr, unknown))}",
+                expected=f"names from: {', '.join(sorted(catalogue))}",
+                got=repr(list(names)),
+                fix="Fix the spelling, or add the folder holding your image to the seed directories.",
+            )
         )
     return [catalogue[n] for n in dict.fromkeys(names)]
 
@@ -303,8 +339,12 @@ def _catalogue(extra_dirs: Sequence[str | Path]) -> dict[str, Seed]:
         for s in seeds_from_dir(d):
             if s.name in catalogue:
                 raise ConfigError(
-                    explain(f"seed file {s.provenance}", expected="a name not already used by another seed",
-                            got=f"{s.name!r}, also {catalogue[s.name].provenance}", fix="Rename the file.")
+                    explain(
+                        f"seed file {s.provenance}",
+                        expected="a name not already used by another seed",
+                        got=f"{s.name!r}, also {catalogue[s.name].provenance}",
+                        fix="Rename the file.",
+                    )
                 )
             catalogue[s.name] = s
     return catalogue
@@ -359,6 +399,7 @@ def _photo_seeds_cached() -> tuple[Seed, ...]:
 # ======================================================================================
 
 _PROCEDURAL_PROVENANCE = "procedural, iqa_audit.seeds v1"
+
 
 # name -> Scene. Every painter module's SCENES table is listed here, so a scene cannot
 # vanish from the catalogue by a missing import: a module left out is a visible edit here.

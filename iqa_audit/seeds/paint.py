@@ -156,10 +156,20 @@ def soft_blur(img: np.ndarray, sigma: float) -> np.ndarray:
     f = max(1, int(sigma // 2))
     if f == 1:
         return ndi.gaussian_filter(img, sigma, axes=(0, 1))
-    small = np.stack([np.asarray(PILImage.fromarray(np.ascontiguousarray(img[..., c]), mode="F").reduce(f)) for c in range(img.shape[2])], -1) if img.ndim == 3 else np.asarray(PILImage.fromarray(img, mode="F").reduce(f))
+    small = (
+        np.stack(
+            [np.asarray(PILImage.fromarray(np.ascontiguousarray(img[..., c]), mode="F").reduce(f)) for c in range(img.shape[2])],
+            -1,
+        )
+        if img.ndim == 3
+        else np.asarray(PILImage.fromarray(img, mode="F").reduce(f))
+    )
     small = ndi.gaussian_filter(small, sigma / f, axes=(0, 1))
     planes = [small[..., c] for c in range(small.shape[2])] if small.ndim == 3 else [small]
-    up = [np.asarray(PILImage.fromarray(np.ascontiguousarray(p), mode="F").resize((w, h), PILImage.Resampling.BILINEAR)) for p in planes]
+    up = [
+        np.asarray(PILImage.fromarray(np.ascontiguousarray(p), mode="F").resize((w, h), PILImage.Resampling.BILINEAR))
+        for p in planes
+    ]
     return np.stack(up, -1) if img.ndim == 3 else up[0]
 
 
@@ -173,7 +183,9 @@ def supersample_factor(h: int, w: int, budget: int = 12_000_000) -> int:
 
 def downsample(pil: PILImage.Image, factor: int, size: tuple[int, int]) -> np.ndarray:
     if factor > 1:
-        pil = pil.reduce(factor) if pil.size == (size[0] * factor, size[1] * factor) else pil.resize(size, PILImage.Resampling.BOX)
+        pil = (
+            pil.reduce(factor) if pil.size == (size[0] * factor, size[1] * factor) else pil.resize(size, PILImage.Resampling.BOX)
+        )
     return np.array(pil, dtype=np.float32) / 255.0
 
 
@@ -196,7 +208,9 @@ def homography(src: Sequence[tuple[float, float]], dst: Sequence[tuple[float, fl
     return np.append(hvec, 1.0).reshape(3, 3)
 
 
-def ellipse_polys(cx: np.ndarray, cy: np.ndarray, a: np.ndarray, b: np.ndarray, angle: np.ndarray, jitter: np.ndarray) -> np.ndarray:
+def ellipse_polys(
+    cx: np.ndarray, cy: np.ndarray, a: np.ndarray, b: np.ndarray, angle: np.ndarray, jitter: np.ndarray
+) -> np.ndarray:
     """Vertices (n, k, 2) of n rotated ellipses with k radius-jittered vertices each."""
     t = np.linspace(0, 2 * np.pi, jitter.shape[1], endpoint=False)[None, :]
     r = 1.0 + jitter

@@ -48,11 +48,17 @@ def _draw_empty_table(h: int, w: int, seed: int) -> np.ndarray:
     wood = wood * (0.92 + 0.12 * np.exp(-(((x - 0.2) ** 2 + (y - 0.1) ** 2) / 0.4)))[..., None]
     # Floor: neutral dark grey, so the counter's background stays the wood.
     floor = P.rgb(0.24, 0.235, 0.23) * (1 + 0.15 * P.fbm(seed, 4, h, w, 20, 5))[..., None]
-    table = P.box(np.broadcast_to(x, (h, w)), tx0, tx1, np.full((h, w), px, np.float32)) * P.box(np.broadcast_to(y, (h, w)), ty0, ty1, np.full((h, w), px, np.float32))
-    edge = P.box(np.broadcast_to(x, (h, w)), tx0 + 0.006, tx1 - 0.006, np.full((h, w), px, np.float32)) * P.box(np.broadcast_to(y, (h, w)), ty0 + 0.006, ty1 - 0.006, np.full((h, w), px, np.float32))
+    table = P.box(np.broadcast_to(x, (h, w)), tx0, tx1, np.full((h, w), px, np.float32)) * P.box(
+        np.broadcast_to(y, (h, w)), ty0, ty1, np.full((h, w), px, np.float32)
+    )
+    edge = P.box(np.broadcast_to(x, (h, w)), tx0 + 0.006, tx1 - 0.006, np.full((h, w), px, np.float32)) * P.box(
+        np.broadcast_to(y, (h, w)), ty0 + 0.006, ty1 - 0.006, np.full((h, w), px, np.float32)
+    )
     wood = wood * (0.8 + 0.2 * edge)[..., None]
     # Shadow of the table on the floor (down-right).
-    sh = P.box(np.broadcast_to(x, (h, w)), tx0 + 0.02, tx1 + 0.02, np.full((h, w), 0.02, np.float32)) * P.box(np.broadcast_to(y, (h, w)), ty0 + 0.02, ty1 + 0.02, np.full((h, w), 0.02, np.float32))
+    sh = P.box(np.broadcast_to(x, (h, w)), tx0 + 0.02, tx1 + 0.02, np.full((h, w), 0.02, np.float32)) * P.box(
+        np.broadcast_to(y, (h, w)), ty0 + 0.02, ty1 + 0.02, np.full((h, w), 0.02, np.float32)
+    )
     floor = floor * (1 - 0.5 * sh)[..., None]
     out = P.mix(floor, wood, table)
     out = out + P.grain(seed, h, w, 0.01)
@@ -79,7 +85,12 @@ def _draw_flat_cartoon(h: int, w: int, seed: int) -> np.ndarray:
     black = (25, 20, 30)
 
     def ell(cx: float, cy: float, rx: float, ry: float, fill: tuple[int, int, int], outline: bool = True) -> None:
-        d.ellipse((S(cx - rx), S(cy - ry), S(cx + rx), S(cy + ry)), fill=fill, outline=black if outline else None, width=ol if outline else 0)
+        d.ellipse(
+            (S(cx - rx), S(cy - ry), S(cx + rx), S(cy + ry)),
+            fill=fill,
+            outline=black if outline else None,
+            width=ol if outline else 0,
+        )
 
     def poly(pts: Sequence[tuple[float, float]], fill: tuple[int, int, int], outline: bool = True) -> None:
         d.polygon([(S(a), S(b)) for a, b in pts], fill=fill, outline=black if outline else None, width=ol if outline else 0)
@@ -147,7 +158,9 @@ def _eye_samples() -> tuple[tuple[float, float, int], ...]:
     for ex, ey, r in _face_layout():
         for k in range(4):
             a = math.radians(90 * k)
-            pts.append((round(ex + _EYE_SAMPLE_RADIUS * r * math.cos(a), 6), round(ey + _EYE_SAMPLE_RADIUS * r * math.sin(a), 6), k))
+            pts.append(
+                (round(ex + _EYE_SAMPLE_RADIUS * r * math.cos(a), 6), round(ey + _EYE_SAMPLE_RADIUS * r * math.sin(a), 6), k)
+            )
     return tuple(pts)
 
 
@@ -174,27 +187,72 @@ def _draw_faces(h: int, w: int, seed: int) -> np.ndarray:
             skin, hair = skins[rng.integers(len(skins))], hairs[rng.integers(len(hairs))]
             style = int(rng.integers(3))
             if style == 0:  # long hair behind the head
-                d.rounded_rectangle((S(fx - 0.38 * c), S(fy - 0.42 * c), S(fx + 0.38 * c), S(fy + 0.38 * c)), radius=S(0.2 * c), fill=hair, outline=ink, width=ol)
-            d.ellipse((S(fx - 0.36 * c), S(fy - 0.05 * c), S(fx - 0.28 * c), S(fy + 0.09 * c)), fill=skin, outline=ink, width=ol)  # ears
+                d.rounded_rectangle(
+                    (S(fx - 0.38 * c), S(fy - 0.42 * c), S(fx + 0.38 * c), S(fy + 0.38 * c)),
+                    radius=S(0.2 * c),
+                    fill=hair,
+                    outline=ink,
+                    width=ol,
+                )
+            d.ellipse(
+                (S(fx - 0.36 * c), S(fy - 0.05 * c), S(fx - 0.28 * c), S(fy + 0.09 * c)), fill=skin, outline=ink, width=ol
+            )  # ears
             d.ellipse((S(fx + 0.28 * c), S(fy - 0.05 * c), S(fx + 0.36 * c), S(fy + 0.09 * c)), fill=skin, outline=ink, width=ol)
             d.ellipse((S(fx - 0.31 * c), S(fy - 0.36 * c), S(fx + 0.31 * c), S(fy + 0.38 * c)), fill=skin, outline=ink, width=ol)
             if style in (0, 1):  # fringe
-                d.chord((S(fx - 0.32 * c), S(fy - 0.40 * c), S(fx + 0.32 * c), S(fy + 0.05 * c)), 180, 360, fill=hair, outline=ink, width=ol)
+                d.chord(
+                    (S(fx - 0.32 * c), S(fy - 0.40 * c), S(fx + 0.32 * c), S(fy + 0.05 * c)),
+                    180,
+                    360,
+                    fill=hair,
+                    outline=ink,
+                    width=ol,
+                )
             else:  # bun on top
-                d.ellipse((S(fx - 0.1 * c), S(fy - 0.47 * c), S(fx + 0.1 * c), S(fy - 0.29 * c)), fill=hair, outline=ink, width=ol)
-                d.chord((S(fx - 0.31 * c), S(fy - 0.37 * c), S(fx + 0.31 * c), S(fy - 0.05 * c)), 190, 350, fill=hair, outline=ink, width=ol)
+                d.ellipse(
+                    (S(fx - 0.1 * c), S(fy - 0.47 * c), S(fx + 0.1 * c), S(fy - 0.29 * c)), fill=hair, outline=ink, width=ol
+                )
+                d.chord(
+                    (S(fx - 0.31 * c), S(fy - 0.37 * c), S(fx + 0.31 * c), S(fy - 0.05 * c)),
+                    190,
+                    350,
+                    fill=hair,
+                    outline=ink,
+                    width=ol,
+                )
             for ex, ey, r in eyes[2 * k : 2 * k + 2]:
-                d.ellipse((S(ex - 1.45 * r), S(ey - 1.2 * r), S(ex + 1.45 * r), S(ey + 1.2 * r)), fill=(252, 252, 250), outline=ink, width=ol)
-                d.arc((S(ex - 1.3 * r), S(ey - 2.4 * r), S(ex + 1.3 * r), S(ey - 1.2 * r)), 200, 340, fill=hair, width=ol * 2)  # brow
-            d.line((S(fx), S(fy + 0.02 * c), S(fx - 0.025 * c), S(fy + 0.1 * c), S(fx + 0.01 * c), S(fy + 0.11 * c)), fill=ink, width=ol)  # nose
+                d.ellipse(
+                    (S(ex - 1.45 * r), S(ey - 1.2 * r), S(ex + 1.45 * r), S(ey + 1.2 * r)),
+                    fill=(252, 252, 250),
+                    outline=ink,
+                    width=ol,
+                )
+                d.arc(
+                    (S(ex - 1.3 * r), S(ey - 2.4 * r), S(ex + 1.3 * r), S(ey - 1.2 * r)), 200, 340, fill=hair, width=ol * 2
+                )  # brow
+            d.line(
+                (S(fx), S(fy + 0.02 * c), S(fx - 0.025 * c), S(fy + 0.1 * c), S(fx + 0.01 * c), S(fy + 0.11 * c)),
+                fill=ink,
+                width=ol,
+            )  # nose
             mouth = int(rng.integers(2))
             if mouth == 0:
                 d.arc((S(fx - 0.1 * c), S(fy + 0.08 * c), S(fx + 0.1 * c), S(fy + 0.22 * c)), 20, 160, fill=ink, width=ol)
             else:
-                d.chord((S(fx - 0.09 * c), S(fy + 0.12 * c), S(fx + 0.09 * c), S(fy + 0.24 * c)), 0, 180, fill=(180, 60, 70), outline=ink, width=ol)
+                d.chord(
+                    (S(fx - 0.09 * c), S(fy + 0.12 * c), S(fx + 0.09 * c), S(fy + 0.24 * c)),
+                    0,
+                    180,
+                    fill=(180, 60, 70),
+                    outline=ink,
+                    width=ol,
+                )
             cheek = (min(255, skin[0] + 5), int(skin[1] * 0.85), int(skin[2] * 0.85))
             for side in (-1, 1):
-                d.ellipse((S(fx + side * 0.2 * c - 0.045 * c), S(fy + 0.06 * c), S(fx + side * 0.2 * c + 0.045 * c), S(fy + 0.11 * c)), fill=cheek)
+                d.ellipse(
+                    (S(fx + side * 0.2 * c - 0.045 * c), S(fy + 0.06 * c), S(fx + side * 0.2 * c + 0.045 * c), S(fy + 0.11 * c)),
+                    fill=cheek,
+                )
     out = P.downsample(img, ss, (w, h))
     return _paint_irises(out, eyes)
 
@@ -242,7 +300,9 @@ SCENES: tuple[Scene, ...] = (
             "max_saturation": 0.32,  # HSV saturation of every pixel (drawn <= 0.30; rounding adds a little)
         },
     ),
-    Scene("flat-cartoon", "flat-colour character (cartoon, flat animation colours, black outlines)", 0.75, 1212, _draw_flat_cartoon),
+    Scene(
+        "flat-cartoon", "flat-colour character (cartoon, flat animation colours, black outlines)", 0.75, 1212, _draw_flat_cartoon
+    ),
     Scene(
         "eye-palette-faces",
         "3x3 grid of drawn faces whose eyes carry 4-colour gradients (palette simplification)",

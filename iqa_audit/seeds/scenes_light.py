@@ -19,7 +19,9 @@ def _draw_haze(h: int, w: int, seed: int) -> np.ndarray:
     px = 1.0 / w
     haze = P.rgb(0.80, 0.82, 0.84)
     sun = np.exp(-(((x - 0.68) ** 2 + (y - 0.14) ** 2) / 0.03))
-    out = P.gradient_palette(np.broadcast_to(y / (h / w), (h, w)), [(0, (0.74, 0.77, 0.81)), (0.6, (0.84, 0.85, 0.86)), (1, (0.85, 0.86, 0.86))])
+    out = P.gradient_palette(
+        np.broadcast_to(y / (h / w), (h, w)), [(0, (0.74, 0.77, 0.81)), (0.6, (0.84, 0.85, 0.86)), (1, (0.85, 0.86, 0.86))]
+    )
     out = out + (sun * 0.06)[..., None] * P.rgb(1.0, 0.9, 0.7)
     xs = np.arange(w, dtype=np.float64) / w
     layers = 7
@@ -29,7 +31,9 @@ def _draw_haze(h: int, w: int, seed: int) -> np.ndarray:
         base = 0.27 + 0.055 * k
         ridge = np.zeros(w)
         broad = np.zeros(w)  # the ridge without its fine (tree) detail, for the valley fog
-        for o, (cells, amp) in enumerate([(3, 0.06), (7, 0.03), (17, 0.013), (40, 0.006), (110, 0.003), (300, 0.0015 * (1 + 2 * depth))]):
+        for o, (cells, amp) in enumerate(
+            [(3, 0.06), (7, 0.03), (17, 0.013), (40, 0.006), (110, 0.003), (300, 0.0015 * (1 + 2 * depth))]
+        ):
             pts = rng.uniform(-1, 1, cells + 2)
             ridge += amp * (0.6 + 0.8 * depth) * np.interp(xs * cells, np.arange(cells + 2), pts)
             if o < 3:
@@ -106,7 +110,11 @@ def _draw_particles(h: int, w: int, seed: int) -> np.ndarray:
         d.ellipse(((bx - br) * w, (by - br) * w, (bx + br) * w, (by + br) * w), fill=int(rng.uniform(12, 45)))
     bok_f = ndi.gaussian_filter(np.asarray(bok, np.float32) / 255.0, w / 900, truncate=3.0)
     smoke = 0.02 * np.clip(P.fbm(seed, 2, h, w, 4, 5) + 0.3, 0, 1)
-    base = P.rgb(0.012, 0.010, 0.016) + smoke[..., None] * P.rgb(0.6, 0.5, 0.5) + 0.015 * np.exp(-((x - 0.18) ** 2 + (y - 0.72) ** 2) / 0.05)[..., None] * P.rgb(1, 0.5, 0.2)
+    base = (
+        P.rgb(0.012, 0.010, 0.016)
+        + smoke[..., None] * P.rgb(0.6, 0.5, 0.5)
+        + 0.015 * np.exp(-((x - 0.18) ** 2 + (y - 0.72) ** 2) / 0.05)[..., None] * P.rgb(1, 0.5, 0.2)
+    )
     light = img + 0.6 * bloom + bok_f[..., None] * P.rgb(1.0, 0.55, 0.25)
     out = base + (1 - np.exp(-1.6 * light))  # filmic shoulder: hot cores clip to white smoothly
     return out + P.grain(seed, h, w, 0.006)
@@ -135,8 +143,12 @@ def _draw_deep_shadows(h: int, w: int, seed: int) -> np.ndarray:
 
     # Window: four bright panes, overexposed.
     wx0, wx1, wy0, wy1 = 0.13, 0.31, 0.07, 0.33
-    pane = P.box(np.broadcast_to(x, (h, w)), wx0, wx1, np.full((h, w), px, np.float32)) * P.box(np.broadcast_to(y, (h, w)), wy0, wy1, np.full((h, w), px, np.float32))
-    mull = P.box(np.broadcast_to(x, (h, w)), 0.215, 0.225, np.full((h, w), px, np.float32)) + P.box(np.broadcast_to(y, (h, w)), 0.195, 0.205, np.full((h, w), px, np.float32))
+    pane = P.box(np.broadcast_to(x, (h, w)), wx0, wx1, np.full((h, w), px, np.float32)) * P.box(
+        np.broadcast_to(y, (h, w)), wy0, wy1, np.full((h, w), px, np.float32)
+    )
+    mull = P.box(np.broadcast_to(x, (h, w)), 0.215, 0.225, np.full((h, w), px, np.float32)) + P.box(
+        np.broadcast_to(y, (h, w)), 0.195, 0.205, np.full((h, w), px, np.float32)
+    )
     window = pane * np.clip(1 - mull, 0, 1)
     outside = P.rgb(1.0, 0.96, 0.86) * (0.9 + 0.1 * P.fbm(seed, 5, h, w, 20, 3))[..., None]
     scene = P.mix(scene, outside, window)
@@ -152,7 +164,9 @@ def _draw_deep_shadows(h: int, w: int, seed: int) -> np.ndarray:
     samples = 64
     for k in range(samples):
         s = 1.0 - 0.7 * k / samples
-        warped = small.transform((lw, lh), PILImage.Transform.AFFINE, (s, 0, sun_x * (1 - s), 0, s, sun_y * (1 - s)), PILImage.Resampling.BILINEAR)
+        warped = small.transform(
+            (lw, lh), PILImage.Transform.AFFINE, (s, 0, sun_x * (1 - s), 0, s, sun_y * (1 - s)), PILImage.Resampling.BILINEAR
+        )
         acc += np.asarray(warped, np.float32) * (0.98**k)
     acc = ndi.gaussian_filter(acc, 0.8) / 255.0 / samples * 5.0
     shafts = np.asarray(PILImage.fromarray(acc, mode="F").resize((w, h), PILImage.Resampling.BICUBIC))
@@ -167,7 +181,10 @@ def _draw_deep_shadows(h: int, w: int, seed: int) -> np.ndarray:
     scene = scene + ((motes > 0.9985) * np.clip(shafts, 0, 1) * 0.6)[..., None]
     # A pillar in the foreground right, nearly black, with a faint rim.
     pillar = P.box(np.broadcast_to(x, (h, w)), 0.74, 0.84, np.full((h, w), px, np.float32))
-    pillar_col = P.rgb(0.02, 0.017, 0.015) * (1 + 0.3 * P.fbm(seed, 9, h, w, 30, 4))[..., None] + (0.04 * P.box(np.broadcast_to(x, (h, w)), 0.74, 0.748, np.full((h, w), px, np.float32)))[..., None]
+    pillar_col = (
+        P.rgb(0.02, 0.017, 0.015) * (1 + 0.3 * P.fbm(seed, 9, h, w, 30, 4))[..., None]
+        + (0.04 * P.box(np.broadcast_to(x, (h, w)), 0.74, 0.748, np.full((h, w), px, np.float32)))[..., None]
+    )
     scene = P.mix(scene, pillar_col, pillar)
     vignette = 1 - 0.45 * np.clip(((x - 0.4) ** 2 + ((y - 0.3) * 1.3) ** 2) / 0.35, 0, 1)
     return scene * vignette[..., None] + P.grain(seed, h, w, 0.006)
@@ -184,8 +201,17 @@ def _draw_reflections(h: int, w: int, seed: int) -> np.ndarray:
     sky = P.mix(sky, P.rgb(0.96, 0.96, 0.97), P.smoothstep(0.1, 0.7, P.fbm(seed, 2, h, w, 4, 5) + 0.2) * 0.8)
     mask = PILImage.new("L", (W, H), 0)
     d, dm = ImageDraw.Draw(canvas), ImageDraw.Draw(mask)
-    palette = [(0.80, 0.55, 0.25), (0.70, 0.25, 0.20), (0.30, 0.45, 0.60), (0.85, 0.78, 0.55), (0.45, 0.58, 0.40),
-               (0.88, 0.60, 0.55), (0.55, 0.30, 0.25), (0.92, 0.88, 0.80), (0.30, 0.50, 0.55)]
+    palette = [
+        (0.80, 0.55, 0.25),
+        (0.70, 0.25, 0.20),
+        (0.30, 0.45, 0.60),
+        (0.85, 0.78, 0.55),
+        (0.45, 0.58, 0.40),
+        (0.88, 0.60, 0.55),
+        (0.55, 0.30, 0.25),
+        (0.92, 0.88, 0.80),
+        (0.30, 0.50, 0.55),
+    ]
 
     def c255(c: Sequence[float]) -> tuple[int, int, int]:
         return tuple(int(np.clip(v, 0, 1) * 255) for v in c)  # type: ignore[return-value]
@@ -210,8 +236,13 @@ def _draw_reflections(h: int, w: int, seed: int) -> np.ndarray:
         elif roof == 1:  # stepped gable
             for k in range(4):
                 sw = hw_ * (1 - k * 0.22)
-                d.rectangle((S(hx + (hw_ - sw) / 2), S(top - 0.012 * (k + 1)), S(hx + (hw_ + sw) / 2), S(top - 0.012 * k)), fill=c255(colour))
-                dm.rectangle((S(hx + (hw_ - sw) / 2), S(top - 0.012 * (k + 1)), S(hx + (hw_ + sw) / 2), S(top - 0.012 * k)), fill=255)
+                d.rectangle(
+                    (S(hx + (hw_ - sw) / 2), S(top - 0.012 * (k + 1)), S(hx + (hw_ + sw) / 2), S(top - 0.012 * k)),
+                    fill=c255(colour),
+                )
+                dm.rectangle(
+                    (S(hx + (hw_ - sw) / 2), S(top - 0.012 * (k + 1)), S(hx + (hw_ + sw) / 2), S(top - 0.012 * k)), fill=255
+                )
         else:  # flat with cornice
             d.rectangle((S(hx - 0.002), S(top - 0.006), S(hx + hw_ + 0.002), S(top + 0.002)), fill=c255((0.92, 0.91, 0.88)))
             dm.rectangle((S(hx - 0.002), S(top - 0.006), S(hx + hw_ + 0.002), S(top + 0.002)), fill=255)
@@ -228,7 +259,12 @@ def _draw_reflections(h: int, w: int, seed: int) -> np.ndarray:
                 box = (S(cx - ww), S(wy), S(cx + ww), S(wy + wh))
                 d.rectangle((box[0] - S(0.002), box[1] - S(0.002), box[2] + S(0.002), box[3] + S(0.002)), fill=frame)
                 if arched:
-                    d.pieslice((box[0] - S(0.002), box[1] - S(ww + 0.002), box[2] + S(0.002), box[1] + S(ww + 0.002)), 180, 360, fill=frame)
+                    d.pieslice(
+                        (box[0] - S(0.002), box[1] - S(ww + 0.002), box[2] + S(0.002), box[1] + S(ww + 0.002)),
+                        180,
+                        360,
+                        fill=frame,
+                    )
                     d.pieslice((box[0], box[1] - S(ww), box[2], box[1] + S(ww)), 180, 360, fill=glass)
                 d.rectangle(box, fill=glass)
                 d.line((S(cx), box[1], S(cx), box[3]), fill=frame, width=max(1, int(S(0.0015))))
@@ -258,8 +294,14 @@ def _draw_reflections(h: int, w: int, seed: int) -> np.ndarray:
         src_x = (x + amp * 0.35 * ripple) * w - 0.5
         src_y = (2 * waterline - yy + amp * 0.6 * ripple) * w - 0.5
         src_y = np.clip(src_y, 0, wl_px - 1)
-        refl = np.stack([ndi.map_coordinates(above[..., c], [np.broadcast_to(src_y, src_x.shape), src_x], order=1, mode="nearest") for c in range(3)], -1)
-        fres = (0.55 + 0.3 * np.clip(1 - (yy - waterline) / 0.27, 0, 1))
+        refl = np.stack(
+            [
+                ndi.map_coordinates(above[..., c], [np.broadcast_to(src_y, src_x.shape), src_x], order=1, mode="nearest")
+                for c in range(3)
+            ],
+            -1,
+        )
+        fres = 0.55 + 0.3 * np.clip(1 - (yy - waterline) / 0.27, 0, 1)
         water = P.rgb(0.06, 0.13, 0.15) * (1 - fres)[..., None] + refl * fres[..., None]
         water = water * (1 + 0.12 * ripple)[..., None]
         above[water_rows] = water
@@ -269,7 +311,10 @@ def _draw_reflections(h: int, w: int, seed: int) -> np.ndarray:
 def _draw_smooth_gradient(h: int, w: int, seed: int) -> np.ndarray:
     x, y = P.coords(h, w)
     horizon = 0.42
-    sky = P.gradient_palette(np.broadcast_to(y / horizon, (h, w)), [(0.0, (0.10, 0.14, 0.36)), (0.35, (0.36, 0.27, 0.52)), (0.7, (0.86, 0.47, 0.45)), (1.0, (1.0, 0.74, 0.42))])
+    sky = P.gradient_palette(
+        np.broadcast_to(y / horizon, (h, w)),
+        [(0.0, (0.10, 0.14, 0.36)), (0.35, (0.36, 0.27, 0.52)), (0.7, (0.86, 0.47, 0.45)), (1.0, (1.0, 0.74, 0.42))],
+    )
     sun_x, sun_y = 0.62, 0.39
     dist = np.sqrt((x - sun_x) ** 2 + (y - sun_y) ** 2)
     glow = np.exp(-dist / 0.10) * 0.55 + np.exp(-dist / 0.03) * 0.35
@@ -277,7 +322,10 @@ def _draw_smooth_gradient(h: int, w: int, seed: int) -> np.ndarray:
     disc = np.clip((0.028 - dist) * w + 0.5, 0, 1)
     sky = P.mix(sky, P.rgb(1.0, 0.97, 0.88), disc)
     # Two soft cloud bands: smooth, wide, low-contrast.
-    bands = np.exp(-(((y - 0.22 - 0.03 * np.sin(x * 5)) / 0.025) ** 2)) * 0.12 + np.exp(-(((y - 0.31 + 0.02 * x) / 0.015) ** 2)) * 0.10
+    bands = (
+        np.exp(-(((y - 0.22 - 0.03 * np.sin(x * 5)) / 0.025) ** 2)) * 0.12
+        + np.exp(-(((y - 0.31 + 0.02 * x) / 0.015) ** 2)) * 0.10
+    )
     sky = P.mix(sky, P.rgb(0.55, 0.30, 0.45), bands)
     depth = np.clip((y - horizon) / (h / w - horizon), 0, 1)
     sea = P.gradient_palette(depth, [(0.0, (0.78, 0.48, 0.45)), (0.3, (0.38, 0.28, 0.45)), (1.0, (0.08, 0.10, 0.26))])
@@ -291,6 +339,12 @@ SCENES: tuple[Scene, ...] = (
     Scene("low-contrast-haze", "low-contrast haze (mountain ridges fading into fog)", 2 / 3, 404, _draw_haze),
     Scene("high-contrast-particles", "high-contrast particles (sparks and embers on black)", 0.75, 505, _draw_particles),
     Scene("deep-shadows", "deep shadows with light shafts (dark interior, sun through a window)", 2 / 3, 606, _draw_deep_shadows),
-    Scene("reflections", "reflections with repeated varied patterns (waterfront houses mirrored in water)", 2 / 3, 909, _draw_reflections),
+    Scene(
+        "reflections",
+        "reflections with repeated varied patterns (waterfront houses mirrored in water)",
+        2 / 3,
+        909,
+        _draw_reflections,
+    ),
     Scene("smooth-gradient", "smooth colour gradients (twilight sky and sea, no texture)", 2 / 3, 1010, _draw_smooth_gradient),
 )

@@ -138,7 +138,9 @@ def _draw_food_texture(h: int, w: int, seed: int) -> np.ndarray:
     edges[1:, :] |= id_img[1:, :] != id_img[:-1, :]
     # Mean of chessboard and city-block distance: ~Euclidean (octagonal), 4x faster.
     inside = ~edges
-    dist = 0.5 * (ndi.distance_transform_cdt(inside, "chessboard") + ndi.distance_transform_cdt(inside, "taxicab")).astype(np.float32)
+    dist = 0.5 * (ndi.distance_transform_cdt(inside, "chessboard") + ndi.distance_transform_cdt(inside, "taxicab")).astype(
+        np.float32
+    )
     rad_px = np.asarray(radii, np.float32)[id_img]
     dome = np.sqrt(np.clip(dist / rad_px, 0, 1))
     height = np.asarray(heights, np.float32)[id_img] + dome * rad_px / w * 25
@@ -229,7 +231,10 @@ def _draw_soft_texture(h: int, w: int, seed: int) -> np.ndarray:
     fur /= total
     clumps = P.vnoise_at(seed, 20, t * 22, s * 5) * 0.6 + P.vnoise_at(seed, 21, t * 45, s * 9) * 0.4
     tone = 0.5 + 0.5 * P.fbm(seed, 3, h, w, 3, 3)
-    body = P.gradient_palette(np.clip(0.5 + 0.9 * fur + 0.5 * clumps, 0, 1), [(0.0, (0.42, 0.28, 0.15)), (0.45, (0.72, 0.55, 0.33)), (0.8, (0.88, 0.74, 0.52)), (1.0, (0.97, 0.90, 0.74))])
+    body = P.gradient_palette(
+        np.clip(0.5 + 0.9 * fur + 0.5 * clumps, 0, 1),
+        [(0.0, (0.42, 0.28, 0.15)), (0.45, (0.72, 0.55, 0.33)), (0.8, (0.88, 0.74, 0.52)), (1.0, (0.97, 0.90, 0.74))],
+    )
     body = body * (0.75 + 0.35 * tone)[..., None]
     light = 0.85 + 0.2 * (1 - y / (h / w)) - 0.1 * x
     return body * light[..., None] + P.grain(seed, h, w, 0.01)
@@ -299,9 +304,17 @@ def _thin_film_table(n_film: float = 1.45) -> tuple[np.ndarray, np.ndarray]:
 
 # name, challenge (the study's Table 1), aspect (height / width), rng seed, painter
 SCENES: tuple[Scene, ...] = (
-    Scene("grid-perspective", "regular grid with perspective (brick facade with window grid)", STUDY_ASPECT, 101, _draw_grid_perspective),
+    Scene(
+        "grid-perspective",
+        "regular grid with perspective (brick facade with window grid)",
+        STUDY_ASPECT,
+        101,
+        _draw_grid_perspective,
+    ),
     Scene("food-texture", "multi-scale food-like texture (granola: flakes, nuts, seeds, crumbs)", 0.75, 202, _draw_food_texture),
     Scene("many-objects", "many objects of one kind (roasted coffee beans on burlap)", 2 / 3, 303, _draw_many_objects),
     Scene("soft-texture", "soft non-periodic texture (golden fur)", 0.75, 707, _draw_soft_texture),
-    Scene("iridescent-texture", "iridescent fine texture (butterfly-wing scales, thin-film colours)", 0.75, 808, _draw_iridescent),
+    Scene(
+        "iridescent-texture", "iridescent fine texture (butterfly-wing scales, thin-film colours)", 0.75, 808, _draw_iridescent
+    ),
 )

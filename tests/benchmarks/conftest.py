@@ -18,7 +18,11 @@ def rounds():
 
 def check_ratio(benchmark, name: str, ratio: float, *, at_most: float | None = None, at_least: float | None = None) -> None:
     benchmark.extra_info[name] = round(ratio, 4)
-    print(f"\n{name} = {ratio:.3f}" + (f" (target <= {at_most})" if at_most else "") + (f" (target >= {at_least})" if at_least else ""))
+    print(
+        f"\n{name} = {ratio:.3f}"
+        + (f" (target <= {at_most})" if at_most else "")
+        + (f" (target >= {at_least})" if at_least else "")
+    )
     if SHORT:
         return
     if at_most is not None:

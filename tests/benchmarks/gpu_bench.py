@@ -43,8 +43,28 @@ from pathlib import Path
 from typing import Any
 
 # The study's Table 2 (qalign excluded: 8.2 B parameters, refused by the random mode).
-STUDY_METRICS = ("arniqa", "brisque", "clipiqa", "cnniqa", "dbcnn", "hyperiqa", "ilniqe", "liqe", "maniqa", "musiq", "nima",
-                 "niqe", "nrqm", "paq2piq", "pi", "piqe", "qualiclip", "topiq_nr", "tres", "wadiqam_nr")
+STUDY_METRICS = (
+    "arniqa",
+    "brisque",
+    "clipiqa",
+    "cnniqa",
+    "dbcnn",
+    "hyperiqa",
+    "ilniqe",
+    "liqe",
+    "maniqa",
+    "musiq",
+    "nima",
+    "niqe",
+    "nrqm",
+    "paq2piq",
+    "pi",
+    "piqe",
+    "qualiclip",
+    "topiq_nr",
+    "tres",
+    "wadiqam_nr",
+)
 RTOL = 1e-3
 # Entropy is exactly 0 on a flat image; a relative tolerance alone would demand bit equality there.
 ATOL = 1e-6
@@ -56,14 +76,14 @@ class MetricFigures:
     device: str
     images: int
     megapixels: float
-    sizes: dict[str, int]             # "WxH" -> number of images of that size
-    planned_batch: dict[str, int]     # "WxH" -> first batch the suite tries there
-    learned_limits: dict[str, int]    # "WxH" -> batch the OOM back-off settled on (empty: no OOM)
-    bare_seconds: list[float]         # one per round
+    sizes: dict[str, int]  # "WxH" -> number of images of that size
+    planned_batch: dict[str, int]  # "WxH" -> first batch the suite tries there
+    learned_limits: dict[str, int]  # "WxH" -> batch the OOM back-off settled on (empty: no OOM)
+    bare_seconds: list[float]  # one per round
     suite_seconds: list[float]
-    bare_images_per_s: float          # from the median round
+    bare_images_per_s: float  # from the median round
     suite_images_per_s: float
-    suite_over_bare: float            # throughput ratio, > 1: the suite is faster
+    suite_over_bare: float  # throughput ratio, > 1: the suite is faster
     max_rel_diff_suite_vs_bare: float
     max_rel_diff_device_vs_cpu: float | None  # None on the CPU (nothing to compare)
     peak_gpu_memory_gib: float | None
@@ -73,8 +93,12 @@ class MetricFigures:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="gpu-bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="cuda", help="cuda (default), cuda:N or cpu")
-    p.add_argument("--metrics", nargs="+", default=["piqe", "entropy"],
-                   help="pyiqa metric names (weight-free ones run offline); 'study' = the study's Table 2")
+    p.add_argument(
+        "--metrics",
+        nargs="+",
+        default=["piqe", "entropy"],
+        help="pyiqa metric names (weight-free ones run offline); 'study' = the study's Table 2",
+    )
     p.add_argument("--random", action="store_true", help="build each metric with random weights (pyiqa:<name>@random)")
     p.add_argument("--sizes", nargs="+", type=int, default=[1024, 2048], help="long sides in px of the chains")
     p.add_argument("--seeds", nargs="+", default=["grid-perspective", "smooth-gradient"])
@@ -113,13 +137,22 @@ def environment(device: str) -> dict[str, Any]:
     import pyiqa
     import torch
 
-    env: dict[str, Any] = {"python": platform.python_version(), "torch": torch.__version__, "pyiqa": pyiqa.__version__,
-                           "cpu_threads": torch.get_num_threads(), "machine": platform.machine()}
+    env: dict[str, Any] = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "pyiqa": pyiqa.__version__,
+        "cpu_threads": torch.get_num_threads(),
+        "machine": platform.machine(),
+    }
     if device.startswith("cuda"):
         dev = torch.device(device)
         free, total = torch.cuda.mem_get_info(dev)
-        env.update(gpu=torch.cuda.get_device_name(dev), cuda=torch.version.cuda,
-                   gpu_free_gib=round(free / 2 ** 30, 2), gpu_total_gib=round(total / 2 ** 30, 2))
+        env.update(
+            gpu=torch.cuda.get_device_name(dev),
+            cuda=torch.version.cuda,
+            gpu_free_gib=round(free / 2**30, 2),
+            gpu_total_gib=round(total / 2**30, 2),
+        )
     return env
 
 
@@ -166,7 +199,9 @@ def agree(a: Sequence[float], b: Sequence[float]) -> bool:
     return bool(np.allclose(np.asarray(a, np.float64), np.asarray(b, np.float64), rtol=RTOL, atol=ATOL))
 
 
-def bench_metric(name: str, device: str, store, objects: list[tuple[str, str]], rounds: int, *, random: bool = False) -> MetricFigures:
+def bench_metric(
+    name: str, device: str, store, objects: list[tuple[str, str]], rounds: int, *, random: bool = False
+) -> MetricFigures:
     import pyiqa
     import torch
 
@@ -187,7 +222,7 @@ def bench_metric(name: str, device: str, store, objects: list[tuple[str, str]], 
     # What a user writes by hand; with random weights, the very pyiqa model the suite wraps.
     bare_metric = suite_metric.model if random else pyiqa.create_metric(name, device=device)
     sync = synchronized(device)
-    fresh_versions = iter(range(10 ** 6))
+    fresh_versions = iter(range(10**6))
     last_suite_metric = [suite_metric]
 
     def bare() -> list[float]:
@@ -209,7 +244,7 @@ def bench_metric(name: str, device: str, store, objects: list[tuple[str, str]], 
     suite_s: list[float] = []
     for r in range(rounds):
         order = [("bare", bare), ("suite", suite)]
-        for label, fn in (order if r % 2 == 0 else order[::-1]):
+        for label, fn in order if r % 2 == 0 else order[::-1]:
             seconds, scores = timed(fn, sync)
             if label == "bare":
                 bare_s.append(seconds)
@@ -217,7 +252,7 @@ def bench_metric(name: str, device: str, store, objects: list[tuple[str, str]], 
             else:
                 suite_s.append(seconds)
                 suite_scores = scores
-    peak = torch.cuda.max_memory_allocated(torch.device(device)) / 2 ** 30 if device.startswith("cuda") else None
+    peak = torch.cuda.max_memory_allocated(torch.device(device)) / 2**30 if device.startswith("cuda") else None
 
     ok = agree(suite_scores, bare_scores)
     vs_cpu = None
@@ -230,11 +265,17 @@ def bench_metric(name: str, device: str, store, objects: list[tuple[str, str]], 
     bare_med, suite_med = statistics.median(bare_s), statistics.median(suite_s)
     learned = {f"{w}x{h}": b for (w, h), b in last_suite_metric[0].batch_limits.known().items()}
     return MetricFigures(
-        metric=full_name, device=device, images=n,
+        metric=full_name,
+        device=device,
+        images=n,
         megapixels=round(sum(int(k.split("x")[0]) * int(k.split("x")[1]) * c for k, c in sizes.items()) / 1e6, 2),
-        sizes=sizes, planned_batch=planned, learned_limits=learned,
-        bare_seconds=[round(s, 4) for s in bare_s], suite_seconds=[round(s, 4) for s in suite_s],
-        bare_images_per_s=round(n / bare_med, 3), suite_images_per_s=round(n / suite_med, 3),
+        sizes=sizes,
+        planned_batch=planned,
+        learned_limits=learned,
+        bare_seconds=[round(s, 4) for s in bare_s],
+        suite_seconds=[round(s, 4) for s in suite_s],
+        bare_images_per_s=round(n / bare_med, 3),
+        suite_images_per_s=round(n / suite_med, 3),
         suite_over_bare=round(bare_med / suite_med, 3),
         max_rel_diff_suite_vs_bare=max_rel_diff(suite_scores, bare_scores),
         max_rel_diff_device_vs_cpu=vs_cpu,
@@ -245,10 +286,21 @@ def bench_metric(name: str, device: str, store, objects: list[tuple[str, str]], 
 
 def table(rows: list[MetricFigures]) -> str:
     head = ("metric", "device", "images", "MP", "bare img/s", "suite img/s", "suite/bare", "rel diff vs bare", "vs cpu", "ok")
-    body = [(r.metric, r.device, str(r.images), f"{r.megapixels:.1f}", f"{r.bare_images_per_s:.2f}",
-             f"{r.suite_images_per_s:.2f}", f"{r.suite_over_bare:.2f}x", f"{r.max_rel_diff_suite_vs_bare:.1e}",
-             "-" if r.max_rel_diff_device_vs_cpu is None else f"{r.max_rel_diff_device_vs_cpu:.1e}",
-             "yes" if r.scores_ok else "NO") for r in rows]
+    body = [
+        (
+            r.metric,
+            r.device,
+            str(r.images),
+            f"{r.megapixels:.1f}",
+            f"{r.bare_images_per_s:.2f}",
+            f"{r.suite_images_per_s:.2f}",
+            f"{r.suite_over_bare:.2f}x",
+            f"{r.max_rel_diff_suite_vs_bare:.1e}",
+            "-" if r.max_rel_diff_device_vs_cpu is None else f"{r.max_rel_diff_device_vs_cpu:.1e}",
+            "yes" if r.scores_ok else "NO",
+        )
+        for r in rows
+    ]
     widths = [max(len(c) for c in col) for col in zip(head, *body)]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)) for line in [head, *body])
 
@@ -269,8 +321,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             t0 = time.perf_counter()
             objects = build_objects(store, args)
             build_s = time.perf_counter() - t0
-            print(f"gpu-bench: {len(objects)} images from {len(args.seeds)} seed(s) x {len(args.sizes)} size(s) "
-                  f"x {args.steps + 1} steps, built in {build_s:.1f} s; scoring on {device}", flush=True)
+            print(
+                f"gpu-bench: {len(objects)} images from {len(args.seeds)} seed(s) x {len(args.sizes)} size(s) "
+                f"x {args.steps + 1} steps, built in {build_s:.1f} s; scoring on {device}",
+                flush=True,
+            )
             rows = []
             for name in args.metrics:
                 rows.append(bench_metric(name, device, store, objects, args.rounds, random=args.random))
@@ -292,8 +347,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(table(rows))
-    print(f"suite/bare = throughput ratio on the median round (> 1: the suite is faster). "
-          f"Figures: {out} ({report['total_seconds']:.0f} s)")
+    print(
+        f"suite/bare = throughput ratio on the median round (> 1: the suite is faster). "
+        f"Figures: {out} ({report['total_seconds']:.0f} s)"
+    )
     if not all(r.scores_ok for r in rows):
         print(f"gpu-bench: scores disagree beyond rtol {RTOL} (see the 'rel diff' columns)", file=sys.stderr)
         return 1

@@ -26,8 +26,28 @@ import sys
 import time
 from pathlib import Path
 
-STUDY_METRICS = ("piqe", "brisque", "niqe", "cnniqa", "wadiqam_nr", "paq2piq", "musiq", "nima", "topiq_nr", "dbcnn", "arniqa",
-                 "qualiclip", "clipiqa", "liqe", "hyperiqa", "tres", "maniqa", "ilniqe", "nrqm", "pi")  # cheap first
+STUDY_METRICS = (
+    "piqe",
+    "brisque",
+    "niqe",
+    "cnniqa",
+    "wadiqam_nr",
+    "paq2piq",
+    "musiq",
+    "nima",
+    "topiq_nr",
+    "dbcnn",
+    "arniqa",
+    "qualiclip",
+    "clipiqa",
+    "liqe",
+    "hyperiqa",
+    "tres",
+    "maniqa",
+    "ilniqe",
+    "nrqm",
+    "pi",
+)  # cheap first
 STUDY_IMAGES = 28_000  # the study's images: 13 seeds x settings x 5 runs x steps (Banana100)
 
 
@@ -65,23 +85,27 @@ def child(metric: str, threads: int, width: int, height: int, batch_check: bool,
         single = np.array([metric.score([im])[0] for im in small])
         row["batch_equals_one_by_one"] = bool(np.allclose(batch, single, rtol=1e-3, atol=1e-6))
         row["batch_max_abs_diff"] = float(np.max(np.abs(batch - single)))
-    row["peak_rss_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20, 2)  # ru_maxrss is KiB on Linux
+    row["peak_rss_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)  # ru_maxrss is KiB on Linux
     return row
 
 
 def free_gib() -> float:
     import psutil
 
-    return psutil.virtual_memory().available / 2 ** 30
+    return psutil.virtual_memory().available / 2**30
 
 
 def projection(rows: list[dict], workers: int) -> dict:
     """Study wall time from 1-thread s/image: 1 worker, N workers (one per core), a Ray cluster of M such machines."""
     per_image = sum(r["s_per_image"] for r in rows if r.get("threads") == 1 and "s_per_image" in r)
     one = STUDY_IMAGES * per_image / 3600
-    return {"metrics": sorted({r["metric"] for r in rows if "s_per_image" in r}), "s_per_image_all_metrics": round(per_image, 2),
-            "hours_1_worker": round(one, 1), f"hours_{workers}_workers": round(one / workers, 1),
-            "hours_ray_8_machines_x_16_workers": round(one / (8 * 16), 2)}
+    return {
+        "metrics": sorted({r["metric"] for r in rows if "s_per_image" in r}),
+        "s_per_image_all_metrics": round(per_image, 2),
+        "hours_1_worker": round(one, 1),
+        f"hours_{workers}_workers": round(one / workers, 1),
+        "hours_ray_8_machines_x_16_workers": round(one / (8 * 16), 2),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,26 +131,53 @@ def main(argv: list[str] | None = None) -> int:
     for metric in args.metrics:
         for threads in args.threads:
             if free_gib() < args.min_free_gb:
-                rows.append({"metric": f"pyiqa:{metric}@random", "threads": threads, "skipped": f"only {free_gib():.1f} GiB free"})
+                rows.append(
+                    {"metric": f"pyiqa:{metric}@random", "threads": threads, "skipped": f"only {free_gib():.1f} GiB free"}
+                )
                 continue
-            cmd = [sys.executable, "-m", "tests.benchmarks.random_weights_bench", "--child", metric, "--threads", str(threads),
-                   "--size", args.size] + (["--batch-check"] if args.batch_check and threads == 1 else []) \
+            cmd = (
+                [
+                    sys.executable,
+                    "-m",
+                    "tests.benchmarks.random_weights_bench",
+                    "--child",
+                    metric,
+                    "--threads",
+                    str(threads),
+                    "--size",
+                    args.size,
+                ]
+                + (["--batch-check"] if args.batch_check and threads == 1 else [])
                 + (["--no-warmup"] if args.no_warmup else [])
+            )
             env["OMP_NUM_THREADS"] = str(threads)
             t0 = time.perf_counter()
             try:
                 proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout, env=env)
                 lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-                row = json.loads(lines[-1]) if proc.returncode == 0 and lines else {
-                    "metric": f"pyiqa:{metric}@random", "threads": threads, "error": (proc.stderr or proc.stdout)[-600:]}
+                row = (
+                    json.loads(lines[-1])
+                    if proc.returncode == 0 and lines
+                    else {"metric": f"pyiqa:{metric}@random", "threads": threads, "error": (proc.stderr or proc.stdout)[-600:]}
+                )
             except subprocess.TimeoutExpired:
                 row = {"metric": f"pyiqa:{metric}@random", "threads": threads, "error": f"timed out after {args.timeout} s"}
             row["process_s"] = round(time.perf_counter() - t0, 1)
             rows.append(row)
             print(json.dumps(row), flush=True)
             out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps({"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-                                       "rows": rows, "projection": projection(rows, os.cpu_count() or 1)}, indent=2) + "\n")
+            out.write_text(
+                json.dumps(
+                    {
+                        "machine": platform.processor() or platform.machine(),
+                        "cpus": os.cpu_count(),
+                        "rows": rows,
+                        "projection": projection(rows, os.cpu_count() or 1),
+                    },
+                    indent=2,
+                )
+                + "\n"
+            )
     print(json.dumps(projection(rows, os.cpu_count() or 1), indent=2))
     return 0
 

@@ -29,8 +29,10 @@ ROOT = Path(__file__).resolve().parents[2]
 PROFILE = ["--profile", "smoke"] if SHORT else []
 # Runs the audit and prints the peak RSS (KiB) of the largest process under it: the
 # pytest controller or one xdist worker (Linux counts waited-for grandchildren too).
-PEAK_RSS = ("import resource, subprocess, sys; rc = subprocess.call(sys.argv[1:]); "
-            "print('peak-rss-kib', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(rc)")
+PEAK_RSS = (
+    "import resource, subprocess, sys; rc = subprocess.call(sys.argv[1:]); "
+    "print('peak-rss-kib', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(rc)"
+)
 
 
 @dataclass(frozen=True)
@@ -43,19 +45,34 @@ class AuditRun:
 
 def run_audit(store: Path, workers: int, reports: Path) -> AuditRun:
     name = f"bench-{workers}-{time.monotonic_ns()}"
-    cmd = [sys.executable, "-m", "pytest", "tests_metrics", "tests_editors", "-q", "-p", "no:cacheprovider",
-           "-n", str(workers), "--store", str(store), "--reports-dir", str(reports), "--run-name", name, *PROFILE]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "tests_metrics",
+        "tests_editors",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-n",
+        str(workers),
+        "--store",
+        str(store),
+        "--reports-dir",
+        str(reports),
+        "--run-name",
+        name,
+        *PROFILE,
+    ]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "IQA_AUDIT_STORE": str(store)}
     t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", PEAK_RSS, *cmd], capture_output=True, text=True, cwd=ROOT, env=env,
-                         timeout=3600)
+    out = subprocess.run([sys.executable, "-c", PEAK_RSS, *cmd], capture_output=True, text=True, cwd=ROOT, env=env, timeout=3600)
     seconds = time.perf_counter() - t0
     results = reports / name / "results.json"
     assert results.is_file(), f"no results from {' '.join(cmd)}:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
     cells = json.loads(results.read_text())["cells"]
     rss = [line.split()[1] for line in out.stdout.splitlines() if line.startswith("peak-rss-kib")]
-    return AuditRun(seconds, int(rss[-1]) / 1024 if rss else float("nan"),
-                    {c["cell"]: c["passed"] for c in cells}, store)
+    return AuditRun(seconds, int(rss[-1]) / 1024 if rss else float("nan"), {c["cell"]: c["passed"] for c in cells}, store)
 
 
 @pytest.fixture(scope="module")
@@ -74,10 +91,16 @@ def pytest_floor(tmp_path: Path, cases: int, xfailed: int, workers: int) -> floa
         f"@pytest.mark.parametrize('i', range({cases}))\n"
         "def test_case(i):\n"
         f"    if i < {xfailed}:\n"
-        "        pytest.xfail('known')\n")
+        "        pytest.xfail('known')\n"
+    )
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", str(workers), str(folder)],
-                   capture_output=True, cwd=folder, timeout=600, check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", str(workers), str(folder)],
+        capture_output=True,
+        cwd=folder,
+        timeout=600,
+        check=True,
+    )
     return time.perf_counter() - t0
 
 
@@ -91,11 +114,18 @@ def test_warm_audit_vs_cold(benchmark, cold_parallel, tmp_path, rounds):
     assert all(r.verdicts == cold_parallel.verdicts for r in runs)
     failing = sum(not passed for passed in cold_parallel.verdicts.values())
     floor = pytest_floor(tmp_path, len(cold_parallel.verdicts), failing, 2)
-    benchmark.extra_info.update(cold_s=round(cold_parallel.seconds, 2), warm_s=[round(r.seconds, 2) for r in runs],
-                                pytest_floor_s=round(floor, 2), pytest_floor_over_cold=round(floor / cold_parallel.seconds, 4),
-                                peak_rss_mib_cold=round(cold_parallel.peak_rss_mib), peak_rss_mib_warm=round(runs[-1].peak_rss_mib))
-    print(f"\npytest's own floor for {len(cold_parallel.verdicts)} trivial cases with -n 2: {floor:.2f} s "
-          f"({floor / cold_parallel.seconds:.3f}x the cold audit)")
+    benchmark.extra_info.update(
+        cold_s=round(cold_parallel.seconds, 2),
+        warm_s=[round(r.seconds, 2) for r in runs],
+        pytest_floor_s=round(floor, 2),
+        pytest_floor_over_cold=round(floor / cold_parallel.seconds, 4),
+        peak_rss_mib_cold=round(cold_parallel.peak_rss_mib),
+        peak_rss_mib_warm=round(runs[-1].peak_rss_mib),
+    )
+    print(
+        f"\npytest's own floor for {len(cold_parallel.verdicts)} trivial cases with -n 2: {floor:.2f} s "
+        f"({floor / cold_parallel.seconds:.3f}x the cold audit)"
+    )
     check_ratio(benchmark, "warm/cold audit", min(r.seconds for r in runs) / cold_parallel.seconds, at_most=0.05)
 
 
@@ -107,6 +137,10 @@ def test_two_workers_vs_none(benchmark, cold_parallel, tmp_path):
 
     benchmark.pedantic(serial, rounds=1, iterations=1)
     assert runs[0].verdicts == cold_parallel.verdicts
-    benchmark.extra_info.update(n0_s=round(runs[0].seconds, 2), n2_s=round(cold_parallel.seconds, 2),
-                                peak_rss_mib_n0=round(runs[0].peak_rss_mib), peak_rss_mib_n2=round(cold_parallel.peak_rss_mib))
+    benchmark.extra_info.update(
+        n0_s=round(runs[0].seconds, 2),
+        n2_s=round(cold_parallel.seconds, 2),
+        peak_rss_mib_n0=round(runs[0].peak_rss_mib),
+        peak_rss_mib_n2=round(cold_parallel.peak_rss_mib),
+    )
     check_ratio(benchmark, "speed-up -n 2 vs -n 0", runs[0].seconds / cold_parallel.seconds, at_least=1.7)

@@ -55,8 +55,21 @@ def tree(tmp_path_factory) -> Path:
 
 
 def _command(tree: Path, store: Path) -> list[str]:
-    return [sys.executable, str(ROOT / "generate_fixtures.py"), "import", str(tree), "--layout", LAYOUT, "--set", "setting=bench",
-            "--name", "bench", "--store", str(store), "--quiet"]
+    return [
+        sys.executable,
+        str(ROOT / "generate_fixtures.py"),
+        "import",
+        str(tree),
+        "--layout",
+        LAYOUT,
+        "--set",
+        "setting=bench",
+        "--name",
+        "bench",
+        "--store",
+        str(store),
+        "--quiet",
+    ]
 
 
 def _env() -> dict[str, str]:
@@ -88,10 +101,17 @@ def test_import_speed_and_peak_memory(benchmark, tree, tmp_path):
     assert f"{IMAGES} images added" in out
     warm_seconds, _, warm_out = _timed_import(tree, store)  # everything stored: read and hash only
     assert f"{IMAGES} already stored" in warm_out
-    benchmark.extra_info.update(images=IMAGES, image_size=f"{SIZE[0]}x{SIZE[1]}", images_per_s=round(IMAGES / seconds, 1),
-                                peak_rss_mib=round(peak_mib, 1), reimport_s=round(warm_seconds, 2))
-    print(f"\nimport of {IMAGES} images: {seconds:.1f} s = {IMAGES / seconds:.0f} images/s, peak RSS {peak_mib:.0f} MiB; "
-          f"re-import (all stored) {warm_seconds:.1f} s")
+    benchmark.extra_info.update(
+        images=IMAGES,
+        image_size=f"{SIZE[0]}x{SIZE[1]}",
+        images_per_s=round(IMAGES / seconds, 1),
+        peak_rss_mib=round(peak_mib, 1),
+        reimport_s=round(warm_seconds, 2),
+    )
+    print(
+        f"\nimport of {IMAGES} images: {seconds:.1f} s = {IMAGES / seconds:.0f} images/s, peak RSS {peak_mib:.0f} MiB; "
+        f"re-import (all stored) {warm_seconds:.1f} s"
+    )
 
 
 def test_a_killed_import_resumes_where_it_stopped(benchmark, tree, tmp_path):

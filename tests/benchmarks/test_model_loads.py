@@ -29,8 +29,9 @@ print(json.dumps({"cells": len(cells), "piqe": load_count("pyiqa:piqe"), "noise"
 
 def test_one_model_load_per_metric_per_process(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
-    out = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path / "store")], capture_output=True, text=True,
-                         timeout=300, env=env, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tmp_path / "store")], capture_output=True, text=True, timeout=300, env=env, cwd=ROOT
+    )
     assert out.returncode == 0, out.stderr
     counts = json.loads(out.stdout.strip().splitlines()[-1])
     assert counts == {"cells": 16, "piqe": 1, "noise": 1}

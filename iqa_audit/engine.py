@@ -20,7 +20,7 @@ import numpy as np
 from .cells import EditorCell, GapCell, SanityCase, StabilityCell
 from .chains import Chain, ChainBusy, ChainSpec, PaidBudget, build_chain, resolve
 from .config import AuditConfig
-from .datasets import chains_of, ensure_imported
+from .datasets import chains_of, ensure_imported, require_record
 from .errors import StoreError, explain
 from .evidence import Change, RunEvidence, measure_change
 from .evidence import sources as evidence_sources
@@ -112,9 +112,14 @@ class Engine:
     Building chains may pay for editor steps: within `budget`, else BudgetExhausted.
     """
 
-    def __init__(self, cfg: AuditConfig, store: Store | None = None, budget: PaidBudget | None = None):
+    def __init__(
+        self, cfg: AuditConfig, store: Store | None = None, budget: PaidBudget | None = None, imported: str | None = None
+    ):
         self.cfg = cfg
         self.store = store or Store(cfg.store)
+        # The id of the import --dataset resolved to, when the caller already imported it
+        # (the pytest controller does, once, before the workers start).
+        self._imported = imported
         self._series: dict[tuple[str, str, str], Series] = {}
         self._identities: dict[str, MetricIdentity] = {}
         self._unavailable: dict[str, Exception] = {}
@@ -137,6 +142,8 @@ class Engine:
         name that is not an imported dataset, or listing a manifest's problems."""
         if not self.cfg.dataset:
             return None
+        if self._imported is not None:
+            return require_record(self.store, self._imported)
         return ensure_imported(self.store, self.cfg.dataset)
 
     @property

@@ -18,7 +18,7 @@ import pytest
 from .config import AuditConfig, find_pyproject, resolve_config
 from .names import slug
 from .options import add_options, overrides
-from .plugin_keys import BUDGET_KEY, CONFIG_KEY, ENGINE_KEY, PROPERTY, STARTED_KEY
+from .audit_session import PROPERTY, SESSION_KEY, AuditSession, refuse_taken_run_name
 from .records import GATED, GapRecord, Record
 from .urls import redact_text
 
@@ -71,10 +71,16 @@ def _configure(config: pytest.Config) -> None:
     elif cfg.baseline and pyproject is not None and not Path(cfg.baseline).is_absolute() and given.get("baseline") is None:
         # A baseline named in pyproject.toml is relative to that file, not to the cwd.
         cfg = _replace(cfg, baseline=str(pyproject.parent / cfg.baseline))
+    imported = wi.get("iqa_audit_dataset") if wi is not None else None
     if wi is None:  # the controller (or -n 0) checks once; workers get the same options
         from .validate import check_config
 
-        check_config(cfg, "pytest")
+        check_config(cfg, "pytest", skip=("dataset",))
+        if cfg.dataset:  # a manifest is imported here, once: workers read the import
+            from .datasets import ensure_imported
+            from .store import Store
+
+            imported = ensure_imported(Store(cfg.store), cfg.dataset).id
     gap_cells(cfg), editor_cells(cfg), stability_cells(cfg), cfg.counter_model(), cfg.judge_model()  # validate now
     if cfg.run_name is not None:  # a folder under reports/: one id, never a path (names.slug)
         cfg = _replace(cfg, run_name=slug(cfg.run_name))
@@ -84,10 +90,9 @@ def _configure(config: pytest.Config) -> None:
         refuse_taken_run_name(reports_root, cfg.run_name)
     if cfg.run_name is None:
         cfg = _replace(cfg, run_name=_worker_shared_name(config, f"{cfg.profile}-{time.strftime('%Y%m%d-%H%M%S')}"))
-    config.stash[CONFIG_KEY] = cfg
-    config.stash[STARTED_KEY] = time.time()
-    config.stash[BUDGET_KEY] = budget = _run_budget(config, cfg)
-    config.stash[ENGINE_KEY] = _LazyEngine(cfg, reports_root, budget, explicit_name)
+    config.stash[SESSION_KEY] = AuditSession(
+        cfg, time.time(), _run_budget(config, cfg), reports_root, explicit_name=explicit_name, imported=imported
+    )
     collector = ResultCollector(config)
     config.pluginmanager.register(collector, "iqa_audit_results")
     if config.pluginmanager.hasplugin("html") and config.getoption("htmlpath", None):
@@ -113,7 +118,8 @@ def _run_budget(config: pytest.Config, cfg: AuditConfig):
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    budget = config.stash.get(BUDGET_KEY, None)
+    session = config.stash.get(SESSION_KEY, None)
+    budget = session.budget if session is not None else None
     if budget is not None and getattr(config, "workerinput", None) is None:
         budget.close()  # the controller made the ledger; workers only used it
 
@@ -122,11 +128,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     """Before any chain is built: what paid steps this run would buy, what they cost, and
     the cap (the same lines `iqa-audit build` prints)."""
     config = session.config
-    if CONFIG_KEY not in config.stash or getattr(config, "workerinput", None) is not None:
+    if SESSION_KEY not in config.stash or getattr(config, "workerinput", None) is not None:
         return
     from .errors import AuditError
 
-    cfg = config.stash[CONFIG_KEY]
+    cfg = config.stash[SESSION_KEY].cfg
     if cfg.dataset:  # imported chains: nothing is built
         return
     try:
@@ -140,7 +146,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
     tr = config.pluginmanager.get_plugin("terminalreporter")
     say = (lambda line: tr.write_line(redact_text(line))) if tr is not None else (lambda line: print(redact_text(line)))
-    announce_paid(Store(cfg.store), specs, cfg.seed_dirs, config.stash[BUDGET_KEY], say=say)
+    announce_paid(Store(cfg.store), specs, cfg.seed_dirs, config.stash[SESSION_KEY].budget, say=say)
 
 
 def _registered_paid(editor_spec: str) -> bool:
@@ -193,39 +199,6 @@ def _cell_specs(cfg: AuditConfig, cells) -> list:
     return list(dict.fromkeys(specs))
 
 
-def refuse_taken_run_name(reports_root: Path, name: str) -> None:
-    """An explicit --run-name whose folder already exists is refused before any test runs:
-    a report is never written over another run's."""
-    from .errors import ConfigError, explain
-
-    folder = reports_root / name
-    if folder.exists():
-        raise ConfigError(
-            explain(
-                f"--run-name {name}",
-                expected="a name no earlier run used",
-                got=f"{folder} already exists",
-                fix="Pick another --run-name (or leave it out for a unique one), or delete that folder.",
-            )
-        )
-
-
-def claim_run_dir(reports_root: Path, name: str, *, explicit: bool) -> Path:
-    """Create and return the run's own report folder. Runs never share one: the default
-    name (profile + second) gets -2, -3, ... when another run of the same second took it;
-    an explicit name was checked when pytest started, and if another run took it since,
-    this run also moves to NAME-2 (and says so in its summary) rather than overwrite."""
-    reports_root.mkdir(parents=True, exist_ok=True)
-    for n in range(1, 10_000):
-        folder = reports_root / (name if n == 1 else f"{name}-{n}")
-        try:
-            folder.mkdir()  # atomic: exactly one run creates it
-            return folder
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"{reports_root}/{name}-*: 9999 runs of this name")
-
-
 def _replace(cfg: AuditConfig, **kw) -> AuditConfig:
     from dataclasses import replace
 
@@ -243,8 +216,10 @@ def _worker_shared_name(config: pytest.Config, name: str) -> str:
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node) -> None:
     """xdist controller: hand every worker the same run name and the run's paid-step ledger."""
-    node.workerinput["iqa_audit_run_name"] = node.config.stash[CONFIG_KEY].run_name
-    ledger = node.config.stash[BUDGET_KEY].ledger
+    session = node.config.stash[SESSION_KEY]
+    node.workerinput["iqa_audit_run_name"] = session.cfg.run_name
+    node.workerinput["iqa_audit_dataset"] = session.imported
+    ledger = session.budget.ledger
     node.workerinput["iqa_audit_paid_ledger"] = str(ledger) if ledger else None
 
 
@@ -257,11 +232,11 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
     different workers, and each worker scored the same images (-n 2 ran no faster than
     -n 0). The controller knows every cell from the config alone, so it maps test ids to
     groups itself; tests that are not cells are scheduled one by one as before."""
-    if config.getvalue("dist") != "loadgroup" or CONFIG_KEY not in config.stash:
+    if config.getvalue("dist") != "loadgroup" or SESSION_KEY not in config.stash:
         return None
     from xdist.scheduler import LoadGroupScheduling
 
-    groups = cell_groups(config.stash[CONFIG_KEY])
+    groups = cell_groups(config.stash[SESSION_KEY].cfg)
 
     class AuditCellScheduling(LoadGroupScheduling):
         def _split_scope(self, nodeid: str) -> str:
@@ -286,31 +261,9 @@ def param_id(nodeid: str) -> str | None:
     return name[name.index("[") + 1 : -1] if name.endswith("]") and "[" in name else None
 
 
-class _LazyEngine:
-    """Creates the Engine on first use, so `pytest --help` and unit tests pay nothing."""
-
-    def __init__(self, cfg: AuditConfig, reports_root: Path, budget=None, explicit_name: bool = False):
-        self.cfg = cfg
-        self.reports_root = reports_root
-        self.budget = budget
-        self.explicit_name = explicit_name
-        self._engine = None
-
-    def get(self):
-        if self._engine is None:
-            from .engine import Engine
-
-            self._engine = Engine(self.cfg, budget=self.budget)
-        return self._engine
-
-    def claim_run_dir(self) -> Path:
-        """The run's report folder, created now and never shared (see claim_run_dir)."""
-        return claim_run_dir(self.reports_root, self.cfg.run_name or "latest", explicit=self.explicit_name)
-
-
 # ----- parametrization ---------------------------------------------------------------
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    cfg = metafunc.config.stash[CONFIG_KEY]
+    cfg = metafunc.config.stash[SESSION_KEY].cfg
     if "gap_cell" in metafunc.fixturenames:
         from .cells import gap_cells
 
@@ -347,7 +300,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Tell this process's engine which chains the selected cells need (after -k/-m)."""
-    cfg = session.config.stash[CONFIG_KEY]
+    cfg = session.config.stash[SESSION_KEY].cfg
     if cfg.dataset or getattr(session.config, "workerinput", None) is None and session.config.getoption("numprocesses", None):
         return  # imported chains are not built; an xdist controller runs no tests
     cells = [getattr(getattr(item, "callspec", None), "params", {}) for item in session.items]
@@ -358,7 +311,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         from .errors import AuditError
 
         try:
-            session.config.stash[ENGINE_KEY].get().plan(specs, worker=worker, workers=int(wi.get("workercount", 1)))
+            session.config.stash[SESSION_KEY].engine.plan(specs, worker=worker, workers=int(wi.get("workercount", 1)))
         except AuditError as e:  # e.g. the store went away since configure: one line, not INTERNALERROR
             raise pytest.UsageError(redact_text(str(e))) from None
 
@@ -380,12 +333,12 @@ def pytest_runtest_makereport(item: pytest.Item, call):
 # ----- fixtures ------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def audit_config(pytestconfig: pytest.Config) -> AuditConfig:
-    return pytestconfig.stash[CONFIG_KEY]
+    return pytestconfig.stash[SESSION_KEY].cfg
 
 
 @pytest.fixture(scope="session")
 def audit_engine(pytestconfig: pytest.Config):
-    return pytestconfig.stash[ENGINE_KEY].get()
+    return pytestconfig.stash[SESSION_KEY].engine
 
 
 @pytest.fixture
@@ -449,15 +402,15 @@ class ResultCollector:
         from .report.retention import prune_runs
         from .results import unavailable_metrics, write_run_outputs
 
-        lazy = self.config.stash[ENGINE_KEY]
-        cfg = self.config.stash[CONFIG_KEY]
+        audit = self.config.stash[SESSION_KEY]
+        cfg = audit.cfg
         records = [self.records[k] for k in sorted(self.records)]
         self.unavailable = unavailable_metrics(cfg, records)
         if self.unavailable and not cfg.allow_missing_metrics and session.exitstatus == pytest.ExitCode.OK:
             # No silent green: a run that could not audit a metric it was asked for fails.
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         try:
-            run_dir = lazy.claim_run_dir()
+            run_dir = audit.claim_run_dir()
             if run_dir.name != cfg.run_name:
                 self.moved = f"reports/{cfg.run_name} was taken by another run; this run's report is in {run_dir}"
                 cfg = replace(cfg, run_name=run_dir.name)
@@ -465,7 +418,7 @@ class ResultCollector:
                 cfg,
                 run_dir,
                 records,
-                started=self.config.stash[STARTED_KEY],
+                started=audit.started,
                 finished=time.time(),
                 compare=cfg.compare,
                 outcomes=dict(self.outcomes),
@@ -475,7 +428,7 @@ class ResultCollector:
             if session.exitstatus == 0:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
             return
-        self.pruned = prune_runs(lazy.reports_root, keep=cfg.keep_reports, current=run_dir)
+        self.pruned = prune_runs(audit.reports_root, keep=cfg.keep_reports, current=run_dir)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         """The HTML report's path, last: after pytest's own -rs lines and its counts, so an
@@ -486,7 +439,7 @@ class ResultCollector:
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
         if self.unavailable:
-            allowed = config.stash[CONFIG_KEY].allow_missing_metrics
+            allowed = config.stash[SESSION_KEY].cfg.allow_missing_metrics
             terminalreporter.section(
                 "iqa-audit: requested metrics that could not be audited", sep="=", yellow=allowed, red=not allowed
             )
@@ -513,7 +466,7 @@ class ResultCollector:
         for r in gated:
             kinds[r.baseline] = kinds.get(r.baseline, 0) + 1
         counts = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
-        if config.stash[CONFIG_KEY].baseline:
+        if config.stash[SESSION_KEY].cfg.baseline:
             terminalreporter.write_line("against the baseline: " + counts)
             for r in gated:
                 if r.baseline in ("regression", "improved", "unstable", "weaker"):
@@ -534,5 +487,5 @@ class ResultCollector:
         if self.pruned:
             terminalreporter.write_line(
                 f"removed {len(self.pruned)} old run folder(s) from {self.pruned[0].parent} "
-                f"(keeping the last {config.stash[CONFIG_KEY].keep_reports}; --keep-reports N, 0 keeps all)"
+                f"(keeping the last {config.stash[SESSION_KEY].cfg.keep_reports}; --keep-reports N, 0 keeps all)"
             )

@@ -181,6 +181,36 @@ EDITOR_TEST = (
 
 
 @pytest.mark.slow
+def test_a_manifest_is_imported_once_by_the_controller_and_workers_read_the_import(pytester, tmp_path):
+    from .test_datasets import _dataset
+
+    csv = _dataset(tmp_path, steps=(0, 1, 5))
+    # Once the controller has configured (and imported), the image files go away: a worker
+    # that imported again would find them missing and error every cell.
+    pytester.makeconftest(f"""
+import shutil
+import pytest
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config):
+    if not hasattr(config, "workerinput"):
+        shutil.rmtree({str(csv.parent / "img")!r})
+""")
+    pytester.makepyfile(test_gap=GAP_TEST)
+    os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
+    args = f"-p iqa_audit.pytest_plugin -p no:cacheprovider -n 2 --dataset {csv} --metric iqa_audit:noise-sigma"
+    args += f" --delta-steps 5 --store {tmp_path / 'store'} --reports-dir {tmp_path / 'reports'} --baseline none"
+    out = pytester.runpytest_subprocess(*args.split(), "--run-name", "once")
+    assert not (csv.parent / "img").exists()
+    outcomes = out.parseoutcomes()
+    assert "errors" not in outcomes and "error" not in outcomes, out.stdout.str()[-2000:]
+    assert outcomes.get("passed", 0) + outcomes.get("failed", 0) == 1
+    assert "does not exist" not in out.stdout.str()  # no worker went back to the files
+    (cell,) = [c for c in _results(tmp_path, "once")["cells"] if c["kind"] == "gap"]
+    assert cell["verdict"] in ("pass", "fail") and cell["runs"] == 2  # a verdict, from the imported chains
+
+
+@pytest.mark.slow
 def test_dataset_chains_get_the_same_cases(pytester, tmp_path):
     from .test_datasets import _dataset
 

@@ -16,7 +16,7 @@ import pytest
 
 from iqa_audit.config import split_specs
 from iqa_audit.errors import ConfigError
-from iqa_audit.pytest_plugin import claim_run_dir
+from iqa_audit.audit_session import claim_run_dir
 from iqa_audit.urls import redact_urls, safe_url
 
 from .fake_gemini import read_log

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from ..plugin_keys import CONFIG_KEY, PROPERTY
+from ..audit_session import PROPERTY, SESSION_KEY
 from ..records import EditorRecord, GapRecord, Record, SanityRecord, StabilityRecord, parse
 from ..store import default_store_root
 from .figure_cache import FigureCache
@@ -127,7 +127,8 @@ def cell_record(user_properties: Sequence[tuple[str, Any]]) -> Record | None:
 
 
 def run_store(config: pytest.Config) -> Path:
-    cfg = config.stash.get(CONFIG_KEY, None)
+    session = config.stash.get(SESSION_KEY, None)
+    cfg = session.cfg if session is not None else None
     if cfg is None:
         return default_store_root()
     return Path(cfg.store) if cfg.store else default_store_root()

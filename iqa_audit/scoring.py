@@ -43,7 +43,7 @@ def cached_scores(store: Store, metric: Metric, objects: Sequence[tuple[str, str
 def missing_objects(objects: Sequence[tuple[str, str]] | dict[str, str], have: Container[str]) -> list[tuple[str, str]]:
     """The (hash, ext) of `objects` with no score in `have`, de-duplicated, order kept.
 
-    Shared by the local engine (cached_scores) and the Ray engine (distributed.py), so
+    Shared by the local engine (cached_scores) and the Ray engine (ray_scoring.py), so
     both ask the store the same question and the store stays the one truth."""
     wanted = dict(objects)
     return [(h, ext) for h, ext in wanted.items() if h not in have]

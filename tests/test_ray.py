@@ -29,7 +29,7 @@ from iqa_audit.metrics.registry import create_metric
 from iqa_audit.scoring import cached_scores, scores_of
 from iqa_audit.store import Store
 
-os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # local Ray on loopback only (see distributed._ray)
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # local Ray on loopback only (see ray_cluster.import_ray)
 ray = pytest.importorskip(
     "ray", reason="ray is an optional extra and is not installed here: pip install 'iqa-audit[ray]' (bin/setup and CI install it)"
 )

@@ -14,7 +14,6 @@ every heatmap cell and table cell links to.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any, TypeVar
 
 from PIL import Image as PILImage
 
-from ..records import GATED, EditorRecord, GapRecord, MetricStatusRecord, Record, SanityRecord, StabilityRecord, parse_all
+from ..records import GATED, Record, parse_all
 from . import figures
 from .changes_html import changes_section
 from .compare import compare_records
@@ -34,6 +33,9 @@ from .markup import plot_html as _plot_html
 from .store_images import ImageSource, encode_picture, thumbnail
 from .store_images import encode_all as _encode_all
 from .store_images import missing_image as _missing
+from .markup import status_class as _status
+from .outcomes_html import details_section as _details_section
+from .outcomes_html import outcomes_section as _outcomes_section
 from ..files import write_file_atomic
 from ..urls import redact_urls
 from .figure_cache import Entry, FigureCache
@@ -46,7 +48,6 @@ from .model import (
     editor_records,
     editor_rows,
     ends_of_chain,
-    explain_gap,
     failure_grids,
     fmt,
     gap_grids,
@@ -55,9 +56,7 @@ from .model import (
     gap_strips,
     metric_anchor,
     metric_curves,
-    ordered_outcomes,
     outcome_counts,
-    outcome_rank,
     verdict_of,
 )
 
@@ -363,16 +362,6 @@ def _curves_section(cells: Sequence[Record], cache: FigureCache) -> str:
 
 
 # ----- editor audit ----------------------------------------------------------------------
-def _status(rec: Record) -> str:
-    """CSS class for a verdict: pass, fail, known (a failure the baseline expects) or
-    inconclusive (a gap with nothing visible to notice)."""
-    if isinstance(rec, GapRecord) and verdict_of(rec) == "inconclusive":
-        return "inconclusive"
-    if not isinstance(rec, MetricStatusRecord) and rec.passed:
-        return "known" if isinstance(rec, SanityRecord) and rec.warning else "pass"
-    return "known" if rec.outcome in ("xfailed", "skipped") else "fail"
-
-
 def _thumb(item: StripImage, thumbs: Mapping[str, Any]) -> str:
     got = thumbs.get(item.image)
     if got is None:
@@ -512,74 +501,6 @@ def _strip_section(cells: Sequence[Record], images: ImageSource, cache: FigureCa
         parts.append(f'<div class="strip"{anchor}><div class="seed">{e(s.seed)}<small>run {e(s.run)}</small></div>{cells}</div>')
     parts.append("</div></section>")
     return "\n".join(parts)
-
-
-# ----- outcomes --------------------------------------------------------------------------
-def _outcomes_section(cells: Sequence[Record]) -> str:
-    rows = []
-    for rec in ordered_outcomes(cells):
-        cell = rec.cell
-        if isinstance(rec, GapRecord) and rec.error:  # no verdict: the reason the cell could not be judged
-            what = (
-                f'<pre class="error">{e(rec.error)}</pre><small>metric <code>{e(rec.metric)}</code> '
-                f"version <code>{e(rec.version)}</code></small>"
-            )
-            links = f'<a href="#{chain_anchor(rec.setting, rec.seed)}">images</a>'
-        elif isinstance(rec, GapRecord):
-            what = (
-                f"{e(explain_gap(rec))}<br><small>metric <code>{e(rec.metric)}</code> "
-                f"version <code>{e(rec.version)}</code></small>"
-            )
-            links = (
-                f'<a href="#{metric_anchor(rec.metric_id)}">curve</a> · '
-                f'<a href="#{chain_anchor(rec.setting, rec.seed)}">images</a>'
-            )
-        elif isinstance(rec, SanityRecord):
-            what = (
-                f"{e(rec.check)}: {e(rec.message)}<br><small>metric <code>{e(rec.metric)}</code>"
-                f"{' · a warning, not a failure' if rec.warning else ''}</small>"
-            )
-            links = f'<a href="#{metric_anchor(rec.metric_id)}">curve</a>'
-        elif isinstance(rec, StabilityRecord):
-            what = (
-                f"{e(rec.message)}<br><small>metric <code>{e(rec.metric)}</code> version "
-                f"<code>{e(rec.version)}</code>, chains by <code>{e(rec.editor)}</code></small>"
-            )
-            links = '<a href="#stability">figure</a>'
-        elif isinstance(rec, EditorRecord):
-            what = (
-                f"{e(rec.message)}<br><small>value {e(fmt(rec.value, 4))}, tolerance "
-                f"{e(fmt(rec.tolerance, 4))}; editor <code>{e(rec.editor)}</code> version "
-                f"<code>{e(rec.version)}</code></small>"
-            )
-            links = f'<a href="#{chain_anchor(rec.setting, rec.seed)}">editor row</a>'
-        else:  # a metric-status record (results.json keeps these in `metrics`, not `cells`)
-            what, links = f"metric <code>{e(rec.metric)}</code> {e(rec.status)}: {e(rec.why)}", ""
-        outcome = rec.outcome or "?"
-        warned = isinstance(rec, SanityRecord) and rec.warning and outcome == "passed"
-        label = "regression" if outcome_rank(rec) == 0 else "warning" if warned else outcome
-        rows.append(
-            f'<tr id="{cell_anchor(cell)}" class="{_status(rec)}"><td><code>{e(cell)}</code><br><small>{links}</small></td>'
-            f'<td><span class="badge {e(label)}">{e(label)}</span></td><td><code>{e(rec.nodeid)}</code></td>'
-            f"<td>{what}</td></tr>"
-        )
-    if not rows:
-        return '<section id="outcomes"><h2>Test outcomes</h2><p>No tests recorded a cell.</p></section>'
-    return f"""<section id="outcomes"><h2>Test outcomes</h2>
-<p class="note">One row per test, regressions and failures first, then known failures, skips, warnings and passes.
-Heatmap cells and table cells link here.</p>
-<table class="outcomes"><thead><tr><th>cell</th><th>outcome</th><th>test</th><th>finding</th></tr></thead>
-<tbody>{"".join(rows)}</tbody></table></section>"""
-
-
-def _details_section(results: Mapping[str, Any]) -> str:
-    run = results.get("run", {}) or {}
-    cfg = json.dumps(run.get("config", {}), indent=1, sort_keys=True, default=str)
-    mach = json.dumps(run.get("machine", {}), indent=1, sort_keys=True, default=str)
-    return f"""<section id="audited"><h2>Run details</h2>
-<p>Store: <code>{e(run.get("store"))}</code></p>
-<details><summary>Configuration</summary><pre>{e(cfg)}</pre></details>
-<details><summary>Machine</summary><pre>{e(mach)}</pre></details></section>"""
 
 
 CSS = """

@@ -28,7 +28,7 @@ from ..plugin_keys import CONFIG_KEY, PROPERTY
 from ..records import EditorRecord, GapRecord, Record, SanityRecord, StabilityRecord, parse
 from ..store import default_store_root
 from .figure_cache import FigureCache
-from .html import heatmap_plots
+from .gaps_html import heatmap_plots
 from .markup import data_uri, e
 from .model import StripImage, ends_of_chain, explain_gap, fmt, gap_pair
 from .store_images import ImageSource, thumbnail

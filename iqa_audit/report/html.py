@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from PIL import Image as PILImage
 
@@ -28,33 +28,22 @@ from .compare import compare_records
 from .findings_html import delay_section as _delay_section
 from .findings_html import stability_section as _stability_section
 from .markup import data_uri, e
-from .store_images import ImageSource, encode_picture, thumbnail
+from .store_images import ImageSource
+from .store_images import encode_picture as encode_picture
+from .store_images import thumbnail as thumbnail
 from .store_images import encode_all as _encode_all
 from .store_images import missing_image as _missing
-from .markup import status_class as _status
 from .outcomes_html import details_section as _details_section
 from .outcomes_html import outcomes_section as _outcomes_section
 from .header_html import page_header as _header
 from .gaps_html import heatmap_plots as heatmap_plots
 from .gaps_html import curves_section as _curves_section
 from .gaps_html import heatmap_section as _heatmap_section
+from .editors_html import editor_section as _editor_section
 from ..files import write_file_atomic
 from ..urls import redact_urls
 from .figure_cache import Entry, FigureCache
-from .model import (
-    STRIP_STEPS,
-    StripImage,
-    cell_anchor,
-    chain_anchor,
-    describe_self_evaluation,
-    editor_rows,
-    ends_of_chain,
-    fmt,
-    gap_strips,
-)
-
-EDITOR_THUMB_PX = 72  # the step-0 / last-step pair in each editor-table row
-T = TypeVar("T")
+from .model import STRIP_STEPS, StripImage, chain_anchor, fmt, gap_strips
 
 
 # ----- the page --------------------------------------------------------------------------
@@ -134,55 +123,6 @@ def render_report(
         f"<footer>Written by iqa-audit {e(run.get('iqa_audit', ''))} in {took:.1f} s from results.json "
         f"(format {e(results.get('format', '?'))}).</footer>\n</body></html>\n"
     )
-
-
-# ----- editor audit ----------------------------------------------------------------------
-def _thumb(item: StripImage, thumbs: Mapping[str, Any]) -> str:
-    got = thumbs.get(item.image)
-    if got is None:
-        return _missing(item.image)
-    data, w, h = got
-    return f'<img src="{data_uri("image/jpeg", data)}" width="{w}" height="{h}" alt="step {item.step}" title="step {item.step}">'
-
-
-def _editor_section(cells: Sequence[Record], images: ImageSource, cache: FigureCache) -> str:
-    checks, rows = editor_rows(cells)
-    if not rows:
-        return '<section id="editors"><h2>Editor audit</h2><p>No editor cells in this run.</p></section>'
-    thumbs = _encode_all(
-        (it.image for row in rows for it in ends_of_chain(row.images)),
-        lambda image: thumbnail(images, cache, image, EDITOR_THUMB_PX),
-    )
-    head = "".join(f"<th>{e(c.replace('_', ' '))}</th>" for c in checks)  # spaces: eight check names wrap
-    body = []
-    for row in rows:
-        tds = []
-        for c in checks:
-            rec = row.checks.get(c)
-            if rec is None:
-                tds.append('<td class="na">—</td>')
-                continue
-            tds.append(
-                f'<td class="{_status(rec)}" title="{e(rec.message)}"><a href="#{cell_anchor(rec.cell)}">'
-                f"{e(fmt(rec.value, 3))}<small> / {e(fmt(rec.tolerance, 3))}</small></a></td>"
-            )
-        ends = ends_of_chain(row.images)
-        pair = "".join(_thumb(it, thumbs) for it in ends)
-        span = f"{ends[0].step}→{ends[-1].step}" if ends else ""
-        se = describe_self_evaluation(row.self_evaluation)
-        why = row.self_evaluation.get("why") if row.self_evaluation and not row.self_evaluation.get("available") else None
-        se_html = e(se) + (f' <small class="dim">({e(why)})</small>' if why and why != "this editor returns no reasoning" else "")
-        body.append(
-            f'<tr id="{chain_anchor(row.setting, row.seed)}"><th>{e(row.editor)} <small>v{e(row.version)}</small></th>'
-            f'<td>{e(row.task)}</td><td>{e(row.seed)}</td><td class="ends">{pair}<small>{e(span)}</small></td>'
-            f'{"".join(tds)}<td class="se">{se_html}</td></tr>'
-        )
-    return f"""<section id="editors"><h2>Editor audit</h2>
-<p class="note">Each cell: the measured value / its tolerance (green kept, red failed, amber a failure the baseline expects);
-hover for the measurement, click for the test. Last column: when the editor's own reasoning first said its input was
-noisy (the study's self-evaluation delay).</p>
-<table class="editors"><thead><tr><th>editor</th><th>task</th><th>seed</th><th>first → last</th>{head}<th>self-evaluation</th></tr></thead>
-<tbody>{"".join(body)}</tbody></table></section>"""
 
 
 # ----- image strips ----------------------------------------------------------------------

@@ -10,40 +10,52 @@ Order on the page: header (what was audited, outcome counts), what changed since
 compared run, the gap heatmaps and failure counts (the study's Figures 5 and 6), the score
 curves (Figure 7), the editor audit, the image strips, then one row per test outcome that
 every heatmap cell and table cell links to.
+
+The sections are built in their own modules; this one lays out the page (head, CSS,
+navigation, footer) and writes it:
+- header_html: the header (what was audited, outcome counts, metrics, editors, seeds);
+- changes_html: what changed since the compared run;
+- gaps_html: the gap heatmaps, failure counts and score curves;
+- findings_html: stability under content change, detection delays;
+- editors_html: the editor audit table;
+- strips_html: the image strips (pictures read through store_images);
+- outcomes_html: the test outcomes and the run's details.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from PIL import Image as PILImage
-
-from ..records import Record, parse_all
-from . import figures
+from ..files import write_file_atomic
+from ..records import parse_all
+from ..urls import redact_urls
 from .changes_html import changes_section
 from .compare import compare_records
-from .findings_html import delay_section as _delay_section
-from .findings_html import stability_section as _stability_section
+from .editors_html import editor_section
+from .figure_cache import FigureCache
+from .findings_html import delay_section, stability_section
+from .gaps_html import curves_section, heatmap_plots, heatmap_section
+from .header_html import page_header
 from .markup import data_uri, e
-from .store_images import ImageSource
-from .store_images import encode_picture as encode_picture
-from .store_images import thumbnail as thumbnail
-from .store_images import encode_all as _encode_all
-from .store_images import missing_image as _missing
-from .outcomes_html import details_section as _details_section
-from .outcomes_html import outcomes_section as _outcomes_section
-from .header_html import page_header as _header
-from .gaps_html import heatmap_plots as heatmap_plots
-from .gaps_html import curves_section as _curves_section
-from .gaps_html import heatmap_section as _heatmap_section
-from .editors_html import editor_section as _editor_section
-from ..files import write_file_atomic
-from ..urls import redact_urls
-from .figure_cache import Entry, FigureCache
-from .model import STRIP_STEPS, StripImage, chain_anchor, fmt, gap_strips
+from .outcomes_html import details_section, outcomes_section
+from .store_images import ImageSource, encode_picture, thumbnail
+from .strips_html import strip_section
+
+# Importable from here as before the sections moved out (pytest_html_support, the tests).
+__all__ = [
+    "ImageSource",
+    "changes_section",
+    "data_uri",
+    "e",
+    "encode_picture",
+    "heatmap_plots",
+    "render_report",
+    "thumbnail",
+    "write_report",
+]
 
 
 # ----- the page --------------------------------------------------------------------------
@@ -100,15 +112,15 @@ def render_report(
         (
             "heatmaps",
             "Gap heatmaps",
-            _heatmap_section(cells, cache, run.get("evidence_threshold"), results.get("excluded_settings") or ()),
+            heatmap_section(cells, cache, run.get("evidence_threshold"), results.get("excluded_settings") or ()),
         ),
-        ("curves", "Score curves", _curves_section(cells, cache)),
-        ("stability", "Stability", _stability_section(cells, cache)),
-        ("editors", "Editor audit", _editor_section(cells, images, cache)),
-        ("delays", "Detection delay", _delay_section(results)),
-        ("strips", "Image strips", _strip_section(cells, images, cache)),
-        ("outcomes", "Test outcomes", _outcomes_section(cells)),
-        ("audited", "Run details", _details_section(results)),
+        ("curves", "Score curves", curves_section(cells, cache)),
+        ("stability", "Stability", stability_section(cells, cache)),
+        ("editors", "Editor audit", editor_section(cells, images, cache)),
+        ("delays", "Detection delay", delay_section(results)),
+        ("strips", "Image strips", strip_section(cells, images, cache)),
+        ("outcomes", "Test outcomes", outcomes_section(cells)),
+        ("audited", "Run details", details_section(results)),
     ]
     sections = [s for s in sections if s is not None]
     nav = " ".join(f'<a href="#{sid}">{e(title)}</a>' for sid, title, _ in sections)
@@ -119,103 +131,10 @@ def render_report(
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{e(title)}</title><style>{CSS}</style></head>\n<body>\n"
-        f"{_header(results, cells)}\n<nav>{nav}</nav>\n<main>\n{body}\n</main>\n"
+        f"{page_header(results, cells)}\n<nav>{nav}</nav>\n<main>\n{body}\n</main>\n"
         f"<footer>Written by iqa-audit {e(run.get('iqa_audit', ''))} in {took:.1f} s from results.json "
         f"(format {e(results.get('format', '?'))}).</footer>\n</body></html>\n"
     )
-
-
-# ----- image strips ----------------------------------------------------------------------
-def _strip_frame(im: PILImage.Image) -> tuple:
-    return figures.thumbnail_jpeg(im), figures.centre_crop_png(im), im.size
-
-
-def _frame_entry(frame: tuple) -> Entry:
-    (tj, tw, th), (cp, cw, ch), (w, h) = frame
-    return Entry((tj, cp), {"thumb": [tw, th], "crop": [cw, ch], "size": [w, h]})
-
-
-def _entry_frame(entry: Entry) -> tuple:
-    (tw, th), (cw, ch), (w, h) = entry.meta["thumb"], entry.meta["crop"], entry.meta["size"]
-    tj, cp = entry.parts
-    return (tj, int(tw), int(th)), (cp, int(cw), int(ch)), (int(w), int(h))
-
-
-def _cached_frame(images: ImageSource, cache: FigureCache, image: str) -> tuple | None:
-    params = {"long_side": figures.THUMB_PX, "quality": figures.JPEG_QUALITY, "crop": figures.CROP_PX}
-    return encode_picture(
-        images, cache, image, "strip_frame", params, _strip_frame, to_entry=_frame_entry, from_entry=_entry_frame
-    )
-
-
-def _score_lines(item: StripImage) -> str:
-    """Under an image: each metric's raw score and its normalised score (0–100, higher =
-    better; marked when it leaves [0, 100], i.e. the metric's typical range)."""
-    rows = []
-    for sc in item.scores:
-        norm = fmt(sc.normalised, 3)
-        outside = sc.normalised is not None and not 0 <= sc.normalised <= 100
-        rows.append(
-            f'<span class="sc{" out" if outside else ""}" title="{e(sc.metric_id)}: raw {e(fmt(sc.raw, 6))}, '
-            f'normalised {e(norm)}{" (outside 0–100)" if outside else ""}"><b>{e(sc.metric_id)}</b> '
-            f"{e(fmt(sc.raw, 3))} → {e(norm)}</span>"
-        )
-    return f'<div class="scores">{"".join(rows)}</div>' if rows else ""
-
-
-def _strip_cell(item: StripImage, frames: Mapping[str, Any], *, crop: bool = True) -> str:
-    """One step of a strip: the whole image, its 1:1 centre crop (`crop`), the scores."""
-    got = frames.get(item.image)
-    if got is None:
-        return f'<div class="frame"><b>step {item.step}</b>{_missing(item.image)}{_score_lines(item)}</div>'
-    (tj, tw, th), (cp, cw, ch), (w, h) = got
-    crop_html = (
-        (
-            f'<img class="crop" src="{data_uri("image/png", cp)}" width="{cw}" height="{ch}" '
-            f'alt="step {item.step}, centre {cw}×{ch} at 1:1 pixels">'
-        )
-        if crop
-        else ""
-    )
-    return (
-        f'<div class="frame"><b>step {item.step}</b> <small>{w}×{h}</small>'
-        f'<img src="{data_uri("image/jpeg", tj)}" width="{tw}" height="{th}" alt="step {item.step}, whole image">'
-        f"{crop_html}{_score_lines(item)}</div>"
-    )
-
-
-def _strip_section(cells: Sequence[Record], images: ImageSource, cache: FigureCache) -> str:
-    strips = gap_strips(cells)
-    if not strips:
-        return '<section id="strips"><h2>Image strips</h2><p>No metric chains in this run.</p></section>'
-    frames = _encode_all((it.image for st in strips for it in st.images), lambda image: _cached_frame(images, cache, image))
-    parts = [
-        '<section id="strips"><h2>Image strips</h2>',
-        (
-            f'<p class="note">Every run of each chain at steps {", ".join(map(str, STRIP_STEPS))} and its last step: '
-            f"the whole image downsized; for the first run also the centre {figures.CROP_PX}×{figures.CROP_PX} pixels "
-            "at 1:1, where noise and artifacts show (lossless PNG: one run's crops are most of the page's weight, so "
-            "later runs show the whole image only); under each image every metric's score: raw → normalised (0–100, "
-            'higher = better; <span class="sc out">red</span> outside 0–100, the metric\'s typical range).</p>'
-        ),
-    ]
-    if images.root is None or not images.root.is_dir():
-        parts.append(f'<p class="warn">The store {e(images.root)} is not here, so no pictures could be shown.</p>')
-    setting = None
-    chain = None
-    for s in strips:
-        if s.setting != setting:
-            if setting is not None:
-                parts.append("</div>")
-            setting = s.setting
-            parts.append(f'<h3>{e(setting)}</h3><div class="strips">')
-        first = (s.setting, s.seed) != chain  # strips come run by run; the first run's gets the crops and the anchor
-        chain = (s.setting, s.seed)
-        cells = "".join(_strip_cell(it, frames, crop=first) for it in s.images) or '<div class="missing">no images recorded</div>'
-        anchor = f' id="{chain_anchor(s.setting, s.seed)}"' if first else ""
-        parts.append(f'<div class="strip"{anchor}><div class="seed">{e(s.seed)}<small>run {e(s.run)}</small></div>{cells}</div>')
-    parts.append("</div></section>")
-    return "\n".join(parts)
 
 
 CSS = """

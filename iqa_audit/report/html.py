@@ -10,143 +10,52 @@ Order on the page: header (what was audited, outcome counts), what changed since
 compared run, the gap heatmaps and failure counts (the study's Figures 5 and 6), the score
 curves (Figure 7), the editor audit, the image strips, then one row per test outcome that
 every heatmap cell and table cell links to.
+
+The sections are built in their own modules; this one lays out the page (head, CSS,
+navigation, footer) and writes it:
+- header_html: the header (what was audited, outcome counts, metrics, editors, seeds);
+- changes_html: what changed since the compared run;
+- gaps_html: the gap heatmaps, failure counts and score curves;
+- findings_html: stability under content change, detection delays;
+- editors_html: the editor audit table;
+- strips_html: the image strips (pictures read through store_images);
+- outcomes_html: the test outcomes and the run's details.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from PIL import Image as PILImage
-
-from ..records import GATED, EditorRecord, GapRecord, MetricStatusRecord, Record, SanityRecord, StabilityRecord, parse_all
-from . import figures
+from ..files import write_file_atomic
+from ..records import parse_all
+from ..urls import redact_urls
 from .changes_html import changes_section
 from .compare import compare_records
-from .findings_html import delay_section as _delay_section
-from .findings_html import excluded_note as _excluded_note
-from .findings_html import stability_section as _stability_section
+from .editors_html import editor_section
+from .figure_cache import FigureCache
+from .findings_html import delay_section, stability_section
+from .gaps_html import curves_section, heatmap_plots, heatmap_section
+from .header_html import page_header
 from .markup import data_uri, e
-from .markup import plot_html as _plot_html
-from ..files import write_file_atomic
-from ..urls import redact_urls
-from .figure_cache import Entry, FigureCache, entry_picture, picture_entry
-from .model import (
-    STRIP_STEPS,
-    StripImage,
-    cell_anchor,
-    chain_anchor,
-    describe_self_evaluation,
-    editor_records,
-    editor_rows,
-    ends_of_chain,
-    explain_gap,
-    failure_grids,
-    fmt,
-    gap_grids,
-    gap_limit,
-    gap_records,
-    gap_strips,
-    metric_anchor,
-    metric_curves,
-    ordered_outcomes,
-    outcome_counts,
-    outcome_rank,
-    verdict_of,
-)
+from .outcomes_html import details_section, outcomes_section
+from .store_images import ImageSource, encode_picture, thumbnail
+from .strips_html import strip_section
 
-EDITOR_THUMB_PX = 72  # the step-0 / last-step pair in each editor-table row
-T = TypeVar("T")
-
-
-# ----- the store's pictures ----------------------------------------------------------------
-class ImageSource:
-    """Reads chain images from the store folder named in results.json.
-
-    Read-only on purpose: opening `Store` would create folders and a database where the
-    store is missing, and a report must never change the store it describes. The path
-    layout is the store's own (`Store.object_path`)."""
-
-    def __init__(self, root: str | Path | None):
-        self.root = Path(root) if root else None
-
-    def path(self, image: str) -> Path | None:
-        if self.root is None or "." not in image:
-            return None
-        digest, ext = image.split(".", 1)
-        return self.root / "objects" / digest[:2] / f"{digest}.{ext}"
-
-    def get(self, image: str) -> PILImage.Image | None:
-        """The decoded picture, or None when it is missing, unreadable or not the bytes its
-        name (their sha256) says: a file the disk altered is shown as missing, never as the
-        chain's image. Not cached: the callers keep the small encodings they make, never
-        the (up to 4K) pixels."""
-        path = self.path(image)
-        if path is None or not path.is_file():
-            return None
-        try:
-            data = path.read_bytes()
-            if hashlib.sha256(data).hexdigest() != image.split(".", 1)[0]:
-                return None
-            with PILImage.open(io.BytesIO(data)) as im:
-                im.load()
-                return im.convert("RGB") if im.mode != "RGB" else im.copy()
-        except (OSError, ValueError):  # a damaged file shows as missing, it does not stop the report
-            return None
-
-
-def _missing(image: str, why: str = "not in the store") -> str:
-    return f'<div class="missing" title="{e(image)}">image {e(why)}<br><code>{e(image[:12])}…</code></div>'
-
-
-def encode_picture(
-    images: ImageSource,
-    cache: FigureCache,
-    image: str,
-    kind: str,
-    params: Mapping[str, Any],
-    encode: Callable[[PILImage.Image], T],
-    *,
-    to_entry: Callable[[T], Entry],
-    from_entry: Callable[[Entry], T],
-) -> T | None:
-    """encode(the decoded picture), or None when it is missing; read from `cache` when this
-    picture was encoded with these parameters before (no decoding then). The key is the
-    image's name, which is its content's sha256, plus its file size as a guard against a
-    damaged store file; `params` are the sizes the encoding uses."""
-    path = images.path(image)
-    if path is None:
-        return None
-    try:
-        size = path.stat().st_size
-    except OSError:
-        return None  # missing: not cached, the store may get it later
-
-    def make() -> T | None:
-        im = images.get(image)
-        return None if im is None else encode(im)
-
-    return cache.get_or_make(kind, {"image": image, "bytes": size, **params}, make, encode=to_entry, decode=from_entry)
-
-
-def thumbnail(images: ImageSource, cache: FigureCache, image: str, long_side: int) -> tuple[bytes, int, int] | None:
-    """figures.thumbnail_jpeg of a store image, through the cache."""
-    return encode_picture(
-        images,
-        cache,
-        image,
-        "thumbnail",
-        {"long_side": long_side, "quality": figures.JPEG_QUALITY},
-        lambda im: figures.thumbnail_jpeg(im, long_side),
-        to_entry=picture_entry,
-        from_entry=entry_picture,
-    )
+# Importable from here as before the sections moved out (pytest_html_support, the tests).
+__all__ = [
+    "ImageSource",
+    "changes_section",
+    "data_uri",
+    "e",
+    "encode_picture",
+    "heatmap_plots",
+    "render_report",
+    "thumbnail",
+    "write_report",
+]
 
 
 # ----- the page --------------------------------------------------------------------------
@@ -203,15 +112,15 @@ def render_report(
         (
             "heatmaps",
             "Gap heatmaps",
-            _heatmap_section(cells, cache, run.get("evidence_threshold"), results.get("excluded_settings") or ()),
+            heatmap_section(cells, cache, run.get("evidence_threshold"), results.get("excluded_settings") or ()),
         ),
-        ("curves", "Score curves", _curves_section(cells, cache)),
-        ("stability", "Stability", _stability_section(cells, cache)),
-        ("editors", "Editor audit", _editor_section(cells, images, cache)),
-        ("delays", "Detection delay", _delay_section(results)),
-        ("strips", "Image strips", _strip_section(cells, images, cache)),
-        ("outcomes", "Test outcomes", _outcomes_section(cells)),
-        ("audited", "Run details", _details_section(results)),
+        ("curves", "Score curves", curves_section(cells, cache)),
+        ("stability", "Stability", stability_section(cells, cache)),
+        ("editors", "Editor audit", editor_section(cells, images, cache)),
+        ("delays", "Detection delay", delay_section(results)),
+        ("strips", "Image strips", strip_section(cells, images, cache)),
+        ("outcomes", "Test outcomes", outcomes_section(cells)),
+        ("audited", "Run details", details_section(results)),
     ]
     sections = [s for s in sections if s is not None]
     nav = " ".join(f'<a href="#{sid}">{e(title)}</a>' for sid, title, _ in sections)
@@ -222,457 +131,10 @@ def render_report(
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{e(title)}</title><style>{CSS}</style></head>\n<body>\n"
-        f"{_header(results, cells)}\n<nav>{nav}</nav>\n<main>\n{body}\n</main>\n"
+        f"{page_header(results, cells)}\n<nav>{nav}</nav>\n<main>\n{body}\n</main>\n"
         f"<footer>Written by iqa-audit {e(run.get('iqa_audit', ''))} in {took:.1f} s from results.json "
         f"(format {e(results.get('format', '?'))}).</footer>\n</body></html>\n"
     )
-
-
-# ----- header ----------------------------------------------------------------------------
-OUTCOME_ORDER = ("passed", "failed", "xfailed", "xpassed", "skipped", "error")
-
-
-def _badges(counts: Mapping[str, int]) -> str:
-    keys = [k for k in OUTCOME_ORDER if counts.get(k)] + sorted(k for k in counts if k not in OUTCOME_ORDER)
-    return (
-        " ".join(f'<span class="badge {e(k)}">{e(counts[k])} {e(k)}</span>' for k in keys)
-        or '<span class="badge">no tests</span>'
-    )
-
-
-def _header(results: Mapping[str, Any], cells: Sequence[Record]) -> str:
-    run = results.get("run", {}) or {}
-    cfg = run.get("config", {}) or {}
-    counts = run.get("outcomes") or outcome_counts(cells)
-    gaps, eds = gap_records(cells), editor_records(cells)
-    verdicts = [verdict_of(g) for g in gaps]
-    noticed, missed, unsure = (verdicts.count(v) for v in ("pass", "fail", "inconclusive"))
-    ed_ok = sum(1 for c in eds if c.passed)
-    mach = run.get("machine", {}) or {}
-    machine = ", ".join(f"{k} {v}" for k, v in mach.items() if v not in (None, ""))
-    seeds = sorted({c.seed for c in cells if isinstance(c, GATED)})
-    deltas = sorted({g.delta_step for g in gaps}) or cfg.get("delta_steps") or []
-    facts = [
-        ("profile", run.get("profile")),
-        ("started", run.get("started")),
-        ("duration", f"{fmt(run.get('duration_s'), 3)} s" if run.get("duration_s") is not None else None),
-        (
-            "runs × steps",
-            f"{cfg.get('runs', '?')} × {cfg.get('steps', '?')} (editor audit {cfg.get('audit_runs', '?')} × "
-            f"{cfg.get('audit_steps', '?')})"
-            if cfg
-            else None,
-        ),
-        ("Δ steps", ", ".join(map(str, deltas)) + " (reference: step 1)" if deltas else None),
-        ("image size", f"long side {cfg.get('long_side')} px" if cfg.get("long_side") else "native" if cfg else None),
-        ("baseline", cfg.get("baseline")),
-        ("machine", machine or None),
-    ]
-    fact_html = "".join(f"<div><dt>{e(k)}</dt><dd>{e(v)}</dd></div>" for k, v in facts if v not in (None, ""))
-
-    metrics = results.get("metrics", {}) or {}
-    mrows = (
-        "".join(_metric_row(mid, m) for mid, m in sorted(metrics.items()))
-        or '<tr><td colspan="6">no metric was requested</td></tr>'
-    )
-    editors = _editor_versions(results.get("editors", {}) or {})
-    seed_list = " ".join(f'<span class="chip">{e(s)}</span>' for s in seeds) or "none"
-    return f"""<header>
-<h1>iqa-audit report <span class="run">{e(run.get("name", ""))}</span></h1>
-<p class="lede">Does each no-reference quality metric notice that an image editor, fed its own output again and again,
-degrades the picture? A gap is the mean normalised score at step Δ minus at step 1; below 0 means the metric noticed.</p>
-<div class="outcomes"><span class="dim">pytest:</span> {_badges(counts)}
-<span class="sep">·</span> metric audit, {len(gaps)} gaps: <b>{noticed}</b> noticed, <b>{missed}</b> missed,
-<b>{unsure}</b> inconclusive <small class="dim">(no visible change to notice)</small>
-<span class="sep">·</span> editor audit: <b>{ed_ok}</b>/{len(eds)} checks kept</div>
-<dl class="facts">{fact_html}</dl>
-<div class="audited">
-<div><h3>Metrics requested</h3><table class="compact"><thead><tr><th>id</th><th>name</th><th>status</th><th>version</th>
-<th>typical range → [0, 100]</th><th>range from</th></tr></thead><tbody>{mrows}</tbody></table></div>
-<div><h3>Editors</h3><p>{editors}</p><h3>Seeds ({len(seeds)})</h3><p>{seed_list}</p></div>
-</div>
-</header>"""
-
-
-METRIC_STATUS_CLASS = {"audited": "pass", "unavailable": "fail", "not run": "na"}
-
-
-def _metric_row(mid: str, m: Mapping[str, Any]) -> str:
-    """One requested metric: audited (with version and range), unavailable (why, and the
-    fix), or not run (no cell of it ran)."""
-    status = str(m.get("status") or "audited")
-    cls = METRIC_STATUS_CLASS.get(status, "")
-    name = f'<a href="#{metric_anchor(mid)}">{e(mid)}</a>' if status == "audited" else e(mid)
-    if status != "audited":
-        why = m.get("why") or (
-            "no cell of this metric ran (deselected, or none in this configuration)" if status == "not run" else ""
-        )
-        return (
-            f'<tr><td class="nowrap">{name}</td><td>{e(m.get("name"))}</td><td class="{cls}">{e(status)}</td>'
-            f'<td colspan="3">{e(why)}</td></tr>'
-        )
-    return (
-        f'<tr><td class="nowrap">{name}</td><td>{e(m.get("name"))}</td><td class="{cls}">{e(status)}</td>'
-        f"<td><code>{e(m.get('version'))}</code></td><td>{_range_text(m.get('range'))}</td>"
-        f"<td>{e((m.get('range') or {}).get('source'))}</td></tr>"
-    )
-
-
-def _range_text(rng: Mapping[str, Any] | None) -> str:
-    if not rng:
-        return "—"
-    arrow = "higher is better" if rng.get("higher_better") else "lower is better (flipped)"
-    return f"{e(fmt(rng.get('lo'), 4))} – {e(fmt(rng.get('hi'), 4))}, {e(arrow)}"
-
-
-def _editor_versions(editors: Mapping[str, Mapping[str, Any]]) -> str:
-    """One chip per editor (with version); the tasks it ran in the chip's tooltip."""
-    by_editor: dict[tuple[str, str], list[str]] = {}
-    for setting, info in sorted(editors.items()):
-        key = (str(info.get("editor") or setting), str(info.get("version") or "?"))
-        by_editor.setdefault(key, []).append(str(info.get("task") or ""))
-    if not by_editor:
-        return "none"
-    return " ".join(
-        f'<span class="chip" title="tasks: {e(", ".join(t for t in tasks if t))}">{e(name)} <small>v{e(ver)}</small></span>'
-        for (name, ver), tasks in sorted(by_editor.items())
-    )
-
-
-# ----- heatmaps --------------------------------------------------------------------------
-def heatmap_plots(cells: Iterable[Record], cache: FigureCache | None = None) -> list[tuple[str, str, figures.Plot]]:
-    """[(setting, alt text, plot)]: per chain setting, its Δ heatmaps and failure counts in
-    one figure. Shared by the page and the pytest-html summary so both show the same.
-    `cache`: where drawn figures are kept (None: draw every time)."""
-    cache = cache if cache is not None else FigureCache(None)
-    cells = list(cells)
-    grids, counts = gap_grids(cells), {f.setting: f for f in failure_grids(cells)}
-    limit = gap_limit(grids)  # one colour scale for every setting
-    out = []
-    for setting in dict.fromkeys(g.setting for g in grids):
-        mine = [g for g in grids if g.setting == setting]
-        deltas = ", ".join(f"Δ{g.delta}" for g in mine)
-        count = counts.get(setting)
-        plot = cache.plot(
-            "heatmaps",
-            {"grids": mine, "counts": count, "limit": limit},
-            lambda mine=mine, count=count: figures.heatmaps(mine, count, limit),
-        )
-        out.append((setting, f"gap heatmaps {setting}: {deltas} and failed Δs", plot))
-    return out
-
-
-def _metric_verdicts(cells: Sequence[Record]) -> str:
-    """The study's headline number: on how many seeds a metric noticed at every Δ."""
-    grids = failure_grids(cells)
-    if not grids:
-        return ""
-    head = "".join(f"<th>{e(g.setting)}</th>" for g in grids)
-    metrics = sorted({m for g in grids for m in g.metrics})
-    rows = []
-    for m in metrics:
-        tds = []
-        for g in grids:
-            if m not in g.metrics:
-                tds.append("<td>—</td>")
-                continue
-            row = [c for c in g.counts[g.metrics.index(m)] if c is not None]
-            judged = [c for c in row if c.inconclusive < c.total]  # seeds with a conclusive Δ
-            ok = sum(1 for c in judged if c.failed == 0)
-            cls = "pass" if ok == len(judged) and judged else "fail" if ok == 0 else "part"
-            unsure = len(row) - len(judged)
-            note = f' <small class="dim">+{unsure} inconclusive</small>' if unsure else ""
-            tds.append(f'<td class="{cls}">{ok}/{len(judged)}{note}</td>')
-        rows.append(f'<tr><th><a href="#{metric_anchor(m)}">{e(m)}</a></th>{"".join(tds)}</tr>')
-    return (
-        f'<table class="compact verdicts"><thead><tr><th>seeds noticed at every conclusive Δ</th>{head}</tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table>"
-    )
-
-
-def _heatmap_section(
-    cells: Sequence[Record], cache: FigureCache, threshold: str | None = None, excluded: Sequence[Mapping[str, Any]] = ()
-) -> str:
-    """`threshold`: the evidence threshold in words (results.json's run.evidence_threshold);
-    `excluded`: the chain settings left out of the metric verdicts (results.json's excluded_settings)."""
-    plots = heatmap_plots(cells, cache)
-    if not plots:
-        return (
-            f'<section id="heatmaps"><h2>Gap heatmaps</h2><p>No metric cells in this run.</p>{_excluded_note(excluded)}</section>'
-        )
-    parts = [
-        '<section id="heatmaps"><h2>Gap heatmaps</h2>',
-        (
-            '<p class="note">One figure per chain setting. Rows: metrics; columns: seeds; one panel per Δ, numbers in '
-            "normalised points. Blue (gap &lt; 0): the score fell, the metric noticed. Red: it did not (bold). Hatched: "
-            "a miss the baseline expects (xfail). Framed with “!”: a failed test, a regression or a new failure. "
-            "Grey dotted: inconclusive, no run changed visibly between step 1 and step Δ"
-            + (f" ({e(threshold)})" if threshold else "")
-            + ", so there was nothing to notice and the test was skipped. "
-            "The colour scale is shared by all panels, linear within ±1 point and logarithmic beyond; a gap beyond "
-            "±100 means the scores left the 0–100 normalised range. The last panel counts the failed Δs of the judged "
-            "ones (the study's Figure 6; “—”: every Δ inconclusive). Click any cell for its test.</p>"
-        ),
-        _metric_verdicts(cells),
-        _excluded_note(excluded),
-    ]
-    parts.append('<div class="plots">')
-    parts.extend(_plot_html(p, alt) for _, alt, p in plots)
-    parts.append("</div>")
-    parts.append("</section>")
-    return "\n".join(parts)
-
-
-# ----- curves ----------------------------------------------------------------------------
-def _curves_section(cells: Sequence[Record], cache: FigureCache) -> str:
-    mcs = metric_curves(cells)
-    if not mcs:
-        return '<section id="curves"><h2>Score curves</h2><p>No metric cells in this run.</p></section>'
-    parts = [
-        '<section id="curves"><h2>Score curves</h2>',
-        (
-            '<p class="note">Normalised score (0–100, higher = better) per step, mean over runs with ± one standard '
-            "deviation shaded. A metric that notices the damage slopes down after step 1.</p>"
-        ),
-    ]
-    for mc in mcs:
-        plot = cache.plot("curves", mc, lambda mc=mc: figures.curves(mc))
-        parts.append(
-            f'<h3 id="{metric_anchor(mc.metric_id)}">{e(mc.metric_id)} <small><code>{e(mc.metric)}</code> '
-            f"version <code>{e(mc.version)}</code></small></h3>"
-        )
-        parts.append(_plot_html(plot, f"normalised {mc.metric_id} vs step"))
-    parts.append("</section>")
-    return "\n".join(parts)
-
-
-# ----- editor audit ----------------------------------------------------------------------
-def _status(rec: Record) -> str:
-    """CSS class for a verdict: pass, fail, known (a failure the baseline expects) or
-    inconclusive (a gap with nothing visible to notice)."""
-    if isinstance(rec, GapRecord) and verdict_of(rec) == "inconclusive":
-        return "inconclusive"
-    if not isinstance(rec, MetricStatusRecord) and rec.passed:
-        return "known" if isinstance(rec, SanityRecord) and rec.warning else "pass"
-    return "known" if rec.outcome in ("xfailed", "skipped") else "fail"
-
-
-def _encode_all(wanted: Iterable[str], fetch: Callable[[str], T | None]) -> dict[str, T | None]:
-    """{image: fetch(image)}, each image once, on two threads: PIL releases the GIL while it
-    decodes and encodes, and this is a large share of the report's time when the figure
-    cache is cold."""
-    todo = list(dict.fromkeys(wanted))
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(zip(todo, pool.map(fetch, todo)))
-
-
-def _thumb(item: StripImage, thumbs: Mapping[str, Any]) -> str:
-    got = thumbs.get(item.image)
-    if got is None:
-        return _missing(item.image)
-    data, w, h = got
-    return f'<img src="{data_uri("image/jpeg", data)}" width="{w}" height="{h}" alt="step {item.step}" title="step {item.step}">'
-
-
-def _editor_section(cells: Sequence[Record], images: ImageSource, cache: FigureCache) -> str:
-    checks, rows = editor_rows(cells)
-    if not rows:
-        return '<section id="editors"><h2>Editor audit</h2><p>No editor cells in this run.</p></section>'
-    thumbs = _encode_all(
-        (it.image for row in rows for it in ends_of_chain(row.images)),
-        lambda image: thumbnail(images, cache, image, EDITOR_THUMB_PX),
-    )
-    head = "".join(f"<th>{e(c.replace('_', ' '))}</th>" for c in checks)  # spaces: eight check names wrap
-    body = []
-    for row in rows:
-        tds = []
-        for c in checks:
-            rec = row.checks.get(c)
-            if rec is None:
-                tds.append('<td class="na">—</td>')
-                continue
-            tds.append(
-                f'<td class="{_status(rec)}" title="{e(rec.message)}"><a href="#{cell_anchor(rec.cell)}">'
-                f"{e(fmt(rec.value, 3))}<small> / {e(fmt(rec.tolerance, 3))}</small></a></td>"
-            )
-        ends = ends_of_chain(row.images)
-        pair = "".join(_thumb(it, thumbs) for it in ends)
-        span = f"{ends[0].step}→{ends[-1].step}" if ends else ""
-        se = describe_self_evaluation(row.self_evaluation)
-        why = row.self_evaluation.get("why") if row.self_evaluation and not row.self_evaluation.get("available") else None
-        se_html = e(se) + (f' <small class="dim">({e(why)})</small>' if why and why != "this editor returns no reasoning" else "")
-        body.append(
-            f'<tr id="{chain_anchor(row.setting, row.seed)}"><th>{e(row.editor)} <small>v{e(row.version)}</small></th>'
-            f'<td>{e(row.task)}</td><td>{e(row.seed)}</td><td class="ends">{pair}<small>{e(span)}</small></td>'
-            f'{"".join(tds)}<td class="se">{se_html}</td></tr>'
-        )
-    return f"""<section id="editors"><h2>Editor audit</h2>
-<p class="note">Each cell: the measured value / its tolerance (green kept, red failed, amber a failure the baseline expects);
-hover for the measurement, click for the test. Last column: when the editor's own reasoning first said its input was
-noisy (the study's self-evaluation delay).</p>
-<table class="editors"><thead><tr><th>editor</th><th>task</th><th>seed</th><th>first → last</th>{head}<th>self-evaluation</th></tr></thead>
-<tbody>{"".join(body)}</tbody></table></section>"""
-
-
-# ----- image strips ----------------------------------------------------------------------
-def _strip_frame(im: PILImage.Image) -> tuple:
-    return figures.thumbnail_jpeg(im), figures.centre_crop_png(im), im.size
-
-
-def _frame_entry(frame: tuple) -> Entry:
-    (tj, tw, th), (cp, cw, ch), (w, h) = frame
-    return Entry((tj, cp), {"thumb": [tw, th], "crop": [cw, ch], "size": [w, h]})
-
-
-def _entry_frame(entry: Entry) -> tuple:
-    (tw, th), (cw, ch), (w, h) = entry.meta["thumb"], entry.meta["crop"], entry.meta["size"]
-    tj, cp = entry.parts
-    return (tj, int(tw), int(th)), (cp, int(cw), int(ch)), (int(w), int(h))
-
-
-def _cached_frame(images: ImageSource, cache: FigureCache, image: str) -> tuple | None:
-    params = {"long_side": figures.THUMB_PX, "quality": figures.JPEG_QUALITY, "crop": figures.CROP_PX}
-    return encode_picture(
-        images, cache, image, "strip_frame", params, _strip_frame, to_entry=_frame_entry, from_entry=_entry_frame
-    )
-
-
-def _score_lines(item: StripImage) -> str:
-    """Under an image: each metric's raw score and its normalised score (0–100, higher =
-    better; marked when it leaves [0, 100], i.e. the metric's typical range)."""
-    rows = []
-    for sc in item.scores:
-        norm = fmt(sc.normalised, 3)
-        outside = sc.normalised is not None and not 0 <= sc.normalised <= 100
-        rows.append(
-            f'<span class="sc{" out" if outside else ""}" title="{e(sc.metric_id)}: raw {e(fmt(sc.raw, 6))}, '
-            f'normalised {e(norm)}{" (outside 0–100)" if outside else ""}"><b>{e(sc.metric_id)}</b> '
-            f"{e(fmt(sc.raw, 3))} → {e(norm)}</span>"
-        )
-    return f'<div class="scores">{"".join(rows)}</div>' if rows else ""
-
-
-def _strip_cell(item: StripImage, frames: Mapping[str, Any], *, crop: bool = True) -> str:
-    """One step of a strip: the whole image, its 1:1 centre crop (`crop`), the scores."""
-    got = frames.get(item.image)
-    if got is None:
-        return f'<div class="frame"><b>step {item.step}</b>{_missing(item.image)}{_score_lines(item)}</div>'
-    (tj, tw, th), (cp, cw, ch), (w, h) = got
-    crop_html = (
-        (
-            f'<img class="crop" src="{data_uri("image/png", cp)}" width="{cw}" height="{ch}" '
-            f'alt="step {item.step}, centre {cw}×{ch} at 1:1 pixels">'
-        )
-        if crop
-        else ""
-    )
-    return (
-        f'<div class="frame"><b>step {item.step}</b> <small>{w}×{h}</small>'
-        f'<img src="{data_uri("image/jpeg", tj)}" width="{tw}" height="{th}" alt="step {item.step}, whole image">'
-        f"{crop_html}{_score_lines(item)}</div>"
-    )
-
-
-def _strip_section(cells: Sequence[Record], images: ImageSource, cache: FigureCache) -> str:
-    strips = gap_strips(cells)
-    if not strips:
-        return '<section id="strips"><h2>Image strips</h2><p>No metric chains in this run.</p></section>'
-    frames = _encode_all((it.image for st in strips for it in st.images), lambda image: _cached_frame(images, cache, image))
-    parts = [
-        '<section id="strips"><h2>Image strips</h2>',
-        (
-            f'<p class="note">Every run of each chain at steps {", ".join(map(str, STRIP_STEPS))} and its last step: '
-            f"the whole image downsized; for the first run also the centre {figures.CROP_PX}×{figures.CROP_PX} pixels "
-            "at 1:1, where noise and artifacts show (lossless PNG: one run's crops are most of the page's weight, so "
-            "later runs show the whole image only); under each image every metric's score: raw → normalised (0–100, "
-            'higher = better; <span class="sc out">red</span> outside 0–100, the metric\'s typical range).</p>'
-        ),
-    ]
-    if images.root is None or not images.root.is_dir():
-        parts.append(f'<p class="warn">The store {e(images.root)} is not here, so no pictures could be shown.</p>')
-    setting = None
-    chain = None
-    for s in strips:
-        if s.setting != setting:
-            if setting is not None:
-                parts.append("</div>")
-            setting = s.setting
-            parts.append(f'<h3>{e(setting)}</h3><div class="strips">')
-        first = (s.setting, s.seed) != chain  # strips come run by run; the first run's gets the crops and the anchor
-        chain = (s.setting, s.seed)
-        cells = "".join(_strip_cell(it, frames, crop=first) for it in s.images) or '<div class="missing">no images recorded</div>'
-        anchor = f' id="{chain_anchor(s.setting, s.seed)}"' if first else ""
-        parts.append(f'<div class="strip"{anchor}><div class="seed">{e(s.seed)}<small>run {e(s.run)}</small></div>{cells}</div>')
-    parts.append("</div></section>")
-    return "\n".join(parts)
-
-
-# ----- outcomes --------------------------------------------------------------------------
-def _outcomes_section(cells: Sequence[Record]) -> str:
-    rows = []
-    for rec in ordered_outcomes(cells):
-        cell = rec.cell
-        if isinstance(rec, GapRecord) and rec.error:  # no verdict: the reason the cell could not be judged
-            what = (
-                f'<pre class="error">{e(rec.error)}</pre><small>metric <code>{e(rec.metric)}</code> '
-                f"version <code>{e(rec.version)}</code></small>"
-            )
-            links = f'<a href="#{chain_anchor(rec.setting, rec.seed)}">images</a>'
-        elif isinstance(rec, GapRecord):
-            what = (
-                f"{e(explain_gap(rec))}<br><small>metric <code>{e(rec.metric)}</code> "
-                f"version <code>{e(rec.version)}</code></small>"
-            )
-            links = (
-                f'<a href="#{metric_anchor(rec.metric_id)}">curve</a> · '
-                f'<a href="#{chain_anchor(rec.setting, rec.seed)}">images</a>'
-            )
-        elif isinstance(rec, SanityRecord):
-            what = (
-                f"{e(rec.check)}: {e(rec.message)}<br><small>metric <code>{e(rec.metric)}</code>"
-                f"{' · a warning, not a failure' if rec.warning else ''}</small>"
-            )
-            links = f'<a href="#{metric_anchor(rec.metric_id)}">curve</a>'
-        elif isinstance(rec, StabilityRecord):
-            what = (
-                f"{e(rec.message)}<br><small>metric <code>{e(rec.metric)}</code> version "
-                f"<code>{e(rec.version)}</code>, chains by <code>{e(rec.editor)}</code></small>"
-            )
-            links = '<a href="#stability">figure</a>'
-        elif isinstance(rec, EditorRecord):
-            what = (
-                f"{e(rec.message)}<br><small>value {e(fmt(rec.value, 4))}, tolerance "
-                f"{e(fmt(rec.tolerance, 4))}; editor <code>{e(rec.editor)}</code> version "
-                f"<code>{e(rec.version)}</code></small>"
-            )
-            links = f'<a href="#{chain_anchor(rec.setting, rec.seed)}">editor row</a>'
-        else:  # a metric-status record (results.json keeps these in `metrics`, not `cells`)
-            what, links = f"metric <code>{e(rec.metric)}</code> {e(rec.status)}: {e(rec.why)}", ""
-        outcome = rec.outcome or "?"
-        warned = isinstance(rec, SanityRecord) and rec.warning and outcome == "passed"
-        label = "regression" if outcome_rank(rec) == 0 else "warning" if warned else outcome
-        rows.append(
-            f'<tr id="{cell_anchor(cell)}" class="{_status(rec)}"><td><code>{e(cell)}</code><br><small>{links}</small></td>'
-            f'<td><span class="badge {e(label)}">{e(label)}</span></td><td><code>{e(rec.nodeid)}</code></td>'
-            f"<td>{what}</td></tr>"
-        )
-    if not rows:
-        return '<section id="outcomes"><h2>Test outcomes</h2><p>No tests recorded a cell.</p></section>'
-    return f"""<section id="outcomes"><h2>Test outcomes</h2>
-<p class="note">One row per test, regressions and failures first, then known failures, skips, warnings and passes.
-Heatmap cells and table cells link here.</p>
-<table class="outcomes"><thead><tr><th>cell</th><th>outcome</th><th>test</th><th>finding</th></tr></thead>
-<tbody>{"".join(rows)}</tbody></table></section>"""
-
-
-def _details_section(results: Mapping[str, Any]) -> str:
-    run = results.get("run", {}) or {}
-    cfg = json.dumps(run.get("config", {}), indent=1, sort_keys=True, default=str)
-    mach = json.dumps(run.get("machine", {}), indent=1, sort_keys=True, default=str)
-    return f"""<section id="audited"><h2>Run details</h2>
-<p>Store: <code>{e(run.get("store"))}</code></p>
-<details><summary>Configuration</summary><pre>{e(cfg)}</pre></details>
-<details><summary>Machine</summary><pre>{e(mach)}</pre></details></section>"""
 
 
 CSS = """

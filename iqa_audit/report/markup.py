@@ -1,4 +1,5 @@
-"""HTML pieces every report section uses: escaping, data URIs, a figure with clickable cells.
+"""HTML pieces every report section uses: escaping, a verdict's CSS class, data URIs, a
+figure with clickable cells.
 
 Every piece of text that came from outside the code goes through `e` (html.escape): a
 seed folder or a model's reasoning may hold markup, and the page must show it as text.
@@ -10,13 +11,24 @@ import base64
 import html
 from typing import Any
 
+from ..records import GapRecord, MetricStatusRecord, Record, SanityRecord
 from . import figures
-from .model import cell_anchor
+from .model import cell_anchor, verdict_of
 
 
 def e(value: Any) -> str:
     """Escape anything for HTML text or a quoted attribute."""
     return html.escape("" if value is None else str(value), quote=True)
+
+
+def status_class(rec: Record) -> str:
+    """CSS class for a verdict: pass, fail, known (a failure the baseline expects) or
+    inconclusive (a gap with nothing visible to notice)."""
+    if isinstance(rec, GapRecord) and verdict_of(rec) == "inconclusive":
+        return "inconclusive"
+    if not isinstance(rec, MetricStatusRecord) and rec.passed:
+        return "known" if isinstance(rec, SanityRecord) and rec.warning else "pass"
+    return "known" if rec.outcome in ("xfailed", "skipped") else "fail"
 
 
 def data_uri(mime: str, data: bytes) -> str:

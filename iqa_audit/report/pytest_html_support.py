@@ -28,8 +28,10 @@ from ..audit_session import PROPERTY, SESSION_KEY
 from ..records import EditorRecord, GapRecord, Record, SanityRecord, StabilityRecord, parse
 from ..store import default_store_root
 from .figure_cache import FigureCache
-from .html import ImageSource, data_uri, e, heatmap_plots, thumbnail
+from .gaps_html import heatmap_plots
+from .markup import data_uri, e
 from .model import StripImage, ends_of_chain, explain_gap, fmt, gap_pair
+from .store_images import ImageSource, thumbnail
 
 THUMB_PX = 160
 

@@ -1,0 +1,126 @@
+"""The report's header: what was audited and how it came out. The pytest outcome badges,
+the metric and editor audit counts, the run's facts (profile, runs × steps, Δs, image
+size, machine), and the requested metrics (audited with version and range, unavailable
+with why, or not run), editors and seeds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..records import GATED, Record
+from .markup import e
+from .model import editor_records, fmt, gap_records, metric_anchor, outcome_counts, verdict_of
+
+OUTCOME_ORDER = ("passed", "failed", "xfailed", "xpassed", "skipped", "error")
+
+
+def _badges(counts: Mapping[str, int]) -> str:
+    keys = [k for k in OUTCOME_ORDER if counts.get(k)] + sorted(k for k in counts if k not in OUTCOME_ORDER)
+    return (
+        " ".join(f'<span class="badge {e(k)}">{e(counts[k])} {e(k)}</span>' for k in keys)
+        or '<span class="badge">no tests</span>'
+    )
+
+
+def page_header(results: Mapping[str, Any], cells: Sequence[Record]) -> str:
+    """The page's <header>. `results`: a results.json dict; `cells`: its parsed cells
+    (records.parse_all). The pytest counts are results.json's run.outcomes, or counted
+    from the cells where it has none."""
+    run = results.get("run", {}) or {}
+    cfg = run.get("config", {}) or {}
+    counts = run.get("outcomes") or outcome_counts(cells)
+    gaps, eds = gap_records(cells), editor_records(cells)
+    verdicts = [verdict_of(g) for g in gaps]
+    noticed, missed, unsure = (verdicts.count(v) for v in ("pass", "fail", "inconclusive"))
+    ed_ok = sum(1 for c in eds if c.passed)
+    mach = run.get("machine", {}) or {}
+    machine = ", ".join(f"{k} {v}" for k, v in mach.items() if v not in (None, ""))
+    seeds = sorted({c.seed for c in cells if isinstance(c, GATED)})
+    deltas = sorted({g.delta_step for g in gaps}) or cfg.get("delta_steps") or []
+    facts = [
+        ("profile", run.get("profile")),
+        ("started", run.get("started")),
+        ("duration", f"{fmt(run.get('duration_s'), 3)} s" if run.get("duration_s") is not None else None),
+        (
+            "runs × steps",
+            f"{cfg.get('runs', '?')} × {cfg.get('steps', '?')} (editor audit {cfg.get('audit_runs', '?')} × "
+            f"{cfg.get('audit_steps', '?')})"
+            if cfg
+            else None,
+        ),
+        ("Δ steps", ", ".join(map(str, deltas)) + " (reference: step 1)" if deltas else None),
+        ("image size", f"long side {cfg.get('long_side')} px" if cfg.get("long_side") else "native" if cfg else None),
+        ("baseline", cfg.get("baseline")),
+        ("machine", machine or None),
+    ]
+    fact_html = "".join(f"<div><dt>{e(k)}</dt><dd>{e(v)}</dd></div>" for k, v in facts if v not in (None, ""))
+
+    metrics = results.get("metrics", {}) or {}
+    mrows = (
+        "".join(_metric_row(mid, m) for mid, m in sorted(metrics.items()))
+        or '<tr><td colspan="6">no metric was requested</td></tr>'
+    )
+    editors = _editor_versions(results.get("editors", {}) or {})
+    seed_list = " ".join(f'<span class="chip">{e(s)}</span>' for s in seeds) or "none"
+    return f"""<header>
+<h1>iqa-audit report <span class="run">{e(run.get("name", ""))}</span></h1>
+<p class="lede">Does each no-reference quality metric notice that an image editor, fed its own output again and again,
+degrades the picture? A gap is the mean normalised score at step Δ minus at step 1; below 0 means the metric noticed.</p>
+<div class="outcomes"><span class="dim">pytest:</span> {_badges(counts)}
+<span class="sep">·</span> metric audit, {len(gaps)} gaps: <b>{noticed}</b> noticed, <b>{missed}</b> missed,
+<b>{unsure}</b> inconclusive <small class="dim">(no visible change to notice)</small>
+<span class="sep">·</span> editor audit: <b>{ed_ok}</b>/{len(eds)} checks kept</div>
+<dl class="facts">{fact_html}</dl>
+<div class="audited">
+<div><h3>Metrics requested</h3><table class="compact"><thead><tr><th>id</th><th>name</th><th>status</th><th>version</th>
+<th>typical range → [0, 100]</th><th>range from</th></tr></thead><tbody>{mrows}</tbody></table></div>
+<div><h3>Editors</h3><p>{editors}</p><h3>Seeds ({len(seeds)})</h3><p>{seed_list}</p></div>
+</div>
+</header>"""
+
+
+METRIC_STATUS_CLASS = {"audited": "pass", "unavailable": "fail", "not run": "na"}
+
+
+def _metric_row(mid: str, m: Mapping[str, Any]) -> str:
+    """One requested metric: audited (with version and range), unavailable (why, and the
+    fix), or not run (no cell of it ran)."""
+    status = str(m.get("status") or "audited")
+    cls = METRIC_STATUS_CLASS.get(status, "")
+    name = f'<a href="#{metric_anchor(mid)}">{e(mid)}</a>' if status == "audited" else e(mid)
+    if status != "audited":
+        why = m.get("why") or (
+            "no cell of this metric ran (deselected, or none in this configuration)" if status == "not run" else ""
+        )
+        return (
+            f'<tr><td class="nowrap">{name}</td><td>{e(m.get("name"))}</td><td class="{cls}">{e(status)}</td>'
+            f'<td colspan="3">{e(why)}</td></tr>'
+        )
+    return (
+        f'<tr><td class="nowrap">{name}</td><td>{e(m.get("name"))}</td><td class="{cls}">{e(status)}</td>'
+        f"<td><code>{e(m.get('version'))}</code></td><td>{_range_text(m.get('range'))}</td>"
+        f"<td>{e((m.get('range') or {}).get('source'))}</td></tr>"
+    )
+
+
+def _range_text(rng: Mapping[str, Any] | None) -> str:
+    if not rng:
+        return "—"
+    arrow = "higher is better" if rng.get("higher_better") else "lower is better (flipped)"
+    return f"{e(fmt(rng.get('lo'), 4))} – {e(fmt(rng.get('hi'), 4))}, {e(arrow)}"
+
+
+def _editor_versions(editors: Mapping[str, Mapping[str, Any]]) -> str:
+    """One chip per editor (with version); the tasks it ran in the chip's tooltip."""
+    by_editor: dict[tuple[str, str], list[str]] = {}
+    for setting, info in sorted(editors.items()):
+        key = (str(info.get("editor") or setting), str(info.get("version") or "?"))
+        by_editor.setdefault(key, []).append(str(info.get("task") or ""))
+    if not by_editor:
+        return "none"
+    return " ".join(
+        f'<span class="chip" title="tasks: {e(", ".join(t for t in tasks if t))}">{e(name)} <small>v{e(ver)}</small></span>'
+        for (name, ver), tasks in sorted(by_editor.items())
+    )

@@ -19,16 +19,13 @@ read and audited; writing anything raises a StoreError that says so.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
 import sqlite3
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar
 from urllib.parse import quote
 
@@ -38,6 +35,9 @@ from .console import cli_command
 from .errors import StoreError, explain
 from .files import write_file_atomic
 from .images import Image, decode_image, sniff_format
+from .store_rows import UNREADABLE_META as UNREADABLE_META  # re-exported: the row types are the store's API
+from .store_rows import ChainRecord, StepRecord, chain_from_row, row_json, step_from_row
+from .store_rows import jsonable as jsonable  # re-exported: engine, chains and verdicts import it from here
 from .urls import redact_urls
 
 STORE_ENV = "IQA_AUDIT_STORE"
@@ -110,53 +110,6 @@ CREATE TABLE IF NOT EXISTS memos (
     PRIMARY KEY (kind, key)
 );
 """
-
-
-@dataclass(frozen=True)
-class StepRecord:
-    """One `steps` row: step `step` (0 = the seed; k = the editor on step k-1) of a chain.
-    status: 'ok', or why the chain stopped there ('refused', 'failed', 'unknown';
-    chains.StepOutcome). image_hash (sha256 hex), ext ('png', ...), width, height (px): the
-    image, hash and ext None unless 'ok'. prompt: None for step 0. meta: read-only JSON
-    object ({UNREADABLE_META: why} for a damaged row). editor_seed: the run (None for step
-    0 and imported steps). seconds: wall time of the edit."""
-
-    chain_key: str
-    step: int
-    status: str
-    image_hash: str | None
-    ext: str | None
-    width: int | None
-    height: int | None
-    prompt: str | None
-    reasoning: str | None
-    meta: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-    editor_seed: int | None = None
-    seconds: float | None = None
-
-    @property
-    def ok(self) -> bool:
-        """True when the step has an image (status 'ok')."""
-        return self.status == "ok"
-
-
-@dataclass(frozen=True)
-class ChainRecord:
-    """One `chains` row: a chain's identity. key: 24 hex digits of keys.digest(spec)
-    (chains.resolve; datasets.imported_chain_key for imported chains). spec: read-only JSON
-    of all that determines the chain (seed, editor, task with versions; run), URLs redacted.
-    setting: '<editor label>-<task>' (chains.setting_label). run: from 0 (also the editor's
-    seed). paid: the editor bills per request (imported chains too: they cannot be rebuilt)."""
-
-    key: str
-    spec: Mapping[str, Any]
-    seed: str
-    setting: str
-    editor_id: str
-    editor_version: str
-    task: str
-    run: int
-    paid: bool
 
 
 def default_store_root() -> Path:
@@ -438,7 +391,7 @@ class Store:
                 " VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (
                     rec.key,
-                    _dumps(redact_urls(rec.spec)),
+                    row_json(redact_urls(rec.spec)),
                     rec.seed,
                     rec.setting,
                     rec.editor_id,
@@ -455,7 +408,7 @@ class Store:
         rows = self._rows(
             "SELECT key, spec, seed, setting, editor_id, editor_version, task, run, paid FROM chains WHERE key=?", (key,)
         )
-        return _chain_from_row(rows[0]) if rows else None
+        return chain_from_row(rows[0]) if rows else None
 
     def chains(self, *, setting: str | None = None) -> list[ChainRecord]:
         """Every registered chain, or those of one setting label, sorted by (setting, seed, run)."""
@@ -464,7 +417,7 @@ class Store:
         if setting is not None:
             sql, args = sql + " WHERE setting=?", (setting,)
         rows = self._rows(sql + " ORDER BY setting, seed, run", args)
-        return [_chain_from_row(r) for r in rows]
+        return [chain_from_row(r) for r in rows]
 
     def steps(self, chain_key: str) -> list[StepRecord]:
         """Every stored step of chain `chain_key`, whatever its status, sorted by step number
@@ -474,7 +427,7 @@ class Store:
             " FROM steps WHERE chain_key=? ORDER BY step",
             (chain_key,),
         )
-        return [_step_from_row(r) for r in rows]
+        return [step_from_row(r) for r in rows]
 
     def steps_with_image(self, image_hash: str) -> list[tuple[ChainRecord, StepRecord]]:
         """Every stored chain step whose image is `image_hash`, as (chain, step), sorted by
@@ -486,7 +439,7 @@ class Store:
             " ORDER BY c.setting, c.seed, c.run, s.step",
             (image_hash,),
         )
-        return [(_chain_from_row(r[:9]), _step_from_row(r[9:])) for r in rows]
+        return [(chain_from_row(r[:9]), step_from_row(r[9:])) for r in rows]
 
     def add_step(self, rec: StepRecord) -> None:
         """Record step `rec` in its own transaction (reasoning and meta with URLs redacted;
@@ -508,7 +461,7 @@ class Store:
                     rec.height,
                     rec.prompt,
                     redact_urls(rec.reasoning),
-                    _dumps(redact_urls(rec.meta)),
+                    row_json(redact_urls(rec.meta)),
                     rec.editor_seed,
                     rec.seconds,
                     time.time(),
@@ -632,71 +585,6 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def jsonable(value: Any) -> Any:
-    """Plain JSON values (dicts, lists, numbers, strings) from mappings, tuples, numpy scalars.
-
-    For stored records only (step metadata, finding details): anything else becomes its
-    str(), so an editor's odd metadata never loses a built step. Never for keys: those go
-    through iqa_audit.keys, which refuses what it cannot key."""
-    return json.loads(json.dumps(value, sort_keys=True, default=_json_default))
-
-
-def _dumps(value: Mapping[str, Any]) -> str:
-    return json.dumps(dict(value), sort_keys=True, separators=(",", ":"), default=_json_default)
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, Mapping):
-        return dict(o)
-    if isinstance(o, (tuple, set, frozenset)):
-        return list(o)
-    if hasattr(o, "item"):  # numpy scalars
-        return o.item()
-    return str(o)
-
-
-def _chain_from_row(row: tuple) -> ChainRecord:
-    key, spec, seed, setting, editor_id, editor_version, task, run, paid = row
-    return ChainRecord(
-        key, _loads_row(spec, f"chain {key}"), seed, setting, editor_id, editor_version, task, int(run), bool(paid)
-    )
-
-
-def _step_from_row(row: tuple) -> StepRecord:
-    (chain_key, step, status, image_hash, ext, width, height, prompt, reasoning, meta, editor_seed, seconds) = row
-    return StepRecord(
-        chain_key,
-        int(step),
-        status,
-        image_hash,
-        ext,
-        width,
-        height,
-        prompt,
-        reasoning,
-        _loads_row(meta, f"step {step} of chain {chain_key}"),
-        editor_seed,
-        seconds,
-    )
-
-
-UNREADABLE_META = "unreadable_meta"
-
-
-def _loads_row(text: Any, where: str) -> Mapping[str, Any]:
-    """A row's JSON object. One damaged row (hand-edited, written by a broken tool) must not
-    stop every build and audit that reads the chain: its value becomes
-    {UNREADABLE_META: what was wrong}, which the step keeps (its image is checked by hash
-    as always), and whoever shows the metadata shows that."""
-    try:
-        value = json.loads(text)
-    except (TypeError, ValueError) as e:
-        return MappingProxyType({UNREADABLE_META: f"{where}: not JSON ({e}); first bytes {str(text)[:40]!r}"})
-    if not isinstance(value, dict):
-        return MappingProxyType({UNREADABLE_META: f"{where}: a JSON {type(value).__name__}, not an object"})
-    return MappingProxyType(value)
 
 
 def _is_corrupt(e: sqlite3.DatabaseError) -> bool:

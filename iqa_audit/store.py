@@ -14,6 +14,10 @@ A shared cache: object files are created readable by whoever the umask allows (0
 the usual 022), like any file the user writes. A store the user cannot write to (a cache
 shared read-only, a read-only mount) is opened read-only: everything already stored can be
 read and audited; writing anything raises a StoreError that says so.
+
+This module holds the layout, the tables (SCHEMA, column by column) and Store. Beside it:
+store_rows.py, the rows as values (StepRecord, ChainRecord, the JSON they hold), and
+store_sqlite.py, opening the SQLite file (retries, read-only stores, a damaged file).
 """
 
 from __future__ import annotations
@@ -27,7 +31,6 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar
-from urllib.parse import quote
 
 from filelock import FileLock
 
@@ -38,6 +41,7 @@ from .images import Image, decode_image, sniff_format
 from .store_rows import UNREADABLE_META as UNREADABLE_META  # re-exported: the row types are the store's API
 from .store_rows import ChainRecord, StepRecord, chain_from_row, row_json, step_from_row
 from .store_rows import jsonable as jsonable  # re-exported: engine, chains and verdicts import it from here
+from .store_sqlite import BUSY_TIMEOUT_S, OPEN_RETRY_S, is_corrupt, is_read_only, open_read_only, retry_locked
 from .urls import redact_urls
 
 STORE_ENV = "IQA_AUDIT_STORE"
@@ -118,16 +122,6 @@ def default_store_root() -> Path:
     return Path(os.environ.get(STORE_ENV) or DEFAULT_STORE)
 
 
-# Opening a new store from several processes at once: switching the journal to WAL takes an
-# exclusive lock that SQLite's busy timeout does not wait for (it fails at once with
-# "database is locked"), so opening retries for up to this long. Measured: 4 processes x
-# 100 opens of fresh stores lost 4-17 opens without it.
-OPEN_RETRY_S = 60.0
-# How long a writer waits for another's transaction. Chosen, not measured: a transaction
-# here is one step, score batch or memo, so only a stuck writer holds the lock this long.
-BUSY_TIMEOUT_S = 60.0
-# SQLite's result codes for a damaged file (https://www.sqlite.org/rescode.html).
-CORRUPT_CODES = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB"})
 T = TypeVar("T")
 
 
@@ -159,7 +153,7 @@ class Store:
         self.objects = self.root / "objects"
         self.locks = self.root / "locks"
         self.db_path = self.root / "manifest.sqlite"
-        self.read_only = _read_only(self.root, self.db_path)
+        self.read_only = is_read_only(self.root, self.db_path)
         if not self.read_only:
             try:
                 self.objects.mkdir(parents=True, exist_ok=True)
@@ -184,13 +178,13 @@ class Store:
         # One connection per (process, thread): sqlite3 connections must not cross a fork.
         conn = getattr(self._local, "conn", None)
         if conn is None or getattr(self._local, "pid", None) != os.getpid():
-            conn = self._guard(lambda: _retry_locked(self._open, OPEN_RETRY_S))
+            conn = self._guard(lambda: retry_locked(self._open, OPEN_RETRY_S))
             self._local.conn, self._local.pid = conn, os.getpid()
         return conn
 
     def _open(self) -> sqlite3.Connection:
         if self.read_only:
-            return _open_read_only(self.db_path)
+            return open_read_only(self.db_path)
         self._refuse_emptied_manifest()
         conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         try:
@@ -230,7 +224,7 @@ class Store:
         try:
             return fn()
         except sqlite3.DatabaseError as e:
-            if not _is_corrupt(e):
+            if not is_corrupt(e):
                 raise
             raise StoreError(
                 explain(
@@ -263,7 +257,7 @@ class Store:
             yield db
         except BaseException as e:
             db.execute("ROLLBACK")
-            if isinstance(e, sqlite3.DatabaseError) and _is_corrupt(e):
+            if isinstance(e, sqlite3.DatabaseError) and is_corrupt(e):
                 err = e  # bound here: the except variable is unbound once the block ends
                 self._guard(lambda: _reraise(err))
             raise
@@ -587,62 +581,5 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _is_corrupt(e: sqlite3.DatabaseError) -> bool:
-    name = getattr(e, "sqlite_errorname", None)  # Python >= 3.11
-    if name is not None:
-        return name in CORRUPT_CODES
-    text = str(e).lower()
-    return type(e) is sqlite3.DatabaseError and ("malformed" in text or "not a database" in text)
-
-
 def _reraise(e: BaseException) -> None:
     raise e
-
-
-def _retry_locked(fn: Callable[[], T], within_s: float) -> T:
-    """fn(), retried while SQLite says the database is locked or busy, for up to `within_s`."""
-    deadline = time.monotonic() + within_s
-    delay = 0.005
-    while True:
-        try:
-            return fn()
-        except sqlite3.OperationalError as e:
-            text = str(e).lower()
-            if ("locked" not in text and "busy" not in text) or time.monotonic() > deadline:
-                raise
-        time.sleep(delay)
-        delay = min(delay * 2, 0.25)
-
-
-def _read_only(root: Path, db_path: Path) -> bool:
-    """A store this process cannot write: its manifest exists and it or its folder is not writable."""
-    if not db_path.is_file():
-        return False
-    return not (os.access(root, os.W_OK) and os.access(db_path, os.W_OK))
-
-
-def _open_read_only(db_path: Path) -> sqlite3.Connection:
-    """The manifest of a read-only store. SQLite reads a WAL database read-only only where it
-    can use (or create) the -shm file; a store closed cleanly has none, and then the file is
-    read as immutable: nobody can be writing a store nobody may write."""
-    uri = "file:" + quote(str(db_path.resolve()))
-    wal = Path(f"{db_path}-wal")
-    has_log = wal.exists() and wal.stat().st_size > 0
-    last: sqlite3.Error | None = None
-    for query in ["mode=ro"] if has_log else ["mode=ro", "immutable=1"]:
-        try:
-            conn = sqlite3.connect(f"{uri}?{query}", uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
-            return conn
-        except sqlite3.DatabaseError as e:
-            if _is_corrupt(e):
-                raise
-            last = e
-    raise StoreError(
-        explain(
-            f"store manifest {db_path}",
-            expected="a manifest this user can read",
-            got=f"a read-only store that SQLite cannot open ({last})",
-            fix="Make the folder readable (and its -wal/-shm files, if any), or copy the store.",
-        )
-    )

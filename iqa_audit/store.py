@@ -14,23 +14,23 @@ A shared cache: object files are created readable by whoever the umask allows (0
 the usual 022), like any file the user writes. A store the user cannot write to (a cache
 shared read-only, a read-only mount) is opened read-only: everything already stored can be
 read and audited; writing anything raises a StoreError that says so.
+
+This module holds the layout, the tables (SCHEMA, column by column) and Store. Beside it:
+store_rows.py, the rows as values (StepRecord, ChainRecord, the JSON they hold), and
+store_sqlite.py, opening the SQLite file (retries, read-only stores, a damaged file).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
 import sqlite3
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar
-from urllib.parse import quote
 
 from filelock import FileLock
 
@@ -38,6 +38,10 @@ from .console import cli_command
 from .errors import StoreError, explain
 from .files import write_file_atomic
 from .images import Image, decode_image, sniff_format
+from .store_rows import UNREADABLE_META as UNREADABLE_META  # re-exported: the row types are the store's API
+from .store_rows import ChainRecord, StepRecord, chain_from_row, row_json, step_from_row
+from .store_rows import jsonable as jsonable  # re-exported: engine, chains and verdicts import it from here
+from .store_sqlite import BUSY_TIMEOUT_S, OPEN_RETRY_S, is_corrupt, is_read_only, open_read_only, retry_locked
 from .urls import redact_urls
 
 STORE_ENV = "IQA_AUDIT_STORE"
@@ -112,69 +116,12 @@ CREATE TABLE IF NOT EXISTS memos (
 """
 
 
-@dataclass(frozen=True)
-class StepRecord:
-    """One `steps` row: step `step` (0 = the seed; k = the editor on step k-1) of a chain.
-    status: 'ok', or why the chain stopped there ('refused', 'failed', 'unknown';
-    chains.StepOutcome). image_hash (sha256 hex), ext ('png', ...), width, height (px): the
-    image, hash and ext None unless 'ok'. prompt: None for step 0. meta: read-only JSON
-    object ({UNREADABLE_META: why} for a damaged row). editor_seed: the run (None for step
-    0 and imported steps). seconds: wall time of the edit."""
-
-    chain_key: str
-    step: int
-    status: str
-    image_hash: str | None
-    ext: str | None
-    width: int | None
-    height: int | None
-    prompt: str | None
-    reasoning: str | None
-    meta: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-    editor_seed: int | None = None
-    seconds: float | None = None
-
-    @property
-    def ok(self) -> bool:
-        """True when the step has an image (status 'ok')."""
-        return self.status == "ok"
-
-
-@dataclass(frozen=True)
-class ChainRecord:
-    """One `chains` row: a chain's identity. key: 24 hex digits of keys.digest(spec)
-    (chains.resolve; datasets.imported_chain_key for imported chains). spec: read-only JSON
-    of all that determines the chain (seed, editor, task with versions; run), URLs redacted.
-    setting: '<editor label>-<task>' (chains.setting_label). run: from 0 (also the editor's
-    seed). paid: the editor bills per request (imported chains too: they cannot be rebuilt)."""
-
-    key: str
-    spec: Mapping[str, Any]
-    seed: str
-    setting: str
-    editor_id: str
-    editor_version: str
-    task: str
-    run: int
-    paid: bool
-
-
 def default_store_root() -> Path:
     """The store used when none is given: $IQA_AUDIT_STORE (STORE_ENV) when set and not
     empty, else DEFAULT_STORE (fixtures/cache beside the package, i.e. in the checkout)."""
     return Path(os.environ.get(STORE_ENV) or DEFAULT_STORE)
 
 
-# Opening a new store from several processes at once: switching the journal to WAL takes an
-# exclusive lock that SQLite's busy timeout does not wait for (it fails at once with
-# "database is locked"), so opening retries for up to this long. Measured: 4 processes x
-# 100 opens of fresh stores lost 4-17 opens without it.
-OPEN_RETRY_S = 60.0
-# How long a writer waits for another's transaction. Chosen, not measured: a transaction
-# here is one step, score batch or memo, so only a stuck writer holds the lock this long.
-BUSY_TIMEOUT_S = 60.0
-# SQLite's result codes for a damaged file (https://www.sqlite.org/rescode.html).
-CORRUPT_CODES = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB"})
 T = TypeVar("T")
 
 
@@ -206,7 +153,7 @@ class Store:
         self.objects = self.root / "objects"
         self.locks = self.root / "locks"
         self.db_path = self.root / "manifest.sqlite"
-        self.read_only = _read_only(self.root, self.db_path)
+        self.read_only = is_read_only(self.root, self.db_path)
         if not self.read_only:
             try:
                 self.objects.mkdir(parents=True, exist_ok=True)
@@ -231,13 +178,13 @@ class Store:
         # One connection per (process, thread): sqlite3 connections must not cross a fork.
         conn = getattr(self._local, "conn", None)
         if conn is None or getattr(self._local, "pid", None) != os.getpid():
-            conn = self._guard(lambda: _retry_locked(self._open, OPEN_RETRY_S))
+            conn = self._guard(lambda: retry_locked(self._open, OPEN_RETRY_S))
             self._local.conn, self._local.pid = conn, os.getpid()
         return conn
 
     def _open(self) -> sqlite3.Connection:
         if self.read_only:
-            return _open_read_only(self.db_path)
+            return open_read_only(self.db_path)
         self._refuse_emptied_manifest()
         conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         try:
@@ -277,7 +224,7 @@ class Store:
         try:
             return fn()
         except sqlite3.DatabaseError as e:
-            if not _is_corrupt(e):
+            if not is_corrupt(e):
                 raise
             raise StoreError(
                 explain(
@@ -310,7 +257,7 @@ class Store:
             yield db
         except BaseException as e:
             db.execute("ROLLBACK")
-            if isinstance(e, sqlite3.DatabaseError) and _is_corrupt(e):
+            if isinstance(e, sqlite3.DatabaseError) and is_corrupt(e):
                 err = e  # bound here: the except variable is unbound once the block ends
                 self._guard(lambda: _reraise(err))
             raise
@@ -438,7 +385,7 @@ class Store:
                 " VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (
                     rec.key,
-                    _dumps(redact_urls(rec.spec)),
+                    row_json(redact_urls(rec.spec)),
                     rec.seed,
                     rec.setting,
                     rec.editor_id,
@@ -455,7 +402,7 @@ class Store:
         rows = self._rows(
             "SELECT key, spec, seed, setting, editor_id, editor_version, task, run, paid FROM chains WHERE key=?", (key,)
         )
-        return _chain_from_row(rows[0]) if rows else None
+        return chain_from_row(rows[0]) if rows else None
 
     def chains(self, *, setting: str | None = None) -> list[ChainRecord]:
         """Every registered chain, or those of one setting label, sorted by (setting, seed, run)."""
@@ -464,7 +411,7 @@ class Store:
         if setting is not None:
             sql, args = sql + " WHERE setting=?", (setting,)
         rows = self._rows(sql + " ORDER BY setting, seed, run", args)
-        return [_chain_from_row(r) for r in rows]
+        return [chain_from_row(r) for r in rows]
 
     def steps(self, chain_key: str) -> list[StepRecord]:
         """Every stored step of chain `chain_key`, whatever its status, sorted by step number
@@ -474,7 +421,7 @@ class Store:
             " FROM steps WHERE chain_key=? ORDER BY step",
             (chain_key,),
         )
-        return [_step_from_row(r) for r in rows]
+        return [step_from_row(r) for r in rows]
 
     def steps_with_image(self, image_hash: str) -> list[tuple[ChainRecord, StepRecord]]:
         """Every stored chain step whose image is `image_hash`, as (chain, step), sorted by
@@ -486,7 +433,7 @@ class Store:
             " ORDER BY c.setting, c.seed, c.run, s.step",
             (image_hash,),
         )
-        return [(_chain_from_row(r[:9]), _step_from_row(r[9:])) for r in rows]
+        return [(chain_from_row(r[:9]), step_from_row(r[9:])) for r in rows]
 
     def add_step(self, rec: StepRecord) -> None:
         """Record step `rec` in its own transaction (reasoning and meta with URLs redacted;
@@ -508,7 +455,7 @@ class Store:
                     rec.height,
                     rec.prompt,
                     redact_urls(rec.reasoning),
-                    _dumps(redact_urls(rec.meta)),
+                    row_json(redact_urls(rec.meta)),
                     rec.editor_seed,
                     rec.seconds,
                     time.time(),
@@ -634,127 +581,5 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def jsonable(value: Any) -> Any:
-    """Plain JSON values (dicts, lists, numbers, strings) from mappings, tuples, numpy scalars.
-
-    For stored records only (step metadata, finding details): anything else becomes its
-    str(), so an editor's odd metadata never loses a built step. Never for keys: those go
-    through iqa_audit.keys, which refuses what it cannot key."""
-    return json.loads(json.dumps(value, sort_keys=True, default=_json_default))
-
-
-def _dumps(value: Mapping[str, Any]) -> str:
-    return json.dumps(dict(value), sort_keys=True, separators=(",", ":"), default=_json_default)
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, Mapping):
-        return dict(o)
-    if isinstance(o, (tuple, set, frozenset)):
-        return list(o)
-    if hasattr(o, "item"):  # numpy scalars
-        return o.item()
-    return str(o)
-
-
-def _chain_from_row(row: tuple) -> ChainRecord:
-    key, spec, seed, setting, editor_id, editor_version, task, run, paid = row
-    return ChainRecord(
-        key, _loads_row(spec, f"chain {key}"), seed, setting, editor_id, editor_version, task, int(run), bool(paid)
-    )
-
-
-def _step_from_row(row: tuple) -> StepRecord:
-    (chain_key, step, status, image_hash, ext, width, height, prompt, reasoning, meta, editor_seed, seconds) = row
-    return StepRecord(
-        chain_key,
-        int(step),
-        status,
-        image_hash,
-        ext,
-        width,
-        height,
-        prompt,
-        reasoning,
-        _loads_row(meta, f"step {step} of chain {chain_key}"),
-        editor_seed,
-        seconds,
-    )
-
-
-UNREADABLE_META = "unreadable_meta"
-
-
-def _loads_row(text: Any, where: str) -> Mapping[str, Any]:
-    """A row's JSON object. One damaged row (hand-edited, written by a broken tool) must not
-    stop every build and audit that reads the chain: its value becomes
-    {UNREADABLE_META: what was wrong}, which the step keeps (its image is checked by hash
-    as always), and whoever shows the metadata shows that."""
-    try:
-        value = json.loads(text)
-    except (TypeError, ValueError) as e:
-        return MappingProxyType({UNREADABLE_META: f"{where}: not JSON ({e}); first bytes {str(text)[:40]!r}"})
-    if not isinstance(value, dict):
-        return MappingProxyType({UNREADABLE_META: f"{where}: a JSON {type(value).__name__}, not an object"})
-    return MappingProxyType(value)
-
-
-def _is_corrupt(e: sqlite3.DatabaseError) -> bool:
-    name = getattr(e, "sqlite_errorname", None)  # Python >= 3.11
-    if name is not None:
-        return name in CORRUPT_CODES
-    text = str(e).lower()
-    return type(e) is sqlite3.DatabaseError and ("malformed" in text or "not a database" in text)
-
-
 def _reraise(e: BaseException) -> None:
     raise e
-
-
-def _retry_locked(fn: Callable[[], T], within_s: float) -> T:
-    """fn(), retried while SQLite says the database is locked or busy, for up to `within_s`."""
-    deadline = time.monotonic() + within_s
-    delay = 0.005
-    while True:
-        try:
-            return fn()
-        except sqlite3.OperationalError as e:
-            text = str(e).lower()
-            if ("locked" not in text and "busy" not in text) or time.monotonic() > deadline:
-                raise
-        time.sleep(delay)
-        delay = min(delay * 2, 0.25)
-
-
-def _read_only(root: Path, db_path: Path) -> bool:
-    """A store this process cannot write: its manifest exists and it or its folder is not writable."""
-    if not db_path.is_file():
-        return False
-    return not (os.access(root, os.W_OK) and os.access(db_path, os.W_OK))
-
-
-def _open_read_only(db_path: Path) -> sqlite3.Connection:
-    """The manifest of a read-only store. SQLite reads a WAL database read-only only where it
-    can use (or create) the -shm file; a store closed cleanly has none, and then the file is
-    read as immutable: nobody can be writing a store nobody may write."""
-    uri = "file:" + quote(str(db_path.resolve()))
-    wal = Path(f"{db_path}-wal")
-    has_log = wal.exists() and wal.stat().st_size > 0
-    last: sqlite3.Error | None = None
-    for query in ["mode=ro"] if has_log else ["mode=ro", "immutable=1"]:
-        try:
-            conn = sqlite3.connect(f"{uri}?{query}", uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
-            return conn
-        except sqlite3.DatabaseError as e:
-            if _is_corrupt(e):
-                raise
-            last = e
-    raise StoreError(
-        explain(
-            f"store manifest {db_path}",
-            expected="a manifest this user can read",
-            got=f"a read-only store that SQLite cannot open ({last})",
-            fix="Make the folder readable (and its -wal/-shm files, if any), or copy the store.",
-        )
-    )

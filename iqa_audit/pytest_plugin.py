@@ -351,6 +351,15 @@ def gap_inputs(gap_cell, audit_engine, record_cell) -> None:
 
 
 @pytest.fixture
+def stability_inputs(stability_cell, audit_engine, record_cell) -> None:
+    """Scores a stability cell's chains during setup: a NaN/±inf score makes the cell an
+    ERROR naming the image, not a failure."""
+    from .verdicts import prepare_stability
+
+    prepare_stability(stability_cell, audit_engine, record_cell)
+
+
+@pytest.fixture
 def record_cell(request: pytest.FixtureRequest):
     """Attach a cell's record (records.py) to the test report as JSON; the controller gathers them."""
 

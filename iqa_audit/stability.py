@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .gaps import REFERENCE_STEP, Series
+from .metrics.base import NonFiniteScore
 from .self_eval import DelaySummary, summarise_delays
 
 # The case passes when the add chain's spread is at most STABILITY_BOUND times the
@@ -90,11 +91,22 @@ def robust_spread(differences: Sequence[float] | np.ndarray) -> float:
 
 
 def stability(add: Series, replicate: Series, *, bound: float = STABILITY_BOUND) -> Stability:
-    """Compare the add chain's and the replicate chain's step-to-step spread (same metric and seed)."""
+    """Compare the add chain's and the replicate chain's step-to-step spread (same metric and seed).
+
+    Raises ValueError for series of two metrics or seeds, and NonFiniteScore (naming each
+    image) when a step's score is NaN/±inf."""
     if add.metric_id != replicate.metric_id or add.seed != replicate.seed:
         raise ValueError(
             f"stability compares one metric on one seed: got {add.metric_id}/{add.seed} "
             f"and {replicate.metric_id}/{replicate.seed}"
+        )
+    # Every step counts here (the spread is over all step-to-step differences): a score the
+    # metric could not give is an error naming the image, never a silently skipped step.
+    why = add.unusable_for(*add.steps) + replicate.unusable_for(*replicate.steps)
+    if why:
+        raise NonFiniteScore(
+            f"{add.metric_id} stability on {add.setting} vs {replicate.setting}/{add.seed} needs the score of every "
+            "step, and the metric could not give these:\n" + "\n".join(why)
         )
     da, dr = step_differences(add), step_differences(replicate)
     sa, sr = robust_spread(da), robust_spread(dr)

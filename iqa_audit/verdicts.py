@@ -195,16 +195,34 @@ def detection_delay_record(series) -> dict[str, Any]:
     }
 
 
+def prepare_stability(cell: StabilityCell, engine, record: Callable[[Record], None]) -> None:
+    """Score the cell's two chains in the test's SETUP (the `stability_inputs` fixture), so a
+    score the metric could not give (NaN/±inf) makes the cell an ERROR naming the image, not
+    a failed verdict; a metric that cannot run is recorded (the run fails unless
+    --allow-missing-metrics) and skips the cell."""
+    __tracebackhide__ = True
+    from .metrics.base import MetricUnavailable, NonFiniteScore
+
+    try:
+        engine.stability(cell)
+    except MetricUnavailable as e:
+        metric_unavailable(cell.metric, e, record)
+    except NonFiniteScore as e:
+        pytest.fail(str(e), pytrace=False)
+
+
 def audit_stability(cell: StabilityCell, engine, record: Recorder, cfg: AuditConfig) -> None:
     """Metric stability under content change: the add chain's step-to-step spread against the
     replicate chain's (iqa_audit.stability); fails above the stated bound."""
     __tracebackhide__ = True
-    from .metrics.base import MetricUnavailable
+    from .metrics.base import MetricUnavailable, NonFiniteScore
 
     try:
         s = engine.stability(cell)
-    except MetricUnavailable as e:
-        pytest.skip(str(e))
+    except MetricUnavailable as e:  # counted like any cell's: the run fails unless --allow-missing-metrics
+        metric_unavailable(cell.metric, e, record)
+    except NonFiniteScore as e:  # without the stability_inputs fixture: still the reason, not a traceback
+        pytest.fail(str(e), pytrace=False)
     add, rep = (engine.stability_series(cell.metric, st, cell.seed) for st in (cell.add_setting, cell.replicate_setting))
 
     def curve(series) -> dict[str, dict[str, float]]:

@@ -8,6 +8,9 @@ step from which the normalised score stays below step 1, per run, summarised ove
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -15,6 +18,7 @@ from iqa_audit.cells import StabilityCell, stability_cells
 from iqa_audit.config import resolve_config
 from iqa_audit.engine import Engine
 from iqa_audit.errors import ConfigError
+from iqa_audit.metrics.base import NonFiniteScore
 from iqa_audit.gaps import Series
 from iqa_audit.stability import (
     MIN_SPREAD,
@@ -27,6 +31,9 @@ from iqa_audit.stability import (
 )
 
 CONTENT_METRIC = "tests.content_metric_example:colourful_share"
+GIVES_UP_METRIC = "tests.content_metric_example:gives_up_past_one_fruit"
+pytest_plugins = ["pytester"]
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def series(setting: str, runs: dict[int, list[float]], *, metric: str = "m", seed: str = "s") -> Series:
@@ -143,3 +150,46 @@ def test_a_content_metric_fails_and_a_quality_measure_passes(tmp_path):
         "empty-table",
     )
     assert add.steps == tuple(range(7)) and len(add.runs) == 1  # every step scored
+
+
+def test_a_step_the_metric_could_not_score_is_an_error_not_a_skipped_difference():
+    add = series("add", {0: [50, 52, 51, 53, 52]})
+    add = Series(add.metric_id, "1", "add", "s", (0,), add.steps, add.raw, add.normalised, {0: {3: "step 3: a.png got NaN"}})
+    with pytest.raises(NonFiniteScore, match="a.png got NaN"):
+        stability(add, series("rep", {0: [50, 50, 51, 50, 50]}))
+
+
+STABILITY_TEST = (
+    "from iqa_audit.verdicts import audit_stability\n\n"
+    "def test_stability(stability_cell, stability_inputs, audit_engine, record_cell, audit_config):\n"
+    "    audit_stability(stability_cell, audit_engine, record_cell, audit_config)\n"
+)
+
+
+def _stability_run(pytester, tmp_path, metric: str, *extra: str):
+    pytester.makepyprojecttoml(
+        "[tool.iqa_audit]\n"
+        'stability_cases = ["add-fruits:empty-table"]\nstability_steps = 4\nstability_runs = 1\nstability_long_side = 64\n'
+    )
+    pytester.makepyfile(test_stability=STABILITY_TEST)
+    os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
+    args = f"-p iqa_audit.pytest_plugin -p no:cacheprovider --metric {metric} --store {tmp_path / 'store'}"
+    return pytester.runpytest_subprocess(*args.split(), "--reports-dir", str(tmp_path / "reports"), "--baseline", "none", *extra)
+
+
+@pytest.mark.slow
+def test_a_stability_cell_with_a_nan_score_is_an_error_naming_the_image(pytester, tmp_path):
+    out = _stability_run(pytester, tmp_path, GIVES_UP_METRIC)
+    out.assert_outcomes(errors=1)
+    text = out.stdout.str()
+    assert "Traceback" not in text and "got NaN" in text and "sim-noise-tint-add-fruits/empty-table/run 0/step 2" in text
+
+
+@pytest.mark.slow
+def test_a_stability_only_run_of_a_metric_that_cannot_run_is_not_green(pytester, tmp_path):
+    # pyiqa:musiq's weights are not here: the cell skips, and the run fails unless allowed.
+    out = _stability_run(pytester, tmp_path, "pyiqa:musiq")
+    assert out.ret == pytest.ExitCode.TESTS_FAILED
+    out.assert_outcomes(skipped=1)
+    allowed = _stability_run(pytester, tmp_path, "pyiqa:musiq", "--allow-missing-metrics")
+    assert allowed.ret == pytest.ExitCode.OK

@@ -168,6 +168,7 @@ def pytest_collection_modifyitems(session, config, items):
         "iqa_audit:noise-sigma",
         "--baseline",
         "none",
+        env={},  # a subprocess: in this process tests_metrics' own test_gap may already be imported
     )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()

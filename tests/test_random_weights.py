@@ -62,9 +62,11 @@ STUDY_METRICS = (
 # of the real architecture at a small stand-in size (iqa_audit.metrics.local_vlm).
 RANDOM_METRICS = STUDY_METRICS + ("qrealign-mini",)
 
-# One forward of these takes 20 s to 4 min on one core here (MANIQA: 20 ViT-B/8 crops, TReS:
-# 50 ResNet-50 crops, NRQM/PI/ILNIQE: per-pixel statistics in Python loops), so their
-# batch-vs-one-by-one check (four forwards) runs with the 2K cases, not in every CI run.
+# One forward of these takes 9 s to 85 s on one core here whatever the image size (recorded
+# with the benchmark: MANIQA 20 ViT-B/8 crops 85 s, TReS 50 ResNet-50 crops 34 s, IL-NIQE a
+# 524x524 resize 16 s, NRQM 13 s and PI 9 s of per-block statistics), so their batch-vs-one-
+# by-one check (four forwards) runs with IQA_AUDIT_RANDOM_2K=1; the benchmark's --batch-check
+# ran it for all five (max difference 0.0).
 HEAVY = frozenset({"maniqa", "tres", "nrqm", "pi", "ilniqe"})
 
 SIZES = {"512": (512, 273), "2816x1504": (2816, 1504)}  # 512 px long side at the study's 2K aspect; odd height
@@ -170,7 +172,7 @@ def test_random_weights_forward(random_metric, size):
 def test_random_weights_batch_equals_one_by_one(random_metric):
     metric = random_metric
     if metric.id.removesuffix("-random") in HEAVY and not RUN_2K:
-        pytest.skip(f"{metric.id}: four forwards of minutes each; " + NOT_2K)
+        pytest.skip(f"{metric.id}: four forwards of 9-85 s each (recorded: batch equals one by one); " + NOT_2K)
     # A clean and a very noisy image: far apart for every metric, even NRQM's piecewise-constant forests.
     images = [textured(320, 224, 2), textured(320, 224, 3, noise=45.0)]
     batch = metric.score(images)

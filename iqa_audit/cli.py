@@ -10,6 +10,7 @@ config is checked by `validate.check_config` before any work: a mistake is one
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from typing import Any, Sequence
@@ -82,6 +83,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: every finished step is stored; run the same command again to resume.", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`iqa-audit list | head`): not an error of ours. Point stdout
+        # at /dev/null so Python's flush at exit does not raise a second time.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _switches(args) -> dict[str, Any]:

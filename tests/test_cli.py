@@ -81,6 +81,18 @@ def test_list_names_seeds_editors_tasks_metrics():
         assert word in out.stdout
 
 
+def test_a_reader_that_stops_early_is_not_an_error():
+    """`iqa-audit list | head -1`: the pipe closes under the command, which exits quietly."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "iqa_audit", "list"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT
+    )
+    assert proc.stdout.readline()  # the first line, then the reader goes away
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0 and "Traceback" not in err and "BrokenPipe" not in err, err
+
+
 def test_score_with_a_metric_that_cannot_run_fails_unless_allowed(tmp_path, seed_dir):
     """No silent green in the CLI either: a score job whose metric has no weights here
     exits 1 naming it, and --allow-missing-metrics turns that into a skip."""

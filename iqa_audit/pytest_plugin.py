@@ -383,6 +383,7 @@ class ResultCollector:
         self.failure: str | None = None  # why the outputs could not be written
         self.moved: str | None = None  # the run's folder name was taken meanwhile
         self.unavailable: dict[str, str] = {}  # requested metrics that could not run: name -> why
+        self.interrupted = False  # Ctrl-C: the outputs hold only the cases that finished
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         category = self.config.hook.pytest_report_teststatus(report=report, config=self.config)[0]
@@ -413,6 +414,7 @@ class ResultCollector:
 
         audit = self.config.stash[SESSION_KEY]
         cfg = audit.cfg
+        self.interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
         records = [self.records[k] for k in sorted(self.records)]
         self.unavailable = unavailable_metrics(cfg, records)
         if self.unavailable and not cfg.allow_missing_metrics and session.exitstatus == pytest.ExitCode.OK:
@@ -431,13 +433,16 @@ class ResultCollector:
                 finished=time.time(),
                 compare=cfg.compare,
                 outcomes=dict(self.outcomes),
+                interrupted=self.interrupted,
+                collected=session.testscollected,
             )
         except (AuditError, OSError) as e:  # e.g. the disk filled up: one clear line, not a traceback
             self.failure = redact_text(str(e))
             if session.exitstatus == 0:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
             return
-        self.pruned = prune_runs(audit.reports_root, keep=cfg.keep_reports, current=run_dir)
+        if not self.interrupted:  # a partial run never pushes a finished one out
+            self.pruned = prune_runs(audit.reports_root, keep=cfg.keep_reports, current=run_dir)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         """The HTML report's path, last: after pytest's own -rs lines and its counts, so an
@@ -468,6 +473,12 @@ class ResultCollector:
         if not self.paths:
             return
         terminalreporter.section("iqa-audit")
+        if self.interrupted:
+            terminalreporter.write_line(
+                f"INTERRUPTED: the report covers the {len(self.records)} cases that finished, not the whole audit"
+                + ("; the baseline was not updated" if config.stash[SESSION_KEY].cfg.update_baseline else ""),
+                red=True,
+            )
         if self.moved:
             terminalreporter.write_line(self.moved, yellow=True)
         kinds: dict[str, int] = {}
@@ -480,7 +491,7 @@ class ResultCollector:
             for r in gated:
                 if r.baseline in ("regression", "improved", "unstable", "weaker"):
                     terminalreporter.write_line(f"  {r.baseline}: {r.cell}")
-        else:
+        elif counts:
             terminalreporter.write_line("verdicts: " + counts)
         from .results import verdict_counts
 

@@ -91,10 +91,18 @@ def verdict_counts(records: Sequence[Record]) -> dict[str, int]:
 
 
 def build_results(
-    cfg: AuditConfig, records: Sequence[Record], *, started: float, finished: float, outcomes: Mapping[str, int] | None = None
+    cfg: AuditConfig,
+    records: Sequence[Record],
+    *,
+    started: float,
+    finished: float,
+    outcomes: Mapping[str, int] | None = None,
+    interrupted: bool = False,
+    collected: int | None = None,
 ) -> dict[str, Any]:
     """`outcomes`: pytest's own counts for the session (what its summary line says); by
-    default the records' outcomes."""
+    default the records' outcomes. `interrupted`: the session was stopped (Ctrl-C) before
+    every collected case (`collected`) ran, so the file holds only the cases that did."""
     from . import band
     from .evidence import THRESHOLD_SOURCE
 
@@ -121,6 +129,8 @@ def build_results(
                 "machine": machine(cfg.device),
                 "config": _config_dict(cfg),
                 "outcomes": counts,
+                "interrupted": bool(interrupted),
+                "collected": collected,
                 "verdicts": verdict_counts(cells),
                 "evidence_threshold": THRESHOLD_SOURCE,
                 "noise_band": band.describe(),
@@ -192,18 +202,23 @@ def write_run_outputs(
     finished: float,
     compare: Path | None = None,
     outcomes: Mapping[str, int] | None = None,
+    interrupted: bool = False,
+    collected: int | None = None,
 ) -> dict[str, Path]:
     """Write results.json, the baseline (with --update-baseline) and index.html into run_dir.
+    An interrupted run writes no baseline: half a re-recording would mix two runs' verdicts.
     Raises ReportError (an AuditError naming the file, the system's reason and the fix) when
     a file cannot be written, e.g. on a full disk; no temporary file is left behind."""
     from .report.html import write_report
 
-    results = build_results(cfg, records, started=started, finished=finished, outcomes=outcomes)
+    results = build_results(
+        cfg, records, started=started, finished=finished, outcomes=outcomes, interrupted=interrupted, collected=collected
+    )
     paths: dict[str, Path] = {}
     target = run_dir / "results.json"
     try:
         paths["results"] = write_json_atomic(target, results)
-        if cfg.update_baseline:
+        if cfg.update_baseline and not interrupted:
             target = baseline_path(cfg)
             paths["baseline"] = update_baseline(cfg, records)
         target = run_dir / "index.html"

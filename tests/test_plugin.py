@@ -249,3 +249,32 @@ def test_dataset_chains_get_the_same_cases(pytester, tmp_path):
     gap_cell = next(c for c in res["cells"] if c["kind"] == "gap")
     assert gap_cell["runs"] == 2 and set(gap_cell["mean_normalised"]) == {"0", "1", "5"}
     assert {c["check"] for c in res["cells"] if c["kind"] == "editor"} == {"replication", "aspect_ratio"}
+
+
+@pytest.mark.slow
+def test_an_interrupted_run_says_so_and_keeps_the_finished_runs(audit_dir):
+    pytester, args, tmp = audit_dir
+    finished = pytester.runpytest_subprocess(*args, "--run-name", "finished", "--baseline", "none")
+    assert (tmp / "reports" / "finished" / "results.json").is_file(), finished.stdout.str()[-1500:]
+    # Ctrl-C during the third case (a KeyboardInterrupt, as pytest gets from SIGINT).
+    pytester.makeconftest(
+        "import pytest\n"
+        "seen = []\n"
+        "@pytest.hookimpl(tryfirst=True)\n"
+        "def pytest_runtest_call(item):\n"
+        "    seen.append(item.nodeid)\n"
+        "    if len(seen) == 3:\n"
+        "        raise KeyboardInterrupt\n"
+    )
+    baseline = tmp / "b.json"
+    out = pytester.runpytest_subprocess(
+        *args, "--run-name", "stopped", "--baseline", str(baseline), "--update-baseline", "--keep-reports", "1"
+    )
+    assert out.ret == pytest.ExitCode.INTERRUPTED
+    assert "INTERRUPTED: the report covers the 2 cases that finished" in out.stdout.str()
+    run = _results(tmp, "stopped")["run"]
+    assert run["interrupted"] is True and run["collected"] == 4 and len(_results(tmp, "stopped")["cells"]) == 2
+    assert "INTERRUPTED" in (tmp / "reports" / "stopped" / "index.html").read_text()
+    assert not baseline.exists()  # half a re-recording is no baseline
+    assert (tmp / "reports" / "finished" / "results.json").is_file()  # --keep-reports 1 pruned nothing
+    assert _results(tmp, "finished")["run"]["interrupted"] is False

@@ -64,8 +64,15 @@ def page_header(results: Mapping[str, Any], cells: Sequence[Record]) -> str:
     )
     editors = _editor_versions(results.get("editors", {}) or {})
     seed_list = " ".join(f'<span class="chip">{e(s)}</span>' for s in seeds) or "none"
+    interrupted = (
+        f'<p class="interrupted"><b>INTERRUPTED</b>: this run was stopped before it finished; the page covers the '
+        f"{len(cells)} cases that did, of {e(run.get('collected') or '?')} collected. Its counts are not the audit's.</p>"
+        if run.get("interrupted")
+        else ""
+    )
     return f"""<header>
 <h1>iqa-audit report <span class="run">{e(run.get("name", ""))}</span></h1>
+{interrupted}
 <p class="lede">Does each no-reference quality metric notice that an image editor, fed its own output again and again,
 degrades the picture? A gap is the mean normalised score at step Δ minus at step 1; below 0 means the metric noticed.</p>
 <div class="outcomes"><span class="dim">pytest:</span> {_badges(counts)}

@@ -157,6 +157,7 @@ nav{position:sticky;top:0;background:#fafbfcee;border-bottom:1px solid var(--lin
 nav a{margin-right:14px;text-decoration:none;color:#0b57d0;font-weight:600}
 a{color:#0b57d0}
 .outcomes{margin:6px 0}
+.interrupted{background:#fde2e1;border:2px solid #c0392b;padding:6px 10px;border-radius:4px}
 .sep{color:#aaa;margin:0 4px}
 .badge{display:inline-block;border-radius:10px;padding:1px 8px;font-weight:600;background:#eef0f2;color:#333;font-size:12px}
 .badge.passed{background:var(--pass-bg);color:var(--pass)}

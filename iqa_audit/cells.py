@@ -232,8 +232,10 @@ def sanity_cases(cfg: AuditConfig) -> list[SanityCase]:
 
 def stability_cells(cfg: AuditConfig) -> list[StabilityCell]:
     """One case per (metric, "add-task:seed" in cfg.stability_cases); none for an imported
-    dataset (its chains are not built here). ConfigError for a case that is not an add task."""
-    if cfg.dataset:
+    dataset (its chains are not built here) and none for `--seed-dir` alone (only the user's
+    images are audited then, and the cases add objects to a built-in seed). ConfigError for
+    a case that is not an add task."""
+    if cfg.dataset or (cfg.seed_dirs and not cfg.seeds):
         return []
     cases = []
     for case in cfg.stability_cases:

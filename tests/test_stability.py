@@ -123,6 +123,12 @@ def test_one_stability_case_per_metric_and_add_case():
     ]
     cell = stability_cells(cfg)[0]
     assert cell.add_setting.label == "sim-noise-tint-add-apples" and cell.replicate_setting.task == "replicate"
+    own_images = resolve_config({"metrics": ("iqa_audit:noise-sigma",), "seed_dirs": (str(ROOT / "tests"),)})
+    assert stability_cells(own_images) == []  # --seed-dir alone: only the user's images, no built-in table
+    with_builtins = resolve_config(
+        {"metrics": ("iqa_audit:noise-sigma",), "seed_dirs": (str(ROOT / "tests"),), "seeds": ("all-procedural",)}
+    )
+    assert len(stability_cells(with_builtins)) == 2
     with pytest.raises(ConfigError, match="add task"):
         stability_cells(resolve_config({"metrics": ("iqa_audit:noise-sigma",), "stability_cases": ("replicate:grid",)}))
 

@@ -19,7 +19,7 @@ from .config import AuditConfig, find_pyproject, resolve_config
 from .names import slug
 from .options import add_options, overrides
 from .audit_session import PROPERTY, SESSION_KEY, AuditSession, refuse_taken_run_name
-from .records import GATED, GapRecord, Record
+from .records import GATED, GapRecord, Record, SanityRecord
 from .urls import redact_text
 
 DEST_PREFIX = "iqa_"  # option destinations in pytest's namespace: iqa_metrics, iqa_runs, ...
@@ -493,6 +493,15 @@ class ResultCollector:
                     terminalreporter.write_line(f"  {r.baseline}: {r.cell}")
         elif counts:
             terminalreporter.write_line("verdicts: " + counts)
+        sanity = [r for r in self.records.values() if isinstance(r, SanityRecord)]
+        if sanity:  # not gated by the baseline, so not in the line above; pytest counts them
+            ok = sum(1 for r in sanity if r.passed and not r.warning)
+            warned = sum(1 for r in sanity if r.warning)
+            terminalreporter.write_line(
+                f"metric sanity checks: {ok} pass, {len(sanity) - ok - warned} fail"
+                + (f", {warned} warn" if warned else "")
+                + (" (not gated by the baseline)" if config.stash[SESSION_KEY].cfg.baseline else "")
+            )
         from .results import verdict_counts
 
         v = verdict_counts(list(self.records.values()))

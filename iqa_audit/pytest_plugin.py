@@ -486,7 +486,7 @@ class ResultCollector:
         for r in gated:
             kinds[r.baseline] = kinds.get(r.baseline, 0) + 1
         counts = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
-        if config.stash[SESSION_KEY].cfg.baseline:
+        if config.stash[SESSION_KEY].cfg.baseline and counts:
             terminalreporter.write_line("against the baseline: " + counts)
             for r in gated:
                 if r.baseline in ("regression", "improved", "unstable", "weaker"):

@@ -189,7 +189,7 @@ def check_store(cfg: AuditConfig, flag: str = "--store") -> None:
             explain(
                 f"{flag} {root}",
                 expected="a writable folder (or one that can be created)",
-                got=f"cannot create folders in {parent} ({e.strerror or e})",
+                got=f"a place where no folder can be created: {parent} refuses it ({e.strerror or e})",
                 fix="Pass --store with a folder you can write, or set IQA_AUDIT_STORE.",
             )
         ) from None

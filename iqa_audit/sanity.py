@@ -48,8 +48,11 @@ class SanityCheck:
 
 
 def finite(i: SanityInput) -> tuple[bool, str]:
+    """The first 3 clean seeds score finite; the message names each seed with its score."""
     s = np.asarray(i.metric.score(i.seed_images(3)), dtype=float)
-    return bool(np.all(np.isfinite(s))), f"scores of 3 clean seeds: {s.tolist()}"
+    names = i.seed_names[: len(s)] if len(i.seed_names) >= len(s) else tuple(f"seed {k}" for k in range(len(s)))
+    listed = ", ".join(f"{n} {v!r}" + ("" if np.isfinite(v) else " (not finite)") for n, v in zip(names, s.tolist()))
+    return bool(np.all(np.isfinite(s))), f"scores of {len(s)} clean seeds: {listed}"
 
 
 def deterministic(i: SanityInput) -> tuple[bool, str]:

@@ -166,3 +166,16 @@ def test_engine_runs_a_sanity_check_from_its_entry(monkeypatch, tmp_path, seed_d
 def test_editor_cells_name_their_check_in_the_baseline_key():
     st = Setting("identity-replicate", "identity", "replicate")
     assert EditorCell(st, "grid-perspective", "tint", 10, 1).cell == "tint-identity-replicate-grid-perspective"
+
+
+def test_a_metric_that_gives_nan_on_a_clean_seed_fails_sanity_naming_the_seed():
+    class GivesUpOnTheSecond:
+        def score(self, images):
+            return np.array([1.0, float("nan"), 3.0][: len(images)])
+
+    images = [object()] * 3
+    passed, message = sanity.finite(
+        sanity.SanityInput(GivesUpOnTheSecond(), lambda n: images[:n], None, ("deep-shadows", "flat-cartoon", "tiny"))
+    )
+    assert not passed
+    assert "flat-cartoon nan (not finite)" in message and "deep-shadows 1.0" in message

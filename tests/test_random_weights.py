@@ -30,33 +30,13 @@ from iqa_audit.errors import ConfigError
 from iqa_audit.images import Image
 from iqa_audit.metrics import MetricUnavailable
 from iqa_audit.metrics.pyiqa_adapter import create_pyiqa_metric
+from iqa_audit.metrics.random_weights import study_metrics
 from iqa_audit.metrics.registry import metric_id
 
 ROOT = Path(__file__).resolve().parent.parent
 
 # The study's Table 2 (its 21st metric, qalign, cannot be built here: see test below).
-STUDY_METRICS = (
-    "arniqa",
-    "brisque",
-    "clipiqa",
-    "cnniqa",
-    "dbcnn",
-    "hyperiqa",
-    "ilniqe",
-    "liqe",
-    "maniqa",
-    "musiq",
-    "nima",
-    "niqe",
-    "nrqm",
-    "paq2piq",
-    "pi",
-    "piqe",
-    "qualiclip",
-    "topiq_nr",
-    "tres",
-    "wadiqam_nr",
-)
+STUDY_METRICS = study_metrics()
 
 # pyiqa 0.1.16's small VLM metric (transformers >= 5): pyiqa's own QReAlign class on a Qwen3.5
 # of the real architecture at a small stand-in size (iqa_audit.metrics.local_vlm).

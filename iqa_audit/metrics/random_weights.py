@@ -56,6 +56,20 @@ NOT_BUILDABLE = {
 }
 
 
+# Table 2 rows that are not a pyiqa 0.1.16 network built here: entropy is not in the study,
+# VisualQuality-R1 and RALI are not in pyiqa, qalign is NOT_BUILDABLE above.
+_NOT_STUDY_PYIQA = frozenset({"entropy", "visualquality-r1", "rali", "qalign"})
+
+
+def study_metrics() -> tuple[str, ...]:
+    """The study's Table 2 metrics (normalize.TABLE2) that `pyiqa:<name>@random` builds here,
+    sorted by name: 20 of its 21 pyiqa metrics (qalign is too large). The one list the
+    random-weights tests and both cost benchmarks use."""
+    from ..normalize import TABLE2
+
+    return tuple(sorted(set(TABLE2) - _NOT_STUDY_PYIQA))
+
+
 def split_variant(metric: str) -> tuple[str, bool]:
     """'musiq@random' -> ('musiq', True); 'musiq' -> ('musiq', False). Raises ValueError for other variants."""
     bare, sep, variant = metric.partition(VARIANT_SEPARATOR)

@@ -42,29 +42,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from iqa_audit.metrics.random_weights import study_metrics
+
 # The study's Table 2 (qalign excluded: 8.2 B parameters, refused by the random mode).
-STUDY_METRICS = (
-    "arniqa",
-    "brisque",
-    "clipiqa",
-    "cnniqa",
-    "dbcnn",
-    "hyperiqa",
-    "ilniqe",
-    "liqe",
-    "maniqa",
-    "musiq",
-    "nima",
-    "niqe",
-    "nrqm",
-    "paq2piq",
-    "pi",
-    "piqe",
-    "qualiclip",
-    "topiq_nr",
-    "tres",
-    "wadiqam_nr",
-)
+STUDY_METRICS = study_metrics()
 RTOL = 1e-3
 # Entropy is exactly 0 on a flat image; a relative tolerance alone would demand bit equality there.
 ATOL = 1e-6

@@ -26,28 +26,9 @@ import sys
 import time
 from pathlib import Path
 
-STUDY_METRICS = (
-    "piqe",
-    "brisque",
-    "niqe",
-    "cnniqa",
-    "wadiqam_nr",
-    "paq2piq",
-    "musiq",
-    "nima",
-    "topiq_nr",
-    "dbcnn",
-    "arniqa",
-    "qualiclip",
-    "clipiqa",
-    "liqe",
-    "hyperiqa",
-    "tres",
-    "maniqa",
-    "ilniqe",
-    "nrqm",
-    "pi",
-)  # cheap first
+from iqa_audit.metrics.random_weights import study_metrics
+
+STUDY_METRICS = study_metrics()  # the study's Table 2 as the random mode builds it
 STUDY_IMAGES = 28_000  # the study's images: 13 seeds x settings x 5 runs x steps (Banana100)
 
 

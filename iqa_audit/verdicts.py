@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from functools import lru_cache
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, TypeVar
 
 import pytest
 
@@ -22,6 +22,7 @@ from .config import AuditConfig
 from .records import EditorRecord, GapRecord, GatedRecord, MetricStatusRecord, Record, SanityRecord, StabilityRecord
 from .store import jsonable
 
+T = TypeVar("T")
 Recorder = Callable[[Record], None]  # the record_cell fixture: attaches a record to the test's report
 
 
@@ -92,6 +93,24 @@ def metric_unavailable(name: str, error: Exception, record: Recorder) -> None:
     pytest.skip(str(error))
 
 
+def scored(metric: str, compute: Callable[[], T], record: Recorder, error_record: Callable[[str], Record] | None = None) -> T:
+    """`compute()`, or the test's end when the metric could not give what it needs: a metric
+    that cannot run here is recorded (the run fails unless --allow-missing-metrics) and the
+    case skips; a NaN/±inf score fails the case with the reason naming the image (an ERROR
+    when called from a fixture, i.e. in setup), recorded as `error_record(reason)` if given."""
+    __tracebackhide__ = True
+    from .metrics.base import MetricUnavailable, NonFiniteScore
+
+    try:
+        return compute()
+    except MetricUnavailable as e:
+        metric_unavailable(metric, e, record)
+    except NonFiniteScore as e:
+        if error_record is not None:
+            record(error_record(str(e)))
+        pytest.fail(str(e), pytrace=False)
+
+
 def prepare_gap(cell: GapCell, engine, record: Recorder) -> None:
     """Score the cell's series in the test's SETUP (the `gap_inputs` fixture), so a score
     the cell needs that the metric could not give (NaN/±inf) makes the cell an ERROR,
@@ -99,15 +118,7 @@ def prepare_gap(cell: GapCell, engine, record: Recorder) -> None:
     of the same series that do not need that image still run. A metric that cannot run
     here skips the cell."""
     __tracebackhide__ = True
-    from .metrics.base import MetricUnavailable, NonFiniteScore
-
-    try:
-        engine.gap(cell)
-    except MetricUnavailable as e:
-        metric_unavailable(cell.metric, e, record)
-    except NonFiniteScore as e:
-        record(gap_error_record(cell, engine, str(e)))
-        pytest.fail(str(e), pytrace=False)
+    scored(cell.metric, lambda: engine.gap(cell), record, lambda why: gap_error_record(cell, engine, why))
 
 
 def gap_error_record(cell: GapCell, engine, reason: str) -> GapRecord:
@@ -147,15 +158,8 @@ def _gap_fields(cell: GapCell, engine, cfg: AuditConfig) -> dict[str, Any]:
 
 def audit_gap(cell: GapCell, engine, record: Recorder, cfg: AuditConfig) -> None:
     __tracebackhide__ = True
-    from .metrics.base import MetricUnavailable, NonFiniteScore
-
-    try:
-        judged = engine.verdict(cell)
-    except MetricUnavailable as e:
-        metric_unavailable(cell.metric, e, record)
-    except NonFiniteScore as e:  # without the gap_inputs fixture: still recorded as an error, with the reason
-        record(gap_error_record(cell, engine, str(e)))
-        pytest.fail(str(e), pytrace=False)
+    # Without the gap_inputs fixture a non-finite score is still recorded as an error, with the reason.
+    judged = scored(cell.metric, lambda: engine.verdict(cell), record, lambda why: gap_error_record(cell, engine, why))
     g = judged.gap
     rec = GapRecord(
         **{**_gap_fields(cell, engine, cfg), "runs": len(g.runs)},
@@ -195,34 +199,20 @@ def detection_delay_record(series) -> dict[str, Any]:
     }
 
 
-def prepare_stability(cell: StabilityCell, engine, record: Callable[[Record], None]) -> None:
+def prepare_stability(cell: StabilityCell, engine, record: Recorder) -> None:
     """Score the cell's two chains in the test's SETUP (the `stability_inputs` fixture), so a
     score the metric could not give (NaN/±inf) makes the cell an ERROR naming the image, not
     a failed verdict; a metric that cannot run is recorded (the run fails unless
     --allow-missing-metrics) and skips the cell."""
     __tracebackhide__ = True
-    from .metrics.base import MetricUnavailable, NonFiniteScore
-
-    try:
-        engine.stability(cell)
-    except MetricUnavailable as e:
-        metric_unavailable(cell.metric, e, record)
-    except NonFiniteScore as e:
-        pytest.fail(str(e), pytrace=False)
+    scored(cell.metric, lambda: engine.stability(cell), record)
 
 
 def audit_stability(cell: StabilityCell, engine, record: Recorder, cfg: AuditConfig) -> None:
     """Metric stability under content change: the add chain's step-to-step spread against the
     replicate chain's (iqa_audit.stability); fails above the stated bound."""
     __tracebackhide__ = True
-    from .metrics.base import MetricUnavailable, NonFiniteScore
-
-    try:
-        s = engine.stability(cell)
-    except MetricUnavailable as e:  # counted like any cell's: the run fails unless --allow-missing-metrics
-        metric_unavailable(cell.metric, e, record)
-    except NonFiniteScore as e:  # without the stability_inputs fixture: still the reason, not a traceback
-        pytest.fail(str(e), pytrace=False)
+    s = scored(cell.metric, lambda: engine.stability(cell), record)
     add, rep = (engine.stability_series(cell.metric, st, cell.seed) for st in (cell.add_setting, cell.replicate_setting))
 
     def curve(series) -> dict[str, dict[str, float]]:
@@ -304,12 +294,7 @@ def audit_sanity(case, engine, record: Recorder) -> None:
     __tracebackhide__ = True
     import warnings
 
-    from .metrics.base import MetricUnavailable
-
-    try:
-        passed, message, warning_only = engine.sanity(case)
-    except MetricUnavailable as e:
-        metric_unavailable(case.metric, e, record)
+    passed, message, warning_only = scored(case.metric, lambda: engine.sanity(case), record)
     record(
         SanityRecord(
             cell=f"sanity:{case.id}",

@@ -137,6 +137,14 @@ def test_a_manifest_with_a_bad_row_is_refused_at_configure_listing_the_row(pytes
     assert "line 2" in out and "line 3" in out and "missing.png" in out  # every problem, with its row
 
 
+def _tiny_audit(seed_dir) -> list[str]:
+    """A one-cell audit: the tiny seed, 2 steps of sim-noise-tint, noise-sigma, raw verdicts."""
+    return (
+        f"--seed tiny --seed-dir {seed_dir} --editor sim-noise-tint --runs 1 --steps 2 --delta-steps 2 --long-side 0"
+        " --metric iqa_audit:noise-sigma --baseline none"
+    ).split()
+
+
 def test_a_store_lost_after_configure_is_one_error_line_not_an_internal_error(pytester, seed_dir):
     store = pytester.path / "store"
     # Between configure (which checked the store) and collection, the folder becomes a file.
@@ -148,28 +156,8 @@ def pytest_collection_modifyitems(session, config, items):
     shutil.rmtree({str(store)!r}, ignore_errors=True)
     Path({str(store)!r}).write_text("not a folder")
 """)
-    result = _run(
-        pytester,
-        "--seed",
-        "tiny",
-        "--seed-dir",
-        str(seed_dir),
-        "--editor",
-        "sim-noise-tint",
-        "--runs",
-        "1",
-        "--steps",
-        "2",
-        "--delta-steps",
-        "2",
-        "--long-side",
-        "0",
-        "--metric",
-        "iqa_audit:noise-sigma",
-        "--baseline",
-        "none",
-        env={},  # a subprocess: in this process tests_metrics' own test_gap may already be imported
-    )
+    # A subprocess (env={}): in this process tests_metrics' own test_gap may already be imported.
+    result = _run(pytester, *_tiny_audit(seed_dir), env={})
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
     assert str(store) in _one_error_line(result)
@@ -177,26 +165,7 @@ def pytest_collection_modifyitems(session, config, items):
 
 @pytest.mark.slow
 def test_cuda_without_a_gpu_is_refused_even_when_every_score_is_cached(pytester, tmp_path, seed_dir):
-    common = [
-        "--seed",
-        "tiny",
-        "--seed-dir",
-        str(seed_dir),
-        "--editor",
-        "sim-noise-tint",
-        "--runs",
-        "1",
-        "--steps",
-        "2",
-        "--delta-steps",
-        "2",
-        "--long-side",
-        "0",
-        "--metric",
-        "iqa_audit:noise-sigma",
-        "--baseline",
-        "none",
-    ]
+    common = _tiny_audit(seed_dir)
     no_gpu = {"CUDA_VISIBLE_DEVICES": "", "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     warm = _run(pytester, *common, env=no_gpu)
     warm.assert_outcomes(passed=1)  # every score is now in the store

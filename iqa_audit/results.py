@@ -75,6 +75,27 @@ def metric_statuses(cfg: AuditConfig, records: Sequence[Record]) -> dict[str, di
     return out
 
 
+def weights_used(cfg: AuditConfig) -> dict[str, list[dict[str, str]]]:
+    """{metric id: [{file, source}]} for every requested metric that loads weight files:
+    where each came from (pyiqa's download, or converted from an installed package)."""
+    from .cells import metric_id
+    from .errors import ConfigError
+    from .metrics.base import MetricUnavailable
+    from .metrics.weights import pyiqa_name, weight_sources
+
+    out: dict[str, list[dict[str, str]]] = {}
+    for name in cfg.metrics:
+        if pyiqa_name(name.partition("@")[0]) is None:
+            continue
+        try:
+            sources = weight_sources(name.partition("@")[0])
+        except (ConfigError, MetricUnavailable) as e:  # its status row already says why it could not run
+            sources = [{"file": "?", "source": f"unknown: {e}"}]
+        if sources:
+            out[metric_id(name)] = sources
+    return out
+
+
 def unavailable_metrics(cfg: AuditConfig, records: Sequence[Record]) -> dict[str, str]:
     """{metric name: why} of the requested metrics that could not run."""
     return {m["name"]: str(m["why"]) for m in metric_statuses(cfg, records).values() if m["status"] == "unavailable"}
@@ -137,6 +158,7 @@ def build_results(
                 "store": str(Path(cfg.store).resolve()) if cfg.store else str(default_store_root().resolve()),
             },
             "metrics": metric_statuses(cfg, records),
+            "weights": weights_used(cfg),
             "editors": editors,
             "detection_delays": detection_delays(cells),
             "excluded_settings": excluded_settings(cfg),

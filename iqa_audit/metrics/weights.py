@@ -33,6 +33,7 @@ from ..console import cli_command
 from ..errors import ConfigError, explain
 from ..store import file_sha256
 from .base import MetricUnavailable
+from .packaged_weights import provenance
 
 PYIQA_PREFIX = "pyiqa:"
 
@@ -363,6 +364,21 @@ def required_weights(name: str) -> list[WeightFile]:
 def missing_weights(name: str) -> list[Path]:
     """Paths of the files `name` needs that are not in the caches; [] when it can load offline."""
     return [w.path for w in required_weights(name) if not w.present()]
+
+
+def weight_sources(name: str) -> list[dict[str, str]]:
+    """Where each weight file of metric `name` came from: [{file, source}], [] for a metric
+    with none. source: the installed package it was converted from (packaged_weights), else
+    "downloaded from <url>" for a present file, else "missing"."""
+    out = []
+    for w in required_weights(name):
+        path = w.resolved()
+        if not w.present():
+            source = "missing"
+        else:
+            source = provenance(path) or f"downloaded from {w.url}"
+        out.append({"file": str(path), "source": source})
+    return out
 
 
 def weights_digest(files: Iterable[WeightFile]) -> str:

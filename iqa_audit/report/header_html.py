@@ -82,10 +82,22 @@ degrades the picture? A gap is the mean normalised score at step Δ minus at ste
 <dl class="facts">{fact_html}</dl>
 <div class="audited">
 <div><h3>Metrics requested</h3><table class="compact"><thead><tr><th>id</th><th>name</th><th>status</th><th>version</th>
-<th>typical range → [0, 100]</th><th>range from</th></tr></thead><tbody>{mrows}</tbody></table></div>
+<th>typical range → [0, 100]</th><th>range from</th></tr></thead><tbody>{mrows}</tbody></table>{_weights_html(results.get("weights") or {})}</div>
 <div><h3>Editors</h3><p>{editors}</p><h3>Seeds ({len(seeds)})</h3><p>{seed_list}</p></div>
 </div>
 </header>"""
+
+
+def _weights_html(weights: Mapping[str, Any]) -> str:
+    """Where each metric's weight files came from (results.json's `weights`)."""
+    if not weights:
+        return ""
+    items = "".join(
+        f"<li><b>{e(mid)}</b>: {e(w.get('source'))} <small class='dim'>{e(w.get('file'))}</small></li>"
+        for mid, files in sorted(weights.items())
+        for w in files
+    )
+    return f'<h3>Weights</h3><ul class="weights">{items}</ul>'
 
 
 METRIC_STATUS_CLASS = {"audited": "pass", "unavailable": "fail", "not run": "na"}

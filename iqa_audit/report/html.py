@@ -16,6 +16,7 @@ navigation, footer) and writes it:
 - header_html: the header (what was audited, outcome counts, metrics, editors, seeds);
 - changes_html: what changed since the compared run;
 - gaps_html: the gap heatmaps, failure counts and score curves;
+- families_html: which metric each setting fools, and the seeds' clean scores;
 - findings_html: stability under content change, detection delays;
 - editors_html: the editor audit table;
 - strips_html: the image strips (pictures read through store_images);
@@ -36,6 +37,7 @@ from .changes_html import changes_section
 from .compare import compare_records
 from .editors_html import editor_section
 from .figure_cache import FigureCache
+from .families_html import fooled_section
 from .findings_html import delay_section, stability_section
 from .gaps_html import curves_section, heatmap_plots, heatmap_section
 from .header_html import page_header
@@ -114,6 +116,7 @@ def render_report(
             "Gap heatmaps",
             heatmap_section(cells, cache, run.get("evidence_threshold"), results.get("excluded_settings") or ()),
         ),
+        ("families", "Which metric each setting fools", fooled_section(cells)),
         ("curves", "Score curves", curves_section(cells, cache)),
         ("stability", "Stability", stability_section(cells, cache)),
         ("editors", "Editor audit", editor_section(cells, images, cache)),

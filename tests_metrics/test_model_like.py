@@ -34,7 +34,7 @@ SHAPE = ("seeds", "runs", "steps", "long_side", "delta_steps")
 
 def _id(case) -> str:
     family, metric, verdict, _ = case
-    return f"{family.setting}-{'fools' if verdict == 'fooled' else 'noticed-by'}-{metric.partition(':')[2]}"
+    return f"{family.setting.replace(':', '-').replace('=', '')}-{'fools' if verdict == 'fooled' else 'noticed-by'}-{metric.partition(':')[2]}"
 
 
 def seed_verdicts(engine, cfg, family: Family, metric: str) -> dict[str, str]:

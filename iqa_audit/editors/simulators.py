@@ -350,12 +350,17 @@ class TextureLoss(_Simulator):
     patches while object outlines survive. Model: a per-channel median filter (keeps
     edges, removes detail smaller than its window) of width 3 on steps 1-3, 5 on
     steps 4-7 and 7 from step 8 on a 768 px short side (the default 1024x768 render),
-    scaled with the short side and never below 3, so the failure looks the same at
-    every size.
+    scaled with the short side and by `strength`, never below 3, so the failure looks the
+    same at every size. At the quick profile's 512 px (short side 341-384) strength 1
+    stays a 3-wide median, which converges: on smooth seeds (smooth-gradient,
+    deep-shadows) nothing visible changes after step 1. The Qwen-Image-Edit-like setting
+    uses strength 2 (editors/families.py), widening to 5 and 7 as the study's texture
+    simplification progressed.
     Trips: replication fidelity (fine-texture energy and SSIM fall). Leaves aspect
     ratio, counts, palette and tint alone.
     """
 
+    strength: float = 1.0
     id: ClassVar[str] = "sim-texture-loss"
     trips: ClassVar[frozenset[str]] = frozenset({"replication"})
     inert_on: ClassVar[Mapping[str, str]] = MappingProxyType(
@@ -365,12 +370,18 @@ class TextureLoss(_Simulator):
         }
     )
 
+    def __post_init__(self) -> None:
+        _positive(self.id, "strength", self.strength, minimum=0.1)
+
+    def params(self):
+        return {"strength": self.strength}
+
     def fail(self, image, task, step, rng, *, seed):
         from skimage.filters.rank import median  # histogram-based: fast for uint8 and wide windows
 
         px = task.ideal_edit(image, step).pixels
         base = 3 if step <= 3 else 5 if step <= 7 else 7
-        scaled = base * min(px.shape[:2]) / 768
+        scaled = base * self.strength * min(px.shape[:2]) / 768
         size = max(3, 2 * int(np.floor((scaled - 1) / 2 + 0.5)) + 1)  # nearest odd width, halves up
         footprint = np.ones((size, size), dtype=bool)
         out = np.stack([median(np.ascontiguousarray(px[..., c]), footprint) for c in range(3)], axis=-1)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from ..editors.families import BY_SETTING
+from ..editors.families import BY_EDITOR
 from ..records import GapRecord, Record
 from .markup import e
 from .model import fmt
@@ -36,8 +36,8 @@ def seed_outcomes(cells: Sequence[Record]) -> dict[tuple[str, str], dict[str, st
     return out
 
 
-def _family(setting: str, editor: str | None) -> str:
-    family = BY_SETTING.get(editor or "") or BY_SETTING.get(setting.split(":")[0])
+def _family(editor: str | None) -> str:
+    family = BY_EDITOR.get(editor or "")
     return family.model if family else ""
 
 
@@ -67,7 +67,7 @@ def fooled_section(cells: Sequence[Record]) -> str:
             cls = "fail" if conclusive and fooled * 2 > conclusive else "pass" if conclusive else "na"
             unsure = values.count("inconclusive")
             tds.append(f'<td class="{cls}">{fooled}/{conclusive}' + (f" <small>({unsure})</small>" if unsure else "") + "</td>")
-        rows.append(f'<tr><th class="nowrap">{e(s)}</th><td>{e(_family(s, editors.get(s)))}</td>{"".join(tds)}</tr>')
+        rows.append(f'<tr><th class="nowrap">{e(s)}</th><td>{e(_family(editors.get(s)))}</td>{"".join(tds)}</tr>')
     cols = "".join(f"<th>{e(m)}</th>" for m in metrics)
     table = (
         f'<div class="scroll"><table class="compact"><thead><tr><th>setting</th><th>stands for</th>{cols}</tr></thead>'

@@ -86,6 +86,10 @@ def _configure(config: pytest.Config) -> None:
         cfg = _replace(cfg, run_name=slug(cfg.run_name))
     reports_root = Path(cfg.reports_dir or (pyproject.parent if pyproject else Path.cwd()) / "reports")
     explicit_name = cfg.run_name is not None
+    if wi is None:  # found now, not after every test ran and the report could not be written
+        from .validate import check_reports_dir
+
+        check_reports_dir(reports_root, cfg.label("reports_dir") if cfg.reports_dir else None)
     if explicit_name and wi is None:
         refuse_taken_run_name(reports_root, cfg.run_name)
     if cfg.run_name is None:

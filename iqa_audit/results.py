@@ -183,7 +183,8 @@ def excluded_settings(cfg: AuditConfig) -> list[dict[str, str]]:
 
 
 def _config_dict(cfg: AuditConfig) -> dict[str, Any]:
-    return json.loads(json.dumps(asdict(cfg), default=list))
+    # `origins` says where each value was read, for error messages; not part of what ran.
+    return {k: v for k, v in json.loads(json.dumps(asdict(cfg), default=list)).items() if k != "origins"}
 
 
 def write_json_atomic(path: Path, data: Any) -> Path:

@@ -106,6 +106,7 @@ class AuditConfig:
     store: str | None = None
     baseline: str | None = None
     update_baseline: bool = False
+    replace_baseline: bool = False  # with update_baseline: write it from this run alone (baseline.py: shapes)
     run_name: str | None = None
     audit_editors: tuple[str, ...] = AUDIT_EDITORS
     audit_cases: tuple[str, ...] = AUDIT_CASES  # "task:seed"

@@ -462,7 +462,20 @@ OPTIONS: tuple[Option, ...] = (
         example="baselines/quick.json",
     ),
     Option(
-        "--update-baseline", "update_baseline", FLAG, "rewrite the baseline's entries for the cells of this run", example=True
+        "--update-baseline",
+        "update_baseline",
+        FLAG,
+        "rewrite the baseline's entries for the cells of this run (only from a run of the shape it records)",
+        lookup="baseline-update",
+        example=True,
+    ),
+    Option(
+        "--replace-baseline",
+        "replace_baseline",
+        FLAG,
+        "with --update-baseline: write the baseline from this run alone, replacing one of another run shape "
+        "or one that cannot be read (the old file is kept as FILE.bak)",
+        example=True,
     ),
     Option(
         "--run-name",

@@ -250,23 +250,22 @@ def check_dataset(cfg: AuditConfig, flag: str = "--dataset") -> None:
 
 
 def check_baseline(cfg: AuditConfig, flag: str = "--baseline") -> None:
-    """A named baseline exists and parses, unless this run writes it (--update-baseline)."""
-    if not cfg.baseline or cfg.baseline.lower() == "none":
+    """A named baseline exists and matches the schema (baseline.read), unless this run
+    writes it (--update-baseline: check_baseline_update decides what it may write)."""
+    if not cfg.baseline or cfg.baseline.lower() == "none" or cfg.update_baseline:
         return
     from . import baseline
 
     if not Path(cfg.baseline).is_file():
-        if cfg.update_baseline:
-            return
         raise ConfigError(
             explain(
-                f"{flag} {cfg.baseline}",
+                _named(flag, cfg.baseline),
                 expected="an existing baseline file",
                 got="no such file",
-                fix=f"Write it with {flag} {cfg.baseline} --update-baseline, or pass {flag} none for raw verdicts.",
+                fix=f"Write it with --baseline {cfg.baseline} --update-baseline, or pass --baseline none for raw verdicts.",
             )
         )
-    baseline.load(cfg.baseline)
+    baseline.read(cfg.baseline)
 
 
 def check_compare(cfg: AuditConfig, flag: str = "--compare") -> None:
@@ -327,6 +326,15 @@ def check_stability_editor(cfg: AuditConfig, flag: str) -> None:
         check_editor(cfg.stability_editor, flag)
 
 
+def check_baseline_update(cfg: AuditConfig, flag: str = "--update-baseline") -> None:
+    """--update-baseline can do what it says, before anything runs (baseline.check_update:
+    a file to write, of this run's shape or replaced on purpose)."""
+    if cfg.update_baseline or cfg.replace_baseline:
+        from . import baseline
+
+        baseline.check_update(cfg)
+
+
 # The options table's `lookup` column names one of these.
 LOOKUPS: Mapping[str, Callable[[AuditConfig, str], None] | None] = {
     "profile": None,  # config.profile_values refuses an unknown profile while resolving
@@ -339,6 +347,7 @@ LOOKUPS: Mapping[str, Callable[[AuditConfig, str], None] | None] = {
     "store": check_store,
     "dataset": check_dataset,
     "baseline": check_baseline,
+    "baseline-update": check_baseline_update,
     "results": check_compare,
     # pyproject.toml-only settings (options.SETTING)
     "audit-editors": check_audit_editors,

@@ -4,6 +4,7 @@ command says the same in one `error:` line (exit 2)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -53,6 +54,13 @@ CASES = [
     ("unknown-counter", ["--counter", "gpt"], ["--counter", "'blob' or 'vlm:<gemini model>'"], []),
     ("unknown-judge", ["--judge", "gpt"], ["--judge", "'keyword' or 'llm:<gemini model>'"], []),
     ("negative-keep-reports", ["--keep-reports", "-1"], ["--keep-reports", "0 or more"], []),
+    (
+        "update-baseline-with-baseline-none-names-the-file-to-pass",
+        ["--baseline", "none", "--update-baseline"],
+        ["--update-baseline with --baseline none", "--baseline baselines/quick.json --update-baseline"],
+        [],
+    ),
+    ("replace-baseline-without-update", ["--replace-baseline"], ["--replace-baseline", "--update-baseline with it"], []),
     (
         "reports-folder-that-cannot-be-written",
         ["--reports-dir", "/proc/iqa-audit-reports"],
@@ -248,3 +256,13 @@ def test_a_bad_pyproject_setting_is_one_usage_error_line_naming_the_key_and_the_
     for word in must:
         assert word in line, line
     assert "collected" not in result.stdout.str()
+
+
+def test_a_bad_baseline_is_refused_at_configure_naming_the_cell_and_the_field(pytester):
+    bad = pytester.path / "b.json"
+    cell = {"passed": "false", "value": -1.0, "version": "1"}
+    bad.write_text('{"format": "iqa-audit-baseline/1", "cells": {"gap:x-d5": %s}}' % json.dumps(cell))
+    result = _run(pytester, "--baseline", str(bad))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    line = _one_error_line(result)
+    assert str(bad) in line and "'gap:x-d5'" in line and "'passed'" in line and "--replace-baseline" in line

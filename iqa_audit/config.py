@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
 from .editors.families import SETTINGS
 from .errors import ConfigError, explain
-from .options import DEFAULT_KEEP_REPORTS, check_values
+from .options import BY_DEST, DEFAULT_KEEP_REPORTS, SETTINGS, check_values
 from .options import split_csv as split_csv  # re-exported: front ends split repeatable options with it
 from .options import split_specs as split_specs  # re-exported, likewise (editor specs)
 
@@ -117,6 +117,7 @@ class AuditConfig:
     store: str | None = None
     baseline: str | None = None
     update_baseline: bool = False
+    replace_baseline: bool = False  # with update_baseline: write it from this run alone (baseline.py: shapes)
     run_name: str | None = None
     audit_editors: tuple[str, ...] = AUDIT_EDITORS
     audit_cases: tuple[str, ...] = AUDIT_CASES  # "task:seed"
@@ -143,42 +144,36 @@ class AuditConfig:
     # detection delay is then exact to the step (it costs about steps/len(Δ steps) times the scoring).
     every_step: bool = False
 
+    # Where each value came from, for errors that name it: "[tool.iqa_audit] of
+    # /x/pyproject.toml", "[tool.iqa_audit.profiles.NAME] of ...", "the built-in profile
+    # quick"; a key not here came from the command line (or code). See `label`.
+    origins: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
     def __post_init__(self) -> None:
         # Each value on its own, by the options table's checks (names are checked against
-        # the registries by validate.check_config, once per session).
-        check_values({f.name: getattr(self, f.name) for f in fields(self)})
-        for name, low in (("audit_steps", 0), ("audit_runs", 1)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ConfigError(
-                    explain(
-                        f"{name} in [tool.iqa_audit]",
-                        expected=f"a whole number, {low} or more",
-                        got=repr(value),
-                        fix="Fix the value in pyproject.toml.",
-                    )
-                )
+        # the registries by validate.check_config, once per session). Values read from
+        # pyproject.toml were checked there already, with their TOML types.
+        check_values({f.name: getattr(self, f.name) for f in fields(self)}, self.origins)
         from .metrics.random_weights import is_random_name
 
         random = [m for m in self.metrics if is_random_name(m)]
         if random:  # random scores must never look like findings, in a verdict or a baseline
             raise ConfigError(
                 explain(
-                    "--metric",
+                    self.label("metrics"),
                     expected="metrics with their real weights (the audit's verdicts and baselines)",
                     got=", ".join(random) + " (random weights: for tests and cost measurement only)",
                     fix="Drop '@random'; measure costs with tests/benchmarks/random_weights_bench.py instead.",
                 )
             )
-        if self.stability_steps < 3 or self.stability_runs < 1:
-            raise ConfigError(
-                explain(
-                    "stability chains in [tool.iqa_audit]",
-                    expected="stability_steps >= 3 and stability_runs >= 1",
-                    got=f"steps {self.stability_steps}, runs {self.stability_runs}",
-                    fix="Step-to-step differences from step 1 on need at least 3 steps.",
-                )
-            )
+
+    def label(self, dest: str) -> str:
+        """How an error names a setting: its flag when the command line gave it, else its
+        key and the pyproject.toml table (or built-in profile) it came from."""
+        origin = self.origins.get(dest)
+        if origin is None:
+            return BY_DEST[dest].label if dest in BY_DEST else dest
+        return f"{dest} in {origin}"
 
     def counter_model(self) -> str | None:
         return _model_of("--counter", self.counter, "vlm")
@@ -244,54 +239,122 @@ def read_settings(pyproject: Path | None) -> Mapping[str, Any]:
     return data.get("tool", {}).get("iqa_audit", {})
 
 
-def profile_values(name: str, settings: Mapping[str, Any]) -> dict[str, Any]:
-    user_profiles = settings.get("profiles", {})
-    if name not in BUILTIN_PROFILES and name not in user_profiles:
-        import difflib
+def _suggest(name: str, known: Any) -> str:
+    import difflib
 
-        known = sorted({*BUILTIN_PROFILES, *user_profiles})
-        close = difflib.get_close_matches(str(name), known, n=3, cutoff=0.6)
-        hint = ("Did you mean " + ", ".join(close) + "? ") if close else ""
+    close = difflib.get_close_matches(str(name), sorted(known), n=3, cutoff=0.6)
+    return ("Did you mean " + ", ".join(close) + "? ") if close else ""
+
+
+def check_table(table: Any, where: str, *, allowed: Any = ()) -> dict[str, Any]:
+    """One pyproject.toml table ([tool.iqa_audit] or a profile) as config values: every key
+    known (did-you-mean otherwise), each value of its TOML type and in its range, by the
+    options table (options.SETTINGS: one entry per key). `allowed`: other keys the table
+    may hold ('profile', 'profiles' at the top). Raises ConfigError naming the key and
+    `where` (the table and the file)."""
+    if not isinstance(table, dict):
+        raise ConfigError(
+            explain(where, expected="a table of settings", got=repr(table), fix="Write it as a [table] of key = value lines.")
+        )
+    unknown = sorted(set(table) - set(SETTINGS) - set(allowed))
+    if unknown:
         raise ConfigError(
             explain(
-                f"--profile {name}",
+                f"{where}: key {unknown[0]!r}" + (f" (and {', '.join(unknown[1:])})" if unknown[1:] else ""),
+                expected="a setting of iqa-audit (`iqa-audit --help`, README: Options)",
+                got="no such setting",
+                fix=_suggest(unknown[0], [*SETTINGS, *allowed]) + "Rename or remove it.",
+            )
+        )
+    return {k: SETTINGS[k].from_toml(v, where) for k, v in table.items() if k in SETTINGS}
+
+
+def check_settings(settings: Mapping[str, Any], pyproject: Path | None) -> tuple[dict, dict[str, dict], str]:
+    """[tool.iqa_audit] of `pyproject`, every key of it and of each profile checked once
+    (check_table): (top-level values, {profile: values}, the file's words for errors)."""
+    path = str(pyproject) if pyproject is not None else "pyproject.toml"
+    top_where = f"[tool.iqa_audit] of {path}"
+    top = check_table(dict(settings), top_where, allowed=("profiles",))
+    profiles = settings.get("profiles", {})
+    if not isinstance(profiles, dict):
+        raise ConfigError(
+            explain(
+                f"profiles in {top_where}",
+                expected="tables [tool.iqa_audit.profiles.NAME]",
+                got=repr(profiles),
+                fix="Write each profile as its own [tool.iqa_audit.profiles.NAME] table.",
+            )
+        )
+    checked = {}
+    for name, table in profiles.items():
+        where = f"[tool.iqa_audit.profiles.{name}] of {path}"
+        if isinstance(table, dict) and "profile" in table:  # a profile is chosen, never chosen by another profile
+            raise ConfigError(
+                explain(
+                    f"profile in {where}",
+                    expected="settings of this profile",
+                    got=f"profile = {table['profile']!r}",
+                    fix="Remove the line; choose a profile with --profile or profile = ... in [tool.iqa_audit].",
+                )
+            )
+        checked[name] = check_table(table, where)
+    return top, checked, path
+
+
+def profile_values(name: str, profiles: Mapping[str, Mapping[str, Any]], label: str = "--profile") -> dict[str, Any]:
+    """The named profile's values: a built-in one refined key by key by pyproject's table of
+    the same name, or pyproject's own. `profiles`: check_settings' checked profiles."""
+    if name not in BUILTIN_PROFILES and name not in profiles:
+        known = sorted({*BUILTIN_PROFILES, *profiles})
+        raise ConfigError(
+            explain(
+                f"{label} {name}",
                 expected="one of " + ", ".join(known),
                 got="no such profile",
-                fix=hint + "Add [tool.iqa_audit.profiles.NAME] to pyproject.toml or pick an existing profile.",
+                fix=_suggest(name, known) + "Add [tool.iqa_audit.profiles.NAME] to pyproject.toml or pick an existing profile.",
             )
         )
     # A pyproject profile of a built-in name refines it key by key rather than replacing it.
-    return {**BUILTIN_PROFILES.get(name, {}), **user_profiles.get(name, {})}
+    return {**BUILTIN_PROFILES.get(name, {}), **profiles.get(name, {})}
 
 
 def resolve_config(overrides: Mapping[str, Any], *, pyproject: Path | None = None) -> AuditConfig:
-    """Profile (from overrides, else pyproject's `profile`, else 'quick') + explicit overrides.
+    """Profile (from overrides, else $IQA_AUDIT_PROFILE, else pyproject's `profile`, else
+    'quick') + pyproject's top-level settings + explicit overrides. Every key of
+    pyproject.toml is checked here, once (check_settings), whichever profile is chosen.
 
     `overrides` holds only what the user set (None/empty means "not set").
     """
-    settings = read_settings(pyproject)
+    top, profiles, path = check_settings(read_settings(pyproject), pyproject)
     given = {k: v for k, v in overrides.items() if v not in (None, (), [])}
-    profile = given.get("profile") or os.environ.get("IQA_AUDIT_PROFILE") or settings.get("profile") or "quick"
-    values = profile_values(profile, settings)
-    top = {k: v for k, v in settings.items() if k not in ("profile", "profiles")}
-    for layer in (top, given):
+    if given.get("profile"):
+        profile, label = given["profile"], "--profile"
+    elif os.environ.get("IQA_AUDIT_PROFILE"):
+        profile, label = os.environ["IQA_AUDIT_PROFILE"], "$IQA_AUDIT_PROFILE"
+    elif top.get("profile"):
+        profile, label = top["profile"], f"profile in [tool.iqa_audit] of {path} names"
+    else:
+        profile, label = "quick", "--profile"
+    values = profile_values(profile, profiles, label)
+    origins = {k: f"the built-in profile {profile}" for k in BUILTIN_PROFILES.get(profile, {})}
+    origins.update({k: f"[tool.iqa_audit.profiles.{profile}] of {path}" for k in profiles.get(profile, {})})
+    top = {k: v for k, v in top.items() if k != "profile"}
+    for layer, where in ((top, f"[tool.iqa_audit] of {path}"), (given, None)):
         values.update(layer)
+        for k in layer:
+            origins.pop(k, None) if where is None else origins.__setitem__(k, where)
         if layer.get("seed_dirs") and "seeds" not in layer:
             values["seeds"] = ()  # your folders without --seed: audit only your own images
     values["profile"] = profile
-    known = {f.name for f in fields(AuditConfig)}
+    known = {f.name for f in fields(AuditConfig)} - {"origins"}
     unknown = set(values) - known
-    if unknown:
-        import difflib
-
-        close = difflib.get_close_matches(sorted(unknown)[0], sorted(known), n=3, cutoff=0.6)
-        hint = ("Did you mean " + ", ".join(close) + "? ") if close else ""
+    if unknown:  # pyproject's keys were checked above: these came from code
         raise ConfigError(
             explain(
-                "[tool.iqa_audit] settings",
+                "settings",
                 expected="keys among " + ", ".join(sorted(known)),
                 got=", ".join(sorted(unknown)),
-                fix=hint + "Remove or rename them.",
+                fix=_suggest(sorted(unknown)[0], known) + "Remove or rename them.",
             )
         )
     for key in ("editors", "tasks", "delta_steps", "metrics", "seed_dirs", "audit_editors", "audit_cases", "stability_cases"):
@@ -312,9 +375,10 @@ def resolve_config(overrides: Mapping[str, Any], *, pyproject: Path | None = Non
                 fix="Pass e.g. --delta-steps 5,10,20.",
             )
         ) from None
-    if values.get("long_side") == 0:
-        values["long_side"] = None  # --long-side 0: seeds at their native size
-    return AuditConfig(**values)
+    for key in ("long_side", "stability_long_side"):
+        if values.get(key) == 0:
+            values[key] = None  # 0: seeds at their native size
+    return AuditConfig(**values, origins=origins)
 
 
 def _as_list(value: Any) -> list:

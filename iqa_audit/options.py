@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from .errors import ConfigError, explain
 
@@ -35,6 +35,7 @@ FLAG = "flag"  # present or not
 PYTEST, BUILD, SCORE = "pytest", "build", "score"
 CHAINS = frozenset({PYTEST, BUILD, SCORE})  # options that shape the chains
 AUDIT = frozenset({PYTEST})
+SETTING = frozenset({"setting"})  # pyproject.toml only: no command line offers it (empty flag)
 
 # Reports kept under reports/ when nothing else is said: 10 runs of the default profile
 # are ~60 MB (measured: 132 MB after 21 runs). See --keep-reports.
@@ -42,93 +43,115 @@ DEFAULT_KEEP_REPORTS = 10
 
 
 # ----- value checks (pure) -------------------------------------------------------------------
+# A check looks at a value alone and returns what was expected when the value is wrong
+# (None when it is right). It never formats the error: the same check serves a flag on
+# the command line ("Pass e.g. --runs 2.") and a key in pyproject.toml ("Write e.g.
+# runs = 2 in [tool.iqa_audit] of /path/pyproject.toml."), so `Option.refuse` words it
+# for where the value came from.
+Check = Callable[[Any], "str | None"]
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def at_least(low: int, example: int) -> Callable[[str, Any], None]:
+def at_least(low: int) -> Check:
     """A whole number >= low ("0 or more" / "1 or more", the words every count uses)."""
 
-    def check(flag: str, value: Any) -> None:
-        if not _is_int(value) or value < low:
-            raise ConfigError(
-                explain(flag, expected=f"a whole number, {low} or more", got=repr(value), fix=f"Pass e.g. {flag} {example}.")
-            )
+    def check(value: Any) -> str | None:
+        return None if _is_int(value) and value >= low else f"a whole number, {low} or more"
 
     return check
 
 
-def delta_steps_check(flag: str, value: Any) -> None:
+def delta_steps_check(value: Any) -> str | None:
     """Δ steps: at least one, each a whole number >= 2 (step 1 is the reference)."""
-    if not value or not all(_is_int(d) for d in value):
-        raise ConfigError(
-            explain(
-                flag, expected="comma-separated whole numbers such as 5,10,20", got=repr(value), fix=f"Pass e.g. {flag} 5,10,20."
-            )
-        )
+    if not value or isinstance(value, str) or not all(_is_int(d) for d in value):
+        return "comma-separated whole numbers such as 5,10,20"
     if any(d < 2 for d in value):
-        raise ConfigError(
-            explain(
-                flag,
-                expected="steps of 2 or more (step 1 is the reference)",
-                got=str(list(value)),
-                fix=f"Pass e.g. {flag} 5,10,20.",
-            )
-        )
+        return "steps of 2 or more (step 1 is the reference)"
+    return None
 
 
-def device_check(flag: str, value: Any) -> None:
-    if not isinstance(value, str) or not (value in ("cpu", "cuda") or (value.startswith("cuda:") and value[5:].isdigit())):
-        raise ConfigError(explain(flag, expected="cpu, cuda or cuda:N", got=repr(value), fix=f"Pass {flag} cpu."))
+def device_check(value: Any) -> str | None:
+    ok = isinstance(value, str) and (value in ("cpu", "cuda") or (value.startswith("cuda:") and value[5:].isdigit()))
+    return None if ok else "cpu, cuda or cuda:N"
 
 
-def paid_model_check(offline: str, paid_kind: str) -> Callable[[str, Any], None]:
+def paid_model_check(offline: str, paid_kind: str) -> Check:
     """'blob' / 'keyword' (offline), or '<paid_kind>:<gemini model>'."""
 
-    def check(flag: str, value: Any) -> None:
+    def check(value: Any) -> str | None:
         if value == offline:
-            return
+            return None
         kind, _, model = str(value).partition(":")
-        if kind != paid_kind or not model:
-            raise ConfigError(
-                explain(
-                    flag,
-                    expected=f"'{offline}' or '{paid_kind}:<gemini model>'",
-                    got=repr(value),
-                    fix=f"Pass e.g. {flag} {paid_kind}:gemini-2.5-flash (needs GEMINI_API_KEY).",
-                )
-            )
+        if isinstance(value, str) and kind == paid_kind and model:
+            return None
+        return f"'{offline}' or '{paid_kind}:<gemini model>' (paid: needs GEMINI_API_KEY)"
 
     return check
 
 
-def choice_check(*choices: str) -> Callable[[str, Any], None]:
-    def check(flag: str, value: Any) -> None:
-        if value not in choices:
-            raise ConfigError(
-                explain(flag, expected="one of " + ", ".join(choices), got=repr(value), fix=f"Pass {flag} {choices[0]}.")
-            )
+def choice_check(*choices: str) -> Check:
+    def check(value: Any) -> str | None:
+        return None if value in choices else "one of " + ", ".join(choices)
 
     return check
+
+
+def case_check(shape: str) -> Check:
+    """Each entry 'task:seed' (the editor audit's and the stability chains' cases); the
+    names themselves are looked up in the registries by validate.check_config."""
+
+    def check(value: Any) -> str | None:
+        entries = [value] if isinstance(value, str) else value
+        bad = [c for c in entries if not isinstance(c, str) or c.count(":") != 1 or "" in c.split(":")]
+        return f"entries of the form '{shape}'" if bad else None
+
+    return check
+
+
+def one_name(value: Any) -> str | None:
+    """One registry name (an editor spec): a string that is not empty."""
+    return None if isinstance(value, str) and value.strip() else "a name"
 
 
 # ----- the table ---------------------------------------------------------------------------
+# What each value kind must be in pyproject.toml (TOML types), worded for the error.
+_TOML_EXPECTED = {
+    INT: "a whole number (a TOML integer, without quotes)",
+    INTS: "a list of whole numbers such as [5, 10, 20]",
+    NAMES: 'a name or a list of names such as ["a", "b"]',
+    SPECS: 'an editor spec or a list of them such as ["codec-jpeg:quality=50"]',
+    TEXT: "a string (in quotes)",
+    FLAG: "true or false (a TOML boolean, without quotes)",
+}
+
+
 @dataclass(frozen=True)
 class Option:
     """One option. `dest` is the `AuditConfig` field it sets (or, with `config=False`, the
-    name a front end reads it by). `default` is what help shows; None means "the profile's
-    value" (profiles in config.BUILTIN_PROFILES and pyproject.toml decide)."""
+    name a front end reads it by) and its key in pyproject.toml. `default` is what help
+    shows; None means "the profile's value" (profiles in config.BUILTIN_PROFILES and
+    pyproject.toml decide). `example` is a right value, quoted in every fix. An empty
+    `flag` marks a setting offered only in pyproject.toml (no command-line option)."""
 
     flag: str
     dest: str
     kind: str
     help: str
     default: Any = None
-    check: Callable[[str, Any], None] | None = None
+    check: Check | None = None
     lookup: str | None = None  # validate.LOOKUPS key: 'metric', 'editor', 'task', 'seed', ...
     commands: frozenset[str] = AUDIT
     config: bool = True  # an AuditConfig field (settable in pyproject.toml) rather than a front-end switch
     metavar: str | None = None
+    example: Any = None
+
+    @property
+    def label(self) -> str:
+        """How an error names the option when nothing says where its value came from."""
+        return self.flag or f"{self.dest} in [tool.iqa_audit]"
 
     def argparse_kwargs(self, prefix: str = "") -> dict[str, Any]:
         """Keyword arguments for argparse's / pytest's `addoption` (values stay strings here;
@@ -159,10 +182,97 @@ class Option:
             return tuple(_whole(self.flag, p, example="5,10,20") for p in split_csv([raw])) or _bad_list(self.flag, raw)
         return str(raw)
 
-    def validate(self, value: Any) -> None:
-        """Run the value check on a resolved value (None: nothing to check)."""
-        if self.check is not None and value is not None:
-            self.check(self.flag, value)
+    def from_toml(self, value: Any, where: str) -> Any:
+        """A pyproject.toml value (key `dest` of the table `where`, e.g. "[tool.iqa_audit]
+        of /x/pyproject.toml") as a config value: its TOML type first, then the value check.
+        A string where a number or a boolean belongs is refused, never read: "false" would
+        otherwise be a true value and "10" a string compared with numbers."""
+        ok = {
+            INT: _is_int(value),
+            INTS: (isinstance(value, list) and bool(value) and all(_is_int(v) for v in value))
+            or (isinstance(value, str) and bool(split_csv([value]))),
+            NAMES: isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value)),
+            TEXT: isinstance(value, str),
+            FLAG: isinstance(value, bool),
+        }.get(self.kind)
+        if self.kind == SPECS:
+            ok = isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+        if not ok:
+            raise self.refuse(value, _TOML_EXPECTED[self.kind], where)
+        if self.kind == INTS and isinstance(value, str):  # the command line's spelling: "5,10,20"
+            try:
+                value = [int(p) for p in split_csv([value])]
+            except ValueError:
+                raise self.refuse(value, _TOML_EXPECTED[INTS], where) from None
+        if self.kind == INTS:
+            value = tuple(value)
+        self.validate(value, where)
+        return value
+
+    def validate(self, value: Any, where: str | None = None) -> None:
+        """Run the value check on a resolved value (None: nothing to check). `where`: the
+        pyproject.toml table the value came from (None: the command line or code)."""
+        if value is None:
+            return
+        if (self.kind == FLAG and not isinstance(value, bool)) or (self.kind == TEXT and not isinstance(value, str)):
+            raise self.refuse(value, _TOML_EXPECTED[self.kind], where)  # e.g. "false", truthy as a string
+        if self.check is not None:
+            expected = self.check(value)
+            if expected is not None:
+                raise self.refuse(value, expected, where)
+
+    def refuse(self, value: Any, expected: str, where: str | None = None) -> ConfigError:
+        """The one-line error for a wrong value, worded for where it came from: a flag
+        ("Pass e.g. --runs 2.") or a key of a pyproject.toml table ("Write e.g. runs = 2 in
+        [tool.iqa_audit] of /x/pyproject.toml.")."""
+        if where is None and self.flag:
+            example = f"{self.flag} {cli_text(self.example)}".rstrip()
+            return ConfigError(explain(self.flag, expected=expected, got=repr(value), fix=f"Pass e.g. {example}."))
+        where = where or "[tool.iqa_audit] of pyproject.toml"
+        return ConfigError(
+            explain(
+                f"{self.dest} in {where}",
+                expected=expected,
+                got=f"{toml_text(value)} ({toml_type(value)})",
+                fix=f"Write e.g. {self.dest} = {toml_text(self.example)} there.",
+            )
+        )
+
+
+def cli_text(value: Any) -> str:
+    """An example value as typed after its flag: 5,10,20; a flag's own value is nothing."""
+    if isinstance(value, bool) or value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def toml_text(value: Any) -> str:
+    """A value as TOML writes it (what the user typed, or should type)."""
+    import json
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_text(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {toml_text(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (int, float)) or value is None:
+        return repr(value)
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def toml_type(value: Any) -> str:
+    """The TOML type's name, with its article: 'a string', 'an array', ..."""
+    for kind, name in ((bool, "a boolean"), (int, "an integer"), (float, "a float"), (str, "a string")):
+        if isinstance(value, kind):
+            return name
+    if isinstance(value, (list, tuple)):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    return f"a {type(value).__name__}"  # TOML dates and times
 
 
 def _whole(flag: str, raw: Any, example: str = "2") -> int:
@@ -238,6 +348,7 @@ OPTIONS: tuple[Option, ...] = (
         lookup="profile",
         commands=CHAINS,
         metavar="NAME",
+        example="quick",
     ),
     Option(
         "--metric",
@@ -247,6 +358,7 @@ OPTIONS: tuple[Option, ...] = (
         "path/to/file.py:callable, or an entry-point name (repeatable, commas allowed)",
         lookup="metric",
         commands=frozenset({PYTEST, SCORE, "weights"}),
+        example=["pyiqa:piqe"],
     ),
     Option(
         "--editor",
@@ -257,6 +369,7 @@ OPTIONS: tuple[Option, ...] = (
         lookup="editor",
         commands=CHAINS,
         metavar="SPEC",
+        example=["codec-jpeg:quality=50"],
     ),
     Option(
         "--seed",
@@ -265,6 +378,7 @@ OPTIONS: tuple[Option, ...] = (
         "seed name, or a group: all, all-procedural, all-photos (repeatable)",
         lookup="seed",
         commands=CHAINS,
+        example=["grid-perspective"],
     ),
     Option(
         "--seed-dir",
@@ -274,6 +388,7 @@ OPTIONS: tuple[Option, ...] = (
         lookup="seed-dir",
         commands=CHAINS,
         metavar="DIR",
+        example=["my-seeds"],
     ),
     Option(
         "--task",
@@ -283,17 +398,19 @@ OPTIONS: tuple[Option, ...] = (
         "add-apples, add-fruits (repeatable)",
         lookup="task",
         commands=CHAINS,
+        example=["replicate"],
     ),
-    Option("--runs", "runs", INT, "runs per chain setting (1 or more)", check=at_least(1, 2), commands=CHAINS),
-    Option("--steps", "steps", INT, "chain length (0 or more)", check=at_least(0, 20), commands=CHAINS),
+    Option("--runs", "runs", INT, "runs per chain setting (1 or more)", check=at_least(1), commands=CHAINS, example=2),
+    Option("--steps", "steps", INT, "chain length (0 or more)", check=at_least(0), commands=CHAINS, example=20),
     Option(
         "--long-side",
         "long_side",
         INT,
         "render seeds at this long side in px (0: native size)",
-        check=at_least(0, 512),
+        check=at_least(0),
         commands=CHAINS,
         metavar="PX",
+        example=512,
     ),
     Option(
         "--delta-steps",
@@ -302,6 +419,7 @@ OPTIONS: tuple[Option, ...] = (
         "comma-separated Δ steps, each 2 or more (default 5,10,20)",
         check=delta_steps_check,
         metavar="5,10,20",
+        example=[5, 10, 20],
     ),
     Option(
         "--device",
@@ -313,6 +431,7 @@ OPTIONS: tuple[Option, ...] = (
         lookup="device",
         commands=frozenset({PYTEST, SCORE}),
         metavar="DEVICE",
+        example="cpu",
     ),
     Option(
         "--dataset",
@@ -321,6 +440,7 @@ OPTIONS: tuple[Option, ...] = (
         "audit imported chains: PATH/manifest.csv (seed,setting,run,step,path), or the NAME of an import",
         lookup="dataset",
         metavar="CSV|NAME",
+        example="data/manifest.csv",
     ),
     Option(
         "--store",
@@ -330,6 +450,7 @@ OPTIONS: tuple[Option, ...] = (
         lookup="store",
         commands=CHAINS | {"forget"},
         metavar="DIR",
+        example="fixtures/cache",
     ),
     Option(
         "--baseline",
@@ -338,10 +459,31 @@ OPTIONS: tuple[Option, ...] = (
         "expected outcomes JSON; 'none' audits with raw verdicts",
         lookup="baseline",
         metavar="FILE",
+        example="baselines/quick.json",
     ),
-    Option("--update-baseline", "update_baseline", FLAG, "rewrite the baseline's entries for the cells of this run"),
     Option(
-        "--run-name", "run_name", TEXT, "report folder name under the reports folder (default: profile + time)", metavar="NAME"
+        "--update-baseline",
+        "update_baseline",
+        FLAG,
+        "rewrite the baseline's entries for the cells of this run (only from a run of the shape it records)",
+        lookup="baseline-update",
+        example=True,
+    ),
+    Option(
+        "--replace-baseline",
+        "replace_baseline",
+        FLAG,
+        "with --update-baseline: write the baseline from this run alone, replacing one of another run shape "
+        "or one that cannot be read (the old file is kept as FILE.bak)",
+        example=True,
+    ),
+    Option(
+        "--run-name",
+        "run_name",
+        TEXT,
+        "report folder name under the reports folder (default: profile + time)",
+        metavar="NAME",
+        example="nightly",
     ),
     Option(
         "--max-paid-steps",
@@ -350,8 +492,9 @@ OPTIONS: tuple[Option, ...] = (
         "new paid editor requests this run may make, over all its "
         "processes (default 0: no paid request; the estimated cost is printed before anything is built)",
         default=0,
-        check=at_least(0, 100),
+        check=at_least(0),
         commands=CHAINS,
+        example=100,
     ),
     Option(
         "--resend-unknown",
@@ -360,6 +503,7 @@ OPTIONS: tuple[Option, ...] = (
         "send again a paid step whose earlier request got no reply (its "
         "outcome is unknown: it may be billed twice); without it such a chain stays stopped",
         commands=CHAINS,
+        example=True,
     ),
     Option(
         "--counter",
@@ -369,6 +513,7 @@ OPTIONS: tuple[Option, ...] = (
         default="blob",
         check=paid_model_check("blob", "vlm"),
         metavar="COUNTER",
+        example="vlm:gemini-2.5-flash",
     ),
     Option(
         "--judge",
@@ -378,6 +523,7 @@ OPTIONS: tuple[Option, ...] = (
         default="keyword",
         check=paid_model_check("keyword", "llm"),
         metavar="JUDGE",
+        example="llm:gemini-2.5-flash",
     ),
     Option(
         "--allow-missing-metrics",
@@ -385,6 +531,7 @@ OPTIONS: tuple[Option, ...] = (
         FLAG,
         "a requested metric that cannot run here (missing weights, import error) skips its cases instead of failing the run",
         commands=frozenset({PYTEST, SCORE}),
+        example=True,
     ),
     Option(
         "--compare",
@@ -393,15 +540,87 @@ OPTIONS: tuple[Option, ...] = (
         "another run's results.json: the report adds a 'changed since' section",
         lookup="results",
         metavar="FILE",
+        example="reports/RUN/results.json",
     ),
-    Option("--reports-dir", "reports_dir", TEXT, "where run folders go (default: reports/ beside pyproject.toml)", metavar="DIR"),
+    Option(
+        "--reports-dir",
+        "reports_dir",
+        TEXT,
+        "where run folders go (default: reports/ beside pyproject.toml)",
+        metavar="DIR",
+        example="reports",
+    ),
     Option(
         "--keep-reports",
         "keep_reports",
         INT,
         f"run folders to keep in the reports folder, oldest removed first (default {DEFAULT_KEEP_REPORTS}; 0 keeps all)",
         default=DEFAULT_KEEP_REPORTS,
-        check=at_least(0, 10),
+        check=at_least(0),
+        example=DEFAULT_KEEP_REPORTS,
+    ),
+    # Settings offered only in pyproject.toml ([tool.iqa_audit] and its profiles): no flag,
+    # but the same type, range and registry checks at configure as every option above.
+    Option(
+        "",
+        "audit_editors",
+        SPECS,
+        "the editor audit's editors",
+        lookup="audit-editors",
+        commands=SETTING,
+        example=["identity", "sim-crop"],
+    ),
+    Option(
+        "",
+        "audit_cases",
+        NAMES,
+        "the editor audit's cases, 'task:seed'",
+        check=case_check("task:seed"),
+        lookup="audit-cases",
+        commands=SETTING,
+        example=["replicate:grid-perspective"],
+    ),
+    Option("", "audit_steps", INT, "the editor audit's chain length", check=at_least(0), commands=SETTING, example=10),
+    Option("", "audit_runs", INT, "the editor audit's runs per case", check=at_least(1), commands=SETTING, example=1),
+    Option(
+        "",
+        "stability_cases",
+        NAMES,
+        "metric stability cases, 'add-task:seed'",
+        check=case_check("add-task:seed"),
+        lookup="stability-cases",
+        commands=SETTING,
+        example=["add-apples:empty-table"],
+    ),
+    Option(
+        "",
+        "stability_editor",
+        TEXT,
+        "the stability chains' editor",
+        check=one_name,
+        lookup="stability-editor",
+        commands=SETTING,
+        example="sim-noise-tint",
+    ),
+    # 3 or more: a stability series is step-to-step differences from step 1 on.
+    Option("", "stability_steps", INT, "stability chain length", check=at_least(3), commands=SETTING, example=10),
+    Option("", "stability_runs", INT, "stability runs per case", check=at_least(1), commands=SETTING, example=2),
+    Option(
+        "",
+        "stability_long_side",
+        INT,
+        "stability seeds' long side in px (0: native size)",
+        check=at_least(0),
+        commands=SETTING,
+        example=256,
+    ),
+    Option(
+        "",
+        "every_step",
+        FLAG,
+        "score every step of the metric audit's chains (exact detection delays)",
+        commands=SETTING,
+        example=True,
     ),
     # Front-end switches of `iqa-audit` subcommands: not part of what is audited.
     Option(
@@ -410,8 +629,9 @@ OPTIONS: tuple[Option, ...] = (
         INT,
         "parallel build processes (1 or more)",
         default=1,
-        check=at_least(1, 2),
+        check=at_least(1),
         commands=frozenset({BUILD}),
+        example=2,
         config=False,
     ),
     Option("--quiet", "quiet", FLAG, "no progress output", commands=frozenset({BUILD}), config=False),
@@ -425,6 +645,7 @@ OPTIONS: tuple[Option, ...] = (
         commands=frozenset({BUILD, SCORE}),
         config=False,
         metavar="ENGINE",
+        example="local",
     ),
     Option(
         "--address",
@@ -458,16 +679,19 @@ OPTIONS: tuple[Option, ...] = (
         "from_step",
         INT,
         "first step to delete (0 or more)",
-        check=at_least(0, 1),
+        check=at_least(0),
         commands=frozenset({"forget"}),
+        example=1,
         config=False,
     ),
 )
 
 BY_DEST: Mapping[str, Option] = {o.dest: o for o in OPTIONS}
+SETTINGS: Mapping[str, Option] = {o.dest: o for o in OPTIONS if o.config}  # every key pyproject.toml may set
 
 
 def options_for(command: str) -> tuple[Option, ...]:
+    """The options `command` offers on its command line; "setting": pyproject.toml-only ones."""
     return tuple(o for o in OPTIONS if command in o.commands)
 
 
@@ -498,8 +722,9 @@ def switches(get: Callable[[str], Any], command: str) -> dict[str, Any]:
     return out
 
 
-def check_values(values: Mapping[str, Any], options: Iterable[Option] = OPTIONS) -> None:
-    """Run every option's value check on `values` (an AuditConfig's fields)."""
-    for o in options:
-        if o.config and o.dest in values:
-            o.validate(values[o.dest])
+def check_values(values: Mapping[str, Any], wheres: Mapping[str, str] | None = None) -> None:
+    """Run every option's value check on `values` (an AuditConfig's fields); `wheres`: the
+    pyproject.toml table each value came from, for the error's wording."""
+    for dest, o in SETTINGS.items():
+        if dest in values:
+            o.validate(values[dest], (wheres or {}).get(dest))

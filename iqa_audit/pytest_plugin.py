@@ -66,26 +66,31 @@ def _configure(config: pytest.Config) -> None:
     pyproject = find_pyproject(Path(config.rootpath))
     given = _overrides(config)
     cfg = resolve_config(given, pyproject=pyproject)
-    if cfg.baseline and cfg.baseline.lower() == "none":
-        cfg = _replace(cfg, baseline=None)
-    elif cfg.baseline and pyproject is not None and not Path(cfg.baseline).is_absolute() and given.get("baseline") is None:
-        # A baseline named in pyproject.toml is relative to that file, not to the cwd.
-        cfg = _replace(cfg, baseline=str(pyproject.parent / cfg.baseline))
+    no_baseline = bool(cfg.baseline) and cfg.baseline.lower() == "none"
+    if cfg.baseline and not no_baseline and pyproject is not None and not Path(cfg.baseline).is_absolute():
+        if given.get("baseline") is None:  # a baseline named in pyproject.toml is relative to that file, not to the cwd
+            cfg = _replace(cfg, baseline=str(pyproject.parent / cfg.baseline))
     imported = wi.get("iqa_audit_dataset") if wi is not None else None
     if wi is None:  # the controller (or -n 0) checks once; workers get the same options
         from .validate import check_config
 
-        check_config(cfg, "pytest", skip=("dataset",))
+        check_config(cfg, "pytest", skip=("dataset",))  # sees 'none': --update-baseline has no file to write then
         if cfg.dataset:  # a manifest is imported here, once: workers read the import
             from .datasets import ensure_imported
             from .store import Store
 
             imported = ensure_imported(Store(cfg.store), cfg.dataset).id
+    if no_baseline:
+        cfg = _replace(cfg, baseline=None)
     gap_cells(cfg), editor_cells(cfg), stability_cells(cfg), cfg.counter_model(), cfg.judge_model()  # validate now
     if cfg.run_name is not None:  # a folder under reports/: one id, never a path (names.slug)
         cfg = _replace(cfg, run_name=slug(cfg.run_name))
     reports_root = Path(cfg.reports_dir or (pyproject.parent if pyproject else Path.cwd()) / "reports")
     explicit_name = cfg.run_name is not None
+    if wi is None:  # found now, not after every test ran and the report could not be written
+        from .validate import check_reports_dir
+
+        check_reports_dir(reports_root, cfg.label("reports_dir") if cfg.reports_dir else None)
     if explicit_name and wi is None:
         refuse_taken_run_name(reports_root, cfg.run_name)
     if cfg.run_name is None:
@@ -448,6 +453,11 @@ class ResultCollector:
         """The HTML report's path, last: after pytest's own -rs lines and its counts, so an
         audit's output ends with the page to open (README's first command)."""
         reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if self.paths and "baseline_backup" in self.paths and reporter is not None:
+            reporter.write_line(
+                f"baseline: {self.paths['baseline']} written from this run alone (--replace-baseline); "
+                f"the file it replaced is kept as {self.paths['baseline_backup']}"
+            )
         if self.paths and "report" in self.paths and reporter is not None:
             reporter.write_line(f"report: {self.paths['report']}")
 

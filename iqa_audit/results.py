@@ -205,7 +205,8 @@ def excluded_settings(cfg: AuditConfig) -> list[dict[str, str]]:
 
 
 def _config_dict(cfg: AuditConfig) -> dict[str, Any]:
-    return json.loads(json.dumps(asdict(cfg), default=list))
+    # `origins` says where each value was read, for error messages; not part of what ran.
+    return {k: v for k, v in json.loads(json.dumps(asdict(cfg), default=list)).items() if k != "origins"}
 
 
 def write_json_atomic(path: Path, data: Any) -> Path:
@@ -242,7 +243,9 @@ def write_run_outputs(
         paths["results"] = write_json_atomic(target, results)
         if cfg.update_baseline and not interrupted:
             target = baseline_path(cfg)
-            paths["baseline"] = update_baseline(cfg, records)
+            paths["baseline"], backup = update_baseline_files(cfg, records)
+            if backup is not None:
+                paths["baseline_backup"] = backup
         target = run_dir / "index.html"
         paths["report"] = write_report(results, run_dir, compare=load_results(compare) if compare else None)
     except OSError as e:
@@ -300,15 +303,21 @@ def load_results(path: str | Path) -> dict[str, Any]:
 
 
 def baseline_path(cfg: AuditConfig) -> Path:
-    return Path(cfg.baseline) if cfg.baseline else Path("baselines") / f"{cfg.profile}.json"
+    return baseline_mod.baseline_path(cfg)
 
 
 def update_baseline(cfg: AuditConfig, records: Sequence[Record]) -> Path:
-    """Merge this run's cells into the baseline; cells not in this run keep their entry.
-    A row is (cell, passed, value, version[, verdict, stderr]): the record's fields of those names."""
-    path = baseline_path(cfg)
-    old = baseline_mod.load(path)
-    entries = {cell: (cell, e.passed, e.value, e.version, e.verdict, e.stderr) for cell, e in old.items()}
+    """Merge this run's cells into the baseline; cells not in this run keep their entry
+    (with --replace-baseline: this run's cells alone, the old file kept as .bak; see
+    baseline.write_update). A row is (cell, passed, value, version[, verdict, stderr]):
+    the record's fields of those names."""
+    return update_baseline_files(cfg, records)[0]
+
+
+def update_baseline_files(cfg: AuditConfig, records: Sequence[Record]) -> tuple[Path, Path | None]:
+    """update_baseline's (baseline, the replaced file's backup or None)."""
+    entries: dict[str, tuple] = {}
+    versions: dict[str, str | None] = {}
     for r in records:
         if not isinstance(r, GATED):
             continue
@@ -318,6 +327,7 @@ def update_baseline(cfg: AuditConfig, records: Sequence[Record]) -> Path:
         if isinstance(r, GapRecord):
             if (done or r.verdict == "inconclusive") and r.error is None:
                 entries[r.cell] = (r.cell, r.passed, r.value, r.version, r.verdict, r.gap_stderr)
+                versions[r.metric] = r.version
         elif isinstance(r, (EditorRecord, StabilityRecord)) and done:
             entries[r.cell] = (r.cell, r.passed, r.value, r.version)
-    return baseline_mod.write(path, entries.values(), meta={"profile": cfg.profile, "iqa_audit": __version__})
+    return baseline_mod.write_update(cfg, entries, versions)

@@ -26,7 +26,7 @@ from types import MappingProxyType
 import numpy as np
 
 from .errors import explain
-from .metrics.base import Metric, NonFiniteScore, ScoreError
+from .metrics.base import SCORE_CONTRACT, Metric, NonFiniteScore, ScoreError, not_a_number
 from .store import Store
 
 NONFINITE_MEMO = "nonfinite"
@@ -57,14 +57,18 @@ def score_batch(metric: Metric, images: Sequence) -> np.ndarray:
     """`metric.score(images)` as a float64 array of exactly len(images) values (NaN/±inf
     included: finiteness is `split_finite`'s job). Raises ScoreError on another shape."""
     raw = metric.score(images)
-    try:
-        arr = np.asarray(raw, dtype=np.float64)
-    except (TypeError, ValueError) as e:
+    why = not_a_number(raw)  # None or "0.5" would otherwise become NaN or a number here
+    if why is None:
+        try:
+            arr = np.asarray(raw, dtype=np.float64)
+        except (TypeError, ValueError, RuntimeError) as e:  # RuntimeError: torch, e.g. a tensor that requires grad
+            why = f"{type(raw).__name__} ({e})"
+    if why is not None:
         raise ScoreError(
             explain(
                 f"metric {metric.name}",
-                expected=f"{len(images)} numbers",
-                got=f"{type(raw).__name__} ({e})",
+                expected=f"{len(images)} numbers, {SCORE_CONTRACT}",
+                got=why,
                 fix="score(images) must return one float per image.",
             )
         ) from None

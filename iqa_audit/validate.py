@@ -29,12 +29,23 @@ def _suggest(name: str, known: Iterable[str]) -> str:
     return ("Did you mean " + ", ".join(close) + "? ") if close else ""
 
 
+def _named(flag: str, name: str) -> str:
+    """'--editor codec-jpgg' for a flag; "stability_editor in [tool.iqa_audit] of
+    /x/pyproject.toml: 'codec-jpgg'" for a key (AuditConfig.label)."""
+    return f"{flag} {name}" if flag.startswith("--") else f"{flag}: {name!r}"
+
+
 # ----- one lookup per kind of name --------------------------------------------------------
 def check_metrics(cfg: AuditConfig, flag: str = "--metric") -> None:
     from .metrics.registry import check_metric
 
     for name in cfg.metrics:
-        check_metric(name)
+        try:
+            check_metric(name)
+        except ConfigError as e:  # worded for --metric: say which pyproject key held the name
+            if flag.startswith("--"):
+                raise
+            raise ConfigError(f"{flag}: {e}") from None
 
 
 def check_editor(spec: str, flag: str = "--editor") -> None:
@@ -48,7 +59,7 @@ def check_editor(spec: str, flag: str = "--editor") -> None:
     if name not in names:
         raise ConfigError(
             explain(
-                f"{flag} {spec}",
+                _named(flag, spec),
                 expected="an editor name",
                 got="no such editor",
                 fix=_suggest(name, names) + f"Run `{cli_command('list')}` to see every editor.",
@@ -59,7 +70,7 @@ def check_editor(spec: str, flag: str = "--editor") -> None:
     if unknown:
         raise ConfigError(
             explain(
-                f"{flag} {spec}",
+                _named(flag, spec),
                 expected="parameters among " + (", ".join(sorted(entry.defaults)) or "(none)"),
                 got=", ".join(unknown),
                 fix=_suggest(unknown[0], entry.defaults) + "Drop or rename them.",
@@ -79,7 +90,7 @@ def check_task(name: str, flag: str = "--task") -> None:
     if name not in names:
         raise ConfigError(
             explain(
-                f"{flag} {name}",
+                _named(flag, name),
                 expected="one of " + ", ".join(names),
                 got="no such task",
                 fix=_suggest(name, names) + "Use one of the listed task names.",
@@ -120,7 +131,7 @@ def check_seeds(cfg: AuditConfig, flag: str = "--seed") -> None:
         if name not in known:
             raise ConfigError(
                 explain(
-                    f"{flag} {name}",
+                    _named(flag, name),
                     expected="a seed name or a group (all, all-procedural, all-photos)",
                     got="no such seed",
                     fix=_suggest(name, known) + f"Run `{cli_command('list')}` to see "
@@ -158,15 +169,49 @@ def check_device(cfg: AuditConfig, flag: str = "--device") -> None:
         )
 
 
+def _unwritable(root: Path) -> tuple[Path, str] | None:
+    """None when a folder can be made in `root` (or `root` itself created); else (the
+    nearest existing parent, why not). Creates nothing that stays. A real probe: permission
+    bits say nothing for root, on /proc or on a read-only mount."""
+    import os
+    import tempfile
+
+    parent = root
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return parent, "it is a file, not a folder"
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".iqa-audit-probe-", dir=parent))
+    except OSError as e:
+        return parent, e.strerror or str(e)
+    return None
+
+
+def check_reports_dir(root: Path, label: str | None = None) -> None:
+    """The reports folder (each run's results.json, report and figures go under it) can be
+    written: refused at configure, not found after every test ran. `label`: where the
+    folder was set (None: the default, reports/ beside pyproject.toml)."""
+    problem = _unwritable(root)
+    if problem is not None:
+        parent, why = problem
+        raise ConfigError(
+            explain(
+                _named(label, str(root)) if label else f"the reports folder {root} (the default)",
+                expected="a folder where a run folder can be written",
+                got=f"{parent} refuses it ({why})",
+                fix="Pass --reports-dir with a folder you can write (or set reports_dir in [tool.iqa_audit]), "
+                "or make this one writable.",
+            )
+        )
+
+
 def check_store(cfg: AuditConfig, flag: str = "--store") -> None:
     """The store can be used, without creating anything (a refused command leaves no trace):
     an existing manifest opens and reads (a read-only store opens read-only); a new store's
     folder exists or can be created (its nearest existing parent is a writable folder).
     Otherwise one ConfigError line naming the folder, instead of a traceback from the first
     test that needs the store."""
-    import os
-    import tempfile
-
     from .errors import StoreError
     from .store import Store, default_store_root
 
@@ -177,22 +222,19 @@ def check_store(cfg: AuditConfig, flag: str = "--store") -> None:
         except StoreError as e:
             raise ConfigError(f"{flag}: {e}") from None
         return
-    parent = root
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if parent == root and not root.is_dir():
+    if root.exists() and not root.is_dir():
         raise ConfigError(explain(f"{flag} {root}", expected="a folder", got="a file", fix="Pass another --store folder."))
-    try:  # a real probe: permission bits say nothing for root, or on /proc and read-only mounts
-        os.rmdir(tempfile.mkdtemp(prefix=".iqa-audit-probe-", dir=parent))
-    except OSError as e:
+    problem = _unwritable(root)
+    if problem is not None:
+        parent, why = problem
         raise ConfigError(
             explain(
                 f"{flag} {root}",
                 expected="a writable folder (or one that can be created)",
-                got=f"a place where no folder can be created: {parent} refuses it ({e.strerror or e})",
+                got=f"a place where no folder can be created: {parent} refuses it ({why})",
                 fix="Pass --store with a folder you can write, or set IQA_AUDIT_STORE.",
             )
-        ) from None
+        )
 
 
 def check_dataset(cfg: AuditConfig, flag: str = "--dataset") -> None:
@@ -208,23 +250,22 @@ def check_dataset(cfg: AuditConfig, flag: str = "--dataset") -> None:
 
 
 def check_baseline(cfg: AuditConfig, flag: str = "--baseline") -> None:
-    """A named baseline exists and parses, unless this run writes it (--update-baseline)."""
-    if not cfg.baseline or cfg.baseline.lower() == "none":
+    """A named baseline exists and matches the schema (baseline.read), unless this run
+    writes it (--update-baseline: check_baseline_update decides what it may write)."""
+    if not cfg.baseline or cfg.baseline.lower() == "none" or cfg.update_baseline:
         return
     from . import baseline
 
     if not Path(cfg.baseline).is_file():
-        if cfg.update_baseline:
-            return
         raise ConfigError(
             explain(
-                f"{flag} {cfg.baseline}",
+                _named(flag, cfg.baseline),
                 expected="an existing baseline file",
                 got="no such file",
-                fix=f"Write it with {flag} {cfg.baseline} --update-baseline, or pass {flag} none for raw verdicts.",
+                fix=f"Write it with --baseline {cfg.baseline} --update-baseline, or pass --baseline none for raw verdicts.",
             )
         )
-    baseline.load(cfg.baseline)
+    baseline.read(cfg.baseline)
 
 
 def check_compare(cfg: AuditConfig, flag: str = "--compare") -> None:
@@ -234,36 +275,64 @@ def check_compare(cfg: AuditConfig, flag: str = "--compare") -> None:
         load_results(cfg.compare)
 
 
-def check_audit_settings(cfg: AuditConfig) -> None:
-    """The editor audit's own settings (pyproject.toml / profiles only): its editors and
-    its task:seed cases."""
-    from .seeds import builtin_seeds
+def check_audit_editors(cfg: AuditConfig, flag: str) -> None:
+    if not cfg.dataset:  # imported chains: the editor audit builds nothing
+        for spec in cfg.audit_editors:
+            check_editor(spec, flag)
 
-    where = "audit_editors in [tool.iqa_audit]"
-    for spec in cfg.audit_editors:
-        check_editor(spec, where)
-    seeds = [s.name for s in builtin_seeds()]
-    for case in cfg.audit_cases:
-        task, sep, seed = case.partition(":")
-        if not sep:
+
+def _check_cases(cases: Iterable[str], flag: str, cfg: AuditConfig, *, adds: bool) -> None:
+    """Each 'task:seed' names a task (an add task with `adds`) and a seed, built in or in a
+    --seed-dir folder (the value check made sure of the colon)."""
+    from .seeds import builtin_seeds, seeds_from_dir
+    from .tasks import get_task
+
+    seeds = [*(s.name for s in builtin_seeds()), *(s.name for d in cfg.seed_dirs for s in seeds_from_dir(d))]
+    for case in cases:
+        task, _, seed = case.partition(":")
+        check_task(task, flag)
+        if adds and not get_task(task).adds_objects:
             raise ConfigError(
                 explain(
-                    f"audit_cases in [tool.iqa_audit]: {case!r}",
-                    expected="task:seed",
-                    got=repr(case),
-                    fix='Write e.g. "replicate:grid-perspective".',
+                    _named(flag, case),
+                    expected="an add task (add-apples, add-fruits) before the colon",
+                    got=repr(task),
+                    fix='Write e.g. "add-apples:empty-table": stability is measured while objects are added.',
                 )
             )
-        check_task(task, "audit_cases in [tool.iqa_audit]")
         if seed not in seeds:
             raise ConfigError(
                 explain(
-                    f"audit_cases in [tool.iqa_audit]: {case!r}",
-                    expected="a built-in seed",
+                    _named(flag, case),
+                    expected="a seed after the colon",
                     got=repr(seed),
                     fix=_suggest(seed, seeds) + "Fix the seed name.",
                 )
             )
+
+
+def check_audit_cases(cfg: AuditConfig, flag: str) -> None:
+    if not cfg.dataset:
+        _check_cases(cfg.audit_cases, flag, cfg, adds=False)
+
+
+def check_stability_cases(cfg: AuditConfig, flag: str) -> None:
+    if not cfg.dataset:
+        _check_cases(cfg.stability_cases, flag, cfg, adds=True)
+
+
+def check_stability_editor(cfg: AuditConfig, flag: str) -> None:
+    if not cfg.dataset:
+        check_editor(cfg.stability_editor, flag)
+
+
+def check_baseline_update(cfg: AuditConfig, flag: str = "--update-baseline") -> None:
+    """--update-baseline can do what it says, before anything runs (baseline.check_update:
+    a file to write, of this run's shape or replaced on purpose)."""
+    if cfg.update_baseline or cfg.replace_baseline:
+        from . import baseline
+
+        baseline.check_update(cfg)
 
 
 # The options table's `lookup` column names one of these.
@@ -278,7 +347,13 @@ LOOKUPS: Mapping[str, Callable[[AuditConfig, str], None] | None] = {
     "store": check_store,
     "dataset": check_dataset,
     "baseline": check_baseline,
+    "baseline-update": check_baseline_update,
     "results": check_compare,
+    # pyproject.toml-only settings (options.SETTING)
+    "audit-editors": check_audit_editors,
+    "audit-cases": check_audit_cases,
+    "stability-editor": check_stability_editor,
+    "stability-cases": check_stability_cases,
 }
 
 
@@ -288,17 +363,17 @@ BUILDING_COMMANDS = ("pytest", "build", "score")
 
 
 def check_config(cfg: AuditConfig, command: str, *, skip: Sequence[str] = ()) -> None:
-    """Run the lookups of every option `command` offers (see options.options_for), then,
-    for the pytest audit, the editor audit's settings, and for a command that builds
-    chains, the editors' input-size limits (plan.check_input_sizes: the seed, its size,
-    the limit and the fix). Raises the first ConfigError.
-    `skip`: lookup kinds a caller does not need (e.g. 'metric' for a build)."""
-    for opt in options_for(command):
+    """Run the lookups of every option `command` offers (see options.options_for) and, for
+    the pytest audit, of the pyproject.toml-only settings (the editor audit's and the
+    stability chains'), each error naming where the value came from (AuditConfig.label);
+    then, for a command that builds chains, the editors' input-size limits
+    (plan.check_input_sizes: the seed, its size, the limit and the fix). Raises the first
+    ConfigError. `skip`: lookup kinds a caller does not need (e.g. 'metric' for a build)."""
+    offered = options_for(command) + (options_for("setting") if command == "pytest" else ())
+    for opt in offered:
         check = LOOKUPS.get(opt.lookup) if opt.lookup and opt.lookup not in skip else None
         if check is not None:
-            check(cfg, opt.flag)
-    if command == "pytest" and not cfg.dataset:
-        check_audit_settings(cfg)
+            check(cfg, cfg.label(opt.dest))
     if command in BUILDING_COMMANDS and not cfg.dataset:
         from .plan import check_input_sizes  # plan imports chains and seeds: only when a command builds
 

@@ -31,6 +31,8 @@ from iqa_audit.metrics.registry import create_metric
 from iqa_audit.scoring import cached_scores, scores_of
 from iqa_audit.store import Store
 
+from .conftest import textured_image
+
 pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parent.parent
 DARK = 1.0  # mean grey level below which the user metrics here give up
@@ -267,3 +269,88 @@ def test_cli_score_prints_the_bad_image_not_a_traceback_and_stores_the_rest(tmp_
     assert "iqa_audit:noise-sigma: 2 scored" in out.stdout
     store = Store(tmp_path / "s")
     assert store.score_count() == 2 and all(math.isfinite(s) for _, s in score_rows(store))
+
+
+# ----- not a number at all: None, strings, booleans, several numbers ----------------------------
+# NumPy reads None as NaN and "0.5" as 0.5: without the check a metric that returned nothing
+# would be blamed on the image ("a flat or black frame") and a string taken for a score.
+
+
+def _torch():
+    return pytest.importorskip("torch")
+
+
+NOT_NUMBERS = {
+    "none": (lambda p: None, ["None", "not a number"]),
+    "string": (lambda p: "0.5", ["the str '0.5'", "not a number"]),
+    "bytes": (lambda p: b"1", ["the bytes", "not a number"]),
+    "bool": (lambda p: True, ["True", "a boolean"]),
+    "numpy-bool": (lambda p: np.bool_(False), ["a boolean"]),
+    "dict": (lambda p: {"score": 1.0}, ["a dict"]),
+    "list-holding-none": (lambda p: [None], ["a list holding None"]),
+    "list-of-three": (lambda p: [1.0, 2.0, 3.0], ["1 score(s)", "3 numbers", "one score per image"]),
+    "score-map": (lambda p: np.ones((4, 4)), ["1 score(s)", "16 numbers", "shape (4, 4)"]),
+    "bool-array": (lambda p: np.array([True]), ["an array of bool"]),
+    "object-array": (lambda p: np.array([object()]), ["an array of object"]),
+    "tensor-of-three": (lambda p: _torch().ones(3), ["1 score(s)", "3 numbers"]),
+    "bool-tensor": (lambda p: _torch().tensor([True]), ["a tensor of torch.bool"]),
+    "tensor-requiring-grad": (lambda p: _torch().ones(1, requires_grad=True), ["requires grad"]),
+}
+
+
+@iqa_audit.metrics.declare(lower_better=False, range=(0, 255), version="1")
+def returns_what_the_test_says(pixels: np.ndarray):
+    return NOT_NUMBERS[os.environ["IQA_TEST_RETURN"]][0](pixels)
+
+
+@iqa_audit.metrics.declare(lower_better=False, range=(0, 255), version="1", batch=True)
+def returns_what_the_test_says_batched(batch: list[np.ndarray]):
+    return [NOT_NUMBERS[os.environ["IQA_TEST_RETURN"]][0](p) for p in batch]
+
+
+@pytest.mark.parametrize("kind", sorted(NOT_NUMBERS))
+def test_a_metric_returning_no_number_is_told_what_it_returned_and_what_to_return(kind, monkeypatch):
+    from iqa_audit.metrics.base import ScoreError
+
+    monkeypatch.setenv("IQA_TEST_RETURN", kind)
+    metric = create_metric("tests.test_nonfinite:returns_what_the_test_says")
+    with pytest.raises(ScoreError) as e:
+        metric.score([textured_image(32, 32)])
+    message = str(e.value)
+    for words in NOT_NUMBERS[kind][1]:
+        assert words in message, message
+    assert "a Python float" in message  # what a metric must return
+    assert "NaN" not in message and "black frame" not in message
+
+
+@pytest.mark.parametrize("kind", ["none", "string", "bool", "dict"])
+def test_a_batch_metric_returning_no_number_is_told_the_same(kind, monkeypatch):
+    from iqa_audit.metrics.base import ScoreError
+
+    monkeypatch.setenv("IQA_TEST_RETURN", kind)
+    metric = create_metric("tests.test_nonfinite:returns_what_the_test_says_batched")
+    with pytest.raises(ScoreError, match="holding"):
+        metric.score([textured_image(32, 32), textured_image(32, 32, seed=1)])
+
+
+class _ProtocolMetric:
+    """A Metric-protocol object (not a declared callable): score_core checks its return too."""
+
+    name = "protocol-metric"
+
+    def __init__(self, value):
+        self.value = value
+
+    def score(self, images):
+        return self.value
+
+
+@pytest.mark.parametrize(
+    "value, words", [(None, "None"), ("1.0", "the str"), ([None, 1.0], "a list holding None"), ([True, False], "a boolean")]
+)
+def test_score_batch_refuses_no_number_from_a_metric_object(value, words):
+    from iqa_audit.metrics.base import ScoreError
+
+    with pytest.raises(ScoreError, match=words):
+        score_core.score_batch(_ProtocolMetric(value), [object(), object()])
+    assert list(score_core.score_batch(_ProtocolMetric([1, np.float32(2.5)]), [object(), object()])) == [1.0, 2.5]

@@ -115,11 +115,24 @@ def test_results_baseline_regression_and_xfail(audit_dir):
 
     # A baseline that says a failing cell used to pass turns it into a regression.
     data = json.loads((tmp / "b.json").read_text())
-    data["cells"]["gap:plugin_metric_example-sharpness-sim-noise-tint-replicate-tiny-d6"]["passed"] = True
+    # (passed and verdict together: an entry whose two say different things is refused by the schema)
+    data["cells"]["gap:plugin_metric_example-sharpness-sim-noise-tint-replicate-tiny-d6"].update(passed=True, verdict="pass")
     (tmp / "b.json").write_text(json.dumps(data))
     third = pytester.runpytest_subprocess(*args, "--run-name", "r3", "--baseline", str(tmp / "b.json"))
     third.assert_outcomes(passed=2, xfailed=1, failed=1)
     third.stdout.fnmatch_lines(["*REGRESSION: passed in the baseline*"])
+
+    # A run of another shape (1 run, not 2) may not update it: refused at configure, nothing ran.
+    other = [*args, "--runs", "1", "--baseline", str(tmp / "b.json"), "--update-baseline"]
+    fourth = pytester.runpytest_subprocess(*other, "--run-name", "r4")
+    assert fourth.ret == pytest.ExitCode.USAGE_ERROR
+    fourth.stderr.fnmatch_lines(["ERROR: --update-baseline into *b.json*runs: 2 in the baseline, 1 now*--replace-baseline*"])
+    before = (tmp / "b.json").read_text()
+    # ... unless the user chooses to replace it: the old file is kept, and the run says so.
+    fifth = pytester.runpytest_subprocess(*other, "--replace-baseline", "--run-name", "r5")
+    assert fifth.ret == pytest.ExitCode.OK
+    fifth.stdout.fnmatch_lines(["baseline: *b.json written from this run alone*kept as *b.json.bak"])
+    assert (tmp / "b.json.bak").read_text() == before and baseline.read(tmp / "b.json").shape["runs"] == 1
 
 
 @pytest.mark.slow

@@ -4,6 +4,7 @@ command says the same in one `error:` line (exit 2)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -53,6 +54,19 @@ CASES = [
     ("unknown-counter", ["--counter", "gpt"], ["--counter", "'blob' or 'vlm:<gemini model>'"], []),
     ("unknown-judge", ["--judge", "gpt"], ["--judge", "'keyword' or 'llm:<gemini model>'"], []),
     ("negative-keep-reports", ["--keep-reports", "-1"], ["--keep-reports", "0 or more"], []),
+    (
+        "update-baseline-with-baseline-none-names-the-file-to-pass",
+        ["--baseline", "none", "--update-baseline"],
+        ["--update-baseline with --baseline none", "--baseline baselines/quick.json --update-baseline"],
+        [],
+    ),
+    ("replace-baseline-without-update", ["--replace-baseline"], ["--replace-baseline", "--update-baseline with it"], []),
+    (
+        "reports-folder-that-cannot-be-written",
+        ["--reports-dir", "/proc/iqa-audit-reports"],
+        ["--reports-dir /proc/iqa-audit-reports", "refuses it", "Pass --reports-dir with a folder you can write"],
+        [],
+    ),
     (
         "store-folder-that-cannot-be-created",
         ["--store", "/proc/iqa-audit-store"],
@@ -110,7 +124,8 @@ def test_every_checked_option_has_a_usage_error_case():
     """A new option with a check or a lookup needs a case above."""
     covered = {a for _, args, _, _ in CASES for a in args if a.startswith("--")}
     checked = {o.flag for o in OPTIONS if PYTEST in o.commands and (o.check or o.lookup) and o.lookup != "results"} | {
-        "--compare"
+        "--compare",
+        "--reports-dir",  # checked by the plugin (the default folder depends on pyproject.toml's place)
     }
     assert checked <= covered, sorted(checked - covered)
 
@@ -204,3 +219,50 @@ def test_the_cli_checks_the_same_way(tmp_path, args, must):
     for word in must:
         assert word in lines[0]
     assert not (tmp_path / "s").exists()  # refused before anything was built or stored
+
+
+# ----- pyproject.toml: every key checked at configure, one line naming the key and the file -------
+# (id, [tool.iqa_audit] lines, words the one line must hold besides the file's path)
+SETTING_CASES = [
+    ("string-for-a-count", 'stability_steps = "10"', ["stability_steps in [tool.iqa_audit]", '"10" (a string)']),
+    ("string-for-a-long-side", 'stability_long_side = "256"', ["stability_long_side", "stability_long_side = 256"]),
+    ("string-false-for-a-flag", 'every_step = "false"', ["every_step", "true or false", "every_step = true"]),
+    ("float-for-runs", "runs = 2.5", ["runs in [tool.iqa_audit]", "2.5 (a float)"]),
+    ("negative-steps", "audit_steps = -1", ["audit_steps", "0 or more"]),
+    ("list-for-a-string", 'device = ["cpu"]', ["device", "a string"]),
+    ("misspelt-key", "stabilty_runs = 2", ["'stabilty_runs'", "Did you mean stability_runs"]),
+    ("misspelt-stability-editor", 'stability_editor = "sim-noise-tnt"', ["stability_editor", "Did you mean sim-noise-tint"]),
+    ("stability-case-of-a-non-add-task", 'stability_cases = ["replicate:empty-table"]', ["stability_cases", "an add task"]),
+    ("stability-case-seed-typo", 'stability_cases = ["add-apples:empty-tabel"]', ["Did you mean empty-table"]),
+    ("audit-editor-typo", 'audit_editors = ["sim-crp"]', ["audit_editors", "Did you mean sim-crop"]),
+    ("audit-case-task-typo", 'audit_cases = ["mirorr:flat-cartoon"]', ["audit_cases", "Did you mean mirror"]),
+    ("metric-typo", 'metrics = ["pyiqa:piqee"]', ["metrics in [tool.iqa_audit]", "Did you mean pyiqa:piqe"]),
+    (
+        "editor-typo-in-a-profile",
+        '[tool.iqa_audit.profiles.quick]\neditors = ["codec-jpgg"]',
+        ["editors in [tool.iqa_audit.profiles.quick]", "Did you mean codec-jpeg"],
+    ),
+    ("seed-typo", 'seeds = ["grid-perspectiv"]', ["seeds in [tool.iqa_audit]", "Did you mean grid-perspective"]),
+]
+
+
+@pytest.mark.parametrize("lines, must", [pytest.param(text, m, id=i) for i, text, m in SETTING_CASES])
+def test_a_bad_pyproject_setting_is_one_usage_error_line_naming_the_key_and_the_file(pytester, lines, must):
+    pytester.makepyprojecttoml("[tool.iqa_audit]\n" + lines + "\n")
+    result = _run(pytester)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    line = _one_error_line(result)
+    assert str(pytester.path / "pyproject.toml") in line, line
+    for word in must:
+        assert word in line, line
+    assert "collected" not in result.stdout.str()
+
+
+def test_a_bad_baseline_is_refused_at_configure_naming_the_cell_and_the_field(pytester):
+    bad = pytester.path / "b.json"
+    cell = {"passed": "false", "value": -1.0, "version": "1"}
+    bad.write_text('{"format": "iqa-audit-baseline/1", "cells": {"gap:x-d5": %s}}' % json.dumps(cell))
+    result = _run(pytester, "--baseline", str(bad))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    line = _one_error_line(result)
+    assert str(bad) in line and "'gap:x-d5'" in line and "'passed'" in line and "--replace-baseline" in line

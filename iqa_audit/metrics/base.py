@@ -275,23 +275,65 @@ def failure_hint(width: int, height: int) -> str:
     )
 
 
+# What a scoring callable must return, said in every error about what it returned instead.
+SCORE_CONTRACT = (
+    "a number per image: a Python float or int, a NumPy number or a one-element tensor "
+    "(a batch=True callable: a sequence or 1-D array/tensor of them, one per image)"
+)
+
+
+def not_a_number(values: Any) -> str | None:
+    """Why `values` holds no score (None, a string, a boolean, a dict, a list holding one,
+    an array of booleans or objects), worded for an error; None when it may be numbers.
+    NumPy would read None as NaN and "0.5" as 0.5: a metric that returned nothing would be
+    blamed on the image (a non-finite score) and a string taken for a number."""
+    if values is None:
+        return "None (not a number: did the function forget to return its score?)"
+    if isinstance(values, (str, bytes)):
+        return f"the {type(values).__name__} {values!r:.60} (not a number)"
+    if isinstance(values, (bool, np.bool_)):
+        return f"{values!r} (a boolean, not a number)"
+    if isinstance(values, (dict, set, frozenset)):
+        return f"a {type(values).__name__} (not a number)"
+    if isinstance(values, (list, tuple)):
+        for v in values:
+            why = not_a_number(v)
+            if why is not None:
+                return f"a {type(values).__name__} holding {why}"
+        return None
+    dtype = getattr(values, "dtype", None)  # NumPy arrays and scalars, torch tensors
+    if isinstance(dtype, np.dtype) and dtype.kind not in "iuf":
+        return f"an array of {dtype} (not numbers)"
+    if dtype is not None and not isinstance(dtype, np.dtype) and ("bool" in str(dtype) or "complex" in str(dtype)):
+        return f"a tensor of {dtype} (not numbers)"
+    return None
+
+
 def as_scores(values: Any, n: int, metric_name: str) -> np.ndarray:
-    """Coerce what a scorer returned into n float64 scores, or raise ScoreError."""
-    try:
-        arr = np.asarray(values, dtype=np.float64).reshape(-1)
-    except (TypeError, ValueError) as e:
+    """Coerce what a scorer returned into n float64 scores, or raise ScoreError saying what
+    it returned and what a metric must return (SCORE_CONTRACT)."""
+    why = not_a_number(values)
+    if why is None:
+        try:
+            arr = np.asarray(values, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError, RuntimeError) as e:  # RuntimeError: torch, e.g. a tensor that requires grad
+            why = f"a {type(values).__name__} that is not numbers ({e})"
+    if why is not None:
         raise ScoreError(
             explain(
                 f"metric {metric_name}",
-                expected=f"{n} numbers",
-                got=f"{type(values).__name__} ({e})",
-                fix="The scoring callable must return a float per image.",
+                expected=f"{n} number(s), {SCORE_CONTRACT}",
+                got=why,
+                fix="Make the scoring callable return its score(s) as numbers (e.g. float(score), tensor.item()).",
             )
-        ) from None
+        )
     if arr.shape != (n,):
         raise ScoreError(
             explain(
-                f"metric {metric_name}", expected=f"{n} score(s)", got=f"{arr.size}", fix="Return exactly one score per image."
+                f"metric {metric_name}",
+                expected=f"{n} score(s), {SCORE_CONTRACT}",
+                got=f"{arr.size} numbers (shape {tuple(np.shape(values))})",
+                fix="Return exactly one score per image (reduce a score map to one number, e.g. its mean).",
             )
         )
     return arr

@@ -390,7 +390,7 @@ def import_rows(
         by_chain[k[:3]].append(r)
     # Pass 1: every file must be allowed, readable and decode before anything is written.
     stored = {ck: {s.step: s for s in store.steps(imported_chain_key(dataset, *ck))} for ck in by_chain}
-    checked: dict[int, tuple[str, int, int]] = {}  # id(row) -> (sha256, width, height)
+    checked: dict[int, tuple[str, int, int, str | None]] = {}  # id(row) -> (sha256, width, height, colour)
     pool = ThreadPoolExecutor(IO_THREADS, thread_name_prefix="import")
     try:
         _check_all(pool, by_chain, stored, policy, checked, problems, progress)
@@ -457,8 +457,13 @@ def _write_all(pool, store, by_chain, checked, policy, dataset, name, source, re
         if progress:
             progress(len(rs) - len(new))
         for r, (digest, ext) in zip(new, pool.map(lambda r: _put_object(store, r, checked[id(r)][0], policy), new)):
-            _, w, h = checked[id(r)]
-            meta = {"source": str(r.path), **({"editor": dict(r.meta)} if r.meta else {})}
+            _, w, h, colour = checked[id(r)]
+            # colour: how the file's samples were converted to sRGB (images.Image.colour), when they were.
+            meta = {
+                "source": str(r.path),
+                **({"colour": colour} if colour else {}),
+                **({"editor": dict(r.meta)} if r.meta else {}),
+            }
             store.add_step(StepRecord(key, r.step, "ok", digest, ext, w, h, r.prompt, r.reasoning, meta, None, None))
             added += 1
             if progress:
@@ -469,9 +474,10 @@ def _write_all(pool, store, by_chain, checked, policy, dataset, name, source, re
     return ImportSummary(dataset, tuple(chains), added, already, source, revision)
 
 
-def _check_image(r: ImportRow, policy: ReadPolicy, stored_step: StepRecord | None) -> tuple[str, int, int] | str:
-    """(sha256, width, height) of a row's image, or the problem with it. An image whose
-    bytes equal the stored step's is not decoded again (a resumed import reads, not decodes)."""
+def _check_image(r: ImportRow, policy: ReadPolicy, stored_step: StepRecord | None) -> tuple[str, int, int, str | None] | str:
+    """(sha256, width, height, colour conversion or None) of a row's image, or the problem
+    with it. An image whose bytes equal the stored step's is not decoded again (a resumed
+    import reads, not decodes)."""
     try:
         data = read_allowed(r.path, policy)
     except FileRefused as e:
@@ -483,12 +489,12 @@ def _check_image(r: ImportRow, policy: ReadPolicy, stored_step: StepRecord | Non
                 f"{r.origin}: step {r.step} is already stored with a different image; refusing to replace it"
                 f" (import under another --name to keep both)"
             )
-        return digest, int(stored_step.width or 0), int(stored_step.height or 0)
+        return digest, int(stored_step.width or 0), int(stored_step.height or 0), (stored_step.meta or {}).get("colour")
     try:
         img = decode_image(data, source=str(r.path))
     except BadImageError as e:
         return f"{r.origin}: {e}"
-    return digest, img.width, img.height
+    return digest, img.width, img.height, img.colour
 
 
 def _put_object(store: Store, r: ImportRow, digest: str, policy: ReadPolicy) -> tuple[str, str]:

@@ -22,7 +22,13 @@ prompt, editor metadata) are imported with it, so the self-evaluation delay and 
 editor checks see them.
 
 CSV columns: seed,setting,run,step,path (path relative to the CSV; step 0 = the seed),
-optionally reasoning and prompt.
+optionally reasoning and prompt. The file must be comma-separated: a header that splits
+into the columns on ';', a tab or '|' (what spreadsheets write where the comma is the
+decimal mark) is refused with that diagnosis, never read as one long column name.
+
+Paths are matched to the disk by Unicode normalisation: a manifest naming `café` (NFC)
+finds the folder macOS wrote as `café` (NFD); a path that is still missing is reported
+with the first part of it that is not there.
 """
 
 from __future__ import annotations
@@ -31,8 +37,10 @@ import csv
 import hashlib
 import io
 import json
+import os
 import re
 import time
+import unicodedata
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -205,6 +213,7 @@ def _parse_manifest(path: Path) -> tuple[list[ImportRow], list[str]]:
     reader = csv.DictReader(io.StringIO(text))
     header = tuple(h.strip() for h in (reader.fieldnames or ()))
     missing = [c for c in COLUMNS if c not in header]
+    check_delimiter(text, COLUMNS, what=f"dataset manifest {path}")
     if missing:
         raise ConfigError(
             explain(
@@ -216,6 +225,7 @@ def _parse_manifest(path: Path) -> tuple[list[ImportRow], list[str]]:
         )
     rows: list[ImportRow] = []
     problems: list[str] = []
+    listings: dict[Path, list[str]] = {}  # one listing per folder, for paths not found as written
     for raw in reader:
         origin = f"line {reader.line_num}"
         raw = {(k or "").strip(): (v or "").strip() if isinstance(v, str) else "" for k, v in raw.items()}
@@ -236,7 +246,7 @@ def _parse_manifest(path: Path) -> tuple[list[ImportRow], list[str]]:
                 raw["setting"],
                 run,
                 step,
-                path.parent / raw["path"],
+                on_disk(path.parent / raw["path"], listings),
                 raw.get("reasoning") or None,
                 raw.get("prompt") or None,
             )
@@ -244,6 +254,89 @@ def _parse_manifest(path: Path) -> tuple[list[ImportRow], list[str]]:
     if not rows and not problems:
         problems.append("no data rows")
     return rows, problems
+
+
+# Separators a CSV may have been written with instead of the comma, as named in messages.
+OTHER_DELIMITERS = {";": "';' (semicolons)", "\t": "tabs", "|": "'|' (pipes)", ":": "':' (colons)"}
+
+
+def check_delimiter(text: str, columns: Sequence[str], *, what: str) -> None:
+    """ConfigError when the header holds `columns` only if split on another separator than
+    the comma (no `columns`: when it is one column with commas and several with another
+    separator): the file is a ';'- (or tab-, '|'-) separated table. Read with commas, its
+    header is one long column name and every column looks missing, which is not the fix."""
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    as_commas = {h.strip() for h in next(csv.reader([first]), [])}
+    if all(c in as_commas for c in columns) if columns else len(as_commas) > 1:
+        return
+    for sep, name in OTHER_DELIMITERS.items():
+        fields = {h.strip() for h in next(csv.reader([first], delimiter=sep), [])}
+        if len(fields) > 1 and all(c in fields | as_commas for c in columns):
+            raise ConfigError(
+                explain(
+                    what,
+                    expected="a comma-separated file (columns " + ",".join(columns) + ")",
+                    got=f"a header separated by {name}: {first.strip()[:120]!r}",
+                    fix=f"Save it again as comma-separated CSV (spreadsheets call it 'CSV, comma delimited'), "
+                    f"or replace each {sep!r} between fields by ','.",
+                )
+            )
+
+
+def on_disk(path: Path, listings: dict[Path, list[str]] | None = None) -> Path:
+    """`path` as the disk spells it. A path that does not exist as written is looked up part
+    by part, each part matched to a folder entry that is the same text in another Unicode
+    normalisation (NFC as most tools write, NFD as macOS writes names): `café` finds `café`.
+    Returns `path` unchanged when it exists, or when a part has no such entry or several
+    (`missing_part` then says which). `listings` caches folder listings across calls."""
+    if os.path.lexists(path):
+        return path
+    listings = {} if listings is None else listings
+    cur = Path(path.anchor)
+    for part in path.parts[1:] if path.anchor else path.parts:
+        nxt = cur / part
+        if not os.path.lexists(nxt):
+            twins = _normal_twins(cur, part, listings)
+            if len(twins) != 1:
+                return path
+            nxt = cur / twins[0]
+        cur = nxt
+    return cur
+
+
+def missing_part(path: Path) -> str:
+    """Why `path` (after `on_disk`) cannot be found: the first part that is not there, or
+    that several entries match in different Unicode normalisations."""
+    cur = Path(path.anchor)
+    listings: dict[Path, list[str]] = {}
+    for part in path.parts[1:] if path.anchor else path.parts:
+        if os.path.lexists(cur / part):
+            cur = cur / part
+            continue
+        twins = _normal_twins(cur, part, listings)
+        if len(twins) == 1:
+            cur = cur / twins[0]
+            continue
+        if twins:
+            return (
+                f"{cur} holds {len(twins)} entries that are all {part!r} in different Unicode normalisations "
+                f"({', '.join(map(repr, twins))}); rename all but one"
+            )
+        if not cur.is_dir():
+            return f"{cur} is not a folder"
+        return f"{cur} has no entry named {part!r} (compared in every Unicode normalisation, NFC and NFD)"
+    return "it could not be opened"
+
+
+def _normal_twins(folder: Path, name: str, listings: dict[Path, list[str]]) -> list[str]:
+    """Entries of `folder` equal to `name` once both are NFC-normalised."""
+    if folder not in listings:
+        try:
+            listings[folder] = os.listdir(folder)
+        except OSError:
+            listings[folder] = []
+    want = unicodedata.normalize("NFC", name)
+    return sorted(e for e in listings[folder] if unicodedata.normalize("NFC", e) == want)
 
 
 def read_text_file(path: Path, *, what: str, fix: str, max_bytes: int = 256 * 1024 * 1024) -> str:
@@ -481,6 +574,8 @@ def _check_image(r: ImportRow, policy: ReadPolicy, stored_step: StepRecord | Non
     try:
         data = read_allowed(r.path, policy)
     except FileRefused as e:
+        if not os.path.lexists(r.path):  # say which part is missing, not only that the whole path is
+            return f"{r.origin}: {r.path} does not exist: {missing_part(r.path)}"
         return f"{r.origin}: {e}"
     digest = hashlib.sha256(data).hexdigest()
     if stored_step is not None:

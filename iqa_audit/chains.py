@@ -224,7 +224,8 @@ def make_step(editor: Editor, task: Task, previous: Image, k: int, run: int) -> 
         width=image.width,
         height=image.height,
         reasoning=result.reasoning,
-        meta=jsonable(result.meta),
+        # colour: how the output's samples were converted to sRGB (images.Image.colour), when they were.
+        meta=jsonable({**result.meta, **({"colour": image.colour} if getattr(image, "colour", None) else {})}),
         image=image,
     )
 

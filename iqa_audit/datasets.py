@@ -22,7 +22,13 @@ prompt, editor metadata) are imported with it, so the self-evaluation delay and 
 editor checks see them.
 
 CSV columns: seed,setting,run,step,path (path relative to the CSV; step 0 = the seed),
-optionally reasoning and prompt.
+optionally reasoning and prompt. The file must be comma-separated: a header that splits
+into the columns on ';', a tab or '|' (what spreadsheets write where the comma is the
+decimal mark) is refused with that diagnosis, never read as one long column name.
+
+Paths are matched to the disk by Unicode normalisation: a manifest naming `café` (NFC)
+finds the folder macOS wrote as `café` (NFD); a path that is still missing is reported
+with the first part of it that is not there.
 """
 
 from __future__ import annotations
@@ -31,8 +37,10 @@ import csv
 import hashlib
 import io
 import json
+import os
 import re
 import time
+import unicodedata
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -205,6 +213,7 @@ def _parse_manifest(path: Path) -> tuple[list[ImportRow], list[str]]:
     reader = csv.DictReader(io.StringIO(text))
     header = tuple(h.strip() for h in (reader.fieldnames or ()))
     missing = [c for c in COLUMNS if c not in header]
+    check_delimiter(text, COLUMNS, what=f"dataset manifest {path}")
     if missing:
         raise ConfigError(
             explain(
@@ -216,6 +225,7 @@ def _parse_manifest(path: Path) -> tuple[list[ImportRow], list[str]]:
         )
     rows: list[ImportRow] = []
     problems: list[str] = []
+    listings: dict[Path, list[str]] = {}  # one listing per folder, for paths not found as written
     for raw in reader:
         origin = f"line {reader.line_num}"
         raw = {(k or "").strip(): (v or "").strip() if isinstance(v, str) else "" for k, v in raw.items()}
@@ -236,7 +246,7 @@ def _parse_manifest(path: Path) -> tuple[list[ImportRow], list[str]]:
                 raw["setting"],
                 run,
                 step,
-                path.parent / raw["path"],
+                on_disk(path.parent / raw["path"], listings),
                 raw.get("reasoning") or None,
                 raw.get("prompt") or None,
             )
@@ -244,6 +254,89 @@ def _parse_manifest(path: Path) -> tuple[list[ImportRow], list[str]]:
     if not rows and not problems:
         problems.append("no data rows")
     return rows, problems
+
+
+# Separators a CSV may have been written with instead of the comma, as named in messages.
+OTHER_DELIMITERS = {";": "';' (semicolons)", "\t": "tabs", "|": "'|' (pipes)", ":": "':' (colons)"}
+
+
+def check_delimiter(text: str, columns: Sequence[str], *, what: str) -> None:
+    """ConfigError when the header holds `columns` only if split on another separator than
+    the comma (no `columns`: when it is one column with commas and several with another
+    separator): the file is a ';'- (or tab-, '|'-) separated table. Read with commas, its
+    header is one long column name and every column looks missing, which is not the fix."""
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    as_commas = {h.strip() for h in next(csv.reader([first]), [])}
+    if all(c in as_commas for c in columns) if columns else len(as_commas) > 1:
+        return
+    for sep, name in OTHER_DELIMITERS.items():
+        fields = {h.strip() for h in next(csv.reader([first], delimiter=sep), [])}
+        if len(fields) > 1 and all(c in fields | as_commas for c in columns):
+            raise ConfigError(
+                explain(
+                    what,
+                    expected="a comma-separated file (columns " + ",".join(columns) + ")",
+                    got=f"a header separated by {name}: {first.strip()[:120]!r}",
+                    fix=f"Save it again as comma-separated CSV (spreadsheets call it 'CSV, comma delimited'), "
+                    f"or replace each {sep!r} between fields by ','.",
+                )
+            )
+
+
+def on_disk(path: Path, listings: dict[Path, list[str]] | None = None) -> Path:
+    """`path` as the disk spells it. A path that does not exist as written is looked up part
+    by part, each part matched to a folder entry that is the same text in another Unicode
+    normalisation (NFC as most tools write, NFD as macOS writes names): `café` finds `café`.
+    Returns `path` unchanged when it exists, or when a part has no such entry or several
+    (`missing_part` then says which). `listings` caches folder listings across calls."""
+    if os.path.lexists(path):
+        return path
+    listings = {} if listings is None else listings
+    cur = Path(path.anchor)
+    for part in path.parts[1:] if path.anchor else path.parts:
+        nxt = cur / part
+        if not os.path.lexists(nxt):
+            twins = _normal_twins(cur, part, listings)
+            if len(twins) != 1:
+                return path
+            nxt = cur / twins[0]
+        cur = nxt
+    return cur
+
+
+def missing_part(path: Path) -> str:
+    """Why `path` (after `on_disk`) cannot be found: the first part that is not there, or
+    that several entries match in different Unicode normalisations."""
+    cur = Path(path.anchor)
+    listings: dict[Path, list[str]] = {}
+    for part in path.parts[1:] if path.anchor else path.parts:
+        if os.path.lexists(cur / part):
+            cur = cur / part
+            continue
+        twins = _normal_twins(cur, part, listings)
+        if len(twins) == 1:
+            cur = cur / twins[0]
+            continue
+        if twins:
+            return (
+                f"{cur} holds {len(twins)} entries that are all {part!r} in different Unicode normalisations "
+                f"({', '.join(map(repr, twins))}); rename all but one"
+            )
+        if not cur.is_dir():
+            return f"{cur} is not a folder"
+        return f"{cur} has no entry named {part!r} (compared in every Unicode normalisation, NFC and NFD)"
+    return "it could not be opened"
+
+
+def _normal_twins(folder: Path, name: str, listings: dict[Path, list[str]]) -> list[str]:
+    """Entries of `folder` equal to `name` once both are NFC-normalised."""
+    if folder not in listings:
+        try:
+            listings[folder] = os.listdir(folder)
+        except OSError:
+            listings[folder] = []
+    want = unicodedata.normalize("NFC", name)
+    return sorted(e for e in listings[folder] if unicodedata.normalize("NFC", e) == want)
 
 
 def read_text_file(path: Path, *, what: str, fix: str, max_bytes: int = 256 * 1024 * 1024) -> str:
@@ -390,7 +483,7 @@ def import_rows(
         by_chain[k[:3]].append(r)
     # Pass 1: every file must be allowed, readable and decode before anything is written.
     stored = {ck: {s.step: s for s in store.steps(imported_chain_key(dataset, *ck))} for ck in by_chain}
-    checked: dict[int, tuple[str, int, int]] = {}  # id(row) -> (sha256, width, height)
+    checked: dict[int, tuple[str, int, int, str | None]] = {}  # id(row) -> (sha256, width, height, colour)
     pool = ThreadPoolExecutor(IO_THREADS, thread_name_prefix="import")
     try:
         _check_all(pool, by_chain, stored, policy, checked, problems, progress)
@@ -457,8 +550,13 @@ def _write_all(pool, store, by_chain, checked, policy, dataset, name, source, re
         if progress:
             progress(len(rs) - len(new))
         for r, (digest, ext) in zip(new, pool.map(lambda r: _put_object(store, r, checked[id(r)][0], policy), new)):
-            _, w, h = checked[id(r)]
-            meta = {"source": str(r.path), **({"editor": dict(r.meta)} if r.meta else {})}
+            _, w, h, colour = checked[id(r)]
+            # colour: how the file's samples were converted to sRGB (images.Image.colour), when they were.
+            meta = {
+                "source": str(r.path),
+                **({"colour": colour} if colour else {}),
+                **({"editor": dict(r.meta)} if r.meta else {}),
+            }
             store.add_step(StepRecord(key, r.step, "ok", digest, ext, w, h, r.prompt, r.reasoning, meta, None, None))
             added += 1
             if progress:
@@ -469,12 +567,15 @@ def _write_all(pool, store, by_chain, checked, policy, dataset, name, source, re
     return ImportSummary(dataset, tuple(chains), added, already, source, revision)
 
 
-def _check_image(r: ImportRow, policy: ReadPolicy, stored_step: StepRecord | None) -> tuple[str, int, int] | str:
-    """(sha256, width, height) of a row's image, or the problem with it. An image whose
-    bytes equal the stored step's is not decoded again (a resumed import reads, not decodes)."""
+def _check_image(r: ImportRow, policy: ReadPolicy, stored_step: StepRecord | None) -> tuple[str, int, int, str | None] | str:
+    """(sha256, width, height, colour conversion or None) of a row's image, or the problem
+    with it. An image whose bytes equal the stored step's is not decoded again (a resumed
+    import reads, not decodes)."""
     try:
         data = read_allowed(r.path, policy)
     except FileRefused as e:
+        if not os.path.lexists(r.path):  # say which part is missing, not only that the whole path is
+            return f"{r.origin}: {r.path} does not exist: {missing_part(r.path)}"
         return f"{r.origin}: {e}"
     digest = hashlib.sha256(data).hexdigest()
     if stored_step is not None:
@@ -483,12 +584,12 @@ def _check_image(r: ImportRow, policy: ReadPolicy, stored_step: StepRecord | Non
                 f"{r.origin}: step {r.step} is already stored with a different image; refusing to replace it"
                 f" (import under another --name to keep both)"
             )
-        return digest, int(stored_step.width or 0), int(stored_step.height or 0)
+        return digest, int(stored_step.width or 0), int(stored_step.height or 0), (stored_step.meta or {}).get("colour")
     try:
         img = decode_image(data, source=str(r.path))
     except BadImageError as e:
         return f"{r.origin}: {e}"
-    return digest, img.width, img.height
+    return digest, img.width, img.height, img.colour
 
 
 def _put_object(store: Store, r: ImportRow, digest: str, policy: ReadPolicy) -> tuple[str, str]:

@@ -30,12 +30,23 @@ import json
 import os
 import re
 import tomllib
+import unicodedata
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping, Sequence
 
-from .datasets import SIDE_FILES, ImportRow, attach_side_files, count_problem, parse_count, read_text_file, side_file_paths
+from .datasets import (
+    SIDE_FILES,
+    ImportRow,
+    attach_side_files,
+    check_delimiter,
+    count_problem,
+    on_disk,
+    parse_count,
+    read_text_file,
+    side_file_paths,
+)
 from .errors import ConfigError, explain
 from .safe_files import FileRefused, ReadPolicy, read_allowed
 
@@ -203,6 +214,7 @@ def read_table(path: Path) -> list[dict[str, Any]]:
         return _read_parquet(path, fix)
     text = read_text_file(path, what="side table", fix=fix)
     if kind == "csv":
+        check_delimiter(text, (), what=f"side table {path}")
         return [dict(r) for r in csv.DictReader(io.StringIO(text))]
     rows = []
     for n, line in enumerate(text.splitlines(), start=1):
@@ -293,8 +305,9 @@ def rows_from_folder(spec: ImportSpec, policy: ReadPolicy) -> tuple[list[ImportR
     table = _table_by_path(spec, problems) if spec.table else {}
     found: list[tuple[str, Path, dict[str, str]]] = []  # (origin, file, fields)
     if layout is None:
+        listings: dict[Path, list[str]] = {}
         for rel, fields in table.items():
-            found.append((fields.pop("__origin__"), spec.root / rel, fields))
+            found.append((fields.pop("__origin__"), on_disk(spec.root / rel, listings), fields))
     else:
         found = _walk(spec, layout, table, problems)
         problems += [
@@ -351,6 +364,9 @@ def _table_by_path(spec: ImportSpec, problems: list[str]) -> dict[str, dict[str,
             problems.append(f"{origin}: no image path (column {columns['path']!r})")
             continue
         rel = os.path.relpath(os.path.normpath(base / fields.pop("path")), spec.root).replace(os.sep, "/")
+        # Keyed in NFC, as walked paths are looked up: a table naming `café` finds the `café`
+        # (NFD) folder macOS wrote. The walk's spelling is the one read from disk.
+        rel = unicodedata.normalize("NFC", rel)
         if rel in out:
             problems.append(f"{origin}: names {rel} again (also {out[rel]['__origin__']})")
             continue
@@ -395,11 +411,16 @@ def _walk(spec: ImportSpec, layout: Layout, table: dict[str, dict[str, str]], pr
     for rel, fields in matched:
         if rel in sides:
             continue  # e.g. step3.json beside step3.png, under a layout ending in {_ext}
-        row = table.get(rel)
+        row = table.get(unicodedata.normalize("NFC", rel))
         if row is not None:
             row["__used__"] = "1"
             for f, v in row.items():
-                if f in fields and f in CHAIN_FIELDS and fields[f] != v:
+                # Compared in NFC: a name read from a macOS folder (NFD) is the table's name (NFC).
+                if (
+                    f in fields
+                    and f in CHAIN_FIELDS
+                    and unicodedata.normalize("NFC", fields[f]) != unicodedata.normalize("NFC", v)
+                ):
                     problems.append(f"{rel}: {f} is {fields[f]!r} by the layout but {v!r} in {row['__origin__']}")
             fields = {**{k: v for k, v in row.items() if not k.startswith("__")}, **fields}
         out.append((rel, spec.root / rel, fields))

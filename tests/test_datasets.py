@@ -72,3 +72,70 @@ def test_a_different_image_for_a_stored_step_is_refused_not_overwritten(store, t
     with pytest.raises(ConfigError, match="already stored with a different image"):
         import_manifest(store, csv)
     assert store.steps(before[0].chain_key) == before
+
+
+# ----- a manifest written with another separator --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "sep, name", [(";", "';' (semicolons)"), ("\t", "tabs"), ("|", "'|' (pipes)")], ids=["semicolon", "tab", "pipe"]
+)
+def test_a_manifest_with_another_separator_is_diagnosed_as_such(tmp_path, sep, name):
+    csv = _dataset(tmp_path, runs=(0,))
+    csv.write_text(csv.read_text().replace(",", sep))
+    with pytest.raises(ConfigError) as e:
+        read_manifest(csv)
+    text = str(e.value)
+    assert str(csv) in text and f"a header separated by {name}" in text and "comma-separated" in text
+    assert "Add the missing columns" not in text
+
+
+def test_a_manifest_really_missing_columns_still_says_which(tmp_path):
+    bad = tmp_path / "m.csv"
+    bad.write_text("seed;run;path\nx;0;a.png\n")  # ';' but not the columns either way
+    with pytest.raises(ConfigError, match="Add the missing columns: seed,setting,run,step,path"):
+        read_manifest(bad)
+
+
+# ----- paths in another Unicode normalisation -------------------------------------------------------------
+
+
+def _nfd_dataset(tmp_path, manifest_form: str, disk_form: str):
+    import unicodedata
+
+    d = tmp_path / "ds"
+    folder = d / unicodedata.normalize(disk_form, "café")
+    folder.mkdir(parents=True)
+    (folder / unicodedata.normalize(disk_form, "étape0.png")).write_bytes(textured_image(48, 32).data())
+    rel = unicodedata.normalize(manifest_form, "café/étape0.png")
+    (d / "manifest.csv").write_text(f"seed,setting,run,step,path\ncafé,mine,0,0,{rel}\n", encoding="utf-8")
+    return d / "manifest.csv"
+
+
+@pytest.mark.parametrize("manifest_form, disk_form", [("NFC", "NFD"), ("NFD", "NFC")])
+def test_a_manifest_path_finds_the_file_in_another_unicode_normalisation(store, tmp_path, manifest_form, disk_form):
+    csv = _nfd_dataset(tmp_path, manifest_form, disk_form)
+    summary = import_manifest(store, csv)
+    assert summary.images_added == 1
+
+
+def test_a_path_still_missing_names_the_part_that_is_not_there(store, tmp_path):
+    csv = _nfd_dataset(tmp_path, "NFC", "NFD")
+    csv.write_text(csv.read_text(encoding="utf-8").replace("étape0", "étape9"), encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        import_manifest(store, csv)
+    text = str(e.value)
+    assert "has no entry named 'étape9.png'" in text and "NFC and NFD" in text
+
+
+def test_two_entries_equal_but_for_normalisation_are_ambiguous(store, tmp_path):
+    """'ệ' decomposes to e + dot below + circumflex; the marks in the other order are a
+    second spelling of the same text. A manifest naming 'ệ' (NFC) cannot pick one."""
+    d = tmp_path / "ds"
+    for spelling in ("e\u0323\u0302", "e\u0302\u0323"):
+        (d / spelling).mkdir(parents=True)
+        (d / spelling / "s0.png").write_bytes(textured_image(48, 32).data())
+    (d / "manifest.csv").write_text("seed,setting,run,step,path\nx,mine,0,0,\u1ec7/s0.png\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        import_manifest(store, d / "manifest.csv")
+    assert "holds 2 entries that are all 'ệ' in different Unicode normalisations" in str(e.value)

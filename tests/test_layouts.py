@@ -10,7 +10,7 @@ import pytest
 
 from iqa_audit.datasets import dataset_pairs, dataset_record, import_rows, imported_chain_key
 from iqa_audit.errors import ConfigError
-from iqa_audit.layouts import ImportSpec, compile_layout, load_preset, match_layout, preset_for_repo, rows_from_folder
+from iqa_audit.layouts import ImportSpec, compile_layout, load_preset, match_layout, preset_for_repo, read_table, rows_from_folder
 from iqa_audit.safe_files import ReadPolicy
 
 from .conftest import textured_image
@@ -189,3 +189,30 @@ def test_the_banana100_preset_is_data_the_user_can_correct(tmp_path):
     assert load_preset(str(fixed)).layout == "{seed}/{setting}/{run}/{step}.png"
     with pytest.raises(ConfigError, match="banana100"):
         load_preset("no-such-preset")
+
+
+# ----- side tables: separators and Unicode normalisation ---------------------------------------------------
+
+
+def test_a_side_table_with_another_separator_is_diagnosed(tmp_path):
+    table = tmp_path / "table.csv"
+    table.write_text("file;seed;run;step\na.png;x;0;0\n")
+    with pytest.raises(ConfigError, match=r"side table .*table\.csv: expected a comma-separated file.*semicolons"):
+        read_table(table)
+
+
+@pytest.mark.parametrize("table_form, disk_form", [("NFC", "NFD"), ("NFD", "NFC")])
+@pytest.mark.parametrize("layout", [None, "{seed}/{_}.png"], ids=["table-only", "table-and-layout"])
+def test_a_side_table_finds_files_named_in_another_unicode_normalisation(store, tmp_path, layout, table_form, disk_form):
+    import unicodedata
+
+    root = tmp_path / "ds"
+    folder = root / unicodedata.normalize(disk_form, "café")
+    folder.mkdir(parents=True)
+    (folder / "s0.png").write_bytes(textured_image(48, 32).data())
+    table = root / "table.csv"
+    name = unicodedata.normalize(table_form, "café")
+    table.write_text(f"path,seed,setting,run,step\n{name}/s0.png,{name},mine,0,0\n", encoding="utf-8")
+    spec = ImportSpec(root, layout=layout, table=table)
+    rows, problems = rows_from_folder(spec, ReadPolicy.inside(root))
+    assert problems == [] and len(rows) == 1 and rows[0].path.exists()

@@ -9,7 +9,6 @@ extras (pytest_html_support).
 from __future__ import annotations
 
 import hashlib
-import io
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,6 +16,8 @@ from typing import Any, TypeVar
 
 from PIL import Image as PILImage
 
+from ..errors import BadImageError
+from ..images import decode_image
 from . import figures
 from .figure_cache import Entry, FigureCache, entry_picture, picture_entry
 from .markup import e
@@ -43,8 +44,9 @@ class ImageSource:
     def get(self, image: str) -> PILImage.Image | None:
         """The decoded picture, or None when it is missing, unreadable or not the bytes its
         name (their sha256) says: a file the disk altered is shown as missing, never as the
-        chain's image. Not cached: the callers keep the small encodings they make, never
-        the (up to 4K) pixels."""
+        chain's image. Decoded by images.decode_image, so the report shows the sRGB pixels
+        the metrics scored (colour profile, EXIF orientation and alpha applied). Not cached:
+        the callers keep the small encodings they make, never the (up to 4K) pixels."""
         path = self.path(image)
         if path is None or not path.is_file():
             return None
@@ -52,10 +54,8 @@ class ImageSource:
             data = path.read_bytes()
             if hashlib.sha256(data).hexdigest() != image.split(".", 1)[0]:
                 return None
-            with PILImage.open(io.BytesIO(data)) as im:
-                im.load()
-                return im.convert("RGB") if im.mode != "RGB" else im.copy()
-        except (OSError, ValueError):  # a damaged file shows as missing, it does not stop the report
+            return decode_image(data, source=str(path)).to_pil()
+        except (OSError, BadImageError):  # a damaged file shows as missing, it does not stop the report
             return None
 
 

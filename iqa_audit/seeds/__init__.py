@@ -287,9 +287,9 @@ def _seeds_from_files(folder: str, signature: tuple[tuple[str, int, int], ...]) 
                     fix="Rename one of the files.",
                 )
             )
-        seeds[name] = Seed(
-            name=name, challenge="user image", provenance=str(p), kind="user", version=version, meta={"native_size": image.size}
-        )
+        # colour: how the file's samples were converted to sRGB (images.Image.colour), when they were.
+        meta = {"native_size": image.size, **({"colour": image.colour} if image.colour else {})}
+        seeds[name] = Seed(name=name, challenge="user image", provenance=str(p), kind="user", version=version, meta=meta)
     return tuple(seeds[n] for n in sorted(seeds))
 
 

@@ -26,7 +26,7 @@ from types import MappingProxyType
 import numpy as np
 
 from .errors import explain
-from .metrics.base import Metric, NonFiniteScore, ScoreError
+from .metrics.base import Metric, NonFiniteScore, ScoreError, detached
 from .store import Store
 
 NONFINITE_MEMO = "nonfinite"
@@ -58,8 +58,8 @@ def score_batch(metric: Metric, images: Sequence) -> np.ndarray:
     included: finiteness is `split_finite`'s job). Raises ScoreError on another shape."""
     raw = metric.score(images)
     try:
-        arr = np.asarray(raw, dtype=np.float64)
-    except (TypeError, ValueError) as e:
+        arr = np.asarray(detached(raw), dtype=np.float64)
+    except (TypeError, ValueError, RuntimeError) as e:  # RuntimeError: a tensor NumPy cannot read
         raise ScoreError(
             explain(
                 f"metric {metric.name}",

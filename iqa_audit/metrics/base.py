@@ -275,11 +275,31 @@ def failure_hint(width: int, height: int) -> str:
     )
 
 
+def detached(values: Any) -> Any:
+    """What a scorer returned, with every tensor in it (one, or a list or tuple of them)
+    detached from autograd and moved to the CPU as float32: a torch score that still
+    requires grad, lives on a GPU or is bfloat16 cannot become a NumPy number as it is
+    (torch raises "Can't call numpy() on Tensor that requires grad"), and a metric's score
+    is a number, not part of a graph. Anything else is returned unchanged. Duck-typed
+    (detach, cpu, float), so torch is never imported here."""
+    if isinstance(values, (list, tuple)):
+        return type(values)(detached(v) for v in values) if any(_is_tensor(v) for v in values) else values
+    if not _is_tensor(values):
+        return values
+    out = values.detach()
+    out = out.cpu() if callable(getattr(out, "cpu", None)) else out
+    return out.float() if callable(getattr(out, "float", None)) else out
+
+
+def _is_tensor(value: Any) -> bool:
+    return callable(getattr(value, "detach", None)) and hasattr(value, "requires_grad")
+
+
 def as_scores(values: Any, n: int, metric_name: str) -> np.ndarray:
-    """Coerce what a scorer returned into n float64 scores, or raise ScoreError."""
+    """Coerce what a scorer returned into n float64 scores (tensors detached), or raise ScoreError."""
     try:
-        arr = np.asarray(values, dtype=np.float64).reshape(-1)
-    except (TypeError, ValueError) as e:
+        arr = np.asarray(detached(values), dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError, RuntimeError) as e:  # RuntimeError: a tensor NumPy cannot read
         raise ScoreError(
             explain(
                 f"metric {metric_name}",

@@ -19,7 +19,7 @@ from .config import AuditConfig, find_pyproject, resolve_config
 from .names import slug
 from .options import add_options, overrides
 from .audit_session import PROPERTY, SESSION_KEY, AuditSession, refuse_taken_run_name
-from .records import GATED, GapRecord, Record, SanityRecord
+from .records import GATED, Record, SanityRecord
 from .urls import redact_text
 
 DEST_PREFIX = "iqa_"  # option destinations in pytest's namespace: iqa_metrics, iqa_runs, ...
@@ -318,16 +318,73 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call):
-    """A failure's text (pytest's terminal, junit, pytest-html) may quote an endpoint with
-    credentials (an SDK error names the URL it called): URLs lose user info and query."""
+    """Every audit cell's test carries its cell's record: a cell whose code raised before
+    it could record a verdict (a user's metric or editor failing, in setup or in the call)
+    gets its error record here, from the exception itself (record_error). A failure's text
+    (pytest's terminal, junit, pytest-html) may quote an endpoint with credentials (an SDK
+    error names the URL it called): URLs lose user info and query."""
     outcome = yield
     report = outcome.get_result()
+    record_error(item, call, report)
     if report.longrepr is not None:
         text = str(report.longrepr)
         if "://" in text:
             safe = redact_text(text)
             if safe != text:
                 report.longrepr = safe
+
+
+CELL_PARAMS = ("gap_cell", "stability_cell", "editor_cell", "sanity_case")  # one per audit kind
+
+
+def audit_cell(item: pytest.Item):
+    """The audit cell a test is about (its gap_cell, stability_cell, editor_cell or
+    sanity_case parameter), or None for any other test."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return next((params[p] for p in CELL_PARAMS if params.get(p) is not None), None)
+
+
+def recorded_cells(user_properties) -> set[str]:
+    """The cells whose records a test's user_properties hold."""
+    return {json.loads(value).get("cell") for name, value in user_properties if name == PROPERTY}
+
+
+def record_error(item: pytest.Item, call, report: pytest.TestReport) -> None:
+    """Attach an error record (verdicts.error_record) to a cell's failed setup or call when
+    its code raised before recording one: the error's type, message and the user frame
+    that raised (cell_errors.describe), so results.json, the report and the summary count
+    the cell. A skip is no error (a metric that cannot run records its status instead)."""
+    if report.when not in ("setup", "call") or not report.failed or call.excinfo is None:
+        return
+    cell = audit_cell(item)
+    if cell is None or cell.key in recorded_cells(item.user_properties):
+        return  # not a cell, or its code recorded the outcome itself (a verdict, a NaN score)
+    from .cell_errors import describe
+    from .verdicts import error_record
+
+    engine = item.config.stash[SESSION_KEY].engine
+    prop = (PROPERTY, json.dumps(error_record(cell, describe(call.excinfo.value), engine).to_dict(), default=str))
+    item.user_properties.append(prop)
+    report.user_properties.append(prop)
+
+
+def cell_count_line(records: list[Record], outcomes: dict[str, int]) -> str:
+    """'cells in results.json: 26 (16 failed, 6 passed, 4 error); other tests: 4 skipped':
+    the cells' outcomes in pytest's words, and the tests that are no cell (a "no cells in
+    this configuration" placeholder, a metric that cannot run here), so the two add up to
+    pytest's own counts line."""
+    from .results import cell_records
+
+    cells: dict[str, int] = {}
+    for r in cell_records(records):
+        cells[r.outcome or "?"] = cells.get(r.outcome or "?", 0) + 1
+    other = {k: n - cells.get(k, 0) for k, n in outcomes.items() if n - cells.get(k, 0) > 0}
+
+    def words(counts: dict[str, int]) -> str:
+        return ", ".join(f"{n} {k}" for k, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    line = f"cells in results.json: {sum(cells.values())}" + (f" ({words(cells)})" if cells else "")
+    return line + (f"; other tests: {words(other)}" if other else "")
 
 
 # ----- fixtures ------------------------------------------------------------------------
@@ -398,9 +455,8 @@ class ResultCollector:
         for name, value in report.user_properties:
             if name == PROPERTY:
                 rec = parse(json.loads(value))
-                errored = isinstance(rec, GapRecord) and rec.error is not None and report.failed  # no verdict
-                outcome = "xfailed" if hasattr(report, "wasxfail") else "error" if errored else report.outcome
-                rec = replace(rec, outcome=outcome, nodeid=report.nodeid)
+                # pytest's own word for the test ("error": it failed in setup), so the cells' counts are pytest's
+                rec = replace(rec, outcome=category or report.outcome, nodeid=report.nodeid)
                 self.records[rec.cell] = rec  # the call's record replaces the setup's
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -497,9 +553,11 @@ class ResultCollector:
         if sanity:  # not gated by the baseline, so not in the line above; pytest counts them
             ok = sum(1 for r in sanity if r.passed and not r.warning)
             warned = sum(1 for r in sanity if r.warning)
+            errors = sum(1 for r in sanity if r.error is not None)
             terminalreporter.write_line(
-                f"metric sanity checks: {ok} pass, {len(sanity) - ok - warned} fail"
+                f"metric sanity checks: {ok} pass, {len(sanity) - ok - warned - errors} fail"
                 + (f", {warned} warn" if warned else "")
+                + (f", {errors} error" if errors else "")
                 + (" (not gated by the baseline)" if config.stash[SESSION_KEY].cfg.baseline else "")
             )
         from .results import verdict_counts
@@ -510,6 +568,7 @@ class ResultCollector:
                 f"gap verdicts: {v['pass']} noticed, {v['fail']} missed, "
                 f"{v['inconclusive']} inconclusive (nothing visible to notice)"
             )
+        terminalreporter.write_line(cell_count_line(list(self.records.values()), self.outcomes))
         for label, path in self.paths.items():
             if label != "report":  # the page's path is the run's last line: see pytest_unconfigure
                 terminalreporter.write_line(f"{label}: {path}")

@@ -22,7 +22,7 @@ from . import baseline as baseline_mod
 from .config import AuditConfig
 from .errors import AuditError, explain
 from .files import write_file_atomic
-from .records import GATED, EditorRecord, GapRecord, MetricStatusRecord, Record, StabilityRecord, parse_all
+from .records import GATED, EditorRecord, GapRecord, MetricStatusRecord, Record, SanityRecord, StabilityRecord, parse_all
 from .store import default_store_root
 from .urls import redact_urls
 
@@ -56,23 +56,34 @@ def cell_records(records: Sequence[Record]) -> list[Record]:
 
 def metric_statuses(cfg: AuditConfig, records: Sequence[Record]) -> dict[str, dict[str, Any]]:
     """{metric id: {name, status, why, version, range}} for every metric the run asked for
-    (and any other that recorded a cell). status: 'audited' (it scored cells),
-    'unavailable' (it could not run here: `why` says why and how to fix it) or 'not run'
-    (no cell of it ran: deselected, or no cells in this configuration)."""
+    (and any other that recorded a cell). status: 'audited' (a cell of it, gap, stability
+    or sanity, reached a verdict), 'error' (its cells ran and each ended in an error: `why`
+    quotes the first), 'unavailable' (it could not run here: `why` says why and how to fix
+    it) or 'not run' (no cell of it ran: deselected, or no cells in this configuration)."""
     from .cells import metric_id
 
     out: dict[str, dict[str, Any]] = {}
     for name in cfg.metrics:
         out.setdefault(metric_id(name), {"name": name, "status": "not run", "why": None, "version": None, "range": None})
-    for r in records:
-        if isinstance(r, GapRecord):
-            out[r.metric_id] = {"name": r.metric, "status": "audited", "why": None, "version": r.version, "range": r.range}
+    for r in sorted(metric_cells(records), key=lambda r: (r.error is None, r.cell)):  # verdicts last: they win
+        entry = out.setdefault(r.metric_id, {"name": r.metric, "version": None, "range": None})
+        status = "audited" if r.error is None else "error"
+        if entry.get("status") == "audited" or (status == "error" and entry.get("status") == "error"):
+            continue
+        entry.update(name=r.metric, status=status, why=r.error, version=getattr(r, "version", None) or entry.get("version"))
+        if isinstance(r, GapRecord) and r.range is not None:
+            entry["range"] = r.range
     for r in records:
         if isinstance(r, MetricStatusRecord):
             entry = out.setdefault(metric_id(r.metric), {"name": r.metric, "version": None, "range": None})
             if entry.get("status") != "audited":
                 entry.update(status="unavailable", why=r.why)
     return out
+
+
+def metric_cells(records: Sequence[Record]) -> list[GapRecord | StabilityRecord | SanityRecord]:
+    """The records of cells that judge a metric: gap, stability and sanity."""
+    return [r for r in records if isinstance(r, (GapRecord, StabilityRecord, SanityRecord))]
 
 
 def unavailable_metrics(cfg: AuditConfig, records: Sequence[Record]) -> dict[str, str]:

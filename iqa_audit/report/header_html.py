@@ -88,12 +88,12 @@ degrades the picture? A gap is the mean normalised score at step Δ minus at ste
 </header>"""
 
 
-METRIC_STATUS_CLASS = {"audited": "pass", "unavailable": "fail", "not run": "na"}
+METRIC_STATUS_CLASS = {"audited": "pass", "error": "fail", "unavailable": "fail", "not run": "na"}
 
 
 def _metric_row(mid: str, m: Mapping[str, Any]) -> str:
-    """One requested metric: audited (with version and range), unavailable (why, and the
-    fix), or not run (no cell of it ran)."""
+    """One requested metric: audited (with version and range), error (every cell of it
+    ended in an error: the first), unavailable (why, and the fix), or not run (no cell of it ran)."""
     status = str(m.get("status") or "audited")
     cls = METRIC_STATUS_CLASS.get(status, "")
     name = f'<a href="#{metric_anchor(mid)}">{e(mid)}</a>' if status == "audited" else e(mid)

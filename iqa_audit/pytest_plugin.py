@@ -19,6 +19,7 @@ from .config import AuditConfig, find_pyproject, resolve_config
 from .names import slug
 from .options import add_options, overrides
 from .audit_session import PROPERTY, SESSION_KEY, AuditSession, refuse_taken_run_name
+from .interrupts import SigintCounter, sigint_deferred
 from .records import GATED, Record, SanityRecord
 from .urls import redact_text
 
@@ -441,6 +442,34 @@ class ResultCollector:
         self.moved: str | None = None  # the run's folder name was taken meanwhile
         self.unavailable: dict[str, str] = {}  # requested metrics that could not run: name -> why
         self.interrupted = False  # Ctrl-C: the outputs hold only the cases that finished
+        self.stopped: str | None = None  # why pytest stopped early without a Ctrl-C (-x, --maxfail)
+        self.collected = 0  # tests pytest collected (after -k / deselection)
+        # Every SIGINT this (controller) process gets, wherever it lands: pytest only sees the
+        # ones that reach its main loop as a KeyboardInterrupt (interrupts.py).
+        self.sigints = SigintCounter()
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        if getattr(self.config, "workerinput", None) is None:
+            self.sigints.install()
+
+    @pytest.hookimpl(tryfirst=True)  # before the terminal's handler, which a second Ctrl-C may cut short
+    def pytest_keyboard_interrupt(self, excinfo) -> None:
+        """A KeyboardInterrupt reached pytest's main loop. Raised as such (Ctrl-C, or raised by
+        any code) it is an interrupt; pytest's and xdist's `Interrupted` subclasses are how
+        they stop on purpose (session.shouldstop, xdist's -x / --maxfail): not interrupts,
+        their reason is kept for results.json (`run.stopped`). A worker's Ctrl-C reaches us
+        through pytest_testnodedown."""
+        if type(excinfo.value) is KeyboardInterrupt:
+            self.interrupted = True
+        else:
+            self.stopped = self.stopped or str(excinfo.value) or type(excinfo.value).__name__
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node, error) -> None:
+        """xdist: a worker that ended with pytest's INTERRUPTED status was stopped by Ctrl-C
+        (its own, or a KeyboardInterrupt raised in a test it ran)."""
+        if getattr(node, "workeroutput", {}).get("exitstatus") == pytest.ExitCode.INTERRUPTED:
+            self.interrupted = True
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         category = self.config.hook.pytest_report_teststatus(report=report, config=self.config)[0]
@@ -470,39 +499,49 @@ class ResultCollector:
 
         audit = self.config.stash[SESSION_KEY]
         cfg = audit.cfg
-        self.interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+        self.interrupted = self.interrupted or self.sigints.count > 0
+        self.collected = session.testscollected
+        self.stopped = None if self.interrupted else self.stopped or str(session.shouldfail or session.shouldstop or "") or None
         records = [self.records[k] for k in sorted(self.records)]
         self.unavailable = unavailable_metrics(cfg, records)
         if self.unavailable and not cfg.allow_missing_metrics and session.exitstatus == pytest.ExitCode.OK:
             # No silent green: a run that could not audit a metric it was asked for fails.
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        try:
-            run_dir = audit.claim_run_dir()
-            if run_dir.name != cfg.run_name:
-                self.moved = f"reports/{cfg.run_name} was taken by another run; this run's report is in {run_dir}"
-                cfg = replace(cfg, run_name=run_dir.name)
-            self.paths = write_run_outputs(
-                cfg,
-                run_dir,
-                records,
-                started=audit.started,
-                finished=time.time(),
-                compare=cfg.compare,
-                outcomes=dict(self.outcomes),
-                interrupted=self.interrupted,
-                collected=session.testscollected,
-            )
-        except (AuditError, OSError) as e:  # e.g. the disk filled up: one clear line, not a traceback
-            self.failure = redact_text(str(e))
-            if session.exitstatus == 0:
-                session.exitstatus = pytest.ExitCode.TESTS_FAILED
-            return
+        # A Ctrl-C now would cut a file in half: it is counted instead, and makes the run
+        # interrupted if it comes before the baseline would be written (write_run_outputs).
+        with sigint_deferred(self.sigints) as during:
+            try:
+                run_dir = audit.claim_run_dir()
+                if run_dir.name != cfg.run_name:
+                    self.moved = f"reports/{cfg.run_name} was taken by another run; this run's report is in {run_dir}"
+                    cfg = replace(cfg, run_name=run_dir.name)
+                self.paths, self.interrupted = write_run_outputs(
+                    cfg,
+                    run_dir,
+                    records,
+                    started=audit.started,
+                    finished=time.time(),
+                    compare=cfg.compare,
+                    outcomes=dict(self.outcomes),
+                    interrupted=self.interrupted,
+                    collected=session.testscollected,
+                    stopped=self.stopped,
+                    stop_requested=during.requested,
+                )
+            except (AuditError, OSError) as e:  # e.g. the disk filled up: one clear line, not a traceback
+                self.failure = redact_text(str(e))
+                if session.exitstatus == 0:
+                    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+                return
+        if self.interrupted and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+            session.exitstatus = pytest.ExitCode.INTERRUPTED  # however it was stopped: exit code 2
         if not self.interrupted:  # a partial run never pushes a finished one out
             self.pruned = prune_runs(audit.reports_root, keep=cfg.keep_reports, current=run_dir)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         """The HTML report's path, last: after pytest's own -rs lines and its counts, so an
         audit's output ends with the page to open (README's first command)."""
+        self.sigints.uninstall()
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         if self.paths and "report" in self.paths and reporter is not None:
             reporter.write_line(f"report: {self.paths['report']}")
@@ -534,6 +573,12 @@ class ResultCollector:
                 f"INTERRUPTED: the report covers the {len(self.records)} cases that finished, not the whole audit"
                 + ("; the baseline was not updated" if config.stash[SESSION_KEY].cfg.update_baseline else ""),
                 red=True,
+            )
+        elif self.stopped:
+            terminalreporter.write_line(
+                f"stopped early ({self.stopped}): the report covers the {len(self.records)} cases that ran "
+                f"of {self.collected} collected",
+                yellow=True,
             )
         if self.moved:
             terminalreporter.write_line(self.moved, yellow=True)

@@ -15,7 +15,7 @@ import platform
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from . import __version__
 from . import baseline as baseline_mod
@@ -110,10 +110,13 @@ def build_results(
     outcomes: Mapping[str, int] | None = None,
     interrupted: bool = False,
     collected: int | None = None,
+    stopped: str | None = None,
 ) -> dict[str, Any]:
     """`outcomes`: pytest's own counts for the session (what its summary line says); by
-    default the records' outcomes. `interrupted`: the session was stopped (Ctrl-C) before
-    every collected case (`collected`) ran, so the file holds only the cases that did."""
+    default the records' outcomes. `interrupted`: the session was stopped (Ctrl-C, however
+    many, wherever they landed) before every collected case (`collected`) ran, so the file
+    holds only the cases that did. `stopped`: pytest's reason when it stopped early without
+    an interrupt ("stopping after 1 failures": -x, --maxfail); the cells that ran are all here."""
     from . import band
     from .evidence import THRESHOLD_SOURCE
 
@@ -141,6 +144,7 @@ def build_results(
                 "config": _config_dict(cfg),
                 "outcomes": counts,
                 "interrupted": bool(interrupted),
+                "stopped": stopped,
                 "collected": collected,
                 "verdicts": verdict_counts(cells),
                 "evidence_threshold": THRESHOLD_SOURCE,
@@ -215,20 +219,42 @@ def write_run_outputs(
     outcomes: Mapping[str, int] | None = None,
     interrupted: bool = False,
     collected: int | None = None,
-) -> dict[str, Path]:
-    """Write results.json, the baseline (with --update-baseline) and index.html into run_dir.
+    stopped: str | None = None,
+    stop_requested: Callable[[], bool] = lambda: False,
+) -> tuple[dict[str, Path], bool]:
+    """Write results.json, the baseline (with --update-baseline) and index.html into run_dir;
+    returns their paths and whether the outputs say the run was interrupted.
     An interrupted run writes no baseline: half a re-recording would mix two runs' verdicts.
-    Raises ReportError (an AuditError naming the file, the system's reason and the fix) when
-    a file cannot be written, e.g. on a full disk; no temporary file is left behind."""
+    `stop_requested()`: whether a Ctrl-C came while these files were written; one that
+    came before the baseline is written makes the run interrupted (results.json is written
+    again, marked, and no baseline), one that came after changes nothing (every output is
+    complete by then). `stopped`: why pytest stopped early without an interrupt (-x,
+    --maxfail, session.shouldstop), for results.json. Raises ReportError (an AuditError
+    naming the file, the system's reason and the fix) when a file cannot be written, e.g.
+    on a full disk; no temporary file is left behind."""
     from .report.html import write_report
 
-    results = build_results(
-        cfg, records, started=started, finished=finished, outcomes=outcomes, interrupted=interrupted, collected=collected
-    )
+    def results_for(interrupted: bool) -> dict[str, Any]:
+        return build_results(
+            cfg,
+            records,
+            started=started,
+            finished=finished,
+            outcomes=outcomes,
+            interrupted=interrupted,
+            collected=collected,
+            stopped=stopped,
+        )
+
+    results = results_for(interrupted)
     paths: dict[str, Path] = {}
     target = run_dir / "results.json"
     try:
         paths["results"] = write_json_atomic(target, results)
+        if not interrupted and stop_requested():  # Ctrl-C while writing: the outputs must say so
+            interrupted = True
+            results = results_for(True)
+            paths["results"] = write_json_atomic(target, results)
         if cfg.update_baseline and not interrupted:
             target = baseline_path(cfg)
             paths["baseline"] = update_baseline(cfg, records)
@@ -244,7 +270,7 @@ def write_run_outputs(
                 "and chain is in the store, so the re-run only writes the report.",
             )
         ) from None
-    return paths
+    return paths, interrupted
 
 
 class ReportError(AuditError):

@@ -68,6 +68,9 @@ def page_header(results: Mapping[str, Any], cells: Sequence[Record]) -> str:
         f'<p class="interrupted"><b>INTERRUPTED</b>: this run was stopped before it finished; the page covers the '
         f"{len(cells)} cases that did, of {e(run.get('collected') or '?')} collected. Its counts are not the audit's.</p>"
         if run.get("interrupted")
+        else f'<p class="interrupted"><b>STOPPED EARLY</b> ({e(run["stopped"])}): the page covers the {len(cells)} '
+        f"cases that ran, of {e(run.get('collected') or '?')} collected.</p>"
+        if run.get("stopped")
         else ""
     )
     return f"""<header>

@@ -448,10 +448,6 @@ class ResultCollector:
         # ones that reach its main loop as a KeyboardInterrupt (interrupts.py).
         self.sigints = SigintCounter()
 
-    def pytest_sessionstart(self, session: pytest.Session) -> None:
-        if getattr(self.config, "workerinput", None) is None:
-            self.sigints.install()
-
     @pytest.hookimpl(tryfirst=True)  # before the terminal's handler, which a second Ctrl-C may cut short
     def pytest_keyboard_interrupt(self, excinfo) -> None:
         """A KeyboardInterrupt reached pytest's main loop. Raised as such (Ctrl-C, or raised by
@@ -487,6 +483,9 @@ class ResultCollector:
                 # pytest's own word for the test ("error": it failed in setup), so the cells' counts are pytest's
                 rec = replace(rec, outcome=category or report.outcome, nodeid=report.nodeid)
                 self.records[rec.cell] = rec  # the call's record replaces the setup's
+                # From the first cell on this is an audit with outputs to write: count Ctrl-C
+                # (not in a session of other tests that merely has the plugin installed).
+                self.sigints.install()
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if getattr(self.config, "workerinput", None) is not None or not self.records:

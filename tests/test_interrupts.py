@@ -172,6 +172,7 @@ def test_x_is_a_stop_not_an_interrupt_and_keeps_every_cell_that_ran(pytester, tm
 
 
 def test_the_second_sigint_is_counted_not_raised_and_the_third_forces():
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)  # whatever this session installed
     counter = SigintCounter()
     counter.install()
     try:
@@ -186,7 +187,9 @@ def test_the_second_sigint_is_counted_not_raised_and_the_third_forces():
         assert counter.count == 3
     finally:
         counter.uninstall()
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        restored = signal.getsignal(signal.SIGINT)
+        signal.signal(signal.SIGINT, outer)
+    assert restored is signal.default_int_handler
 
 
 def test_a_sigint_while_writing_is_counted_and_the_handler_comes_back():

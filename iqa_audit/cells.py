@@ -116,6 +116,11 @@ class SanityCase:
         return f"{self.metric_id}-{self.check}"
 
     @property
+    def key(self) -> str:
+        """The key in results.json, 'sanity:<test id>'."""
+        return f"sanity:{self.id}"
+
+    @property
     def group(self) -> str:
         """The xdist group, 'metric-<metric id>': a metric's sanity cases share one worker,
         which loads the metric once."""

@@ -18,9 +18,9 @@ from typing import Any, Callable, Mapping, Sequence
 from filelock import Timeout as FileLockTimeout
 
 from .console import cli_command
-from .editors import EditRefused, Editor, create_editor
+from .editors import EditRefused, Editor, EditResult, create_editor
 from .editors.base import OutcomeUnknown, PriorStep, UnusableReply, input_size_error, parse_spec, size_problem
-from .errors import ConfigError, StoreError, explain
+from .errors import ConfigError, EditorStepError, StoreError, explain
 from .images import Image
 from .keys import canonical, digest
 from .names import slug
@@ -184,10 +184,12 @@ class StepOutcome:
         return cls(**{f: item[f] for f in cls.__dataclass_fields__ if f in item and f != "image"})
 
 
-def make_step(editor: Editor, task: Task, previous: Image, k: int, run: int) -> StepOutcome:
+def make_step(editor: Editor, task: Task, previous: Image, k: int, run: int, *, chain: str = "") -> StepOutcome:
     """Step k: the editor applied to `previous` (the exact stored image of step k-1) with
     the task's prompt for k and the run as the editor seed. A refusal, an unusable paid
-    reply and an unknown outcome are outcomes, not errors; anything else raises."""
+    reply and an unknown outcome are outcomes, not errors. Anything else the editor raises,
+    and a result that is not an EditResult, raises EditorStepError naming the editor,
+    `chain` ("<setting>/<seed>/run <run>") and the step, chained to the editor's own error."""
     prompt = task.prompt(k)
     t0 = time.perf_counter()
     try:
@@ -214,7 +216,9 @@ def make_step(editor: Editor, task: Task, previous: Image, k: int, run: int) -> 
         return StepOutcome(
             k, "unknown", prompt, time.perf_counter() - t0, meta=jsonable({"reason": reason, **e.meta}), reason=reason
         )
-    image = result.image
+    except Exception as e:  # the editor's own code failed (a user's editor): say which chain and step
+        raise step_error(editor, chain, k, e) from e
+    image = checked_result(result, editor, chain, k).image
     return StepOutcome(
         k,
         "ok",
@@ -228,6 +232,76 @@ def make_step(editor: Editor, task: Task, previous: Image, k: int, run: int) -> 
         meta=jsonable({**result.meta, **({"colour": image.colour} if getattr(image, "colour", None) else {})}),
         image=image,
     )
+
+
+# What Editor.edit must return, in the words every wrong-return error uses (and the README).
+EDIT_RETURNS = (
+    "an iqa_audit.editors.EditResult whose image is an iqa_audit.images.Image, e.g. "
+    "EditResult(Image.from_array(pixels)) or EditResult(Image.from_pil(pil_image)); reasoning= (the model's "
+    "own text) and meta= (a JSON-able dict) are optional"
+)
+
+
+def checked_result(result: Any, editor: Editor, chain: str, k: int) -> EditResult:
+    """`result` when it is what Editor.edit must return (EDIT_RETURNS), else EditorStepError
+    naming the editor, where its edit() is defined, the chain, the step and what came back."""
+    if isinstance(result, EditResult) and isinstance(result.image, Image):
+        return result
+    if isinstance(result, EditResult):
+        got = f"an EditResult whose image is a {type(result.image).__module__}.{type(result.image).__name__}"
+    elif result is None:
+        got = "None (did edit() forget to return?)"
+    else:
+        got = f"a {type(result).__module__}.{type(result).__qualname__}"
+    where = edit_location(editor)
+    raise EditorStepError(
+        explain(
+            f"editor {editor.id} ({where or type(editor).__qualname__ + '.edit'}), making step {k} of chain {chain}",
+            expected=EDIT_RETURNS,
+            got=got,
+            fix="Return an EditResult from edit(): `from iqa_audit.editors import EditResult` and "
+            "`from iqa_audit.images import Image`, then `return EditResult(Image.from_array(pixels))`.",
+        ),
+        editor=editor.id,
+        chain=chain,
+        step=k,
+        user_frame=where,
+    )
+
+
+def step_error(editor: Editor, chain: str, k: int, error: Exception) -> EditorStepError:
+    """The EditorStepError for an editor that raised `error` making step k of `chain`: an
+    AuditError keeps its own message (it already says what to do) after the chain and step."""
+    from .errors import AuditError
+
+    what = f"editor {editor.id}, making step {k} of chain {chain}"
+    if isinstance(error, AuditError):
+        message = f"{what}: {error}"
+    else:
+        message = explain(
+            what,
+            expected=EDIT_RETURNS,
+            got=f"{type(error).__name__}: {error}",
+            fix="The error was raised in the editor's own code (the chained traceback shows where). Fix it and run "
+            f"again: steps 0..{k - 1} are stored and the chain resumes at step {k} (bump the editor's version "
+            "if the fix changes its earlier outputs).",
+        )
+    return EditorStepError(message, editor=editor.id, chain=chain, step=k)
+
+
+def edit_location(editor: Editor) -> str | None:
+    """'file.py:LINE in Class.edit' where the editor's edit() is defined (None if unknown)."""
+    import inspect
+
+    fn = getattr(type(editor), "edit", None) or getattr(editor, "edit", None)
+    try:
+        path = inspect.getsourcefile(fn)
+        line = inspect.getsourcelines(fn)[1]
+    except (TypeError, OSError):
+        return None
+    from .cell_errors import shown_path
+
+    return f"{shown_path(path)}:{line} in {getattr(fn, '__qualname__', 'edit')}" if path else None
 
 
 def record_step(store: Store, chain_key: str, run: int, outcome: StepOutcome) -> StepRecord:
@@ -347,7 +421,7 @@ def _build_locked(store: Store, rc: ResolvedChain, budget: PaidBudget, progress:
             resumed = True
         if rc.editor.paid:
             budget.take(f"{rc.spec.setting}/{rc.seed.name}/run{rc.spec.run}/step{k}")
-        outcome = make_step(rc.editor, rc.task, previous, k, rc.spec.run)
+        outcome = make_step(rc.editor, rc.task, previous, k, rc.spec.run, chain=chain_label(rc))
         steps.append(record_step(store, rc.key, rc.spec.run, outcome))
         if outcome.status != "ok":
             break
@@ -355,6 +429,11 @@ def _build_locked(store: Store, rc: ResolvedChain, budget: PaidBudget, progress:
         if progress:
             progress(k, wanted)
     return _chain_of(rc, steps)
+
+
+def chain_label(rc: ResolvedChain) -> str:
+    """'<setting>/<seed>/run <run>': how errors and records name a chain."""
+    return f"{rc.spec.setting}/{rc.seed.name}/run {rc.spec.run}"
 
 
 def _resend_wanted(steps: Sequence[StepRecord], budget: PaidBudget) -> bool:

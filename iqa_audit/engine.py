@@ -126,6 +126,11 @@ class Engine:
         # Chains read (and verified) once per process: every Δ cell of a series, its image
         # strip and its editor checks ask for the same chains.
         self._chains: dict[tuple, list[Chain]] = {}
+        # Chains of the plan whose build raised (an editor's error, a budget spent), by chain
+        # key: the error belongs to the cells that need that chain, and is raised by them
+        # (`chains`), not by the cell that happened to build the plan. Kept, not retried:
+        # asking a failing editor again costs time, and for a paid editor money.
+        self._build_failed: dict[str, Exception] = {}
         # A test run never spends money silently: paid steps beyond this cap stop the cell
         # with a message naming --max-paid-steps. The plugin passes the run's one budget
         # (its ledger shared by every xdist worker); alone, an Engine gets its own.
@@ -166,7 +171,13 @@ class Engine:
         worker is building is skipped and come back to, so no worker queues behind
         another's lock while unbuilt chains remain (a fixed split left one worker
         waiting on the other's slow simulator chains: -n 2 ran no faster than -n 0)."""
-        pending, self._planned = [resolve(s, extra_seed_dirs=self.cfg.seed_dirs) for s in getattr(self, "_planned", [])], []
+        planned, self._planned = getattr(self, "_planned", []), []
+        pending = []
+        for spec in planned:
+            try:
+                pending.append(resolve(spec, extra_seed_dirs=self.cfg.seed_dirs))
+            except Exception:  # a failing editor factory: resolved (and raised) again by the cells that
+                continue  # need this chain, not by whichever cell happened to build the plan
         while pending:
             busy = []
             for rc in pending:
@@ -174,8 +185,13 @@ class Engine:
                     build_chain(self.store, rc, budget=self.budget, wait=False)
                 except ChainBusy:
                     busy.append(rc)
+                except Exception as e:  # the cells that need this chain raise it (_build_failed)
+                    self._build_failed[rc.key] = e
             if busy:  # all left are being built elsewhere: wait for the first, then retry the rest
-                build_chain(self.store, busy[0], budget=self.budget)
+                try:
+                    build_chain(self.store, busy[0], budget=self.budget)
+                except Exception as e:
+                    self._build_failed[busy[0].key] = e
             pending = busy[1:]
 
     def chains(self, setting, seed: str, *, steps: int, runs: int, long_side: Any = _AUDIT_SIZE) -> list[Chain]:
@@ -204,7 +220,10 @@ class Engine:
         out = []
         for run in range(runs):
             spec = ChainSpec(seed=seed, editor=setting.editor, task=setting.task, run=run, steps=steps, long_side=long_side)
-            out.append(build_chain(self.store, resolve(spec, extra_seed_dirs=self.cfg.seed_dirs), budget=self.budget))
+            rc = resolve(spec, extra_seed_dirs=self.cfg.seed_dirs)
+            if rc.key in self._build_failed:  # raised while building the plan: this cell needs that chain
+                raise self._build_failed[rc.key]
+            out.append(build_chain(self.store, rc, budget=self.budget))
         return out
 
     def _imported_chains(self, setting: str, seed: str) -> list[Chain]:

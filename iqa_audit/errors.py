@@ -36,6 +36,23 @@ class EditorError(AuditError):
     """An editor could not produce a step (network, refusal, malformed reply)."""
 
 
+class EditorStepError(EditorError):
+    """An editor failed while making one step of a chain: its `edit()` raised something
+    that is not a step outcome (EditRefused, UnusableReply, OutcomeUnknown), or returned
+    something that is not an EditResult. Names the editor, the chain
+    ("<setting>/<seed>/run <run>") and the step, so a cell's record can too
+    (cell_errors.describe); `user_frame` is "file:LINE in function" of the editor's code
+    when the suite knows it better than the traceback does (a wrong return type raises
+    nothing in the user's code)."""
+
+    def __init__(self, message: str, *, editor: str, chain: str, step: int, user_frame: str | None = None):
+        super().__init__(message)
+        self.editor = editor
+        self.chain = chain
+        self.step = step
+        self.user_frame = user_frame
+
+
 class EditRefused(EditorError):
     """The editor answered but gave no image (safety block, NO_IMAGE, ...).
 

@@ -19,7 +19,8 @@ from .config import AuditConfig, find_pyproject, resolve_config
 from .names import slug
 from .options import add_options, overrides
 from .audit_session import PROPERTY, SESSION_KEY, AuditSession, refuse_taken_run_name
-from .records import GATED, GapRecord, Record, SanityRecord
+from .interrupts import SigintCounter, sigint_deferred
+from .records import GATED, Record, SanityRecord
 from .urls import redact_text
 
 DEST_PREFIX = "iqa_"  # option destinations in pytest's namespace: iqa_metrics, iqa_runs, ...
@@ -323,16 +324,73 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call):
-    """A failure's text (pytest's terminal, junit, pytest-html) may quote an endpoint with
-    credentials (an SDK error names the URL it called): URLs lose user info and query."""
+    """Every audit cell's test carries its cell's record: a cell whose code raised before
+    it could record a verdict (a user's metric or editor failing, in setup or in the call)
+    gets its error record here, from the exception itself (record_error). A failure's text
+    (pytest's terminal, junit, pytest-html) may quote an endpoint with credentials (an SDK
+    error names the URL it called): URLs lose user info and query."""
     outcome = yield
     report = outcome.get_result()
+    record_error(item, call, report)
     if report.longrepr is not None:
         text = str(report.longrepr)
         if "://" in text:
             safe = redact_text(text)
             if safe != text:
                 report.longrepr = safe
+
+
+CELL_PARAMS = ("gap_cell", "stability_cell", "editor_cell", "sanity_case")  # one per audit kind
+
+
+def audit_cell(item: pytest.Item):
+    """The audit cell a test is about (its gap_cell, stability_cell, editor_cell or
+    sanity_case parameter), or None for any other test."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return next((params[p] for p in CELL_PARAMS if params.get(p) is not None), None)
+
+
+def recorded_cells(user_properties) -> set[str]:
+    """The cells whose records a test's user_properties hold."""
+    return {json.loads(value).get("cell") for name, value in user_properties if name == PROPERTY}
+
+
+def record_error(item: pytest.Item, call, report: pytest.TestReport) -> None:
+    """Attach an error record (verdicts.error_record) to a cell's failed setup or call when
+    its code raised before recording one: the error's type, message and the user frame
+    that raised (cell_errors.describe), so results.json, the report and the summary count
+    the cell. A skip is no error (a metric that cannot run records its status instead)."""
+    if report.when not in ("setup", "call") or not report.failed or call.excinfo is None:
+        return
+    cell = audit_cell(item)
+    if cell is None or cell.key in recorded_cells(item.user_properties):
+        return  # not a cell, or its code recorded the outcome itself (a verdict, a NaN score)
+    from .cell_errors import describe
+    from .verdicts import error_record
+
+    engine = item.config.stash[SESSION_KEY].engine
+    prop = (PROPERTY, json.dumps(error_record(cell, describe(call.excinfo.value), engine).to_dict(), default=str))
+    item.user_properties.append(prop)
+    report.user_properties.append(prop)
+
+
+def cell_count_line(records: list[Record], outcomes: dict[str, int]) -> str:
+    """'cells in results.json: 26 (16 failed, 6 passed, 4 error); other tests: 4 skipped':
+    the cells' outcomes in pytest's words, and the tests that are no cell (a "no cells in
+    this configuration" placeholder, a metric that cannot run here), so the two add up to
+    pytest's own counts line."""
+    from .results import cell_records
+
+    cells: dict[str, int] = {}
+    for r in cell_records(records):
+        cells[r.outcome or "?"] = cells.get(r.outcome or "?", 0) + 1
+    other = {k: n - cells.get(k, 0) for k, n in outcomes.items() if n - cells.get(k, 0) > 0}
+
+    def words(counts: dict[str, int]) -> str:
+        return ", ".join(f"{n} {k}" for k, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    line = f"cells in results.json: {sum(cells.values())}" + (f" ({words(cells)})" if cells else "")
+    return line + (f"; other tests: {words(other)}" if other else "")
 
 
 # ----- fixtures ------------------------------------------------------------------------
@@ -389,6 +447,30 @@ class ResultCollector:
         self.moved: str | None = None  # the run's folder name was taken meanwhile
         self.unavailable: dict[str, str] = {}  # requested metrics that could not run: name -> why
         self.interrupted = False  # Ctrl-C: the outputs hold only the cases that finished
+        self.stopped: str | None = None  # why pytest stopped early without a Ctrl-C (-x, --maxfail)
+        self.collected = 0  # tests pytest collected (after -k / deselection)
+        # Every SIGINT this (controller) process gets, wherever it lands: pytest only sees the
+        # ones that reach its main loop as a KeyboardInterrupt (interrupts.py).
+        self.sigints = SigintCounter()
+
+    @pytest.hookimpl(tryfirst=True)  # before the terminal's handler, which a second Ctrl-C may cut short
+    def pytest_keyboard_interrupt(self, excinfo) -> None:
+        """A KeyboardInterrupt reached pytest's main loop. Raised as such (Ctrl-C, or raised by
+        any code) it is an interrupt; pytest's and xdist's `Interrupted` subclasses are how
+        they stop on purpose (session.shouldstop, xdist's -x / --maxfail): not interrupts,
+        their reason is kept for results.json (`run.stopped`). A worker's Ctrl-C reaches us
+        through pytest_testnodedown."""
+        if type(excinfo.value) is KeyboardInterrupt:
+            self.interrupted = True
+        else:
+            self.stopped = self.stopped or str(excinfo.value) or type(excinfo.value).__name__
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node, error) -> None:
+        """xdist: a worker that ended with pytest's INTERRUPTED status was stopped by Ctrl-C
+        (its own, or a KeyboardInterrupt raised in a test it ran)."""
+        if getattr(node, "workeroutput", {}).get("exitstatus") == pytest.ExitCode.INTERRUPTED:
+            self.interrupted = True
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         category = self.config.hook.pytest_report_teststatus(report=report, config=self.config)[0]
@@ -403,10 +485,12 @@ class ResultCollector:
         for name, value in report.user_properties:
             if name == PROPERTY:
                 rec = parse(json.loads(value))
-                errored = isinstance(rec, GapRecord) and rec.error is not None and report.failed  # no verdict
-                outcome = "xfailed" if hasattr(report, "wasxfail") else "error" if errored else report.outcome
-                rec = replace(rec, outcome=outcome, nodeid=report.nodeid)
+                # pytest's own word for the test ("error": it failed in setup), so the cells' counts are pytest's
+                rec = replace(rec, outcome=category or report.outcome, nodeid=report.nodeid)
                 self.records[rec.cell] = rec  # the call's record replaces the setup's
+                # From the first cell on this is an audit with outputs to write: count Ctrl-C
+                # (not in a session of other tests that merely has the plugin installed).
+                self.sigints.install()
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if getattr(self.config, "workerinput", None) is not None or not self.records:
@@ -419,39 +503,49 @@ class ResultCollector:
 
         audit = self.config.stash[SESSION_KEY]
         cfg = audit.cfg
-        self.interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+        self.interrupted = self.interrupted or self.sigints.count > 0
+        self.collected = session.testscollected
+        self.stopped = None if self.interrupted else self.stopped or str(session.shouldfail or session.shouldstop or "") or None
         records = [self.records[k] for k in sorted(self.records)]
         self.unavailable = unavailable_metrics(cfg, records)
         if self.unavailable and not cfg.allow_missing_metrics and session.exitstatus == pytest.ExitCode.OK:
             # No silent green: a run that could not audit a metric it was asked for fails.
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        try:
-            run_dir = audit.claim_run_dir()
-            if run_dir.name != cfg.run_name:
-                self.moved = f"reports/{cfg.run_name} was taken by another run; this run's report is in {run_dir}"
-                cfg = replace(cfg, run_name=run_dir.name)
-            self.paths = write_run_outputs(
-                cfg,
-                run_dir,
-                records,
-                started=audit.started,
-                finished=time.time(),
-                compare=cfg.compare,
-                outcomes=dict(self.outcomes),
-                interrupted=self.interrupted,
-                collected=session.testscollected,
-            )
-        except (AuditError, OSError) as e:  # e.g. the disk filled up: one clear line, not a traceback
-            self.failure = redact_text(str(e))
-            if session.exitstatus == 0:
-                session.exitstatus = pytest.ExitCode.TESTS_FAILED
-            return
+        # A Ctrl-C now would cut a file in half: it is counted instead, and makes the run
+        # interrupted if it comes before the baseline would be written (write_run_outputs).
+        with sigint_deferred(self.sigints) as during:
+            try:
+                run_dir = audit.claim_run_dir()
+                if run_dir.name != cfg.run_name:
+                    self.moved = f"reports/{cfg.run_name} was taken by another run; this run's report is in {run_dir}"
+                    cfg = replace(cfg, run_name=run_dir.name)
+                self.paths, self.interrupted = write_run_outputs(
+                    cfg,
+                    run_dir,
+                    records,
+                    started=audit.started,
+                    finished=time.time(),
+                    compare=cfg.compare,
+                    outcomes=dict(self.outcomes),
+                    interrupted=self.interrupted,
+                    collected=session.testscollected,
+                    stopped=self.stopped,
+                    stop_requested=during.requested,
+                )
+            except (AuditError, OSError) as e:  # e.g. the disk filled up: one clear line, not a traceback
+                self.failure = redact_text(str(e))
+                if session.exitstatus == 0:
+                    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+                return
+        if self.interrupted and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+            session.exitstatus = pytest.ExitCode.INTERRUPTED  # however it was stopped: exit code 2
         if not self.interrupted:  # a partial run never pushes a finished one out
             self.pruned = prune_runs(audit.reports_root, keep=cfg.keep_reports, current=run_dir)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         """The HTML report's path, last: after pytest's own -rs lines and its counts, so an
         audit's output ends with the page to open (README's first command)."""
+        self.sigints.uninstall()
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         if self.paths and "baseline_backup" in self.paths and reporter is not None:
             reporter.write_line(
@@ -489,6 +583,12 @@ class ResultCollector:
                 + ("; the baseline was not updated" if config.stash[SESSION_KEY].cfg.update_baseline else ""),
                 red=True,
             )
+        elif self.stopped:
+            terminalreporter.write_line(
+                f"stopped early ({self.stopped}): the report covers the {len(self.records)} cases that ran "
+                f"of {self.collected} collected",
+                yellow=True,
+            )
         if self.moved:
             terminalreporter.write_line(self.moved, yellow=True)
         kinds: dict[str, int] = {}
@@ -507,9 +607,11 @@ class ResultCollector:
         if sanity:  # not gated by the baseline, so not in the line above; pytest counts them
             ok = sum(1 for r in sanity if r.passed and not r.warning)
             warned = sum(1 for r in sanity if r.warning)
+            errors = sum(1 for r in sanity if r.error is not None)
             terminalreporter.write_line(
-                f"metric sanity checks: {ok} pass, {len(sanity) - ok - warned} fail"
+                f"metric sanity checks: {ok} pass, {len(sanity) - ok - warned - errors} fail"
                 + (f", {warned} warn" if warned else "")
+                + (f", {errors} error" if errors else "")
                 + (" (not gated by the baseline)" if config.stash[SESSION_KEY].cfg.baseline else "")
             )
         from .results import verdict_counts
@@ -520,6 +622,7 @@ class ResultCollector:
                 f"gap verdicts: {v['pass']} noticed, {v['fail']} missed, "
                 f"{v['inconclusive']} inconclusive (nothing visible to notice)"
             )
+        terminalreporter.write_line(cell_count_line(list(self.records.values()), self.outcomes))
         for label, path in self.paths.items():
             if label != "report":  # the page's path is the run's last line: see pytest_unconfigure
                 terminalreporter.write_line(f"{label}: {path}")

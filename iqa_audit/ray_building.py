@@ -41,7 +41,7 @@ def build_steps(
     The first item names the editor (id, version), which the driver checks against the
     chain key it computed. `exit_on_step` is a test hook: the process exits (as if the
     node died) just before making that step."""
-    from .chains import make_step
+    from .chains import make_step, setting_label
     from .editors import create_editor
     from .images import decode_image
     from .tasks import get_task
@@ -56,7 +56,7 @@ def build_steps(
         if exit_on_step == k:
             os._exit(1)
         try:
-            outcome = make_step(editor, task, image, k, run)
+            outcome = make_step(editor, task, image, k, run, chain=f"{setting_label(editor_spec, task_name)}/run {run}")
         except Exception as e:  # the chain fails, the others go on (as in build.build_all)
             yield {"step": k, "error": f"{type(e).__name__}: {e}"}
             return

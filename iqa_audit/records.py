@@ -25,18 +25,37 @@ Fields every kind has:
                        "stability:<metric id>-<add task>-<seed>", "editor:<check>-<setting>-<seed>",
                        "sanity:<metric id>-<check>", "metric-status:<metric name>". Required.
     outcome     str?   pytest's outcome of the test: "passed" | "failed" | "xfailed" | "xpassed" |
-                       "skipped" | "error" (a gap cell with no verdict: its `error`). Set by the plugin.
+                       "skipped" | "error" (a cell with no verdict: its `error`). Set by the plugin.
     nodeid      str?   the test's pytest node id. Set by the plugin.
+
+Every collected cell that ran has exactly one record, whatever the code it runs did (a
+user's metric or editor raising, returning the wrong type, a score that is NaN): a cell
+that could not reach a verdict carries the error fields below (all null otherwise), and
+its kind's verdict fields say "no verdict" (`passed` false, `value` null). Error fields,
+every kind (cell_errors.py fills them from the exception):
+    error       str?   why the cell has no verdict: the full message (what was wrong,
+                       expected, got, fix). A cell skipped because its metric cannot run
+                       here carries the reason too (`outcome` "skipped").
+    error_type  str?   the type of the exception that started it: the user's own where it
+                       was their code ("ValueError" under the suite's ScoreError), else the
+                       suite's ("NonFiniteScore", "EditorReturnError", "MetricUnavailable").
+    error_where str?   the frame that raised, "path/to/file.py:LINE in function": the
+                       innermost frame of the user's code (their metric, editor, test), else
+                       the innermost frame there is; null when no frame is known.
+    error_chain str?   for an error while building a chain (an editor raising or returning
+                       the wrong type): the chain, "<setting>/<seed>/run <run>".
+    error_step  int?   ... and the step it was making.
 
 Gated kinds (gap, stability, editor) also have:
     baseline    str?   how the verdict compares with the baseline (baseline.Comparison.kind:
                        "pass", "fail", "regression", "improved", "unstable", "weaker", ...;
                        "error" for a gap cell with no verdict). Set when the test settles.
-    passed      bool   the cell's verdict passed. Required.
+    passed      bool   the cell's verdict passed (false on an error record). Required.
     value       float? the number the verdict rests on (per kind below); the baseline's
-                       `value`. Required (null allowed for a gap).
+                       `value`. Required; null on an error record (and for a gap not computed).
     version     str    the metric's version (gap, stability) or the editor's (editor) the
-                       finding was made with; the baseline's `version`. Required.
+                       finding was made with; the baseline's `version`. Required; "" on an
+                       error record whose metric or editor could not be made.
 
 kind "gap" (GapRecord): does a metric notice the damage between step 1 and step Δ?
     metric      str    the metric as requested ("pyiqa:piqe"). Required.
@@ -71,8 +90,6 @@ kind "gap" (GapRecord): does a metric notice the damage between step 1 and step 
     images      {run: {step: "<sha256>.<ext>"}}  the chain's images in the store.
     detection_delay {"per_run": [int?], "mean", "sd", "noticed_runs", "runs", "resolution": [int]}?
                        the series' metric detection delay in steps (stability.detection_delay).
-    error       str?   why the cell has no verdict (a score it needs is NaN/±inf); set only
-                       on such a record, whose `passed` is false and `value` null.
 
 kind "stability" (StabilityRecord): does the metric stay as steady on an add-objects chain
 as on the replicate chain of the same editor and seed?
@@ -81,7 +98,8 @@ as on the replicate chain of the same editor and seed?
     task        str    the add task ("add-fruits"). Required.
     setting     str    the add chain's setting label. Required.
     replicate_setting str  the replicate chain's setting label. Required.
-    value       float  add_spread / max(replicate_spread, stability.MIN_SPREAD). Required.
+    value       float? add_spread / max(replicate_spread, stability.MIN_SPREAD). Required
+                       (null on an error record).
     tolerance   float? the bound the ratio must not exceed (stability.STABILITY_BOUND).
     add_spread, replicate_spread  float?  robust spread of step-to-step differences of the
                        normalised score, normalised points.
@@ -94,8 +112,8 @@ kind "editor" (EditorRecord): does the editor keep what the task says to keep?
     check       str    the fidelity check ("aspect_ratio", "tint", ...). Required.
     setting, seed  str  as for gap. Required.
     editor, task str?  the setting's editor label and task.
-    value       float  the check's headline number, in the check's own unit (fidelity
-                       check table). Required.
+    value       float? the check's headline number, in the check's own unit (fidelity
+                       check table). Required (null on an error record).
     tolerance   float? its limit.
     message     str?   the finding in words.
     details     {..}   the check's per-run measurements (JSON-able, check-specific).
@@ -105,7 +123,8 @@ kind "editor" (EditorRecord): does the editor keep what the task says to keep?
 
 kind "sanity" (SanityRecord), not gated by the baseline:
     metric, metric_id, check  str  the metric and its sanity check (sanity.SANITY_CHECKS). Required.
-    passed      bool   true also for a warning-only check that failed. Required.
+    passed      bool   true also for a warning-only check that failed; false on an error
+                       record. Required.
     message     str?   what the check measured.
     warning     str?   the message when a warning-only check failed, else null.
 
@@ -149,6 +168,11 @@ class _Record:
     cell: str
     outcome: str | None = None
     nodeid: str | None = None
+    error: str | None = None
+    error_type: str | None = None
+    error_where: str | None = None
+    error_chain: str | None = None
+    error_step: int | None = None
 
     def __post_init__(self) -> None:
         for f, hint in _hints(type(self)).items():
@@ -176,6 +200,21 @@ class _Gated(_Record):
     value: float | None
     version: str
     baseline: str | None = None
+    # Whether `value` may be null only on an error record (stability, editor); a gap's may
+    # also be null when it was not computed (no paired run).
+    value_needs_error: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.value is None and self.error is None and self.value_needs_error:
+            raise RecordError(
+                explain(
+                    f"record {self.cell!r} (kind {self.kind}): field value",
+                    expected="a number",
+                    got="NoneType None on a record without an error (null is for a cell that could not be judged)",
+                    fix=_FIX,
+                )
+            )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -183,6 +222,7 @@ class GapRecord(_Gated):
     """A metric-audit cell: the gap Δ between step 1 and step `delta_step` (module doc, kind "gap")."""
 
     kind: ClassVar[str] = "gap"
+    value_needs_error: ClassVar[bool] = False
     metric: str
     metric_id: str
     setting: str
@@ -208,7 +248,6 @@ class GapRecord(_Gated):
     raw: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     images: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     detection_delay: Json | None = None
-    error: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -216,7 +255,6 @@ class StabilityRecord(_Gated):
     """A metric-stability cell: add chain vs replicate chain spread ratio (module doc, kind "stability")."""
 
     kind: ClassVar[str] = "stability"
-    value: float
     metric: str
     metric_id: str
     editor: str
@@ -238,7 +276,6 @@ class EditorRecord(_Gated):
     """An editor-audit cell: one fidelity check of one chain (module doc, kind "editor")."""
 
     kind: ClassVar[str] = "editor"
-    value: float
     check: str
     setting: str
     seed: str

@@ -15,14 +15,14 @@ import platform
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from . import __version__
 from . import baseline as baseline_mod
 from .config import AuditConfig
 from .errors import AuditError, explain
 from .files import write_file_atomic
-from .records import GATED, EditorRecord, GapRecord, MetricStatusRecord, Record, StabilityRecord, parse_all
+from .records import GATED, EditorRecord, GapRecord, MetricStatusRecord, Record, SanityRecord, StabilityRecord, parse_all
 from .store import default_store_root
 from .urls import redact_urls
 
@@ -56,17 +56,23 @@ def cell_records(records: Sequence[Record]) -> list[Record]:
 
 def metric_statuses(cfg: AuditConfig, records: Sequence[Record]) -> dict[str, dict[str, Any]]:
     """{metric id: {name, status, why, version, range}} for every metric the run asked for
-    (and any other that recorded a cell). status: 'audited' (it scored cells),
-    'unavailable' (it could not run here: `why` says why and how to fix it) or 'not run'
-    (no cell of it ran: deselected, or no cells in this configuration)."""
+    (and any other that recorded a cell). status: 'audited' (a cell of it, gap, stability
+    or sanity, reached a verdict), 'error' (its cells ran and each ended in an error: `why`
+    quotes the first), 'unavailable' (it could not run here: `why` says why and how to fix
+    it) or 'not run' (no cell of it ran: deselected, or no cells in this configuration)."""
     from .cells import metric_id
 
     out: dict[str, dict[str, Any]] = {}
     for name in cfg.metrics:
         out.setdefault(metric_id(name), {"name": name, "status": "not run", "why": None, "version": None, "range": None})
-    for r in records:
-        if isinstance(r, GapRecord):
-            out[r.metric_id] = {"name": r.metric, "status": "audited", "why": None, "version": r.version, "range": r.range}
+    for r in sorted(metric_cells(records), key=lambda r: (r.error is None, r.cell)):  # verdicts last: they win
+        entry = out.setdefault(r.metric_id, {"name": r.metric, "version": None, "range": None})
+        status = "audited" if r.error is None else "error"
+        if entry.get("status") == "audited" or (status == "error" and entry.get("status") == "error"):
+            continue
+        entry.update(name=r.metric, status=status, why=r.error, version=getattr(r, "version", None) or entry.get("version"))
+        if isinstance(r, GapRecord) and r.range is not None:
+            entry["range"] = r.range
     for r in records:
         if isinstance(r, MetricStatusRecord):
             entry = out.setdefault(metric_id(r.metric), {"name": r.metric, "version": None, "range": None})
@@ -96,6 +102,11 @@ def weights_used(cfg: AuditConfig) -> dict[str, list[dict[str, str]]]:
     return out
 
 
+def metric_cells(records: Sequence[Record]) -> list[GapRecord | StabilityRecord | SanityRecord]:
+    """The records of cells that judge a metric: gap, stability and sanity."""
+    return [r for r in records if isinstance(r, (GapRecord, StabilityRecord, SanityRecord))]
+
+
 def unavailable_metrics(cfg: AuditConfig, records: Sequence[Record]) -> dict[str, str]:
     """{metric name: why} of the requested metrics that could not run."""
     return {m["name"]: str(m["why"]) for m in metric_statuses(cfg, records).values() if m["status"] == "unavailable"}
@@ -120,10 +131,13 @@ def build_results(
     outcomes: Mapping[str, int] | None = None,
     interrupted: bool = False,
     collected: int | None = None,
+    stopped: str | None = None,
 ) -> dict[str, Any]:
     """`outcomes`: pytest's own counts for the session (what its summary line says); by
-    default the records' outcomes. `interrupted`: the session was stopped (Ctrl-C) before
-    every collected case (`collected`) ran, so the file holds only the cases that did."""
+    default the records' outcomes. `interrupted`: the session was stopped (Ctrl-C, however
+    many, wherever they landed) before every collected case (`collected`) ran, so the file
+    holds only the cases that did. `stopped`: pytest's reason when it stopped early without
+    an interrupt ("stopping after 1 failures": -x, --maxfail); the cells that ran are all here."""
     from . import band
     from .evidence import THRESHOLD_SOURCE
 
@@ -151,6 +165,7 @@ def build_results(
                 "config": _config_dict(cfg),
                 "outcomes": counts,
                 "interrupted": bool(interrupted),
+                "stopped": stopped,
                 "collected": collected,
                 "verdicts": verdict_counts(cells),
                 "evidence_threshold": THRESHOLD_SOURCE,
@@ -227,20 +242,42 @@ def write_run_outputs(
     outcomes: Mapping[str, int] | None = None,
     interrupted: bool = False,
     collected: int | None = None,
-) -> dict[str, Path]:
-    """Write results.json, the baseline (with --update-baseline) and index.html into run_dir.
+    stopped: str | None = None,
+    stop_requested: Callable[[], bool] = lambda: False,
+) -> tuple[dict[str, Path], bool]:
+    """Write results.json, the baseline (with --update-baseline) and index.html into run_dir;
+    returns their paths and whether the outputs say the run was interrupted.
     An interrupted run writes no baseline: half a re-recording would mix two runs' verdicts.
-    Raises ReportError (an AuditError naming the file, the system's reason and the fix) when
-    a file cannot be written, e.g. on a full disk; no temporary file is left behind."""
+    `stop_requested()`: whether a Ctrl-C came while these files were written; one that
+    came before the baseline is written makes the run interrupted (results.json is written
+    again, marked, and no baseline), one that came after changes nothing (every output is
+    complete by then). `stopped`: why pytest stopped early without an interrupt (-x,
+    --maxfail, session.shouldstop), for results.json. Raises ReportError (an AuditError
+    naming the file, the system's reason and the fix) when a file cannot be written, e.g.
+    on a full disk; no temporary file is left behind."""
     from .report.html import write_report
 
-    results = build_results(
-        cfg, records, started=started, finished=finished, outcomes=outcomes, interrupted=interrupted, collected=collected
-    )
+    def results_for(interrupted: bool) -> dict[str, Any]:
+        return build_results(
+            cfg,
+            records,
+            started=started,
+            finished=finished,
+            outcomes=outcomes,
+            interrupted=interrupted,
+            collected=collected,
+            stopped=stopped,
+        )
+
+    results = results_for(interrupted)
     paths: dict[str, Path] = {}
     target = run_dir / "results.json"
     try:
         paths["results"] = write_json_atomic(target, results)
+        if not interrupted and stop_requested():  # Ctrl-C while writing: the outputs must say so
+            interrupted = True
+            results = results_for(True)
+            paths["results"] = write_json_atomic(target, results)
         if cfg.update_baseline and not interrupted:
             target = baseline_path(cfg)
             paths["baseline"], backup = update_baseline_files(cfg, records)
@@ -258,7 +295,7 @@ def write_run_outputs(
                 "and chain is in the store, so the re-run only writes the report.",
             )
         ) from None
-    return paths
+    return paths, interrupted
 
 
 class ReportError(AuditError):

@@ -26,7 +26,7 @@ from types import MappingProxyType
 import numpy as np
 
 from .errors import explain
-from .metrics.base import SCORE_CONTRACT, Metric, NonFiniteScore, ScoreError, not_a_number
+from .metrics.base import SCORE_CONTRACT, Metric, NonFiniteScore, ScoreError, detached, not_a_number
 from .store import Store
 
 NONFINITE_MEMO = "nonfinite"
@@ -57,6 +57,7 @@ def score_batch(metric: Metric, images: Sequence) -> np.ndarray:
     """`metric.score(images)` as a float64 array of exactly len(images) values (NaN/±inf
     included: finiteness is `split_finite`'s job). Raises ScoreError on another shape."""
     raw = metric.score(images)
+    raw = detached(raw)  # a torch score that requires grad, lives on a GPU or is bfloat16
     why = not_a_number(raw)  # None or "0.5" would otherwise become NaN or a number here
     if why is None:
         try:

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 from functools import lru_cache
-from typing import Any, Callable, Mapping, TypeVar
+from typing import Any, Callable, Mapping, TypeVar, Union
 
 import pytest
 
 from . import band
 from . import baseline as baseline_mod
-from .cells import EditorCell, GapCell, StabilityCell
+from .cells import EditorCell, GapCell, SanityCase, StabilityCell
 from .config import AuditConfig
+from .cell_errors import ErrorFields
 from .records import EditorRecord, GapRecord, GatedRecord, MetricStatusRecord, Record, SanityRecord, StabilityRecord
 from .store import jsonable
 
@@ -93,22 +94,101 @@ def metric_unavailable(name: str, error: Exception, record: Recorder) -> None:
     pytest.skip(str(error))
 
 
-def scored(metric: str, compute: Callable[[], T], record: Recorder, error_record: Callable[[str], Record] | None = None) -> T:
+def scored(cell: Cell, engine, compute: Callable[[], T], record: Recorder) -> T:
     """`compute()`, or the test's end when the metric could not give what it needs: a metric
     that cannot run here is recorded (the run fails unless --allow-missing-metrics) and the
-    case skips; a NaN/±inf score fails the case with the reason naming the image (an ERROR
-    when called from a fixture, i.e. in setup), recorded as `error_record(reason)` if given."""
+    case skips; a NaN/±inf score is recorded as the cell's error record (error_record) and
+    fails the case with the reason naming the image, without a traceback (an ERROR when
+    called from a fixture, i.e. in setup). Anything else raises; the plugin records it the
+    same way (pytest_plugin.pytest_runtest_makereport)."""
     __tracebackhide__ = True
     from .metrics.base import MetricUnavailable, NonFiniteScore
 
     try:
         return compute()
     except MetricUnavailable as e:
-        metric_unavailable(metric, e, record)
+        metric_unavailable(cell.metric, e, record)
     except NonFiniteScore as e:
-        if error_record is not None:
-            record(error_record(str(e)))
+        from .cell_errors import describe
+
+        record(error_record(cell, describe(e), engine, known=e))
         pytest.fail(str(e), pytrace=False)
+
+
+Cell = Union[GapCell, StabilityCell, EditorCell, SanityCase]  # what a test of each audit kind is about
+
+
+def error_record(cell: Cell, error: ErrorFields, engine=None, *, known: BaseException | None = None) -> Record:
+    """The record of a cell that could not reach a verdict (a user's metric or editor
+    failing, a NaN score, a chain that could not be built): the cell's own fields, no
+    verdict (`passed` false, `value` null, baseline "error") and `error`'s type, message,
+    raising frame, chain and step (cell_errors.describe). `engine`: this process's, for the
+    metric's version (None: ""); `known`: the exception, when it is a NonFiniteScore whose
+    series is computed (the gap record then keeps its curves and images). Never raises for
+    a description it cannot complete: a version it cannot learn is ""."""
+    from .metrics.base import NonFiniteScore
+
+    err = error.as_record_fields()
+    if isinstance(cell, SanityCase):
+        return SanityRecord(cell=cell.key, metric=cell.metric, metric_id=cell.metric_id, check=cell.check, passed=False, **err)
+    no_verdict = {"cell": cell.key, "passed": False, "value": None, "baseline": "error", **err}
+    if isinstance(cell, GapCell):
+        # After a NaN score the series is computed (and cached): the record keeps its curves and images.
+        series = _gap_fields(cell, engine, engine.cfg) if isinstance(known, NonFiniteScore) and engine else {}
+        return GapRecord(
+            **{
+                "metric": cell.metric,
+                "metric_id": cell.metric_id,
+                "version": _metric_version(engine, cell.metric),
+                "setting": cell.setting.label,
+                "editor": cell.setting.editor,
+                "task": cell.setting.task,
+                "seed": cell.seed,
+                "delta_step": cell.delta_step,
+                **series,
+                **no_verdict,
+            }
+        )
+    if isinstance(cell, StabilityCell):
+        return StabilityRecord(
+            metric=cell.metric,
+            metric_id=cell.metric_id,
+            version=_metric_version(engine, cell.metric),
+            editor=cell.editor,
+            task=cell.task,
+            setting=cell.add_setting.label,
+            replicate_setting=cell.replicate_setting.label,
+            seed=cell.seed,
+            **no_verdict,
+        )
+    return EditorRecord(
+        check=cell.check,
+        setting=cell.setting.label,
+        editor=cell.setting.editor,
+        task=cell.setting.task,
+        seed=cell.seed,
+        version=_editor_version(cell.setting.editor, engine),
+        **no_verdict,
+    )
+
+
+def _metric_version(engine, name: str) -> str:
+    """The metric's version for an error record, "" when the metric cannot say (the error
+    being described may be its own)."""
+    try:
+        return engine.identity(name).version if engine is not None else ""
+    except Exception:  # a description must not fail the error it describes
+        return ""
+
+
+def _editor_version(spec: str, engine) -> str:
+    """The editor's version for an error record, "" when the editor cannot be made."""
+    from .editors import create_editor
+
+    try:
+        return str(create_editor(spec).version) if engine is not None else ""
+    except Exception:  # a description must not fail the error it describes
+        return ""
 
 
 def prepare_gap(cell: GapCell, engine, record: Recorder) -> None:
@@ -118,12 +198,7 @@ def prepare_gap(cell: GapCell, engine, record: Recorder) -> None:
     of the same series that do not need that image still run. A metric that cannot run
     here skips the cell."""
     __tracebackhide__ = True
-    scored(cell.metric, lambda: engine.gap(cell), record, lambda why: gap_error_record(cell, engine, why))
-
-
-def gap_error_record(cell: GapCell, engine, reason: str) -> GapRecord:
-    """The record of a gap cell that has no verdict: the reason instead of a gap."""
-    return GapRecord(**_gap_fields(cell, engine, engine.cfg), value=None, passed=False, error=reason, baseline="error")
+    scored(cell, engine, lambda: engine.gap(cell), record)
 
 
 def _gap_fields(cell: GapCell, engine, cfg: AuditConfig) -> dict[str, Any]:
@@ -159,7 +234,7 @@ def _gap_fields(cell: GapCell, engine, cfg: AuditConfig) -> dict[str, Any]:
 def audit_gap(cell: GapCell, engine, record: Recorder, cfg: AuditConfig) -> None:
     __tracebackhide__ = True
     # Without the gap_inputs fixture a non-finite score is still recorded as an error, with the reason.
-    judged = scored(cell.metric, lambda: engine.verdict(cell), record, lambda why: gap_error_record(cell, engine, why))
+    judged = scored(cell, engine, lambda: engine.verdict(cell), record)
     g = judged.gap
     rec = GapRecord(
         **{**_gap_fields(cell, engine, cfg), "runs": len(g.runs)},
@@ -205,14 +280,14 @@ def prepare_stability(cell: StabilityCell, engine, record: Recorder) -> None:
     a failed verdict; a metric that cannot run is recorded (the run fails unless
     --allow-missing-metrics) and skips the cell."""
     __tracebackhide__ = True
-    scored(cell.metric, lambda: engine.stability(cell), record)
+    scored(cell, engine, lambda: engine.stability(cell), record)
 
 
 def audit_stability(cell: StabilityCell, engine, record: Recorder, cfg: AuditConfig) -> None:
     """Metric stability under content change: the add chain's step-to-step spread against the
     replicate chain's (iqa_audit.stability); fails above the stated bound."""
     __tracebackhide__ = True
-    s = scored(cell.metric, lambda: engine.stability(cell), record)
+    s = scored(cell, engine, lambda: engine.stability(cell), record)
     add, rep = (engine.stability_series(cell.metric, st, cell.seed) for st in (cell.add_setting, cell.replicate_setting))
 
     def curve(series) -> dict[str, dict[str, float]]:
@@ -294,10 +369,10 @@ def audit_sanity(case, engine, record: Recorder) -> None:
     __tracebackhide__ = True
     import warnings
 
-    passed, message, warning_only = scored(case.metric, lambda: engine.sanity(case), record)
+    passed, message, warning_only = scored(case, engine, lambda: engine.sanity(case), record)
     record(
         SanityRecord(
-            cell=f"sanity:{case.id}",
+            cell=case.key,
             metric=case.metric,
             metric_id=case.metric_id,
             check=case.check,

@@ -275,6 +275,26 @@ def failure_hint(width: int, height: int) -> str:
     )
 
 
+def detached(values: Any) -> Any:
+    """What a scorer returned, with every tensor in it (one, or a list or tuple of them)
+    detached from autograd and moved to the CPU as float32: a torch score that still
+    requires grad, lives on a GPU or is bfloat16 cannot become a NumPy number as it is
+    (torch raises "Can't call numpy() on Tensor that requires grad"), and a metric's score
+    is a number, not part of a graph. Anything else is returned unchanged. Duck-typed
+    (detach, cpu, float), so torch is never imported here."""
+    if isinstance(values, (list, tuple)):
+        return type(values)(detached(v) for v in values) if any(_is_tensor(v) for v in values) else values
+    if not _is_tensor(values):
+        return values
+    out = values.detach()
+    out = out.cpu() if callable(getattr(out, "cpu", None)) else out
+    return out.float() if callable(getattr(out, "float", None)) else out
+
+
+def _is_tensor(value: Any) -> bool:
+    return callable(getattr(value, "detach", None)) and hasattr(value, "requires_grad")
+
+
 # What a scoring callable must return, said in every error about what it returned instead.
 SCORE_CONTRACT = (
     "a number per image: a Python float or int, a NumPy number or a one-element tensor "
@@ -311,7 +331,8 @@ def not_a_number(values: Any) -> str | None:
 
 def as_scores(values: Any, n: int, metric_name: str) -> np.ndarray:
     """Coerce what a scorer returned into n float64 scores, or raise ScoreError saying what
-    it returned and what a metric must return (SCORE_CONTRACT)."""
+    it returned and what a metric must return (SCORE_CONTRACT). Tensors are detached first."""
+    values = detached(values)
     why = not_a_number(values)
     if why is None:
         try:

@@ -323,7 +323,7 @@ def _gap_panel(ax, grid: GapGrid, limit: float, hits: list):
                 ax.add_patch(
                     _mpl().Rectangle((j - 0.44, i - 0.42), 0.88, 0.84, fill=False, edgecolor=REGRESSION_EDGE, lw=2.2, zorder=3)
                 )
-            errored = c.outcome == "error"  # no gap: a score it needs could not be computed
+            errored = c.verdict == "error"  # no gap: the cell's code raised (its record says what)
             ax.text(
                 j,
                 i,
@@ -336,7 +336,7 @@ def _gap_panel(ax, grid: GapGrid, limit: float, hits: list):
                 bbox=None if c.passed else {"boxstyle": "square,pad=0.12", "fc": rgba, "ec": "none"},
             )
             title = f"{grid.metrics[i]} · {grid.seeds[j]} · Δ{grid.delta}: " + (
-                "no gap: a score it needs is not finite (test error)"
+                f"no gap: {c.error_type or 'an error'} (test {c.outcome or '?'})"
                 if errored
                 else f"gap {fmt_gap(c.value)} ({'noticed' if c.passed else 'missed'}; test {c.outcome or '?'})"
             )

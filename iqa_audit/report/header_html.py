@@ -68,6 +68,9 @@ def page_header(results: Mapping[str, Any], cells: Sequence[Record]) -> str:
         f'<p class="interrupted"><b>INTERRUPTED</b>: this run was stopped before it finished; the page covers the '
         f"{len(cells)} cases that did, of {e(run.get('collected') or '?')} collected. Its counts are not the audit's.</p>"
         if run.get("interrupted")
+        else f'<p class="interrupted"><b>STOPPED EARLY</b> ({e(run["stopped"])}): the page covers the {len(cells)} '
+        f"cases that ran, of {e(run.get('collected') or '?')} collected.</p>"
+        if run.get("stopped")
         else ""
     )
     return f"""<header>
@@ -100,12 +103,12 @@ def _weights_html(weights: Mapping[str, Any]) -> str:
     return f'<h3>Weights</h3><ul class="weights">{items}</ul>'
 
 
-METRIC_STATUS_CLASS = {"audited": "pass", "unavailable": "fail", "not run": "na"}
+METRIC_STATUS_CLASS = {"audited": "pass", "error": "fail", "unavailable": "fail", "not run": "na"}
 
 
 def _metric_row(mid: str, m: Mapping[str, Any]) -> str:
-    """One requested metric: audited (with version and range), unavailable (why, and the
-    fix), or not run (no cell of it ran)."""
+    """One requested metric: audited (with version and range), error (every cell of it
+    ended in an error: the first), unavailable (why, and the fix), or not run (no cell of it ran)."""
     status = str(m.get("status") or "audited")
     cls = METRIC_STATUS_CLASS.get(status, "")
     name = f'<a href="#{metric_anchor(mid)}">{e(mid)}</a>' if status == "audited" else e(mid)

@@ -67,7 +67,7 @@ def _ordered(values: Iterable[str]) -> tuple[str, ...]:
 def verdict_of(rec: GapRecord) -> str:
     """A gap record's verdict: 'pass', 'fail' or 'inconclusive' (records written before
     verdicts had a third value: pass/fail from `passed`); 'error' for a cell that could
-    not be judged (a non-finite score: the record carries `error`)."""
+    not be judged (a non-finite score, the metric raising: the record carries `error`)."""
     if rec.error:
         return "error"
     v = rec.verdict
@@ -81,7 +81,8 @@ class GridCell:
     passed: bool
     outcome: str | None
     nodeid: str | None
-    verdict: str = ""  # 'pass' | 'fail' | 'inconclusive' (nothing visible to notice: drawn grey)
+    verdict: str = ""  # 'pass' | 'fail' | 'inconclusive' (nothing visible to notice: drawn grey) | 'error'
+    error_type: str | None = None  # for an 'error': the exception's type (records.py)
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,7 @@ def gap_grids(cells: Iterable[Record]) -> list[GapGrid]:
 def _grid_cell(rec: GapRecord | None) -> GridCell | None:
     if rec is None:
         return None
-    return GridCell(rec.cell, finite(rec.value), rec.passed, rec.outcome, rec.nodeid, verdict_of(rec))
+    return GridCell(rec.cell, finite(rec.value), rec.passed, rec.outcome, rec.nodeid, verdict_of(rec), rec.error_type)
 
 
 def failure_grids(cells: Iterable[Record]) -> list[FailureGrid]:

@@ -13,18 +13,40 @@ from .markup import e, status_class
 from .model import cell_anchor, chain_anchor, explain_gap, fmt, metric_anchor, ordered_outcomes, outcome_rank
 
 
+def error_text(rec: Record) -> str:
+    """A cell that could not reach a verdict: its error's message, type, the frame that
+    raised and, for a chain an editor was building, the chain and step; then what it was
+    about (metric or editor, and version)."""
+    facts = [f"<code>{e(rec.error_type or 'error')}</code>"]
+    if rec.error_where:
+        facts.append(f"raised at <code>{e(rec.error_where)}</code>")
+    if rec.error_chain:
+        facts.append(f"building chain <code>{e(rec.error_chain)}</code>, step {e(rec.error_step)}")
+    about = getattr(rec, "metric", None) or getattr(rec, "editor", None)
+    kind = "metric" if getattr(rec, "metric", None) else "editor"
+    version = getattr(rec, "version", "")
+    if about:
+        facts.append(f"{kind} <code>{e(about)}</code>" + (f" version <code>{e(version)}</code>" if version else ""))
+    return f'<pre class="error">{e(rec.error)}</pre><small>{" · ".join(facts)}</small>'
+
+
+def _links(rec: Record) -> str:
+    if isinstance(rec, (GapRecord, EditorRecord)):
+        return f'<a href="#{chain_anchor(rec.setting, rec.seed)}">images</a>'
+    if isinstance(rec, StabilityRecord):
+        return '<a href="#stability">figure</a>'
+    return ""
+
+
 def outcomes_section(cells: Sequence[Record]) -> str:
     """The "Test outcomes" table in model.ordered_outcomes order; each row's id is its
     cell's anchor (model.cell_anchor), and it links back to the curve, images or editor row."""
     rows = []
     for rec in ordered_outcomes(cells):
         cell = rec.cell
-        if isinstance(rec, GapRecord) and rec.error:  # no verdict: the reason the cell could not be judged
-            what = (
-                f'<pre class="error">{e(rec.error)}</pre><small>metric <code>{e(rec.metric)}</code> '
-                f"version <code>{e(rec.version)}</code></small>"
-            )
-            links = f'<a href="#{chain_anchor(rec.setting, rec.seed)}">images</a>'
+        if rec.error is not None:  # no verdict: what raised, where, and for a chain the step
+            what = error_text(rec)
+            links = _links(rec)
         elif isinstance(rec, GapRecord):
             what = (
                 f"{e(explain_gap(rec))}<br><small>metric <code>{e(rec.metric)}</code> "

@@ -37,6 +37,7 @@ BUILTIN_NAMES = [
     "sim-apples",
     "sim-crop",
     "sim-fruits-replace",
+    "sim-grain-tint",
     "sim-no-colour",
     "sim-no-transform",
     "sim-noise-tint",

@@ -32,6 +32,7 @@ from iqa_audit.tasks import get_task
 SIMULATORS = [
     "identity",
     "sim-noise-tint",
+    "sim-grain-tint",
     "sim-scatter",
     "sim-wrinkles",
     "sim-texture-loss",

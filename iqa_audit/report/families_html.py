@@ -37,7 +37,8 @@ def seed_outcomes(cells: Sequence[Record]) -> dict[tuple[str, str], dict[str, st
 
 
 def _family(editor: str | None) -> str:
-    family = BY_EDITOR.get(editor or "")
+    """The family an editor spec stands for ('' for none): by its editor id, whatever its parameters."""
+    family = BY_EDITOR.get((editor or "").partition(":")[0])
     return family.model if family else ""
 
 

@@ -294,7 +294,6 @@ NOT_NUMBERS = {
     "object-array": (lambda p: np.array([object()]), ["an array of object"]),
     "tensor-of-three": (lambda p: _torch().ones(3), ["1 score(s)", "3 numbers"]),
     "bool-tensor": (lambda p: _torch().tensor([True]), ["a tensor of torch.bool"]),
-    "tensor-requiring-grad": (lambda p: _torch().ones(1, requires_grad=True), ["requires grad"]),
 }
 
 

@@ -123,59 +123,59 @@ PINS: dict[str, tuple[str, str, dict[int, str]]] = {
         },
     ),
     "photo-chelsea": (
-        "r1-596aa1e7cb87",
-        "af0b01ab52d6ca3e02889c61608892a4c74f9ef793ac3927cacd5b167fd3ebbf",
+        "r2-596aa1e7cb87",
+        "e93a338fa4aa08ab7ceb92ed9d3d951034c52b5b104ac07bcac0811b4cf1ad22",
         {
             64: "d02820920f53b5e4c02163e3e5463eca609705b9f4bb68343d30deda4bb91766",
             97: "ea05fd9d4fa88864fc1054b50c34be34fc846bbfc9dc07eefbbead0b551b8ebb",
         },
     ),
     "photo-coffee": (
-        "r1-cc02f8ca188b",
-        "693789722b57a09050aa4760acf8dd060e11242afd7df554d7f9aafdb0b7939c",
+        "r2-cc02f8ca188b",
+        "2c08a5eaa77cefe9106f01f6bfbc8c476e4020f93388e7c02f0362f1865ccc39",
         {
             64: "672cc73ee2bb2809e0a2d4be5394bbbf88492aed6b41d1978ff33188f137389b",
             97: "0c95b02ac6108acea9c1839e98116a804fd7e37e24ae2878588e3ce6a6df3da6",
         },
     ),
     "photo-coins": (
-        "r1-f8d773fc9cfa",
-        "ccccc30b940277d7c603bb6c5d7437a4c4e4fbeb1c525265f86579cbc07b894c",
+        "r2-f8d773fc9cfa",
+        "657a02d45442729027fcf5f7653e9f120600a27c6bc77d22ba22b549f7f5e453",
         {
             64: "b05a462fc81d805d35f863cdcceabd769c7831a6db3de76310203a57e67e4319",
             97: "88119046c049fe08b57afa054321b5f138f9c0a5c5fd1469e0fdaabfbfcb3524",
         },
     ),
     "photo-gravel": (
-        "r1-c48615b451bf",
-        "b4ec2147ffc30cacdd1413343db2209fe243c0fc4c4700b65f5ce430ce6bc3a3",
+        "r2-c48615b451bf",
+        "0f2a20a2065f581e18d073a1be8205f0452d835e5d4b13d14c477aa2690e1865",
         {
             64: "22032849efa486b871ed4916136584ce3ddddc68e0a171a54f75ba96af155c52",
             97: "a26203b909f261cfe1aa77cdc440d8b0aa99e946a12f2aaae956582eef42cbc6",
         },
     ),
     "photo-hubble": (
-        "r1-3a19c5dd8a92",
-        "dbb76522cdfff4657373e621a05a6217bd54ee27cbe59daf4e884e5834408682",
+        "r2-3a19c5dd8a92",
+        "8f141f24350b7a657d14071ce3ab8b7b2326875cb1643c9ddc1acf3d002c8250",
         {
             64: "dd88257cae81a9be718cf7d4d255e89c12d71f15790d01b75579558137285f8b",
             97: "d9c17ed59849c6fc0712ef2421ce4bbd5eb530edb9e369d057bff9fffe20c759",
         },
     ),
     "photo-motorcycle": (
-        "r1-db18e9c41576",
-        "a595ba75e35ac5d14c0f166ef29e35b3c1e87823d2d6fe62b2ef6344af293fb5",
+        "r2-db18e9c41576",
+        "edb280d89010dce8526d9ea0e4923775f264a30c23a714c18206ce0e0c6d3b38",
         {
             64: "01ace9a219d88fe64041dac04eda08f85097c26d4176b36d57cdedd2fc15414a",
             97: "da2fe05bd4ce16dacdaf4d7077ee7666305bdb7ac40f8a5b01c51bd7c060b97b",
         },
     ),
     "photo-rocket": (
-        "r1-c2dd0de7c538",
-        "359034b2785d161d0641fac616264d648fcf16c87b2ddfa71a2559d7194a6601",
+        "r2-c2dd0de7c538",
+        "2208327cdb533e6c16f679fdf3e609425a9dc51b3944a500554b4cd5191deab0",
         {
-            64: "7cf8258b5cfa9af9a7d83f457c903ccbffeba243cf77169595b9288e4e347474",
-            97: "e30723617242fd6d2a7e5774d0943db119ef32e10c3044675e819317c51ab903",
+            64: "ef52818095a53c9e25bb49371f7f991ecf1d8ce585640dc5ff1b82d53e1375d0",
+            97: "84f4cbf9396e020e725531e8aa5382c2ca8367d8a36f20c676aa691f4df11d1c",
         },
     ),
     "reflections": (

@@ -277,18 +277,21 @@ def failure_hint(width: int, height: int) -> str:
 
 def detached(values: Any) -> Any:
     """What a scorer returned, with every tensor in it (one, or a list or tuple of them)
-    detached from autograd and moved to the CPU as float32: a torch score that still
-    requires grad, lives on a GPU or is bfloat16 cannot become a NumPy number as it is
-    (torch raises "Can't call numpy() on Tensor that requires grad"), and a metric's score
-    is a number, not part of a graph. Anything else is returned unchanged. Duck-typed
-    (detach, cpu, float), so torch is never imported here."""
+    detached from autograd and moved to the CPU, floating tensors as float32: a torch
+    score that still requires grad, lives on a GPU or is bfloat16 cannot become a NumPy
+    number as it is (torch raises "Can't call numpy() on Tensor that requires grad"), and a
+    metric's score is a number, not part of a graph. A tensor of booleans or integers keeps
+    its dtype, so `not_a_number` still sees booleans for what they are. Anything else is
+    returned unchanged. Duck-typed (detach, cpu, float, is_floating_point), so torch is
+    never imported here."""
     if isinstance(values, (list, tuple)):
         return type(values)(detached(v) for v in values) if any(_is_tensor(v) for v in values) else values
     if not _is_tensor(values):
         return values
     out = values.detach()
     out = out.cpu() if callable(getattr(out, "cpu", None)) else out
-    return out.float() if callable(getattr(out, "float", None)) else out
+    floating = getattr(out, "is_floating_point", None)
+    return out.float() if callable(floating) and floating() else out
 
 
 def _is_tensor(value: Any) -> bool:

@@ -366,7 +366,7 @@ _PHOTOS: tuple[tuple[str, str, str, str], ...] = (
     ("photo-rocket", "rocket.jpg", "rocket", "real photo: smooth sky gradient and fine structure"),
 )
 
-_PHOTO_VERSION = "r1"  # bump when the resize method changes
+_PHOTO_VERSION = "r2"  # bump when the decoding or the resize method changes (r2: colour-managed to sRGB)
 
 
 @functools.lru_cache(maxsize=1)

@@ -15,15 +15,11 @@ from pathlib import Path
 import pytest
 
 from iqa_audit.interrupts import SigintCounter, sigint_deferred
+from tests.tiny_audit import GAP_TEST, tiny_audit_args
 
 pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parent.parent
 
-GAP_TEST = (
-    "from iqa_audit.verdicts import audit_gap\n\n"
-    "def test_gap(gap_cell, audit_engine, record_cell, audit_config):\n"
-    "    audit_gap(gap_cell, audit_engine, record_cell, audit_config)\n"
-)
 # The third case (of the process: IQA_TEST_WAIT_AT) writes a marker and waits: the parent
 # sends its SIGINTs then.
 WAIT_IN_THIRD_CASE = (
@@ -38,37 +34,7 @@ WAIT_IN_THIRD_CASE = (
 
 
 def _args(tmp_path: Path, seed_dir: Path, *extra: str) -> list[str]:
-    return [
-        "-p",
-        "iqa_audit.pytest_plugin",
-        "-p",
-        "no:cacheprovider",
-        "-p",
-        "no:randomly",
-        "--seed",
-        "tiny",
-        "--seed-dir",
-        str(seed_dir),
-        "--editor",
-        "sim-noise-tint",
-        "--runs",
-        "2",
-        "--steps",
-        "6",
-        "--delta-steps",
-        "3,6",
-        "--long-side",
-        "0",
-        "--store",
-        str(tmp_path / "store"),
-        "--reports-dir",
-        str(tmp_path / "reports"),
-        "--metric",
-        "iqa_audit:noise-sigma",
-        "--metric",
-        "tests.plugin_metric_example:sharpness",
-        *extra,
-    ]
+    return tiny_audit_args(tmp_path, seed_dir, "-p", "no:randomly", *extra)
 
 
 def _results(tmp_path: Path, run: str) -> dict:

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from tests.tiny_audit import GAP_TEST, tiny_audit_args
 
 from iqa_audit import baseline
 from iqa_audit.cells import editor_cells, gap_cells
@@ -16,45 +17,11 @@ from iqa_audit.metrics.registry import create_metric, metric_id
 pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parent.parent
 
-GAP_TEST = (
-    "from iqa_audit.verdicts import audit_gap\n\n"
-    "def test_gap(gap_cell, audit_engine, record_cell, audit_config):\n"
-    "    audit_gap(gap_cell, audit_engine, record_cell, audit_config)\n"
-)
-
 
 @pytest.fixture
 def audit_dir(pytester, tmp_path, seed_dir):
     pytester.makepyfile(test_gap=GAP_TEST)
-    store = tmp_path / "store"
-    args = [
-        "-p",
-        "iqa_audit.pytest_plugin",
-        "--seed",
-        "tiny",
-        "--seed-dir",
-        str(seed_dir),
-        "--editor",
-        "sim-noise-tint",
-        "--runs",
-        "2",
-        "--steps",
-        "6",
-        "--delta-steps",
-        "3,6",
-        "--long-side",
-        "0",
-        "--store",
-        str(store),
-        "--reports-dir",
-        str(tmp_path / "reports"),
-        "--metric",
-        "iqa_audit:noise-sigma",
-        "--metric",
-        "tests.plugin_metric_example:sharpness",
-        "-p",
-        "no:cacheprovider",
-    ]
+    args = tiny_audit_args(tmp_path, seed_dir)
     os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
     return pytester, args, tmp_path
 

@@ -31,6 +31,7 @@ from iqa_audit.results import detection_delays
 from iqa_audit.store import Store
 
 from .conftest import textured_image
+from tests.tiny_audit import GAP_TEST
 
 pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parent.parent
@@ -542,13 +543,6 @@ def test_html_extras_case_html_shows_the_compared_steps(results):
         decode_data_uri(uri)
     summary = summary_html(parse_all(one_setting(results)["cells"]))
     assert len(re.findall(r'src="data:image/png;base64,', summary)) == 1  # one figure per setting
-
-
-GAP_TEST = (
-    "from iqa_audit.verdicts import audit_gap\n\n"
-    "def test_gap(gap_cell, audit_engine, record_cell, audit_config):\n"
-    "    audit_gap(gap_cell, audit_engine, record_cell, audit_config)\n"
-)
 
 
 @pytest.mark.slow

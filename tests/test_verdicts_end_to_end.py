@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 from scipy.ndimage import gaussian_filter
+from tests.tiny_audit import GAP_TEST
 
 from iqa_audit.images import Image
 from iqa_audit.metrics.registry import create_metric
@@ -29,11 +30,6 @@ from .conftest import textured_image
 
 pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parent.parent
-GAP_TEST = (
-    "from iqa_audit.verdicts import audit_gap\n\n"
-    "def test_gap(gap_cell, audit_engine, record_cell, audit_config):\n"
-    "    audit_gap(gap_cell, audit_engine, record_cell, audit_config)\n"
-)
 STEPS = 5
 
 

@@ -1,0 +1,47 @@
+"""The plugin tests' tiny audit: the test file a user writes, and the arguments of a
+seconds-long run (one user seed, the noise-tint chain, two runs of six steps, two metrics
+that need no weights), shared so that every end-to-end test audits the same thing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# What the README tells a user of another project to write (the pytest11 plugin does the rest).
+GAP_TEST = (
+    "from iqa_audit.verdicts import audit_gap\n\n"
+    "def test_gap(gap_cell, audit_engine, record_cell, audit_config):\n"
+    "    audit_gap(gap_cell, audit_engine, record_cell, audit_config)\n"
+)
+
+
+def tiny_audit_args(tmp_path: Path, seed_dir: Path, *extra: str) -> list[str]:
+    """pytest arguments for the tiny audit, its store and reports under `tmp_path`."""
+    return [
+        "-p",
+        "iqa_audit.pytest_plugin",
+        "-p",
+        "no:cacheprovider",
+        "--seed",
+        "tiny",
+        "--seed-dir",
+        str(seed_dir),
+        "--editor",
+        "sim-noise-tint",
+        "--runs",
+        "2",
+        "--steps",
+        "6",
+        "--delta-steps",
+        "3,6",
+        "--long-side",
+        "0",
+        "--store",
+        str(tmp_path / "store"),
+        "--reports-dir",
+        str(tmp_path / "reports"),
+        "--metric",
+        "iqa_audit:noise-sigma",
+        "--metric",
+        "tests.plugin_metric_example:sharpness",
+        *extra,
+    ]

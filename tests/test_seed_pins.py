@@ -51,8 +51,8 @@ PINS: dict[str, tuple[str, str, dict[int, str]]] = {
         },
     ),
     "eye-palette-faces": (
-        "v2",
-        "6909ebaeda7c13737d1a480062bf9bf534822440eda75172ce964d3491b5e1d6",
+        "v3",
+        "d6bc57077f34ba7822fc427e3da215db2b64e53ee6603db2497a83c8003506f2",
         {
             64: "774936d0ed91c85227b87038cc56e49978809ddb9b4f970fd69fdc904a4e45e5",
             97: "f317092dfe261c7b7b277d4ab57ba88b209f8aed38e212a9ee3a10299fcc3b68",

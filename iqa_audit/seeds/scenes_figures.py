@@ -317,6 +317,7 @@ SCENES: tuple[Scene, ...] = (
         1.0,
         1313,
         _draw_faces,
+        version="v3",  # v3: photographed through its own camera (below), not the default one
         # The eyes' 4-colour gradients are a few pixels wide at the smallest size the seed
         # guarantees them (eye_min_long_side): no blur and a fainter texture keep each
         # colour within 16 levels (tests/test_seeds.py), at BRISQUE 20.7 (512 px).

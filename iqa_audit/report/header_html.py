@@ -33,7 +33,7 @@ def page_header(results: Mapping[str, Any], cells: Sequence[Record]) -> str:
     counts = run.get("outcomes") or outcome_counts(cells)
     gaps, eds = gap_records(cells), editor_records(cells)
     verdicts = [verdict_of(g) for g in gaps]
-    noticed, missed, unsure = (verdicts.count(v) for v in ("pass", "fail", "inconclusive"))
+    noticed, missed, unsure, errors = (verdicts.count(v) for v in ("pass", "fail", "inconclusive", "error"))
     ed_ok = sum(1 for c in eds if c.passed)
     mach = run.get("machine", {}) or {}
     machine = ", ".join(f"{k} {v}" for k, v in mach.items() if v not in (None, ""))
@@ -80,7 +80,7 @@ def page_header(results: Mapping[str, Any], cells: Sequence[Record]) -> str:
 degrades the picture? A gap is the mean normalised score at step Δ minus at step 1; below 0 means the metric noticed.</p>
 <div class="outcomes"><span class="dim">pytest:</span> {_badges(counts)}
 <span class="sep">·</span> metric audit, {len(gaps)} gaps: <b>{noticed}</b> noticed, <b>{missed}</b> missed,
-<b>{unsure}</b> inconclusive <small class="dim">(no visible change to notice)</small>
+<b>{unsure}</b> inconclusive <small class="dim">(no visible change to notice)</small>{f", <b>{errors}</b> errors" if errors else ""}
 <span class="sep">·</span> editor audit: <b>{ed_ok}</b>/{len(eds)} checks kept</div>
 <dl class="facts">{fact_html}</dl>
 <div class="audited">

@@ -96,13 +96,13 @@ def _switches(args) -> dict[str, Any]:
 
 def _config(args, *, skip: Sequence[str] = ()):
     """The AuditConfig of this command's options, checked like the pytest plugin checks it."""
-    from pathlib import Path
-
     from .config import find_pyproject, resolve_config
     from .validate import check_config
 
     over = overrides(lambda dest: getattr(args, dest, None), args.command)
-    cfg = resolve_config(over, pyproject=find_pyproject(Path(__file__).resolve().parent.parent))
+    # The project the user runs it in (the nearest pyproject.toml from the current folder up),
+    # as pytest finds its configuration: not the folder iqa-audit happens to be installed in.
+    cfg = resolve_config(over, pyproject=find_pyproject())
     check_config(cfg, args.command, skip=skip)
     return cfg
 

@@ -14,10 +14,10 @@ from iqa_audit.store import Store
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run(*args, timeout=300):
+def run(*args, timeout=300, cwd=ROOT):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "iqa_audit", *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT
+        [sys.executable, "-m", "iqa_audit", *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd
     )
 
 
@@ -61,6 +61,26 @@ def test_bad_names_are_clear_errors_not_tracebacks(tmp_path):
     assert "--editor no-such-editor" in out.stderr and "Traceback" not in out.stderr
     out = run("build", "--store", str(tmp_path / "s"), "--seed", "no-such-seed", "--steps", "2")
     assert out.returncode == 2 and "no-such-seed" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize(
+    "setting, says",
+    [('runs = "2"', "runs in [tool.iqa_audit] of"), ("[tool.iqa_audit.profiles.mine]\nruns = 1", None)],
+    ids=["bad-key-of-this-project", "profile-of-this-project"],
+)
+def test_the_command_reads_the_pyproject_of_the_folder_it_runs_in(tmp_path, setting, says):
+    project = tmp_path / "project"
+    (project / "sub").mkdir(parents=True)
+    (project / "pyproject.toml").write_text(f"[tool.iqa_audit]\n{setting}\n" if says else setting + "\n")
+    args = ["build", "--store", str(tmp_path / "s"), "--seed", "no-such-seed", "--steps", "2"]
+    if says is None:
+        args += ["--profile", "mine"]
+    out = run(*args, cwd=project / "sub")  # from a subfolder, as pytest finds its rootdir
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    if says:
+        assert says in out.stderr and str(project / "pyproject.toml") in out.stderr
+    else:  # the profile was found: the error is the seed, not "no such profile"
+        assert "no-such-seed" in out.stderr and "no such profile" not in out.stderr
 
 
 def test_import_subcommand(tmp_path):

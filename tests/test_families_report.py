@@ -61,3 +61,20 @@ def test_every_family_setting_is_a_buildable_editor_and_in_the_default_audit():
         for metric in family.expect:
             assert metric in DEFAULT_METRICS, f"{family.setting} is judged by {metric}, which the default audit does not run"
     assert BY_EDITOR["sim-texture-loss"].model == "Qwen-Image-Edit"
+
+
+def test_a_run_whose_gap_cells_all_errored_says_so():
+    errored = GapRecord(
+        cell="gap:m-s-a-d5",
+        metric="m.py:f",
+        metric_id="m",
+        version="v",
+        setting="s",
+        seed="a",
+        delta_step=5,
+        passed=False,
+        value=None,
+        error="ScoreError: a tensor of torch.bool (not numbers)",
+    )
+    assert "All 1 gap cells are errors" in fooled_section([errored])
+    assert "No gap cells" in fooled_section([])

@@ -51,7 +51,13 @@ def fooled_section(cells: Sequence[Record]) -> str:
         "white noise and Qwen-Image-Edit's; each model-like setting is held to that in tests_metrics/test_model_like.py.</p>"
     )
     if not outcomes:
-        return head + "<p>No gap cells in this results.json.</p></section>"
+        errored = sum(1 for r in cells if isinstance(r, GapRecord))
+        why = (
+            f"All {errored} gap cells are errors: no seed has a verdict to count."
+            if errored
+            else "No gap cells in this results.json."
+        )
+        return head + f"<p>{e(why)}</p></section>"
     editors = {r.setting: r.editor for r in cells if isinstance(r, GapRecord)}
     settings = sorted({s for s, _ in outcomes})
     metrics = sorted({m for _, m in outcomes})

@@ -51,12 +51,12 @@ PINS: dict[str, tuple[str, str, dict[int, str]]] = {
         },
     ),
     "eye-palette-faces": (
-        "v3",
-        "d6bc57077f34ba7822fc427e3da215db2b64e53ee6603db2497a83c8003506f2",
+        "v4",
+        "2116bcf4f0179afeaeab4fa730de85e668e8675febe9ff591849848e4356e77b",
         {
-            64: "774936d0ed91c85227b87038cc56e49978809ddb9b4f970fd69fdc904a4e45e5",
-            97: "f317092dfe261c7b7b277d4ab57ba88b209f8aed38e212a9ee3a10299fcc3b68",
-            384: "ecc08b3639dc029062d73a9ed4444d01dbd61a9c2c7d703bc651dab7f2569bfa",
+            64: "54f422fe5f6a6b4543ca0116d98cb58555652497ae098d3b47a89e060632cb18",
+            97: "58e336eaff9c4ec650b4095179ca10b4a668bd07758bdcddf28ad1755bdc6a18",
+            384: "f0a327bfe29a102dfcfcedd3dc33f9143f14018845e5ebadd7c010cb67a5554a",
         },
     ),
     "flat-cartoon": (

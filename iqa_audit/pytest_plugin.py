@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from .config import AuditConfig, find_pyproject, resolve_config
-from .names import slug
-from .options import add_options, overrides
-from .audit_session import PROPERTY, SESSION_KEY, AuditSession, refuse_taken_run_name
-from .interrupts import SigintCounter, sigint_deferred
-from .records import GATED, Record, SanityRecord
-from .urls import redact_text
+from iqa_audit.config.audit_config import AuditConfig, find_pyproject, resolve_config
+from iqa_audit.core.names import slug
+from iqa_audit.config.options import add_options, overrides
+from iqa_audit.audit.session import PROPERTY, SESSION_KEY, AuditSession, refuse_taken_run_name
+from iqa_audit.audit.interrupts import SigintCounter, sigint_deferred
+from iqa_audit.results.records import GATED, Record, SanityRecord
+from iqa_audit.core.urls import redact_text
 
 DEST_PREFIX = "iqa_"  # option destinations in pytest's namespace: iqa_metrics, iqa_runs, ...
 
@@ -45,7 +45,7 @@ def pytest_configure(config: pytest.Config) -> None:
     any metric imports pyiqa/timm/huggingface_hub: with it, a metric whose weights are
     missing is skipped at once instead of waiting ~50 s in network retries. Importing the
     plugin changes nothing; only a configured pytest session does this."""
-    from .errors import AuditError
+    from iqa_audit.core.errors import AuditError
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
@@ -55,7 +55,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _configure(config: pytest.Config) -> None:
-    from .cells import editor_cells, gap_cells, stability_cells
+    from iqa_audit.audit.cells import editor_cells, gap_cells, stability_cells
 
     wi = getattr(config, "workerinput", None)
     if wi is not None and int(wi.get("workercount", 1)) > 1:
@@ -73,12 +73,12 @@ def _configure(config: pytest.Config) -> None:
             cfg = _replace(cfg, baseline=str(pyproject.parent / cfg.baseline))
     imported = wi.get("iqa_audit_dataset") if wi is not None else None
     if wi is None:  # the controller (or -n 0) checks once; workers get the same options
-        from .validate import check_config
+        from iqa_audit.audit.validate import check_config
 
         check_config(cfg, "pytest", skip=("dataset",))  # sees 'none': --update-baseline has no file to write then
         if cfg.dataset:  # a manifest is imported here, once: workers read the import
-            from .datasets import ensure_imported
-            from .store import Store
+            from iqa_audit.datasets.importer import ensure_imported
+            from iqa_audit.store.store import Store
 
             imported = ensure_imported(Store(cfg.store), cfg.dataset).id
     if no_baseline:
@@ -89,7 +89,7 @@ def _configure(config: pytest.Config) -> None:
     reports_root = Path(cfg.reports_dir or (pyproject.parent if pyproject else Path.cwd()) / "reports")
     explicit_name = cfg.run_name is not None
     if wi is None:  # found now, not after every test ran and the report could not be written
-        from .validate import check_reports_dir
+        from iqa_audit.audit.validate import check_reports_dir
 
         check_reports_dir(reports_root, cfg.label("reports_dir") if cfg.reports_dir else None)
     if explicit_name and wi is None:
@@ -104,7 +104,7 @@ def _configure(config: pytest.Config) -> None:
     if config.pluginmanager.hasplugin("html") and config.getoption("htmlpath", None):
         # Only when a pytest-html page is asked for (--html): its per-case thumbnails travel
         # from every xdist worker to the controller, ~0.4 s per worker on a warm run.
-        from .report.pytest_html_support import HtmlExtras
+        from iqa_audit.audit.pytest_html import HtmlExtras
 
         config.pluginmanager.register(HtmlExtras(config, lambda: list(collector.records.values())), "iqa_audit_html")
 
@@ -113,7 +113,7 @@ def _run_budget(config: pytest.Config, cfg: AuditConfig):
     """The run's one paid-step budget. The controller (or a -n 0 process) makes it, with a
     ledger file when it allows any paid step, and hands the ledger to every xdist worker:
     --max-paid-steps caps the whole run, not each worker."""
-    from .paid import PaidBudget
+    from iqa_audit.chains.paid import PaidBudget
 
     wi = getattr(config, "workerinput", None)
     if wi is not None and wi.get("iqa_audit_paid_ledger"):
@@ -136,7 +136,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     if SESSION_KEY not in config.stash or getattr(config, "workerinput", None) is not None:
         return
-    from .errors import AuditError
+    from iqa_audit.core.errors import AuditError
 
     cfg = config.stash[SESSION_KEY].cfg
     if cfg.dataset:  # imported chains: nothing is built
@@ -147,8 +147,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         return
     if not specs:
         return
-    from .build import announce_paid
-    from .store import Store
+    from iqa_audit.chains.build import announce_paid
+    from iqa_audit.store.store import Store
 
     tr = config.pluginmanager.get_plugin("terminalreporter")
     say = (lambda line: tr.write_line(redact_text(line))) if tr is not None else (lambda line: print(redact_text(line)))
@@ -157,22 +157,22 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 def _registered_paid(editor_spec: str) -> bool:
     """Whether the spec names a paid editor, from the registry alone (no editor is made)."""
-    from .editors import editor_entry
-    from .editors.base import parse_spec
+    from iqa_audit.editors import editor_entry
+    from iqa_audit.editors.base import parse_spec
 
     return bool(getattr(editor_entry(parse_spec(editor_spec)[0]).factory, "paid", False))
 
 
 def audit_chain_specs(cfg: AuditConfig) -> list:
     """Every chain the audit's cells may need (metric audit, stability, editor audit), de-duplicated."""
-    from .cells import editor_cells, gap_cells, stability_cells
+    from iqa_audit.audit.cells import editor_cells, gap_cells, stability_cells
 
     return _cell_specs(cfg, [*gap_cells(cfg), *stability_cells(cfg), *editor_cells(cfg)])
 
 
 def _cell_specs(cfg: AuditConfig, cells) -> list:
-    from .cells import EditorCell, GapCell, StabilityCell
-    from .chains import ChainSpec
+    from iqa_audit.audit.cells import EditorCell, GapCell, StabilityCell
+    from iqa_audit.chains.chain import ChainSpec
 
     specs = []
     for cell in cells:
@@ -255,7 +255,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
 def cell_groups(cfg: AuditConfig) -> dict[str, str]:
     """{test parameter id: xdist group} of every audit cell (ids are unique per kind, and an
     editor cell's id is shared by its checks on purpose: they run together)."""
-    from .cells import editor_cells, gap_cells, sanity_cases, stability_cells
+    from iqa_audit.audit.cells import editor_cells, gap_cells, sanity_cases, stability_cells
 
     kinds = (gap_cells(cfg), sanity_cases(cfg), editor_cells(cfg), stability_cells(cfg))
     return {c.id: c.group for cells in kinds for c in cells}
@@ -271,7 +271,7 @@ def param_id(nodeid: str) -> str | None:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     cfg = metafunc.config.stash[SESSION_KEY].cfg
     if "gap_cell" in metafunc.fixturenames:
-        from .cells import gap_cells
+        from iqa_audit.audit.cells import gap_cells
 
         cells = gap_cells(cfg)
         metafunc.parametrize(
@@ -280,12 +280,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             or [pytest.param(None, marks=pytest.mark.skip(reason="no metric cells in this configuration"))],
         )
     if "sanity_case" in metafunc.fixturenames:
-        from .cells import sanity_cases
+        from iqa_audit.audit.cells import sanity_cases
 
         cases = sanity_cases(cfg)
         metafunc.parametrize("sanity_case", [pytest.param(c, id=c.id, marks=pytest.mark.xdist_group(c.group)) for c in cases])
     if "stability_cell" in metafunc.fixturenames:
-        from .cells import stability_cells
+        from iqa_audit.audit.cells import stability_cells
 
         metafunc.parametrize(
             "stability_cell",
@@ -293,7 +293,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             or [pytest.param(None, marks=pytest.mark.skip(reason="no stability cells in this configuration"))],
         )
     if "editor_cell" in metafunc.fixturenames:
-        from .cells import editor_cells
+        from iqa_audit.audit.cells import editor_cells
 
         check = getattr(metafunc.function, "iqa_check", None)
         cells = [c for c in editor_cells(cfg) if check is None or c.check == check]
@@ -314,7 +314,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if specs:
         wi = getattr(session.config, "workerinput", None) or {}
         worker = int(str(wi.get("workerid", "gw0"))[2:] or 0)
-        from .errors import AuditError
+        from iqa_audit.core.errors import AuditError
 
         try:
             session.config.stash[SESSION_KEY].engine.plan(specs, worker=worker, workers=int(wi.get("workercount", 1)))
@@ -365,8 +365,8 @@ def record_error(item: pytest.Item, call, report: pytest.TestReport) -> None:
     cell = audit_cell(item)
     if cell is None or cell.key in recorded_cells(item.user_properties):
         return  # not a cell, or its code recorded the outcome itself (a verdict, a NaN score)
-    from .cell_errors import describe
-    from .verdicts import error_record
+    from iqa_audit.core.tracebacks import describe
+    from iqa_audit.audit.outcomes import error_record
 
     engine = item.config.stash[SESSION_KEY].engine
     prop = (PROPERTY, json.dumps(error_record(cell, describe(call.excinfo.value), engine).to_dict(), default=str))
@@ -379,7 +379,7 @@ def cell_count_line(records: list[Record], outcomes: dict[str, int]) -> str:
     the cells' outcomes in pytest's words, and the tests that are no cell (a "no cells in
     this configuration" placeholder, a metric that cannot run here), so the two add up to
     pytest's own counts line."""
-    from .results import cell_records
+    from iqa_audit.results.writer import cell_records
 
     cells: dict[str, int] = {}
     for r in cell_records(records):
@@ -408,7 +408,7 @@ def audit_engine(pytestconfig: pytest.Config):
 def gap_inputs(gap_cell, audit_engine, record_cell) -> None:
     """Scores a gap cell's series during setup: a score the cell needs that the metric
     could not give (NaN/±inf) makes the cell an ERROR with the reason, not a failure."""
-    from .verdicts import prepare_gap
+    from iqa_audit.audit.outcomes import prepare_gap
 
     prepare_gap(gap_cell, audit_engine, record_cell)
 
@@ -417,7 +417,7 @@ def gap_inputs(gap_cell, audit_engine, record_cell) -> None:
 def stability_inputs(stability_cell, audit_engine, record_cell) -> None:
     """Scores a stability cell's chains during setup: a NaN/±inf score makes the cell an
     ERROR naming the image, not a failure."""
-    from .verdicts import prepare_stability
+    from iqa_audit.audit.outcomes import prepare_stability
 
     prepare_stability(stability_cell, audit_engine, record_cell)
 
@@ -480,7 +480,7 @@ class ResultCollector:
             return
         from dataclasses import replace
 
-        from .records import parse
+        from iqa_audit.results.records import parse
 
         for name, value in report.user_properties:
             if name == PROPERTY:
@@ -497,9 +497,9 @@ class ResultCollector:
             return  # workers report through the controller
         from dataclasses import replace
 
-        from .errors import AuditError
-        from .report.retention import prune_runs
-        from .results import unavailable_metrics, write_run_outputs
+        from iqa_audit.core.errors import AuditError
+        from iqa_audit.report.retention import prune_runs
+        from iqa_audit.results.writer import unavailable_metrics, write_run_outputs
 
         audit = self.config.stash[SESSION_KEY]
         cfg = audit.cfg
@@ -614,7 +614,7 @@ class ResultCollector:
                 + (f", {errors} error" if errors else "")
                 + (" (not gated by the baseline)" if config.stash[SESSION_KEY].cfg.baseline else "")
             )
-        from .results import verdict_counts
+        from iqa_audit.results.writer import verdict_counts
 
         v = verdict_counts(list(self.records.values()))
         if sum(v.values()):

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from iqa_audit.editors import EditorEntry, EditResult
-from iqa_audit.images import Image
+from iqa_audit.core.images import Image
 
 
 @dataclass

@@ -91,13 +91,13 @@ def test_no_import_cycles() -> None:
 @pytest.mark.parametrize(
     "module",
     [
-        "iqa_audit.counting",
-        "iqa_audit.self_eval",
-        "iqa_audit.genai_client",
+        "iqa_audit.vlm.counting",
+        "iqa_audit.vlm.self_eval",
+        "iqa_audit.vlm.client",
         "iqa_audit.editors.diffusers_editor",
         "iqa_audit.editors.base",
-        "iqa_audit.cli",
-        "iqa_audit.chains",
+        "iqa_audit.cli.main",
+        "iqa_audit.chains.chain",
     ],
 )
 def test_nothing_below_the_editor_table_imports_an_editor(module) -> None:

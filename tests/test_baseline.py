@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from iqa_audit import baseline
-from iqa_audit.errors import ConfigError
+from iqa_audit.results import baseline
+from iqa_audit.core.errors import ConfigError
 
 
 def _base(tmp_path):
@@ -112,7 +112,7 @@ def test_entries_written_before_verdicts_had_three_values_still_load(tmp_path):
 # ----- the schema: every field's type and range, one error naming the file, the cell, the field ---
 from pathlib import Path  # noqa: E402
 
-from iqa_audit.config import resolve_config  # noqa: E402
+from iqa_audit.config.audit_config import resolve_config  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = {"passed": False, "value": 1.5, "version": "v1", "verdict": "fail", "stderr": 0.2}

@@ -12,8 +12,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iqa_audit.errors import ConfigError
-from iqa_audit.images import Image
+from iqa_audit.core.errors import ConfigError
+from iqa_audit.core.images import Image
 from iqa_audit.metrics import ScoreError, create_metric
 from iqa_audit.metrics.batching import (
     CPU_BATCH_SIZE,

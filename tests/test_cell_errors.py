@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from iqa_audit.cell_errors import describe, is_user_file, user_frame
-from iqa_audit.chains import ChainSpec, build_chain, load_chain, resolve
-from iqa_audit.errors import EditorStepError
+from iqa_audit.core.tracebacks import describe, is_user_file, user_frame
+from iqa_audit.chains.chain import ChainSpec, build_chain, load_chain, resolve
+from iqa_audit.core.errors import EditorStepError
 from iqa_audit.metrics.base import as_scores, detached
 from iqa_audit.metrics.registry import create_metric
 
@@ -29,7 +29,7 @@ USER = "tests.user_code_that_fails"
 
 def test_a_user_metrics_error_is_described_by_its_own_type_and_line():
     metric = create_metric(f"{USER}:small_images_raise")
-    from iqa_audit.images import Image
+    from iqa_audit.core.images import Image
 
     with pytest.raises(Exception) as info:
         metric.score([Image.from_array(np.zeros((40, 60, 3), np.uint8))])
@@ -101,7 +101,7 @@ def test_a_tensor_that_requires_grad_is_detached_and_scored():
     assert as_scores([torch.tensor(1.0) * w, torch.tensor(2.0) * w], 2, "m").tolist() == [2.0, 4.0]
     assert as_scores((torch.tensor([1.5, 2.5]) * w).to(torch.bfloat16), 2, "m").tolist() == [3.0, 5.0]
     assert detached([1.0, 2.0]) == [1.0, 2.0]  # not a tensor: unchanged
-    from iqa_audit.images import Image
+    from iqa_audit.core.images import Image
 
     scores = create_metric(f"{USER}:grad_tensor").score([Image.from_array(np.full((8, 8, 3), 7, np.uint8))])
     assert scores.tolist() == [0.0]
@@ -121,16 +121,16 @@ audit_steps = 4
 audit_runs = 1
 """
 TESTS = {
-    "test_gap": "from iqa_audit.verdicts import audit_gap\n\n"
+    "test_gap": "from iqa_audit.audit.outcomes import audit_gap\n\n"
     "def test_gap(gap_cell, gap_inputs, audit_engine, record_cell, audit_config):\n"
     "    audit_gap(gap_cell, audit_engine, record_cell, audit_config)\n",
-    "test_stability": "from iqa_audit.verdicts import audit_stability\n\n"
+    "test_stability": "from iqa_audit.audit.outcomes import audit_stability\n\n"
     "def test_stability(stability_cell, stability_inputs, audit_engine, record_cell, audit_config):\n"
     "    audit_stability(stability_cell, audit_engine, record_cell, audit_config)\n",
-    "test_sanity": "from iqa_audit.verdicts import audit_sanity\n\n"
+    "test_sanity": "from iqa_audit.audit.outcomes import audit_sanity\n\n"
     "def test_metric_sanity(sanity_case, audit_engine, record_cell):\n"
     "    audit_sanity(sanity_case, audit_engine, record_cell)\n",
-    "test_editors": "from iqa_audit.verdicts import audit_editor\n\n"
+    "test_editors": "from iqa_audit.audit.outcomes import audit_editor\n\n"
     "def test_tint(editor_cell, audit_engine, record_cell, audit_config):\n"
     "    audit_editor(editor_cell, audit_engine, record_cell, audit_config)\n"
     "test_tint.iqa_check = 'tint'\n",

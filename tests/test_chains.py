@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from iqa_audit.chains import ChainSpec, PaidBudget, BudgetExhausted, build_chain, load_chain, resolve, setting_label
+from iqa_audit.chains.chain import ChainSpec, PaidBudget, BudgetExhausted, build_chain, load_chain, resolve, setting_label
 from iqa_audit.editors.base import EditRefused, EditResult
-from iqa_audit.errors import ConfigError, StoreError
-from iqa_audit.images import Image
-from iqa_audit.store import Store
+from iqa_audit.core.errors import ConfigError, StoreError
+from iqa_audit.core.images import Image
+from iqa_audit.store.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -132,9 +132,9 @@ def test_negative_steps_are_rejected():
 _BUILDER = textwrap.dedent(
     """
     import sys, time
-    from iqa_audit.chains import ChainSpec, build_chain, resolve
+    from iqa_audit.chains.chain import ChainSpec, build_chain, resolve
     from iqa_audit.editors import create_editor
-    from iqa_audit.store import Store
+    from iqa_audit.store.store import Store
 
     class Slow:
         # codec-jpeg, slowed down so the parent can kill us mid-chain
@@ -207,7 +207,7 @@ def test_concurrent_builders_build_each_step_once(tmp_path, seed_dir):
 
 
 def test_a_chain_held_by_another_builder_is_busy_without_waiting_and_built_once_free(store):
-    from iqa_audit.chains import ChainBusy, resolve
+    from iqa_audit.chains.chain import ChainBusy, resolve
 
     rc = resolve(ChainSpec(seed="grid-perspective", editor="codec-jpeg", steps=2, long_side=128))
     other = store.chain_file_lock(rc.key)  # another builder (a second lock file handle)

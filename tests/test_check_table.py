@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 
 import iqa_audit.fidelity.table as table
-from iqa_audit import sanity
-from iqa_audit.cells import EditorCell, SanityCase, checks_for_task, editor_cells, sanity_cases
-from iqa_audit.config import resolve_config
-from iqa_audit.engine import Engine
+from iqa_audit.analysis import sanity
+from iqa_audit.audit.cells import EditorCell, SanityCase, checks_for_task, editor_cells, sanity_cases
+from iqa_audit.config.audit_config import resolve_config
+from iqa_audit.audit.engine import Engine
 from iqa_audit.fidelity import CHECKS, Check, Finding, checks_for_task as table_checks_for_task, dataset_checks
-from iqa_audit.plan import Setting
-from iqa_audit.tasks import TASKS
+from iqa_audit.chains.plan import Setting
+from iqa_audit.tasks.table import TASKS
 
 # What the hand-written dispatch said before the table (cells.CHECKS_BY_TASK, DATASET_CHECKS).
 BEFORE_THE_TABLE = {
@@ -133,7 +133,7 @@ def test_sanity_cases_come_from_the_sanity_table(monkeypatch):
     cfg = resolve_config({"metrics": ("iqa_audit:noise-sigma",)})
     assert [c.check for c in sanity_cases(cfg)] == sorted(sanity.SANITY_CHECKS)
     extra = sanity.SanityCheck("always", lambda i: (True, "ok"), False, "x")
-    monkeypatch.setattr("iqa_audit.cells.SANITY_CHECKS", {**sanity.SANITY_CHECKS, "always": extra})
+    monkeypatch.setattr("iqa_audit.audit.cells.SANITY_CHECKS", {**sanity.SANITY_CHECKS, "always": extra})
     assert "always" in [c.check for c in sanity_cases(cfg)]
 
 
@@ -146,7 +146,7 @@ def test_engine_runs_a_sanity_check_from_its_entry(monkeypatch, tmp_path, seed_d
         return False, "probe says no"
 
     monkeypatch.setattr(
-        "iqa_audit.engine.SANITY_CHECKS", {**sanity.SANITY_CHECKS, "probe": sanity.SanityCheck("probe", probe, True, "x")}
+        "iqa_audit.audit.engine.SANITY_CHECKS", {**sanity.SANITY_CHECKS, "probe": sanity.SanityCheck("probe", probe, True, "x")}
     )
     cfg = resolve_config(
         {

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from iqa_audit.store import Store
+from iqa_audit.store.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 

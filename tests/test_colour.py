@@ -3,7 +3,7 @@ gAMA/cHRM/sRGB chunks are converted by littlecms, on every way in (files, import
 seed folders, editor outputs, PIL images). A profile that cannot be used is an error that
 names the file and the fix, never ignored.
 
-The wide-gamut profiles are built here (iqa_audit.icc, a matrix/TRC writer); the expected
+The wide-gamut profiles are built here (iqa_audit.core.icc, a matrix/TRC writer); the expected
 sRGB values are published ones (CSS Color 4 and Adobe RGB references) or the sRGB formula
 worked out below, independently of littlecms.
 """
@@ -19,12 +19,12 @@ import pytest
 from PIL import Image as PILImage
 from PIL import ImageCms, PngImagePlugin
 
-from iqa_audit import icc, images
-from iqa_audit.chains import make_step
-from iqa_audit.datasets import import_manifest, imported_chain_key
+from iqa_audit.core import icc, images
+from iqa_audit.chains.chain import make_step
+from iqa_audit.datasets.importer import import_manifest, imported_chain_key
 from iqa_audit.editors.base import EditResult
-from iqa_audit.errors import BadImageError
-from iqa_audit.images import Image, decode_image, load_image
+from iqa_audit.core.errors import BadImageError
+from iqa_audit.core.images import Image, decode_image, load_image
 from iqa_audit.seeds import seeds_from_dir
 
 from .conftest import textured_image

@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from iqa_audit.config import resolve_config
-from iqa_audit.errors import ConfigError
+from iqa_audit.config.audit_config import resolve_config
+from iqa_audit.core.errors import ConfigError
 
 
 def _pyproject(tmp_path, text):
@@ -62,7 +62,7 @@ def test_delta_steps_beyond_the_chain_are_refused_for_the_metric_audit():
 
 
 # ----- every pyproject.toml key: its TOML type and range, from the options table -------------
-from iqa_audit.options import FLAG, INT, INTS, NAMES, SETTINGS, SPECS, TEXT, at_least, toml_text  # noqa: E402
+from iqa_audit.config.options import FLAG, INT, INTS, NAMES, SETTINGS, SPECS, TEXT, at_least, toml_text  # noqa: E402
 
 # Wrong values per value kind: other TOML types, and the string spelling of a right one.
 WRONG = {

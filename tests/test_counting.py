@@ -17,9 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image as PILImage
 
-from iqa_audit.counting import BlobCounter, ObjectCounter, VLMCounter, parse_count
-from iqa_audit.errors import BadImageError, ConfigError, EditorError
-from iqa_audit.images import Image, decode_image
+from iqa_audit.vlm.counting import BlobCounter, ObjectCounter, VLMCounter, parse_count
+from iqa_audit.core.errors import BadImageError, ConfigError, EditorError
+from iqa_audit.core.images import Image, decode_image
 
 HEIGHT, WIDTH = 256, 448
 RADIUS = 0.035 * HEIGHT
@@ -334,7 +334,7 @@ def test_scatter_points_and_wrinkles_do_not_change_the_apple_count(editor: str, 
     """
     from iqa_audit.editors import create_editor
     from iqa_audit.seeds import get_seed
-    from iqa_audit.tasks import get_task
+    from iqa_audit.tasks.table import get_task
 
     task, simulator = get_task("add-apples"), create_editor(editor)
     image = task.prepare_seed(get_seed("empty-table").render(384))

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import iqa_audit.metrics
-from iqa_audit.images import Image
+from iqa_audit.core.images import Image
 from iqa_audit.metrics.base import ScoreError
 from iqa_audit.metrics.batching import is_out_of_memory
 from iqa_audit.metrics.registry import create_metric
@@ -146,7 +146,7 @@ def test_a_classic_measure_out_of_memory_is_a_score_error_naming_the_image(monke
 
 CAPPED = """
 import json, resource, numpy as np
-from iqa_audit.images import Image
+from iqa_audit.core.images import Image
 from iqa_audit.metrics.registry import create_metric
 m = create_metric("pyiqa:entropy")
 rng = np.random.default_rng(0)

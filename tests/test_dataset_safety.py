@@ -9,15 +9,22 @@ import time
 
 import pytest
 
-from iqa_audit import datasets
-from iqa_audit.chains import setting_label
-from iqa_audit.config import resolve_config
-from iqa_audit.datasets import DatasetRecord, dataset_pairs, dataset_record, import_manifest, imported_chain_key, parse_count
-from iqa_audit.engine import Engine
-from iqa_audit.errors import ConfigError
-from iqa_audit.names import distinct_ids, slug
+from iqa_audit.datasets import importer as datasets
+from iqa_audit.chains.chain import setting_label
+from iqa_audit.config.audit_config import resolve_config
+from iqa_audit.datasets.importer import (
+    DatasetRecord,
+    dataset_pairs,
+    dataset_record,
+    import_manifest,
+    imported_chain_key,
+    parse_count,
+)
+from iqa_audit.audit.engine import Engine
+from iqa_audit.core.errors import ConfigError
+from iqa_audit.core.names import distinct_ids, slug
 from iqa_audit.seeds import seeds_from_dir
-from iqa_audit.store import Store
+from iqa_audit.store.store import Store
 
 from .conftest import textured_image
 

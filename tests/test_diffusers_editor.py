@@ -25,8 +25,8 @@ from iqa_audit.editors.diffusers_editor import (
     load_pipeline,
 )
 from iqa_audit.editors.gemini import derive_seed
-from iqa_audit.errors import ConfigError, EditorError
-from iqa_audit.images import Image
+from iqa_audit.core.errors import ConfigError, EditorError
+from iqa_audit.core.images import Image
 
 
 class _Output:

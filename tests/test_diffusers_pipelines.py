@@ -14,11 +14,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from iqa_audit.chains import ChainSpec, build_chain
+from iqa_audit.chains.chain import ChainSpec, build_chain
 from iqa_audit.editors import create_editor
 from iqa_audit.editors.diffusers_editor import keep_size
 from iqa_audit.editors.base import derive_seed
-from iqa_audit.store import Store
+from iqa_audit.store.store import Store
 
 from . import tiny_qwen_vl
 

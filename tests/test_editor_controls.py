@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import pytest
 
-from iqa_audit.cells import checks_for_task, editor_cells
-from iqa_audit.config import AUDIT_CASES, resolve_config
+from iqa_audit.audit.cells import checks_for_task, editor_cells
+from iqa_audit.config.audit_config import AUDIT_CASES, resolve_config
 from iqa_audit.editors.simulators import SIMULATORS, Identity
-from iqa_audit.engine import Engine
+from iqa_audit.audit.engine import Engine
 from iqa_audit.fidelity import CHECKS
 from iqa_audit.seeds import get_seed
-from iqa_audit.store import Store
+from iqa_audit.store.store import Store
 
 STEPS = 10
 LONG_SIDE = 384

@@ -14,8 +14,8 @@ import pytest
 from iqa_audit.editors import ENTRY_POINT_GROUP, EditorEntry, create_editor, editor_entry, editor_names, estimate_cost
 from iqa_audit.editors import gemini
 from iqa_audit.editors.registry import BUILTIN
-from iqa_audit.errors import ConfigError
-from iqa_audit.images import Image
+from iqa_audit.core.errors import ConfigError
+from iqa_audit.core.images import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGIN = "tests.plugin_editor_example"
@@ -127,6 +127,6 @@ def test_bad_editor_entry_points_are_refused_by_name(tmp_path, monkeypatch, name
 def test_an_unknown_editor_lists_the_known_ones() -> None:
     with pytest.raises(ConfigError, match="codec-jpeg") as err:
         create_editor("codec-jpg")
-    from iqa_audit.console import cli_command
+    from iqa_audit.core.console import cli_command
 
     assert cli_command("list") in str(err.value)

@@ -25,9 +25,9 @@ from iqa_audit.editors import codec, simulators  # noqa: F401
 from iqa_audit.editors import EditResult, Editor, create_editor
 from iqa_audit.editors.codec import CodecEditor, resize_cover_crop, snap_size
 from iqa_audit.editors.simulators import Apples, FruitsReplace, crop_rows
-from iqa_audit.errors import ConfigError
-from iqa_audit.images import Image, decode_image
-from iqa_audit.tasks import get_task
+from iqa_audit.core.errors import ConfigError
+from iqa_audit.core.images import Image, decode_image
+from iqa_audit.tasks.table import get_task
 
 SIMULATORS = [
     "identity",
@@ -383,7 +383,7 @@ def test_reupload_keeps_degrading_where_a_fixed_quality_round_trip_converges():
     # What the quick profile needs: on the replicate task (no geometry to fight the block
     # grid), fixed-quality JPEG is nearly idempotent after step 1, so step 10 shows
     # nothing new to notice; resampling plus a varying quality keeps losing detail.
-    from iqa_audit.evidence import measure_change
+    from iqa_audit.analysis.evidence import measure_change
 
     jpeg = run_chain("codec-jpeg", "replicate", study_image(), steps=10)
     reupload = run_chain("codec-reupload", "replicate", study_image(), steps=10)

@@ -14,14 +14,15 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from iqa_audit import evidence, fidelity
-from iqa_audit.cells import GapCell
-from iqa_audit.config import resolve_config
-from iqa_audit.engine import Engine
-from iqa_audit.evidence import Change, RunEvidence, measure_change
-from iqa_audit.gaps import Series, gap, judge
-from iqa_audit.images import Image
-from iqa_audit.plan import Setting
+from iqa_audit.analysis import evidence
+from iqa_audit import fidelity
+from iqa_audit.audit.cells import GapCell
+from iqa_audit.config.audit_config import resolve_config
+from iqa_audit.audit.engine import Engine
+from iqa_audit.analysis.evidence import Change, RunEvidence, measure_change
+from iqa_audit.analysis.gaps import Series, gap, judge
+from iqa_audit.core.images import Image
+from iqa_audit.chains.plan import Setting
 
 from .conftest import textured_image
 
@@ -190,13 +191,13 @@ def test_engine_verdict_uses_evidence_and_a_warm_run_reads_it_back(tmp_path, see
     def refuse(*a, **k):
         raise AssertionError("evidence was measured again on a warm run")
 
-    monkeypatch.setattr("iqa_audit.engine.measure_change", refuse)
+    monkeypatch.setattr("iqa_audit.audit.engine.measure_change", refuse)
     monkeypatch.setattr(warm, "image", refuse)  # no image is decoded at all
     assert warm.verdict(cell).evidence == v.evidence
 
 
 def test_editing_the_evidence_code_measures_again(tmp_path, seed_dir, monkeypatch):
-    from iqa_audit import engine as engine_mod
+    from iqa_audit.audit import engine as engine_mod
 
     engine, cell = _engine(tmp_path, seed_dir)
     engine.verdict(cell)
@@ -213,6 +214,6 @@ def test_identity_chain_is_inconclusive_without_decoding(tmp_path, seed_dir, mon
     engine, cell = _engine(tmp_path, seed_dir, editor="identity")
     monkeypatch.setattr(engine, "image", lambda *a: (_ for _ in ()).throw(AssertionError("decoded")))
     engine.series(cell)  # scores need the images; evidence must not
-    monkeypatch.setattr("iqa_audit.engine.measure_change", lambda *a: (_ for _ in ()).throw(AssertionError("measured")))
+    monkeypatch.setattr("iqa_audit.audit.engine.measure_change", lambda *a: (_ for _ in ()).throw(AssertionError("measured")))
     v = engine.verdict(cell)
     assert v.verdict == "inconclusive" and all(e.change.psnr_db is None for e in v.evidence)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from iqa_audit.config import BUILTIN_PROFILES, DEFAULT_METRICS
+from iqa_audit.config.audit_config import BUILTIN_PROFILES, DEFAULT_METRICS
 from iqa_audit.editors import create_editor
 from iqa_audit.editors.families import BY_EDITOR, FAMILIES
-from iqa_audit.records import GapRecord
+from iqa_audit.results.records import GapRecord
 from iqa_audit.report.families_html import clean_scores, fooled_section, seed_outcomes
 
 

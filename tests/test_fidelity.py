@@ -21,8 +21,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image as PILImage
 
-from iqa_audit.counting import BlobCounter
-from iqa_audit.errors import BadImageError, ConfigError
+from iqa_audit.vlm.counting import BlobCounter
+from iqa_audit.core.errors import BadImageError, ConfigError
 from iqa_audit.fidelity import (
     Finding,
     align_to_reference,
@@ -33,7 +33,7 @@ from iqa_audit.fidelity import (
     check_tint,
     dominant_palette,
 )
-from iqa_audit.images import Image, decode_image
+from iqa_audit.core.images import Image, decode_image
 
 # --------------------------------------------------------------------------------------
 # Constructed images

@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image as PILImage
 
-from iqa_audit.records import parse, parse_all
+from iqa_audit.results.records import parse, parse_all
 from iqa_audit.report import figure_cache, figures
 from iqa_audit.report.figure_cache import Entry, FigureCache, cache_key
 from iqa_audit.report.html import ImageSource, render_report, write_report
@@ -230,7 +230,7 @@ def test_no_store_folder_means_no_cache_and_nothing_created(tmp_path):
 
 
 def test_pytest_html_thumbnails_and_summary_use_the_cache(tmp_path, counts):
-    from iqa_audit.report.pytest_html_support import HtmlExtras, summary_html
+    from iqa_audit.audit.pytest_html import HtmlExtras, summary_html
 
     results = tiny_results(tmp_path / "store")
     record = parse(results["cells"][0])

@@ -1,4 +1,4 @@
-"""iqa_audit.files.write_file_atomic: the one atomic write (store objects, figure cache,
+"""iqa_audit.core.files.write_file_atomic: the one atomic write (store objects, figure cache,
 results.json, baselines, the HTML report)."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from iqa_audit import baseline
-from iqa_audit.files import file_mode, write_file_atomic
+from iqa_audit.results import baseline
+from iqa_audit.core.files import file_mode, write_file_atomic
 from iqa_audit.report.html import write_report
 
 from .conftest import textured_image

@@ -28,8 +28,8 @@ from iqa_audit.editors.gemini import (
     estimate_cost,
     size_for_step,
 )
-from iqa_audit.errors import ConfigError, EditorError
-from iqa_audit.images import Image
+from iqa_audit.core.errors import ConfigError, EditorError
+from iqa_audit.core.images import Image
 
 try:  # tests/ may or may not be a package, depending on how pytest was configured
     from tests.fake_gemini import THOUGHT_TEXT, FakeGemini, noisy_copy, read_log

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import pytest
 
-from iqa_audit.chains import ChainSpec, resolve
-from iqa_audit.store import StepRecord, Store
+from iqa_audit.chains.chain import ChainSpec, resolve
+from iqa_audit.store.store import StepRecord, Store
 
 try:  # tests/ may or may not be a package, depending on how pytest was configured
     from tests.fake_gemini import noisy_copy, read_log

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from iqa_audit.datasets import dataset_record
-from iqa_audit.errors import ConfigError
-from iqa_audit.hub import HubRef, parse_hub_ref
-from iqa_audit.store import Store
+from iqa_audit.datasets.importer import dataset_record
+from iqa_audit.core.errors import ConfigError
+from iqa_audit.datasets.hub import HubRef, parse_hub_ref
+from iqa_audit.store.store import Store
 
 from .conftest import textured_image
 from .fake_hub import FakeHub

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from iqa_audit.datasets import dataset_record
-from iqa_audit.store import Store
+from iqa_audit.datasets.importer import dataset_record
+from iqa_audit.store.store import Store
 
 from .conftest import textured_image
 from .test_layouts import LAYOUT, make_tree

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from iqa_audit.interrupts import SigintCounter, sigint_deferred
+from iqa_audit.audit.interrupts import SigintCounter, sigint_deferred
 from tests.tiny_audit import GAP_TEST, tiny_audit_args
 
 pytest_plugins = ["pytester"]

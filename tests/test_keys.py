@@ -1,4 +1,4 @@
-"""iqa_audit.keys: canonical JSON that refuses what it cannot key, digests, code digests,
+"""iqa_audit.core.keys: canonical JSON that refuses what it cannot key, digests, code digests,
 and the chain keys they produce (pinned: a changed chain key rebuilds, and for a paid
 editor re-buys, every chain already stored)."""
 
@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from iqa_audit import keys
-from iqa_audit.chains import ChainSpec, resolve
-from iqa_audit.engine import memo_key
+from iqa_audit.core import keys
+from iqa_audit.chains.chain import ChainSpec, resolve
+from iqa_audit.audit.engine import memo_key
 
 
 @pytest.mark.parametrize(
@@ -70,7 +70,7 @@ def test_dataclasses_are_tagged_with_their_type() -> None:
     assert keys.digest(A(1)) != keys.digest(B(1))
 
 
-# Chain keys for one chain per editor kind: first pinned before iqa_audit.keys existed (issue 14),
+# Chain keys for one chain per editor kind: first pinned before iqa_audit.core.keys existed (issue 14),
 # re-pinned when the procedural seeds became v2 (photographed through a Camera), which is part of the key.
 CHAIN_KEYS = {
     ("codec-jpeg", "replicate", "grid-perspective", 0, 1024): "62bd1c1ee33afc21c9b9328f",

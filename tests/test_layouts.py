@@ -8,10 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from iqa_audit.datasets import dataset_pairs, dataset_record, import_rows, imported_chain_key
-from iqa_audit.errors import ConfigError
-from iqa_audit.layouts import ImportSpec, compile_layout, load_preset, match_layout, preset_for_repo, read_table, rows_from_folder
-from iqa_audit.safe_files import ReadPolicy
+from iqa_audit.datasets.importer import dataset_pairs, dataset_record, import_rows, imported_chain_key
+from iqa_audit.core.errors import ConfigError
+from iqa_audit.datasets.layouts import (
+    ImportSpec,
+    compile_layout,
+    load_preset,
+    match_layout,
+    preset_for_repo,
+    read_table,
+    rows_from_folder,
+)
+from iqa_audit.datasets.safe_files import ReadPolicy
 
 from .conftest import textured_image
 

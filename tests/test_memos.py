@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from iqa_audit.cells import EditorCell, GapCell, SanityCase
-from iqa_audit.config import resolve_config
-from iqa_audit.engine import Engine, memo_key
+from iqa_audit.audit.cells import EditorCell, GapCell, SanityCase
+from iqa_audit.config.audit_config import resolve_config
+from iqa_audit.audit.engine import Engine, memo_key
 from iqa_audit.metrics.identity import MetricIdentity, fingerprint, torch_hub_dir
-from iqa_audit.plan import Setting
+from iqa_audit.chains.plan import Setting
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTING = Setting("sim-noise-tint-replicate", "sim-noise-tint", "replicate")
@@ -117,7 +117,7 @@ def test_fidelity_memo_key_depends_on_every_input():
 
 
 def test_editing_the_checks_code_invalidates_fidelity_memos(tmp_path, seed_dir, monkeypatch):
-    import iqa_audit.engine as engine_mod
+    import iqa_audit.audit.engine as engine_mod
 
     cfg = _cfg(tmp_path, seed_dir)
     cell = EditorCell(SETTING, "tiny", "tint", steps=3, runs=1)
@@ -142,9 +142,9 @@ def test_warm_sanity_verdict_is_read_not_recomputed(tmp_path, seed_dir, monkeypa
 
 WARM_RUN = """
 import json, sys
-from iqa_audit.cells import gap_cells
-from iqa_audit.config import resolve_config
-from iqa_audit.engine import Engine
+from iqa_audit.audit.cells import gap_cells
+from iqa_audit.config.audit_config import resolve_config
+from iqa_audit.audit.engine import Engine
 cfg = resolve_config(json.loads(sys.argv[1]))
 engine = Engine(cfg)
 gaps = [engine.gap(c).gap for c in gap_cells(cfg)]
@@ -206,7 +206,7 @@ def _load_counter(path, n: int, monkeypatch):
 def test_object_counts_are_keyed_by_the_counters_code(tmp_path, store, monkeypatch):
     """Editing the counter's module (counting.py, or a user's) counts again instead of
     re-reading what the old code counted; the same code reads its counts back."""
-    from iqa_audit.engine import CachedCounter, counter_version
+    from iqa_audit.audit.engine import CachedCounter, counter_version
 
     from .conftest import textured_image
 
@@ -223,8 +223,8 @@ def test_object_counts_are_keyed_by_the_counters_code(tmp_path, store, monkeypat
 
 
 def test_counter_parameters_enter_the_key():
-    from iqa_audit.counting import BlobCounter
-    from iqa_audit.engine import counter_version
+    from iqa_audit.vlm.counting import BlobCounter
+    from iqa_audit.audit.engine import counter_version
 
     assert counter_version(BlobCounter()) == counter_version(BlobCounter())
     assert counter_version(BlobCounter()) != counter_version(BlobCounter(working_long_side=320))

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from iqa_audit import keys
+from iqa_audit.core import keys
 from iqa_audit.metrics import create_metric
 from iqa_audit.metrics import identity as identity_mod
 

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iqa_audit.errors import BadImageError, ConfigError
-from iqa_audit.images import Image
+from iqa_audit.core.errors import BadImageError, ConfigError
+from iqa_audit.core.images import Image
 from iqa_audit.metrics import (
     OFFLINE_METRICS,
     Metric,
@@ -27,7 +27,7 @@ from iqa_audit.metrics import (
     load_count,
 )
 from iqa_audit.metrics.registry import ENTRY_POINT_GROUP
-from iqa_audit.normalize import TABLE2
+from iqa_audit.metrics.normalise import TABLE2
 
 REPO = Path(__file__).resolve().parents[1]
 PLUGIN = "tests.plugin_metric_example"
@@ -197,7 +197,7 @@ def test_blur_effect_rises_with_blur():
 def test_classic_versions_name_skimage_algorithm_and_source():
     import skimage
 
-    from iqa_audit.keys import code_digest
+    from iqa_audit.core.keys import code_digest
     from iqa_audit.metrics import classic
 
     for name, mid in (("iqa_audit:noise-sigma", "noise-sigma"), ("iqa_audit:blur-effect", "blur-effect")):
@@ -336,7 +336,7 @@ def test_weight_needing_metric_is_unavailable_fast_with_empty_torch_home(tmp_pat
     assert time.perf_counter() - t0 < 5
     msg = str(e.value)
     assert "musiq_koniq_ckpt-e95806b9.pth" in msg and str(tmp_path) in msg
-    from iqa_audit.console import cli_command
+    from iqa_audit.core.console import cli_command
 
     assert cli_command("weights", "--metric", "pyiqa:musiq") in msg
 

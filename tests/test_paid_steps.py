@@ -18,7 +18,7 @@ import sys
 
 import pytest
 
-from iqa_audit.store import Store
+from iqa_audit.store.store import Store
 
 from .fake_gemini import read_log
 from .test_gemini_chains import (

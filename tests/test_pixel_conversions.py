@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from iqa_audit import images
-from iqa_audit.datasets import import_manifest, imported_chain_key
-from iqa_audit.errors import BadImageError
-from iqa_audit.images import CONVERSIONS, Image, decode_image, load_image
+from iqa_audit.core import images
+from iqa_audit.datasets.importer import import_manifest, imported_chain_key
+from iqa_audit.core.errors import BadImageError
+from iqa_audit.core.images import CONVERSIONS, Image, decode_image, load_image
 
 H, W = 24, 40
 RAMP16 = np.linspace(0, 65535, H * W).round().astype(np.uint16).reshape(H, W)

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from tests.tiny_audit import GAP_TEST, tiny_audit_args
 
-from iqa_audit import baseline
-from iqa_audit.cells import editor_cells, gap_cells
-from iqa_audit.config import resolve_config
+from iqa_audit.results import baseline
+from iqa_audit.audit.cells import editor_cells, gap_cells
+from iqa_audit.config.audit_config import resolve_config
 from iqa_audit.metrics.registry import create_metric, metric_id
 
 pytest_plugins = ["pytester"]
@@ -150,7 +150,7 @@ def test_param_ids_map_to_cell_groups(seed_dir):
 
 
 EDITOR_TEST = (
-    "from iqa_audit.verdicts import audit_editor\n\n"
+    "from iqa_audit.audit.outcomes import audit_editor\n\n"
     "def test_replication(editor_cell, audit_engine, record_cell, audit_config):\n"
     "    audit_editor(editor_cell, audit_engine, record_cell, audit_config)\n"
     "test_replication.iqa_check = 'replication'\n\n"

@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from iqa_audit.config import AuditConfig
-from iqa_audit.errors import ConfigError
-from iqa_audit.images import Image
+from iqa_audit.config.audit_config import AuditConfig
+from iqa_audit.core.errors import ConfigError
+from iqa_audit.core.images import Image
 from iqa_audit.metrics import MetricUnavailable
 from iqa_audit.metrics.pyiqa_adapter import create_pyiqa_metric
 from iqa_audit.metrics.random_weights import study_metrics

@@ -23,17 +23,19 @@ import numpy as np
 import pytest
 
 import iqa_audit.metrics
-from iqa_audit.chains import ChainSpec, build_chain
-from iqa_audit.errors import AuditError, ConfigError
+from iqa_audit.chains.chain import ChainSpec, build_chain
+from iqa_audit.core.errors import AuditError, ConfigError
 from iqa_audit.metrics.registry import create_metric
-from iqa_audit.scoring import cached_scores, scores_of
-from iqa_audit.store import Store
+from iqa_audit.scoring.cached import cached_scores, scores_of
+from iqa_audit.store.store import Store
 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # local Ray on loopback only (see ray_cluster.import_ray)
 ray = pytest.importorskip(
     "ray", reason="ray is an optional extra and is not installed here: pip install 'iqa-audit[ray]' (bin/setup and CI install it)"
 )
-from iqa_audit.distributed import build_chains_distributed, ray_session, score_distributed  # noqa: I001 (after the importorskip)
+from iqa_audit.distributed.building import build_chains_distributed
+from iqa_audit.distributed.cluster import ray_session
+from iqa_audit.distributed.scoring import score_distributed  # noqa: I001 (after the importorskip)
 
 pytestmark = pytest.mark.xdist_group("ray")
 
@@ -321,7 +323,7 @@ def test_ray_session_inside_an_open_session_leaves_it_running(cluster):
 
 
 def test_address_without_engine_ray_and_an_unreachable_cluster_are_clear_errors(tmp_path, capsys):
-    from iqa_audit.cli import main
+    from iqa_audit.cli.main import main
 
     assert main(["score", "--address", "127.0.0.1:1", "--store", str(tmp_path / "s"), "--steps", "1"]) == 2
     assert "--engine ray" in capsys.readouterr().err

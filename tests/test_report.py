@@ -26,9 +26,9 @@ from iqa_audit.report import compare_results, figures, write_report
 from iqa_audit.report.compare import moved_beyond
 from iqa_audit.report.html import changes_section
 from iqa_audit.report.model import cell_anchor, chain_anchor, fmt_gap, gap_grids, gap_limit
-from iqa_audit.records import parse, parse_all
-from iqa_audit.results import detection_delays
-from iqa_audit.store import Store
+from iqa_audit.results.records import parse, parse_all
+from iqa_audit.results.writer import detection_delays
+from iqa_audit.store.store import Store
 
 from .conftest import textured_image
 from tests.tiny_audit import GAP_TEST
@@ -530,7 +530,7 @@ def test_cell_anchors_are_valid_ids_and_tell_cells_apart(a, b):
 
 # ----- pytest-html -----------------------------------------------------------------------
 def test_html_extras_case_html_shows_the_compared_steps(results):
-    from iqa_audit.report.pytest_html_support import HtmlExtras, summary_html
+    from iqa_audit.audit.pytest_html import HtmlExtras, summary_html
 
     extras = HtmlExtras(config=None, store_root=results["run"]["store"])
     gap = next(c for c in results["cells"] if c["kind"] == "gap" and c["delta_step"] == 6)

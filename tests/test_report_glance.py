@@ -15,7 +15,7 @@ import re
 import numpy as np
 import pytest
 
-from iqa_audit.records import parse_all
+from iqa_audit.results.records import parse_all
 from iqa_audit.report import figures, write_report
 from iqa_audit.report.model import MetricCurves, Curve, failure_grids, gap_grids, gap_limit, gap_strips, ordered_outcomes
 

@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 from PIL import Image as PILImage
 
 from iqa_audit import seeds as S
-from iqa_audit.names import slug
-from iqa_audit.errors import BadImageError, ConfigError
-from iqa_audit.images import Image
+from iqa_audit.core.names import slug
+from iqa_audit.core.errors import BadImageError, ConfigError
+from iqa_audit.core.images import Image
 
 # Table 1 of the study: one procedural seed per challenge (name -> words its challenge
 # line must contain). A seed dropped or renamed fails test_every_table1_challenge_has_a_seed.
@@ -224,7 +224,7 @@ def test_empty_table_has_no_saturated_pixels_and_a_free_placement_box() -> None:
 
 
 def test_empty_table_counts_zero_blobs_and_a_fruit_disc_counts_one() -> None:
-    counting = pytest.importorskip("iqa_audit.counting")
+    counting = pytest.importorskip("iqa_audit.vlm.counting")
     seed = S.get_seed("empty-table")
     im = seed.render(SMALL)
     counter = counting.BlobCounter()

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iqa_audit.errors import ConfigError, EditorError
-from iqa_audit.self_eval import (
+from iqa_audit.core.errors import ConfigError, EditorError
+from iqa_audit.vlm.self_eval import (
     LLM_JUDGE_PROMPT,
     DelaySummary,
     Judgement,
@@ -238,8 +238,8 @@ def test_llm_judge_unclear_answer_is_an_error(gemini_key):
 ROOT = Path(__file__).resolve().parent.parent
 ASK_IN_ANOTHER_PROCESS = """
 import json, sys
-from iqa_audit.self_eval import LLMJudge, StoredJudge
-from iqa_audit.store import Store
+from iqa_audit.vlm.self_eval import LLMJudge, StoredJudge
+from iqa_audit.store.store import Store
 store, base_url, texts = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 judge = StoredJudge(Store(store), LLMJudge(base_url=base_url, sleep=lambda s: None))
 print(json.dumps([[v.noticed, v.evidence] for v in map(judge, texts)]))
@@ -248,7 +248,7 @@ print(json.dumps([[v.noticed, v.evidence] for v in map(judge, texts)]))
 
 @pytest.mark.network
 def test_llm_judge_answers_are_asked_once_across_cells_and_processes(gemini_key, tmp_path):
-    from iqa_audit.store import Store
+    from iqa_audit.store.store import Store
 
     quiet, noisy = "The composition is unchanged.", "Reproduce the picture as it is."
     script = [{"kind": "text", "text": "NO"}, {"kind": "text", "text": 'YES: "grainy sky"'}]
@@ -286,8 +286,8 @@ def test_llm_judge_answers_are_asked_once_across_cells_and_processes(gemini_key,
 
 @pytest.mark.network
 def test_the_engines_llm_judge_is_the_stored_one(gemini_key, monkeypatch, tmp_path):
-    from iqa_audit.config import resolve_config
-    from iqa_audit.engine import Engine
+    from iqa_audit.config.audit_config import resolve_config
+    from iqa_audit.audit.engine import Engine
 
     cfg = resolve_config({"judge": "llm:gemini-2.5-flash", "store": str(tmp_path / "store")})
     with FakeGemini(api_key=KEY, default={"kind": "text", "text": "NO"}) as fake:

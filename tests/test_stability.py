@@ -1,7 +1,7 @@
 """Metric stability under content change, and metric detection delay.
 
 Stability: the robust spread of step-to-step differences on an add chain against the
-replicate chain's, with the stated bound (iqa_audit.stability); a content metric
+replicate chain's, with the stated bound (iqa_audit.analysis.stability); a content metric
 (tests/content_metric_example.py) trips it, a quality measure does not. Delay: the first
 step from which the normalised score stays below step 1, per run, summarised over runs.
 """
@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from iqa_audit.cells import StabilityCell, stability_cells
-from iqa_audit.config import resolve_config
-from iqa_audit.engine import Engine
-from iqa_audit.errors import ConfigError
+from iqa_audit.audit.cells import StabilityCell, stability_cells
+from iqa_audit.config.audit_config import resolve_config
+from iqa_audit.audit.engine import Engine
+from iqa_audit.core.errors import ConfigError
 from iqa_audit.metrics.base import NonFiniteScore
-from iqa_audit.gaps import Series
-from iqa_audit.stability import (
+from iqa_audit.analysis.gaps import Series
+from iqa_audit.analysis.stability import (
     MIN_SPREAD,
     STABILITY_BOUND,
     detection_delay,
@@ -166,7 +166,7 @@ def test_a_step_the_metric_could_not_score_is_an_error_not_a_skipped_difference(
 
 
 STABILITY_TEST = (
-    "from iqa_audit.verdicts import audit_stability\n\n"
+    "from iqa_audit.audit.outcomes import audit_stability\n\n"
     "def test_stability(stability_cell, stability_inputs, audit_engine, record_cell, audit_config):\n"
     "    audit_stability(stability_cell, audit_engine, record_cell, audit_config)\n"
 )

@@ -3,8 +3,8 @@ import threading
 
 import pytest
 
-from iqa_audit.errors import StoreError
-from iqa_audit.store import ChainRecord, StepRecord, Store
+from iqa_audit.core.errors import StoreError
+from iqa_audit.store.store import ChainRecord, StepRecord, Store
 
 from .conftest import textured_image
 
@@ -32,7 +32,7 @@ def test_corrupt_object_is_detected_with_a_clear_error(store):
 
 
 def test_verify_many_rehashes_only_files_that_changed(store, monkeypatch):
-    import iqa_audit.store as store_mod
+    import iqa_audit.store.store as store_mod
 
     a, b = store.put_image(textured_image(seed=1)), store.put_image(textured_image(seed=2))
     hashed = []

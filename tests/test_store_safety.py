@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from iqa_audit.chains import ChainSpec, PaidBudget, build_chain, resolve
-from iqa_audit.errors import StoreError
+from iqa_audit.chains.chain import ChainSpec, PaidBudget, build_chain, resolve
+from iqa_audit.core.errors import StoreError
 from iqa_audit.report.html import ImageSource
-from iqa_audit.store import CorruptObject, Store
+from iqa_audit.store.store import CorruptObject, Store
 
 from .test_chains import _PaidEcho
 
@@ -60,7 +60,7 @@ def _flip_keeping_mtime(path: Path, at: int = 200) -> None:
 
 def _open_in_rounds(args) -> list[str]:
     root, rounds, barrier = args
-    from iqa_audit.store import Store as S
+    from iqa_audit.store.store import Store as S
 
     failures = []
     for r in range(rounds):
@@ -242,7 +242,7 @@ def test_object_files_get_the_mode_the_umask_allows(tmp_path, umask, mode):
     script = textwrap.dedent(f"""
         import os, sys
         os.umask({umask})
-        from iqa_audit.store import Store
+        from iqa_audit.store.store import Store
         s = Store(sys.argv[1])
         d, e = s.put_bytes(b"\\x89PNG\\r\\n\\x1a\\n" + b"x" * 100)
         print(oct(os.stat(s.object_path(d, e)).st_mode & 0o777))

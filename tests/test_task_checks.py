@@ -14,10 +14,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from iqa_audit.cells import editor_cells
-from iqa_audit.config import resolve_config
-from iqa_audit.engine import Engine
-from iqa_audit.errors import ConfigError
+from iqa_audit.audit.cells import editor_cells
+from iqa_audit.config.audit_config import resolve_config
+from iqa_audit.audit.engine import Engine
+from iqa_audit.core.errors import ConfigError
 from iqa_audit.fidelity import CHECKS
 from iqa_audit.fidelity.task_checks import (
     GREY_CHROMA,
@@ -28,8 +28,8 @@ from iqa_audit.fidelity.task_checks import (
     coloured_fraction,
     pooled_rate,
 )
-from iqa_audit.images import Image
-from iqa_audit.tasks import RECONSTRUCTION_CYCLE, colourise, get_task, monochrome, task_for_prompt
+from iqa_audit.core.images import Image
+from iqa_audit.tasks.table import RECONSTRUCTION_CYCLE, colourise, get_task, monochrome, task_for_prompt
 
 from .conftest import textured_image
 

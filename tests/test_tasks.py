@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
-from iqa_audit.errors import ConfigError
-from iqa_audit.images import Image
-from iqa_audit.tasks import (
+from iqa_audit.core.errors import ConfigError
+from iqa_audit.core.images import Image
+from iqa_audit.tasks.table import (
     APPLE,
     FRUITS,
     PLACEMENT_BOX,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from iqa_audit.options import OPTIONS, PYTEST
+from iqa_audit.config.options import OPTIONS, PYTEST
 
 pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from iqa_audit.images import Image
+from iqa_audit.core.images import Image
 from iqa_audit.metrics import MetricUnavailable, ScoreError, create_metric
 from iqa_audit.metrics.visualquality_r1 import PROMPT, QUESTION, AnswerError, from_parts, parse_score
 

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import scipy.io
 
-from iqa_audit.console import cli_command
-from iqa_audit.images import Image
+from iqa_audit.core.console import cli_command
+from iqa_audit.core.images import Image
 from iqa_audit.metrics import MetricUnavailable, create_metric
 from iqa_audit.metrics.fetch import fetch_weights, weights_main
 from iqa_audit.metrics.weights import missing_weights, required_weights

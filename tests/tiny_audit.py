@@ -8,7 +8,7 @@ from pathlib import Path
 
 # What the README tells a user of another project to write (the pytest11 plugin does the rest).
 GAP_TEST = (
-    "from iqa_audit.verdicts import audit_gap\n\n"
+    "from iqa_audit.audit.outcomes import audit_gap\n\n"
     "def test_gap(gap_cell, audit_engine, record_cell, audit_config):\n"
     "    audit_gap(gap_cell, audit_engine, record_cell, audit_config)\n"
 )

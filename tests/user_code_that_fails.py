@@ -14,7 +14,7 @@ import numpy as np
 
 import iqa_audit.metrics
 from iqa_audit.editors import EditResult
-from iqa_audit.images import Image
+from iqa_audit.core.images import Image
 
 
 @iqa_audit.metrics.declare(lower_better=False, range=(0, 80), version="1")

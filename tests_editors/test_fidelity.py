@@ -10,7 +10,7 @@ The test functions come from the check table (iqa_audit.fidelity.CHECKS): one fu
 """
 
 from iqa_audit.fidelity import CHECKS
-from iqa_audit.verdicts import audit_editor
+from iqa_audit.audit.outcomes import audit_editor
 
 
 def _editor_test(check: str):

@@ -6,7 +6,7 @@ that passed there and fails now is a regression. A cell whose scores the metric 
 give (NaN/±inf) is an error, raised by `gap_inputs` during setup, with the reason.
 """
 
-from iqa_audit.verdicts import audit_gap
+from iqa_audit.audit.outcomes import audit_gap
 
 
 def test_gap(gap_cell, gap_inputs, audit_engine, record_cell, audit_config):

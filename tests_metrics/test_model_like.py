@@ -23,8 +23,8 @@ from dataclasses import replace
 
 import pytest
 
-from iqa_audit.cells import gap_cells
-from iqa_audit.config import BUILTIN_PROFILES
+from iqa_audit.audit.cells import gap_cells
+from iqa_audit.config.audit_config import BUILTIN_PROFILES
 from iqa_audit.editors.families import FAMILIES, Family
 
 CASES = [(family, metric, verdict, least) for family in FAMILIES for metric, (verdict, least) in family.expect.items()]

@@ -1,4 +1,4 @@
-"""Gemini image editors ("Nano Banana") through google-genai (the client: iqa_audit.genai_client).
+"""Gemini image editors ("Nano Banana") through google-genai (the client: iqa_audit.vlm.client).
 
 One job: turn `edit(image, prompt, seed=, step=)` into one `generateContent` request and its
 reply into an `EditResult`, with the study's knobs (temperature, seed mode, output size,
@@ -47,8 +47,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import BadImageError, ConfigError, explain
-from ..genai_client import (  # moved there (issue 14); public names re-exported
+from iqa_audit.core.errors import BadImageError, ConfigError, explain
+from iqa_audit.vlm.client import (
     BASE_URL_ENV_VAR as BASE_URL_ENV_VAR,
     DEFAULT_TEXT_MODEL as DEFAULT_TEXT_MODEL,
     GeminiTextClient as GeminiTextClient,
@@ -70,9 +70,9 @@ from ..genai_client import (  # moved there (issue 14); public names re-exported
     api_key_from_env,
     ask_about_image as ask_about_image,
 )
-from ..console import cli_command
-from ..images import Image, decode_image
-from .base import SEED_MODES, EditorEntry, EditRefused, EditResult, PriorStep, UnusableReply, derive_seed
+from iqa_audit.core.console import cli_command
+from iqa_audit.core.images import Image, decode_image
+from iqa_audit.editors.base import SEED_MODES, EditorEntry, EditRefused, EditResult, PriorStep, UnusableReply, derive_seed
 
 ADAPTER_VERSION = "gemini-adapter-1"
 

@@ -26,11 +26,11 @@ from typing import Any, ClassVar, Mapping
 
 import numpy as np
 
-from ..errors import ConfigError, explain
-from ..images import Image
-from ..lazy import LazyModule
-from ..tasks import Task, task_for_prompt
-from .base import EditorEntry, EditResult
+from iqa_audit.core.errors import ConfigError, explain
+from iqa_audit.core.images import Image
+from iqa_audit.core.lazy import LazyModule
+from iqa_audit.tasks.table import Task, task_for_prompt
+from iqa_audit.editors.base import EditorEntry, EditResult
 
 ndimage = LazyModule("scipy.ndimage")  # imported on the first simulated step, not at registration
 

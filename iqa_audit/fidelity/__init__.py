@@ -18,11 +18,11 @@ Modules, along the seams (nothing here imports upward: finding <- pixels <- alig
 Everything public is importable from `iqa_audit.fidelity` as before the split.
 """
 
-from .alignment import align_to_reference
-from .checks import check_aspect_ratio, check_object_count, check_replication, check_tint
-from .finding import Finding
-from .palette import PaletteColour, check_colours, dominant_palette
-from .table import CHECKS, Check, CheckInput, checks_for_task, dataset_checks, get_check
+from iqa_audit.fidelity.alignment import align_to_reference
+from iqa_audit.fidelity.checks import check_aspect_ratio, check_object_count, check_replication, check_tint
+from iqa_audit.fidelity.finding import Finding
+from iqa_audit.fidelity.palette import PaletteColour, check_colours, dominant_palette
+from iqa_audit.fidelity.table import CHECKS, Check, CheckInput, checks_for_task, dataset_checks, get_check
 
 __all__ = [
     "CHECKS",

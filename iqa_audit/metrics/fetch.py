@@ -10,13 +10,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..errors import ConfigError, explain
-from . import pyiqa_adapter
-from .base import MetricUnavailable
-from .pyiqa_adapter import hf_online
-from .weights import fetch_command
-from .packaged_weights import PackagedWeightsError, install_packaged, packaged_for
-from .weights import WeightFile, pyiqa_name, required_weights
+from iqa_audit.core.errors import ConfigError, explain
+from iqa_audit.metrics import pyiqa_adapter
+from iqa_audit.metrics.base import MetricUnavailable
+from iqa_audit.metrics.pyiqa_adapter import hf_online
+from iqa_audit.metrics.weights import fetch_command
+from iqa_audit.metrics.packaged_weights import PackagedWeightsError, install_packaged, packaged_for
+from iqa_audit.metrics.weights import WeightFile, pyiqa_name, required_weights
 
 
 def _download(w: WeightFile) -> None:

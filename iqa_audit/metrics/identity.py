@@ -23,8 +23,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..keys import installed_code_digest
-from .base import TypicalRange
+from iqa_audit.core.keys import installed_code_digest
+from iqa_audit.metrics.base import TypicalRange
 
 PYIQA_PREFIX = "pyiqa:"
 _HERE = Path(__file__).resolve().parent
@@ -34,7 +34,7 @@ _IDENTITY_SOURCES = (
     _HERE / "pyiqa_adapter.py",
     _HERE / "batching.py",
     _HERE / "weights.py",
-    _HERE.parent / "normalize.py",
+    _HERE / "normalise.py",
     Path(__file__),
 )
 

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
-from ..console import cli_command
-from ..errors import ConfigError, explain
+from iqa_audit.core.console import cli_command
+from iqa_audit.core.errors import ConfigError, explain
 
 SIDECAR_SUFFIX = ".source.json"
 

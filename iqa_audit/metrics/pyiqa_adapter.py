@@ -27,11 +27,11 @@ from typing import Any
 
 import numpy as np
 
-from ..console import cli_command
-from ..errors import ConfigError, explain
-from ..images import Image
-from .base import MetricUnavailable, ScoreError, TypicalRange, as_scores, check_images, failure_hint
-from .batching import (
+from iqa_audit.core.console import cli_command
+from iqa_audit.core.errors import ConfigError, explain
+from iqa_audit.core.images import Image
+from iqa_audit.metrics.base import MetricUnavailable, ScoreError, TypicalRange, as_scores, check_images, failure_hint
+from iqa_audit.metrics.batching import (
     BatchLimits,
     OutOfMemory,
     OutOfMemoryAtOne,
@@ -41,8 +41,8 @@ from .batching import (
     size_groups,
     start_batch,
 )
-from . import random_weights
-from .weights import (
+from iqa_audit.metrics import random_weights
+from iqa_audit.metrics.weights import (
     WeightFile,
     arch_class,
     fetch_command,
@@ -54,7 +54,7 @@ from .weights import (
     weights_digest,
 )
 
-from .names import SET_LEVEL_TYPES  # networks under NR that do not score one image
+from iqa_audit.metrics.names import SET_LEVEL_TYPES  # networks under NR that do not score one image
 
 # Metrics whose pyiqa network cannot score a batch of more than one image, and why: the
 # adapter gives them one image per forward (found by the random-weights batch checks,
@@ -92,7 +92,7 @@ def _parse_bound(text: str) -> float | None:
 def pyiqa_range(metric: str) -> TypicalRange:
     """Table 2 for the study's metrics, else pyiqa's own score_range (approximate, '~')."""
     # Imported here: normalize imports metrics.base; keep the import graph acyclic.
-    from ..normalize import TABLE2
+    from iqa_audit.metrics.normalise import TABLE2
 
     cfg = pyiqa_config(metric)
     lower_better = bool(cfg.get("lower_better", False))
@@ -204,7 +204,7 @@ def scoring_code_digest() -> str:
     say to try a patched network, re-scores instead of reusing scores of the old code."""
     import sys
 
-    from ..keys import digest, code_digest, installed_code_digest
+    from iqa_audit.core.keys import digest, code_digest, installed_code_digest
 
     return digest([code_digest(sys.modules[__name__], sys.modules[run_with_backoff.__module__]), installed_code_digest("pyiqa")])
 

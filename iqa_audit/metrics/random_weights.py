@@ -39,8 +39,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from ..errors import explain
-from .base import MetricUnavailable
+from iqa_audit.core.errors import explain
+from iqa_audit.metrics.base import MetricUnavailable
 
 VARIANT_SEPARATOR = "@"
 RANDOM_VARIANT = "random"
@@ -65,7 +65,7 @@ def study_metrics() -> tuple[str, ...]:
     """The study's Table 2 metrics (normalize.TABLE2) that `pyiqa:<name>@random` builds here,
     sorted by name: 20 of its 21 pyiqa metrics (qalign is too large). The one list the
     random-weights tests and both cost benchmarks use."""
-    from ..normalize import TABLE2
+    from iqa_audit.metrics.normalise import TABLE2
 
     return tuple(sorted(set(TABLE2) - _NOT_STUDY_PYIQA))
 
@@ -96,8 +96,8 @@ def code_digest() -> str:
     a new recipe is a new metric version."""
     import sys
 
-    from ..keys import code_digest
-    from . import local_vlm
+    from iqa_audit.core.keys import code_digest
+    from iqa_audit.metrics import local_vlm
 
     return code_digest(sys.modules[__name__], local_vlm)[:12]
 
@@ -402,14 +402,14 @@ class _Interceptor:
         return load_pretrained_network
 
     def qrealign_processor(self, repo: str) -> Any:
-        from .local_vlm import build_tokenizer, qwen3_vl_processor
+        from iqa_audit.metrics.local_vlm import build_tokenizer, qwen3_vl_processor
 
         self.vlm_tokenizer = build_tokenizer()
         self.forged.append(f"processor:{repo}")
         return qwen3_vl_processor(self.vlm_tokenizer)
 
     def hf_model(self, repo: str, *args: Any, **kwargs: Any) -> Any:
-        from .local_vlm import build_tokenizer, qwen3_5_model
+        from iqa_audit.metrics.local_vlm import build_tokenizer, qwen3_5_model
 
         tokenizer = getattr(self, "vlm_tokenizer", None) or build_tokenizer()
         self.forged.append(f"model:{repo}")

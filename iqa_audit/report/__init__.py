@@ -5,7 +5,7 @@
 - `pytest_html_support.HtmlExtras`: heatmaps and per-case thumbnails in pytest-html's report.
 """
 
-from .compare import Change, Changes, compare_results
-from .html import render_report, write_report
+from iqa_audit.report.compare import Change, Changes, compare_results
+from iqa_audit.report.html import render_report, write_report
 
 __all__ = ["Change", "Changes", "compare_results", "render_report", "write_report"]

@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .. import band
-from .compare import Changes
-from .markup import e
-from .model import cell_anchor, fmt, fmt_gap
+from iqa_audit.analysis import band
+from iqa_audit.report.compare import Changes
+from iqa_audit.report.markup import e
+from iqa_audit.report.model import cell_anchor, fmt, fmt_gap
 
 
 def _verdict(side) -> str:

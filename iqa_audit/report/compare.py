@@ -15,9 +15,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .. import band
-from ..records import GATED, GapRecord, GatedRecord, Record, StabilityRecord, parse_all
-from .model import finite, verdict_of
+from iqa_audit.analysis import band
+from iqa_audit.results.records import GATED, GapRecord, GatedRecord, Record, StabilityRecord, parse_all
+from iqa_audit.report.model import finite, verdict_of
 
 # An editor value (an aspect-ratio error, a colour distance, ...) has its own unit, so it
 # is compared relatively; gaps are all in normalised points and compare absolutely.

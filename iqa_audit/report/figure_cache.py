@@ -32,9 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..files import write_file_atomic
-from ..keys import digest
-from . import figures
+from iqa_audit.core.files import write_file_atomic
+from iqa_audit.core.keys import digest
+from iqa_audit.report import figures
 
 FORMAT = 1  # bump when the entry layout below changes
 FOLDER = "figures"

@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # matplotlib is imported on first use (lazy.py); these are an
     from matplotlib.colors import SymLogNorm
     from matplotlib.figure import Figure
 
-from .model import FailureGrid, GapGrid, MetricCurves, StabilityFigure, fmt, fmt_gap
+from iqa_audit.report.model import FailureGrid, GapGrid, MetricCurves, StabilityFigure, fmt, fmt_gap
 
 
 @functools.cache

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..records import GATED, Record
-from .markup import e
-from .model import editor_records, fmt, gap_records, metric_anchor, outcome_counts, verdict_of
+from iqa_audit.results.records import GATED, Record
+from iqa_audit.report.markup import e
+from iqa_audit.report.model import editor_records, fmt, gap_records, metric_anchor, outcome_counts, verdict_of
 
 OUTCOME_ORDER = ("passed", "failed", "xfailed", "xpassed", "skipped", "error")
 

@@ -30,21 +30,21 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..files import write_file_atomic
-from ..records import parse_all
-from ..urls import redact_urls
-from .changes_html import changes_section
-from .compare import compare_records
-from .editors_html import editor_section
-from .figure_cache import FigureCache
-from .families_html import fooled_section
-from .findings_html import delay_section, stability_section
-from .gaps_html import curves_section, heatmap_plots, heatmap_section
-from .header_html import page_header
-from .markup import data_uri, e
-from .outcomes_html import details_section, outcomes_section
-from .store_images import ImageSource, encode_picture, thumbnail
-from .strips_html import strip_section
+from iqa_audit.core.files import write_file_atomic
+from iqa_audit.results.records import parse_all
+from iqa_audit.core.urls import redact_urls
+from iqa_audit.report.changes_html import changes_section
+from iqa_audit.report.compare import compare_records
+from iqa_audit.report.editors_html import editor_section
+from iqa_audit.report.figure_cache import FigureCache
+from iqa_audit.report.families_html import fooled_section
+from iqa_audit.report.findings_html import delay_section, stability_section
+from iqa_audit.report.gaps_html import curves_section, heatmap_plots, heatmap_section
+from iqa_audit.report.header_html import page_header
+from iqa_audit.report.markup import data_uri, e
+from iqa_audit.report.outcomes_html import details_section, outcomes_section
+from iqa_audit.report.store_images import ImageSource, encode_picture, thumbnail
+from iqa_audit.report.strips_html import strip_section
 
 # Importable from here as before the sections moved out (pytest_html_support, the tests).
 __all__ = [

@@ -11,9 +11,9 @@ import base64
 import html
 from typing import Any
 
-from ..records import GapRecord, MetricStatusRecord, Record, SanityRecord
-from . import figures
-from .model import cell_anchor, verdict_of
+from iqa_audit.results.records import GapRecord, MetricStatusRecord, Record, SanityRecord
+from iqa_audit.report import figures
+from iqa_audit.report.model import cell_anchor, verdict_of
 
 
 def e(value: Any) -> str:

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..records import GATED, EditorRecord, GapRecord, Record, SanityRecord, StabilityRecord
+from iqa_audit.results.records import GATED, EditorRecord, GapRecord, Record, SanityRecord, StabilityRecord
 
 # The image strip shows these steps (those the chain has) plus its last step.
 STRIP_STEPS = (0, 1, 5, 10, 20)
@@ -279,9 +279,9 @@ def normalised_score(raw: Any, rng: Mapping[str, Any] | None) -> float | None:
     v = finite(raw)
     if v is None or not rng:
         return None
-    from ..errors import ConfigError
-    from ..metrics.base import TypicalRange
-    from ..normalize import normalise
+    from iqa_audit.core.errors import ConfigError
+    from iqa_audit.metrics.base import TypicalRange
+    from iqa_audit.metrics.normalise import normalise
 
     try:
         r = TypicalRange(float(rng["lo"]), float(rng["hi"]), bool(rng["higher_better"]), str(rng.get("source", "")))

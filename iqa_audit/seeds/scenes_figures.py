@@ -11,8 +11,8 @@ import numpy as np
 from PIL import Image as PILImage
 from PIL import ImageDraw
 
-from . import paint as P
-from .paint import NO_CAMERA, Camera, Scene
+from iqa_audit.seeds import paint as P
+from iqa_audit.seeds.paint import NO_CAMERA, Camera, Scene
 
 
 def _draw_empty_table(h: int, w: int, seed: int) -> np.ndarray:

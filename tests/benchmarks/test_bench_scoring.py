@@ -10,10 +10,10 @@ import time
 
 import pytest
 
-from iqa_audit.chains import ChainSpec, build_chain
+from iqa_audit.chains.chain import ChainSpec, build_chain
 from iqa_audit.metrics.registry import create_metric
-from iqa_audit.scoring import cached_scores
-from iqa_audit.store import Store
+from iqa_audit.scoring.cached import cached_scores
+from iqa_audit.store.store import Store
 
 from .conftest import check_ratio
 
@@ -86,7 +86,7 @@ def test_warm_rescore_vs_cold(benchmark, chain_images, rounds):
 def test_chain_generation_steps_per_second(benchmark, tmp_path, editor, long_side, rounds):
     from iqa_audit.editors import create_editor
     from iqa_audit.seeds import get_seed
-    from iqa_audit.tasks import get_task
+    from iqa_audit.tasks.table import get_task
 
     image = get_seed("grid-perspective").render(long_side)
     ed, task = create_editor(editor), get_task("replicate")

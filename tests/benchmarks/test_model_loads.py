@@ -12,9 +12,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 SCRIPT = """
 import json, sys
-from iqa_audit.cells import gap_cells
-from iqa_audit.config import resolve_config
-from iqa_audit.engine import Engine
+from iqa_audit.audit.cells import gap_cells
+from iqa_audit.config.audit_config import resolve_config
+from iqa_audit.audit.engine import Engine
 from iqa_audit.metrics.registry import load_count
 cfg = resolve_config({"seeds": ("grid-perspective", "smooth-gradient"), "editors": ("sim-noise-tint", "codec-jpeg"),
                       "runs": 1, "steps": 5, "delta_steps": (2, 5), "long_side": 128, "store": sys.argv[1],

@@ -52,7 +52,7 @@ from filelock import FileLock
 
 from iqa_audit.core.console import cli_command
 from iqa_audit.core.errors import BadImageError, ConfigError, explain
-from iqa_audit.core.images import decode_image
+from iqa_audit.core.decode import decode_image
 from iqa_audit.core.names import distinct_ids, slug
 from iqa_audit.datasets.safe_files import DEFAULT_MAX_FILE_BYTES, MAX_SIDE_FILE_BYTES, FileRefused, ReadPolicy, read_allowed
 from iqa_audit.store.store import ChainRecord, StepRecord, Store

@@ -37,7 +37,8 @@ from filelock import FileLock
 from iqa_audit.core.console import cli_command
 from iqa_audit.core.errors import StoreError, explain
 from iqa_audit.core.files import write_file_atomic
-from iqa_audit.core.images import Image, decode_image, sniff_format
+from iqa_audit.core.images import Image, sniff_format
+from iqa_audit.core.decode import decode_image
 from iqa_audit.store.rows import UNREADABLE_META as UNREADABLE_META  # re-exported: the row types are the store's API
 from iqa_audit.store.rows import ChainRecord, StepRecord, chain_from_row, row_json, step_from_row
 from iqa_audit.store.rows import jsonable as jsonable  # re-exported: engine, chains and verdicts import it from here

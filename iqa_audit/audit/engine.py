@@ -47,7 +47,7 @@ def fidelity_sources() -> tuple[ModuleType, ...]:
     this one (keys.code_digest over them)."""
     from iqa_audit.vlm import counting
     from iqa_audit import fidelity
-    from iqa_audit.tasks import table as tasks
+    from iqa_audit import tasks
 
     return (fidelity, tasks, counting, sys.modules[__name__])
 

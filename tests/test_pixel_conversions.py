@@ -15,7 +15,8 @@ import pytest
 from PIL import Image as PILImage
 
 from iqa_audit.core import samples
-from iqa_audit.datasets.importer import import_manifest, imported_chain_key
+from iqa_audit.datasets.importer import import_manifest
+from iqa_audit.datasets.registry import imported_chain_key
 from iqa_audit.core.errors import BadImageError
 from iqa_audit.core.samples import CONVERSIONS
 from iqa_audit.core.images import Image

@@ -130,14 +130,15 @@ def run_import(args) -> int:
 
 
 def _local_spec(args, root: Path):
-    from iqa_audit.datasets.layouts import ImportSpec, load_preset
+    from iqa_audit.datasets.layouts import ImportSpec
+    from iqa_audit.datasets.presets import load_preset
 
     base = load_preset(args.preset).spec(root) if args.preset else ImportSpec(root)
     return _with_options(base, args, root)
 
 
 def _with_options(base, args, root: Path):
-    from iqa_audit.datasets.layouts import override, parse_pairs
+    from iqa_audit.datasets.presets import override, parse_pairs
 
     table = None
     if args.table:
@@ -154,9 +155,10 @@ def _with_options(base, args, root: Path):
 
 def _hub_spec(args, store):
     """(spec, dataset name, source with the commit, commit, manifest path or None) of an hf:// import."""
-    from iqa_audit.datasets.importer import dataset_record, import_in_progress
+    from iqa_audit.datasets.registry import dataset_record, import_in_progress
     from iqa_audit.datasets.hub import HubRef, fetch_snapshot, parse_hub_ref
-    from iqa_audit.datasets.layouts import ImportSpec, load_preset, preset_for_repo
+    from iqa_audit.datasets.layouts import ImportSpec
+    from iqa_audit.datasets.presets import load_preset, preset_for_repo
     from iqa_audit.core.names import slug
 
     ref = parse_hub_ref(args.manifest)

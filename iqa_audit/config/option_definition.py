@@ -19,9 +19,10 @@ INT = "int"  # a whole number
 INTS = "ints"  # comma-separated whole numbers: --delta-steps 5,10,20 -> (5, 10, 20)
 TEXT = "text"  # one string
 FLAG = "flag"  # present or not
+ITEMS = "items"  # repeatable, each value whole (commas are part of it): --ignore "a,b.txt" -> ("a,b.txt",)
 
 # Where an option is offered. "pytest" is the plugin; the others are `iqa-audit` subcommands.
-PYTEST, BUILD, SCORE = "pytest", "build", "score"
+PYTEST, BUILD, SCORE, IMPORT = "pytest", "build", "score", "import"
 CHAINS = frozenset({PYTEST, BUILD, SCORE})  # options that shape the chains
 AUDIT = frozenset({PYTEST})
 SETTING = frozenset({"setting"})  # pyproject.toml only: no command line offers it (empty flag)
@@ -110,6 +111,7 @@ _TOML_EXPECTED = {
     SPECS: 'an editor spec or a list of them such as ["codec-jpeg:quality=50"]',
     TEXT: "a string (in quotes)",
     FLAG: "true or false (a TOML boolean, without quotes)",
+    ITEMS: 'a string or a list of strings such as ["*.txt"]',
 }
 
 
@@ -145,7 +147,7 @@ class Option:
         kw: dict[str, Any] = {"dest": prefix + self.dest, "help": self.help}
         if self.kind == FLAG:
             kw.update(action="store_true", default=bool(self.default))
-        elif self.kind in (NAMES, SPECS):
+        elif self.kind in (NAMES, SPECS, ITEMS):
             kw.update(action="append", default=[], metavar=self.metavar or "NAME")
         else:
             kw.update(default=None, metavar=self.metavar or ("N" if self.kind == INT else "VALUE"))
@@ -159,6 +161,8 @@ class Option:
             return split_csv(raw) or None
         if self.kind == SPECS:
             return split_specs(raw) or None
+        if self.kind == ITEMS:
+            return tuple(str(v) for v in raw or ()) or None
         if raw is None:
             return None
         if self.kind == INT:
@@ -180,7 +184,7 @@ class Option:
             TEXT: isinstance(value, str),
             FLAG: isinstance(value, bool),
         }.get(self.kind)
-        if self.kind == SPECS:
+        if self.kind in (SPECS, ITEMS):
             ok = isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
         if not ok:
             raise self.refuse(value, _TOML_EXPECTED[self.kind], where)

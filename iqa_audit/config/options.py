@@ -24,6 +24,7 @@ from typing import Any, Callable, Mapping
 from iqa_audit.config.option_definition import (
     CHAINS,
     FLAG,
+    IMPORT,
     INT,
     INTS,
     NAMES,
@@ -156,7 +157,7 @@ OPTIONS: tuple[Option, ...] = (
         TEXT,
         "chain and score store folder (default fixtures/cache, or $IQA_AUDIT_STORE)",
         lookup="store",
-        commands=CHAINS | {"forget"},
+        commands=CHAINS | {"forget", IMPORT},
         metavar="DIR",
         example="fixtures/cache",
     ),

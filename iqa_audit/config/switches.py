@@ -6,9 +6,117 @@ them with options.switches (parsed, checked, defaults filled in).
 
 from __future__ import annotations
 
-from iqa_audit.config.option_definition import BUILD, FLAG, INT, SCORE, TEXT, Option, at_least, choice_check
+from iqa_audit.config.option_definition import BUILD, FLAG, IMPORT, INT, ITEMS, SCORE, TEXT, Option, at_least, choice_check
+
+# `iqa-audit import SOURCE`: how a folder or a hub repository is read as chains (cli/import_cmd.py).
+IMPORTS = frozenset({IMPORT})
 
 SWITCHES: tuple[Option, ...] = (
+    Option(
+        "--name",
+        "name",
+        TEXT,
+        "dataset name, used as --dataset NAME (default: the folder's or repository's name)",
+        commands=IMPORTS,
+        config=False,
+        metavar="NAME",
+    ),
+    Option(
+        "--layout",
+        "layout",
+        TEXT,
+        "path pattern of each image under the folder, e.g. '{setting}/{seed}/run{run}/step{step}.png'",
+        commands=IMPORTS,
+        config=False,
+        metavar="LAYOUT",
+    ),
+    Option(
+        "--table",
+        "table",
+        TEXT,
+        "side table (.csv, .jsonl, .parquet) giving fields per image, relative to the folder",
+        commands=IMPORTS,
+        config=False,
+        metavar="TABLE",
+    ),
+    Option(
+        "--columns",
+        "columns",
+        ITEMS,
+        "which table column holds a field: path, seed, setting, run, step, reasoning, prompt, meta (repeatable)",
+        default=(),
+        commands=IMPORTS,
+        config=False,
+        metavar="FIELD=COLUMN",
+    ),
+    Option(
+        "--set",
+        "values",
+        ITEMS,
+        "a field for every image, e.g. setting=my-editor or run=0 (repeatable)",
+        default=(),
+        commands=IMPORTS,
+        config=False,
+        metavar="FIELD=VALUE",
+    ),
+    Option(
+        "--ignore",
+        "ignore",
+        ITEMS,
+        "files under the folder that are not images of the dataset",
+        default=(),
+        commands=IMPORTS,
+        config=False,
+        metavar="GLOB",
+    ),
+    Option(
+        "--preset",
+        "preset",
+        TEXT,
+        "an import recipe: a built-in name (banana100) or a .toml file of the same shape",
+        commands=IMPORTS,
+        config=False,
+        metavar="PRESET",
+    ),
+    Option(
+        "--include",
+        "include",
+        ITEMS,
+        "hf:// only: download just these repository files",
+        default=(),
+        commands=IMPORTS,
+        config=False,
+        metavar="GLOB",
+    ),
+    Option(
+        "--hf-cache",
+        "hf_cache",
+        TEXT,
+        "hf:// only: the hub cache folder (default: huggingface_hub's, HF_HUB_CACHE)",
+        commands=IMPORTS,
+        config=False,
+        metavar="HF_CACHE",
+    ),
+    Option(
+        "--allow-outside",
+        "allow_outside",
+        FLAG,
+        "read image files outside the dataset's folder too (regular files only; default: refuse them)",
+        default=False,
+        commands=IMPORTS,
+        config=False,
+    ),
+    Option(
+        "--max-file-mb",
+        "max_file_mb",
+        INT,
+        "refuse image files larger than this (default 512)",
+        default=512,
+        commands=IMPORTS,
+        config=False,
+        metavar="MAX_FILE_MB",
+        example=512,
+    ),
     Option(
         "--jobs",
         "jobs",
@@ -20,7 +128,7 @@ SWITCHES: tuple[Option, ...] = (
         example=2,
         config=False,
     ),
-    Option("--quiet", "quiet", FLAG, "no progress output", commands=frozenset({BUILD}), config=False),
+    Option("--quiet", "quiet", FLAG, "no progress output", commands=frozenset({BUILD, IMPORT}), config=False),
     Option(
         "--engine",
         "engine",

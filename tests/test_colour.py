@@ -19,12 +19,14 @@ import pytest
 from PIL import Image as PILImage
 from PIL import ImageCms, PngImagePlugin
 
-from iqa_audit.core import icc, images
+from iqa_audit.core import colour, icc
 from iqa_audit.chains.chain import make_step
-from iqa_audit.datasets.importer import import_manifest, imported_chain_key
+from iqa_audit.datasets.importer import import_manifest
+from iqa_audit.datasets.registry import imported_chain_key
 from iqa_audit.editors.base import EditResult
 from iqa_audit.core.errors import BadImageError
-from iqa_audit.core.images import Image, decode_image, load_image
+from iqa_audit.core.images import Image
+from iqa_audit.core.decode import decode_image, load_image
 from iqa_audit.seeds import seeds_from_dir
 
 from .conftest import textured_image
@@ -389,7 +391,7 @@ def test_an_editor_output_is_colour_managed_and_the_step_records_it():
 
 
 def test_the_docstring_and_the_colour_table_agree():
-    doc = images.__doc__
-    assert [s.kind for s in images.COLOUR_SOURCES] == ["icc", "srgb-chunk", "png-gamma", "none"]
+    doc = colour.__doc__
+    assert [s.kind for s in colour.COLOUR_SOURCES] == ["icc", "srgb-chunk", "png-gamma", "none"]
     for rule in ("ICC profile", "sRGB chunk", "gAMA", "cHRM", "littlecms", "Image.colour", "one level"):
         assert rule in doc, rule

@@ -62,7 +62,8 @@ def test_delta_steps_beyond_the_chain_are_refused_for_the_metric_audit():
 
 
 # ----- every pyproject.toml key: its TOML type and range, from the options table -------------
-from iqa_audit.config.options import FLAG, INT, INTS, NAMES, SETTINGS, SPECS, TEXT, at_least, toml_text  # noqa: E402
+from iqa_audit.config.option_definition import FLAG, INT, INTS, NAMES, SPECS, TEXT, at_least, toml_text  # noqa: E402
+from iqa_audit.config.options import SETTINGS  # noqa: E402
 
 # Wrong values per value kind: other TOML types, and the string spelling of a right one.
 WRONG = {

@@ -12,14 +12,9 @@ import pytest
 from iqa_audit.datasets import importer as datasets
 from iqa_audit.chains.chain import setting_label
 from iqa_audit.config.audit_config import resolve_config
-from iqa_audit.datasets.importer import (
-    DatasetRecord,
-    dataset_pairs,
-    dataset_record,
-    import_manifest,
-    imported_chain_key,
-    parse_count,
-)
+from iqa_audit.datasets.registry import DatasetRecord, dataset_record, imported_chain_key
+from iqa_audit.datasets.importer import dataset_pairs, import_manifest
+from iqa_audit.datasets.rows import parse_count
 from iqa_audit.audit.engine import Engine
 from iqa_audit.core.errors import ConfigError
 from iqa_audit.core.names import distinct_ids, slug

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from iqa_audit.datasets.importer import import_manifest, imported_chain_key, read_manifest
+from iqa_audit.datasets.importer import import_manifest, read_manifest
+from iqa_audit.datasets.registry import imported_chain_key
 from iqa_audit.core.errors import ConfigError
 
 from .conftest import textured_image

@@ -24,9 +24,10 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from iqa_audit.editors import codec, simulators  # noqa: F401
 from iqa_audit.editors import EditResult, Editor, create_editor
 from iqa_audit.editors.codec import CodecEditor, resize_cover_crop, snap_size
-from iqa_audit.editors.simulators import Apples, FruitsReplace, crop_rows
+from iqa_audit.editors.simulated_task_failures import Apples, FruitsReplace, crop_rows
 from iqa_audit.core.errors import ConfigError
-from iqa_audit.core.images import Image, decode_image
+from iqa_audit.core.images import Image
+from iqa_audit.core.decode import decode_image
 from iqa_audit.tasks.table import get_task
 
 SIMULATORS = [

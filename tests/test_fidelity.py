@@ -33,7 +33,8 @@ from iqa_audit.fidelity import (
     check_tint,
     dominant_palette,
 )
-from iqa_audit.core.images import Image, decode_image
+from iqa_audit.core.images import Image
+from iqa_audit.core.decode import decode_image
 
 # --------------------------------------------------------------------------------------
 # Constructed images

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from iqa_audit.datasets.importer import dataset_record
+from iqa_audit.datasets.registry import dataset_record
 from iqa_audit.core.errors import ConfigError
 from iqa_audit.datasets.hub import HubRef, parse_hub_ref
 from iqa_audit.store.store import Store

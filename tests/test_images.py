@@ -14,7 +14,8 @@ from PIL import Image as PILImage
 from PIL import PngImagePlugin
 
 from iqa_audit.core.errors import BadImageError
-from iqa_audit.core.images import MAX_PIXELS, Image, decode_image, load_image
+from iqa_audit.core.decode import MAX_PIXELS, decode_image, load_image
+from iqa_audit.core.images import Image
 
 from .conftest import textured_image
 
@@ -61,7 +62,7 @@ def test_truncated_png_and_jpeg(tmp_path):
 
 def test_decompression_bomb_is_refused_without_decoding(tmp_path, monkeypatch):
     # A real bomb is a small file declaring a huge canvas; lower the limit to test cheaply.
-    monkeypatch.setattr("iqa_audit.core.images.MAX_PIXELS", 100 * 100)
+    monkeypatch.setattr("iqa_audit.core.decode.MAX_PIXELS", 100 * 100)
     p = tmp_path / "bomb.png"
     p.write_bytes(_encode(PILImage.new("RGB", (200, 200))))
     with pytest.raises(BadImageError, match=r"bomb\.png.*decompression bomb"):
@@ -232,7 +233,7 @@ def test_a_valid_png_with_a_large_icc_profile_is_read_and_applied():
 
 
 def test_a_text_chunk_past_the_limit_is_named_as_such_not_as_a_truncated_file():
-    from iqa_audit.core.images import MAX_PNG_CHUNK_BYTES
+    from iqa_audit.core.decode import MAX_PNG_CHUNK_BYTES
 
     with pytest.raises(BadImageError) as e:
         decode_image(_png_with_text("zTXt", MAX_PNG_CHUNK_BYTES + 1024), source="bomb.png")

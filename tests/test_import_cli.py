@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from iqa_audit.datasets.importer import dataset_record
+from iqa_audit.datasets.registry import dataset_record
 from iqa_audit.store.store import Store
 
 from .conftest import textured_image

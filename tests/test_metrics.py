@@ -355,7 +355,7 @@ def test_creation_blocks_every_download_path(tmp_path, monkeypatch, metric, want
     """Even past the file check (a file the prediction missed), creation never downloads or waits."""
     from huggingface_hub import constants
 
-    from iqa_audit.metrics.pyiqa_adapter import build_pyiqa_model
+    from iqa_audit.metrics.pyiqa_loading import build_pyiqa_model
 
     hf_offline_before = constants.HF_HUB_OFFLINE
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))

@@ -23,7 +23,8 @@ from PIL import Image as PILImage
 
 import iqa_audit.metrics
 from iqa_audit.scoring import batch as score_core
-from iqa_audit.datasets.importer import import_manifest, imported_chain_key
+from iqa_audit.datasets.importer import import_manifest
+from iqa_audit.datasets.registry import imported_chain_key
 from iqa_audit.core.errors import StoreError
 from iqa_audit.analysis.gaps import Series, gap
 from iqa_audit.metrics.base import NonFiniteScore

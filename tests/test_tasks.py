@@ -12,19 +12,9 @@ from scipy import ndimage
 
 from iqa_audit.core.errors import ConfigError
 from iqa_audit.core.images import Image
-from iqa_audit.tasks.table import (
-    APPLE,
-    FRUITS,
-    PLACEMENT_BOX,
-    REPLICATE_PROMPT,
-    TASKS,
-    get_task,
-    monochrome,
-    slot_center,
-    slot_grid,
-    task_for_prompt,
-    task_names,
-)
+from iqa_audit.tasks.objects import APPLE, FRUITS, PLACEMENT_BOX, slot_center, slot_grid
+from iqa_audit.tasks.table import REPLICATE_PROMPT, TASKS, get_task, task_for_prompt, task_names
+from iqa_audit.tasks.transforms import monochrome
 
 TABLE_BROWN = (176, 160, 138)  # low-saturation wood, like the empty-table seed
 

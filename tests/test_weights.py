@@ -179,7 +179,7 @@ def test_weights_main_reports_fetched_and_present(torch_home, weight_server, mon
     (served / "NRQM_model.mat").write_bytes(b"not a real model")
     monkeypatch.setitem(nrqm_arch.default_model_urls, "url", f"{base}/NRQM_model.mat")
     monkeypatch.setattr(
-        "iqa_audit.metrics.pyiqa_adapter.build_pyiqa_model", lambda *a, **k: None
+        "iqa_audit.metrics.pyiqa_loading.build_pyiqa_model", lambda *a, **k: None
     )  # fake file: skip the load check
 
     assert weights_main(["pyiqa:nrqm", "iqa_audit:noise-sigma"]) == 0

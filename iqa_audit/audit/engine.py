@@ -20,7 +20,8 @@ import numpy as np
 from iqa_audit.audit.cells import EditorCell, GapCell, SanityCase, StabilityCell
 from iqa_audit.chains.chain import Chain, ChainBusy, ChainSpec, PaidBudget, build_chain, resolve
 from iqa_audit.config.audit_config import AuditConfig
-from iqa_audit.datasets.importer import chains_of, ensure_imported, require_record
+from iqa_audit.datasets.registry import chains_of, require_record
+from iqa_audit.datasets.importer import ensure_imported
 from iqa_audit.core.errors import StoreError, explain
 from iqa_audit.analysis.evidence import Change, RunEvidence, measure_change
 from iqa_audit.analysis.evidence import sources as evidence_sources
@@ -47,7 +48,7 @@ def fidelity_sources() -> tuple[ModuleType, ...]:
     this one (keys.code_digest over them)."""
     from iqa_audit.vlm import counting
     from iqa_audit import fidelity
-    from iqa_audit.tasks import table as tasks
+    from iqa_audit import tasks
 
     return (fidelity, tasks, counting, sys.modules[__name__])
 

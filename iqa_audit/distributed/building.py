@@ -43,7 +43,7 @@ def build_steps(
     node died) just before making that step."""
     from iqa_audit.chains.chain import make_step, setting_label
     from iqa_audit.editors import create_editor
-    from iqa_audit.core.images import decode_image
+    from iqa_audit.core.decode import decode_image
     from iqa_audit.tasks.table import get_task
 
     editor = create_editor(editor_spec)

@@ -115,7 +115,7 @@ class MetricWorker:
         if self.metric is None:
             return {"chunk": chunk, "error": f"the metric could not be created on this worker: {self.problem}"}
         try:
-            from iqa_audit.core.images import decode_image
+            from iqa_audit.core.decode import decode_image
 
             images = []
             for h, data in zip(hashes, encoded, strict=True):

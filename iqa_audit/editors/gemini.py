@@ -71,7 +71,8 @@ from iqa_audit.vlm.client import (
     ask_about_image as ask_about_image,
 )
 from iqa_audit.core.console import cli_command
-from iqa_audit.core.images import Image, decode_image
+from iqa_audit.core.images import Image
+from iqa_audit.core.decode import decode_image
 from iqa_audit.editors.base import SEED_MODES, EditorEntry, EditRefused, EditResult, PriorStep, UnusableReply, derive_seed
 
 ADAPTER_VERSION = "gemini-adapter-1"

@@ -32,6 +32,7 @@ _HERE = Path(__file__).resolve().parent
 # stale identity behind.
 _IDENTITY_SOURCES = (
     _HERE / "pyiqa_adapter.py",
+    _HERE / "pyiqa_loading.py",
     _HERE / "batching.py",
     _HERE / "weights.py",
     _HERE / "normalise.py",

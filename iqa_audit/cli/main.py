@@ -63,7 +63,7 @@ def parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command")
     for name, help_text in COMMAND_HELP:
         if name == "import":
-            add_import_parser(sub)  # import_cli.py: the import subcommand's own options and handler
+            add_import_parser(sub)  # cli/import_cmd.py: the import subcommand (its options are rows of the options table)
             continue
         p = sub.add_parser(name, help=help_text, description=help_text)
         add_options(p.add_argument, name)

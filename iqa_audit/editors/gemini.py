@@ -141,7 +141,7 @@ def _decode_reply_image(data: bytes, what: str, meta: Mapping[str, Any]) -> Imag
     kept = "a malformed reply, kept as a failed step with its raw bytes and not requested again"
     try:
         return decode_image(data, source=source)
-    except BadImageError as e:  # undecodable, or over images.MAX_PIXELS
+    except BadImageError as e:  # undecodable, or over decode.MAX_PIXELS
         raise UnusableReply(f"{e} ({kept})", data, meta) from None
     except (OSError, SyntaxError, ValueError) as e:  # Pillow can fail while reading the header
         raise UnusableReply(

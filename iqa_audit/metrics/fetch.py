@@ -1,7 +1,7 @@
 """Fetching a pyiqa metric's weight files into the local caches (the `weights` CLI command).
 
 The one place that downloads. It sits above both weights.py (which files, where) and
-pyiqa_adapter.py (building the model, used here to prove the fetched files load), so
+pyiqa_loading.py (building the model, used here to prove the fetched files load), so
 neither of those imports the other's caller: the import graph stays acyclic.
 """
 

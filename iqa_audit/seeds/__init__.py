@@ -48,7 +48,7 @@ QUICK_LONG_SIDE = 1024
 PAPER_LONG_SIDE = 2048
 
 # Bounds on a requested size: below 16 px nothing of any seed survives; 8192 is the
-# largest image the rest of the suite accepts (images.MAX_PIXELS).
+# largest image the rest of the suite accepts (core.decode.MAX_PIXELS).
 MIN_LONG_SIDE = 16
 MAX_LONG_SIDE = 8192
 

@@ -18,8 +18,6 @@ EDITORS = {
     "iqa_audit.editors.gemini",
     "iqa_audit.editors.diffusers_editor",
 }
-# metrics.pyiqa_adapter <-> metrics.weights is issue 15's to break; drop it from here then.
-KNOWN_CYCLES = [{"iqa_audit.metrics.pyiqa_adapter", "iqa_audit.metrics.weights"}]
 
 
 def _modules() -> dict[str, Path]:
@@ -84,8 +82,8 @@ def _cycles(graph: dict[str, set[str]]) -> list[set[str]]:
 
 
 def test_no_import_cycles() -> None:
-    unexpected = [c for c in _cycles(_graph()) if c not in KNOWN_CYCLES]
-    assert not unexpected, unexpected
+    cycles = _cycles(_graph())
+    assert not cycles, cycles
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """The package's import graph: data flows one way (DESIGN.md), so each module imports only
 from its own stage or an earlier one, no module imports one that imports it back, and
-nothing outside the editor table imports an editor implementation.
+nothing outside the editor table imports an editor implementation; and no module grows
+past what one reader holds in their head.
 
 Imports are read from the source (function-level imports included: a cycle or a
 backwards import hidden inside a function is still one of design)."""
@@ -40,6 +41,7 @@ STAGES = (
 )
 # iqa_audit/__init__.py holds only the version: anything may import it.
 ANYONE_MAY_IMPORT = {"iqa_audit"}
+MAX_LINES = 500
 EDITORS = {
     "iqa_audit.editors.codec",
     "iqa_audit.editors.simulators",
@@ -145,6 +147,12 @@ def test_no_module_imports_from_a_later_stage() -> None:
                 )
     problems = strays + backwards
     assert not problems, "imports against the stage order (core first, __main__ last):\n" + "\n".join(problems)
+
+
+def test_no_module_is_over_500_lines() -> None:
+    lines = {path: len(path.read_text(encoding="utf-8").splitlines()) for path in _modules().values()}
+    long = [f"{path.relative_to(ROOT)}: {n} lines" for path, n in sorted(lines.items(), key=lambda kv: -kv[1]) if n > MAX_LINES]
+    assert not long, f"modules over {MAX_LINES} lines (split them by what they do):\n" + "\n".join(long)
 
 
 @pytest.mark.parametrize(

@@ -193,7 +193,8 @@ def test_the_banana100_preset_is_data_the_user_can_correct(tmp_path):
     assert preset.checked is False and "could not be checked" in preset.note
     assert preset_for_repo("KenanTang/banana100") == preset
     fixed = tmp_path / "mine.toml"
-    fixed.write_text((ROOT / "iqa_audit/presets/banana100.toml").read_text().replace(LAYOUT, "{seed}/{setting}/{run}/{step}.png"))
+    shipped = ROOT / "iqa_audit" / "datasets" / "presets" / "banana100.toml"
+    fixed.write_text(shipped.read_text().replace(LAYOUT, "{seed}/{setting}/{run}/{step}.png"))
     assert load_preset(str(fixed)).layout == "{seed}/{setting}/{run}/{step}.png"
     with pytest.raises(ConfigError, match="banana100"):
         load_preset("no-such-preset")

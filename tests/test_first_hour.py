@@ -99,7 +99,7 @@ def test_readme_commands_run_as_written():
 
 
 def test_the_browser_test_prints_the_install_command(monkeypatch):
-    from .test_report_browser import find_browser
+    from tests.report.test_report_browser import find_browser
 
     monkeypatch.setenv("PATH", "/nonexistent")
     monkeypatch.delenv("IQA_AUDIT_CHROMIUM", raising=False)
@@ -346,8 +346,9 @@ def test_ray_tests_skip_with_the_install_command_when_ray_is_absent(tmp_path):
     blocker.mkdir()
     (blocker / "ray.py").write_text("raise ModuleNotFoundError(\"No module named 'ray'\", name='ray')\n")
     env = {**ENV, "PYTHONPATH": f"{blocker}{os.pathsep}{ROOT}"}
+    ray_tests = ROOT / "tests" / "distributed" / "test_ray.py"
     out = subprocess.run(
-        [sys.executable, "-m", "pytest", str(ROOT / "tests" / "test_ray.py"), "-n", "0", "-rs", "-q", "-p", "no:cacheprovider"],
+        [sys.executable, "-m", "pytest", str(ray_tests), "-n", "0", "-rs", "-q", "-p", "no:cacheprovider"],
         capture_output=True,
         text=True,
         env=env,

@@ -5,7 +5,7 @@ one failure, so a simulator run on any task fails in exactly one, known way. The
 the suite's known answers: `identity` must pass every fidelity check (positive
 control), and each `sim-*` must trip the checks in its `trips` and no other. Where a
 seed gives a failure nothing to act on (a median filter on flat cartoon colours), the
-simulator says so in `inert_on`, with the reason; tests/test_editor_controls.py holds
+simulator says so in `inert_on`, with the reason; tests/fidelity/test_editor_controls.py holds
 every simulator to this declaration on the editor audit's cases.
 
 Rules every simulator keeps, because chains are resumed in fresh processes:

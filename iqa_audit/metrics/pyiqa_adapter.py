@@ -38,7 +38,7 @@ from iqa_audit.metrics.names import SET_LEVEL_TYPES  # networks under NR that do
 
 # Metrics whose pyiqa network cannot score a batch of more than one image, and why: the
 # adapter gives them one image per forward (found by the random-weights batch checks,
-# tests/test_random_weights.py::test_random_weights_batch_equals_one_by_one).
+# tests/metrics/test_random_weights.py::test_random_weights_batch_equals_one_by_one).
 ONE_IMAGE_PER_FORWARD = {
     "ilniqe": "pyiqa 0.1.16's ILNIQE resizes with matlab_utils.imresize, whose .view fails on a batch of 2+ RGB "
     "images (RuntimeError: view size is not compatible with input tensor's size and stride)"

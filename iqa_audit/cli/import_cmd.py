@@ -21,6 +21,21 @@ from typing import Any, Mapping
 
 from iqa_audit.config.option_definition import IMPORT
 from iqa_audit.config.options import add_options, switches
+from iqa_audit.datasets.importer import import_manifest, import_rows
+from iqa_audit.core.errors import ConfigError, explain
+from iqa_audit.datasets.hub import is_hub_ref
+from iqa_audit.datasets.safe_files import ReadPolicy
+from iqa_audit.store.store import Store
+from iqa_audit.datasets.layouts import rows_from_folder
+from iqa_audit.datasets.layouts import ImportSpec
+from iqa_audit.datasets.presets import load_preset
+from iqa_audit.datasets.presets import override, parse_pairs
+from iqa_audit.datasets.registry import dataset_record, import_in_progress
+from iqa_audit.datasets.hub import HubRef, fetch_snapshot, parse_hub_ref
+from iqa_audit.datasets.presets import preset_for_repo
+from iqa_audit.core.names import slug
+from tqdm import tqdm
+from iqa_audit.core.console import pytest_command
 
 MB = 1024 * 1024
 
@@ -38,11 +53,6 @@ def add_import_parser(sub) -> argparse.ArgumentParser:
 
 
 def run_import(args) -> int:
-    from iqa_audit.datasets.importer import import_manifest, import_rows
-    from iqa_audit.core.errors import ConfigError, explain
-    from iqa_audit.datasets.hub import is_hub_ref
-    from iqa_audit.datasets.safe_files import ReadPolicy
-    from iqa_audit.store.store import Store
 
     opts = switches(lambda dest: getattr(args, dest, None), IMPORT)  # parsed and checked, defaults filled in
     store = Store(args.store)
@@ -87,7 +97,6 @@ def run_import(args) -> int:
             revision=revision,
         )
         return _report(summary, store)
-    from iqa_audit.datasets.layouts import rows_from_folder
 
     policy = ReadPolicy.inside(read_root, allow_outside=opts["allow_outside"], max_bytes=max_bytes)
     rows, problems = rows_from_folder(spec, policy)
@@ -107,15 +116,12 @@ def run_import(args) -> int:
 
 
 def _local_spec(opts: Mapping[str, Any], root: Path):
-    from iqa_audit.datasets.layouts import ImportSpec
-    from iqa_audit.datasets.presets import load_preset
 
     base = load_preset(opts["preset"]).spec(root) if opts["preset"] else ImportSpec(root)
     return _with_options(base, opts, root)
 
 
 def _with_options(base, opts: Mapping[str, Any], root: Path):
-    from iqa_audit.datasets.presets import override, parse_pairs
 
     table = None
     if opts["table"]:
@@ -132,11 +138,6 @@ def _with_options(base, opts: Mapping[str, Any], root: Path):
 
 def _hub_spec(source: str, opts: Mapping[str, Any], store):
     """(spec, dataset name, source with the commit, commit, manifest path or None) of an hf:// import."""
-    from iqa_audit.datasets.registry import dataset_record, import_in_progress
-    from iqa_audit.datasets.hub import HubRef, fetch_snapshot, parse_hub_ref
-    from iqa_audit.datasets.layouts import ImportSpec
-    from iqa_audit.datasets.presets import load_preset, preset_for_repo
-    from iqa_audit.core.names import slug
 
     ref = parse_hub_ref(source)
     name = opts["name"] or ref.repo.split("/", 1)[1]
@@ -161,7 +162,6 @@ def _hub_spec(source: str, opts: Mapping[str, Any], store):
 
 
 def _refuse_folder_options(opts: Mapping[str, Any], path: Path) -> None:
-    from iqa_audit.core.errors import ConfigError, explain
 
     given = [
         o
@@ -186,7 +186,6 @@ def _refuse_folder_options(opts: Mapping[str, Any], path: Path) -> None:
 
 
 def _progress(total: int, quiet: bool):
-    from tqdm import tqdm
 
     return tqdm(total=total, desc="checking and storing images", unit="img", disable=quiet or not sys.stderr.isatty())
 
@@ -197,7 +196,6 @@ def _report(summary, store) -> int:
         f"imported dataset '{summary.dataset}'{pinned}: {len(summary.chains)} chains, {summary.images_added} images added, "
         f"{summary.images_already_stored} already stored, into {store.root}"
     )
-    from iqa_audit.core.console import pytest_command
 
     print(
         f"audit it: {pytest_command('tests_metrics', 'tests_editors', '--dataset', summary.dataset, '--store', str(store.root))}"

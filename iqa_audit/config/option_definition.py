@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from iqa_audit.core.errors import ConfigError, explain
 from iqa_audit.config.value_lists import split_csv, split_specs
+import json
 
 # Value kinds: how a command-line string becomes a config value.
 NAMES = "names"  # repeatable, commas allowed: --metric a --metric b,c -> ("a", "b", "c")
@@ -239,7 +240,6 @@ def cli_text(value: Any) -> str:
 
 def toml_text(value: Any) -> str:
     """A value as TOML writes it (what the user typed, or should type)."""
-    import json
 
     if isinstance(value, bool):
         return "true" if value else "false"

@@ -391,7 +391,6 @@ def ensure_imported(store: Store, ref: str) -> DatasetRecord:
     the manifest (nothing is imported then) or naming the unknown import."""
     if not is_manifest_ref(ref):
         return require_record(store, ref)
-    from filelock import FileLock
 
     with FileLock(str(store.locks / "dataset-import.lock")):
         return require_record(store, import_manifest(store, ref).dataset)

@@ -35,6 +35,11 @@ from iqa_audit.metrics.pyiqa_loading import build_pyiqa_model, build_random_pyiq
 from iqa_audit.metrics.weights import import_pyiqa, pyiqa_config, required_weights, unavailable, weights_digest
 
 from iqa_audit.metrics.names import SET_LEVEL_TYPES  # networks under NR that do not score one image
+from iqa_audit.metrics.normalise import TABLE2
+import sys
+from iqa_audit.core.keys import digest, code_digest, installed_code_digest
+import difflib
+import gc
 
 # Metrics whose pyiqa network cannot score a batch of more than one image, and why: the
 # adapter gives them one image per forward (found by the random-weights batch checks,
@@ -68,9 +73,6 @@ def _parse_bound(text: str) -> float | None:
 
 def pyiqa_range(metric: str) -> TypicalRange:
     """Table 2 for the study's metrics, else pyiqa's own score_range (approximate, '~')."""
-    # Imported here: normalize imports metrics.base; keep the import graph acyclic.
-    from iqa_audit.metrics.normalise import TABLE2
-
     cfg = pyiqa_config(metric)
     lower_better = bool(cfg.get("lower_better", False))
     if metric in TABLE2:
@@ -96,9 +98,6 @@ def scoring_code_digest() -> str:
     the installed pyiqa package's source (keys.installed_code_digest). It enters every pyiqa
     metric's version, so editing either, say to try a patched network, re-scores instead of
     reusing scores of the old code."""
-    import sys
-
-    from iqa_audit.core.keys import digest, code_digest, installed_code_digest
 
     modules = (sys.modules[__name__], sys.modules[build_pyiqa_model.__module__], sys.modules[run_with_backoff.__module__])
     return digest([code_digest(*modules), installed_code_digest("pyiqa")])
@@ -244,7 +243,6 @@ class PyiqaMetric:
         # Hand the failed batch's memory back before the smaller retry asks for it: cached
         # GPU blocks (else the retry is fragmented out of memory), and on the CPU anything
         # only a collection frees.
-        import gc
 
         import torch
 
@@ -259,7 +257,6 @@ def create_pyiqa_metric(name: str, *, device: str = "cpu", batch_size: int | Non
     `batch_size` None (the default) sizes batches per call: fixed on the CPU, to free
     memory on a GPU. A number fixes the first batch tried (out-of-memory still halves it).
     """
-    import difflib
 
     try:
         metric, random = random_weights.split_variant(name.split(":", 1)[1])

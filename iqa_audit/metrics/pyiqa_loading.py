@@ -34,6 +34,7 @@ from iqa_audit.metrics.weights import (
     required_weights,
     unavailable,
 )
+import sys
 
 # Patching download functions is process-wide; one creation at a time.
 _PATCH_LOCK = threading.RLock()
@@ -65,7 +66,6 @@ def _blocked(name: str, url: str, dst: str | os.PathLike) -> MetricUnavailable:
 @contextmanager
 def _pyiqa_loading(name: str, *, offline: bool) -> Iterator[None]:
     """Point pyiqa at the current TORCH_HOME and, offline, turn every download into MetricUnavailable."""
-    import sys
 
     import pyiqa.utils.download_util as dl
     import torch.hub

@@ -32,6 +32,10 @@ from __future__ import annotations
 
 from iqa_audit.core.errors import explain
 from iqa_audit.metrics.base import MetricUnavailable
+from iqa_audit.metrics.normalise import TABLE2
+import sys
+from iqa_audit.core import keys
+from iqa_audit.metrics import local_vlm, stand_ins
 
 VARIANT_SEPARATOR = "@"
 RANDOM_VARIANT = "random"
@@ -56,7 +60,6 @@ def study_metrics() -> tuple[str, ...]:
     """The study's Table 2 metrics (normalize.TABLE2) that `pyiqa:<name>@random` builds here,
     sorted by name: 20 of its 21 pyiqa metrics (qalign is too large). The one list the
     random-weights tests and both cost benchmarks use."""
-    from iqa_audit.metrics.normalise import TABLE2
 
     return tuple(sorted(set(TABLE2) - _NOT_STUDY_PYIQA))
 
@@ -85,12 +88,7 @@ def variant_id(metric: str) -> str:
 def code_digest() -> str:
     """sha256 (12 hex) of the stand-in recipes (this module, stand_ins and local_vlm;
     keys.code_digest): a new recipe is a new metric version."""
-    import sys
-
-    from iqa_audit.core.keys import code_digest
-    from iqa_audit.metrics import local_vlm, stand_ins
-
-    return code_digest(sys.modules[__name__], stand_ins, local_vlm)[:12]
+    return keys.code_digest(sys.modules[__name__], stand_ins, local_vlm)[:12]
 
 
 def not_buildable(name: str, arch_type: str) -> MetricUnavailable | None:

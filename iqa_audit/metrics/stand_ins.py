@@ -16,6 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
+import numpy as np
+import sys
+from iqa_audit.metrics.local_vlm import build_tokenizer, qwen3_vl_processor
+from iqa_audit.metrics.local_vlm import qwen3_5_model
 
 
 # ----- stand-ins of the right shape ------------------------------------------------------------
@@ -115,7 +119,6 @@ def _torchvision_model(url: str) -> Any:
 
 
 def _rng(seed: int, label: str):
-    import numpy as np
 
     return np.random.default_rng([seed, zlib.crc32(label.encode())])
 
@@ -130,7 +133,6 @@ def _savemat(dst: Path, data: dict) -> None:
 
 def _mvg(rng, dim: int) -> tuple[Any, Any]:
     """A mean and a well-conditioned covariance of `dim` features (NIQE-style MVG model)."""
-    import numpy as np
 
     a = rng.normal(0, 1, (dim, dim)) / np.sqrt(dim)
     return rng.normal(0, 1, (1, dim)), a @ a.T + np.eye(dim)
@@ -154,7 +156,6 @@ def _forge_niqe(dst: Path, seed: int) -> None:
 
 
 def _forge_ilniqe(dst: Path, seed: int) -> None:
-    import numpy as np
 
     rng = _rng(seed, dst.name)
     mu, cov = _mvg(rng, ILNIQE_PCA_DIM)
@@ -175,7 +176,6 @@ def _forge_brisque(dst: Path, seed: int) -> None:
 
 
 def _tree(rng) -> dict:
-    import numpy as np
 
     nodes = 2 ** (NRQM_DEPTH + 1) - 1
     idx = np.arange(1, nodes + 1)  # 1-based, as the MATLAB random forest stores them
@@ -195,7 +195,6 @@ def _tree(rng) -> dict:
 
 
 def _forge_nrqm(dst: Path, seed: int) -> None:
-    import numpy as np
 
     rng = _rng(seed, dst.name)
     forests = np.empty((1, 3), dtype=object)
@@ -318,14 +317,12 @@ class _Interceptor:
         return load_pretrained_network
 
     def qrealign_processor(self, repo: str) -> Any:
-        from iqa_audit.metrics.local_vlm import build_tokenizer, qwen3_vl_processor
 
         self.vlm_tokenizer = build_tokenizer()
         self.forged.append(f"processor:{repo}")
         return qwen3_vl_processor(self.vlm_tokenizer)
 
     def hf_model(self, repo: str, *args: Any, **kwargs: Any) -> Any:
-        from iqa_audit.metrics.local_vlm import build_tokenizer, qwen3_5_model
 
         tokenizer = getattr(self, "vlm_tokenizer", None) or build_tokenizer()
         self.forged.append(f"model:{repo}")
@@ -351,7 +348,6 @@ def random_downloads(name: str, seed: int) -> Iterator[_Interceptor]:
     Caller holds pyiqa_loading's patch lock (the patches are process-wide). torch.hub's folder and
     pyiqa's cache point at a temporary folder, deleted on exit; Hugging Face is offline.
     """
-    import sys
 
     import pyiqa.archs.arch_util as arch_util
     import pyiqa.archs.clip_model as clip

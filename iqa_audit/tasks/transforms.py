@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image as PILImage
 
 from iqa_audit.core.images import Image
+from PIL import ImageFilter
 
 
 def monochrome(pixels: np.ndarray) -> np.ndarray:
@@ -69,7 +70,6 @@ EDGE_LEVELS = 32
 def colour_patches(pixels: np.ndarray) -> np.ndarray:
     """Flat colour regions: median-filtered, then quantised to PATCH_COLOURS colours
     (Pillow's median cut, no dithering: deterministic). (H, W, 3) uint8."""
-    from PIL import ImageFilter
 
     pil = Image(np.ascontiguousarray(pixels)).to_pil()
     size = max(3, 2 * int(min(pil.size) * PATCH_MEDIAN_FRACTION / 2) + 1)
@@ -80,7 +80,6 @@ def colour_patches(pixels: np.ndarray) -> np.ndarray:
 
 def edge_drawing(pixels: np.ndarray) -> np.ndarray:
     """Black edges on white: where the grey image's Laplacian exceeds EDGE_LEVELS. (H, W, 3) uint8."""
-    from PIL import ImageFilter
 
     grey = Image(np.ascontiguousarray(pixels)).to_pil().convert("L")
     edges = np.asarray(grey.filter(ImageFilter.FIND_EDGES)) > EDGE_LEVELS

@@ -176,3 +176,32 @@ def test_nothing_below_the_editor_table_imports_an_editor(module) -> None:
 def test_only_the_table_imports_the_editor_modules() -> None:
     importers = {name for name, deps in _graph().items() if deps & EDITORS} - EDITORS
     assert importers == {"iqa_audit.editors.registry"}
+
+
+def _function_level_imports(path: Path) -> list[tuple[str, int]]:
+    """(top-level package, line) of every import inside a function of the file at `path`."""
+    found = []
+    for fn in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for node in ast.walk(fn):
+            if isinstance(node, ast.Import):
+                found += [(a.name.split(".")[0], node.lineno) for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                found.append(("iqa_audit" if node.level else (node.module or "").split(".")[0], node.lineno))
+    return found
+
+
+def test_imports_inside_functions_are_only_the_documented_heavy_libraries() -> None:
+    from iqa_audit.core.lazy import HEAVY
+
+    lazy = [
+        f"{path.relative_to(ROOT)}:{line} imports {top} inside a function"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for top, line in _function_level_imports(path)
+        if top not in HEAVY
+    ]
+    assert not lazy, (
+        "imports go at module top, except the heavy libraries listed (with their cost) in "
+        "iqa_audit/core/lazy.py HEAVY:\n" + "\n".join(lazy)
+    )

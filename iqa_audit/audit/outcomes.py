@@ -219,12 +219,7 @@ def _gap_fields(cell: GapCell, engine, cfg: AuditConfig) -> dict[str, Any]:
         "metric": cell.metric,
         "metric_id": series.metric_id,
         "version": series.metric_version,
-        "range": {
-            "lo": metric.range.lo,
-            "hi": metric.range.hi,
-            "higher_better": metric.range.higher_better,
-            "source": metric.range.source,
-        },
+        "range": metric.range.to_dict(),
         "setting": cell.setting.label,
         "editor": cell.setting.editor,
         "task": cell.setting.task,

@@ -51,22 +51,14 @@ class MetricIdentity:
         return cls(metric.id, metric.name, metric.version, metric.range)
 
     def to_json(self) -> str:
-        r = self.range
         return json.dumps(
-            {
-                "id": self.id,
-                "name": self.name,
-                "version": self.version,
-                "range": {"lo": r.lo, "hi": r.hi, "higher_better": r.higher_better, "source": r.source},
-            },
-            sort_keys=True,
+            {"id": self.id, "name": self.name, "version": self.version, "range": self.range.to_dict()}, sort_keys=True
         )
 
     @classmethod
     def from_json(cls, text: str) -> "MetricIdentity":
         d = json.loads(text)
-        r = d["range"]
-        return cls(d["id"], d["name"], d["version"], TypicalRange(r["lo"], r["hi"], r["higher_better"], r["source"]))
+        return cls(d["id"], d["name"], d["version"], TypicalRange.from_dict(d["range"]))
 
 
 def torch_hub_dir() -> Path:

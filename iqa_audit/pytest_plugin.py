@@ -498,8 +498,9 @@ class ResultCollector:
         from dataclasses import replace
 
         from iqa_audit.core.errors import AuditError
+        from iqa_audit.report.html import write_report
         from iqa_audit.report.retention import prune_runs
-        from iqa_audit.results.writer import unavailable_metrics, write_run_outputs
+        from iqa_audit.results.writer import load_results, unavailable_metrics, unwritable, write_results
 
         audit = self.config.stash[SESSION_KEY]
         cfg = audit.cfg
@@ -512,26 +513,31 @@ class ResultCollector:
             # No silent green: a run that could not audit a metric it was asked for fails.
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         # A Ctrl-C now would cut a file in half: it is counted instead, and makes the run
-        # interrupted if it comes before the baseline would be written (write_run_outputs).
+        # interrupted if it comes before the baseline would be written (write_results).
         with sigint_deferred(self.sigints) as during:
             try:
                 run_dir = audit.claim_run_dir()
                 if run_dir.name != cfg.run_name:
                     self.moved = f"reports/{cfg.run_name} was taken by another run; this run's report is in {run_dir}"
                     cfg = replace(cfg, run_name=run_dir.name)
-                self.paths, self.interrupted = write_run_outputs(
+                results, self.paths, self.interrupted = write_results(
                     cfg,
                     run_dir,
                     records,
                     started=audit.started,
                     finished=time.time(),
-                    compare=cfg.compare,
                     outcomes=dict(self.outcomes),
                     interrupted=self.interrupted,
                     collected=session.testscollected,
                     stopped=self.stopped,
                     stop_requested=during.requested,
                 )
+                # The report is drawn from the typed results just written (results/ knows no report).
+                compare = load_results(cfg.compare) if cfg.compare else None
+                try:
+                    self.paths["report"] = write_report(results, run_dir, compare=compare)
+                except OSError as e:
+                    raise unwritable(run_dir / "index.html", e) from None
             except (AuditError, OSError) as e:  # e.g. the disk filled up: one clear line, not a traceback
                 self.failure = redact_text(str(e))
                 if session.exitstatus == 0:

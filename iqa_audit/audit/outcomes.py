@@ -229,6 +229,7 @@ def _gap_fields(cell: GapCell, engine, cfg: AuditConfig) -> dict[str, Any]:
         "mean_normalised": {str(k): series.mean(k) for k in series.steps if series.at(k)},
         "spread_normalised": {str(k): series.spread(k) for k in series.steps if series.at(k)},
         "raw": {str(r): {str(k): v for k, v in steps.items()} for r, steps in series.raw.items()},
+        "normalised": {str(r): {str(k): v for k, v in steps.items()} for r, steps in series.normalised.items()},
         "images": engine.chain_images(cell.setting, cell.seed, steps=cfg.steps, runs=cfg.runs),
         "detection_delay": detection_delay_record(series),
     }

@@ -30,7 +30,8 @@ from iqa_audit.store.store import default_store_root
 from iqa_audit.report.figure_cache import FigureCache
 from iqa_audit.report.gaps_html import heatmap_plots
 from iqa_audit.report.markup import data_uri, e
-from iqa_audit.report.model import StripImage, ends_of_chain, explain_gap, fmt, gap_pair
+from iqa_audit.report.model import StripImage, ends_of_chain, fmt, gap_pair
+from iqa_audit.report.sentences import explain_gap
 from iqa_audit.report.store_images import ImageSource, thumbnail
 
 THUMB_PX = 160

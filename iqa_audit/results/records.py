@@ -1,17 +1,17 @@
 """One record per audit cell: the schema of results.json's `cells` entries.
 
-`verdicts` makes a record for every test it judges (for the gated kinds with `baseline`,
-how the verdict compares with the baseline); the pytest plugin ships it from the xdist
-worker to the controller as JSON (`to_dict`) and adds what only the test's report knows
-(`outcome`, `nodeid`; both with dataclasses.replace);
-`results` writes the records into results.json, `results.update_baseline` turns them into
-baseline rows, and the report draws them. JSON becomes a record in one place, `parse`,
+`audit.outcomes` makes a record for every test it judges (for the gated kinds with
+`baseline`, how the verdict compares with the baseline). A record stays typed from there
+on: the only JSON on its way is the one an xdist worker must send to the controller (the
+pytest plugin: `to_dict` there, `parse` on arrival, with what only the test's report
+knows: `outcome`, `nodeid`), and results.json itself, written once by results.writer;
+the report draws the same typed records. JSON becomes a record in one place, `parse`,
 which dispatches on `kind` and refuses a malformed record with a RecordError naming the
 cell, the field, what was expected and the fix.
 
 Units: gaps, means and spreads of scores are in *normalised points*, the 0–100 scale on
 which 0 and 100 are the ends of the metric's typical raw range and higher is better
-(normalize.normalise; a score outside its typical range leaves [0, 100]). `raw` scores are
+(metrics.normalise; a score outside its typical range leaves [0, 100]). `raw` scores are
 in the metric's own unit. Steps are chain steps (0: the original seed image, k: after the
 k-th edit); steps and runs are JSON object keys, so they are strings there ("0", "1", ...).
 
@@ -87,6 +87,8 @@ kind "gap" (GapRecord): does a metric notice the damage between step 1 and step 
     mean_normalised, spread_normalised {step: float}  mean and sd over runs of the
                        normalised score at every scored step of the series.
     raw         {run: {step: float}}  raw scores, the metric's unit.
+    normalised  {run: {step: float}}  the same scores normalised (metrics.normalise with
+                       `range`), normalised points: what the report shows beside `raw`.
     images      {run: {step: "<sha256>.<ext>"}}  the chain's images in the store.
     detection_delay {"per_run": [int?], "mean", "sd", "noticed_runs", "runs", "resolution": [int]}?
                        the series' metric detection delay in steps (stability.detection_delay).
@@ -246,8 +248,15 @@ class GapRecord(_Gated):
     mean_normalised: Mapping[str, float] = field(default_factory=dict)
     spread_normalised: Mapping[str, float] = field(default_factory=dict)
     raw: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    normalised: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     images: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     detection_delay: Json | None = None
+
+    @property
+    def shown_verdict(self) -> str:
+        """'pass', 'fail' or 'inconclusive' (verdict_or_sign), or 'error' for a cell that
+        could not be judged (a non-finite score, the metric raising: the record carries `error`)."""
+        return "error" if self.error else verdict_or_sign(self.verdict, self.passed)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -309,6 +318,16 @@ class MetricStatusRecord(_Record):
     metric: str
     status: str
     why: str | None = None
+
+
+def verdict_or_sign(verdict: str | None, passed: bool) -> str:
+    """A verdict: `verdict` ('pass', 'fail' or 'inconclusive'), else pass/fail from `passed`
+    (records and baselines written before verdicts had a third value, and the kinds
+    without one: stability, editor)."""
+    return verdict if verdict in VERDICTS else ("pass" if passed else "fail")
+
+
+VERDICTS = ("pass", "fail", "inconclusive")  # every verdict a gap can have (gaps.VERDICTS)
 
 
 Record = Union[GapRecord, StabilityRecord, EditorRecord, SanityRecord, MetricStatusRecord]

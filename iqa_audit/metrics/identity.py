@@ -3,7 +3,7 @@ loading the metric.
 
 Loading `pyiqa:piqe` means importing torch and pyiqa (about 10 s) even when every score
 it would compute is already in the store. A warm re-run should cost nearly nothing, so
-the engine first asks for the metric's *identity*: the store remembers the identity a
+the scorer (scoring.cached.Scorer) first asks for the metric's *identity*: the store remembers the identity a
 loaded metric had, under a fingerprint of everything its version is derived from
 (pyiqa's installed version and source, the weight caches' listing, and the source of the
 code that computes id, version and range). Same fingerprint, same identity: no load. Anything

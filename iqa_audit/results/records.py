@@ -1,13 +1,14 @@
 """One record per audit cell: the schema of results.json's `cells` entries.
 
-`audit.outcomes` makes a record for every test it judges (for the gated kinds with
-`baseline`, how the verdict compares with the baseline). A record stays typed from there
-on: the only JSON on its way is the one an xdist worker must send to the controller (the
-pytest plugin: `to_dict` there, `parse` on arrival, with what only the test's report
-knows: `outcome`, `nodeid`), and results.json itself, written once by results.writer;
-the report draws the same typed records. JSON becomes a record in one place, `parse`,
-which dispatches on `kind` and refuses a malformed record with a RecordError naming the
-cell, the field, what was expected and the fix.
+Each audit kind's module (audit/gap_cells.py, stability_cells.py, sanity_cells.py,
+editor_cells.py) makes the typed record of every cell it judges; audit.outcomes adds how
+a gated verdict compares with the baseline (`baseline`, with dataclasses.replace). A
+record stays typed from there on: the only JSON on its way is the one an xdist worker
+must send to the controller (audit.shipping: `to_dict` there, `parse` on arrival, with
+what only the test's report knows: `outcome`, `nodeid`), and results.json itself,
+written once by results.writer; the report draws the same typed records. JSON becomes a
+record in one place, `parse`, which dispatches on `kind` and refuses a malformed record
+with a RecordError naming the cell, the field, what was expected and the fix.
 
 Units: gaps, means and spreads of scores are in *normalised points*, the 0–100 scale on
 which 0 and 100 are the ends of the metric's typical raw range and higher is better
@@ -32,7 +33,7 @@ Every collected cell that ran has exactly one record, whatever the code it runs 
 user's metric or editor raising, returning the wrong type, a score that is NaN): a cell
 that could not reach a verdict carries the error fields below (all null otherwise), and
 its kind's verdict fields say "no verdict" (`passed` false, `value` null). Error fields,
-every kind (cell_errors.py fills them from the exception):
+every kind (core.tracebacks.describe fills them from the exception):
     error       str?   why the cell has no verdict: the full message (what was wrong,
                        expected, got, fix). A cell skipped because its metric cannot run
                        here carries the reason too (`outcome` "skipped").

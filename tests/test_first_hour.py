@@ -234,12 +234,8 @@ def own_metric_run(pytester, tmp_path, seed_dir):
     metric.parent.mkdir()
     metric.write_text(MY_METRIC)
     pytester.makepyfile(
-        test_gap="from iqa_audit.audit.outcomes import audit_gap\n\n"
-        "def test_gap(gap_cell, audit_engine, record_cell, audit_config):\n"
-        "    audit_gap(gap_cell, audit_engine, record_cell, audit_config)\n",
-        test_sanity="from iqa_audit.audit.outcomes import audit_sanity\n\n"
-        "def test_metric_sanity(sanity_case, audit_engine, record_cell):\n"
-        "    audit_sanity(sanity_case, audit_engine, record_cell)\n",
+        test_gap="def test_gap(gap_cell, audit):\n    audit.gap(gap_cell)\n",
+        test_sanity="def test_metric_sanity(sanity_case, audit):\n    audit.sanity(sanity_case)\n",
     )
     args = [
         "-p",

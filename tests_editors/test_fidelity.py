@@ -10,12 +10,11 @@ The test functions come from the check table (iqa_audit.fidelity.CHECKS): one fu
 """
 
 from iqa_audit.fidelity import CHECKS
-from iqa_audit.audit.outcomes import audit_editor
 
 
 def _editor_test(check: str):
-    def test(editor_cell, audit_engine, record_cell, audit_config):
-        audit_editor(editor_cell, audit_engine, record_cell, audit_config)
+    def test(editor_cell, audit):
+        audit.editor(editor_cell)
 
     test.__name__ = test.__qualname__ = f"test_{check}"
     test.__doc__ = f"{check}: {CHECKS[check].summary}"

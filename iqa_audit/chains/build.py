@@ -43,7 +43,7 @@ class BuildOutcome:
 
     @property
     def label(self) -> str:
-        return f"{self.spec.setting}/{self.spec.seed}/run{self.spec.run}"
+        return self.spec.label
 
 
 def pending(
@@ -79,7 +79,7 @@ def stopped_chains(store: Store, specs: Sequence[ChainSpec], seed_dirs: Sequence
         chain = load_chain(store, spec, extra_seed_dirs=seed_dirs)
         if chain is not None and chain.stopped_reason is not None:
             last = next(s for s in chain.steps if not s.ok)
-            out.append((f"{spec.setting}/{spec.seed}/run{spec.run}", last.step, last.status, chain.stopped_reason))
+            out.append((spec.label, last.step, last.status, chain.stopped_reason))
     return out
 
 
@@ -197,7 +197,7 @@ class ChainLines:
 def _build_one_with_bar(root, spec, seed_dirs, budget, overall, show_progress) -> BuildOutcome:
     bar = tqdm(
         total=spec.steps,
-        desc=_label(spec),
+        desc=spec.label,
         unit="step",
         position=1,
         leave=False,
@@ -269,7 +269,7 @@ def _watch_parent(parent_pid: int) -> None:
 
 def _worker(root, spec, seed_dirs, budget) -> BuildOutcome:
     q = _progress_queue
-    return _build_one(root, spec, seed_dirs, budget, lambda done, wanted: q.put((_label(spec), done, wanted)))
+    return _build_one(root, spec, seed_dirs, budget, lambda done, wanted: q.put((spec.label, done, wanted)))
 
 
 def _build_parallel(store, todo, jobs, seed_dirs, budget, overall, show_progress, lines) -> list[BuildOutcome]:
@@ -297,7 +297,7 @@ def _build_parallel(store, todo, jobs, seed_dirs, budget, overall, show_progress
                 for fut in done:
                     spec = futures.pop(fut)
                     outcomes.append(lines.done(fut.result()))
-                    bar = bars.pop(_label(spec), None)
+                    bar = bars.pop(spec.label, None)
                     if bar is not None:
                         bar.close()
             _drain(q, bars, seen, overall, show_progress)
@@ -329,10 +329,6 @@ def _drain(q, bars, seen, overall, show_progress) -> None:
         bars[label].update(delta)
         overall.update(delta)
         seen[label] = done
-
-
-def _label(spec: ChainSpec) -> str:
-    return f"{spec.setting}/{spec.seed}/run{spec.run}"
 
 
 def timed(fn, *args, **kwargs):

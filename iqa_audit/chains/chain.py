@@ -55,6 +55,11 @@ class ChainSpec:
     def setting(self) -> str:
         return setting_label(self.editor, self.task)
 
+    @property
+    def label(self) -> str:
+        """'<setting>/<seed>/run<run>' (run_label)."""
+        return run_label(self.setting, self.seed, self.run)
+
 
 # How to reach an editor, not what it does: like the chain key, the setting label must not
 # change with a proxy's port or a retry count (and a URL may carry credentials).
@@ -66,6 +71,12 @@ def setting_label(editor_spec: str, task: str) -> str:
     name, params = parse_spec(editor_spec)
     parts = [name] + [f"{k}{v}" for k, v in sorted(params.items()) if k not in TRANSPORT_PARAMS] + [task]
     return slug("-".join(str(p) for p in parts))
+
+
+def run_label(setting: str, seed: str, run: int) -> str:
+    """'<setting>/<seed>/run<run>': how listings, progress bars, the paid-step ledger and
+    errors name one run of a chain."""
+    return f"{setting}/{seed}/run{run}"
 
 
 @dataclass(frozen=True, eq=False)
@@ -117,7 +128,7 @@ class Chain:
                 return s
         raise StoreError(
             explain(
-                f"chain {self.record.setting}/{self.record.seed}/run{self.record.run}",
+                f"chain {run_label(self.record.setting, self.record.seed, self.record.run)}",
                 expected=f"a stored step {k}",
                 got=f"steps 0..{len(self.steps) - 1}",
                 fix=f"Build more steps with `{cli_command('build', '--steps', '<N>')}`.",
@@ -420,7 +431,7 @@ def _build_locked(store: Store, rc: ResolvedChain, budget: PaidBudget, progress:
             _resume_editor(store, rc, steps)
             resumed = True
         if rc.editor.paid:
-            budget.take(f"{rc.spec.setting}/{rc.seed.name}/run{rc.spec.run}/step{k}")
+            budget.take(f"{run_label(rc.spec.setting, rc.seed.name, rc.spec.run)}/step{k}")
         outcome = make_step(rc.editor, rc.task, previous, k, rc.spec.run, chain=chain_label(rc))
         steps.append(record_step(store, rc.key, rc.spec.run, outcome))
         if outcome.status != "ok":

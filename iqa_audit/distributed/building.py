@@ -200,7 +200,7 @@ def build_chains_distributed(
                         "are stored, run the same command again to resume",
                     )
                 else:
-                    log(f"lost the worker of {_label(job.rc.spec)}; resuming from its last stored step")
+                    log(f"lost the worker of {job.rc.spec.label}; resuming from its last stored step")
                     submit(i, job)
                 continue
             error = _store_built_step(store, job, item)
@@ -215,10 +215,6 @@ def build_chains_distributed(
                 pass
             job.lock.__exit__(None, None, None)
     return [outcomes[i] for i in range(len(specs))]
-
-
-def _label(spec: Any) -> str:
-    return f"{spec.setting}/{spec.seed}/run{spec.run}"
 
 
 def _store_built_step(store: Store, job: _ChainJob, item: dict[str, Any]) -> str | None:

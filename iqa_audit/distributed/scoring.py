@@ -29,7 +29,7 @@ from iqa_audit.distributed.cluster import (
     retryable_errors,
 )
 from iqa_audit.scoring.batch import known_scores, nonfinite_error, score_batch, store_batch
-from iqa_audit.scoring.cached import missing_objects, scored_objects
+from iqa_audit.scoring.cached import scored_objects
 from iqa_audit.store.store import Store
 
 DEFAULT_CHUNK_SIZE = 8  # images per task: small enough that a lost worker costs little; a project choice
@@ -155,7 +155,7 @@ def score_distributed(
 ) -> list[MetricRun]:
     """Score `objects` = [(hash, ext), ...] with every metric on the open Ray session.
 
-    Same cache keys and values as scoring.cached_scores; one MetricRun per metric, in
+    Same cache keys and values as scoring.cached.Scorer; one MetricRun per metric, in
     order. `actors` caps actors per metric (default: one per CPU, or per GPU with cuda).
     `crash_first_actor_on_chunk` is a test hook (see MetricWorker). `log(line)` gets the
     progress lines (default: stderr)."""
@@ -279,7 +279,7 @@ def _score_metric(
         metric_id, version = info["id"], info["version"]
         wanted = dict(objects)
         have = known_scores(store, metric_id, version, wanted)
-        missing = missing_objects(wanted, {**have.finite, **have.nonfinite})
+        missing = have.missing(wanted)
         chunks = [missing[i : i + chunk_size] for i in range(0, len(missing), chunk_size)]
         if not chunks:
             return MetricRun(

@@ -68,6 +68,15 @@ class TypicalRange:
                 )
             )
 
+    def to_dict(self) -> dict[str, Any]:
+        """{"lo", "hi", "higher_better", "source"}: the range as JSON (identity memos, gap records)."""
+        return {"lo": self.lo, "hi": self.hi, "higher_better": self.higher_better, "source": self.source}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> TypicalRange:
+        """The range `to_dict` wrote. KeyError for a missing part, ConfigError for a bad one."""
+        return cls(d["lo"], d["hi"], d["higher_better"], d["source"])
+
 
 @runtime_checkable
 class Metric(Protocol):

@@ -3,7 +3,7 @@ results.json, checked against their names (sha256), and encoded small (JPEG thum
 PNG crops) through the figure cache, so a report drawn again does not decode them again.
 
 Used by the editor table (editors_html), the image strips (strips_html) and the pytest-html
-extras (pytest_html_support).
+extras (audit.pytest_html).
 """
 
 from __future__ import annotations

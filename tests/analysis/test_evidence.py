@@ -18,9 +18,9 @@ from iqa_audit.analysis import evidence
 from iqa_audit import fidelity
 from iqa_audit.audit.cells import GapCell
 from iqa_audit.config.audit_config import resolve_config
-from iqa_audit.audit.engine import Engine
+from iqa_audit.audit.services import Services
 from iqa_audit.analysis.evidence import Change, RunEvidence, measure_change
-from iqa_audit.analysis.gaps import Series, gap, judge
+from iqa_audit.analysis.gaps import Series, apply_sign_rule, gap
 from iqa_audit.core.images import Image
 from iqa_audit.chains.plan import Setting
 
@@ -126,7 +126,7 @@ def test_unpaired_runs_are_left_out_and_named():
 def test_no_paired_run_is_inconclusive_saying_why():
     g = gap(_series({0: {1: 50.0}, 1: {5: 40.0}}), 5)
     assert g.gap is None and g.runs == ()
-    v = judge(g, ())
+    v = apply_sign_rule(g, ())
     assert v.verdict == "inconclusive" and not v.passed
     assert "no run has both step 1 and step 5" in v.reason and "run 0 left out: no step 5" in v.reason
     assert "run 1 left out: no step 1" in v.reason
@@ -134,7 +134,7 @@ def test_no_paired_run_is_inconclusive_saying_why():
 
 def test_no_visible_change_in_any_run_is_inconclusive_with_the_numbers():
     g = gap(_series({0: {1: 50.0, 5: 49.9}, 1: {1: 60.0, 5: 59.95}}), 5)
-    v = judge(g, (_ev(0, False), _ev(1, False)))
+    v = apply_sign_rule(g, (_ev(0, False), _ev(1, False)))
     assert v.verdict == "inconclusive" and g.noticed  # the sign alone would have said "noticed"
     assert "run 0: identical pixels" in v.reason and evidence.THRESHOLD_SOURCE in v.reason
 
@@ -142,7 +142,7 @@ def test_no_visible_change_in_any_run_is_inconclusive_with_the_numbers():
 @pytest.mark.parametrize("gaps, verdict", [((-2.0, -1.0), "pass"), ((2.0, 1.0), "fail"), ((0.0, 0.0), "fail")])
 def test_a_visible_change_keeps_the_study_sign_rule(gaps, verdict):
     g = gap(_series({0: {1: 50.0, 5: 50.0 + gaps[0]}, 1: {1: 60.0, 5: 60.0 + gaps[1]}}), 5)
-    v = judge(g, (_ev(0, True), _ev(1, False)))  # one visible run is enough
+    v = apply_sign_rule(g, (_ev(0, True), _ev(1, False)))  # one visible run is enough
     assert v.verdict == verdict and v.passed is (verdict == "pass")
     assert g.gap == pytest.approx(sum(gaps) / 2)
 
@@ -158,10 +158,10 @@ def test_each_gap_carries_its_per_run_gaps_and_spread():
 def test_evidence_for_a_paired_run_is_required():
     g = gap(_series({0: {1: 50.0, 5: 40.0}}), 5)
     with pytest.raises(Exception, match="evidence for every paired run"):
-        judge(g, ())
+        apply_sign_rule(g, ())
 
 
-# ----- through the engine: memoised, so a warm run decodes no image ------------------------
+# ----- through the gap cells' service: memoised, so a warm run decodes no image ------------
 def _engine(tmp_path, seed_dir, editor="sim-noise-tint"):
     cfg = resolve_config(
         {
@@ -177,43 +177,45 @@ def _engine(tmp_path, seed_dir, editor="sim-noise-tint"):
         }
     )
     cell = GapCell("iqa_audit:noise-sigma", "noise-sigma", Setting(f"{editor}-replicate", editor, "replicate"), "tiny", 5)
-    return Engine(cfg), cell
+    return Services.open(cfg).gaps, cell
 
 
 def test_engine_verdict_uses_evidence_and_a_warm_run_reads_it_back(tmp_path, seed_dir, monkeypatch):
-    engine, cell = _engine(tmp_path, seed_dir)
-    v = engine.verdict(cell)
+    gaps, cell = _engine(tmp_path, seed_dir)
+    v = gaps.verdict(cell)
     assert v.verdict == "pass" and [e.run for e in v.evidence] == [0, 1] and all(e.visible for e in v.evidence)
-    engine.store.close()
+    gaps.changes.store.close()
 
     warm, _ = _engine(tmp_path, seed_dir)
 
     def refuse(*a, **k):
         raise AssertionError("evidence was measured again on a warm run")
 
-    monkeypatch.setattr("iqa_audit.audit.engine.measure_change", refuse)
-    monkeypatch.setattr(warm, "image", refuse)  # no image is decoded at all
+    monkeypatch.setattr("iqa_audit.audit.step_changes.measure_change", refuse)
+    monkeypatch.setattr("iqa_audit.audit.step_changes.step_image", refuse)  # no image is decoded at all
     assert warm.verdict(cell).evidence == v.evidence
 
 
 def test_editing_the_evidence_code_measures_again(tmp_path, seed_dir, monkeypatch):
-    from iqa_audit.audit import engine as engine_mod
+    from iqa_audit.audit import step_changes
 
-    engine, cell = _engine(tmp_path, seed_dir)
-    engine.verdict(cell)
+    gaps, cell = _engine(tmp_path, seed_dir)
+    gaps.verdict(cell)
     calls = []
-    real = engine_mod.measure_change
-    monkeypatch.setattr(engine_mod, "measure_change", lambda a, b: calls.append(1) or real(a, b))
-    monkeypatch.setattr(engine_mod, "code_digest", lambda *modules: "edited-" + "-".join(m.__name__ for m in modules))
+    real = step_changes.measure_change
+    monkeypatch.setattr(step_changes, "measure_change", lambda a, b: calls.append(1) or real(a, b))
+    monkeypatch.setattr(step_changes, "code_digest", lambda *modules: "edited-" + "-".join(m.__name__ for m in modules))
     fresh, _ = _engine(tmp_path, seed_dir)
     fresh.verdict(cell)
     assert len(calls) == 2  # both runs measured again under the new code's key
 
 
 def test_identity_chain_is_inconclusive_without_decoding(tmp_path, seed_dir, monkeypatch):
-    engine, cell = _engine(tmp_path, seed_dir, editor="identity")
-    monkeypatch.setattr(engine, "image", lambda *a: (_ for _ in ()).throw(AssertionError("decoded")))
-    engine.series(cell)  # scores need the images; evidence must not
-    monkeypatch.setattr("iqa_audit.audit.engine.measure_change", lambda *a: (_ for _ in ()).throw(AssertionError("measured")))
-    v = engine.verdict(cell)
+    gaps, cell = _engine(tmp_path, seed_dir, editor="identity")
+    monkeypatch.setattr("iqa_audit.audit.step_changes.step_image", lambda *a: (_ for _ in ()).throw(AssertionError("decoded")))
+    gaps.series(cell)  # scores need the images; evidence must not
+    monkeypatch.setattr(
+        "iqa_audit.audit.step_changes.measure_change", lambda *a: (_ for _ in ()).throw(AssertionError("measured"))
+    )
+    v = gaps.verdict(cell)
     assert v.verdict == "inconclusive" and all(e.change.psnr_db is None for e in v.evidence)

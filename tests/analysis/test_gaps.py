@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from iqa_audit.audit.cells import GapCell
 from iqa_audit.config.audit_config import resolve_config
-from iqa_audit.audit.engine import Engine
+from iqa_audit.audit.services import Services
 from iqa_audit.analysis.gaps import Series, gap, seed_passes
 from iqa_audit.chains.plan import Setting
 
@@ -65,15 +65,15 @@ def test_engine_gap_equals_a_hand_computation_from_stored_raw_scores(tmp_path, s
             "store": str(tmp_path / "store"),
         }
     )
-    engine = Engine(cfg)
+    services = Services.open(cfg)
     cell = GapCell(
         "iqa_audit:noise-sigma", "noise-sigma", Setting("sim-noise-tint-replicate", "sim-noise-tint", "replicate"), "tiny", 5
     )
-    g = engine.gap(cell)
+    g = services.gaps.gap(cell)
     # By hand: read each run's stored step-1 and step-5 raw scores, normalise with the
     # declared range (0-20 grey levels, lower is better), average, subtract.
-    store = engine.store
-    metric = engine.metric("iqa_audit:noise-sigma")
+    store = services.store
+    metric = services.scorer.metric("iqa_audit:noise-sigma")
     lo, hi = metric.range.lo, metric.range.hi
     per_step = {1: [], 5: []}
     for chain in store.chains():

@@ -16,7 +16,7 @@ import pytest
 
 from iqa_audit.audit.cells import StabilityCell, stability_cells
 from iqa_audit.config.audit_config import resolve_config
-from iqa_audit.audit.engine import Engine
+from iqa_audit.audit.services import Services
 from iqa_audit.core.errors import ConfigError
 from iqa_audit.metrics.base import NonFiniteScore
 from iqa_audit.analysis.gaps import Series
@@ -145,12 +145,12 @@ def test_a_content_metric_fails_and_a_quality_measure_passes(tmp_path):
             "stability_long_side": 128,
         }
     )
-    engine = Engine(cfg)
-    found = {c.metric: engine.stability(c) for c in stability_cells(cfg)}
+    stability_of = Services.open(cfg).stability
+    found = {c.metric: stability_of.finding(c) for c in stability_cells(cfg)}
     content, quality = found[CONTENT_METRIC], found["iqa_audit:noise-sigma"]
     assert not content.passed and content.ratio > STABILITY_BOUND, content.explain()
     assert quality.passed, quality.explain()
-    add = engine.stability_series(
+    add = stability_of.series(
         CONTENT_METRIC,
         StabilityCell(CONTENT_METRIC, "x", "sim-noise-tint", "add-fruits", "empty-table").add_setting,
         "empty-table",
@@ -165,11 +165,7 @@ def test_a_step_the_metric_could_not_score_is_an_error_not_a_skipped_difference(
         stability(add, series("rep", {0: [50, 50, 51, 50, 50]}))
 
 
-STABILITY_TEST = (
-    "from iqa_audit.audit.outcomes import audit_stability\n\n"
-    "def test_stability(stability_cell, stability_inputs, audit_engine, record_cell, audit_config):\n"
-    "    audit_stability(stability_cell, audit_engine, record_cell, audit_config)\n"
-)
+STABILITY_TEST = "def test_stability(stability_cell, stability_inputs, audit):\n    audit.stability(stability_cell)\n"
 
 
 def _stability_run(pytester, tmp_path, metric: str, *extra: str):

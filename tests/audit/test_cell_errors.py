@@ -121,19 +121,10 @@ audit_steps = 4
 audit_runs = 1
 """
 TESTS = {
-    "test_gap": "from iqa_audit.audit.outcomes import audit_gap\n\n"
-    "def test_gap(gap_cell, gap_inputs, audit_engine, record_cell, audit_config):\n"
-    "    audit_gap(gap_cell, audit_engine, record_cell, audit_config)\n",
-    "test_stability": "from iqa_audit.audit.outcomes import audit_stability\n\n"
-    "def test_stability(stability_cell, stability_inputs, audit_engine, record_cell, audit_config):\n"
-    "    audit_stability(stability_cell, audit_engine, record_cell, audit_config)\n",
-    "test_sanity": "from iqa_audit.audit.outcomes import audit_sanity\n\n"
-    "def test_metric_sanity(sanity_case, audit_engine, record_cell):\n"
-    "    audit_sanity(sanity_case, audit_engine, record_cell)\n",
-    "test_editors": "from iqa_audit.audit.outcomes import audit_editor\n\n"
-    "def test_tint(editor_cell, audit_engine, record_cell, audit_config):\n"
-    "    audit_editor(editor_cell, audit_engine, record_cell, audit_config)\n"
-    "test_tint.iqa_check = 'tint'\n",
+    "test_gap": "def test_gap(gap_cell, gap_inputs, audit):\n    audit.gap(gap_cell)\n",
+    "test_stability": "def test_stability(stability_cell, stability_inputs, audit):\n    audit.stability(stability_cell)\n",
+    "test_sanity": "def test_metric_sanity(sanity_case, audit):\n    audit.sanity(sanity_case)\n",
+    "test_editors": "def test_tint(editor_cell, audit):\n    audit.editor(editor_cell)\ntest_tint.iqa_check = 'tint'\n",
 }
 
 

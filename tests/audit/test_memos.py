@@ -14,9 +14,10 @@ import pytest
 
 from iqa_audit.audit.cells import EditorCell, GapCell, SanityCase
 from iqa_audit.config.audit_config import resolve_config
-from iqa_audit.audit.engine import Engine, memo_key
+from iqa_audit.audit.services import Services
 from iqa_audit.metrics.identity import MetricIdentity, fingerprint, torch_hub_dir
 from iqa_audit.chains.plan import Setting
+from iqa_audit.store.memo import memo_key
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTING = Setting("sim-noise-tint-replicate", "sim-noise-tint", "replicate")
@@ -37,11 +38,11 @@ def _cfg(tmp_path, seed_dir, **kw):
     return resolve_config({**base, **kw})
 
 
-def _refuse_loads(engine: Engine, monkeypatch) -> None:
+def _refuse_loads(services: Services, monkeypatch) -> None:
     def refuse(name):
         raise AssertionError(f"metric {name} was loaded on a warm run")
 
-    monkeypatch.setattr(engine, "metric", refuse)
+    monkeypatch.setattr(services.scorer, "metric", refuse)
 
 
 @pytest.mark.parametrize(
@@ -81,32 +82,32 @@ def test_identity_round_trips_through_json():
 def test_warm_gap_needs_no_metric_load_and_gives_the_same_series(tmp_path, seed_dir, monkeypatch):
     cfg = _cfg(tmp_path, seed_dir)
     cell = GapCell("pyiqa:piqe", "piqe", SETTING, "tiny", 3)
-    cold = Engine(cfg)
-    cold_series = cold.series(cell)
-    warm = Engine(cfg)
+    cold = Services.open(cfg)
+    cold_series = cold.gaps.series(cell)
+    warm = Services.open(cfg)
     _refuse_loads(warm, monkeypatch)
-    assert warm.series(cell) == cold_series
-    assert warm.identity("pyiqa:piqe") == cold.identity("pyiqa:piqe")
+    assert warm.gaps.series(cell) == cold_series
+    assert warm.scorer.identity("pyiqa:piqe") == cold.scorer.identity("pyiqa:piqe")
 
 
 def test_a_missing_score_loads_the_metric_after_all(tmp_path, seed_dir):
     cfg = _cfg(tmp_path, seed_dir)
     cell = GapCell("pyiqa:piqe", "piqe", SETTING, "tiny", 3)
-    first = Engine(cfg).series(cell)
+    first = Services.open(cfg).gaps.series(cell)
     ident = first.metric_version
-    with Engine(cfg).store._tx() as db:  # lose one stored score
+    with Services.open(cfg).store._tx() as db:  # lose one stored score
         db.execute("DELETE FROM scores WHERE rowid IN (SELECT rowid FROM scores WHERE metric_id='piqe' LIMIT 1)")
-    again = Engine(cfg).series(cell)
+    again = Services.open(cfg).gaps.series(cell)
     assert again == first and again.metric_version == ident
 
 
 def test_warm_fidelity_finding_is_read_not_recomputed(tmp_path, seed_dir, monkeypatch):
     cfg = _cfg(tmp_path, seed_dir)
     cell = EditorCell(SETTING, "tiny", "colours", steps=3, runs=1)
-    cold = Engine(cfg).editor_finding(cell)
-    warm_engine = Engine(cfg)
-    monkeypatch.setattr(warm_engine, "_run_check", lambda *a: pytest.fail("check recomputed on a warm run"))
-    assert warm_engine.editor_finding(cell) == cold
+    cold = Services.open(cfg).editors.finding(cell)
+    warm = Services.open(cfg).editors
+    monkeypatch.setattr(warm, "_run_check", lambda *a: pytest.fail("check recomputed on a warm run"))
+    assert warm.finding(cell) == cold
 
 
 def test_fidelity_memo_key_depends_on_every_input():
@@ -117,37 +118,37 @@ def test_fidelity_memo_key_depends_on_every_input():
 
 
 def test_editing_the_checks_code_invalidates_fidelity_memos(tmp_path, seed_dir, monkeypatch):
-    import iqa_audit.audit.engine as engine_mod
+    import iqa_audit.audit.editor_cells as editor_cells
 
     cfg = _cfg(tmp_path, seed_dir)
     cell = EditorCell(SETTING, "tiny", "tint", steps=3, runs=1)
-    Engine(cfg).editor_finding(cell)
+    Services.open(cfg).editors.finding(cell)
     calls = []
-    monkeypatch.setattr(engine_mod, "code_digest", lambda *modules: "edited-" + ",".join(m.__name__ for m in modules))
-    engine = Engine(cfg)
-    real = engine._run_check
-    monkeypatch.setattr(engine, "_run_check", lambda *a: calls.append(1) or real(*a))
-    engine.editor_finding(cell)
+    monkeypatch.setattr(editor_cells, "code_digest", lambda *modules: "edited-" + ",".join(m.__name__ for m in modules))
+    editors = Services.open(cfg).editors
+    real = editors._run_check
+    monkeypatch.setattr(editors, "_run_check", lambda *a: calls.append(1) or real(*a))
+    editors.finding(cell)
     assert calls == [1]
 
 
 def test_warm_sanity_verdict_is_read_not_recomputed(tmp_path, seed_dir, monkeypatch):
     cfg = _cfg(tmp_path, seed_dir)
     case = SanityCase("pyiqa:piqe", "piqe", "deterministic")
-    cold = Engine(cfg).sanity(case)
-    warm = Engine(cfg)
+    cold = Services.open(cfg).sanity.result(case)
+    warm = Services.open(cfg)
     _refuse_loads(warm, monkeypatch)
-    assert warm.sanity(case) == cold and cold[0] is True
+    assert warm.sanity.result(case) == cold and cold[0] is True
 
 
 WARM_RUN = """
 import json, sys
 from iqa_audit.audit.cells import gap_cells
 from iqa_audit.config.audit_config import resolve_config
-from iqa_audit.audit.engine import Engine
+from iqa_audit.audit.services import Services
 cfg = resolve_config(json.loads(sys.argv[1]))
-engine = Engine(cfg)
-gaps = [engine.gap(c).gap for c in gap_cells(cfg)]
+services = Services.open(cfg)
+gaps = [services.gaps.gap(c).gap for c in gap_cells(cfg)]
 print(json.dumps({"gaps": gaps, "torch": "torch" in sys.modules, "pyiqa": "pyiqa" in sys.modules}))
 """
 
@@ -206,7 +207,7 @@ def _load_counter(path, n: int, monkeypatch):
 def test_object_counts_are_keyed_by_the_counters_code(tmp_path, store, monkeypatch):
     """Editing the counter's module (counting.py, or a user's) counts again instead of
     re-reading what the old code counted; the same code reads its counts back."""
-    from iqa_audit.audit.engine import CachedCounter, counter_version
+    from iqa_audit.vlm.cached_counter import CachedCounter, counter_version
 
     from tests.conftest import textured_image
 
@@ -224,7 +225,7 @@ def test_object_counts_are_keyed_by_the_counters_code(tmp_path, store, monkeypat
 
 def test_counter_parameters_enter_the_key():
     from iqa_audit.vlm.counting import BlobCounter
-    from iqa_audit.audit.engine import counter_version
+    from iqa_audit.vlm.cached_counter import counter_version
 
     assert counter_version(BlobCounter()) == counter_version(BlobCounter())
     assert counter_version(BlobCounter()) != counter_version(BlobCounter(working_long_side=320))

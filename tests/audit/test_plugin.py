@@ -129,7 +129,8 @@ def test_each_series_runs_on_one_worker_under_loadgroup(audit_dir):
 
 
 def test_param_ids_map_to_cell_groups(seed_dir):
-    from iqa_audit.pytest_plugin import cell_groups, param_id
+    from iqa_audit.audit.cells import AuditCells
+    from iqa_audit.audit.scheduling import param_id
 
     cfg = resolve_config(
         {
@@ -140,7 +141,7 @@ def test_param_ids_map_to_cell_groups(seed_dir):
             "delta_steps": (5, 10),
         }
     )
-    groups = cell_groups(cfg)
+    groups = AuditCells.of(cfg).groups()
     assert (
         param_id("tests_metrics/test_gap.py::test_gap[noise-sigma-codec-jpeg-replicate-tiny-d5]")
         == "noise-sigma-codec-jpeg-replicate-tiny-d5"
@@ -150,12 +151,11 @@ def test_param_ids_map_to_cell_groups(seed_dir):
 
 
 EDITOR_TEST = (
-    "from iqa_audit.audit.outcomes import audit_editor\n\n"
-    "def test_replication(editor_cell, audit_engine, record_cell, audit_config):\n"
-    "    audit_editor(editor_cell, audit_engine, record_cell, audit_config)\n"
+    "def test_replication(editor_cell, audit):\n"
+    "    audit.editor(editor_cell)\n"
     "test_replication.iqa_check = 'replication'\n\n"
-    "def test_aspect_ratio(editor_cell, audit_engine, record_cell, audit_config):\n"
-    "    audit_editor(editor_cell, audit_engine, record_cell, audit_config)\n"
+    "def test_aspect_ratio(editor_cell, audit):\n"
+    "    audit.editor(editor_cell)\n"
     "test_aspect_ratio.iqa_check = 'aspect_ratio'\n"
 )
 

@@ -16,7 +16,7 @@ import pytest
 
 from iqa_audit.core import keys
 from iqa_audit.chains.chain import ChainSpec, resolve
-from iqa_audit.audit.engine import memo_key
+from iqa_audit.store.memo import memo_key
 
 
 @pytest.mark.parametrize(

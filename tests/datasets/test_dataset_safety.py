@@ -11,11 +11,11 @@ import pytest
 
 from iqa_audit.datasets import importer as datasets
 from iqa_audit.chains.chain import setting_label
-from iqa_audit.config.audit_config import resolve_config
 from iqa_audit.datasets.registry import DatasetRecord, dataset_record, imported_chain_key
 from iqa_audit.datasets.importer import dataset_pairs, import_manifest
 from iqa_audit.datasets.rows import parse_count
-from iqa_audit.audit.engine import Engine
+from iqa_audit.chains.plan import ChainRequest, Setting
+from iqa_audit.datasets.imported_chains import ImportedChains
 from iqa_audit.core.errors import ConfigError
 from iqa_audit.core.names import distinct_ids, slug
 from iqa_audit.seeds import seeds_from_dir
@@ -171,7 +171,7 @@ def test_an_interrupted_import_is_invisible_to_audits_until_it_completes(store, 
     with pytest.raises(ConfigError, match="an import of it from .* that has not finished"):
         dataset_pairs("banana", store.root)
     with pytest.raises(ConfigError, match="has not finished"):
-        Engine(resolve_config({"dataset": "banana", "store": str(store.root)}), store).dataset
+        ImportedChains(store, "banana").id
     done = import_manifest(store, csv)  # resumes: the two stored steps are kept
     assert (done.images_added, done.images_already_stored) == (4, 2)
     assert dataset_pairs("banana", store.root) == [("edit", "s")]
@@ -188,8 +188,8 @@ def test_steps_an_unfinished_reimport_added_stay_unseen(store, tmp_path, monkeyp
             import_manifest(store, csv)
     key = imported_chain_key("banana", "edit", "s", 0)
     assert [s.step for s in store.steps(key)] == [0, 1, 5]
-    engine = Engine(resolve_config({"dataset": "banana", "store": str(store.root)}), store)
-    [chain] = engine._imported_chains("edit", "s")
+    imported = ImportedChains(store, "banana")
+    [chain] = imported.chains(ChainRequest(Setting("edit", "imported", "imported"), "s", -1, 0, None))
     assert [s.step for s in chain.steps] == [0, 1]  # the registered import, not the half-done one
     import_manifest(store, csv)
     assert dataset_record(store, "banana").chains[0].steps == (0, 1, 5)

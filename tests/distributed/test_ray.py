@@ -26,7 +26,7 @@ import iqa_audit.metrics
 from iqa_audit.chains.chain import ChainSpec, build_chain
 from iqa_audit.core.errors import AuditError, ConfigError
 from iqa_audit.metrics.registry import create_metric
-from iqa_audit.scoring.cached import cached_scores, scores_of
+from iqa_audit.scoring.cached import Scorer
 from iqa_audit.store.store import Store
 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # local Ray on loopback only (see ray_cluster.import_ray)
@@ -156,7 +156,7 @@ def test_ray_scores_equal_the_local_engine_and_unavailable_metrics_are_skipped(c
     assert sorted(e.chunk for e in piqe.events if e.kind == "stored") == [0, 1, 2]
     metric = create_metric("pyiqa:piqe")
     assert (metric.id, metric.version) == (piqe.metric_id, piqe.version)  # the same cache key as the local engine
-    want = cached_scores(local, metric, objects)  # the local engine: one batch of 12, in this process
+    want = dict(Scorer(local).scores(metric, objects).finite)  # the local engine: one batch of 12, in this process
     got = on_ray.get_scores(piqe.metric_id, piqe.version, [h for h, _ in objects])
     # Same metric, same CPU, same bytes: bit-identical, although Ray scored chunks of 5 on
     # a single-threaded actor and the local engine one batch with this process's threads.
@@ -167,7 +167,7 @@ def test_ray_keeps_nan_out_of_the_store_and_names_it_like_the_local_engine(clust
     on_ray, objects = fresh_store(chains_template, tmp_path / "ray")
     local, _ = fresh_store(chains_template, tmp_path / "local")
     name = "tests.distributed.test_ray:nan_on_even_sum"
-    want = scores_of(local, create_metric(name), objects)
+    want = Scorer(local).scores(create_metric(name), objects)
     assert want.finite and want.nonfinite  # the recipe really has both
 
     run = score_distributed(on_ray, [name], objects, chunk_size=5, actors=1, log=lambda line: None)[0]

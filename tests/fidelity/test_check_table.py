@@ -20,7 +20,7 @@ import iqa_audit.fidelity.table as table
 from iqa_audit.analysis import sanity
 from iqa_audit.audit.cells import EditorCell, SanityCase, checks_for_task, editor_cells, sanity_cases
 from iqa_audit.config.audit_config import resolve_config
-from iqa_audit.audit.engine import Engine
+from iqa_audit.audit.services import Services
 from iqa_audit.fidelity import CHECKS, Check, Finding, checks_for_task as table_checks_for_task, dataset_checks
 from iqa_audit.chains.plan import Setting
 from iqa_audit.tasks.table import TASKS
@@ -117,13 +117,12 @@ def test_one_table_entry_makes_cells_and_runs_through_the_engine(one_more_check,
     )
     cells = [c for c in editor_cells(cfg) if c.check == "spread"]
     assert [c.cell for c in cells] == ["spread-identity-replicate-tiny"]  # the table's tasks, nothing else
-    engine = Engine(cfg)
-    finding = engine.editor_finding(cells[0])
+    finding = Services.open(cfg).editors.finding(cells[0])
     assert finding.passed and json.loads(json.dumps(finding.details))["runs"][0]["steps"] == [0, 1, 2, 3]
     # The memo key of a whole-chain check covers every step: a warm run reads it back.
-    warm = Engine(cfg)
+    warm = Services.open(cfg).editors
     warm._run_check = lambda *a: pytest.fail("recomputed a memoised whole-chain finding")
-    assert warm.editor_finding(cells[0]) == finding
+    assert warm.finding(cells[0]) == finding
 
 
 # ----- sanity checks ------------------------------------------------------------------------------
@@ -146,7 +145,8 @@ def test_engine_runs_a_sanity_check_from_its_entry(monkeypatch, tmp_path, seed_d
         return False, "probe says no"
 
     monkeypatch.setattr(
-        "iqa_audit.audit.engine.SANITY_CHECKS", {**sanity.SANITY_CHECKS, "probe": sanity.SanityCheck("probe", probe, True, "x")}
+        "iqa_audit.audit.sanity_cells.SANITY_CHECKS",
+        {**sanity.SANITY_CHECKS, "probe": sanity.SanityCheck("probe", probe, True, "x")},
     )
     cfg = resolve_config(
         {
@@ -157,7 +157,7 @@ def test_engine_runs_a_sanity_check_from_its_entry(monkeypatch, tmp_path, seed_d
             "long_side": None,
         }
     )
-    result = Engine(cfg)._sanity(SanityCase("iqa_audit:noise-sigma", "noise-sigma", "probe"))
+    result = Services.open(cfg).sanity._run(SanityCase("iqa_audit:noise-sigma", "noise-sigma", "probe"))
     assert result == (False, "probe says no", True)  # warning_only comes from the entry
     ((n, cached, direct),) = seen
     assert n == 1 and np.isclose(cached, direct)

@@ -23,7 +23,7 @@ import pytest
 from iqa_audit.audit.cells import checks_for_task, editor_cells
 from iqa_audit.config.audit_config import AUDIT_CASES, resolve_config
 from iqa_audit.editors.simulators import SIMULATORS, Identity
-from iqa_audit.audit.engine import Engine
+from iqa_audit.audit.services import Services
 from iqa_audit.fidelity import CHECKS
 from iqa_audit.seeds import get_seed
 from iqa_audit.store.store import Store
@@ -67,7 +67,7 @@ def engine(tmp_path_factory):
         }
     )
     store = Store(cfg.store)
-    yield Engine(cfg, store)
+    yield Services.open(cfg, store)
     store.close()
 
 
@@ -77,7 +77,7 @@ def test_control_fails_exactly_its_declared_checks(engine, editor, case):
     task, seed = _task(case), _seed(case)
     cells = [c for c in editor_cells(engine.cfg) if c.setting.editor == editor and c.setting.task == task and c.seed == seed]
     assert {c.check for c in cells} == set(checks_for_task(task))
-    findings = {c.check: engine.editor_finding(c) for c in cells}
+    findings = {c.check: engine.editors.finding(c) for c in cells}
     failed = {check for check, f in findings.items() if not f.passed}
     expected = expected_failures(editor, case)
     report = "\n".join(f"  {'FAIL' if not f.passed else 'pass'} {check}: {f.message}" for check, f in sorted(findings.items()))

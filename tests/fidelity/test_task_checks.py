@@ -16,7 +16,7 @@ import pytest
 
 from iqa_audit.audit.cells import editor_cells
 from iqa_audit.config.audit_config import resolve_config
-from iqa_audit.audit.engine import Engine
+from iqa_audit.audit.services import Services
 from iqa_audit.core.errors import ConfigError
 from iqa_audit.fidelity import CHECKS
 from iqa_audit.fidelity.task_checks import (
@@ -189,8 +189,8 @@ def test_rotate90_control_identity_passes_and_sim_no_transform_fails_only_the_st
             "audit_runs": 1,
         }
     )
-    engine = Engine(cfg)
-    failed = {(c.setting.editor, c.check) for c in editor_cells(cfg) if not engine.editor_finding(c).passed}
+    editors = Services.open(cfg).editors
+    failed = {(c.setting.editor, c.check) for c in editor_cells(cfg) if not editors.finding(c).passed}
     # After 4 steps a rotation chain is back where it started, so only the per-step check sees
     # that sim-no-transform never rotated.
     assert failed == {("sim-no-transform", "transform_steps")}

@@ -23,8 +23,10 @@ from PIL import Image as PILImage
 from iqa_audit.results.records import parse, parse_all
 from iqa_audit.report import figure_cache, figures
 from iqa_audit.report.figure_cache import Entry, FigureCache, cache_key
-from iqa_audit.report.html import ImageSource, render_report, write_report
+from iqa_audit.report.html import render_report, write_report
+from iqa_audit.report.store_images import ImageSource
 from iqa_audit.report.model import GapGrid, GridCell
+from iqa_audit.results.writer import RunResults
 
 SEEDS = ("grid", "faces")
 METRICS = ("noticer", "misser")
@@ -99,6 +101,11 @@ def tiny_results(root: Path) -> dict:
     return {"format": "iqa-audit-results/1", "run": {"name": "tiny", "store": str(root)}, "cells": cells}
 
 
+def typed(results: dict) -> RunResults:
+    """A results.json dict as the typed results the report takes (results.writer.RunResults)."""
+    return RunResults.from_json(results)
+
+
 def same_page(text: str) -> str:
     """The page without the one thing that differs by design: how long rendering took."""
     return re.sub(r" in [0-9.]+ s from results\.json", "", text)
@@ -144,34 +151,34 @@ def counts(monkeypatch) -> Counts:
 def test_warm_render_gives_the_same_page_without_drawing_or_decoding(tmp_path, counts):
     store = tmp_path / "store"
     results = tiny_results(store)
-    plain = same_page(render_report(results, figure_cache=FigureCache(None)))
+    plain = same_page(render_report(typed(results), figure_cache=FigureCache(None)))
     assert counts.draws == 3 and counts.decodes > 0  # one heatmap figure, two curve figures
     assert not (store / "figures").exists()  # caching off means nothing written
 
     counts.reset()
-    cold = same_page(write_report(results, tmp_path / "cold").read_text(encoding="utf-8"))  # default: the store's cache
+    cold = same_page(write_report(typed(results), tmp_path / "cold").read_text(encoding="utf-8"))  # default: the store's cache
     assert (counts.draws, cold) == (3, plain)
     assert any((store / "figures").rglob("*.bin"))
 
     counts.reset()
-    warm = same_page(write_report(results, tmp_path / "warm").read_text(encoding="utf-8"))
+    warm = same_page(write_report(typed(results), tmp_path / "warm").read_text(encoding="utf-8"))
     assert warm == plain
     assert (counts.draws, counts.encodes, counts.decodes) == (0, 0, 0)
 
 
 def test_changed_inputs_redraw_only_what_they_feed(tmp_path, counts):
     results = tiny_results(tmp_path / "store")
-    render_report(results)
+    render_report(typed(results))
     counts.reset()
 
     changed = copy.deepcopy(results)
     gap = next(c for c in changed["cells"] if c["kind"] == "gap")
     gap["value"] += 0.25  # the heatmap shows gaps; the curves show the means, unchanged here
-    new = same_page(render_report(changed))
+    new = same_page(render_report(typed(changed)))
     assert (counts.draws, counts.encodes) == (1, 0)
-    assert new == same_page(render_report(changed, figure_cache=FigureCache(None)))
+    assert new == same_page(render_report(typed(changed), figure_cache=FigureCache(None)))
     counts.reset()
-    assert same_page(render_report(results)) != new  # the first version is still cached, and still right
+    assert same_page(render_report(typed(results))) != new  # the first version is still cached, and still right
     assert counts.draws == 0
 
 
@@ -184,7 +191,7 @@ def test_editing_the_drawing_code_changes_every_key(monkeypatch):
 
 def test_a_damaged_entry_is_redrawn_not_an_error(tmp_path, counts):
     results = tiny_results(tmp_path / "store")
-    first = same_page(render_report(results))
+    first = same_page(render_report(typed(results)))
     bins = sorted((tmp_path / "store" / "figures").rglob("*.bin"))
     assert len(bins) >= 6
     for i, path in enumerate(bins):  # one file of each entry damaged, every way in turn
@@ -199,10 +206,10 @@ def test_a_damaged_entry_is_redrawn_not_an_error(tmp_path, counts):
         else:
             sidecar.unlink()
     counts.reset()
-    assert same_page(render_report(results)) == first
+    assert same_page(render_report(typed(results))) == first
     assert counts.draws == 3
     counts.reset()
-    assert same_page(render_report(results)) == first  # rewritten: warm again
+    assert same_page(render_report(typed(results))) == first  # rewritten: warm again
     assert (counts.draws, counts.decodes) == (0, 0)
 
 

@@ -22,12 +22,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image as PILImage
 
-from iqa_audit.report import compare_results, figures, write_report
+from iqa_audit.report import figures
+from iqa_audit.report.compare import compare_results
+from iqa_audit.report.html import write_report
 from iqa_audit.report.compare import moved_beyond
-from iqa_audit.report.html import changes_section
+from iqa_audit.report.changes_html import changes_section
 from iqa_audit.report.model import cell_anchor, chain_anchor, fmt_gap, gap_grids, gap_limit
 from iqa_audit.results.records import parse, parse_all
-from iqa_audit.results.writer import detection_delays
+from iqa_audit.results.writer import RunResults, detection_delays
 from iqa_audit.store.store import Store
 
 from tests.conftest import textured_image
@@ -54,6 +56,11 @@ def _chain(store: Store, salt: int) -> dict[str, dict[str, str]]:
             digest, ext = store.put_image(textured_image(96, 64, seed=salt * 100 + step))
             out[run][str(step)] = f"{digest}.{ext}"
     return out
+
+
+def typed(results: dict) -> RunResults:
+    """A results.json dict as the typed results the report takes (results.writer.RunResults)."""
+    return RunResults.from_json(results)
 
 
 def synthetic_results(root: Path, *, name: str = "synthetic") -> dict:
@@ -92,6 +99,7 @@ def synthetic_results(root: Path, *, name: str = "synthetic") -> dict:
                             "mean_normalised": means,
                             "spread_normalised": {k: 1.0 for k in means},
                             "raw": {"0": {k: v / 100 for k, v in means.items()}},
+                            "normalised": {"0": means},
                             "images": images,
                             "outcome": outcome,
                             "nodeid": f"tests_metrics/test_gap.py::test_gap[{cell[4:]}]",
@@ -238,7 +246,7 @@ def results(tmp_path_factory) -> dict:
 @pytest.fixture(scope="module")
 def page(results, tmp_path_factory) -> str:
     run_dir = tmp_path_factory.mktemp("run")
-    path = write_report(results, run_dir)
+    path = write_report(typed(results), run_dir)
     assert path == run_dir / "index.html"
     return path.read_text(encoding="utf-8")
 
@@ -364,7 +372,7 @@ def test_cells_and_tables_link_to_their_test_rows(page, results):
 def test_compare_follows_stability_cells(results):
     old, new = copy.deepcopy(results), copy.deepcopy(results)
     _edit(new, "stability:noticer-add-fruits-grid", value=3.6, passed=False, outcome="failed")
-    flipped = compare_results(old, new).flipped
+    flipped = compare_results(typed(old), typed(new)).flipped
     assert [(c.cell, c.label, c.new.value) for c in flipped] == [
         ("stability:noticer-add-fruits-grid", "noticer · stability · sim-noise-tint-add-fruits · grid", 3.6)
     ]
@@ -440,7 +448,7 @@ def test_missing_store_still_gives_a_page_and_leaves_no_store_behind(results, tm
     gone = tmp_path / "no-such-store"
     results = one_setting(results)
     results["run"]["store"] = str(gone)
-    text = write_report(results, tmp_path / "run2").read_text()
+    text = write_report(typed(results), tmp_path / "run2").read_text()
     assert "image not in the store" in text and "is not here" in text
     assert not gone.exists()
     Page(text)  # still parses
@@ -449,7 +457,7 @@ def test_missing_store_still_gives_a_page_and_leaves_no_store_behind(results, tm
 def test_a_run_without_cells_gives_a_page():
     from iqa_audit.report.html import render_report
 
-    text = render_report({"run": {"name": "empty"}, "cells": []})
+    text = render_report(typed({"run": {"name": "empty"}, "cells": []}))
     assert "No metric cells in this run" in text and "No editor cells in this run" in text
 
 
@@ -472,16 +480,16 @@ def test_compare_reports_flips_and_moves_with_both_versions(results, tmp_path):
     _edit(new, "editor:tint-identity-replicate-grid", value=0.4 * 1.05)  # +5 %: within
     new["cells"] = [c for c in new["cells"] if c["cell"] != "gap:misser-codec-jpeg-replicate-grid-d6"]
 
-    ch = compare_results(old, new)
+    ch = compare_results(typed(old), typed(new))
     assert [c.cell for c in ch.flipped] == [flip]
     f = ch.flipped[0]
     assert (f.old.passed, f.new.passed) == (False, True) and (f.old.version, f.new.version) == ("pyiqa-0.1.16", "pyiqa-0.1.17")
     assert [c.cell for c in ch.moved] == ["editor:tint-sim-crop-replicate-grid", moved]
     assert ch.moved[1].moved_by == pytest.approx(-1.5)
     assert ch.only_old == ("gap:misser-codec-jpeg-replicate-grid-d6",) and ch.only_new == ()
-    assert compare_results(old, new, gap_tolerance=2.0).moved == ch.moved[:1]
+    assert compare_results(typed(old), typed(new), gap_tolerance=2.0).moved == ch.moved[:1]
 
-    text = write_report(new, tmp_path / "cmp", compare=old).read_text()
+    text = write_report(typed(new), tmp_path / "cmp", compare=typed(old)).read_text()
     p = Page(text)
     assert "changes" in p.ids and text.index('id="changes"') < text.index('id="heatmaps"')
     section = text[text.index('id="changes"') : text.index('id="heatmaps"')]
@@ -497,9 +505,9 @@ def test_compare_reports_flips_and_moves_with_both_versions(results, tmp_path):
 
 
 def test_compare_with_itself_finds_nothing(results, tmp_path):
-    ch = compare_results(results, copy.deepcopy(results))
+    ch = compare_results(typed(results), typed(copy.deepcopy(results)))
     assert ch.empty and not ch.flipped and not ch.moved
-    assert "Nothing changed" in changes_section(ch, results)
+    assert "Nothing changed" in changes_section(ch, typed(results))
 
 
 @settings(max_examples=60, deadline=None)
@@ -696,7 +704,7 @@ def test_header_counts_verdicts_and_lists_every_requested_metric_with_its_status
         "why": "metric pyiqa:musiq: expected its weight files, got 1 missing. Fetch them once.",
     }
     res["metrics"]["cnniqa"] = {"name": "pyiqa:cnniqa", "status": "not run", "version": None, "range": None, "why": None}
-    text = render_report(res, figure_cache=None)
+    text = render_report(typed(res), figure_cache=None)
     header = text[: text.index("<nav>")]
     gaps = [c for c in res["cells"] if c["kind"] == "gap"]
     noticed = sum(1 for c in gaps if c.get("verdict", "pass" if c["passed"] else "fail") == "pass")
@@ -721,9 +729,9 @@ def test_compare_shows_a_thousandth_flip_as_unstable_and_a_collapse_as_weaker(re
     _edit(new, tiny, value=0.001, passed=False, verdict="fail", gap_stderr=0.0)
     _edit(old, collapse, value=-55.0, gap_stderr=1.0)
     _edit(new, collapse, value=-0.01, gap_stderr=0.0)
-    ch = compare_results(old, new)
+    ch = compare_results(typed(old), typed(new))
     assert [c.cell for c in ch.unstable] == [tiny] and tiny not in [c.cell for c in ch.flipped]
     assert [c.cell for c in ch.weaker] == [collapse] and collapse not in [c.cell for c in ch.moved]
-    section = changes_section(ch, old)
+    section = changes_section(ch, typed(old))
     assert "Unstable: the verdict flipped inside the noise band" in section and "Weaker: still noticed" in section
     assert "0.5 normalised points" in section  # the stated tolerance

@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from iqa_audit.report import write_report
+from iqa_audit.report.html import write_report
 
-from .test_report import METRICS, SEEDS, SETTINGS, synthetic_results
+from .test_report import METRICS, SEEDS, SETTINGS, synthetic_results, typed
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 TIMEOUT_S = 60
@@ -98,7 +98,7 @@ def run_browser(browser: str, profile: Path, *args: str) -> subprocess.Completed
 def rendered(tmp_path_factory):
     base = tmp_path_factory.mktemp("browser")
     results = synthetic_results(base / "store", name="browser")
-    page = write_report(results, base / "run")
+    page = write_report(typed(results), base / "run")
     return results, page
 
 

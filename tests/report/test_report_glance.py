@@ -16,10 +16,11 @@ import numpy as np
 import pytest
 
 from iqa_audit.results.records import parse_all
-from iqa_audit.report import figures, write_report
+from iqa_audit.report import figures
+from iqa_audit.report.html import write_report
 from iqa_audit.report.model import MetricCurves, Curve, failure_grids, gap_grids, gap_limit, gap_strips, ordered_outcomes
 
-from .test_report import SEEDS, SETTINGS, synthetic_results
+from .test_report import SEEDS, SETTINGS, synthetic_results, typed
 
 SEED_NAMES = [f"seed-{i:02d}-long-name" for i in range(13)]
 
@@ -158,16 +159,17 @@ def results(tmp_path_factory):
 def test_strips_show_every_run_with_each_metrics_raw_and_normalised_score(results, tmp_path):
     one = copy.deepcopy(results)
     one["cells"] = [c for c in one["cells"] if c["kind"] == "editor" or c["setting"] == SETTINGS[0]]
-    for c in one["cells"]:  # run 1's scores differ from run 0's
+    for c in one["cells"]:  # run 1's scores differ from run 0's (range 0–1: normalised = 100 x raw)
         if c["kind"] == "gap":
             c["raw"]["1"] = {k: v + 0.5 for k, v in c["raw"]["0"].items()}
+            c["normalised"]["1"] = {k: 100 * (v + 0.5) for k, v in c["raw"]["0"].items()}
     strips = gap_strips(parse_all(one["cells"]))
     assert [(s.seed, s.run) for s in strips] == [(seed, run) for seed in sorted(SEEDS) for run in ("0", "1")]
     frame = strips[1].images[1]  # run 1, step 1
     assert frame.step == 1 and {s.metric_id for s in frame.scores} == {"noticer", "misser"}
     noticer = next(s for s in frame.scores if s.metric_id == "noticer")
     assert noticer.raw == pytest.approx(0.575 + 0.5) and noticer.normalised == pytest.approx(107.5)  # range 0–1
-    page = write_report(one, tmp_path / "run").read_text()
+    page = write_report(typed(one), tmp_path / "run").read_text()
     strips_html = page[page.index('id="strips"') : page.index('id="outcomes"')]
     assert strips_html.count('<div class="strip"') == 4
     assert "run 1" in strips_html
@@ -185,7 +187,7 @@ def test_failures_and_regressions_come_first_in_the_outcomes_table(results, tmp_
     first_pass = order.index("passed")
     assert "failed" not in order[first_pass:] and "xfailed" not in order[first_pass:]
     assert order.index("xfailed") > max(i for i, o in enumerate(order) if o == "failed")
-    page = write_report({**results, "cells": cells}, tmp_path / "run").read_text()
+    page = write_report(typed({**results, "cells": cells}), tmp_path / "run").read_text()
     rows = re.findall(r'<tr id="cell-[^"]+" class="(\w+)"><td><code>[^<]+</code>.*?<span class="badge (\w+)">', page)
     labels = [b for _, b in rows]
     assert labels[0] == "regression" and labels.index("passed") > labels.index("xfailed") > labels.index("failed")

@@ -15,7 +15,7 @@ from iqa_audit.results import baseline, records
 from iqa_audit.config.audit_config import resolve_config
 from iqa_audit.core.errors import AuditError, ConfigError, RecordError
 from iqa_audit.results.records import EditorRecord, GapRecord, MetricStatusRecord, SanityRecord, StabilityRecord, parse, parse_all
-from iqa_audit.results.writer import FORMAT, build_results, load_results, update_baseline
+from iqa_audit.results.writer import FORMAT, RunResults, build_results, load_results, update_baseline
 
 IMAGES = {"0": {"0": "a" * 64 + ".png", "1": "b" * 64 + ".png", "5": "c" * 64 + ".png"}}
 
@@ -304,13 +304,14 @@ def test_an_old_results_json_still_compares(tmp_path):
     old = {"format": FORMAT, "run": {"name": "old"}, "cells": old_records()}
     path = tmp_path / "results.json"
     path.write_text(json.dumps(old))
-    assert load_results(path) == old
+    loaded = load_results(path)
+    assert loaded.summary == {"format": FORMAT, "run": {"name": "old"}} and loaded.cells == tuple(parse_all(old["cells"]))
     new = copy.deepcopy(old)
     new["cells"] = [r.to_dict() for r in parse_all(old["cells"])]
     new["cells"][0].update(value=2.0, verdict="fail", passed=False)  # the gap flipped
-    from iqa_audit.report import compare_results
+    from iqa_audit.report.compare import compare_results
 
-    ch = compare_results(old, new)
+    ch = compare_results(loaded, RunResults.from_json(new))
     assert [c.cell for c in ch.flipped] == ["gap:piqe-codec-jpeg-replicate-grid-d5"]
     assert (ch.flipped[0].old.value, ch.flipped[0].new.value, ch.flipped[0].old.version) == (-4.25, 2.0, "pyiqa-0.1.16")
 
@@ -369,7 +370,7 @@ def test_the_module_doc_documents_every_field_of_every_kind():
 def test_results_json_cells_and_baseline_rows_come_from_the_typed_fields(tmp_path):
     cfg = resolve_config({"baseline": str(tmp_path / "base.json"), "metrics": ["pyiqa:piqe", "pyiqa:musiq"]})
     recs = parse_all(old_records())
-    res = build_results(cfg, recs, started=0.0, finished=1.0)
+    res = build_results(cfg, recs, started=0.0, finished=1.0).to_json()
     assert [c["cell"] for c in res["cells"]] == [r.cell for r in recs if r.kind != "metric-status"]
     assert res["cells"][0] == recs[0].to_dict() and "gap" not in res["cells"][0]
     assert res["metrics"]["piqe"]["version"] == "pyiqa-0.1.16" and res["metrics"]["musiq"]["status"] == "unavailable"

@@ -287,11 +287,11 @@ def test_llm_judge_answers_are_asked_once_across_cells_and_processes(gemini_key,
 @pytest.mark.network
 def test_the_engines_llm_judge_is_the_stored_one(gemini_key, monkeypatch, tmp_path):
     from iqa_audit.config.audit_config import resolve_config
-    from iqa_audit.audit.engine import Engine
+    from iqa_audit.audit.services import Services
 
     cfg = resolve_config({"judge": "llm:gemini-2.5-flash", "store": str(tmp_path / "store")})
     with FakeGemini(api_key=KEY, default={"kind": "text", "text": "NO"}) as fake:
         monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", fake.base_url)
-        for _ in range(3):  # one judge per editor cell, as verdicts.audit_editor asks for them
-            assert Engine(cfg).judge()("The input looks clean.") == Verdict(False, None)
+        for _ in range(3):  # one judge per editor cell, as editor_cells.EditorCells.record asks for them
+            assert Services.open(cfg).editors.judge()("The input looks clean.") == Verdict(False, None)
         assert len(fake.requests) == 1

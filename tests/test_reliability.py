@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from iqa_audit.config.audit_config import split_specs
+from iqa_audit.config.value_lists import split_specs
 from iqa_audit.core.errors import ConfigError
 from iqa_audit.audit.session import claim_run_dir
 from iqa_audit.core.urls import redact_urls, safe_url

@@ -7,7 +7,7 @@ measure. A cell in which no run changed visibly is *inconclusive*: the sign of i
 the sign of rounding noise (fixed-quality JPEG is nearly idempotent after one
 generation; a lossless chain of one image is exactly so), not a finding about the metric.
 
-Measure. Step Δ is aligned to step 1 by `fidelity.align_to_reference`, the function the
+Measure. Step Δ is aligned to step 1 by `fidelity.alignment.align_to_reference`, the function the
 replication check aligns a crop with (same-size images stay pixel for pixel), then:
 - PSNR in dB over the three RGB channels, data range 255 (None: identical pixels);
 - SSIM (Wang et al. 2004) with scikit-image's uniform 7x7 window, data range
@@ -41,7 +41,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from iqa_audit.fidelity import align_to_reference
+from iqa_audit.fidelity.alignment import align_to_reference
 from iqa_audit.core.errors import BadImageError, explain
 from iqa_audit.core.images import Image
 
@@ -67,7 +67,7 @@ class Change:
 
     psnr_db: dB (None when the aligned pixels are identical: PSNR is infinite);
     ssim: in [-1, 1], 1 for identical images; alignment: 'identity', 'crop', 'outpaint'
-    or 'stretch' (fidelity.align_to_reference's method)."""
+    or 'stretch' (fidelity.alignment.align_to_reference's method)."""
 
     psnr_db: float | None
     ssim: float

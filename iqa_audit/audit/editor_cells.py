@@ -22,10 +22,12 @@ from iqa_audit.config.audit_config import AuditConfig
 from iqa_audit.core.images import Image
 from iqa_audit.core.keys import code_digest
 from iqa_audit.core.tracebacks import ErrorFields
-from iqa_audit.fidelity import CheckInput, Finding, get_check
+from iqa_audit.fidelity.table import CheckInput, get_check
+from iqa_audit.fidelity.finding import Finding
 from iqa_audit.results.records import EditorRecord
 from iqa_audit.store.memo import memo_key, memoised
-from iqa_audit.store.store import StepRecord, Store, jsonable
+from iqa_audit.store.store import StepRecord, Store
+from iqa_audit.store.rows import jsonable
 from iqa_audit.tasks.table import get_task
 from iqa_audit.vlm.cached_counter import CachedCounter
 

@@ -25,7 +25,8 @@ from typing import Callable, Sequence
 
 from tqdm import tqdm
 
-from iqa_audit.chains.chain import Chain, ChainSpec, PaidBudget, build_chain, load_chain, resolve
+from iqa_audit.chains.chain import Chain, ChainSpec, build_chain, load_chain, resolve
+from iqa_audit.chains.paid import PaidBudget
 from iqa_audit.editors import create_editor
 from iqa_audit.store.store import Store
 

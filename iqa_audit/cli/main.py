@@ -31,7 +31,7 @@ from iqa_audit.core.errors import ConfigError, explain
 from iqa_audit.cli.import_cmd import run_import
 from iqa_audit.scoring.cached import score_chains
 from iqa_audit.distributed.scoring import score_chains_ray
-from iqa_audit.config.audit_config import split_csv
+from iqa_audit.config.value_lists import split_csv
 from iqa_audit.metrics.fetch import weights_main
 from iqa_audit.editors import editor_entry, editor_names
 from iqa_audit.metrics.registry import list_metric_names

@@ -15,8 +15,7 @@ from typing import Any, Mapping
 from iqa_audit.editors import families
 from iqa_audit.core.errors import ConfigError, explain
 from iqa_audit.config.options import BY_DEST, DEFAULT_KEEP_REPORTS, SETTINGS, check_values
-from iqa_audit.config.value_lists import split_csv as split_csv  # re-exported: front ends split repeatable options with it
-from iqa_audit.config.value_lists import split_specs as split_specs  # re-exported, likewise (editor specs)
+from iqa_audit.config.value_lists import split_specs
 import difflib
 from iqa_audit.metrics.random_weights import is_random_name
 

@@ -73,7 +73,8 @@ from iqa_audit.vlm.client import (
 from iqa_audit.core.console import cli_command
 from iqa_audit.core.images import Image
 from iqa_audit.core.decode import decode_image
-from iqa_audit.editors.base import SEED_MODES, EditorEntry, EditRefused, EditResult, PriorStep, UnusableReply, derive_seed
+from iqa_audit.editors.base import SEED_MODES, EditorEntry, EditResult, PriorStep, derive_seed
+from iqa_audit.core.errors import EditRefused, UnusableReply
 
 ADAPTER_VERSION = "gemini-adapter-1"
 

@@ -60,7 +60,7 @@ class _Simulator:
     id: ClassVar[str]
     version: ClassVar[str] = "1"
     paid: ClassVar[bool] = False
-    # The fidelity checks (iqa_audit.fidelity.CHECKS) this failure trips wherever the
+    # The fidelity checks (iqa_audit.fidelity.table.CHECKS) this failure trips wherever the
     # check applies to the task, and the only ones it may trip.
     trips: ClassVar[frozenset[str]] = frozenset()
     # {seed name: why}: seeds without the material this failure acts on; there it

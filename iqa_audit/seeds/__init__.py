@@ -41,7 +41,6 @@ from iqa_audit.core.errors import ConfigError, explain
 from iqa_audit.core.images import Image
 from iqa_audit.core.decode import load_image
 from iqa_audit.seeds import scenes_figures, scenes_light, scenes_surfaces
-from iqa_audit.seeds.paint import STUDY_ASPECT as STUDY_ASPECT  # re-exported: part of the catalogue API
 from iqa_audit.seeds.paint import Scene, photograph, to_uint8
 
 QUICK_LONG_SIDE = 1024

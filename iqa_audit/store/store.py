@@ -39,9 +39,7 @@ from iqa_audit.core.errors import StoreError, explain
 from iqa_audit.core.files import write_file_atomic
 from iqa_audit.core.images import Image, sniff_format
 from iqa_audit.core.decode import decode_image
-from iqa_audit.store.rows import UNREADABLE_META as UNREADABLE_META  # re-exported: the row types are the store's API
 from iqa_audit.store.rows import ChainRecord, StepRecord, chain_from_row, row_json, step_from_row
-from iqa_audit.store.rows import jsonable as jsonable  # re-exported: engine, chains and verdicts import it from here
 from iqa_audit.store.connection import ManifestConnection
 from iqa_audit.store.sqlite_manifest import is_read_only
 from iqa_audit.core.urls import redact_urls

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image as PILImage
 
 from iqa_audit.analysis import evidence
-from iqa_audit import fidelity
+from iqa_audit.fidelity import alignment as fidelity_alignment
 from iqa_audit.audit.cells import GapCell
 from iqa_audit.config.audit_config import resolve_config
 from iqa_audit.audit.services import Services
@@ -85,16 +85,16 @@ def test_a_cropped_step_is_aligned_the_way_the_replication_check_aligns_it():
     cropped = Image.from_array(img.pixels[6:-7].copy())
     c = measure_change(img, cropped)
     assert c.alignment == "crop" and not c.visible, c
-    ref_px, out_px, info = fidelity.align_to_reference(img, cropped)  # the same function, the same answer
+    ref_px, out_px, info = fidelity_alignment.align_to_reference(img, cropped)  # the same function, the same answer
     assert info["method"] == c.alignment
-    assert evidence.align_to_reference is fidelity.align_to_reference
+    assert evidence.align_to_reference is fidelity_alignment.align_to_reference
 
 
 def test_the_memo_key_covers_the_alignment_code():
     import inspect
 
     mods = evidence.sources()
-    assert evidence in mods and inspect.getmodule(fidelity.align_to_reference) in mods
+    assert evidence in mods and inspect.getmodule(fidelity_alignment.align_to_reference) in mods
 
 
 def test_change_round_trips_through_json():

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iqa_audit.editors.base import EditRefused, UnusableReply
+from iqa_audit.core.errors import EditRefused, UnusableReply
 from iqa_audit.editors.gemini import (
     PRICE_PER_IMAGE_USD,
     ChatTurn,

@@ -18,7 +18,7 @@ from iqa_audit.audit.cells import editor_cells
 from iqa_audit.config.audit_config import resolve_config
 from iqa_audit.audit.services import Services
 from iqa_audit.core.errors import ConfigError
-from iqa_audit.fidelity import CHECKS
+from iqa_audit.fidelity.table import CHECKS
 from iqa_audit.fidelity.task_checks import (
     GREY_CHROMA,
     MIN_TRANSFORM_RATE,

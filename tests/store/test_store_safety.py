@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from iqa_audit.chains.chain import ChainSpec, PaidBudget, build_chain, resolve
+from iqa_audit.chains.chain import ChainSpec, build_chain, resolve
+from iqa_audit.chains.paid import PaidBudget
 from iqa_audit.core.errors import StoreError
 from iqa_audit.report.html import ImageSource
 from iqa_audit.store.store import CorruptObject, Store

@@ -57,7 +57,7 @@ _NOT_STUDY_PYIQA = frozenset({"entropy", "visualquality-r1", "rali", "qalign"})
 
 
 def study_metrics() -> tuple[str, ...]:
-    """The study's Table 2 metrics (normalize.TABLE2) that `pyiqa:<name>@random` builds here,
+    """The study's Table 2 metrics (normalise.TABLE2) that `pyiqa:<name>@random` builds here,
     sorted by name: 20 of its 21 pyiqa metrics (qalign is too large). The one list the
     random-weights tests and both cost benchmarks use."""
 

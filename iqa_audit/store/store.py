@@ -63,7 +63,7 @@ class Store(ManifestConnection):
     - chains and steps: ensure_chain, chain, chains, steps, steps_with_image, add_step,
       drop_steps_from; chain_lock / chain_file_lock (one builder per chain across processes).
     - scores by (metric id, metric version, image hash): get_scores / put_scores, score_count;
-      finite raw scores in the metric's own units (points on 0–100 come later, normalize).
+      finite raw scores in the metric's own units (points on 0–100 come later, normalise).
     - memos, JSON text by (kind, key): get_memo / put_memo / forget_memos.
     Attributes: root, objects, locks, db_path (paths) and read_only.
 

@@ -14,7 +14,7 @@ from iqa_audit.metrics.base import TypicalRange
 from iqa_audit.metrics.normalise import TABLE2, normalise
 
 # Table 2 of the study (DESIGN.md), written out again on purpose: a change to the table
-# in normalize.py must be a deliberate change to this test too.
+# in normalise.py must be a deliberate change to this test too.
 EXPECTED_TABLE2 = {
     "arniqa": (0, 1, True),
     "brisque": (0, 150, False),

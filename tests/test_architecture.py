@@ -9,6 +9,7 @@ backwards import hidden inside a function is still one of design)."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -205,3 +206,11 @@ def test_imports_inside_functions_are_only_the_documented_heavy_libraries() -> N
         "imports go at module top, except the heavy libraries listed (with their cost) in "
         "iqa_audit/core/lazy.py HEAVY:\n" + "\n".join(lazy)
     )
+
+
+def test_the_readme_layout_lists_every_stage_in_import_order() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    layout = readme[readme.index("## Layout") :]
+    listed = re.findall(r"^iqa_audit/(\w+)/", layout, flags=re.M)
+    folders = [s for s in STAGES if (PACKAGE / s).is_dir()]
+    assert listed == folders, f"README.md's Layout section lists {listed}; the stages (STAGES) are {folders}"

@@ -23,11 +23,21 @@ import os
 import pytest
 
 from iqa_audit.audit.session import DEST_PREFIX, SESSION_KEY, AuditSession
+from iqa_audit.config.options import add_options
+from iqa_audit.core.errors import AuditError
+from iqa_audit.core.urls import redact_text
+from iqa_audit.audit.pytest_html import HtmlExtras
+from iqa_audit.audit.scheduling import make_scheduler
+from iqa_audit.audit.parametrize import parametrize
+from iqa_audit.audit.outcomes import record_error, redact_failure
+from iqa_audit.audit.outcomes import CellTest
+from iqa_audit.audit.shipping import attach
+from iqa_audit.audit.summary import write_summary
+from iqa_audit.audit.summary import write_last_lines
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     """Every option from the one table in `config/options.py` (shared with the `iqa-audit` CLI)."""
-    from iqa_audit.config.options import add_options
 
     g = parser.getgroup("iqa-audit", "iqa-audit: does a quality metric notice iterative editing degradation?")
     add_options(g.addoption, "pytest", DEST_PREFIX)
@@ -41,8 +51,6 @@ def pytest_configure(config: pytest.Config) -> None:
     any metric imports pyiqa/timm/huggingface_hub: with it, a metric whose weights are
     missing is skipped at once instead of waiting ~50 s in network retries. Importing the
     plugin changes nothing; only a configured pytest session does this."""
-    from iqa_audit.core.errors import AuditError
-    from iqa_audit.core.urls import redact_text
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
@@ -53,7 +61,6 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.pluginmanager.hasplugin("html") and config.getoption("htmlpath", None):
         # Only when a pytest-html page is asked for (--html): its per-case thumbnails travel
         # from every xdist worker to the controller, ~0.4 s per worker on a warm run.
-        from iqa_audit.audit.pytest_html import HtmlExtras
 
         config.pluginmanager.register(HtmlExtras(config, lambda: list(audit.records.values())), "iqa_audit_html")
 
@@ -82,21 +89,17 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
     """--dist loadgroup that groups the audit's cells whatever pytest's version (audit.scheduling)."""
     if config.getvalue("dist") != "loadgroup" or SESSION_KEY not in config.stash:
         return None
-    from iqa_audit.audit.scheduling import make_scheduler
 
     return make_scheduler(config, log, config.stash[SESSION_KEY].cells.groups())
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    from iqa_audit.audit.parametrize import parametrize
 
     parametrize(metafunc, metafunc.config.stash[SESSION_KEY].cells)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Tell this process which chains the selected cells need (after -k/-m)."""
-    from iqa_audit.core.errors import AuditError
-    from iqa_audit.core.urls import redact_text
 
     try:
         session.config.stash[SESSION_KEY].queue_chains(session)
@@ -109,7 +112,6 @@ def pytest_runtest_makereport(item: pytest.Item, call):
     """A cell whose code raised before it recorded a verdict (a user's metric or editor
     failing, in setup or in the call) gets its error record (outcomes.record_error); a
     failure's text loses URL credentials (outcomes.redact_failure)."""
-    from iqa_audit.audit.outcomes import record_error, redact_failure
 
     report = (yield).get_result()
     record_error(lambda: item.config.stash[SESSION_KEY].services, item, call, report)
@@ -140,14 +142,12 @@ class _RunHooks:
         self.audit.finish(session)
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-        from iqa_audit.audit.summary import write_summary
 
         write_summary(terminalreporter, self.audit)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         """The HTML report's path, last: after pytest's own -rs lines and its counts, so an
         audit's output ends with the page to open (README's first command)."""
-        from iqa_audit.audit.summary import write_last_lines
 
         self.audit.sigints.uninstall()
         write_last_lines(config.pluginmanager.get_plugin("terminalreporter"), self.audit)
@@ -170,8 +170,6 @@ def audit_session(pytestconfig: pytest.Config) -> AuditSession:
 def audit(request: pytest.FixtureRequest, audit_session: AuditSession):
     """This test's `outcomes.CellTest`: `audit.gap(gap_cell)`, `audit.stability(...)`,
     `audit.sanity(...)`, `audit.editor(...)`; the records it makes go with the test's report."""
-    from iqa_audit.audit.outcomes import CellTest
-    from iqa_audit.audit.shipping import attach
 
     return CellTest(audit_session.services, lambda rec: attach(request.node, rec))
 

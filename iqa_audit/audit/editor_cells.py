@@ -30,6 +30,13 @@ from iqa_audit.store.store import StepRecord, Store
 from iqa_audit.store.rows import jsonable
 from iqa_audit.tasks.table import get_task
 from iqa_audit.vlm.cached_counter import CachedCounter
+from iqa_audit import fidelity
+from iqa_audit import tasks
+from iqa_audit.vlm import counting
+from iqa_audit.vlm.self_eval import first_noticed_step, summarise_delays
+from iqa_audit.editors import create_editor
+from iqa_audit.vlm.counting import BlobCounter, VLMCounter
+from iqa_audit.vlm.self_eval import LLMJudge, StoredJudge, keyword_judge
 
 
 # The code behind each memoised finding: editing any of it makes every memo of that kind
@@ -38,9 +45,6 @@ from iqa_audit.vlm.cached_counter import CachedCounter
 def fidelity_sources() -> tuple[ModuleType, ...]:
     """The modules whose source keys every 'fidelity' memo: fidelity, tasks, counting and
     this one (keys.code_digest over them)."""
-    from iqa_audit import fidelity
-    from iqa_audit import tasks
-    from iqa_audit.vlm import counting
 
     return (fidelity, tasks, counting, sys.modules[__name__])
 
@@ -134,7 +138,6 @@ class EditorCells:
         --counter vlm:MODEL a VLMCounter asking MODEL (one request per image not yet
         counted), else the offline BlobCounter, behind a CachedCounter keeping counts in the
         store. Raises ConfigError for a malformed --counter."""
-        from iqa_audit.vlm.counting import BlobCounter, VLMCounter
 
         noun = task.count_noun
         model = self.cfg.counter_model()
@@ -150,7 +153,6 @@ class EditorCells:
         """The self-evaluation judge of the editor's reasoning: keyword_judge, or with --judge
         llm:MODEL an LLM judge whose answers are kept in the store (each question is asked
         once across cells, workers and runs)."""
-        from iqa_audit.vlm.self_eval import LLMJudge, StoredJudge, keyword_judge
 
         model = self.cfg.judge_model()
         return StoredJudge(self.store, LLMJudge(model=model)) if model else keyword_judge
@@ -197,7 +199,6 @@ class EditorCells:
 def self_evaluation(reasonings: Mapping[str, list], judge) -> dict[str, Any]:
     """The study's self-evaluation delay: per run, the first step whose reasoning says the
     input is noisy or has artifacts (keyword judge, or an LLM judge with --judge); mean ± sd."""
-    from iqa_audit.vlm.self_eval import first_noticed_step, summarise_delays
 
     have_text = any(r for steps in reasonings.values() for _, r in steps)
     if not have_text:
@@ -226,7 +227,6 @@ def faithful_output(task, step0: Image, steps: int) -> Image:
 
 def _editor_version(spec: str) -> str:
     """The editor's version for an error record, "" when the editor cannot be made."""
-    from iqa_audit.editors import create_editor
 
     try:
         return str(create_editor(spec).version)

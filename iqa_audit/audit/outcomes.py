@@ -32,6 +32,11 @@ from iqa_audit.audit.services import Services
 from iqa_audit.config.audit_config import AuditConfig
 from iqa_audit.results import baseline as baseline_mod
 from iqa_audit.results.records import GatedRecord, MetricStatusRecord, Record
+from iqa_audit.audit.parametrize import audit_cell
+from iqa_audit.audit.shipping import attach, attached
+from iqa_audit.core.tracebacks import describe
+from iqa_audit.core.urls import redact_text
+from iqa_audit.metrics.base import MetricUnavailable, NonFiniteScore
 
 T = TypeVar("T")
 Recorder = Callable[[Record], None]  # attaches a record to the test's report (shipping.attach)
@@ -117,15 +122,12 @@ class CellTest:
         i.e. in setup). Anything else raises; the plugin records it the same way
         (record_error, from pytest_plugin.pytest_runtest_makereport)."""
         __tracebackhide__ = True
-        from iqa_audit.metrics.base import MetricUnavailable, NonFiniteScore
 
         try:
             return compute()
         except MetricUnavailable as e:
             metric_unavailable(cell.metric, e, self.record)
         except NonFiniteScore as e:
-            from iqa_audit.core.tracebacks import describe
-
             self.record(self.services.error_record(cell, describe(e), known=e))
             pytest.fail(str(e), pytrace=False)
 
@@ -204,8 +206,6 @@ def record_error(services: Callable[[], Services], item: pytest.Item, call: pyte
     that raised (tracebacks.describe), so results.json, the report and the summary count
     the cell. A skip is no error (a metric that cannot run records its status instead).
     `services`: gives this process's services (made only for a cell that needs them)."""
-    from iqa_audit.audit.parametrize import audit_cell
-    from iqa_audit.audit.shipping import attach, attached
 
     if report.when not in ("setup", "call") or not report.failed or call.excinfo is None:
         return
@@ -213,7 +213,6 @@ def record_error(services: Callable[[], Services], item: pytest.Item, call: pyte
     last = attached(item)
     if cell is None or (last is not None and last.cell == cell.key):
         return  # not a cell, or its code recorded the outcome itself (a verdict, a NaN score)
-    from iqa_audit.core.tracebacks import describe
 
     attach(item, services().error_record(cell, describe(call.excinfo.value)))
     report.user_properties.append(item.user_properties[-1])
@@ -225,8 +224,6 @@ def redact_failure(report: pytest.TestReport) -> None:
     if report.longrepr is not None:
         text = str(report.longrepr)
         if "://" in text:
-            from iqa_audit.core.urls import redact_text
-
             safe = redact_text(text)
             if safe != text:
                 report.longrepr = safe

@@ -23,12 +23,12 @@ from iqa_audit.core.tracebacks import ErrorFields
 from iqa_audit.results.records import SanityRecord
 from iqa_audit.scoring.cached import Scorer
 from iqa_audit.store.memo import memo_key, memoised
+from iqa_audit import seeds
+from iqa_audit.analysis import sanity
 
 
 def sanity_sources() -> tuple[ModuleType, ...]:
     """The modules whose source keys every 'sanity' memo: this one, sanity and seeds."""
-    from iqa_audit import seeds
-    from iqa_audit.analysis import sanity
 
     return (sys.modules[__name__], sanity, seeds)
 

@@ -37,6 +37,7 @@ from iqa_audit.core.tracebacks import ErrorFields
 from iqa_audit.results.records import Record
 from iqa_audit.scoring.cached import Scorer
 from iqa_audit.store.store import Store
+from iqa_audit.datasets.imported_chains import ImportedChains
 
 
 @dataclass(eq=False)
@@ -63,8 +64,6 @@ class Services:
         loaded or built here."""
         store = store or Store(cfg.store)
         if cfg.dataset:
-            from iqa_audit.datasets.imported_chains import ImportedChains
-
             chains = ImportedChains(store, cfg.dataset, imported)
         else:
             budget = budget if budget is not None else PaidBudget(cfg.max_paid_steps, cfg.resend_unknown)

@@ -33,6 +33,28 @@ from iqa_audit.audit.interrupts import SigintCounter
 from iqa_audit.chains.paid import PaidBudget
 from iqa_audit.config.audit_config import AuditConfig
 from iqa_audit.results.records import Record
+from iqa_audit.editors import editor_entry
+from iqa_audit.editors.base import parse_spec
+from iqa_audit.core.errors import ConfigError, explain
+from iqa_audit.audit.cells import AuditCells
+from iqa_audit.config.audit_config import find_pyproject, resolve_config
+from iqa_audit.config.options import overrides
+from iqa_audit.core.names import slug
+from iqa_audit.audit.validate import check_config
+from iqa_audit.audit.validate import check_reports_dir
+from iqa_audit.datasets.importer import ensure_imported
+from iqa_audit.store.store import Store
+from iqa_audit.audit.services import Services
+from iqa_audit.audit.cells import chain_specs_of
+from iqa_audit.core.errors import AuditError
+from iqa_audit.core.urls import redact_text
+from iqa_audit.chains.build import announce_paid
+from iqa_audit.audit.parametrize import audit_cell
+from iqa_audit.audit.shipping import received
+from iqa_audit.audit.interrupts import sigint_deferred
+from iqa_audit.report.html import write_report
+from iqa_audit.report.retention import prune_runs
+from iqa_audit.results.writer import load_results, unavailable_metrics, unwritable, write_results
 
 if TYPE_CHECKING:
     from iqa_audit.audit.cells import AuditCells
@@ -78,10 +100,6 @@ class AuditSession:
         once (the controller; workers get the same options): a mistake is an AuditError,
         which the plugin turns into pytest's usage error. Computes the cells (a bad cell
         spec fails here too), makes the run's budget and picks the run's name."""
-        from iqa_audit.audit.cells import AuditCells
-        from iqa_audit.config.audit_config import find_pyproject, resolve_config
-        from iqa_audit.config.options import overrides
-        from iqa_audit.core.names import slug
 
         wi = getattr(config, "workerinput", None)
         if wi is not None and int(wi.get("workercount", 1)) > 1:
@@ -98,13 +116,8 @@ class AuditSession:
                 cfg = replace(cfg, baseline=str(pyproject.parent / cfg.baseline))
         imported = wi.get("iqa_audit_dataset") if wi is not None else None
         if wi is None:  # the controller (or -n 0) checks once; workers get the same options
-            from iqa_audit.audit.validate import check_config
-
             check_config(cfg, "pytest", skip=("dataset",))  # sees 'none': --update-baseline has no file to write then
             if cfg.dataset:  # a manifest is imported here, once: workers read the import
-                from iqa_audit.datasets.importer import ensure_imported
-                from iqa_audit.store.store import Store
-
                 imported = ensure_imported(Store(cfg.store), cfg.dataset).id
         if no_baseline:
             cfg = replace(cfg, baseline=None)
@@ -115,8 +128,6 @@ class AuditSession:
         reports_root = Path(cfg.reports_dir or (pyproject.parent if pyproject else Path.cwd()) / "reports")
         explicit_name = cfg.run_name is not None
         if wi is None:  # found now, not after every test ran and the report could not be written
-            from iqa_audit.audit.validate import check_reports_dir
-
             check_reports_dir(reports_root, cfg.label("reports_dir") if cfg.reports_dir else None)
             if explicit_name:
                 refuse_taken_run_name(reports_root, cfg.run_name)
@@ -128,7 +139,6 @@ class AuditSession:
     @cached_property
     def services(self) -> Services:
         """This process's services (store opened, nothing loaded yet), made once."""
-        from iqa_audit.audit.services import Services
 
         return Services.open(self.cfg, budget=self.budget, imported=self.imported)
 
@@ -148,9 +158,6 @@ class AuditSession:
         the cap (the same lines `iqa-audit build` prints), on pytest's terminal reporter
         (None: stdout). Nothing for an imported dataset or a run with no paid editor; a bad
         editor name is reported by its cells."""
-        from iqa_audit.audit.cells import chain_specs_of
-        from iqa_audit.core.errors import AuditError
-        from iqa_audit.core.urls import redact_text
 
         if self.worker is not None or self.cfg.dataset:
             return
@@ -160,9 +167,6 @@ class AuditSession:
         except AuditError:  # a bad editor name: reported by the cells that use it, not here
             return
         if specs:
-            from iqa_audit.chains.build import announce_paid
-            from iqa_audit.store.store import Store
-
             say = (lambda line: terminal.write_line(redact_text(line))) if terminal else (lambda line: print(redact_text(line)))
             announce_paid(Store(self.cfg.store), specs, self.cfg.seed_dirs, self.budget, say=say)
 
@@ -171,8 +175,6 @@ class AuditSession:
         need, so its workers share building them. Not for an imported dataset (nothing is
         built) or the xdist controller (it runs no test). A store that went away since
         configure raises an AuditError."""
-        from iqa_audit.audit.cells import chain_specs_of
-        from iqa_audit.audit.parametrize import audit_cell
 
         if self.cfg.dataset or (self.worker is None and session.config.getoption("numprocesses", None)):
             return
@@ -186,7 +188,6 @@ class AuditSession:
     def collect(self, report: pytest.TestReport, category: str) -> None:
         """A test report arrived (from this process or a worker): count pytest's outcome
         and keep the cell records it carries (the call's replaces the setup's)."""
-        from iqa_audit.audit.shipping import received
 
         if category:
             self.outcomes[category] = self.outcomes.get(category, 0) + 1
@@ -219,12 +220,6 @@ class AuditSession:
         (interrupts.sigint_deferred): it makes the run interrupted if it comes before the
         baseline would be written. A complete run then removes run folders beyond
         --keep-reports."""
-        from iqa_audit.audit.interrupts import sigint_deferred
-        from iqa_audit.core.errors import AuditError
-        from iqa_audit.core.urls import redact_text
-        from iqa_audit.report.html import write_report
-        from iqa_audit.report.retention import prune_runs
-        from iqa_audit.results.writer import load_results, unavailable_metrics, unwritable, write_results
 
         if self.worker is not None or not self.records:
             return  # workers report through the controller
@@ -297,8 +292,6 @@ def _run_budget(wi: dict[str, Any] | None, cfg: AuditConfig) -> PaidBudget:
 
 def _registered_paid(editor_spec: str) -> bool:
     """Whether the spec names a paid editor, from the registry alone (no editor is made)."""
-    from iqa_audit.editors import editor_entry
-    from iqa_audit.editors.base import parse_spec
 
     return bool(getattr(editor_entry(parse_spec(editor_spec)[0]).factory, "paid", False))
 
@@ -306,7 +299,6 @@ def _registered_paid(editor_spec: str) -> bool:
 def refuse_taken_run_name(reports_root: Path, name: str) -> None:
     """An explicit --run-name whose folder already exists is refused before any test runs:
     a report is never written over another run's."""
-    from iqa_audit.core.errors import ConfigError, explain
 
     folder = reports_root / name
     if folder.exists():

@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Sequence
 
 from iqa_audit.results.records import GATED, Record, SanityRecord
+from iqa_audit.results.writer import verdict_counts
+from iqa_audit.results.writer import cell_records
 
 if TYPE_CHECKING:
     from iqa_audit.audit.session import AuditSession
@@ -18,7 +20,6 @@ if TYPE_CHECKING:
 
 def write_summary(tr, audit: AuditSession) -> None:
     """The session's summary on pytest's terminal reporter `tr` (see the module doc)."""
-    from iqa_audit.results.writer import verdict_counts
 
     cfg, out = audit.cfg, audit.outputs
     records = list(audit.records.values())
@@ -104,7 +105,6 @@ def cell_count_line(records: Sequence[Record], outcomes: dict[str, int]) -> str:
     the cells' outcomes in pytest's words, and the tests that are no cell (a "no cells in
     this configuration" placeholder, a metric that cannot run here), so the two add up to
     pytest's own counts line."""
-    from iqa_audit.results.writer import cell_records
 
     cells: dict[str, int] = {}
     for r in cell_records(records):

@@ -29,6 +29,10 @@ from iqa_audit.chains.chain import Chain, ChainSpec, build_chain, load_chain, re
 from iqa_audit.chains.paid import PaidBudget
 from iqa_audit.editors import create_editor
 from iqa_audit.store.store import Store
+from iqa_audit.chains.chain import setting_label
+from iqa_audit.editors import estimate_cost
+import ctypes
+import signal
 
 # How often a pool worker checks that the build that started it is still alive (seconds).
 PARENT_CHECK_S = 0.5
@@ -103,8 +107,6 @@ def announce_paid(
     """Say, before anything is built, how many new paid requests `specs` need, their
     estimated cost (the editor table's cost function, editors.estimate_cost) and the cap
     `budget` puts on them. Returns the number of paid requests needed (0: nothing is said)."""
-    from iqa_audit.chains.chain import setting_label
-    from iqa_audit.editors import estimate_cost
 
     paid = paid_steps_needed(store, specs, seed_dirs)
     total, count = 0.0, 0
@@ -252,9 +254,6 @@ def _die_with_parent_linux() -> None:
     if not sys.platform.startswith("linux"):
         return
     try:
-        import ctypes
-        import signal
-
         PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
     except (OSError, AttributeError):  # no libc symbol: the watch thread still ends us

@@ -30,6 +30,9 @@ from iqa_audit.seeds import Seed, get_seed, seed_size
 from iqa_audit.store.store import ChainRecord, CorruptObject, StepRecord, Store
 from iqa_audit.store.rows import jsonable
 from iqa_audit.tasks.table import Task, get_task
+from iqa_audit.core.errors import AuditError
+import inspect
+from iqa_audit.core.tracebacks import shown_path
 
 ProgressFn = Callable[[int, int], None]  # (steps done, steps wanted)
 
@@ -285,7 +288,6 @@ def checked_result(result: Any, editor: Editor, chain: str, k: int) -> EditResul
 def step_error(editor: Editor, chain: str, k: int, error: Exception) -> EditorStepError:
     """The EditorStepError for an editor that raised `error` making step k of `chain`: an
     AuditError keeps its own message (it already says what to do) after the chain and step."""
-    from iqa_audit.core.errors import AuditError
 
     what = f"editor {editor.id}, making step {k} of chain {chain}"
     if isinstance(error, AuditError):
@@ -304,7 +306,6 @@ def step_error(editor: Editor, chain: str, k: int, error: Exception) -> EditorSt
 
 def edit_location(editor: Editor) -> str | None:
     """'file.py:LINE in Class.edit' where the editor's edit() is defined (None if unknown)."""
-    import inspect
 
     fn = getattr(type(editor), "edit", None) or getattr(editor, "edit", None)
     try:
@@ -312,7 +313,6 @@ def edit_location(editor: Editor) -> str | None:
         line = inspect.getsourcelines(fn)[1]
     except (TypeError, OSError):
         return None
-    from iqa_audit.core.tracebacks import shown_path
 
     return f"{shown_path(path)}:{line} in {getattr(fn, '__qualname__', 'edit')}" if path else None
 

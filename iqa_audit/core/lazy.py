@@ -30,6 +30,8 @@ HEAVY = {
     "google": "google-genai, 1.3 s; paid editors and the VLM counter/judge only",
     "matplotlib": "1.5 s (pyplot); report figures only",
     "scipy": "0.6-0.9 s (ndimage); seeds and simulators, not a warm run",
+    "skimage": "its submodules (filters, morphology, metrics) import scipy: 0.6 s",
+    "huggingface_hub": "its submodules import httpx: 0.1-0.2 s; hf:// imports only",
     "cv2": "0.3 s; 16-bit decoding and codecs only",
     "pywt": "0.3 s; the noise-sigma control only",
     "pyarrow": "0.3 s; Parquet side tables only",

@@ -31,6 +31,8 @@ from iqa_audit.distributed.cluster import (
 from iqa_audit.scoring.batch import known_scores, nonfinite_error, score_batch, store_batch
 from iqa_audit.scoring.cached import scored_objects
 from iqa_audit.store.store import Store
+from iqa_audit.metrics.registry import create_metric
+from iqa_audit.core.decode import decode_image
 
 DEFAULT_CHUNK_SIZE = 8  # images per task: small enough that a lost worker costs little; a project choice
 
@@ -94,8 +96,6 @@ class MetricWorker:
         self.metric = None
         self.problem: tuple[str, str] | None = None
         try:
-            from iqa_audit.metrics.registry import create_metric
-
             self.metric = create_metric(name, device=device)
         except MetricUnavailable as e:
             self.problem = ("unavailable", str(e))
@@ -115,8 +115,6 @@ class MetricWorker:
         if self.metric is None:
             return {"chunk": chunk, "error": f"the metric could not be created on this worker: {self.problem}"}
         try:
-            from iqa_audit.core.decode import decode_image
-
             images = []
             for h, data in zip(hashes, encoded, strict=True):
                 if hashlib.sha256(data).hexdigest() != h:

@@ -44,6 +44,8 @@ from iqa_audit.analysis import band
 from iqa_audit.core.errors import ConfigError, explain
 from iqa_audit.core.files import write_file_atomic
 from iqa_audit.results.records import VERDICTS, verdict_or_sign
+from iqa_audit.chains.plan import audit_seeds
+from iqa_audit import __version__
 
 FORMAT = "iqa-audit-baseline/1"
 
@@ -225,7 +227,6 @@ COVERAGE = ("seeds", "editors", "tasks", "metrics", "audit_editors", "audit_case
 def run_shape(cfg: Any, versions: Mapping[str, str | None] | None = None) -> dict[str, Any]:
     """The shape of the run `cfg` describes (module doc), as JSON values. `versions`:
     metric id -> version, known once the metrics ran (None at configure)."""
-    from iqa_audit.chains.plan import audit_seeds
 
     seeds = [] if cfg.dataset else [s.name for s in audit_seeds(cfg)]
     return {
@@ -364,7 +365,6 @@ def write_update(cfg: Any, entries: Mapping[str, tuple], versions: Mapping[str, 
 
 
 def _version() -> str:
-    from iqa_audit import __version__
 
     return __version__
 

@@ -28,6 +28,7 @@ import numpy as np
 from iqa_audit.core.errors import explain
 from iqa_audit.metrics.base import SCORE_CONTRACT, Metric, NonFiniteScore, ScoreError, detached, not_a_number
 from iqa_audit.store.store import Store
+from PIL import Image as PILImage
 
 NONFINITE_MEMO = "nonfinite"
 
@@ -180,8 +181,6 @@ def _size_of(store: Store, image_hash: str, ext: str | None) -> str:
     if not ext:
         return "size unknown"
     try:
-        from PIL import Image as PILImage
-
         with PILImage.open(store.object_path(image_hash, ext)) as im:
             return f"{im.width}x{im.height}"
     except Exception:  # a description must not fail the error it describes

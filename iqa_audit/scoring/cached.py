@@ -17,6 +17,11 @@ from iqa_audit.metrics.base import Metric
 from iqa_audit.metrics.identity import MetricIdentity, fingerprint
 from iqa_audit.scoring.batch import Scores, known_scores, nonfinite_error, score_batch, store_batch
 from iqa_audit.store.store import Store
+from iqa_audit.chains.chain import build_chain
+from iqa_audit.chains.plan import chain_specs
+from iqa_audit.metrics.base import MetricUnavailable
+from iqa_audit.core.errors import ConfigError
+from iqa_audit.metrics.registry import create_metric
 
 
 class Scorer:
@@ -38,9 +43,6 @@ class Scorer:
         """The loaded metric. MetricUnavailable when it cannot run here: missing weights or
         packages, or a name, import or declaration the registry refuses (ConfigError),
         remembered for this process."""
-        from iqa_audit.core.errors import ConfigError
-        from iqa_audit.metrics.base import MetricUnavailable
-        from iqa_audit.metrics.registry import create_metric
 
         if name in self._unavailable:
             raise self._unavailable[name]
@@ -106,8 +108,6 @@ def scored_objects(cfg, store: Store, budget=None) -> list[tuple[str, str]]:
     """(hash, ext) of every step of every chain of `cfg` that a metric must score,
     building (or resuming) the chains first under `budget` (a paid.PaidBudget; None: no
     paid request). Raises BudgetExhausted when a paid chain needs more than it allows."""
-    from iqa_audit.chains.chain import build_chain
-    from iqa_audit.chains.plan import chain_specs
 
     objects: list[tuple[str, str]] = []
     for spec in chain_specs(cfg):
@@ -126,7 +126,6 @@ def score_chains(cfg, store: Store, budget=None) -> int:
     every other score stored), or when a requested metric cannot run here (no silent green:
     a score job that scored nothing must not look done) unless cfg.allow_missing_metrics;
     else 0."""
-    from iqa_audit.metrics.base import MetricUnavailable
 
     objects = scored_objects(cfg, store, budget)
     scorer = Scorer(store, cfg.device)

@@ -82,7 +82,7 @@ kind "gap" (GapRecord): does a metric notice the damage between step 1 and step 
     tolerance   float? half-width of the gap's noise band, normalised points (band.tolerance).
     evidence    [{"run", "reference_step", "step", "psnr_db", "ssim", "alignment", "visible"}]
                        per paired run: step Δ against step 1 (evidence.RunEvidence; PSNR in dB,
-                       null for identical pixels; SSIM in [-1, 1]).
+                       null for identical pixels; SSIM in [-1, 1], null where PSNR alone showed the change).
     range       {"lo", "hi", "higher_better", "source"}?  the metric's typical raw range,
                        mapped onto [0, 100] (metrics.base.TypicalRange).
     mean_normalised, spread_normalised {step: float}  mean and sd over runs of the

@@ -124,19 +124,45 @@ def weights_used(cfg: AuditConfig) -> dict[str, list[dict[str, str]]]:
     where each came from (pyiqa's download, or converted from an installed package)."""
     from iqa_audit.core.errors import ConfigError
     from iqa_audit.metrics.base import MetricUnavailable
-    from iqa_audit.metrics.weights import pyiqa_name, weight_sources
+    from iqa_audit.metrics.weights import pyiqa_name
 
     out: dict[str, list[dict[str, str]]] = {}
     for name in cfg.metrics:
         if pyiqa_name(name.partition("@")[0]) is None:
             continue
         try:
-            sources = weight_sources(name.partition("@")[0])
+            sources = _remembered_weight_sources(cfg, name.partition("@")[0])
         except (ConfigError, MetricUnavailable) as e:  # its status row already says why it could not run
             sources = [{"file": "?", "source": f"unknown: {e}"}]
         if sources:
             out[metric_id(name)] = sources
     return out
+
+
+def _remembered_weight_sources(cfg: AuditConfig, name: str) -> list[dict[str, str]]:
+    """weights.weight_sources(name), kept in the store under the metric's identity
+    fingerprint (pyiqa's version and source, the weight caches' listing, the code that
+    predicts the files) and the code that names their sources: working them out imports
+    pyiqa and torch (~3.5 s), which a warm run must not. Raises as weight_sources does."""
+    from iqa_audit.core.keys import code_digest, digest
+    from iqa_audit.metrics import packaged_weights
+    from iqa_audit.metrics.identity import fingerprint, torch_hub_dir
+    from iqa_audit.metrics.weights import weight_sources
+    from iqa_audit.store.store import Store
+
+    fp = fingerprint(name)
+    if fp is None:
+        return weight_sources(name)
+    key, store = digest([fp, str(torch_hub_dir()), code_digest(packaged_weights)]), Store(cfg.store)
+    try:
+        memo = store.get_memo("weight-sources", key)
+        if memo is not None:
+            return json.loads(memo)
+        sources = weight_sources(name)
+        store.put_memo("weight-sources", key, json.dumps(sources))
+        return sources
+    finally:
+        store.close()
 
 
 def metric_cells(records: Sequence[Record]) -> list[GapRecord | StabilityRecord | SanityRecord]:

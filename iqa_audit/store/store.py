@@ -39,6 +39,7 @@ from iqa_audit.core.errors import StoreError, explain
 from iqa_audit.core.files import write_file_atomic
 from iqa_audit.core.images import Image, sniff_format
 from iqa_audit.core.decode import decode_image
+from iqa_audit.store.decoded import DECODED
 from iqa_audit.store.rows import ChainRecord, StepRecord, chain_from_row, row_json, step_from_row
 from iqa_audit.store.connection import ManifestConnection
 from iqa_audit.store.sqlite_manifest import is_read_only
@@ -204,7 +205,8 @@ class Store(ManifestConnection):
     def get_image(self, digest: str, ext: str) -> Image:
         """The object decoded as an Image (keeping its bytes). Raises CorruptObject as
         read_bytes does, BadImageError when the bytes do not decode as an image."""
-        return decode_image(self.read_bytes(digest, ext), source=str(self.object_path(digest, ext)))
+        path = self.object_path(digest, ext)  # decoded once per process while the file is unchanged (decoded.py)
+        return DECODED.get(path, lambda: decode_image(self.read_bytes(digest, ext), source=str(path)))
 
     # ----- chains and steps ------------------------------------------------------------
     def ensure_chain(self, rec: ChainRecord) -> None:

@@ -73,7 +73,7 @@ def test_a_blur_is_visible_by_ssim_even_where_psnr_alone_would_miss_it():
 
     img = textured_image(192, 128)
     blurred = Image.from_array(np.clip(gaussian_filter(img.pixels.astype(float), sigma=(1.2, 1.2, 0)), 0, 255).astype(np.uint8))
-    c = measure_change(img, blurred)
+    c = measure_change(img, blurred, full=True)
     assert c.visible and c.ssim < evidence.SSIM_BOUND
 
 

@@ -26,14 +26,15 @@ from iqa_audit.distributed.cluster import (
     retryable_errors,
 )
 from iqa_audit.store.store import Store
-from iqa_audit.chains.chain import make_step, setting_label
+from iqa_audit.chains.chain import setting_label
+from iqa_audit.chains.step import make_step
 from iqa_audit.editors import create_editor
 from iqa_audit.core.decode import decode_image
 from iqa_audit.tasks.table import get_task
 import dataclasses
 from iqa_audit.chains.build import BuildOutcome
 from iqa_audit.chains.chain import build_chain, resolve
-from iqa_audit.chains.chain import StepOutcome, record_step
+from iqa_audit.chains.step import StepOutcome, record_step
 
 
 def build_steps(

@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 from iqa_audit.core.files import write_file_atomic
 from iqa_audit.core.keys import digest
 from iqa_audit.report import curve_figures, figure_base, figures, heatmap_figures
+from importlib.metadata import version
 
 FORMAT = 1  # bump when the entry layout below changes
 FOLDER = "figures"
@@ -56,7 +57,6 @@ class Entry:
 def code_version() -> str:
     """sha256 of the drawing code and the libraries that turn it into bytes (versions from
     package metadata: importing matplotlib would cost a warm run more than it draws)."""
-    from importlib.metadata import version
 
     h = hashlib.sha256()
     for module in DRAWING_MODULES:

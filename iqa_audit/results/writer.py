@@ -37,6 +37,19 @@ from iqa_audit.results.records import (
 )
 from iqa_audit.store.store import default_store_root
 from iqa_audit.core.urls import redact_urls
+from iqa_audit.core.errors import ConfigError
+from iqa_audit.metrics.base import MetricUnavailable
+from iqa_audit.metrics.weights import pyiqa_name
+from iqa_audit.core.keys import code_digest, digest
+from iqa_audit.metrics import packaged_weights
+from iqa_audit.metrics.identity import fingerprint, torch_hub_dir
+from iqa_audit.metrics.weights import weight_sources
+from iqa_audit.store.store import Store
+from iqa_audit.analysis import band
+from iqa_audit.analysis.evidence import THRESHOLD_SOURCE
+from iqa_audit.chains.plan import audit_settings
+from iqa_audit.tasks.table import get_task
+from iqa_audit.core.errors import RecordError
 
 FORMAT = "iqa-audit-results/1"
 
@@ -122,9 +135,6 @@ def metric_statuses(cfg: AuditConfig, records: Sequence[Record]) -> dict[str, di
 def weights_used(cfg: AuditConfig) -> dict[str, list[dict[str, str]]]:
     """{metric id: [{file, source}]} for every requested metric that loads weight files:
     where each came from (pyiqa's download, or converted from an installed package)."""
-    from iqa_audit.core.errors import ConfigError
-    from iqa_audit.metrics.base import MetricUnavailable
-    from iqa_audit.metrics.weights import pyiqa_name
 
     out: dict[str, list[dict[str, str]]] = {}
     for name in cfg.metrics:
@@ -144,11 +154,6 @@ def _remembered_weight_sources(cfg: AuditConfig, name: str) -> list[dict[str, st
     fingerprint (pyiqa's version and source, the weight caches' listing, the code that
     predicts the files) and the code that names their sources: working them out imports
     pyiqa and torch (~3.5 s), which a warm run must not. Raises as weight_sources does."""
-    from iqa_audit.core.keys import code_digest, digest
-    from iqa_audit.metrics import packaged_weights
-    from iqa_audit.metrics.identity import fingerprint, torch_hub_dir
-    from iqa_audit.metrics.weights import weight_sources
-    from iqa_audit.store.store import Store
 
     fp = fingerprint(name)
     if fp is None:
@@ -202,8 +207,6 @@ def build_results(
     many, wherever they landed) before every collected case (`collected`) ran, so the file
     holds only the cases that did. `stopped`: pytest's reason when it stopped early without
     an interrupt ("stopping after 1 failures": -x, --maxfail); the cells that ran are all here."""
-    from iqa_audit.analysis import band
-    from iqa_audit.analysis.evidence import THRESHOLD_SOURCE
 
     cells = cell_records(records)
     counts: dict[str, int] = {}
@@ -279,8 +282,6 @@ def detection_delays(records: Sequence[Record]) -> dict[str, list[dict[str, Any]
 
 def excluded_settings(cfg: AuditConfig) -> list[dict[str, str]]:
     """Chain settings of tasks the metric audit does not judge (reconstruction), and why."""
-    from iqa_audit.chains.plan import audit_settings
-    from iqa_audit.tasks.table import get_task
 
     if cfg.dataset:
         return []
@@ -384,7 +385,6 @@ def load_results(path: str | Path) -> RunResults:
     """Read another run's results.json (for --compare), with a clear error (ConfigError)
     when it is not one: not JSON, another format, or a cell record records.parse refuses
     (one written by the previous release, with its alias keys, is read)."""
-    from iqa_audit.core.errors import ConfigError, RecordError, explain
 
     p = Path(path)
     if p.is_dir():

@@ -20,7 +20,7 @@ from PIL import Image as PILImage
 from PIL import ImageCms, PngImagePlugin
 
 from iqa_audit.core import colour, icc
-from iqa_audit.chains.chain import make_step
+from iqa_audit.chains.step import make_step
 from iqa_audit.datasets.importer import import_manifest
 from iqa_audit.datasets.registry import imported_chain_key
 from iqa_audit.editors.base import EditResult

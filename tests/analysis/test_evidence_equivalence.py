@@ -20,7 +20,7 @@ from PIL import Image as PILImage
 from iqa_audit.analysis.evidence import PSNR_BOUND_DB, SSIM_BOUND, Change, measure_change
 from iqa_audit.core.images import Image
 from iqa_audit.editors import create_editor
-from iqa_audit.fidelity import align_to_reference
+from iqa_audit.fidelity.alignment import align_to_reference
 from iqa_audit.tasks.table import get_task
 
 EDITORS = ("codec-jpeg", "codec-webp", "codec-reupload", "sim-noise-tint", "sim-grain-tint", "sim-texture-loss", "sim-crop")

@@ -4,7 +4,7 @@
 
 import sys
 
-from iqa_audit.cli import main
+from iqa_audit.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from iqa_audit.images import Image
-from iqa_audit.store import Store
+from iqa_audit.core.images import Image
+from iqa_audit.store.store import Store
 
 
 def textured_image(width: int = 96, height: int = 64, seed: int = 0) -> Image:

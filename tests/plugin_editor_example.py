@@ -1,5 +1,5 @@
 """An example of a package's own editors, registered under the entry-point group
-`iqa_audit.editors` (see tests/test_editor_registry.py, which installs a fake
+`iqa_audit.editors` (see tests/editors/test_editor_registry.py, which installs a fake
 distribution pointing here).
 
 `DARKEN` is a full table row (name, factory, defaults, summary, cost); `make_brighten`
@@ -15,7 +15,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from iqa_audit.editors import EditorEntry, EditResult
-from iqa_audit.images import Image
+from iqa_audit.core.images import Image
 
 
 @dataclass

@@ -13,23 +13,19 @@ from pathlib import Path
 
 import pytest
 
-from iqa_audit.cells import gap_cells
-from iqa_audit.chains import build_chain, load_chain, resolve
-from iqa_audit.config import resolve_config
-from iqa_audit.plan import chain_specs
-from iqa_audit.store import Store
-from iqa_audit.tasks import RECONSTRUCTION_CYCLE
+from iqa_audit.audit.cells import gap_cells
+from iqa_audit.chains.chain import build_chain, load_chain, resolve
+from iqa_audit.config.audit_config import resolve_config
+from iqa_audit.chains.plan import chain_specs
+from iqa_audit.store.store import Store
+from iqa_audit.tasks.table import RECONSTRUCTION_CYCLE
 
 pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parent.parent
 
 TESTS = {
-    "test_gap": "from iqa_audit.verdicts import audit_gap\n\n"
-    "def test_gap(gap_cell, audit_engine, record_cell, audit_config):\n"
-    "    audit_gap(gap_cell, audit_engine, record_cell, audit_config)\n",
-    "test_stability": "from iqa_audit.verdicts import audit_stability\n\n"
-    "def test_stability(stability_cell, audit_engine, record_cell, audit_config):\n"
-    "    audit_stability(stability_cell, audit_engine, record_cell, audit_config)\n",
+    "test_gap": "def test_gap(gap_cell, audit):\n    audit.gap(gap_cell)\n",
+    "test_stability": "def test_stability(stability_cell, audit):\n    audit.stability(stability_cell)\n",
 }
 SETTINGS = """
 [tool.iqa_audit]

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from iqa_audit.config import resolve_config
-from iqa_audit.console import cli_command, cli_prefix
-from iqa_audit.options import OPTIONS, options_for
+from iqa_audit.config.audit_config import resolve_config
+from iqa_audit.core.console import cli_command, cli_prefix
+from iqa_audit.config.options import OPTIONS, options_for
 from iqa_audit.report.retention import prune_runs
 
 pytest_plugins = ["pytester"]
@@ -33,7 +33,7 @@ def _iqa(*args, cwd=ROOT, **kw):
 
 # ----- commands that run as written ---------------------------------------------------------
 def test_the_console_script_is_installed_by_pip():
-    assert PYPROJECT["project"]["scripts"]["iqa-audit"] == "iqa_audit.cli:main"
+    assert PYPROJECT["project"]["scripts"]["iqa-audit"] == "iqa_audit.cli.main:main"
 
 
 def test_cli_prefix_is_the_form_that_runs_here(tmp_path, monkeypatch):
@@ -68,7 +68,7 @@ def test_help_prints_commands_that_run():
     examples = [ln.split("#")[0].strip() for ln in out.stdout.split("examples:")[1].splitlines() if ln.strip()]
     assert examples and all(ex.startswith(cli_prefix()) for ex in examples)
     assert "generate_fixtures" not in out.stdout
-    from iqa_audit.cli import parser
+    from iqa_audit.cli.main import parser
 
     for ex in examples:
         args = shlex.split(ex)[len(shlex.split(cli_prefix())) :]
@@ -84,7 +84,7 @@ def test_readme_commands_run_as_written():
     lines = [ln.split("  #")[0].strip() for block in blocks for ln in block.splitlines()]
     cli = [ln for ln in lines if ln.startswith(".venv/bin/iqa-audit")]
     assert len(cli) >= 5
-    from iqa_audit.cli import parser
+    from iqa_audit.cli.main import parser
 
     for ln in cli:
         parser().parse_args(shlex.split(ln)[1:] or ["build"])
@@ -99,7 +99,7 @@ def test_readme_commands_run_as_written():
 
 
 def test_the_browser_test_prints_the_install_command(monkeypatch):
-    from .test_report_browser import find_browser
+    from tests.report.test_report_browser import find_browser
 
     monkeypatch.setenv("PATH", "/nonexistent")
     monkeypatch.delenv("IQA_AUDIT_CHROMIUM", raising=False)
@@ -112,7 +112,7 @@ def test_pytest_and_the_cli_take_their_options_from_one_table(pytestconfig):
     group = next(g for g in pytestconfig._parser._groups if g.name == "iqa-audit")
     in_pytest = {o.names()[0]: o.attrs()["help"] for o in group.options}
     assert in_pytest == {o.flag: o.help for o in options_for("pytest")}
-    from iqa_audit.cli import parser
+    from iqa_audit.cli.main import parser
 
     sub = next(a for a in parser()._actions if a.dest == "command").choices
     for command in ("build", "score"):
@@ -125,7 +125,7 @@ def test_pytest_and_the_cli_take_their_options_from_one_table(pytestconfig):
 def test_every_config_option_is_a_config_field():
     from dataclasses import fields
 
-    from iqa_audit.config import AuditConfig
+    from iqa_audit.config.audit_config import AuditConfig
 
     names = {f.name for f in fields(AuditConfig)}
     assert {o.dest for o in OPTIONS if o.config} <= names
@@ -133,7 +133,7 @@ def test_every_config_option_is_a_config_field():
 
 def test_importing_the_plugin_changes_no_environment():
     code = (
-        "import os; before = dict(os.environ); import iqa_audit.pytest_plugin, iqa_audit.cli; "
+        "import os; before = dict(os.environ); import iqa_audit.pytest_plugin, iqa_audit.cli.main; "
         "print(sorted(set(os.environ.items()) ^ set(before.items())))"
     )
     env = {k: v for k, v in ENV.items() if k != "HF_HUB_OFFLINE"}
@@ -234,12 +234,8 @@ def own_metric_run(pytester, tmp_path, seed_dir):
     metric.parent.mkdir()
     metric.write_text(MY_METRIC)
     pytester.makepyfile(
-        test_gap="from iqa_audit.verdicts import audit_gap\n\n"
-        "def test_gap(gap_cell, audit_engine, record_cell, audit_config):\n"
-        "    audit_gap(gap_cell, audit_engine, record_cell, audit_config)\n",
-        test_sanity="from iqa_audit.verdicts import audit_sanity\n\n"
-        "def test_metric_sanity(sanity_case, audit_engine, record_cell):\n"
-        "    audit_sanity(sanity_case, audit_engine, record_cell)\n",
+        test_gap="def test_gap(gap_cell, audit):\n    audit.gap(gap_cell)\n",
+        test_sanity="def test_metric_sanity(sanity_case, audit):\n    audit.sanity(sanity_case)\n",
     )
     args = [
         "-p",
@@ -322,7 +318,7 @@ def test_prune_keeps_the_newest_and_the_current_run(tmp_path):
 
 
 def test_seed_dir_alone_audits_only_your_images_and_a_group_adds_the_builtins(seed_dir):
-    from iqa_audit.plan import audit_seeds
+    from iqa_audit.chains.plan import audit_seeds
 
     only = resolve_config({"seed_dirs": (str(seed_dir),)})
     assert [s.name for s in audit_seeds(only)] == ["tiny"]
@@ -346,8 +342,9 @@ def test_ray_tests_skip_with_the_install_command_when_ray_is_absent(tmp_path):
     blocker.mkdir()
     (blocker / "ray.py").write_text("raise ModuleNotFoundError(\"No module named 'ray'\", name='ray')\n")
     env = {**ENV, "PYTHONPATH": f"{blocker}{os.pathsep}{ROOT}"}
+    ray_tests = ROOT / "tests" / "distributed" / "test_ray.py"
     out = subprocess.run(
-        [sys.executable, "-m", "pytest", str(ROOT / "tests" / "test_ray.py"), "-n", "0", "-rs", "-q", "-p", "no:cacheprovider"],
+        [sys.executable, "-m", "pytest", str(ray_tests), "-n", "0", "-rs", "-q", "-p", "no:cacheprovider"],
         capture_output=True,
         text=True,
         env=env,

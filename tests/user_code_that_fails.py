@@ -1,4 +1,4 @@
-"""A user's metrics and editors that fail the ways real ones do (tests/test_cell_errors.py).
+"""A user's metrics and editors that fail the ways real ones do (tests/audit/test_cell_errors.py).
 
 Metrics: one that raises on images under 100 px (SPAQ's crop did), one whose score is a
 torch tensor that still requires grad, one that raises a KeyError of its own on every
@@ -14,7 +14,7 @@ import numpy as np
 
 import iqa_audit.metrics
 from iqa_audit.editors import EditResult
-from iqa_audit.images import Image
+from iqa_audit.core.images import Image
 
 
 @iqa_audit.metrics.declare(lower_better=False, range=(0, 80), version="1")

@@ -16,11 +16,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
-from ..errors import ConfigError, explain
-from ..errors import EditRefused as EditRefused  # re-exported; beside EditorError, as genai_client raises it too
-from ..errors import OutcomeUnknown as OutcomeUnknown  # re-exported, likewise
-from ..errors import UnusableReply as UnusableReply  # re-exported, likewise
-from ..images import Image
+from iqa_audit.core.errors import ConfigError, explain
+from iqa_audit.core.images import Image
 
 
 # How an editor's request seed follows the run and step (Gemini and diffusers editors).

@@ -36,9 +36,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, EditorError, explain
-from ..images import Image
-from .base import SEED_MODES, EditorEntry, EditResult, derive_seed
+from iqa_audit.core.errors import ConfigError, EditorError, explain
+from iqa_audit.core.images import Image
+from iqa_audit.editors.base import SEED_MODES, EditorEntry, EditResult, derive_seed
 
 ADAPTER_VERSION = "diffusers-adapter-1"
 SIZE_MULTIPLE = 16

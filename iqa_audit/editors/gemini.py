@@ -1,4 +1,4 @@
-"""Gemini image editors ("Nano Banana") through google-genai (the client: iqa_audit.genai_client).
+"""Gemini image editors ("Nano Banana") through google-genai (the client: iqa_audit.vlm.client).
 
 One job: turn `edit(image, prompt, seed=, step=)` into one `generateContent` request and its
 reply into an `EditResult`, with the study's knobs (temperature, seed mode, output size,
@@ -47,8 +47,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import BadImageError, ConfigError, explain
-from ..genai_client import (  # moved there (issue 14); public names re-exported
+from iqa_audit.core.errors import BadImageError, ConfigError, explain
+from iqa_audit.vlm.client import (
     BASE_URL_ENV_VAR as BASE_URL_ENV_VAR,
     DEFAULT_TEXT_MODEL as DEFAULT_TEXT_MODEL,
     GeminiTextClient as GeminiTextClient,
@@ -70,9 +70,11 @@ from ..genai_client import (  # moved there (issue 14); public names re-exported
     api_key_from_env,
     ask_about_image as ask_about_image,
 )
-from ..console import cli_command
-from ..images import Image, decode_image
-from .base import SEED_MODES, EditorEntry, EditRefused, EditResult, PriorStep, UnusableReply, derive_seed
+from iqa_audit.core.console import cli_command
+from iqa_audit.core.images import Image
+from iqa_audit.core.decode import decode_image
+from iqa_audit.editors.base import SEED_MODES, EditorEntry, EditResult, PriorStep, derive_seed
+from iqa_audit.core.errors import EditRefused, UnusableReply
 
 ADAPTER_VERSION = "gemini-adapter-1"
 
@@ -140,7 +142,7 @@ def _decode_reply_image(data: bytes, what: str, meta: Mapping[str, Any]) -> Imag
     kept = "a malformed reply, kept as a failed step with its raw bytes and not requested again"
     try:
         return decode_image(data, source=source)
-    except BadImageError as e:  # undecodable, or over images.MAX_PIXELS
+    except BadImageError as e:  # undecodable, or over decode.MAX_PIXELS
         raise UnusableReply(f"{e} ({kept})", data, meta) from None
     except (OSError, SyntaxError, ValueError) as e:  # Pillow can fail while reading the header
         raise UnusableReply(

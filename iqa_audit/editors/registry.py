@@ -22,10 +22,10 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from ..console import cli_command
-from ..errors import ConfigError, explain
-from . import codec, diffusers_editor, gemini, simulators
-from .base import Editor, EditorEntry, parse_spec
+from iqa_audit.core.console import cli_command
+from iqa_audit.core.errors import ConfigError, explain
+from iqa_audit.editors import codec, diffusers_editor, gemini, simulators
+from iqa_audit.editors.base import Editor, EditorEntry, parse_spec
 
 ENTRY_POINT_GROUP = "iqa_audit.editors"
 

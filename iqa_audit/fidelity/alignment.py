@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 from PIL import Image as PILImage
 
-from ..images import Image
-from .finding import _image
-from .pixels import _grey, _resize, _resize_grey, _scaled
+from iqa_audit.core.images import Image
+from iqa_audit.fidelity.finding import _image
+from iqa_audit.fidelity.pixels import _grey, _resize, _resize_grey, _scaled
 
 # The output is modelled as a resized crop of the reference: the editor kept one box of
 # the scene. Zoom 1 is the largest box with the output's aspect ratio (one dimension

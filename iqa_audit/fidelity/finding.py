@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import BadImageError, ConfigError, explain
-from ..images import Image
+from iqa_audit.core.errors import BadImageError, ConfigError, explain
+from iqa_audit.core.images import Image
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ def _image(value: Any, name: str) -> Image:
         if isinstance(value, np.ndarray)
         else "Load it with load_image(path) or decode_image(bytes)."
     )
-    raise BadImageError(explain(f"{name} image", expected="an iqa_audit.images.Image", got=type(value).__name__, fix=fix))
+    raise BadImageError(explain(f"{name} image", expected="an iqa_audit.core.images.Image", got=type(value).__name__, fix=fix))
 
 
 def _array(value: Any, name: str) -> np.ndarray:

@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, explain
-from ..images import Image
-from .alignment import _aligned_or_same
-from .finding import Finding, _array, _image, _non_negative
-from .pixels import _reduce
+from iqa_audit.core.errors import ConfigError, explain
+from iqa_audit.core.images import Image
+from iqa_audit.fidelity.alignment import _aligned_or_same
+from iqa_audit.fidelity.finding import Finding, _array, _image, _non_negative
+from iqa_audit.fidelity.pixels import _reduce
 
 
 # Palettes are computed on an area-averaged copy at most this long: 256 px keeps an eye

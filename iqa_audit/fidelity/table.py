@@ -23,22 +23,22 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal
 
-from ..errors import ConfigError, explain
-from ..images import Image
-from .checks import check_aspect_ratio, check_object_count, check_replication, check_tint
-from .finding import Finding
-from .palette import check_colours
-from .task_checks import check_colour_returns, check_monochrome, check_transform_steps, pooled_rate
+from iqa_audit.core.errors import ConfigError, explain
+from iqa_audit.core.images import Image
+from iqa_audit.fidelity.checks import check_aspect_ratio, check_object_count, check_replication, check_tint
+from iqa_audit.fidelity.finding import Finding
+from iqa_audit.fidelity.palette import check_colours
+from iqa_audit.fidelity.task_checks import check_colour_returns, check_monochrome, check_transform_steps, pooled_rate
 
 if TYPE_CHECKING:  # types only: the table is below the tasks' users, not below tasks
-    from ..counting import ObjectCounter
-    from ..tasks import Task
+    from iqa_audit.vlm.counting import ObjectCounter
+    from iqa_audit.tasks.table import Task
 
 Need = Literal["reference", "steps", "count"]
 NEEDS: frozenset[str] = frozenset({"reference", "steps", "count"})
 ALL_TASKS = ("*",)  # every task in the catalogue
 
-# Task families, by name (iqa_audit.tasks._TASK_LIST).
+# Task families, by name (iqa_audit.tasks.table._TASK_LIST).
 REPLICA_TASKS = ("replicate", "replicate-alt1", "replicate-alt2", "mirror", "rotate90")
 ADD_TASKS = ("add-apples", "add-fruits")
 
@@ -215,6 +215,6 @@ def get_check(name: str) -> Check:
                 f"fidelity check {name!r}",
                 expected="one of " + ", ".join(CHECKS),
                 got=repr(name),
-                fix="Use a check name from iqa_audit.fidelity.CHECKS.",
+                fix="Use a check name from iqa_audit.fidelity.table.CHECKS.",
             )
         ) from None

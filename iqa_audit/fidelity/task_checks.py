@@ -25,15 +25,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import ConfigError, explain
-from ..images import Image
-from .alignment import _ncc
-from .finding import Finding, _image
-from .palette import _lab_points
-from .pixels import _grey, _resize_grey, _scaled
+from iqa_audit.core.errors import ConfigError, explain
+from iqa_audit.core.images import Image
+from iqa_audit.fidelity.alignment import _ncc
+from iqa_audit.fidelity.finding import Finding, _image
+from iqa_audit.fidelity.palette import _lab_points
+from iqa_audit.fidelity.pixels import _grey, _resize_grey, _scaled
 
 if TYPE_CHECKING:
-    from ..tasks import Task
+    from iqa_audit.tasks.table import Task
 
 GREY_CHROMA = 2.3  # C*ab of one just-noticeable difference from grey (Mahy et al. 1994)
 CHROMA_LONG_SIDE = 256

@@ -5,8 +5,8 @@ m = create_metric("pyiqa:piqe")          # or iqa_audit:noise-sigma, mypkg.mod:s
 raw = m.score(images)                     # float64, one per image
 """
 
-from .base import Metric, MetricUnavailable, ScoreError, TypicalRange, declare
-from .registry import OFFLINE_METRICS, create_metric, list_metric_names, load_count
+from iqa_audit.metrics.base import Metric, MetricUnavailable, ScoreError, TypicalRange, declare
+from iqa_audit.metrics.registry import OFFLINE_METRICS, create_metric, list_metric_names, load_count
 
 __all__ = [
     "Metric",

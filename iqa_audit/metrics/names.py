@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ..console import cli_command
-from ..errors import ConfigError, explain
+from iqa_audit.core.console import cli_command
+from iqa_audit.core.errors import ConfigError, explain
 
 # Networks pyiqa files under NR that do not score one image (FID, inception score compare
 # image sets; CLIPScore needs a caption): not offered as metrics. The same set as

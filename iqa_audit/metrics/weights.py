@@ -29,11 +29,11 @@ from types import ModuleType
 from typing import Any, Callable, Iterable
 from urllib.parse import urlparse
 
-from ..console import cli_command
-from ..errors import ConfigError, explain
-from ..store import file_sha256
-from .base import MetricUnavailable
-from .packaged_weights import provenance
+from iqa_audit.core.console import cli_command
+from iqa_audit.core.errors import ConfigError, explain
+from iqa_audit.store.store import file_sha256
+from iqa_audit.metrics.base import MetricUnavailable
+from iqa_audit.metrics.packaged_weights import provenance
 
 PYIQA_PREFIX = "pyiqa:"
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from ..editors.families import BY_EDITOR
-from ..records import GapRecord, Record
-from .markup import e
-from .model import fmt
+from iqa_audit.editors.families import BY_EDITOR
+from iqa_audit.results.records import GapRecord, Record
+from iqa_audit.report.markup import e
+from iqa_audit.report.model import fmt
 
 # The study's clean seeds, BRISQUE (Banana100, Section 4): -3.18 to 41.1. No other metric's
 # clean range is reported there.
@@ -26,8 +26,7 @@ def seed_outcomes(cells: Sequence[Record]) -> dict[tuple[str, str], dict[str, st
     by: dict[tuple[str, str, str], list[str]] = {}
     for r in cells:
         if isinstance(r, GapRecord) and r.error is None:
-            verdict = r.verdict or ("pass" if r.passed else "fail")
-            by.setdefault((r.setting, r.metric_id, r.seed), []).append(verdict)
+            by.setdefault((r.setting, r.metric_id, r.seed), []).append(r.shown_verdict)
     out: dict[tuple[str, str], dict[str, str]] = {}
     for (setting, mid, seed), verdicts in by.items():
         conclusive = [v for v in verdicts if v != "inconclusive"]

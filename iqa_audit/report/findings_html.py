@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..records import Record
-from . import figures
-from .figure_cache import FigureCache
-from .markup import e, plot_html
-from .model import cell_anchor, describe_delay, fmt, stability_figures
+from iqa_audit.results.records import Record
+from iqa_audit.report import figures
+from iqa_audit.report.figure_cache import FigureCache
+from iqa_audit.report.markup import e, plot_html
+from iqa_audit.report.model import cell_anchor, fmt, stability_figures
+from iqa_audit.report.sentences import describe_delay
 
 
 # ----- stability under content change -----------------------------------------------------

@@ -2,7 +2,7 @@
 one figure (the study's Figures 5 and 6) with the table of seeds each metric noticed on,
 and per metric, its normalised score curve over the steps (Figure 7).
 
-`heatmap_plots` is shared with the pytest-html extras (pytest_html_support), so both show
+`heatmap_plots` is shared with the pytest-html extras (audit.pytest_html), so both show
 the same figures.
 """
 
@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ..records import Record
-from . import figures
-from .figure_cache import FigureCache
-from .findings_html import excluded_note
-from .markup import e, plot_html
-from .model import failure_grids, gap_grids, gap_limit, metric_anchor, metric_curves
+from iqa_audit.results.records import Record
+from iqa_audit.report import figures
+from iqa_audit.report.figure_cache import FigureCache
+from iqa_audit.report.findings_html import excluded_note
+from iqa_audit.report.markup import e, plot_html
+from iqa_audit.report.model import failure_grids, gap_grids, gap_limit, metric_anchor, metric_curves
 
 
 # ----- heatmaps --------------------------------------------------------------------------

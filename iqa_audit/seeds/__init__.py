@@ -10,7 +10,7 @@ Three kinds of seed, one `Seed` type:
   package folder, so nothing is ever downloaded). No faces.
 - user: every image file of a folder the user points at (`seeds_from_dir`).
 
-`Seed.render(long_side)` returns an `iqa_audit.images.Image` whose longer side is
+`Seed.render(long_side)` returns an `iqa_audit.core.images.Image` whose longer side is
 `long_side` pixels, keeping the seed's aspect ratio (to within rounding, < 1 px).
 `long_side=None` means the seed's native size: the file's own pixels (and bytes) for
 photo and user seeds, `PAPER_LONG_SIDE` for procedural ones.
@@ -36,18 +36,18 @@ from typing import Any
 import numpy as np
 from PIL import Image as PILImage
 
-from ..names import slug
-from ..errors import ConfigError, explain
-from ..images import Image, load_image
-from . import scenes_figures, scenes_light, scenes_surfaces
-from .paint import STUDY_ASPECT as STUDY_ASPECT  # re-exported: part of the catalogue API
-from .paint import Scene, photograph, to_uint8
+from iqa_audit.core.names import slug
+from iqa_audit.core.errors import ConfigError, explain
+from iqa_audit.core.images import Image
+from iqa_audit.core.decode import load_image
+from iqa_audit.seeds import scenes_figures, scenes_light, scenes_surfaces
+from iqa_audit.seeds.paint import Scene, photograph, to_uint8
 
 QUICK_LONG_SIDE = 1024
 PAPER_LONG_SIDE = 2048
 
 # Bounds on a requested size: below 16 px nothing of any seed survives; 8192 is the
-# largest image the rest of the suite accepts (images.MAX_PIXELS).
+# largest image the rest of the suite accepts (core.decode.MAX_PIXELS).
 MIN_LONG_SIDE = 16
 MAX_LONG_SIDE = 8192
 

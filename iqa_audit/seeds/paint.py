@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from PIL import Image as PILImage
 
-from ..lazy import LazyModule
+from iqa_audit.core.lazy import LazyModule
 
 ndi = LazyModule("scipy.ndimage")  # ~0.6 s to import; collection and warm runs render no seed
 

@@ -10,8 +10,8 @@ import numpy as np
 from PIL import Image as PILImage
 from PIL import ImageDraw
 
-from . import paint as P
-from .paint import Camera, Scene, ndi
+from iqa_audit.seeds import paint as P
+from iqa_audit.seeds.paint import Camera, Scene, ndi
 
 
 def _draw_haze(h: int, w: int, seed: int) -> np.ndarray:

@@ -11,8 +11,8 @@ import numpy as np
 from PIL import Image as PILImage
 from PIL import ImageDraw
 
-from . import paint as P
-from .paint import Camera, STUDY_ASPECT, Scene, ndi
+from iqa_audit.seeds import paint as P
+from iqa_audit.seeds.paint import Camera, STUDY_ASPECT, Scene, ndi
 
 
 def _draw_grid_perspective(h: int, w: int, seed: int) -> np.ndarray:

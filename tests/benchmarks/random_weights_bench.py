@@ -37,7 +37,7 @@ def child(metric: str, threads: int, width: int, height: int, batch_check: bool,
     import torch
 
     torch.set_num_threads(threads)
-    from iqa_audit.images import Image
+    from iqa_audit.core.images import Image
     from iqa_audit.metrics.pyiqa_adapter import create_pyiqa_metric
 
     def image(w: int, h: int, seed: int) -> Image:

@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from iqa_audit.datasets import dataset_record
-from iqa_audit.store import Store
+from iqa_audit.datasets.registry import dataset_record
+from iqa_audit.store.store import Store
 
 from .conftest import SHORT
 

@@ -1,0 +1,1 @@
+"""The `iqa-audit` command: build, import, score, weights, list and forget."""

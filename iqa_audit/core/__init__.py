@@ -1,0 +1,1 @@
+"""Shared building blocks with no pipeline knowledge: errors, images, keys, files, names, URLs."""

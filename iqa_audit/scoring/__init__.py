@@ -1,0 +1,1 @@
+"""Metric scores of chain images, each (metric, version, image) computed once through the store."""

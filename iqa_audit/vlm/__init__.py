@@ -1,0 +1,1 @@
+"""Vision-language model services: the Gemini client, object counting and the editor's self-evaluation."""

@@ -288,6 +288,6 @@ def _grid_axes(ax, metrics: Sequence[str], seeds: Sequence[str]) -> None:
     # object per line).
     ax.hlines(np.arange(0.5, len(metrics) - 1), -0.5, len(seeds) - 0.5, color="white", lw=1.2)
     ax.vlines(np.arange(0.5, len(seeds) - 1), -0.5, len(metrics) - 0.5, color="white", lw=1.2)
-    ax.tick_params(which="both", length=0)
+    ax.tick_params(which="both", length=0, bottom=False, left=False)  # no tick marks to draw at all
     for spine in ax.spines.values():
         spine.set_visible(False)

@@ -16,9 +16,10 @@ round by round so machine load hits both alike:
   work (one 512 px image per forward is ~3x slower than six) and score step 0 four
   times, which hid the audit's own costs: the suite came out at 0.46x of it. Here the
   ratio is the audit's overhead. Target: median suite/bare <= 1.10.
-- warm: the same audit again on its store (everything cached) against pytest's own floor,
-  the same number of trivial cases in a process with the plugin installed. Target: the
-  median warm run within the median floor + 1 s.
+- warm: the same audit again on its store (everything cached) against pytest's own floor:
+  as many trivial cases, with the plugin configured by the same options (so the floor
+  includes loading and checking the configuration, and the difference is the audit's own
+  work per cell plus results.json and the report). Target: median warm <= median floor + 1 s.
 
 Only test_gap.py: the metric sanity cases score the profile's clean seeds (other images
 than the import's, ~40 more forwards per metric) and the stability and model-like cases
@@ -147,14 +148,9 @@ def bare_loop(batches) -> tuple[float, dict]:
     return seconds, json.loads(out.stdout)
 
 
-def audit(store: Path, reports: Path) -> tuple[float, dict]:
-    """Seconds of `pytest tests_metrics/test_gap.py --dataset NAME -n 0` on `store`, and its results.json."""
-    name = f"bench-{time.monotonic_ns()}"
-    cmd = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "tests_metrics/test_gap.py",
+def audit_options(store: Path, reports: Path, name: str) -> list[str]:
+    """The audit's options: the import by name, the two metrics, the Δs, raw verdicts."""
+    return [
         "-q",
         "-n",
         "0",
@@ -175,6 +171,12 @@ def audit(store: Path, reports: Path) -> tuple[float, dict]:
         "--run-name",
         name,
     ]
+
+
+def audit(store: Path, reports: Path) -> tuple[float, dict]:
+    """Seconds of `pytest tests_metrics/test_gap.py --dataset NAME -n 0` on `store`, and its results.json."""
+    name = f"bench-{time.monotonic_ns()}"
+    cmd = [sys.executable, "-m", "pytest", "tests_metrics/test_gap.py", *audit_options(store, reports, name)]
     t0 = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=_env(), timeout=3600)
     seconds = time.perf_counter() - t0
@@ -244,24 +246,20 @@ def test_cold_audit_vs_bare_pyiqa_loop(benchmark, imported, tmp_path):
     check_ratio(benchmark, "cold audit/bare pyiqa loop", statistics.median(ratios), at_most=1.10)
 
 
-def pytest_floor(folder: Path, cases: int) -> float:
-    """Seconds pytest needs for `cases` trivial cases in one process with the plugin
-    installed (an entry point: every pytest process loads it): what a warm audit of that
-    many cells cannot go below, whatever the suite does."""
+def pytest_floor(folder: Path, cases: int, store: Path) -> float:
+    """Seconds pytest needs for `cases` trivial cases with the plugin configured exactly as
+    for the audit (the same rootdir, pyproject and options, so the same import and checks
+    of the configuration): what a warm audit of that many cells cannot go below, whatever
+    the suite does. No cell records a finding, so no report is written."""
     folder.mkdir(exist_ok=True)
-    (folder / "test_floor.py").write_text(
-        f"import pytest\n\n\n@pytest.mark.parametrize('i', range({cases}))\ndef test_case(i):\n    pass\n"
-    )
+    test = folder / "test_floor.py"
+    test.write_text(f"import pytest\n\n\n@pytest.mark.parametrize('i', range({cases}))\ndef test_case(i):\n    pass\n")
+    cmd = [sys.executable, "-m", "pytest", "--rootdir", str(ROOT), str(test), *audit_options(store, folder, "floor")]
     t0 = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", "-p", "iqa_audit.pytest_plugin", str(folder)],
-        capture_output=True,
-        cwd=folder,
-        env=_env(),
-        timeout=600,
-        check=True,
-    )
-    return time.perf_counter() - t0
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=_env(), timeout=600)
+    seconds = time.perf_counter() - t0
+    assert out.returncode == 0 and f"{cases} passed" in out.stdout, out.stdout[-3000:] + out.stderr[-3000:]
+    return seconds
 
 
 def test_warm_audit_vs_pytest_floor(benchmark, imported, tmp_path):
@@ -273,7 +271,7 @@ def test_warm_audit_vs_pytest_floor(benchmark, imported, tmp_path):
     floor_s, warm_s, warm_results = [], [], []
 
     def floor_round():
-        floor_s.append(pytest_floor(tmp_path / "floor", len(cold["cells"])))
+        floor_s.append(pytest_floor(tmp_path / "floor", len(cold["cells"]), store))
         return (), {}
 
     def warm():
@@ -281,7 +279,7 @@ def test_warm_audit_vs_pytest_floor(benchmark, imported, tmp_path):
         warm_s.append(seconds)
         warm_results.append(results)
 
-    pytest_floor(tmp_path / "floor", len(cold["cells"]))  # untimed: pytest's own caches written once
+    pytest_floor(tmp_path / "floor", len(cold["cells"]), store)  # untimed: bytecode and pytest's caches written once
     benchmark.pedantic(warm, setup=floor_round, rounds=ROUNDS, iterations=1)
     assert all(_verdicts(r) == _verdicts(cold) for r in warm_results)
     over = statistics.median(warm_s) - statistics.median(floor_s)

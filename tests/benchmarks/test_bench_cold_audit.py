@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -132,8 +133,15 @@ def suite_batches(files, tree: Path, distinct: set[str]) -> list[list[str]]:
     return batches
 
 
-def bare_loop(batches) -> tuple[float, dict]:
-    t0 = time.perf_counter()
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of every child process waited for so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def bare_loop(batches, cpu: list[float] | None = None) -> tuple[float, dict]:
+    """Wall seconds of the bare loop's process and its scores; its CPU seconds appended to `cpu`."""
+    c0, t0 = _children_cpu(), time.perf_counter()
     out = subprocess.run(
         [sys.executable, "-c", BARE],
         input=json.dumps({"metrics": METRICS, "batches": batches}),
@@ -144,6 +152,8 @@ def bare_loop(batches) -> tuple[float, dict]:
         timeout=3600,
     )
     seconds = time.perf_counter() - t0
+    if cpu is not None:
+        cpu.append(_children_cpu() - c0)
     assert out.returncode == 0, out.stderr[-3000:]
     return seconds, json.loads(out.stdout)
 
@@ -173,13 +183,16 @@ def audit_options(store: Path, reports: Path, name: str) -> list[str]:
     ]
 
 
-def audit(store: Path, reports: Path) -> tuple[float, dict]:
-    """Seconds of `pytest tests_metrics/test_gap.py --dataset NAME -n 0` on `store`, and its results.json."""
+def audit(store: Path, reports: Path, cpu: list[float] | None = None) -> tuple[float, dict]:
+    """Wall seconds of `pytest tests_metrics/test_gap.py --dataset NAME -n 0` on `store` and
+    its results.json; its CPU seconds appended to `cpu`."""
     name = f"bench-{time.monotonic_ns()}"
     cmd = [sys.executable, "-m", "pytest", "tests_metrics/test_gap.py", *audit_options(store, reports, name)]
-    t0 = time.perf_counter()
+    c0, t0 = _children_cpu(), time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=_env(), timeout=3600)
     seconds = time.perf_counter() - t0
+    if cpu is not None:
+        cpu.append(_children_cpu() - c0)
     results = reports / name / "results.json"
     assert results.is_file(), f"no results from {' '.join(cmd)}:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
     return seconds, json.loads(results.read_text())
@@ -204,17 +217,17 @@ AUDITED: dict = {}  # the last cold round's store and results, for the warm benc
 
 def test_cold_audit_vs_bare_pyiqa_loop(benchmark, imported, tmp_path):
     store, batches, where = imported
-    bare_s, suite_s, rounds = [], [], []
+    bare_s, suite_s, bare_cpu, suite_cpu, rounds = [], [], [], [], []
 
     def bare_round():
-        seconds, scores = bare_loop(batches)
+        seconds, scores = bare_loop(batches, bare_cpu)
         bare_s.append(seconds)
         fresh = tmp_path / f"store-{len(bare_s)}"
         shutil.copytree(store, fresh)  # the import only: every score, evidence pair and figure is cold
         return (fresh, scores), {}
 
     def suite(fresh, scores):
-        seconds, results = audit(fresh, tmp_path / "reports")
+        seconds, results = audit(fresh, tmp_path / "reports", suite_cpu)
         suite_s.append(seconds)
         rounds.append((fresh, scores, results))
 
@@ -236,12 +249,16 @@ def test_cold_audit_vs_bare_pyiqa_loop(benchmark, imported, tmp_path):
         inconclusive=sum(c["verdict"] == "inconclusive" for c in cells),
         bare_s=[round(s, 2) for s in bare_s],
         suite_s=[round(s, 2) for s in suite_s],
+        bare_cpu_s=[round(s, 2) for s in bare_cpu],
+        suite_cpu_s=[round(s, 2) for s in suite_cpu],
+        cpu_ratio=round(statistics.median(s / b for s, b in zip(suite_cpu, bare_cpu)), 4),
         ratio_per_round=[round(r, 3) for r in ratios],
         load_average=os.getloadavg()[0],
     )
     print(
         f"\n{len(where)} images, {len(cells)} cells: bare {[round(s, 1) for s in bare_s]} s, "
-        f"suite {[round(s, 1) for s in suite_s]} s (load {os.getloadavg()[0]:.1f})"
+        f"suite {[round(s, 1) for s in suite_s]} s (load {os.getloadavg()[0]:.1f}); CPU bare "
+        f"{[round(s, 1) for s in bare_cpu]} s, suite {[round(s, 1) for s in suite_cpu]} s"
     )
     check_ratio(benchmark, "cold audit/bare pyiqa loop", statistics.median(ratios), at_most=1.10)
 

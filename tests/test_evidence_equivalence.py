@@ -106,12 +106,20 @@ def test_the_pairs_cover_both_measures_and_both_decisions():
 
 
 @pytest.mark.parametrize("shape", [(3, 3), (4, 9), (5, 6), (7, 7), (64, 33), (38, 40), (39, 7), (70, 45), (101, 3)])
-def test_small_and_odd_sizes_match_scikit_image(shape):
+@pytest.mark.parametrize("strip_bytes", [None, 1])
+def test_small_and_odd_sizes_match_scikit_image(shape, strip_bytes, monkeypatch):
+    from iqa_audit.analysis import evidence
+
+    if strip_bytes is not None:  # strips of MIN_STRIP_ROWS rows: images taller than that span several
+        monkeypatch.setattr(evidence, "STRIP_BYTES", strip_bytes)
+        monkeypatch.setattr(evidence, "MIN_STRIP_ROWS", 4)
+        evidence._workspaces.__dict__.clear()
     rng = np.random.default_rng(sum(shape))
     a = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
     b = np.clip(a.astype(int) + rng.integers(-2, 3, a.shape), 0, 255).astype(np.uint8)
     old = reference_change(Image.from_array(a), Image.from_array(b))
     new = measure_change(Image.from_array(a), Image.from_array(b), full=True)
+    evidence._workspaces.__dict__.clear()
     assert new.psnr_db == old.psnr_db and new.ssim == pytest.approx(old.ssim, abs=1e-12)
 
 

@@ -166,11 +166,17 @@ def measure_change(reference: Image, later: Image, *, full: bool = False) -> Cha
 # SSIM's constants (Wang et al. 2004; scikit-image's defaults) for 8-bit samples.
 _C1 = (0.01 * 255.0) ** 2
 _C2 = (0.03 * 255.0) ** 2
-# Both measures run over strips of this many output rows, in buffers kept per thread for
-# the last image width (_Workspace): at 512 px they stay in the CPU's cache, and no pass
-# pays for fresh pages (allocating the arrays of a whole image per call cost more than the
-# arithmetic). Held: ~70 x width x 4 bytes x 13 buffers, 1.9 MB at 512 px, 30 MB at 8192.
-_STRIP_ROWS = 32
+# Both measures run over strips of rows, in buffers kept per thread for the last image
+# width (_Workspace): no pass pays for fresh pages (allocating the arrays of a whole image
+# per call cost more than the arithmetic), and each buffer stays near STRIP_BYTES, small
+# enough for the CPU's cache, with at least MIN_STRIP_ROWS rows (fewer, and numpy's
+# per-call cost dominates). Held: 13 buffers, ~3.5 MB up to 2048 px wide, 16 MB at 8192.
+STRIP_BYTES = 256 * 1024
+MIN_STRIP_ROWS = 32
+
+
+def _strip_rows(width: int) -> int:
+    return max(MIN_STRIP_ROWS, STRIP_BYTES // (4 * width))
 
 
 def _squared_error(a: np.ndarray, b: np.ndarray) -> int:
@@ -179,8 +185,8 @@ def _squared_error(a: np.ndarray, b: np.ndarray) -> int:
     h, w, channels = a.shape
     ws = _workspace(w * channels, 1)
     total = 0
-    for r0 in range(0, h, _STRIP_ROWS):
-        r1 = min(h, r0 + _STRIP_ROWS)
+    for r0 in range(0, h, ws.strip):
+        r1 = min(h, r0 + ws.strip)
         x, y = ws.x[: r1 - r0], ws.y[: r1 - r0]
         np.copyto(x, a[r0:r1].reshape(r1 - r0, -1))
         np.copyto(y, b[r0:r1].reshape(r1 - r0, -1))
@@ -210,8 +216,8 @@ def _mean_ssim(a: np.ndarray, b: np.ndarray, win: int) -> float:
     ws = _workspace(w, win)
     c1, c2 = _C1 * n * n, _C2 * n * (n - 1)
     totals = np.zeros(channels)
-    for r0 in range(0, hh, _STRIP_ROWS):
-        rows = min(hh, r0 + _STRIP_ROWS) - r0  # output rows of this strip
+    for r0 in range(0, hh, ws.strip):
+        rows = min(hh, r0 + ws.strip) - r0  # output rows of this strip
         x, y, sq = ws.x[: rows + win - 1], ws.y[: rows + win - 1], ws.sq[: rows + win - 1]
         sx, sy, ss, sxy, pp = (buf[:rows] for buf in ws.ints)
         num, den, tmp = (buf[:rows] for buf in ws.floats)
@@ -290,13 +296,14 @@ class _Workspace:
     squared error's, over whole rows of interleaved samples)."""
 
     def __init__(self, w: int, win: int):
-        rows = _STRIP_ROWS + win - 1
+        self.strip = strip = _strip_rows(w)
+        rows = strip + win - 1
         self.key = (w, win)
         self.x, self.y, self.sq = (np.empty((rows, w), np.int32) for _ in range(3))
         if win > 1:
             self.sums = _WindowSums(rows, w, win)
-            self.ints = tuple(np.empty((_STRIP_ROWS, w - win + 1), np.int32) for _ in range(5))
-            self.floats = tuple(np.empty((_STRIP_ROWS, w - win + 1)) for _ in range(3))
+            self.ints = tuple(np.empty((strip, w - win + 1), np.int32) for _ in range(5))
+            self.floats = tuple(np.empty((strip, w - win + 1)) for _ in range(3))
 
 
 _workspaces = threading.local()

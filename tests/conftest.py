@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from iqa_audit.core.images import Image
+from iqa_audit.results.writer import CHECK_SCHEMA
 from iqa_audit.store.store import Store
+
+# Every results.json a test makes the suite write (in this process, a pytester run or a
+# subprocess, which inherit it) is validated against the shipped schema before it is
+# written: a writer/schema disagreement fails the test that wrote it.
+os.environ.setdefault(CHECK_SCHEMA, "1")
 
 
 def textured_image(width: int = 96, height: int = 64, seed: int = 0) -> Image:

@@ -35,6 +35,7 @@ HEAVY = {
     "cv2": "0.3 s; 16-bit decoding and codecs only",
     "pywt": "0.3 s; the noise-sigma control only",
     "pyarrow": "0.3 s; Parquet side tables only",
+    "jsonschema": "0.14 s (referencing, rpds, attrs); only to validate a results.json against its schema",
     "xdist": "0.3 s; only under -n",
     "pytest_html": "only when the pytest-html plugin is active",
 }

@@ -179,7 +179,7 @@ class _Record:
     error_step: int | None = None
 
     def __post_init__(self) -> None:
-        for f, hint in _hints(type(self)).items():
+        for f, hint in field_types(type(self)).items():
             value = getattr(self, f)
             if not _conforms(value, hint):
                 raise RecordError(
@@ -192,8 +192,12 @@ class _Record:
                 )
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON object results.json holds: `kind` and every field (tuples as lists)."""
-        return {"kind": self.kind, **{f.name: _plain(getattr(self, f.name)) for f in fields(self)}}
+        """The JSON object results.json holds: `kind`, every field (tuples as lists) and the
+        old names this format version still writes (WRITTEN_ALIASES), each with its key's value."""
+        d = {"kind": self.kind, **{f.name: _plain(getattr(self, f.name)) for f in fields(self)}}
+        for old in WRITTEN_ALIASES.get(self.kind, ()):
+            d[old] = d[LEGACY_ALIASES[self.kind][old]]
+        return d
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -336,7 +340,8 @@ KINDS: Mapping[str, type] = types.MappingProxyType(
     {cls.kind: cls for cls in (GapRecord, StabilityRecord, EditorRecord, SanityRecord, MetricStatusRecord)}
 )
 
-# Previous release: {kind: {alias key: the one key now}}. Read by `parse`, never written.
+# Every older name of a key: {kind: {old name: the key now}}. Read by `parse`, always
+# (results/schema.py FORMAT_HISTORY: renamed in format 1.1).
 LEGACY_ALIASES: Mapping[str, Mapping[str, str]] = types.MappingProxyType(
     {
         "gap": {"gap": "value", "metric_version": "version"},
@@ -344,6 +349,10 @@ LEGACY_ALIASES: Mapping[str, Mapping[str, str]] = types.MappingProxyType(
         "editor": {"editor_version": "version"},
     }
 )
+# The old names still written beside their key, with its value, in this format version:
+# {kind: (old name, ...)}, each of LEGACY_ALIASES. The schema's versioning policy keeps a
+# renamed key's old name written for the one minor version that renames it; none now.
+WRITTEN_ALIASES: Mapping[str, tuple[str, ...]] = types.MappingProxyType({})
 
 
 def parse(d: Any) -> Record:
@@ -383,7 +392,7 @@ def parse(d: Any) -> Record:
                 fix=_FIX,
             )
         )
-    hints = _hints(cls)
+    hints = field_types(cls)
     return cls(**{k: _tuples(v, hints[k]) for k, v in values.items()})
 
 
@@ -424,7 +433,7 @@ def _same(a: Any, b: Any) -> bool:
 _HINTS: dict[type, dict[str, Any]] = {}
 
 
-def _hints(cls: type) -> dict[str, Any]:
+def field_types(cls: type) -> dict[str, Any]:
     """{field: type} of a record class (annotations resolved once per class)."""
     if cls not in _HINTS:
         resolved = get_type_hints(cls)

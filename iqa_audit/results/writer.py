@@ -50,8 +50,8 @@ from iqa_audit.analysis.evidence import THRESHOLD_SOURCE
 from iqa_audit.chains.plan import audit_settings
 from iqa_audit.tasks.table import get_task
 from iqa_audit.core.errors import RecordError
-
-FORMAT = "iqa-audit-results/1"
+from iqa_audit.results import schema
+from iqa_audit.results.schema import FORMAT, FORMAT_VERSION
 
 
 @dataclass(frozen=True)
@@ -222,6 +222,7 @@ def build_results(
     summary = redact_urls(
         {
             "format": FORMAT,
+            "format_version": FORMAT_VERSION,
             "run": {
                 "name": cfg.run_name,
                 "profile": cfg.profile,
@@ -348,11 +349,11 @@ def write_results(
     paths: dict[str, Path] = {}
     target = run_dir / "results.json"
     try:
-        paths["results"] = write_json_atomic(target, results.to_json())
+        paths["results"] = write_json_atomic(target, check_schema(target, results.to_json()))
         if not interrupted and stop_requested():  # Ctrl-C while writing: the outputs must say so
             interrupted = True
             results = results_for(True)
-            paths["results"] = write_json_atomic(target, results.to_json())
+            paths["results"] = write_json_atomic(target, check_schema(target, results.to_json()))
         if cfg.update_baseline and not interrupted:
             target = baseline_mod.baseline_path(cfg)
             paths["baseline"], backup = update_baseline(cfg, records)
@@ -361,6 +362,31 @@ def write_results(
     except OSError as e:
         raise unwritable(target, e) from None
     return results, paths, interrupted
+
+
+CHECK_SCHEMA = "IQA_AUDIT_CHECK_SCHEMA"  # "1": validate results.json before writing it (the tests set it)
+
+
+def check_schema(target: Path, data: dict[str, Any]) -> dict[str, Any]:
+    """`data`, unchanged, after validating it against the shipped results.schema.json when
+    the environment variable IQA_AUDIT_CHECK_SCHEMA is "1" (iqa-audit's own tests, or a CI
+    that wants every results.json it keeps checked). Raises ReportError naming the file and
+    the first problems when it does not conform: a bug in what the writer or a record writes."""
+    if os.environ.get(CHECK_SCHEMA) != "1":
+        return data
+    found = schema.problems(data)
+    if found:
+        raise ReportError(
+            explain(
+                f"writing {target}",
+                expected=f"a results.json that validates against iqa_audit/results/{schema.SCHEMA_FILE} "
+                f"(format {schema.FORMAT} version {schema.FORMAT_VERSION})",
+                got=f"{len(found)} problem(s): " + "; ".join(found[:3]),
+                fix="This is a bug in iqa-audit: the writer and the schema disagree. Report it with these lines; "
+                f"unset {CHECK_SCHEMA} to write the file anyway.",
+            )
+        )
+    return data
 
 
 def unwritable(target: Path, e: OSError) -> ReportError:

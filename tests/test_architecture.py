@@ -17,6 +17,7 @@ EDITORS = {
     "iqa_audit.editors.simulators",
     "iqa_audit.editors.gemini",
     "iqa_audit.editors.diffusers_editor",
+    "iqa_audit.editors.vae_roundtrip",
 }
 # metrics.pyiqa_adapter <-> metrics.weights is issue 15's to break; drop it from here then.
 KNOWN_CYCLES = [{"iqa_audit.metrics.pyiqa_adapter", "iqa_audit.metrics.weights"}]

@@ -134,8 +134,18 @@ def test_sample_mode_draws_with_a_per_step_seed(saved_vae):
     assert sample.edit(image, PROMPT, seed=1, step=4).image.data() == a.image.data()  # same run and step: same draw
     assert sample.edit(image, PROMPT, seed=1, step=5).image.data() != a.image.data()  # another step: another draw
     assert sample.edit(image, PROMPT, seed=2, step=4).image.data() != a.image.data()  # another run: another draw
-    mean = create_editor(spec(folder)).edit(image, PROMPT, seed=1, step=4)
+    mean_editor = create_editor(spec(folder))
+    mean = mean_editor.edit(image, PROMPT, seed=1, step=4)
     assert mean.image.data() != a.image.data() and "seed" not in mean.meta
+    # mode=mean decodes the posterior's mean, written out here by hand
+    loaded = mean_editor._vae()
+    x = torch.from_numpy(image.pixels.astype(np.float32) / 127.5 - 1).permute(2, 0, 1)[None]
+    x = x[:, :, None] if loaded.frames else x
+    with torch.no_grad():
+        y = loaded.vae.decode(loaded.vae.encode(x).latent_dist.mean).sample
+    y = y[:, :, 0] if loaded.frames else y
+    expected = ((y[0].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    assert np.array_equal(mean.image.pixels, expected)
 
 
 class Calls:

@@ -44,8 +44,17 @@ local Hugging Face cache (never downloaded here), and one process keeps the last
 loaded, so the chains of one setting share it. A model that is not in the cache is one
 `EditorUnavailable` line naming the model and the command that fetches only its VAE.
 
-Measured cost per step on this project's CPU machine (2 threads): see README, "VAE round
-trip" (the numbers are produced by tests/benchmarks/vae_cost_bench.py).
+Cost per step on the CPU (tests/benchmarks/vae_cost_bench.py: the real architectures with
+random weights, which cost the same arithmetic; torch on 2 threads; CPU seconds, on a
+shared 2-core machine, results/vae-cost-bench-cpu.json):
+
+  VAE (class, params)                  512 x 512              1024 x 1024
+  SD 1.x/2.x (AutoencoderKL, 84 M)     70 s, 1 tile, 2.2 GB    417 s, 9 tiles of 512, 2.2 GB
+  FLUX.2 [dev] (..KLFlux2, 84 M)       67 s, 1 tile, 2.1 GB    271 s, 1 tile of 1024, 5.0 GB
+  Qwen-Image (..KLQwenImage, 127 M)    161 s, 9 tiles, 2.3 GB  699 s, 36 tiles of 256, 2.5 GB
+
+Wall time is at best half the CPU time on two free cores. A 20-step chain of one seed at
+1024 px is therefore 1.5-4 CPU-hours: build VAE chains on a GPU (device=cuda) or at 512 px.
 """
 
 from __future__ import annotations

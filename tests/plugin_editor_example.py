@@ -1,5 +1,5 @@
 """An example of a package's own editors, registered under the entry-point group
-`iqa_audit.editors` (see tests/test_editor_registry.py, which installs a fake
+`iqa_audit.editors` (see tests/editors/test_editor_registry.py, which installs a fake
 distribution pointing here).
 
 `DARKEN` is a full table row (name, factory, defaults, summary, cost); `make_brighten`

@@ -24,12 +24,8 @@ pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parent.parent
 
 TESTS = {
-    "test_gap": "from iqa_audit.audit.outcomes import audit_gap\n\n"
-    "def test_gap(gap_cell, audit_engine, record_cell, audit_config):\n"
-    "    audit_gap(gap_cell, audit_engine, record_cell, audit_config)\n",
-    "test_stability": "from iqa_audit.audit.outcomes import audit_stability\n\n"
-    "def test_stability(stability_cell, audit_engine, record_cell, audit_config):\n"
-    "    audit_stability(stability_cell, audit_engine, record_cell, audit_config)\n",
+    "test_gap": "def test_gap(gap_cell, audit):\n    audit.gap(gap_cell)\n",
+    "test_stability": "def test_stability(stability_cell, audit):\n    audit.stability(stability_cell)\n",
 }
 SETTINGS = """
 [tool.iqa_audit]

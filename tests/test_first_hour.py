@@ -99,7 +99,7 @@ def test_readme_commands_run_as_written():
 
 
 def test_the_browser_test_prints_the_install_command(monkeypatch):
-    from .test_report_browser import find_browser
+    from tests.report.test_report_browser import find_browser
 
     monkeypatch.setenv("PATH", "/nonexistent")
     monkeypatch.delenv("IQA_AUDIT_CHROMIUM", raising=False)
@@ -234,12 +234,8 @@ def own_metric_run(pytester, tmp_path, seed_dir):
     metric.parent.mkdir()
     metric.write_text(MY_METRIC)
     pytester.makepyfile(
-        test_gap="from iqa_audit.audit.outcomes import audit_gap\n\n"
-        "def test_gap(gap_cell, audit_engine, record_cell, audit_config):\n"
-        "    audit_gap(gap_cell, audit_engine, record_cell, audit_config)\n",
-        test_sanity="from iqa_audit.audit.outcomes import audit_sanity\n\n"
-        "def test_metric_sanity(sanity_case, audit_engine, record_cell):\n"
-        "    audit_sanity(sanity_case, audit_engine, record_cell)\n",
+        test_gap="def test_gap(gap_cell, audit):\n    audit.gap(gap_cell)\n",
+        test_sanity="def test_metric_sanity(sanity_case, audit):\n    audit.sanity(sanity_case)\n",
     )
     args = [
         "-p",
@@ -346,8 +342,9 @@ def test_ray_tests_skip_with_the_install_command_when_ray_is_absent(tmp_path):
     blocker.mkdir()
     (blocker / "ray.py").write_text("raise ModuleNotFoundError(\"No module named 'ray'\", name='ray')\n")
     env = {**ENV, "PYTHONPATH": f"{blocker}{os.pathsep}{ROOT}"}
+    ray_tests = ROOT / "tests" / "distributed" / "test_ray.py"
     out = subprocess.run(
-        [sys.executable, "-m", "pytest", str(ROOT / "tests" / "test_ray.py"), "-n", "0", "-rs", "-q", "-p", "no:cacheprovider"],
+        [sys.executable, "-m", "pytest", str(ray_tests), "-n", "0", "-rs", "-q", "-p", "no:cacheprovider"],
         capture_output=True,
         text=True,
         env=env,

@@ -23,12 +23,13 @@ from PIL import Image as PILImage
 
 import iqa_audit.metrics
 from iqa_audit.scoring import batch as score_core
-from iqa_audit.datasets.importer import import_manifest, imported_chain_key
+from iqa_audit.datasets.importer import import_manifest
+from iqa_audit.datasets.registry import imported_chain_key
 from iqa_audit.core.errors import StoreError
 from iqa_audit.analysis.gaps import Series, gap
 from iqa_audit.metrics.base import NonFiniteScore
 from iqa_audit.metrics.registry import create_metric
-from iqa_audit.scoring.cached import cached_scores, scores_of
+from iqa_audit.scoring.cached import Scorer
 from iqa_audit.store.store import Store
 
 from .conftest import textured_image
@@ -113,16 +114,16 @@ def test_a_non_finite_score_is_an_error_naming_the_image_and_the_others_are_stor
     objects = [by_step[k] for k in (0, 1, 2, 5)]
     black = by_step[5][0]
 
-    got = scores_of(store, metric, objects)  # one batch, as the engine scores a series
+    got = Scorer(store).scores(metric, objects)  # one batch, as the audit scores a series
     assert set(got.nonfinite) == {black} and not math.isfinite(got.nonfinite[black])
     assert set(got.finite) == {by_step[k][0] for k in (0, 1, 2)}
     stored = store.get_scores(metric.id, metric.version, [h for h, _ in objects])
     assert stored == dict(got.finite)  # the other images are cached; the black frame is not a score
     assert all(s is not None and math.isfinite(s) for _, s in score_rows(store))
 
-    with pytest.raises(NonFiniteScore) as info:
-        cached_scores(store, metric, objects)
-    text = str(info.value)
+    error = score_core.nonfinite_error(store, metric.name, got.nonfinite, exts=dict(objects))
+    assert isinstance(error, NonFiniteScore)
+    text = str(error)
     for part in (
         name,
         "import/tex/run 0/step 5",
@@ -132,19 +133,19 @@ def test_a_non_finite_score_is_an_error_naming_the_image_and_the_others_are_stor
         "expected a finite score",
     ):
         assert part in text, part
-    assert info.value.image_hashes == (black,)
+    assert error.image_hashes == (black,)
 
 
 def test_a_warm_run_knows_the_bad_score_without_scoring_again(imported):
     store, by_step, _ = imported
     metric = create_metric("tests.test_nonfinite:dark_is_nan")
     objects = [by_step[k] for k in (1, 5)]
-    scores_of(store, metric, objects)
+    Scorer(store).scores(metric, objects)
     calls = []
     counting = type(metric)(
         metric.id, metric.name, metric.version, metric.range, lambda p: calls.append(1) or dark_is_nan(p), metric.declaration
     )
-    again = scores_of(store, counting, objects)
+    again = Scorer(store).scores(counting, objects)
     assert calls == [] and set(again.nonfinite) == {by_step[5][0]}
 
 
@@ -175,11 +176,7 @@ def test_only_the_gaps_that_need_an_unusable_step_raise():
 
 # ----- the audit end to end: errors, not failures, in pytest, results.json and the report -----------
 
-GAP_TEST = (
-    "from iqa_audit.audit.outcomes import audit_gap\n\n"
-    "def test_gap(gap_cell, gap_inputs, audit_engine, record_cell, audit_config):\n"
-    "    audit_gap(gap_cell, audit_engine, record_cell, audit_config)\n"
-)
+GAP_TEST = "def test_gap(gap_cell, gap_inputs, audit):\n    audit.gap(gap_cell)\n"
 
 
 @pytest.mark.slow

@@ -21,11 +21,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PLUGIN = "iqa_audit.pytest_plugin"
 
-GAP_TEST = (
-    "from iqa_audit.audit.outcomes import audit_gap\n\n"
-    "def test_gap(gap_cell, audit_engine, record_cell, audit_config):\n"
-    "    audit_gap(gap_cell, audit_engine, record_cell, audit_config)\n"
-)
+GAP_TEST = "def test_gap(gap_cell, audit):\n    audit.gap(gap_cell)\n"
 
 
 @pytest.fixture(scope="module")

@@ -254,12 +254,14 @@ def test_a_metric_that_cannot_be_created_is_unavailable_not_an_error_per_cell(tm
     # An import error (or a refused declaration) is the same as missing weights for the
     # run's verdict: every cell of the metric skips with the reason, and the session fails.
     from iqa_audit.config.audit_config import resolve_config
-    from iqa_audit.audit.engine import Engine
+    from iqa_audit.audit.services import Services
     from iqa_audit.metrics.base import MetricUnavailable
 
-    engine = Engine(resolve_config({"seeds": ("tiny",), "seed_dirs": (str(seed_dir),), "store": str(tmp_path / "s")}))
+    scorer = Services.open(
+        resolve_config({"seeds": ("tiny",), "seed_dirs": (str(seed_dir),), "store": str(tmp_path / "s")})
+    ).scorer
     with pytest.raises(MetricUnavailable, match="importable module") as first:
-        engine.metric("no_such_module_xyz.sub:fn")
+        scorer.metric("no_such_module_xyz.sub:fn")
     with pytest.raises(MetricUnavailable) as again:  # remembered: asked once per process
-        engine.metric("no_such_module_xyz.sub:fn")
+        scorer.metric("no_such_module_xyz.sub:fn")
     assert again.value is first.value

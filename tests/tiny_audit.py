@@ -7,11 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 # What the README tells a user of another project to write (the pytest11 plugin does the rest).
-GAP_TEST = (
-    "from iqa_audit.audit.outcomes import audit_gap\n\n"
-    "def test_gap(gap_cell, audit_engine, record_cell, audit_config):\n"
-    "    audit_gap(gap_cell, audit_engine, record_cell, audit_config)\n"
-)
+GAP_TEST = "def test_gap(gap_cell, audit):\n    audit.gap(gap_cell)\n"
 
 
 def tiny_audit_args(tmp_path: Path, seed_dir: Path, *extra: str) -> list[str]:

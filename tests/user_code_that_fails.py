@@ -1,4 +1,4 @@
-"""A user's metrics and editors that fail the ways real ones do (tests/test_cell_errors.py).
+"""A user's metrics and editors that fail the ways real ones do (tests/audit/test_cell_errors.py).
 
 Metrics: one that raises on images under 100 px (SPAQ's crop did), one whose score is a
 torch tensor that still requires grad, one that raises a KeyError of its own on every

@@ -5,17 +5,16 @@ One case per (editor, task, seed) and check; ids read like the finding, e.g.
 every check; each failure simulator fails the check it models. Known failures come
 from the same baseline mechanism as the metric audit.
 
-The test functions come from the check table (iqa_audit.fidelity.CHECKS): one function
+The test functions come from the check table (iqa_audit.fidelity.table.CHECKS): one function
 `test_<check>` per entry, each parametrized by the plugin with that check's cells.
 """
 
-from iqa_audit.fidelity import CHECKS
-from iqa_audit.audit.outcomes import audit_editor
+from iqa_audit.fidelity.table import CHECKS
 
 
 def _editor_test(check: str):
-    def test(editor_cell, audit_engine, record_cell, audit_config):
-        audit_editor(editor_cell, audit_engine, record_cell, audit_config)
+    def test(editor_cell, audit):
+        audit.editor(editor_cell)
 
     test.__name__ = test.__qualname__ = f"test_{check}"
     test.__doc__ = f"{check}: {CHECKS[check].summary}"

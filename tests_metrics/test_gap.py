@@ -6,8 +6,6 @@ that passed there and fails now is a regression. A cell whose scores the metric 
 give (NaN/±inf) is an error, raised by `gap_inputs` during setup, with the reason.
 """
 
-from iqa_audit.audit.outcomes import audit_gap
 
-
-def test_gap(gap_cell, gap_inputs, audit_engine, record_cell, audit_config):
-    audit_gap(gap_cell, audit_engine, record_cell, audit_config)
+def test_gap(gap_cell, gap_inputs, audit):
+    audit.gap(gap_cell)

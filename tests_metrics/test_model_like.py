@@ -4,8 +4,8 @@ A setting stands for an editor family (iqa_audit/editors/families.py) only if th
 trained metrics react to it as they reacted to that family's output: BRISQUE (its authors'
 LIVE model) and PIQE fooled by the Nano-Banana-like settings, noticing the white-noise
 control and the Qwen-like texture loss. Each case judges every seed of the audit with the
-suite's own verdicts (gaps.judge: a Δ whose change is not visible is inconclusive and does
-not count) and counts the seeds:
+suite's own verdicts (gaps.apply_sign_rule: a Δ whose change is not visible is inconclusive
+and does not count) and counts the seeds:
 
 - fooled: some conclusive Δ gap is not negative (the study's rule: the metric passes a
   seed only when every gap is negative);
@@ -37,12 +37,13 @@ def _id(case) -> str:
     return f"{family.setting.replace(':', '-').replace('=', '')}-{'fools' if verdict == 'fooled' else 'noticed-by'}-{metric.partition(':')[2]}"
 
 
-def seed_verdicts(engine, cfg, family: Family, metric: str) -> dict[str, str]:
-    """{seed: 'fooled' | 'notices' | 'inconclusive'} for `metric` on `family`'s chains."""
+def seed_verdicts(gaps, cfg, family: Family, metric: str) -> dict[str, str]:
+    """{seed: 'fooled' | 'notices' | 'inconclusive'} for `metric` on `family`'s chains
+    (`gaps`: the session's audit.gap_cells.GapCells)."""
     cells = gap_cells(replace(cfg, metrics=(metric,), editors=(family.setting,), dataset=None))
     by_seed: dict[str, list] = {}
     for cell in cells:
-        by_seed.setdefault(cell.seed, []).append(engine.verdict(cell))
+        by_seed.setdefault(cell.seed, []).append(gaps.verdict(cell))
     out = {}
     for seed, verdicts in sorted(by_seed.items()):
         conclusive = [v for v in verdicts if v.conclusive]
@@ -58,11 +59,11 @@ def table(family: Family, metric: str, verdicts: dict[str, str]) -> str:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("family,metric,verdict,least", CASES, ids=[_id(c) for c in CASES])
-def test_family(audit_engine, audit_config, family, metric, verdict, least):
+def test_family(audit_session, audit_config, family, metric, verdict, least):
     differs = {k: getattr(audit_config, k) for k in SHAPE if _normal(getattr(audit_config, k)) != _normal(QUICK[k])}
     if audit_config.dataset or differs:
         pytest.skip(f"the study's findings are counted on the quick profile's chains; this run differs: {differs or 'a dataset'}")
-    verdicts = seed_verdicts(audit_engine, audit_config, family, metric)
+    verdicts = seed_verdicts(audit_session.services.gaps, audit_config, family, metric)
     report = table(family, metric, verdicts)
     print(report)
     got = list(verdicts.values()).count(verdict)

@@ -9,8 +9,6 @@ A score the metric could not give (NaN/±inf) is an error, raised by `stability_
 during setup, naming the image.
 """
 
-from iqa_audit.audit.outcomes import audit_stability
 
-
-def test_stability(stability_cell, stability_inputs, audit_engine, record_cell, audit_config):
-    audit_stability(stability_cell, audit_engine, record_cell, audit_config)
+def test_stability(stability_cell, stability_inputs, audit):
+    audit.stability(stability_cell)

@@ -124,11 +124,6 @@ class Gap:
         """Standard error of the gap (the mean of the per-run gaps); 0 for fewer than two runs."""
         return band.spread(self.per_run_gaps)[1]
 
-    @property
-    def cell_id(self) -> str:
-        """'<metric id>-<setting>-<seed>-d<Δ>', the gap cell's test id (cells.cell_name)."""
-        return f"{self.metric_id}-{self.setting}-{self.seed}-d{self.delta_step}"
-
     def describe_left_out(self) -> str:
         """'run R left out: why; ...' for the unpaired runs; '' when none."""
         return "; ".join(f"run {r} left out: {why}" for r, why in self.left_out)
@@ -227,7 +222,7 @@ class GapVerdict:
         return g.explain() + "\n  evidence: " + "; ".join(ev.describe() for ev in self.evidence)
 
 
-def judge(g: Gap, evidence: Sequence[RunEvidence]) -> GapVerdict:
+def apply_sign_rule(g: Gap, evidence: Sequence[RunEvidence]) -> GapVerdict:
     """The study's sign rule, applied only where there was something to notice.
 
     `evidence`: one RunEvidence per paired run of `g` (step Δ against step 1). Inconclusive
@@ -241,10 +236,10 @@ def judge(g: Gap, evidence: Sequence[RunEvidence]) -> GapVerdict:
     if missing:
         raise AuditError(
             explain(
-                f"gap cell {g.cell_id}",
+                f"gap Δ{g.delta_step} of {g.metric_id} on {g.setting}/{g.seed}",
                 expected="evidence for every paired run",
                 got=f"none for runs {missing}",
-                fix="This is a bug in the engine: report it.",
+                fix="This is a bug in iqa-audit (audit/gap_cells.py): report it.",
             )
         )
     if not any(e.visible for e in ev):

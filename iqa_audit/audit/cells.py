@@ -2,24 +2,37 @@
 
 Collection must give every xdist worker the same sorted list, so cells are computed
 from the config (and a dataset manifest's rows, or an imported dataset's record in the
-store) only: no chain reads, no model loads.
+store) only: no chain reads, no model loads. `AuditCells.of(cfg)` computes every kind
+once per process; the session keeps it for parametrisation, the xdist scheduler, the
+paid-step announcement and the chain queue. Each cell also says which chains it reads
+(`chain_requests`), so "which chains does this audit need" is answered in one place.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Union
 
-from iqa_audit.config.audit_config import AuditConfig
-from iqa_audit.datasets.importer import dataset_pairs
-from iqa_audit.core.errors import ConfigError, explain
-from iqa_audit.fidelity.table import checks_for_task, dataset_checks
-from iqa_audit.chains.plan import Setting, audit_seeds, audit_settings
 from iqa_audit.analysis.sanity import SANITY_CHECKS
+from iqa_audit.chains.chain import ChainSpec
+from iqa_audit.chains.plan import ChainRequest, Setting, audit_seeds, audit_settings
+from iqa_audit.config.audit_config import AuditConfig
+from iqa_audit.core.errors import ConfigError, explain
+from iqa_audit.datasets.importer import dataset_pairs
+from iqa_audit.fidelity.table import checks_for_task, dataset_checks
+from iqa_audit.metrics.registry import metric_id
 from iqa_audit.tasks.table import get_task
 
 
 def cell_name(
-    kind: str, setting: str, seed: str, *, metric_id: str | None = None, delta_step: int | None = None, check: str | None = None
+    kind: str,
+    setting: str | None = None,
+    seed: str | None = None,
+    *,
+    metric_id: str | None = None,
+    delta_step: int | None = None,
+    check: str | None = None,
 ) -> tuple[str, str]:
     """(test id, key) of one audit cell: the one place both are formed.
 
@@ -37,6 +50,8 @@ def cell_name(
       name (the stability chains' editor is one per run, `stability_editor`), test id
       '<metric id>-<add task>-<seed>', e.g. 'piqe-add-fruits-empty-table'; key
       'stability:<test id>'.
+    - kind "sanity" (metric sanity; needs metric_id and check, no setting or seed): test id
+      '<metric id>-<check>', e.g. 'piqe-finite'; key 'sanity:<test id>'.
 
     `setting` is a Setting.label ('<editor label>-<task>') but for "stability". Raises
     ValueError for another kind or a missing part."""
@@ -49,24 +64,21 @@ def cell_name(
     if kind == "stability" and metric_id is not None:
         test_id = f"{metric_id}-{setting}-{seed}"
         return test_id, f"stability:{test_id}"
+    if kind == "sanity" and metric_id is not None and check is not None:
+        test_id = f"{metric_id}-{check}"
+        return test_id, f"sanity:{test_id}"
     raise ValueError(f"cell_name: kind {kind!r} with metric_id={metric_id!r}, delta_step={delta_step!r}, check={check!r}")
-
-
-def metric_id(name: str) -> str:
-    """The id create_metric(name).id will have ('pyiqa:piqe' -> 'piqe'), from the name alone
-    (metrics.registry.metric_id): collection loads no metric."""
-    from iqa_audit.metrics.registry import metric_id as registry_metric_id
-
-    return registry_metric_id(name)
 
 
 @dataclass(frozen=True)
 class GapCell:
     """One metric-audit case: does `metric` notice the degradation of `seed` under `setting`
-    by step Δ = `delta_step`? Engine.verdict compares the mean normalised score (points on
-    0–100, 100 best) at step Δ with step 1 over the paired runs (gaps.gap, gaps.judge).
+    by step Δ = `delta_step`? gap_cells.GapCells.verdict compares the mean normalised score
+    (points on 0–100, 100 best) at step Δ with step 1 over the paired runs (gaps.gap,
+    gaps.apply_sign_rule).
 
-    metric: as the user named it; metric_id: its id (metric_id()); setting: the chain
+    metric: as the user named it; metric_id: its id (metrics.registry.metric_id: collection
+    loads no metric); setting: the chain
     setting (one editor on one task); seed: the seed's name; delta_step: counted from
     step 0 = the seed; dataset: the --dataset reference for imported chains, else None."""
 
@@ -91,6 +103,10 @@ class GapCell:
     def _name(self) -> tuple[str, str]:
         return cell_name("gap", self.setting.label, self.seed, metric_id=self.metric_id, delta_step=self.delta_step)
 
+    def chain_requests(self, cfg: AuditConfig) -> tuple[ChainRequest, ...]:
+        """The chains the cell reads: cfg.runs runs built to cfg.steps at cfg.long_side."""
+        return (ChainRequest(self.setting, self.seed, cfg.steps, cfg.runs, cfg.long_side),)
+
     @property
     def group(self) -> str:
         """The xdist group, 'series-<metric id>-<setting label>-<seed>'."""
@@ -104,7 +120,7 @@ class GapCell:
 @dataclass(frozen=True)
 class SanityCase:
     """One metric-sanity case: sanity check `check` on `metric` (as the user named it;
-    metric_id: its id), run on the audit's clean seeds by Engine.sanity."""
+    metric_id: its id), run on the audit's clean seeds by sanity_cells.SanityCells."""
 
     metric: str
     metric_id: str
@@ -112,13 +128,17 @@ class SanityCase:
 
     @property
     def id(self) -> str:
-        """The test id, '<metric id>-<check>'."""
-        return f"{self.metric_id}-{self.check}"
+        """The test id (cell_name)."""
+        return cell_name("sanity", metric_id=self.metric_id, check=self.check)[0]
 
     @property
     def key(self) -> str:
-        """The key in results.json, 'sanity:<test id>'."""
-        return f"sanity:{self.id}"
+        """The key in results.json (cell_name)."""
+        return cell_name("sanity", metric_id=self.metric_id, check=self.check)[1]
+
+    def chain_requests(self, cfg: AuditConfig) -> tuple[ChainRequest, ...]:
+        """None: a sanity check scores the clean seeds, not chains."""
+        return ()
 
     @property
     def group(self) -> str:
@@ -151,12 +171,16 @@ class StabilityCell:
     @property
     def add_setting(self) -> Setting:
         """The setting of the add chain: `editor` on `task`."""
-        return Setting(_label(self.editor, self.task), self.editor, self.task)
+        return Setting.of(self.editor, self.task)
 
     @property
     def replicate_setting(self) -> Setting:
         """The setting it is compared with: `editor` on 'replicate', same seed."""
-        return Setting(_label(self.editor, "replicate"), self.editor, "replicate")
+        return Setting.of(self.editor, "replicate")
+
+    def chain_requests(self, cfg: AuditConfig) -> tuple[ChainRequest, ...]:
+        """The add chain and the replicate chain, at the stability chains' shape (stability_chains)."""
+        return (stability_chains(cfg, self.add_setting, self.seed), stability_chains(cfg, self.replicate_setting, self.seed))
 
     @property
     def group(self) -> str:
@@ -169,8 +193,8 @@ class StabilityCell:
 class EditorCell:
     """One editor-audit case: fidelity check `check` (a name in fidelity.table.CHECKS) on
     the chains of `setting` from `seed`, judged at step `steps` (counted from 0 = the seed)
-    over `runs` runs; Engine.editor_finding runs it. Imported chains (`dataset` set): steps
-    -1 (each chain's last step) and runs 0 (every imported run)."""
+    over `runs` runs; editor_cells.EditorCells runs it. Imported chains (`dataset` set):
+    steps -1 (each chain's last step) and runs 0 (every imported run)."""
 
     setting: Setting
     seed: str
@@ -197,6 +221,10 @@ class EditorCell:
     @property
     def _name(self) -> tuple[str, str]:
         return cell_name("editor", self.setting.label, self.seed, check=self.check)
+
+    def chain_requests(self, cfg: AuditConfig) -> tuple[ChainRequest, ...]:
+        """The chains the check reads: max(runs, 1) runs built to `steps` at cfg.long_side."""
+        return (ChainRequest(self.setting, self.seed, self.steps, max(self.runs, 1), cfg.long_side),)
 
     @property
     def group(self) -> str:
@@ -275,13 +303,45 @@ def editor_cells(cfg: AuditConfig) -> list[EditorCell]:
     for case in cfg.audit_cases:
         task, _, seed = case.partition(":")
         for editor in cfg.audit_editors:
-            st = Setting(_label(editor, task), editor, task)
+            st = Setting.of(editor, task)
             for check in checks_for_task(task):
                 cells.append(EditorCell(st, seed, check, cfg.audit_steps, cfg.audit_runs))
     return sorted(cells, key=lambda c: (c.check, c.id))
 
 
-def _label(editor: str, task: str) -> str:
-    from iqa_audit.chains.chain import setting_label
+def stability_chains(cfg: AuditConfig, setting: Setting, seed: str) -> ChainRequest:
+    """The stability chains of (setting, seed): cfg.stability_runs runs of
+    cfg.stability_steps steps, seeds at cfg.stability_long_side px."""
+    return ChainRequest(setting, seed, cfg.stability_steps, cfg.stability_runs, cfg.stability_long_side)
 
-    return setting_label(editor, task)
+
+Cell = Union[GapCell, StabilityCell, EditorCell, SanityCase]  # what a test of each audit kind is about
+
+
+@dataclass(frozen=True)
+class AuditCells:
+    """Every cell of one config, by kind, in collection order (see the module doc)."""
+
+    gap: tuple[GapCell, ...]
+    sanity: tuple[SanityCase, ...]
+    stability: tuple[StabilityCell, ...]
+    editor: tuple[EditorCell, ...]
+
+    @classmethod
+    def of(cls, cfg: AuditConfig) -> AuditCells:
+        """The cells of `cfg`. Raises ConfigError as gap_cells, stability_cells and
+        editor_cells do (at configure: one usage error, not one per test)."""
+        return cls(tuple(gap_cells(cfg)), tuple(sanity_cases(cfg)), tuple(stability_cells(cfg)), tuple(editor_cells(cfg)))
+
+    def __iter__(self) -> Iterator[Cell]:
+        yield from (*self.gap, *self.sanity, *self.editor, *self.stability)
+
+    def groups(self) -> dict[str, str]:
+        """{test parameter id: xdist group} of every cell (ids are unique per kind, and an
+        editor cell's id is shared by its checks on purpose: they run together)."""
+        return {c.id: c.group for c in self}
+
+
+def chain_specs_of(cfg: AuditConfig, cells: Iterable[Cell]) -> list[ChainSpec]:
+    """Every chain `cells` read (chain_requests), de-duplicated, in order."""
+    return list(dict.fromkeys(spec for cell in cells for request in cell.chain_requests(cfg) for spec in request.specs()))

@@ -1,38 +1,150 @@
-"""Turn a finding plus the baseline into a test outcome. Tests call these and nothing else.
+"""Findings into pytest outcomes: pass, fail, xfail or skip. Test functions call these and nothing else.
 
-The tests never recompute scores: they read the engine's finding, record it for the
-report, compare it with the baseline and pass, fail or xfail accordingly. A gap cell with
-nothing visible to notice (gaps.judge: inconclusive) is recorded and skipped; a metric
-that cannot run records its status (the session then fails unless
---allow-missing-metrics) and skips.
+A test never computes a finding: its kind's module does (gap_cells, stability_cells,
+sanity_cells, editor_cells) and gives the cell's typed record; here the record is
+attached to the test's report, compared with the baseline (results.baseline.compare)
+and the test passes, fails, xfails or skips accordingly. A gap cell with nothing visible
+to notice (inconclusive) is recorded and skipped; a metric that cannot run records its
+status (the session then fails unless --allow-missing-metrics) and skips; a score the
+metric could not give (NaN/±inf) records the cell's error and fails it, without a
+traceback.
+
+A test file of the audit is one line per kind, e.g.
+
+    def test_gap(gap_cell, gap_inputs, audit):
+        audit.gap(gap_cell)
+
+where `audit` is the plugin's per-test `CellTest` fixture.
 """
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from functools import lru_cache
-from typing import Any, Callable, Mapping, TypeVar, Union
+from typing import TypeVar
 
 import pytest
 
-from iqa_audit.analysis import band
-from iqa_audit.results import baseline as baseline_mod
-from iqa_audit.audit.cells import EditorCell, GapCell, SanityCase, StabilityCell
+from iqa_audit.audit.cells import Cell, EditorCell, GapCell, SanityCase, StabilityCell
+from iqa_audit.audit.services import Services
 from iqa_audit.config.audit_config import AuditConfig
-from iqa_audit.core.tracebacks import ErrorFields
-from iqa_audit.results.records import (
-    EditorRecord,
-    GapRecord,
-    GatedRecord,
-    MetricStatusRecord,
-    Record,
-    SanityRecord,
-    StabilityRecord,
-)
-from iqa_audit.store.store import jsonable
+from iqa_audit.results import baseline as baseline_mod
+from iqa_audit.results.records import GatedRecord, MetricStatusRecord, Record
+from iqa_audit.audit.parametrize import audit_cell
+from iqa_audit.audit.shipping import attach, attached
+from iqa_audit.core.tracebacks import describe
+from iqa_audit.core.urls import redact_text
+from iqa_audit.metrics.base import MetricUnavailable, NonFiniteScore
 
 T = TypeVar("T")
-Recorder = Callable[[Record], None]  # the record_cell fixture: attaches a record to the test's report
+Recorder = Callable[[Record], None]  # attaches a record to the test's report (shipping.attach)
+
+
+class CellTest:
+    """One test of an audit cell: its kind's finding, recorded, turned into the outcome.
+
+    `services`: this process's (session.AuditSession.services); `record`: attaches a record
+    to this test's report."""
+
+    def __init__(self, services: Services, record: Recorder):
+        self.services = services
+        self.cfg = services.cfg
+        self.record = record
+
+    # ----- setup: a score the cell needs that the metric could not give is an ERROR ------------
+    def prepare_gap(self, cell: GapCell) -> None:
+        """Score the cell's series in the test's SETUP (the `gap_inputs` fixture), so a score
+        the cell needs that the metric could not give (NaN/±inf) makes the cell an ERROR,
+        recorded with the reason, not a failed verdict. Cells of the same series that do not
+        need that image still run. A metric that cannot run here skips the cell."""
+        __tracebackhide__ = True
+        self._guarded(cell, lambda: self.services.gaps.gap(cell))
+
+    def prepare_stability(self, cell: StabilityCell) -> None:
+        """Score the cell's two chains in the test's SETUP (the `stability_inputs` fixture),
+        as prepare_gap does for a gap cell."""
+        __tracebackhide__ = True
+        self._guarded(cell, lambda: self.services.stability.finding(cell))
+
+    # ----- the test itself: one per audit kind -------------------------------------------------
+    def gap(self, cell: GapCell) -> None:
+        """Does the metric notice the degradation? Its verdict against the baseline."""
+        __tracebackhide__ = True
+        gaps = self.services.gaps
+        # Without the gap_inputs fixture a non-finite score is still recorded as an error, with the reason.
+        verdict = self._guarded(cell, lambda: gaps.verdict(cell))
+        rec = gaps.record(cell, verdict)
+        g = verdict.gap
+        cmp = compare_with_baseline(self.cfg, rec, verdict.explain(), verdict=verdict.verdict, stderr=g.stderr, noise_band=True)
+        self._settle(rec, cmp)
+
+    def stability(self, cell: StabilityCell) -> None:
+        """Metric stability under content change: the add chain's step-to-step spread against
+        the replicate chain's (analysis.stability); fails above the stated bound."""
+        __tracebackhide__ = True
+        finding = self._guarded(cell, lambda: self.services.stability.finding(cell))
+        rec = self.services.stability.record(cell, finding)
+        self._settle(rec, compare_with_baseline(self.cfg, rec, finding.explain()))
+
+    def editor(self, cell: EditorCell) -> None:
+        """Does the editor keep what the task says to keep? The check's finding against the baseline."""
+        __tracebackhide__ = True
+        editors = self.services.editors
+        finding = editors.finding(cell)
+        rec = editors.record(cell, finding)
+        describe = f"{cell.check} of {cell.setting.label} on {cell.seed}: {finding.message}"
+        self._settle(rec, compare_with_baseline(self.cfg, rec, describe))
+
+    def sanity(self, case: SanityCase) -> None:
+        """A metric's sanity check: recorded (so results.json and the report count every test
+        pytest ran), then passed, failed, or passed with a warning for a warning-only check.
+        Not gated by the baseline."""
+        __tracebackhide__ = True
+        sanity = self.services.sanity
+        result = self._guarded(case, lambda: sanity.result(case))
+        self.record(sanity.record(case, result))
+        passed, message, warning_only = result
+        if warning_only:
+            if not passed:
+                warnings.warn(f"{case.id}: {message}", UserWarning, stacklevel=1)
+            return
+        if not passed:
+            pytest.fail(message, pytrace=False)
+
+    # ----- outcomes ----------------------------------------------------------------------------
+    def _guarded(self, cell: Cell, compute: Callable[[], T]) -> T:
+        """`compute()`, or the test's end when the metric could not give what it needs: a
+        metric that cannot run here is recorded (metric_unavailable) and the case skips; a
+        NaN/±inf score is recorded as the cell's error record and fails the case with the
+        reason naming the image, without a traceback (an ERROR when called from a fixture,
+        i.e. in setup). Anything else raises; the plugin records it the same way
+        (record_error, from pytest_plugin.pytest_runtest_makereport)."""
+        __tracebackhide__ = True
+
+        try:
+            return compute()
+        except MetricUnavailable as e:
+            metric_unavailable(cell.metric, e, self.record)
+        except NonFiniteScore as e:
+            self.record(self.services.error_record(cell, describe(e), known=e))
+            pytest.fail(str(e), pytrace=False)
+
+    def _settle(self, rec: GatedRecord, cmp: baseline_mod.Comparison) -> None:
+        """Record the finding with how it compares to the baseline, then pass, fail, xfail or skip."""
+        # The verdict is the message, not this frame: hidden frames also make pytest's report
+        # of each of the ~200 expected failures cheaper to build (~13 ms each otherwise).
+        __tracebackhide__ = True
+        self.record(replace(rec, baseline=cmp.kind))
+        if cmp.test == "skip":
+            pytest.skip(cmp.message)
+        if cmp.kind == "recorded-failure":
+            _xfail(f"recorded as failing in the baseline being written: {cmp.message.splitlines()[0]}")
+        if cmp.test == "xfail":
+            _xfail(cmp.message)
+        if cmp.fails_test:
+            pytest.fail(cmp.message, pytrace=False)
 
 
 @lru_cache(maxsize=4)
@@ -40,26 +152,29 @@ def _baseline(path: str | None) -> Mapping[str, baseline_mod.Expected]:
     return baseline_mod.load(path)
 
 
-def judge_against_baseline(
+def compare_with_baseline(
     cfg: AuditConfig,
-    cell: str,
-    passed: bool,
-    value: float | None,
+    rec: GatedRecord,
     describe: str,
     *,
     verdict: str | None = None,
     stderr: float | None = None,
     noise_band: bool = False,
 ) -> baseline_mod.Comparison:
+    """How the record's finding relates to the baseline (--baseline, or the profile's):
+    results.baseline.compare of its passed and value, with the gap's verdict and standard
+    error for a gap cell (`noise_band`). An inconclusive gap is 'inconclusive' whatever the
+    baseline says; with --update-baseline the comparison is 'pass' or 'recorded-failure'
+    (the file being written is the baseline)."""
     if verdict == "inconclusive":
         return baseline_mod.Comparison("inconclusive", describe)
     if cfg.update_baseline:
-        return baseline_mod.Comparison("pass" if passed else "recorded-failure", describe)
+        return baseline_mod.Comparison("pass" if rec.passed else "recorded-failure", describe)
     expected = _baseline(cfg.baseline)
     return baseline_mod.compare(
-        cell,
-        passed,
-        value,
+        rec.cell,
+        rec.passed,
+        rec.value,
         expected,
         has_baseline=bool(cfg.baseline and expected),
         describe=describe,
@@ -67,22 +182,6 @@ def judge_against_baseline(
         stderr=stderr,
         noise_band=noise_band,
     )
-
-
-def settle(rec: GatedRecord, cmp: baseline_mod.Comparison, record: Recorder) -> None:
-    """Record the finding with how it compares to the baseline, then pass, fail, xfail or skip."""
-    # The verdict is the message, not this frame: hidden frames also make pytest's report
-    # of each of the ~200 expected failures cheaper to build (~13 ms each otherwise).
-    __tracebackhide__ = True
-    record(replace(rec, baseline=cmp.kind))
-    if cmp.test == "skip":
-        pytest.skip(cmp.message)
-    if cmp.kind == "recorded-failure":
-        _xfail(f"recorded as failing in the baseline being written: {cmp.message.splitlines()[0]}")
-    if cmp.test == "xfail":
-        _xfail(cmp.message)
-    if cmp.fails_test:
-        pytest.fail(cmp.message, pytrace=False)
 
 
 def _xfail(reason: str) -> None:
@@ -94,304 +193,37 @@ def _xfail(reason: str) -> None:
 
 def metric_unavailable(name: str, error: Exception, record: Recorder) -> None:
     """A requested metric cannot run here (missing weights, import error, bad declaration):
-    record that for the session's verdict on the run (pytest_plugin fails the run unless
+    record that for the session's verdict on the run (it fails the run unless
     --allow-missing-metrics), then skip this case with the reason."""
     __tracebackhide__ = True
-    kind = MetricStatusRecord.kind
-    record(MetricStatusRecord(cell=f"{kind}:{name}", metric=name, status="unavailable", why=str(error)))
+    record(MetricStatusRecord(cell=f"{MetricStatusRecord.kind}:{name}", metric=name, status="unavailable", why=str(error)))
     pytest.skip(str(error))
 
 
-def scored(cell: Cell, engine, compute: Callable[[], T], record: Recorder) -> T:
-    """`compute()`, or the test's end when the metric could not give what it needs: a metric
-    that cannot run here is recorded (the run fails unless --allow-missing-metrics) and the
-    case skips; a NaN/±inf score is recorded as the cell's error record (error_record) and
-    fails the case with the reason naming the image, without a traceback (an ERROR when
-    called from a fixture, i.e. in setup). Anything else raises; the plugin records it the
-    same way (pytest_plugin.pytest_runtest_makereport)."""
-    __tracebackhide__ = True
-    from iqa_audit.metrics.base import MetricUnavailable, NonFiniteScore
+def record_error(services: Callable[[], Services], item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport) -> None:
+    """Attach an error record (Services.error_record) to a cell's failed setup or call when
+    its code raised before recording one: the error's type, message and the user frame
+    that raised (tracebacks.describe), so results.json, the report and the summary count
+    the cell. A skip is no error (a metric that cannot run records its status instead).
+    `services`: gives this process's services (made only for a cell that needs them)."""
 
-    try:
-        return compute()
-    except MetricUnavailable as e:
-        metric_unavailable(cell.metric, e, record)
-    except NonFiniteScore as e:
-        from iqa_audit.core.tracebacks import describe
-
-        record(error_record(cell, describe(e), engine, known=e))
-        pytest.fail(str(e), pytrace=False)
-
-
-Cell = Union[GapCell, StabilityCell, EditorCell, SanityCase]  # what a test of each audit kind is about
-
-
-def error_record(cell: Cell, error: ErrorFields, engine=None, *, known: BaseException | None = None) -> Record:
-    """The record of a cell that could not reach a verdict (a user's metric or editor
-    failing, a NaN score, a chain that could not be built): the cell's own fields, no
-    verdict (`passed` false, `value` null, baseline "error") and `error`'s type, message,
-    raising frame, chain and step (cell_errors.describe). `engine`: this process's, for the
-    metric's version (None: ""); `known`: the exception, when it is a NonFiniteScore whose
-    series is computed (the gap record then keeps its curves and images). Never raises for
-    a description it cannot complete: a version it cannot learn is ""."""
-    from iqa_audit.metrics.base import NonFiniteScore
-
-    err = error.as_record_fields()
-    if isinstance(cell, SanityCase):
-        return SanityRecord(cell=cell.key, metric=cell.metric, metric_id=cell.metric_id, check=cell.check, passed=False, **err)
-    no_verdict = {"cell": cell.key, "passed": False, "value": None, "baseline": "error", **err}
-    if isinstance(cell, GapCell):
-        # After a NaN score the series is computed (and cached): the record keeps its curves and images.
-        series = _gap_fields(cell, engine, engine.cfg) if isinstance(known, NonFiniteScore) and engine else {}
-        return GapRecord(
-            **{
-                "metric": cell.metric,
-                "metric_id": cell.metric_id,
-                "version": _metric_version(engine, cell.metric),
-                "setting": cell.setting.label,
-                "editor": cell.setting.editor,
-                "task": cell.setting.task,
-                "seed": cell.seed,
-                "delta_step": cell.delta_step,
-                **series,
-                **no_verdict,
-            }
-        )
-    if isinstance(cell, StabilityCell):
-        return StabilityRecord(
-            metric=cell.metric,
-            metric_id=cell.metric_id,
-            version=_metric_version(engine, cell.metric),
-            editor=cell.editor,
-            task=cell.task,
-            setting=cell.add_setting.label,
-            replicate_setting=cell.replicate_setting.label,
-            seed=cell.seed,
-            **no_verdict,
-        )
-    return EditorRecord(
-        check=cell.check,
-        setting=cell.setting.label,
-        editor=cell.setting.editor,
-        task=cell.setting.task,
-        seed=cell.seed,
-        version=_editor_version(cell.setting.editor, engine),
-        **no_verdict,
-    )
-
-
-def _metric_version(engine, name: str) -> str:
-    """The metric's version for an error record, "" when the metric cannot say (the error
-    being described may be its own)."""
-    try:
-        return engine.identity(name).version if engine is not None else ""
-    except Exception:  # a description must not fail the error it describes
-        return ""
-
-
-def _editor_version(spec: str, engine) -> str:
-    """The editor's version for an error record, "" when the editor cannot be made."""
-    from iqa_audit.editors import create_editor
-
-    try:
-        return str(create_editor(spec).version) if engine is not None else ""
-    except Exception:  # a description must not fail the error it describes
-        return ""
-
-
-def prepare_gap(cell: GapCell, engine, record: Recorder) -> None:
-    """Score the cell's series in the test's SETUP (the `gap_inputs` fixture), so a score
-    the cell needs that the metric could not give (NaN/±inf) makes the cell an ERROR,
-    recorded with the reason for results.json and the report, not a failed verdict. Cells
-    of the same series that do not need that image still run. A metric that cannot run
-    here skips the cell."""
-    __tracebackhide__ = True
-    scored(cell, engine, lambda: engine.gap(cell), record)
-
-
-def _gap_fields(cell: GapCell, engine, cfg: AuditConfig) -> dict[str, Any]:
-    """What a gap cell's record says besides its verdict: the metric, the cell, the series
-    (GapRecord's fields, by name)."""
-    series = engine.series(cell)
-    metric = engine.identity(cell.metric)  # id, version, range: no model load on a warm run
-    return {
-        "cell": cell.key,
-        "metric": cell.metric,
-        "metric_id": series.metric_id,
-        "version": series.metric_version,
-        "range": {
-            "lo": metric.range.lo,
-            "hi": metric.range.hi,
-            "higher_better": metric.range.higher_better,
-            "source": metric.range.source,
-        },
-        "setting": cell.setting.label,
-        "editor": cell.setting.editor,
-        "task": cell.setting.task,
-        "seed": cell.seed,
-        "delta_step": cell.delta_step,
-        "runs": len(series.runs),
-        "mean_normalised": {str(k): series.mean(k) for k in series.steps if series.at(k)},
-        "spread_normalised": {str(k): series.spread(k) for k in series.steps if series.at(k)},
-        "raw": {str(r): {str(k): v for k, v in steps.items()} for r, steps in series.raw.items()},
-        "images": engine.chain_images(cell.setting, cell.seed, steps=cfg.steps, runs=cfg.runs),
-        "detection_delay": detection_delay_record(series),
-    }
-
-
-def audit_gap(cell: GapCell, engine, record: Recorder, cfg: AuditConfig) -> None:
-    __tracebackhide__ = True
-    # Without the gap_inputs fixture a non-finite score is still recorded as an error, with the reason.
-    judged = scored(cell, engine, lambda: engine.verdict(cell), record)
-    g = judged.gap
-    rec = GapRecord(
-        **{**_gap_fields(cell, engine, cfg), "runs": len(g.runs)},
-        value=g.gap,
-        reference_mean=g.reference_mean,  # over the paired runs
-        step_mean=g.step_mean,
-        verdict=judged.verdict,
-        passed=judged.passed,
-        reason=judged.reason,
-        paired_runs=tuple(g.runs),
-        left_out=tuple({"run": r, "why": why} for r, why in g.left_out),
-        per_run_gaps={str(r): x for r, x in zip(g.runs, g.per_run_gaps)},
-        gap_spread=g.spread,
-        gap_stderr=g.stderr,
-        tolerance=band.tolerance(g.stderr),
-        evidence=tuple(ev.to_dict() for ev in judged.evidence),
-    )
-    cmp = judge_against_baseline(
-        cfg, rec.cell, judged.passed, g.gap, judged.explain(), verdict=judged.verdict, stderr=g.stderr, noise_band=True
-    )
-    settle(rec, cmp, record)
-
-
-def detection_delay_record(series) -> dict[str, Any]:
-    """The metric detection delay of one series (iqa_audit.analysis.stability.detection_delay), with
-    the scored steps it was read at (its resolution)."""
-    from iqa_audit.analysis.stability import detection_delay
-
-    d = detection_delay(series)
-    return {
-        "per_run": list(d.steps),
-        "mean": d.mean,
-        "sd": d.sd,
-        "noticed_runs": d.noticed_runs,
-        "runs": d.runs,
-        "resolution": [k for k in series.steps if k > 1],
-    }
-
-
-def prepare_stability(cell: StabilityCell, engine, record: Recorder) -> None:
-    """Score the cell's two chains in the test's SETUP (the `stability_inputs` fixture), so a
-    score the metric could not give (NaN/±inf) makes the cell an ERROR naming the image, not
-    a failed verdict; a metric that cannot run is recorded (the run fails unless
-    --allow-missing-metrics) and skips the cell."""
-    __tracebackhide__ = True
-    scored(cell, engine, lambda: engine.stability(cell), record)
-
-
-def audit_stability(cell: StabilityCell, engine, record: Recorder, cfg: AuditConfig) -> None:
-    """Metric stability under content change: the add chain's step-to-step spread against the
-    replicate chain's (iqa_audit.analysis.stability); fails above the stated bound."""
-    __tracebackhide__ = True
-    s = scored(cell, engine, lambda: engine.stability(cell), record)
-    add, rep = (engine.stability_series(cell.metric, st, cell.seed) for st in (cell.add_setting, cell.replicate_setting))
-
-    def curve(series) -> dict[str, dict[str, float]]:
-        return {str(r): {str(k): v for k, v in sorted(steps.items())} for r, steps in series.normalised.items()}
-
-    rec = StabilityRecord(
-        cell=cell.key,
-        metric=cell.metric,
-        metric_id=s.metric_id,
-        version=s.metric_version,
-        editor=cell.editor,
-        task=cell.task,
-        setting=s.add_setting,
-        replicate_setting=s.replicate_setting,
-        seed=cell.seed,
-        passed=s.passed,
-        value=s.ratio,
-        tolerance=s.bound,
-        add_spread=s.add_spread,
-        replicate_spread=s.replicate_spread,
-        differences=s.differences,
-        message=s.explain(),
-        curves={"add": curve(add), "replicate": curve(rep)},
-        images=engine.chain_images(
-            cell.add_setting, cell.seed, steps=cfg.stability_steps, runs=cfg.stability_runs, long_side=cfg.stability_long_side
-        ),
-    )
-    settle(rec, judge_against_baseline(cfg, rec.cell, s.passed, s.ratio, s.explain()), record)
-
-
-def audit_editor(cell: EditorCell, engine, record: Recorder, cfg: AuditConfig) -> None:
-    __tracebackhide__ = True
-    f = engine.editor_finding(cell)
-    rec = EditorRecord(
-        cell=cell.key,
-        check=cell.check,
-        setting=cell.setting.label,
-        editor=cell.setting.editor,
-        version=f.editor_version,
-        task=cell.setting.task,
-        seed=cell.seed,
-        passed=f.passed,
-        value=f.value,
-        tolerance=f.tolerance,
-        message=f.message,
-        details=jsonable(f.details),
-        images=engine.chain_images(cell.setting, cell.seed, steps=cell.steps, runs=max(cell.runs, 1)),
-        self_evaluation=self_evaluation(
-            engine.reasonings(cell.setting, cell.seed, steps=cell.steps, runs=max(cell.runs, 1)), engine.judge()
-        ),
-    )
-    describe = f"{cell.check} of {cell.setting.label} on {cell.seed}: {f.message}"
-    settle(rec, judge_against_baseline(cfg, rec.cell, f.passed, f.value, describe), record)
-
-
-def self_evaluation(reasonings: Mapping[str, list], judge) -> dict[str, Any]:
-    """The study's self-evaluation delay: per run, the first step whose reasoning says the
-    input is noisy or has artifacts (keyword judge, or an LLM judge with --judge); mean ± sd."""
-    from iqa_audit.vlm.self_eval import first_noticed_step, summarise_delays
-
-    have_text = any(r for steps in reasonings.values() for _, r in steps)
-    if not have_text:
-        return {"available": False, "why": "this editor returns no reasoning"}
-    firsts = [first_noticed_step([(k, r) for k, r in steps], judge) for _, steps in sorted(reasonings.items())]
-    summary = summarise_delays(firsts)
-    return {
-        "available": True,
-        "per_run": firsts,
-        "mean": summary.mean,
-        "sd": summary.sd,
-        "noticed_runs": summary.noticed_runs,
-        "runs": summary.runs,
-    }
-
-
-def audit_sanity(case, engine, record: Recorder) -> None:
-    """A metric's sanity check: recorded (so results.json and the report count every test
-    pytest ran), then passed, failed, or passed with a warning for a warning-only check."""
-    __tracebackhide__ = True
-    import warnings
-
-    passed, message, warning_only = scored(case, engine, lambda: engine.sanity(case), record)
-    record(
-        SanityRecord(
-            cell=case.key,
-            metric=case.metric,
-            metric_id=case.metric_id,
-            check=case.check,
-            passed=bool(passed or warning_only),
-            message=message,
-            warning=message if warning_only and not passed else None,
-        )
-    )
-    if warning_only:
-        if not passed:
-            warnings.warn(f"{case.id}: {message}", UserWarning, stacklevel=1)
+    if report.when not in ("setup", "call") or not report.failed or call.excinfo is None:
         return
-    if not passed:
-        pytest.fail(message, pytrace=False)
+    cell = audit_cell(item)
+    last = attached(item)
+    if cell is None or (last is not None and last.cell == cell.key):
+        return  # not a cell, or its code recorded the outcome itself (a verdict, a NaN score)
+
+    attach(item, services().error_record(cell, describe(call.excinfo.value)))
+    report.user_properties.append(item.user_properties[-1])
+
+
+def redact_failure(report: pytest.TestReport) -> None:
+    """A failure's text (pytest's terminal, junit, pytest-html) may quote an endpoint with
+    credentials (an SDK error names the URL it called): URLs lose user info and query."""
+    if report.longrepr is not None:
+        text = str(report.longrepr)
+        if "://" in text:
+            safe = redact_text(text)
+            if safe != text:
+                report.longrepr = safe

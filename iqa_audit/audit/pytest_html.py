@@ -1,10 +1,9 @@
 """pytest-html support: the audit's heatmaps in the summary, each case's pictures as extras.
 
-Registered by the iqa-audit plugin only when pytest-html is active:
+Registered by the iqa-audit plugin only when a pytest-html page is asked for (--html),
+with the session's collected records:
 
-    if config.pluginmanager.hasplugin("html"):
-        from .report.pytest_html_support import HtmlExtras
-        config.pluginmanager.register(HtmlExtras(config, lambda: list(collector.records.values())), "iqa_audit_html")
+    config.pluginmanager.register(HtmlExtras(config, lambda: list(audit.records.values())), "iqa_audit_html")
 
 Every picture is embedded as a data URI inside an `extras.html` block, so a report written
 with `--self-contained-html` shows it too (pytest-html only inlines its own image extras).
@@ -12,26 +11,26 @@ with `--self-contained-html` shows it too (pytest-html only inlines its own imag
 Where each part runs: `pytest_runtest_makereport` runs in the process that ran the test
 (an xdist worker), which can read the store; the extras travel to the controller inside
 the report. `pytest_html_results_summary` runs on the controller when pytest-html writes
-its page at session finish, after the iqa-audit collector has every record.
+its page at session finish, after the audit session has every record.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from iqa_audit.audit.session import PROPERTY, SESSION_KEY
-from iqa_audit.results.records import EditorRecord, GapRecord, Record, SanityRecord, StabilityRecord, parse
-from iqa_audit.store.store import default_store_root
+from iqa_audit.audit.session import SESSION_KEY
+from iqa_audit.audit.shipping import attached
 from iqa_audit.report.figure_cache import FigureCache
 from iqa_audit.report.gaps_html import heatmap_plots
 from iqa_audit.report.markup import data_uri, e
-from iqa_audit.report.model import StripImage, ends_of_chain, explain_gap, fmt, gap_pair
+from iqa_audit.report.model import StripImage, ends_of_chain, fmt, gap_pair
+from iqa_audit.report.sentences import explain_gap
 from iqa_audit.report.store_images import ImageSource, thumbnail
+from iqa_audit.results.records import EditorRecord, GapRecord, Record, SanityRecord, StabilityRecord
+from iqa_audit.store.store import default_store_root
 
 THUMB_PX = 160
 
@@ -40,7 +39,7 @@ Records = Callable[[], Sequence[Record]]
 
 class HtmlExtras:
     """pytest-html hooks. `records()` returns every cell record collected so far (the
-    controller's ResultCollector has them); `store_root` defaults to the run's store."""
+    controller's audit session has them); `store_root` defaults to the run's store."""
 
     def __init__(self, config: pytest.Config, records: Records | None = None, *, store_root: str | Path | None = None):
         self.config = config
@@ -57,7 +56,7 @@ class HtmlExtras:
         report = outcome.get_result()
         if report.when != "call":
             return
-        record = cell_record(item.user_properties)
+        record = attached(item)
         if record is None:
             return
         from pytest_html import extras
@@ -116,31 +115,17 @@ class HtmlExtras:
         summary.append(summary_html(list(self._records()), report_path(self.config), cache=self._figure_cache()))
 
 
-def cell_record(user_properties: Sequence[tuple[str, Any]]) -> Record | None:
-    """The last cell record a test attached (the call's replaces the setup's), parsed
-    (records.parse: RecordError when it is malformed)."""
-    found = None
-    for name, value in user_properties:
-        if name == PROPERTY:
-            found = value
-    if found is None:
-        return None
-    return parse(json.loads(found) if isinstance(found, str) else found)
-
-
 def run_store(config: pytest.Config) -> Path:
     session = config.stash.get(SESSION_KEY, None)
-    cfg = session.cfg if session is not None else None
-    if cfg is None:
+    if session is None or not session.cfg.store:
         return default_store_root()
-    return Path(cfg.store) if cfg.store else default_store_root()
+    return Path(session.cfg.store)
 
 
 def report_path(config: pytest.Config) -> Path | None:
-    """The iqa-audit page of this run, when the collector has written it already."""
-    collector = config.pluginmanager.get_plugin("iqa_audit_results")
-    paths = getattr(collector, "paths", None) or {}
-    return paths.get("report")
+    """The iqa-audit page of this run, when the audit session has written it already."""
+    session = config.stash.get(SESSION_KEY, None)
+    return None if session is None else session.outputs.paths.get("report")
 
 
 def summary_html(records: Sequence[Record], page: Path | None = None, *, cache: FigureCache | None = None) -> str:

@@ -22,6 +22,22 @@ from iqa_audit.config.audit_config import AuditConfig
 from iqa_audit.core.console import cli_command
 from iqa_audit.core.errors import ConfigError, explain
 from iqa_audit.config.options import options_for
+from iqa_audit.metrics.registry import check_metric
+from iqa_audit.editors import editor_entry, editor_names
+from iqa_audit.editors.base import parse_spec
+from iqa_audit.tasks.table import task_names
+from iqa_audit.seeds import resolve_seeds, seeds_from_dir
+from iqa_audit.chains.plan import SEED_GROUPS
+from iqa_audit.seeds import builtin_seeds
+import os
+import tempfile
+from iqa_audit.core.errors import StoreError
+from iqa_audit.store.store import Store, default_store_root
+from iqa_audit.datasets.importer import ensure_imported
+from iqa_audit.results import baseline
+from iqa_audit.results.writer import load_results
+from iqa_audit.tasks.table import get_task
+from iqa_audit.chains.plan import check_input_sizes
 
 
 def _suggest(name: str, known: Iterable[str]) -> str:
@@ -37,7 +53,6 @@ def _named(flag: str, name: str) -> str:
 
 # ----- one lookup per kind of name --------------------------------------------------------
 def check_metrics(cfg: AuditConfig, flag: str = "--metric") -> None:
-    from iqa_audit.metrics.registry import check_metric
 
     for name in cfg.metrics:
         try:
@@ -51,8 +66,6 @@ def check_metrics(cfg: AuditConfig, flag: str = "--metric") -> None:
 def check_editor(spec: str, flag: str = "--editor") -> None:
     """The editor exists and takes the spec's parameters; nothing is created (a paid
     editor's client would want its API key)."""
-    from iqa_audit.editors import editor_entry, editor_names
-    from iqa_audit.editors.base import parse_spec
 
     name, params = parse_spec(spec)
     names = editor_names()
@@ -84,7 +97,6 @@ def check_editors(cfg: AuditConfig, flag: str = "--editor") -> None:
 
 
 def check_task(name: str, flag: str = "--task") -> None:
-    from iqa_audit.tasks.table import task_names
 
     names = task_names()
     if name not in names:
@@ -104,7 +116,6 @@ def check_tasks(cfg: AuditConfig, flag: str = "--task") -> None:
 
 
 def check_seed_dirs(cfg: AuditConfig, flag: str = "--seed-dir") -> None:
-    from iqa_audit.seeds import resolve_seeds, seeds_from_dir
 
     for d in cfg.seed_dirs:
         seeds_from_dir(d)  # exists, is a folder, holds images that decode
@@ -113,8 +124,6 @@ def check_seed_dirs(cfg: AuditConfig, flag: str = "--seed-dir") -> None:
 
 
 def check_seeds(cfg: AuditConfig, flag: str = "--seed") -> None:
-    from iqa_audit.chains.plan import SEED_GROUPS
-    from iqa_audit.seeds import builtin_seeds, seeds_from_dir
 
     names = [cfg.seeds] if isinstance(cfg.seeds, str) else list(cfg.seeds)
     if not names and not cfg.seed_dirs and not cfg.dataset:
@@ -173,8 +182,6 @@ def _unwritable(root: Path) -> tuple[Path, str] | None:
     """None when a folder can be made in `root` (or `root` itself created); else (the
     nearest existing parent, why not). Creates nothing that stays. A real probe: permission
     bits say nothing for root, on /proc or on a read-only mount."""
-    import os
-    import tempfile
 
     parent = root
     while not parent.exists() and parent != parent.parent:
@@ -212,8 +219,6 @@ def check_store(cfg: AuditConfig, flag: str = "--store") -> None:
     folder exists or can be created (its nearest existing parent is a writable folder).
     Otherwise one ConfigError line naming the folder, instead of a traceback from the first
     test that needs the store."""
-    from iqa_audit.core.errors import StoreError
-    from iqa_audit.store.store import Store, default_store_root
 
     root = Path(cfg.store) if cfg.store else default_store_root()
     if (root / "manifest.sqlite").is_file():
@@ -243,9 +248,6 @@ def check_dataset(cfg: AuditConfig, flag: str = "--dataset") -> None:
     nothing imported), a name is a finished import. Found here, once, instead of as the same
     error at the setup of every test."""
     if cfg.dataset:
-        from iqa_audit.datasets.importer import ensure_imported
-        from iqa_audit.store.store import Store
-
         ensure_imported(Store(cfg.store), cfg.dataset)
 
 
@@ -254,7 +256,6 @@ def check_baseline(cfg: AuditConfig, flag: str = "--baseline") -> None:
     writes it (--update-baseline: check_baseline_update decides what it may write)."""
     if not cfg.baseline or cfg.baseline.lower() == "none" or cfg.update_baseline:
         return
-    from iqa_audit.results import baseline
 
     if not Path(cfg.baseline).is_file():
         raise ConfigError(
@@ -270,8 +271,6 @@ def check_baseline(cfg: AuditConfig, flag: str = "--baseline") -> None:
 
 def check_compare(cfg: AuditConfig, flag: str = "--compare") -> None:
     if cfg.compare:
-        from iqa_audit.results.writer import load_results
-
         load_results(cfg.compare)
 
 
@@ -284,8 +283,6 @@ def check_audit_editors(cfg: AuditConfig, flag: str) -> None:
 def _check_cases(cases: Iterable[str], flag: str, cfg: AuditConfig, *, adds: bool) -> None:
     """Each 'task:seed' names a task (an add task with `adds`) and a seed, built in or in a
     --seed-dir folder (the value check made sure of the colon)."""
-    from iqa_audit.seeds import builtin_seeds, seeds_from_dir
-    from iqa_audit.tasks.table import get_task
 
     seeds = [*(s.name for s in builtin_seeds()), *(s.name for d in cfg.seed_dirs for s in seeds_from_dir(d))]
     for case in cases:
@@ -330,8 +327,6 @@ def check_baseline_update(cfg: AuditConfig, flag: str = "--update-baseline") -> 
     """--update-baseline can do what it says, before anything runs (baseline.check_update:
     a file to write, of this run's shape or replaced on purpose)."""
     if cfg.update_baseline or cfg.replace_baseline:
-        from iqa_audit.results import baseline
-
         baseline.check_update(cfg)
 
 
@@ -375,6 +370,4 @@ def check_config(cfg: AuditConfig, command: str, *, skip: Sequence[str] = ()) ->
         if check is not None:
             check(cfg, cfg.label(opt.dest))
     if command in BUILDING_COMMANDS and not cfg.dataset:
-        from iqa_audit.chains.plan import check_input_sizes  # plan imports chains and seeds: only when a command builds
-
         check_input_sizes(cfg, editor_audit=command == "pytest")  # the CLI builds the metric audit's chains

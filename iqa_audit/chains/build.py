@@ -25,9 +25,14 @@ from typing import Callable, Sequence
 
 from tqdm import tqdm
 
-from iqa_audit.chains.chain import Chain, ChainSpec, PaidBudget, build_chain, load_chain, resolve
+from iqa_audit.chains.chain import Chain, ChainSpec, build_chain, load_chain, resolve
+from iqa_audit.chains.paid import PaidBudget
 from iqa_audit.editors import create_editor
 from iqa_audit.store.store import Store
+from iqa_audit.chains.chain import setting_label
+from iqa_audit.editors import estimate_cost
+import ctypes
+import signal
 
 # How often a pool worker checks that the build that started it is still alive (seconds).
 PARENT_CHECK_S = 0.5
@@ -43,7 +48,7 @@ class BuildOutcome:
 
     @property
     def label(self) -> str:
-        return f"{self.spec.setting}/{self.spec.seed}/run{self.spec.run}"
+        return self.spec.label
 
 
 def pending(
@@ -79,7 +84,7 @@ def stopped_chains(store: Store, specs: Sequence[ChainSpec], seed_dirs: Sequence
         chain = load_chain(store, spec, extra_seed_dirs=seed_dirs)
         if chain is not None and chain.stopped_reason is not None:
             last = next(s for s in chain.steps if not s.ok)
-            out.append((f"{spec.setting}/{spec.seed}/run{spec.run}", last.step, last.status, chain.stopped_reason))
+            out.append((spec.label, last.step, last.status, chain.stopped_reason))
     return out
 
 
@@ -102,8 +107,6 @@ def announce_paid(
     """Say, before anything is built, how many new paid requests `specs` need, their
     estimated cost (the editor table's cost function, editors.estimate_cost) and the cap
     `budget` puts on them. Returns the number of paid requests needed (0: nothing is said)."""
-    from iqa_audit.chains.chain import setting_label
-    from iqa_audit.editors import estimate_cost
 
     paid = paid_steps_needed(store, specs, seed_dirs)
     total, count = 0.0, 0
@@ -197,7 +200,7 @@ class ChainLines:
 def _build_one_with_bar(root, spec, seed_dirs, budget, overall, show_progress) -> BuildOutcome:
     bar = tqdm(
         total=spec.steps,
-        desc=_label(spec),
+        desc=spec.label,
         unit="step",
         position=1,
         leave=False,
@@ -251,9 +254,6 @@ def _die_with_parent_linux() -> None:
     if not sys.platform.startswith("linux"):
         return
     try:
-        import ctypes
-        import signal
-
         PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
     except (OSError, AttributeError):  # no libc symbol: the watch thread still ends us
@@ -269,7 +269,7 @@ def _watch_parent(parent_pid: int) -> None:
 
 def _worker(root, spec, seed_dirs, budget) -> BuildOutcome:
     q = _progress_queue
-    return _build_one(root, spec, seed_dirs, budget, lambda done, wanted: q.put((_label(spec), done, wanted)))
+    return _build_one(root, spec, seed_dirs, budget, lambda done, wanted: q.put((spec.label, done, wanted)))
 
 
 def _build_parallel(store, todo, jobs, seed_dirs, budget, overall, show_progress, lines) -> list[BuildOutcome]:
@@ -297,7 +297,7 @@ def _build_parallel(store, todo, jobs, seed_dirs, budget, overall, show_progress
                 for fut in done:
                     spec = futures.pop(fut)
                     outcomes.append(lines.done(fut.result()))
-                    bar = bars.pop(_label(spec), None)
+                    bar = bars.pop(spec.label, None)
                     if bar is not None:
                         bar.close()
             _drain(q, bars, seen, overall, show_progress)
@@ -329,10 +329,6 @@ def _drain(q, bars, seen, overall, show_progress) -> None:
         bars[label].update(delta)
         overall.update(delta)
         seen[label] = done
-
-
-def _label(spec: ChainSpec) -> str:
-    return f"{spec.setting}/{spec.seed}/run{spec.run}"
 
 
 def timed(fn, *args, **kwargs):

@@ -28,6 +28,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from iqa_audit.core.errors import StoreError, explain
+from iqa_audit.core.errors import ConfigError
 
 
 class BudgetExhausted(StoreError):
@@ -50,8 +51,6 @@ class PaidBudget:
 
     def __post_init__(self) -> None:
         if isinstance(self.max_steps, bool) or not isinstance(self.max_steps, int) or self.max_steps < 0:
-            from iqa_audit.core.errors import ConfigError
-
             raise ConfigError(
                 explain(
                     "--max-paid-steps",

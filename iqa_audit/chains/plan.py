@@ -1,4 +1,9 @@
-"""Expand an AuditConfig into the chains and cells an audit needs (sorted, stable)."""
+"""Expand an AuditConfig into the seeds, settings and chains an audit needs (sorted, stable).
+
+A `ChainRequest` is what one cell reads: the runs of one setting from one seed, built to
+a number of steps at a size; `ChainRequest.specs` is the one place such a request becomes
+`ChainSpec`s, for the whole audit (`chain_specs`) and for each cell (audit.cells).
+"""
 
 from __future__ import annotations
 
@@ -35,9 +40,34 @@ class Setting:
     editor: str
     task: str
 
+    @classmethod
+    def of(cls, editor: str, task: str) -> Setting:
+        """The setting of editor spec `editor` on `task`, labelled by chain.setting_label."""
+        return cls(setting_label(editor, task), editor, task)
+
 
 def audit_settings(cfg: AuditConfig) -> list[Setting]:
-    return sorted({Setting(setting_label(e, t), e, t) for e in cfg.editors for t in cfg.tasks}, key=lambda s: s.label)
+    return sorted({Setting.of(e, t) for e in cfg.editors for t in cfg.tasks}, key=lambda s: s.label)
+
+
+@dataclass(frozen=True)
+class ChainRequest:
+    """The chains one cell reads: runs 0..runs-1 of `setting` from `seed`, built to `steps`
+    steps, the seed rendered at `long_side` px (None: its native size)."""
+
+    setting: Setting
+    seed: str
+    steps: int
+    runs: int
+    long_side: int | None
+
+    def specs(self) -> list[ChainSpec]:
+        """One ChainSpec per run, in run order."""
+        st = self.setting
+        return [
+            ChainSpec(seed=self.seed, editor=st.editor, task=st.task, run=r, steps=self.steps, long_side=self.long_side)
+            for r in range(self.runs)
+        ]
 
 
 def check_input_sizes(cfg: AuditConfig, *, editor_audit: bool = True) -> None:
@@ -70,9 +100,4 @@ def chain_specs(cfg: AuditConfig, *, setting: Setting | None = None, seed: str |
     check_input_sizes(cfg, editor_audit=False)
     settings = [setting] if setting else audit_settings(cfg)
     seeds = [seed] if seed else [s.name for s in audit_seeds(cfg)]
-    return [
-        ChainSpec(seed=sd, editor=st.editor, task=st.task, run=run, steps=cfg.steps, long_side=cfg.long_side)
-        for st in settings
-        for sd in seeds
-        for run in range(cfg.runs)
-    ]
+    return [spec for st in settings for sd in seeds for spec in ChainRequest(st, sd, cfg.steps, cfg.runs, cfg.long_side).specs()]

@@ -1,5 +1,6 @@
-"""`iqa-audit import SOURCE`: the import subcommand, self-contained (its options
-and its handler), so the CLI only registers it.
+"""`iqa-audit import SOURCE`: chains built elsewhere, into the store, audited by name (--dataset NAME).
+
+SOURCE is a manifest, a folder read by a layout or a side table, or a Hugging Face dataset:
 
     import PATH/manifest.csv                     columns seed,setting,run,step,path
     import DIR --layout "{setting}/{seed}/run{run}/step{step}.png" [--name NAME]
@@ -7,11 +8,34 @@ and its handler), so the CLI only registers it.
     import hf://OWNER/NAME[@REVISION] [--preset banana100|FILE.toml]
 """
 
+# The subcommand's options are rows of the one options table (config/switches.py, and
+# --store in config/options.py), added and read back like every other subcommand's; this
+# module adds the SOURCE argument and handles the command.
+
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+from typing import Any, Mapping
+
+from iqa_audit.config.option_definition import IMPORT
+from iqa_audit.config.options import add_options, switches
+from iqa_audit.datasets.importer import import_manifest, import_rows
+from iqa_audit.core.errors import ConfigError, explain
+from iqa_audit.datasets.hub import is_hub_ref
+from iqa_audit.datasets.safe_files import ReadPolicy
+from iqa_audit.store.store import Store
+from iqa_audit.datasets.layouts import rows_from_folder
+from iqa_audit.datasets.layouts import ImportSpec
+from iqa_audit.datasets.presets import load_preset
+from iqa_audit.datasets.presets import override, parse_pairs
+from iqa_audit.datasets.registry import dataset_record, import_in_progress
+from iqa_audit.datasets.hub import HubRef, fetch_snapshot, parse_hub_ref
+from iqa_audit.datasets.presets import preset_for_repo
+from iqa_audit.core.names import slug
+from tqdm import tqdm
+from iqa_audit.core.console import pytest_command
 
 MB = 1024 * 1024
 
@@ -24,66 +48,29 @@ def add_import_parser(sub) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     i.add_argument("manifest", metavar="SOURCE", help="PATH/manifest.csv, a folder, or hf://OWNER/NAME[@REVISION]")
-    i.add_argument("--name", help="dataset name, used as --dataset NAME (default: the folder's or repository's name)")
-    i.add_argument("--store")
-    i.add_argument(
-        "--layout", help="path pattern of each image under the folder, e.g. '{setting}/{seed}/run{run}/step{step}.png'"
-    )
-    i.add_argument("--table", help="side table (.csv, .jsonl, .parquet) giving fields per image, relative to the folder")
-    i.add_argument(
-        "--columns",
-        action="append",
-        default=[],
-        metavar="FIELD=COLUMN",
-        help="which table column holds a field: path, seed, setting, run, step, reasoning, prompt, meta (repeatable)",
-    )
-    i.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        dest="values",
-        metavar="FIELD=VALUE",
-        help="a field for every image, e.g. setting=my-editor or run=0 (repeatable)",
-    )
-    i.add_argument(
-        "--ignore", action="append", default=[], metavar="GLOB", help="files under the folder that are not images of the dataset"
-    )
-    i.add_argument("--preset", help="an import recipe: a built-in name (banana100) or a .toml file of the same shape")
-    i.add_argument(
-        "--include", action="append", default=None, metavar="GLOB", help="hf:// only: download just these repository files"
-    )
-    i.add_argument("--hf-cache", help="hf:// only: the hub cache folder (default: huggingface_hub's, HF_HUB_CACHE)")
-    i.add_argument(
-        "--allow-outside",
-        action="store_true",
-        help="read image files outside the dataset's folder too (regular files only; default: refuse them)",
-    )
-    i.add_argument("--max-file-mb", type=int, default=512, help="refuse image files larger than this (default 512)")
-    i.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_options(i.add_argument, IMPORT)
     return i
 
 
 def run_import(args) -> int:
-    from iqa_audit.datasets.importer import import_manifest, import_rows
-    from iqa_audit.core.errors import ConfigError, explain
-    from iqa_audit.datasets.hub import is_hub_ref
-    from iqa_audit.datasets.safe_files import ReadPolicy
-    from iqa_audit.store.store import Store
 
+    opts = switches(lambda dest: getattr(args, dest, None), IMPORT)  # parsed and checked, defaults filled in
     store = Store(args.store)
     source = str(args.manifest)
-    max_bytes = max(1, args.max_file_mb) * MB
+    max_bytes = max(1, opts["max_file_mb"]) * MB
     revision = None
     if is_hub_ref(source):
-        spec, name, source, revision, manifest = _hub_spec(args, store)
+        spec, name, source, revision, manifest = _hub_spec(source, opts, store)
         # The hub cache links snapshots/<commit>/FILE to blobs/<hash>: files may resolve
         # anywhere in the repository's cache folder, and nowhere else.
         read_root = spec.root.parent.parent
     else:
         path = Path(source)
         if path.is_file() or path.suffix.lower() == ".csv":
-            _refuse_folder_options(args, path)
-            summary = import_manifest(store, path, name=args.name, allow_outside=args.allow_outside, max_file_bytes=max_bytes)
+            _refuse_folder_options(opts, path)
+            summary = import_manifest(
+                store, path, name=opts["name"], allow_outside=opts["allow_outside"], max_file_bytes=max_bytes
+            )
             return _report(summary, store)
         if not path.is_dir():
             raise ConfigError(
@@ -94,8 +81,8 @@ def run_import(args) -> int:
                     fix="Check the path.",
                 )
             )
-        spec, manifest = _local_spec(args, path), None
-        name = args.name or path.resolve().name
+        spec, manifest = _local_spec(opts, path), None
+        name = opts["name"] or path.resolve().name
         source = str(path.resolve())
         read_root = spec.root
     if manifest is not None:
@@ -103,18 +90,17 @@ def run_import(args) -> int:
             store,
             manifest,
             name=name,
-            allow_outside=args.allow_outside,
+            allow_outside=opts["allow_outside"],
             max_file_bytes=max_bytes,
             read_root=read_root,
             source=source,
             revision=revision,
         )
         return _report(summary, store)
-    from iqa_audit.datasets.layouts import rows_from_folder
 
-    policy = ReadPolicy.inside(read_root, allow_outside=args.allow_outside, max_bytes=max_bytes)
+    policy = ReadPolicy.inside(read_root, allow_outside=opts["allow_outside"], max_bytes=max_bytes)
     rows, problems = rows_from_folder(spec, policy)
-    with _progress(2 * len(rows), args.quiet) as bar:
+    with _progress(2 * len(rows), bool(opts["quiet"])) as bar:
         summary = import_rows(
             store,
             rows,
@@ -129,38 +115,32 @@ def run_import(args) -> int:
     return _report(summary, store)
 
 
-def _local_spec(args, root: Path):
-    from iqa_audit.datasets.layouts import ImportSpec, load_preset
+def _local_spec(opts: Mapping[str, Any], root: Path):
 
-    base = load_preset(args.preset).spec(root) if args.preset else ImportSpec(root)
-    return _with_options(base, args, root)
+    base = load_preset(opts["preset"]).spec(root) if opts["preset"] else ImportSpec(root)
+    return _with_options(base, opts, root)
 
 
-def _with_options(base, args, root: Path):
-    from iqa_audit.datasets.layouts import override, parse_pairs
+def _with_options(base, opts: Mapping[str, Any], root: Path):
 
     table = None
-    if args.table:
-        table = Path(args.table) if Path(args.table).is_absolute() else root / args.table
+    if opts["table"]:
+        table = Path(opts["table"]) if Path(opts["table"]).is_absolute() else root / opts["table"]
     return override(
         base,
-        layout=args.layout,
+        layout=opts["layout"],
         table=table,
-        columns=parse_pairs(args.columns, "--columns"),
-        values=parse_pairs(args.values, "--set"),
-        ignore=args.ignore,
+        columns=parse_pairs(opts["columns"], "--columns"),
+        values=parse_pairs(opts["values"], "--set"),
+        ignore=opts["ignore"],
     )
 
 
-def _hub_spec(args, store):
+def _hub_spec(source: str, opts: Mapping[str, Any], store):
     """(spec, dataset name, source with the commit, commit, manifest path or None) of an hf:// import."""
-    from iqa_audit.datasets.importer import dataset_record, import_in_progress
-    from iqa_audit.datasets.hub import HubRef, fetch_snapshot, parse_hub_ref
-    from iqa_audit.datasets.layouts import ImportSpec, load_preset, preset_for_repo
-    from iqa_audit.core.names import slug
 
-    ref = parse_hub_ref(args.manifest)
-    name = args.name or ref.repo.split("/", 1)[1]
+    ref = parse_hub_ref(source)
+    name = opts["name"] or ref.repo.split("/", 1)[1]
     if ref.revision is None:  # pinned: a dataset imported (or begun) from this repository keeps its commit
         for known in (dataset_record(store, slug(name)), import_in_progress(store, slug(name))):
             src = (known.source if hasattr(known, "source") else known.get("source")) if known else None
@@ -168,30 +148,29 @@ def _hub_spec(args, store):
                 ref = HubRef(ref.repo, src.rsplit("@", 1)[1])
                 print(f"{ref.repo}: using the revision pinned in the store, {ref.revision} (pass @REVISION to import another)")
                 break
-    preset = load_preset(args.preset) if args.preset else preset_for_repo(ref.repo)
+    preset = load_preset(opts["preset"]) if opts["preset"] else preset_for_repo(ref.repo)
     if preset is not None and not preset.checked:
         print(f"preset {preset.name} ({preset.source}): {preset.note or 'not checked against the real files'}", file=sys.stderr)
-    include = args.include or (preset.include if preset else None)
-    snap = fetch_snapshot(ref, cache_dir=args.hf_cache, include=include)
+    include = opts["include"] or (preset.include if preset else None)
+    snap = fetch_snapshot(ref, cache_dir=opts["hf_cache"], include=include)
     source = f"hf://{ref.repo}@{snap.commit}"
     base = preset.spec(snap.folder) if preset else ImportSpec(snap.folder)
-    spec = _with_options(base, args, snap.folder)
+    spec = _with_options(base, opts, snap.folder)
     manifest = snap.folder / "manifest.csv"
     use_manifest = spec.layout is None and spec.table is None and manifest.is_file()
     return spec, name, source, snap.commit, manifest if use_manifest else None
 
 
-def _refuse_folder_options(args, path: Path) -> None:
-    from iqa_audit.core.errors import ConfigError, explain
+def _refuse_folder_options(opts: Mapping[str, Any], path: Path) -> None:
 
     given = [
         o
         for o, v in (
-            ("--layout", args.layout),
-            ("--table", args.table),
-            ("--preset", args.preset),
-            ("--columns", args.columns),
-            ("--set", args.values),
+            ("--layout", opts["layout"]),
+            ("--table", opts["table"]),
+            ("--preset", opts["preset"]),
+            ("--columns", opts["columns"]),
+            ("--set", opts["values"]),
         )
         if v
     ]
@@ -207,7 +186,6 @@ def _refuse_folder_options(args, path: Path) -> None:
 
 
 def _progress(total: int, quiet: bool):
-    from tqdm import tqdm
 
     return tqdm(total=total, desc="checking and storing images", unit="img", disable=quiet or not sys.stderr.isatty())
 
@@ -218,7 +196,6 @@ def _report(summary, store) -> int:
         f"imported dataset '{summary.dataset}'{pinned}: {len(summary.chains)} chains, {summary.images_added} images added, "
         f"{summary.images_already_stored} already stored, into {store.root}"
     )
-    from iqa_audit.core.console import pytest_command
 
     print(
         f"audit it: {pytest_command('tests_metrics', 'tests_editors', '--dataset', summary.dataset, '--store', str(store.root))}"

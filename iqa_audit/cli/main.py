@@ -20,6 +20,23 @@ from iqa_audit.core.errors import AuditError
 from iqa_audit.cli.import_cmd import add_import_parser
 from iqa_audit.config.options import add_options, overrides, switches
 from iqa_audit.core.urls import redact_text
+from iqa_audit.config.audit_config import find_pyproject, resolve_config
+from iqa_audit.audit.validate import check_config
+from iqa_audit.store.store import Store
+from iqa_audit.chains.paid import PaidBudget
+from iqa_audit.chains.build import announce_paid, build_all, pending, stopped_chains
+from iqa_audit.chains.plan import chain_specs
+from iqa_audit.distributed.building import build_chains_ray
+from iqa_audit.core.errors import ConfigError, explain
+from iqa_audit.cli.import_cmd import run_import
+from iqa_audit.scoring.cached import score_chains
+from iqa_audit.distributed.scoring import score_chains_ray
+from iqa_audit.config.value_lists import split_csv
+from iqa_audit.metrics.fetch import weights_main
+from iqa_audit.editors import editor_entry, editor_names
+from iqa_audit.metrics.registry import list_metric_names
+from iqa_audit.seeds import builtin_seeds
+from iqa_audit.tasks.table import TASKS
 
 # (arguments, comment) of the examples --help prints, after the command as it runs here.
 EXAMPLES = (
@@ -63,7 +80,7 @@ def parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command")
     for name, help_text in COMMAND_HELP:
         if name == "import":
-            add_import_parser(sub)  # import_cli.py: the import subcommand's own options and handler
+            add_import_parser(sub)  # cli/import_cmd.py: the import subcommand (its options are rows of the options table)
             continue
         p = sub.add_parser(name, help=help_text, description=help_text)
         add_options(p.add_argument, name)
@@ -96,8 +113,6 @@ def _switches(args) -> dict[str, Any]:
 
 def _config(args, *, skip: Sequence[str] = ()):
     """The AuditConfig of this command's options, checked like the pytest plugin checks it."""
-    from iqa_audit.config.audit_config import find_pyproject, resolve_config
-    from iqa_audit.audit.validate import check_config
 
     over = overrides(lambda dest: getattr(args, dest, None), args.command)
     # The project the user runs it in (the nearest pyproject.toml from the current folder up),
@@ -108,21 +123,17 @@ def _config(args, *, skip: Sequence[str] = ()):
 
 
 def _store(path):
-    from iqa_audit.store.store import Store
 
     return Store(path)
 
 
 def _budget(cfg):
     """The run's one paid-step budget (--max-paid-steps, default 0; --resend-unknown)."""
-    from iqa_audit.chains.paid import PaidBudget
 
     return PaidBudget(cfg.max_paid_steps, resend_unknown=cfg.resend_unknown)
 
 
 def cmd_build(args) -> int:
-    from iqa_audit.chains.build import announce_paid, build_all, pending, stopped_chains
-    from iqa_audit.chains.plan import chain_specs
 
     cfg = _config(args)
     sw = _switches(args)
@@ -138,8 +149,6 @@ def cmd_build(args) -> int:
         )
         return _report_stopped(stopped_chains(store, specs, cfg.seed_dirs))
     if sw["engine"] == "ray":  # free editors only; one Ray task per chain, stored here step by step
-        from iqa_audit.distributed.building import build_chains_ray
-
         outcomes = build_chains_ray(cfg, store, todo, address=sw["address"], budget=budget)
         return _report_built(outcomes, t0, store, stopped_chains(store, todo, cfg.seed_dirs))
     _check_no_address(sw)
@@ -175,8 +184,6 @@ def _report_stopped(stopped) -> int:
 
 def _check_no_address(sw: dict[str, Any]) -> None:
     if sw["address"]:
-        from iqa_audit.core.errors import ConfigError, explain
-
         raise ConfigError(
             explain(
                 "--address",
@@ -188,14 +195,11 @@ def _check_no_address(sw: dict[str, Any]) -> None:
 
 
 def cmd_import(args) -> int:
-    from iqa_audit.cli.import_cmd import run_import
 
     return run_import(args)
 
 
 def cmd_score(args) -> int:
-    from iqa_audit.chains.build import announce_paid
-    from iqa_audit.chains.plan import chain_specs
 
     cfg = _config(args)
     sw = _switches(args)
@@ -206,18 +210,12 @@ def cmd_score(args) -> int:
     # score builds the chains it scores: the same budget and cost estimate as build, first.
     announce_paid(store, chain_specs(cfg), cfg.seed_dirs, budget, say=_say)
     if sw["engine"] == "ray":
-        from iqa_audit.distributed.scoring import score_chains_ray
-
         return score_chains_ray(cfg, store, address=sw["address"], budget=budget)
-    from iqa_audit.scoring.cached import score_chains
 
     return score_chains(cfg, store, budget=budget)
 
 
 def cmd_weights(args) -> int:
-    from iqa_audit.config.audit_config import split_csv
-    from iqa_audit.core.errors import ConfigError, explain
-    from iqa_audit.metrics.fetch import weights_main
 
     metrics = list(split_csv(args.metrics))
     if not metrics:
@@ -228,10 +226,6 @@ def cmd_weights(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from iqa_audit.editors import editor_entry, editor_names
-    from iqa_audit.metrics.registry import list_metric_names
-    from iqa_audit.seeds import builtin_seeds
-    from iqa_audit.tasks.table import TASKS
 
     print("seeds:")
     for s in builtin_seeds():
@@ -250,7 +244,6 @@ def cmd_list(args) -> int:
 
 
 def cmd_forget(args) -> int:
-    from iqa_audit.core.errors import ConfigError, explain
 
     sw = _switches(args)
     if not sw["chain"] or sw["from_step"] is None:

@@ -15,8 +15,9 @@ from typing import Any, Mapping
 from iqa_audit.editors import families
 from iqa_audit.core.errors import ConfigError, explain
 from iqa_audit.config.options import BY_DEST, DEFAULT_KEEP_REPORTS, SETTINGS, check_values
-from iqa_audit.config.options import split_csv as split_csv  # re-exported: front ends split repeatable options with it
-from iqa_audit.config.options import split_specs as split_specs  # re-exported, likewise (editor specs)
+from iqa_audit.config.value_lists import split_specs
+import difflib
+from iqa_audit.metrics.random_weights import is_random_name
 
 SPEC_OPTIONS = ("editors", "audit_editors")  # pyproject values that are editor specs (split_specs)
 
@@ -154,7 +155,6 @@ class AuditConfig:
         # the registries by validate.check_config, once per session). Values read from
         # pyproject.toml were checked there already, with their TOML types.
         check_values({f.name: getattr(self, f.name) for f in fields(self)}, self.origins)
-        from iqa_audit.metrics.random_weights import is_random_name
 
         random = [m for m in self.metrics if is_random_name(m)]
         if random:  # random scores must never look like findings, in a verdict or a baseline
@@ -240,7 +240,6 @@ def read_settings(pyproject: Path | None) -> Mapping[str, Any]:
 
 
 def _suggest(name: str, known: Any) -> str:
-    import difflib
 
     close = difflib.get_close_matches(str(name), sorted(known), n=3, cutoff=0.6)
     return ("Did you mean " + ", ".join(close) + "? ") if close else ""

@@ -33,6 +33,7 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
+import importlib.util
 
 
 def canonical(value: Any) -> Any:
@@ -102,7 +103,6 @@ def installed_code_digest(package: str) -> str:
 
     Raises ValueError when the package is not installed or is a single module without a
     source file."""
-    import importlib.util
 
     spec = importlib.util.find_spec(package)
     if spec is None:

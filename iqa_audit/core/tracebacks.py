@@ -20,6 +20,8 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from iqa_audit.core.errors import AuditError
+from iqa_audit.core.errors import EditorStepError
 
 _PACKAGE = str(Path(__file__).resolve().parents[1]) + os.sep
 # The standard library and installed packages: never the user's frame (an editable install
@@ -69,7 +71,6 @@ def describe(exc: BaseException) -> ErrorFields:
 def message(exc: BaseException) -> str:
     """The text a reader needs: an AuditError's own message (it names the fix), else
     'TypeName: message' (a bare message like 'image under 100 px' says too little)."""
-    from iqa_audit.core.errors import AuditError
 
     text = str(exc)
     if isinstance(exc, AuditError) and text:
@@ -134,6 +135,5 @@ def shown_path(path: str) -> str:
 
 def _step_error(exc: BaseException):
     """The EditorStepError in `exc`'s chain (an editor failed making a step), or None."""
-    from iqa_audit.core.errors import EditorStepError
 
     return next((e for e in causes(exc) if isinstance(e, EditorStepError)), None)

@@ -17,7 +17,7 @@ through `import_rows`, which is all-or-nothing per call:
    invisible to them until an import of it completes.
 
 Re-importing is idempotent; a row that would replace a different stored image is an
-error, never a silent overwrite. Side files beside an image (`SIDE_FILES`: reasoning,
+error, never a silent overwrite. Side files beside an image (`rows.SIDE_FILES`: reasoning,
 prompt, editor metadata) are imported with it, so the self-evaluation delay and the
 editor checks see them.
 
@@ -29,6 +29,10 @@ decimal mark) is refused with that diagnosis, never read as one long column name
 Paths are matched to the disk by Unicode normalisation: a manifest naming `café` (NFC)
 finds the folder macOS wrote as `café` (NFD); a path that is still missing is reported
 with the first part of it that is not there.
+
+Beside this module: rows.py (ImportRow, numbers, side files), tables.py (text files and
+tables), unicode_paths.py (paths in any normalisation) and registry.py (DatasetRecord and
+the lookups audits use).
 """
 
 from __future__ import annotations
@@ -38,77 +42,41 @@ import hashlib
 import io
 import json
 import os
-import re
 import time
-import unicodedata
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Sequence
 
 from filelock import FileLock
 
-from iqa_audit.core.console import cli_command
 from iqa_audit.core.errors import BadImageError, ConfigError, explain
-from iqa_audit.core.images import decode_image
-from iqa_audit.core.names import distinct_ids, slug
-from iqa_audit.datasets.safe_files import DEFAULT_MAX_FILE_BYTES, MAX_SIDE_FILE_BYTES, FileRefused, ReadPolicy, read_allowed
+from iqa_audit.core.decode import decode_image
+from iqa_audit.core.names import slug
+from iqa_audit.datasets.registry import (
+    INDEX_KIND,
+    IN_PROGRESS_KIND,
+    REGISTRY_KIND,
+    DatasetRecord,
+    ImportedChain,
+    dataset_ids,
+    dataset_record,
+    imported_chain_key,
+    require_record,
+)
+from iqa_audit.datasets.rows import ImportRow, attach_side_files, count_problem, parse_count, row_ids
+from iqa_audit.datasets.safe_files import DEFAULT_MAX_FILE_BYTES, FileRefused, ReadPolicy, read_allowed
+from iqa_audit.datasets.tables import check_delimiter, read_text_file
+from iqa_audit.datasets.unicode_paths import missing_part, on_disk
 from iqa_audit.store.store import ChainRecord, StepRecord, Store
 
 COLUMNS = ("seed", "setting", "run", "step", "path")
 OPTIONAL_COLUMNS = ("reasoning", "prompt")
 IMPORTED_EDITOR = "imported"
-# Memo kinds in the store: a completed import (what audits read), the import under way
-# (its source and pinned revision: a resumed import fetches the same revision), the index.
-REGISTRY_KIND, IN_PROGRESS_KIND, INDEX_KIND = "dataset", "dataset-import", "dataset-index"
-# Steps and runs are counts: plain ASCII digits, at most 9 of them (SQLite's INTEGER holds
-# far more, but a 10-digit step number is a typo, not a chain).
-_COUNT = re.compile(r"[0-9]{1,9}", re.ASCII)
 # Threads that read, decode and write image files at once: each stored object is fsynced,
 # and overlapping those waits made a 10,000-image import 3.5x faster here (2 cores).
 IO_THREADS = 8
-
-# Files beside an image `stem.ext` that travel with it: (file name pattern, field).
-# Checked in order; a field is filled by the first file that gives it. A `.json` side file
-# must hold an object: its "reasoning" and "prompt" strings fill those fields, every key is
-# kept as the step's editor metadata.
-SIDE_FILES: tuple[tuple[str, str], ...] = (
-    ("{stem}.reasoning.txt", "reasoning"),
-    ("{stem}.prompt.txt", "prompt"),
-    ("{stem}.txt", "reasoning"),
-    ("{stem}.json", "meta"),
-)
-
-
-@dataclass(frozen=True)
-class ImportRow:
-    """One image of an imported chain, names as the user wrote them.
-
-    origin: where the row came from, for messages ("manifest.csv line 4", "a/run0/step3.png").
-    path: the image file as named (resolved and checked only when read).
-    """
-
-    origin: str
-    seed: str
-    setting: str
-    run: int
-    step: int
-    path: Path
-    reasoning: str | None = None
-    prompt: str | None = None
-    meta: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-
-
-@dataclass(frozen=True)
-class ImportedChain:
-    dataset: str
-    setting: str
-    seed: str
-    run: int
-    key: str
-    steps: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -121,69 +89,8 @@ class ImportSummary:
     revision: str | None = None
 
 
-@dataclass(frozen=True)
-class DatasetRecord:
-    """A completed import, as registered in the store: id (the slug audits use), the name
-    the user gave, where it came from, the pinned revision (hub datasets), its chains."""
-
-    id: str
-    name: str
-    source: str
-    revision: str | None
-    chains: tuple[ImportedChain, ...]
-
-    def pairs(self) -> list[tuple[str, str]]:
-        """Sorted (setting, seed) ids: one audit series each."""
-        return sorted({(c.setting, c.seed) for c in self.chains})
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "id": self.id,
-                "name": self.name,
-                "source": self.source,
-                "revision": self.revision,
-                "chains": [[c.setting, c.seed, c.run, c.key, list(c.steps)] for c in self.chains],
-            },
-            sort_keys=True,
-        )
-
-    @classmethod
-    def from_json(cls, text: str) -> "DatasetRecord":
-        d = json.loads(text)
-        chains = tuple(ImportedChain(d["id"], st, sd, int(run), key, tuple(steps)) for st, sd, run, key, steps in d["chains"])
-        return cls(d["id"], d["name"], d["source"], d.get("revision"), chains)
-
-
-# ----- names and numbers -------------------------------------------------------------------
-
-
-def parse_count(text: Any) -> int | None:
-    """A run or step number: '0', '17' -> int; '+4', '1_0', '٣', '4.0', ' 4', True -> None."""
-    if isinstance(text, bool) or not isinstance(text, (str, int)):
-        return None
-    text = str(text)
-    return int(text) if _COUNT.fullmatch(text) else None
-
-
-def count_problem(origin: str, name: str, value: Any) -> str:
-    return f"{origin}: {name} must be a plain non-negative integer (ASCII digits 0-9, at most 9), got {value!r}"
-
-
 def dataset_name(csv_path: Path) -> str:
     return slug(Path(csv_path).resolve().parent.name)
-
-
-def imported_chain_key(dataset: str, setting: str, seed: str, run: int) -> str:
-    return hashlib.sha256(f"imported\0{dataset}\0{setting}\0{seed}\0{run}".encode()).hexdigest()[:24]
-
-
-def row_ids(rows: Sequence[ImportRow], where: str) -> tuple[dict[str, str], dict[str, str]]:
-    """({seed name: id}, {setting name: id}); ConfigError naming both originals of a clash."""
-    return (
-        distinct_ids((r.seed for r in rows), what="seed", where=where),
-        distinct_ids((r.setting for r in rows), what="setting", where=where),
-    )
 
 
 # ----- manifest.csv ------------------------------------------------------------------------
@@ -254,158 +161,6 @@ def _parse_manifest(path: Path) -> tuple[list[ImportRow], list[str]]:
     if not rows and not problems:
         problems.append("no data rows")
     return rows, problems
-
-
-# Separators a CSV may have been written with instead of the comma, as named in messages.
-OTHER_DELIMITERS = {";": "';' (semicolons)", "\t": "tabs", "|": "'|' (pipes)", ":": "':' (colons)"}
-
-
-def check_delimiter(text: str, columns: Sequence[str], *, what: str) -> None:
-    """ConfigError when the header holds `columns` only if split on another separator than
-    the comma (no `columns`: when it is one column with commas and several with another
-    separator): the file is a ';'- (or tab-, '|'-) separated table. Read with commas, its
-    header is one long column name and every column looks missing, which is not the fix."""
-    first = next((line for line in text.splitlines() if line.strip()), "")
-    as_commas = {h.strip() for h in next(csv.reader([first]), [])}
-    if all(c in as_commas for c in columns) if columns else len(as_commas) > 1:
-        return
-    for sep, name in OTHER_DELIMITERS.items():
-        fields = {h.strip() for h in next(csv.reader([first], delimiter=sep), [])}
-        if len(fields) > 1 and all(c in fields | as_commas for c in columns):
-            raise ConfigError(
-                explain(
-                    what,
-                    expected="a comma-separated file (columns " + ",".join(columns) + ")",
-                    got=f"a header separated by {name}: {first.strip()[:120]!r}",
-                    fix=f"Save it again as comma-separated CSV (spreadsheets call it 'CSV, comma delimited'), "
-                    f"or replace each {sep!r} between fields by ','.",
-                )
-            )
-
-
-def on_disk(path: Path, listings: dict[Path, list[str]] | None = None) -> Path:
-    """`path` as the disk spells it. A path that does not exist as written is looked up part
-    by part, each part matched to a folder entry that is the same text in another Unicode
-    normalisation (NFC as most tools write, NFD as macOS writes names): `café` finds `café`.
-    Returns `path` unchanged when it exists, or when a part has no such entry or several
-    (`missing_part` then says which). `listings` caches folder listings across calls."""
-    if os.path.lexists(path):
-        return path
-    listings = {} if listings is None else listings
-    cur = Path(path.anchor)
-    for part in path.parts[1:] if path.anchor else path.parts:
-        nxt = cur / part
-        if not os.path.lexists(nxt):
-            twins = _normal_twins(cur, part, listings)
-            if len(twins) != 1:
-                return path
-            nxt = cur / twins[0]
-        cur = nxt
-    return cur
-
-
-def missing_part(path: Path) -> str:
-    """Why `path` (after `on_disk`) cannot be found: the first part that is not there, or
-    that several entries match in different Unicode normalisations."""
-    cur = Path(path.anchor)
-    listings: dict[Path, list[str]] = {}
-    for part in path.parts[1:] if path.anchor else path.parts:
-        if os.path.lexists(cur / part):
-            cur = cur / part
-            continue
-        twins = _normal_twins(cur, part, listings)
-        if len(twins) == 1:
-            cur = cur / twins[0]
-            continue
-        if twins:
-            return (
-                f"{cur} holds {len(twins)} entries that are all {part!r} in different Unicode normalisations "
-                f"({', '.join(map(repr, twins))}); rename all but one"
-            )
-        if not cur.is_dir():
-            return f"{cur} is not a folder"
-        return f"{cur} has no entry named {part!r} (compared in every Unicode normalisation, NFC and NFD)"
-    return "it could not be opened"
-
-
-def _normal_twins(folder: Path, name: str, listings: dict[Path, list[str]]) -> list[str]:
-    """Entries of `folder` equal to `name` once both are NFC-normalised."""
-    if folder not in listings:
-        try:
-            listings[folder] = os.listdir(folder)
-        except OSError:
-            listings[folder] = []
-    want = unicodedata.normalize("NFC", name)
-    return sorted(e for e in listings[folder] if unicodedata.normalize("NFC", e) == want)
-
-
-def read_text_file(path: Path, *, what: str, fix: str, max_bytes: int = 256 * 1024 * 1024) -> str:
-    """A UTF-8 text file the user named (a manifest, a side table): a regular file, capped."""
-    try:
-        data = read_allowed(path, ReadPolicy.inside(Path(path).parent, allow_outside=True), max_bytes=max_bytes)
-    except FileRefused as e:
-        got = "no such file" if "does not exist" in str(e) else str(e)
-        raise ConfigError(explain(f"{what} {path}", expected="an existing regular file", got=got, fix=fix)) from None
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise ConfigError(
-            explain(f"{what} {path}", expected="UTF-8 text", got=f"invalid UTF-8 at byte {e.start}", fix="Re-save it as UTF-8.")
-        ) from None
-
-
-# ----- side files --------------------------------------------------------------------------
-
-
-def attach_side_files(
-    rows: Sequence[ImportRow], policy: ReadPolicy, side_files: Sequence[tuple[str, str]] = SIDE_FILES
-) -> tuple[list[ImportRow], list[str]]:
-    """Each row with the reasoning / prompt / metadata of the files beside its image
-    (`side_files`); fields the row already has win. Returns (rows, problems)."""
-    out, problems = [], []
-    for r in rows:
-        got: dict[str, Any] = {}
-        for pattern, name in side_files:
-            side = r.path.parent / pattern.format(stem=r.path.stem)
-            if side == r.path or not side.exists() or name in got:
-                continue
-            try:
-                text = read_allowed(side, policy, max_bytes=MAX_SIDE_FILE_BYTES).decode("utf-8")
-            except FileRefused as e:
-                problems.append(f"{r.origin}: side file {e}")
-                continue
-            except UnicodeDecodeError as e:
-                problems.append(f"{r.origin}: side file {side} is not UTF-8 text (invalid byte at {e.start})")
-                continue
-            if name != "meta":
-                got[name] = text.strip() or None
-                continue
-            try:
-                meta = json.loads(text)
-            except json.JSONDecodeError as e:
-                problems.append(f"{r.origin}: side file {side} is not valid JSON (line {e.lineno}, column {e.colno})")
-                continue
-            if not isinstance(meta, dict):
-                problems.append(f"{r.origin}: side file {side} must hold a JSON object, got {type(meta).__name__}")
-                continue
-            got["meta"] = meta
-            for key in ("reasoning", "prompt"):
-                if isinstance(meta.get(key), str) and key not in got:
-                    got[key] = meta[key]
-        out.append(
-            replace(
-                r,
-                reasoning=r.reasoning or got.get("reasoning"),
-                prompt=r.prompt or got.get("prompt"),
-                meta=MappingProxyType({**got.get("meta", {}), **r.meta}),
-            )
-        )
-    return out, problems
-
-
-def side_file_paths(image: Path, side_files: Sequence[tuple[str, str]] = SIDE_FILES) -> list[Path]:
-    """The side files an image may have (whether or not they exist)."""
-    return [image.parent / pattern.format(stem=image.stem) for pattern, _ in side_files]
 
 
 # ----- import ------------------------------------------------------------------------------
@@ -607,25 +362,7 @@ def _put_object(store: Store, r: ImportRow, digest: str, policy: ReadPolicy) -> 
     return store.put_bytes(data)
 
 
-# ----- registry ----------------------------------------------------------------------------
-
-
-def dataset_record(store: Store, dataset: str) -> DatasetRecord | None:
-    """The completed import registered under id `dataset`, or None."""
-    text = store.get_memo(REGISTRY_KIND, dataset)
-    return None if text is None else DatasetRecord.from_json(text)
-
-
-def import_in_progress(store: Store, dataset: str) -> Mapping[str, Any] | None:
-    """{name, source, revision, started} of the last import of `dataset` begun, or None."""
-    text = store.get_memo(IN_PROGRESS_KIND, dataset)
-    return None if text is None else json.loads(text)
-
-
-def dataset_ids(store: Store) -> list[str]:
-    """Ids of every completed import in the store, sorted."""
-    text = store.get_memo(INDEX_KIND, "all")
-    return sorted(json.loads(text)) if text else []
+# ----- registration and --dataset ----------------------------------------------------------
 
 
 def _register(store: Store, record: DatasetRecord) -> None:
@@ -654,32 +391,9 @@ def ensure_imported(store: Store, ref: str) -> DatasetRecord:
     the manifest (nothing is imported then) or naming the unknown import."""
     if not is_manifest_ref(ref):
         return require_record(store, ref)
-    from filelock import FileLock
 
     with FileLock(str(store.locks / "dataset-import.lock")):
         return require_record(store, import_manifest(store, ref).dataset)
-
-
-def require_record(store: Store, name: str) -> DatasetRecord:
-    record = dataset_record(store, slug(name))
-    if record is not None:
-        return record
-    pending = import_in_progress(store, slug(name))
-    got = f"an import of it from {pending['source']} that has not finished" if pending else "no dataset of that name"
-    known = ", ".join(dataset_ids(store)) or "none"
-    raise ConfigError(
-        explain(
-            f"--dataset {name}",
-            expected=f"an imported dataset in the store {store.root} (imported: {known}) or a path to a manifest.csv",
-            got=got,
-            fix=f"Run `{cli_command('import', '...')}` (again, to finish an interrupted import), "
-            "or pass --store where it was imported.",
-        )
-    )
-
-
-def chains_of(record: DatasetRecord, setting: str, seed: str) -> list[ImportedChain]:
-    return sorted((c for c in record.chains if c.setting == setting and c.seed == seed), key=lambda c: c.run)
 
 
 def _listing(where: str, problems: Iterable[str]) -> str:

@@ -13,47 +13,35 @@
     values  fields given once for every image (`--set setting=mine`).
 
 Every file under the folder must be an image of the dataset, a side file of one
-(`datasets.SIDE_FILES`), the table, hidden (a part starting with '.'), or matched by an
+(`rows.SIDE_FILES`), the table, hidden (a part starting with '.'), or matched by an
 `ignore` glob; any other file is listed with the reason it does not match, and nothing is
 imported (the same all-or-nothing as a manifest). Symlinked folders are not followed.
 
 A preset (`presets/*.toml`, or a file of the same shape) holds all of the above for a
-published dataset, plus the hub repository it comes from; options override its entries.
+published dataset, plus the hub repository it comes from; options override its entries
+(presets.py). Side tables are read by tables.py.
 """
 
 from __future__ import annotations
 
-import csv
 import fnmatch
-import io
 import json
 import os
 import re
-import tomllib
 import unicodedata
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
-from iqa_audit.datasets.importer import (
-    SIDE_FILES,
-    ImportRow,
-    attach_side_files,
-    check_delimiter,
-    count_problem,
-    on_disk,
-    parse_count,
-    read_text_file,
-    side_file_paths,
-)
 from iqa_audit.core.errors import ConfigError, explain
-from iqa_audit.datasets.safe_files import FileRefused, ReadPolicy, read_allowed
+from iqa_audit.datasets.rows import SIDE_FILES, ImportRow, attach_side_files, count_problem, parse_count, side_file_paths
+from iqa_audit.datasets.safe_files import ReadPolicy
+from iqa_audit.datasets.tables import read_table
+from iqa_audit.datasets.unicode_paths import on_disk
 
 CHAIN_FIELDS = ("setting", "seed", "run", "step")
 TABLE_FIELDS = (*CHAIN_FIELDS, "path", "reasoning", "prompt", "meta")
-TABLE_SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
-PRESET_DIR = Path(__file__).resolve().parent / "presets"
 _FIELD = re.compile(r"\{([^{}]*)\}")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -73,7 +61,7 @@ class ImportSpec:
     """How to read a folder as chains. root: the folder; layout: a pattern or None;
     table: a side table or None; columns: {field: column of the table}; values: {field:
     text for every image}; ignore: globs of files that are not part of the dataset;
-    side_files: (file name pattern, field) pairs, see `datasets.SIDE_FILES`."""
+    side_files: (file name pattern, field) pairs, see `rows.SIDE_FILES`."""
 
     root: Path
     layout: str | None = None
@@ -87,40 +75,6 @@ class ImportSpec:
         how = [f"layout {self.layout!r}"] if self.layout else []
         how += [f"table {self.table}"] if self.table else []
         return f"folder {self.root} ({', '.join(how) or 'no layout'})"
-
-
-@dataclass(frozen=True)
-class Preset:
-    """A published dataset's import recipe (a presets/*.toml file). repo: its Hugging Face
-    dataset id; include: globs of the repository's files to download (None: all);
-    checked: whether the recipe was verified against the real files; note: what the user
-    should know (licence, what was not checked)."""
-
-    name: str
-    source: Path
-    repo: str | None
-    license: str | None
-    checked: bool
-    note: str
-    layout: str | None
-    table: str | None
-    columns: Mapping[str, str]
-    values: Mapping[str, str]
-    ignore: tuple[str, ...]
-    include: tuple[str, ...] | None
-    side_files: tuple[tuple[str, str], ...]
-
-    def spec(self, root: Path) -> ImportSpec:
-        table = None if not self.table else root / self.table
-        return ImportSpec(
-            root,
-            self.layout,
-            table,
-            MappingProxyType(dict(self.columns)),
-            MappingProxyType(dict(self.values)),
-            self.ignore,
-            self.side_files,
-        )
 
 
 # ----- layouts -------------------------------------------------------------------------------
@@ -192,73 +146,6 @@ def match_layout(layout: Layout, rel: str) -> dict[str, str] | str:
                 return f"{{{name}}} is {got[name]!r} in one part and {value!r} in another"
             got[name] = value
     return got
-
-
-# ----- side tables ---------------------------------------------------------------------------
-
-
-def read_table(path: Path) -> list[dict[str, Any]]:
-    """Rows of a CSV / JSON lines / Parquet file as dicts. ConfigError naming the file."""
-    kind = TABLE_SUFFIXES.get(path.suffix.lower())
-    if kind is None:
-        raise ConfigError(
-            explain(
-                f"side table {path}",
-                expected="a .csv, .jsonl/.ndjson or .parquet file",
-                got=f"the suffix {path.suffix!r}",
-                fix="Convert it, or rename it if the content is one of those.",
-            )
-        )
-    fix = "Pass --table with an existing CSV, JSON lines or Parquet file."
-    if kind == "parquet":
-        return _read_parquet(path, fix)
-    text = read_text_file(path, what="side table", fix=fix)
-    if kind == "csv":
-        check_delimiter(text, (), what=f"side table {path}")
-        return [dict(r) for r in csv.DictReader(io.StringIO(text))]
-    rows = []
-    for n, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ConfigError(
-                explain(
-                    f"side table {path} line {n}",
-                    expected="one JSON object per line",
-                    got=f"invalid JSON (column {e.colno}: {e.msg})",
-                    fix="Fix that line.",
-                )
-            ) from None
-        if not isinstance(row, dict):
-            raise ConfigError(
-                explain(
-                    f"side table {path} line {n}",
-                    expected="a JSON object",
-                    got=type(row).__name__,
-                    fix="Write one object per line.",
-                )
-            )
-        rows.append(row)
-    return rows
-
-
-def _read_parquet(path: Path, fix: str) -> list[dict[str, Any]]:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        data = read_allowed(path, ReadPolicy.inside(path.parent, allow_outside=True))
-    except FileRefused as e:
-        raise ConfigError(explain(f"side table {path}", expected="an existing regular file", got=str(e), fix=fix)) from None
-    try:
-        table = pq.read_table(pa.BufferReader(data))
-    except (pa.ArrowException, OSError) as e:
-        raise ConfigError(
-            explain(f"side table {path}", expected="a Parquet file", got=f"one pyarrow cannot read ({e})", fix="Re-export it.")
-        ) from None
-    return table.to_pylist()
 
 
 def _table_value(value: Any) -> str | None:
@@ -452,103 +339,3 @@ def _row(origin: str, path: Path, fields: Mapping[str, Any], problems: list[str]
         fields.get("prompt") or None,
         MappingProxyType(meta),
     )
-
-
-# ----- presets -------------------------------------------------------------------------------
-
-
-def preset_names() -> list[str]:
-    return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
-
-
-def load_preset(ref: str | Path) -> Preset:
-    """A preset by name (presets/NAME.toml) or by path to a .toml of the same shape."""
-    path = Path(ref) if str(ref).endswith(".toml") else PRESET_DIR / f"{ref}.toml"
-    if not path.is_file():
-        raise ConfigError(
-            explain(
-                f"preset {str(ref)!r}",
-                expected="one of: " + ", ".join(preset_names()) + ", or a path to a .toml",
-                got="no such preset",
-                fix="Pick a listed preset, or copy one and pass its path.",
-            )
-        )
-    try:
-        d = tomllib.loads(read_text_file(path, what="preset", fix="Check the path.", max_bytes=1 << 20))
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(explain(f"preset {path}", expected="valid TOML", got=str(e), fix="Fix the file.")) from None
-    allowed = {"repo", "license", "checked", "note", "layout", "table", "columns", "set", "ignore", "include", "side_files"}
-    if set(d) - allowed:
-        raise ConfigError(
-            explain(
-                f"preset {path}",
-                expected="keys " + ", ".join(sorted(allowed)),
-                got=", ".join(sorted(set(d) - allowed)),
-                fix="Remove or rename them.",
-            )
-        )
-    sides = tuple((str(p), str(f)) for p, f in d["side_files"]) if "side_files" in d else SIDE_FILES
-    return Preset(
-        path.stem,
-        path,
-        d.get("repo"),
-        d.get("license"),
-        bool(d.get("checked", False)),
-        str(d.get("note", "")).strip(),
-        d.get("layout"),
-        d.get("table"),
-        MappingProxyType(dict(d.get("columns", {}))),
-        MappingProxyType(dict(d.get("set", {}))),
-        tuple(d.get("ignore", ())),
-        tuple(d["include"]) if "include" in d else None,
-        sides,
-    )
-
-
-def preset_for_repo(repo: str) -> Preset | None:
-    """The built-in preset whose `repo` is `repo` (case-insensitive), if any."""
-    for name in preset_names():
-        preset = load_preset(name)
-        if preset.repo and preset.repo.lower() == repo.lower():
-            return preset
-    return None
-
-
-def override(
-    spec: ImportSpec,
-    *,
-    layout: str | None = None,
-    table: Path | None = None,
-    columns: Mapping[str, str] | None = None,
-    values: Mapping[str, str] | None = None,
-    ignore: Sequence[str] = (),
-) -> ImportSpec:
-    """`spec` with the user's options on top: a given option replaces the preset's entry;
-    columns and values are merged key by key; ignore globs add up."""
-    return replace(
-        spec,
-        layout=layout or spec.layout,
-        table=table or spec.table,
-        columns=MappingProxyType({**spec.columns, **(columns or {})}),
-        values=MappingProxyType({**spec.values, **(values or {})}),
-        ignore=(*spec.ignore, *ignore),
-    )
-
-
-def parse_pairs(items: Sequence[str], option: str) -> dict[str, str]:
-    """['seed=image', 'run=trial,step=turn'] -> {'seed': 'image', ...}. ConfigError on 'x'."""
-    out = {}
-    for item in items:
-        for pair in item.split(","):
-            key, eq, value = pair.partition("=")
-            if not eq or not key.strip() or not value.strip():
-                raise ConfigError(
-                    explain(
-                        option,
-                        expected="FIELD=VALUE pairs, e.g. seed=image_id",
-                        got=repr(pair),
-                        fix=f"Write {option} field=value (commas or repeats for more).",
-                    )
-                )
-            out[key.strip()] = value.strip()
-    return out

@@ -26,6 +26,15 @@ from iqa_audit.distributed.cluster import (
     retryable_errors,
 )
 from iqa_audit.store.store import Store
+from iqa_audit.chains.chain import setting_label
+from iqa_audit.chains.step import make_step
+from iqa_audit.editors import create_editor
+from iqa_audit.core.decode import decode_image
+from iqa_audit.tasks.table import get_task
+import dataclasses
+from iqa_audit.chains.build import BuildOutcome
+from iqa_audit.chains.chain import build_chain, resolve
+from iqa_audit.chains.step import StepOutcome, record_step
 
 
 def build_steps(
@@ -41,10 +50,6 @@ def build_steps(
     The first item names the editor (id, version), which the driver checks against the
     chain key it computed. `exit_on_step` is a test hook: the process exits (as if the
     node died) just before making that step."""
-    from iqa_audit.chains.chain import make_step, setting_label
-    from iqa_audit.editors import create_editor
-    from iqa_audit.core.images import decode_image
-    from iqa_audit.tasks.table import get_task
 
     editor = create_editor(editor_spec)
     yield {"editor_id": editor.id, "editor_version": editor.version, "paid": bool(editor.paid)}
@@ -69,7 +74,6 @@ def build_steps(
 def refuse_paid_editors(specs: Sequence[Any]) -> None:
     """--engine ray builds free editors only: the paid budget and the guarantee that a paid
     step is never requested twice live in the driver's store and its locks."""
-    from iqa_audit.editors import create_editor
 
     paid = sorted({s.editor for s in specs if create_editor(s.editor).paid})
     if paid:
@@ -115,10 +119,6 @@ def build_chains_distributed(
     from its last stored step, at most `max_retries` times. `budget` (a paid.PaidBudget) is
     the run's, as for every builder; paid editors are refused before anything starts, so
     it is never drawn on here."""
-    import dataclasses
-
-    from iqa_audit.chains.build import BuildOutcome
-    from iqa_audit.chains.chain import build_chain, resolve
 
     ray = import_ray()
     log = log or log_to_stderr
@@ -200,7 +200,7 @@ def build_chains_distributed(
                         "are stored, run the same command again to resume",
                     )
                 else:
-                    log(f"lost the worker of {_label(job.rc.spec)}; resuming from its last stored step")
+                    log(f"lost the worker of {job.rc.spec.label}; resuming from its last stored step")
                     submit(i, job)
                 continue
             error = _store_built_step(store, job, item)
@@ -217,13 +217,8 @@ def build_chains_distributed(
     return [outcomes[i] for i in range(len(specs))]
 
 
-def _label(spec: Any) -> str:
-    return f"{spec.setting}/{spec.seed}/run{spec.run}"
-
-
 def _store_built_step(store: Store, job: _ChainJob, item: dict[str, Any]) -> str | None:
     """Store one item a build task yielded; returns an error text that ends the chain, or None."""
-    from iqa_audit.chains.chain import StepOutcome, record_step
 
     rc = job.rc
     if "editor_id" in item:

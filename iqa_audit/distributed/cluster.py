@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from iqa_audit.core.errors import ConfigError, explain
+import socket
 
 DEFAULT_MAX_RETRIES = 3  # tries after the first for a chunk (or chain) whose worker died; a project choice
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # shipped to remote nodes as a py_module
@@ -104,7 +105,6 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None, obje
 def check_reachable(address: str) -> None:
     """Fail in seconds, not minutes, on a wrong HOST:PORT: ray.init keeps retrying the GCS
     for a long time. Other forms ('auto', 'ray://...') are left to Ray."""
-    import socket
 
     host, sep, port = address.rpartition(":")
     if not sep or "://" in address or not port.isdigit():

@@ -29,8 +29,10 @@ from iqa_audit.distributed.cluster import (
     retryable_errors,
 )
 from iqa_audit.scoring.batch import known_scores, nonfinite_error, score_batch, store_batch
-from iqa_audit.scoring.cached import missing_objects, scored_objects
+from iqa_audit.scoring.cached import scored_objects
 from iqa_audit.store.store import Store
+from iqa_audit.metrics.registry import create_metric
+from iqa_audit.core.decode import decode_image
 
 DEFAULT_CHUNK_SIZE = 8  # images per task: small enough that a lost worker costs little; a project choice
 
@@ -94,8 +96,6 @@ class MetricWorker:
         self.metric = None
         self.problem: tuple[str, str] | None = None
         try:
-            from iqa_audit.metrics.registry import create_metric
-
             self.metric = create_metric(name, device=device)
         except MetricUnavailable as e:
             self.problem = ("unavailable", str(e))
@@ -115,8 +115,6 @@ class MetricWorker:
         if self.metric is None:
             return {"chunk": chunk, "error": f"the metric could not be created on this worker: {self.problem}"}
         try:
-            from iqa_audit.core.images import decode_image
-
             images = []
             for h, data in zip(hashes, encoded, strict=True):
                 if hashlib.sha256(data).hexdigest() != h:
@@ -155,7 +153,7 @@ def score_distributed(
 ) -> list[MetricRun]:
     """Score `objects` = [(hash, ext), ...] with every metric on the open Ray session.
 
-    Same cache keys and values as scoring.cached_scores; one MetricRun per metric, in
+    Same cache keys and values as scoring.cached.Scorer; one MetricRun per metric, in
     order. `actors` caps actors per metric (default: one per CPU, or per GPU with cuda).
     `crash_first_actor_on_chunk` is a test hook (see MetricWorker). `log(line)` gets the
     progress lines (default: stderr)."""
@@ -279,7 +277,7 @@ def _score_metric(
         metric_id, version = info["id"], info["version"]
         wanted = dict(objects)
         have = known_scores(store, metric_id, version, wanted)
-        missing = missing_objects(wanted, {**have.finite, **have.nonfinite})
+        missing = have.missing(wanted)
         chunks = [missing[i : i + chunk_size] for i in range(0, len(missing), chunk_size)]
         if not chunks:
             return MetricRun(

@@ -17,9 +17,6 @@ from types import MappingProxyType
 from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
 from iqa_audit.core.errors import ConfigError, explain
-from iqa_audit.core.errors import EditRefused as EditRefused  # re-exported; beside EditorError, as genai_client raises it too
-from iqa_audit.core.errors import OutcomeUnknown as OutcomeUnknown  # re-exported, likewise
-from iqa_audit.core.errors import UnusableReply as UnusableReply  # re-exported, likewise
 from iqa_audit.core.images import Image
 
 

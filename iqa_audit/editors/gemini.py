@@ -71,8 +71,10 @@ from iqa_audit.vlm.client import (
     ask_about_image as ask_about_image,
 )
 from iqa_audit.core.console import cli_command
-from iqa_audit.core.images import Image, decode_image
-from iqa_audit.editors.base import SEED_MODES, EditorEntry, EditRefused, EditResult, PriorStep, UnusableReply, derive_seed
+from iqa_audit.core.images import Image
+from iqa_audit.core.decode import decode_image
+from iqa_audit.editors.base import SEED_MODES, EditorEntry, EditResult, PriorStep, derive_seed
+from iqa_audit.core.errors import EditRefused, UnusableReply
 
 ADAPTER_VERSION = "gemini-adapter-1"
 
@@ -140,7 +142,7 @@ def _decode_reply_image(data: bytes, what: str, meta: Mapping[str, Any]) -> Imag
     kept = "a malformed reply, kept as a failed step with its raw bytes and not requested again"
     try:
         return decode_image(data, source=source)
-    except BadImageError as e:  # undecodable, or over images.MAX_PIXELS
+    except BadImageError as e:  # undecodable, or over decode.MAX_PIXELS
         raise UnusableReply(f"{e} ({kept})", data, meta) from None
     except (OSError, SyntaxError, ValueError) as e:  # Pillow can fail while reading the header
         raise UnusableReply(

@@ -15,29 +15,4 @@ Modules, along the seams (nothing here imports upward: finding <- pixels <- alig
 - `checks`: aspect ratio, object count, tint, replication;
 - `table`: `CHECKS`, one entry per check (function, direction, needs, tasks).
 
-Everything public is importable from `iqa_audit.fidelity` as before the split.
 """
-
-from iqa_audit.fidelity.alignment import align_to_reference
-from iqa_audit.fidelity.checks import check_aspect_ratio, check_object_count, check_replication, check_tint
-from iqa_audit.fidelity.finding import Finding
-from iqa_audit.fidelity.palette import PaletteColour, check_colours, dominant_palette
-from iqa_audit.fidelity.table import CHECKS, Check, CheckInput, checks_for_task, dataset_checks, get_check
-
-__all__ = [
-    "CHECKS",
-    "Check",
-    "CheckInput",
-    "Finding",
-    "PaletteColour",
-    "align_to_reference",
-    "check_aspect_ratio",
-    "check_colours",
-    "check_object_count",
-    "check_replication",
-    "check_tint",
-    "checks_for_task",
-    "dataset_checks",
-    "dominant_palette",
-    "get_check",
-]

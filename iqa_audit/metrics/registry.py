@@ -53,6 +53,13 @@ from iqa_audit.metrics.batching import (
 )
 from iqa_audit.metrics.classic import CLASSIC_FACTORIES
 from iqa_audit.metrics.visualquality_r1 import VLM_FACTORIES
+from iqa_audit.metrics.weights import pyiqa_cache_dir
+from iqa_audit.metrics.pyiqa_adapter import create_pyiqa_metric
+from iqa_audit.metrics.random_weights import variant_id
+from iqa_audit.metrics.names import pyiqa_nr_names, unknown_pyiqa
+from iqa_audit.metrics.pyiqa_adapter import nr_metric_names
+from iqa_audit.metrics.names import did_you_mean
+import inspect
 
 ENTRY_POINT_GROUP = "iqa_audit.metrics"
 BUILTIN_PREFIX = "iqa_audit:"
@@ -89,7 +96,6 @@ def create_metric(name: str, *, device: str = "cpu") -> Metric:
     name = name.strip()
     if name.startswith(PYIQA_PREFIX):
         # The weight folder is part of the key: pointing TORCH_HOME elsewhere means other weights.
-        from iqa_audit.metrics.weights import pyiqa_cache_dir
 
         return _create_cached(name, device, str(pyiqa_cache_dir()))
     return _create_cached(name, device, "")
@@ -104,8 +110,6 @@ def _create_cached(name: str, device: str, weights_dir: str) -> Metric:
 
 def _create(name: str, device: str) -> Metric:
     if name.startswith(PYIQA_PREFIX):
-        from iqa_audit.metrics.pyiqa_adapter import create_pyiqa_metric
-
         return create_pyiqa_metric(name, device=device)
     if name.startswith(BUILTIN_PREFIX):
         key = name[len(BUILTIN_PREFIX) :]
@@ -138,8 +142,6 @@ def metric_id(name: str) -> str:
     xdist groups are computed at collection, before (and without) any model load."""
     name = name.strip()
     if name.startswith(PYIQA_PREFIX):
-        from iqa_audit.metrics.random_weights import variant_id
-
         try:
             return variant_id(name.split(":", 1)[1])  # 'musiq@random' -> 'musiq-random'
         except ValueError:
@@ -173,7 +175,6 @@ def check_metric(name: str) -> None:
     read, which is what finding it means. Missing pyiqa weights are not an error here:
     those cells are skipped with the file and the fetch command, and the session then
     fails with one line per such metric unless --allow-missing-metrics (pytest_plugin)."""
-    from iqa_audit.metrics.names import pyiqa_nr_names, unknown_pyiqa
 
     if not isinstance(name, str) or not name.strip():
         raise ConfigError(
@@ -207,14 +208,12 @@ def check_metric(name: str) -> None:
 
 def known_metric_names() -> list[str]:
     """Every metric name, without importing pyiqa (its names come from its config file)."""
-    from iqa_audit.metrics.names import pyiqa_nr_names
 
     return [PYIQA_PREFIX + n for n in (pyiqa_nr_names() or [])] + list(BUILTIN_NAMES) + sorted(_entry_points())
 
 
 def list_metric_names() -> list[str]:
     """Every name create_metric resolves here: pyiqa NR metrics, built-ins, entry points."""
-    from iqa_audit.metrics.pyiqa_adapter import nr_metric_names
 
     return (
         [PYIQA_PREFIX + n for n in nr_metric_names()]
@@ -224,7 +223,6 @@ def list_metric_names() -> list[str]:
 
 
 def _unknown(name: str, known: list[str]) -> ConfigError:
-    from iqa_audit.metrics.names import did_you_mean
 
     return ConfigError(
         explain(
@@ -370,7 +368,6 @@ def code_version(declared: str | None, module: Any, fn: Any, where: str, *, dist
 def _source_digest(module: Any, fn: Any) -> str | None:
     """sha256 (12 hex digits) over the source files of `module` and of `fn`'s definition;
     None when neither has a file (a module built in memory)."""
-    import inspect
 
     files = []
     for candidate in (getattr(module, "__file__", None), _defining_file(fn, inspect)):

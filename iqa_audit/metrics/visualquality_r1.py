@@ -33,6 +33,8 @@ import numpy as np
 from iqa_audit.core.errors import explain
 from iqa_audit.core.images import Image
 from iqa_audit.metrics.base import MetricUnavailable, ScoreError, TypicalRange, check_images
+from iqa_audit.core.keys import code_digest
+from iqa_audit.metrics.normalise import TABLE2
 
 MODEL_ID = "TianheWu/VisualQuality-R1-7B"
 METRIC_ID = "visualquality-r1"
@@ -132,7 +134,6 @@ class VisualQualityR1:
 
 def adapter_digest() -> str:
     """sha256 (12 hex) of this module (keys.code_digest): a change of prompt or parsing is a new metric version."""
-    from iqa_audit.core.keys import code_digest
 
     return code_digest(sys.modules[__name__])[:12]
 
@@ -147,7 +148,6 @@ def from_parts(
     max_new_tokens: int = MAX_NEW_TOKENS,
 ) -> VisualQualityR1:
     """The metric around an already built model and processor; `weights_tag` names the weights in the version."""
-    from iqa_audit.metrics.normalise import TABLE2
 
     processor.tokenizer.padding_side = "left"  # as the authors set it (generation appends on the right)
     return VisualQualityR1(

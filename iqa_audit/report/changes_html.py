@@ -4,18 +4,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from iqa_audit.analysis import band
 from iqa_audit.report.compare import Changes
 from iqa_audit.report.markup import e
 from iqa_audit.report.model import cell_anchor, fmt, fmt_gap
+from iqa_audit.results.writer import RunResults
 
 
 def _verdict(side) -> str:
-    verdict = side.verdict or ("pass" if side.passed else "fail")
-    return f'<span class="v {e(verdict)}">{e(verdict)}</span>'
+    return f'<span class="v {e(side.verdict)}">{e(side.verdict)}</span>'
 
 
 def _versions(ch) -> str:
@@ -28,11 +25,10 @@ def _value(kind: str, v: float | None) -> str:
     return fmt_gap(v) if kind == "gap" else fmt(v, 4)
 
 
-def changes_section(changes: Changes, old: Mapping[str, Any]) -> str:
+def changes_section(changes: Changes, old: RunResults) -> str:
     """The "changed since" section; `old` is the earlier run's results (for its start time)."""
-    old_run = old.get("run", {}) or {}
     head = (
-        f"<h2>Changed since {e(changes.old_run)} <small>({e(old_run.get('started', ''))})</small></h2>"
+        f"<h2>Changed since {e(changes.old_run)} <small>({e(old.run.get('started', ''))})</small></h2>"
         f'<p class="note">Verdicts that flipped, and values that moved by more than {fmt(changes.gap_tolerance, 3)} '
         f"normalised points or the gap's noise band, whichever is larger (gaps), or "
         f"{fmt(100 * changes.editor_tolerance, 3)} % (editor values). Noise band: {e(band.describe())}. "

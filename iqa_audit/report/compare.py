@@ -1,7 +1,7 @@
 """What changed between two runs: verdicts that flipped and numbers that moved.
 
-Pure functions over two runs' cell records (records.py; `compare_results` parses them
-from two results.json dicts). Each change carries both sides' metric (or editor) version, because a moved gap means something different when the metric itself
+Pure functions over two runs' cell records (records.py; `compare_results` takes them
+from two runs' results, results.writer.RunResults). Each change carries both sides' metric (or editor) version, because a moved gap means something different when the metric itself
 was upgraded than when the chains or the code around it changed.
 
 Gaps compare through the noise band (band.py): a flip whose gaps both lie within their
@@ -11,13 +11,13 @@ its size is *weaker*, and a move inside either side's band is not a move.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from iqa_audit.analysis import band
-from iqa_audit.results.records import GATED, GapRecord, GatedRecord, Record, StabilityRecord, parse_all
-from iqa_audit.report.model import finite, verdict_of
+from iqa_audit.report.model import finite
+from iqa_audit.results.records import GATED, GapRecord, GatedRecord, Record, StabilityRecord, verdict_or_sign
+from iqa_audit.results.writer import RunResults
 
 # An editor value (an aspect-ratio error, a colour distance, ...) has its own unit, so it
 # is compared relatively; gaps are all in normalised points and compare absolutely.
@@ -30,7 +30,7 @@ class Side:
     value: float | None
     version: str
     outcome: str | None
-    verdict: str = ""  # 'pass' | 'fail' | 'inconclusive'
+    verdict: str = ""  # 'pass' | 'fail' | 'inconclusive' | 'error' (a gap cell with no verdict)
     stderr: float | None = None  # a gap's standard error over runs (normalised points)
 
 
@@ -82,8 +82,8 @@ def _cells(records: Iterable[Record]) -> dict[str, GatedRecord]:
 
 def _side(rec: GatedRecord) -> Side:
     if isinstance(rec, GapRecord):
-        return Side(rec.passed, finite(rec.value), rec.version, rec.outcome, verdict_of(rec), finite(rec.gap_stderr))
-    return Side(rec.passed, finite(rec.value), rec.version, rec.outcome, "pass" if rec.passed else "fail")
+        return Side(rec.passed, finite(rec.value), rec.version, rec.outcome, rec.shown_verdict, finite(rec.gap_stderr))
+    return Side(rec.passed, finite(rec.value), rec.version, rec.outcome, verdict_or_sign(None, rec.passed))
 
 
 def _label(rec: GatedRecord) -> str:
@@ -109,19 +109,14 @@ def moved_beyond(
 
 
 def compare_results(
-    old: Mapping[str, Any],
-    new: Mapping[str, Any],
-    *,
-    gap_tolerance: float = 1.0,
-    editor_tolerance: float = EDITOR_RELATIVE_TOLERANCE,
+    old: RunResults, new: RunResults, *, gap_tolerance: float = 1.0, editor_tolerance: float = EDITOR_RELATIVE_TOLERANCE
 ) -> Changes:
-    """`compare_records` of two results.json dicts (their `cells` parsed by records.parse_all,
-    which raises RecordError on a malformed record; the previous release's are read)."""
+    """`compare_records` of two runs' results (their cells, named by their runs)."""
     return compare_records(
-        parse_all(old.get("cells", [])),
-        parse_all(new.get("cells", [])),
-        old_run=str(old.get("run", {}).get("name", "?")),
-        new_run=str(new.get("run", {}).get("name", "?")),
+        old.cells,
+        new.cells,
+        old_run=str(old.run.get("name", "?")),
+        new_run=str(new.run.get("name", "?")),
         gap_tolerance=gap_tolerance,
         editor_tolerance=editor_tolerance,
     )

@@ -26,8 +26,7 @@ def seed_outcomes(cells: Sequence[Record]) -> dict[tuple[str, str], dict[str, st
     by: dict[tuple[str, str, str], list[str]] = {}
     for r in cells:
         if isinstance(r, GapRecord) and r.error is None:
-            verdict = r.verdict or ("pass" if r.passed else "fail")
-            by.setdefault((r.setting, r.metric_id, r.seed), []).append(verdict)
+            by.setdefault((r.setting, r.metric_id, r.seed), []).append(r.shown_verdict)
     out: dict[tuple[str, str], dict[str, str]] = {}
     for (setting, mid, seed), verdicts in by.items():
         conclusive = [v for v in verdicts if v != "inconclusive"]

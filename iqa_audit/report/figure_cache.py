@@ -11,8 +11,9 @@ The key is the sha256 of
   - a canonical JSON of everything the picture is drawn from (the report model's frozen
     dataclasses, or, for photographs, the store's content-addressed image name and the
     size parameters),
-  - the drawing code's version: the bytes of figures.py plus the matplotlib and Pillow
-    versions, so editing the drawing code or upgrading a library redraws everything.
+  - the drawing code's version: the bytes of figures.py and the modules it draws with
+    (DRAWING_MODULES) plus the matplotlib and Pillow versions, so editing the drawing code
+    or upgrading a library redraws everything.
 Equal keys therefore mean equal bytes, which is what makes sharing the folder between
 xdist workers and the controller safe: every file is written to a temporary name and
 moved into place with os.replace, and whoever wins a race wrote the same content.
@@ -34,10 +35,12 @@ from typing import Any, TypeVar
 
 from iqa_audit.core.files import write_file_atomic
 from iqa_audit.core.keys import digest
-from iqa_audit.report import figures
+from iqa_audit.report import curve_figures, figure_base, figures, heatmap_figures
+from importlib.metadata import version
 
 FORMAT = 1  # bump when the entry layout below changes
 FOLDER = "figures"
+DRAWING_MODULES = (figures, figure_base, heatmap_figures, curve_figures)  # their source keys every figure
 T = TypeVar("T")
 
 
@@ -54,9 +57,10 @@ class Entry:
 def code_version() -> str:
     """sha256 of the drawing code and the libraries that turn it into bytes (versions from
     package metadata: importing matplotlib would cost a warm run more than it draws)."""
-    from importlib.metadata import version
 
-    h = hashlib.sha256(Path(figures.__file__).read_bytes())
+    h = hashlib.sha256()
+    for module in DRAWING_MODULES:
+        h.update(Path(module.__file__).read_bytes())
     h.update(f"\0matplotlib {version('matplotlib')}\0Pillow {version('Pillow')}\0format {FORMAT}".encode())
     return h.hexdigest()
 
@@ -165,7 +169,9 @@ def plot_entry(plot: figures.Plot) -> Entry:
 
 def entry_plot(entry: Entry) -> figures.Plot:
     m = entry.meta
-    hits = tuple(figures.Hit(str(c), float(l), float(t), float(w), float(h), str(title)) for c, l, t, w, h, title in m["hits"])
+    hits = tuple(
+        figure_base.Hit(str(c), float(l), float(t), float(w), float(h), str(title)) for c, l, t, w, h, title in m["hits"]
+    )
     return figures.Plot(entry.parts[0], int(m["width"]), int(m["height"]), hits)
 
 

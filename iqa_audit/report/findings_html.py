@@ -13,7 +13,8 @@ from iqa_audit.results.records import Record
 from iqa_audit.report import figures
 from iqa_audit.report.figure_cache import FigureCache
 from iqa_audit.report.markup import e, plot_html
-from iqa_audit.report.model import cell_anchor, describe_delay, fmt, stability_figures
+from iqa_audit.report.model import cell_anchor, fmt, stability_figures
+from iqa_audit.report.sentences import describe_delay
 
 
 # ----- stability under content change -----------------------------------------------------

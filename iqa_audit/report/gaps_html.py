@@ -2,7 +2,7 @@
 one figure (the study's Figures 5 and 6) with the table of seeds each metric noticed on,
 and per metric, its normalised score curve over the steps (Figure 7).
 
-`heatmap_plots` is shared with the pytest-html extras (pytest_html_support), so both show
+`heatmap_plots` is shared with the pytest-html extras (audit.pytest_html), so both show
 the same figures.
 """
 

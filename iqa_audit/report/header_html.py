@@ -11,7 +11,7 @@ from typing import Any
 
 from iqa_audit.results.records import GATED, Record
 from iqa_audit.report.markup import e
-from iqa_audit.report.model import editor_records, fmt, gap_records, metric_anchor, outcome_counts, verdict_of
+from iqa_audit.report.model import editor_records, fmt, gap_records, metric_anchor, outcome_counts
 
 OUTCOME_ORDER = ("passed", "failed", "xfailed", "xpassed", "skipped", "error")
 
@@ -25,14 +25,14 @@ def _badges(counts: Mapping[str, int]) -> str:
 
 
 def page_header(results: Mapping[str, Any], cells: Sequence[Record]) -> str:
-    """The page's <header>. `results`: a results.json dict; `cells`: its parsed cells
-    (records.parse_all). The pytest counts are results.json's run.outcomes, or counted
+    """The page's <header>. `results`: results.json's parts besides its cells
+    (RunResults.summary); `cells`: its records. The pytest counts are results.json's run.outcomes, or counted
     from the cells where it has none."""
     run = results.get("run", {}) or {}
     cfg = run.get("config", {}) or {}
     counts = run.get("outcomes") or outcome_counts(cells)
     gaps, eds = gap_records(cells), editor_records(cells)
-    verdicts = [verdict_of(g) for g in gaps]
+    verdicts = [g.shown_verdict for g in gaps]
     noticed, missed, unsure, errors = (verdicts.count(v) for v in ("pass", "fail", "inconclusive", "error"))
     ed_ok = sum(1 for c in eds if c.passed)
     mach = run.get("machine", {}) or {}

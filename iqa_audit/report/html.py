@@ -26,56 +26,33 @@ navigation, footer) and writes it:
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from iqa_audit.core.files import write_file_atomic
-from iqa_audit.results.records import parse_all
-from iqa_audit.core.urls import redact_urls
 from iqa_audit.report.changes_html import changes_section
 from iqa_audit.report.compare import compare_records
 from iqa_audit.report.editors_html import editor_section
-from iqa_audit.report.figure_cache import FigureCache
 from iqa_audit.report.families_html import fooled_section
+from iqa_audit.report.figure_cache import FigureCache
 from iqa_audit.report.findings_html import delay_section, stability_section
-from iqa_audit.report.gaps_html import curves_section, heatmap_plots, heatmap_section
+from iqa_audit.report.gaps_html import curves_section, heatmap_section
 from iqa_audit.report.header_html import page_header
-from iqa_audit.report.markup import data_uri, e
+from iqa_audit.report.markup import e
 from iqa_audit.report.outcomes_html import details_section, outcomes_section
-from iqa_audit.report.store_images import ImageSource, encode_picture, thumbnail
+from iqa_audit.report.store_images import ImageSource
 from iqa_audit.report.strips_html import strip_section
-
-# Importable from here as before the sections moved out (pytest_html_support, the tests).
-__all__ = [
-    "ImageSource",
-    "changes_section",
-    "data_uri",
-    "e",
-    "encode_picture",
-    "heatmap_plots",
-    "render_report",
-    "thumbnail",
-    "write_report",
-]
+from iqa_audit.results.writer import RunResults
 
 
 # ----- the page --------------------------------------------------------------------------
 def write_report(
-    results: Mapping[str, Any],
-    run_dir: Path,
-    *,
-    compare: Mapping[str, Any] | None = None,
-    cfg: Any = None,
-    figure_cache: FigureCache | None = None,
+    results: RunResults, run_dir: Path, *, compare: RunResults | None = None, figure_cache: FigureCache | None = None
 ) -> Path:
-    """Write run_dir/index.html from a results.json dict and return its path.
+    """Write run_dir/index.html from a run's results and return its path.
 
-    `compare`: another run's results.json dict; adds the "changed since" section.
-    `figure_cache`: where drawn figures and thumbnails are kept; by default under the
-    run's store (`<store>/figures/`), `FigureCache(None)` for none.
-    `cfg` is accepted for older callers and ignored: everything needed is in `results`."""
-    del cfg
+    `compare`: another run's results; adds the "changed since" section. `figure_cache`:
+    where drawn figures and thumbnails are kept; by default under the run's store
+    (`<store>/figures/`), `FigureCache(None)` for none."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     page = render_report(results, compare=compare, figure_cache=figure_cache)
@@ -84,29 +61,18 @@ def write_report(
     return write_file_atomic(run_dir / "index.html", page.encode("utf-8"))
 
 
-def render_report(
-    results: Mapping[str, Any], *, compare: Mapping[str, Any] | None = None, figure_cache: FigureCache | None = None
-) -> str:
-    """The page as a string. Figures and thumbnails come from `figure_cache` (default: the
-    run's store's) when their inputs are unchanged: the same bytes, without drawing them.
-    The `cells` of both results are parsed here (records.parse_all: RecordError on a
-    malformed record; the previous release's are read)."""
+def render_report(results: RunResults, *, compare: RunResults | None = None, figure_cache: FigureCache | None = None) -> str:
+    """The page as a string, drawn from the typed results (their URLs already redacted:
+    results.writer.RunResults). Figures and thumbnails come from `figure_cache` (default:
+    the run's store's) when their inputs are unchanged: the same bytes, without drawing them."""
     started = time.perf_counter()
-    # results.json is redacted when written; one written elsewhere, or an older one to
-    # compare with, may not be: no URL credentials reach the page either way.
-    results = redact_urls(results)
-    compare = redact_urls(compare) if compare is not None else None
-    run = results.get("run", {}) or {}
-    cells = parse_all(results.get("cells", []) or [])
+    summary, run, cells = results.summary, results.run, results.cells
     images = ImageSource(run.get("store"))
     cache = figure_cache if figure_cache is not None else FigureCache(images.root)
     changes = None
     if compare is not None:
         changes = compare_records(
-            parse_all(compare.get("cells", []) or []),
-            cells,
-            old_run=str(compare.get("run", {}).get("name", "?")),
-            new_run=str(run.get("name", "?")),
+            compare.cells, cells, old_run=str(compare.run.get("name", "?")), new_run=str(run.get("name", "?"))
         )
 
     sections = [
@@ -114,16 +80,16 @@ def render_report(
         (
             "heatmaps",
             "Gap heatmaps",
-            heatmap_section(cells, cache, run.get("evidence_threshold"), results.get("excluded_settings") or ()),
+            heatmap_section(cells, cache, run.get("evidence_threshold"), summary.get("excluded_settings") or ()),
         ),
         ("families", "Which metric each setting fools", fooled_section(cells)),
         ("curves", "Score curves", curves_section(cells, cache)),
         ("stability", "Stability", stability_section(cells, cache)),
         ("editors", "Editor audit", editor_section(cells, images, cache)),
-        ("delays", "Detection delay", delay_section(results)),
+        ("delays", "Detection delay", delay_section(summary)),
         ("strips", "Image strips", strip_section(cells, images, cache)),
         ("outcomes", "Test outcomes", outcomes_section(cells)),
-        ("audited", "Run details", details_section(results)),
+        ("audited", "Run details", details_section(summary)),
     ]
     sections = [s for s in sections if s is not None]
     nav = " ".join(f'<a href="#{sid}">{e(title)}</a>' for sid, title, _ in sections)
@@ -134,9 +100,9 @@ def render_report(
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{e(title)}</title><style>{CSS}</style></head>\n<body>\n"
-        f"{page_header(results, cells)}\n<nav>{nav}</nav>\n<main>\n{body}\n</main>\n"
+        f"{page_header(summary, cells)}\n<nav>{nav}</nav>\n<main>\n{body}\n</main>\n"
         f"<footer>Written by iqa-audit {e(run.get('iqa_audit', ''))} in {took:.1f} s from results.json "
-        f"(format {e(results.get('format', '?'))}).</footer>\n</body></html>\n"
+        f"(format {e(summary.get('format', '?'))}).</footer>\n</body></html>\n"
     )
 
 

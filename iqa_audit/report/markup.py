@@ -13,7 +13,7 @@ from typing import Any
 
 from iqa_audit.results.records import GapRecord, MetricStatusRecord, Record, SanityRecord
 from iqa_audit.report import figures
-from iqa_audit.report.model import cell_anchor, verdict_of
+from iqa_audit.report.model import cell_anchor
 
 
 def e(value: Any) -> str:
@@ -24,7 +24,7 @@ def e(value: Any) -> str:
 def status_class(rec: Record) -> str:
     """CSS class for a verdict: pass, fail, known (a failure the baseline expects) or
     inconclusive (a gap with nothing visible to notice)."""
-    if isinstance(rec, GapRecord) and verdict_of(rec) == "inconclusive":
+    if isinstance(rec, GapRecord) and rec.shown_verdict == "inconclusive":
         return "inconclusive"
     if not isinstance(rec, MetricStatusRecord) and rec.passed:
         return "known" if isinstance(rec, SanityRecord) and rec.warning else "pass"

@@ -64,16 +64,6 @@ def _ordered(values: Iterable[str]) -> tuple[str, ...]:
 
 
 # ----- gap heatmaps ----------------------------------------------------------------------
-def verdict_of(rec: GapRecord) -> str:
-    """A gap record's verdict: 'pass', 'fail' or 'inconclusive' (records written before
-    verdicts had a third value: pass/fail from `passed`); 'error' for a cell that could
-    not be judged (a non-finite score, the metric raising: the record carries `error`)."""
-    if rec.error:
-        return "error"
-    v = rec.verdict
-    return str(v) if v in ("pass", "fail", "inconclusive") else ("pass" if rec.passed else "fail")
-
-
 @dataclass(frozen=True)
 class GridCell:
     cell: str
@@ -144,7 +134,7 @@ def gap_grids(cells: Iterable[Record]) -> list[GapGrid]:
 def _grid_cell(rec: GapRecord | None) -> GridCell | None:
     if rec is None:
         return None
-    return GridCell(rec.cell, finite(rec.value), rec.passed, rec.outcome, rec.nodeid, verdict_of(rec), rec.error_type)
+    return GridCell(rec.cell, finite(rec.value), rec.passed, rec.outcome, rec.nodeid, rec.shown_verdict, rec.error_type)
 
 
 def failure_grids(cells: Iterable[Record]) -> list[FailureGrid]:
@@ -161,8 +151,8 @@ def failure_grids(cells: Iterable[Record]) -> list[FailureGrid]:
                 if not recs:
                     row.append(None)
                     continue
-                failing = [g for g in recs if verdict_of(g) in ("fail", "error")]
-                unsure = sum(1 for g in recs if verdict_of(g) == "inconclusive")
+                failing = [g for g in recs if g.shown_verdict in ("fail", "error")]
+                unsure = sum(1 for g in recs if g.shown_verdict == "inconclusive")
                 row.append(FailureCount(len(failing), len(recs), (failing or recs)[0].cell, unsure))
             rows.append(tuple(row))
         out.append(FailureGrid(setting, deltas, metrics, seeds, tuple(rows)))
@@ -272,32 +262,15 @@ def strip_steps(available: Iterable[int]) -> tuple[int, ...]:
     return tuple(wanted)
 
 
-def normalised_score(raw: Any, rng: Mapping[str, Any] | None) -> float | None:
-    """A raw score on the 0–100 scale with the range the record carries, by the same
-    function the audit used (normalize.normalise): not a new score, the same number's
-    other unit. None when the score or the range is missing."""
-    v = finite(raw)
-    if v is None or not rng:
-        return None
-    from iqa_audit.core.errors import ConfigError
-    from iqa_audit.metrics.base import TypicalRange
-    from iqa_audit.metrics.normalise import normalise
-
-    try:
-        r = TypicalRange(float(rng["lo"]), float(rng["hi"]), bool(rng["higher_better"]), str(rng.get("source", "")))
-        return finite(normalise(v, r))
-    except (KeyError, TypeError, ValueError, ConfigError):  # a malformed range: the raw score is still shown
-        return None
-
-
 def frame_scores(recs: Sequence[GapRecord], run: str, step: int) -> tuple[FrameScore, ...]:
-    """Every metric's score of (run, step), from the gap records of one chain (one per metric
-    is enough: every Δ record of a chain carries the same raw series)."""
+    """Every metric's score of (run, step), raw and normalised as the records carry them,
+    from the gap records of one chain (one per metric is enough: every Δ record of a chain
+    carries the same series)."""
     out = []
     for rec in recs:
         raw = finite((rec.raw.get(str(run)) or {}).get(str(step)))
         if raw is not None:
-            out.append(FrameScore(rec.metric_id, raw, normalised_score(raw, rec.range)))
+            out.append(FrameScore(rec.metric_id, raw, finite((rec.normalised.get(str(run)) or {}).get(str(step)))))
     return tuple(out)
 
 
@@ -481,20 +454,6 @@ def stability_figures(cells: Iterable[Record]) -> list[StabilityFigure]:
     return out
 
 
-# ----- detection delay -------------------------------------------------------------------
-def describe_delay(d: Mapping[str, Any] | None) -> str:
-    """'5 ± 0 (2/2)', or 'never (0/2)': a detection or self-evaluation delay, mean ± sd of the
-    runs that noticed (noticed runs / runs)."""
-    if not d:
-        return "—"
-    runs = d.get("runs") or len(d.get("per_run") or [])
-    mean = finite(d.get("mean"))
-    if mean is None:
-        return f"never (0/{runs})"
-    sd = finite(d.get("sd"))
-    return f"{fmt(mean, 3)}{f' ± {fmt(sd, 2)}' if sd is not None else ''} ({d.get('noticed_runs')}/{runs})"
-
-
 # ----- words -----------------------------------------------------------------------------
 def outcome_counts(cells: Iterable[Record]) -> dict[str, int]:
     counts: dict[str, int] = {}
@@ -524,56 +483,3 @@ def fmt_gap(value: Any) -> str:
     if v < 0 and text.startswith("+"):
         text = "-" + text[1:]
     return text.replace("-", "−")
-
-
-def explain_gap(rec: GapRecord) -> str:
-    """One sentence a reader can check against the curve: the two means and their
-    difference over the paired runs, the verdict, and for an inconclusive cell why."""
-    d = rec.delta_step
-    gap = finite(rec.value)
-    per_run = rec.per_run_gaps
-    verdict = verdict_of(rec)
-    words = {
-        "pass": "noticed (score fell)",
-        "fail": "missed (score did not fall)",
-        "inconclusive": f"INCONCLUSIVE: {rec.reason or 'nothing visible to notice'}",
-        "error": f"no verdict: {rec.error}",
-    }[verdict]
-    left = "; ".join(f"run {x.get('run')} left out: {x.get('why')}" for x in rec.left_out)
-    if gap is None:
-        return f"no gap Δ{d}: {words}" + (f" ({left})" if left and left not in words else "")
-    means = _paired_means(rec, d)
-    spread = finite(rec.gap_spread)
-    spread_s = (
-        f", per-run gaps {', '.join(fmt_gap(v) for v in per_run.values())} (sd {fmt(spread, 3)})"
-        if len(per_run) > 1 and spread is not None
-        else ""
-    )
-    runs = "?" if rec.runs is None else rec.runs
-    return (
-        f"gap Δ{d} = mean normalised score at step {d} ({fmt(means[1], 4)}) − at step 1 ({fmt(means[0], 4)})"
-        f" = {fmt_gap(gap)} over {runs} run(s){spread_s}: {words}" + (f"; {left}" if left else "")
-    )
-
-
-def _paired_means(rec: GapRecord, d: int) -> tuple[float | None, float | None]:
-    """(step 1, step d) means over the runs the gap used (records of older runs, which
-    have no reference_mean: the all-run means, which were the same runs then)."""
-    if rec.reference_mean is not None:
-        return finite(rec.reference_mean), finite(rec.step_mean)
-    means = rec.mean_normalised
-    return finite(means.get("1")), finite(means.get(str(d)))
-
-
-def describe_self_evaluation(se: Mapping[str, Any] | None) -> str:
-    if not se or not se.get("available"):
-        return "no reasoning from this editor"
-    runs = se.get("runs") or len(se.get("per_run") or [])
-    noticed = se.get("noticed_runs")
-    per_run = ", ".join("never" if s is None else str(s) for s in (se.get("per_run") or []))
-    mean = finite(se.get("mean"))
-    if mean is None:
-        return f"never said the image was noisy (runs: {per_run})"
-    sd = finite(se.get("sd"))
-    spread = f" ± {fmt(sd, 2)}" if sd is not None else ""
-    return f"first noticed at step {fmt(mean, 3)}{spread}; {noticed}/{runs} runs noticed (per run: {per_run})"

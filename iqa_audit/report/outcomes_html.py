@@ -10,7 +10,8 @@ from typing import Any
 
 from iqa_audit.results.records import EditorRecord, GapRecord, Record, SanityRecord, StabilityRecord
 from iqa_audit.report.markup import e, status_class
-from iqa_audit.report.model import cell_anchor, chain_anchor, explain_gap, fmt, metric_anchor, ordered_outcomes, outcome_rank
+from iqa_audit.report.model import cell_anchor, chain_anchor, fmt, metric_anchor, ordered_outcomes, outcome_rank
+from iqa_audit.report.sentences import explain_gap
 
 
 def error_text(rec: Record) -> str:

@@ -3,12 +3,11 @@ results.json, checked against their names (sha256), and encoded small (JPEG thum
 PNG crops) through the figure cache, so a report drawn again does not decode them again.
 
 Used by the editor table (editors_html), the image strips (strips_html) and the pytest-html
-extras (pytest_html_support).
+extras (audit.pytest_html).
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any, TypeVar
 from PIL import Image as PILImage
 
 from iqa_audit.core.errors import BadImageError
-from iqa_audit.core.images import decode_image
+from iqa_audit.store.decoded import decoded_file
 from iqa_audit.report import figures
 from iqa_audit.report.figure_cache import Entry, FigureCache, entry_picture, picture_entry
 from iqa_audit.report.markup import e
@@ -51,10 +50,7 @@ class ImageSource:
         if path is None or not path.is_file():
             return None
         try:
-            data = path.read_bytes()
-            if hashlib.sha256(data).hexdigest() != image.split(".", 1)[0]:
-                return None
-            return decode_image(data, source=str(path)).to_pil()
+            return decoded_file(path, image.split(".", 1)[0], keep=False).to_pil()  # reuses a decode of this process
         except (OSError, BadImageError):  # a damaged file shows as missing, it does not stop the report
             return None
 

@@ -43,6 +43,9 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from iqa_audit.analysis import band
 from iqa_audit.core.errors import ConfigError, explain
 from iqa_audit.core.files import write_file_atomic
+from iqa_audit.results.records import VERDICTS, verdict_or_sign
+from iqa_audit.chains.plan import audit_seeds
+from iqa_audit import __version__
 
 FORMAT = "iqa-audit-baseline/1"
 
@@ -57,7 +60,7 @@ class Expected:
 
     @property
     def outcome(self) -> str:
-        return self.verdict or ("pass" if self.passed else "fail")
+        return verdict_or_sign(self.verdict, self.passed)
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,6 @@ CELL_FIELDS: Mapping[str, tuple[bool, str, Callable[[Any], bool]]] = {
     "verdict": (False, '"pass", "fail" or "inconclusive"', lambda v: v in VERDICTS),
     "stderr": (False, "a finite number, 0 or more, or null", lambda v: v is None or (_finite(v) and v >= 0)),
 }
-VERDICTS = ("pass", "fail", "inconclusive")
 CELL_KINDS = ("gap", "editor", "stability")  # cells.cell_name's key prefixes
 META_FIELDS = {"profile": str, "iqa_audit": str, "shape": dict}
 
@@ -225,7 +227,6 @@ COVERAGE = ("seeds", "editors", "tasks", "metrics", "audit_editors", "audit_case
 def run_shape(cfg: Any, versions: Mapping[str, str | None] | None = None) -> dict[str, Any]:
     """The shape of the run `cfg` describes (module doc), as JSON values. `versions`:
     metric id -> version, known once the metrics ran (None at configure)."""
-    from iqa_audit.chains.plan import audit_seeds
 
     seeds = [] if cfg.dataset else [s.name for s in audit_seeds(cfg)]
     return {
@@ -364,7 +365,6 @@ def write_update(cfg: Any, entries: Mapping[str, tuple], versions: Mapping[str, 
 
 
 def _version() -> str:
-    from iqa_audit import __version__
 
     return __version__
 
@@ -388,7 +388,7 @@ def compare(
     standard error), a flip with both gaps inside the band is 'unstable' (a failing verdict
     is then xfail, not a regression) and a noticed gap that lost most of its size is
     'weaker' (the test passes; the run lists it). band.py states the tolerance."""
-    now = verdict or ("pass" if passed else "fail")
+    now = verdict_or_sign(verdict, passed)
     value_s = "" if value is None else f" ({value:+.3f})"
     if now == "inconclusive":
         return Comparison("inconclusive", describe)

@@ -1,17 +1,18 @@
 """One record per audit cell: the schema of results.json's `cells` entries.
 
-`verdicts` makes a record for every test it judges (for the gated kinds with `baseline`,
-how the verdict compares with the baseline); the pytest plugin ships it from the xdist
-worker to the controller as JSON (`to_dict`) and adds what only the test's report knows
-(`outcome`, `nodeid`; both with dataclasses.replace);
-`results` writes the records into results.json, `results.update_baseline` turns them into
-baseline rows, and the report draws them. JSON becomes a record in one place, `parse`,
-which dispatches on `kind` and refuses a malformed record with a RecordError naming the
-cell, the field, what was expected and the fix.
+Each audit kind's module (audit/gap_cells.py, stability_cells.py, sanity_cells.py,
+editor_cells.py) makes the typed record of every cell it judges; audit.outcomes adds how
+a gated verdict compares with the baseline (`baseline`, with dataclasses.replace). A
+record stays typed from there on: the only JSON on its way is the one an xdist worker
+must send to the controller (audit.shipping: `to_dict` there, `parse` on arrival, with
+what only the test's report knows: `outcome`, `nodeid`), and results.json itself,
+written once by results.writer; the report draws the same typed records. JSON becomes a
+record in one place, `parse`, which dispatches on `kind` and refuses a malformed record
+with a RecordError naming the cell, the field, what was expected and the fix.
 
 Units: gaps, means and spreads of scores are in *normalised points*, the 0–100 scale on
 which 0 and 100 are the ends of the metric's typical raw range and higher is better
-(normalize.normalise; a score outside its typical range leaves [0, 100]). `raw` scores are
+(metrics.normalise; a score outside its typical range leaves [0, 100]). `raw` scores are
 in the metric's own unit. Steps are chain steps (0: the original seed image, k: after the
 k-th edit); steps and runs are JSON object keys, so they are strings there ("0", "1", ...).
 
@@ -32,7 +33,7 @@ Every collected cell that ran has exactly one record, whatever the code it runs 
 user's metric or editor raising, returning the wrong type, a score that is NaN): a cell
 that could not reach a verdict carries the error fields below (all null otherwise), and
 its kind's verdict fields say "no verdict" (`passed` false, `value` null). Error fields,
-every kind (cell_errors.py fills them from the exception):
+every kind (core.tracebacks.describe fills them from the exception):
     error       str?   why the cell has no verdict: the full message (what was wrong,
                        expected, got, fix). A cell skipped because its metric cannot run
                        here carries the reason too (`outcome` "skipped").
@@ -81,12 +82,14 @@ kind "gap" (GapRecord): does a metric notice the damage between step 1 and step 
     tolerance   float? half-width of the gap's noise band, normalised points (band.tolerance).
     evidence    [{"run", "reference_step", "step", "psnr_db", "ssim", "alignment", "visible"}]
                        per paired run: step Δ against step 1 (evidence.RunEvidence; PSNR in dB,
-                       null for identical pixels; SSIM in [-1, 1]).
+                       null for identical pixels; SSIM in [-1, 1], null where PSNR alone showed the change).
     range       {"lo", "hi", "higher_better", "source"}?  the metric's typical raw range,
                        mapped onto [0, 100] (metrics.base.TypicalRange).
     mean_normalised, spread_normalised {step: float}  mean and sd over runs of the
                        normalised score at every scored step of the series.
     raw         {run: {step: float}}  raw scores, the metric's unit.
+    normalised  {run: {step: float}}  the same scores normalised (metrics.normalise with
+                       `range`), normalised points: what the report shows beside `raw`.
     images      {run: {step: "<sha256>.<ext>"}}  the chain's images in the store.
     detection_delay {"per_run": [int?], "mean", "sd", "noticed_runs", "runs", "resolution": [int]}?
                        the series' metric detection delay in steps (stability.detection_delay).
@@ -246,8 +249,15 @@ class GapRecord(_Gated):
     mean_normalised: Mapping[str, float] = field(default_factory=dict)
     spread_normalised: Mapping[str, float] = field(default_factory=dict)
     raw: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    normalised: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     images: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     detection_delay: Json | None = None
+
+    @property
+    def shown_verdict(self) -> str:
+        """'pass', 'fail' or 'inconclusive' (verdict_or_sign), or 'error' for a cell that
+        could not be judged (a non-finite score, the metric raising: the record carries `error`)."""
+        return "error" if self.error else verdict_or_sign(self.verdict, self.passed)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -309,6 +319,16 @@ class MetricStatusRecord(_Record):
     metric: str
     status: str
     why: str | None = None
+
+
+def verdict_or_sign(verdict: str | None, passed: bool) -> str:
+    """A verdict: `verdict` ('pass', 'fail' or 'inconclusive'), else pass/fail from `passed`
+    (records and baselines written before verdicts had a third value, and the kinds
+    without one: stability, editor)."""
+    return verdict if verdict in VERDICTS else ("pass" if passed else "fail")
+
+
+VERDICTS = ("pass", "fail", "inconclusive")  # every verdict a gap can have (gaps.VERDICTS)
 
 
 Record = Union[GapRecord, StabilityRecord, EditorRecord, SanityRecord, MetricStatusRecord]

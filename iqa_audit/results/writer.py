@@ -2,8 +2,9 @@
 
 Written once, complete, by the xdist controller (or the single process of `-n 0`) from
 the records every test attached to its report (records.py: typed, one class per audit
-kind; its module doc is the schema of the `cells` entries). The HTML report is drawn from
-this file.
+kind; its module doc is the schema of the `cells` entries). `write_results` returns the
+typed `RunResults` it wrote, from which the audit session then draws the HTML report
+(report.html); `load_results` reads another run's file into the same type (--compare).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 import os
 import platform
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -22,6 +23,7 @@ from iqa_audit.results import baseline as baseline_mod
 from iqa_audit.config.audit_config import AuditConfig
 from iqa_audit.core.errors import AuditError, explain
 from iqa_audit.core.files import write_file_atomic
+from iqa_audit.metrics.registry import metric_id
 from iqa_audit.results.records import (
     GATED,
     EditorRecord,
@@ -31,11 +33,53 @@ from iqa_audit.results.records import (
     SanityRecord,
     StabilityRecord,
     parse_all,
+    verdict_or_sign,
 )
 from iqa_audit.store.store import default_store_root
 from iqa_audit.core.urls import redact_urls
+from iqa_audit.core.errors import ConfigError
+from iqa_audit.metrics.base import MetricUnavailable
+from iqa_audit.metrics.weights import pyiqa_name
+from iqa_audit.core.keys import code_digest, digest
+from iqa_audit.metrics import packaged_weights
+from iqa_audit.metrics.identity import fingerprint, torch_hub_dir
+from iqa_audit.metrics.weights import weight_sources
+from iqa_audit.store.store import Store
+from iqa_audit.analysis import band
+from iqa_audit.analysis.evidence import THRESHOLD_SOURCE
+from iqa_audit.chains.plan import audit_settings
+from iqa_audit.tasks.table import get_task
+from iqa_audit.core.errors import RecordError
 
 FORMAT = "iqa-audit-results/1"
+
+
+@dataclass(frozen=True)
+class RunResults:
+    """One run's results.json, typed: `cells`, its cell records (records.py), and
+    `summary`, everything else the file holds (format, run, metrics, weights, editors,
+    detection_delays, excluded_settings: JSON values, shaped as `build_results` writes
+    them). URLs in both are redacted (urls.redact_urls)."""
+
+    summary: Mapping[str, Any]
+    cells: tuple[Record, ...]
+
+    @property
+    def run(self) -> Mapping[str, Any]:
+        """results.json's `run`: name, profile, config, outcomes, machine, ..."""
+        return self.summary.get("run", {}) or {}
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object results.json holds."""
+        return {**self.summary, "cells": [r.to_dict() for r in self.cells]}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunResults:
+        """The results a results.json object holds, URLs redacted (one written elsewhere, or
+        an older one to compare with, may hold some). Raises RecordError for a malformed
+        cell record (records.parse_all; the previous release's are read)."""
+        data = redact_urls(data)
+        return cls({k: v for k, v in data.items() if k != "cells"}, tuple(parse_all(data.get("cells", []) or [])))
 
 
 def machine(device: str = "cpu") -> dict[str, Any]:
@@ -69,8 +113,6 @@ def metric_statuses(cfg: AuditConfig, records: Sequence[Record]) -> dict[str, di
     or sanity, reached a verdict), 'error' (its cells ran and each ended in an error: `why`
     quotes the first), 'unavailable' (it could not run here: `why` says why and how to fix
     it) or 'not run' (no cell of it ran: deselected, or no cells in this configuration)."""
-    from iqa_audit.audit.cells import metric_id
-
     out: dict[str, dict[str, Any]] = {}
     for name in cfg.metrics:
         out.setdefault(metric_id(name), {"name": name, "status": "not run", "why": None, "version": None, "range": None})
@@ -93,22 +135,39 @@ def metric_statuses(cfg: AuditConfig, records: Sequence[Record]) -> dict[str, di
 def weights_used(cfg: AuditConfig) -> dict[str, list[dict[str, str]]]:
     """{metric id: [{file, source}]} for every requested metric that loads weight files:
     where each came from (pyiqa's download, or converted from an installed package)."""
-    from iqa_audit.audit.cells import metric_id
-    from iqa_audit.core.errors import ConfigError
-    from iqa_audit.metrics.base import MetricUnavailable
-    from iqa_audit.metrics.weights import pyiqa_name, weight_sources
 
     out: dict[str, list[dict[str, str]]] = {}
     for name in cfg.metrics:
         if pyiqa_name(name.partition("@")[0]) is None:
             continue
         try:
-            sources = weight_sources(name.partition("@")[0])
+            sources = _remembered_weight_sources(cfg, name.partition("@")[0])
         except (ConfigError, MetricUnavailable) as e:  # its status row already says why it could not run
             sources = [{"file": "?", "source": f"unknown: {e}"}]
         if sources:
             out[metric_id(name)] = sources
     return out
+
+
+def _remembered_weight_sources(cfg: AuditConfig, name: str) -> list[dict[str, str]]:
+    """weights.weight_sources(name), kept in the store under the metric's identity
+    fingerprint (pyiqa's version and source, the weight caches' listing, the code that
+    predicts the files) and the code that names their sources: working them out imports
+    pyiqa and torch (~3.5 s), which a warm run must not. Raises as weight_sources does."""
+
+    fp = fingerprint(name)
+    if fp is None:
+        return weight_sources(name)
+    key, store = digest([fp, str(torch_hub_dir()), code_digest(packaged_weights)]), Store(cfg.store)
+    try:
+        memo = store.get_memo("weight-sources", key)
+        if memo is not None:
+            return json.loads(memo)
+        sources = weight_sources(name)
+        store.put_memo("weight-sources", key, json.dumps(sources))
+        return sources
+    finally:
+        store.close()
 
 
 def metric_cells(records: Sequence[Record]) -> list[GapRecord | StabilityRecord | SanityRecord]:
@@ -126,7 +185,7 @@ def verdict_counts(records: Sequence[Record]) -> dict[str, int]:
     counts = {"pass": 0, "fail": 0, "inconclusive": 0}
     for r in records:
         if isinstance(r, GapRecord) and r.error is None:  # an errored cell (non-finite score) has no verdict
-            v = r.verdict or ("pass" if r.passed else "fail")
+            v = verdict_or_sign(r.verdict, r.passed)
             counts[v] = counts.get(v, 0) + 1
     return counts
 
@@ -141,14 +200,13 @@ def build_results(
     interrupted: bool = False,
     collected: int | None = None,
     stopped: str | None = None,
-) -> dict[str, Any]:
-    """`outcomes`: pytest's own counts for the session (what its summary line says); by
-    default the records' outcomes. `interrupted`: the session was stopped (Ctrl-C, however
+) -> RunResults:
+    """The run's results from its records (metric-status records go to `metrics`, the
+    others to `cells`), every URL redacted. `outcomes`: pytest's own counts for the
+    session (what its summary line says); by default the records' outcomes. `interrupted`: the session was stopped (Ctrl-C, however
     many, wherever they landed) before every collected case (`collected`) ran, so the file
     holds only the cases that did. `stopped`: pytest's reason when it stopped early without
     an interrupt ("stopping after 1 failures": -x, --maxfail); the cells that ran are all here."""
-    from iqa_audit.analysis import band
-    from iqa_audit.analysis.evidence import THRESHOLD_SOURCE
 
     cells = cell_records(records)
     counts: dict[str, int] = {}
@@ -161,7 +219,7 @@ def build_results(
         if isinstance(r, EditorRecord):
             editors[r.setting] = {"editor": r.editor, "version": r.version, "task": r.task}
     # Editor specs (config, cells) may hold an endpoint with credentials: none reach the file.
-    return redact_urls(
+    summary = redact_urls(
         {
             "format": FORMAT,
             "run": {
@@ -186,9 +244,21 @@ def build_results(
             "editors": editors,
             "detection_delays": detection_delays(cells),
             "excluded_settings": excluded_settings(cfg),
-            "cells": [r.to_dict() for r in cells],
         }
     )
+    return RunResults(summary, tuple(redacted(r) for r in cells))
+
+
+def redacted(rec: Record) -> Record:
+    """The record with every URL in its strings made safe (urls.redact_urls: no user info,
+    query or fragment), as results.json and the report show it; the record itself when it
+    holds no URL."""
+    changed = {}
+    for f in fields(rec):
+        value = getattr(rec, f.name)
+        if isinstance(value, (str, Mapping, tuple)) and "://" in repr(value):
+            changed[f.name] = redact_urls(value)
+    return replace(rec, **changed) if changed else rec
 
 
 def detection_delays(records: Sequence[Record]) -> dict[str, list[dict[str, Any]]]:
@@ -212,8 +282,6 @@ def detection_delays(records: Sequence[Record]) -> dict[str, list[dict[str, Any]
 
 def excluded_settings(cfg: AuditConfig) -> list[dict[str, str]]:
     """Chain settings of tasks the metric audit does not judge (reconstruction), and why."""
-    from iqa_audit.chains.plan import audit_settings
-    from iqa_audit.tasks.table import get_task
 
     if cfg.dataset:
         return []
@@ -240,33 +308,31 @@ def write_json_atomic(path: Path, data: Any) -> Path:
     return write_file_atomic(path, (json.dumps(data, indent=1, sort_keys=True, default=str) + "\n").encode("utf-8"))
 
 
-def write_run_outputs(
+def write_results(
     cfg: AuditConfig,
     run_dir: Path,
     records: Sequence[Record],
     *,
     started: float,
     finished: float,
-    compare: Path | None = None,
     outcomes: Mapping[str, int] | None = None,
     interrupted: bool = False,
     collected: int | None = None,
     stopped: str | None = None,
     stop_requested: Callable[[], bool] = lambda: False,
-) -> tuple[dict[str, Path], bool]:
-    """Write results.json, the baseline (with --update-baseline) and index.html into run_dir;
-    returns their paths and whether the outputs say the run was interrupted.
+) -> tuple[RunResults, dict[str, Path], bool]:
+    """Write results.json and, with --update-baseline, the baseline; returns the results
+    written, the files' paths and whether the results say the run was interrupted.
+
     An interrupted run writes no baseline: half a re-recording would mix two runs' verdicts.
     `stop_requested()`: whether a Ctrl-C came while these files were written; one that
     came before the baseline is written makes the run interrupted (results.json is written
     again, marked, and no baseline), one that came after changes nothing (every output is
     complete by then). `stopped`: why pytest stopped early without an interrupt (-x,
-    --maxfail, session.shouldstop), for results.json. Raises ReportError (an AuditError
-    naming the file, the system's reason and the fix) when a file cannot be written, e.g.
-    on a full disk; no temporary file is left behind."""
-    from iqa_audit.report.html import write_report
+    --maxfail, session.shouldstop), for results.json. Raises ReportError (unwritable) when
+    a file cannot be written, e.g. on a full disk; no temporary file is left behind."""
 
-    def results_for(interrupted: bool) -> dict[str, Any]:
+    def results_for(interrupted: bool) -> RunResults:
         return build_results(
             cfg,
             records,
@@ -282,40 +348,43 @@ def write_run_outputs(
     paths: dict[str, Path] = {}
     target = run_dir / "results.json"
     try:
-        paths["results"] = write_json_atomic(target, results)
+        paths["results"] = write_json_atomic(target, results.to_json())
         if not interrupted and stop_requested():  # Ctrl-C while writing: the outputs must say so
             interrupted = True
             results = results_for(True)
-            paths["results"] = write_json_atomic(target, results)
+            paths["results"] = write_json_atomic(target, results.to_json())
         if cfg.update_baseline and not interrupted:
-            target = baseline_path(cfg)
-            paths["baseline"], backup = update_baseline_files(cfg, records)
+            target = baseline_mod.baseline_path(cfg)
+            paths["baseline"], backup = update_baseline(cfg, records)
             if backup is not None:
                 paths["baseline_backup"] = backup
-        target = run_dir / "index.html"
-        paths["report"] = write_report(results, run_dir, compare=load_results(compare) if compare else None)
     except OSError as e:
-        raise ReportError(
-            explain(
-                f"writing {target}",
-                expected="room to write the run's outputs",
-                got=f"{e.strerror or e} (errno {e.errno})",
-                fix="Free disk space (or pass --reports-dir on another disk) and run again: every score "
-                "and chain is in the store, so the re-run only writes the report.",
-            )
-        ) from None
-    return paths, interrupted
+        raise unwritable(target, e) from None
+    return results, paths, interrupted
+
+
+def unwritable(target: Path, e: OSError) -> ReportError:
+    """The ReportError for an output of the run (results.json, the baseline, the report)
+    that could not be written: the file, the system's reason and the fix."""
+    return ReportError(
+        explain(
+            f"writing {target}",
+            expected="room to write the run's outputs",
+            got=f"{e.strerror or e} (errno {e.errno})",
+            fix="Free disk space (or pass --reports-dir on another disk) and run again: every score "
+            "and chain is in the store, so the re-run only writes the report.",
+        )
+    )
 
 
 class ReportError(AuditError):
     """The run's outputs (results.json, the report, the baseline) could not be written."""
 
 
-def load_results(path: str | Path) -> dict[str, Any]:
+def load_results(path: str | Path) -> RunResults:
     """Read another run's results.json (for --compare), with a clear error (ConfigError)
     when it is not one: not JSON, another format, or a cell record records.parse refuses
     (one written by the previous release, with its alias keys, is read)."""
-    from iqa_audit.core.errors import ConfigError, RecordError, explain
 
     p = Path(path)
     if p.is_dir():
@@ -342,26 +411,17 @@ def load_results(path: str | Path) -> dict[str, Any]:
             )
         )
     try:
-        parse_all(data.get("cells", []))  # the report parses them again; refused here, before any test runs
+        return RunResults.from_json(data)  # refused here, before any test runs
     except RecordError as e:
         raise ConfigError(f"--compare {p}: {e}") from None
-    return data
 
 
-def baseline_path(cfg: AuditConfig) -> Path:
-    return baseline_mod.baseline_path(cfg)
-
-
-def update_baseline(cfg: AuditConfig, records: Sequence[Record]) -> Path:
+def update_baseline(cfg: AuditConfig, records: Sequence[Record]) -> tuple[Path, Path | None]:
     """Merge this run's cells into the baseline; cells not in this run keep their entry
     (with --replace-baseline: this run's cells alone, the old file kept as .bak; see
     baseline.write_update). A row is (cell, passed, value, version[, verdict, stderr]):
-    the record's fields of those names."""
-    return update_baseline_files(cfg, records)[0]
-
-
-def update_baseline_files(cfg: AuditConfig, records: Sequence[Record]) -> tuple[Path, Path | None]:
-    """update_baseline's (baseline, the replaced file's backup or None)."""
+    the record's fields of those names. Returns (the baseline, the replaced file's backup
+    or None)."""
     entries: dict[str, tuple] = {}
     versions: dict[str, str | None] = {}
     for r in records:

@@ -1,9 +1,9 @@
 """The one scoring core: score a batch, check its shape and finiteness, store it.
 
 Every path that scores images goes through these functions, so a score is checked the
-same way whoever computed it: the local engine (`scoring.cached_scores`, the pytest
-`Engine`), the CLI `score`, and the Ray engine (its workers call `score_batch`, its
-driver `store_batch`). The store's score table only ever receives finite numbers, all of
+same way whoever computed it: the local engine (`scoring.cached.Scorer`: the pytest audit
+and the CLI `score`) and the Ray engine (its workers call `score_batch`, its driver
+`store_batch`). The store's score table only ever receives finite numbers, all of
 one batch in one transaction.
 
 A NaN or ±inf is not a score: a metric that cannot judge an image (PIQE on a black
@@ -28,6 +28,7 @@ import numpy as np
 from iqa_audit.core.errors import explain
 from iqa_audit.metrics.base import SCORE_CONTRACT, Metric, NonFiniteScore, ScoreError, detached, not_a_number
 from iqa_audit.store.store import Store
+from PIL import Image as PILImage
 
 NONFINITE_MEMO = "nonfinite"
 
@@ -46,8 +47,11 @@ class Scores:
     finite: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     nonfinite: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
 
-    def covers(self, hashes: Iterable[str]) -> bool:
-        return all(h in self.finite or h in self.nonfinite for h in hashes)
+    def missing(self, objects: Mapping[str, str] | Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+        """The (hash, ext) of `objects` known neither as a score nor as a NaN/±inf here,
+        de-duplicated, order kept: what is left to score."""
+        wanted = dict(objects)
+        return [(h, ext) for h, ext in wanted.items() if h not in self.finite and h not in self.nonfinite]
 
     def merged(self, other: "Scores") -> "Scores":
         return Scores(MappingProxyType({**self.finite, **other.finite}), MappingProxyType({**self.nonfinite, **other.nonfinite}))
@@ -137,17 +141,6 @@ def known_scores(store: Store, metric_id: str, version: str, hashes: Iterable[st
     return Scores(MappingProxyType(good), MappingProxyType(bad))
 
 
-def score_and_store(store: Store, metric: Metric, objects: Sequence[tuple[str, str]]) -> Scores:
-    """Score `objects` = [(hash, ext), ...] with `metric` as one batch and store the result."""
-    import time
-
-    hashes = [h for h, _ in objects]
-    images = [store.get_image(h, ext) for h, ext in objects]
-    t0 = time.perf_counter()
-    raw = score_batch(metric, images)
-    return store_batch(store, metric.id, metric.version, hashes, raw, (time.perf_counter() - t0) / max(len(hashes), 1))
-
-
 def nonfinite_error(
     store: Store, metric_name: str, bad: Mapping[str, float], *, exts: Mapping[str, str] | None = None
 ) -> NonFiniteScore:
@@ -188,8 +181,6 @@ def _size_of(store: Store, image_hash: str, ext: str | None) -> str:
     if not ext:
         return "size unknown"
     try:
-        from PIL import Image as PILImage
-
         with PILImage.open(store.object_path(image_hash, ext)) as im:
             return f"{im.width}x{im.height}"
     except Exception:  # a description must not fail the error it describes

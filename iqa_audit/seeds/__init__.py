@@ -38,16 +38,16 @@ from PIL import Image as PILImage
 
 from iqa_audit.core.names import slug
 from iqa_audit.core.errors import ConfigError, explain
-from iqa_audit.core.images import Image, load_image
+from iqa_audit.core.images import Image
+from iqa_audit.core.decode import load_image
 from iqa_audit.seeds import scenes_figures, scenes_light, scenes_surfaces
-from iqa_audit.seeds.paint import STUDY_ASPECT as STUDY_ASPECT  # re-exported: part of the catalogue API
 from iqa_audit.seeds.paint import Scene, photograph, to_uint8
 
 QUICK_LONG_SIDE = 1024
 PAPER_LONG_SIDE = 2048
 
 # Bounds on a requested size: below 16 px nothing of any seed survives; 8192 is the
-# largest image the rest of the suite accepts (images.MAX_PIXELS).
+# largest image the rest of the suite accepts (core.decode.MAX_PIXELS).
 MIN_LONG_SIDE = 16
 MAX_LONG_SIDE = 8192
 

@@ -320,7 +320,7 @@ SCENES: tuple[Scene, ...] = (
         version="v4",  # v4: photographed through its own camera (below), not the default one
         # The eyes' 4-colour gradients are a few pixels wide at the smallest size the seed
         # guarantees them (eye_min_long_side): blur or surface texture moves a sampled eye
-        # pixel more than the 12 levels tests/test_seeds.py allows; sensor grain alone
+        # pixel more than the 12 levels tests/seeds/test_seeds.py allows; sensor grain alone
         # keeps it, at BRISQUE 2.7 (512 px).
         camera=Camera(blur_px=0.0, texture=0.0, grain=1.5),
         meta={

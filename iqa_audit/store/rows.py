@@ -3,7 +3,7 @@
 StepRecord (a `steps` row) and ChainRecord (a `chains` row) are the frozen values the rest
 of the package passes around; step_from_row / chain_from_row turn a SELECT's columns (in the
 order Store selects them) into them, and row_json / jsonable turn metadata into the JSON the
-manifest stores. The tables themselves, column by column, are store.SCHEMA.
+manifest stores. The tables themselves, column by column, are schema.SCHEMA.
 
 Values are JSON, never pickle (store's module docstring says why), and one damaged row must
 not stop a build or an audit: its JSON reads as {UNREADABLE_META: what was wrong}.

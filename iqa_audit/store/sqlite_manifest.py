@@ -2,7 +2,7 @@
 nobody may write, and telling a damaged file from a busy one.
 
 Store (store.py) opens its manifest through these; they know nothing of its tables
-(store.SCHEMA) or rows (store_rows.py). sqlite3's own errors pass through unchanged except
+(schema.SCHEMA) or rows (rows.py). sqlite3's own errors pass through unchanged except
 where a function says otherwise; Store turns a damaged file into a StoreError.
 """
 

@@ -15,9 +15,10 @@ the usual 022), like any file the user writes. A store the user cannot write to 
 shared read-only, a read-only mount) is opened read-only: everything already stored can be
 read and audited; writing anything raises a StoreError that says so.
 
-This module holds the layout, the tables (SCHEMA, column by column) and Store. Beside it:
-store_rows.py, the rows as values (StepRecord, ChainRecord, the JSON they hold), and
-store_sqlite.py, opening the SQLite file (retries, read-only stores, a damaged file).
+This module holds the layout and Store. Beside it: schema.py, the tables column by column;
+rows.py, the rows as values (StepRecord, ChainRecord, the JSON they hold); connection.py,
+Store's connection per process and thread and its transactions; and sqlite_manifest.py,
+opening the SQLite file (retries, read-only stores, a damaged file).
 """
 
 from __future__ import annotations
@@ -25,95 +26,27 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import sqlite3
 import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar
+from typing import Iterable, Iterator, Mapping
 
 from filelock import FileLock
 
 from iqa_audit.core.console import cli_command
 from iqa_audit.core.errors import StoreError, explain
 from iqa_audit.core.files import write_file_atomic
-from iqa_audit.core.images import Image, decode_image, sniff_format
-from iqa_audit.store.rows import UNREADABLE_META as UNREADABLE_META  # re-exported: the row types are the store's API
+from iqa_audit.core.images import Image, sniff_format
+from iqa_audit.core.decode import decode_image
+from iqa_audit.store.decoded import DECODED
 from iqa_audit.store.rows import ChainRecord, StepRecord, chain_from_row, row_json, step_from_row
-from iqa_audit.store.rows import jsonable as jsonable  # re-exported: engine, chains and verdicts import it from here
-from iqa_audit.store.sqlite_manifest import BUSY_TIMEOUT_S, OPEN_RETRY_S, is_corrupt, is_read_only, open_read_only, retry_locked
+from iqa_audit.store.connection import ManifestConnection
+from iqa_audit.store.sqlite_manifest import is_read_only
 from iqa_audit.core.urls import redact_urls
 
 STORE_ENV = "IQA_AUDIT_STORE"
 DEFAULT_STORE = Path(__file__).resolve().parents[2] / "fixtures" / "cache"
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS chains (
-    key TEXT PRIMARY KEY,
-    spec TEXT NOT NULL,            -- canonical JSON of everything that determines the chain
-    seed TEXT NOT NULL,
-    setting TEXT NOT NULL,         -- editor id + task, the 'chain setting' of the audit
-    editor_id TEXT NOT NULL,
-    editor_version TEXT NOT NULL,
-    task TEXT NOT NULL,
-    run INTEGER NOT NULL,
-    paid INTEGER NOT NULL,
-    created REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS steps (
-    chain_key TEXT NOT NULL REFERENCES chains(key),
-    step INTEGER NOT NULL,
-    status TEXT NOT NULL,          -- 'ok' | 'refused' | 'failed' | 'unknown' (chains.STEP_STATUSES)
-    image_hash TEXT,               -- NULL for every status but 'ok'
-    ext TEXT,
-    width INTEGER,
-    height INTEGER,
-    prompt TEXT,
-    reasoning TEXT,
-    meta TEXT NOT NULL,            -- JSON
-    editor_seed INTEGER,
-    seconds REAL,
-    created REAL NOT NULL,
-    PRIMARY KEY (chain_key, step)
-);
-CREATE TABLE IF NOT EXISTS scores (
-    metric_id TEXT NOT NULL,
-    metric_version TEXT NOT NULL,
-    image_hash TEXT NOT NULL,
-    score REAL NOT NULL,
-    seconds REAL,
-    created REAL NOT NULL,
-    PRIMARY KEY (metric_id, metric_version, image_hash)
-);
--- Object files whose content hash was checked, with the file's stamp then: size, mtime,
--- ctime and inode. Any write to the file, or `touch -r` afterwards, moves its ctime (which
--- a user cannot set back), so a warm run re-hashes only files that changed since. What the
--- stamp cannot see (the disk itself flipping a bit) is caught where it matters: reading an
--- object always re-checks its hash, and `iqa-audit build` re-hashes every file.
--- (Stores written before this table existed have a 'verified' table keyed by size and
--- mtime only, which `touch -r` fools; it is no longer read.)
-CREATE TABLE IF NOT EXISTS object_checks (
-    digest TEXT NOT NULL,
-    ext TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
-    ctime_ns INTEGER NOT NULL,
-    ino INTEGER NOT NULL,
-    PRIMARY KEY (digest, ext)
-);
--- Results derived from stored content, keyed by a digest of all their inputs (including
--- the source of the code that computes them), so a warm re-run reads instead of recomputing:
--- 'identity' (a metric's id/version/range), 'evidence', 'fidelity' (an editor check), 'sanity'.
--- Also kept here, keyed by what they answer: 'nonfinite' (a NaN/±inf a metric returned for
--- an image), an LLM judge's answers, and the records of dataset imports.
-CREATE TABLE IF NOT EXISTS memos (
-    kind TEXT NOT NULL,
-    key TEXT NOT NULL,
-    value TEXT NOT NULL,           -- JSON
-    created REAL NOT NULL,
-    PRIMARY KEY (kind, key)
-);
-"""
 
 
 def default_store_root() -> Path:
@@ -122,19 +55,16 @@ def default_store_root() -> Path:
     return Path(os.environ.get(STORE_ENV) or DEFAULT_STORE)
 
 
-T = TypeVar("T")
-
-
-class Store:
+class Store(ManifestConnection):
     """The store at `root` (default: default_store_root()), opened, and created if needed.
 
-    Public surface (layout and schema: the module docstring and SCHEMA):
+    Public surface (layout and schema: the module docstring and schema.SCHEMA):
     - objects, named by the sha256 of their exact bytes: put_image / put_bytes, read_bytes /
       get_image (re-hashed on every read), verify / verify_many, object_path.
     - chains and steps: ensure_chain, chain, chains, steps, steps_with_image, add_step,
       drop_steps_from; chain_lock / chain_file_lock (one builder per chain across processes).
     - scores by (metric id, metric version, image hash): get_scores / put_scores, score_count;
-      finite raw scores in the metric's own units (points on 0–100 come later, normalize).
+      finite raw scores in the metric's own units (points on 0–100 come later, normalise).
     - memos, JSON text by (kind, key): get_memo / put_memo / forget_memos.
     Attributes: root, objects, locks, db_path (paths) and read_only.
 
@@ -172,104 +102,6 @@ class Store:
 
     def __repr__(self) -> str:
         return f"Store({str(self.root)!r}{', read-only' if self.read_only else ''})"
-
-    # ----- connections -----------------------------------------------------------------
-    def _db(self) -> sqlite3.Connection:
-        # One connection per (process, thread): sqlite3 connections must not cross a fork.
-        conn = getattr(self._local, "conn", None)
-        if conn is None or getattr(self._local, "pid", None) != os.getpid():
-            conn = self._guard(lambda: retry_locked(self._open, OPEN_RETRY_S))
-            self._local.conn, self._local.pid = conn, os.getpid()
-        return conn
-
-    def _open(self) -> sqlite3.Connection:
-        if self.read_only:
-            return open_read_only(self.db_path)
-        self._refuse_emptied_manifest()
-        conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-        try:
-            conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
-            # WAL is a property of the file: only its creator (or a store written before it)
-            # has to switch, and that switch is what fails under concurrent opens.
-            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            # executescript manages its own transaction; CREATE ... IF NOT EXISTS is idempotent.
-            conn.executescript(SCHEMA)
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    def _refuse_emptied_manifest(self) -> None:
-        """A manifest truncated to 0 bytes reads as a new, empty database: the store would
-        forget every chain and buy its paid steps again. Objects beside it give it away."""
-        try:
-            emptied = self.db_path.stat().st_size == 0 and any(self.objects.iterdir())
-        except OSError:
-            return
-        if emptied:
-            raise StoreError(
-                explain(
-                    f"store manifest {self.db_path}",
-                    expected="the manifest of the images under objects/",
-                    got="an empty file (0 bytes) beside stored images",
-                    fix=f"Restore the file from a backup; or, to start over and rebuild (paid chains are bought "
-                    f"again), delete it: rm {self.db_path}.",
-                )
-            )
-
-    def _guard(self, fn: Callable[[], T]) -> T:
-        """fn(), with a damaged manifest reported as a StoreError naming the file and the fix."""
-        try:
-            return fn()
-        except sqlite3.DatabaseError as e:
-            if not is_corrupt(e):
-                raise
-            raise StoreError(
-                explain(
-                    f"store manifest {self.db_path}",
-                    expected="an intact SQLite database",
-                    got=f"a damaged file ({e}: truncated, or overwritten)",
-                    fix=f"Move it aside (mv {self.db_path} {self.db_path}.damaged) and build again: the image files "
-                    "under objects/ are kept, free chains are rebuilt byte-identically and rescored, and paid "
-                    "chains must come back from a backup of the file (`sqlite3 FILE .recover` may salvage rows).",
-                )
-            ) from None
-
-    def _rows(self, sql: str, args: Iterable[Any] = ()) -> list[tuple]:
-        return self._guard(lambda: self._db().execute(sql, tuple(args)).fetchall())
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        if self.read_only:
-            raise StoreError(
-                explain(
-                    f"store {self.root}",
-                    expected="a store this user can write to, to add what is missing",
-                    got="a read-only store (every cached result was read from it)",
-                    fix="Build and score into a writable copy (--store COPY), or ask its owner to fill it.",
-                )
-            )
-        db = self._db()
-        self._guard(lambda: db.execute("BEGIN IMMEDIATE"))
-        try:
-            yield db
-        except BaseException as e:
-            db.execute("ROLLBACK")
-            if isinstance(e, sqlite3.DatabaseError) and is_corrupt(e):
-                err = e  # bound here: the except variable is unbound once the block ends
-                self._guard(lambda: _reraise(err))
-            raise
-        self._guard(lambda: db.execute("COMMIT"))
-
-    def close(self) -> None:
-        """Close this thread's connection (other threads keep theirs); the next call opens a
-        new one. Idempotent."""
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
 
     # ----- objects ---------------------------------------------------------------------
     def object_path(self, digest: str, ext: str) -> Path:
@@ -373,7 +205,8 @@ class Store:
     def get_image(self, digest: str, ext: str) -> Image:
         """The object decoded as an Image (keeping its bytes). Raises CorruptObject as
         read_bytes does, BadImageError when the bytes do not decode as an image."""
-        return decode_image(self.read_bytes(digest, ext), source=str(self.object_path(digest, ext)))
+        path = self.object_path(digest, ext)  # decoded once per process while the file is unchanged (decoded.py)
+        return DECODED.get(path, lambda: decode_image(self.read_bytes(digest, ext), source=str(path)))
 
     # ----- chains and steps ------------------------------------------------------------
     def ensure_chain(self, rec: ChainRecord) -> None:
@@ -579,7 +412,3 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def _reraise(e: BaseException) -> None:
-    raise e

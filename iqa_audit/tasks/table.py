@@ -10,77 +10,24 @@ A task answers four questions for the rest of the suite:
 - `expected_geometry(seed, step)` / `expected_count(seed_count, step)`: what a faithful
   chain holds after `step` steps, for the fidelity checks to compare against.
 
-Objects added by the add tasks follow one drawing convention, because a colour-blob
-counter elsewhere must count them on the empty-table seed (a low-saturation brown/beige
-table with no saturated colour):
-- every object is one connected blob of saturated colour: a filled disc, a darker
-  shading disc inside it, a highlight or a stem that overlaps it;
-- apples are red (200, 25, 30), radius 3.5 % of the image's short side;
-- fruits are one kind per step from `FRUITS` (12 clearly distinct saturated hues, cycled
-  after 12), radius 2.5 % of the short side: smaller, so that the study's 100 fruits fit
-  on a 4:3 or 16:9 table;
-- object number k goes to slot k, a fixed position on a grid inside the placement box
-  (fractions of width and height, `PLACEMENT_BOX`), with neighbouring discs at least
-  one radius apart so blobs never touch. The grid depends only on the image size, so
-  any process computes the same slots. A request beyond the grid's capacity is refused
-  (ConfigError) rather than drawing overlapping blobs that no counter could count.
+The objects the add tasks draw are `objects.py`'s; the pixel edits a faithful editor makes
+(monochrome, colourisation, the reconstruction phases) are `transforms.py`'s.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal, Mapping
 
 import numpy as np
-from PIL import Image as PILImage
-from PIL import ImageDraw
 
 from iqa_audit.core.errors import ConfigError, explain
 from iqa_audit.core.images import Image
+from iqa_audit.tasks.objects import APPLE, FRUITS, ObjectKind, draw_object, slot_center
+from iqa_audit.tasks.transforms import colour_patches, colourise, edge_drawing, monochrome
 
-# (x0, y0, x1, y1) as fractions of (width, height). The seed catalogue exposes the same
-# box in `seed.meta['placement_box']`; tasks only see pixels, so they use this default.
-PLACEMENT_BOX = (0.1, 0.15, 0.9, 0.85)
-
-# Smallest radius drawn, so that objects stay countable blobs on thumbnails.
-MIN_RADIUS_PX = 2.0
-
-
-@dataclass(frozen=True)
-class ObjectKind:
-    """One kind of object an add task draws: a name for the prompt, a colour and a size."""
-
-    name: str
-    rgb: tuple[int, int, int]
-    radius_fraction: float  # of the image's short side
-
-    def radius(self, width: int, height: int) -> float:
-        return max(MIN_RADIUS_PX, self.radius_fraction * min(width, height))
-
-
-APPLE = ObjectKind("apple", (200, 25, 30), 0.035)
-
-# Hues spread round the colour wheel (approximate hue in degrees in the comments) so
-# that any two kinds are told apart by hue. "apple" is deliberately absent: the apple
-# prompt must map back to the add-apples task only.
-_FRUIT_RADIUS = 0.025
-FRUITS: tuple[ObjectKind, ...] = (
-    ObjectKind("strawberry", (225, 35, 50), _FRUIT_RADIUS),  # 355
-    ObjectKind("orange", (245, 135, 25), _FRUIT_RADIUS),  # 30
-    ObjectKind("lemon", (245, 225, 35), _FRUIT_RADIUS),  # 54
-    ObjectKind("pear", (175, 215, 40), _FRUIT_RADIUS),  # 74
-    ObjectKind("lime", (90, 200, 40), _FRUIT_RADIUS),  # 101
-    ObjectKind("green grape", (40, 190, 90), _FRUIT_RADIUS),  # 140
-    ObjectKind("honeydew melon", (40, 195, 165), _FRUIT_RADIUS),  # 168
-    ObjectKind("blueberry", (45, 75, 205), _FRUIT_RADIUS),  # 229
-    ObjectKind("purple grape", (115, 50, 205), _FRUIT_RADIUS),  # 265
-    ObjectKind("plum", (155, 40, 170), _FRUIT_RADIUS),  # 293
-    ObjectKind("dragon fruit", (225, 40, 170), _FRUIT_RADIUS),  # 318
-    ObjectKind("raspberry", (215, 30, 110), _FRUIT_RADIUS),  # 334
-)
 _FRUITS_BY_NAME = {f.name: f for f in FRUITS}
 
 REPLICATE_PROMPT = "Produce an exact replica of the provided image, with no alterations."
@@ -363,85 +310,7 @@ def task_for_prompt(prompt: str) -> Task:
     )
 
 
-# ----- geometry -----------------------------------------------------------------------
-
-
-def monochrome(pixels: np.ndarray) -> np.ndarray:
-    """ITU-R BT.601 luma replicated to three channels (Pillow's 'L' weights).
-
-    Integer arithmetic with rounding, so a grey pixel maps to itself and the function
-    is idempotent.
-    """
-    p = pixels.astype(np.int32)
-    luma = (299 * p[..., 0] + 587 * p[..., 1] + 114 * p[..., 2] + 500) // 1000
-    return np.ascontiguousarray(np.repeat(luma.astype(np.uint8)[..., None], 3, axis=2))
-
-
-# Chroma of the fixed colourisation (CIELAB C*ab at mid lightness, 0 at black and white)
-# and its hues at black and at white: cool shadows, warm highlights (hand-tinting's
-# convention). 30 units is clearly coloured: a just-noticeable difference is 2.3.
-COLOURISE_CHROMA = 30.0
-COLOURISE_HUES = (250.0, 70.0)  # degrees, at L* = 0 and L* = 100
-# An input whose channels differ by at most this many levels anywhere is grey (a codec's
-# rounding of a grey image stays within it).
-GREY_LEVELS = 2
-
-
-def colourise(pixels: np.ndarray) -> np.ndarray:
-    """A grey image coloured by its lightness; a coloured image unchanged. (H, W, 3) uint8.
-
-    Each grey level g maps to the CIELAB colour with the L* of (g, g, g), chroma
-    COLOURISE_CHROMA x sin(pi L*/100) and a hue moving linearly from COLOURISE_HUES[0] at
-    black to [1] at white, clipped into sRGB: deterministic, lightness kept (to rounding
-    and the gamut), and visibly coloured everywhere but near black and white.
-    """
-    p = np.asarray(pixels)
-    if int((p.max(axis=2).astype(np.int16) - p.min(axis=2)).max()) > GREY_LEVELS:
-        return np.ascontiguousarray(p)  # already coloured: nothing to colourise
-    return np.ascontiguousarray(_colourise_lut()[p[..., 1]])
-
-
-@functools.cache
-def _colourise_lut() -> np.ndarray:
-    from skimage.color import lab2rgb, rgb2lab
-
-    grey = np.repeat(np.arange(256, dtype=np.float64)[:, None], 3, axis=1) / 255.0
-    lightness = rgb2lab(grey.reshape(1, 256, 3))[0, :, 0]
-    hue = np.deg2rad(COLOURISE_HUES[0] + (COLOURISE_HUES[1] - COLOURISE_HUES[0]) * lightness / 100.0)
-    chroma = COLOURISE_CHROMA * np.sin(np.pi * np.clip(lightness, 0, 100) / 100.0)
-    lab = np.stack([lightness, chroma * np.cos(hue), chroma * np.sin(hue)], axis=1)
-    rgb = lab2rgb(lab.reshape(1, 256, 3))[0]
-    return np.clip(np.round(rgb * 255.0), 0, 255).astype(np.uint8)
-
-
-# Colour patches: a median filter of this width (fraction of the short side, at least 3 px)
-# removes texture, then an adaptive palette of PATCH_COLOURS colours flattens regions.
-PATCH_MEDIAN_FRACTION = 1 / 100
-PATCH_COLOURS = 8
-# Edges: Pillow's FIND_EDGES (a 3x3 Laplacian) on the grey image, above this many levels.
-EDGE_LEVELS = 32
-
-
-def colour_patches(pixels: np.ndarray) -> np.ndarray:
-    """Flat colour regions: median-filtered, then quantised to PATCH_COLOURS colours
-    (Pillow's median cut, no dithering: deterministic). (H, W, 3) uint8."""
-    from PIL import ImageFilter
-
-    pil = Image(np.ascontiguousarray(pixels)).to_pil()
-    size = max(3, 2 * int(min(pil.size) * PATCH_MEDIAN_FRACTION / 2) + 1)
-    smooth = pil.filter(ImageFilter.MedianFilter(size))
-    flat = smooth.quantize(colors=PATCH_COLOURS, method=PILImage.Quantize.MEDIANCUT, dither=PILImage.Dither.NONE)
-    return np.asarray(flat.convert("RGB"), dtype=np.uint8)
-
-
-def edge_drawing(pixels: np.ndarray) -> np.ndarray:
-    """Black edges on white: where the grey image's Laplacian exceeds EDGE_LEVELS. (H, W, 3) uint8."""
-    from PIL import ImageFilter
-
-    grey = Image(np.ascontiguousarray(pixels)).to_pil().convert("L")
-    edges = np.asarray(grey.filter(ImageFilter.FIND_EDGES)) > EDGE_LEVELS
-    return np.ascontiguousarray(np.repeat(np.where(edges, 0, 255).astype(np.uint8)[..., None], 3, axis=2))
-
+# ----- the pixel edit of each phase and transform -----------------------------------------------
 
 _PHASE_EDITS = {"patches": colour_patches, "edges": edge_drawing, "keep": lambda px: np.ascontiguousarray(px)}
 
@@ -454,88 +323,6 @@ def _transform(pixels: np.ndarray, transform: Transform, times: int) -> np.ndarr
     else:
         out = pixels
     return np.ascontiguousarray(out)
-
-
-# ----- slots and drawing --------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SlotGrid:
-    """Object positions inside the placement box for one image size and object size."""
-
-    x0: float
-    y0: float
-    cell_w: float
-    cell_h: float
-    cols: int
-    rows: int
-
-    @property
-    def capacity(self) -> int:
-        return self.cols * self.rows
-
-    def center(self, slot: int) -> tuple[float, float]:
-        row, col = divmod(slot - 1, self.cols)
-        return (self.x0 + (col + 0.5) * self.cell_w, self.y0 + (row + 0.5) * self.cell_h)
-
-
-def slot_grid(width: int, height: int, kind: ObjectKind = APPLE) -> SlotGrid:
-    """Row-major grid whose cells are at least three radii wide and high.
-
-    Three radii: the disc's diameter plus one radius of table between neighbours.
-    """
-    r = kind.radius(width, height)
-    bx0, by0, bx1, by1 = PLACEMENT_BOX
-    box_w, box_h = (bx1 - bx0) * width, (by1 - by0) * height
-    cols, rows = int(box_w // (3 * r)), int(box_h // (3 * r))
-    cols, rows = max(cols, 0), max(rows, 0)
-    return SlotGrid(bx0 * width, by0 * height, box_w / max(cols, 1), box_h / max(rows, 1), cols, rows)
-
-
-def slot_center(width: int, height: int, slot: int, kind: ObjectKind = APPLE) -> tuple[float, float]:
-    """(x, y) of slot `slot` (1-based) for objects of `kind` on a width x height image."""
-    grid = slot_grid(width, height, kind)
-    if not isinstance(slot, (int, np.integer)) or isinstance(slot, bool) or slot < 1 or slot > grid.capacity:
-        raise ConfigError(
-            explain(
-                f"object slot {slot!r} for {kind.name}s on a {width}x{height} image",
-                expected=f"a slot from 1 to {grid.capacity} (the grid holds {grid.cols}x{grid.rows} non-touching objects)",
-                got=repr(slot),
-                fix="Run fewer add steps, or use a larger seed image (the grid scales with the short side's share of the box).",
-            )
-        )
-    return grid.center(int(slot))
-
-
-def draw_object(pixels: np.ndarray, kind: ObjectKind, cx: float, cy: float) -> np.ndarray:
-    """Draw one object centred at (cx, cy); returns a new array.
-
-    Drawn at 1x without anti-aliasing, so the blob's edge is crisp and a saturation
-    threshold sees one connected component. Every detail (shading, highlight, stem)
-    overlaps the main disc, keeping the object a single blob.
-    """
-    h, w = pixels.shape[:2]
-    r = kind.radius(w, h)
-    pil = Image(np.ascontiguousarray(pixels)).to_pil()
-    draw = ImageDraw.Draw(pil)
-
-    def disc(x: float, y: float, radius: float, rgb: tuple[int, int, int]) -> None:
-        draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=rgb)
-
-    disc(cx, cy, r, kind.rgb)
-    shade = tuple(int(round(c * 0.82)) for c in kind.rgb)
-    # Shading sits inside the disc: offset 0.15 r * sqrt(2) + radius 0.75 r < r.
-    disc(cx + 0.15 * r, cy + 0.15 * r, 0.75 * r, shade)  # type: ignore[arg-type]
-    if kind is APPLE:
-        # The stem starts on the rim and points outward: a stem drawn into the disc
-        # cuts a notch into the red blob (brown is close to the table's colour, so
-        # counters leave it out), and a notched disc can read as two touching blobs.
-        stem_w = max(1, int(round(r / 6)))
-        draw.line((cx, cy - 0.97 * r, cx + 0.12 * r, cy - 1.3 * r), fill=(95, 55, 25), width=stem_w)
-    else:
-        light = tuple(int(round(c + (255 - c) * 0.3)) for c in kind.rgb)
-        disc(cx - 0.35 * r, cy - 0.35 * r, 0.28 * r, light)  # type: ignore[arg-type]
-    return np.asarray(pil, dtype=np.uint8)
 
 
 # ----- validation ---------------------------------------------------------------------
@@ -565,24 +352,4 @@ def _check_image(image: Image, what: str) -> None:
         )
 
 
-__all__ = [
-    "APPLE",
-    "FRUITS",
-    "PLACEMENT_BOX",
-    "RECONSTRUCTION_CYCLE",
-    "REPLICATE_PROMPT",
-    "TASKS",
-    "ObjectKind",
-    "SlotGrid",
-    "Task",
-    "colour_patches",
-    "colourise",
-    "draw_object",
-    "edge_drawing",
-    "get_task",
-    "monochrome",
-    "slot_center",
-    "slot_grid",
-    "task_for_prompt",
-    "task_names",
-]
+__all__ = ["RECONSTRUCTION_CYCLE", "REPLICATE_PROMPT", "TASKS", "Task", "get_task", "task_for_prompt", "task_names"]

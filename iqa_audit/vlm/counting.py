@@ -26,6 +26,7 @@ from PIL import Image as PILImage
 from iqa_audit.core.errors import BadImageError, ConfigError, EditorError, explain
 from iqa_audit.core.images import Image
 from iqa_audit.core.lazy import LazyModule
+from iqa_audit.vlm.client import ask_about_image
 
 ndi = LazyModule("scipy.ndimage")  # imported when something is counted, not when a finding is read back
 
@@ -337,8 +338,6 @@ class VLMCounter:
         question = self.question.format(noun=self.noun)
         ask = self.ask
         if ask is None:
-            from iqa_audit.vlm.client import ask_about_image
-
             ask = ask_about_image
         answer = ask(image, question, model=self.model, base_url=self.base_url)
         return parse_count(answer, source=f"{self.id}'s answer to {question!r}", noun=self.noun)

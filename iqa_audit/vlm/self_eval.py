@@ -33,6 +33,7 @@ from filelock import FileLock
 
 from iqa_audit.core.errors import ConfigError, EditorError, explain
 from iqa_audit.core.keys import digest
+from iqa_audit.vlm.client import GeminiTextClient
 
 if TYPE_CHECKING:
     from iqa_audit.store.store import Store
@@ -316,10 +317,7 @@ class LLMJudge:
             return self._cache[reasoning]
         question = self.question(reasoning)
         if self._client is None:
-            # Imported here so self_eval stays importable without google-genai. The client is
-            # the one behind ask_about_image, kept for reuse across the chain's steps.
-            from iqa_audit.vlm.client import GeminiTextClient
-
+            # The client behind ask_about_image, kept for reuse across the chain's steps.
             kwargs = {"sleep": self._sleep} if self._sleep is not None else {}
             self._client = GeminiTextClient(
                 model=self.model, base_url=self.base_url, temperature=0.0, max_retries=self.max_retries, **kwargs

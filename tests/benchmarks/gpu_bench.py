@@ -5,7 +5,7 @@ weights), a few minutes at the defaults. It
 1. builds a few degradation chains (offline simulator editor) into a temporary store;
 2. for each metric, times side by side, alternating which goes first each round so
    machine load and clocks hit both alike:
-   - suite: iqa_audit.scoring.cached.cached_scores on a score table with nothing cached
+   - suite: iqa_audit.scoring.cached.Scorer.scores on a score table with nothing cached
      (a new metric version per round), i.e. decode, batch by size, score, store;
    - bare:  pyiqa.create_metric(name, device=...) then metric(path) per file;
 3. checks the scores: suite vs bare on the same device, and the device vs the CPU,
@@ -188,7 +188,7 @@ def bench_metric(
 
     from iqa_audit.metrics.batching import planned_batch_size
     from iqa_audit.metrics.pyiqa_adapter import create_pyiqa_metric
-    from iqa_audit.scoring.cached import cached_scores
+    from iqa_audit.scoring.cached import Scorer
 
     paths = [str(store.object_path(h, e)) for h, e in objects]
     images = [store.get_image(h, e) for h, e in objects]
@@ -215,7 +215,7 @@ def bench_metric(
         # exactly as a first run of the suite. New instance, so no learned batch limits either.
         m = dataclasses.replace(suite_metric, version=f"{suite_metric.version}+gpu-bench-{next(fresh_versions)}")
         last_suite_metric[0] = m
-        scores = cached_scores(store, m, objects)
+        scores = Scorer(store).scores(m, objects).finite
         return [scores[h] for h, _ in objects]
 
     bare_scores, suite_scores = bare(), suite()  # warm-up: CUDA context, cuDNN, allocator, page cache
@@ -315,7 +315,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             store.close()
 
     report = {
-        "what": "suite (iqa_audit.scoring.cached.cached_scores, cold cache) vs bare pyiqa loop (metric(path) per file)",
+        "what": "suite (iqa_audit.scoring.cached.Scorer.scores, cold cache) vs bare pyiqa loop (metric(path) per file)",
         "device": device,
         "environment": environment(device),
         "settings": {k: v for k, v in vars(args).items() if k not in ("out", "store")},

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from iqa_audit.datasets.importer import dataset_record
+from iqa_audit.datasets.registry import dataset_record
 from iqa_audit.store.store import Store
 
 from .conftest import SHORT

@@ -12,7 +12,7 @@ import pytest
 
 from iqa_audit.chains.chain import ChainSpec, build_chain
 from iqa_audit.metrics.registry import create_metric
-from iqa_audit.scoring.cached import cached_scores
+from iqa_audit.scoring.cached import Scorer
 from iqa_audit.store.store import Store
 
 from .conftest import check_ratio
@@ -60,7 +60,7 @@ def test_audit_overhead_vs_bare_pyiqa_loop(benchmark, chain_images, rounds, name
 
     def suite():
         t0 = time.perf_counter()
-        out = cached_scores(store, suite_metric, objects)
+        out = Scorer(store).scores(suite_metric, objects).finite
         suite_times.append(time.perf_counter() - t0)
         return out
 
@@ -75,9 +75,9 @@ def test_warm_rescore_vs_cold(benchmark, chain_images, rounds):
     metric = create_metric("pyiqa:piqe")
     _forget_scores(store, metric)
     t0 = time.perf_counter()
-    cached_scores(store, metric, objects)
+    Scorer(store).scores(metric, objects)
     cold = time.perf_counter() - t0
-    benchmark.pedantic(cached_scores, args=(store, metric, objects), rounds=max(rounds, 3), iterations=1)
+    benchmark.pedantic(Scorer(store).scores, args=(metric, objects), rounds=max(rounds, 3), iterations=1)
     check_ratio(benchmark, "warm/cold piqe", benchmark.stats.stats.min / cold, at_most=0.05)
 
 

@@ -14,15 +14,15 @@ SCRIPT = """
 import json, sys
 from iqa_audit.audit.cells import gap_cells
 from iqa_audit.config.audit_config import resolve_config
-from iqa_audit.audit.engine import Engine
+from iqa_audit.audit.services import Services
 from iqa_audit.metrics.registry import load_count
 cfg = resolve_config({"seeds": ("grid-perspective", "smooth-gradient"), "editors": ("sim-noise-tint", "codec-jpeg"),
                       "runs": 1, "steps": 5, "delta_steps": (2, 5), "long_side": 128, "store": sys.argv[1],
                       "metrics": ("pyiqa:piqe", "iqa_audit:noise-sigma")})
-engine = Engine(cfg)
+gaps = Services.open(cfg).gaps
 cells = gap_cells(cfg)
 for cell in cells:
-    engine.gap(cell)
+    gaps.gap(cell)
 print(json.dumps({"cells": len(cells), "piqe": load_count("pyiqa:piqe"), "noise": load_count("iqa_audit:noise-sigma")}))
 """
 

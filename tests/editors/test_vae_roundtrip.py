@@ -22,12 +22,13 @@ from iqa_audit.core.images import Image
 from iqa_audit.editors import create_editor, editor_entry, estimate_cost
 from iqa_audit.editors.base import derive_seed
 from iqa_audit.editors.diffusers_editor import EditorUnavailable
-from iqa_audit.editors import vae_roundtrip
-from iqa_audit.editors.vae_roundtrip import VAE_CLASSES, snap_box
+from iqa_audit.editors import vae_loading, vae_roundtrip
+from iqa_audit.editors.vae_loading import DEFAULT_MODEL, VAE_CLASSES
+from iqa_audit.editors.vae_roundtrip import snap_box
 from iqa_audit.store.store import Store
 from iqa_audit.tasks.table import get_task
 
-from .conftest import textured_image
+from tests.conftest import textured_image
 
 diffusers = pytest.importorskip("diffusers", reason="the diffusers extra is not installed (pip install -e '.[diffusers]')")
 torch = pytest.importorskip("torch")
@@ -88,9 +89,9 @@ def saved_vae(request, tmp_path_factory):
 @pytest.fixture(autouse=True)
 def fresh_cache():
     """Each test loads its own VAE: hooks a test adds never reach another."""
-    vae_roundtrip._LAST.clear()
+    vae_loading._LAST.clear()
     yield
-    vae_roundtrip._LAST.clear()
+    vae_loading._LAST.clear()
 
 
 def spec(folder, **params) -> str:
@@ -120,7 +121,7 @@ def test_each_class_round_trips_crops_to_its_multiple_and_is_deterministic(saved
     assert np.abs(images[1].pixels.astype(int) - cropped).mean() > 5
     assert not np.array_equal(images[2].pixels, images[1].pixels)
     # deterministic: a fresh editor (and a fresh load) gives the same bytes for the same step
-    vae_roundtrip._LAST.clear()
+    vae_loading._LAST.clear()
     again = create_editor(spec(folder)).edit(images[1], get_task("replicate").prompt(2), seed=5, step=2)
     assert again.image.data() == images[2].data()
 
@@ -239,7 +240,7 @@ def test_missing_weights_name_the_model_and_the_fetch_command(monkeypatch):
 def test_the_default_flux2_vae_names_the_login_it_needs(monkeypatch):
     from huggingface_hub import try_to_load_from_cache
 
-    if isinstance(try_to_load_from_cache(vae_roundtrip.DEFAULT_MODEL, "vae/config.json"), str):
+    if isinstance(try_to_load_from_cache(DEFAULT_MODEL, "vae/config.json"), str):
         pytest.skip("FLUX.2 [dev]'s VAE is in this machine's Hugging Face cache")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(EditorUnavailable) as info:

@@ -35,8 +35,9 @@ visible change; then `ssim` is None ("not needed"). SSIM, when needed, is one pa
 the three channels with exact integer window sums (`_mean_ssim`): the same statistic as
 scikit-image's structural_similarity(..., channel_axis=2, data_range=255, win_size=win)
 with its default uniform window and sample covariance, equal to it within 1e-13 (its
-float running sums round; these do not), at a third of its cost. A 512 px pair costs
-~1 ms when PSNR decides and ~15 ms when SSIM is needed, plus the alignment.
+float running sums round; these do not). Both run over strips of rows in buffers kept
+per thread. A 512 px pair costs ~1 ms when PSNR decides and ~10 ms of CPU when SSIM is
+needed (scikit-image's: ~50 ms), plus the alignment (~2 ms for a same-size pair).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from __future__ import annotations
 import inspect
 import math
 import sys
+import threading
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Mapping
@@ -141,11 +143,7 @@ def measure_change(reference: Image, later: Image, *, full: bool = False) -> Cha
     ref_px, out_px, info = align_to_reference(reference, later)
     method = str(info["method"])
     a, b = np.asarray(ref_px), np.asarray(out_px)
-    # The sum of squared differences of 8-bit samples, exact in int64: divided by the count,
-    # the same mean square error (to the last bit) as a float64 mean, in a tenth of the time.
-    d = a.astype(np.int32).ravel()
-    d -= b.ravel()
-    mse = int(np.einsum("i,i->", d, d, dtype=np.int64)) / d.size
+    mse = _squared_error(a, b) / a.size
     if mse == 0.0:
         return Change(None, 1.0, method)
     psnr = 10.0 * math.log10(255.0**2 / mse)
@@ -168,6 +166,33 @@ def measure_change(reference: Image, later: Image, *, full: bool = False) -> Cha
 # SSIM's constants (Wang et al. 2004; scikit-image's defaults) for 8-bit samples.
 _C1 = (0.01 * 255.0) ** 2
 _C2 = (0.03 * 255.0) ** 2
+# Both measures run over strips of rows, in buffers kept per thread for the last image
+# width (_Workspace): no pass pays for fresh pages (allocating the arrays of a whole image
+# per call cost more than the arithmetic), and each buffer stays near STRIP_BYTES, small
+# enough for the CPU's cache, with at least MIN_STRIP_ROWS rows (fewer, and numpy's
+# per-call cost dominates). Held: 13 buffers, ~3.5 MB up to 2048 px wide, 16 MB at 8192.
+STRIP_BYTES = 256 * 1024
+MIN_STRIP_ROWS = 32
+
+
+def _strip_rows(width: int) -> int:
+    return max(MIN_STRIP_ROWS, STRIP_BYTES // (4 * width))
+
+
+def _squared_error(a: np.ndarray, b: np.ndarray) -> int:
+    """Sum of squared differences of two same-shape (H, W, C) uint8 images, exact: divided
+    by the count, the same mean square error (to the last bit) as a float64 mean of them."""
+    h, w, channels = a.shape
+    ws = _workspace(w * channels, 1)
+    total = 0
+    for r0 in range(0, h, ws.strip):
+        r1 = min(h, r0 + ws.strip)
+        x, y = ws.x[: r1 - r0], ws.y[: r1 - r0]
+        np.copyto(x, a[r0:r1].reshape(r1 - r0, -1))
+        np.copyto(y, b[r0:r1].reshape(r1 - r0, -1))
+        np.subtract(x, y, out=x)
+        total += int(np.einsum("ij,ij->", x, x, dtype=np.int64))
+    return total
 
 
 def _mean_ssim(a: np.ndarray, b: np.ndarray, win: int) -> float:
@@ -176,67 +201,124 @@ def _mean_ssim(a: np.ndarray, b: np.ndarray, win: int) -> float:
     channel_axis=2, data_range=255, win_size=win, uniform weights and sample covariance
     (its mean skips a border of (win-1)/2 px: exactly the windows inside the image).
 
-    Window sums of x, y, x², y², xy are exact integers (int32 holds n·Σx² - (Σx)² for
-    win <= 7), so the local variances carry no rounding from running sums; the formula is
-    then evaluated in float64. One channel at a time, in preallocated buffers: the
-    temporaries stay small and no array is allocated per operation."""
+    With n = win² window sums Sx, Sy, S(x²+y²), Sxy (exact integers), the local means and
+    sample (co)variances are ux = Sx/n, vx = (n·Sxx - Sx²)/(n(n-1)), ..., so
+      SSIM = (2ux·uy + C1)(2vxy + C2) / ((ux² + uy² + C1)(vx + vy + C2))
+           = (P + C1·n²)(R + C2·n(n-1)) / ((Q + C1·n²)(T + C2·n(n-1)))
+    with the integers P = 2·Sx·Sy, Q = Sx² + Sy², R = 2(n·Sxy) - P, T = n·S(x²+y²) - Q, all
+    below 2^31 for 8-bit samples and win <= 7. Only the last line is floating point: no
+    rounding from running sums, 7 float operations per window."""
     h, w, channels = a.shape
-    hh, ww = h - win + 1, w - win + 1
+    hh = h - win + 1
     n = win * win
-    if win > 7:
-        raise ValueError("_mean_ssim: window sums are exact in int32 only up to 7x7 windows")
-    x, y, p = (np.empty((h, w), np.int32) for _ in range(3))
-    rows = np.empty((hh, w), np.int32)
-    sx, sy, sxx, syy, sxy, t = (np.empty((hh, ww), np.int32) for _ in range(6))
-    ux, uy, vx, vy, vxy, s = (np.empty((hh, ww), np.float64) for _ in range(6))
+    if not 3 <= win <= 7 or win % 2 == 0:
+        raise ValueError("_mean_ssim: exact in int32 for odd windows of 3x3 to 7x7")
+    ws = _workspace(w, win)
+    c1, c2 = _C1 * n * n, _C2 * n * (n - 1)
+    totals = np.zeros(channels)
+    for r0 in range(0, hh, ws.strip):
+        rows = min(hh, r0 + ws.strip) - r0  # output rows of this strip
+        x, y, sq = ws.x[: rows + win - 1], ws.y[: rows + win - 1], ws.sq[: rows + win - 1]
+        sx, sy, ss, sxy, pp = (buf[:rows] for buf in ws.ints)
+        num, den, tmp = (buf[:rows] for buf in ws.floats)
+        for c in range(channels):
+            np.copyto(x, a[r0 : r0 + rows + win - 1, :, c])
+            np.copyto(y, b[r0 : r0 + rows + win - 1, :, c])
+            ws.sums(x, sx)
+            ws.sums(y, sy)
+            np.multiply(x, y, out=sq)
+            ws.sums(sq, sxy)
+            np.multiply(x, x, out=sq)
+            np.multiply(y, y, out=x)  # the samples are summed: x's buffer is free
+            np.add(sq, x, out=sq)
+            ws.sums(sq, ss)  # S(x² + y²)
+            np.multiply(sx, sy, out=pp)
+            np.multiply(pp, 2, out=pp)  # P
+            np.multiply(sx, sx, out=sx)
+            np.multiply(sy, sy, out=sy)
+            np.add(sx, sy, out=sx)  # Q
+            np.multiply(sxy, 2 * n, out=sxy)
+            np.subtract(sxy, pp, out=sxy)  # R
+            np.multiply(ss, n, out=ss)
+            np.subtract(ss, sx, out=ss)  # T
+            np.add(pp, c1, out=num)
+            np.add(sxy, c2, out=tmp)
+            num *= tmp
+            np.add(sx, c1, out=den)
+            np.add(ss, c2, out=tmp)
+            den *= tmp
+            num /= den
+            totals[c] += num.sum(dtype=np.float64)
+    return float(np.mean(totals / (hh * (w - win + 1))))
 
-    def window_sums(src: np.ndarray, out: np.ndarray) -> None:
-        np.copyto(rows, src[0:hh])
-        for k in range(1, win):
-            np.add(rows, src[k : hh + k], out=rows)
-        np.copyto(out, rows[:, 0:ww])
-        for k in range(1, win):
-            np.add(out, rows[:, k : ww + k], out=out)
 
-    means = []
-    for c in range(channels):
-        np.copyto(x, a[:, :, c])
-        np.copyto(y, b[:, :, c])
-        window_sums(x, sx)
-        window_sums(y, sy)
-        np.multiply(x, x, out=p)
-        window_sums(p, sxx)
-        np.multiply(y, y, out=p)
-        window_sums(p, syy)
-        np.multiply(x, y, out=p)
-        window_sums(p, sxy)
-        # n(n-1)·(sample variances and covariance), exact: n·Σxx - Σx·Σx
-        for sq, u, v in ((sxx, sx, sx), (syy, sy, sy), (sxy, sx, sy)):
-            np.multiply(u, v, out=t)
-            np.multiply(sq, n, out=sq)
-            np.subtract(sq, t, out=sq)
-        np.divide(sx, n, out=ux)
-        np.divide(sy, n, out=uy)
-        np.divide(sxx, n * (n - 1), out=vx)
-        np.divide(syy, n * (n - 1), out=vy)
-        np.divide(sxy, n * (n - 1), out=vxy)
-        # S = (2 ux uy + C1)(2 vxy + C2) / ((ux² + uy² + C1)(vx + vy + C2)), in place
-        np.multiply(ux, uy, out=s)
-        s *= 2.0
-        s += _C1
-        vxy *= 2.0
-        vxy += _C2
-        s *= vxy
-        ux *= ux
-        uy *= uy
-        ux += uy
-        ux += _C1
-        vx += vy
-        vx += _C2
-        ux *= vx
-        s /= ux
-        means.append(s.mean(dtype=np.float64))
-    return float(np.mean(np.asarray(means, dtype=np.float64)))
+class _WindowSums:
+    """out[i, j] = the sum of src over the win x win window at (i, j), for int32 arrays up
+    to (rows, w): runs of 2 and 4 rows (then columns) are summed once and combined by the
+    binary digits of win (7 = 4 + 2 + 1), 4 additions per direction instead of 6."""
+
+    def __init__(self, rows: int, w: int, win: int):
+        self.win = win
+        self.v2, self.v4 = np.empty((rows - 1, w), np.int32), np.empty((max(rows - 3, 1), w), np.int32)
+        self.rows = np.empty((rows - win + 1, w), np.int32)
+        self.h2, self.h4 = np.empty((rows - win + 1, w - 1), np.int32), np.empty((rows - win + 1, max(w - 3, 1)), np.int32)
+
+    def __call__(self, src: np.ndarray, out: np.ndarray) -> None:
+        m = out.shape[0]
+        rows = self.rows[:m]
+        self._along(src, rows, self.v2[: m + self.win - 2], self.v4[: max(m + self.win - 4, 1)], axis=0)
+        self._along(rows, out, self.h2[:m], self.h4[:m], axis=1)
+
+    def _along(self, src: np.ndarray, out: np.ndarray, two: np.ndarray, four: np.ndarray, axis: int) -> None:
+        def cut(arr: np.ndarray, start: int, length: int) -> np.ndarray:
+            return arr[start : start + length] if axis == 0 else arr[:, start : start + length]
+
+        size_in, m = src.shape[axis], out.shape[axis]
+        runs = {1: src, 2: two}
+        np.add(cut(src, 0, size_in - 1), cut(src, 1, size_in - 1), out=two)
+        if self.win >= 4:
+            np.add(cut(two, 0, size_in - 3), cut(two, 2, size_in - 3), out=four)
+            runs[4] = four
+        offset, first = 0, True
+        for size in (4, 2, 1):
+            if self.win & size:
+                part = cut(runs[size], offset, m)
+                if first:
+                    np.copyto(out, part)
+                    first = False
+                else:
+                    np.add(out, part, out=out)
+                offset += size
+
+
+class _Workspace:
+    """The buffers of one strip for images `w` samples wide and windows of `win` (1: the
+    squared error's, over whole rows of interleaved samples)."""
+
+    def __init__(self, w: int, win: int):
+        self.strip = strip = _strip_rows(w)
+        rows = strip + win - 1
+        self.key = (w, win)
+        self.x, self.y, self.sq = (np.empty((rows, w), np.int32) for _ in range(3))
+        if win > 1:
+            self.sums = _WindowSums(rows, w, win)
+            self.ints = tuple(np.empty((strip, w - win + 1), np.int32) for _ in range(5))
+            self.floats = tuple(np.empty((strip, w - win + 1)) for _ in range(3))
+
+
+_workspaces = threading.local()
+
+
+def _workspace(w: int, win: int) -> _Workspace:
+    """This thread's workspace for (w, win), kept until another shape is asked for."""
+    kept = getattr(_workspaces, "by_key", None)
+    if kept is None:
+        kept = _workspaces.by_key = {}
+    ws = kept.get((w, win))
+    if ws is None:
+        kept.clear() if len(kept) >= 2 else None
+        ws = kept[(w, win)] = _Workspace(w, win)
+    return ws
 
 
 def describe_none_visible(evidence: tuple[RunEvidence, ...]) -> str:

@@ -23,7 +23,7 @@ from iqa_audit.core.images import Image
 from iqa_audit.metrics.base import MetricUnavailable, ScoreError, TypicalRange, check_images, failure_hint
 from iqa_audit.metrics.batching import is_out_of_memory
 import sys
-from iqa_audit.core.keys import code_digest
+from iqa_audit.core import keys
 
 # Bump when the computation below changes (not when skimage does: its version is in
 # `version` separately). The module's source digest is in `version` too, so an edit that
@@ -114,7 +114,7 @@ def _require_pywavelets() -> str:
 def _code() -> str:
     """12 hex of this module's source digest (keys.code_digest)."""
 
-    return code_digest(sys.modules[__name__])[:12]
+    return keys.code_digest(sys.modules[__name__])[:12]
 
 
 def create_noise_sigma(name: str = "iqa_audit:noise-sigma") -> ClassicMetric:

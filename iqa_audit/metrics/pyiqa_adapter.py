@@ -37,7 +37,8 @@ from iqa_audit.metrics.weights import import_pyiqa, pyiqa_config, required_weigh
 from iqa_audit.metrics.names import SET_LEVEL_TYPES  # networks under NR that do not score one image
 from iqa_audit.metrics.normalise import TABLE2
 import sys
-from iqa_audit.core.keys import digest, code_digest, installed_code_digest
+from iqa_audit.core import keys
+from iqa_audit.core.keys import digest
 import difflib
 import gc
 
@@ -100,7 +101,7 @@ def scoring_code_digest() -> str:
     reusing scores of the old code."""
 
     modules = (sys.modules[__name__], sys.modules[build_pyiqa_model.__module__], sys.modules[run_with_backoff.__module__])
-    return digest([code_digest(*modules), installed_code_digest("pyiqa")])
+    return digest([keys.code_digest(*modules), keys.installed_code_digest("pyiqa")])
 
 
 # ----- the metric ---------------------------------------------------------------------------------

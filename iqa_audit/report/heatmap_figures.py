@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # matplotlib is imported on first use; these are annotations 
     from matplotlib.colors import SymLogNorm
     from matplotlib.figure import Figure
 
-from iqa_audit.report.figure_base import DPI, _mpl, plain, text_colour
+from iqa_audit.report.figure_base import DPI, Layers, _mpl, plain, static_artists, text_colour
 from iqa_audit.report.model import FailureGrid, GapGrid, fmt_gap
 
 # Negative gap = the score fell = the metric noticed = good: blue. Positive = missed: red.
@@ -57,7 +57,8 @@ def heatmap_figure(grids: Sequence[GapGrid], counts: FailureGrid | None, limit: 
     normalised scale: a gap beyond it means the scores left the metric's typical range.
 
     One figure per setting, not per panel: matplotlib's per-figure cost (the report's
-    main cost) is paid once."""
+    main cost) is paid once; and the parts every setting shares (names, colour bars,
+    legend) once per run (`iqa_layers`, figure_base.Layers)."""
     if not grids and counts is None:
         raise ValueError("heatmaps() needs at least one grid")
     metrics = grids[0].metrics if grids else counts.metrics
@@ -84,8 +85,10 @@ def heatmap_figure(grids: Sequence[GapGrid], counts: FailureGrid | None, limit: 
     hits: list[tuple] = []
     gap_image = None
     failed_any = False
+    panel_axes = []
     for k, grid in enumerate(grids):
         ax = fig.add_axes(panel_box(k))
+        panel_axes.append(ax)
         gap_image, failed = _gap_panel(ax, grid, limit, hits)
         failed_any |= failed
         _grid_axes(ax, metrics, seeds)
@@ -111,6 +114,7 @@ def heatmap_figure(grids: Sequence[GapGrid], counts: FailureGrid | None, limit: 
     if counts is not None:
         box = panel_box(panels - 1)
         ax = fig.add_axes(box)
+        panel_axes.append(ax)
         count_image = _count_panel(ax, counts, hits)
         _grid_axes(ax, metrics, seeds)
         ax.set_title(plain(f"failed Δs · {counts.setting}"), fontsize=9.5, loc="left", fontweight="bold")
@@ -121,6 +125,13 @@ def heatmap_figure(grids: Sequence[GapGrid], counts: FailureGrid | None, limit: 
         bar.set_label("failed of judged Δs", fontsize=7.5)
         bar.ax.tick_params(labelsize=7)
     _legend(fig, left / width, 1 - 0.06 / height, failed_any)
+    # Every setting's figure of a run has this layout: figure_base.finish draws the names,
+    # colour bars and legend once and each setting's cells and titles over them.
+    static_key = (
+        "heatmaps", tuple(metrics), tuple(seeds), len(grids), None if counts is None else len(counts.deltas),
+        limit, width, height,
+    )  # fmt: skip
+    fig.iqa_layers = Layers(static_key, static_artists(fig, panel_axes), tuple(panel_axes))
     return fig, hits
 
 
@@ -288,6 +299,6 @@ def _grid_axes(ax, metrics: Sequence[str], seeds: Sequence[str]) -> None:
     # object per line).
     ax.hlines(np.arange(0.5, len(metrics) - 1), -0.5, len(seeds) - 0.5, color="white", lw=1.2)
     ax.vlines(np.arange(0.5, len(seeds) - 1), -0.5, len(metrics) - 0.5, color="white", lw=1.2)
-    ax.tick_params(which="both", length=0)
+    ax.tick_params(which="both", length=0, bottom=False, left=False)  # no tick marks to draw at all
     for spine in ax.spines.values():
         spine.set_visible(False)

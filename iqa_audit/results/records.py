@@ -152,6 +152,7 @@ from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, ClassVar, Union, get_args, get_origin, get_type_hints
 
+from iqa_audit.analysis.gaps import VERDICTS
 from iqa_audit.core.errors import RecordError, explain
 
 _FIX = (
@@ -326,9 +327,6 @@ def verdict_or_sign(verdict: str | None, passed: bool) -> str:
     (records and baselines written before verdicts had a third value, and the kinds
     without one: stability, editor)."""
     return verdict if verdict in VERDICTS else ("pass" if passed else "fail")
-
-
-VERDICTS = ("pass", "fail", "inconclusive")  # every verdict a gap can have (gaps.VERDICTS)
 
 
 Record = Union[GapRecord, StabilityRecord, EditorRecord, SanityRecord, MetricStatusRecord]

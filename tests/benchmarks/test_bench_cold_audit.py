@@ -16,9 +16,10 @@ round by round so machine load hits both alike:
   work (one 512 px image per forward is ~3x slower than six) and score step 0 four
   times, which hid the audit's own costs: the suite came out at 0.46x of it. Here the
   ratio is the audit's overhead. Target: median suite/bare <= 1.10.
-- warm: the same audit again on its store (everything cached) against pytest's own floor,
-  the same number of trivial cases in a process with the plugin installed. Target: the
-  median warm run within the median floor + 1 s.
+- warm: the same audit again on its store (everything cached) against pytest's own floor:
+  as many trivial cases, with the plugin configured by the same options (so the floor
+  includes loading and checking the configuration, and the difference is the audit's own
+  work per cell plus results.json and the report). Target: median warm <= median floor + 1 s.
 
 Only test_gap.py: the metric sanity cases score the profile's clean seeds (other images
 than the import's, ~40 more forwards per metric) and the stability and model-like cases
@@ -35,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -131,8 +133,15 @@ def suite_batches(files, tree: Path, distinct: set[str]) -> list[list[str]]:
     return batches
 
 
-def bare_loop(batches) -> tuple[float, dict]:
-    t0 = time.perf_counter()
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of every child process waited for so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def bare_loop(batches, cpu: list[float] | None = None) -> tuple[float, dict]:
+    """Wall seconds of the bare loop's process and its scores; its CPU seconds appended to `cpu`."""
+    c0, t0 = _children_cpu(), time.perf_counter()
     out = subprocess.run(
         [sys.executable, "-c", BARE],
         input=json.dumps({"metrics": METRICS, "batches": batches}),
@@ -143,18 +152,15 @@ def bare_loop(batches) -> tuple[float, dict]:
         timeout=3600,
     )
     seconds = time.perf_counter() - t0
+    if cpu is not None:
+        cpu.append(_children_cpu() - c0)
     assert out.returncode == 0, out.stderr[-3000:]
     return seconds, json.loads(out.stdout)
 
 
-def audit(store: Path, reports: Path) -> tuple[float, dict]:
-    """Seconds of `pytest tests_metrics/test_gap.py --dataset NAME -n 0` on `store`, and its results.json."""
-    name = f"bench-{time.monotonic_ns()}"
-    cmd = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "tests_metrics/test_gap.py",
+def audit_options(store: Path, reports: Path, name: str) -> list[str]:
+    """The audit's options: the import by name, the two metrics, the Δs, raw verdicts."""
+    return [
         "-q",
         "-n",
         "0",
@@ -175,9 +181,18 @@ def audit(store: Path, reports: Path) -> tuple[float, dict]:
         "--run-name",
         name,
     ]
-    t0 = time.perf_counter()
+
+
+def audit(store: Path, reports: Path, cpu: list[float] | None = None) -> tuple[float, dict]:
+    """Wall seconds of `pytest tests_metrics/test_gap.py --dataset NAME -n 0` on `store` and
+    its results.json; its CPU seconds appended to `cpu`."""
+    name = f"bench-{time.monotonic_ns()}"
+    cmd = [sys.executable, "-m", "pytest", "tests_metrics/test_gap.py", *audit_options(store, reports, name)]
+    c0, t0 = _children_cpu(), time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=_env(), timeout=3600)
     seconds = time.perf_counter() - t0
+    if cpu is not None:
+        cpu.append(_children_cpu() - c0)
     results = reports / name / "results.json"
     assert results.is_file(), f"no results from {' '.join(cmd)}:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
     return seconds, json.loads(results.read_text())
@@ -202,17 +217,17 @@ AUDITED: dict = {}  # the last cold round's store and results, for the warm benc
 
 def test_cold_audit_vs_bare_pyiqa_loop(benchmark, imported, tmp_path):
     store, batches, where = imported
-    bare_s, suite_s, rounds = [], [], []
+    bare_s, suite_s, bare_cpu, suite_cpu, rounds = [], [], [], [], []
 
     def bare_round():
-        seconds, scores = bare_loop(batches)
+        seconds, scores = bare_loop(batches, bare_cpu)
         bare_s.append(seconds)
         fresh = tmp_path / f"store-{len(bare_s)}"
         shutil.copytree(store, fresh)  # the import only: every score, evidence pair and figure is cold
         return (fresh, scores), {}
 
     def suite(fresh, scores):
-        seconds, results = audit(fresh, tmp_path / "reports")
+        seconds, results = audit(fresh, tmp_path / "reports", suite_cpu)
         suite_s.append(seconds)
         rounds.append((fresh, scores, results))
 
@@ -234,34 +249,34 @@ def test_cold_audit_vs_bare_pyiqa_loop(benchmark, imported, tmp_path):
         inconclusive=sum(c["verdict"] == "inconclusive" for c in cells),
         bare_s=[round(s, 2) for s in bare_s],
         suite_s=[round(s, 2) for s in suite_s],
+        bare_cpu_s=[round(s, 2) for s in bare_cpu],
+        suite_cpu_s=[round(s, 2) for s in suite_cpu],
+        cpu_ratio=round(statistics.median(s / b for s, b in zip(suite_cpu, bare_cpu)), 4),
         ratio_per_round=[round(r, 3) for r in ratios],
         load_average=os.getloadavg()[0],
     )
     print(
         f"\n{len(where)} images, {len(cells)} cells: bare {[round(s, 1) for s in bare_s]} s, "
-        f"suite {[round(s, 1) for s in suite_s]} s (load {os.getloadavg()[0]:.1f})"
+        f"suite {[round(s, 1) for s in suite_s]} s (load {os.getloadavg()[0]:.1f}); CPU bare "
+        f"{[round(s, 1) for s in bare_cpu]} s, suite {[round(s, 1) for s in suite_cpu]} s"
     )
     check_ratio(benchmark, "cold audit/bare pyiqa loop", statistics.median(ratios), at_most=1.10)
 
 
-def pytest_floor(folder: Path, cases: int) -> float:
-    """Seconds pytest needs for `cases` trivial cases in one process with the plugin
-    installed (an entry point: every pytest process loads it): what a warm audit of that
-    many cells cannot go below, whatever the suite does."""
+def pytest_floor(folder: Path, cases: int, store: Path) -> float:
+    """Seconds pytest needs for `cases` trivial cases with the plugin configured exactly as
+    for the audit (the same rootdir, pyproject and options, so the same import and checks
+    of the configuration): what a warm audit of that many cells cannot go below, whatever
+    the suite does. No cell records a finding, so no report is written."""
     folder.mkdir(exist_ok=True)
-    (folder / "test_floor.py").write_text(
-        f"import pytest\n\n\n@pytest.mark.parametrize('i', range({cases}))\ndef test_case(i):\n    pass\n"
-    )
+    test = folder / "test_floor.py"
+    test.write_text(f"import pytest\n\n\n@pytest.mark.parametrize('i', range({cases}))\ndef test_case(i):\n    pass\n")
+    cmd = [sys.executable, "-m", "pytest", "--rootdir", str(ROOT), str(test), *audit_options(store, folder, "floor")]
     t0 = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", "-p", "iqa_audit.pytest_plugin", str(folder)],
-        capture_output=True,
-        cwd=folder,
-        env=_env(),
-        timeout=600,
-        check=True,
-    )
-    return time.perf_counter() - t0
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=_env(), timeout=600)
+    seconds = time.perf_counter() - t0
+    assert out.returncode == 0 and f"{cases} passed" in out.stdout, out.stdout[-3000:] + out.stderr[-3000:]
+    return seconds
 
 
 def test_warm_audit_vs_pytest_floor(benchmark, imported, tmp_path):
@@ -273,7 +288,7 @@ def test_warm_audit_vs_pytest_floor(benchmark, imported, tmp_path):
     floor_s, warm_s, warm_results = [], [], []
 
     def floor_round():
-        floor_s.append(pytest_floor(tmp_path / "floor", len(cold["cells"])))
+        floor_s.append(pytest_floor(tmp_path / "floor", len(cold["cells"]), store))
         return (), {}
 
     def warm():
@@ -281,7 +296,7 @@ def test_warm_audit_vs_pytest_floor(benchmark, imported, tmp_path):
         warm_s.append(seconds)
         warm_results.append(results)
 
-    pytest_floor(tmp_path / "floor", len(cold["cells"]))  # untimed: pytest's own caches written once
+    pytest_floor(tmp_path / "floor", len(cold["cells"]), store)  # untimed: bytecode and pytest's caches written once
     benchmark.pedantic(warm, setup=floor_round, rounds=ROUNDS, iterations=1)
     assert all(_verdicts(r) == _verdicts(cold) for r in warm_results)
     over = statistics.median(warm_s) - statistics.median(floor_s)

@@ -13,7 +13,7 @@ from iqa_audit.core.images import Image
 from iqa_audit.store import decoded
 from iqa_audit.store.decoded import DecodedImages, decoded_file
 
-from .conftest import textured_image
+from tests.conftest import textured_image
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from PIL import Image as PILImage
 from iqa_audit.analysis.evidence import PSNR_BOUND_DB, SSIM_BOUND, Change, measure_change
 from iqa_audit.core.images import Image
 from iqa_audit.editors import create_editor
-from iqa_audit.fidelity import align_to_reference
+from iqa_audit.fidelity.alignment import align_to_reference
 from iqa_audit.tasks.table import get_task
 
 EDITORS = ("codec-jpeg", "codec-webp", "codec-reupload", "sim-noise-tint", "sim-grain-tint", "sim-texture-loss", "sim-crop")
@@ -105,13 +105,21 @@ def test_the_pairs_cover_both_measures_and_both_decisions():
     assert kinds == {"psnr", "ssim", "invisible"}, kinds
 
 
-@pytest.mark.parametrize("shape", [(3, 3), (4, 9), (5, 6), (7, 7), (64, 33)])
-def test_small_and_odd_sizes_match_scikit_image(shape):
+@pytest.mark.parametrize("shape", [(3, 3), (4, 9), (5, 6), (7, 7), (64, 33), (38, 40), (39, 7), (70, 45), (101, 3)])
+@pytest.mark.parametrize("strip_bytes", [None, 1])
+def test_small_and_odd_sizes_match_scikit_image(shape, strip_bytes, monkeypatch):
+    from iqa_audit.analysis import evidence
+
+    if strip_bytes is not None:  # strips of MIN_STRIP_ROWS rows: images taller than that span several
+        monkeypatch.setattr(evidence, "STRIP_BYTES", strip_bytes)
+        monkeypatch.setattr(evidence, "MIN_STRIP_ROWS", 4)
+        evidence._workspaces.__dict__.clear()
     rng = np.random.default_rng(sum(shape))
     a = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
     b = np.clip(a.astype(int) + rng.integers(-2, 3, a.shape), 0, 255).astype(np.uint8)
     old = reference_change(Image.from_array(a), Image.from_array(b))
     new = measure_change(Image.from_array(a), Image.from_array(b), full=True)
+    evidence._workspaces.__dict__.clear()
     assert new.psnr_db == old.psnr_db and new.ssim == pytest.approx(old.ssim, abs=1e-12)
 
 
@@ -132,3 +140,20 @@ def test_a_change_without_ssim_reads_back_and_describes_itself():
     c = Change(30.5, None, "identity")
     assert c.visible and Change.from_dict(c.to_dict()) == c
     assert RunEvidence(0, 1, 5, c).describe() == "run 0: PSNR 30.50 dB (visible change)"
+
+
+def test_threads_and_changing_sizes_do_not_share_buffers():
+    # The strips' buffers are kept per thread and per width: measures of two sizes, in two
+    # threads at once, give what each gives alone.
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(5)
+    pairs = []
+    for shape in ((90, 70), (45, 130), (90, 70), (33, 33)):
+        a = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+        b = np.clip(a.astype(int) + rng.integers(-3, 4, a.shape), 0, 255).astype(np.uint8)
+        pairs.append((Image.from_array(a), Image.from_array(b)))
+    alone = [measure_change(a, b, full=True) for a, b in pairs]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        together = list(pool.map(lambda ab: measure_change(*ab, full=True), pairs * 4))
+    assert together == alone * 4

@@ -80,6 +80,9 @@ MIN_RESIDUAL_RMS = 0.05  # grey levels: below, a residual is a few pixels off by
 MSCN_SIGMA = 7 / 6  # BRISQUE's Gaussian window: 7x7 (radius 3), sigma 7/6
 MSCN_RADIUS = 3
 MSCN_C = 1.0  # BRISQUE's stabilising constant (grey levels)
+# The profile's meaning: bump when a statistic's definition changes. It enters every cached
+# profile's key (with this module's source) and results.json's profile records.
+PROFILE_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,19 @@ class ArtifactProfile:
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, float | None]) -> "ArtifactProfile":
+        """The profile `as_dict` (or JSON of it: null for NaN) wrote; an absent field is NaN."""
+        return cls(**{name: math.nan if d.get(name) is None else float(d[name]) for name in PROFILE_FIELDS})
+
+
+def nearest(target: ArtifactProfile, candidates: Mapping[str, ArtifactProfile]) -> list[tuple[str, float]]:
+    """(name, distance) of every candidate by its distance to `target` (ArtifactProfile.distance,
+    in SCALES units), nearest first, ties by name; a candidate sharing no finite field with
+    the target (distance NaN) is left out."""
+    ranked = ((name, target.distance(p)) for name, p in candidates.items())
+    return sorted(((n, d) for n, d in ranked if math.isfinite(d)), key=lambda nd: (nd[1], nd[0]))
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,11 @@ BUILTIN: Mapping[str, EditorEntry] = _table(
     codec.EDITORS, simulators.EDITORS, vae_roundtrip.EDITORS, diffusers_editor.EDITORS, gemini.EDITORS
 )
 
+# The free, deterministic stand-ins for model output: the codecs and the simulators. Every
+# other editor (gemini, the diffusers editors, vae-roundtrip, a plugin's) runs a model or
+# is the user's own; the artifact profile's "closest simulator" table matches those to these.
+SIMULATORS: frozenset[str] = frozenset(e.name for e in (*codec.EDITORS, *simulators.EDITORS))
+
 
 def editor_names() -> list[str]:
     """Every name `create_editor` resolves: the built-in table and installed entry points."""

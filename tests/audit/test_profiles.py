@@ -6,10 +6,15 @@ step-1 image."""
 
 from __future__ import annotations
 
+import json
 import math
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.conftest import textured_image
+from tests.tiny_audit import GAP_TEST, tiny_audit_args
 
 from iqa_audit.analysis import artifact_profile as ap
 from iqa_audit.audit import profiles
@@ -21,6 +26,8 @@ from iqa_audit.seeds import get_seed
 from iqa_audit.store.store import Store
 from iqa_audit.tasks.table import get_task
 
+pytest_plugins = ["pytester"]
+ROOT = Path(__file__).resolve().parents[2]
 SEED = "soft-texture"
 SIDE = 384
 
@@ -149,3 +156,39 @@ def test_means_skip_statistics_a_run_does_not_define():
     m = profiles._mean([p, q])
     assert m["residual_rms"] == 2.0 and m["spectrum_slope"] == 0.5 and m["peak_frequency"] is None
     assert ap.ArtifactProfile.from_dict(m).blockiness == 1.2
+
+
+@pytest.mark.slow
+def test_a_vae_roundtrip_run_reports_its_profile_and_closest_simulator(pytester, tmp_path):
+    """End to end: an audit of a (tiny, random) VAE round-trip chain beside two simulators
+    writes a profile per chain into results.json, the VAE chain's closest simulator taken
+    from this run's simulator chains, and shows both in the report."""
+    diffusers = pytest.importorskip("diffusers", reason="the diffusers extra is not installed")
+    from tests.editors.test_vae_roundtrip import tiny_vae
+
+    vae = tmp_path / "vae"
+    tiny_vae("AutoencoderKL").save_pretrained(vae)
+    assert diffusers.AutoencoderKL.from_pretrained(vae) is not None
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "tiny.png").write_bytes(textured_image(256, 192).data())
+    pytester.makepyfile(test_gap=GAP_TEST)
+    args = tiny_audit_args(tmp_path, seeds, "--editor", "sim-grain-tint", "--editor", f"vae-roundtrip:model={vae}")
+    args[args.index("--runs") + 1] = "1"
+    i = args.index("tests.plugin_metric_example:sharpness")
+    del args[i - 1 : i + 1]  # one metric is enough: the profiles do not depend on it
+    os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
+    result = pytester.runpytest_subprocess(*args, "--run-name", "p", "-n", "0")
+    assert result.ret in (0, 1), result.stdout.str()[-3000:]
+    res = json.loads((tmp_path / "reports" / "p" / "results.json").read_text())
+    by_setting = {p["setting"]: p for p in res["profiles"]}
+    assert (
+        set(by_setting) == {"sim-noise-tint-replicate", "sim-grain-tint-replicate", f"vae-roundtrip-model={vae}-replicate"}
+        or len(by_setting) == 3
+    )
+    (vae_rec,) = [p for p in res["profiles"] if p["source"] == "model"]
+    assert set(vae_rec["steps"]) == {"3", "6"} and vae_rec["closest_from"] == "run" and vae_rec["error"] is None
+    assert {c["setting"] for c in vae_rec["closest"]} == {"sim-noise-tint-replicate", "sim-grain-tint-replicate"}
+    page = (tmp_path / "reports" / "p" / "index.html").read_text()
+    assert '<section id="profiles">' in page and "Closest simulator" in page
+    assert page.count('<table class="compact profile">') == 3

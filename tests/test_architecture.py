@@ -48,6 +48,8 @@ EDITORS = {
     "iqa_audit.editors.simulators",
     "iqa_audit.editors.gemini",
     "iqa_audit.editors.diffusers_editor",
+    "iqa_audit.editors.vae_roundtrip",
+    "iqa_audit.editors.vae_loading",
 }
 
 

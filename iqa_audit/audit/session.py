@@ -15,7 +15,8 @@ xdist worker); the plugin's hooks and fixtures delegate to it. What a session ho
   made on first use so `pytest --help` and unit tests pay nothing;
 - on the controller: the records collected from every test (`records`), pytest's own
   counts (`outcomes`), how the run was stopped (`sigints`, `interrupted`, `stopped`) and
-  what its outputs became (`outputs`).
+  what its outputs became (`outputs`); at the end, the chains' artifact profiles
+  (audit.profiles), which results.json keeps beside the cells.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ import pytest
 from iqa_audit.audit.interrupts import SigintCounter
 from iqa_audit.chains.paid import PaidBudget
 from iqa_audit.config.audit_config import AuditConfig
-from iqa_audit.results.records import Record
+from iqa_audit.results.records import ProfileRecord, Record
+from iqa_audit.audit.profiles import profile_records
 from iqa_audit.editors import editor_entry
 from iqa_audit.editors.base import parse_spec
 from iqa_audit.core.errors import ConfigError, explain
@@ -238,6 +240,7 @@ class AuditSession:
                 if run_dir.name != cfg.run_name:
                     out.moved = f"reports/{cfg.run_name} was taken by another run; this run's report is in {run_dir}"
                     cfg = replace(cfg, run_name=run_dir.name)
+                profiles = self.profiles(records)
                 results, out.paths, self.interrupted = write_results(
                     cfg,
                     run_dir,
@@ -249,6 +252,7 @@ class AuditSession:
                     collected=session.testscollected,
                     stopped=self.stopped,
                     stop_requested=during.requested,
+                    profiles=profiles,
                 )
                 compare = load_results(cfg.compare) if cfg.compare else None
                 try:
@@ -264,6 +268,18 @@ class AuditSession:
             session.exitstatus = pytest.ExitCode.INTERRUPTED  # however it was stopped: exit code 2
         if not self.interrupted:  # a partial run never pushes a finished one out
             out.pruned = prune_runs(self.reports_root, keep=cfg.keep_reports, current=run_dir)
+
+    def profiles(self, records: list[Record]) -> list[ProfileRecord]:
+        """The artifact profile of every chain the records name (audit.profiles: each pair
+        of images profiled once, kept in the store). None for an interrupted run: its
+        outputs are written at once."""
+        if self.interrupted:
+            return []
+        store = Store(self.cfg.store)
+        try:
+            return profile_records(store, records, self.cfg.delta_steps)
+        finally:
+            store.close()
 
     def close(self) -> None:
         """The controller closes the paid-step ledger it made (workers only used it)."""

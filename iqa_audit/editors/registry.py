@@ -24,7 +24,7 @@ from typing import Any
 
 from iqa_audit.core.console import cli_command
 from iqa_audit.core.errors import ConfigError, explain
-from iqa_audit.editors import codec, diffusers_editor, gemini, simulators
+from iqa_audit.editors import codec, diffusers_editor, gemini, simulators, vae_roundtrip
 from iqa_audit.editors.base import Editor, EditorEntry, parse_spec
 
 ENTRY_POINT_GROUP = "iqa_audit.editors"
@@ -40,7 +40,14 @@ def _table(*tables: Sequence[EditorEntry]) -> Mapping[str, EditorEntry]:
 
 
 # Free, deterministic editors first; then the heavy/paid ones (their SDK imports are lazy).
-BUILTIN: Mapping[str, EditorEntry] = _table(codec.EDITORS, simulators.EDITORS, diffusers_editor.EDITORS, gemini.EDITORS)
+BUILTIN: Mapping[str, EditorEntry] = _table(
+    codec.EDITORS, simulators.EDITORS, vae_roundtrip.EDITORS, diffusers_editor.EDITORS, gemini.EDITORS
+)
+
+# The free, deterministic stand-ins for model output: the codecs and the simulators. Every
+# other editor (gemini, the diffusers editors, vae-roundtrip, a plugin's) runs a model or
+# is the user's own; the artifact profile's "closest simulator" table matches those to these.
+SIMULATORS: frozenset[str] = frozenset(e.name for e in (*codec.EDITORS, *simulators.EDITORS))
 
 
 def editor_names() -> list[str]:

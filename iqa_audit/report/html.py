@@ -8,7 +8,7 @@ show it as text, never run it.
 
 Order on the page: header (what was audited, outcome counts), what changed since the
 compared run, the gap heatmaps and failure counts (the study's Figures 5 and 6), the score
-curves (Figure 7), the editor audit, the image strips, then one row per test outcome that
+curves (Figure 7), the editor audit, the chains' artifact profiles, the image strips, then one row per test outcome that
 every heatmap cell and table cell links to.
 
 The sections are built in their own modules; this one lays out the page (head, CSS,
@@ -19,6 +19,7 @@ navigation, footer) and writes it:
 - families_html: which metric each setting fools, and the seeds' clean scores;
 - findings_html: stability under content change, detection delays;
 - editors_html: the editor audit table;
+- profiles_html: each chain's artifact profile, and the simulator closest to each real chain;
 - strips_html: the image strips (pictures read through store_images);
 - outcomes_html: the test outcomes and the run's details.
 """
@@ -39,6 +40,7 @@ from iqa_audit.report.gaps_html import curves_section, heatmap_section
 from iqa_audit.report.header_html import page_header
 from iqa_audit.report.markup import e
 from iqa_audit.report.outcomes_html import details_section, outcomes_section
+from iqa_audit.report.profiles_html import profile_section
 from iqa_audit.report.store_images import ImageSource
 from iqa_audit.report.strips_html import strip_section
 from iqa_audit.results.writer import RunResults
@@ -86,6 +88,7 @@ def render_report(results: RunResults, *, compare: RunResults | None = None, fig
         ("curves", "Score curves", curves_section(cells, cache)),
         ("stability", "Stability", stability_section(cells, cache)),
         ("editors", "Editor audit", editor_section(cells, images, cache)),
+        ("profiles", "Artifact profiles", profile_section(results.profiles)),
         ("delays", "Detection delay", delay_section(summary)),
         ("strips", "Image strips", strip_section(cells, images, cache)),
         ("outcomes", "Test outcomes", outcomes_section(cells)),

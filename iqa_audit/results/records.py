@@ -21,7 +21,7 @@ always written (null where a field does not apply). Reading, a field marked *req
 be present; an absent optional field reads as its default (None, or empty).
 
 Fields every kind has:
-    kind        str    "gap" | "stability" | "editor" | "sanity" | "metric-status"
+    kind        str    "gap" | "stability" | "editor" | "sanity" | "metric-status" | "profile"
     cell        str    the cell's key (cells.cell_name): "gap:<metric id>-<setting>-<seed>-d<Δ>",
                        "stability:<metric id>-<add task>-<seed>", "editor:<check>-<setting>-<seed>",
                        "sanity:<metric id>-<check>", "metric-status:<metric name>". Required.
@@ -137,6 +137,33 @@ Not in results.json's `cells`: results summarises these in its `metrics` table.
     status      str    "unavailable". Required.
     why         str?   the reason, with the fix.
 
+kind "profile" (ProfileRecord): the artifact profile of one chain (setting, seed), not a
+cell: results.json keeps these in its `profiles` list, written once at the end of the run
+from the chains the cells' records name (audit.profiles).
+    cell        str    "profile:<setting>-<seed>". Required.
+    setting, seed  str  as for gap. Required.
+    editor, task str?  the setting's editor spec and task ("imported" for --dataset chains).
+    source      str    "simulator" (a built-in codec or simulator editor: editors.registry.
+                       SIMULATORS), "model" (any other: gemini, the diffusers editors,
+                       vae-roundtrip, a plugin's) or "imported" (--dataset). Required.
+    version     int    analysis.artifact_profile.PROFILE_VERSION of the statistics. Required.
+    reference_step int  the step each profile measures the change from (1, the study's reference).
+    steps       {step: {statistic: float?}}  per profiled step (the run's Δ steps the chain
+                       reached): the mean over runs of each ArtifactProfile statistic (units
+                       and sources: analysis/artifact_profile.py's table), null where no run
+                       defines it.
+    runs        {step: int}  the runs each step's means are over.
+    closest     [{"setting", "distance", "step"}]  model and imported chains: the simulator
+                       settings nearest in profile space at the last profiled step, nearest
+                       first (at most 3); distance in SCALES units (root mean square over
+                       the statistics finite in both: 1 is one typical spread each). Empty
+                       for a simulator, or with nothing to compare.
+    closest_from str?  where the simulators' profiles came from: "run" (this run's
+                       simulator chains on the same seed at the same step) or "reference"
+                       (audit.profiles.REFERENCE_SETTINGS run from this chain's step-1 image,
+                       cut to its central REFERENCE_SIDE px, and this chain's own profile
+                       taken on the same cut).
+
 Records written by the previous release carry alias keys for one value: a gap record
 both `gap` and `value`, gap and stability records both `metric_version` and `version`, an
 editor record both `editor_version` and `version`. `parse` reads those (LEGACY_ALIASES) so
@@ -146,16 +173,16 @@ an old results.json still compares; records made now have only `value` and `vers
 from __future__ import annotations
 
 import math
-import numbers
 import types
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
-from typing import Any, ClassVar, Union, get_args, get_origin, get_type_hints
+from typing import Any, ClassVar, Union
 
 from iqa_audit.analysis.gaps import VERDICTS
 from iqa_audit.core.errors import RecordError, explain
+from iqa_audit.results.record_fields import conforms, hints, plain, short, tuples, type_name
 
-_FIX = (
+RESULTS_FIX = (
     "Use a results.json written by iqa-audit (reports/<run-name>/results.json), unedited, or re-run the "
     "audit to write a fresh one."
 )
@@ -179,22 +206,22 @@ class _Record:
     error_step: int | None = None
 
     def __post_init__(self) -> None:
-        for f, hint in field_types(type(self)).items():
+        for f, hint in hints(type(self)).items():
             value = getattr(self, f)
-            if not _conforms(value, hint):
+            if not conforms(value, hint):
                 raise RecordError(
                     explain(
                         f"record {self.cell!r} (kind {self.kind}): field {f}",
-                        expected=_name(hint),
-                        got=f"{type(value).__name__} {_short(value)}",
-                        fix=_FIX,
+                        expected=type_name(hint),
+                        got=f"{type(value).__name__} {short(value)}",
+                        fix=RESULTS_FIX,
                     )
                 )
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object results.json holds: `kind`, every field (tuples as lists) and the
         old names this format version still writes (WRITTEN_ALIASES), each with its key's value."""
-        d = {"kind": self.kind, **{f.name: _plain(getattr(self, f.name)) for f in fields(self)}}
+        d = {"kind": self.kind, **{f.name: plain(getattr(self, f.name)) for f in fields(self)}}
         for old in WRITTEN_ALIASES.get(self.kind, ()):
             d[old] = d[LEGACY_ALIASES[self.kind][old]]
         return d
@@ -220,7 +247,7 @@ class _Gated(_Record):
                     f"record {self.cell!r} (kind {self.kind}): field value",
                     expected="a number",
                     got="NoneType None on a record without an error (null is for a cell that could not be judged)",
-                    fix=_FIX,
+                    fix=RESULTS_FIX,
                 )
             )
 
@@ -326,6 +353,29 @@ class MetricStatusRecord(_Record):
     why: str | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class ProfileRecord(_Record):
+    """The artifact profile of one chain setting on one seed (module doc, kind "profile")."""
+
+    kind: ClassVar[str] = "profile"
+    setting: str
+    seed: str
+    source: str
+    version: int
+    editor: str | None = None
+    task: str | None = None
+    reference_step: int = 1
+    steps: Mapping[str, Mapping[str, float | None]] = field(default_factory=dict)
+    runs: Mapping[str, int] = field(default_factory=dict)
+    closest: tuple[Json, ...] = ()
+    closest_from: str | None = None
+
+    @property
+    def last_step(self) -> str | None:
+        """The last profiled step (a `steps` key), or None when none was profiled."""
+        return max(self.steps, key=int) if self.steps else None
+
+
 def verdict_or_sign(verdict: str | None, passed: bool) -> str:
     """A verdict: `verdict` ('pass', 'fail' or 'inconclusive'), else pass/fail from `passed`
     (records and baselines written before verdicts had a third value, and the kinds
@@ -333,11 +383,11 @@ def verdict_or_sign(verdict: str | None, passed: bool) -> str:
     return verdict if verdict in VERDICTS else ("pass" if passed else "fail")
 
 
-Record = Union[GapRecord, StabilityRecord, EditorRecord, SanityRecord, MetricStatusRecord]
+Record = Union[GapRecord, StabilityRecord, EditorRecord, SanityRecord, MetricStatusRecord, ProfileRecord]
 GatedRecord = Union[GapRecord, StabilityRecord, EditorRecord]
 GATED = (GapRecord, StabilityRecord, EditorRecord)  # the kinds the baseline gates (isinstance)
 KINDS: Mapping[str, type] = types.MappingProxyType(
-    {cls.kind: cls for cls in (GapRecord, StabilityRecord, EditorRecord, SanityRecord, MetricStatusRecord)}
+    {cls.kind: cls for cls in (GapRecord, StabilityRecord, EditorRecord, SanityRecord, MetricStatusRecord, ProfileRecord)}
 )
 
 # Every older name of a key: {kind: {old name: the key now}}. Read by `parse`, always
@@ -363,12 +413,16 @@ def parse(d: Any) -> Record:
     not an object, its kind is unknown, a required field is missing, a field is unknown,
     or a value has the wrong type."""
     if not isinstance(d, Mapping):
-        raise RecordError(explain("a cell record", expected="a JSON object", got=f"{type(d).__name__} {_short(d)}", fix=_FIX))
+        raise RecordError(
+            explain("a cell record", expected="a JSON object", got=f"{type(d).__name__} {short(d)}", fix=RESULTS_FIX)
+        )
     name = repr(d.get("cell", "<no cell>"))
     kind = d.get("kind")
     cls = KINDS.get(kind) if isinstance(kind, str) else None
     if cls is None:
-        raise RecordError(explain(f"record {name}: field kind", expected="one of " + ", ".join(KINDS), got=repr(kind), fix=_FIX))
+        raise RecordError(
+            explain(f"record {name}: field kind", expected="one of " + ", ".join(KINDS), got=repr(kind), fix=RESULTS_FIX)
+        )
     values = _unalias(dict(d), name, kind)
     del values["kind"]
     known = {f.name: f for f in fields(cls)}
@@ -379,7 +433,7 @@ def parse(d: Any) -> Record:
                 f"record {name} (kind {kind})",
                 expected="only the fields of records.py's schema",
                 got="unknown field(s) " + ", ".join(unknown),
-                fix=f"{_FIX} A file written by a newer iqa-audit needs that version to read it.",
+                fix=f"{RESULTS_FIX} A file written by a newer iqa-audit needs that version to read it.",
             )
         )
     missing = [n for n, f in known.items() if n not in values and f.default is MISSING and f.default_factory is MISSING]
@@ -389,11 +443,11 @@ def parse(d: Any) -> Record:
                 f"record {name} (kind {kind})",
                 expected="required field(s) " + ", ".join(missing),
                 got="a record without them",
-                fix=_FIX,
+                fix=RESULTS_FIX,
             )
         )
-    hints = field_types(cls)
-    return cls(**{k: _tuples(v, hints[k]) for k, v in values.items()})
+    field_hints = hints(cls)
+    return cls(**{k: tuples(v, field_hints[k]) for k, v in values.items()})
 
 
 def parse_all(ds: Any) -> list[Record]:
@@ -401,7 +455,7 @@ def parse_all(ds: Any) -> list[Record]:
     (also when `ds` is not a list)."""
     if not isinstance(ds, (list, tuple)):
         raise RecordError(
-            explain("results.json's cells", expected="a list of records", got=f"{type(ds).__name__} {_short(ds)}", fix=_FIX)
+            explain("results.json's cells", expected="a list of records", got=f"{type(ds).__name__} {short(ds)}", fix=RESULTS_FIX)
         )
     return [parse(d) for d in ds]
 
@@ -416,8 +470,8 @@ def _unalias(d: dict[str, Any], name: str, kind: str) -> dict[str, Any]:
                 explain(
                     f"record {name} (kind {kind})",
                     expected=f"{alias!r} (an older name of {key!r}) equal to {key!r}",
-                    got=f"{alias}={_short(value)}, {key}={_short(d[key])}",
-                    fix=_FIX,
+                    got=f"{alias}={short(value)}, {key}={short(d[key])}",
+                    fix=RESULTS_FIX,
                 )
             )
         d.setdefault(key, value)
@@ -427,72 +481,3 @@ def _unalias(d: dict[str, Any], name: str, kind: str) -> dict[str, Any]:
 def _same(a: Any, b: Any) -> bool:
     nan = isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)
     return nan or a == b
-
-
-# ----- field types ---------------------------------------------------------------------------
-_HINTS: dict[type, dict[str, Any]] = {}
-
-
-def field_types(cls: type) -> dict[str, Any]:
-    """{field: type} of a record class (annotations resolved once per class)."""
-    if cls not in _HINTS:
-        resolved = get_type_hints(cls)
-        _HINTS[cls] = {f.name: resolved[f.name] for f in fields(cls)}
-    return _HINTS[cls]
-
-
-def _conforms(value: Any, hint: Any) -> bool:
-    """Whether a JSON-like value has the field type `hint` (numbers: any real, bool apart)."""
-    if hint is Any:
-        return True
-    if hint is type(None):
-        return value is None
-    origin, args = get_origin(hint), get_args(hint)
-    if origin in (Union, types.UnionType):
-        return any(_conforms(value, a) for a in args)
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-    if hint is float:
-        return isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if hint is str:
-        return isinstance(value, str)
-    if origin is Mapping or origin is dict:
-        return isinstance(value, Mapping) and all(_conforms(k, args[0]) and _conforms(v, args[1]) for k, v in value.items())
-    if origin is tuple:
-        return isinstance(value, (tuple, list)) and all(_conforms(v, args[0]) for v in value)
-    raise TypeError(f"records: no check for field type {hint!r}")
-
-
-def _name(hint: Any) -> str:
-    args = get_args(hint)
-    if get_origin(hint) in (Union, types.UnionType):
-        return " or ".join(_name(a) for a in args)
-    if hint is type(None):
-        return "null"
-    if get_origin(hint) in (Mapping, dict):
-        return f"an object of {_name(args[1])}" if args[1] is not Any else "an object"
-    if get_origin(hint) is tuple:
-        return f"a list of {_name(args[0])}"
-    return {bool: "true/false", int: "an integer", float: "a number", str: "a string"}.get(hint, str(hint))
-
-
-def _tuples(value: Any, hint: Any) -> Any:
-    """A JSON list read into a tuple field becomes a tuple (records compare equal after a round trip)."""
-    if isinstance(value, list) and (get_origin(hint) is tuple or any(get_origin(a) is tuple for a in get_args(hint))):
-        return tuple(value)
-    return value
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, Mapping) and not isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."

@@ -30,9 +30,10 @@ from typing import Any, Union, get_args, get_origin
 
 from iqa_audit.analysis.gaps import VERDICTS
 from iqa_audit.results import records
+from iqa_audit.results.record_fields import hints
 
 FORMAT = "iqa-audit-results/1"
-FORMAT_VERSION = "1.2"
+FORMAT_VERSION = "1.3"
 SCHEMA_FILE = "results.schema.json"
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -45,8 +46,11 @@ FORMAT_HISTORY: tuple[tuple[str, str], ...] = (
         "old names written beside the new ones.",
     ),
     ("1.2", "the old names `gap`, `metric_version` and `editor_version` dropped; `format_version` added."),
+    ("1.3", "`profiles` added: each chain's artifact profile and its closest simulators."),
 )
 
+# Record kinds results.json never holds: a metric's status is summarised in `metrics`.
+NOT_CELLS = frozenset({"metric-status"})
 _OUTCOMES = ("passed", "failed", "xfailed", "xpassed", "skipped", "error")
 _OBJECT = {"type": "object"}
 _STEP_FLOATS = {"type": "object", "additionalProperties": {"type": "number"}}
@@ -120,17 +124,21 @@ def json_schema() -> dict[str, Any]:
     its record class, all of them required (the writer writes every field, null where one
     does not apply), no unknown key."""
     kinds = records.KINDS
-    defs = {kind: _record_schema(cls) for kind, cls in kinds.items() if kind != "metric-status"}
+    defs = {kind: _record_schema(cls) for kind, cls in kinds.items() if kind not in NOT_CELLS}
+    cell_kinds = sorted(set(defs) - {"profile"})
     cell = {
         "type": "object",
         "required": ["kind"],
-        "properties": {"kind": {"enum": sorted(defs)}},
-        "allOf": [
-            {"if": {"properties": {"kind": {"const": kind}}}, "then": {"$ref": f"#/$defs/{kind}"}} for kind in sorted(defs)
-        ],
+        "properties": {"kind": {"enum": cell_kinds}},
+        "allOf": [{"if": {"properties": {"kind": {"const": kind}}}, "then": {"$ref": f"#/$defs/{kind}"}} for kind in cell_kinds],
     }
     props = {key: {**schema, "description": text} for key, (schema, text) in TOP_LEVEL.items()}
     props["cells"] = {"type": "array", "items": {"$ref": "#/$defs/cell"}, "description": "one record per audit cell"}
+    props["profiles"] = {
+        "type": "array",
+        "items": {"$ref": "#/$defs/profile"},
+        "description": "each chain's artifact profile (setting, seed) and its closest simulators",
+    }
     return {
         "$schema": DRAFT,
         "title": f"iqa-audit results.json, format {FORMAT} version {FORMAT_VERSION}",
@@ -144,10 +152,10 @@ def json_schema() -> dict[str, Any]:
 
 
 def _record_schema(cls: type) -> dict[str, Any]:
-    hints = records.field_types(cls)
+    field_hints = hints(cls)
     props: dict[str, Any] = {"kind": {"const": cls.kind}}
     for f in fields(cls):
-        props[f.name] = _type_schema(hints[f.name])
+        props[f.name] = _type_schema(field_hints[f.name])
     props["outcome"] = {"enum": [*_OUTCOMES, None]}
     for old in records.WRITTEN_ALIASES.get(cls.kind, ()):
         key = records.LEGACY_ALIASES[cls.kind][old]

@@ -29,6 +29,8 @@ from iqa_audit.results.records import (
     EditorRecord,
     GapRecord,
     MetricStatusRecord,
+    RESULTS_FIX,
+    ProfileRecord,
     Record,
     SanityRecord,
     StabilityRecord,
@@ -56,13 +58,15 @@ from iqa_audit.results.schema import FORMAT, FORMAT_VERSION
 
 @dataclass(frozen=True)
 class RunResults:
-    """One run's results.json, typed: `cells`, its cell records (records.py), and
+    """One run's results.json, typed: `cells`, its cell records (records.py), `profiles`,
+    the chains' artifact profiles (records.ProfileRecord, the file's `profiles` list), and
     `summary`, everything else the file holds (format, run, metrics, weights, editors,
     detection_delays, excluded_settings: JSON values, shaped as `build_results` writes
-    them). URLs in both are redacted (urls.redact_urls)."""
+    them). URLs in all are redacted (urls.redact_urls)."""
 
     summary: Mapping[str, Any]
     cells: tuple[Record, ...]
+    profiles: tuple[ProfileRecord, ...] = ()
 
     @property
     def run(self) -> Mapping[str, Any]:
@@ -71,7 +75,7 @@ class RunResults:
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object results.json holds."""
-        return {**self.summary, "cells": [r.to_dict() for r in self.cells]}
+        return {**self.summary, "cells": [r.to_dict() for r in self.cells], "profiles": [p.to_dict() for p in self.profiles]}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RunResults:
@@ -79,7 +83,14 @@ class RunResults:
         an older one to compare with, may hold some). Raises RecordError for a malformed
         cell record (records.parse_all; the previous release's are read)."""
         data = redact_urls(data)
-        return cls({k: v for k, v in data.items() if k != "cells"}, tuple(parse_all(data.get("cells", []) or [])))
+        profiles = tuple(parse_all(data.get("profiles", []) or []))  # absent in files written before profiles
+        wrong = [p.cell for p in profiles if not isinstance(p, ProfileRecord)]
+        if wrong:
+            raise RecordError(
+                explain("results.json's profiles", expected='records of kind "profile"', got=", ".join(wrong), fix=RESULTS_FIX)
+            )
+        summary = {k: v for k, v in data.items() if k not in ("cells", "profiles")}
+        return cls(summary, tuple(parse_all(data.get("cells", []) or [])), profiles)  # type: ignore[arg-type]
 
 
 def machine(device: str = "cpu") -> dict[str, Any]:
@@ -200,13 +211,15 @@ def build_results(
     interrupted: bool = False,
     collected: int | None = None,
     stopped: str | None = None,
+    profiles: Sequence[ProfileRecord] = (),
 ) -> RunResults:
     """The run's results from its records (metric-status records go to `metrics`, the
     others to `cells`), every URL redacted. `outcomes`: pytest's own counts for the
     session (what its summary line says); by default the records' outcomes. `interrupted`: the session was stopped (Ctrl-C, however
     many, wherever they landed) before every collected case (`collected`) ran, so the file
     holds only the cases that did. `stopped`: pytest's reason when it stopped early without
-    an interrupt ("stopping after 1 failures": -x, --maxfail); the cells that ran are all here."""
+    an interrupt ("stopping after 1 failures": -x, --maxfail); the cells that ran are all here.
+    `profiles`: the chains' artifact profiles (audit.profiles), kept apart from the cells."""
 
     cells = cell_records(records)
     counts: dict[str, int] = {}
@@ -247,7 +260,7 @@ def build_results(
             "excluded_settings": excluded_settings(cfg),
         }
     )
-    return RunResults(summary, tuple(redacted(r) for r in cells))
+    return RunResults(summary, tuple(redacted(r) for r in cells), tuple(redacted(p) for p in profiles))
 
 
 def redacted(rec: Record) -> Record:
@@ -321,6 +334,7 @@ def write_results(
     collected: int | None = None,
     stopped: str | None = None,
     stop_requested: Callable[[], bool] = lambda: False,
+    profiles: Sequence[ProfileRecord] = (),
 ) -> tuple[RunResults, dict[str, Path], bool]:
     """Write results.json and, with --update-baseline, the baseline; returns the results
     written, the files' paths and whether the results say the run was interrupted.
@@ -330,7 +344,8 @@ def write_results(
     came before the baseline is written makes the run interrupted (results.json is written
     again, marked, and no baseline), one that came after changes nothing (every output is
     complete by then). `stopped`: why pytest stopped early without an interrupt (-x,
-    --maxfail, session.shouldstop), for results.json. Raises ReportError (unwritable) when
+    --maxfail, session.shouldstop), for results.json. `profiles`: the chains' artifact
+    profiles, results.json's `profiles`. Raises ReportError (unwritable) when
     a file cannot be written, e.g. on a full disk; no temporary file is left behind."""
 
     def results_for(interrupted: bool) -> RunResults:
@@ -343,6 +358,7 @@ def write_results(
             interrupted=interrupted,
             collected=collected,
             stopped=stopped,
+            profiles=profiles,
         )
 
     results = results_for(interrupted)

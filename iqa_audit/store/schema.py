@@ -56,7 +56,9 @@ CREATE TABLE IF NOT EXISTS object_checks (
 );
 -- Results derived from stored content, keyed by a digest of all their inputs (including
 -- the source of the code that computes them), so a warm re-run reads instead of recomputing:
--- 'identity' (a metric's id/version/range), 'evidence', 'fidelity' (an editor check), 'sanity'.
+-- 'identity' (a metric's id/version/range), 'evidence', 'fidelity' (an editor check), 'sanity',
+-- 'profile' (the artifact profile of a pair of images: both content hashes, the profile's
+-- version) and 'profile-reference' (a reference simulator chain's profile: audit/profiles.py).
 -- Also kept here, keyed by what they answer: 'nonfinite' (a NaN/±inf a metric returned for
 -- an image), an LLM judge's answers, and the records of dataset imports.
 CREATE TABLE IF NOT EXISTS memos (

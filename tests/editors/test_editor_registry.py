@@ -22,7 +22,7 @@ PLUGIN = "tests.plugin_editor_example"
 
 # The built-in names before the table replaced the import-side-effect registry (issue 14),
 # codec-reupload, the quick profile's degrading codec chain (issue 10), and the task-check
-# simulators of issue 16 (sim-no-colour, sim-no-transform, sim-sepia).
+# simulators of issue 16 (sim-no-colour, sim-no-transform, sim-sepia), and vae-roundtrip (issue 25).
 BUILTIN_NAMES = [
     "codec-jpeg",
     "codec-reupload",
@@ -46,6 +46,7 @@ BUILTIN_NAMES = [
     "sim-sepia",
     "sim-texture-loss",
     "sim-wrinkles",
+    "vae-roundtrip",
 ]
 
 

@@ -46,7 +46,7 @@ class HtmlExtras:
         self._records = records or (list)
         self._store_root = store_root
         self._images: ImageSource | None = None
-        self._cache: FigureCache | None = None  # thumbnails and heatmaps on disk, under the store
+        self._cache: FigureCache | None = None  # thumbnails on disk, under the store
         self._thumbs: dict[str, tuple[bytes, int, int] | None] = {}  # a chain's images recur in many cases
 
     # ----- per case ------------------------------------------------------------------------
@@ -112,7 +112,7 @@ class HtmlExtras:
     # ----- summary -------------------------------------------------------------------------
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_summary(self, prefix: list, summary: list, postfix: list) -> None:
-        summary.append(summary_html(list(self._records()), report_path(self.config), cache=self._figure_cache()))
+        summary.append(summary_html(list(self._records()), report_path(self.config)))
 
 
 def run_store(config: pytest.Config) -> Path:
@@ -128,10 +128,10 @@ def report_path(config: pytest.Config) -> Path | None:
     return None if session is None else session.outputs.paths.get("report")
 
 
-def summary_html(records: Sequence[Record], page: Path | None = None, *, cache: FigureCache | None = None) -> str:
-    """`cache`: where drawn heatmaps are kept (None: draw them); the same figures as the
-    page's, so with the store's cache the summary costs no drawing after the page."""
-    plots = heatmap_plots(records, cache)
+def summary_html(records: Sequence[Record], page: Path | None = None) -> str:
+    """The page's heatmaps (inline SVG, styled by their own attributes: pytest-html's page
+    has none of the report's CSS), with a link to the page."""
+    plots = heatmap_plots(records)
     link = (
         f'<p>Full iqa-audit report (curves, image strips, editor audit): <a href="{e(Path(page).resolve().as_uri())}">'
         f"{e(page)}</a></p>"
@@ -150,8 +150,7 @@ def summary_html(records: Sequence[Record], page: Path | None = None, *, cache: 
     ]
     parts.append("<div>")
     parts.extend(
-        f'<img src="{data_uri("image/png", p.png)}" width="{p.width}" height="{p.height}" alt="{e(alt)}" '
-        'style="max-width:100%;height:auto;margin:0 12px 8px 0;vertical-align:top">'
+        f'<div style="display:inline-block;max-width:100%;margin:0 12px 8px 0;vertical-align:top">{p.html(alt)}</div>'
         for _, alt, p in plots
     )
     parts.append("</div>")

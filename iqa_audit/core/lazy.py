@@ -28,7 +28,6 @@ HEAVY = {
     "accelerate": "the optional [diffusers] extra",
     "ray": "1.3 s; the optional [ray] extra",
     "google": "google-genai, 1.3 s; paid editors and the VLM counter/judge only",
-    "matplotlib": "1.5 s (pyplot); report figures only",
     "scipy": "0.6-0.9 s (ndimage); seeds and simulators, not a warm run",
     "skimage": "its submodules (filters, morphology, metrics) import scipy: 0.6 s",
     "huggingface_hub": "its submodules import httpx: 0.1-0.2 s; hf:// imports only",

@@ -1,21 +1,15 @@
-"""Line figures: the score curves per metric (the study's Figure 7: normalised score vs
-step, one line per seed) and the stability panels (add chain against replicate chain),
-with one colour and marker per seed. `figures.curves` / `figures.stability` turn them into
-bytes.
+"""Line figures as inline SVG: the score curves per metric (the study's Figure 7: normalised
+score vs step, one line per seed) and the stability panels (add chain against replicate
+chain), with one colour and marker per seed.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import math
+from collections.abc import Sequence
 
-import numpy as np
-
-if TYPE_CHECKING:  # matplotlib is imported on first use; these are annotations only
-    from matplotlib.figure import Figure
-
-from iqa_audit.report.figure_base import DPI, _mpl, plain
 from iqa_audit.report.model import MetricCurves, StabilityFigure, fmt
-
+from iqa_audit.report.svg import Axes, Svg, line, marker, nice_ticks, padded, points, rect, text, text_width
 
 # One colour and one marker per seed. Thirteen hues picked apart in CIELAB (every pair at
 # least 20 CIEDE2000 units, farthest-point selection at lightness 28–78 so every line shows
@@ -37,6 +31,8 @@ SEED_COLOURS = (
     "#d1b9a2",
 )
 SEED_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "h", "<", ">", "p", "d")
+ADD_COLOUR, REPLICATE_COLOUR = "#1f5fbf", "#888888"
+FAIL_COLOUR = "#b42318"
 
 
 def seed_style(index: int) -> tuple[str, str]:
@@ -44,73 +40,77 @@ def seed_style(index: int) -> tuple[str, str]:
     return SEED_COLOURS[index % len(SEED_COLOURS)], SEED_MARKERS[(index + index // len(SEED_COLOURS)) % len(SEED_MARKERS)]
 
 
-def curves_figure(mc: MetricCurves) -> Figure:
+def _x_ticks(steps: Sequence[int]) -> list[float]:
+    """Every scored step, or round ones when there are too many to read."""
+    steps = sorted(set(steps))
+    return list(steps) if len(steps) <= 12 else nice_ticks(steps[0], steps[-1], 8)
+
+
+def _polyline(xy: Sequence[tuple[float, float]], colour: str, width: float = 1.8, dash: str = "") -> str:
+    d = f' stroke-dasharray="{dash}"' if dash else ""
+    return f'<polyline points="{points(xy)}" fill="none" stroke="{colour}" stroke-width="{width}" stroke-linejoin="round"{d}/>'
+
+
+def curves_figure(mc: MetricCurves) -> Svg:
     """Figure 7 of the study: normalised score vs step, one line per seed, mean ± spread.
 
     The normalised scale is 0–100 over the metric's typical range; values can leave it
     (a noise estimator's score on a noisy chain). The band 0–100 is shaded, and when any
-    value leaves it the axis label says so."""
+    value leaves it the figure says so in red."""
     n = max(len(mc.by_setting), 1)
     seeds = sorted({c.seed for _, cs in mc.by_setting for c in cs})
-    panel, gap, left, legend = 3.7, 0.3, 0.75, 0.45 + 0.065 * max((len(s) for s in seeds), default=4)
-    width, height, bottom, top = left + n * panel + (n - 1) * gap + legend, 3.0, 0.5, 0.3
-    fig = _mpl().Figure(figsize=(width, height), dpi=DPI)
     style = {s: seed_style(i) for i, s in enumerate(seeds)}
+    panel, gap, left, top, bottom = 370, 30, 78, 30, 50
+    legend = 40 + max((text_width(s, 10) for s in seeds), default=30)
+    width = math.ceil(left + n * panel + (n - 1) * gap + legend + 10)
+    height = 300
     values = [v for _, cs in mc.by_setting for c in cs for v in c.mean]
     outside = [v for v in values if not 0 <= v <= 100]
-    axes = []
+    reach = [v for _, cs in mc.by_setting for c in cs for m, s in zip(c.mean, c.spread) for v in (m - s, m + s)] + [0.0, 100.0]
+    y0, y1 = padded(min(reach), max(reach))
+    yticks = nice_ticks(y0, y1)
+    out = []
     for k, (setting, cs) in enumerate(mc.by_setting):
-        ax = fig.add_axes(
-            ((left + k * (panel + gap)) / width, bottom / height, panel / width, (height - bottom - top) / height),
-            sharey=axes[0] if axes else None,
-        )
-        axes.append(ax)
-        ax.axhspan(0, 100, color="#f2f4f7", zorder=-1, lw=0)
-        for edge in (0, 100):
-            ax.axhline(edge, color="#8a94a3", lw=0.8, ls="-", zorder=0)
-        for d in mc.deltas:
-            ax.axvline(d, color="#bbb", lw=0.8, ls=":", zorder=0)
-        ax.axvline(1, color="#555", lw=0.9, ls="--", zorder=0)
+        steps = sorted({s for c in cs for s in c.steps} | {1, *mc.deltas})
+        ax = Axes(left + k * (panel + gap), top, panel, height - top - bottom, *padded(steps[0], steps[-1]), y0, y1)
+        out.append(rect(ax.x, ax.py(100), ax.w, ax.py(0) - ax.py(100), "#f2f4f7"))
+        out.append(ax.frame(_x_ticks([s for c in cs for s in c.steps]), yticks, ylabels=k == 0))
+        out += [ax.hline(edge, "#8a94a3") for edge in (0, 100)]
+        out += [ax.vline(d, "#bbb", 0.8, "1.5 2") for d in mc.deltas]
+        out.append(ax.vline(1, "#555", 0.9, "4 3"))
         for c in cs:
-            x, y, s = np.array(c.steps), np.array(c.mean), np.array(c.spread)
-            colour, marker = style[c.seed]
-            ax.plot(x, y, marker=marker, ms=3.5, lw=1.3, color=colour, label=plain(c.seed))
-            if c.runs > 1 and np.any(s > 0):
-                ax.fill_between(x, y - s, y + s, color=colour, alpha=0.15, lw=0)
-        ax.set_title(plain(setting), fontsize=9, loc="left")
-        ax.set_xticks(sorted({k for c in cs for k in c.steps}))
-        ax.set_xlabel("step (dashed: step 1, the reference; dotted: Δ steps)", fontsize=7)
-        ax.tick_params(labelsize=7.5)
-        if k:
-            ax.tick_params(labelleft=False)
-        ax.grid(alpha=0.25)
-        for spine in ("top", "right"):
-            ax.spines[spine].set_visible(False)
-    if axes:
-        axes[0].set_ylabel(f"{plain(mc.metric_id)}, normalised\n(higher = better; shaded: 0–100)", fontsize=8)
-        if outside:
-            # Said on the figure itself: a reader of the axis alone would take 0–100 for granted.
-            lo, hi = min(values), max(values)
-            axes[-1].set_title(
-                f"values {lo:.0f} to {hi:.0f} leave the 0–100 scale".replace("-", "−"), loc="right", fontsize=7.5, color="#b42318"
-            )
-        handles, labels = axes[0].get_legend_handles_labels()
-        if handles:
-            fig.legend(
-                handles,
-                labels,
-                loc="upper left",
-                bbox_to_anchor=(1 - (legend - 0.1) / width, 1 - 0.1 / height),
-                fontsize=7,
-                frameon=False,
-                title="seed",
-                title_fontsize=7.5,
-                alignment="left",
-            )
-    return fig
+            colour, shape = style[c.seed]
+            xy = [(ax.px(x), ax.py(y)) for x, y in zip(c.steps, c.mean)]
+            if c.runs > 1 and any(s > 0 for s in c.spread):
+                band = [(ax.px(x), ax.py(y + s)) for x, y, s in zip(c.steps, c.mean, c.spread)]
+                band += [(ax.px(x), ax.py(y - s)) for x, y, s in reversed(list(zip(c.steps, c.mean, c.spread)))]
+                out.append(f'<polygon points="{points(band)}" fill="{colour}" fill-opacity="0.15"/>')
+            out.append(_polyline(xy, colour))
+            out += [marker(shape, x, y, 3.5, colour) for x, y in xy]
+        out.append(text(ax.x, top - 9, setting, 12, middle=False))
+        out.append(
+            text(ax.x + ax.w / 2, height - 14, "step (dashed: step 1, the reference; dotted: Δ steps)", 9.5, anchor="middle")
+        )
+    mid = top + (height - top - bottom) / 2
+    out.append(text(14, mid, f"{mc.metric_id}, normalised", 11, anchor="middle", rotate=-90))
+    out.append(text(28, mid, "(higher = better; shaded: 0–100)", 11, anchor="middle", rotate=-90))
+    if outside:
+        # Said on the figure itself: a reader of the axis alone would take 0–100 for granted.
+        lo, hi = min(values), max(values)
+        note = f"values {lo:.0f} to {hi:.0f} leave the 0–100 scale".replace("-", "−")
+        right = left + n * panel + (n - 1) * gap
+        out.append(text(right, top - 9, note, 10, anchor="end", fill=FAIL_COLOUR, middle=False))
+    if seeds:
+        x = width - legend
+        out.append(text(x, top + 4, "seed", 10.5, weight="bold"))
+        for i, s in enumerate(seeds):
+            colour, shape = style[s]
+            y = top + 22 + 16 * i
+            out.append(line(x, y, x + 22, y, colour, 1.8) + marker(shape, x + 11, y, 3.5, colour) + text(x + 28, y, s, 10))
+    return Svg("".join(out), width, height)
 
 
-def stability_figure(sf: StabilityFigure) -> Figure:
+def stability_figure(sf: StabilityFigure) -> Svg:
     """Metric stability under content change, like the study's Figure 7: per metric, the
     normalised score vs step on the add chain (solid) and on the replicate chain of the same
     editor and seed (dashed), means over runs; each panel's title gives the spread ratio and
@@ -118,36 +118,40 @@ def stability_figure(sf: StabilityFigure) -> Figure:
     n = max(len(sf.panels), 1)
     cols = min(n, 4)
     rows = -(-n // cols)
-    panel_w, panel_h, gap_w, gap_h, left, top, bottom = 3.0, 2.1, 0.55, 0.75, 0.6, 0.3, 0.45
-    width = left + cols * panel_w + (cols - 1) * gap_w + 0.2
+    panel_w, panel_h, gap_w, gap_h, left, top, bottom = 300, 210, 55, 75, 62, 54, 45
+    width = left + cols * panel_w + (cols - 1) * gap_w + 20
     height = top + rows * panel_h + (rows - 1) * gap_h + bottom
-    fig = _mpl().Figure(figsize=(width, height), dpi=DPI)
+    out = []
     for i, p in enumerate(sf.panels):
         r, c = divmod(i, cols)
-        x0 = (left + c * (panel_w + gap_w)) / width
-        y0 = 1 - (top + r * (panel_h + gap_h) + panel_h) / height
-        ax = fig.add_axes((x0, y0, panel_w / width, panel_h / height))
-        for curve, style, label in ((p.replicate, "--", plain(sf.replicate_setting)), (p.add, "-", plain(sf.add_setting))):
+        curves = [(p.replicate, "6 4", REPLICATE_COLOUR, sf.replicate_setting), (p.add, "", ADD_COLOUR, sf.add_setting)]
+        xs = [x for curve, *_ in curves for x, _ in curve] + [1]
+        ys = [y for curve, *_ in curves for _, y in curve]
+        ax = Axes(
+            left + c * (panel_w + gap_w), top + r * (panel_h + gap_h), panel_w, panel_h,
+            *padded(min(xs), max(xs)), *padded(min(ys, default=0.0), max(ys, default=100.0)),
+        )  # fmt: skip
+        out.append(ax.frame(nice_ticks(ax.x0, ax.x1), nice_ticks(ax.y0, ax.y1, 5), size=9.5))
+        out.append(ax.vline(1, "#555", 0.8, "1.5 2"))
+        for curve, dash, colour, _ in curves:
             if curve:
-                xs, ys = zip(*curve)
-                ax.plot(xs, ys, ls=style, marker="o", ms=2.5, lw=1.3, color="#1f5fbf" if style == "-" else "#888", label=label)
-        ax.axvline(1, color="#555", lw=0.8, ls=":", zorder=0)
+                xy = [(ax.px(x), ax.py(y)) for x, y in curve]
+                out.append(_polyline(xy, colour, 1.8, dash))
+                out += [marker("o", x, y, 2.5, colour) for x, y in xy]
         verdict = "stable" if p.passed else "UNSTABLE"
-        ax.set_title(
-            f"{plain(p.metric_id)}: ratio {fmt(p.ratio, 3)} ({verdict})",
-            fontsize=8.5,
-            loc="left",
-            color="#1f2328" if p.passed else "#b42318",
-            fontweight="normal" if p.passed else "bold",
-        )
-        ax.tick_params(labelsize=7)
-        ax.grid(alpha=0.25)
-        for spine in ("top", "right"):
-            ax.spines[spine].set_visible(False)
+        out.append(
+            text(
+                ax.x, ax.y - 9, f"{p.metric_id}: ratio {fmt(p.ratio, 3)} ({verdict})", 11.5,
+                fill="#1f2328" if p.passed else FAIL_COLOUR, weight="" if p.passed else "bold", middle=False,
+            )
+        )  # fmt: skip
         if c == 0:
-            ax.set_ylabel("normalised score", fontsize=7.5)
+            out.append(text(ax.x - 44, ax.y + ax.h / 2, "normalised score", 10.5, anchor="middle", rotate=-90))
         if r == rows - 1:
-            ax.set_xlabel("step", fontsize=7.5)
-        if i == 0:
-            ax.legend(fontsize=6.5, frameon=False, loc="best")
-    return fig
+            out.append(text(ax.x + ax.w / 2, ax.y + ax.h + 30, "step", 10.5, anchor="middle"))
+    # The two chains' styles, in one row above the panels (inside one, they hid its curves).
+    x = left
+    for dash, colour, label in (("", ADD_COLOUR, sf.add_setting), ("6 4", REPLICATE_COLOUR, sf.replicate_setting)):
+        out.append(line(x, 14, x + 22, 14, colour, 1.8, dash) + text(x + 27, 14, label, 10))
+        x += 50 + text_width(label, 10)
+    return Svg("".join(out), math.ceil(width), math.ceil(height))

@@ -1,5 +1,8 @@
-"""Rendered figures and thumbnails kept on disk, so a report whose inputs did not change
-costs file reads instead of matplotlib drawing and JPEG/PNG encoding.
+"""Thumbnails and crops of the store's photographs kept on disk, so a report whose inputs
+did not change costs file reads instead of decoding images and encoding JPEG/PNG.
+
+The figures (heatmaps, curves) are not kept: they are inline SVG written in about a
+millisecond each, less than hashing their inputs and reading an entry back would cost.
 
 Layout: `<store root>/figures/<key[:2]>/<key>.bin` (the encoded bytes of one or more
 pictures, back to back) next to `<key>.json` (their lengths, the bin's sha256, and the
@@ -7,13 +10,12 @@ picture's width, height and clickable cells). JSON, never pickle: the cache sits
 folder others can write to, and reading it must not run code.
 
 The key is the sha256 of
-  - a kind tag ("heatmaps", "curves", "thumbnail", ...),
-  - a canonical JSON of everything the picture is drawn from (the report model's frozen
-    dataclasses, or, for photographs, the store's content-addressed image name and the
-    size parameters),
-  - the drawing code's version: the bytes of figures.py and the modules it draws with
-    (DRAWING_MODULES) plus the matplotlib and Pillow versions, so editing the drawing code
-    or upgrading a library redraws everything.
+  - a kind tag ("thumbnail", "strip", ...),
+  - a canonical JSON of everything the picture is made from (the store's
+    content-addressed image name and the size parameters),
+  - the code's version: the bytes of figures.py (DRAWING_MODULES), which encodes the
+    pictures, plus the Pillow version, so editing that code or upgrading Pillow makes
+    every picture again.
 Equal keys therefore mean equal bytes, which is what makes sharing the folder between
 xdist workers and the controller safe: every file is written to a temporary name and
 moved into place with os.replace, and whoever wins a race wrote the same content.
@@ -35,12 +37,12 @@ from typing import Any, TypeVar
 
 from iqa_audit.core.files import write_file_atomic
 from iqa_audit.core.keys import digest
-from iqa_audit.report import curve_figures, figure_base, figures, heatmap_figures
+from iqa_audit.report import figures
 from importlib.metadata import version
 
 FORMAT = 1  # bump when the entry layout below changes
 FOLDER = "figures"
-DRAWING_MODULES = (figures, figure_base, heatmap_figures, curve_figures)  # their source keys every figure
+DRAWING_MODULES = (figures,)  # its source keys every picture
 T = TypeVar("T")
 
 
@@ -55,13 +57,12 @@ class Entry:
 # ----- keys ------------------------------------------------------------------------------
 @functools.cache
 def code_version() -> str:
-    """sha256 of the drawing code and the libraries that turn it into bytes (versions from
-    package metadata: importing matplotlib would cost a warm run more than it draws)."""
+    """sha256 of the code that encodes the pictures and of the library that does it."""
 
     h = hashlib.sha256()
     for module in DRAWING_MODULES:
         h.update(Path(module.__file__).read_bytes())
-    h.update(f"\0matplotlib {version('matplotlib')}\0Pillow {version('Pillow')}\0format {FORMAT}".encode())
+    h.update(f"\0Pillow {version('Pillow')}\0format {FORMAT}".encode())
     return h.hexdigest()
 
 
@@ -156,25 +157,8 @@ class FigureCache:
             self.save(key, encode(value))
         return value
 
-    def plot(self, kind: str, inputs: Any, draw: Callable[[], figures.Plot]) -> figures.Plot:
-        """`draw()`'s Plot, or the same Plot read back from disk."""
-        return self.get_or_make(kind, inputs, draw, encode=plot_entry, decode=entry_plot)
-
 
 # ----- conversions -----------------------------------------------------------------------
-def plot_entry(plot: figures.Plot) -> Entry:
-    hits = [[h.cell, h.left, h.top, h.width, h.height, h.title] for h in plot.hits]
-    return Entry((plot.png,), {"width": plot.width, "height": plot.height, "hits": hits})
-
-
-def entry_plot(entry: Entry) -> figures.Plot:
-    m = entry.meta
-    hits = tuple(
-        figure_base.Hit(str(c), float(l), float(t), float(w), float(h), str(title)) for c, l, t, w, h, title in m["hits"]
-    )
-    return figures.Plot(entry.parts[0], int(m["width"]), int(m["height"]), hits)
-
-
 def picture_entry(encoded: tuple[bytes, int, int]) -> Entry:
     """(bytes, width, height), as thumbnail_jpeg / centre_crop_png return them."""
     data, w, h = encoded

@@ -1,9 +1,11 @@
-"""The report's pictures as bytes: heatmaps, failure counts, score curves, thumbnails, crops.
+"""The report's pictures: heatmaps, failure counts and score curves as inline SVG, and
+the store's photographs as thumbnails and crops.
 
-Where each is drawn: heatmap_figures (the gap heatmaps and failure counts), curve_figures
-(score curves, stability panels, seed styles), figure_base (matplotlib on first use, the
-Plot, the one draw-and-encode step `_finish`). This module turns those figures into Plots
-and encodes the store's photographs; the report's sections and the figure cache call it.
+Where each figure is drawn: heatmap_figures (the gap heatmaps and failure counts),
+curve_figures (score curves, stability panels, seed styles), on svg.py's primitives and
+colours.py's colour maps; none of them imports matplotlib. Drawing one costs about a
+millisecond, so figures are not cached; the photographs' thumbnails and crops are
+(figure_cache: decoding and encoding them is what costs).
 """
 
 from __future__ import annotations
@@ -14,38 +16,30 @@ from collections.abc import Sequence
 from PIL import Image as PILImage
 
 from iqa_audit.report.curve_figures import curves_figure, stability_figure
-from iqa_audit.report.figure_base import Plot
-from iqa_audit.report.figure_base import finish as _finish
 from iqa_audit.report.heatmap_figures import heatmap_figure
 from iqa_audit.report.model import FailureGrid, GapGrid, MetricCurves, StabilityFigure
-
-# Read from here by the report's tests (their styles and scales), where they lived before
-# this module was split: the drawing modules are the ones to import in new code.
-from iqa_audit.report.curve_figures import SEED_COLOURS, seed_style  # noqa: F401
-from iqa_audit.report.figure_base import _mpl  # noqa: F401
-from iqa_audit.report.heatmap_figures import GAP_CMAP, _cmap, gap_norm  # noqa: F401
+from iqa_audit.report.svg import Svg
 
 THUMB_PX = 176  # long side of the downsized full view
 CROP_PX = 128  # side of the centre crop shown at native resolution (1 image px = 1 screen px)
 JPEG_QUALITY = 85
 
 
-def heatmaps(grids: Sequence[GapGrid], counts: FailureGrid | None, limit: float) -> Plot:
+def heatmaps(grids: Sequence[GapGrid], counts: FailureGrid | None, limit: float) -> Svg:
     """One chain setting's heatmaps: one panel per Δ (the study's Figure 5: metric rows x
     seed columns, centred at 0, gaps printed) and, last, how many of the Δs failed per cell
     (Figure 6); see `heatmap_figure`."""
-    fig, hits = heatmap_figure(grids, counts, limit)
-    return _finish(fig, hits)
+    return heatmap_figure(grids, counts, limit)
 
 
-def curves(mc: MetricCurves) -> Plot:
-    """Figure 7 of the study as a Plot (curve_figures.curves_figure)."""
-    return _finish(curves_figure(mc))
+def curves(mc: MetricCurves) -> Svg:
+    """Figure 7 of the study (curve_figures.curves_figure)."""
+    return curves_figure(mc)
 
 
-def stability(sf: StabilityFigure) -> Plot:
-    """The stability panels as a Plot (curve_figures.stability_figure)."""
-    return _finish(stability_figure(sf))
+def stability(sf: StabilityFigure) -> Svg:
+    """The stability panels (curve_figures.stability_figure)."""
+    return stability_figure(sf)
 
 
 # ----- photographs -----------------------------------------------------------------------

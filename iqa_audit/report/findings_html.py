@@ -11,14 +11,13 @@ from typing import Any
 
 from iqa_audit.results.records import Record
 from iqa_audit.report import figures
-from iqa_audit.report.figure_cache import FigureCache
 from iqa_audit.report.markup import e, plot_html
 from iqa_audit.report.model import cell_anchor, fmt, stability_figures
 from iqa_audit.report.sentences import describe_delay
 
 
 # ----- stability under content change -----------------------------------------------------
-def stability_section(cells: Sequence[Record], cache: FigureCache) -> str:
+def stability_section(cells: Sequence[Record]) -> str:
     sfs = stability_figures(cells)
     if not sfs:
         return '<section id="stability"><h2>Stability under content change</h2><p>No stability cells in this run.</p></section>'
@@ -33,7 +32,7 @@ def stability_section(cells: Sequence[Record], cache: FigureCache) -> str:
         ),
     ]
     for sf in sfs:
-        plot = cache.plot("stability", sf, lambda sf=sf: figures.stability(sf))
+        plot = figures.stability(sf)
         parts.append(f"<h3>{e(sf.task)} on {e(sf.seed)} <small>{e(sf.add_setting)} vs {e(sf.replicate_setting)}</small></h3>")
         parts.append(plot_html(plot, f"stability: normalised score vs step, {sf.add_setting} and {sf.replicate_setting}"))
         rows = "".join(

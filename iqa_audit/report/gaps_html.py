@@ -13,18 +13,16 @@ from typing import Any
 
 from iqa_audit.results.records import Record
 from iqa_audit.report import figures
-from iqa_audit.report.figure_cache import FigureCache
 from iqa_audit.report.findings_html import excluded_note
 from iqa_audit.report.markup import e, plot_html
+from iqa_audit.report.svg import Svg
 from iqa_audit.report.model import failure_grids, gap_grids, gap_limit, metric_anchor, metric_curves
 
 
 # ----- heatmaps --------------------------------------------------------------------------
-def heatmap_plots(cells: Iterable[Record], cache: FigureCache | None = None) -> list[tuple[str, str, figures.Plot]]:
-    """[(setting, alt text, plot)]: per chain setting, its Δ heatmaps and failure counts in
-    one figure. Shared by the page and the pytest-html summary so both show the same.
-    `cache`: where drawn figures are kept (None: draw every time)."""
-    cache = cache if cache is not None else FigureCache(None)
+def heatmap_plots(cells: Iterable[Record]) -> list[tuple[str, str, Svg]]:
+    """[(setting, alt text, figure)]: per chain setting, its Δ heatmaps and failure counts
+    in one figure. Shared by the page and the pytest-html summary so both show the same."""
     cells = list(cells)
     grids, counts = gap_grids(cells), {f.setting: f for f in failure_grids(cells)}
     limit = gap_limit(grids)  # one colour scale for every setting
@@ -33,11 +31,7 @@ def heatmap_plots(cells: Iterable[Record], cache: FigureCache | None = None) -> 
         mine = [g for g in grids if g.setting == setting]
         deltas = ", ".join(f"Δ{g.delta}" for g in mine)
         count = counts.get(setting)
-        plot = cache.plot(
-            "heatmaps",
-            {"grids": mine, "counts": count, "limit": limit},
-            lambda mine=mine, count=count: figures.heatmaps(mine, count, limit),
-        )
+        plot = figures.heatmaps(mine, count, limit)
         out.append((setting, f"gap heatmaps {setting}: {deltas} and failed Δs", plot))
     return out
 
@@ -70,12 +64,10 @@ def _metric_verdicts(cells: Sequence[Record]) -> str:
     )
 
 
-def heatmap_section(
-    cells: Sequence[Record], cache: FigureCache, threshold: str | None = None, excluded: Sequence[Mapping[str, Any]] = ()
-) -> str:
+def heatmap_section(cells: Sequence[Record], threshold: str | None = None, excluded: Sequence[Mapping[str, Any]] = ()) -> str:
     """`threshold`: the evidence threshold in words (results.json's run.evidence_threshold);
     `excluded`: the chain settings left out of the metric verdicts (results.json's excluded_settings)."""
-    plots = heatmap_plots(cells, cache)
+    plots = heatmap_plots(cells)
     if not plots:
         return (
             f'<section id="heatmaps"><h2>Gap heatmaps</h2><p>No metric cells in this run.</p>{excluded_note(excluded)}</section>'
@@ -104,7 +96,7 @@ def heatmap_section(
 
 
 # ----- curves ----------------------------------------------------------------------------
-def curves_section(cells: Sequence[Record], cache: FigureCache) -> str:
+def curves_section(cells: Sequence[Record]) -> str:
     """One figure per metric: its normalised score (0–100) per step, mean ± sd over runs,
     under a heading that the heatmaps' rows and the outcome rows link to."""
     mcs = metric_curves(cells)
@@ -118,7 +110,7 @@ def curves_section(cells: Sequence[Record], cache: FigureCache) -> str:
         ),
     ]
     for mc in mcs:
-        plot = cache.plot("curves", mc, lambda mc=mc: figures.curves(mc))
+        plot = figures.curves(mc)
         parts.append(
             f'<h3 id="{metric_anchor(mc.metric_id)}">{e(mc.metric_id)} <small><code>{e(mc.metric)}</code> '
             f"version <code>{e(mc.version)}</code></small></h3>"

@@ -1,7 +1,7 @@
 """reports/<run>/index.html: one self-contained page a researcher can open from disk or mail.
 
-Everything is inline: CSS in a <style>, figures and photographs as base64 data URIs, no
-scripts, no fonts, no links outside the page. Every piece of text that came from outside
+Everything is inline: CSS in a <style>, figures as SVG, photographs as base64 data URIs,
+no scripts, no fonts, no links outside the page. Every piece of text that came from outside
 the code (seed and file names, editor messages, reasoning, prompts, versions) goes through
 `html.escape`: a seed folder or a model's reasoning may hold markup, and the page must
 show it as text, never run it.
@@ -53,7 +53,7 @@ def write_report(
     """Write run_dir/index.html from a run's results and return its path.
 
     `compare`: another run's results; adds the "changed since" section. `figure_cache`:
-    where drawn figures and thumbnails are kept; by default under the run's store
+    where the photographs' thumbnails and crops are kept; by default under the run's store
     (`<store>/figures/`), `FigureCache(None)` for none."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -65,8 +65,9 @@ def write_report(
 
 def render_report(results: RunResults, *, compare: RunResults | None = None, figure_cache: FigureCache | None = None) -> str:
     """The page as a string, drawn from the typed results (their URLs already redacted:
-    results.writer.RunResults). Figures and thumbnails come from `figure_cache` (default:
-    the run's store's) when their inputs are unchanged: the same bytes, without drawing them."""
+    results.writer.RunResults). Thumbnails and crops come from `figure_cache` (default:
+    the run's store's) when their images are unchanged: the same bytes, without decoding
+    or encoding them. The figures are written as SVG each time (milliseconds)."""
     started = time.perf_counter()
     summary, run, cells = results.summary, results.run, results.cells
     images = ImageSource(run.get("store"))
@@ -82,11 +83,11 @@ def render_report(results: RunResults, *, compare: RunResults | None = None, fig
         (
             "heatmaps",
             "Gap heatmaps",
-            heatmap_section(cells, cache, run.get("evidence_threshold"), summary.get("excluded_settings") or ()),
+            heatmap_section(cells, run.get("evidence_threshold"), summary.get("excluded_settings") or ()),
         ),
         ("families", "Which metric each setting fools", fooled_section(cells)),
-        ("curves", "Score curves", curves_section(cells, cache)),
-        ("stability", "Stability", stability_section(cells, cache)),
+        ("curves", "Score curves", curves_section(cells)),
+        ("stability", "Stability", stability_section(cells)),
         ("editors", "Editor audit", editor_section(cells, images, cache)),
         ("profiles", "Artifact profiles", profile_section(results.profiles)),
         ("delays", "Detection delay", delay_section(summary)),
@@ -157,10 +158,7 @@ td a{text-decoration:none}
 .v{font-weight:700} .v.pass{color:var(--pass)} .v.fail{color:var(--fail)} .v.inconclusive{color:var(--dim)}
 .plots{display:flex;flex-wrap:wrap;gap:10px 14px;align-items:flex-start}
 figure.plot{margin:0;flex:0 1 auto;min-width:0;background:white;border:1px solid var(--line)}
-.hm{position:relative}
-.hm img{display:block;width:100%;height:auto}
-.hit{position:absolute;display:block}
-.hit:hover,.hit:focus{outline:2px solid #111;outline-offset:-1px}
+figure.plot a:hover rect.cell,figure.plot a:focus rect.cell{stroke:#111;stroke-width:2}
 table.editors td.ends{white-space:nowrap}
 table.editors td.ends img{vertical-align:middle;margin-right:3px;border:1px solid var(--line)}
 table.editors td.se{max-width:340px;color:#333}

@@ -1,5 +1,5 @@
 """HTML pieces every report section uses: escaping, a verdict's CSS class, data URIs, a
-figure with clickable cells.
+figure.
 
 Every piece of text that came from outside the code goes through `e` (html.escape): a
 seed folder or a model's reasoning may hold markup, and the page must show it as text.
@@ -12,8 +12,7 @@ import html
 from typing import Any
 
 from iqa_audit.results.records import GapRecord, MetricStatusRecord, Record, SanityRecord
-from iqa_audit.report import figures
-from iqa_audit.report.model import cell_anchor
+from iqa_audit.report.svg import Svg
 
 
 def e(value: Any) -> str:
@@ -35,17 +34,8 @@ def data_uri(mime: str, data: bytes) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def plot_html(plot: figures.Plot, alt: str, caption: str = "") -> str:
-    """A drawn figure as an inline PNG, with a link over each of its clickable cells (the
-    hits, in fractions of the picture, so they stay on their cells however it is scaled)."""
-    hits = "".join(
-        f'<a class="hit" href="#{cell_anchor(h.cell)}" title="{e(h.title)}" aria-label="{e(h.title)}" style="left:{100 * h.left:.3f}%;'
-        f'top:{100 * h.top:.3f}%;width:{100 * h.width:.3f}%;height:{100 * h.height:.3f}%"></a>'
-        for h in plot.hits
-    )
+def plot_html(plot: Svg, alt: str, caption: str = "") -> str:
+    """A figure drawn as inline SVG (its cells link to their tests themselves), scaled down
+    with the page, never up."""
     cap = f"<figcaption>{caption}</figcaption>" if caption else ""
-    return (
-        f'<figure class="plot" style="max-width:{plot.width}px"><div class="hm">'
-        f'<img src="{data_uri("image/png", plot.png)}" width="{plot.width}" height="{plot.height}" alt="{e(alt)}">'
-        f"{hits}</div>{cap}</figure>"
-    )
+    return f'<figure class="plot" style="max-width:{plot.width}px">{plot.html(alt)}{cap}</figure>'

@@ -1,9 +1,10 @@
 """The report in a real browser: headless Chromium opens index.html from disk.
 
 HTML that parses in Python can still fail to render (a truncated data URI, an image a
-browser refuses, CSS that hides a table), so this asks Chromium itself: after the page
-has loaded, does every <img> have pixels, and are the table rows there? It also saves a
-screenshot next to the page (run_dir/screenshot.png) for a human look.
+browser refuses, CSS that hides a table, SVG it cannot lay out), so this asks Chromium
+itself: after the page has loaded, does every <img> have pixels and every figure a
+drawing, and are the table rows there? It also saves a screenshot next to the page
+(run_dir/screenshot.png) for a human look.
 
 Chromium is a required tool here, not optional: without it the test fails and prints the
 command that installs it (Debian/Ubuntu: `sudo apt-get install -y chromium`; bin/setup
@@ -44,8 +45,11 @@ window.addEventListener("load", () => {
   b.outcomeRows = rows("table.outcomes");
   b.editorRows = rows("table.editors");
   b.scripts = document.scripts.length;
-  b.heatmapWidth = Math.round(document.querySelector("#heatmaps .hm img").getBoundingClientRect().width);
-  b.hits = document.querySelectorAll("#heatmaps a.hit").length;
+  const figures = Array.from(document.querySelectorAll("figure.plot svg"));
+  b.figures = figures.length;
+  b.figuresDrawn = figures.filter((f) => f.getBoundingClientRect().width > 0 && f.getBBox().width > 0).length;
+  b.heatmapWidth = Math.round(document.querySelector("#heatmaps svg").getBoundingClientRect().width);
+  b.hits = document.querySelectorAll("#heatmaps svg a").length;
   b.probed = "yes";
 });
 </script>"""
@@ -114,13 +118,13 @@ def test_chromium_shows_every_image_and_table_row(rendered, tmp_path):
     assert attrs.get("probed") == "yes", f"the page's load event never ran: {attrs}"
     total, ok = int(attrs["images-total"]), int(attrs["images-ok"])
     expected_images = (
-        len(SETTINGS)
-        + 2
-        + 1  # a heatmap figure per setting, a curve figure per metric, a stability figure
-        + len(SETTINGS) * len(SEEDS) * 4 * (2 + 1)  # strips: 4 steps, a thumbnail per run, run 0's crop
+        len(SETTINGS) * len(SEEDS) * 4 * (2 + 1)  # strips: 4 steps, a thumbnail per run, run 0's crop
         + 2 * 2
     )  # editor rows: first and last step
     assert total == expected_images and ok == total, f"broken images: {attrs.get('images-broken')}"
+    # A heatmap figure per setting, a curve figure per metric, a stability figure: inline SVG,
+    # each laid out with something drawn in it.
+    assert int(attrs["figures"]) == int(attrs["figures-drawn"]) == len(SETTINGS) + len(METRICS) + 1
     cells = results["cells"]
     assert int(attrs["outcome-rows"]) == len(cells)
     assert int(attrs["editor-rows"]) == len({(c["setting"], c["seed"]) for c in cells if c["kind"] == "editor"})

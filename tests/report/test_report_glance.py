@@ -11,16 +11,20 @@ from __future__ import annotations
 import copy
 import itertools
 import re
+import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
 
 from iqa_audit.results.records import parse_all
 from iqa_audit.report import figures
+from iqa_audit.report.curve_figures import SEED_COLOURS, seed_style
+from iqa_audit.report.heatmap_figures import REGRESSION_EDGE
+from iqa_audit.report.svg import text_width
 from iqa_audit.report.html import write_report
 from iqa_audit.report.model import MetricCurves, Curve, failure_grids, gap_grids, gap_limit, gap_strips, ordered_outcomes
 
-from .test_report import SEEDS, SETTINGS, synthetic_results, typed
+from .test_report import SEEDS, SETTINGS, parse_svg, svg_cells, synthetic_results, typed
 
 SEED_NAMES = [f"seed-{i:02d}-long-name" for i in range(13)]
 
@@ -49,104 +53,113 @@ def _records(values, outcomes, seeds=SEED_NAMES[:3], deltas=(5, 10)):
     )
 
 
-def _figure(records):
+def _figure(records) -> ET.Element:
     grids = gap_grids(records)
     counts = failure_grids(records)[0]
-    fig, _ = figures.heatmap_figure(grids, counts, gap_limit(grids))
-    fig.canvas = figures._mpl().FigureCanvasAgg(fig)
-    fig.canvas.draw()
-    return fig
+    return parse_svg(figures.heatmaps(grids, counts, gap_limit(grids)).body)
+
+
+def _texts(node: ET.Element) -> list[ET.Element]:
+    return list(node.iter("text"))
+
+
+def _titles(fig: ET.Element) -> list[str]:
+    return [t.text for t in _texts(fig) if t.get("font-weight") == "bold" and t.get("font-size") == "13"]
+
+
+def _bars(fig: ET.Element) -> dict[str, ET.Element]:
+    return {g.get("data-bar"): g for g in fig.iter("g") if g.get("data-bar")}
+
+
+def _ticks(bar: ET.Element) -> list[tuple[str, float]]:
+    """A colour bar's tick labels and their heights (the label is the rotated text)."""
+    return [(t.text, float(t.get("y"))) for t in _texts(bar) if "rotate" not in (t.get("transform") or "")]
+
+
+def _label(bar: ET.Element) -> list[str]:
+    return [t.text for t in _texts(bar) if "rotate" in (t.get("transform") or "")]
 
 
 def test_every_heatmap_panel_carries_its_seed_names():
     fig = _figure(_records([[-3.0, 4.0, -0.5]], [["passed", "xfailed", "passed"]]))
-    panels = [ax for ax in fig.axes if ax.get_title(loc="left")]
-    assert len(panels) == 3  # Δ5, Δ10, failed Δs
-    for ax in panels:
-        assert [t.get_text() for t in ax.get_xticklabels()] == SEED_NAMES[:3], ax.get_title(loc="left")
+    assert [t.split(" · ")[0] for t in _titles(fig)] == ["Δ5", "Δ10", "failed Δs"]
+    rotated = [t.text for t in _texts(fig) if "rotate(-40)" in (t.get("transform") or "")]
+    assert rotated == SEED_NAMES[:3] * 3  # under each of the three panels
 
 
 def test_a_failed_test_is_framed_and_marked_apart_from_expected_failures():
     records = _records([[4.0, 5.0, -2.0]], [["failed", "xfailed", "passed"]], deltas=(5,))
     fig = _figure(records)
-    gap_ax = next(ax for ax in fig.axes if ax.get_title(loc="left").startswith("Δ5"))
-    frames = [p for p in gap_ax.patches if p.get_linewidth() >= 2 and not p.get_fill()]
-    hatched = [p for p in gap_ax.patches if p.get_hatch()]
-    assert len(frames) == 1 and frames[0].get_x() == pytest.approx(-0.44)  # the failed cell (column 0)
-    assert len(hatched) == 1 and hatched[0].get_x() == pytest.approx(0.5)  # the expected failure (column 1)
-    texts = [t.get_text() for t in gap_ax.texts]
-    assert texts[0].endswith("!") and not texts[1].endswith("!")
-    legend = " ".join(t.get_text() for lg in fig.legends for t in lg.get_texts())
+    cells = svg_cells(ET.tostring(fig, encoding="unicode"))
+    failed, expected, passed = (cells[f"gap:m0-{s}-d5"] for s in SEED_NAMES[:3])
+
+    def framed(c):
+        return any(r.get("stroke") == REGRESSION_EDGE and r.get("stroke-width") == "2.2" for r in c["rects"])
+
+    def hatched(c):
+        return any(r["fill"].endswith("-hd)") or r["fill"].endswith("-hl)") for r in c["rects"])
+
+    assert (failed["mark"], framed(failed), hatched(failed)) == ("failed", True, False)
+    assert (expected["mark"], framed(expected), hatched(expected)) == ("expected", False, True)
+    assert (passed["mark"], framed(passed), hatched(passed)) == ("passed", False, False)
+    assert failed["text"].endswith("!") and not expected["text"].endswith("!")
+    legend = " ".join(t.text for t in _texts(fig))
     assert "expects (xfail)" in legend and "regression" in legend
 
 
 def test_the_colour_bar_ends_at_the_largest_gap_and_marks_the_normalised_range():
     fig = _figure(_records([[-134.0, 40.0, -0.5]], [["passed", "xfailed", "passed"]]))
-    bar = next(ax for ax in fig.axes if "gap, normalised points" in ax.get_ylabel())
-    ticks = [t.get_text() for t in bar.get_yticklabels()]
-    assert "−134" in ticks and "+134" in ticks and "100" not in ticks  # 100 would print on top of 134
-    renderer = fig.canvas.get_renderer()
-    for a, b in itertools.combinations([t.get_window_extent(renderer) for t in bar.get_yticklabels() if t.get_text()], 2):
-        assert not a.overlaps(b)
-    assert "beyond ±100" in bar.get_ylabel()
+    bar = _bars(fig)["gap"]
+    ticks = _ticks(bar)
+    labels = [t for t, _ in ticks]
+    assert "−134" in labels and "+134" in labels and "100" not in labels  # 100 would print on top of 134
+    heights = sorted(y for _, y in ticks)
+    assert all(b - a >= 10 for a, b in zip(heights, heights[1:]))  # 10 px text: no two labels overlap
+    assert len(bar.findall("line[@stroke-width='1.2']")) == 2  # ±100 marked across the bar
+    assert any("beyond ±100" in s for s in _label(bar))
     small = _figure(_records([[-3.0, 4.0, -0.5]], [["passed", "xfailed", "passed"]]))
-    assert "beyond ±100" not in next(ax for ax in small.axes if "gap, normalised" in ax.get_ylabel()).get_ylabel()
+    assert not any("beyond ±100" in s for s in _label(_bars(small)["gap"]))
 
 
 def test_the_curves_say_when_normalised_scores_leave_0_to_100():
-    def plot(means):
+    def texts(means):
         mc = MetricCurves(
             "noise-sigma", "iqa_audit:noise-sigma", "1", (5,), (("s", (Curve("a", (0, 1, 5), means, (0.0, 0.0, 0.0), 1),)),)
         )
-        return figures.curves(mc)
+        return " | ".join(t.text for t in parse_svg(figures.curves(mc).body).iter("text"))
 
-    # Read the drawn text back from the figure curves() builds, just before it is encoded.
-    texts = {}
-    orig = figures._finish
-
-    def grab(fig, hit_cells=()):
-        texts["y"] = fig.axes[0].get_ylabel()
-        texts["note"] = fig.axes[-1].get_title(loc="right")
-        return orig(fig, hit_cells)
-
-    try:
-        figures._finish = grab
-        plot((60.0, 55.0, -40.0))
-        assert "−40 to 60 leave the 0–100 scale" in texts["note"] and "shaded: 0–100" in texts["y"]
-        plot((60.0, 55.0, 40.0))
-        assert texts["note"] == "" and "shaded: 0–100" in texts["y"]
-    finally:
-        figures._finish = orig
+    drawn = texts((60.0, 55.0, -40.0))
+    assert "−40 to 60 leave the 0–100 scale" in drawn and "shaded: 0–100" in drawn
+    drawn = texts((60.0, 55.0, 40.0))
+    assert "leave the 0–100 scale" not in drawn and "shaded: 0–100" in drawn
 
 
 def test_one_metric_colour_bars_have_room_for_their_labels():
     fig = _figure(_records([[-3.0] * 13], [["passed"] * 13], seeds=SEED_NAMES, deltas=(5, 10, 20)))
-    renderer = fig.canvas.get_renderer()
-    bars = [ax for ax in fig.axes if not ax.get_title(loc="left")]
-    assert len(bars) == 2
-    boxes = []
-    for ax in bars:
-        labels = [t for t in ax.get_yticklabels() if t.get_text()]
-        own = [t.get_window_extent(renderer) for t in labels] + [ax.yaxis.label.get_window_extent(renderer)]
-        for a, b in itertools.combinations([t.get_window_extent(renderer) for t in labels], 2):
-            assert not a.overlaps(b), "tick labels of one colour bar overlap"
-        # The bar's label fits beside the bar, within the bar's height.
-        label = ax.yaxis.label.get_window_extent(renderer)
-        bar = ax.get_window_extent(renderer)
-        assert label.height <= bar.height + 1, (ax.get_ylabel(), label.height, bar.height)
-        boxes.append(own)
-    for a, b in itertools.product(*boxes):
-        assert not a.overlaps(b), "the two colour bars' labels overlap"
+    bars = _bars(fig)
+    assert set(bars) == {"gap", "counts"}
+    spans = []
+    for bar in bars.values():
+        heights = sorted(y for _, y in _ticks(bar))
+        assert all(b - a >= 10 for a, b in zip(heights, heights[1:])), "tick labels of one colour bar overlap"
+        body = max(bar.iter("rect"), key=lambda r: float(r.get("height")))  # the whole bar
+        top, height = float(body.get("y")), float(body.get("height"))
+        # The bar's label (read bottom to top) fits beside the bar, within the bar's height.
+        for line in _label(bar):
+            assert text_width(line, 10) <= height + 1, (line, height)
+        spans.append((top, top + height))
+    (a0, a1), (b0, b1) = sorted(spans)
+    assert a1 < b0, "the two colour bars overlap"
 
 
 def test_seed_colours_are_far_apart_and_markers_unique():
-    from matplotlib.colors import to_rgb
+    from PIL import ImageColor
     from skimage.color import deltaE_ciede2000, rgb2lab
 
-    lab = rgb2lab(np.array([[to_rgb(c) for c in figures.SEED_COLOURS]]))[0]
+    lab = rgb2lab(np.array([[np.array(ImageColor.getrgb(c)) / 255 for c in SEED_COLOURS]]))[0]
     closest = min(deltaE_ciede2000(a, b) for a, b in itertools.combinations(lab, 2))
-    assert len(figures.SEED_COLOURS) >= 13 and closest >= 20  # tab20's light/dark pairs: 12.6
-    styles = [figures.seed_style(i) for i in range(26)]
+    assert len(SEED_COLOURS) >= 13 and closest >= 20  # tab20's light/dark pairs: 12.6
+    styles = [seed_style(i) for i in range(26)]
     assert len(set(styles)) == 26 and len({c for c, _ in styles[:13]}) == 13
 
 

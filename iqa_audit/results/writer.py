@@ -50,6 +50,7 @@ from iqa_audit.analysis.evidence import THRESHOLD_SOURCE
 from iqa_audit.chains.plan import audit_settings
 from iqa_audit.tasks.table import get_task
 from iqa_audit.core.errors import RecordError
+from iqa_audit.results.cards import card_section
 
 FORMAT = "iqa-audit-results/1"
 
@@ -58,11 +59,16 @@ FORMAT = "iqa-audit-results/1"
 class RunResults:
     """One run's results.json, typed: `cells`, its cell records (records.py), and
     `summary`, everything else the file holds (format, run, metrics, weights, editors,
-    detection_delays, excluded_settings: JSON values, shaped as `build_results` writes
+    detection_delays, excluded_settings, cards: JSON values, shaped as `build_results` writes
     them). URLs in both are redacted (urls.redact_urls)."""
 
     summary: Mapping[str, Any]
     cells: tuple[Record, ...]
+
+    @property
+    def cards(self) -> Mapping[str, Any]:
+        """results.json's `cards`: {metrics, editors, history} (results/cards.py; {} in an older file)."""
+        return self.summary.get("cards", {}) or {}
 
     @property
     def run(self) -> Mapping[str, Any]:
@@ -244,9 +250,19 @@ def build_results(
             "editors": editors,
             "detection_delays": detection_delays(cells),
             "excluded_settings": excluded_settings(cfg),
+            "cards": _cards(cfg, cells),
         }
     )
     return RunResults(summary, tuple(redacted(r) for r in cells))
+
+
+def _cards(cfg: AuditConfig, cells: Sequence[Record]) -> dict[str, Any]:
+    """The run's robustness cards and their stored history (results/cards.py)."""
+    store = Store(cfg.store)
+    try:
+        return card_section(cfg, cells, store)
+    finally:
+        store.close()
 
 
 def redacted(rec: Record) -> Record:

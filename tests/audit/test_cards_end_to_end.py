@@ -20,8 +20,8 @@ def test_a_tiny_audit_writes_ranks_and_remembers_its_cards(pytester, tmp_path, s
     pytester.makepyfile(test_gap=GAP_TEST)
     os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
     # sim-grain-tint stands for model output (a family's setting); sim-noise-tint is the control.
-    args = [*tiny_audit_args(tmp_path, seed_dir), "--editor", "sim-grain-tint", "--baseline", "none"]
-    first = pytester.runpytest_subprocess(*args, "--run-name", "one")
+    args = [*tiny_audit_args(tmp_path, seed_dir), "--editor", "sim-grain-tint", "--baseline", str(tmp_path / "b.json")]
+    first = pytester.runpytest_subprocess(*args, "--run-name", "one", "--update-baseline")
     res = json.loads((tmp_path / "reports" / "one" / "results.json").read_text())
     cards = {c["subject"]: c for c in res["cards"]["metrics"]}
     assert set(cards) == {"noise-sigma", "plugin_metric_example-sharpness"}
@@ -56,5 +56,5 @@ def test_a_tiny_audit_writes_ranks_and_remembers_its_cards(pytester, tmp_path, s
     store.close()
     second = pytester.runpytest_subprocess(*args, "--run-name", "two", "--fail-on-drop", "0.05")
     text = second.stdout.str()
-    assert second.ret == 1
+    assert second.ret == 1 and "failed" not in second.parseoutcomes()  # every cell as the baseline expects: the drop fails it
     assert f"FAILED (--fail-on-drop 0.05): metric {worse}: score dropped from 1.00 [0.95, 1.00]" in text

@@ -54,6 +54,7 @@ from iqa_audit.chains.build import announce_paid
 from iqa_audit.audit.parametrize import audit_cell
 from iqa_audit.audit.shipping import received
 from iqa_audit.audit.interrupts import sigint_deferred
+from iqa_audit.audit.history import remember_cards
 from iqa_audit.report.html import write_report
 from iqa_audit.report.retention import prune_runs
 from iqa_audit.results.writer import load_results, unavailable_metrics, unwritable, write_results
@@ -72,6 +73,9 @@ class RunOutputs:
     failure: str | None = None  # why the outputs could not be written
     moved: str | None = None  # the run's folder name was taken meanwhile
     unavailable: dict[str, str] = field(default_factory=dict)  # requested metrics that could not run: name -> why
+    cards: dict[str, Any] = field(default_factory=dict)  # results.json's `cards` (results/cards.py)
+    drops: list[str] = field(default_factory=list)  # --fail-on-drop: the cards whose score fell, one line each
+    history_note: str | None = None  # why this run's cards were not stored, if they were not
 
 
 @dataclass(eq=False)
@@ -254,6 +258,9 @@ class AuditSession:
                     stop_requested=during.requested,
                     profiles=profiles,
                 )
+                out.cards = dict(results.cards)
+                if not self.interrupted:  # a partial run's cards count fewer pairs: never history
+                    out.drops, out.history_note = remember_cards(cfg.store, results.cards, cfg.fail_on_drop)
                 compare = load_results(cfg.compare) if cfg.compare else None
                 try:
                     out.paths["report"] = write_report(results, run_dir, compare=compare)
@@ -264,6 +271,8 @@ class AuditSession:
                 if session.exitstatus == 0:
                     session.exitstatus = pytest.ExitCode.TESTS_FAILED
                 return
+        if out.drops and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # --fail-on-drop: a card's score fell
         if self.interrupted and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
             session.exitstatus = pytest.ExitCode.INTERRUPTED  # however it was stopped: exit code 2
         if not self.interrupted:  # a partial run never pushes a finished one out

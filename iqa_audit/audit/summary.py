@@ -2,7 +2,8 @@
 
 `write_summary` is the "iqa-audit" section after the tests (metrics that could not run,
 an interrupted or early-stopped run, the cells against the baseline, the gap verdicts,
-the cells' counts beside pytest's, the outputs' paths); `write_last_lines` comes after
+the cells' counts beside pytest's, the robustness cards ranked and any --fail-on-drop
+failure, the outputs' paths); `write_last_lines` comes after
 pytest's own lines, so an audit's output ends with the page to open.
 """
 
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Sequence
 from iqa_audit.results.records import GATED, Record, SanityRecord
 from iqa_audit.results.writer import verdict_counts
 from iqa_audit.results.writer import cell_records
+from iqa_audit.audit.card_lines import section_lines
 
 if TYPE_CHECKING:
     from iqa_audit.audit.session import AuditSession
@@ -62,6 +64,12 @@ def write_summary(tr, audit: AuditSession) -> None:
             f"gap verdicts: {v['pass']} noticed, {v['fail']} missed, {v['inconclusive']} inconclusive (nothing visible to notice)"
         )
     tr.write_line(cell_count_line(records, audit.outcomes))
+    for line in section_lines(out.cards):
+        tr.write_line(line)
+    for line in out.drops:
+        tr.write_line(f"FAILED (--fail-on-drop {cfg.fail_on_drop:g}): {line}", red=True)
+    if out.history_note:
+        tr.write_line(out.history_note, yellow=True)
     for label, path in out.paths.items():
         if label != "report":  # the page's path is the run's last line: see write_last_lines
             tr.write_line(f"{label}: {path}")

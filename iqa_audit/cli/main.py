@@ -29,6 +29,7 @@ from iqa_audit.chains.plan import chain_specs
 from iqa_audit.distributed.building import build_chains_ray
 from iqa_audit.core.errors import ConfigError, explain
 from iqa_audit.cli.import_cmd import run_import
+from iqa_audit.cli.history_cmd import run_history
 from iqa_audit.scoring.cached import score_chains
 from iqa_audit.distributed.scoring import score_chains_ray
 from iqa_audit.config.value_lists import split_csv
@@ -49,6 +50,7 @@ EXAMPLES = (
     ("score --metric pyiqa:piqe", "pre-compute the score cache"),
     ("weights --metric pyiqa:musiq", "fetch weights (needs network)"),
     ("list", "seeds, editors, tasks, metrics"),
+    ("history --metric pyiqa:piqe", "a metric's robustness card over its versions"),
 )
 
 
@@ -66,6 +68,7 @@ COMMAND_HELP = (
     ("weights", "download metric weights into $TORCH_HOME (needs network)"),
     ("list", "list seeds, editors, tasks and metrics"),
     ("forget", "delete a chain's steps from a step on (e.g. after a corrupt paid file)"),
+    ("history", "the stored robustness cards of a metric (--metric) or an editor (--editor) over its versions"),
 )
 
 
@@ -268,4 +271,5 @@ COMMANDS = {
     "weights": cmd_weights,
     "list": cmd_list,
     "forget": cmd_forget,
+    "history": run_history,
 }

@@ -131,6 +131,7 @@ class AuditConfig:
     compare: str | None = None  # another run's results.json: the report adds "changed since"
     reports_dir: str | None = None  # where run folders go (None: reports/ beside pyproject.toml)
     keep_reports: int = DEFAULT_KEEP_REPORTS  # run folders kept in reports_dir (0: all)
+    fail_on_drop: float | None = None  # fail when a card's score fell by more than this (audit/history.py)
     # A requested metric that cannot run (missing weights, import error) fails the run
     # unless this is set: then its cells are skipped and the run can pass without it.
     allow_missing_metrics: bool = False

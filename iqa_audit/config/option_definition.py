@@ -17,6 +17,7 @@ import json
 NAMES = "names"  # repeatable, commas allowed: --metric a --metric b,c -> ("a", "b", "c")
 SPECS = "specs"  # repeatable editor specs: a comma before key=value continues a spec (split_specs)
 INT = "int"  # a whole number
+FLOAT = "float"  # a number: --fail-on-drop 0.05
 INTS = "ints"  # comma-separated whole numbers: --delta-steps 5,10,20 -> (5, 10, 20)
 TEXT = "text"  # one string
 FLAG = "flag"  # present or not
@@ -49,6 +50,12 @@ def at_least(low: int) -> Check:
         return None if _is_int(value) and value >= low else f"a whole number, {low} or more"
 
     return check
+
+
+def fraction(value: Any) -> str | None:
+    """A number from 0 to 1 (a share: 0.05 is five points of a score in [0, 1])."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value <= 1.0
+    return None if ok else "a number from 0 to 1"
 
 
 def delta_steps_check(value: Any) -> str | None:
@@ -107,6 +114,7 @@ def one_name(value: Any) -> str | None:
 # What each value kind must be in pyproject.toml (TOML types), worded for the error.
 _TOML_EXPECTED = {
     INT: "a whole number (a TOML integer, without quotes)",
+    FLOAT: "a number (a TOML float such as 0.05, without quotes)",
     INTS: "a list of whole numbers such as [5, 10, 20]",
     NAMES: 'a name or a list of names such as ["a", "b"]',
     SPECS: 'an editor spec or a list of them such as ["codec-jpeg:quality=50"]',
@@ -168,6 +176,8 @@ class Option:
             return None
         if self.kind == INT:
             return _whole(self.flag, raw)
+        if self.kind == FLOAT:
+            return _number(self.flag, raw, self.example)
         if self.kind == INTS:
             return tuple(_whole(self.flag, p, example="5,10,20") for p in split_csv([raw])) or _bad_list(self.flag, raw)
         return str(raw)
@@ -179,6 +189,7 @@ class Option:
         otherwise be a true value and "10" a string compared with numbers."""
         ok = {
             INT: _is_int(value),
+            FLOAT: isinstance(value, (int, float)) and not isinstance(value, bool),
             INTS: (isinstance(value, list) and bool(value) and all(_is_int(v) for v in value))
             or (isinstance(value, str) and bool(split_csv([value]))),
             NAMES: isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value)),
@@ -269,6 +280,13 @@ def _whole(flag: str, raw: Any, example: str = "2") -> int:
         return int(str(raw).strip())
     except ValueError:
         raise ConfigError(explain(flag, expected="a whole number", got=repr(raw), fix=f"Pass e.g. {flag} {example}.")) from None
+
+
+def _number(flag: str, raw: Any, example: Any) -> float:
+    try:
+        return float(str(raw).strip())
+    except ValueError:
+        raise ConfigError(explain(flag, expected="a number", got=repr(raw), fix=f"Pass e.g. {flag} {example}.")) from None
 
 
 def _bad_list(flag: str, raw: Any):

@@ -24,6 +24,7 @@ from typing import Any, Callable, Mapping
 from iqa_audit.config.option_definition import (
     CHAINS,
     FLAG,
+    FLOAT,
     IMPORT,
     INT,
     INTS,
@@ -38,6 +39,7 @@ from iqa_audit.config.option_definition import (
     case_check,
     delta_steps_check,
     device_check,
+    fraction,
     one_name,
     paid_model_check,
 )
@@ -46,6 +48,7 @@ from iqa_audit.config.switches import SWITCHES
 # Reports kept under reports/ when nothing else is said: 10 runs of the default profile
 # are ~60 MB (measured: 132 MB after 21 runs). See --keep-reports.
 DEFAULT_KEEP_REPORTS = 10
+HISTORY = "history"  # `iqa-audit history`: the stored cards of --metric / --editor (cli/history_cmd.py)
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -66,7 +69,7 @@ OPTIONS: tuple[Option, ...] = (
         "metric to audit: pyiqa:NAME, iqa_audit:NAME, module.path:callable, "
         "path/to/file.py:callable, or an entry-point name (repeatable, commas allowed)",
         lookup="metric",
-        commands=frozenset({PYTEST, SCORE, "weights"}),
+        commands=frozenset({PYTEST, SCORE, "weights", HISTORY}),
         example=["pyiqa:piqe"],
     ),
     Option(
@@ -76,7 +79,7 @@ OPTIONS: tuple[Option, ...] = (
         "chain editor spec, e.g. codec-jpeg:quality=50,size_table=gemini (repeatable; "
         "a comma before key=value continues a spec, any other comma starts a new one)",
         lookup="editor",
-        commands=CHAINS,
+        commands=CHAINS | {HISTORY},
         metavar="SPEC",
         example=["codec-jpeg:quality=50"],
     ),
@@ -157,7 +160,7 @@ OPTIONS: tuple[Option, ...] = (
         TEXT,
         "chain and score store folder (default fixtures/cache, or $IQA_AUDIT_STORE)",
         lookup="store",
-        commands=CHAINS | {"forget", IMPORT},
+        commands=CHAINS | {"forget", IMPORT, HISTORY},
         metavar="DIR",
         example="fixtures/cache",
     ),
@@ -267,6 +270,16 @@ OPTIONS: tuple[Option, ...] = (
         default=DEFAULT_KEEP_REPORTS,
         check=at_least(0),
         example=DEFAULT_KEEP_REPORTS,
+    ),
+    Option(
+        "--fail-on-drop",
+        "fail_on_drop",
+        FLOAT,
+        "fail the run when a metric's or editor's card score fell by more than this (0-1) beyond its "
+        "95-percent interval against the last stored run on the same chain set",
+        check=fraction,
+        metavar="SHARE",
+        example=0.05,
     ),
     # Settings offered only in pyproject.toml ([tool.iqa_audit] and its profiles): no flag,
     # but the same type, range and registry checks at configure as every option above.

@@ -67,8 +67,17 @@ FAMILIES: tuple[Family, ...] = (
     ),
 )
 
+CONTROL = "sim-noise-tint"  # the white-noise control: not model-like
+
 BY_SETTING: Mapping[str, Family] = MappingProxyType({f.setting: f for f in FAMILIES})
 BY_EDITOR: Mapping[str, Family] = MappingProxyType({f.setting.partition(":")[0]: f for f in FAMILIES})
 
 # The metric audit's settings beyond the codec one, in table order.
 SETTINGS: tuple[str, ...] = tuple(f.setting for f in FAMILIES)
+
+
+def model_like(editor: str | None) -> bool:
+    """Whether chains of editor spec `editor` stand for model output: a family's setting
+    other than the white-noise control (a classic codec does not either)."""
+    name = (editor or "").partition(":")[0]
+    return name in BY_EDITOR and name != CONTROL

@@ -12,6 +12,7 @@ from typing import Any
 from iqa_audit.results.records import GATED, Record
 from iqa_audit.report.markup import e
 from iqa_audit.report.model import editor_records, fmt, gap_records, metric_anchor, outcome_counts
+from iqa_audit.report.cards_html import cards_html
 
 OUTCOME_ORDER = ("passed", "failed", "xfailed", "xpassed", "skipped", "error")
 
@@ -82,6 +83,7 @@ degrades the picture? A gap is the mean normalised score at step Δ minus at ste
 <span class="sep">·</span> metric audit, {len(gaps)} gaps: <b>{noticed}</b> noticed, <b>{missed}</b> missed,
 <b>{unsure}</b> inconclusive <small class="dim">(no visible change to notice)</small>{f", <b>{errors}</b> errors" if errors else ""}
 <span class="sep">·</span> editor audit: <b>{ed_ok}</b>/{len(eds)} checks kept</div>
+{cards_html(results.get("cards") or {})}
 <dl class="facts">{fact_html}</dl>
 <div class="audited">
 <div><h3>Metrics requested</h3><table class="compact"><thead><tr><th>id</th><th>name</th><th>status</th><th>version</th>

@@ -23,11 +23,12 @@ from __future__ import annotations
 import json
 import sys
 import types
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, fields
 from importlib import resources
 from typing import Any, Union, get_args, get_origin
 
+from iqa_audit.analysis.cards import EditorCard, MetricCard
 from iqa_audit.analysis.gaps import VERDICTS
 from iqa_audit.results import records
 from iqa_audit.results.record_fields import hints
@@ -46,7 +47,7 @@ FORMAT_HISTORY: tuple[tuple[str, str], ...] = (
         "old names written beside the new ones.",
     ),
     ("1.2", "the old names `gap`, `metric_version` and `editor_version` dropped; `format_version` added."),
-    ("1.3", "`profiles` added: each chain's artifact profile and its closest simulators."),
+    ("1.3", "`profiles` (each chain's artifact profile and closest simulators) and `cards` (robustness cards) added."),
 )
 
 # Record kinds results.json never holds: a metric's status is summarised in `metrics`.
@@ -134,6 +135,21 @@ def json_schema() -> dict[str, Any]:
     }
     props = {key: {**schema, "description": text} for key, (schema, text) in TOP_LEVEL.items()}
     props["cells"] = {"type": "array", "items": {"$ref": "#/$defs/cell"}, "description": "one record per audit cell"}
+    props["cards"] = {
+        "type": "object",
+        "required": ["metrics", "editors", "history"],
+        "additionalProperties": False,
+        "properties": {
+            "metrics": {"type": "array", "items": {"$ref": "#/$defs/metric_card"}},
+            "editors": {"type": "array", "items": {"$ref": "#/$defs/editor_card"}},
+            "history": {
+                "type": "object",
+                "additionalProperties": {"type": "array", "items": {"type": "object", "required": list(_HISTORY_KEYS)}},
+            },
+        },
+        "description": "one robustness card per metric (ranked) and per editor, and each subject's stored "
+        "cards on the same chain set, oldest first (results/cards.py)",
+    }
     props["profiles"] = {
         "type": "array",
         "items": {"$ref": "#/$defs/profile"},
@@ -147,7 +163,7 @@ def json_schema() -> dict[str, Any]:
         "required": sorted(props),
         "properties": props,
         "additionalProperties": False,
-        "$defs": {"cell": cell, **defs},
+        "$defs": {"cell": cell, **defs, "metric_card": _card_schema(MetricCard), "editor_card": _card_schema(EditorCard)},
     }
 
 
@@ -173,6 +189,22 @@ def _record_schema(cls: type) -> dict[str, Any]:
     }
 
 
+# What every stored card has, whichever iqa-audit version wrote it (the history's items).
+_HISTORY_KEYS = ("kind", "subject", "version", "score", "fingerprint")
+
+
+def _card_schema(cls: type) -> dict[str, Any]:
+    """A robustness card as Card.to_dict writes it: every field, nothing else."""
+    field_hints = hints(cls)
+    return {
+        "type": "object",
+        "description": (cls.__doc__ or "").strip(),
+        "required": sorted(field_hints),
+        "properties": {name: _type_schema(hint) for name, hint in field_hints.items()},
+        "additionalProperties": False,
+    }
+
+
 def _type_schema(hint: Any) -> dict[str, Any]:
     """The JSON Schema of a record field's type (the JSON records.to_dict writes for it)."""
     origin, args = get_origin(hint), get_args(hint)
@@ -182,7 +214,7 @@ def _type_schema(hint: Any) -> dict[str, Any]:
         return {"anyOf": [_type_schema(a) for a in args]}
     if hint is type(None):
         return {"type": "null"}
-    if origin is tuple:
+    if origin is tuple or origin is Sequence:
         return {"type": "array", "items": _type_schema(args[0])}
     if origin in (Mapping, dict):
         return {"type": "object", "additionalProperties": _type_schema(args[1])}

@@ -54,6 +54,7 @@ from iqa_audit.tasks.table import get_task
 from iqa_audit.core.errors import RecordError
 from iqa_audit.results import schema
 from iqa_audit.results.schema import FORMAT, FORMAT_VERSION
+from iqa_audit.results.cards import card_section
 
 
 @dataclass(frozen=True)
@@ -61,12 +62,17 @@ class RunResults:
     """One run's results.json, typed: `cells`, its cell records (records.py), `profiles`,
     the chains' artifact profiles (records.ProfileRecord, the file's `profiles` list), and
     `summary`, everything else the file holds (format, run, metrics, weights, editors,
-    detection_delays, excluded_settings: JSON values, shaped as `build_results` writes
+    detection_delays, excluded_settings, cards: JSON values, shaped as `build_results` writes
     them). URLs in all are redacted (urls.redact_urls)."""
 
     summary: Mapping[str, Any]
     cells: tuple[Record, ...]
     profiles: tuple[ProfileRecord, ...] = ()
+
+    @property
+    def cards(self) -> Mapping[str, Any]:
+        """results.json's `cards`: {metrics, editors, history} (results/cards.py; {} in an older file)."""
+        return self.summary.get("cards", {}) or {}
 
     @property
     def run(self) -> Mapping[str, Any]:
@@ -258,9 +264,19 @@ def build_results(
             "editors": editors,
             "detection_delays": detection_delays(cells),
             "excluded_settings": excluded_settings(cfg),
+            "cards": _cards(cfg, cells),
         }
     )
     return RunResults(summary, tuple(redacted(r) for r in cells), tuple(redacted(p) for p in profiles))
+
+
+def _cards(cfg: AuditConfig, cells: Sequence[Record]) -> dict[str, Any]:
+    """The run's robustness cards and their stored history (results/cards.py)."""
+    store = Store(cfg.store)
+    try:
+        return card_section(cfg, cells, store)
+    finally:
+        store.close()
 
 
 def redacted(rec: Record) -> Record:

@@ -68,4 +68,21 @@ CREATE TABLE IF NOT EXISTS memos (
     created REAL NOT NULL,
     PRIMARY KEY (kind, key)
 );
+-- Every run's robustness cards (analysis/cards.py), one row per card, so a metric's or an
+-- editor's robustness can be followed across its versions (`iqa-audit history`, the
+-- report, --fail-on-drop). A later run with the same key replaces the row.
+CREATE TABLE IF NOT EXISTS cards (
+    kind TEXT NOT NULL,            -- 'metric' | 'editor'
+    subject TEXT NOT NULL,         -- the metric id ('piqe') or the editor spec ('codec-jpeg:quality=50')
+    version TEXT NOT NULL,         -- the metric's or editor's version
+    iqa_audit TEXT NOT NULL,       -- the suite's version that made the card
+    fingerprint TEXT NOT NULL,     -- the chain set's fingerprint: cards compare only when equal
+    score REAL,                    -- the headline in [0, 1]; NULL: nothing conclusive to score
+    low REAL,                      -- its 95 % Wilson interval
+    high REAL,
+    run TEXT NOT NULL,             -- the run's name (reports/<run>)
+    card TEXT NOT NULL,            -- JSON: the whole card (analysis/cards.py Card.to_dict)
+    created REAL NOT NULL,
+    PRIMARY KEY (kind, subject, version, iqa_audit, fingerprint)
+);
 """

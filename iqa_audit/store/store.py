@@ -24,13 +24,14 @@ opening the SQLite file (retries, read-only stores, a damaged file).
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from filelock import FileLock
 
@@ -66,6 +67,7 @@ class Store(ManifestConnection):
     - scores by (metric id, metric version, image hash): get_scores / put_scores, score_count;
       finite raw scores in the metric's own units (points on 0–100 come later, normalise).
     - memos, JSON text by (kind, key): get_memo / put_memo / forget_memos.
+    - robustness cards by (kind, subject, version, suite version, fingerprint): put_card / cards.
     Attributes: root, objects, locks, db_path (paths) and read_only.
 
     Invariants: safe across threads and processes (one sqlite3 connection per process and
@@ -379,6 +381,27 @@ class Store(ManifestConnection):
         with self._tx() as db:
             cur = db.execute("DELETE FROM memos" + (" WHERE kind=?" if kind else ""), (kind,) if kind else ())
             return cur.rowcount
+
+    # ----- cards ------------------------------------------------------------------------
+    def put_card(self, card: Mapping[str, Any]) -> None:
+        """Keep a run's card (a Card.to_dict: kind, subject, version, iqa_audit,
+        fingerprint, score, low, high, run), replacing the one with the same key."""
+        key = [card["kind"], card["subject"], card["version"], card["iqa_audit"], card["fingerprint"]]
+        values = (*key, card.get("score"), card.get("low"), card.get("high"), card.get("run") or "")
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO cards (kind, subject, version, iqa_audit, fingerprint, score, low, high, run, card,"
+                " created) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (*values, json.dumps(card, sort_keys=True), time.time()),
+            )
+
+    def cards(self, kind: str | None = None, subject: str | None = None) -> list[dict[str, Any]]:
+        """The stored cards (their JSON, with `created`), oldest first, of `kind` and
+        `subject` when given."""
+        where = [(c, v) for c, v in (("kind", kind), ("subject", subject)) if v is not None]
+        sql = "SELECT card, created FROM cards" + (" WHERE " + " AND ".join(f"{c}=?" for c, _ in where) if where else "")
+        rows = self._rows(sql + " ORDER BY created, rowid", [v for _, v in where])
+        return [{**json.loads(text), "created": created} for text, created in rows]
 
     def score_count(self) -> int:
         """How many rows the score table holds, over every metric and version (object

@@ -62,12 +62,13 @@ def test_delta_steps_beyond_the_chain_are_refused_for_the_metric_audit():
 
 
 # ----- every pyproject.toml key: its TOML type and range, from the options table -------------
-from iqa_audit.config.option_definition import FLAG, INT, INTS, NAMES, SPECS, TEXT, at_least, toml_text  # noqa: E402
+from iqa_audit.config.option_definition import FLAG, FLOAT, INT, INTS, NAMES, SPECS, TEXT, at_least, toml_text  # noqa: E402
 from iqa_audit.config.options import SETTINGS  # noqa: E402
 
 # Wrong values per value kind: other TOML types, and the string spelling of a right one.
 WRONG = {
     INT: ["10", 10.5, 10.0, True, [10], {"n": 10}],
+    FLOAT: ["0.05", True, [0.05], 1.5, -0.1],
     INTS: [[5.0, 10], ["5", "10"], 5, "five", [], [True], [[5]]],
     NAMES: [5, [1], True, ["a", 2], {"a": "b"}, 1.5],
     SPECS: [5, [1], False, ["codec-jpeg", 2]],

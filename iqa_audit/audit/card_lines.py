@@ -1,0 +1,90 @@
+"""The cards as terminal lines: the summary's ranking tables and `iqa-audit history`'s series."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from iqa_audit.analysis.cards import Card, EditorCard, MetricCard, card_from_dict, shape_differences
+
+
+def _num(value: float | None, fmt: str = "{:.2f}", none: str = "-") -> str:
+    return none if value is None else fmt.format(value)
+
+
+def metric_table(cards: Sequence[MetricCard]) -> list[str]:
+    """The ranked metric cards, a header and one line each (reference rows marked)."""
+    if not cards:
+        return []
+    rows = [("#", "metric", "score [95% CI]", "noticed", "median delay", "worst stability", "sanity")]
+    for i, c in enumerate(cards, 1):
+        rows.append(
+            (
+                str(i),
+                c.subject + (" (study ref.)" if c.reference else ""),
+                c.interval(),
+                f"{c.noticed}/{c.pairs}",
+                _num(c.median_delay, "{:g} steps"),
+                _num(c.worst_stability),
+                c.sanity,
+            )
+        )
+    return _aligned(rows)
+
+
+def editor_table(cards: Sequence[EditorCard]) -> list[str]:
+    """The editor cards, a header and one line each."""
+    if not cards:
+        return []
+    rows = [("editor", "checks [95% CI]", "passed", "visible from step (vs 1 / vs seed)", "tasks passed")]
+    for c in cards:
+        fv = c.first_visible or {}
+        visible = f"{_num(fv.get('step1'), '{:g}', 'never')} / {_num(fv.get('seed'), '{:g}', 'never')} ({c.chains} chains)"
+        tasks = ", ".join(f"{t} {p}/{n}" for t, (p, n) in sorted(c.tasks.items()))
+        rows.append((c.subject, c.interval(), f"{c.checks_passed}/{c.checks}", visible, tasks))
+    return _aligned(rows)
+
+
+def _aligned(rows: Sequence[Sequence[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
+
+
+def section_lines(section: Mapping[str, Any]) -> list[str]:
+    """The summary's card lines for a results.json `cards` section: the metric ranking,
+    then the editor cards, then each subject's previous score on the same chain set."""
+    metrics = [card_from_dict(d) for d in section.get("metrics", ())]
+    editors = [card_from_dict(d) for d in section.get("editors", ())]
+    lines = []
+    if metrics:
+        lines.append("metric robustness (share of conclusive model-like (setting, seed) pairs noticed at every Δ):")
+        lines += ["  " + x for x in metric_table(metrics)]
+    if editors:
+        lines.append("editor cards (fidelity checks passed; first visible change by the evidence rule):")
+        lines += ["  " + x for x in editor_table(editors)]
+    for key, series in sorted((section.get("history") or {}).items()):
+        if len(series) > 1:
+            before, now = card_from_dict(series[-2]), card_from_dict(series[-1])
+            lines.append(f"  {key}: {before.interval()} ({before.version}) -> {now.interval()} ({now.version})")
+    return lines
+
+
+def history_lines(rows: Sequence[tuple[float, Card]]) -> list[str]:
+    """`iqa-audit history`: per subject, one line per stored card, oldest first; a line
+    says where the chain set changed (the scores before it are not comparable)."""
+    lines: list[str] = []
+    last: dict[str, Card] = {}
+    for created, card in rows:
+        key = f"{card.kind} {card.subject}"
+        if key not in last:
+            lines.append(key + ":")
+        elif last[key].fingerprint != card.fingerprint:
+            lines.append("    chain set changed (not comparable): " + "; ".join(shape_differences(last[key].shape, card.shape)))
+        stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(created))
+        lines.append(
+            f"  {stamp}  {card.interval():<20} version {card.version}  iqa-audit {card.iqa_audit}"
+            f"  chain set {card.fingerprint}  run {card.run}"
+        )
+        last[key] = card
+    return lines

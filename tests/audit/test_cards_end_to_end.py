@@ -1,0 +1,60 @@
+"""The robustness cards end to end: a tiny audit's card in results.json, the summary, the store's history and --fail-on-drop."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.tiny_audit import GAP_TEST, tiny_audit_args
+
+from iqa_audit.store.store import Store
+
+pytest_plugins = ["pytester"]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_a_tiny_audit_writes_ranks_and_remembers_its_cards(pytester, tmp_path, seed_dir):
+    pytester.makepyfile(test_gap=GAP_TEST)
+    os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
+    # sim-grain-tint stands for model output (a family's setting); sim-noise-tint is the control.
+    args = [*tiny_audit_args(tmp_path, seed_dir), "--editor", "sim-grain-tint", "--baseline", str(tmp_path / "b.json")]
+    first = pytester.runpytest_subprocess(*args, "--run-name", "one", "--update-baseline")
+    res = json.loads((tmp_path / "reports" / "one" / "results.json").read_text())
+    cards = {c["subject"]: c for c in res["cards"]["metrics"]}
+    assert set(cards) == {"noise-sigma", "plugin_metric_example-sharpness"}
+    noise = cards["noise-sigma"]
+    # One model-like pair (sim-grain-tint / tiny); the control's pair does not count.
+    assert noise["pairs"] == 1 and list(noise["per_setting"]) == ["sim-grain-tint-replicate"]
+    assert 0.0 <= noise["low"] <= noise["score"] <= noise["high"] <= 1.0
+    assert noise["shape"]["steps"] == 6 and noise["shape"]["editors"] == ["sim-grain-tint", "sim-noise-tint"]
+    text = first.stdout.str()
+    assert "metric robustness" in text and "noise-sigma" in text and "score [95% CI]" in text
+    assert "Metric robustness cards" in (tmp_path / "reports" / "one" / "index.html").read_text()
+
+    stored = Store(tmp_path / "store").cards("metric")
+    assert {c["subject"] for c in stored} == {"noise-sigma", "plugin_metric_example-sharpness"}
+
+    # The history command prints the series from the store.
+    out = subprocess.run(
+        [sys.executable, "-m", "iqa_audit", "history", "--metric", "noise-sigma", "--store", str(tmp_path / "store")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "metric noise-sigma:" in out.stdout and noise["fingerprint"] in out.stdout
+
+    # A stored card that scored far higher on the same chain set makes --fail-on-drop fail the run.
+    store = Store(tmp_path / "store")
+    for subject, card in cards.items():
+        if card["score"] is not None and card["high"] < 0.9:
+            store.put_card({**card, "version": "older", "score": 1.0, "low": 0.95, "high": 1.0, "run": "old"})
+            worse = subject
+    store.close()
+    second = pytester.runpytest_subprocess(*args, "--run-name", "two", "--fail-on-drop", "0.05")
+    text = second.stdout.str()
+    assert second.ret == 1 and "failed" not in second.parseoutcomes()  # every cell as the baseline expects: the drop fails it
+    assert f"FAILED (--fail-on-drop 0.05): metric {worse}: score dropped from 1.00 [0.95, 1.00]" in text

@@ -1,0 +1,50 @@
+"""The report header's cards and the terminal's card lines, from hand-made cards."""
+
+from __future__ import annotations
+
+from iqa_audit.analysis.cards import PairOutcome, metric_card
+from iqa_audit.analysis.editor_cards import editor_card
+from iqa_audit.audit.card_lines import history_lines, section_lines
+from iqa_audit.report.cards_html import cards_html
+from iqa_audit.report.header_html import page_header
+
+SHAPE = {"steps": 20}
+
+
+def m(subject, noticed, version="1", shape=SHAPE):
+    outcomes = [PairOutcome("sim-grain-tint-replicate", str(i), 1, int(i < noticed)) for i in range(4)]
+    return metric_card(subject=subject, name=subject, version=version, outcomes=outcomes, shape=shape)
+
+
+def section():
+    cards = [m("entropy", 3), m("brisque", 0)]
+    ed = editor_card(subject="codec-jpeg", version="1", chains=[], checks=[("tint", "replicate", True)], shape=SHAPE)
+    old = m("entropy", 4, version="0")
+    return {
+        "metrics": [c.to_dict() for c in cards],
+        "editors": [ed.to_dict()],
+        "history": {"metric:entropy": [old.to_dict(), cards[0].to_dict()], "metric:brisque": [cards[1].to_dict()]},
+    }
+
+
+def test_the_header_ranks_the_metric_cards_marks_the_reference_rows_and_draws_the_history():
+    html = page_header({"cards": section()}, [])
+    assert html.index(">entropy<") < html.index(">brisque")  # ranked: 0.75 before 0.00
+    assert "study reference" in html and "<svg" in html and "0 <b>1.00</b> → 1 <b>0.75</b>" in html
+    assert "Editor cards" in html and "codec-jpeg" in html
+    assert cards_html({}) == ""  # an older results.json has no cards
+
+
+def test_the_summary_lines_rank_and_show_the_previous_score():
+    lines = section_lines(section())
+    rows = [x for x in lines if x.startswith("  1 ") or x.startswith("  2 ")]
+    assert rows[0].split()[1] == "entropy" and "0.75 [0.30, 0.95]" in rows[0] and "3/4" in rows[0]
+    assert "(study ref.)" in rows[1]
+    assert "  metric:entropy: 1.00 [0.51, 1.00] (0) -> 0.75 [0.30, 0.95] (1)" in lines
+
+
+def test_history_lines_say_where_the_chain_set_changed():
+    rows = [(0.0, m("piqe", 1, "a")), (60.0, m("piqe", 2, "b")), (120.0, m("piqe", 2, "b", shape={"steps": 6}))]
+    lines = history_lines(rows)
+    assert lines[0] == "metric piqe:" and len(lines) == 5
+    assert "chain set changed (not comparable): steps: 20 then 6" in lines[3]

@@ -8,7 +8,9 @@ checkout is not needed. Every other argument is pytest's to parse, so the plugin
 Its own switches, --metrics-only and --editors-only, are rows of the same table
 (config/switches.py). With -n and no --dist it adds `--dist loadgroup`, so the cells of one
 series run on one xdist worker (audit/scheduling.py), as this checkout's pyproject.toml
-does for `pytest -n`.
+does for `pytest -n`. Unless told (--rootdir, -c) it roots the run at the project it runs
+in, the folder of the nearest pyproject.toml (`project_root`): pytest would otherwise root
+a `--pyargs` run at a folder an option value names.
 
 The run ends on the report's path (the plugin's last line) and exits with pytest's exit
 code: 0 every cell passed, 1 a cell failed, 4 a usage error (a bad option: one `ERROR:`
@@ -19,10 +21,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any, Sequence
 
 import pytest
 
+from iqa_audit.config.audit_config import find_pyproject
 from iqa_audit.config.options import options_for
 from iqa_audit.config.option_definition import FLAG
 from iqa_audit.config.switches import AUDIT_COMMAND
@@ -32,6 +36,7 @@ from iqa_audit.suite import AUDITS
 
 HELP = "run the metric and editor audits through pytest (every pytest option works too)"
 PLUGIN = "iqa_audit.pytest_plugin"  # the pytest11 entry point's name: named again, pytest loads it once
+ROOT_FLAGS = ("--rootdir", "-c", "--config-file", "--inifile")  # the user roots the run: leave it to pytest
 PYTEST_ARGS = "pytest_args"  # the namespace attribute holding what goes to pytest
 USAGE = "%(prog)s [--metrics-only | --editors-only] [--metric NAME ...] [PYTEST OPTIONS ...]"
 DESCRIPTION = """\
@@ -104,8 +109,9 @@ def split_args(parser: argparse.ArgumentParser, args: Sequence[str] | None, name
     return ns, []
 
 
-def pytest_args(args) -> list[str]:
-    """The arguments `pytest.main` gets for the parsed `audit` command `args`."""
+def pytest_args(args, cwd: Path | None = None) -> list[str]:
+    """The arguments `pytest.main` gets for the parsed `audit` command `args`, run in `cwd`
+    (default: the current folder)."""
     if args.metrics_only and args.editors_only:
         raise ConfigError(
             explain(
@@ -119,9 +125,22 @@ def pytest_args(args) -> list[str]:
     rest = list(getattr(args, PYTEST_ARGS))
     options = rest[: rest.index("--")] if "--" in rest else rest
     extra = ["--dist", "loadgroup"] if _numprocesses(options) and not _dist(options) else []
+    if not any(a.startswith(ROOT_FLAGS) for a in options):
+        # The project is the folder the command runs in (its nearest pyproject.toml, as every
+        # iqa-audit command finds it): with --pyargs pytest has no path of the project, and
+        # would root the run at a folder an option names (--store /elsewhere) instead,
+        # reading neither the project's [tool.iqa_audit] nor writing reports/ beside it.
+        extra += ["--rootdir", str(project_root(cwd))]
     # The packages before the user's arguments: an option with an optional value (--cov)
     # at the end of those cannot take one of them for its value.
     return ["-p", PLUGIN, *extra, "--pyargs", *picked, *rest]
+
+
+def project_root(cwd: Path | None = None) -> Path:
+    """The folder of the nearest pyproject.toml from `cwd` up, else `cwd` itself."""
+    here = Path.cwd() if cwd is None else cwd
+    found = find_pyproject(here)
+    return found.parent if found is not None else here.resolve()
 
 
 def _numprocesses(args: Sequence[str]) -> bool:

@@ -8,6 +8,8 @@ line, pytest's exit code 4). The run from an installed wheel is tests/suite/test
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -22,19 +24,40 @@ ROOT = Path(__file__).resolve().parents[2]
 METRICS, EDITORS = "iqa_audit.suite.metrics", "iqa_audit.suite.editors"
 
 
-def _args(*argv: str) -> list[str]:
-    return pytest_args(parser().parse_args(["audit", *argv]))
+def _args(*argv: str, cwd: Path = ROOT) -> list[str]:
+    return pytest_args(parser().parse_args(["audit", *argv]), cwd=cwd)
+
+
+HERE = ["--rootdir", str(ROOT)]  # this checkout's folder: its pyproject.toml
 
 
 def test_both_audits_by_default_metrics_first_and_the_rest_goes_to_pytest_in_order():
     got = _args("--metric", "mypkg.metrics:sharpness", "-k", "gap and not d20", "-x", "--compare-editor", "v1")
     mine = ["--metric", "mypkg.metrics:sharpness", "-k", "gap and not d20", "-x", "--compare-editor", "v1"]
-    assert got == ["-p", PLUGIN, "--pyargs", METRICS, EDITORS, *mine]
+    assert got == ["-p", PLUGIN, *HERE, "--pyargs", METRICS, EDITORS, *mine]
 
 
 @pytest.mark.parametrize("switch,package", [("--metrics-only", METRICS), ("--editors-only", EDITORS)])
 def test_one_audit_alone_wherever_its_switch_stands(switch, package):
-    assert _args("--metric", "pyiqa:piqe", switch, "-q") == ["-p", PLUGIN, "--pyargs", package, "--metric", "pyiqa:piqe", "-q"]
+    assert _args("--metric", "pyiqa:piqe", switch, "-q") == [
+        "-p",
+        PLUGIN,
+        *HERE,
+        "--pyargs",
+        package,
+        "--metric",
+        "pyiqa:piqe",
+        "-q",
+    ]
+
+
+def test_the_run_is_rooted_at_the_project_it_runs_in_unless_the_user_roots_it(tmp_path):
+    (tmp_path / "project" / "sub").mkdir(parents=True)
+    (tmp_path / "project" / "pyproject.toml").write_text("[tool.iqa_audit]\n")
+    assert _args(cwd=tmp_path / "project" / "sub")[2:4] == ["--rootdir", str(tmp_path / "project")]
+    assert _args(cwd=tmp_path)[2:4] == ["--rootdir", str(tmp_path)]  # no pyproject.toml up from /tmp
+    for own in (["--rootdir", "x"], ["--rootdir=x"], ["-c", "x.ini"], ["--config-file=x.ini"]):
+        assert "--rootdir" not in _args(*own)[:4], own
 
 
 @pytest.mark.parametrize(
@@ -102,3 +125,36 @@ def test_the_plugins_options_and_pytests_reach_pytest(tmp_path):
     assert "test_gap.py::test_gap[noise-sigma-sim-noise-tint-replicate-grid-perspective-d5]" in ids
     assert {i.split("::")[0] for i in ids} == {"test_gap.py", "test_fidelity.py"}
     assert all(i.startswith("test_fidelity.py::test_tint[") for i in ids if not i.startswith("test_gap"))
+
+
+def test_the_projects_settings_apply_when_an_option_names_a_folder_elsewhere(tmp_path):
+    """`--store /elsewhere` (an existing folder) would root pytest there: the project's
+    [tool.iqa_audit] (here: the editor audit's editors and cases) must still apply."""
+    project, store = tmp_path / "project", tmp_path / "elsewhere" / "store"
+    project.mkdir()
+    store.mkdir(parents=True)
+    settings = '[tool.iqa_audit]\naudit_editors = ["identity"]\naudit_cases = ["replicate:grid-perspective"]\n'
+    (project / "pyproject.toml").write_text(settings)
+    done = _iqa("--editors-only", "--store", str(store), "--co", "-q", cwd=project)
+    assert done.returncode == 0, done.stdout + done.stderr
+    ids = [ln for ln in done.stdout.splitlines() if "::" in ln and not ln.endswith("[None]")]  # [None]: a check with no case
+    assert ids and all(i.endswith("[identity-replicate-grid-perspective]") for i in ids), ids
+
+
+def test_every_audit_command_in_the_readme_uses_options_that_exist(pytestconfig):
+    """`iqa-audit audit ...` and `pytest --pyargs iqa_audit.suite...` lines (code blocks and
+    inline): each flag is the audit's own, the plugin's, or one pytest (or xdist) knows."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = [b.replace("\\\n", " ") for b in re.findall(r"```bash\n(.*?)```", readme, re.S)]
+    lines = [ln.split("  #")[0].strip() for block in blocks for ln in block.splitlines()]
+    lines += re.findall(r"`([^`]*(?:iqa-audit audit|--pyargs iqa_audit)[^`]*)`", readme)
+    commands = [ln for ln in lines if "iqa-audit audit" in ln or "--pyargs iqa_audit.suite" in ln]
+    assert len(commands) >= 6, commands
+    parser_ = pytestconfig._parser
+    known = {n for group in (parser_._anonymous, *parser_._groups) for o in group.options for n in o.names()}
+    known |= {o.flag for o in options_for("audit")}
+    for ln in commands:
+        flags = {w.split("=")[0] for w in shlex.split(ln) if w.startswith("-") and not w.startswith("-n")}
+        assert flags <= known, (ln, flags - known)
+        if "iqa-audit audit" in ln and "--help" not in flags:
+            parser().parse_args(shlex.split(ln.split("iqa-audit ", 1)[1]))

@@ -147,7 +147,7 @@ def test_every_audit_command_in_the_readme_uses_options_that_exist(pytestconfig)
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     blocks = [b.replace("\\\n", " ") for b in re.findall(r"```bash\n(.*?)```", readme, re.S)]
     lines = [ln.split("  #")[0].strip() for block in blocks for ln in block.splitlines()]
-    lines += re.findall(r"`([^`]*(?:iqa-audit audit|--pyargs iqa_audit)[^`]*)`", readme)
+    lines += re.findall(r"`([^`\n]*(?:iqa-audit audit|--pyargs iqa_audit)[^`\n]*)`", readme)
     commands = [ln for ln in lines if "iqa-audit audit" in ln or "--pyargs iqa_audit.suite" in ln]
     assert len(commands) >= 6, commands
     parser_ = pytestconfig._parser

@@ -36,6 +36,9 @@ from iqa_audit.audit.summary import write_summary
 from iqa_audit.audit.summary import write_last_lines
 
 
+SLOW_MARKER = "slow: takes more than a few seconds"
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     """Every option from the one table in `config/options.py` (shared with the `iqa-audit` CLI)."""
 
@@ -53,6 +56,9 @@ def pytest_configure(config: pytest.Config) -> None:
     plugin changes nothing; only a configured pytest session does this."""
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    # The shipped audit (iqa_audit/suite) marks its slow cases; declared here, so a project
+    # without this checkout's pyproject.toml can run it with --strict-markers.
+    config.addinivalue_line("markers", SLOW_MARKER)
     try:
         audit = config.stash[SESSION_KEY] = AuditSession.configure(config)
     except AuditError as e:  # a bad option is a usage error, shown without a traceback

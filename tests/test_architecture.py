@@ -36,7 +36,8 @@ STAGES = (
     "results",  # the run's machine-readable truth: typed records, results.json, the baseline
     "report",  # the run's HTML reports, drawn from results.json
     "audit",  # the pytest audit: one session per run, its cells, each turned into a record and outcome
-    "cli",  # the iqa-audit command: build, import, score, weights, list, forget
+    "suite",  # the audit's test modules, shipped: pytest --pyargs iqa_audit.suite.metrics / .editors
+    "cli",  # the iqa-audit command: audit, build, import, score, weights, list, forget
     "pytest_plugin",  # the pytest11 entry point: options, parametrization, hooks
     "__main__",  # python -m iqa_audit: the iqa-audit command without the console script
 )

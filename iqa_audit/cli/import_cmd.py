@@ -35,7 +35,7 @@ from iqa_audit.datasets.hub import HubRef, fetch_snapshot, parse_hub_ref
 from iqa_audit.datasets.presets import preset_for_repo
 from iqa_audit.core.names import slug
 from tqdm import tqdm
-from iqa_audit.core.console import pytest_command
+from iqa_audit.core.console import cli_command
 
 MB = 1024 * 1024
 
@@ -197,7 +197,5 @@ def _report(summary, store) -> int:
         f"{summary.images_already_stored} already stored, into {store.root}"
     )
 
-    print(
-        f"audit it: {pytest_command('tests_metrics', 'tests_editors', '--dataset', summary.dataset, '--store', str(store.root))}"
-    )
+    print(f"audit it: {cli_command('audit', '--dataset', summary.dataset, '--store', str(store.root))}")
     return 0

@@ -1,4 +1,4 @@
-"""`iqa-audit`: build and cache chains (and scores) ahead of a test run.
+"""`iqa-audit`: run the audit, and build and cache chains (and scores) ahead of it.
 
 The console script pip installs ([project.scripts] in pyproject.toml); also
 `python -m iqa_audit` and, from a source tree, `python generate_fixtures.py`. Every option
@@ -18,6 +18,7 @@ from typing import Any, Sequence
 from iqa_audit.core.console import cli_prefix
 from iqa_audit.core.errors import AuditError
 from iqa_audit.cli.import_cmd import add_import_parser
+from iqa_audit.cli.audit_cmd import add_audit_parser, cmd_audit
 from iqa_audit.config.options import add_options, overrides, switches
 from iqa_audit.core.urls import redact_text
 from iqa_audit.config.audit_config import find_pyproject, resolve_config
@@ -41,6 +42,8 @@ from iqa_audit.tasks.table import TASKS
 
 # (arguments, comment) of the examples --help prints, after the command as it runs here.
 EXAMPLES = (
+    ("audit -n auto", "audit the default metrics and editors; ends on the report's path"),
+    ("audit --metrics-only --metric mypkg.metrics:sharpness --baseline none", "audit your metric"),
     ("", "build the quick profile's chains"),
     ("build --profile paper --jobs 2", ""),
     ("build --editor codec-jpeg --seed grid-perspective --runs 1 --steps 30", ""),
@@ -62,6 +65,7 @@ def examples(prog: str) -> str:
 
 # (command, help) in the order --help lists them; each takes its options from the table.
 COMMAND_HELP = (
+    ("audit", "run the metric and editor audits through pytest (every pytest option works too)"),
     ("build", "build (or resume) every chain of a profile"),
     ("import", "import chains: a manifest.csv, a folder by --layout/--table, or hf://OWNER/NAME"),
     ("score", "compute and cache the profile's metric scores"),
@@ -80,14 +84,31 @@ def parser() -> argparse.ArgumentParser:
         epilog=examples(prog),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = ap.add_subparsers(dest="command")
+    sub = ap.add_subparsers(dest="command", parser_class=CommandParser)
     for name, help_text in COMMAND_HELP:
+        if name == "audit":
+            add_audit_parser(sub, prog)  # cli/audit_cmd.py: its own switches; everything else goes to pytest
+            continue
         if name == "import":
             add_import_parser(sub)  # cli/import_cmd.py: the import subcommand (its options are rows of the options table)
             continue
         p = sub.add_parser(name, help=help_text, description=help_text)
         add_options(p.add_argument, name)
     return ap
+
+
+class CommandParser(argparse.ArgumentParser):
+    """A subcommand's parser; `passthrough(parser, args, namespace)`, when given, replaces
+    argparse's parsing (`audit` hands what it does not know to pytest, unread)."""
+
+    def __init__(self, *args, passthrough=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.passthrough = passthrough
+
+    def parse_known_args(self, args=None, namespace=None):
+        if self.passthrough is None:
+            return super().parse_known_args(args, namespace)
+        return self.passthrough(self, args, namespace)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -265,6 +286,7 @@ def cmd_forget(args) -> int:
 
 
 COMMANDS = {
+    "audit": cmd_audit,
     "build": cmd_build,
     "import": cmd_import,
     "score": cmd_score,

@@ -10,8 +10,26 @@ from iqa_audit.config.option_definition import BUILD, FLAG, IMPORT, INT, ITEMS, 
 
 # `iqa-audit import SOURCE`: how a folder or a hub repository is read as chains (cli/import_cmd.py).
 IMPORTS = frozenset({IMPORT})
+# `iqa-audit audit`: which audits pytest runs (cli/audit_cmd.py); every other option is pytest's.
+AUDIT_COMMAND = "audit"
 
 SWITCHES: tuple[Option, ...] = (
+    Option(
+        "--metrics-only",
+        "metrics_only",
+        FLAG,
+        "run the metric audit alone (iqa_audit.suite.metrics): gap, sanity, stability and model-like cases",
+        commands=frozenset({AUDIT_COMMAND}),
+        config=False,
+    ),
+    Option(
+        "--editors-only",
+        "editors_only",
+        FLAG,
+        "run the editor audit alone (iqa_audit.suite.editors): one case per editor, task, seed and fidelity check",
+        commands=frozenset({AUDIT_COMMAND}),
+        config=False,
+    ),
     Option(
         "--name",
         "name",

@@ -3,7 +3,7 @@
 Banana100 saw each image editor leave its own artifacts when it re-edited its own output,
 and found the old no-reference metrics fooled by some of them: a setting here stands for a
 family only if it fools (or not) the study's trained metrics the way that family's output
-did, which `tests_metrics/test_model_like.py` checks with BRISQUE (its authors' LIVE model)
+did, which `iqa_audit/suite/metrics/test_model_like.py` checks with BRISQUE (its authors' LIVE model)
 and PIQE on the default seeds, with the suite's own verdicts. `sim-noise-tint` is the
 control: white noise, the distortion those metrics were trained on, which they notice.
 

@@ -47,7 +47,7 @@ def fooled_section(cells: Sequence[Record]) -> str:
         '<section id="families"><h2>Which metric each setting fools</h2><p class="note">Seeds on which the metric was '
         "<b>fooled</b> (some conclusive Δ gap not negative) / all seeds with a conclusive gap; in brackets the seeds "
         "with nothing visible to judge. The study found BRISQUE and PIQE fooled by Nano Banana's output and noticing "
-        "white noise and Qwen-Image-Edit's; each model-like setting is held to that in tests_metrics/test_model_like.py.</p>"
+        "white noise and Qwen-Image-Edit's; each model-like setting is held to that in iqa_audit/suite/metrics/test_model_like.py (test_family).</p>"
     )
     if not outcomes:
         errored = sum(1 for r in cells if isinstance(r, GapRecord))

@@ -90,6 +90,8 @@ def test_import_subcommand(tmp_path):
     out = run("import", str(csv), "--store", str(tmp_path / "s"), "--name", "banana100")
     assert out.returncode == 0, out.stderr
     assert "imported dataset 'banana100': 2 chains, 6 images added" in out.stdout
+    (audit_it,) = [ln for ln in out.stdout.splitlines() if ln.startswith("audit it: ")]
+    assert audit_it.endswith(f" audit --dataset banana100 --store {tmp_path / 's'}")  # iqa-audit audit: runs outside a checkout
     bad = run("import", str(tmp_path / "missing.csv"), "--store", str(tmp_path / "s"))
     assert bad.returncode == 2 and "missing.csv" in bad.stderr and "Traceback" not in bad.stderr
 

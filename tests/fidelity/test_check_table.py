@@ -71,7 +71,7 @@ def test_a_name_listed_twice_is_refused():
 
 
 def test_editor_audit_test_functions_come_from_the_table():
-    module = importlib.import_module("tests_editors.test_fidelity")
+    module = importlib.import_module("iqa_audit.suite.editors.test_fidelity")
     for name in CHECKS:
         fn = getattr(module, f"test_{name}")
         assert fn.__name__ == f"test_{name}" and fn.iqa_check == name

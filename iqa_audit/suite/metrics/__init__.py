@@ -1,0 +1,1 @@
+"""The metric audit: `pytest --pyargs iqa_audit.suite.metrics --metric NAME` (see iqa_audit/suite/__init__.py)."""

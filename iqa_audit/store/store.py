@@ -33,6 +33,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
+import platformdirs
 from filelock import FileLock
 
 from iqa_audit.core.console import cli_command
@@ -47,12 +48,28 @@ from iqa_audit.store.sqlite_manifest import is_read_only
 from iqa_audit.core.urls import redact_urls
 
 STORE_ENV = "IQA_AUDIT_STORE"
-DEFAULT_STORE = Path(__file__).resolve().parents[2] / "fixtures" / "cache"
+
+
+def store_for_install(package_parent: Path) -> Path:
+    """Where the store lives when neither --store nor $IQA_AUDIT_STORE says: in a checkout
+    of iqa-audit (its pyproject.toml beside the package, editable installs included),
+    `fixtures/cache` there, the chains bin/audit builds and CI caches; in an installed
+    wheel, the user's cache folder (platformdirs: ~/.cache/iqa-audit/store on Linux), so
+    chains, scores and the cards' history outlive the virtual environment and never land
+    inside site-packages."""
+    project = package_parent / "pyproject.toml"
+    if project.is_file() and (package_parent / "iqa_audit").is_dir() and 'name = "iqa-audit"' in project.read_text("utf-8"):
+        return package_parent / "fixtures" / "cache"
+    return Path(platformdirs.user_cache_dir("iqa-audit")) / "store"
+
+
+DEFAULT_STORE = store_for_install(Path(__file__).resolve().parents[2])
 
 
 def default_store_root() -> Path:
     """The store used when none is given: $IQA_AUDIT_STORE (STORE_ENV) when set and not
-    empty, else DEFAULT_STORE (fixtures/cache beside the package, i.e. in the checkout)."""
+    empty, else DEFAULT_STORE (store_for_install: fixtures/cache in a checkout, the user's
+    cache folder for an installed wheel)."""
     return Path(os.environ.get(STORE_ENV) or DEFAULT_STORE)
 
 

@@ -335,3 +335,18 @@ def test_a_read_only_store_with_every_score_cached_can_be_audited(tmp_path):
         for name in ("warm", "read-only")
     ]
     assert outcomes[0] == outcomes[1] and len(outcomes[0]) == 2 and "error" not in outcomes[0].values()
+
+
+def test_a_checkout_keeps_its_store_beside_the_package_and_a_wheel_in_the_users_cache(tmp_path, monkeypatch):
+    from iqa_audit.store.store import store_for_install
+
+    checkout = tmp_path / "checkout"
+    (checkout / "iqa_audit").mkdir(parents=True)
+    (checkout / "pyproject.toml").write_text('[project]\nname = "iqa-audit"\n')
+    assert store_for_install(checkout) == checkout / "fixtures" / "cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    site = tmp_path / "site-packages"  # a wheel: the package with no project file beside it
+    (site / "iqa_audit").mkdir(parents=True)
+    assert store_for_install(site) == tmp_path / "cache" / "iqa-audit" / "store"
+    (site / "pyproject.toml").write_text('[project]\nname = "someone-else"\n')  # another project's file
+    assert store_for_install(site) == tmp_path / "cache" / "iqa-audit" / "store"

@@ -17,7 +17,8 @@ simulator settings nearest to it in profile space at its last profiled step
 
 - "run": the simulator chains of this run on the same seed that reached the same step, when
   there are any (add `--editor sim-grain-tint` etc. to the run to compare with those);
-- "reference" otherwise: a reference set built here, deterministically. Each setting of
+- "reference" otherwise, when the store holds it or the run asks for it (--match-simulators;
+  NOT_BUILT, no closest simulator, when neither): a reference set built here, deterministically. Each setting of
   REFERENCE_SETTINGS (the codecs and the study's model-like simulators, editors.families)
   is applied to the chain's own step-1 image (run 0, or its lowest run), cut to its central
   REFERENCE_SIDE px, for steps 2..Δ with the replicate prompt and seed 0, as a chain of
@@ -35,6 +36,7 @@ a missing object) gives a record with the error fields set (core.errors.explain)
 from __future__ import annotations
 
 import inspect
+import json
 import math
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -65,6 +67,7 @@ REFERENCE_SIDE = 384  # px: the central cut the reference set is built on (the S
 REFERENCE_SETTINGS: tuple[str, ...] = ("codec-jpeg", "codec-reupload", *FAMILY_SETTINGS)
 REFERENCE_TASK = "replicate"
 MAX_CLOSEST = 3  # simulators listed per chain, nearest first
+NOT_BUILT = ProfileRecord.NOT_BUILT
 IMPORTED = "imported"  # the editor and task of --dataset chains (audit.cells)
 
 
@@ -128,14 +131,22 @@ class Profiles:
 
         return memoised(self.store, MEMO_KIND, key, compute, dump=_dump, load=ArtifactProfile.from_dict)
 
-    def reference_set(self, reference: str, step: int) -> dict[str, ArtifactProfile]:
+    def reference_set(self, reference: str, step: int, *, build: bool = True) -> dict[str, ArtifactProfile] | None:
         """{setting: profile} of each REFERENCE_SETTINGS chain run from the central
-        REFERENCE_SIDE px of stored image `reference` to `step` (module doc)."""
+        REFERENCE_SIDE px of stored image `reference` to `step` (module doc). With
+        build=False, only what the store already holds: None unless every setting's
+        profile is there (a cold reference set costs seconds per seed: --match-simulators)."""
         out = {}
         for spec in REFERENCE_SETTINGS:
             editor = create_editor(spec)
             parts = (editor.id, editor.version, dict(editor.params()), step, REFERENCE_SIDE)
             key = memo_key(REFERENCE_MEMO_KIND, PROFILE_VERSION, reference, *parts, code_digest(*sources()))
+            if not build:
+                known = self.store.get_memo(REFERENCE_MEMO_KIND, key)
+                if known is None:
+                    return None
+                out[spec] = ArtifactProfile.from_dict(json.loads(known))
+                continue
             out[spec] = memoised(
                 self.store,
                 REFERENCE_MEMO_KIND,
@@ -154,13 +165,17 @@ class Profiles:
         return artifact_profile(*_aligned(start, image.pixels))
 
 
-def profile_records(store: Store, records: Sequence[Record], delta_steps: Sequence[int]) -> list[ProfileRecord]:
+def profile_records(
+    store: Store, records: Sequence[Record], delta_steps: Sequence[int], *, match_simulators: bool = False
+) -> list[ProfileRecord]:
     """One ProfileRecord per chain the records name (module doc), profiled at each of
-    `delta_steps` it reached; model and imported chains with their closest simulators."""
+    `delta_steps` it reached; model and imported chains with their closest simulators: this
+    run's simulator chains, else the reference set when the store holds it or
+    `match_simulators` asks to build it, else none (closest_from NOT_BUILT)."""
     profiles, chains = Profiles(store), chains_of(records)
     steps = sorted({d for d in delta_steps if d > REFERENCE_STEP})
     made = [_chain_record(profiles, c, steps) for c in chains]
-    return [_with_closest(profiles, rec, chain, made) for rec, chain in zip(made, chains)]
+    return [_with_closest(profiles, rec, chain, made, match_simulators) for rec, chain in zip(made, chains)]
 
 
 def _chain_record(profiles: Profiles, chain: ChainImages, steps: Sequence[int]) -> ProfileRecord:
@@ -185,7 +200,9 @@ def _chain_record(profiles: Profiles, chain: ChainImages, steps: Sequence[int]) 
     return ProfileRecord(**fields, steps=means, runs=runs)
 
 
-def _with_closest(profiles: Profiles, rec: ProfileRecord, chain: ChainImages, made: Sequence[ProfileRecord]) -> ProfileRecord:
+def _with_closest(
+    profiles: Profiles, rec: ProfileRecord, chain: ChainImages, made: Sequence[ProfileRecord], build: bool
+) -> ProfileRecord:
     """`rec` with its closest simulators (module doc): from this run's, else the reference set."""
     last = rec.last_step
     if rec.source == "simulator" or last is None or rec.error:
@@ -200,8 +217,10 @@ def _with_closest(profiles: Profiles, rec: ProfileRecord, chain: ChainImages, ma
     if not ran:
         origin, (ref, later) = "reference", _pairs(chain, int(last))[0]
         try:
-            target = profiles.pair(ref, later, side=REFERENCE_SIDE)
-            ran = profiles.reference_set(ref, int(last))
+            reference = profiles.reference_set(ref, int(last), build=build)
+            if reference is None:
+                return replace(rec, closest_from=NOT_BUILT)
+            target, ran = profiles.pair(ref, later, side=REFERENCE_SIDE), reference
         except (ValueError, AuditError) as e:
             return replace(rec, error=_why(chain, e), error_type=type(e).__name__)
     ranked = nearest(target, ran)[:MAX_CLOSEST]

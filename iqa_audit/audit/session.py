@@ -286,7 +286,7 @@ class AuditSession:
             return []
         store = Store(self.cfg.store)
         try:
-            return profile_records(store, records, self.cfg.delta_steps)
+            return profile_records(store, records, self.cfg.delta_steps, match_simulators=self.cfg.match_simulators)
         finally:
             store.close()
 

@@ -135,6 +135,7 @@ class AuditConfig:
     # A requested metric that cannot run (missing weights, import error) fails the run
     # unless this is set: then its cells are skipped and the run can pass without it.
     allow_missing_metrics: bool = False
+    match_simulators: bool = False  # build the closest-simulator reference set (audit/profiles.py)
     # Metric stability under content change: one case per (metric, "add-task:seed"), on chains of
     # `stability_editor` (the add task's and the replicate task's) of their own size and length.
     stability_cases: tuple[str, ...] = STABILITY_CASES

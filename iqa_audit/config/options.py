@@ -246,6 +246,15 @@ OPTIONS: tuple[Option, ...] = (
         example=True,
     ),
     Option(
+        "--match-simulators",
+        "match_simulators",
+        FLAG,
+        "build the simulator reference set for model and imported chains that have no simulator chain in the run, "
+        "so the report's closest-simulator table is filled (a few seconds per seed, once: cached in the store)",
+        commands=frozenset({PYTEST}),
+        example=True,
+    ),
+    Option(
         "--compare",
         "compare",
         TEXT,

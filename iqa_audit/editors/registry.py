@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
+from iqa_audit.core import plugins
 from iqa_audit.core.console import cli_command
 from iqa_audit.core.errors import ConfigError, explain
 from iqa_audit.editors import codec, diffusers_editor, gemini, simulators, vae_roundtrip
@@ -114,8 +115,8 @@ def estimate_cost(spec: str, steps: int) -> float | None:
 # ----- plugins ---------------------------------------------------------------------------------
 
 
-def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
-    return {ep.name: ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+def _entry_points() -> Mapping[str, importlib.metadata.EntryPoint]:
+    return plugins.entry_points(ENTRY_POINT_GROUP)
 
 
 def _plugin_entry(name: str, ep: importlib.metadata.EntryPoint) -> EditorEntry:

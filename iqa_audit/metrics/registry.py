@@ -25,10 +25,11 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from iqa_audit.core import plugins
 from iqa_audit.core.console import cli_command
 from iqa_audit.core.errors import ConfigError, explain
 from iqa_audit.core.images import Image
@@ -234,8 +235,8 @@ def _unknown(name: str, known: list[str]) -> ConfigError:
     )
 
 
-def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
-    return {ep.name: ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+def _entry_points() -> Mapping[str, importlib.metadata.EntryPoint]:
+    return plugins.entry_points(ENTRY_POINT_GROUP)
 
 
 # ----- user metrics -----------------------------------------------------------------------------

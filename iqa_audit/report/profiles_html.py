@@ -37,6 +37,11 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("mscn_alpha", "α", "BRISQUE's GGD shape of the image's MSCN coefficients"),
 )
 SOURCE_WORDS: Mapping[str, str] = {"simulator": "simulator", "model": "model", "imported": "imported"}
+NOT_BUILT_WORDS = (
+    "no simulator chain in this run: run again with --match-simulators to build the reference set "
+    "(codecs and model-like simulators from this chain's step 1; seconds per seed, once, then cached), "
+    "or add simulator settings with --editor"
+)
 FROM_WORDS: Mapping[str, str] = {
     "run": "this run's simulator chains on the same seed",
     "reference": "the reference set (codecs and model-like simulators run from this chain's step 1, central 384 px)",
@@ -91,7 +96,7 @@ def _closest_table(profiles: Sequence[ProfileRecord]) -> str:
     rows = []
     for p in targets:
         if not p.closest:
-            why = p.error or "no profiled step to compare"
+            why = p.error or ("no profiled step to compare" if p.closest_from != ProfileRecord.NOT_BUILT else NOT_BUILT_WORDS)
             rows.append(f'<tr><th>{e(p.setting)}</th><td>{e(p.seed)}</td><td colspan="4" class="dim">{e(why)}</td></tr>')
             continue
         best, *rest = p.closest

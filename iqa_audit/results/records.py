@@ -358,6 +358,7 @@ class ProfileRecord(_Record):
     """The artifact profile of one chain setting on one seed (module doc, kind "profile")."""
 
     kind: ClassVar[str] = "profile"
+    NOT_BUILT: ClassVar[str] = "not-built"  # closest_from: no simulator chain in the run, no reference set asked for
     setting: str
     seed: str
     source: str

@@ -123,12 +123,20 @@ def test_a_model_chain_is_matched_to_this_runs_simulator_on_the_same_seed(store)
 @pytest.mark.parametrize("made_by", ["sim-grain-tint", "codec-reupload"])
 def test_without_simulators_in_the_run_the_reference_set_names_the_maker(store, made_by, monkeypatch):
     images = chain_images(store, made_by, steps=4, side=512)
-    (rec,) = profile_records(store, [record("gemini-x-replicate", "gemini-3-pro-image-preview", images)], (4,))
+    chain = [record("gemini-x-replicate", "gemini-3-pro-image-preview", images)]
+    # not asked for: nothing is simulated, and the record says why there is no closest simulator
+    build = profiles.Profiles._simulate
+    monkeypatch.setattr(profiles.Profiles, "_simulate", lambda *a: pytest.fail("built without --match-simulators"))
+    (unasked,) = profile_records(store, chain, (4,))
+    assert unasked.closest == () and unasked.closest_from == ProfileRecord.NOT_BUILT and unasked.steps
+    monkeypatch.setattr(profiles.Profiles, "_simulate", build)
+    (rec,) = profile_records(store, chain, (4,), match_simulators=True)
     assert rec.closest_from == "reference" and rec.closest[0]["setting"] == made_by
     assert {c["setting"] for c in rec.closest} <= set(REFERENCE_SETTINGS)
-    # deterministic and kept: a second run builds no reference chain
+    # deterministic and kept: a later run, asked or not, builds no reference chain and uses it
     monkeypatch.setattr(profiles.Profiles, "_simulate", lambda *a: pytest.fail("the reference set was built again"))
-    assert profile_records(store, [record("gemini-x-replicate", "gemini-3-pro-image-preview", images)], (4,)) == [rec]
+    assert profile_records(store, chain, (4,), match_simulators=True) == [rec]
+    assert profile_records(store, chain, (4,)) == [rec]
 
 
 def test_a_chain_that_cannot_be_profiled_gets_an_error_not_a_failed_run(store):

@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Sequence
 
+from iqa_audit.core.heap import freeze_long_lived
 from iqa_audit.metrics.base import Metric
 from iqa_audit.metrics.identity import MetricIdentity, fingerprint
 from iqa_audit.scoring.batch import Scores, known_scores, nonfinite_error, score_batch, store_batch
@@ -47,7 +48,9 @@ class Scorer:
         if name in self._unavailable:
             raise self._unavailable[name]
         try:
-            return create_metric(name, device=self.device)
+            metric = create_metric(name, device=self.device)
+            freeze_long_lived()  # torch, pyiqa and the network now stay to the end (core/heap.py)
+            return metric
         except MetricUnavailable as e:
             self._unavailable[name] = e
             raise

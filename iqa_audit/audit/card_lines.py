@@ -46,6 +46,42 @@ def editor_table(cards: Sequence[EditorCard]) -> list[str]:
     return _aligned(rows)
 
 
+def comparison_lines(section: Mapping[str, Any], compared: Sequence[str]) -> list[str]:
+    """--compare-editor: each audited editor's card against each compared editor's, one line
+    per pair: checks passed and first visible change (vs step 1 / vs the seed), then
+    'better' / 'worse' / 'no clear difference' by whether the 95 % intervals overlap."""
+    editors = {c.subject: c for c in map(card_from_dict, section.get("editors", ()))}
+    lines = []
+    for old in compared:
+        if old not in editors:
+            lines.append(f"--compare-editor {old}: no card (none of its editor cells ran)")
+            continue
+        for new in (c for s, c in sorted(editors.items()) if s not in compared):
+            lines.append(
+                f"editor {new.subject} vs {old}: checks {new.interval()} vs {editors[old].interval()}, "
+                + _visible(new)
+                + " vs "
+                + _visible(editors[old])
+                + f": {_compare(new, editors[old])}"
+            )
+    return lines
+
+
+def _visible(card: Card) -> str:
+    fv = getattr(card, "first_visible", None) or {}
+    return f"visible from step {_num(fv.get('step1'), '{:g}', 'never')} / {_num(fv.get('seed'), '{:g}', 'never')}"
+
+
+def _compare(new: Card, old: Card) -> str:
+    if None in (new.score, new.low, new.high, old.score, old.low, old.high):
+        return "no score to compare"
+    if new.low > old.high:
+        return "better"
+    if new.high < old.low:
+        return "worse"
+    return "no clear difference (intervals overlap)"
+
+
 def _aligned(rows: Sequence[Sequence[str]]) -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Sequence
 from iqa_audit.results.records import GATED, Record, SanityRecord
 from iqa_audit.results.writer import verdict_counts
 from iqa_audit.results.writer import cell_records
-from iqa_audit.audit.card_lines import section_lines
+from iqa_audit.audit.card_lines import comparison_lines, section_lines
 
 if TYPE_CHECKING:
     from iqa_audit.audit.session import AuditSession
@@ -64,7 +64,7 @@ def write_summary(tr, audit: AuditSession) -> None:
             f"gap verdicts: {v['pass']} noticed, {v['fail']} missed, {v['inconclusive']} inconclusive (nothing visible to notice)"
         )
     tr.write_line(cell_count_line(records, audit.outcomes))
-    for line in section_lines(out.cards):
+    for line in section_lines(out.cards) + comparison_lines(out.cards, cfg.compare_editors):
         tr.write_line(line)
     for line in out.drops:
         tr.write_line(f"FAILED (--fail-on-drop {cfg.fail_on_drop:g}): {line}", red=True)

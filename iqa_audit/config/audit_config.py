@@ -19,7 +19,7 @@ from iqa_audit.config.value_lists import split_specs
 import difflib
 from iqa_audit.metrics.random_weights import is_random_name
 
-SPEC_OPTIONS = ("editors", "audit_editors")  # pyproject values that are editor specs (split_specs)
+SPEC_OPTIONS = ("editors", "audit_editors", "compare_editors")  # pyproject values that are editor specs (split_specs)
 
 # The editor audit: every free editor (identity is the positive control, each simulator
 # must trip the check it models) on the task/seed pairs that expose each failure.
@@ -135,6 +135,7 @@ class AuditConfig:
     # A requested metric that cannot run (missing weights, import error) fails the run
     # unless this is set: then its cells are skipped and the run can pass without it.
     allow_missing_metrics: bool = False
+    compare_editors: tuple[str, ...] = ()  # --compare-editor: audited beside the others, cards side by side
     match_simulators: bool = False  # build the closest-simulator reference set (audit/profiles.py)
     # Metric stability under content change: one case per (metric, "add-task:seed"), on chains of
     # `stability_editor` (the add task's and the replicate task's) of their own size and length.
@@ -358,7 +359,10 @@ def resolve_config(overrides: Mapping[str, Any], *, pyproject: Path | None = Non
                 fix=_suggest(sorted(unknown)[0], known) + "Remove or rename them.",
             )
         )
-    for key in ("editors", "tasks", "delta_steps", "metrics", "seed_dirs", "audit_editors", "audit_cases", "stability_cases"):
+    for key in (
+        "editors", "tasks", "delta_steps", "metrics", "seed_dirs", "audit_editors", "audit_cases", "stability_cases",
+        "compare_editors",
+    ):  # fmt: skip
         if key in values and not isinstance(values[key], tuple):
             is_spec_text = key in SPEC_OPTIONS and isinstance(values[key], str)
             values[key] = split_specs(values[key]) if is_spec_text else tuple(_as_list(values[key]))
@@ -376,10 +380,20 @@ def resolve_config(overrides: Mapping[str, Any], *, pyproject: Path | None = Non
                 fix="Pass e.g. --delta-steps 5,10,20.",
             )
         ) from None
+    if values.get("compare_editors"):
+        values["audit_editors"] = compared_editors(values, given)
     for key in ("long_side", "stability_long_side"):
         if values.get(key) == 0:
             values[key] = None  # 0: seeds at their native size
     return AuditConfig(**values, origins=origins)
+
+
+def compared_editors(values: Mapping[str, Any], given: Mapping[str, Any]) -> tuple[str, ...]:
+    """The editor audit's editors with --compare-editor: the --editor specs when given on
+    the command line (the editor you are auditing), else the audit_editors setting, then
+    each compared editor, each spec once."""
+    mine = values["editors"] if "editors" in given else values.get("audit_editors", AUDIT_EDITORS)
+    return tuple(dict.fromkeys((*mine, *values["compare_editors"])))
 
 
 def _as_list(value: Any) -> list:

@@ -246,6 +246,17 @@ OPTIONS: tuple[Option, ...] = (
         example=True,
     ),
     Option(
+        "--compare-editor",
+        "compare_editors",
+        SPECS,
+        "an editor to compare yours with (e.g. your previous version): the editor audit runs it beside the --editor "
+        "specs (or beside the audit_editors setting) and prints its card next to theirs (repeatable)",
+        lookup="editor",
+        commands=frozenset({PYTEST}),
+        metavar="SPEC",
+        example=["codec-jpeg:quality=90"],
+    ),
+    Option(
         "--match-simulators",
         "match_simulators",
         FLAG,

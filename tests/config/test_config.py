@@ -201,3 +201,13 @@ def test_a_right_file_resolves_with_where_each_value_came_from(tmp_path):
 
 def test_at_least_is_the_one_count_check():
     assert at_least(1)(1) is None and at_least(1)(0) and at_least(1)(True) and at_least(1)("1")
+
+
+def test_compare_editor_joins_the_editor_audit_beside_the_editor_you_audit():
+    cfg = resolve_config({"editors": ["codec-jpeg:quality=50"], "compare_editors": ["codec-jpeg:quality=90"]})
+    assert cfg.audit_editors == ("codec-jpeg:quality=50", "codec-jpeg:quality=90")
+    assert cfg.editors == ("codec-jpeg:quality=50",)  # the metric audit's chains are yours alone
+    default = resolve_config({})
+    alone = resolve_config({"compare_editors": ["sim-crop"]})  # no --editor: beside the audit_editors setting
+    assert alone.audit_editors == tuple(dict.fromkeys((*default.audit_editors, "sim-crop")))
+    assert resolve_config({"compare_editors": []}).audit_editors == default.audit_editors

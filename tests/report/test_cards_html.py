@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from iqa_audit.analysis.cards import PairOutcome, metric_card
 from iqa_audit.analysis.editor_cards import editor_card
-from iqa_audit.audit.card_lines import history_lines, section_lines
+from iqa_audit.audit.card_lines import comparison_lines, history_lines, section_lines
 from iqa_audit.report.cards_html import cards_html
 from iqa_audit.report.header_html import page_header
 
@@ -48,3 +48,18 @@ def test_history_lines_say_where_the_chain_set_changed():
     lines = history_lines(rows)
     assert lines[0] == "metric piqe:" and len(lines) == 5
     assert "chain set changed (not comparable): steps: 20 then 6" in lines[3]
+
+
+def test_compare_editor_lines_put_each_editor_beside_the_compared_one_and_say_which_is_better():
+    def ed(subject, passed, cells=20):
+        checks = [("tint", "replicate", i < passed) for i in range(cells)]
+        return editor_card(subject=subject, version="1", chains=[], checks=checks, shape=SHAPE).to_dict()
+
+    worse = {"editors": [ed("mine:v=2", 4), ed("mine:v=1", 19)]}
+    (line,) = comparison_lines(worse, ["mine:v=1"])
+    assert line.startswith("editor mine:v=2 vs mine:v=1: checks 0.20 [") and line.endswith(": worse")
+    assert "visible from step never / never vs visible from step never / never" in line
+    same = {"editors": [ed("mine:v=2", 18), ed("mine:v=1", 19)]}
+    assert comparison_lines(same, ["mine:v=1"])[0].endswith("no clear difference (intervals overlap)")
+    assert comparison_lines({"editors": [ed("mine:v=2", 20), ed("mine:v=1", 2)]}, ["mine:v=1"])[0].endswith(": better")
+    assert comparison_lines(worse, ["gone"]) == ["--compare-editor gone: no card (none of its editor cells ran)"]

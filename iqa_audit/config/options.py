@@ -158,7 +158,8 @@ OPTIONS: tuple[Option, ...] = (
         "--store",
         "store",
         TEXT,
-        "chain and score store folder (default fixtures/cache, or $IQA_AUDIT_STORE)",
+        "chain and score store folder (default: fixtures/cache in a checkout, ~/.cache/iqa-audit/store for an installed "
+        "wheel, or $IQA_AUDIT_STORE)",
         lookup="store",
         commands=CHAINS | {"forget", IMPORT, HISTORY},
         metavar="DIR",

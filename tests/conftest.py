@@ -56,3 +56,18 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config):
     asked = [Path(config.invocation_params.dir, arg.split("::")[0]).resolve() for arg in config.args]
     named = any(a == BENCHMARKS or BENCHMARKS in a.parents for a in asked)
     return None if named else True
+
+
+@pytest.fixture(autouse=True)
+def _operator_libraries_outlive_pytester(request):
+    """pytester's in-process runs put sys.modules back afterwards, dropping the modules the
+    run imported. torch keeps the operators a library registered at import, so importing
+    that library again fails ("Tried to register an operator (bitsandbytes::...) ...
+    multiple times"): bitsandbytes, which pyiqa and diffusers import. Imported here first,
+    it is part of the snapshot and stays."""
+    if "pytester" in request.fixturenames:
+        try:
+            import bitsandbytes  # noqa: F401
+        except ImportError:
+            pass
+    yield

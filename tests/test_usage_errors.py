@@ -35,6 +35,8 @@ CASES = [
     ("callable-not-in-module", ["--metric", "tests.plugin_metric_example:nosuch"], ["a callable 'nosuch'"], []),
     ("editor-typo", ["--editor", "codec-jpgg"], ["--editor codec-jpgg", "Did you mean codec-jpeg"], []),
     ("editor-parameter-typo", ["--editor", "codec-jpeg:qualty=50"], ["qualty", "Did you mean quality"], []),
+    ("compare-editor-typo", ["--compare-editor", "codec-jpgg"], ["--compare-editor codec-jpgg", "Did you mean codec-jpeg"], []),
+    ("fail-on-drop-above-one", ["--fail-on-drop", "5"], ["--fail-on-drop", "5"], []),
     ("unknown-task", ["--task", "upscale"], ["--task upscale", "replicate"], []),
     ("task-typo", ["--task", "mirorr"], ["Did you mean mirror"], []),
     ("seed-typo", ["--seed", "grid-perspectiv"], ["--seed grid-perspectiv", "Did you mean grid-perspective"], []),

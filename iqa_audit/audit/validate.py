@@ -274,6 +274,11 @@ def check_compare(cfg: AuditConfig, flag: str = "--compare") -> None:
         load_results(cfg.compare)
 
 
+def check_compare_editors(cfg: AuditConfig, flag: str) -> None:
+    for spec in cfg.compare_editors:
+        check_editor(spec, flag)
+
+
 def check_audit_editors(cfg: AuditConfig, flag: str) -> None:
     if not cfg.dataset:  # imported chains: the editor audit builds nothing
         for spec in cfg.audit_editors:
@@ -345,6 +350,7 @@ LOOKUPS: Mapping[str, Callable[[AuditConfig, str], None] | None] = {
     "baseline-update": check_baseline_update,
     "results": check_compare,
     # pyproject.toml-only settings (options.SETTING)
+    "compare-editors": check_compare_editors,
     "audit-editors": check_audit_editors,
     "audit-cases": check_audit_cases,
     "stability-editor": check_stability_editor,

@@ -252,7 +252,7 @@ OPTIONS: tuple[Option, ...] = (
         SPECS,
         "an editor to compare yours with (e.g. your previous version): the editor audit runs it beside the --editor "
         "specs (or beside the audit_editors setting) and prints its card next to theirs (repeatable)",
-        lookup="editor",
+        lookup="compare-editors",
         commands=frozenset({PYTEST}),
         metavar="SPEC",
         example=["codec-jpeg:quality=90"],

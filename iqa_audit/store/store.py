@@ -27,6 +27,7 @@ import hashlib
 import json
 import math
 import os
+import sqlite3
 import threading
 import time
 from contextlib import contextmanager
@@ -383,14 +384,18 @@ class Store(ManifestConnection):
         return rows[0][0] if rows else None
 
     def put_memo(self, kind: str, key: str, value: str) -> None:
-        """Remember a derived result. A memo is a cache: on a read-only store it is not kept
-        (the result is computed again next time), never an error."""
+        """Remember a derived result. A memo is a cache: on a read-only store, a full disk or
+        a manifest locked past the timeout it is not kept (the result is computed again next
+        time), never an error; a damaged manifest is still a StoreError."""
         if self.read_only:
             return
-        with self._tx() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO memos (kind, key, value, created) VALUES (?,?,?,?)", (kind, key, value, time.time())
-            )
+        try:
+            with self._tx() as db:
+                db.execute(
+                    "INSERT OR REPLACE INTO memos (kind, key, value, created) VALUES (?,?,?,?)", (kind, key, value, time.time())
+                )
+        except sqlite3.OperationalError:  # "disk I/O error", "database or disk is full", "database is locked"
+            return
 
     def forget_memos(self, kind: str | None = None) -> int:
         """Delete every memo of `kind` (every memo when None); returns how many. Raises

@@ -350,3 +350,22 @@ def test_a_checkout_keeps_its_store_beside_the_package_and_a_wheel_in_the_users_
     assert store_for_install(site) == tmp_path / "cache" / "iqa-audit" / "store"
     (site / "pyproject.toml").write_text('[project]\nname = "someone-else"\n')  # another project's file
     assert store_for_install(site) == tmp_path / "cache" / "iqa-audit" / "store"
+
+
+def test_a_memo_that_cannot_be_written_is_not_kept_and_not_an_error(tmp_path, monkeypatch):
+    import sqlite3
+
+    from iqa_audit.store.store import Store
+
+    store = Store(tmp_path / "store")
+
+    def full(*a, **k):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(store, "_tx", full)
+    store.put_memo("profile", "k", "{}")  # a cache: the result is computed again next time
+    monkeypatch.undo()
+    assert store.get_memo("profile", "k") is None
+    store.put_memo("profile", "k", "{}")
+    assert store.get_memo("profile", "k") == "{}"
+    store.close()

@@ -99,7 +99,10 @@ def section_lines(section: Mapping[str, Any]) -> list[str]:
     if editors:
         lines.append("editor cards (fidelity checks passed; first visible change by the evidence rule):")
         lines += ["  " + x for x in editor_table(editors)]
-    for key, series in sorted((section.get("history") or {}).items()):
+    earlier = [(k, s) for k, s in sorted((section.get("history") or {}).items()) if len(s) > 1]
+    if earlier:
+        lines.append("against the last stored card on the same chain set (score, version):")
+    for key, series in earlier:
         if len(series) > 1:
             before, now = card_from_dict(series[-2]), card_from_dict(series[-1])
             lines.append(f"  {key}: {before.interval()} ({before.version}) -> {now.interval()} ({now.version})")

@@ -33,9 +33,10 @@ def remember_cards(
     cards = [card_from_dict(d) for d in (*section.get("metrics", ()), *section.get("editors", ()))]
     store = Store(store_root)
     try:
-        lines = []
+        lines, compared = [], 0
         for card in cards:
             old = last_comparable(store, card)
+            compared += old is not None
             drop = dropped(old, card, fail_on_drop) if old is not None and fail_on_drop is not None else None
             if drop is not None:
                 lines.append(drop.describe())
@@ -43,6 +44,11 @@ def remember_cards(
             return lines, f"the store {store.root} is read-only: this run's cards were not added to its history"
         for card in cards:
             store.put_card(card.to_dict())
+        if fail_on_drop is not None and cards and not compared:
+            return lines, (
+                f"--fail-on-drop {fail_on_drop:g}: no card of an earlier run on this chain set in {store.root}, "
+                "so nothing to compare with (a first run, or a CI store that was not restored); this run's cards are stored"
+            )
         return lines, None
     finally:
         store.close()

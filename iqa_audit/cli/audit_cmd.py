@@ -20,6 +20,7 @@ line before anything runs), 2 interrupted.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -160,4 +161,15 @@ def cmd_audit(args) -> int:
     except ConfigError as e:
         print(f"ERROR: {redact_text(str(e))}", file=sys.stderr)
         return int(pytest.ExitCode.USAGE_ERROR)
+    importable_from_here()
     return int(pytest.main(argv))
+
+
+def importable_from_here() -> None:
+    """Make modules in the current folder importable, as `python -m pytest` does: a console
+    script's sys.path starts at its own folder, so `--metric my_metrics:sharpness` would not
+    find my_metrics.py beside the user. PYTHONPATH carries it to xdist's workers."""
+    here = os.getcwd()
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p)

@@ -292,7 +292,8 @@ def _import_user_module(module_name: str, where: str) -> Any:
             fix = f"Install what {module_name} imports ({e.name}) in this environment."
         else:
             fix = (
-                f"Make it importable: run pytest from the folder that holds {module_name.split('.')[0]}, add that folder "
+                f"Make it importable: run `iqa-audit audit` or `python -m pytest` from the folder that holds "
+                f"{module_name.split('.')[0]} (a bare `pytest` does not look there), add that folder "
                 "to PYTHONPATH, or pip install your package; or name the file instead: --metric path/to/file.py:callable."
             )
         raise ConfigError(

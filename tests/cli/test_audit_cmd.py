@@ -158,3 +158,21 @@ def test_every_audit_command_in_the_readme_uses_options_that_exist(pytestconfig)
         assert flags <= known, (ln, flags - known)
         if "iqa-audit audit" in ln and "--help" not in flags:
             parser().parse_args(shlex.split(ln.split("iqa-audit ", 1)[1]))
+
+
+def test_a_metric_module_beside_the_user_imports_through_the_console_script(tmp_path):
+    """The console script's sys.path starts at its own folder, not the user's: the command
+    adds the folder it runs in, as `python -m pytest` would."""
+    script = Path(sys.executable).parent / "iqa-audit"
+    if not script.exists():
+        pytest.skip(f"no console script beside {sys.executable} (the package is not installed)")
+    (tmp_path / "my_metrics.py").write_text(
+        "import iqa_audit.metrics\n\n\n@iqa_audit.metrics.declare(lower_better=False, range=(0, 255))\n"
+        "def sharpness(pixels):\n    return float(pixels.std())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_") and k != "PYTHONPATH"}
+    args = ["--metrics-only", "--metric", "my_metrics:sharpness", "--seed", "grid-perspective", "--editor", "sim-noise-tint"]
+    cmd = [script, "audit", *args, "--task", "replicate", "--delta-steps", "5", "-k", "test_gap", "--co", "-q"]
+    done = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "test_gap.py::test_gap[my_metrics-sharpness-sim-noise-tint-replicate-grid-perspective-d5]" in done.stdout

@@ -71,7 +71,9 @@ def venv(wheel, tmp_path_factory) -> Path:
     assert done.returncode == 0, done.stderr[-2000:]
     python = env_dir / "bin" / "python"
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input", "--python", python]
-    done = _run([*pip, "install", "--no-deps", "--no-index", wheel], cwd=env_dir)
+    # The user's environment, and --ignore-installed: with this checkout on a PYTHONPATH that
+    # another test left set, pip would call iqa-audit installed already and install nothing.
+    done = _run([*pip, "install", "--no-deps", "--no-index", "--ignore-installed", wheel], cwd=env_dir, env=_user_env())
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     purelib = Path(sysconfig.get_path("purelib", vars={"base": str(env_dir), "platbase": str(env_dir)}))
     (purelib / "_iqa_audit_test_dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Sequence
 
+from iqa_audit.results.baseline import gating_differences
 from iqa_audit.results.records import GATED, Record, SanityRecord
 from iqa_audit.results.writer import verdict_counts
 from iqa_audit.results.writer import cell_records
@@ -57,6 +58,14 @@ def write_summary(tr, audit: AuditSession) -> None:
         )
     if out.moved:
         tr.write_line(out.moved, yellow=True)
+    differs = gating_differences(cfg) if any(isinstance(r, GATED) and r.baseline for r in records) else []
+    if differs:
+        tr.write_line(
+            f"baseline {cfg.baseline} was recorded by a run of another shape ({'; '.join(differs)}): its cells' numbers "
+            "are not this run's, so a regression or improvement below may only be the difference; record the baseline "
+            "with this run's options (--update-baseline --replace-baseline)",
+            yellow=True,
+        )
     _against_baseline(tr, records, has_baseline=bool(cfg.baseline))
     v = verdict_counts(records)
     if sum(v.values()):

@@ -287,6 +287,20 @@ def baseline_path(cfg: Any) -> Path:
     return Path(cfg.baseline) if cfg.baseline else Path("baselines") / f"{cfg.profile}.json"
 
 
+def gating_differences(cfg: Any) -> list[str]:
+    """How the run `cfg` describes differs, in the fixed part of its shape, from the run
+    that recorded the baseline it is gated by (shape_differences' words); [] when they
+    match, when there is no baseline file or it records no shape, and when this run
+    updates it (check_update refuses a mismatch then)."""
+    if cfg.update_baseline or cfg.baseline is None or cfg.baseline.lower() == "none":
+        return []
+    path = Path(cfg.baseline)
+    if not path.is_file():
+        return []
+    shape = read(path).shape
+    return [] if shape is None else shape_differences(shape, run_shape(cfg))
+
+
 def check_update(cfg: Any) -> None:
     """Refuse, at configure, an --update-baseline that could not do what it says: with
     --baseline none (there is no file to write: name one); into a file that cannot be

@@ -311,3 +311,12 @@ def test_replacing_keeps_every_earlier_file(tmp_path):
         baseline.write_update(_cfg(tmp_path, replace_baseline=True), GAP, {"pyiqa:piqe": f"v{n}"})
     assert sorted(q.name for q in tmp_path.iterdir()) == ["b.json", "b.json.2.bak", "b.json.bak"]
     assert baseline.read(tmp_path / "b.json.2.bak").shape["metrics"] == {"pyiqa:piqe": "v1"}
+
+
+def test_a_run_gated_by_a_baseline_of_another_shape_is_told_what_differs(tmp_path):
+    baseline.write_update(_cfg(tmp_path), GAP, {"pyiqa:piqe": "v1"})
+    gated = _cfg(tmp_path, runs=1, long_side=128, update_baseline=False)
+    assert baseline.gating_differences(gated) == ["runs: 2 in the baseline, 1 now", "long side: 512 in the baseline, 128 now"]
+    same = _cfg(tmp_path, seeds=["flat-cartoon"], update_baseline=False)
+    assert baseline.gating_differences(same) == []  # fewer or other seeds: the same kind of run
+    assert baseline.gating_differences(_cfg(tmp_path, runs=1, baseline="none", update_baseline=False)) == []

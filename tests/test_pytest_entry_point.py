@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.tiny_audit import SMALL_AUDIT
+
 ROOT = Path(__file__).resolve().parent.parent
 PLUGIN = "iqa_audit.pytest_plugin"
 
@@ -55,26 +57,7 @@ def _run_pytest(project: Path, site: Path, *args: str) -> subprocess.CompletedPr
     return subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True, timeout=300)
 
 
-AUDIT_ARGS = (
-    "--metric",
-    "iqa_audit:noise-sigma",
-    "--seed",
-    "grid-perspective",
-    "--editor",
-    "sim-noise-tint",
-    "--task",
-    "replicate",
-    "--runs",
-    "1",
-    "--steps",
-    "6",
-    "--delta-steps",
-    "3,6",
-    "--long-side",
-    "96",
-    "--baseline",
-    "none",
-)
+AUDIT_ARGS = SMALL_AUDIT
 
 
 @pytest.mark.slow

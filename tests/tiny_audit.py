@@ -41,3 +41,27 @@ def tiny_audit_args(tmp_path: Path, seed_dir: Path, *extra: str) -> list[str]:
         "tests.plugin_metric_example:sharpness",
         *extra,
     ]
+
+
+# One small audit from an installed package: one metric, seed, setting and run, 6 steps at
+# 96 px, raw verdicts (the entry-point and installed-wheel tests).
+SMALL_AUDIT = (
+    "--metric",
+    "iqa_audit:noise-sigma",
+    "--seed",
+    "grid-perspective",
+    "--editor",
+    "sim-noise-tint",
+    "--task",
+    "replicate",
+    "--runs",
+    "1",
+    "--steps",
+    "6",
+    "--delta-steps",
+    "3,6",
+    "--long-side",
+    "96",
+    "--baseline",
+    "none",
+)

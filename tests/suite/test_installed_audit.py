@@ -21,27 +21,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.tiny_audit import SMALL_AUDIT
+
 ROOT = Path(__file__).resolve().parents[2]
-SMALL = (
-    "--metric",
-    "iqa_audit:noise-sigma",
-    "--seed",
-    "grid-perspective",
-    "--editor",
-    "sim-noise-tint",
-    "--task",
-    "replicate",
-    "--runs",
-    "1",
-    "--steps",
-    "6",
-    "--delta-steps",
-    "3,6",
-    "--long-side",
-    "96",
-    "--baseline",
-    "none",
-)
+SMALL = SMALL_AUDIT
 
 
 def _run(cmd, *, cwd, env=None, timeout=300) -> subprocess.CompletedProcess:

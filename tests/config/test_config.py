@@ -4,7 +4,8 @@ import re
 
 import pytest
 
-from iqa_audit.config.audit_config import resolve_config
+from iqa_audit.config.audit_config import BUILTIN_PROFILES, resolve_config
+from iqa_audit.config.options import BY_DEST
 from iqa_audit.core.errors import ConfigError
 
 
@@ -19,6 +20,15 @@ def test_builtin_profiles_and_overrides():
     assert quick.profile == "quick" and quick.delta_steps == (5, 10, 20) and quick.scored_steps == (0, 1, 5, 10, 20)
     paper = resolve_config({"profile": "paper", "runs": 3})
     assert paper.steps == 100 and paper.long_side == 2048 and paper.runs == 3
+
+
+def test_every_profile_the_help_names_works_without_a_pyproject(tmp_path, monkeypatch):
+    """An installed wheel has no pyproject.toml of ours: the profiles --profile's help offers must be built in."""
+    offered = re.findall(r"\b([a-z]+)(?: \(default\))?,", BY_DEST["profile"].help)
+    assert set(offered) == set(BUILTIN_PROFILES), offered
+    monkeypatch.chdir(tmp_path)
+    smoke = resolve_config({"profile": "smoke"})
+    assert smoke.seeds == ("grid-perspective",) and smoke.runs == 1 and "sim-grain-tint" in smoke.editors
 
 
 def test_pyproject_profile_refines_a_builtin_one_key_by_key(tmp_path):

@@ -80,6 +80,23 @@ def test_the_wheel_ships_the_audit(wheel) -> None:
 
 
 @pytest.mark.slow
+def test_the_wheel_needs_no_test_tools_to_audit(wheel) -> None:
+    """pytest-benchmark makes a .benchmarks/ folder wherever pytest runs once it is
+    installed; hypothesis and matplotlib serve only this repository's tests."""
+    with zipfile.ZipFile(wheel) as whl:
+        (metadata,) = [n for n in whl.namelist() if n.endswith(".dist-info/METADATA")]
+        requires = [
+            line.removeprefix("Requires-Dist: ")
+            for line in whl.read(metadata).decode().splitlines()
+            if line.startswith("Requires-Dist: ")
+        ]
+    test_tools = ("hypothesis", "pytest-benchmark", "matplotlib")
+    unconditional = [r for r in requires if r.startswith(test_tools) and "extra ==" not in r]
+    assert unconditional == [], unconditional
+    assert {r.split(">")[0] for r in requires if 'extra == "test"' in r} == set(test_tools)
+
+
+@pytest.mark.slow
 def test_iqa_audit_audit_runs_from_an_empty_folder_after_pip_install(venv, tmp_path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -45,6 +45,9 @@ from iqa_audit.report.store_images import ImageSource
 from iqa_audit.report.strips_html import strip_section
 from iqa_audit.results.writer import RunResults
 
+# The record kinds (results.records) of the metric audit; "editor" is the editor audit's.
+METRIC_KINDS = frozenset({"gap", "stability", "sanity", "metric-status"})
+
 
 # ----- the page --------------------------------------------------------------------------
 def write_report(
@@ -78,20 +81,28 @@ def render_report(results: RunResults, *, compare: RunResults | None = None, fig
             compare.cells, cells, old_run=str(compare.run.get("name", "?")), new_run=str(run.get("name", "?"))
         )
 
+    # A run of one audit alone (--metrics-only, --editors-only) shows that audit's sections
+    # only; a run without any cell shows every section, each saying what it lacks.
+    kinds = {record.kind for record in cells}
+    audits = {"metric": bool(kinds & METRIC_KINDS), "editor": "editor" in kinds}
+    if not any(audits.values()):
+        audits = dict.fromkeys(audits, True)
     sections = [
         ("changes", "Changed since", changes_section(changes, compare)) if changes is not None else None,
         (
             "heatmaps",
             "Gap heatmaps",
             heatmap_section(cells, run.get("evidence_threshold"), summary.get("excluded_settings") or ()),
-        ),
-        ("families", "Which metric each setting fools", fooled_section(cells)),
-        ("curves", "Score curves", curves_section(cells)),
-        ("stability", "Stability", stability_section(cells)),
-        ("editors", "Editor audit", editor_section(cells, images, cache)),
+        )
+        if audits["metric"]
+        else None,
+        ("families", "Which metric each setting fools", fooled_section(cells)) if audits["metric"] else None,
+        ("curves", "Score curves", curves_section(cells)) if audits["metric"] else None,
+        ("stability", "Stability", stability_section(cells)) if audits["metric"] else None,
+        ("editors", "Editor audit", editor_section(cells, images, cache)) if audits["editor"] else None,
         ("profiles", "Artifact profiles", profile_section(results.profiles)),
         ("delays", "Detection delay", delay_section(summary)),
-        ("strips", "Image strips", strip_section(cells, images, cache)),
+        ("strips", "Image strips", strip_section(cells, images, cache)) if audits["metric"] else None,
         ("outcomes", "Test outcomes", outcomes_section(cells)),
         ("audited", "Run details", details_section(summary)),
     ]

@@ -510,6 +510,24 @@ def test_a_run_without_cells_gives_a_page():
     assert "No metric cells in this run" in text and "No editor cells in this run" in text
 
 
+@pytest.mark.parametrize(
+    "audit, shown, left_out",
+    [
+        pytest.param("editor", {"editors"}, {"heatmaps", "families", "curves", "stability", "strips"}, id="editors-only"),
+        pytest.param("gap", {"heatmaps", "families", "curves", "stability", "strips"}, {"editors"}, id="metrics-only"),
+    ],
+)
+def test_a_run_of_one_audit_shows_only_that_audits_sections(results, audit, shown, left_out):
+    from iqa_audit.report.figure_cache import FigureCache
+    from iqa_audit.report.html import render_report
+
+    alone = one_setting(results)
+    alone["cells"] = [c for c in alone["cells"] if c["kind"] == audit]
+    sections = set(re.findall(r'<section id="([a-z-]+)"', render_report(typed(alone), figure_cache=FigureCache(None))))
+    assert shown <= sections and not (left_out & sections), sorted(sections)
+    assert {"outcomes", "audited"} <= sections
+
+
 # ----- changed since ---------------------------------------------------------------------
 def _edit(results: dict, cell: str, **changes) -> None:
     rec = next(c for c in results["cells"] if c["cell"] == cell)

@@ -22,19 +22,16 @@ import os
 
 import pytest
 
+from iqa_audit.audit.outcomes import CellTest, record_error, redact_failure
+from iqa_audit.audit.parametrize import parametrize
+from iqa_audit.audit.pytest_html import HtmlExtras
+from iqa_audit.audit.scheduling import make_scheduler
 from iqa_audit.audit.session import DEST_PREFIX, SESSION_KEY, AuditSession
+from iqa_audit.audit.shipping import attach
+from iqa_audit.audit.summary import write_last_lines, write_summary
 from iqa_audit.config.options import add_options
 from iqa_audit.core.errors import AuditError
 from iqa_audit.core.urls import redact_text
-from iqa_audit.audit.pytest_html import HtmlExtras
-from iqa_audit.audit.scheduling import make_scheduler
-from iqa_audit.audit.parametrize import parametrize
-from iqa_audit.audit.outcomes import record_error, redact_failure
-from iqa_audit.audit.outcomes import CellTest
-from iqa_audit.audit.shipping import attach
-from iqa_audit.audit.summary import write_summary
-from iqa_audit.audit.summary import write_last_lines
-
 
 SLOW_MARKER = "slow: takes more than a few seconds"
 

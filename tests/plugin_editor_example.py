@@ -14,8 +14,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from iqa_audit.editors import EditorEntry, EditResult
 from iqa_audit.core.images import Image
+from iqa_audit.editors import EditorEntry, EditResult
 
 
 @dataclass

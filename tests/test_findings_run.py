@@ -15,8 +15,8 @@ import pytest
 
 from iqa_audit.audit.cells import gap_cells
 from iqa_audit.chains.chain import build_chain, load_chain, resolve
-from iqa_audit.config.audit_config import resolve_config
 from iqa_audit.chains.plan import chain_specs
+from iqa_audit.config.audit_config import resolve_config
 from iqa_audit.store.store import Store
 from iqa_audit.tasks.table import RECONSTRUCTION_CYCLE
 

@@ -9,14 +9,14 @@ import re
 import shlex
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from iqa_audit.config.audit_config import resolve_config
-from iqa_audit.core.console import cli_command, cli_prefix
 from iqa_audit.config.options import OPTIONS, options_for
+from iqa_audit.core.console import cli_command, cli_prefix
 from iqa_audit.report.retention import prune_runs
 
 pytest_plugins = ["pytester"]

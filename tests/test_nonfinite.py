@@ -22,13 +22,13 @@ import pytest
 from PIL import Image as PILImage
 
 import iqa_audit.metrics
-from iqa_audit.scoring import batch as score_core
+from iqa_audit.analysis.gaps import Series, gap
+from iqa_audit.core.errors import StoreError
 from iqa_audit.datasets.importer import import_manifest
 from iqa_audit.datasets.registry import imported_chain_key
-from iqa_audit.core.errors import StoreError
-from iqa_audit.analysis.gaps import Series, gap
 from iqa_audit.metrics.base import NonFiniteScore
 from iqa_audit.metrics.registry import create_metric
+from iqa_audit.scoring import batch as score_core
 from iqa_audit.scoring.cached import Scorer
 from iqa_audit.store.store import Store
 

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from iqa_audit.audit.session import claim_run_dir
 from iqa_audit.config.value_lists import split_specs
 from iqa_audit.core.errors import ConfigError
-from iqa_audit.audit.session import claim_run_dir
 from iqa_audit.core.urls import redact_urls, safe_url
+from tests.chains.test_gemini_chains import LONG_SIDE, SEED, _cli_env, assert_key_absent, fake_server
 
 from .fake_gemini import read_log
-from tests.chains.test_gemini_chains import LONG_SIDE, SEED, _cli_env, assert_key_absent, fake_server
 
 pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from iqa_audit.config.options import OPTIONS
 from iqa_audit.config.option_definition import PYTEST
+from iqa_audit.config.options import OPTIONS
 
 pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parent.parent

@@ -20,11 +20,11 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 from scipy.ndimage import gaussian_filter
-from tests.tiny_audit import GAP_TEST
 
 from iqa_audit.core.images import Image
-from iqa_audit.metrics.registry import create_metric
 from iqa_audit.metrics.normalise import normalise
+from iqa_audit.metrics.registry import create_metric
+from tests.tiny_audit import GAP_TEST
 
 from .conftest import textured_image
 
@@ -253,8 +253,8 @@ def test_editing_a_metric_file_rescores_without_a_version_bump(pytester, tmp_pat
 def test_a_metric_that_cannot_be_created_is_unavailable_not_an_error_per_cell(tmp_path, seed_dir):
     # An import error (or a refused declaration) is the same as missing weights for the
     # run's verdict: every cell of the metric skips with the reason, and the session fails.
-    from iqa_audit.config.audit_config import resolve_config
     from iqa_audit.audit.services import Services
+    from iqa_audit.config.audit_config import resolve_config
     from iqa_audit.metrics.base import MetricUnavailable
 
     scorer = Services.open(

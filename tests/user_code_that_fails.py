@@ -13,8 +13,8 @@ from typing import Any, Mapping
 import numpy as np
 
 import iqa_audit.metrics
-from iqa_audit.editors import EditResult
 from iqa_audit.core.images import Image
+from iqa_audit.editors import EditResult
 
 
 @iqa_audit.metrics.declare(lower_better=False, range=(0, 80), version="1")

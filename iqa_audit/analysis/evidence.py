@@ -52,9 +52,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from iqa_audit.fidelity.alignment import align_to_reference
 from iqa_audit.core.errors import BadImageError, explain
 from iqa_audit.core.images import Image
+from iqa_audit.fidelity.alignment import align_to_reference
 
 JND_GREY_LEVELS = 3.0  # Chou & Li (1995): smallest luminance visibility threshold, 8-bit grey levels
 PSNR_BOUND_DB = 20.0 * math.log10(255.0 / JND_GREY_LEVELS)  # 38.59 dB

@@ -17,8 +17,8 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from iqa_audit.analysis import band
-from iqa_audit.core.errors import AuditError, explain
 from iqa_audit.analysis.evidence import RunEvidence, describe_none_visible
+from iqa_audit.core.errors import AuditError, explain
 from iqa_audit.metrics.base import NonFiniteScore
 
 # The study's reference step: Δi is measured against step 1, not the seed (step 0),

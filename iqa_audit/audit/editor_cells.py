@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Mapping
 
+from iqa_audit import fidelity, tasks
 from iqa_audit.audit.cells import EditorCell
 from iqa_audit.chains.chain import Chain
 from iqa_audit.chains.service import image_names, reasonings, step_image
@@ -22,21 +23,18 @@ from iqa_audit.config.audit_config import AuditConfig
 from iqa_audit.core.images import Image
 from iqa_audit.core.keys import code_digest
 from iqa_audit.core.tracebacks import ErrorFields
-from iqa_audit.fidelity.table import CheckInput, get_check
+from iqa_audit.editors import create_editor
 from iqa_audit.fidelity.finding import Finding
+from iqa_audit.fidelity.table import CheckInput, get_check
 from iqa_audit.results.records import EditorRecord
 from iqa_audit.store.memo import memo_key, memoised
-from iqa_audit.store.store import StepRecord, Store
 from iqa_audit.store.rows import jsonable
+from iqa_audit.store.store import StepRecord, Store
 from iqa_audit.tasks.table import get_task
-from iqa_audit.vlm.cached_counter import CachedCounter
-from iqa_audit import fidelity
-from iqa_audit import tasks
 from iqa_audit.vlm import counting
-from iqa_audit.vlm.self_eval import first_noticed_step, summarise_delays
-from iqa_audit.editors import create_editor
+from iqa_audit.vlm.cached_counter import CachedCounter
 from iqa_audit.vlm.counting import BlobCounter, VLMCounter
-from iqa_audit.vlm.self_eval import LLMJudge, StoredJudge, keyword_judge
+from iqa_audit.vlm.self_eval import LLMJudge, StoredJudge, first_noticed_step, keyword_judge, summarise_delays
 
 
 # The code behind each memoised finding: editing any of it makes every memo of that kind

@@ -28,15 +28,15 @@ from typing import TypeVar
 import pytest
 
 from iqa_audit.audit.cells import Cell, EditorCell, GapCell, SanityCase, StabilityCell
-from iqa_audit.audit.services import Services
-from iqa_audit.config.audit_config import AuditConfig
-from iqa_audit.results import baseline as baseline_mod
-from iqa_audit.results.records import GatedRecord, MetricStatusRecord, Record
 from iqa_audit.audit.parametrize import audit_cell
+from iqa_audit.audit.services import Services
 from iqa_audit.audit.shipping import attach, attached
+from iqa_audit.config.audit_config import AuditConfig
 from iqa_audit.core.tracebacks import describe
 from iqa_audit.core.urls import redact_text
 from iqa_audit.metrics.base import MetricUnavailable, NonFiniteScore
+from iqa_audit.results import baseline as baseline_mod
+from iqa_audit.results.records import GatedRecord, MetricStatusRecord, Record
 
 T = TypeVar("T")
 Recorder = Callable[[Record], None]  # attaches a record to the test's report (shipping.attach)

@@ -13,6 +13,8 @@ from types import ModuleType
 
 import numpy as np
 
+from iqa_audit import seeds
+from iqa_audit.analysis import sanity
 from iqa_audit.analysis.sanity import SANITY_CHECKS, SanityInput
 from iqa_audit.audit.cells import SanityCase
 from iqa_audit.chains.plan import audit_seeds
@@ -23,8 +25,6 @@ from iqa_audit.core.tracebacks import ErrorFields
 from iqa_audit.results.records import SanityRecord
 from iqa_audit.scoring.cached import Scorer
 from iqa_audit.store.memo import memo_key, memoised
-from iqa_audit import seeds
-from iqa_audit.analysis import sanity
 
 
 def sanity_sources() -> tuple[ModuleType, ...]:

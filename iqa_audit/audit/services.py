@@ -34,10 +34,10 @@ from iqa_audit.chains.paid import PaidBudget
 from iqa_audit.chains.service import ChainService
 from iqa_audit.config.audit_config import AuditConfig
 from iqa_audit.core.tracebacks import ErrorFields
+from iqa_audit.datasets.imported_chains import ImportedChains
 from iqa_audit.results.records import Record
 from iqa_audit.scoring.cached import Scorer
 from iqa_audit.store.store import Store
-from iqa_audit.datasets.imported_chains import ImportedChains
 
 
 @dataclass(eq=False)

@@ -26,42 +26,33 @@ import time
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
-from iqa_audit.audit.interrupts import SigintCounter
-from iqa_audit.chains.paid import PaidBudget
-from iqa_audit.config.audit_config import AuditConfig
-from iqa_audit.results.records import ProfileRecord, Record
+from iqa_audit.audit.cells import AuditCells, chain_specs_of
+from iqa_audit.audit.history import remember_cards
+from iqa_audit.audit.interrupts import SigintCounter, sigint_deferred
+from iqa_audit.audit.parametrize import audit_cell
 from iqa_audit.audit.profiles import profile_records
+from iqa_audit.audit.services import Services
+from iqa_audit.audit.shipping import received
+from iqa_audit.audit.validate import check_config, check_reports_dir
+from iqa_audit.chains.build import announce_paid
+from iqa_audit.chains.paid import PaidBudget
+from iqa_audit.config.audit_config import AuditConfig, find_pyproject, resolve_config
+from iqa_audit.config.options import overrides
+from iqa_audit.core.errors import AuditError, ConfigError, explain
+from iqa_audit.core.names import slug
+from iqa_audit.core.urls import redact_text
+from iqa_audit.datasets.importer import ensure_imported
 from iqa_audit.editors import editor_entry
 from iqa_audit.editors.base import parse_spec
-from iqa_audit.core.errors import ConfigError, explain
-from iqa_audit.audit.cells import AuditCells
-from iqa_audit.config.audit_config import find_pyproject, resolve_config
-from iqa_audit.config.options import overrides
-from iqa_audit.core.names import slug
-from iqa_audit.audit.validate import check_config
-from iqa_audit.audit.validate import check_reports_dir
-from iqa_audit.datasets.importer import ensure_imported
-from iqa_audit.store.store import Store
-from iqa_audit.audit.services import Services
-from iqa_audit.audit.cells import chain_specs_of
-from iqa_audit.core.errors import AuditError
-from iqa_audit.core.urls import redact_text
-from iqa_audit.chains.build import announce_paid
-from iqa_audit.audit.parametrize import audit_cell
-from iqa_audit.audit.shipping import received
-from iqa_audit.audit.interrupts import sigint_deferred
-from iqa_audit.audit.history import remember_cards
 from iqa_audit.report.html import write_report
 from iqa_audit.report.retention import prune_runs
+from iqa_audit.results.records import ProfileRecord, Record
 from iqa_audit.results.writer import load_results, unavailable_metrics, unwritable, write_results
-
-if TYPE_CHECKING:
-    from iqa_audit.audit.cells import AuditCells
-    from iqa_audit.audit.services import Services
+from iqa_audit.store.store import Store
 
 
 @dataclass(eq=False)

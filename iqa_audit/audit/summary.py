@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Sequence
 
+from iqa_audit.audit.card_lines import comparison_lines, section_lines
 from iqa_audit.results.baseline import gating_differences
 from iqa_audit.results.records import GATED, Record, SanityRecord
-from iqa_audit.results.writer import verdict_counts
-from iqa_audit.results.writer import cell_records
-from iqa_audit.audit.card_lines import comparison_lines, section_lines
+from iqa_audit.results.writer import cell_records, verdict_counts
 
 if TYPE_CHECKING:
     from iqa_audit.audit.session import AuditSession

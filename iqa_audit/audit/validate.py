@@ -15,29 +15,25 @@ options the command offers.
 from __future__ import annotations
 
 import difflib
+import os
+import tempfile
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
+from iqa_audit.chains.plan import SEED_GROUPS, check_input_sizes
 from iqa_audit.config.audit_config import AuditConfig
-from iqa_audit.core.console import cli_command
-from iqa_audit.core.errors import ConfigError, explain
 from iqa_audit.config.options import options_for
-from iqa_audit.metrics.registry import check_metric
+from iqa_audit.core.console import cli_command
+from iqa_audit.core.errors import ConfigError, StoreError, explain
+from iqa_audit.datasets.importer import ensure_imported
 from iqa_audit.editors import editor_entry, editor_names
 from iqa_audit.editors.base import parse_spec
-from iqa_audit.tasks.table import task_names
-from iqa_audit.seeds import resolve_seeds, seeds_from_dir
-from iqa_audit.chains.plan import SEED_GROUPS
-from iqa_audit.seeds import builtin_seeds
-import os
-import tempfile
-from iqa_audit.core.errors import StoreError
-from iqa_audit.store.store import Store, default_store_root
-from iqa_audit.datasets.importer import ensure_imported
+from iqa_audit.metrics.registry import check_metric
 from iqa_audit.results import baseline
 from iqa_audit.results.writer import load_results
-from iqa_audit.tasks.table import get_task
-from iqa_audit.chains.plan import check_input_sizes
+from iqa_audit.seeds import builtin_seeds, resolve_seeds, seeds_from_dir
+from iqa_audit.store.store import Store, default_store_root
+from iqa_audit.tasks.table import get_task, task_names
 
 
 def _suggest(name: str, known: Iterable[str]) -> str:

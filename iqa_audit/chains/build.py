@@ -13,9 +13,11 @@ steps it would buy, with their estimated cost, before building anything.
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing as mp
 import os
 import queue
+import signal
 import sys
 import threading
 import time
@@ -25,14 +27,10 @@ from typing import Callable, Sequence
 
 from tqdm import tqdm
 
-from iqa_audit.chains.chain import Chain, ChainSpec, build_chain, load_chain, resolve
+from iqa_audit.chains.chain import Chain, ChainSpec, build_chain, load_chain, resolve, setting_label
 from iqa_audit.chains.paid import PaidBudget
-from iqa_audit.editors import create_editor
+from iqa_audit.editors import create_editor, estimate_cost
 from iqa_audit.store.store import Store
-from iqa_audit.chains.chain import setting_label
-from iqa_audit.editors import estimate_cost
-import ctypes
-import signal
 
 # How often a pool worker checks that the build that started it is still alive (seconds).
 PARENT_CHECK_S = 0.5

@@ -16,18 +16,18 @@ from typing import Any, Callable, Sequence
 
 from filelock import Timeout as FileLockTimeout
 
+from iqa_audit.chains.paid import PaidBudget
+from iqa_audit.chains.step import StepOutcome, make_step, record_step
 from iqa_audit.core.console import cli_command
-from iqa_audit.editors import Editor, create_editor
-from iqa_audit.editors.base import PriorStep, input_size_error, parse_spec, size_problem
 from iqa_audit.core.errors import ConfigError, StoreError, explain
 from iqa_audit.core.keys import canonical, digest
 from iqa_audit.core.names import slug
-from iqa_audit.chains.paid import PaidBudget
+from iqa_audit.editors import Editor, create_editor
+from iqa_audit.editors.base import PriorStep, input_size_error, parse_spec, size_problem
 from iqa_audit.seeds import Seed, get_seed, seed_size
-from iqa_audit.store.store import ChainRecord, CorruptObject, StepRecord, Store
 from iqa_audit.store.rows import jsonable
+from iqa_audit.store.store import ChainRecord, CorruptObject, StepRecord, Store
 from iqa_audit.tasks.table import Task, get_task
-from iqa_audit.chains.step import StepOutcome, make_step, record_step
 
 ProgressFn = Callable[[int, int], None]  # (steps done, steps wanted)
 

@@ -27,8 +27,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from iqa_audit.core.errors import StoreError, explain
-from iqa_audit.core.errors import ConfigError
+from iqa_audit.core.errors import ConfigError, StoreError, explain
 
 
 class BudgetExhausted(StoreError):

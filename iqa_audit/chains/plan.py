@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from iqa_audit.chains.chain import ChainSpec, setting_label
 from iqa_audit.config.audit_config import AuditConfig
+from iqa_audit.core.errors import ConfigError
 from iqa_audit.editors import create_editor
 from iqa_audit.editors.base import input_size_error, size_problem
-from iqa_audit.core.errors import ConfigError
 from iqa_audit.seeds import Seed, builtin_seeds, photo_seeds, procedural_seeds, resolve_seeds, seed_size, seeds_from_dir
 
 SEED_GROUPS = {"all": builtin_seeds, "all-procedural": procedural_seeds, "all-photos": photo_seeds}

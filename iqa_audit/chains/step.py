@@ -16,11 +16,10 @@ from iqa_audit.core.console import cli_command
 from iqa_audit.core.errors import AuditError, EditorStepError, OutcomeUnknown, UnusableReply, explain
 from iqa_audit.core.images import Image
 from iqa_audit.core.tracebacks import shown_path
-from iqa_audit.editors import EditRefused, Editor, EditResult
+from iqa_audit.editors import Editor, EditRefused, EditResult
 from iqa_audit.store.rows import jsonable
 from iqa_audit.store.store import StepRecord, Store
 from iqa_audit.tasks.table import Task
-
 
 STEP_STATUSES = ("ok", "refused", "failed", "unknown")  # see StepOutcome
 

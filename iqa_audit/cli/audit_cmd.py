@@ -28,8 +28,8 @@ from typing import Any, Sequence
 import pytest
 
 from iqa_audit.config.audit_config import find_pyproject
-from iqa_audit.config.options import options_for
 from iqa_audit.config.option_definition import FLAG
+from iqa_audit.config.options import options_for
 from iqa_audit.config.switches import AUDIT_COMMAND
 from iqa_audit.core.errors import ConfigError, explain
 from iqa_audit.core.urls import redact_text

@@ -19,23 +19,20 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping
 
+from tqdm import tqdm
+
 from iqa_audit.config.option_definition import IMPORT
 from iqa_audit.config.options import add_options, switches
-from iqa_audit.datasets.importer import import_manifest, import_rows
+from iqa_audit.core.console import cli_command
 from iqa_audit.core.errors import ConfigError, explain
-from iqa_audit.datasets.hub import is_hub_ref
+from iqa_audit.core.names import slug
+from iqa_audit.datasets.hub import HubRef, fetch_snapshot, is_hub_ref, parse_hub_ref
+from iqa_audit.datasets.importer import import_manifest, import_rows
+from iqa_audit.datasets.layouts import ImportSpec, rows_from_folder
+from iqa_audit.datasets.presets import load_preset, override, parse_pairs, preset_for_repo
+from iqa_audit.datasets.registry import dataset_record, import_in_progress
 from iqa_audit.datasets.safe_files import ReadPolicy
 from iqa_audit.store.store import Store
-from iqa_audit.datasets.layouts import rows_from_folder
-from iqa_audit.datasets.layouts import ImportSpec
-from iqa_audit.datasets.presets import load_preset
-from iqa_audit.datasets.presets import override, parse_pairs
-from iqa_audit.datasets.registry import dataset_record, import_in_progress
-from iqa_audit.datasets.hub import HubRef, fetch_snapshot, parse_hub_ref
-from iqa_audit.datasets.presets import preset_for_repo
-from iqa_audit.core.names import slug
-from tqdm import tqdm
-from iqa_audit.core.console import cli_command
 
 MB = 1024 * 1024
 

@@ -15,29 +15,27 @@ import sys
 import time
 from typing import Any, Sequence
 
-from iqa_audit.core.console import cli_prefix
-from iqa_audit.core.errors import AuditError
-from iqa_audit.cli.import_cmd import add_import_parser
-from iqa_audit.cli.audit_cmd import add_audit_parser, cmd_audit
-from iqa_audit.config.options import add_options, overrides, switches
-from iqa_audit.core.urls import redact_text
-from iqa_audit.config.audit_config import find_pyproject, resolve_config
 from iqa_audit.audit.validate import check_config
-from iqa_audit.store.store import Store
-from iqa_audit.chains.paid import PaidBudget
 from iqa_audit.chains.build import announce_paid, build_all, pending, stopped_chains
+from iqa_audit.chains.paid import PaidBudget
 from iqa_audit.chains.plan import chain_specs
-from iqa_audit.distributed.building import build_chains_ray
-from iqa_audit.core.errors import ConfigError, explain
-from iqa_audit.cli.import_cmd import run_import
+from iqa_audit.cli.audit_cmd import add_audit_parser, cmd_audit
 from iqa_audit.cli.history_cmd import run_history
-from iqa_audit.scoring.cached import score_chains
-from iqa_audit.distributed.scoring import score_chains_ray
+from iqa_audit.cli.import_cmd import add_import_parser, run_import
+from iqa_audit.config.audit_config import find_pyproject, resolve_config
+from iqa_audit.config.options import add_options, overrides, switches
 from iqa_audit.config.value_lists import split_csv
-from iqa_audit.metrics.fetch import weights_main
+from iqa_audit.core.console import cli_prefix
+from iqa_audit.core.errors import AuditError, ConfigError, explain
+from iqa_audit.core.urls import redact_text
+from iqa_audit.distributed.building import build_chains_ray
+from iqa_audit.distributed.scoring import score_chains_ray
 from iqa_audit.editors import editor_entry, editor_names
+from iqa_audit.metrics.fetch import weights_main
 from iqa_audit.metrics.registry import list_metric_names
+from iqa_audit.scoring.cached import score_chains
 from iqa_audit.seeds import builtin_seeds
+from iqa_audit.store.store import Store
 from iqa_audit.tasks.table import TASKS
 
 # (arguments, comment) of the examples --help prints, after the command as it runs here.

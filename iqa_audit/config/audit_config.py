@@ -6,17 +6,18 @@ down; nothing below reads options or files on its own.
 
 from __future__ import annotations
 
+import difflib
 import os
-import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from iqa_audit.editors import families
-from iqa_audit.core.errors import ConfigError, explain
+import tomllib
+
 from iqa_audit.config.options import BY_DEST, DEFAULT_KEEP_REPORTS, SETTINGS, check_values
 from iqa_audit.config.value_lists import split_specs
-import difflib
+from iqa_audit.core.errors import ConfigError, explain
+from iqa_audit.editors import families
 from iqa_audit.metrics.random_weights import is_random_name
 
 SPEC_OPTIONS = ("editors", "audit_editors", "compare_editors")  # pyproject values that are editor specs (split_specs)

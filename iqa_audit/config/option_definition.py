@@ -6,12 +6,12 @@ kinds of checking, `check` and `lookup`, are used).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from iqa_audit.core.errors import ConfigError, explain
 from iqa_audit.config.value_lists import split_csv, split_specs
-import json
+from iqa_audit.core.errors import ConfigError, explain
 
 # Value kinds: how a command-line string becomes a config value.
 NAMES = "names"  # repeatable, commas allowed: --metric a --metric b,c -> ("a", "b", "c")

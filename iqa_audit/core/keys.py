@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import importlib.util
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -33,7 +34,6 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
-import importlib.util
 
 
 def canonical(value: Any) -> Any:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-
 # Top-level package -> why it is imported lazily. Import times measured here (2 cores,
 # `python -c "import X"` less the interpreter, December 2026); optional extras are lazy
 # because a missing extra must only fail the feature that needs it.

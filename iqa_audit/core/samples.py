@@ -40,7 +40,6 @@ from PIL import ImageOps
 from iqa_audit.core.colour import ColourConversion
 from iqa_audit.core.errors import BadImageError, explain
 
-
 # ----- the conversion table -------------------------------------------------------------
 
 

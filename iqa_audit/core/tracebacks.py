@@ -20,8 +20,8 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from iqa_audit.core.errors import AuditError
-from iqa_audit.core.errors import EditorStepError
+
+from iqa_audit.core.errors import AuditError, EditorStepError
 
 _PACKAGE = str(Path(__file__).resolve().parents[1]) + os.sep
 # The standard library and installed packages: never the user's frame (an editable install

@@ -77,8 +77,8 @@ def fetch_snapshot(
     repository and the fix: not cached while offline, no such repository or revision,
     server unreachable.
     """
-    from huggingface_hub import snapshot_download
     from huggingface_hub import constants as hub_constants
+    from huggingface_hub import snapshot_download
     from huggingface_hub.errors import (
         GatedRepoError,
         HfHubHTTPError,

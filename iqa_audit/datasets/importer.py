@@ -51,12 +51,12 @@ from typing import Callable, Iterable, Sequence
 
 from filelock import FileLock
 
-from iqa_audit.core.errors import BadImageError, ConfigError, explain
 from iqa_audit.core.decode import decode_image
+from iqa_audit.core.errors import BadImageError, ConfigError, explain
 from iqa_audit.core.names import slug
 from iqa_audit.datasets.registry import (
-    INDEX_KIND,
     IN_PROGRESS_KIND,
+    INDEX_KIND,
     REGISTRY_KIND,
     DatasetRecord,
     ImportedChain,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping, Sequence
+
+import tomllib
 
 from iqa_audit.core.errors import ConfigError, explain
 from iqa_audit.datasets.layouts import ImportSpec

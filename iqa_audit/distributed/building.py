@@ -10,11 +10,16 @@ See the package docstring for the design and cluster.py for the session.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from iqa_audit.chains.build import BuildOutcome
+from iqa_audit.chains.chain import build_chain, resolve, setting_label
+from iqa_audit.chains.step import StepOutcome, make_step, record_step
+from iqa_audit.core.decode import decode_image
 from iqa_audit.core.errors import AuditError, ConfigError, explain
 from iqa_audit.distributed.cluster import (
     DEFAULT_MAX_RETRIES,
@@ -25,16 +30,9 @@ from iqa_audit.distributed.cluster import (
     ray_session,
     retryable_errors,
 )
-from iqa_audit.store.store import Store
-from iqa_audit.chains.chain import setting_label
-from iqa_audit.chains.step import make_step
 from iqa_audit.editors import create_editor
-from iqa_audit.core.decode import decode_image
+from iqa_audit.store.store import Store
 from iqa_audit.tasks.table import get_task
-import dataclasses
-from iqa_audit.chains.build import BuildOutcome
-from iqa_audit.chains.chain import build_chain, resolve
-from iqa_audit.chains.step import StepOutcome, record_step
 
 
 def build_steps(

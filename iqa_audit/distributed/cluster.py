@@ -11,6 +11,7 @@ design (driver owns the store, workers get bytes) is described in the package do
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from iqa_audit.core.errors import ConfigError, explain
-import socket
 
 DEFAULT_MAX_RETRIES = 3  # tries after the first for a chunk (or chain) whose worker died; a project choice
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # shipped to remote nodes as a py_module

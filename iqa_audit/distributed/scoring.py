@@ -17,8 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from iqa_audit.core.decode import decode_image
 from iqa_audit.core.errors import AuditError, ConfigError, explain
-from iqa_audit.metrics.base import MetricUnavailable, ScoreError
 from iqa_audit.distributed.cluster import (
     DEFAULT_MAX_RETRIES,
     check_reachable,
@@ -28,11 +28,11 @@ from iqa_audit.distributed.cluster import (
     ray_session,
     retryable_errors,
 )
+from iqa_audit.metrics.base import MetricUnavailable, ScoreError
+from iqa_audit.metrics.registry import create_metric
 from iqa_audit.scoring.batch import known_scores, nonfinite_error, score_batch, store_batch
 from iqa_audit.scoring.cached import scored_objects
 from iqa_audit.store.store import Store
-from iqa_audit.metrics.registry import create_metric
-from iqa_audit.core.decode import decode_image
 
 DEFAULT_CHUNK_SIZE = 8  # images per task: small enough that a lost worker costs little; a project choice
 

@@ -1,7 +1,7 @@
 """Editors: the Editor protocol, the table of editor names, and the built-in editors."""
 
-from iqa_audit.editors.base import EditorEntry, EditResult, Editor
 from iqa_audit.core.errors import EditRefused
+from iqa_audit.editors.base import Editor, EditorEntry, EditResult
 from iqa_audit.editors.registry import ENTRY_POINT_GROUP, create_editor, editor_entry, editor_names, estimate_cost
 
 __all__ = [

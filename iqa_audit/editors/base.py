@@ -19,7 +19,6 @@ from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 from iqa_audit.core.errors import ConfigError, explain
 from iqa_audit.core.images import Image
 
-
 # How an editor's request seed follows the run and step (Gemini and diffusers editors).
 SEED_MODES = ("fixed", "per-step")
 

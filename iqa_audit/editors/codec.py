@@ -19,11 +19,11 @@ from typing import Any, ClassVar, Literal, Mapping
 
 from PIL import Image as PILImage
 
+from iqa_audit.core.decode import decode_image
 from iqa_audit.core.errors import ConfigError, explain
 from iqa_audit.core.images import Image
-from iqa_audit.core.decode import decode_image
-from iqa_audit.tasks.table import task_for_prompt
 from iqa_audit.editors.base import EditorEntry, EditResult, SizeProblem
+from iqa_audit.tasks.table import task_for_prompt
 
 Tier = Literal["1K", "2K", "4K"]
 

@@ -47,15 +47,19 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from iqa_audit.core.errors import BadImageError, ConfigError, explain
+from iqa_audit.core.console import cli_command
+from iqa_audit.core.decode import decode_image
+from iqa_audit.core.errors import BadImageError, ConfigError, EditRefused, UnusableReply, explain
+from iqa_audit.core.images import Image
+from iqa_audit.editors.base import SEED_MODES, EditorEntry, EditResult, PriorStep, derive_seed
+from iqa_audit.vlm.client import BASE_URL_ENV_VAR as BASE_URL_ENV_VAR
+from iqa_audit.vlm.client import DEFAULT_TEXT_MODEL as DEFAULT_TEXT_MODEL
+from iqa_audit.vlm.client import INITIAL_BACKOFF_S as INITIAL_BACKOFF_S
+from iqa_audit.vlm.client import KEY_ENV_VARS as KEY_ENV_VARS
+from iqa_audit.vlm.client import MAX_BACKOFF_S as MAX_BACKOFF_S
+from iqa_audit.vlm.client import RETRYABLE_STATUS as RETRYABLE_STATUS
+from iqa_audit.vlm.client import GeminiTextClient as GeminiTextClient
 from iqa_audit.vlm.client import (
-    BASE_URL_ENV_VAR as BASE_URL_ENV_VAR,
-    DEFAULT_TEXT_MODEL as DEFAULT_TEXT_MODEL,
-    GeminiTextClient as GeminiTextClient,
-    INITIAL_BACKOFF_S as INITIAL_BACKOFF_S,
-    KEY_ENV_VARS as KEY_ENV_VARS,
-    MAX_BACKOFF_S as MAX_BACKOFF_S,
-    RETRYABLE_STATUS as RETRYABLE_STATUS,
     _call_with_retries,
     _check_int,
     _check_model,
@@ -68,13 +72,8 @@ from iqa_audit.vlm.client import (
     _resolve_base_url,
     _safe_base_url,
     api_key_from_env,
-    ask_about_image as ask_about_image,
 )
-from iqa_audit.core.console import cli_command
-from iqa_audit.core.images import Image
-from iqa_audit.core.decode import decode_image
-from iqa_audit.editors.base import SEED_MODES, EditorEntry, EditResult, PriorStep, derive_seed
-from iqa_audit.core.errors import EditRefused, UnusableReply
+from iqa_audit.vlm.client import ask_about_image as ask_about_image
 
 ADAPTER_VERSION = "gemini-adapter-1"
 

@@ -4,6 +4,7 @@ naming the model and how to fetch it. torch and diffusers are imported only here
 """
 
 from __future__ import annotations
+
 import os
 import re
 import threading
@@ -11,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
+
 from iqa_audit.core.errors import ConfigError, explain
 from iqa_audit.editors.diffusers_editor import EditorUnavailable
 

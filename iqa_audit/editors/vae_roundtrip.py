@@ -68,7 +68,6 @@ import numpy as np
 from iqa_audit.core.errors import ConfigError, EditorError, explain
 from iqa_audit.core.images import Image
 from iqa_audit.editors.base import EditorEntry, EditResult, derive_seed
-from iqa_audit.tasks.table import task_for_prompt
 from iqa_audit.editors.vae_loading import (
     AUTO,
     DEFAULT_MODEL,
@@ -80,6 +79,7 @@ from iqa_audit.editors.vae_loading import (
     load_vae,
     one_line,
 )
+from iqa_audit.tasks.table import task_for_prompt
 
 VERSION = "1"
 MODES = ("mean", "sample")

@@ -12,13 +12,13 @@ import math
 
 import numpy as np
 
-from iqa_audit.vlm.counting import ObjectCounter
 from iqa_audit.core.errors import BadImageError, ConfigError, explain
 from iqa_audit.core.images import Image
 from iqa_audit.fidelity.alignment import _aligned_or_same
 from iqa_audit.fidelity.finding import Finding, _image, _non_negative
 from iqa_audit.fidelity.palette import _lab_points
 from iqa_audit.fidelity.pixels import _reduce
+from iqa_audit.vlm.counting import ObjectCounter
 
 # --------------------------------------------------------------------------------------
 # Aspect ratio

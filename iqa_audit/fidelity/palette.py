@@ -20,7 +20,6 @@ from iqa_audit.fidelity.alignment import _aligned_or_same
 from iqa_audit.fidelity.finding import Finding, _array, _image, _non_negative
 from iqa_audit.fidelity.pixels import _reduce
 
-
 # Palettes are computed on an area-averaged copy at most this long: 256 px keeps an eye
 # colour covering 0.5 % of the image at ~300 samples, and k-means on 65k points takes
 # ~0.1 s. Averaging blurs region rims but not region interiors, which carry the colour.

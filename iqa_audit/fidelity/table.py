@@ -31,8 +31,8 @@ from iqa_audit.fidelity.palette import check_colours
 from iqa_audit.fidelity.task_checks import check_colour_returns, check_monochrome, check_transform_steps, pooled_rate
 
 if TYPE_CHECKING:  # types only: the table is below the tasks' users, not below tasks
-    from iqa_audit.vlm.counting import ObjectCounter
     from iqa_audit.tasks.table import Task
+    from iqa_audit.vlm.counting import ObjectCounter
 
 Need = Literal["reference", "steps", "count"]
 NEEDS: frozenset[str] = frozenset({"reference", "steps", "count"})

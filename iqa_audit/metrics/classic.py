@@ -13,17 +13,17 @@ dev machine: noise-sigma 0.18 s and blur-effect 0.15 s per 1024x1024 image, 0.9 
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
 
+from iqa_audit.core import keys
 from iqa_audit.core.errors import explain
 from iqa_audit.core.images import Image
 from iqa_audit.metrics.base import MetricUnavailable, ScoreError, TypicalRange, check_images, failure_hint
 from iqa_audit.metrics.batching import is_out_of_memory
-import sys
-from iqa_audit.core import keys
 
 # Bump when the computation below changes (not when skimage does: its version is in
 # `version` separately). The module's source digest is in `version` too, so an edit that

@@ -13,10 +13,9 @@ from pathlib import Path
 from iqa_audit.core.errors import ConfigError, explain
 from iqa_audit.metrics import pyiqa_loading
 from iqa_audit.metrics.base import MetricUnavailable
-from iqa_audit.metrics.pyiqa_loading import hf_online
-from iqa_audit.metrics.weights import fetch_command
 from iqa_audit.metrics.packaged_weights import PackagedWeightsError, install_packaged, packaged_for
-from iqa_audit.metrics.weights import WeightFile, pyiqa_name, required_weights
+from iqa_audit.metrics.pyiqa_loading import hf_online
+from iqa_audit.metrics.weights import WeightFile, fetch_command, pyiqa_name, required_weights
 
 
 def _download(w: WeightFile) -> None:

@@ -18,6 +18,8 @@ metrics is in `NOT_PACKAGED`.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata as md
+import io
 import json
 import os
 import threading
@@ -28,8 +30,6 @@ from types import MappingProxyType
 
 from iqa_audit.core.console import cli_command
 from iqa_audit.core.errors import ConfigError, explain
-import io
-import importlib.metadata as md
 
 SIDECAR_SUFFIX = ".source.json"
 

@@ -9,6 +9,9 @@ Building the model offline (every download refused, or answered by a stand-in fo
 
 from __future__ import annotations
 
+import difflib
+import gc
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,9 +19,12 @@ from typing import Any
 
 import numpy as np
 
+from iqa_audit.core import keys
 from iqa_audit.core.console import cli_command
 from iqa_audit.core.errors import ConfigError, explain
 from iqa_audit.core.images import Image
+from iqa_audit.core.keys import digest
+from iqa_audit.metrics import random_weights
 from iqa_audit.metrics.base import ScoreError, TypicalRange, as_scores, check_images, failure_hint
 from iqa_audit.metrics.batching import (
     BatchLimits,
@@ -30,17 +36,10 @@ from iqa_audit.metrics.batching import (
     size_groups,
     start_batch,
 )
-from iqa_audit.metrics import random_weights
-from iqa_audit.metrics.pyiqa_loading import build_pyiqa_model, build_random_pyiqa_model
-from iqa_audit.metrics.weights import import_pyiqa, pyiqa_config, required_weights, unavailable, weights_digest
-
 from iqa_audit.metrics.names import SET_LEVEL_TYPES  # networks under NR that do not score one image
 from iqa_audit.metrics.normalise import TABLE2
-import sys
-from iqa_audit.core import keys
-from iqa_audit.core.keys import digest
-import difflib
-import gc
+from iqa_audit.metrics.pyiqa_loading import build_pyiqa_model, build_random_pyiqa_model
+from iqa_audit.metrics.weights import import_pyiqa, pyiqa_config, required_weights, unavailable, weights_digest
 
 # Metrics whose pyiqa network cannot score a batch of more than one image, and why: the
 # adapter gives them one image per forward (found by the random-weights batch checks,

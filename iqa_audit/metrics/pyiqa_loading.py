@@ -15,6 +15,7 @@ Fetching happens only through fetch.fetch_weights (the `weights` CLI command).
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -34,7 +35,6 @@ from iqa_audit.metrics.weights import (
     required_weights,
     unavailable,
 )
-import sys
 
 # Patching download functions is process-wide; one creation at a time.
 _PATCH_LOCK = threading.RLock()

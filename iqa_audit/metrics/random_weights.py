@@ -30,12 +30,13 @@ stand-ins themselves and the download hooks that hand them out are stand_ins.py'
 
 from __future__ import annotations
 
+import sys
+
+from iqa_audit.core import keys
 from iqa_audit.core.errors import explain
+from iqa_audit.metrics import local_vlm, stand_ins
 from iqa_audit.metrics.base import MetricUnavailable
 from iqa_audit.metrics.normalise import TABLE2
-import sys
-from iqa_audit.core import keys
-from iqa_audit.metrics import local_vlm, stand_ins
 
 VARIANT_SEPARATOR = "@"
 RANDOM_VARIANT = "random"

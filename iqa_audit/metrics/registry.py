@@ -20,6 +20,7 @@ import hashlib
 import importlib
 import importlib.metadata
 import importlib.util
+import inspect
 import re
 import sys
 from collections import Counter
@@ -53,14 +54,11 @@ from iqa_audit.metrics.batching import (
     start_batch,
 )
 from iqa_audit.metrics.classic import CLASSIC_FACTORIES
+from iqa_audit.metrics.names import did_you_mean, pyiqa_nr_names, unknown_pyiqa
+from iqa_audit.metrics.pyiqa_adapter import create_pyiqa_metric, nr_metric_names
+from iqa_audit.metrics.random_weights import variant_id
 from iqa_audit.metrics.visualquality_r1 import VLM_FACTORIES
 from iqa_audit.metrics.weights import pyiqa_cache_dir
-from iqa_audit.metrics.pyiqa_adapter import create_pyiqa_metric
-from iqa_audit.metrics.random_weights import variant_id
-from iqa_audit.metrics.names import pyiqa_nr_names, unknown_pyiqa
-from iqa_audit.metrics.pyiqa_adapter import nr_metric_names
-from iqa_audit.metrics.names import did_you_mean
-import inspect
 
 ENTRY_POINT_GROUP = "iqa_audit.metrics"
 BUILTIN_PREFIX = "iqa_audit:"

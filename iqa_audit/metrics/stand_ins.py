@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 import tempfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -16,11 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
-import numpy as np
-import sys
-from iqa_audit.metrics.local_vlm import build_tokenizer, qwen3_vl_processor
-from iqa_audit.metrics.local_vlm import qwen3_5_model
 
+import numpy as np
+
+from iqa_audit.metrics.local_vlm import build_tokenizer, qwen3_5_model, qwen3_vl_processor
 
 # ----- stand-ins of the right shape ------------------------------------------------------------
 

@@ -32,8 +32,8 @@ import numpy as np
 
 from iqa_audit.core.errors import explain
 from iqa_audit.core.images import Image
-from iqa_audit.metrics.base import MetricUnavailable, ScoreError, TypicalRange, check_images
 from iqa_audit.core.keys import code_digest
+from iqa_audit.metrics.base import MetricUnavailable, ScoreError, TypicalRange, check_images
 from iqa_audit.metrics.normalise import TABLE2
 
 MODEL_ID = "TianheWu/VisualQuality-R1-7B"

@@ -31,9 +31,9 @@ from urllib.parse import urlparse
 
 from iqa_audit.core.console import cli_command
 from iqa_audit.core.errors import ConfigError, explain
-from iqa_audit.store.store import file_sha256
 from iqa_audit.metrics.base import MetricUnavailable
 from iqa_audit.metrics.packaged_weights import provenance
+from iqa_audit.store.store import file_sha256
 
 PYIQA_PREFIX = "pyiqa:"
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from iqa_audit.results.records import Record
 from iqa_audit.report.figure_cache import FigureCache
 from iqa_audit.report.markup import data_uri, e, status_class
 from iqa_audit.report.model import StripImage, cell_anchor, chain_anchor, editor_rows, ends_of_chain, fmt
 from iqa_audit.report.sentences import describe_self_evaluation
 from iqa_audit.report.store_images import ImageSource, encode_all, missing_image, thumbnail
+from iqa_audit.results.records import Record
 
 EDITOR_THUMB_PX = 72  # the step-0 / last-step pair in each editor-table row
 

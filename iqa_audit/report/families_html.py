@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from iqa_audit.editors.families import BY_EDITOR
-from iqa_audit.results.records import GapRecord, Record
 from iqa_audit.report.markup import e
 from iqa_audit.report.model import fmt
+from iqa_audit.results.records import GapRecord, Record
 
 # The study's clean seeds, BRISQUE (Banana100, Section 4): -3.18 to 41.1. No other metric's
 # clean range is reported there.

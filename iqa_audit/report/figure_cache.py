@@ -32,13 +32,13 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any, TypeVar
 
 from iqa_audit.core.files import write_file_atomic
 from iqa_audit.core.keys import digest
 from iqa_audit.report import figures
-from importlib.metadata import version
 
 FORMAT = 1  # bump when the entry layout below changes
 FOLDER = "figures"

@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from iqa_audit.results.records import Record
 from iqa_audit.report import figures
 from iqa_audit.report.findings_html import excluded_note
 from iqa_audit.report.markup import e, plot_html
-from iqa_audit.report.svg import Svg
 from iqa_audit.report.model import failure_grids, gap_grids, gap_limit, metric_anchor, metric_curves
+from iqa_audit.report.svg import Svg
+from iqa_audit.results.records import Record
 
 
 # ----- heatmaps --------------------------------------------------------------------------

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from iqa_audit.results.records import GATED, Record
+from iqa_audit.report.cards_html import cards_html
 from iqa_audit.report.markup import e
 from iqa_audit.report.model import editor_records, fmt, gap_records, metric_anchor, outcome_counts
-from iqa_audit.report.cards_html import cards_html
+from iqa_audit.results.records import GATED, Record
 
 OUTCOME_ORDER = ("passed", "failed", "xfailed", "xpassed", "skipped", "error")
 

@@ -11,8 +11,8 @@ import base64
 import html
 from typing import Any
 
-from iqa_audit.results.records import GapRecord, MetricStatusRecord, Record, SanityRecord
 from iqa_audit.report.svg import Svg
+from iqa_audit.results.records import GapRecord, MetricStatusRecord, Record, SanityRecord
 
 
 def e(value: Any) -> str:

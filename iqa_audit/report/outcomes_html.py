@@ -8,10 +8,10 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from iqa_audit.results.records import EditorRecord, GapRecord, Record, SanityRecord, StabilityRecord
 from iqa_audit.report.markup import e, status_class
 from iqa_audit.report.model import cell_anchor, chain_anchor, fmt, metric_anchor, ordered_outcomes, outcome_rank
 from iqa_audit.report.sentences import explain_gap
+from iqa_audit.results.records import EditorRecord, GapRecord, Record, SanityRecord, StabilityRecord
 
 
 def error_text(rec: Record) -> str:

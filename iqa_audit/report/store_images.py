@@ -16,10 +16,10 @@ from typing import Any, TypeVar
 from PIL import Image as PILImage
 
 from iqa_audit.core.errors import BadImageError
-from iqa_audit.store.decoded import decoded_file
 from iqa_audit.report import figures
 from iqa_audit.report.figure_cache import Entry, FigureCache, entry_picture, picture_entry
 from iqa_audit.report.markup import e
+from iqa_audit.store.decoded import decoded_file
 
 T = TypeVar("T")
 

@@ -10,12 +10,12 @@ from typing import Any
 
 from PIL import Image as PILImage
 
-from iqa_audit.results.records import Record
 from iqa_audit.report import figures
 from iqa_audit.report.figure_cache import Entry, FigureCache
 from iqa_audit.report.markup import data_uri, e
 from iqa_audit.report.model import STRIP_STEPS, StripImage, chain_anchor, fmt, gap_strips
 from iqa_audit.report.store_images import ImageSource, encode_all, encode_picture, missing_image
+from iqa_audit.results.records import Record
 
 
 def _strip_frame(im: PILImage.Image) -> tuple:

@@ -40,13 +40,13 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from iqa_audit import __version__
 from iqa_audit.analysis import band
 from iqa_audit.analysis.gaps import VERDICTS
+from iqa_audit.chains.plan import audit_seeds
 from iqa_audit.core.errors import ConfigError, explain
 from iqa_audit.core.files import write_file_atomic
 from iqa_audit.results.records import verdict_or_sign
-from iqa_audit.chains.plan import audit_seeds
-from iqa_audit import __version__
 
 FORMAT = "iqa-audit-baseline/1"
 

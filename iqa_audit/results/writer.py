@@ -19,17 +19,28 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from iqa_audit import __version__
-from iqa_audit.results import baseline as baseline_mod
+from iqa_audit.analysis import band
+from iqa_audit.analysis.evidence import THRESHOLD_SOURCE
+from iqa_audit.chains.plan import audit_settings
 from iqa_audit.config.audit_config import AuditConfig
-from iqa_audit.core.errors import AuditError, explain
+from iqa_audit.core.errors import AuditError, ConfigError, RecordError, explain
 from iqa_audit.core.files import write_file_atomic
+from iqa_audit.core.keys import code_digest, digest
+from iqa_audit.core.urls import redact_urls
+from iqa_audit.metrics import packaged_weights
+from iqa_audit.metrics.base import MetricUnavailable
+from iqa_audit.metrics.identity import fingerprint, torch_hub_dir
 from iqa_audit.metrics.registry import metric_id
+from iqa_audit.metrics.weights import pyiqa_name, weight_sources
+from iqa_audit.results import baseline as baseline_mod
+from iqa_audit.results import schema
+from iqa_audit.results.cards import card_section
 from iqa_audit.results.records import (
     GATED,
+    RESULTS_FIX,
     EditorRecord,
     GapRecord,
     MetricStatusRecord,
-    RESULTS_FIX,
     ProfileRecord,
     Record,
     SanityRecord,
@@ -37,24 +48,9 @@ from iqa_audit.results.records import (
     parse_all,
     verdict_or_sign,
 )
-from iqa_audit.store.store import default_store_root
-from iqa_audit.core.urls import redact_urls
-from iqa_audit.core.errors import ConfigError
-from iqa_audit.metrics.base import MetricUnavailable
-from iqa_audit.metrics.weights import pyiqa_name
-from iqa_audit.core.keys import code_digest, digest
-from iqa_audit.metrics import packaged_weights
-from iqa_audit.metrics.identity import fingerprint, torch_hub_dir
-from iqa_audit.metrics.weights import weight_sources
-from iqa_audit.store.store import Store
-from iqa_audit.analysis import band
-from iqa_audit.analysis.evidence import THRESHOLD_SOURCE
-from iqa_audit.chains.plan import audit_settings
-from iqa_audit.tasks.table import get_task
-from iqa_audit.core.errors import RecordError
-from iqa_audit.results import schema
 from iqa_audit.results.schema import FORMAT, FORMAT_VERSION
-from iqa_audit.results.cards import card_section
+from iqa_audit.store.store import Store, default_store_root
+from iqa_audit.tasks.table import get_task
 
 
 @dataclass(frozen=True)

@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 import numpy as np
+from PIL import Image as PILImage
 
 from iqa_audit.core.errors import explain
 from iqa_audit.metrics.base import SCORE_CONTRACT, Metric, NonFiniteScore, ScoreError, detached, not_a_number
 from iqa_audit.store.store import Store
-from PIL import Image as PILImage
 
 NONFINITE_MEMO = "nonfinite"
 

@@ -13,16 +13,15 @@ import sys
 import time
 from collections.abc import Sequence
 
-from iqa_audit.core.heap import freeze_long_lived
-from iqa_audit.metrics.base import Metric
-from iqa_audit.metrics.identity import MetricIdentity, fingerprint
-from iqa_audit.scoring.batch import Scores, known_scores, nonfinite_error, score_batch, store_batch
-from iqa_audit.store.store import Store
 from iqa_audit.chains.chain import build_chain
 from iqa_audit.chains.plan import chain_specs
-from iqa_audit.metrics.base import MetricUnavailable
 from iqa_audit.core.errors import ConfigError
+from iqa_audit.core.heap import freeze_long_lived
+from iqa_audit.metrics.base import Metric, MetricUnavailable
+from iqa_audit.metrics.identity import MetricIdentity, fingerprint
 from iqa_audit.metrics.registry import create_metric
+from iqa_audit.scoring.batch import Scores, known_scores, nonfinite_error, score_batch, store_batch
+from iqa_audit.store.store import Store
 
 
 class Scorer:

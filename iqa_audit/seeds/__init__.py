@@ -36,10 +36,10 @@ from typing import Any
 import numpy as np
 from PIL import Image as PILImage
 
-from iqa_audit.core.names import slug
+from iqa_audit.core.decode import load_image
 from iqa_audit.core.errors import ConfigError, explain
 from iqa_audit.core.images import Image
-from iqa_audit.core.decode import load_image
+from iqa_audit.core.names import slug
 from iqa_audit.seeds import scenes_figures, scenes_light, scenes_surfaces
 from iqa_audit.seeds.paint import Scene, photograph, to_uint8
 

@@ -12,7 +12,7 @@ from PIL import Image as PILImage
 from PIL import ImageDraw
 
 from iqa_audit.seeds import paint as P
-from iqa_audit.seeds.paint import Camera, STUDY_ASPECT, Scene, ndi
+from iqa_audit.seeds.paint import STUDY_ASPECT, Camera, Scene, ndi
 
 
 def _draw_grid_perspective(h: int, w: int, seed: int) -> np.ndarray:

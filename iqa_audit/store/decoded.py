@@ -29,8 +29,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
-from iqa_audit.core.errors import BadImageError, explain
 from iqa_audit.core.decode import decode_image
+from iqa_audit.core.errors import BadImageError, explain
 from iqa_audit.core.images import Image
 
 MAX_BYTES = 256 * 1024 * 1024

@@ -38,15 +38,15 @@ import platformdirs
 from filelock import FileLock
 
 from iqa_audit.core.console import cli_command
+from iqa_audit.core.decode import decode_image
 from iqa_audit.core.errors import StoreError, explain
 from iqa_audit.core.files import write_file_atomic
 from iqa_audit.core.images import Image, sniff_format
-from iqa_audit.core.decode import decode_image
+from iqa_audit.core.urls import redact_urls
+from iqa_audit.store.connection import ManifestConnection
 from iqa_audit.store.decoded import DECODED
 from iqa_audit.store.rows import ChainRecord, StepRecord, chain_from_row, row_json, step_from_row
-from iqa_audit.store.connection import ManifestConnection
 from iqa_audit.store.sqlite_manifest import is_read_only
-from iqa_audit.core.urls import redact_urls
 
 STORE_ENV = "IQA_AUDIT_STORE"
 

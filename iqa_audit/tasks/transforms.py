@@ -6,9 +6,9 @@ import functools
 
 import numpy as np
 from PIL import Image as PILImage
+from PIL import ImageFilter
 
 from iqa_audit.core.images import Image
-from PIL import ImageFilter
 
 
 def monochrome(pixels: np.ndarray) -> np.ndarray:

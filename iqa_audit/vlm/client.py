@@ -29,11 +29,11 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from iqa_audit.core.errors import ConfigError, EditorError, EditRefused, OutcomeUnknown, UnusableReply, explain
+
 from iqa_audit.core.console import cli_command
+from iqa_audit.core.errors import ConfigError, EditorError, EditRefused, OutcomeUnknown, UnusableReply, explain
 from iqa_audit.core.images import Image, encode_png
 from iqa_audit.core.urls import safe_url
-
 
 # ----- environment and connection -----------------------------------------------------------
 

@@ -15,15 +15,14 @@ import pytest
 from PIL import Image as PILImage
 
 from iqa_audit.analysis import evidence
-from iqa_audit.fidelity import alignment as fidelity_alignment
-from iqa_audit.audit.cells import GapCell
-from iqa_audit.config.audit_config import resolve_config
-from iqa_audit.audit.services import Services
 from iqa_audit.analysis.evidence import Change, RunEvidence, measure_change
 from iqa_audit.analysis.gaps import Series, apply_sign_rule, gap
-from iqa_audit.core.images import Image
+from iqa_audit.audit.cells import GapCell
+from iqa_audit.audit.services import Services
 from iqa_audit.chains.plan import Setting
-
+from iqa_audit.config.audit_config import resolve_config
+from iqa_audit.core.images import Image
+from iqa_audit.fidelity import alignment as fidelity_alignment
 from tests.conftest import textured_image
 
 

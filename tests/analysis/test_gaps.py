@@ -7,11 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iqa_audit.audit.cells import GapCell
-from iqa_audit.config.audit_config import resolve_config
-from iqa_audit.audit.services import Services
 from iqa_audit.analysis.gaps import Series, gap, seed_passes
+from iqa_audit.audit.cells import GapCell
+from iqa_audit.audit.services import Services
 from iqa_audit.chains.plan import Setting
+from iqa_audit.config.audit_config import resolve_config
 
 
 def _series(norm_by_run):

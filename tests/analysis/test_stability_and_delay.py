@@ -14,11 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from iqa_audit.audit.cells import StabilityCell, stability_cells
-from iqa_audit.config.audit_config import resolve_config
-from iqa_audit.audit.services import Services
-from iqa_audit.core.errors import ConfigError
-from iqa_audit.metrics.base import NonFiniteScore
 from iqa_audit.analysis.gaps import Series
 from iqa_audit.analysis.stability import (
     MIN_SPREAD,
@@ -29,6 +24,11 @@ from iqa_audit.analysis.stability import (
     stability,
     step_differences,
 )
+from iqa_audit.audit.cells import StabilityCell, stability_cells
+from iqa_audit.audit.services import Services
+from iqa_audit.config.audit_config import resolve_config
+from iqa_audit.core.errors import ConfigError
+from iqa_audit.metrics.base import NonFiniteScore
 
 CONTENT_METRIC = "tests.content_metric_example:colourful_share"
 GIVES_UP_METRIC = "tests.content_metric_example:gives_up_past_one_fruit"

@@ -8,9 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.tiny_audit import GAP_TEST, tiny_audit_args
-
 from iqa_audit.store.store import Store
+from tests.tiny_audit import GAP_TEST, tiny_audit_args
 
 pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parents[2]

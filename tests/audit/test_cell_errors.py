@@ -11,12 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from iqa_audit.core.tracebacks import describe, is_user_file, user_frame
 from iqa_audit.chains.chain import ChainSpec, build_chain, load_chain, resolve
 from iqa_audit.core.errors import EditorStepError
+from iqa_audit.core.tracebacks import describe, is_user_file, user_frame
 from iqa_audit.metrics.base import as_scores, detached
 from iqa_audit.metrics.registry import create_metric
-
 from tests import user_code_that_fails as user
 
 pytest_plugins = ["pytester"]

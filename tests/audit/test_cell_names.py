@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from iqa_audit.audit.cells import EditorCell, GapCell, StabilityCell, cell_name, editor_cells, gap_cells, stability_cells
-from iqa_audit.config.audit_config import find_pyproject, resolve_config
 from iqa_audit.chains.plan import Setting
+from iqa_audit.config.audit_config import find_pyproject, resolve_config
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from iqa_audit.audit.cells import EditorCell, GapCell, SanityCase
-from iqa_audit.config.audit_config import resolve_config
 from iqa_audit.audit.services import Services
-from iqa_audit.metrics.identity import MetricIdentity, fingerprint, torch_hub_dir
 from iqa_audit.chains.plan import Setting
+from iqa_audit.config.audit_config import resolve_config
+from iqa_audit.metrics.identity import MetricIdentity, fingerprint, torch_hub_dir
 from iqa_audit.store.memo import memo_key
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -208,7 +208,6 @@ def test_object_counts_are_keyed_by_the_counters_code(tmp_path, store, monkeypat
     """Editing the counter's module (counting.py, or a user's) counts again instead of
     re-reading what the old code counted; the same code reads its counts back."""
     from iqa_audit.vlm.cached_counter import CachedCounter, counter_version
-
     from tests.conftest import textured_image
 
     img, src = textured_image(), tmp_path / "fake_counter.py"
@@ -224,8 +223,8 @@ def test_object_counts_are_keyed_by_the_counters_code(tmp_path, store, monkeypat
 
 
 def test_counter_parameters_enter_the_key():
-    from iqa_audit.vlm.counting import BlobCounter
     from iqa_audit.vlm.cached_counter import counter_version
+    from iqa_audit.vlm.counting import BlobCounter
 
     assert counter_version(BlobCounter()) == counter_version(BlobCounter())
     assert counter_version(BlobCounter()) != counter_version(BlobCounter(working_long_side=320))

@@ -7,12 +7,12 @@ import os
 from pathlib import Path
 
 import pytest
-from tests.tiny_audit import GAP_TEST, tiny_audit_args
 
-from iqa_audit.results import baseline
 from iqa_audit.audit.cells import editor_cells, gap_cells
 from iqa_audit.config.audit_config import resolve_config
 from iqa_audit.metrics.registry import create_metric, metric_id
+from iqa_audit.results import baseline
+from tests.tiny_audit import GAP_TEST, tiny_audit_args
 
 pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,8 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.conftest import textured_image
-from tests.tiny_audit import GAP_TEST, tiny_audit_args
 
 from iqa_audit.analysis import artifact_profile as ap
 from iqa_audit.audit import profiles
@@ -25,6 +23,8 @@ from iqa_audit.results.records import EditorRecord, ProfileRecord, parse
 from iqa_audit.seeds import get_seed
 from iqa_audit.store.store import Store
 from iqa_audit.tasks.table import get_task
+from tests.conftest import textured_image
+from tests.tiny_audit import GAP_TEST, tiny_audit_args
 
 pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,11 +14,10 @@ from pathlib import Path
 import pytest
 
 from iqa_audit.chains.chain import ChainSpec, build_chain, load_chain, resolve, setting_label
-from iqa_audit.chains.paid import PaidBudget, BudgetExhausted
-from iqa_audit.core.errors import EditRefused
-from iqa_audit.editors.base import EditResult
-from iqa_audit.core.errors import ConfigError, StoreError
+from iqa_audit.chains.paid import BudgetExhausted, PaidBudget
+from iqa_audit.core.errors import ConfigError, EditRefused, StoreError
 from iqa_audit.core.images import Image
+from iqa_audit.editors.base import EditResult
 from iqa_audit.store.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -19,14 +19,12 @@ import sys
 import pytest
 
 from iqa_audit.store.store import Store
-
-from tests.fake_gemini import read_log
 from tests.chains.test_gemini_chains import (
+    CLI,
     LONG_SIDE,
     REPO,
     SEED,
     STEPS,
-    CLI,
     _cli_env,
     assert_key_absent,
     build_args,
@@ -37,6 +35,7 @@ from tests.chains.test_gemini_chains import (
     run_cli,
     stored_steps,
 )
+from tests.fake_gemini import read_log
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 

@@ -15,10 +15,9 @@ import pytest
 
 from iqa_audit.datasets.registry import dataset_record
 from iqa_audit.store.store import Store
-
+from tests.audit.test_plugin import EDITOR_TEST, GAP_TEST
 from tests.conftest import textured_image
 from tests.datasets.test_layouts import LAYOUT, make_tree
-from tests.audit.test_plugin import EDITOR_TEST, GAP_TEST
 
 pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parents[2]

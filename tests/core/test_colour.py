@@ -19,16 +19,15 @@ import pytest
 from PIL import Image as PILImage
 from PIL import ImageCms, PngImagePlugin
 
-from iqa_audit.core import colour, icc
 from iqa_audit.chains.step import make_step
+from iqa_audit.core import colour, icc
+from iqa_audit.core.decode import decode_image, load_image
+from iqa_audit.core.errors import BadImageError
+from iqa_audit.core.images import Image
 from iqa_audit.datasets.importer import import_manifest
 from iqa_audit.datasets.registry import imported_chain_key
 from iqa_audit.editors.base import EditResult
-from iqa_audit.core.errors import BadImageError
-from iqa_audit.core.images import Image
-from iqa_audit.core.decode import decode_image, load_image
 from iqa_audit.seeds import seeds_from_dir
-
 from tests.conftest import textured_image
 
 P3 = ((0.680, 0.320), (0.265, 0.690), (0.150, 0.060))  # Display P3: DCI-P3 primaries, D65, sRGB curve

@@ -8,10 +8,9 @@ import threading
 
 import pytest
 
-from iqa_audit.results import baseline
 from iqa_audit.core.files import file_mode, write_file_atomic
 from iqa_audit.report.html import write_report
-
+from iqa_audit.results import baseline
 from tests.conftest import textured_image
 
 

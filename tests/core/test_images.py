@@ -13,10 +13,9 @@ from hypothesis import strategies as st
 from PIL import Image as PILImage
 from PIL import PngImagePlugin
 
-from iqa_audit.core.errors import BadImageError
 from iqa_audit.core.decode import MAX_PIXELS, decode_image, load_image
+from iqa_audit.core.errors import BadImageError
 from iqa_audit.core.images import Image
-
 from tests.conftest import textured_image
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from iqa_audit.core import keys
 from iqa_audit.chains.chain import ChainSpec, resolve
+from iqa_audit.core import keys
 from iqa_audit.store.memo import memo_key
 
 

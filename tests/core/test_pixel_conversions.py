@@ -15,12 +15,12 @@ import pytest
 from PIL import Image as PILImage
 
 from iqa_audit.core import samples
+from iqa_audit.core.decode import decode_image, load_image
+from iqa_audit.core.errors import BadImageError
+from iqa_audit.core.images import Image
+from iqa_audit.core.samples import CONVERSIONS
 from iqa_audit.datasets.importer import import_manifest
 from iqa_audit.datasets.registry import imported_chain_key
-from iqa_audit.core.errors import BadImageError
-from iqa_audit.core.samples import CONVERSIONS
-from iqa_audit.core.images import Image
-from iqa_audit.core.decode import decode_image, load_image
 
 H, W = 24, 40
 RAMP16 = np.linspace(0, 65535, H * W).round().astype(np.uint16).reshape(H, W)

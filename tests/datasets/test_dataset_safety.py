@@ -9,18 +9,17 @@ import time
 
 import pytest
 
-from iqa_audit.datasets import importer as datasets
 from iqa_audit.chains.chain import setting_label
-from iqa_audit.datasets.registry import DatasetRecord, dataset_record, imported_chain_key
-from iqa_audit.datasets.importer import dataset_pairs, import_manifest
-from iqa_audit.datasets.rows import parse_count
 from iqa_audit.chains.plan import ChainRequest, Setting
-from iqa_audit.datasets.imported_chains import ImportedChains
 from iqa_audit.core.errors import ConfigError
 from iqa_audit.core.names import distinct_ids, slug
+from iqa_audit.datasets import importer as datasets
+from iqa_audit.datasets.imported_chains import ImportedChains
+from iqa_audit.datasets.importer import dataset_pairs, import_manifest
+from iqa_audit.datasets.registry import DatasetRecord, dataset_record, imported_chain_key
+from iqa_audit.datasets.rows import parse_count
 from iqa_audit.seeds import seeds_from_dir
 from iqa_audit.store.store import Store
-
 from tests.conftest import textured_image
 
 SECRET = "SECRET-TOKEN-3f9a"

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from iqa_audit.core.errors import ConfigError
 from iqa_audit.datasets.importer import import_manifest, read_manifest
 from iqa_audit.datasets.registry import imported_chain_key
-from iqa_audit.core.errors import ConfigError
-
 from tests.conftest import textured_image
 
 

@@ -12,14 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from iqa_audit.datasets.registry import dataset_record
 from iqa_audit.core.errors import ConfigError
 from iqa_audit.datasets.hub import HubRef, parse_hub_ref
+from iqa_audit.datasets.registry import dataset_record
 from iqa_audit.store.store import Store
-
 from tests.conftest import textured_image
-from tests.fake_hub import FakeHub
 from tests.datasets.test_layouts import NOTICED
+from tests.fake_hub import FakeHub
 
 ROOT = Path(__file__).resolve().parents[2]
 REPO = "kenantang/Banana100"

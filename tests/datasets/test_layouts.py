@@ -8,14 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from iqa_audit.datasets.importer import dataset_pairs, import_rows
-from iqa_audit.datasets.registry import dataset_record, imported_chain_key
 from iqa_audit.core.errors import ConfigError
+from iqa_audit.datasets.importer import dataset_pairs, import_rows
 from iqa_audit.datasets.layouts import ImportSpec, compile_layout, match_layout, rows_from_folder
 from iqa_audit.datasets.presets import load_preset, preset_for_repo
-from iqa_audit.datasets.tables import read_table
+from iqa_audit.datasets.registry import dataset_record, imported_chain_key
 from iqa_audit.datasets.safe_files import ReadPolicy
-
+from iqa_audit.datasets.tables import read_table
 from tests.conftest import textured_image
 
 LAYOUT = "{setting}/{seed}/run{run}/step{step}.png"

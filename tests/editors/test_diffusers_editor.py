@@ -16,6 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image as PILImage
 
+from iqa_audit.core.errors import ConfigError, EditorError
+from iqa_audit.core.images import Image
 from iqa_audit.editors.diffusers_editor import (
     FAMILIES,
     DiffusersEditor,
@@ -25,8 +27,6 @@ from iqa_audit.editors.diffusers_editor import (
     load_pipeline,
 )
 from iqa_audit.editors.gemini import derive_seed
-from iqa_audit.core.errors import ConfigError, EditorError
-from iqa_audit.core.images import Image
 
 
 class _Output:

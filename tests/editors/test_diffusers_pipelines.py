@@ -16,10 +16,9 @@ import pytest
 
 from iqa_audit.chains.chain import ChainSpec, build_chain
 from iqa_audit.editors import create_editor
-from iqa_audit.editors.diffusers_editor import keep_size
 from iqa_audit.editors.base import derive_seed
+from iqa_audit.editors.diffusers_editor import keep_size
 from iqa_audit.store.store import Store
-
 from tests import tiny_qwen_vl
 
 diffusers = pytest.importorskip("diffusers", reason="the diffusers extra is not installed (pip install -e '.[diffusers]')")

@@ -11,11 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from iqa_audit.editors import ENTRY_POINT_GROUP, EditorEntry, create_editor, editor_entry, editor_names, estimate_cost
-from iqa_audit.editors import gemini
-from iqa_audit.editors.registry import BUILTIN
 from iqa_audit.core.errors import ConfigError
 from iqa_audit.core.images import Image
+from iqa_audit.editors import ENTRY_POINT_GROUP, EditorEntry, create_editor, editor_entry, editor_names, estimate_cost, gemini
+from iqa_audit.editors.registry import BUILTIN
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = "tests.plugin_editor_example"

@@ -19,15 +19,15 @@ from scipy import ndimage
 from skimage.color import rgb2hsv
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-# Importing the modules registers their editors; builtin.py also pulls in the paid
-# editors, which these tests do not need.
-from iqa_audit.editors import codec, simulators  # noqa: F401
-from iqa_audit.editors import EditResult, Editor, create_editor
-from iqa_audit.editors.codec import CodecEditor, resize_cover_crop, snap_size
-from iqa_audit.editors.simulated_task_failures import Apples, FruitsReplace, crop_rows
+from iqa_audit.core.decode import decode_image
 from iqa_audit.core.errors import ConfigError
 from iqa_audit.core.images import Image
-from iqa_audit.core.decode import decode_image
+
+# Importing the modules registers their editors; builtin.py also pulls in the paid
+# editors, which these tests do not need.
+from iqa_audit.editors import Editor, EditResult, codec, create_editor, simulators  # noqa: F401
+from iqa_audit.editors.codec import CodecEditor, resize_cover_crop, snap_size
+from iqa_audit.editors.simulated_task_failures import Apples, FruitsReplace, crop_rows
 from iqa_audit.tasks.table import get_task
 
 SIMULATORS = [

@@ -16,12 +16,12 @@ import pytest
 from PIL import Image as PILImage
 
 from iqa_audit.chains.chain import ChainSpec, build_chain
+from iqa_audit.chains.plan import chain_specs, check_input_sizes
 from iqa_audit.config.audit_config import resolve_config
+from iqa_audit.core.errors import ConfigError
 from iqa_audit.editors import create_editor
 from iqa_audit.editors.base import size_problem
 from iqa_audit.editors.codec import CODECS, encode
-from iqa_audit.core.errors import ConfigError
-from iqa_audit.chains.plan import chain_specs, check_input_sizes
 from iqa_audit.seeds import get_seed, procedural_seeds, seed_size
 from iqa_audit.store.store import Store
 

@@ -16,7 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iqa_audit.core.errors import EditRefused, UnusableReply
+from iqa_audit.core.errors import ConfigError, EditorError, EditRefused, UnusableReply
+from iqa_audit.core.images import Image
 from iqa_audit.editors.gemini import (
     PRICE_PER_IMAGE_USD,
     ChatTurn,
@@ -28,8 +29,6 @@ from iqa_audit.editors.gemini import (
     estimate_cost,
     size_for_step,
 )
-from iqa_audit.core.errors import ConfigError, EditorError
-from iqa_audit.core.images import Image
 
 try:  # tests/ may or may not be a package, depending on how pytest was configured
     from tests.fake_gemini import THOUGHT_TEXT, FakeGemini, noisy_copy, read_log

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from iqa_audit.editors import create_editor
 from iqa_audit.core.errors import ConfigError
 from iqa_audit.core.images import Image
+from iqa_audit.editors import create_editor
 from iqa_audit.tasks.table import get_task
 
 PROMPT = get_task("replicate").prompt(1)

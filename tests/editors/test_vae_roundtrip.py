@@ -19,15 +19,13 @@ import pytest
 from iqa_audit.chains.chain import ChainSpec, build_chain
 from iqa_audit.core.errors import ConfigError
 from iqa_audit.core.images import Image
-from iqa_audit.editors import create_editor, editor_entry, estimate_cost
+from iqa_audit.editors import create_editor, editor_entry, estimate_cost, vae_loading, vae_roundtrip
 from iqa_audit.editors.base import derive_seed
 from iqa_audit.editors.diffusers_editor import EditorUnavailable
-from iqa_audit.editors import vae_loading, vae_roundtrip
 from iqa_audit.editors.vae_loading import DEFAULT_MODEL, VAE_CLASSES
 from iqa_audit.editors.vae_roundtrip import snap_box
 from iqa_audit.store.store import Store
 from iqa_audit.tasks.table import get_task
-
 from tests.conftest import textured_image
 
 diffusers = pytest.importorskip("diffusers", reason="the diffusers extra is not installed (pip install -e '.[diffusers]')")

@@ -19,11 +19,12 @@ import pytest
 import iqa_audit.fidelity.table as table
 from iqa_audit.analysis import sanity
 from iqa_audit.audit.cells import EditorCell, SanityCase, checks_for_task, editor_cells, sanity_cases
-from iqa_audit.config.audit_config import resolve_config
 from iqa_audit.audit.services import Services
-from iqa_audit.fidelity.table import CHECKS, Check, checks_for_task as table_checks_for_task, dataset_checks
-from iqa_audit.fidelity.finding import Finding
 from iqa_audit.chains.plan import Setting
+from iqa_audit.config.audit_config import resolve_config
+from iqa_audit.fidelity.finding import Finding
+from iqa_audit.fidelity.table import CHECKS, Check, dataset_checks
+from iqa_audit.fidelity.table import checks_for_task as table_checks_for_task
 from iqa_audit.tasks.table import TASKS
 
 # What the hand-written dispatch said before the table (cells.CHECKS_BY_TASK, DATASET_CHECKS).

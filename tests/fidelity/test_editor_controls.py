@@ -21,9 +21,9 @@ from __future__ import annotations
 import pytest
 
 from iqa_audit.audit.cells import checks_for_task, editor_cells
+from iqa_audit.audit.services import Services
 from iqa_audit.config.audit_config import AUDIT_CASES, resolve_config
 from iqa_audit.editors.simulators import SIMULATORS, Identity
-from iqa_audit.audit.services import Services
 from iqa_audit.fidelity.table import CHECKS
 from iqa_audit.seeds import get_seed
 from iqa_audit.store.store import Store

@@ -21,14 +21,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image as PILImage
 
-from iqa_audit.vlm.counting import BlobCounter
+from iqa_audit.core.decode import decode_image
 from iqa_audit.core.errors import BadImageError, ConfigError
-from iqa_audit.fidelity.finding import Finding
+from iqa_audit.core.images import Image
 from iqa_audit.fidelity.alignment import align_to_reference
 from iqa_audit.fidelity.checks import check_aspect_ratio, check_object_count, check_replication, check_tint
+from iqa_audit.fidelity.finding import Finding
 from iqa_audit.fidelity.palette import check_colours, dominant_palette
-from iqa_audit.core.images import Image
-from iqa_audit.core.decode import decode_image
+from iqa_audit.vlm.counting import BlobCounter
 
 # --------------------------------------------------------------------------------------
 # Constructed images

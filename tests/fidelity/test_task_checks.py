@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 
 from iqa_audit.audit.cells import editor_cells
-from iqa_audit.config.audit_config import resolve_config
 from iqa_audit.audit.services import Services
+from iqa_audit.config.audit_config import resolve_config
 from iqa_audit.core.errors import ConfigError
+from iqa_audit.core.images import Image
 from iqa_audit.fidelity.table import CHECKS
 from iqa_audit.fidelity.task_checks import (
     GREY_CHROMA,
@@ -28,10 +29,8 @@ from iqa_audit.fidelity.task_checks import (
     coloured_fraction,
     pooled_rate,
 )
-from iqa_audit.core.images import Image
 from iqa_audit.tasks.table import RECONSTRUCTION_CYCLE, get_task, task_for_prompt
 from iqa_audit.tasks.transforms import colourise, monochrome
-
 from tests.conftest import textured_image
 
 

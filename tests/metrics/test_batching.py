@@ -30,7 +30,6 @@ from iqa_audit.metrics.batching import (
     start_batch,
 )
 from iqa_audit.metrics.pyiqa_adapter import create_pyiqa_metric
-
 from tests.conftest import textured_image
 
 GIB = 1024**3

@@ -26,7 +26,6 @@ from iqa_audit.core.images import Image
 from iqa_audit.metrics.base import ScoreError
 from iqa_audit.metrics.batching import is_out_of_memory
 from iqa_audit.metrics.registry import create_metric
-
 from tests.conftest import textured_image
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -26,8 +26,8 @@ from iqa_audit.metrics import (
     list_metric_names,
     load_count,
 )
-from iqa_audit.metrics.registry import ENTRY_POINT_GROUP
 from iqa_audit.metrics.normalise import TABLE2
+from iqa_audit.metrics.registry import ENTRY_POINT_GROUP
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN = "tests.plugin_metric_example"

@@ -14,7 +14,6 @@ import pytest
 from iqa_audit.core.images import Image
 from iqa_audit.metrics import MetricUnavailable, ScoreError, create_metric
 from iqa_audit.metrics.visualquality_r1 import PROMPT, QUESTION, AnswerError, from_parts, parse_score
-
 from tests import tiny_qwen_vl
 
 pytest.importorskip("transformers")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from iqa_audit.config.audit_config import BUILTIN_PROFILES, DEFAULT_METRICS
 from iqa_audit.editors import create_editor
 from iqa_audit.editors.families import BY_EDITOR, FAMILIES
-from iqa_audit.results.records import GapRecord
 from iqa_audit.report.families_html import clean_scores, fooled_section, seed_outcomes
+from iqa_audit.results.records import GapRecord
 
 
 def gap(seed: str, delta: int, verdict: str, *, setting="sim-grain-tint-replicate", editor="sim-grain-tint", clean=35.0):

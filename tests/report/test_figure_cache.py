@@ -21,11 +21,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image as PILImage
 
-from iqa_audit.results.records import parse, parse_all
 from iqa_audit.report import figure_cache, figures
 from iqa_audit.report.figure_cache import Entry, FigureCache, cache_key
 from iqa_audit.report.html import render_report, write_report
 from iqa_audit.report.store_images import ImageSource
+from iqa_audit.results.records import parse, parse_all
 from iqa_audit.results.writer import RunResults
 
 SEEDS = ("grid", "faces")

@@ -24,15 +24,13 @@ from hypothesis import strategies as st
 from PIL import Image as PILImage
 
 from iqa_audit.report import figures
-from iqa_audit.report.compare import compare_results
-from iqa_audit.report.html import write_report
-from iqa_audit.report.compare import moved_beyond
 from iqa_audit.report.changes_html import changes_section
+from iqa_audit.report.compare import compare_results, moved_beyond
+from iqa_audit.report.html import write_report
 from iqa_audit.report.model import cell_anchor, chain_anchor, fmt_gap, gap_grids, gap_limit
 from iqa_audit.results.records import parse, parse_all
 from iqa_audit.results.writer import RunResults, detection_delays
 from iqa_audit.store.store import Store
-
 from tests.conftest import textured_image
 from tests.tiny_audit import GAP_TEST
 

@@ -16,13 +16,13 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from iqa_audit.results.records import parse_all
 from iqa_audit.report import figures
 from iqa_audit.report.curve_figures import SEED_COLOURS, seed_style
 from iqa_audit.report.heatmap_figures import REGRESSION_EDGE
-from iqa_audit.report.svg import text_width
 from iqa_audit.report.html import write_report
-from iqa_audit.report.model import MetricCurves, Curve, failure_grids, gap_grids, gap_limit, gap_strips, ordered_outcomes
+from iqa_audit.report.model import Curve, MetricCurves, failure_grids, gap_grids, gap_limit, gap_strips, ordered_outcomes
+from iqa_audit.report.svg import text_width
+from iqa_audit.results.records import parse_all
 
 from .test_report import SEEDS, SETTINGS, parse_svg, svg_cells, synthetic_results, typed
 

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from iqa_audit.results import baseline
 from iqa_audit.core.errors import ConfigError
+from iqa_audit.results import baseline
 
 
 def _base(tmp_path):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-from tests.conftest import textured_image
 
 from iqa_audit.analysis.cards import card_from_dict
 from iqa_audit.audit.history import remember_cards
@@ -13,6 +12,7 @@ from iqa_audit.config.audit_config import AuditConfig
 from iqa_audit.core.images import Image
 from iqa_audit.results.cards import card_section, metric_cards
 from iqa_audit.results.records import EditorRecord, GapRecord, SanityRecord, StabilityRecord
+from tests.conftest import textured_image
 
 CFG = AuditConfig(seeds=("grid-perspective",), editors=("sim-grain-tint", "sim-noise-tint"), runs=2, steps=6, delta_steps=(3, 6))
 

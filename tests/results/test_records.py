@@ -11,9 +11,9 @@ from dataclasses import fields, replace
 
 import pytest
 
-from iqa_audit.results import baseline, records
 from iqa_audit.config.audit_config import resolve_config
 from iqa_audit.core.errors import AuditError, ConfigError, RecordError
+from iqa_audit.results import baseline, records
 from iqa_audit.results.records import EditorRecord, GapRecord, MetricStatusRecord, SanityRecord, StabilityRecord, parse, parse_all
 from iqa_audit.results.schema import FORMAT
 from iqa_audit.results.writer import RunResults, build_results, load_results, update_baseline

@@ -9,9 +9,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
-import unicodedata
 import socket
 import time
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 from PIL import Image as PILImage
 
 from iqa_audit import seeds as S
-from iqa_audit.core.names import slug
 from iqa_audit.core.errors import BadImageError, ConfigError
 from iqa_audit.core.images import Image
+from iqa_audit.core.names import slug
 
 # Table 1 of the study: one procedural seed per challenge (name -> words its challenge
 # line must contain). A seed dropped or renamed fails test_every_table1_challenge_has_a_seed.

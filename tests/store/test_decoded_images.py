@@ -12,7 +12,6 @@ from iqa_audit.core.errors import BadImageError, StoreError
 from iqa_audit.core.images import Image
 from iqa_audit.store import decoded
 from iqa_audit.store.decoded import DecodedImages, decoded_file
-
 from tests.conftest import textured_image
 
 

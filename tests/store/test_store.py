@@ -5,7 +5,6 @@ import pytest
 
 from iqa_audit.core.errors import StoreError
 from iqa_audit.store.store import ChainRecord, StepRecord, Store
-
 from tests.conftest import textured_image
 
 

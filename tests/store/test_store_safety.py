@@ -22,7 +22,6 @@ from iqa_audit.chains.paid import PaidBudget
 from iqa_audit.core.errors import StoreError
 from iqa_audit.report.html import ImageSource
 from iqa_audit.store.store import CorruptObject, Store
-
 from tests.chains.test_chains import _PaidEcho
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,10 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image as PILImage
 
-from iqa_audit.vlm.counting import BlobCounter, ObjectCounter, VLMCounter, parse_count
+from iqa_audit.core.decode import decode_image
 from iqa_audit.core.errors import BadImageError, ConfigError, EditorError
 from iqa_audit.core.images import Image
-from iqa_audit.core.decode import decode_image
+from iqa_audit.vlm.counting import BlobCounter, ObjectCounter, VLMCounter, parse_count
 
 HEIGHT, WIDTH = 256, 448
 RADIUS = 0.035 * HEIGHT

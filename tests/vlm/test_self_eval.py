@@ -286,8 +286,8 @@ def test_llm_judge_answers_are_asked_once_across_cells_and_processes(gemini_key,
 
 @pytest.mark.network
 def test_the_engines_llm_judge_is_the_stored_one(gemini_key, monkeypatch, tmp_path):
-    from iqa_audit.config.audit_config import resolve_config
     from iqa_audit.audit.services import Services
+    from iqa_audit.config.audit_config import resolve_config
 
     cfg = resolve_config({"judge": "llm:gemini-2.5-flash", "store": str(tmp_path / "store")})
     with FakeGemini(api_key=KEY, default={"kind": "text", "text": "NO"}) as fake:

@@ -23,7 +23,7 @@ import os
 import pytest
 
 from iqa_audit.audit.outcomes import CellTest, record_error, redact_failure
-from iqa_audit.audit.parametrize import parametrize
+from iqa_audit.audit.parametrize import audit_cell, parametrize
 from iqa_audit.audit.pytest_html import HtmlExtras
 from iqa_audit.audit.scheduling import make_scheduler
 from iqa_audit.audit.session import DEST_PREFIX, SESSION_KEY, AuditSession
@@ -114,10 +114,13 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 def pytest_runtest_makereport(item: pytest.Item, call):
     """A cell whose code raised before it recorded a verdict (a user's metric or editor
     failing, in setup or in the call) gets its error record (outcomes.record_error); a
-    failure's text loses URL credentials (outcomes.redact_failure)."""
+    failure's text loses URL credentials (outcomes.redact_failure). An error a cell raised
+    is shown once per process, briefly (audit.error_text)."""
 
     report = (yield).get_result()
     record_error(lambda: item.config.stash[SESSION_KEY].services, item, call, report)
+    if audit_cell(item) is not None:
+        item.config.stash[SESSION_KEY].errors_shown.shorten(item, call, report)
     redact_failure(report)
 
 

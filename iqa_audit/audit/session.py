@@ -31,6 +31,7 @@ from typing import Any
 import pytest
 
 from iqa_audit.audit.cells import AuditCells, chain_specs_of
+from iqa_audit.audit.error_text import ShownErrors
 from iqa_audit.audit.history import remember_cards
 from iqa_audit.audit.interrupts import SigintCounter, sigint_deferred
 from iqa_audit.audit.parametrize import audit_cell
@@ -90,6 +91,7 @@ class AuditSession:
     stopped: str | None = None  # why pytest stopped early without a Ctrl-C (-x, --maxfail)
     collected: int = 0  # tests pytest collected (after -k / deselection)
     outputs: RunOutputs = field(default_factory=RunOutputs)
+    errors_shown: ShownErrors = field(default_factory=ShownErrors)  # this process's cell errors, each shown once
 
     @classmethod
     def configure(cls, config: pytest.Config) -> AuditSession:

@@ -24,6 +24,7 @@ from types import TracebackType
 from iqa_audit.core.errors import AuditError, EditorStepError
 
 _PACKAGE = str(Path(__file__).resolve().parents[1]) + os.sep
+_TEST_RUNNER = frozenset({"_pytest", "pluggy", "xdist", "pytest"})  # their packages' folder names
 # The standard library and installed packages: never the user's frame (an editable install
 # of the user's own package is not under these, so its frames count as the user's).
 _LIBRARIES = tuple(
@@ -96,10 +97,11 @@ def first_cause(exc: BaseException) -> BaseException:
 
 def user_frame(exc: BaseException) -> str | None:
     """'file.py:LINE in function' of the innermost user frame in `exc`'s chain of causes,
-    looked for from the first raised; failing that the innermost frame outside iqa-audit,
-    then the innermost frame there is; None when no exception in the chain has a traceback."""
+    looked for from the first raised; failing that the innermost frame that is not the test
+    runner's (iqa-audit's own raise, or the library that raised), then the innermost frame
+    there is; None when no exception in the chain has a traceback."""
     chain = list(reversed(causes(exc)))
-    for wanted in (is_user_file, _outside_package, lambda _path: True):
+    for wanted in (is_user_file, _not_test_runner, lambda _path: True):
         for e in chain:
             frames = _frames(e.__traceback__)
             for f in reversed(frames):
@@ -117,8 +119,10 @@ def is_user_file(path: str) -> bool:
     return not full.startswith(_PACKAGE) and not full.startswith(_LIBRARIES) and "site-packages" not in full
 
 
-def _outside_package(path: str) -> bool:
-    return bool(path) and not str(Path(path).resolve()).startswith(_PACKAGE)
+def _not_test_runner(path: str) -> bool:
+    """Not pytest's, pluggy's or xdist's frame: a setup error raised by iqa-audit itself was
+    otherwise placed at pytest's fixture call, the innermost frame outside iqa-audit."""
+    return bool(path) and not any(part in _TEST_RUNNER for part in Path(path).parts)
 
 
 def _frames(tb: TracebackType | None) -> list[traceback.FrameSummary]:

@@ -52,6 +52,21 @@ def test_the_user_frame_skips_libraries_and_the_suite():
     assert not is_user_file(str(ROOT / "iqa_audit" / "chains" / "chain.py")) and is_user_file(__file__)
 
 
+def test_an_error_the_suite_raises_in_a_fixture_is_placed_at_the_suites_raise_not_pytests_call():
+    """No user frame (a shipped audit module, a VAE that is not there): the frame is where
+    iqa-audit raised, not pytest's fixture call around it."""
+    from functools import partial
+
+    from iqa_audit.config.audit_config import resolve_config
+
+    runner = {}
+    exec(compile("def call(f):\n    try:\n        f()\n    except Exception as e:\n        return e\n",
+                 "/venv/lib/site-packages/_pytest/fixtures.py", "exec"), runner)  # fmt: skip
+    error = runner["call"](partial(resolve_config, {"runs": 0}))
+    where = user_frame(error)
+    assert where is not None and "iqa_audit/config/" in where and "_pytest" not in where, where
+
+
 # ----- editors: a wrong return or an exception names the chain and step --------------------------
 
 
@@ -104,6 +119,58 @@ def test_a_tensor_that_requires_grad_is_detached_and_scored():
 
     scores = create_metric(f"{USER}:grad_tensor").score([Image.from_array(np.full((8, 8, 3), 7, np.uint8))])
     assert scores.tolist() == [0.0]
+
+
+# ----- the terminal: each distinct error once, briefly -------------------------------------------
+
+
+class _Config:
+    def __init__(self, tbstyle="auto", fulltrace=False):
+        self.options = {"tbstyle": tbstyle, "fulltrace": fulltrace}
+
+    def getoption(self, name, default=None):
+        return self.options.get(name, default)
+
+
+def _failed(shown, exc, nodeid, config=None):
+    """What ShownErrors leaves in a failed report of `exc` raised by cell `nodeid`."""
+    from types import SimpleNamespace
+
+    try:
+        raise exc
+    except BaseException:
+        info = pytest.ExceptionInfo.from_current()
+    report = SimpleNamespace(failed=True, longrepr="pytest's own traceback")
+    shown.shorten(SimpleNamespace(config=config or _Config(), nodeid=nodeid), SimpleNamespace(excinfo=info), report)
+    return report.longrepr
+
+
+def test_a_users_error_is_shown_once_with_their_frames_then_one_line_per_cell():
+    from iqa_audit.audit.error_text import ShownErrors
+    from iqa_audit.core.images import Image
+
+    metric, image = create_metric(f"{USER}:small_images_raise"), Image.from_array(np.zeros((40, 60, 3), np.uint8))
+    errors = []
+    for _ in range(2):
+        try:
+            metric.score([image])
+        except Exception as e:  # noqa: BLE001 - the ScoreError under test
+            errors.append(e)
+    shown = ShownErrors()
+    first, second = _failed(shown, errors[0], "cell-a"), _failed(shown, errors[1], "cell-b")
+    assert first.startswith("tests/user_code_that_fails.py:") and "under 100 px" in first
+    assert "Your code raised it" in first and "user_code_that_fails.py" in first.splitlines()[-3]
+    assert second.count("\n") == 0 and second.endswith("(the same error as cell-a)")
+    assert _failed(shown, errors[1], "cell-c", _Config(tbstyle="long")) == "pytest's own traceback"
+    assert _failed(shown, AssertionError("gap not negative"), "cell-d") == "pytest's own traceback"  # a verdict
+
+
+def test_a_fault_of_the_suite_keeps_pytests_traceback_the_first_time():
+    from iqa_audit.audit.error_text import ShownErrors
+
+    shown = ShownErrors()
+    assert _failed(shown, IndexError("list index out of range"), "cell-a") == "pytest's own traceback"
+    assert "(the same error as cell-a)" in _failed(shown, IndexError("list index out of range"), "cell-b")
 
 
 # ----- end to end: every cell of every kind has its record ----------------------------------------
@@ -192,3 +259,10 @@ def test_every_cell_of_every_kind_has_one_record_whatever_user_code_did(pytester
     page = (tmp_path / "reports" / "r" / "index.html").read_text()
     for part in ("KeyError", "returns-pil-replicate/empty-table/run 0", "raised at", "EditorStepError"):
         assert part in page, part
+
+    # The terminal shows each distinct error once per process, briefly (audit/error_text.py):
+    # no pytest traceback with the frames' image arrays, the user's frames once.
+    assert "array([[" not in text and "shape=(" not in text, text[-3000:]
+    processes = 2 if workers else 1
+    assert 1 <= text.count('return {"a": 1.0}["missing"]') <= processes, text[-3000:]  # always_keyerror's line
+    assert "the same error as" in text and len(text.splitlines()) < 400, len(text.splitlines())

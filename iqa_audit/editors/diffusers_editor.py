@@ -65,7 +65,7 @@ class PipelineFamily:
     guidance_scale: float  # default from the model card
     num_inference_steps: int  # default from the model card
     negative_prompt: str | None  # sent when set: Qwen's true CFG needs one to switch on
-    gated: bool = False  # needs `huggingface-cli login` and an accepted licence
+    gated: bool = False  # needs `hf auth login` and an accepted licence
 
 
 FAMILIES: Mapping[str, PipelineFamily] = MappingProxyType(
@@ -104,9 +104,9 @@ def keep_size(width: int, height: int, multiple: int = SIZE_MULTIPLE) -> tuple[i
 
 
 def _unavailable_fix(model_id: str, gated: bool) -> str:
-    login = "run `huggingface-cli login` and accept the model licence on its Hugging Face page, then " if gated else ""
+    login = "run `hf auth login` and accept the model licence on its Hugging Face page, then " if gated else ""
     return (
-        f"On a machine with network, {login}run `huggingface-cli download {model_id}` (or `hf download {model_id}`), "
+        f"On a machine with network, {login}run `hf download {model_id}`, "
         "copy the Hugging Face cache here and point HF_HOME at it; or pick another editor."
     )
 

@@ -19,7 +19,7 @@ from iqa_audit.editors.diffusers_editor import EditorUnavailable
 EDITOR_ID = "vae-roundtrip"
 DEFAULT_MODEL = "black-forest-labs/FLUX.2-dev"
 AUTO, ROOT = "auto", "none"  # subfolder=auto: vae/ else the root; subfolder=none: the root
-# Repositories whose download needs `huggingface-cli login` and an accepted licence (the
+# Repositories whose download needs `hf auth login` and an accepted licence (the
 # fetch advice says so); any other gated repository fails the same way, with the Hub's words.
 GATED = frozenset({"black-forest-labs/FLUX.2-dev", "black-forest-labs/FLUX.1-dev"})
 
@@ -207,21 +207,17 @@ def _unavailable(request: VaeRequest, subfolder: str, error: Exception | None) -
     )
     include = f' --include "{subfolder}/*"' if subfolder else ""
     root_too = (
-        f" (for a repository that holds a VAE alone: `huggingface-cli download {request.model}`)"
+        f" (for a repository that holds a VAE alone: `hf download {request.model}`)"
         if request.subfolder == AUTO and request.model != DEFAULT_MODEL
         else ""
     )
-    login = (
-        "run `huggingface-cli login` and accept the model licence on its Hugging Face page, then "
-        if request.model in GATED
-        else ""
-    )
+    login = "run `hf auth login` and accept the model licence on its Hugging Face page, then " if request.model in GATED else ""
     return EditorUnavailable(
         explain(
             f"VAE of model {request.model}",
             expected=f"its {what} and weights in the Hugging Face cache ({cache}){offline}",
             got=one_line(error) if error else "nothing",
-            fix=f"On a machine with network, {login}run `huggingface-cli download {request.model}{include}`{root_too} "
+            fix=f"On a machine with network, {login}run `hf download {request.model}{include}`{root_too} "
             "to fetch the VAE's files only, copy the Hugging Face cache here and point HF_HOME at it; or pass model=<a local folder>.",
         )
     )

@@ -186,8 +186,8 @@ def test_weights_not_in_cache_is_editor_unavailable_naming_the_model(monkeypatch
     with pytest.raises(EditorUnavailable) as info:
         load_pipeline(PipelineRequest("Flux2Pipeline", "black-forest-labs/FLUX.2-dev", "bfloat16", "cpu"), gated=True)
     message = str(info.value)
-    assert "huggingface-cli download black-forest-labs/FLUX.2-dev" in message
-    assert "HF_HUB_OFFLINE=1" in message and "huggingface-cli login" in message
+    assert "hf download black-forest-labs/FLUX.2-dev" in message
+    assert "HF_HUB_OFFLINE=1" in message and "hf auth login" in message
     import torch
 
     assert calls == [("black-forest-labs/FLUX.2-dev", {"dtype": torch.bfloat16})]

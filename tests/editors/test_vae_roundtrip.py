@@ -230,8 +230,8 @@ def test_missing_weights_name_the_model_and_the_fetch_command(monkeypatch):
         editor.edit(textured_image(64, 64), PROMPT, seed=0, step=1)
     message = one_line(info.value)
     assert "iqa-audit-tests/no-such-vae" in message and "HF_HUB_OFFLINE=1" in message
-    assert 'huggingface-cli download iqa-audit-tests/no-such-vae --include "vae/*"' in message
-    assert "huggingface-cli login" not in message  # not a gated model
+    assert 'hf download iqa-audit-tests/no-such-vae --include "vae/*"' in message
+    assert "hf auth login" not in message  # not a gated model
     assert isinstance(info.value, ConfigError)  # a setup problem, not a failed step
 
 
@@ -244,8 +244,8 @@ def test_the_default_flux2_vae_names_the_login_it_needs(monkeypatch):
     with pytest.raises(EditorUnavailable) as info:
         create_editor("vae-roundtrip").edit(textured_image(64, 64), PROMPT, seed=0, step=1)
     message = one_line(info.value)
-    assert 'huggingface-cli download black-forest-labs/FLUX.2-dev --include "vae/*"' in message
-    assert "huggingface-cli login" in message
+    assert 'hf download black-forest-labs/FLUX.2-dev --include "vae/*"' in message
+    assert "hf auth login" in message
 
 
 @pytest.mark.parametrize(

@@ -35,6 +35,7 @@ CASES = [
     ("callable-not-in-module", ["--metric", "tests.plugin_metric_example:nosuch"], ["a callable 'nosuch'"], []),
     ("editor-typo", ["--editor", "codec-jpgg"], ["--editor codec-jpgg", "Did you mean codec-jpeg"], []),
     ("editor-parameter-typo", ["--editor", "codec-jpeg:qualty=50"], ["qualty", "Did you mean quality"], []),
+    ("audit-editor-typo", ["--audit-editor", "codec-jpgg"], ["--audit-editor codec-jpgg", "Did you mean codec-jpeg"], []),
     ("compare-editor-typo", ["--compare-editor", "codec-jpgg"], ["--compare-editor codec-jpgg", "Did you mean codec-jpeg"], []),
     ("fail-on-drop-above-one", ["--fail-on-drop", "5"], ["--fail-on-drop", "5"], []),
     ("unknown-task", ["--task", "upscale"], ["--task upscale", "replicate"], []),

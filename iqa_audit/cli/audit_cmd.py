@@ -124,6 +124,8 @@ def pytest_args(args, cwd: Path | None = None) -> list[str]:
         )
     picked = [AUDITS["metrics"]] if args.metrics_only else [AUDITS["editors"]] if args.editors_only else list(AUDITS.values())
     rest = list(getattr(args, PYTEST_ARGS))
+    if args.editors_only:
+        rest = editors_to_audit(rest)
     options = rest[: rest.index("--")] if "--" in rest else rest
     extra = ["--dist", "loadgroup"] if _numprocesses(options) and not _dist(options) else []
     if not any(a.startswith(ROOT_FLAGS) for a in options):
@@ -135,6 +137,24 @@ def pytest_args(args, cwd: Path | None = None) -> list[str]:
     # The packages before the user's arguments: an option with an optional value (--cov)
     # at the end of those cannot take one of them for its value.
     return ["-p", PLUGIN, *extra, "--pyargs", *picked, *rest]
+
+
+def editors_to_audit(args: Sequence[str]) -> list[str]:
+    """With --editors-only no metric audit runs, so --editor can only mean the editor to
+    audit: each `--editor SPEC` (or `--editor=SPEC`) becomes `--audit-editor SPEC`, which
+    replaces the audit_editors setting. Arguments after `--` are left as they are."""
+    out, i = [], 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            return out + list(args[i:])
+        if arg == "--editor" and i + 1 < len(args):
+            out += ["--audit-editor", args[i + 1]]
+            i += 2
+            continue
+        out.append("--audit-editor=" + arg.removeprefix("--editor=") if arg.startswith("--editor=") else arg)
+        i += 1
+    return out
 
 
 def project_root(cwd: Path | None = None) -> Path:

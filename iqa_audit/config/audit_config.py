@@ -404,10 +404,13 @@ def resolve_config(overrides: Mapping[str, Any], *, pyproject: Path | None = Non
 
 
 def compared_editors(values: Mapping[str, Any], given: Mapping[str, Any]) -> tuple[str, ...]:
-    """The editor audit's editors with --compare-editor: the --editor specs when given on
-    the command line (the editor you are auditing), else the audit_editors setting, then
-    each compared editor, each spec once."""
-    mine = values["editors"] if "editors" in given else values.get("audit_editors", AUDIT_EDITORS)
+    """The editor audit's editors with --compare-editor: the --audit-editor specs, else the
+    --editor specs when given on the command line (the editor you are auditing), else the
+    audit_editors setting, then each compared editor, each spec once."""
+    if "audit_editors" in given:
+        mine = values["audit_editors"]
+    else:
+        mine = values["editors"] if "editors" in given else values.get("audit_editors", AUDIT_EDITORS)
     return tuple(dict.fromkeys((*mine, *values["compare_editors"])))
 
 

@@ -250,12 +250,26 @@ OPTIONS: tuple[Option, ...] = (
         "--compare-editor",
         "compare_editors",
         SPECS,
-        "an editor to compare yours with (e.g. your previous version): the editor audit runs it beside the --editor "
-        "specs (or beside the audit_editors setting) and prints its card next to theirs (repeatable)",
+        "an editor to compare yours with (e.g. your previous version): the editor audit runs it beside the "
+        "--audit-editor specs (else the --editor specs, else the audit_editors setting) and prints its card next "
+        "to theirs (repeatable)",
         lookup="compare-editors",
         commands=frozenset({PYTEST}),
         metavar="SPEC",
         example=["codec-jpeg:quality=90"],
+    ),
+    # After --compare-editor: a misspelt compared editor is named as that option, not as
+    # audit_editors, which compared_editors fills with it.
+    Option(
+        "--audit-editor",
+        "audit_editors",
+        SPECS,
+        "an editor for the editor audit to check, instead of the audit_editors setting (repeatable); "
+        "`iqa-audit audit --editors-only` takes --editor for it",
+        lookup="audit-editors",
+        commands=frozenset({PYTEST}),
+        metavar="SPEC",
+        example=["identity", "sim-crop"],
     ),
     Option(
         "--match-simulators",
@@ -304,15 +318,6 @@ OPTIONS: tuple[Option, ...] = (
     ),
     # Settings offered only in pyproject.toml ([tool.iqa_audit] and its profiles): no flag,
     # but the same type, range and registry checks at configure as every option above.
-    Option(
-        "",
-        "audit_editors",
-        SPECS,
-        "the editor audit's editors",
-        lookup="audit-editors",
-        commands=SETTING,
-        example=["identity", "sim-crop"],
-    ),
     Option(
         "",
         "audit_cases",

@@ -26,7 +26,8 @@ SWITCHES: tuple[Option, ...] = (
         "--editors-only",
         "editors_only",
         FLAG,
-        "run the editor audit alone (iqa_audit.suite.editors): one case per editor, task, seed and fidelity check",
+        "run the editor audit alone (iqa_audit.suite.editors): one case per editor, task, seed and fidelity "
+        "check; --editor SPEC then names the editor to audit (pytest's --audit-editor)",
         commands=frozenset({AUDIT_COMMAND}),
         config=False,
     ),

@@ -51,6 +51,24 @@ def test_one_audit_alone_wherever_its_switch_stands(switch, package):
     ]
 
 
+def test_with_editors_only_the_editor_named_is_the_editor_audited():
+    """No metric audit runs, so --editor can only mean the editor to audit (a newcomer's
+    trial: it was silently ignored and the 14 built-in editors were audited instead)."""
+    got = _args("--editors-only", "--editor", "my-editor:model=v2", "--editor=other", "-k", "tint", "--", "--editor", "x")
+    assert got[got.index(EDITORS) + 1 :] == [
+        "--audit-editor", "my-editor:model=v2", "--audit-editor=other", "-k", "tint", "--", "--editor", "x"
+    ]  # fmt: skip
+    assert "--audit-editor" not in _args("--editor", "codec-jpeg")  # both audits: --editor is the metric audit's chains
+
+
+def test_audit_editor_replaces_the_setting_and_compare_runs_beside_it():
+    from iqa_audit.config.audit_config import resolve_config
+
+    assert resolve_config({"audit_editors": ("codec-webp",)}).audit_editors == ("codec-webp",)
+    both = resolve_config({"audit_editors": ("codec-webp",), "editors": ("sim-crop",), "compare_editors": ("identity",)})
+    assert both.audit_editors == ("codec-webp", "identity") and both.editors == ("sim-crop",)
+
+
 def test_the_run_is_rooted_at_the_project_it_runs_in_unless_the_user_roots_it(tmp_path):
     (tmp_path / "project" / "sub").mkdir(parents=True)
     (tmp_path / "project" / "pyproject.toml").write_text("[tool.iqa_audit]\n")

@@ -219,11 +219,14 @@ class EditorCard(Card):
     chain did within its steps; `chains`: how many chains, `changed`: {ref: chains that
     did}); `decay`: [[step, PSNR vs step 1, SSIM vs step 1, PSNR vs seed, SSIM vs seed]],
     medians over the chains, PSNR capped at editor_cards.PSNR_CAP dB for identical pixels;
-    `tasks`: {task: [cells passed, cells]}; `checks_by_name`: {check: [passed, cells]}."""
+    `tasks`: {task: [cells passed, cells]}; `checks_by_name`: {check: [passed, cells]}.
+    `errors`: its cells whose code raised (the editor failed to make a step): they are no
+    check's outcome, so they are left out of `checks`; a card with only errors has no score."""
 
     kind: str = "editor"
     checks_passed: int = 0
     checks: int = 0
+    errors: int = 0
     first_visible: Mapping[str, float | None] = field(default_factory=dict)
     changed: Mapping[str, int] = field(default_factory=dict)
     chains: int = 0

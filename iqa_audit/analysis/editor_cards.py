@@ -74,11 +74,13 @@ def editor_card(
     chains: Sequence[ChainChanges],
     checks: Iterable[tuple[str, str, bool]],
     shape: Mapping[str, Any],
+    errors: int = 0,
     iqa_audit: str = "",
     run: str = "",
 ) -> EditorCard:
     """The card of one editor from its replication chains' changes and its fidelity
-    cells as (check, task, passed) triples (cells without a verdict left out)."""
+    cells as (check, task, passed) triples (cells without a verdict, and the `errors`
+    cells whose code raised, left out)."""
     checks = list(checks)
     passed = sum(p for _, _, p in checks)
     tasks: dict[str, list[int]] = {}
@@ -107,6 +109,7 @@ def editor_card(
         decay=decay_curve(chains),
         tasks=tasks,
         checks_by_name=by_name,
+        errors=errors,
         fingerprint=fingerprint(shape),
         shape=dict(shape),
         iqa_audit=iqa_audit,

@@ -42,7 +42,8 @@ def editor_table(cards: Sequence[EditorCard]) -> list[str]:
         fv = c.first_visible or {}
         visible = f"{_num(fv.get('step1'), '{:g}', 'never')} / {_num(fv.get('seed'), '{:g}', 'never')} ({c.chains} chains)"
         tasks = ", ".join(f"{t} {p}/{n}" for t, (p, n) in sorted(c.tasks.items()))
-        rows.append((c.subject, c.interval(), f"{c.checks_passed}/{c.checks}", visible, tasks))
+        passed = f"{c.checks_passed}/{c.checks}" + (f", {c.errors} error" if c.errors else "")
+        rows.append((c.subject, c.interval() if c.checks or not c.errors else "error", passed, visible, tasks))
     return _aligned(rows)
 
 
@@ -74,7 +75,8 @@ def _visible(card: Card) -> str:
 
 def _compare(new: Card, old: Card) -> str:
     if None in (new.score, new.low, new.high, old.score, old.low, old.high):
-        return "no score to compare"
+        errors = [c.subject for c in (new, old) if getattr(c, "errors", 0) and not getattr(c, "checks", 0)]
+        return f"no score to compare ({', '.join(errors)}: every cell errored)" if errors else "no score to compare"
     if new.low > old.high:
         return "better"
     if new.high < old.low:

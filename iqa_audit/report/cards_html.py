@@ -75,7 +75,7 @@ def cards_html(section: Mapping[str, Any]) -> str:
     if editors:
         rows = "".join(
             f"<tr><td>{e(c.subject)} <small>{e(c.version)}</small></td><td><b>{e(c.interval())}</b> "
-            f"({c.checks_passed}/{c.checks})</td><td>{_n(c.first_visible.get('step1'), '{:g}', 'never')} / "
+            f"({c.checks_passed}/{c.checks}{f', <b>{c.errors} error</b>' if c.errors else ''})</td><td>{_n(c.first_visible.get('step1'), '{:g}', 'never')} / "
             f"{_n(c.first_visible.get('seed'), '{:g}', 'never')} <small>({c.chains} chains)</small></td>"
             f"<td>{_decay(c.decay)}</td><td>{e(', '.join(f'{t} {p}/{n}' for t, (p, n) in c.tasks.items()))}</td>"
             f"<td>{_history(section, c)}</td></tr>"

@@ -109,7 +109,8 @@ def editor_cards(cfg: Any, records: Sequence[Record], store: Store) -> list[Card
                 chains=[
                     _chain_changes(store, f"{s}/{seed}/run {run}", steps) for (s, seed, run), steps in sorted(chains.items())
                 ],
-                checks=[(r.check, r.task or "", bool(r.passed and r.error is None)) for r in recs],
+                checks=[(r.check, r.task or "", bool(r.passed)) for r in recs if r.error is None],
+                errors=sum(r.error is not None for r in recs),
                 shape=shape,
                 iqa_audit=__version__,
                 run=cfg.run_name or "",

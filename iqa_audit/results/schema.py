@@ -34,7 +34,7 @@ from iqa_audit.results import records
 from iqa_audit.results.record_fields import hints
 
 FORMAT = "iqa-audit-results/1"
-FORMAT_VERSION = "1.3"
+FORMAT_VERSION = "1.4"
 SCHEMA_FILE = "results.schema.json"
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -48,6 +48,11 @@ FORMAT_HISTORY: tuple[tuple[str, str], ...] = (
     ),
     ("1.2", "the old names `gap`, `metric_version` and `editor_version` dropped; `format_version` added."),
     ("1.3", "`profiles` (each chain's artifact profile and closest simulators) and `cards` (robustness cards) added."),
+    (
+        "1.4",
+        "an editor card's `errors` added: its cells whose code raised, no longer counted in `checks` as failed "
+        "checks (a card with only errors has no score).",
+    ),
 )
 
 # Record kinds results.json never holds: a metric's status is summarised in `metrics`.

@@ -63,3 +63,29 @@ def test_compare_editor_lines_put_each_editor_beside_the_compared_one_and_say_wh
     assert comparison_lines(same, ["mine:v=1"])[0].endswith("no clear difference (intervals overlap)")
     assert comparison_lines({"editors": [ed("mine:v=2", 20), ed("mine:v=1", 2)]}, ["mine:v=1"])[0].endswith(": better")
     assert comparison_lines(worse, ["gone"]) == ["--compare-editor gone: no card (none of its editor cells ran)"]
+
+
+def test_an_editor_whose_every_cell_errored_reads_error_not_worse(tmp_path):
+    """A newcomer's trial: an editor that raised at every step got 0.00 (0/23) and 'worse'."""
+    from iqa_audit.results.cards import editor_cards
+    from iqa_audit.results.records import EditorRecord
+    from iqa_audit.store.store import Store
+
+    class Cfg:
+        run_name, seeds, seed_dirs, long_side = "r", (), (), 64
+        audit_cases, audit_steps, audit_runs, audit_editors = ("replicate:a",), 4, 1, ("broken",)
+
+    errored = [
+        EditorRecord(cell=f"editor:{check}-broken", check=check, setting="broken-replicate", seed="a", editor="broken",
+                     task="replicate", outcome="error", passed=False, value=None, version="1", error="EditorStepError: ...",
+                     error_type="EditorStepError")
+        for check in ("tint", "aspect_ratio")
+    ]  # fmt: skip
+    (card,) = editor_cards(Cfg(), errored, Store(tmp_path / "store"))
+    assert (card.errors, card.checks, card.score) == (2, 0, None)
+    old = editor_card(subject="ok", version="1", chains=[], checks=[("tint", "replicate", True)], shape=card.shape)
+    lines = section_lines({"editors": [card.to_dict(), old.to_dict()]})
+    row = next(x for x in lines if x.lstrip().startswith("broken"))
+    assert row.split()[1] == "error" and "0/0, 2 error" in row, row
+    (compared,) = comparison_lines({"editors": [card.to_dict(), old.to_dict()]}, ["ok"])
+    assert compared.endswith("no score to compare (broken: every cell errored)"), compared

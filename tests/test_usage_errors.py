@@ -46,7 +46,12 @@ CASES = [
     ("steps-not-a-number", ["--steps", "many"], ["--steps", "a whole number", "'many'"], []),
     ("zero-runs", ["--runs", "0"], ["--runs", "1 or more"], []),
     ("negative-long-side", ["--long-side", "-1"], ["--long-side", "0 or more"], []),
-    ("delta-step-1-is-the-reference", ["--delta-steps", "1,5"], ["--delta-steps", "step 1 is the reference"], []),
+    (
+        "delta-step-1-is-the-reference",
+        ["--delta-steps", "1,5"],
+        ["--delta-steps", "step 1 is the reference", "got 1,5."],
+        ["(1, 5)"],
+    ),
     ("delta-steps-not-numbers", ["--delta-steps", "5,ten"], ["--delta-steps", "'ten'"], []),
     ("delta-steps-beyond-the-chain", ["--steps", "8", "--delta-steps", "5,10"], ["--delta-steps", "at most --steps (8)"], []),
     ("unknown-device", ["--device", "tpu"], ["--device", "cpu, cuda or cuda:N"], []),

@@ -228,7 +228,8 @@ class Option:
         [tool.iqa_audit] of /x/pyproject.toml.")."""
         if where is None and self.flag:
             example = f"{self.flag} {cli_text(self.example)}".rstrip()
-            return ConfigError(explain(self.flag, expected=expected, got=repr(value), fix=f"Pass e.g. {example}."))
+            got = cli_text(value) if isinstance(value, (list, tuple)) else repr(value)  # as typed: 1,30, not (1, 30)
+            return ConfigError(explain(self.flag, expected=expected, got=got, fix=f"Pass e.g. {example}."))
         where = where or "[tool.iqa_audit] of pyproject.toml"
         return ConfigError(
             explain(

@@ -176,7 +176,8 @@ def _gap_panel(p: str, grid: GapGrid, limit: float, left: float, y0: float, cw: 
                     + rect(x, y, cw, ch, f"url(#{p}-dots)")
                     + text(cx, cy, fmt_gap(c.value), CELL_FONT, anchor="middle", fill="#555", italic=True)
                 )
-                title = f"{where}: gap {fmt_gap(c.value)} (inconclusive: no visible change to notice; test {c.outcome or '?'})"
+                why = c.reason or "no visible change to notice"  # e.g. "no step 10": the chain is shorter than Δ
+                title = f"{where}: gap {fmt_gap(c.value)} (inconclusive: {why}; test {c.outcome or '?'})"
                 out.append(_link(c.cell, title, body))
                 continue
             rgb = gap_colour(c.value, limit) if c.value is not None else None

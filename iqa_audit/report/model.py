@@ -73,6 +73,7 @@ class GridCell:
     nodeid: str | None
     verdict: str = ""  # 'pass' | 'fail' | 'inconclusive' (nothing visible to notice: drawn grey) | 'error'
     error_type: str | None = None  # for an 'error': the exception's type (records.py)
+    reason: str | None = None  # why an inconclusive cell is (records.GapRecord.reason, e.g. "no step 10")
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,9 @@ def gap_grids(cells: Iterable[Record]) -> list[GapGrid]:
 def _grid_cell(rec: GapRecord | None) -> GridCell | None:
     if rec is None:
         return None
-    return GridCell(rec.cell, finite(rec.value), rec.passed, rec.outcome, rec.nodeid, rec.shown_verdict, rec.error_type)
+    return GridCell(
+        rec.cell, finite(rec.value), rec.passed, rec.outcome, rec.nodeid, rec.shown_verdict, rec.error_type, rec.reason
+    )
 
 
 def failure_grids(cells: Iterable[Record]) -> list[FailureGrid]:

@@ -85,3 +85,15 @@ def test_ids_inside_figures_are_unique_on_the_page(tmp_path):
     assert ids and max(ids.values()) == 1, [i for i, n in ids.items() if n > 1]
     for ref in re.findall(r"url\(#([^)]+)\)", page):
         assert ref in ids, ref
+
+
+def test_an_inconclusive_heatmap_cell_says_why_it_is():
+    """A Δ beyond the chain's length is 'no step 10', not 'no visible change' (a newcomer's trial)."""
+    from iqa_audit.report.heatmap_figures import heatmap_figure
+    from iqa_audit.report.model import GapGrid, GridCell
+
+    short = GridCell("gap:m-s-x-d10", None, False, "skipped", None, "inconclusive", reason="no step 10")
+    quiet = GridCell("gap:m-s-y-d10", 0.1, False, "skipped", None, "inconclusive")
+    grid = GapGrid("s", 10, ("m",), ("x", "y"), ((short, quiet),))
+    svg = str(heatmap_figure([grid], None, 10.0))
+    assert "(inconclusive: no step 10;" in svg and "(inconclusive: no visible change to notice;" in svg

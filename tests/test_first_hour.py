@@ -271,15 +271,15 @@ def own_metric_run(pytester, tmp_path, seed_dir):
 def test_your_own_metric_from_a_file_with_seed_dir_alone_and_no_baseline(own_metric_run):
     pytester, args, tmp = own_metric_run
     res = pytester.runpytest_subprocess(*args, "--baseline", "none", "--run-name", "mine", "-rA")
-    res.assert_outcomes(passed=6)  # 2 gap cells on the user's one image, 4 sanity checks
+    res.assert_outcomes(passed=7)  # 2 gap cells on the user's one image, 5 sanity checks
     out = res.stdout.str()
     # Δ3, not Δ2: one step of sim-noise-tint (σ 2.6) stays under the visibility threshold (inconclusive).
     assert "test_gap[my_metrics-speckle-sim-noise-tint-replicate-tiny-d3]" in out
     words = re.sub(r"\S*(/|test_your_own_metric)\S*", "", out)  # paths and this test's own name say "baseline"
     assert "baseline" not in words.lower()  # --baseline none: nothing about a baseline
     assert "verdicts: 2 pass" in out
-    # The other 4 of pytest's 6 passes, counted where they can be seen to add up.
-    assert "metric sanity checks: 3 pass, 0 fail, 1 warn" in out
+    # The other 5 of pytest's 7 passes, counted where they can be seen to add up.
+    assert "metric sanity checks: 4 pass, 0 fail, 1 warn" in out
     assert out.count("report: ") == 1
     assert res.stdout.lines[-1].startswith("report: ") and res.stdout.lines[-1].endswith("index.html")  # the run ends on it
     # The out-of-range warning names the seeds, not their positions.
@@ -288,8 +288,8 @@ def test_your_own_metric_from_a_file_with_seed_dir_alone_and_no_baseline(own_met
     res_json = json.loads((tmp / "reports" / "mine" / "results.json").read_text())
     assert {c["seed"] for c in res_json["cells"] if c["kind"] == "gap"} == {"tiny"}  # only the user's image
     # The header's counts are pytest's: every test of the session, sanity cases included.
-    assert res_json["run"]["outcomes"] == {"passed": 6}
-    assert sum(1 for c in res_json["cells"] if c["kind"] == "sanity") == 4
+    assert res_json["run"]["outcomes"] == {"passed": 7}
+    assert sum(1 for c in res_json["cells"] if c["kind"] == "sanity") == 5
 
 
 @pytest.mark.slow

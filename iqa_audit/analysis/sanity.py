@@ -84,6 +84,23 @@ def clean_seeds_in_range(i: SanityInput) -> tuple[bool, str]:
     )
 
 
+SAME_SCORE_RTOL = 1e-6  # scores this close count as one (float32 noise, as deterministic's tolerance)
+
+
+def responds_to_content(i: SanityInput) -> tuple[bool, str]:
+    """The clean seeds do not all score alike (through the cache): a metric that gives
+    every picture one score can never notice a degradation, and its gaps of 0 would only
+    read as 'missed'. Needs 2 or more seeds; with one there is nothing to compare (pass)."""
+    s = i.cached_scores(i.seed_images(None))
+    if len(s) < 2:
+        return True, f"{len(s)} clean seed: 2 or more are needed to compare"
+    spread = float(np.max(s) - np.min(s))
+    same = spread <= SAME_SCORE_RTOL * max(1.0, float(np.max(np.abs(s))))
+    return not same, f"{len(s)} clean seeds score from {float(np.min(s)):.6g} to {float(np.max(s)):.6g}" + (
+        ": every picture gets the same score" if same else ""
+    )
+
+
 def _table(entries: Iterable[SanityCheck]) -> Mapping[str, SanityCheck]:
     rows = list(entries)
     if len({c.name for c in rows}) != len(rows):
@@ -96,6 +113,7 @@ SANITY_CHECKS: Mapping[str, SanityCheck] = _table(
         SanityCheck("finite", finite, False, "scores of 3 clean seeds are finite"),
         SanityCheck("deterministic", deterministic, False, "one image scored twice gives one score"),
         SanityCheck("batch-equals-single", batch_equals_single, False, "batching does not change scores"),
+        SanityCheck("responds-to-content", responds_to_content, False, "the clean seeds do not all score alike"),
         # A warning, not a failure: the study's ranges are typical, and scores outside them
         # are kept unclamped.
         SanityCheck("clean-seeds-in-range", clean_seeds_in_range, True, "clean seeds score inside the typical range"),

@@ -230,7 +230,7 @@ def test_every_cell_of_every_kind_has_one_record_whatever_user_code_did(pytester
     for c in cells.values():
         by_outcome[c["outcome"]] = by_outcome.get(c["outcome"], 0) + 1
     assert by_outcome == counted == results["run"]["outcomes"], text[-4000:]
-    assert len(cells) == 3 * 4 + 3 + 3 + 3  # sanity, gap (one Δ), stability, editor (tint of 3 editors)
+    assert len(cells) == 3 * 5 + 3 + 3 + 3  # sanity, gap (one Δ), stability, editor (tint of 3 editors)
     line = "cells in results.json: " + str(len(cells))
     assert any(ln.startswith(line) and "other tests" not in ln for ln in text.splitlines()), text[-3000:]
 

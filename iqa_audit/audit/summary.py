@@ -76,6 +76,15 @@ def write_summary(tr, audit: AuditSession) -> None:
         tr.write_line(line)
     for line in out.drops:
         tr.write_line(f"FAILED (--fail-on-drop {cfg.fail_on_drop:g}): {line}", red=True)
+    if (
+        cfg.fail_on_drop is not None
+        and not out.drops
+        and out.history_note is None
+        and any(out.cards.get(k) for k in ("metrics", "editors"))
+    ):
+        tr.write_line(
+            f"--fail-on-drop {cfg.fail_on_drop:g}: no card's score dropped against the last run on the same chain set", green=True
+        )
     if out.history_note:
         tr.write_line(out.history_note, yellow=True)
     for label, path in out.paths.items():

@@ -8,6 +8,8 @@ and says where the chain set changed (scores across such a line are not comparab
 
 from __future__ import annotations
 
+import difflib
+
 from iqa_audit.audit.card_lines import history_lines
 from iqa_audit.audit.history import history_rows
 from iqa_audit.config.value_lists import split_csv, split_specs
@@ -33,11 +35,18 @@ def run_history(args) -> int:
     store = Store(getattr(args, "store", None))
     try:
         rows = history_rows(store, kind, metrics or editors)
+        known = sorted({card.subject for _, card in history_rows(store, kind, [])}) if not rows else []
     finally:
         store.close()
     if not rows:
         asked = ", ".join(metrics or editors) or "any metric or editor"
-        print(f"no cards stored for {asked} in {store.root}: run an audit with that store first")
+        close = difflib.get_close_matches((metrics or editors or [""])[0], known, n=3) if known else []
+        hint = (
+            f"; did you mean {', '.join(close)}?" if close
+            else f"; it holds cards of {', '.join(known[:8])}{', ...' if len(known) > 8 else ''}" if known
+            else ": run an audit with that store first"
+        )  # fmt: skip
+        print(f"no cards stored for {asked} in {store.root}{hint}")
         return 1
     for line in history_lines(rows):
         print(line)

@@ -57,3 +57,7 @@ def test_a_tiny_audit_writes_ranks_and_remembers_its_cards(pytester, tmp_path, s
     text = second.stdout.str()
     assert second.ret == 1 and "failed" not in second.parseoutcomes()  # every cell as the baseline expects: the drop fails it
     assert f"FAILED (--fail-on-drop 0.05): metric {worse}: score dropped from 1.00 [0.95, 1.00]" in text
+
+    # Against the run just stored (the same scores), the gate says it compared and found no drop.
+    third = pytester.runpytest_subprocess(*args, "--run-name", "three", "--fail-on-drop", "0.05")
+    assert third.ret == 0 and "--fail-on-drop 0.05: no card's score dropped" in third.stdout.str()

@@ -2,7 +2,8 @@
 
 At the end of a run (the controller, or the one process of -n 0) `profile_records` reads
 the chains the cells' records name (their `images`: {run: {step: "<sha256>.<ext>"}}) and
-profiles each (setting, seed) at every Δ step the chain reached against step 1, the study's
+profiles each (setting, seed) at every step the metrics score (each Δ step; every step with
+the every_step setting) that the chain reached, against step 1, the study's
 reference (analysis.artifact_profile, after fidelity.alignment.align_to_reference cuts both
 to the same content). Each profile of a pair of images is computed once and kept in the
 store's memo table, kind 'profile', under both images' content hashes, PROFILE_VERSION and
@@ -166,14 +167,16 @@ class Profiles:
 
 
 def profile_records(
-    store: Store, records: Sequence[Record], delta_steps: Sequence[int], *, match_simulators: bool = False
+    store: Store, records: Sequence[Record], steps: Sequence[int], *, match_simulators: bool = False
 ) -> list[ProfileRecord]:
     """One ProfileRecord per chain the records name (module doc), profiled at each of
-    `delta_steps` it reached; model and imported chains with their closest simulators: this
-    run's simulator chains, else the reference set when the store holds it or
-    `match_simulators` asks to build it, else none (closest_from NOT_BUILT)."""
+    `steps` after step 1 that it reached (the run's scored steps, AuditConfig.scored_steps:
+    each Δ step, or every step with every_step, so a profile costs a tenth of a piqe
+    scoring of the steps the audit scores anyway); model and imported chains with their
+    closest simulators: this run's simulator chains, else the reference set when the store
+    holds it or `match_simulators` asks to build it, else none (closest_from NOT_BUILT)."""
     profiles, chains = Profiles(store), chains_of(records)
-    steps = sorted({d for d in delta_steps if d > REFERENCE_STEP})
+    steps = sorted({d for d in steps if d > REFERENCE_STEP})
     made = [_chain_record(profiles, c, steps) for c in chains]
     return [_with_closest(profiles, rec, chain, made, match_simulators) for rec, chain in zip(made, chains)]
 

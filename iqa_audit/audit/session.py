@@ -279,7 +279,7 @@ class AuditSession:
             return []
         store = Store(self.cfg.store)
         try:
-            return profile_records(store, records, self.cfg.delta_steps, match_simulators=self.cfg.match_simulators)
+            return profile_records(store, records, self.cfg.scored_steps, match_simulators=self.cfg.match_simulators)
         finally:
             store.close()
 

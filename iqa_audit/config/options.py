@@ -366,7 +366,7 @@ OPTIONS: tuple[Option, ...] = (
         "",
         "every_step",
         FLAG,
-        "score every step of the metric audit's chains (exact detection delays)",
+        "score (and profile) every step of the metric audit's chains: exact detection delays, an artifact profile per step",
         commands=SETTING,
         example=True,
     ),

@@ -200,3 +200,13 @@ def test_a_vae_roundtrip_run_reports_its_profile_and_closest_simulator(pytester,
     page = (tmp_path / "reports" / "p" / "index.html").read_text()
     assert '<section id="profiles">' in page and "Closest simulator" in page
     assert page.count('<table class="compact profile">') == 3
+
+
+def test_every_scored_step_is_profiled_each_delta_or_every_step_with_every_step(store):
+    from iqa_audit.config.audit_config import resolve_config
+
+    recs = [record("sim-noise-tint-replicate", "sim-noise-tint", chain_images(store, "sim-noise-tint", steps=5, runs=1))]
+    every = resolve_config({"steps": 5, "delta_steps": (3, 5), "every_step": True})
+    deltas = resolve_config({"steps": 5, "delta_steps": (3, 5)})
+    assert set(profile_records(store, recs, every.scored_steps)[0].steps) == {"2", "3", "4", "5"}
+    assert set(profile_records(store, recs, deltas.scored_steps)[0].steps) == {"3", "5"}

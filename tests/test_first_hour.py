@@ -94,6 +94,16 @@ def test_readme_commands_run_as_written():
     inline = re.findall(r"`(\.venv/bin/iqa-audit [^`]+)`", readme)
     for ln in inline:
         parser().parse_args(shlex.split(ln)[1:])
+    # `iqa-audit audit ...` hands its options to pytest: each --flag must be the plugin's or the command's own.
+    audits = [ln for ln in lines if re.match(r"(\S*/)?iqa-audit audit ", ln)]
+    audits += re.findall(r"`((?:\.venv/bin/)?iqa-audit audit [^`]+)`", readme)
+    assert len(audits) >= 10
+    known = {o.flag for o in options_for("pytest")} | {o.flag for o in options_for("audit")} | {"--help"}
+    for ln in audits:
+        flags = {w.split("=")[0] for w in shlex.split(ln) if w.startswith("--")}
+        assert flags <= known, (ln, flags - known)
+    for ln in [ln for ln in lines if re.match(r"iqa-audit (history|build|list|import|score|weights) ", ln)]:
+        parser().parse_args(shlex.split(ln)[1:])
     first_screen = readme[: readme.index("## What it checks")]
     assert "Chromium" in first_screen and "apt-get install -y chromium" in first_screen
 

@@ -96,6 +96,7 @@ def test_readme_commands_run_as_written():
         parser().parse_args(shlex.split(ln)[1:])
     # `iqa-audit audit ...` hands its options to pytest: each --flag must be the plugin's or the command's own.
     audits = [ln for ln in lines if re.match(r"(\S*/)?iqa-audit audit ", ln)]
+    audits += [m.split("  #")[0] for m in re.findall(r"run: (iqa-audit audit [^\n]+)", readme)]  # the CI snippet
     audits += re.findall(r"`((?:\.venv/bin/)?iqa-audit audit [^`]+)`", readme)
     assert len(audits) >= 10
     known = {o.flag for o in options_for("pytest")} | {o.flag for o in options_for("audit")} | {"--help"}

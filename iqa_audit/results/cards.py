@@ -9,8 +9,8 @@ schema) are made once, by results.writer, from the run's typed cell records:
       "history": {"metric:<id>" | "editor:<spec>": [Card, ...]}
     }
 
-`history` is every stored card of the subject made on the same chain set (fingerprint),
-oldest first, as the store held it before this run, then this run's card: what the
+`history` is every stored card with a score of the subject made on the same chain set
+(fingerprint), oldest first, as the store held it before this run, then this run's card: what the
 report draws as the score over versions. The run's own cards are stored by audit.history
 after results.json is written. A metric card counts the model-like settings
 (editors.families.model_like), or every setting of an imported dataset (real editors'
@@ -159,7 +159,11 @@ def card_section(cfg: Any, records: Sequence[Record], store: Store) -> dict[str,
     metrics, editors = metric_cards(cfg, records), editor_cards(cfg, records, store)
     history: dict[str, list[dict[str, Any]]] = {}
     for card in (*metrics, *editors):
-        same = [c for c in store.cards(card.kind, card.subject) if c.get("fingerprint") == card.fingerprint]
+        same = [
+            c
+            for c in store.cards(card.kind, card.subject)
+            if c.get("fingerprint") == card.fingerprint and c.get("score") is not None
+        ]
         mine = (card.version, card.iqa_audit)
         history[history_key(card)] = [c for c in same if (c.get("version"), c.get("iqa_audit")) != mine] + [card.to_dict()]
     return {"metrics": [c.to_dict() for c in metrics], "editors": [c.to_dict() for c in editors], "history": history}

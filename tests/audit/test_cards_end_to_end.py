@@ -58,6 +58,20 @@ def test_a_tiny_audit_writes_ranks_and_remembers_its_cards(pytester, tmp_path, s
     assert second.ret == 1 and "failed" not in second.parseoutcomes()  # every cell as the baseline expects: the drop fails it
     assert f"FAILED (--fail-on-drop 0.05): metric {worse}: score dropped from 1.00 [0.95, 1.00]" in text
 
-    # Against the run just stored (the same scores), the gate says it compared and found no drop.
+    # The dropped card is not stored: a retry of the failed job is gated against the same accepted card again.
+    retry = pytester.runpytest_subprocess(*args, "--run-name", "retry", "--fail-on-drop", "0.05")
+    assert retry.ret == 1 and f"metric {worse}: score dropped from 1.00 [0.95, 1.00]" in retry.stdout.str()
+    assert "not stored: the last accepted card stays the reference" in retry.stdout.str()
+
+    # A run that scores no model-like pair (-k: the control only) stores no card: it must not become the reference.
+    before = len(Store(tmp_path / "store").cards("metric"))
+    subset = pytester.runpytest_subprocess(*args, "--run-name", "subset", "-k", "sim-noise-tint")
+    assert subset.ret == 0 and len(Store(tmp_path / "store").cards("metric")) == before
+
+    # Against an accepted card with this run's scores, the gate says it compared and found no drop.
+    store = Store(tmp_path / "store")
+    for card in cards.values():
+        store.put_card({**card, "version": "accepted", "run": "accepted"})
+    store.close()
     third = pytester.runpytest_subprocess(*args, "--run-name", "three", "--fail-on-drop", "0.05")
     assert third.ret == 0 and "--fail-on-drop 0.05: no card's score dropped" in third.stdout.str()

@@ -101,6 +101,7 @@ def test_an_editor_raising_at_step_3_keeps_steps_0_to_2_and_names_the_step(store
     d = describe(info.value)
     assert (d.error_type, d.error_step, d.error_chain) == ("RuntimeError", 3, "identity-replicate/tiny/run 1")
     assert "the GPU fell over at step 3" in d.error and "resumes at step 3" in d.error
+    assert "not raise" in d.error and "EditResult" not in d.error  # it raised: what it returns is not the point
     assert d.error_where is not None and "user_code_that_fails.py:" in d.error_where and d.error_where.endswith("in edit")
     assert [s.step for s in load_chain(store, rc).ok_steps] == [0, 1, 2]
 

@@ -88,8 +88,10 @@ def saved_vae(request, tmp_path_factory):
 def fresh_cache():
     """Each test loads its own VAE: hooks a test adds never reach another."""
     vae_loading._LAST.clear()
+    vae_loading._REFUSED.clear()
     yield
     vae_loading._LAST.clear()
+    vae_loading._REFUSED.clear()
 
 
 def spec(folder, **params) -> str:
@@ -233,6 +235,20 @@ def test_missing_weights_name_the_model_and_the_fetch_command(monkeypatch):
     assert 'hf download iqa-audit-tests/no-such-vae --include "vae/*"' in message
     assert "hf auth login" not in message  # not a gated model
     assert isinstance(info.value, ConfigError)  # a setup problem, not a failed step
+
+
+def test_a_refused_vae_is_refused_at_once_for_the_rest_of_the_run(monkeypatch):
+    """Every chain asks for the VAE; an offline miss costs the Hub client's retries each time."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    looked = []
+    real = vae_loading._find_config
+    monkeypatch.setattr(vae_loading, "_find_config", lambda *a: looked.append(1) or real(*a))
+    messages = []
+    for _ in range(3):
+        with pytest.raises(EditorUnavailable) as info:
+            create_editor("vae-roundtrip:model=iqa-audit-tests/no-such-vae").edit(textured_image(64, 64), PROMPT, seed=0, step=1)
+        messages.append(str(info.value))
+    assert len(looked) == 1 and len(set(messages)) == 1
 
 
 def test_the_default_flux2_vae_names_the_login_it_needs(monkeypatch):

@@ -74,15 +74,21 @@ def page_header(results: Mapping[str, Any], cells: Sequence[Record]) -> str:
         if run.get("stopped")
         else ""
     )
+    # A run of one audit alone (--metrics-only / --editors-only) counts only that audit.
+    metric_counts = (
+        f'\n<span class="sep">·</span> metric audit, {len(gaps)} gaps: <b>{noticed}</b> noticed, <b>{missed}</b> missed,\n'
+        f'<b>{unsure}</b> inconclusive <small class="dim">(no visible change to notice)</small>'
+        + (f", <b>{errors}</b> errors" if errors else "")
+        if gaps or not eds
+        else ""
+    )
+    editor_counts = f'\n<span class="sep">·</span> editor audit: <b>{ed_ok}</b>/{len(eds)} checks kept' if eds or not gaps else ""
     return f"""<header>
 <h1>iqa-audit report <span class="run">{e(run.get("name", ""))}</span></h1>
 {interrupted}
 <p class="lede">Does each no-reference quality metric notice that an image editor, fed its own output again and again,
 degrades the picture? A gap is the mean normalised score at step Δ minus at step 1; below 0 means the metric noticed.</p>
-<div class="outcomes"><span class="dim">pytest:</span> {_badges(counts)}
-<span class="sep">·</span> metric audit, {len(gaps)} gaps: <b>{noticed}</b> noticed, <b>{missed}</b> missed,
-<b>{unsure}</b> inconclusive <small class="dim">(no visible change to notice)</small>{f", <b>{errors}</b> errors" if errors else ""}
-<span class="sep">·</span> editor audit: <b>{ed_ok}</b>/{len(eds)} checks kept</div>
+<div class="outcomes"><span class="dim">pytest:</span> {_badges(counts)}{metric_counts}{editor_counts}</div>
 {cards_html(results.get("cards") or {})}
 <dl class="facts">{fact_html}</dl>
 <div class="audited">

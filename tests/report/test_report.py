@@ -521,9 +521,12 @@ def test_a_run_of_one_audit_shows_only_that_audits_sections(results, audit, show
 
     alone = one_setting(results)
     alone["cells"] = [c for c in alone["cells"] if c["kind"] == audit]
-    sections = set(re.findall(r'<section id="([a-z-]+)"', render_report(typed(alone), figure_cache=FigureCache(None))))
+    page = render_report(typed(alone), figure_cache=FigureCache(None))
+    sections = set(re.findall(r'<section id="([a-z-]+)"', page))
     assert shown <= sections and not (left_out & sections), sorted(sections)
     assert {"outcomes", "audited"} <= sections
+    counts = page.split('class="outcomes">')[1].split("</div>")[0]  # the header's counts: this audit's only
+    assert ("metric audit," in counts, "editor audit:" in counts) == ((audit == "gap"), (audit == "editor")), counts
 
 
 # ----- changed since ---------------------------------------------------------------------

@@ -40,7 +40,11 @@ def editor_table(cards: Sequence[EditorCard]) -> list[str]:
     rows = [("editor", "checks [95% CI]", "passed", "visible from step (vs 1 / vs seed)", "tasks passed")]
     for c in cards:
         fv = c.first_visible or {}
-        visible = f"{_num(fv.get('step1'), '{:g}', 'never')} / {_num(fv.get('seed'), '{:g}', 'never')} ({c.chains} chains)"
+        visible = (
+            f"{_num(fv.get('step1'), '{:g}', 'never')} / {_num(fv.get('seed'), '{:g}', 'never')} ({c.chains} chains)"
+            if c.chains
+            else "- (no replication chain measured)"  # 'never' would claim the chains stayed unchanged
+        )
         tasks = ", ".join(f"{t} {p}/{n}" for t, (p, n) in sorted(c.tasks.items()))
         passed = f"{c.checks_passed}/{c.checks}" + (f", {c.errors} error" if c.errors else "")
         rows.append((c.subject, c.interval() if c.checks or not c.errors else "error", passed, visible, tasks))
@@ -70,6 +74,8 @@ def comparison_lines(section: Mapping[str, Any], compared: Sequence[str]) -> lis
 
 def _visible(card: Card) -> str:
     fv = getattr(card, "first_visible", None) or {}
+    if not getattr(card, "chains", 0):
+        return "no replication chain measured"
     return f"visible from step {_num(fv.get('step1'), '{:g}', 'never')} / {_num(fv.get('seed'), '{:g}', 'never')}"
 
 

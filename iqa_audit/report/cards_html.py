@@ -75,8 +75,7 @@ def cards_html(section: Mapping[str, Any]) -> str:
     if editors:
         rows = "".join(
             f"<tr><td>{e(c.subject)} <small>{e(c.version)}</small></td><td><b>{e(c.interval())}</b> "
-            f"({c.checks_passed}/{c.checks}{f', <b>{c.errors} error</b>' if c.errors else ''})</td><td>{_n(c.first_visible.get('step1'), '{:g}', 'never')} / "
-            f"{_n(c.first_visible.get('seed'), '{:g}', 'never')} <small>({c.chains} chains)</small></td>"
+            f"({c.checks_passed}/{c.checks}{f', <b>{c.errors} error</b>' if c.errors else ''})</td><td>{_visible(c)}</td>"
             f"<td>{_decay(c.decay)}</td><td>{e(', '.join(f'{t} {p}/{n}' for t, (p, n) in c.tasks.items()))}</td>"
             f"<td>{_history(section, c)}</td></tr>"
             for c in editors
@@ -95,3 +94,12 @@ def cards_html(section: Mapping[str, Any]) -> str:
 
 def _decay(rows: Sequence[Sequence[Any]]) -> str:
     return e(" ".join(f"{int(r[0])}:{_n(r[3], '{:.0f}')}" for r in rows)) or "–"
+
+
+def _visible(c) -> str:
+    """The first visibly changed step against step 1 / the seed; '-' without a measured chain
+    ('never' would claim the chains stayed unchanged)."""
+    if not c.chains:
+        return "- <small>(no replication chain measured)</small>"
+    fv = c.first_visible
+    return f"{_n(fv.get('step1'), '{:g}', 'never')} / {_n(fv.get('seed'), '{:g}', 'never')} <small>({c.chains} chains)</small>"

@@ -58,7 +58,7 @@ def test_compare_editor_lines_put_each_editor_beside_the_compared_one_and_say_wh
     worse = {"editors": [ed("mine:v=2", 4), ed("mine:v=1", 19)]}
     (line,) = comparison_lines(worse, ["mine:v=1"])
     assert line.startswith("editor mine:v=2 vs mine:v=1: checks 0.20 [") and line.endswith(": worse")
-    assert "visible from step never / never vs visible from step never / never" in line
+    assert "no replication chain measured vs no replication chain measured" in line  # not 'never': nothing was measured
     same = {"editors": [ed("mine:v=2", 18), ed("mine:v=1", 19)]}
     assert comparison_lines(same, ["mine:v=1"])[0].endswith("no clear difference (intervals overlap)")
     assert comparison_lines({"editors": [ed("mine:v=2", 20), ed("mine:v=1", 2)]}, ["mine:v=1"])[0].endswith(": better")
@@ -89,3 +89,16 @@ def test_an_editor_whose_every_cell_errored_reads_error_not_worse(tmp_path):
     assert row.split()[1] == "error" and "0/0, 2 error" in row, row
     (compared,) = comparison_lines({"editors": [card.to_dict(), old.to_dict()]}, ["ok"])
     assert compared.endswith("no score to compare (broken: every cell errored)"), compared
+
+
+def test_an_editor_card_says_never_only_for_chains_it_measured():
+    from iqa_audit.analysis.editor_cards import ChainChanges
+    from iqa_audit.analysis.evidence import Change
+
+    same = Change(None, 1.0, "identity")
+    steady = ChainChanges("x", {1: (None, same), 2: (same, same)})
+    measured = editor_card(subject="steady", version="1", chains=[steady], checks=[("tint", "replicate", True)], shape=SHAPE)
+    unmeasured = editor_card(subject="none", version="1", chains=[], checks=[("tint", "replicate", True)], shape=SHAPE)
+    lines = section_lines({"editors": [measured.to_dict(), unmeasured.to_dict()]})
+    assert "never / never (1 chains)" in next(x for x in lines if x.lstrip().startswith("steady"))
+    assert "- (no replication chain measured)" in next(x for x in lines if x.lstrip().startswith("none"))

@@ -19,6 +19,7 @@ from iqa_audit.config.value_lists import split_specs
 from iqa_audit.core.errors import ConfigError
 from iqa_audit.core.urls import redact_urls, safe_url
 from tests.chains.test_gemini_chains import LONG_SIDE, SEED, _cli_env, assert_key_absent, fake_server
+from tests.tiny_audit import ONE_RUN_OF_SIX_STEPS
 
 from .fake_gemini import read_log
 
@@ -28,12 +29,7 @@ GAP_TEST = ROOT / "tests_metrics" / "test_gap.py"
 SMALL = [
     "--seed",
     SEED,
-    "--runs",
-    "1",
-    "--steps",
-    "6",
-    "--delta-steps",
-    "3,6",
+    *ONE_RUN_OF_SIX_STEPS,
     "--long-side",
     str(LONG_SIDE),
     "--metric",

@@ -43,6 +43,9 @@ def tiny_audit_args(tmp_path: Path, seed_dir: Path, *extra: str) -> list[str]:
     ]
 
 
+# The chain shape of the small end-to-end audits: one run of 6 steps, judged at Δ3 and Δ6.
+ONE_RUN_OF_SIX_STEPS = ("--runs", "1", "--steps", "6", "--delta-steps", "3,6")
+
 # One small audit from an installed package: one metric, seed, setting and run, 6 steps at
 # 96 px, raw verdicts (the entry-point and installed-wheel tests).
 SMALL_AUDIT = (
@@ -54,12 +57,7 @@ SMALL_AUDIT = (
     "sim-noise-tint",
     "--task",
     "replicate",
-    "--runs",
-    "1",
-    "--steps",
-    "6",
-    "--delta-steps",
-    "3,6",
+    *ONE_RUN_OF_SIX_STEPS,
     "--long-side",
     "96",
     "--baseline",

@@ -31,6 +31,7 @@ import pytest
 
 from iqa_audit.chains.chain import ChainSpec, resolve
 from iqa_audit.store.store import StepRecord, Store
+from tests.tiny_audit import ONE_RUN_OF_SIX_STEPS
 
 try:  # tests/ may or may not be a package, depending on how pytest was configured
     from tests.fake_gemini import noisy_copy, read_log
@@ -479,12 +480,7 @@ def test_audit_report_of_a_paid_chain_holds_no_key_and_requests_nothing(tmp_path
                 server.editor_spec,
                 "--seed",
                 SEED,
-                "--runs",
-                "1",
-                "--steps",
-                "6",
-                "--delta-steps",
-                "3,6",
+                *ONE_RUN_OF_SIX_STEPS,
                 "--long-side",
                 str(LONG_SIDE),
                 "--metric",
@@ -529,12 +525,7 @@ def test_a_test_run_never_requests_paid_steps_without_a_budget(tmp_path):
                 server.editor_spec,
                 "--seed",
                 SEED,
-                "--runs",
-                "1",
-                "--steps",
-                "6",
-                "--delta-steps",
-                "3,6",
+                *ONE_RUN_OF_SIX_STEPS,
                 "--long-side",
                 str(LONG_SIDE),
                 "--metric",

@@ -36,6 +36,7 @@ from tests.chains.test_gemini_chains import (
     stored_steps,
 )
 from tests.fake_gemini import read_log
+from tests.tiny_audit import ONE_RUN_OF_SIX_STEPS
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
@@ -104,12 +105,7 @@ def test_a_parallel_test_run_shares_one_budget_across_its_workers(tmp_path):
                 "--editor",
                 server.editor_spec,
                 *seeds,
-                "--runs",
-                "1",
-                "--steps",
-                "6",
-                "--delta-steps",
-                "3,6",
+                *ONE_RUN_OF_SIX_STEPS,
                 "--long-side",
                 str(LONG_SIDE),
                 "--metric",

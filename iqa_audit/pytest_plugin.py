@@ -22,7 +22,8 @@ import os
 
 import pytest
 
-from iqa_audit.audit.outcomes import CellTest, record_error, redact_failure
+from iqa_audit.audit.error_text import redact_failure
+from iqa_audit.audit.outcomes import CellTest, record_error
 from iqa_audit.audit.parametrize import audit_cell, parametrize
 from iqa_audit.audit.pytest_html import HtmlExtras
 from iqa_audit.audit.scheduling import make_scheduler
@@ -114,7 +115,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 def pytest_runtest_makereport(item: pytest.Item, call):
     """A cell whose code raised before it recorded a verdict (a user's metric or editor
     failing, in setup or in the call) gets its error record (outcomes.record_error); a
-    failure's text loses URL credentials (outcomes.redact_failure). An error a cell raised
+    failure's text loses URL credentials (error_text.redact_failure). An error a cell raised
     is shown once per process, briefly (audit.error_text)."""
 
     report = (yield).get_result()

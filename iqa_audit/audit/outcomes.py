@@ -33,7 +33,6 @@ from iqa_audit.audit.services import Services
 from iqa_audit.audit.shipping import attach, attached
 from iqa_audit.config.audit_config import AuditConfig
 from iqa_audit.core.tracebacks import describe
-from iqa_audit.core.urls import redact_text
 from iqa_audit.metrics.base import MetricUnavailable, NonFiniteScore
 from iqa_audit.results import baseline as baseline_mod
 from iqa_audit.results.records import GatedRecord, MetricStatusRecord, Record
@@ -216,14 +215,3 @@ def record_error(services: Callable[[], Services], item: pytest.Item, call: pyte
 
     attach(item, services().error_record(cell, describe(call.excinfo.value)))
     report.user_properties.append(item.user_properties[-1])
-
-
-def redact_failure(report: pytest.TestReport) -> None:
-    """A failure's text (pytest's terminal, junit, pytest-html) may quote an endpoint with
-    credentials (an SDK error names the URL it called): URLs lose user info and query."""
-    if report.longrepr is not None:
-        text = str(report.longrepr)
-        if "://" in text:
-            safe = redact_text(text)
-            if safe != text:
-                report.longrepr = safe

@@ -45,6 +45,41 @@ def seed_dir(tmp_path):
 
 
 BENCHMARKS = Path(__file__).resolve().parent / "benchmarks"
+CHECKOUT = BENCHMARKS.parents[1]
+
+
+@pytest.fixture
+def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """pytester whose subprocess runs import this checkout's package and tests' helper
+    modules (`tests.user_code_that_fails`), as an installed package would be found. Set
+    through monkeypatch, so PYTHONPATH is the same after the test as before it."""
+    monkeypatch.setenv("PYTHONPATH", str(CHECKOUT), prepend=os.pathsep)
+    return pytester
+
+
+# Variables the libraries set for themselves, whichever test first gets there: not a leak.
+SET_BY_LIBRARIES = {
+    "PYTEST_CURRENT_TEST",  # pytest, for each phase of each test
+    "TORCHINDUCTOR_CACHE_DIR",  # torch._inductor's cache_dir(), on its first use
+    "LD_LIBRARY_PATH",  # opencv's import (cv2/__init__.py), for its subprocesses
+    "QT_QPA_FONTDIR",  # opencv's import (cv2/config-3.py)
+    "QT_QPA_PLATFORM_PLUGIN_PATH",  # opencv's import (cv2/config-3.py)
+}
+
+
+@pytest.fixture(autouse=True)
+def _environment_unchanged_by_the_test():
+    """A test that changes os.environ without monkeypatch changes every later test in its
+    process (a PYTHONPATH left behind let a later test import a module it should not
+    find): such a test fails here, naming the variables."""
+    before = dict(os.environ)
+    yield
+    after = dict(os.environ)
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k) and k not in SET_BY_LIBRARIES)
+    if changed:
+        os.environ.clear()
+        os.environ.update(before)
+        pytest.fail(f"the test changed os.environ {changed}: use the monkeypatch fixture", pytrace=False)
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config):

@@ -8,7 +8,6 @@ scored, noise-sigma and a content metric; stability on small add-fruits chains.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -109,7 +108,6 @@ def test_stability_delays_and_exclusions_reach_results_and_report(pytester, seed
         "no:cacheprovider",
         f"--rootdir={pytester.path}",
     ]  # where the pyproject.toml is
-    os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
     run = pytester.runpytest_subprocess(*args)
     run.stdout.fnmatch_lines(["*test_stability*content_metric_example-colourful_share-add-fruits-empty-table*"])
     res = json.loads((tmp_path / "reports" / "r" / "results.json").read_text())

@@ -274,7 +274,6 @@ def own_metric_run(pytester, tmp_path, seed_dir):
         "-W",
         "always::UserWarning",
     ]
-    os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
     return pytester, args, tmp_path
 
 

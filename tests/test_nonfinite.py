@@ -183,7 +183,6 @@ GAP_TEST = "def test_gap(gap_cell, gap_inputs, audit):\n    audit.gap(gap_cell)\
 def test_the_audit_errors_only_the_cells_that_need_the_black_frame(pytester, tmp_path):
     csv = black_frame_dataset(tmp_path / "data", runs=(0, 1))
     pytester.makepyfile(test_gap=GAP_TEST)
-    os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
     args = [
         "-p",
         "iqa_audit.pytest_plugin",

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -77,7 +76,6 @@ def _manifest(folder: Path, rows: dict[tuple[str, int], dict[int, np.ndarray]]) 
 
 
 def _run(pytester, tmp_path, *args, name="r"):
-    os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
     return pytester.runpytest_subprocess(
         "-p",
         "iqa_audit.pytest_plugin",

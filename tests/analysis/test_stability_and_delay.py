@@ -8,7 +8,6 @@ step from which the normalised score stays below step 1, per run, summarised ove
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -174,7 +173,6 @@ def _stability_run(pytester, tmp_path, metric: str, *extra: str):
         'stability_cases = ["add-fruits:empty-table"]\nstability_steps = 4\nstability_runs = 1\nstability_long_side = 64\n'
     )
     pytester.makepyfile(test_stability=STABILITY_TEST)
-    os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
     args = f"-p iqa_audit.pytest_plugin -p no:cacheprovider --metric {metric} --store {tmp_path / 'store'}"
     return pytester.runpytest_subprocess(*args.split(), "--reports-dir", str(tmp_path / "reports"), "--baseline", "none", *extra)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +16,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_a_tiny_audit_writes_ranks_and_remembers_its_cards(pytester, tmp_path, seed_dir):
     pytester.makepyfile(test_gap=GAP_TEST)
-    os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
     # sim-grain-tint stands for model output (a family's setting); sim-noise-tint is the control.
     args = [*tiny_audit_args(tmp_path, seed_dir), "--editor", "sim-grain-tint", "--baseline", str(tmp_path / "b.json")]
     first = pytester.runpytest_subprocess(*args, "--run-name", "one", "--update-baseline")

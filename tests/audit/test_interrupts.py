@@ -111,7 +111,6 @@ def test_a_keyboard_interrupt_raised_by_code_is_an_interrupt(pytester, tmp_path,
         "    if len(seen) == 2:\n"
         "        raise KeyboardInterrupt\n"
     )
-    os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
     out = pytester.runpytest_subprocess(*_args(tmp_path, seed_dir, *workers, "--run-name", "k", "--baseline", "none"))
     run = _results(tmp_path, "k")["run"]
     assert run["interrupted"] is True and run["stopped"] is None, out.stdout.str()[-3000:]
@@ -123,7 +122,6 @@ def test_a_keyboard_interrupt_raised_by_code_is_an_interrupt(pytester, tmp_path,
 def test_x_is_a_stop_not_an_interrupt_and_keeps_every_cell_that_ran(pytester, tmp_path, seed_dir, workers):
     pytester.makepyfile(test_gap=GAP_TEST)
     # A cell that fails: a baseline that says every cell passed, so the first miss is a regression.
-    os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
     out = pytester.runpytest_subprocess(*_args(tmp_path, seed_dir, *workers, "-x", "--run-name", "s", "--baseline", "none"))
     results = _results(tmp_path, "s")
     failed = out.parseoutcomes().get("failed", 0)

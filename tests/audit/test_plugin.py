@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,6 @@ ROOT = Path(__file__).resolve().parents[2]
 def audit_dir(pytester, tmp_path, seed_dir):
     pytester.makepyfile(test_gap=GAP_TEST)
     args = tiny_audit_args(tmp_path, seed_dir)
-    os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
     return pytester, args, tmp_path
 
 
@@ -177,7 +175,6 @@ def pytest_configure(config):
         shutil.rmtree({str(csv.parent / "img")!r})
 """)
     pytester.makepyfile(test_gap=GAP_TEST)
-    os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
     args = f"-p iqa_audit.pytest_plugin -p no:cacheprovider -n 2 --dataset {csv} --metric iqa_audit:noise-sigma"
     args += f" --delta-steps 5 --store {tmp_path / 'store'} --reports-dir {tmp_path / 'reports'} --baseline none"
     out = pytester.runpytest_subprocess(*args.split(), "--run-name", "once")
@@ -196,7 +193,6 @@ def test_dataset_chains_get_the_same_cases(pytester, tmp_path):
 
     csv = _dataset(tmp_path, steps=(0, 1, 5))
     pytester.makepyfile(test_gap=GAP_TEST, test_editor=EDITOR_TEST)
-    os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
     out = pytester.runpytest_subprocess(
         "-p",
         "iqa_audit.pytest_plugin",

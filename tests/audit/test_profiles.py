@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -185,7 +184,6 @@ def test_a_vae_roundtrip_run_reports_its_profile_and_closest_simulator(pytester,
     args[args.index("--runs") + 1] = "1"
     i = args.index("tests.plugin_metric_example:sharpness")
     del args[i - 1 : i + 1]  # one metric is enough: the profiles do not depend on it
-    os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
     result = pytester.runpytest_subprocess(*args, "--run-name", "p", "-n", "0")
     assert result.ret in (0, 1), result.stdout.str()[-3000:]
     res = json.loads((tmp_path / "reports" / "p" / "results.json").read_text())

@@ -45,7 +45,6 @@ def test_import_a_tree_then_audit_it_by_name_with_its_reasoning(pytester, tmp_pa
     assert "imported dataset 'my-tree': 4 chains, 16 images added" in out.stdout
     assert f"--dataset my-tree --store {store}" in out.stdout
     pytester.makepyfile(test_gap=GAP_TEST, test_editor=EDITOR_TEST)
-    os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
     res = pytester.runpytest_subprocess(
         "-p",
         "iqa_audit.pytest_plugin",
@@ -77,7 +76,6 @@ def test_import_a_tree_then_audit_it_by_name_with_its_reasoning(pytester, tmp_pa
 
 
 def test_an_unknown_dataset_name_is_one_clear_line(pytester, tmp_path):
-    os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
     pytester.makepyfile(test_gap=GAP_TEST)
     res = pytester.runpytest_subprocess(
         "-p",

@@ -140,7 +140,6 @@ def test_cli_build_and_score_refuse_before_building(tmp_path):
 def test_pytest_refuses_at_configure_time_as_a_usage_error(pytester, tmp_path):
     seeds = strip_dir(tmp_path, 17000)
     pytester.makepyfile(test_gap="def test_gap(gap_cell):\n    pass\n")
-    os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
     out = pytester.runpytest_subprocess(
         "-p",
         "iqa_audit.pytest_plugin",

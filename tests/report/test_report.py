@@ -12,7 +12,6 @@ import base64
 import copy
 import io
 import json
-import os
 import re
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
@@ -626,7 +625,6 @@ def test_html_extras_case_html_shows_the_compared_steps(results):
 def test_pytest_html_report_carries_heatmaps_and_case_thumbnails(pytester, tmp_path, seed_dir):
     """Needs iqa_audit.pytest_plugin to register HtmlExtras when pytest-html is active."""
     pytester.makepyfile(test_gap=GAP_TEST)
-    os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
     out = tmp_path / "html" / "report.html"
     res = pytester.runpytest_subprocess(
         "-p",

@@ -100,13 +100,15 @@ def _cells(tmp_path, name="r") -> dict[str, dict]:
 
 
 @pytest.mark.slow
-def test_nothing_to_notice_is_inconclusive_and_real_damage_keeps_its_sign(pytester, tmp_path):
+def test_nothing_to_notice_is_inconclusive_and_real_damage_keeps_its_sign(pytester, tmp_path, monkeypatch):
     kinds = ("identical", "jpeg", "blur", "noise")
     chains = {(k, run): _chain(k, run) for k in kinds for run in (0, 1)}
     csv = _manifest(tmp_path / "data", {key: dict(enumerate(steps)) for key, steps in chains.items()})
     pytester.makepyfile(test_gap=GAP_TEST)
     metrics = ("iqa_audit:noise-sigma", "iqa_audit:blur-effect")
-    out = _run(pytester, tmp_path, "--dataset", str(csv), "--metric", ",".join(metrics), "--delta-steps", str(STEPS))
+    monkeypatch.setenv("CI", "1")  # pytest's short summary then prints failure messages whole
+    args = ("--dataset", str(csv), "--metric", ",".join(metrics), "--delta-steps", str(STEPS), "-rfs")
+    out = _run(pytester, tmp_path, *args)
     cells = _cells(tmp_path)
     assert len(cells) == len(kinds) * len(metrics)
 
@@ -138,6 +140,11 @@ def test_nothing_to_notice_is_inconclusive_and_real_damage_keeps_its_sign(pytest
         failed=sum(c["verdict"] == "fail" for c in cells.values()),
     )
     out.stdout.fnmatch_lines(["*gap verdicts: * noticed, * missed, 4 inconclusive*"])
+    # A missed gap is one line in the short summary, its evidence lines in its failure section.
+    lines = out.stdout.lines
+    summary = lines[lines.index(next(ln for ln in lines if "short test summary info" in ln)) + 1 :]
+    failed = [i for i, ln in enumerate(summary) if ln.startswith("FAILED ")]
+    assert failed and all(summary[i + 1].startswith(("FAILED ", "SKIPPED ", "=")) for i in failed), "\n".join(summary)
     res = json.loads((tmp_path / "reports" / "r" / "results.json").read_text())
     assert res["run"]["verdicts"]["inconclusive"] == 4 and "Flynn" in res["run"]["evidence_threshold"]
     page = (tmp_path / "reports" / "r" / "index.html").read_text()

@@ -14,7 +14,9 @@ needs (core.tracebacks.describe: the message, its type and the user frame), so h
 - any other exception (a fault in iqa-audit itself) keeps pytest's traceback the first
   time, which is what a bug report needs;
 - every later cell with the same error (type, message, frame) is one line naming the
-  first cell that showed it.
+  first cell that showed it;
+- a failed verdict keeps pytest's report, whose short-summary line is its first line
+  (the gap and its sign) without the evidence lines under it.
 
 Per process: under xdist each worker shows each distinct error once. An explicit
 `--tb` other than auto, or `--full-trace`, keeps pytest's reports untouched.
@@ -55,6 +57,7 @@ class ShownErrors:
             return
         exc = call.excinfo.value
         if isinstance(exc, (AssertionError, pytest.fail.Exception)):
+            _summary_first_line(report)  # a verdict: its evidence lines stay in the failure's section
             return
         fields = describe(exc)
         where = fields.error_where or "?"
@@ -66,6 +69,13 @@ class ShownErrors:
         self.first[key] = item.nodeid
         if isinstance(exc, AuditError):
             report.longrepr = _as_report(_with_user_frames(fields.error, where, exc), *_location(where))
+
+
+def _summary_first_line(report: pytest.TestReport) -> None:
+    """The short summary's line of a report is its crash message's first line, on CI too."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None and crash.message:
+        crash.message = crash.message.splitlines()[0]
 
 
 def _brief_wanted(config: pytest.Config) -> bool:

@@ -151,7 +151,7 @@ def step_error(editor: Editor, chain: str, k: int, error: Exception) -> EditorSt
             what,
             expected="edit() to return a result, not raise",
             got=f"{type(error).__name__}: {error}",
-            fix="The error was raised in the editor's own code (the chained traceback shows where). Fix it and run "
+            fix="It was raised in the editor's own code, at the line the error names (error_where in results.json). Fix it and run "
             f"again: steps 0..{k - 1} are stored and the chain resumes at step {k} (bump the editor's version "
             "if the fix changes its earlier outputs).",
         )

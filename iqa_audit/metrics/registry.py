@@ -446,7 +446,7 @@ class CallableMetric:
                     f"metric {self.name}: image(s) {idx}",
                     expected="a score",
                     got=f"{type(e).__name__}: {e}",
-                    fix="See the chained traceback in your metric.",
+                    fix="It was raised in the metric's own code, at the line the error names (error_where in results.json): fix it there.",
                 )
             ) from e
 

@@ -51,11 +51,13 @@ def _metric_verdicts(cells: Sequence[Record]) -> str:
                 tds.append("<td>—</td>")
                 continue
             row = [c for c in g.counts[g.metrics.index(m)] if c is not None]
-            judged = [c for c in row if c.inconclusive < c.total]  # seeds with a conclusive Δ
+            judged = [c for c in row if c.judged]  # seeds with a conclusive, scored Δ
             ok = sum(1 for c in judged if c.failed == 0)
-            cls = "pass" if ok == len(judged) and judged else "fail" if ok == 0 else "part"
-            unsure = len(row) - len(judged)
-            note = f' <small class="dim">+{unsure} inconclusive</small>' if unsure else ""
+            cls = "inconclusive" if not judged else "pass" if ok == len(judged) else "fail" if ok == 0 else "part"
+            errored = sum(1 for c in row if not c.judged and c.errored)
+            unsure = len(row) - len(judged) - errored
+            notes = [f"+{k} {word}" for k, word in ((unsure, "inconclusive"), (errored, "errored")) if k]
+            note = "".join(f' <small class="dim">{n}</small>' for n in notes)
             tds.append(f'<td class="{cls}">{ok}/{len(judged)}{note}</td>')
         rows.append(f'<tr><th><a href="#{metric_anchor(m)}">{e(m)}</a></th>{"".join(tds)}</tr>')
     return (
@@ -83,7 +85,7 @@ def heatmap_section(cells: Sequence[Record], threshold: str | None = None, exclu
             + ", so there was nothing to notice and the test was skipped. "
             "The colour scale is shared by all panels, linear within ±1 point and logarithmic beyond; a gap beyond "
             "±100 means the scores left the 0–100 normalised range. The last panel counts the failed Δs of the judged "
-            "ones (the study's Figure 6; “—”: every Δ inconclusive). Click any cell for its test.</p>"
+            "ones (the study's Figure 6; “—”: every Δ inconclusive; “error”: every Δ raised). Click any cell for its test.</p>"
         ),
         _metric_verdicts(cells),
         excluded_note(excluded),

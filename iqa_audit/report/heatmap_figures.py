@@ -218,18 +218,19 @@ def _count_panel(grid: FailureGrid, left: float, y0: float, cw: float, ch: float
             if c is None:
                 out.append(rect(x, y, cw, ch, MISSING_COLOUR) + text(cx, cy, "n/a", 10, anchor="middle", fill="#666"))
                 continue
-            judged = c.total - c.inconclusive  # inconclusive Δs had nothing to notice: neither failed nor passed
+            judged = c.judged  # inconclusive Δs had nothing to notice, errored ones no score: neither failed nor passed
             rgb = count_colour(c.failed, n)
             body = rect(x, y, cw, ch, to_hex(rgb), **{"class": "cell"}) + text(
                 cx,
                 cy,
-                f"{c.failed}/{judged}" if judged else "—",
+                f"{c.failed}/{judged}" if judged else "error" if c.errored else "—",
                 11,
                 anchor="middle",
                 fill=text_colour(rgb) if judged else "#666",
             )
-            unsure = f" ({c.inconclusive} inconclusive)" if c.inconclusive else ""
-            title = f"{grid.metrics[i]} · {grid.seeds[j]}: {c.failed} of {judged} judged Δs failed{unsure}"
+            others = [f"{k} {word}" for k, word in ((c.inconclusive, "inconclusive"), (c.errored, "errored")) if k]
+            more = f" ({', '.join(others)})" if others else ""
+            title = f"{grid.metrics[i]} · {grid.seeds[j]}: {c.failed} of {judged} judged Δs failed{more}"
             out.append(_link(c.first_cell, title, body))
     return "".join(out)
 

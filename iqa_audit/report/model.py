@@ -89,10 +89,16 @@ class GapGrid:
 
 @dataclass(frozen=True)
 class FailureCount:
-    failed: int  # Δs whose verdict is 'fail' (missed); inconclusive ones are not failures
+    failed: int  # Δs whose verdict is 'fail' (missed); inconclusive and errored ones are not failures
     total: int
-    first_cell: str  # the cell a click leads to: the first failing Δ, else the first Δ
+    first_cell: str  # the cell a click leads to: the first failing Δ, else the first errored, else the first Δ
     inconclusive: int = 0
+    errored: int = 0  # Δs whose cell raised (no gap, no verdict)
+
+    @property
+    def judged(self) -> int:
+        """The Δs with a verdict: a conclusive gap the metric scored."""
+        return self.total - self.inconclusive - self.errored
 
 
 @dataclass(frozen=True)
@@ -154,9 +160,11 @@ def failure_grids(cells: Iterable[Record]) -> list[FailureGrid]:
                 if not recs:
                     row.append(None)
                     continue
-                failing = [g for g in recs if g.shown_verdict in ("fail", "error")]
-                unsure = sum(1 for g in recs if g.shown_verdict == "inconclusive")
-                row.append(FailureCount(len(failing), len(recs), (failing or recs)[0].cell, unsure))
+                shown = [g.shown_verdict for g in recs]
+                failing = [g for g, v in zip(recs, shown) if v == "fail"]
+                errored = [g for g, v in zip(recs, shown) if v == "error"]
+                first = (failing or errored or recs)[0].cell
+                row.append(FailureCount(len(failing), len(recs), first, shown.count("inconclusive"), len(errored)))
             rows.append(tuple(row))
         out.append(FailureGrid(setting, deltas, metrics, seeds, tuple(rows)))
     return out

@@ -744,6 +744,29 @@ def test_failure_counts_do_not_count_inconclusive_cells_as_misses():
     assert (count.failed, count.inconclusive, count.total) == (1, 1, 2)
 
 
+def test_an_errored_delta_is_neither_a_miss_nor_a_notice_in_the_counts_and_the_seed_table():
+    from iqa_audit.report.gaps_html import _metric_verdicts
+    from iqa_audit.report.model import failure_grids
+
+    def errored(i, j, d):
+        rec = {**_inconclusive_record(i, j, 0.0), "cell": f"gap:m{i}-s{j}-d{d}", "delta_step": d, "value": None}
+        return {**rec, "verdict": None, "outcome": "error", "error": "ValueError: boom", "error_type": "ValueError"}
+
+    missed = {**_inconclusive_record(0, 0, 2.0), "cell": "gap:m0-s0-d10", "delta_step": 10}
+    missed = {**missed, "verdict": "fail", "outcome": "failed"}
+    recs = parse_all([errored(0, 0, 5), missed, errored(0, 1, 5), errored(0, 1, 10)])
+    grid = failure_grids(recs)[0]
+    one, every = grid.counts[0]
+    assert (one.failed, one.errored, one.judged, one.first_cell) == (1, 1, 1, "gap:m0-s0-d10")
+    assert (every.failed, every.errored, every.judged, every.first_cell) == (0, 2, 0, "gap:m0-s1-d5")
+    table = _metric_verdicts(recs)
+    assert '<td class="fail">0/1 <small class="dim">+1 errored</small></td>' in table  # the miss, not the error
+    plot = figures.heatmaps(gap_grids(recs), grid, gap_limit(gap_grids(recs)))
+    assert "metric-0 · seed-1: 0 of 0 judged Δs failed (2 errored)" in plot.body  # the count panel's tooltip
+    # and the seed whose Δs all raised is drawn "error", not "0/0"
+    assert ">error<" in plot.body and ">0/0<" not in plot.body
+
+
 def test_header_counts_verdicts_and_lists_every_requested_metric_with_its_status(results):
     from iqa_audit.report.html import render_report
 

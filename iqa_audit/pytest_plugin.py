@@ -148,9 +148,13 @@ class _RunHooks:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         self.audit.finish(session)
 
-    def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config):
+        """The audit's section after pytest's short test summary, which pytest's own wrapper
+        writes as it returns: the run ends on the cards, however many cells failed."""
+        result = yield
         write_summary(terminalreporter, self.audit)
+        return result
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         """The HTML report's path, last: after pytest's own -rs lines and its counts, so an

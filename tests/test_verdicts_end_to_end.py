@@ -142,7 +142,10 @@ def test_nothing_to_notice_is_inconclusive_and_real_damage_keeps_its_sign(pytest
     out.stdout.fnmatch_lines(["*gap verdicts: * noticed, * missed, 4 inconclusive*"])
     # A missed gap is one line in the short summary, its evidence lines in its failure section.
     lines = out.stdout.lines
-    summary = lines[lines.index(next(ln for ln in lines if "short test summary info" in ln)) + 1 :]
+    start = lines.index(next(ln for ln in lines if "short test summary info" in ln))
+    # The audit's own section (verdict counts, cards) comes after pytest's summary: the run ends on it.
+    assert start < lines.index(next(ln for ln in lines if ln.startswith("gap verdicts: ")))
+    summary = lines[start + 1 :]
     failed = [i for i, ln in enumerate(summary) if ln.startswith("FAILED ")]
     assert failed and all(summary[i + 1].startswith(("FAILED ", "SKIPPED ", "=")) for i in failed), "\n".join(summary)
     res = json.loads((tmp_path / "reports" / "r" / "results.json").read_text())

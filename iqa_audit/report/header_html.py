@@ -63,7 +63,7 @@ def page_header(results: Mapping[str, Any], cells: Sequence[Record]) -> str:
         "".join(_metric_row(mid, m) for mid, m in sorted(metrics.items()))
         or '<tr><td colspan="6">no metric was requested</td></tr>'
     )
-    editors = _editor_versions(results.get("editors", {}) or {})
+    editors = _editor_versions(results.get("editors", {}) or {}, sorted({g.setting for g in gaps}))
     seed_list = " ".join(f'<span class="chip">{e(s)}</span>' for s in seeds) or "none"
     interrupted = (
         f'<p class="interrupted"><b>INTERRUPTED</b>: this run was stopped before it finished; the page covers the '
@@ -142,14 +142,16 @@ def _range_text(rng: Mapping[str, Any] | None) -> str:
     return f"{e(fmt(rng.get('lo'), 4))} – {e(fmt(rng.get('hi'), 4))}, {e(arrow)}"
 
 
-def _editor_versions(editors: Mapping[str, Mapping[str, Any]]) -> str:
-    """One chip per editor (with version); the tasks it ran in the chip's tooltip."""
+def _editor_versions(editors: Mapping[str, Mapping[str, Any]], chains: Sequence[str] = ()) -> str:
+    """One chip per editor of the editor audit (with version), the tasks it ran in the chip's
+    tooltip; without an editor audit, the chain settings the metric audit scored."""
     by_editor: dict[tuple[str, str], list[str]] = {}
     for setting, info in sorted(editors.items()):
         key = (str(info.get("editor") or setting), str(info.get("version") or "?"))
         by_editor.setdefault(key, []).append(str(info.get("task") or ""))
     if not by_editor:
-        return "none"
+        scored = "".join(f' <span class="chip">{e(c)}</span>' for c in chains)
+        return "no editor audit in this run" + (f"; the metric audit's chains:{scored}" if chains else "")
     return " ".join(
         f'<span class="chip" title="tasks: {e(", ".join(t for t in tasks if t))}">{e(name)} <small>v{e(ver)}</small></span>'
         for (name, ver), tasks in sorted(by_editor.items())

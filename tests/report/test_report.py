@@ -520,12 +520,20 @@ def test_a_run_of_one_audit_shows_only_that_audits_sections(results, audit, show
 
     alone = one_setting(results)
     alone["cells"] = [c for c in alone["cells"] if c["kind"] == audit]
+    if audit == "gap":
+        alone["editors"] = {}  # results.json's editor-audit settings: none in a metrics-only run
     page = render_report(typed(alone), figure_cache=FigureCache(None))
     sections = set(re.findall(r'<section id="([a-z-]+)"', page))
     assert shown <= sections and not (left_out & sections), sorted(sections)
     assert {"outcomes", "audited"} <= sections
     counts = page.split('class="outcomes">')[1].split("</div>")[0]  # the header's counts: this audit's only
     assert ("metric audit," in counts, "editor audit:" in counts) == ((audit == "gap"), (audit == "editor")), counts
+    editors = page.split("<h3>Editors</h3><p>")[1].split("</p>")[0]
+    if audit == "gap":  # not "none": the chains' editors ran, the editor audit did not
+        assert editors.startswith("no editor audit in this run; the metric audit's chains:"), editors
+        assert f'<span class="chip">{SETTINGS[0]}</span>' in editors, editors
+    else:
+        assert "no editor audit" not in editors and 'class="chip"' in editors, editors
 
 
 # ----- changed since ---------------------------------------------------------------------

@@ -120,7 +120,7 @@ def _against_baseline(tr, records: Sequence[Record], *, has_baseline: bool) -> N
         tr.write_line(
             f"metric sanity checks: {ok} pass, {len(sanity) - ok - warned - errors} fail"
             + (f", {warned} warn" if warned else "")
-            + (f", {errors} error" if errors else "")
+            + (f", {errors} raised (pytest's failed)" if errors else "")  # raised in the check: FAILED, not ERROR
             + (" (not gated by the baseline)" if has_baseline else "")
         )
 

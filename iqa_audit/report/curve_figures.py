@@ -138,11 +138,11 @@ def stability_figure(sf: StabilityFigure) -> Svg:
                 xy = [(ax.px(x), ax.py(y)) for x, y in curve]
                 out.append(_polyline(xy, colour, 1.8, dash))
                 out += [marker("o", x, y, 2.5, colour) for x, y in xy]
-        verdict = "stable" if p.passed else "UNSTABLE"
+        calm = p.passed or p.error_type is not None  # an error is not a measured instability: no alarm colour
         out.append(
             text(
-                ax.x, ax.y - 9, f"{p.metric_id}: ratio {fmt(p.ratio, 3)} ({verdict})", 11.5,
-                fill="#1f2328" if p.passed else FAIL_COLOUR, weight="" if p.passed else "bold", middle=False,
+                ax.x, ax.y - 9, f"{p.metric_id}: ratio {fmt(p.ratio, 3)} ({p.verdict})", 11.5,
+                fill="#1f2328" if calm else FAIL_COLOUR, weight="" if calm else "bold", middle=False,
             )
         )  # fmt: skip
         if c == 0:

@@ -36,9 +36,15 @@ def stability_section(cells: Sequence[Record]) -> str:
         parts.append(f"<h3>{e(sf.task)} on {e(sf.seed)} <small>{e(sf.add_setting)} vs {e(sf.replicate_setting)}</small></h3>")
         parts.append(plot_html(plot, f"stability: normalised score vs step, {sf.add_setting} and {sf.replicate_setting}"))
         rows = "".join(
-            f'<tr class="{"pass" if p.passed else "fail"}"><td><a href="#{cell_anchor(p.cell)}">{e(p.metric_id)}</a></td>'
+            f'<tr class="{"pass" if p.passed else "error" if p.error_type else "fail"}">'
+            f'<td><a href="#{cell_anchor(p.cell)}">{e(p.metric_id)}</a></td>'
             f"<td>{e(fmt(p.add_spread, 3))}</td><td>{e(fmt(p.replicate_spread, 3))}</td>"
-            f'<td class="{"pass" if p.passed else "known" if p.outcome == "xfailed" else "fail"}">{e(fmt(p.ratio, 3))}</td></tr>'
+            + (
+                f'<td class="inconclusive">{e(p.verdict)}</td></tr>'
+                if p.error_type
+                else f'<td class="{"pass" if p.passed else "known" if p.outcome == "xfailed" else "fail"}">'
+                f"{e(fmt(p.ratio, 3))}</td></tr>"
+            )
             for p in sf.panels
         )
         parts.append(

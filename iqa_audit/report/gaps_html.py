@@ -112,11 +112,15 @@ def curves_section(cells: Sequence[Record]) -> str:
         ),
     ]
     for mc in mcs:
-        plot = figures.curves(mc)
         parts.append(
             f'<h3 id="{metric_anchor(mc.metric_id)}">{e(mc.metric_id)} <small><code>{e(mc.metric)}</code> '
             f"version <code>{e(mc.version)}</code></small></h3>"
         )
-        parts.append(plot_html(plot, f"normalised {mc.metric_id} vs step"))
+        if any(curves for _, curves in mc.by_setting):
+            parts.append(plot_html(figures.curves(mc), f"normalised {mc.metric_id} vs step"))
+        else:  # an empty plot would read as a metric that scored and drew nothing
+            parts.append(
+                '<p class="note">No score to draw: no gap cell of this metric has a finite score (they raised or scored NaN; see Test outcomes).</p>'
+            )
     parts.append("</section>")
     return "\n".join(parts)

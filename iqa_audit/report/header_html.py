@@ -44,13 +44,7 @@ def page_header(results: Mapping[str, Any], cells: Sequence[Record]) -> str:
         ("profile", run.get("profile")),
         ("started", run.get("started")),
         ("duration", f"{fmt(run.get('duration_s'), 3)} s" if run.get("duration_s") is not None else None),
-        (
-            "runs × steps",
-            f"{cfg.get('runs', '?')} × {cfg.get('steps', '?')} (editor audit {cfg.get('audit_runs', '?')} × "
-            f"{cfg.get('audit_steps', '?')})"
-            if cfg
-            else None,
-        ),
+        ("runs × steps", _shape(cfg, metric_audit=bool(gaps) or not eds, editor_audit=bool(eds))),
         ("Δ steps", ", ".join(map(str, deltas)) + " (reference: step 1)" if deltas else None),
         ("image size", f"long side {cfg.get('long_side')} px" if cfg.get("long_side") else "native" if cfg else None),
         ("baseline", cfg.get("baseline")),
@@ -140,6 +134,17 @@ def _range_text(rng: Mapping[str, Any] | None) -> str:
         return "—"
     arrow = "higher is better" if rng.get("higher_better") else "lower is better (flipped)"
     return f"{e(fmt(rng.get('lo'), 4))} – {e(fmt(rng.get('hi'), 4))}, {e(arrow)}"
+
+
+def _shape(cfg: Mapping[str, Any], *, metric_audit: bool, editor_audit: bool) -> str | None:
+    """Runs × steps of the audits this run holds (a one-audit run shows that audit's only)."""
+    if not cfg:
+        return None
+    metric = f"{cfg.get('runs', '?')} × {cfg.get('steps', '?')}"
+    editor = f"{cfg.get('audit_runs', '?')} × {cfg.get('audit_steps', '?')}"
+    if metric_audit and editor_audit:
+        return f"{metric} (editor audit {editor})"
+    return metric if metric_audit else f"{editor} (editor audit)"
 
 
 def _editor_versions(editors: Mapping[str, Mapping[str, Any]], chains: Sequence[str] = ()) -> str:

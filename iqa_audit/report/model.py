@@ -414,6 +414,14 @@ class StabilityPanel:
     replicate_spread: float | None
     add: tuple[tuple[int, float], ...]
     replicate: tuple[tuple[int, float], ...]
+    error_type: str | None = None  # the cell raised: no ratio, no verdict
+
+    @property
+    def verdict(self) -> str:
+        """'stable', 'UNSTABLE', or 'error: <type>' for a cell whose code raised (not a measured instability)."""
+        if self.error_type is not None:
+            return f"error: {self.error_type}"
+        return "stable" if self.passed else "UNSTABLE"
 
 
 @dataclass(frozen=True)
@@ -456,12 +464,12 @@ def stability_figures(cells: Iterable[Record]) -> list[StabilityFigure]:
                 finite(r.replicate_spread),
                 _mean_curve(r.curves.get("add")),
                 _mean_curve(r.curves.get("replicate")),
+                (r.error_type or "error") if r.error else None,
             )
             for r in mine
         )
-        out.append(
-            StabilityFigure(task, seed, first.editor, first.setting, first.replicate_setting, finite(first.tolerance), panels)
-        )
+        bound = next((finite(r.tolerance) for r in mine if finite(r.tolerance) is not None), None)  # an errored cell has none
+        out.append(StabilityFigure(task, seed, first.editor, first.setting, first.replicate_setting, bound, panels))
     return out
 
 

@@ -528,6 +528,8 @@ def test_a_run_of_one_audit_shows_only_that_audits_sections(results, audit, show
     assert {"outcomes", "audited"} <= sections
     counts = page.split('class="outcomes">')[1].split("</div>")[0]  # the header's counts: this audit's only
     assert ("metric audit," in counts, "editor audit:" in counts) == ((audit == "gap"), (audit == "editor")), counts
+    shape = page.split("<dt>runs × steps</dt><dd>")[1].split("</dd>")[0]
+    assert ("editor audit" in shape) == (audit == "editor"), shape  # the shape of the audit that ran only
     editors = page.split("<h3>Editors</h3><p>")[1].split("</p>")[0]
     if audit == "gap":  # not "none": the chains' editors ran, the editor audit did not
         assert editors.startswith("no editor audit in this run; the metric audit's chains:"), editors
@@ -773,6 +775,41 @@ def test_an_errored_delta_is_neither_a_miss_nor_a_notice_in_the_counts_and_the_s
     assert "metric-0 · seed-1: 0 of 0 judged Δs failed (2 errored)" in plot.body  # the count panel's tooltip
     # and the seed whose Δs all raised is drawn "error", not "0/0"
     assert ">error<" in plot.body and ">0/0<" not in plot.body
+
+
+def test_a_stability_cell_that_raised_is_an_error_not_an_instability(results):
+    from iqa_audit.report.findings_html import stability_section
+    from iqa_audit.report.model import stability_figures
+
+    res = copy.deepcopy(results)
+    raised = next(c for c in res["cells"] if c["kind"] == "stability" and c["metric_id"] == "misser")
+    raised.update(value=None, passed=False, tolerance=None, add_spread=None, replicate_spread=None, curves={})
+    raised.update(outcome="error", error="metric m: ValueError: boom", error_type="ValueError")
+    recs = parse_all(res["cells"])
+    (figure,) = stability_figures(recs)
+    assert {p.metric_id: p.verdict for p in figure.panels} == {"misser": "error: ValueError", "noticer": "stable"}
+    assert figure.bound == 3.0  # from the cells that measured one, whichever sorts first
+    drawn = figures.stability(figure).body
+    assert "misser: ratio — (error: ValueError)" in drawn and "UNSTABLE" not in drawn
+    html = stability_section(recs)
+    assert "ratio (bound 3)" in html and '<td class="inconclusive">error: ValueError</td>' in html
+
+
+def test_a_metric_without_a_finite_score_gets_a_note_not_an_empty_curve_plot(results):
+    from iqa_audit.report.gaps_html import curves_section
+
+    res = copy.deepcopy(results)
+    for c in res["cells"]:
+        if c["kind"] == "gap" and c["metric_id"] == "misser":
+            c.update(value=None, passed=False, verdict=None, outcome="error", error="boom", error_type="ValueError")
+            c.update(mean_normalised={}, spread_normalised={})
+    from iqa_audit.report.model import metric_anchor
+
+    html = curves_section(parse_all(res["cells"]))
+    misser = html[html.index(f'id="{metric_anchor("misser")}"') :].split("<h3")[0]
+    noticer = html[html.index(f'id="{metric_anchor("noticer")}"') :].split("<h3")[0]
+    assert "No score to draw" in misser and "<svg" not in misser and "<img" not in misser
+    assert "No score to draw" not in noticer and ("<svg" in noticer or "<img" in noticer)
 
 
 def test_header_counts_verdicts_and_lists_every_requested_metric_with_its_status(results):

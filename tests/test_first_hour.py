@@ -287,7 +287,7 @@ def test_your_own_metric_from_a_file_with_seed_dir_alone_and_no_baseline(own_met
     assert "test_gap[my_metrics-speckle-sim-noise-tint-replicate-tiny-d3]" in out
     words = re.sub(r"\S*(/|test_your_own_metric)\S*", "", out)  # paths and this test's own name say "baseline"
     assert "baseline" not in words.lower()  # --baseline none: nothing about a baseline
-    assert "verdicts: 2 pass" in out
+    assert "gap, stability and editor cells: 2 pass" in out
     # The other 5 of pytest's 7 passes, counted where they can be seen to add up.
     assert "metric sanity checks: 4 pass, 0 fail, 1 warn" in out
     assert out.count("report: ") == 1

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from iqa_audit.audit.card_lines import comparison_lines, section_lines
 from iqa_audit.results.baseline import gating_differences
-from iqa_audit.results.records import GATED, Record, SanityRecord
+from iqa_audit.results.records import GATED, GapRecord, Record, SanityRecord
 from iqa_audit.results.writer import cell_records, verdict_counts
 
 if TYPE_CHECKING:
@@ -67,9 +67,11 @@ def write_summary(tr, audit: AuditSession) -> None:
         )
     _against_baseline(tr, records, has_baseline=bool(cfg.baseline))
     v = verdict_counts(records)
-    if sum(v.values()):
+    raised = sum(1 for r in records if isinstance(r, GapRecord) and r.error is not None)  # no gap, so no verdict
+    if sum(v.values()) or raised:
         tr.write_line(
             f"gap verdicts: {v['pass']} noticed, {v['fail']} missed, {v['inconclusive']} inconclusive (nothing visible to notice)"
+            + (f"; {raised} gap cells raised (no verdict)" if raised else "")
         )
     tr.write_line(cell_count_line(records, audit.outcomes))
     for line in section_lines(out.cards) + comparison_lines(out.cards, cfg.compare_editors):
@@ -110,8 +112,8 @@ def _against_baseline(tr, records: Sequence[Record], *, has_baseline: bool) -> N
         for r in gated:
             if r.baseline in ("regression", "improved", "unstable", "weaker"):
                 tr.write_line(f"  {r.baseline}: {r.cell}")
-    elif counts:
-        tr.write_line("verdicts: " + counts)
+    elif counts:  # no baseline: each cell's own result ("error": its code raised, no verdict)
+        tr.write_line("gap, stability and editor cells: " + counts)
     sanity = [r for r in records if isinstance(r, SanityRecord)]
     if sanity:  # not gated by the baseline, so not in the line above; pytest counts them
         ok = sum(1 for r in sanity if r.passed and not r.warning)

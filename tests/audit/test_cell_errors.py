@@ -273,6 +273,7 @@ def test_every_cell_of_every_kind_has_one_record_whatever_user_code_did(pytester
     assert by_outcome == counted == results["run"]["outcomes"], text[-4000:]
     assert len(cells) == 3 * 5 + 3 + 3 + 3  # sanity, gap (one Δ), stability, editor (tint of 3 editors)
     assert "metric sanity checks: 5 pass, 0 fail, 10 raised (pytest's failed)" in text, text[-3000:]
+    assert "; 2 gap cells raised (no verdict)" in text and "gap, stability and editor cells: " in text, text[-3000:]
     line = "cells in results.json: " + str(len(cells))
     assert any(ln.startswith(line) and "other tests" not in ln for ln in text.splitlines()), text[-3000:]
 

@@ -78,10 +78,8 @@ def clean_seeds_in_range(i: SanityInput) -> tuple[bool, str]:
     lo, hi = min(r.lo, r.hi), max(r.lo, r.hi)
     names = i.seed_names or tuple(str(k) for k in range(len(s)))
     outside = [f"{name} {v:.4g}" for name, v in zip(names, s.tolist()) if not lo <= v <= hi]
-    return not outside, (
-        f"{len(outside)} of {len(s)} clean seeds score outside the typical range {lo}–{hi} "
-        f"({r.source}): " + ", ".join(outside[:5]) + (", …" if len(outside) > 5 else "")
-    )
+    listed = (": " + ", ".join(outside[:5]) + (", …" if len(outside) > 5 else "")) if outside else ""
+    return not outside, f"{len(outside)} of {len(s)} clean seeds score outside the typical range {lo}–{hi} ({r.source}){listed}"
 
 
 SAME_SCORE_RTOL = 1e-6  # scores this close count as one (float32 noise, as deterministic's tolerance)

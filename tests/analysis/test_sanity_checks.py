@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from iqa_audit.analysis.sanity import SanityInput, responds_to_content
+from iqa_audit.analysis.sanity import SanityInput, clean_seeds_in_range, responds_to_content
 from iqa_audit.core.images import Image
 
 SEED = Image.from_array(np.full((32, 32, 3), 120, np.uint8))
@@ -34,3 +34,15 @@ def test_responds_to_content(scores, metric, passed):
     ok, message = responds_to_content(_input(scores, metric))
     assert ok is passed, message
     assert ("same score" in message) is (not passed)
+
+
+def test_clean_seeds_in_range_lists_the_seeds_outside_and_nothing_when_none_are():
+    ranged = SimpleNamespace(range=SimpleNamespace(lo=0.0, hi=50.0, source="declared by mine"), score=CONSTANT.score)
+    inside = SanityInput(metric=ranged, seed_images=lambda n: [SEED], cached_scores=lambda _: np.asarray([20.0]))
+    ok, message = clean_seeds_in_range(inside)
+    assert ok and message == "0 of 1 clean seeds score outside the typical range 0.0–50.0 (declared by mine)"
+    outside = SanityInput(
+        metric=ranged, seed_images=lambda n: [SEED] * 2, cached_scores=lambda _: np.asarray([20.0, 61.5]), seed_names=("a", "b")
+    )
+    ok, message = clean_seeds_in_range(outside)
+    assert not ok and message.endswith("(declared by mine): b 61.5")

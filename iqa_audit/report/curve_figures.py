@@ -8,7 +8,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from iqa_audit.report.model import MetricCurves, StabilityFigure, fmt
+from iqa_audit.report.model import MetricCurves, fmt
+from iqa_audit.report.stability_model import StabilityFigure
 from iqa_audit.report.svg import Axes, Svg, line, marker, nice_ticks, padded, points, rect, text, text_width
 
 # One colour and one marker per seed. Thirteen hues picked apart in CIELAB (every pair at

@@ -17,7 +17,8 @@ from PIL import Image as PILImage
 
 from iqa_audit.report.curve_figures import curves_figure, stability_figure
 from iqa_audit.report.heatmap_figures import heatmap_figure
-from iqa_audit.report.model import FailureGrid, GapGrid, MetricCurves, StabilityFigure
+from iqa_audit.report.model import FailureGrid, GapGrid, MetricCurves
+from iqa_audit.report.stability_model import StabilityFigure
 from iqa_audit.report.svg import Svg
 
 THUMB_PX = 176  # long side of the downsized full view

@@ -11,8 +11,9 @@ from typing import Any
 
 from iqa_audit.report import figures
 from iqa_audit.report.markup import e, plot_html
-from iqa_audit.report.model import cell_anchor, fmt, stability_figures
+from iqa_audit.report.model import cell_anchor, fmt
 from iqa_audit.report.sentences import describe_delay
+from iqa_audit.report.stability_model import stability_figures
 from iqa_audit.results.records import Record
 
 

@@ -779,7 +779,7 @@ def test_an_errored_delta_is_neither_a_miss_nor_a_notice_in_the_counts_and_the_s
 
 def test_a_stability_cell_that_raised_is_an_error_not_an_instability(results):
     from iqa_audit.report.findings_html import stability_section
-    from iqa_audit.report.model import stability_figures
+    from iqa_audit.report.stability_model import stability_figures
 
     res = copy.deepcopy(results)
     raised = next(c for c in res["cells"] if c["kind"] == "stability" and c["metric_id"] == "misser")

@@ -14,7 +14,6 @@ options the command offers.
 
 from __future__ import annotations
 
-import difflib
 import os
 import tempfile
 from pathlib import Path
@@ -24,7 +23,7 @@ from iqa_audit.chains.plan import SEED_GROUPS, check_input_sizes
 from iqa_audit.config.audit_config import AuditConfig
 from iqa_audit.config.options import options_for
 from iqa_audit.core.console import cli_command
-from iqa_audit.core.errors import ConfigError, StoreError, explain
+from iqa_audit.core.errors import ConfigError, StoreError, did_you_mean, explain
 from iqa_audit.datasets.importer import ensure_imported
 from iqa_audit.editors import editor_entry, editor_names
 from iqa_audit.editors.base import parse_spec
@@ -34,11 +33,6 @@ from iqa_audit.results.writer import load_results
 from iqa_audit.seeds import builtin_seeds, resolve_seeds, seeds_from_dir
 from iqa_audit.store.store import Store, default_store_root
 from iqa_audit.tasks.table import get_task, task_names
-
-
-def _suggest(name: str, known: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.6)
-    return ("Did you mean " + ", ".join(close) + "? ") if close else ""
 
 
 def _named(flag: str, name: str) -> str:
@@ -71,7 +65,7 @@ def check_editor(spec: str, flag: str = "--editor") -> None:
                 _named(flag, spec),
                 expected="an editor name",
                 got="no such editor",
-                fix=_suggest(name, names) + f"Run `{cli_command('list')}` to see every editor.",
+                fix=did_you_mean(name, names) + f"Run `{cli_command('list')}` to see every editor.",
             )
         )
     entry = editor_entry(name)
@@ -82,7 +76,7 @@ def check_editor(spec: str, flag: str = "--editor") -> None:
                 _named(flag, spec),
                 expected="parameters among " + (", ".join(sorted(entry.defaults)) or "(none)"),
                 got=", ".join(unknown),
-                fix=_suggest(unknown[0], entry.defaults) + "Drop or rename them.",
+                fix=did_you_mean(unknown[0], entry.defaults) + "Drop or rename them.",
             )
         )
 
@@ -101,7 +95,7 @@ def check_task(name: str, flag: str = "--task") -> None:
                 _named(flag, name),
                 expected="one of " + ", ".join(names),
                 got="no such task",
-                fix=_suggest(name, names) + "Use one of the listed task names.",
+                fix=did_you_mean(name, names) + "Use one of the listed task names.",
             )
         )
 
@@ -139,7 +133,7 @@ def check_seeds(cfg: AuditConfig, flag: str = "--seed") -> None:
                     _named(flag, name),
                     expected="a seed name or a group (all, all-procedural, all-photos)",
                     got="no such seed",
-                    fix=_suggest(name, known) + f"Run `{cli_command('list')}` to see "
+                    fix=did_you_mean(name, known) + f"Run `{cli_command('list')}` to see "
                     "every seed, or add the folder holding your image with --seed-dir.",
                 )
             )
@@ -304,7 +298,7 @@ def _check_cases(cases: Iterable[str], flag: str, cfg: AuditConfig, *, adds: boo
                     _named(flag, case),
                     expected="a seed after the colon",
                     got=repr(seed),
-                    fix=_suggest(seed, seeds) + "Fix the seed name.",
+                    fix=did_you_mean(seed, seeds) + "Fix the seed name.",
                 )
             )
 

@@ -8,12 +8,10 @@ and says where the chain set changed (scores across such a line are not comparab
 
 from __future__ import annotations
 
-import difflib
-
 from iqa_audit.audit.card_lines import history_lines
 from iqa_audit.audit.history import history_rows
 from iqa_audit.config.value_lists import split_csv, split_specs
-from iqa_audit.core.errors import ConfigError, explain
+from iqa_audit.core.errors import ConfigError, close_names, explain
 from iqa_audit.metrics.registry import metric_id
 from iqa_audit.store.store import Store
 
@@ -40,7 +38,7 @@ def run_history(args) -> int:
         store.close()
     if not rows:
         asked = ", ".join(metrics or editors) or "any metric or editor"
-        close = difflib.get_close_matches((metrics or editors or [""])[0], known, n=3) if known else []
+        close = close_names((metrics or editors or [""])[0], known)
         hint = (
             f"; did you mean {', '.join(close)}?" if close
             else f"; it holds cards of {', '.join(known[:8])}{', ...' if len(known) > 8 else ''}" if known

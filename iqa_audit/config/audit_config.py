@@ -6,7 +6,6 @@ down; nothing below reads options or files on its own.
 
 from __future__ import annotations
 
-import difflib
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -16,7 +15,7 @@ import tomllib
 
 from iqa_audit.config.options import BY_DEST, DEFAULT_KEEP_REPORTS, SETTINGS, check_values
 from iqa_audit.config.value_lists import split_specs
-from iqa_audit.core.errors import ConfigError, explain
+from iqa_audit.core.errors import ConfigError, did_you_mean, explain
 from iqa_audit.editors import families
 from iqa_audit.metrics.random_weights import is_random_name
 
@@ -257,12 +256,6 @@ def read_settings(pyproject: Path | None) -> Mapping[str, Any]:
     return data.get("tool", {}).get("iqa_audit", {})
 
 
-def _suggest(name: str, known: Any) -> str:
-
-    close = difflib.get_close_matches(str(name), sorted(known), n=3, cutoff=0.6)
-    return ("Did you mean " + ", ".join(close) + "? ") if close else ""
-
-
 def check_table(table: Any, where: str, *, allowed: Any = ()) -> dict[str, Any]:
     """One pyproject.toml table ([tool.iqa_audit] or a profile) as config values: every key
     known (did-you-mean otherwise), each value of its TOML type and in its range, by the
@@ -280,7 +273,7 @@ def check_table(table: Any, where: str, *, allowed: Any = ()) -> dict[str, Any]:
                 f"{where}: key {unknown[0]!r}" + (f" (and {', '.join(unknown[1:])})" if unknown[1:] else ""),
                 expected="a setting of iqa-audit (`iqa-audit --help`, README: Options)",
                 got="no such setting",
-                fix=_suggest(unknown[0], [*SETTINGS, *allowed]) + "Rename or remove it.",
+                fix=did_you_mean(unknown[0], [*SETTINGS, *allowed]) + "Rename or remove it.",
             )
         )
     return {k: SETTINGS[k].from_toml(v, where) for k, v in table.items() if k in SETTINGS}
@@ -328,7 +321,8 @@ def profile_values(name: str, profiles: Mapping[str, Mapping[str, Any]], label: 
                 f"{label} {name}",
                 expected="one of " + ", ".join(known),
                 got="no such profile",
-                fix=_suggest(name, known) + "Add [tool.iqa_audit.profiles.NAME] to pyproject.toml or pick an existing profile.",
+                fix=did_you_mean(name, known)
+                + "Add [tool.iqa_audit.profiles.NAME] to pyproject.toml or pick an existing profile.",
             )
         )
     # A pyproject profile of a built-in name refines it key by key rather than replacing it.
@@ -371,7 +365,7 @@ def resolve_config(overrides: Mapping[str, Any], *, pyproject: Path | None = Non
                 "settings",
                 expected="keys among " + ", ".join(sorted(known)),
                 got=", ".join(sorted(unknown)),
-                fix=_suggest(sorted(unknown)[0], known) + "Remove or rename them.",
+                fix=did_you_mean(sorted(unknown)[0], known) + "Remove or rename them.",
             )
         )
     for key in (

@@ -6,7 +6,8 @@ what was wrong (file or value), what was expected, what was found, and what to d
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+import difflib
+from typing import Any, Iterable, Mapping
 
 from iqa_audit.core.urls import redact_text
 
@@ -95,3 +96,16 @@ def explain(what: str, *, expected: str, got: str, fix: str) -> str:
     """Format the four parts every user-facing error carries. URLs in it lose their user
     info and query (urls.redact_text): an error quoting an editor spec shows no password."""
     return redact_text(f"{what}: expected {expected}, got {got}. {fix}")
+
+
+def close_names(name: str, known: Iterable[str], n: int = 3) -> list[str]:
+    """Up to `n` of `known` that look like `name`, closest first (difflib's ratio ≥ 0.6,
+    its own default cutoff), for an error's "did you mean"."""
+    return difflib.get_close_matches(str(name), sorted(known), n=n, cutoff=0.6)
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """'Did you mean a, b? ' (close_names), or '' when nothing is close: the start of an
+    error's fix."""
+    close = close_names(name, known)
+    return ("Did you mean " + ", ".join(close) + "? ") if close else ""

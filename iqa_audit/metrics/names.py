@@ -7,7 +7,6 @@ so it is read on its own, without running `pyiqa/__init__`.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import importlib.util
 import runpy
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from iqa_audit.core.console import cli_command
-from iqa_audit.core.errors import ConfigError, explain
+from iqa_audit.core.errors import ConfigError, close_names, explain
 
 # Networks pyiqa files under NR that do not score one image (FID, inception score compare
 # image sets; CLIPScore needs a caption): not offered as metrics. The same set as
@@ -57,8 +56,8 @@ def did_you_mean(name: str, known: Sequence[str]) -> str:
     bare: dict[str, list[str]] = {}
     for k in known:
         bare.setdefault(k.split(":", 1)[-1], []).append(k)
-    close = difflib.get_close_matches(name, list(known), n=5, cutoff=0.6)
-    for b in difflib.get_close_matches(name.split(":", 1)[-1], list(bare), n=5, cutoff=0.6):
+    close = close_names(name, known, n=5)
+    for b in close_names(name.split(":", 1)[-1], bare, n=5):
         close += [k for k in bare[b] if k not in close]
     return ("Did you mean " + ", ".join(close[:5]) + "? ") if close else ""
 

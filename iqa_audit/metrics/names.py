@@ -50,7 +50,7 @@ def pyiqa_nr_names() -> list[str] | None:
     ]
 
 
-def did_you_mean(name: str, known: Sequence[str]) -> str:
+def did_you_mean_metric(name: str, known: Sequence[str]) -> str:
     """'Did you mean pyiqa:piqe? ' (up to 5 close names), or ''. Matches on the part after
     the prefix too, so 'piqe' suggests 'pyiqa:piqe' and 'pyiqa:piqee' does as well."""
     bare: dict[str, list[str]] = {}
@@ -75,6 +75,6 @@ def unknown_pyiqa(name: str, names: Sequence[str]) -> ConfigError:
             f"--metric {name}",
             expected=why,
             got="no such metric",
-            fix=did_you_mean(name, ["pyiqa:" + n for n in names]) + f"Run `{cli_command('list')}` to see every metric.",
+            fix=did_you_mean_metric(name, ["pyiqa:" + n for n in names]) + f"Run `{cli_command('list')}` to see every metric.",
         )
     )

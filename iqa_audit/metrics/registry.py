@@ -54,7 +54,7 @@ from iqa_audit.metrics.batching import (
     start_batch,
 )
 from iqa_audit.metrics.classic import CLASSIC_FACTORIES
-from iqa_audit.metrics.names import did_you_mean, pyiqa_nr_names, unknown_pyiqa
+from iqa_audit.metrics.names import did_you_mean_metric, pyiqa_nr_names, unknown_pyiqa
 from iqa_audit.metrics.pyiqa_adapter import create_pyiqa_metric, nr_metric_names
 from iqa_audit.metrics.random_weights import variant_id
 from iqa_audit.metrics.visualquality_r1 import VLM_FACTORIES
@@ -228,7 +228,7 @@ def _unknown(name: str, known: list[str]) -> ConfigError:
             f"--metric {name}",
             expected="pyiqa:<name>, iqa_audit:<name>, module.path:callable, path/to/file.py:callable or an installed entry point",
             got="no such metric",
-            fix=did_you_mean(name, known) + f"Run `{cli_command('list')}` to see every metric.",
+            fix=did_you_mean_metric(name, known) + f"Run `{cli_command('list')}` to see every metric.",
         )
     )
 
